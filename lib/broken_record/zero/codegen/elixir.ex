@@ -1,0 +1,183 @@
+defmodule BrokenRecord.Zero.Codegen.Elixir do
+  @moduledoc """
+  Generates the pure-Elixir backend's rule functions from the program, at compile time.
+
+  Each rule becomes one clause of `__brz_agent__/3` (per-agent rules: lane tuple in, lane tuple
+  out) or `__brz_pair__/4` (pair rules: two lane tuples in, two delta tuples out, in the order of
+  `acc_lanes/1`). The generated code is straight-line float arithmetic; if the BEAM raises
+  (a division by zero or a domain error, possibly in a branch that a select then discards), the
+  same agent or pair is re-evaluated by `BrokenRecord.Zero.Interpreter` with full IEEE
+  semantics. Generated code was chosen over interpreting the program per call: it avoids a map
+  update per instruction and runs several times faster (see `docs/backends.md`).
+  """
+
+  alias BrokenRecord.Zero.{Program, System}
+  alias BrokenRecord.Zero.Program.Rule
+
+  @doc "The quoted function clauses for every rule of a system."
+  @spec functions(System.t()) :: [Macro.t()]
+  def functions(%System{program: program}) do
+    clauses =
+      program.rules
+      |> Enum.with_index()
+      |> Enum.map(fn {rule, k} -> clause(rule, k) end)
+
+    fallbacks = [
+      quote do
+        def __brz_agent__(_, _, _), do: raise(ArgumentError, "not a per-agent rule")
+        def __brz_pair__(_, _, _, _), do: raise(ArgumentError, "not a pair rule")
+      end
+    ]
+
+    clauses ++ fallbacks
+  end
+
+  @doc """
+  The accumulator lanes of a pair rule, `{lanes_of_slot_0_type, lanes_of_slot_1_type}`: the
+  lanes the rule stores for each agent type (for a same-type rule, the union of both slots).
+  """
+  @spec acc_lanes(Rule.t()) :: {[non_neg_integer], [non_neg_integer]}
+  def acc_lanes(%Rule{kind: kind} = rule) do
+    stores = Program.stores(rule)
+    a = for {0, lane} <- stores, do: lane
+    b = for {1, lane} <- stores, do: lane
+
+    case kind do
+      :pair_same ->
+        union = Enum.sort(Enum.uniq(a ++ b))
+        {union, union}
+
+      :pair_cross ->
+        {Enum.sort(a), Enum.sort(b)}
+    end
+  end
+
+  defp clause(%Rule{kind: :per_agent} = rule, k) do
+    a = slot_var(0)
+    params = Macro.var(:params, __MODULE__)
+    body = body(rule)
+
+    out =
+      Enum.reduce(rule.instrs, a, fn
+        {:store, _, 0, lane, c}, acc ->
+          quote(do: :erlang.setelement(unquote(lane + 1), unquote(acc), unquote(reg(c))))
+
+        _, acc ->
+          acc
+      end)
+
+    quote do
+      def __brz_agent__(unquote(k), unquote(a), unquote(params)) do
+        unquote_splicing(body)
+        unquote(out)
+      rescue
+        ArithmeticError ->
+          BrokenRecord.Zero.Interpreter.agent(
+            unquote(Macro.escape(rule)),
+            unquote(a),
+            unquote(params)
+          )
+      end
+    end
+  end
+
+  defp clause(%Rule{} = rule, k) do
+    a = slot_var(0)
+    b = slot_var(1)
+    params = Macro.var(:params, __MODULE__)
+    {acc_a, acc_b} = acc_lanes(rule)
+    body = body(rule)
+    stored = Map.new(for {:store, _, s, l, c} <- rule.instrs, do: {{s, l}, c})
+
+    quote do
+      def __brz_pair__(unquote(k), unquote(a), unquote(b), unquote(params)) do
+        unquote_splicing(body)
+        {unquote(deltas(stored, 0, acc_a)), unquote(deltas(stored, 1, acc_b))}
+      rescue
+        ArithmeticError ->
+          BrokenRecord.Zero.Interpreter.pair(
+            unquote(Macro.escape(rule)),
+            unquote(a),
+            unquote(b),
+            unquote(params),
+            unquote(acc_a),
+            unquote(acc_b)
+          )
+      end
+    end
+  end
+
+  defp deltas(stored, slot, acc_lanes) do
+    parts =
+      Enum.map(acc_lanes, fn lane ->
+        case Map.fetch(stored, {slot, lane}) do
+          {:ok, c} -> quote(do: unquote(reg(c)) - :erlang.element(unquote(lane + 1), unquote(slot_var(slot))))
+          :error -> -0.0
+        end
+      end)
+
+    {:{}, [], parts}
+  end
+
+  defp slot_var(slot), do: Macro.var(:"slot#{slot}", __MODULE__)
+
+  # Straight-line code; a register that nothing reads (a cutoff bound) is bound to `_`.
+  defp body(rule) do
+    read = rule.instrs |> Enum.flat_map(&Program.reads/1) |> MapSet.new()
+
+    for {op, d, a, b, c} <- rule.instrs, op != :store do
+      target = if MapSet.member?(read, d), do: reg(d), else: Macro.var(:_, nil)
+      quote(do: unquote(target) = unquote(value(op, a, b, c, rule)))
+    end
+  end
+
+  defp reg(n), do: Macro.var(:"r#{n}", __MODULE__)
+
+  defp value(:const, a, _, _, rule), do: Enum.at(rule.consts, a)
+
+  defp value(:param, a, _, _, _rule),
+    do: quote(do: :erlang.element(unquote(a + 1), unquote(Macro.var(:params, __MODULE__))))
+
+  defp value(:load, s, l, _, _rule), do: quote(do: :erlang.element(unquote(l + 1), unquote(slot_var(s))))
+  defp value(:add, a, b, _, _), do: quote(do: unquote(reg(a)) + unquote(reg(b)))
+  defp value(:sub, a, b, _, _), do: quote(do: unquote(reg(a)) - unquote(reg(b)))
+  defp value(:mul, a, b, _, _), do: quote(do: unquote(reg(a)) * unquote(reg(b)))
+  defp value(:div, a, b, _, _), do: quote(do: unquote(reg(a)) / unquote(reg(b)))
+  defp value(:fma, a, b, c, _), do: quote(do: unquote(reg(a)) * unquote(reg(b)) + unquote(reg(c)))
+  defp value(:pow, a, b, _, _), do: quote(do: :math.pow(unquote(reg(a)), unquote(reg(b))))
+
+  defp value(:min, a, b, _, _),
+    do: quote(do: if(unquote(reg(b)) < unquote(reg(a)), do: unquote(reg(b)), else: unquote(reg(a))))
+
+  defp value(:max, a, b, _, _),
+    do: quote(do: if(unquote(reg(a)) < unquote(reg(b)), do: unquote(reg(b)), else: unquote(reg(a))))
+
+  defp value(:neg, a, _, _, _), do: quote(do: -unquote(reg(a)))
+  defp value(:abs, a, _, _, _), do: quote(do: abs(unquote(reg(a))))
+  defp value(:sqrt, a, _, _, _), do: quote(do: :math.sqrt(unquote(reg(a))))
+  defp value(:rsqrt, a, _, _, _), do: quote(do: 1.0 / :math.sqrt(unquote(reg(a))))
+  defp value(:exp, a, _, _, _), do: quote(do: :math.exp(unquote(reg(a))))
+  defp value(:log, a, _, _, _), do: quote(do: :math.log(unquote(reg(a))))
+  defp value(:sin, a, _, _, _), do: quote(do: :math.sin(unquote(reg(a))))
+  defp value(:cos, a, _, _, _), do: quote(do: :math.cos(unquote(reg(a))))
+  defp value(:floor, a, _, _, _), do: quote(do: Float.floor(unquote(reg(a))))
+  defp value(:lt, a, b, _, _), do: bool(quote(do: unquote(reg(a)) < unquote(reg(b))))
+  defp value(:le, a, b, _, _), do: bool(quote(do: unquote(reg(a)) <= unquote(reg(b))))
+  defp value(:gt, a, b, _, _), do: bool(quote(do: unquote(reg(a)) > unquote(reg(b))))
+  defp value(:ge, a, b, _, _), do: bool(quote(do: unquote(reg(a)) >= unquote(reg(b))))
+  defp value(:eq, a, b, _, _), do: bool(quote(do: unquote(reg(a)) == unquote(reg(b))))
+  defp value(:ne, a, b, _, _), do: bool(quote(do: unquote(reg(a)) != unquote(reg(b))))
+
+  defp value(:and, a, b, _, _),
+    do: bool(quote(do: unquote(reg(a)) != 0.0 and unquote(reg(b)) != 0.0))
+
+  defp value(:or, a, b, _, _),
+    do: bool(quote(do: unquote(reg(a)) != 0.0 or unquote(reg(b)) != 0.0))
+
+  defp value(:not, a, _, _, _), do: bool(quote(do: unquote(reg(a)) == 0.0))
+
+  defp value(:select, a, b, c, _),
+    do: quote(do: if(unquote(reg(a)) != 0.0, do: unquote(reg(b)), else: unquote(reg(c))))
+
+  defp bool(condition), do: quote(do: if(unquote(condition), do: 1.0, else: 0.0))
+end

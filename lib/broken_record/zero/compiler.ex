@@ -1,0 +1,74 @@
+defmodule BrokenRecord.Zero.Compiler do
+  @moduledoc """
+  Runs the compile-time pipeline on the quoted body of a `defsystem`:
+  `Parser` -> `Types` -> `Cutoff` -> `Lowering` -> `Optimizer` -> `Program.encode/1`,
+  plus `Conservation` (verdicts on the declared laws), and records per-rule analysis (instruction counts before and after optimisation, flops per
+  application, written lanes).
+  """
+
+  alias BrokenRecord.Zero.{Conservation, Cutoff, Lowering, Optimizer, Parser, Program, System, Types}
+
+  @doc "Compiles a `defsystem` block into a `BrokenRecord.Zero.System`."
+  @spec compile(Macro.t(), module, String.t(), non_neg_integer) :: System.t()
+  def compile(block, module, file, line) do
+    system = block |> Parser.parse(module, file, line) |> Types.check()
+    system = %{system | rules: Cutoff.detect(system.rules)}
+
+    raw = Lowering.lower(system)
+    program = Optimizer.optimize(raw)
+
+    analysis =
+      raw.rules
+      |> Enum.zip(program.rules)
+      |> Map.new(fn {before, rule} ->
+        {rule.name,
+         %{
+           instructions_before: length(before.instrs),
+           instructions: length(rule.instrs),
+           registers: rule.n_regs,
+           flops: Optimizer.flops(rule),
+           stores: Program.stores(rule)
+         }}
+      end)
+
+    system = %{
+      system
+      | params: program.params,
+        program: program,
+        program_binary: Program.encode(program),
+        analysis: analysis
+    }
+
+    system = %{system | conservation: Conservation.analyze(system, raw)}
+    %{system | potentials: Enum.map(system.potentials, &lower_potential(&1, system))}
+  end
+
+  defp lower_potential(potential, system) do
+    {program, reg} = Lowering.lower_potential(potential, system, system.params)
+
+    %{
+      name: potential.name,
+      line: potential.line,
+      types: Enum.map(potential.agents, fn {_, type} -> System.agent(system, type).index end),
+      program: program,
+      value: reg
+    }
+  end
+
+  @doc """
+  The lanes of each agent type that some rule writes, as `%{type_index => [lane]}`. Only these
+  fields are replaced when a world is read back, so every other value comes back untouched.
+  """
+  @spec written_lanes(System.t()) :: %{non_neg_integer => [non_neg_integer]}
+  def written_lanes(%System{program: program, agents: agents}) do
+    base = Map.new(agents, &{&1.index, []})
+
+    program.rules
+    |> Enum.flat_map(fn rule ->
+      for {slot, lane} <- Program.stores(rule),
+          do: {if(slot == 0, do: rule.type_a, else: rule.type_b), lane}
+    end)
+    |> Enum.reduce(base, fn {type, lane}, acc -> Map.update!(acc, type, &[lane | &1]) end)
+    |> Map.new(fn {type, lanes} -> {type, lanes |> Enum.uniq() |> Enum.sort()} end)
+  end
+end

@@ -1,0 +1,296 @@
+defmodule BrokenRecord.Zero.Conservation do
+  @moduledoc """
+  Compile-time verdicts on the conservation laws that agent types declare
+  (`conserves [:mass, :momentum, :angular_momentum, :energy]`).
+
+  For each rule and each law declared by an agent type the rule touches, the change of the total
+  caused by one application of the rule is computed symbolically from the lowered program
+  (before optimisation) and brought to a normal form (`BrokenRecord.Zero.Conservation.Algebra`):
+
+    * mass: `sum m`
+    * momentum: `sum m * v` (three components)
+    * angular momentum: `sum r x (m * v)` (three components)
+    * energy: `sum 1/2 m |v|^2` (kinetic)
+
+  Each `if` (a `SELECT` in the program) is handled by proving the law on every combination of
+  conditions. The quantities read the agent fields named `:mass`, `:velocity` and `:position`.
+
+  A rule between two agent types of which only one declares the law (a particle bouncing off
+  a `Wall` without mass) exchanges the quantity with something outside the conserved set: its
+  verdict is `:unverified`, not a violation. A per-agent rule that changes the quantity (a
+  uniform gravity field) is a violation, reported as an external force.
+
+  Verdicts: `:proven` (the change is identically zero), `{:violated, residual}` (a readable
+  non-zero change, e.g. `"momentum.y: -9.81*dt*p.mass"`), or `:unverified` (a needed field is
+  missing, too many conditions, or energy whose kinetic part changes: potential energy may
+  compensate, which the run-time monitor checks). Energy is never reported as violated.
+  """
+
+  alias BrokenRecord.Zero.{Program, System}
+  alias BrokenRecord.Zero.Conservation.Algebra, as: A
+  alias BrokenRecord.Zero.IR.Agent
+
+  @max_conditions 8
+  @laws [:mass, :momentum, :angular_momentum, :energy]
+
+  @type verdict :: :proven | {:violated, String.t()} | :unverified
+
+  @doc "The laws, in report order."
+  @spec laws() :: [atom]
+  def laws, do: @laws
+
+  @doc """
+  Verdicts for every rule: `%{rule_name => %{law => verdict}}`, for the laws declared by the
+  agent types each rule touches.
+  """
+  @spec analyze(System.t(), Program.t()) :: %{atom => %{atom => verdict}}
+  def analyze(%System{} = system, %Program{} = raw) do
+    system.rules
+    |> Enum.zip(raw.rules)
+    |> Map.new(fn {rule, prog} -> {rule.name, rule_verdicts(system, rule, prog)} end)
+  end
+
+  @doc "The violations as `{rule, law, residual}`, in rule order."
+  @spec violations(System.t()) :: [{BrokenRecord.Zero.IR.Rule.t(), atom, String.t()}]
+  def violations(%System{} = system) do
+    for rule <- system.rules,
+        {law, {:violated, residual}} <- Enum.sort(Map.get(system.conservation, rule.name, %{})),
+        do: {rule, law, residual}
+  end
+
+  defp rule_verdicts(system, rule, prog) do
+    slots =
+      rule.agents
+      |> Enum.with_index()
+      |> Enum.map(fn {{name, type}, slot} -> {slot, name, System.agent(system, type)} end)
+
+    laws = slots |> Enum.flat_map(fn {_, _, agent} -> agent.conserves end) |> Enum.uniq()
+    laws = Enum.filter(@laws, &(&1 in laws))
+
+    if laws == [] do
+      %{}
+    else
+      paths = paths(prog)
+      ctx = %{system: system, rule: rule, prog: prog, slots: slots}
+      Map.new(laws, fn law -> {law, verdict(law, paths, ctx)} end)
+    end
+  end
+
+  ## Paths: the stored values under every combination of select conditions
+
+  defp paths(prog) do
+    conditions =
+      for({:select, _, c, _, _} <- prog.instrs, do: c)
+      |> Enum.uniq()
+
+    if length(conditions) > @max_conditions do
+      :too_many
+    else
+      conditions
+      |> assignments()
+      |> Enum.map(&evaluate(prog, &1))
+    end
+  end
+
+  defp assignments([]), do: [%{}]
+
+  defp assignments([c | rest]) do
+    for a <- assignments(rest), value <- [true, false], do: Map.put(a, c, value)
+  end
+
+  defp evaluate(prog, assignment) do
+    consts = List.to_tuple(prog.consts)
+
+    {_regs, stores} =
+      Enum.reduce(prog.instrs, {%{}, %{}}, fn instr, {regs, stores} ->
+        case instr do
+          {:store, _, s, l, c} ->
+            {regs, Map.put(stores, {s, l}, Map.fetch!(regs, c))}
+
+          {op, d, a, b, c} ->
+            {Map.put(regs, d, sym(op, a, b, c, regs, consts, assignment)), stores}
+        end
+      end)
+
+    stores
+  end
+
+  defp sym(:const, a, _, _, _, consts, _), do: A.const(elem(consts, a))
+  defp sym(:param, a, _, _, _, _, _), do: A.var({:param, a})
+  defp sym(:load, s, l, _, _, _, _), do: A.var({:load, s, l})
+  defp sym(:select, c, a, b, regs, _, asg), do: Map.fetch!(regs, if(asg[c], do: a, else: b))
+
+  defp sym(op, a, b, c, regs, _consts, _asg) do
+    arg = fn r -> Map.fetch!(regs, r) end
+
+    case op do
+      :add -> A.add(arg.(a), arg.(b))
+      :sub -> A.sub(arg.(a), arg.(b))
+      :mul -> A.mul(arg.(a), arg.(b))
+      :div -> A.divide(arg.(a), arg.(b))
+      :fma -> A.add(A.mul(arg.(a), arg.(b)), arg.(c))
+      :neg -> A.scale(arg.(a), -1.0)
+      :sqrt -> A.sqrt(arg.(a))
+      :pow -> power(arg.(a), arg.(b))
+      op when op in [:lt, :le, :gt, :ge, :eq, :ne, :and, :or, :not] -> :bool
+      op when op in [:min, :max] -> A.fun(op, [arg.(a), arg.(b)])
+      op -> A.fun(op, [arg.(a)])
+    end
+  end
+
+  defp power(base, exponent) do
+    case A.constant(exponent) do
+      {:ok, n} when n == trunc(n) and abs(n) <= 8 -> A.power(base, trunc(n))
+      {:ok, 0.5} -> A.sqrt(base)
+      _ -> A.fun(:pow, [base, exponent])
+    end
+  end
+
+  ## Laws
+
+  defp verdict(_law, :too_many, _ctx), do: :unverified
+
+  defp verdict(law, paths, ctx) do
+    included = Enum.filter(ctx.slots, fn {_, _, agent} -> law in agent.conserves end)
+
+    with true <- length(included) == length(ctx.slots) or :external,
+         {:ok, lanes} <- needed_lanes(law, included) do
+      residuals =
+        Enum.find_value(paths, fn stores ->
+          components = change(law, lanes, stores)
+          nonzero = Enum.reject(components, fn {_, p} -> A.zero?(p) end)
+          if nonzero != [], do: nonzero
+        end)
+
+      cond do
+        residuals == nil and law == :energy and writes_position_with_potential?(ctx, lanes) ->
+          :unverified
+
+        residuals == nil ->
+          :proven
+
+        law == :energy ->
+          :unverified
+
+        true ->
+          {:violated, describe(residuals, ctx)}
+      end
+    else
+      :missing -> :unverified
+      :external -> :unverified
+    end
+  end
+
+  defp needed_lanes(law, included) do
+    needed =
+      case law do
+        :mass -> [:mass]
+        :momentum -> [:mass, :velocity]
+        :energy -> [:mass, :velocity]
+        :angular_momentum -> [:mass, :velocity, :position]
+      end
+
+    lanes =
+      Enum.map(included, fn {slot, name, agent} ->
+        fields = Map.new(needed, fn f -> {f, lane_of(agent, f)} end)
+        {slot, name, fields}
+      end)
+
+    if Enum.all?(lanes, fn {_, _, fields} -> Enum.all?(fields, fn {_, l} -> l != nil end) end),
+      do: {:ok, lanes},
+      else: :missing
+  end
+
+  defp lane_of(agent, :mass), do: typed_lane(agent, :mass, :float)
+  defp lane_of(agent, field), do: typed_lane(agent, field, :vec3)
+
+  defp typed_lane(agent, name, type) do
+    case Agent.field(agent, name) do
+      %{type: ^type, lane: lane} -> lane
+      _ -> nil
+    end
+  end
+
+  # The change of each component of the law's total over the included slots.
+  defp change(law, lanes, stores) do
+    totals =
+      Enum.map(lanes, fn {slot, _name, fields} ->
+        old = fn lane -> A.var({:load, slot, lane}) end
+        new = fn lane -> Map.get(stores, {slot, lane}, old.(lane)) end
+        A.sub_list(quantity(law, fields, new), quantity(law, fields, old))
+      end)
+
+    totals
+    |> Enum.zip()
+    |> Enum.map(&Tuple.to_list/1)
+    |> Enum.map(fn parts -> Enum.reduce(parts, %{}, &A.add/2) end)
+    |> Enum.zip(component_names(law))
+    |> Enum.map(fn {p, name} -> {name, p} end)
+  end
+
+  defp quantity(:mass, %{mass: m}, value), do: [value.(m)]
+
+  defp quantity(:momentum, %{mass: m, velocity: v}, value) do
+    mass = value.(m)
+    for i <- 0..2, do: A.mul(mass, value.(v + i))
+  end
+
+  defp quantity(:angular_momentum, %{mass: m, velocity: v, position: r}, value) do
+    mass = value.(m)
+    [rx, ry, rz] = for i <- 0..2, do: value.(r + i)
+    [vx, vy, vz] = for i <- 0..2, do: A.mul(mass, value.(v + i))
+
+    [
+      A.sub(A.mul(ry, vz), A.mul(rz, vy)),
+      A.sub(A.mul(rz, vx), A.mul(rx, vz)),
+      A.sub(A.mul(rx, vy), A.mul(ry, vx))
+    ]
+  end
+
+  defp quantity(:energy, %{mass: m, velocity: v}, value) do
+    speed2 = Enum.reduce(0..2, %{}, fn i, acc -> A.add(acc, A.mul(value.(v + i), value.(v + i))) end)
+    [A.scale(A.mul(value.(m), speed2), 0.5)]
+  end
+
+  defp component_names(:mass), do: ["mass"]
+  defp component_names(:energy), do: ["energy"]
+  defp component_names(law), do: for(c <- ["x", "y", "z"], do: "#{law}.#{c}")
+
+  defp writes_position_with_potential?(ctx, lanes) do
+    ctx.system.potentials != [] and
+      Enum.any?(lanes, fn {slot, _, _} ->
+        agent = ctx.slots |> Enum.find(&(elem(&1, 0) == slot)) |> elem(2)
+
+        case typed_lane(agent, :position, :vec3) do
+          nil -> false
+          p -> Enum.any?(Program.stores(ctx.prog), fn {s, l} -> s == slot and l in p..(p + 2) end)
+        end
+      end)
+  end
+
+  defp describe(residuals, ctx) do
+    text =
+      Enum.map_join(residuals, "; ", fn {name, p} ->
+        "#{name}: #{A.format(p, &name(&1, ctx), 3)}"
+      end)
+
+    if ctx.rule.kind == :per_agent do
+      [{_, name, agent}] = ctx.slots
+      text <> " (an external force: every #{agent.name} #{name} changes on its own)"
+    else
+      text
+    end
+  end
+
+  defp name({:param, i}, ctx), do: Atom.to_string(Enum.at(ctx.system.params, i))
+
+  defp name({:load, slot, lane}, ctx) do
+    {_, param, agent} = Enum.find(ctx.slots, &(elem(&1, 0) == slot))
+    field = agent.fields |> Enum.filter(&(&1.lane <= lane)) |> List.last()
+
+    suffix =
+      if field.type == :vec3, do: "." <> Enum.at(["x", "y", "z"], lane - field.lane), else: ""
+
+    "#{param}.#{field.name}#{suffix}"
+  end
+end

@@ -1,0 +1,71 @@
+defmodule BrokenRecord.Zero.DSL do
+  @moduledoc """
+  The `defsystem` macro: the entry point of the compiler pipeline.
+
+  At compile time it runs, once:
+
+      Parser -> Types -> Cutoff -> Lowering -> Optimizer -> Program.encode
+                                            `-> Codegen.Elixir (fallback functions)
+
+  and defines the nested module with `simulate/2`, `__system__/0` and the generated
+  pure-Elixir rule functions. Warnings (unknown optimize pass, unavailable compile target,
+  conservation violations) are compile-time warnings with file and line.
+  """
+
+  alias BrokenRecord.Zero.{Codegen, Compiler, Conservation}
+
+  @doc """
+  Defines a system module `Outer.Name`. See `BrokenRecord.Zero` and `docs/dsl.md` for the
+  language.
+  """
+  defmacro defsystem(alias, do: block) do
+    module = Module.concat(__CALLER__.module, Macro.expand(alias, __CALLER__))
+    line = __CALLER__.line
+    system = Compiler.compile(block, module, __CALLER__.file, line)
+
+    Enum.each(system.options.warnings, fn {line, message} ->
+      IO.warn(message, Macro.Env.stacktrace(%{__CALLER__ | line: line}))
+    end)
+
+    report_conservation(system, __CALLER__)
+    rule_functions = Codegen.Elixir.functions(system)
+
+    quote do
+      defmodule unquote(alias) do
+        @moduledoc "A BrokenRecord Zero system (see `__system__/0`)."
+        @brz_system unquote(Macro.escape(system))
+
+        @doc "The compiled system: agents, rules, options, analysis and program."
+        @spec __system__() :: BrokenRecord.Zero.System.t()
+        def __system__, do: @brz_system
+
+        @doc """
+        Runs the system on `state`. Options: `steps` (default 1000), `dt` (0.01), `rules`,
+        `params`, `backend` (`:auto | :native | :interpreted`). See
+        `BrokenRecord.Zero.Runtime.simulate/3`.
+        """
+        @spec simulate(map, keyword) :: map
+        def simulate(state, opts \\ []),
+          do: BrokenRecord.Zero.Runtime.simulate(__MODULE__, state, opts)
+
+        unquote_splicing(rule_functions)
+      end
+    end
+  end
+
+  # A violated law is a warning, or a CompileError under `conservation :strict`.
+  defp report_conservation(system, caller) do
+    Enum.each(Conservation.violations(system), fn {rule, law, residual} ->
+      message =
+        "rule #{rule.name} violates #{law} conservation declared by " <>
+          "#{rule.agents |> Enum.map(&elem(&1, 1)) |> Enum.uniq() |> Enum.join(" and ")}: " <>
+          "one application changes the total by #{residual}"
+
+      if system.options.conservation == :strict do
+        raise CompileError, file: system.file, line: rule.line, description: message
+      else
+        IO.warn(message, Macro.Env.stacktrace(%{caller | line: rule.line}))
+      end
+    end)
+  end
+end

@@ -1,0 +1,51 @@
+defmodule BrokenRecord.Zero.NumericalError do
+  @moduledoc """
+  Raised when a simulation produces a NaN or an infinite value.
+
+  The BEAM has no representation for non-finite floats, so such a value is never handed back:
+  the simulation stops and this exception names where it appeared. `step` is the 1-based step of
+  the call in which the value was detected (native worlds check after every rule, so it is exact
+  there; it is approximate only in the sense that the value may have been produced by an earlier
+  rule of the same step).
+  """
+  defexception [:message, :agent, :collection, :index, :field, :step]
+
+  @type t :: %__MODULE__{
+          message: String.t(),
+          agent: String.t(),
+          collection: atom,
+          index: non_neg_integer,
+          field: atom,
+          step: pos_integer
+        }
+
+  @doc false
+  @spec new(String.t(), atom, non_neg_integer, atom, pos_integer) :: t
+  def new(agent, collection, index, field, step) do
+    %__MODULE__{
+      message: "non-finite value in #{agent}[#{index}].#{field} at step #{step}",
+      agent: agent,
+      collection: collection,
+      index: index,
+      field: field,
+      step: step
+    }
+  end
+end
+
+defmodule BrokenRecord.Zero.ConservationError do
+  @moduledoc """
+  Raised by `simulate(..., conservation: {:raise, tolerance})` when the relative drift of a
+  declared conservation law exceeds `tolerance`. `report` is the full drift report (see
+  `BrokenRecord.Zero.Conservation.Monitor`).
+  """
+  defexception [:message, :law, :drift, :tolerance, :report]
+
+  @type t :: %__MODULE__{
+          message: String.t(),
+          law: atom,
+          drift: float,
+          tolerance: float,
+          report: map
+        }
+end

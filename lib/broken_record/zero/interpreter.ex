@@ -1,0 +1,86 @@
+defmodule BrokenRecord.Zero.Interpreter do
+  @moduledoc """
+  The reference evaluator of the program: executes one rule body, instruction by instruction,
+  with the IEEE semantics of `BrokenRecord.Zero.Ops` (so intermediate NaN and infinities behave
+  as in C++).
+
+  It is the oracle of the test suite (the program before and after optimisation must agree on
+  it) and the careful path of the generated Elixir code: when the fast float code raises
+  (division by zero in an untaken branch, overflow), the same agent or pair is re-evaluated
+  here. A non-finite stored value throws `{:brz_nonfinite, slot, lane}`, which the backend turns
+  into a `BrokenRecord.Zero.NumericalError`.
+  """
+
+  alias BrokenRecord.Zero.{Ops, Program}
+  alias BrokenRecord.Zero.Program.Rule
+
+  @doc """
+  Evaluates a rule body on the lane tuples of its slots; returns the stored values as
+  `%{{slot, lane} => value}` (values may be non-finite).
+  """
+  @spec eval(Rule.t(), tuple, tuple) :: %{{0 | 1, non_neg_integer} => Ops.value()}
+  def eval(%Rule{} = rule, slots, params), do: rule |> run(slots, params) |> elem(1)
+
+  @doc "Evaluates a rule body and returns the value of register `reg` (potentials)."
+  @spec value(Rule.t(), non_neg_integer, tuple, tuple) :: Ops.value()
+  def value(%Rule{} = rule, reg, slots, params),
+    do: rule |> run(slots, params) |> elem(0) |> Map.fetch!(reg)
+
+  defp run(rule, slots, params) do
+    consts = List.to_tuple(rule.consts)
+
+      Enum.reduce(rule.instrs, {%{}, %{}}, fn
+        {:store, _, s, l, c}, {regs, stores} ->
+          {regs, Map.put(stores, {s, l}, Map.fetch!(regs, c))}
+
+        {:const, d, a, _, _}, {regs, stores} ->
+          {Map.put(regs, d, elem(consts, a)), stores}
+
+        {:param, d, a, _, _}, {regs, stores} ->
+          {Map.put(regs, d, elem(params, a)), stores}
+
+        {:load, d, s, l, _}, {regs, stores} ->
+          {Map.put(regs, d, slots |> elem(s) |> elem(l)), stores}
+
+        {op, d, _, _, _} = instr, {regs, stores} ->
+          args = Enum.map(Program.reads(instr), &Map.fetch!(regs, &1))
+          {Map.put(regs, d, Ops.apply_op(op, args)), stores}
+      end)
+  end
+
+  @doc "Applies a per-agent rule to one agent's lane tuple (careful path)."
+  @spec agent(Rule.t(), tuple, tuple) :: tuple
+  def agent(rule, lanes, params) do
+    rule
+    |> eval({lanes}, params)
+    |> Enum.reduce(lanes, fn {{0, lane}, value}, acc ->
+      if Ops.finite?(value), do: put_elem(acc, lane, value), else: throw({:brz_nonfinite, 0, lane})
+    end)
+  end
+
+  @doc """
+  Applies a pair rule to two lane tuples (careful path); returns the deltas in the order of the
+  accumulator lanes `acc_a` and `acc_b` (`-0.0` where the slot stores nothing).
+  """
+  @spec pair(Rule.t(), tuple, tuple, tuple, [non_neg_integer], [non_neg_integer]) ::
+          {tuple, tuple}
+  def pair(rule, a, b, params, acc_a, acc_b) do
+    stores = eval(rule, {a, b}, params)
+    {deltas(stores, 0, a, acc_a), deltas(stores, 1, b, acc_b)}
+  end
+
+  defp deltas(stores, slot, lanes, acc_lanes) do
+    acc_lanes
+    |> Enum.map(fn lane ->
+      case Map.fetch(stores, {slot, lane}) do
+        {:ok, value} ->
+          delta = Ops.sub(value, elem(lanes, lane))
+          if Ops.finite?(delta), do: delta, else: throw({:brz_nonfinite, slot, lane})
+
+        :error ->
+          -0.0
+      end
+    end)
+    |> List.to_tuple()
+  end
+end

@@ -1,0 +1,331 @@
+defmodule BrokenRecord.Zero.Lowering do
+  @moduledoc """
+  Lowers type-checked rule bodies to the scalar SSA program (`BrokenRecord.Zero.Program`).
+
+  vec3 values become three registers; `dot`, `cross`, `length`, `normalize` and `clamp` become
+  scalar arithmetic; each `if` evaluates both branches and merges every field written in either
+  branch with `SELECT`; a later read of a field written earlier in the body reads the written
+  register; and the body ends with one `STORE` per written lane whose value differs from the
+  loaded one. See `docs/program.md`.
+  """
+
+  alias BrokenRecord.Zero.{Program, System}
+  alias BrokenRecord.Zero.IR.{Agent, Rule}
+
+  @doc "Lowers every rule of a checked system to an (unoptimised) program."
+  @spec lower(System.t()) :: Program.t()
+  def lower(%System{} = system) do
+    params = param_table(system.rules ++ system.potentials)
+    rules = Enum.map(system.rules, &lower_rule(&1, system, params))
+    %Program{types: Enum.map(system.agents, & &1.lanes), params: params, rules: rules}
+  end
+
+  @doc "The global scalar param table: `:dt` first, then other params by first appearance."
+  @spec param_table([Rule.t()]) :: [atom]
+  def param_table(rules) do
+    Enum.uniq([:dt | Enum.flat_map(rules, & &1.scalars)])
+  end
+
+  @doc """
+  Lowers a `potential` (whose body ends with `{:value, line, expr}`) to a program rule and the
+  register holding its value.
+  """
+  @spec lower_potential(Rule.t(), System.t(), [atom]) :: {Program.Rule.t(), non_neg_integer}
+  def lower_potential(%Rule{body: body} = potential, system, params) do
+    {:value, _, value} = List.last(body)
+    rule = %{potential | body: Enum.drop(body, -1) ++ [{:assign, 0, :__value__, value}]}
+    {prog, st} = do_lower(rule, system, params)
+    {prog, Map.fetch!(st.vars, :__value__)}
+  end
+
+  @doc false
+  @spec lower_rule(Rule.t(), System.t(), [atom]) :: Program.Rule.t()
+  def lower_rule(rule, system, params), do: elem(do_lower(rule, system, params), 0)
+
+  defp do_lower(%Rule{} = rule, system, params) do
+    slots =
+      rule.agents
+      |> Enum.with_index()
+      |> Map.new(fn {{name, type}, slot} -> {name, {slot, System.agent(system, type)}} end)
+
+    st = %{
+      instrs: [],
+      next: 0,
+      consts: %{},
+      loads: %{},
+      fields: %{},
+      vars: %{},
+      slots: slots,
+      params: params |> Enum.with_index() |> Map.new()
+    }
+
+    # The cutoff bound reads start-of-rule values, so it is lowered first.
+    {cutoff, st} =
+      case rule.cutoff do
+        nil ->
+          {nil, st}
+
+        %{position: {fa, fb}, bound: bound} ->
+          {reg, st} = expr(bound, st)
+          [{_, {_, agent_a}}, {_, {_, agent_b}}] = Enum.sort_by(slots, fn {_, {s, _}} -> s end)
+
+          {%{lane_a: Agent.field(agent_a, fa).lane, lane_b: Agent.field(agent_b, fb).lane, reg: reg},
+           st}
+      end
+
+    st = Enum.reduce(rule.body, st, &statement/2)
+    st = emit_stores(st)
+
+    consts =
+      st.consts
+      |> Enum.sort_by(fn {_bits, {index, _value}} -> index end)
+      |> Enum.map(fn {_bits, {_index, value}} -> value end)
+
+    [{_, type_a} | rest] = rule.agents
+
+    prog = %Program.Rule{
+      name: rule.name,
+      kind: rule.kind,
+      type_a: System.agent(system, type_a).index,
+      type_b:
+        case rest do
+          [{_, type_b}] -> System.agent(system, type_b).index
+          [] -> nil
+        end,
+      consts: consts,
+      instrs: Enum.reverse(st.instrs),
+      n_regs: st.next,
+      cutoff: cutoff
+    }
+
+    {prog, st}
+  end
+
+  ## Statements
+
+  defp statement({:assign, _, name, e}, st) do
+    {value, st} = expr(e, st)
+    put_in(st.vars[name], value)
+  end
+
+  defp statement({:destructure, _, names, e}, st) do
+    {{x, y, z}, st} = expr(e, st)
+    vars = names |> Enum.zip([x, y, z]) |> Enum.into(st.vars)
+    %{st | vars: vars}
+  end
+
+  defp statement({:store, _, {slot, field}, e}, st) do
+    {value, st} = expr(e, st)
+    put_in(st.fields[{slot, field}], value)
+  end
+
+  defp statement({:if, _, cond, then_stmts, else_stmts}, st) do
+    {c, st} = expr(cond, st)
+    before_fields = st.fields
+    vars = st.vars
+
+    st_then = Enum.reduce(then_stmts, st, &statement/2)
+    then_fields = st_then.fields
+    st_else = Enum.reduce(else_stmts, %{st_then | fields: before_fields, vars: vars}, &statement/2)
+    else_fields = st_else.fields
+    st = %{st_else | vars: vars}
+
+    keys = Enum.uniq(Map.keys(then_fields) ++ Map.keys(else_fields))
+
+    Enum.reduce(keys, st, fn key, st ->
+      {t, st} = field_value(key, then_fields, st)
+      {e, st} = field_value(key, else_fields, st)
+      {merged, st} = select(c, t, e, st)
+      put_in(st.fields[key], merged)
+    end)
+  end
+
+  defp field_value(key, fields, st) do
+    case Map.fetch(fields, key) do
+      {:ok, value} -> {value, st}
+      :error -> load_field(key, st)
+    end
+  end
+
+  defp select(_c, same, same, st), do: {same, st}
+
+  defp select(c, {tx, ty, tz}, {ex, ey, ez}, st) do
+    {x, st} = select(c, tx, ex, st)
+    {y, st} = select(c, ty, ey, st)
+    {z, st} = select(c, tz, ez, st)
+    {{x, y, z}, st}
+  end
+
+  defp select(c, t, e, st), do: emit(st, :select, c, t, e)
+
+  defp emit_stores(st) do
+    st.fields
+    |> Enum.sort_by(fn {{slot, field}, _} ->
+      {slot_index, agent} = Map.fetch!(st.slots, slot)
+      {slot_index, Agent.field(agent, field).lane}
+    end)
+    |> Enum.reduce(st, fn {{slot, field}, value}, st ->
+      {slot_index, agent} = Map.fetch!(st.slots, slot)
+      lane = Agent.field(agent, field).lane
+      {loaded, st} = load_field({slot, field}, st)
+
+      [value, loaded]
+      |> Enum.map(&lanes/1)
+      |> Enum.zip()
+      |> Enum.with_index()
+      |> Enum.reduce(st, fn
+        {{same, same}, _i}, st -> st
+        {{reg, _}, i}, st -> push(st, {:store, 0, slot_index, lane + i, reg})
+      end)
+    end)
+  end
+
+  defp lanes({x, y, z}), do: [x, y, z]
+  defp lanes(r), do: [r]
+
+  ## Expressions
+
+  defp expr({:num, _, n}, st), do: const(n * 1.0, st)
+
+  defp expr({:param, _, name}, st), do: emit(st, :param, Map.fetch!(st.params, name), 0, 0)
+
+  defp expr({:var, _, name}, st), do: {Map.fetch!(st.vars, name), st}
+
+  defp expr({:field, _, key}, st) do
+    case Map.fetch(st.fields, key) do
+      {:ok, value} -> {value, st}
+      :error -> load_field(key, st)
+    end
+  end
+
+  defp expr({:vec, _, parts}, st) do
+    {[x, y, z], st} = Enum.map_reduce(parts, st, &expr/2)
+    {{x, y, z}, st}
+  end
+
+  defp expr({:component, _, {base, i}}, st) do
+    {vec, st} = expr(base, st)
+    {elem(vec, i), st}
+  end
+
+  defp expr({:call, _, {op, args}}, st) do
+    {values, st} = Enum.map_reduce(args, st, &expr/2)
+    call(op, values, st)
+  end
+
+  defp call(op, [a, b], st) when op in [:add, :sub] and is_tuple(a) and is_tuple(b),
+    do: lanewise(op, a, b, st)
+
+  defp call(op, [a, b], st) when op in [:mul, :div] and is_tuple(a) and is_integer(b),
+    do: lanewise(op, a, {b, b, b}, st)
+
+  defp call(:mul, [a, b], st) when is_integer(a) and is_tuple(b),
+    do: lanewise(:mul, {a, a, a}, b, st)
+
+  defp call(:neg, [{x, y, z}], st) do
+    {x, st} = emit(st, :neg, x)
+    {y, st} = emit(st, :neg, y)
+    {z, st} = emit(st, :neg, z)
+    {{x, y, z}, st}
+  end
+
+  defp call(:dot, [{ax, ay, az}, {bx, by, bz}], st) do
+    {x, st} = emit(st, :mul, ax, bx)
+    {y, st} = emit(st, :mul, ay, by)
+    {z, st} = emit(st, :mul, az, bz)
+    {xy, st} = emit(st, :add, x, y)
+    emit(st, :add, xy, z)
+  end
+
+  defp call(:cross, [{ax, ay, az}, {bx, by, bz}], st) do
+    {x, st} = diff_of_products(ay, bz, az, by, st)
+    {y, st} = diff_of_products(az, bx, ax, bz, st)
+    {z, st} = diff_of_products(ax, by, ay, bx, st)
+    {{x, y, z}, st}
+  end
+
+  defp call(:length, [v], st) do
+    {d, st} = call(:dot, [v, v], st)
+    emit(st, :sqrt, d)
+  end
+
+  defp call(:normalize, [v], st) do
+    {len, st} = call(:length, [v], st)
+    {zero, st} = const(0.0, st)
+    {nonzero, st} = emit(st, :gt, len, zero)
+    {{x, y, z}, st} = lanewise(:div, v, {len, len, len}, st)
+    select(nonzero, {x, y, z}, {zero, zero, zero}, st)
+  end
+
+  defp call(:clamp, [x, lo, hi], st) do
+    {m, st} = emit(st, :max, x, lo)
+    emit(st, :min, m, hi)
+  end
+
+  defp call(op, [a], st), do: emit(st, op, a)
+  defp call(op, [a, b], st), do: emit(st, op, a, b)
+
+  defp diff_of_products(a, b, c, d, st) do
+    {ab, st} = emit(st, :mul, a, b)
+    {cd, st} = emit(st, :mul, c, d)
+    emit(st, :sub, ab, cd)
+  end
+
+  defp lanewise(op, {ax, ay, az}, {bx, by, bz}, st) do
+    {x, st} = emit(st, op, ax, bx)
+    {y, st} = emit(st, op, ay, by)
+    {z, st} = emit(st, op, az, bz)
+    {{x, y, z}, st}
+  end
+
+  defp load_field({slot, field}, st) do
+    {slot_index, agent} = Map.fetch!(st.slots, slot)
+    declared = Agent.field(agent, field)
+
+    regs =
+      for i <- 0..(BrokenRecord.Zero.Parser.lanes_of(declared.type) - 1), reduce: {[], st} do
+        {acc, st} ->
+          lane = declared.lane + i
+
+          case Map.fetch(st.loads, {slot_index, lane}) do
+            {:ok, reg} ->
+              {[reg | acc], st}
+
+            :error ->
+              {reg, st} = emit(st, :load, slot_index, lane, 0)
+              {[reg | acc], put_in(st.loads[{slot_index, lane}], reg)}
+          end
+      end
+
+    {regs, st} = regs
+
+    value =
+      case Enum.reverse(regs) do
+        [r] -> r
+        [x, y, z] -> {x, y, z}
+      end
+
+    {value, st}
+  end
+
+  defp const(value, st) do
+    bits = <<value::float>>
+
+    case Map.fetch(st.consts, bits) do
+      {:ok, {index, _}} ->
+        emit(st, :const, index, 0, 0)
+
+      :error ->
+        index = map_size(st.consts)
+        emit(put_in(st.consts[bits], {index, value}), :const, index, 0, 0)
+    end
+  end
+
+  defp emit(st, op, a, b \\ 0, c \\ 0) do
+    reg = st.next
+    {reg, push(%{st | next: reg + 1}, {op, reg, a, b, c})}
+  end
+
+  defp push(st, instr), do: %{st | instrs: [instr | st.instrs]}
+
+end

@@ -1,0 +1,84 @@
+defmodule BrokenRecord.Zero.NIF do
+  @moduledoc """
+  The native engine's NIF (`priv/libbroken_record_zero.so`, built from `c_src/` by
+  `mix compile`).
+
+  The library is loaded in `@on_load`. If it cannot be loaded, one warning is logged, `loaded?/0`
+  is false and `BrokenRecord.Zero.Runtime` uses the pure-Elixir backend. The functions below are
+  the raw boundary described in `docs/nif.md`; use `BrokenRecord.Zero.World` and
+  `BrokenRecord.Zero.Runtime` instead of calling them directly.
+  """
+
+  require Logger
+
+  @on_load :__load__
+
+  @doc false
+  def __load__ do
+    path = :filename.join(:code.priv_dir(:broken_record), ~c"libbroken_record_zero")
+
+    case :erlang.load_nif(path, 0) do
+      :ok ->
+        :persistent_term.put({__MODULE__, :status}, :loaded)
+
+      {:error, {_reason, text}} ->
+        :persistent_term.put({__MODULE__, :status}, {:error, to_string(text)})
+
+        Logger.warning(
+          "BrokenRecord Zero: the native engine could not be loaded (#{text}); " <>
+            "using the pure-Elixir backend"
+        )
+    end
+
+    :ok
+  end
+
+  @doc "Whether the native library is loaded."
+  @spec loaded?() :: boolean
+  def loaded?, do: :persistent_term.get({__MODULE__, :status}, nil) == :loaded
+
+  @doc "Why the native library is not loaded (`nil` when it is)."
+  @spec load_error() :: String.t() | nil
+  def load_error do
+    case :persistent_term.get({__MODULE__, :status}, {:error, "not loaded yet"}) do
+      :loaded -> nil
+      {:error, text} -> text
+    end
+  end
+
+  @doc "Validates a program binary and returns a program resource."
+  @spec program_new(binary) :: reference
+  def program_new(_binary), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc "Creates a world resource from a state (see `docs/nif.md` for `layout`)."
+  @spec world_new(reference, list, map, :f64 | :f32) :: reference
+  def world_new(_program, _layout, _state, _precision), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc "Sets the global scalar params of a world (`dt` first)."
+  @spec world_set_params(reference, [number]) :: :ok
+  def world_set_params(_world, _params), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc "Runs `steps` steps of the rules `rule_ids` on a world, on a dirty CPU scheduler."
+  @spec native_integrate(reference, number, non_neg_integer, [non_neg_integer]) :: :ok
+  def native_integrate(_world, _dt, _steps, _rule_ids), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc "Returns `state` with the written fields replaced by the world's values."
+  @spec world_to_state(reference, map) :: map
+  def world_to_state(_world, _state), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc "A packed binary of `n_lanes` lanes from `first_lane` of one agent type."
+  @spec world_column(reference, non_neg_integer, non_neg_integer, pos_integer) :: binary
+  def world_column(_world, _type, _first_lane, _n_lanes), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc "Precision and agent counts of a world."
+  @spec world_info(reference) :: map
+  def world_info(_world), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc "The number of world resources not yet freed."
+  @spec live_worlds() :: non_neg_integer
+  def live_worlds, do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc "The SIMD instruction set the engine selected at load (`\"avx512\"`, `\"avx2\"`, `\"sse2\"`)."
+  @spec isa() :: String.t()
+  def isa, do: :erlang.nif_error(:nif_not_loaded)
+end

@@ -1,0 +1,244 @@
+defmodule BrokenRecord.Zero.Ops do
+  @moduledoc """
+  IEEE-754 double arithmetic for the BEAM, which has no NaN or infinity.
+
+  A value is a float or one of the atoms `:nan`, `:inf`, `:neg_inf`. Every function implements
+  the opcode of the same name in `docs/program.md` exactly as C++ does on doubles (apart from the
+  sign of zero in a few corner cases), so the pure-Elixir backend can evaluate an untaken branch
+  that divides by zero, and detect a non-finite stored value, exactly where the native engine
+  does. The fast path of generated code uses plain float arithmetic and only falls back to these
+  functions when the BEAM raises.
+  """
+
+  @type value :: float | :nan | :inf | :neg_inf
+
+  @doc "Applies opcode `op` (an atom from `docs/program.md`, lower case) to its operands."
+  @spec apply_op(atom, [value]) :: value
+  def apply_op(:add, [a, b]), do: add(a, b)
+  def apply_op(:sub, [a, b]), do: sub(a, b)
+  def apply_op(:mul, [a, b]), do: mul(a, b)
+  def apply_op(:div, [a, b]), do: divide(a, b)
+  def apply_op(:pow, [a, b]), do: pow(a, b)
+  def apply_op(:min, [a, b]), do: if(lt(b, a) == 1.0, do: b, else: a)
+  def apply_op(:max, [a, b]), do: if(lt(a, b) == 1.0, do: b, else: a)
+  def apply_op(:fma, [a, b, c]), do: add(mul(a, b), c)
+  def apply_op(:neg, [a]), do: neg(a)
+  def apply_op(:abs, [a]), do: abs_(a)
+  def apply_op(:sqrt, [a]), do: sqrt(a)
+  def apply_op(:rsqrt, [a]), do: divide(1.0, sqrt(a))
+  def apply_op(:exp, [a]), do: exp(a)
+  def apply_op(:log, [a]), do: log(a)
+  def apply_op(:sin, [a]), do: trig(:sin, a)
+  def apply_op(:cos, [a]), do: trig(:cos, a)
+  def apply_op(:floor, [a]), do: floor_(a)
+  def apply_op(:lt, [a, b]), do: lt(a, b)
+  def apply_op(:le, [a, b]), do: bool(ordered?(a, b) and compare(a, b) != :gt)
+  def apply_op(:gt, [a, b]), do: lt(b, a)
+  def apply_op(:ge, [a, b]), do: bool(ordered?(a, b) and compare(a, b) != :lt)
+  def apply_op(:eq, [a, b]), do: bool(ordered?(a, b) and compare(a, b) == :eq)
+  def apply_op(:ne, [a, b]), do: bool(not (ordered?(a, b) and compare(a, b) == :eq))
+  def apply_op(:and, [a, b]), do: bool(truthy?(a) and truthy?(b))
+  def apply_op(:or, [a, b]), do: bool(truthy?(a) or truthy?(b))
+  def apply_op(:not, [a]), do: bool(not truthy?(a))
+  def apply_op(:select, [c, a, b]), do: if(truthy?(c), do: a, else: b)
+
+  @doc "Whether a value is a finite float."
+  @spec finite?(value) :: boolean
+  def finite?(x), do: is_float(x)
+
+  @doc "Converts any number to a float value."
+  @spec to_value(number) :: float
+  def to_value(x) when is_float(x), do: x
+  def to_value(x) when is_integer(x), do: x * 1.0
+
+  ## Arithmetic
+
+  @doc false
+  def add(a, b) when is_float(a) and is_float(b) do
+    a + b
+  rescue
+    ArithmeticError -> if a > 0, do: :inf, else: :neg_inf
+  end
+
+  def add(:nan, _), do: :nan
+  def add(_, :nan), do: :nan
+  def add(:inf, :neg_inf), do: :nan
+  def add(:neg_inf, :inf), do: :nan
+  def add(a, b) when is_atom(a) and is_float(b), do: a
+  def add(a, b) when is_float(a) and is_atom(b), do: b
+  def add(a, a), do: a
+
+  @doc false
+  def sub(a, b), do: add(a, neg(b))
+
+  @doc false
+  def neg(a) when is_float(a), do: -a
+  def neg(:inf), do: :neg_inf
+  def neg(:neg_inf), do: :inf
+  def neg(:nan), do: :nan
+
+  @doc false
+  def mul(a, b) when is_float(a) and is_float(b) do
+    a * b
+  rescue
+    ArithmeticError -> signed_inf(sign(a) * sign(b))
+  end
+
+  def mul(:nan, _), do: :nan
+  def mul(_, :nan), do: :nan
+
+  def mul(a, b) do
+    if zero?(a) or zero?(b), do: :nan, else: signed_inf(sign(a) * sign(b))
+  end
+
+  @doc false
+  def divide(a, b) when is_float(a) and is_float(b) do
+    cond do
+      b == 0.0 and a == 0.0 -> :nan
+      b == 0.0 -> signed_inf(sign(a) * zero_sign(b))
+      true -> safe_div(a, b)
+    end
+  end
+
+  def divide(:nan, _), do: :nan
+  def divide(_, :nan), do: :nan
+  def divide(a, b) when is_atom(a) and is_atom(b), do: :nan
+  def divide(a, b) when is_atom(a), do: signed_inf(sign(a) * zero_sign(b))
+  def divide(a, _b) when is_float(a), do: 0.0 * 1.0
+
+  defp safe_div(a, b) do
+    a / b
+  rescue
+    ArithmeticError -> signed_inf(sign(a) * sign(b))
+  end
+
+  @doc false
+  def pow(a, b) when is_float(a) and is_float(b) do
+    cond do
+      b == 0.0 -> 1.0
+      a == 0.0 and b < 0.0 -> if odd_integer?(b), do: signed_inf(zero_sign(a)), else: :inf
+      a < 0.0 and b != Float.floor(b) -> :nan
+      true -> float_pow(a, b)
+    end
+  end
+
+  def pow(_, b) when b == 0.0, do: 1.0
+  def pow(a, _) when a == 1.0, do: 1.0
+  def pow(:nan, _), do: :nan
+  def pow(_, :nan), do: :nan
+
+  def pow(a, b) when is_atom(b) do
+    m = abs_(a)
+
+    cond do
+      m == 1.0 -> 1.0
+      (b == :inf and lt(1.0, m) == 1.0) or (b == :neg_inf and lt(m, 1.0) == 1.0) -> :inf
+      true -> 0.0
+    end
+  end
+
+  def pow(:inf, b), do: if(b > 0.0, do: :inf, else: 0.0)
+
+  def pow(:neg_inf, b) do
+    cond do
+      b < 0.0 -> 0.0
+      odd_integer?(b) -> :neg_inf
+      true -> :inf
+    end
+  end
+
+  defp float_pow(a, b) do
+    :math.pow(a, b)
+  rescue
+    ArithmeticError ->
+      magnitude_big = abs(a) > 1.0 == b > 0.0
+
+      cond do
+        not magnitude_big -> 0.0
+        a < 0.0 and odd_integer?(b) -> :neg_inf
+        true -> :inf
+      end
+  end
+
+  @doc false
+  def abs_(a) when is_float(a), do: abs(a)
+  def abs_(:nan), do: :nan
+  def abs_(_), do: :inf
+
+  @doc false
+  def sqrt(a) when is_float(a) and a >= 0.0, do: :math.sqrt(a)
+  def sqrt(a) when is_float(a), do: :nan
+  def sqrt(:inf), do: :inf
+  def sqrt(_), do: :nan
+
+  @doc false
+  def exp(a) when is_float(a) do
+    :math.exp(a)
+  rescue
+    ArithmeticError -> if a > 0, do: :inf, else: 0.0
+  end
+
+  def exp(:inf), do: :inf
+  def exp(:neg_inf), do: 0.0
+  def exp(:nan), do: :nan
+
+  @doc false
+  def log(a) when is_float(a) and a > 0.0, do: :math.log(a)
+  def log(a) when is_float(a) and a == 0.0, do: :neg_inf
+  def log(:inf), do: :inf
+  def log(_), do: :nan
+
+  defp trig(fun, a) when is_float(a), do: apply(:math, fun, [a])
+  defp trig(_fun, _), do: :nan
+
+  @doc false
+  def floor_(a) when is_float(a), do: Float.floor(a)
+  def floor_(a), do: a
+
+  @doc false
+  def lt(a, b) when is_float(a) and is_float(b), do: bool(a < b)
+  def lt(a, b), do: bool(ordered?(a, b) and compare(a, b) == :lt)
+
+  ## Helpers
+
+  defp bool(true), do: 1.0
+  defp bool(false), do: 0.0
+
+  defp truthy?(a), do: a != 0.0
+
+  defp ordered?(a, b), do: a != :nan and b != :nan
+
+  defp compare(a, b), do: compare_rank(rank(a), rank(b))
+
+  defp compare_rank(x, y) when x < y, do: :lt
+  defp compare_rank(x, y) when x > y, do: :gt
+  defp compare_rank(_, _), do: :eq
+
+  defp rank(:neg_inf), do: {0, 0.0}
+  defp rank(:inf), do: {2, 0.0}
+  defp rank(x) when is_float(x), do: {1, x + 0.0}
+
+  defp zero?(x), do: is_float(x) and x == 0.0
+
+  defp sign(:inf), do: 1
+  defp sign(:neg_inf), do: -1
+  defp sign(x) when x > 0.0, do: 1
+  defp sign(x) when x < 0.0, do: -1
+  defp sign(x), do: zero_sign(x)
+
+  # The sign of a (possibly negative) zero.
+  defp zero_sign(x) when is_float(x) do
+    <<s::1, _::63>> = <<x::float>>
+    if s == 1, do: -1, else: 1
+  end
+
+  defp zero_sign(x), do: sign(x)
+
+  defp signed_inf(s) when s > 0, do: :inf
+  defp signed_inf(_), do: :neg_inf
+
+  defp odd_integer?(b) when is_float(b),
+    do: b == Float.floor(b) and abs(b) < 9.0e15 and rem(trunc(b), 2) != 0
+
+  defp odd_integer?(_), do: false
+end

@@ -1,0 +1,257 @@
+defmodule BrokenRecord.Zero.Optimizer do
+  @moduledoc """
+  Optimises the scalar program of each rule. It works on the lowered SSA form, where vec3
+  arithmetic has been split into lanes and so exposes the most common subexpressions.
+
+    * constant folding (with the IEEE semantics of `BrokenRecord.Zero.Ops`; a fold that would
+      give a non-finite constant is left to run time),
+    * exact algebraic identities only: `x * 1`, `x / 1`, `x - 0`, `x + -0.0`, `--x`,
+      `select(c, x, x)`, `select(constant, x, y)`, `x ** 2 -> x * x`,
+    * common-subexpression elimination (commutative operands put in a canonical order; repeated
+      loads and params shared),
+    * dead-code elimination (everything that feeds no store and no cutoff is dropped),
+    * register and constant-pool compaction.
+
+  The program before and after optimisation computes the same stored values (tested on random
+  inputs). `passes/0` lists the `optimize [...]` passes of the DSL, which select engine
+  strategies; these scalar optimisations always run.
+  """
+
+  alias BrokenRecord.Zero.{Ops, Program}
+  alias BrokenRecord.Zero.Program.Rule
+
+  @passes [:simd, :spatial_hash, :loop_fusion]
+  @commutative [:add, :mul, :eq, :ne, :and, :or]
+  @flops %{
+    add: 1,
+    sub: 1,
+    mul: 1,
+    div: 1,
+    fma: 2,
+    neg: 1,
+    sqrt: 1,
+    rsqrt: 2,
+    min: 1,
+    max: 1,
+    abs: 1,
+    pow: 1,
+    exp: 1,
+    log: 1,
+    sin: 1,
+    cos: 1,
+    floor: 1
+  }
+
+  @doc """
+  The `optimize [...]` passes the DSL knows: `:simd` (vectorised kernels), `:spatial_hash`
+  (cell lists for rules with a cutoff) and `:loop_fusion` (one sweep for consecutive per-agent
+  rules over the same agent type).
+  """
+  @spec passes() :: [atom]
+  def passes, do: @passes
+
+  @doc "Optimises every rule of a program."
+  @spec optimize(Program.t()) :: Program.t()
+  def optimize(%Program{rules: rules} = program),
+    do: %{program | rules: Enum.map(rules, &optimize_rule/1)}
+
+  @doc "Floating-point operations one application of a rule performs (each op counts 1)."
+  @spec flops(Rule.t()) :: non_neg_integer
+  def flops(%Rule{instrs: instrs}) do
+    Enum.reduce(instrs, 0, fn {op, _, _, _, _}, acc -> acc + Map.get(@flops, op, 0) end)
+  end
+
+  @doc "Optimises one rule."
+  @spec optimize_rule(Rule.t()) :: Rule.t()
+  def optimize_rule(%Rule{} = rule) do
+    consts = List.to_tuple(rule.consts)
+    rule |> simplify(consts) |> eliminate_dead() |> compact()
+  end
+
+  ## Forward pass: folding, identities, CSE
+
+  defp simplify(rule, consts) do
+    init = %{out: [], rename: %{}, known: %{}, seen: %{}, consts: consts, new_consts: []}
+
+    st =
+      Enum.reduce(rule.instrs, init, fn instr, st ->
+        instr |> rename(st.rename) |> visit(st)
+      end)
+
+    cutoff =
+      case rule.cutoff do
+        nil -> nil
+        cutoff -> %{cutoff | reg: Map.get(st.rename, cutoff.reg, cutoff.reg)}
+      end
+
+    %{
+      rule
+      | instrs: Enum.reverse(st.out),
+        consts: rule.consts ++ Enum.reverse(st.new_consts),
+        cutoff: cutoff
+    }
+  end
+
+  defp rename({op, d, a, b, c} = instr, rename) do
+    case Program.reads(instr) do
+      [] -> instr
+      [_] when op == :store -> {op, d, a, b, r(rename, c)}
+      [_] -> {op, d, r(rename, a), b, c}
+      [_, _] -> {op, d, r(rename, a), r(rename, b), c}
+      [_, _, _] -> {op, d, r(rename, a), r(rename, b), r(rename, c)}
+    end
+  end
+
+  defp r(rename, reg), do: Map.get(rename, reg, reg)
+
+  defp visit({:store, _, _, _, _} = instr, st), do: %{st | out: [instr | st.out]}
+
+  defp visit({:const, d, a, _, _}, st) do
+    value = elem(st.consts, a)
+    cse({:const, d, a, 0, 0}, {:const, <<value::float>>}, put_in(st.known[d], value))
+  end
+
+  defp visit({op, _d, a, b, _} = instr, st) when op in [:param, :load],
+    do: cse(instr, {op, a, b}, st)
+
+  defp visit({op, d, _, _, _} = instr, st) do
+    reads = Program.reads(instr)
+    values = Enum.map(reads, &Map.get(st.known, &1))
+
+    cond do
+      Enum.all?(values, &is_float/1) and op != :select and
+          Ops.finite?(Ops.apply_op(op, values)) ->
+        make_const(d, Ops.apply_op(op, values), st)
+
+      identity = identity(op, reads, values) ->
+        alias_to(d, identity, st)
+
+      op == :pow and Enum.at(values, 1) == 2.0 ->
+        [x, _] = reads
+        visit({:mul, d, x, x, 0}, st)
+
+      true ->
+        cse(instr, key(instr, reads), st)
+    end
+  end
+
+  defp identity(:select, [_c, x, y], [cv | _]) do
+    cond do
+      x == y -> x
+      is_float(cv) and cv != 0.0 -> x
+      is_float(cv) -> y
+      true -> nil
+    end
+  end
+
+  defp identity(:mul, [x, _], [_, 1.0]), do: x
+  defp identity(:mul, [_, x], [1.0, _]), do: x
+  defp identity(:div, [x, _], [_, 1.0]), do: x
+  defp identity(:sub, [x, _], [_, zero]) when is_float(zero) and zero == 0.0,
+    do: if(negative_zero?(zero), do: nil, else: x)
+
+  defp identity(:add, [x, _], [_, zero]) when is_float(zero) and zero == 0.0,
+    do: if(negative_zero?(zero), do: x)
+
+  defp identity(:add, [_, x], [zero, _]) when is_float(zero) and zero == 0.0,
+    do: if(negative_zero?(zero), do: x)
+
+  defp identity(_, _, _), do: nil
+
+  defp negative_zero?(x), do: match?(<<1::1, _::63>>, <<x::float>>)
+
+  defp key({op, _d, _a, _b, _c}, reads) when op in @commutative, do: {op, Enum.sort(reads)}
+  defp key({op, _d, _a, _b, _c}, reads), do: {op, reads}
+
+  defp cse({_, d, _, _, _} = instr, key, st) do
+    case Map.fetch(st.seen, key) do
+      {:ok, existing} -> alias_to(d, existing, st)
+      :error -> %{st | out: [instr | st.out], seen: Map.put(st.seen, key, d)}
+    end
+  end
+
+  defp alias_to(d, existing, st) do
+    st = put_in(st.rename[d], existing)
+
+    case Map.fetch(st.known, existing) do
+      {:ok, value} -> put_in(st.known[d], value)
+      :error -> st
+    end
+  end
+
+  defp make_const(d, value, st) do
+    index = tuple_size(st.consts)
+
+    st = %{
+      st
+      | consts: Tuple.append(st.consts, value),
+        new_consts: [value | st.new_consts]
+    }
+
+    visit({:const, d, index, 0, 0}, st)
+  end
+
+  ## Dead code
+
+  defp eliminate_dead(%Rule{instrs: instrs} = rule) do
+    roots = if rule.cutoff, do: MapSet.new([rule.cutoff.reg]), else: MapSet.new()
+
+    {kept, _live} =
+      instrs
+      |> Enum.reverse()
+      |> Enum.reduce({[], roots}, fn {op, d, _, _, _} = instr, {kept, live} ->
+        if op == :store or MapSet.member?(live, d) do
+          {[instr | kept], Enum.reduce(Program.reads(instr), live, &MapSet.put(&2, &1))}
+        else
+          {kept, live}
+        end
+      end)
+
+    %{rule | instrs: kept}
+  end
+
+  ## Compaction: registers 0..n-1 in order of definition, a constant pool without gaps
+
+  defp compact(%Rule{instrs: instrs} = rule) do
+    consts = List.to_tuple(rule.consts)
+
+    {instrs, st} =
+      Enum.map_reduce(instrs, %{regs: %{}, next: 0, pool: %{}, values: []}, fn instr, st ->
+        {op, d, a, b, c} = rename(instr, st.regs)
+
+        case op do
+          :store ->
+            {{op, 0, a, b, c}, st}
+
+          :const ->
+            value = elem(consts, a)
+            bits = <<value::float>>
+
+            {index, st} =
+              case Map.fetch(st.pool, bits) do
+                {:ok, index} ->
+                  {index, st}
+
+                :error ->
+                  index = map_size(st.pool)
+                  {index, %{st | pool: Map.put(st.pool, bits, index), values: [value | st.values]}}
+              end
+
+            {{:const, st.next, index, 0, 0}, define(st, d)}
+
+          _ ->
+            {{op, st.next, a, b, c}, define(st, d)}
+        end
+      end)
+
+    cutoff =
+      case rule.cutoff do
+        nil -> nil
+        cutoff -> %{cutoff | reg: Map.fetch!(st.regs, cutoff.reg)}
+      end
+
+    %{rule | instrs: instrs, consts: Enum.reverse(st.values), n_regs: st.next, cutoff: cutoff}
+  end
+
+  defp define(st, old), do: %{st | regs: Map.put(st.regs, old, st.next), next: st.next + 1}
+end

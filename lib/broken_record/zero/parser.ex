@@ -1,0 +1,611 @@
+defmodule BrokenRecord.Zero.Parser do
+  @moduledoc """
+  Turns the quoted body of a `defsystem` into the IR (`BrokenRecord.Zero.IR`).
+
+  The parser only knows the syntax: it resolves which names are agent params, scalar params,
+  constants and locals, and rejects anything outside the DSL with a `CompileError` naming the
+  line and what is supported. Types, fields and agent types are checked later by
+  `BrokenRecord.Zero.Types`.
+  """
+
+  alias BrokenRecord.Zero.System
+  alias BrokenRecord.Zero.IR.{Agent, Field, Rule}
+
+  @field_types [:float, :int, :vec3]
+  @laws [:mass, :momentum, :angular_momentum, :energy]
+  @functions %{
+    dot: 2,
+    cross: 2,
+    length: 1,
+    normalize: 1,
+    sqrt: 1,
+    abs: 1,
+    min: 2,
+    max: 2,
+    clamp: 3,
+    exp: 1,
+    log: 1,
+    sin: 1,
+    cos: 1,
+    pow: 2,
+    floor: 1
+  }
+  @math_functions %{sqrt: 1, exp: 1, log: 1, sin: 1, cos: 1, pow: 2, floor: 1}
+  @binary_ops %{
+    +: :add,
+    -: :sub,
+    *: :mul,
+    /: :div,
+    **: :pow,
+    <: :lt,
+    <=: :le,
+    >: :gt,
+    >=: :ge,
+    ==: :eq,
+    !=: :ne,
+    and: :and,
+    or: :or,
+    &&: :and,
+    ||: :or
+  }
+  @supported_expressions "numbers, variables, agent.field, v.x/.y/.z, {x, y, z}, + - * / **, " <>
+                           "unary -, < <= > >= == !=, and/or/not (&& || !), " <>
+                           "dot/2 cross/2 length/1 normalize/1 sqrt/1 abs/1 min/2 max/2 " <>
+                           "clamp/3 exp/1 log/1 sin/1 cos/1 pow/2 floor/1 and :math.sqrt/exp/" <>
+                           "log/sin/cos/pow/floor/pi"
+
+  @doc """
+  Parses a `defsystem` block. `file` and `line` locate errors; `module` is the system's module.
+  """
+  @spec parse(Macro.t(), module, String.t(), non_neg_integer) :: System.t()
+  def parse(block, module, file, line) do
+    ctx = %{file: file, line: line}
+
+    acc = %{
+      agents: [],
+      rules: [],
+      constants: [],
+      options: %{target: :cpu, optimize: [], precision: :f64, conservation: :warn},
+      warnings: [],
+      potentials: []
+    }
+
+    acc = Enum.reduce(statements(block), acc, &system_statement(&1, &2, ctx))
+
+    agents =
+      acc.agents
+      |> Enum.reverse()
+      |> Enum.with_index()
+      |> Enum.map(fn {agent, index} -> %{agent | index: index} end)
+
+    rules =
+      acc.rules
+      |> Enum.reverse()
+      |> Enum.with_index()
+      |> Enum.map(fn {rule, index} -> %{rule | index: index} end)
+
+    check_unique!(agents, & &1.name, "agent type", ctx)
+    check_unique!(agents, & &1.collection, "collection", ctx)
+    check_unique!(rules, & &1.name, "rule", ctx)
+
+    %System{
+      module: module,
+      name: module |> Module.split() |> List.last(),
+      file: file,
+      agents: agents,
+      rules: rules,
+      constants: Enum.reverse(acc.constants),
+      options: Map.put(acc.options, :warnings, Enum.reverse(acc.warnings)),
+      potentials: Enum.reverse(acc.potentials)
+    }
+  end
+
+  @doc "The state key of an agent type: plural snake_case (`Body` -> `:bodies`)."
+  @spec collection_key(String.t()) :: atom
+  def collection_key(name) do
+    word = Macro.underscore(name)
+
+    plural =
+      cond do
+        String.match?(word, ~r/[^aeiou]y$/) -> String.slice(word, 0..-2//1) <> "ies"
+        String.match?(word, ~r/(s|x|z|ch|sh)$/) -> word <> "es"
+        true -> word <> "s"
+      end
+
+    String.to_atom(plural)
+  end
+
+  ## System level
+
+  defp statements({:__block__, _, stmts}), do: stmts
+  defp statements(nil), do: []
+  defp statements(stmt), do: [stmt]
+
+  defp system_statement({:compile_target, meta, [target]}, acc, ctx) when is_atom(target) do
+    if target == :cpu do
+      acc
+    else
+      warn(
+        acc,
+        ctx,
+        meta,
+        "compile_target #{inspect(target)} is not available in this build, using :cpu"
+      )
+    end
+  end
+
+  defp system_statement({:optimize, meta, [passes]}, acc, ctx) when is_list(passes) do
+    known = BrokenRecord.Zero.Optimizer.passes()
+
+    Enum.reduce(passes, acc, fn
+      pass, acc when is_atom(pass) ->
+        if pass in known do
+          put_in(acc.options.optimize, acc.options.optimize ++ [pass])
+        else
+          warn(
+            acc,
+            ctx,
+            meta,
+            "unknown optimize pass #{inspect(pass)} (ignored); known passes: " <>
+              Enum.map_join(known, ", ", &inspect/1)
+          )
+        end
+
+      other, _acc ->
+        error!(ctx, meta, "optimize expects a list of atoms, got: #{Macro.to_string(other)}")
+    end)
+  end
+
+  defp system_statement({:precision, meta, [precision]}, acc, ctx) do
+    if precision in [:f64, :f32] do
+      put_in(acc.options.precision, precision)
+    else
+      error!(ctx, meta, "precision must be :f64 or :f32, got: #{Macro.to_string(precision)}")
+    end
+  end
+
+  defp system_statement({:conservation, meta, [mode]}, acc, ctx) do
+    if mode in [:warn, :strict] do
+      put_in(acc.options.conservation, mode)
+    else
+      error!(ctx, meta, "conservation must be :warn or :strict, got: #{Macro.to_string(mode)}")
+    end
+  end
+
+  defp system_statement({:agents, _meta, [[do: block]]}, acc, ctx) do
+    Enum.reduce(statements(block), acc, &system_statement(&1, &2, ctx))
+  end
+
+  defp system_statement({:rules, _meta, [[do: block]]}, acc, ctx) do
+    Enum.reduce(statements(block), acc, &system_statement(&1, &2, ctx))
+  end
+
+  defp system_statement({:defagent, meta, [alias, [do: block]]}, acc, ctx),
+    do: defagent(alias, [], block, meta, acc, ctx)
+
+  defp system_statement({:defagent, meta, [alias, opts, [do: block]]}, acc, ctx)
+       when is_list(opts),
+       do: defagent(alias, opts, block, meta, acc, ctx)
+
+  defp system_statement({:defagent, meta, [alias, opts]}, acc, ctx) when is_list(opts) do
+    {block, opts} = Keyword.pop(opts, :do)
+    defagent(alias, opts, block, meta, acc, ctx)
+  end
+
+  defp system_statement({:interaction, meta, [header, [do: body]]}, acc, ctx) do
+    %{acc | rules: [interaction(header, body, meta, acc, ctx) | acc.rules]}
+  end
+
+  defp system_statement({:potential, meta, [header, [do: body]]}, acc, ctx) do
+    {stmts, value} =
+      case statements(body) do
+        [] -> error!(ctx, meta, "a potential's body must end with an expression (its value)")
+        stmts -> {Enum.drop(stmts, -1), List.last(stmts)}
+      end
+
+    rule = interaction(header, {:__block__, [], stmts}, meta, acc, ctx)
+    scope = %{agents: Enum.map(rule.agents, &elem(&1, 0)), scalars: [:dt | rule.scalars]}
+    line = line(meta_of(value), %{ctx | line: rule.line})
+    value = {:value, line, expression(value, %{ctx | line: line}, scope)}
+    %{acc | potentials: [%{rule | body: rule.body ++ [value]} | acc.potentials]}
+  end
+
+  defp system_statement({:=, meta, [{:__aliases__, _, [name]}, value]}, acc, ctx) do
+    if List.keymember?(acc.constants, name, 0) do
+      error!(ctx, meta, "constant #{name} is bound twice")
+    end
+
+    expr = expression(value, %{ctx | line: line(meta, ctx)}, %{agents: [], scalars: []})
+    %{acc | constants: [{name, expr} | acc.constants]}
+  end
+
+  defp system_statement(other, _acc, ctx) do
+    error!(
+      ctx,
+      meta_of(other),
+      "unsupported statement in defsystem: #{Macro.to_string(other)}. Supported: " <>
+        "compile_target, optimize, precision, conservation, agents do ... end, " <>
+        "defagent, rules do ... end, interaction, potential and constants (G = 1.0)"
+    )
+  end
+
+  defp defagent({:__aliases__, _, parts}, opts, block, meta, acc, ctx) do
+    name = parts |> Enum.map(&Atom.to_string/1) |> Enum.join(".")
+    line = line(meta, ctx)
+
+    collection =
+      case Keyword.get(opts, :collection) do
+        nil -> collection_key(List.last(Enum.map(parts, &Atom.to_string/1)))
+        key when is_atom(key) -> key
+        other -> error!(ctx, meta, "collection: must be an atom, got #{Macro.to_string(other)}")
+      end
+
+    {fields, lanes, conserves} =
+      Enum.reduce(statements(block), {[], 0, []}, fn stmt, state ->
+        agent_statement(stmt, state, %{ctx | line: line})
+      end)
+
+    agent = %Agent{
+      name: name,
+      collection: collection,
+      fields: Enum.reverse(fields),
+      lanes: lanes,
+      conserves: conserves,
+      line: line
+    }
+
+    if agent.fields == [], do: error!(ctx, meta, "agent #{name} declares no fields")
+    check_unique!(agent.fields, & &1.name, "field of #{name}", ctx)
+    %{acc | agents: [agent | acc.agents]}
+  end
+
+  defp defagent(other, _opts, _block, meta, _acc, ctx) do
+    error!(ctx, meta, "defagent expects a capitalised name, got: #{Macro.to_string(other)}")
+  end
+
+  defp agent_statement({:field, meta, [name, type | rest]}, {fields, lane, laws}, ctx)
+       when is_atom(name) do
+    unless type in @field_types do
+      error!(
+        ctx,
+        meta,
+        "field #{inspect(name)} has unknown type #{Macro.to_string(type)}; " <>
+          "supported types: :float, :int, :vec3"
+      )
+    end
+
+    default =
+      case rest do
+        [] -> nil
+        [[default: value]] -> default_value(value, type, name, meta, ctx)
+        _ -> error!(ctx, meta, "field #{inspect(name)}: the only option is default:")
+      end
+
+    field = %Field{name: name, type: type, default: default, lane: lane, line: line(meta, ctx)}
+    {[field | fields], lane + lanes_of(type), laws}
+  end
+
+  defp agent_statement({:conserves, meta, [laws]}, {fields, lane, old}, ctx) when is_list(laws) do
+    Enum.each(laws, fn law ->
+      unless law in @laws do
+        error!(
+          ctx,
+          meta,
+          "unknown conservation law #{Macro.to_string(law)}; supported: " <>
+            Enum.map_join(@laws, ", ", &inspect/1)
+        )
+      end
+    end)
+
+    {fields, lane, Enum.uniq(old ++ laws)}
+  end
+
+  defp agent_statement(other, _state, ctx) do
+    error!(
+      ctx,
+      meta_of(other),
+      "unsupported statement in defagent: #{Macro.to_string(other)}. " <>
+        "Supported: field :name, :float | :int | :vec3 [, default: value] and conserves [...]"
+    )
+  end
+
+  defp default_value(value, :float, _name, _meta, _ctx) when is_number(value), do: value
+  defp default_value(value, :int, _name, _meta, _ctx) when is_integer(value), do: value
+
+  defp default_value({:{}, _, [x, y, z]}, :vec3, name, meta, ctx),
+    do: default_value({x, y, z}, :vec3, name, meta, ctx)
+
+  defp default_value({x, y, z}, :vec3, _name, _meta, _ctx)
+       when is_number(x) and is_number(y) and is_number(z),
+       do: {x, y, z}
+
+  defp default_value(value, type, name, meta, ctx) do
+    error!(
+      ctx,
+      meta,
+      "default for #{type} field #{inspect(name)} must be a literal " <>
+        "#{if type == :vec3, do: "{x, y, z} of numbers", else: "number"}, got: " <>
+        Macro.to_string(value)
+    )
+  end
+
+  @doc false
+  def lanes_of(:vec3), do: 3
+  def lanes_of(_), do: 1
+
+  ## Rules
+
+  defp interaction({name, meta, args}, body, _rule_meta, _acc, ctx) when is_atom(name) do
+    line = line(meta, ctx)
+    ctx = %{ctx | line: line}
+
+    params =
+      case args do
+        [] -> []
+        [params] when is_list(params) -> params
+        nil -> []
+        _ -> error!(ctx, meta, "rule #{name}: params must be a keyword list (p: Particle, k: float)")
+      end
+
+    {agents, scalars} =
+      Enum.reduce(params, {[], []}, fn
+        {pname, {:__aliases__, _, parts}}, {agents, scalars} ->
+          {agents ++ [{pname, parts |> Enum.map(&Atom.to_string/1) |> Enum.join(".")}],
+           scalars}
+
+        {pname, {type, _, ctx_atom}}, {agents, scalars}
+        when type in [:float, :int] and is_atom(ctx_atom) ->
+          {agents, scalars ++ [pname]}
+
+        other, _ ->
+          error!(
+            ctx,
+            meta,
+            "rule #{name}: unsupported param #{Macro.to_string([other])}; " <>
+              "use agent params (p: Particle) or scalar params (k: float)"
+          )
+      end)
+
+    if agents == [] or length(agents) > 2 do
+      error!(ctx, meta, "rule #{name} must take one or two agent params, got #{length(agents)}")
+    end
+
+    names = Enum.map(agents, &elem(&1, 0)) ++ scalars
+    dup = names -- Enum.uniq(names)
+    if dup != [], do: error!(ctx, meta, "rule #{name}: param #{hd(dup)} is declared twice")
+
+    scope = %{agents: Enum.map(agents, &elem(&1, 0)), scalars: Enum.uniq([:dt | scalars])}
+
+    %Rule{
+      name: name,
+      line: line,
+      agents: agents,
+      scalars: scalars -- [:dt],
+      body: body_statements(body, ctx, scope)
+    }
+  end
+
+  defp interaction(header, _body, meta, _acc, ctx) do
+    error!(
+      ctx,
+      meta,
+      "interaction expects name(params) do ... end, got: #{Macro.to_string(header)}"
+    )
+  end
+
+  defp body_statements(body, ctx, scope) do
+    Enum.map(statements(body), &statement(&1, ctx, scope))
+  end
+
+  defp statement({:=, meta, [lhs, rhs]}, ctx, scope) do
+    ctx = %{ctx | line: line(meta, ctx)}
+    value = expression(rhs, ctx, scope)
+
+    case lhs do
+      {name, _, atom} when is_atom(name) and is_atom(atom) ->
+        cond do
+          name in scope.scalars ->
+            error!(ctx, meta, "cannot assign to scalar param #{name}")
+
+          name in scope.agents ->
+            error!(ctx, meta, "cannot rebind agent param #{name}; assign to its fields instead")
+
+          true ->
+            {:assign, ctx.line, name, value}
+        end
+
+      {:__aliases__, _, [name]} ->
+        {:constant, ctx.line, name, value}
+
+      {:{}, _, [_, _, _] = vars} ->
+        {:destructure, ctx.line, Enum.map(vars, &destructure_name(&1, ctx, scope)), value}
+
+      {{:., _, [{agent, _, atom}, field]}, _, []} when is_atom(agent) and is_atom(atom) ->
+        cond do
+          agent in scope.agents -> {:store, ctx.line, {agent, field}, value}
+          agent in scope.scalars -> error!(ctx, meta, "cannot assign to scalar param #{agent}")
+          true -> error!(ctx, meta, "cannot assign to #{agent}.#{field}: #{agent} is not an agent")
+        end
+
+      other ->
+        error!(
+          ctx,
+          meta,
+          "unsupported assignment target #{Macro.to_string(other)}; supported: x = e, " <>
+            "{x, y, z} = vec, agent.field = e, Const = e"
+        )
+    end
+  end
+
+  defp statement({:if, meta, [cond, branches]}, ctx, scope) when is_list(branches) do
+    ctx = %{ctx | line: line(meta, ctx)}
+
+    unless Keyword.keyword?(branches) and Keyword.has_key?(branches, :do) and
+             Enum.all?(Keyword.keys(branches), &(&1 in [:do, :else])) do
+      error!(ctx, meta, "if expects do ... [else ...] end")
+    end
+
+    {:if, ctx.line, expression(cond, ctx, scope),
+     body_statements(Keyword.get(branches, :do), ctx, scope),
+     body_statements(Keyword.get(branches, :else), ctx, scope)}
+  end
+
+  defp statement(other, ctx, _scope) do
+    error!(
+      ctx,
+      meta_of(other),
+      "unsupported statement #{Macro.to_string(other)}; a rule body supports x = e, " <>
+        "{x, y, z} = e, agent.field = e, Const = e and if/else"
+    )
+  end
+
+  defp destructure_name({name, _, atom}, ctx, scope) when is_atom(name) and is_atom(atom) do
+    if name in scope.scalars or name in scope.agents do
+      error!(ctx, [], "cannot bind #{name}: it is a param")
+    end
+
+    name
+  end
+
+  defp destructure_name(other, ctx, _scope) do
+    error!(ctx, [], "{x, y, z} = ... needs three variable names, got #{Macro.to_string(other)}")
+  end
+
+  ## Expressions
+
+  @doc false
+  def expression(ast, ctx, scope)
+
+  def expression(n, ctx, _scope) when is_number(n), do: {:num, %{line: ctx.line}, n}
+
+  def expression({name, meta, atom}, ctx, scope) when is_atom(name) and is_atom(atom) do
+    m = %{line: line(meta, ctx)}
+
+    cond do
+      name in scope.scalars -> {:param, m, name}
+      name in scope.agents -> error!(ctx, meta, "agent #{name} used as a value; use #{name}.field")
+      true -> {:var, m, name}
+    end
+  end
+
+  def expression({:__aliases__, meta, [name]}, ctx, _scope),
+    do: {:const, %{line: line(meta, ctx)}, name}
+
+  def expression({{:., _, [:math, :pi]}, meta, []}, ctx, _scope),
+    do: {:num, %{line: line(meta, ctx)}, :math.pi()}
+
+  def expression({{:., _, [:math, fun]}, meta, args}, ctx, scope) when is_list(args) do
+    case Map.fetch(@math_functions, fun) do
+      {:ok, arity} when arity == length(args) ->
+        call(fun, args, meta, ctx, scope)
+
+      _ ->
+        unsupported!({{:., [], [:math, fun]}, meta, args}, meta, ctx)
+    end
+  end
+
+  def expression({{:., _, [{agent, _, atom}, field]}, meta, []}, ctx, scope)
+      when is_atom(agent) and is_atom(atom) and is_atom(field) do
+    if agent in scope.agents do
+      {:field, %{line: line(meta, ctx)}, {agent, field}}
+    else
+      component({agent, meta, atom}, field, meta, ctx, scope)
+    end
+  end
+
+  def expression({{:., _, [base, key]}, meta, []}, ctx, scope) when is_atom(key),
+    do: component(base, key, meta, ctx, scope)
+
+  def expression({:{}, meta, [x, y, z]}, ctx, scope) do
+    {:vec, %{line: line(meta, ctx)}, Enum.map([x, y, z], &expression(&1, ctx, scope))}
+  end
+
+  def expression({a, b}, ctx, _scope) do
+    error!(
+      ctx,
+      [],
+      "#{Macro.to_string({a, b})} has two components: a vector needs three, {x, y, z}"
+    )
+  end
+
+  def expression({op, meta, [a, b]}, ctx, scope) when is_map_key(@binary_ops, op) do
+    m = %{line: line(meta, ctx)}
+    {:call, m, {Map.fetch!(@binary_ops, op), [expression(a, ctx, scope), expression(b, ctx, scope)]}}
+  end
+
+  def expression({:-, meta, [a]}, ctx, scope),
+    do: {:call, %{line: line(meta, ctx)}, {:neg, [expression(a, ctx, scope)]}}
+
+  def expression({:+, _meta, [a]}, ctx, scope), do: expression(a, ctx, scope)
+
+  def expression({op, meta, [a]}, ctx, scope) when op in [:not, :!],
+    do: {:call, %{line: line(meta, ctx)}, {:not, [expression(a, ctx, scope)]}}
+
+  def expression({fun, meta, args} = ast, ctx, scope) when is_atom(fun) and is_list(args) do
+    case Map.fetch(@functions, fun) do
+      {:ok, arity} when arity == length(args) ->
+        call(fun, args, meta, ctx, scope)
+
+      {:ok, arity} ->
+        error!(ctx, meta, "#{fun} expects #{arity} argument(s), got #{length(args)}")
+
+      :error ->
+        unsupported!(ast, meta, ctx)
+    end
+  end
+
+  def expression(other, ctx, _scope), do: unsupported!(other, meta_of(other), ctx)
+
+  defp call(fun, args, meta, ctx, scope) do
+    {:call, %{line: line(meta, ctx)}, {fun, Enum.map(args, &expression(&1, ctx, scope))}}
+  end
+
+  defp component(base, key, meta, ctx, scope) do
+    index =
+      case key do
+        :x -> 0
+        :y -> 1
+        :z -> 2
+        _ -> error!(ctx, meta, "unknown accessor .#{key}; vectors support .x, .y and .z")
+      end
+
+    {:component, %{line: line(meta, ctx)}, {expression(base, ctx, scope), index}}
+  end
+
+  defp unsupported!(ast, meta, ctx) do
+    error!(
+      ctx,
+      meta,
+      "unsupported expression #{Macro.to_string(ast)}; supported: #{@supported_expressions}"
+    )
+  end
+
+  ## Helpers
+
+  defp check_unique!(items, key, what, ctx) do
+    items
+    |> Enum.group_by(key)
+    |> Enum.each(fn
+      {k, [_, second | _]} ->
+        error!(ctx, [line: Map.get(second, :line, ctx.line)], "#{what} #{inspect(k)} is defined twice")
+
+      _ ->
+        :ok
+    end)
+  end
+
+  defp warn(acc, ctx, meta, message) do
+    %{acc | warnings: [{line(meta, ctx), message} | acc.warnings]}
+  end
+
+  defp meta_of({_, meta, _}) when is_list(meta), do: meta
+  defp meta_of(_), do: []
+
+  defp line(meta, ctx) when is_list(meta), do: Keyword.get(meta, :line, ctx.line)
+
+  @doc false
+  @spec error!(map, keyword, String.t()) :: no_return
+  def error!(ctx, meta, message) do
+    raise CompileError, file: ctx.file, line: line(meta, ctx), description: message
+  end
+end

@@ -1,0 +1,202 @@
+defmodule BrokenRecord.Zero.Program do
+  @moduledoc """
+  The scalar SSA program that both backends execute, and its versioned binary encoding.
+
+  See `docs/program.md` for the instruction set, the semantics and the byte layout. Instructions
+  are tuples `{op, dst, a, b, c}` with `op` an atom (`:add`, `:load`, ...), unused operands 0.
+  """
+
+  defmodule Rule do
+    @moduledoc "One lowered rule: kind, agent types, constant pool, instructions, cutoff."
+    defstruct [:name, :kind, :type_a, :type_b, consts: [], instrs: [], n_regs: 0, cutoff: nil]
+
+    @type instr :: {atom, non_neg_integer, non_neg_integer, non_neg_integer, non_neg_integer}
+    @type t :: %__MODULE__{
+            name: atom,
+            kind: :per_agent | :pair_same | :pair_cross,
+            type_a: non_neg_integer,
+            type_b: non_neg_integer | nil,
+            consts: [float],
+            instrs: [instr],
+            n_regs: non_neg_integer,
+            cutoff: nil | %{lane_a: non_neg_integer, lane_b: non_neg_integer, reg: non_neg_integer}
+          }
+  end
+
+  defstruct types: [], params: [:dt], rules: []
+
+  @type t :: %__MODULE__{types: [pos_integer], params: [atom], rules: [Rule.t()]}
+
+  @version 1
+  @magic "BRZP"
+  @none 0xFFFFFFFF
+
+  @opcodes %{
+    const: 0,
+    param: 1,
+    load: 2,
+    store: 3,
+    add: 10,
+    sub: 11,
+    mul: 12,
+    div: 13,
+    pow: 14,
+    min: 15,
+    max: 16,
+    fma: 17,
+    neg: 20,
+    abs: 21,
+    sqrt: 22,
+    exp: 23,
+    log: 24,
+    sin: 25,
+    cos: 26,
+    floor: 27,
+    rsqrt: 28,
+    lt: 30,
+    le: 31,
+    gt: 32,
+    ge: 33,
+    eq: 34,
+    ne: 35,
+    and: 40,
+    or: 41,
+    not: 42,
+    select: 50
+  }
+  @names Map.new(@opcodes, fn {k, v} -> {v, k} end)
+  @kinds %{per_agent: 0, pair_same: 1, pair_cross: 2}
+  @kind_names Map.new(@kinds, fn {k, v} -> {v, k} end)
+
+  @doc "The encoding version this module writes and reads."
+  @spec version() :: pos_integer
+  def version, do: @version
+
+  @doc "The opcode table (`op => code`)."
+  @spec opcodes() :: %{atom => non_neg_integer}
+  def opcodes, do: @opcodes
+
+  @doc "Operands read by an instruction, as registers."
+  @spec reads(Rule.instr()) :: [non_neg_integer]
+  def reads({op, _d, _a, _b, _c}) when op in [:const, :param, :load], do: []
+  def reads({:store, _d, _a, _b, c}), do: [c]
+  def reads({op, _d, a, b, c}) when op in [:select, :fma], do: [a, b, c]
+
+  def reads({op, _d, a, _b, _c})
+      when op in [:neg, :abs, :sqrt, :exp, :log, :sin, :cos, :floor, :rsqrt, :not],
+      do: [a]
+
+  def reads({_op, _d, a, b, _c}), do: [a, b]
+
+  @doc "The lanes a rule stores to, as `{slot, lane}`."
+  @spec stores(Rule.t()) :: [{0 | 1, non_neg_integer}]
+  def stores(%Rule{instrs: instrs}), do: for({:store, _, s, l, _} <- instrs, do: {s, l})
+
+  @doc "Encodes a program to the binary of `docs/program.md`."
+  @spec encode(t) :: binary
+  def encode(%__MODULE__{types: types, params: params, rules: rules}) do
+    IO.iodata_to_binary([
+      @magic,
+      u32(@version),
+      u32(length(types)),
+      Enum.map(types, &u32/1),
+      u32(length(params)),
+      u32(length(rules)),
+      Enum.map(rules, &encode_rule/1)
+    ])
+  end
+
+  defp encode_rule(%Rule{} = rule) do
+    {flag, la, lb, reg} =
+      case rule.cutoff do
+        nil -> {0, 0, 0, 0}
+        %{lane_a: la, lane_b: lb, reg: reg} -> {1, la, lb, reg}
+      end
+
+    [
+      u32(Map.fetch!(@kinds, rule.kind)),
+      u32(rule.type_a),
+      u32(rule.type_b || @none),
+      u32(length(rule.consts)),
+      u32(rule.n_regs),
+      u32(length(rule.instrs)),
+      u32(flag),
+      u32(la),
+      u32(lb),
+      u32(reg),
+      Enum.map(rule.consts, &<<&1::float-little-64>>),
+      Enum.map(rule.instrs, fn {op, d, a, b, c} ->
+        <<Map.fetch!(@opcodes, op)::little-16, d::little-16, a::little-16, b::little-16,
+          c::little-16, 0::little-16>>
+      end)
+    ]
+  end
+
+  defp u32(n), do: <<n::little-32>>
+
+  @doc """
+  Decodes a program binary. Raises `ArgumentError` if it is malformed (the structural checks;
+  the full validation of `docs/program.md` is the engine's).
+  """
+  @spec decode(binary) :: t
+  def decode(<<@magic, @version::little-32, n_types::little-32, rest::binary>>) do
+    {types, rest} = take_u32s(rest, n_types)
+    <<n_params::little-32, n_rules::little-32, rest::binary>> = rest
+    {rules, rest} = decode_rules(rest, n_rules, [])
+    if rest != "", do: raise(ArgumentError, "invalid program: trailing bytes")
+
+    params = [:dt | Enum.map(1..(n_params - 1)//1, &:"param_#{&1}")]
+    %__MODULE__{types: types, params: params, rules: rules}
+  rescue
+    e in MatchError -> raise ArgumentError, "invalid program: truncated (#{inspect(e.term)})"
+  end
+
+  def decode(_), do: raise(ArgumentError, "invalid program: bad magic or version")
+
+  defp decode_rules(rest, 0, acc), do: {Enum.reverse(acc), rest}
+
+  defp decode_rules(bin, n, acc) do
+    <<kind::little-32, ta::little-32, tb::little-32, n_consts::little-32, n_regs::little-32,
+      n_instrs::little-32, flag::little-32, la::little-32, lb::little-32, reg::little-32,
+      rest::binary>> = bin
+
+    const_bytes = n_consts * 8
+    <<consts::binary-size(const_bytes), rest::binary>> = rest
+    instr_bytes = n_instrs * 12
+    <<instrs::binary-size(instr_bytes), rest::binary>> = rest
+
+    rule = %Rule{
+      kind: Map.fetch!(@kind_names, kind),
+      type_a: ta,
+      type_b: if(tb == @none, do: nil, else: tb),
+      consts: for(<<c::float-little-64 <- consts>>, do: c),
+      n_regs: n_regs,
+      instrs:
+        for <<op::little-16, d::little-16, a::little-16, b::little-16, c::little-16,
+              _::little-16 <- instrs>> do
+          {Map.fetch!(@names, op), d, a, b, c}
+        end,
+      cutoff: if(flag == 1, do: %{lane_a: la, lane_b: lb, reg: reg})
+    }
+
+    decode_rules(rest, n - 1, [rule | acc])
+  end
+
+  defp take_u32s(bin, n) do
+    bytes = n * 4
+    <<data::binary-size(bytes), rest::binary>> = bin
+    {for(<<x::little-32 <- data>>, do: x), rest}
+  end
+
+  @doc "A readable listing of a rule's instructions."
+  @spec disassemble(Rule.t()) :: String.t()
+  def disassemble(%Rule{} = rule) do
+    Enum.map_join(rule.instrs, "\n", fn
+      {:const, d, a, _, _} -> "r#{d} = #{Enum.at(rule.consts, a)}"
+      {:param, d, a, _, _} -> "r#{d} = param #{a}"
+      {:load, d, s, l, _} -> "r#{d} = load slot#{s}.lane#{l}"
+      {:store, _, s, l, c} -> "store slot#{s}.lane#{l} <- r#{c}"
+      {op, d, _, _, _} = i -> "r#{d} = #{op} " <> Enum.map_join(reads(i), ", ", &"r#{&1}")
+    end)
+  end
+end

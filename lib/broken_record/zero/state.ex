@@ -1,0 +1,127 @@
+defmodule BrokenRecord.Zero.State do
+  @moduledoc """
+  Validation and marshalling of the user's state for the pure-Elixir backend.
+
+  The state is a map from collection keys (`:particles`) to lists of agent maps. A missing
+  collection means zero agents of that type. Each agent map must hold every declared field (or
+  the field must have a default): `:float` fields take any number, `:int` fields integers and
+  `:vec3` fields 3-tuples of numbers. Anything else raises `ArgumentError` with the same
+  message as the native path (`c_src/nif.cpp`), e.g.
+  `state.particles[3].position must be a 3-tuple of numbers`.
+
+  In the backend each agent is a tuple of lane floats; `to_lanes/2` and `from_lanes/4` convert.
+  """
+
+  alias BrokenRecord.Zero.System
+  alias BrokenRecord.Zero.IR.{Agent, Field}
+
+  @max_int 9_007_199_254_740_992
+
+  @doc "Validates `state` and converts it to `%{type_index => [lane_tuple]}`."
+  @spec to_lanes(System.t(), term) :: %{non_neg_integer => [tuple]}
+  def to_lanes(%System{agents: agents}, state) do
+    unless is_map(state), do: raise(ArgumentError, "state must be a map")
+    Map.new(agents, fn agent -> {agent.index, agent_lanes(agent, state)} end)
+  end
+
+  defp agent_lanes(%Agent{collection: key} = agent, state) do
+    case Map.get(state, key, []) do
+      list when is_list(list) ->
+        list
+        |> Enum.with_index()
+        |> Enum.map(fn {item, i} -> item_lanes(agent, item, i) end)
+
+      _ ->
+        raise ArgumentError, "state.#{key} must be a list of maps"
+    end
+  end
+
+  defp item_lanes(%Agent{collection: key, fields: fields}, item, i) do
+    unless is_map(item), do: raise(ArgumentError, "state.#{key}[#{i}] must be a map")
+
+    fields
+    |> Enum.flat_map(&field_lanes(&1, item, key, i))
+    |> List.to_tuple()
+  end
+
+  defp field_lanes(%Field{name: name, type: type, default: default}, item, key, i) do
+    value =
+      case Map.fetch(item, name) do
+        {:ok, value} ->
+          value
+
+        :error when default != nil ->
+          default
+
+        :error ->
+          raise ArgumentError, "state.#{key}[#{i}] is missing field #{inspect(name)}"
+      end
+
+    where = "state.#{key}[#{i}].#{name}"
+
+    case {type, value} do
+      {:float, v} when is_number(v) ->
+        [v * 1.0]
+
+      {:float, _} ->
+        raise ArgumentError, "#{where} must be a number"
+
+      {:int, v} when is_integer(v) and abs(v) <= @max_int ->
+        [v * 1.0]
+
+      {:int, v} when is_integer(v) ->
+        raise ArgumentError, "#{where} is out of range"
+
+      {:int, _} ->
+        raise ArgumentError, "#{where} must be an integer"
+
+      {:vec3, {x, y, z}} when is_number(x) and is_number(y) and is_number(z) ->
+        [x * 1.0, y * 1.0, z * 1.0]
+
+      {:vec3, _} ->
+        raise ArgumentError, "#{where} must be a 3-tuple of numbers"
+    end
+  end
+
+  @doc """
+  Writes lanes back into `state`: only the fields that contain a lane of `written`
+  (`%{type_index => [lane]}`) are replaced; everything else is the caller's own term.
+  """
+  @spec from_lanes(System.t(), map, %{non_neg_integer => [tuple]}, %{
+          non_neg_integer => [non_neg_integer]
+        }) :: map
+  def from_lanes(%System{agents: agents}, state, lanes, written) do
+    Enum.reduce(agents, state, fn agent, state ->
+      fields = written_fields(agent, Map.get(written, agent.index, []))
+
+      if fields == [] or not Map.has_key?(state, agent.collection) do
+        state
+      else
+        items = Map.fetch!(state, agent.collection)
+        rows = Map.fetch!(lanes, agent.index)
+        Map.put(state, agent.collection, Enum.zip_with(items, rows, &put_fields(&1, &2, fields)))
+      end
+    end)
+  end
+
+  defp written_fields(agent, written) do
+    Enum.filter(agent.fields, fn field ->
+      Enum.any?(written, &(&1 >= field.lane and &1 < field.lane + lanes_of(field.type)))
+    end)
+  end
+
+  defp put_fields(item, row, fields) do
+    Enum.reduce(fields, item, fn %Field{name: name, type: type, lane: lane}, item ->
+      Map.put(item, name, field_value(type, row, lane))
+    end)
+  end
+
+  defp field_value(:float, row, lane), do: elem(row, lane)
+  defp field_value(:int, row, lane), do: round(elem(row, lane))
+
+  defp field_value(:vec3, row, lane),
+    do: {elem(row, lane), elem(row, lane + 1), elem(row, lane + 2)}
+
+  defp lanes_of(:vec3), do: 3
+  defp lanes_of(_), do: 1
+end

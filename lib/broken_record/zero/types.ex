@@ -1,0 +1,421 @@
+defmodule BrokenRecord.Zero.Types do
+  @moduledoc """
+  The type checker.
+
+  Resolves agent types and fields, annotates every expression with its type
+  (`:float | :int | :vec3 | :bool`), folds capitalised constants into literals and rejects
+  ill-typed programs with a `CompileError` that names the line (a vec3 where a float is needed,
+  an unknown field with a did-you-mean, an unknown agent type, an undefined variable...).
+
+  Typing rules: integer literals and `:int` fields are `:int`; `+ - * min max abs` of two ints
+  stay `:int`, anything mixed with a float is `:float`; `/`, `**` and the math functions give
+  `:float`; `floor` gives `:int`. vec3 supports `+ -` with vec3, `* /` by a scalar (and scalar
+  `*` vec3), unary `-`, `.x/.y/.z`, `dot cross length normalize`. Comparisons take scalars and
+  give `:bool`; `and or not` take and give `:bool`; `if` needs a `:bool`. Locals bound inside an
+  `if` branch are local to that branch, as in Elixir; field writes are not.
+  """
+
+  alias BrokenRecord.Zero.{IR, Ops, System}
+  alias BrokenRecord.Zero.IR.Agent
+
+  @doc "Type-checks every rule of a parsed system."
+  @spec check(System.t()) :: System.t()
+  def check(%System{} = system) do
+    constants = eval_constants(system)
+    rules = Enum.map(system.rules, &check_rule(&1, system, constants))
+    potentials = Enum.map(system.potentials, &check_potential(&1, system, constants))
+    %{system | rules: rules, potentials: potentials, constants: constants}
+  end
+
+  defp eval_constants(system) do
+    Enum.reduce(system.constants, %{}, fn {name, expr}, consts ->
+      ctx = %{file: system.file, agents: %{}, consts: consts, vars: %{}, rule: nil}
+      Map.put(consts, name, constant_value(expr, ctx))
+    end)
+  end
+
+  defp constant_value(expr, ctx) do
+    typed = expr(expr, ctx)
+
+    case {IR.type(typed), fold(typed)} do
+      {type, {:ok, value}} when type in [:float, :int] ->
+        value
+
+      _ ->
+        error!(
+          ctx,
+          IR.line(expr),
+          "a constant must be a number computed from literals and other constants"
+        )
+    end
+  end
+
+  # Evaluates a typed scalar expression made only of literals.
+  defp fold({:num, _, n}), do: {:ok, n}
+
+  defp fold({:call, _, {op, args}}) when op not in [:dot, :cross, :length, :normalize, :clamp] do
+    values = Enum.map(args, &fold/1)
+
+    if Enum.all?(values, &match?({:ok, _}, &1)) do
+      value = Ops.apply_op(op, Enum.map(values, fn {:ok, v} -> Ops.to_value(v) end))
+      if Ops.finite?(value), do: {:ok, int_if_int(value, args, op)}, else: :error
+    else
+      :error
+    end
+  end
+
+  defp fold(_), do: :error
+
+  defp int_if_int(value, args, op) do
+    if op in [:add, :sub, :mul, :neg, :abs, :min, :max] and
+         Enum.all?(args, &(IR.type(&1) == :int)),
+       do: trunc(value),
+       else: value
+  end
+
+  defp check_rule(rule, system, constants) do
+    agents = resolve_agents(rule, system)
+
+    kind =
+      case Enum.map(rule.agents, fn {_, type} -> type end) do
+        [_] -> :per_agent
+        [same, same] -> :pair_same
+        [_, _] -> :pair_cross
+      end
+
+    ctx = %{
+      file: system.file,
+      agents: agents,
+      consts: constants,
+      vars: %{},
+      rule: rule.name,
+      scalars: [:dt | rule.scalars]
+    }
+
+    {body, _ctx} = statements(rule.body, ctx)
+    %{rule | kind: kind, body: body}
+  end
+
+  defp check_potential(rule, system, constants) do
+    agents = resolve_agents(rule, system)
+
+    ctx = %{
+      file: system.file,
+      agents: agents,
+      consts: constants,
+      vars: %{},
+      rule: rule.name,
+      scalars: [:dt | rule.scalars]
+    }
+
+    {body, _ctx} = statements(rule.body, ctx)
+    %{rule | kind: :potential, body: body}
+  end
+
+  defp resolve_agents(rule, system) do
+    Map.new(rule.agents, fn {name, type} ->
+      case System.agent(system, type) do
+        nil ->
+          known = Enum.map(system.agents, & &1.name)
+
+          error!(
+            %{file: system.file},
+            rule.line,
+            "unknown agent type #{type} in rule #{rule.name}" <>
+              did_you_mean(type, known) <>
+              "; known agent types: #{Enum.join(known, ", ")}"
+          )
+
+        agent ->
+          {name, agent}
+      end
+    end)
+  end
+
+  ## Statements
+
+  defp statements(stmts, ctx) do
+    {typed, ctx} = Enum.map_reduce(stmts, ctx, &statement/2)
+    {Enum.reject(typed, &is_nil/1), ctx}
+  end
+
+  defp statement({:assign, line, name, expr}, ctx) do
+    typed = expr(expr, ctx)
+    require_value!(typed, ctx, line, "the value of #{name}")
+    {{:assign, line, name, typed}, put_in(ctx.vars[name], IR.type(typed))}
+  end
+
+  defp statement({:value, line, expr}, ctx) do
+    typed = expr(expr, ctx)
+
+    unless IR.type(typed) in [:float, :int] do
+      error!(ctx, line, "a potential must be a float, got a #{IR.type(typed)}")
+    end
+
+    {{:value, line, typed}, ctx}
+  end
+
+  defp statement({:constant, line, name, expr}, ctx) do
+    if Map.has_key?(ctx.consts, name), do: error!(ctx, line, "constant #{name} is bound twice")
+    {nil, put_in(ctx.consts[name], constant_value(expr, %{ctx | vars: %{}}))}
+  end
+
+  defp statement({:destructure, line, names, expr}, ctx) do
+    typed = expr(expr, ctx)
+
+    unless IR.type(typed) == :vec3 do
+      error!(ctx, line, "{x, y, z} = ... needs a vec3 on the right, got #{IR.type(typed)}")
+    end
+
+    vars = Enum.reduce(names, ctx.vars, &Map.put(&2, &1, :float))
+    {{:destructure, line, names, typed}, %{ctx | vars: vars}}
+  end
+
+  defp statement({:store, line, {slot, field}, expr}, ctx) do
+    agent = Map.fetch!(ctx.agents, slot)
+    declared = field!(agent, field, slot, line, ctx)
+    typed = expr(expr, ctx)
+    got = IR.type(typed)
+
+    ok =
+      case declared.type do
+        :float -> got in [:float, :int]
+        :int -> got == :int
+        :vec3 -> got == :vec3
+      end
+
+    unless ok do
+      hint = if declared.type == :int and got == :float, do: " (use floor/1)", else: ""
+
+      error!(
+        ctx,
+        line,
+        "cannot assign a #{got} to #{slot}.#{field}, a #{declared.type} field of #{agent.name}" <>
+          hint
+      )
+    end
+
+    {{:store, line, {slot, field}, typed}, ctx}
+  end
+
+  defp statement({:if, line, cond, then_stmts, else_stmts}, ctx) do
+    typed = expr(cond, ctx)
+
+    unless IR.type(typed) == :bool do
+      error!(
+        ctx,
+        line,
+        "if needs a boolean condition (a comparison), got a #{IR.type(typed)}"
+      )
+    end
+
+    {then_typed, _} = statements(then_stmts, ctx)
+    {else_typed, _} = statements(else_stmts, ctx)
+    {{:if, line, typed, then_typed, else_typed}, ctx}
+  end
+
+  ## Expressions
+
+  defp expr({:num, m, n}, _ctx) when is_integer(n), do: {:num, Map.put(m, :type, :int), n}
+  defp expr({:num, m, n}, _ctx), do: {:num, Map.put(m, :type, :float), n}
+
+  defp expr({:var, m, name}, ctx) do
+    case Map.fetch(ctx.vars, name) do
+      {:ok, type} ->
+        {:var, Map.put(m, :type, type), name}
+
+      :error ->
+        error!(
+          ctx,
+          m.line,
+          "undefined variable #{name}" <>
+            did_you_mean(
+              Atom.to_string(name),
+              Enum.map(Map.keys(ctx.vars) ++ Map.get(ctx, :scalars, []), &Atom.to_string/1)
+            )
+        )
+    end
+  end
+
+  defp expr({:const, m, name}, ctx) do
+    case Map.fetch(ctx.consts, name) do
+      {:ok, value} when is_integer(value) -> {:num, Map.put(m, :type, :int), value}
+      {:ok, value} -> {:num, Map.put(m, :type, :float), value}
+      :error -> error!(ctx, m.line, "undefined constant #{name}")
+    end
+  end
+
+  defp expr({:param, m, name}, _ctx), do: {:param, Map.put(m, :type, :float), name}
+
+  defp expr({:field, m, {slot, field}}, ctx) do
+    agent = Map.fetch!(ctx.agents, slot)
+    declared = field!(agent, field, slot, m.line, ctx)
+    {:field, Map.put(m, :type, declared.type), {slot, field}}
+  end
+
+  defp expr({:vec, m, parts}, ctx) do
+    typed = Enum.map(parts, &expr(&1, ctx))
+
+    Enum.each(typed, fn part ->
+      unless IR.type(part) in [:float, :int] do
+        error!(ctx, m.line, "a vector component must be a float, got a #{IR.type(part)}")
+      end
+    end)
+
+    {:vec, Map.put(m, :type, :vec3), typed}
+  end
+
+  defp expr({:component, m, {base, index}}, ctx) do
+    typed = expr(base, ctx)
+
+    unless IR.type(typed) == :vec3 do
+      error!(
+        ctx,
+        m.line,
+        ".#{Enum.at([:x, :y, :z], index)} needs a vec3, got a #{IR.type(typed)}"
+      )
+    end
+
+    {:component, Map.put(m, :type, :float), {typed, index}}
+  end
+
+  defp expr({:call, m, {op, args}}, ctx) do
+    typed = Enum.map(args, &expr(&1, ctx))
+    types = Enum.map(typed, &IR.type/1)
+    {:call, Map.put(m, :type, result_type(op, types, m.line, ctx)), {op, typed}}
+  end
+
+  @scalar [:float, :int]
+
+  defp result_type(op, [a, b], line, ctx) when op in [:add, :sub] do
+    cond do
+      a == :int and b == :int -> :int
+      a in @scalar and b in @scalar -> :float
+      a == :vec3 and b == :vec3 -> :vec3
+      true -> type_error!(ctx, line, "cannot #{verb(op)} a #{a} and a #{b}")
+    end
+  end
+
+  defp result_type(:mul, [a, b], line, ctx) do
+    cond do
+      a == :int and b == :int -> :int
+      a in @scalar and b in @scalar -> :float
+      a == :vec3 and b in @scalar -> :vec3
+      a in @scalar and b == :vec3 -> :vec3
+      true -> type_error!(ctx, line, "cannot multiply a #{a} by a #{b} (use dot/2 or cross/2)")
+    end
+  end
+
+  defp result_type(:div, [a, b], line, ctx) do
+    cond do
+      a in @scalar and b in @scalar -> :float
+      a == :vec3 and b in @scalar -> :vec3
+      true -> type_error!(ctx, line, "cannot divide a #{a} by a #{b}")
+    end
+  end
+
+  defp result_type(:neg, [a], line, ctx) do
+    if a in [:float, :int, :vec3], do: a, else: type_error!(ctx, line, "cannot negate a #{a}")
+  end
+
+  defp result_type(op, types, line, ctx) when op in [:lt, :le, :gt, :ge, :eq, :ne] do
+    expect_all!(types, @scalar, op, line, ctx)
+    :bool
+  end
+
+  defp result_type(op, types, line, ctx) when op in [:and, :or, :not] do
+    expect_all!(types, [:bool], op, line, ctx)
+    :bool
+  end
+
+  defp result_type(op, types, line, ctx) when op in [:dot, :cross, :length, :normalize] do
+    expect_all!(types, [:vec3], op, line, ctx)
+    if op in [:dot, :length], do: :float, else: :vec3
+  end
+
+  defp result_type(op, types, line, ctx) when op in [:abs, :min, :max, :clamp] do
+    expect_all!(types, @scalar, op, line, ctx)
+    if Enum.all?(types, &(&1 == :int)), do: :int, else: :float
+  end
+
+  defp result_type(:floor, types, line, ctx) do
+    expect_all!(types, @scalar, :floor, line, ctx)
+    :int
+  end
+
+  defp result_type(op, types, line, ctx) when op in [:pow, :sqrt, :exp, :log, :sin, :cos] do
+    expect_all!(types, @scalar, op, line, ctx)
+    :float
+  end
+
+  defp expect_all!(types, allowed, op, line, ctx) do
+    Enum.each(types, fn type ->
+      unless type in allowed do
+        wanted =
+          case allowed do
+            [:vec3] -> "a vec3"
+            [:bool] -> "a boolean"
+            _ -> "a float"
+          end
+
+        type_error!(ctx, line, "#{name_of(op)} expects #{wanted}, got a #{type}")
+      end
+    end)
+  end
+
+  defp name_of(op) do
+    %{lt: "<", le: "<=", gt: ">", ge: ">=", eq: "==", ne: "!=", and: "and", or: "or", not: "not"}
+    |> Map.get(op, "#{op}/#{arity(op)}")
+  end
+
+  defp arity(op) when op in [:dot, :cross, :min, :max, :pow], do: 2
+  defp arity(:clamp), do: 3
+  defp arity(_), do: 1
+
+  defp verb(:add), do: "add"
+  defp verb(:sub), do: "subtract"
+
+  defp require_value!(typed, ctx, line, what) do
+    if IR.type(typed) == :bool do
+      error!(ctx, line, "#{what} is a boolean; booleans can only be used as if conditions")
+    end
+  end
+
+  defp field!(%Agent{} = agent, field, slot, line, ctx) do
+    case Agent.field(agent, field) do
+      nil ->
+        known = Enum.map(agent.fields, &Atom.to_string(&1.name))
+
+        error!(
+          ctx,
+          line,
+          "unknown field #{slot}.#{field}: #{agent.name} has no field #{inspect(field)}" <>
+            did_you_mean(Atom.to_string(field), known, ":") <>
+            "; fields: #{Enum.map_join(agent.fields, ", ", &inspect(&1.name))}"
+        )
+
+      declared ->
+        declared
+    end
+  end
+
+  @doc false
+  @spec did_you_mean(String.t(), [String.t()], String.t()) :: String.t()
+  def did_you_mean(name, candidates, prefix \\ "") do
+    best =
+      candidates
+      |> Enum.map(&{&1, String.jaro_distance(name, &1)})
+      |> Enum.max_by(&elem(&1, 1), fn -> {nil, 0.0} end)
+
+    case best do
+      {candidate, score} when score >= 0.75 -> " (did you mean #{prefix}#{candidate}?)"
+      _ -> ""
+    end
+  end
+
+  defp type_error!(ctx, line, message), do: error!(ctx, line, "type error: " <> message)
+
+  defp error!(ctx, line, message) do
+    raise CompileError, file: ctx.file, line: line, description: message
+  end
+end

@@ -1,0 +1,161 @@
+defmodule BrokenRecord.Zero.World do
+  @moduledoc """
+  A long-lived world: the state of a system held in the backend's own layout between calls.
+
+      world = World.new(MyPhysics.CollisionWorld, state)
+      world = World.step(world, steps: 10, dt: 0.01)
+      positions = World.column(world, :particles, :position)   # packed floats
+      state = World.to_state(world)
+
+  On the native backend the world is a NIF resource (Structure-of-Arrays columns) that is
+  stepped in place and freed when no process references it; concurrent calls on one world are
+  serialised by a mutex. On the pure-Elixir backend it is an immutable value. Either way,
+  always use the world returned by `step/2`.
+
+  `to_state/1` returns the state given to `new/3` with the fields that rules write replaced;
+  every other key and value is the caller's own term.
+  """
+
+  alias BrokenRecord.Zero.{Compiler, NIF, Runtime, State}
+  alias BrokenRecord.Zero.Backend.Elixir, as: ElixirBackend
+
+  defstruct [:system, :backend, :state, :ref, :lanes]
+
+  @type t :: %__MODULE__{
+          system: BrokenRecord.Zero.System.t(),
+          backend: :native | :interpreted,
+          state: map,
+          ref: reference | nil,
+          lanes: map | nil
+        }
+
+  @step_opts [:steps, :dt, :rules, :params]
+
+  @doc """
+  Creates a world for `system` (a module defined by `defsystem`) from `state`.
+
+  Options: `backend: :auto | :native | :interpreted`, and `precision: :f64 | :f32` to
+  override the system's precision for this world (native worlds only; the pure-Elixir backend
+  always computes in f64).
+  """
+  @spec new(module, map, keyword) :: t
+  def new(system_module, state, opts \\ []) do
+    system = system_module.__system__()
+    backend = Runtime.resolve_backend(Keyword.get(opts, :backend, :auto))
+    precision = Keyword.get(opts, :precision, system.options.precision)
+
+    unless precision in [:f64, :f32] do
+      raise ArgumentError, "invalid option precision: #{inspect(precision)}; expected :f64 or :f32"
+    end
+
+    system = put_in(system.options.precision, precision)
+    world = %__MODULE__{system: system, backend: backend, state: state}
+
+    case backend do
+      :native ->
+        layout = layout(system)
+        ref = NIF.world_new(program(system), layout, state, precision)
+        %{world | ref: ref}
+
+      :interpreted ->
+        %{world | lanes: State.to_lanes(system, state)}
+    end
+  end
+
+  @doc """
+  Runs steps. Options as `BrokenRecord.Zero.Runtime.simulate/3`: `steps` (default 1000), `dt`,
+  `rules`, `params`. Raises `BrokenRecord.Zero.NumericalError` on a non-finite value.
+  """
+  @spec step(t, keyword) :: t
+  def step(%__MODULE__{} = world, opts \\ []) do
+    opts = Keyword.delete(opts, :backend)
+    run = Runtime.validate_opts!(world.system, opts, @step_opts)
+
+    case world.backend do
+      :native ->
+        :ok = NIF.world_set_params(world.ref, Tuple.to_list(run.params))
+        :ok = NIF.native_integrate(world.ref, run.dt, run.steps, run.rule_ids)
+        world
+
+      :interpreted ->
+        lanes = ElixirBackend.run(world.system, world.lanes, run.rule_ids, run.params, run.steps)
+        %{world | lanes: lanes}
+    end
+  end
+
+  @doc "The state given to `new/3`, with the fields the rules write updated."
+  @spec to_state(t) :: map
+  def to_state(%__MODULE__{backend: :native} = world),
+    do: NIF.world_to_state(world.ref, world.state)
+
+  def to_state(%__MODULE__{backend: :interpreted} = world),
+    do: State.from_lanes(world.system, world.state, world.lanes, Compiler.written_lanes(world.system))
+
+  @doc """
+  One field of every agent of a collection as a packed binary of native-endian floats
+  (f64, or f32 for a native world of precision `:f32`), agent after agent (`x0 y0 z0 x1 ...`
+  for a vec3). No per-agent maps are built.
+  """
+  @spec column(t, atom, atom) :: binary
+  def column(%__MODULE__{system: system} = world, collection, field) do
+    agent =
+      BrokenRecord.Zero.System.agent(system, collection) ||
+        raise ArgumentError,
+              "unknown collection #{inspect(collection)}; known: " <>
+                Enum.map_join(system.agents, ", ", &inspect(&1.collection))
+
+    declared =
+      BrokenRecord.Zero.IR.Agent.field(agent, field) ||
+        raise ArgumentError, "#{agent.name} has no field #{inspect(field)}"
+
+    width = if declared.type == :vec3, do: 3, else: 1
+
+    case world.backend do
+      :native ->
+        NIF.world_column(world.ref, agent.index, declared.lane, width)
+
+      :interpreted ->
+        for row <- Map.fetch!(world.lanes, agent.index),
+            lane <- declared.lane..(declared.lane + width - 1),
+            into: <<>>,
+            do: <<elem(row, lane)::float-native-64>>
+    end
+  end
+
+  @doc "The number of agents of each collection."
+  @spec counts(t) :: %{atom => non_neg_integer}
+  def counts(%__MODULE__{system: system} = world) do
+    counts =
+      case world.backend do
+        :native -> NIF.world_info(world.ref).counts
+        :interpreted -> Enum.map(system.agents, &length(Map.fetch!(world.lanes, &1.index)))
+      end
+
+    system.agents |> Enum.map(& &1.collection) |> Enum.zip(counts) |> Map.new()
+  end
+
+  # The NIF's view of the agent types (docs/nif.md).
+  defp layout(system) do
+    written = Compiler.written_lanes(system)
+
+    Enum.map(system.agents, fn agent ->
+      fields = Enum.map(agent.fields, &{&1.name, &1.type, &1.default})
+      {agent.collection, agent.name, fields, Map.fetch!(written, agent.index)}
+    end)
+  end
+
+  # One validated program resource per system, created on first use.
+  defp program(system) do
+    key = {__MODULE__, system.module, :erlang.phash2(system.program_binary)}
+
+    case :persistent_term.get(key, nil) do
+      nil ->
+        ref = NIF.program_new(system.program_binary)
+        :persistent_term.put(key, ref)
+        ref
+
+      ref ->
+        ref
+    end
+  end
+end

@@ -1,0 +1,20 @@
+defmodule Mix.Tasks.Bench do
+  @shortdoc "Runs the BrokenRecord Zero benchmarks"
+  @moduledoc """
+  Runs `bench/bench.exs`: every scenario on the native engine (f64 and f32), the pure-Elixir
+  backend (at sizes where it finishes) and the hand-written C++ reference kernels, in one run,
+  and prints a table plus `bench/results/bench-<timestamp>.json`.
+
+      mix bench                 # all scenarios
+      mix bench --quick         # smaller sizes, for a smoke run
+  """
+  use Mix.Task
+
+  @impl true
+  def run(args) do
+    Mix.Task.run("compile")
+    Mix.Task.run("app.start")
+    System.argv(args)
+    Code.eval_file("bench/bench.exs")
+  end
+end
