@@ -1,0 +1,240 @@
+// Executor: per-rule set-up, accumulator reduction, non-finite checks. Baseline ISA code; the
+// vectorised sweeps live in kernels.cpp (one copy per ISA, chosen in isa.cpp).
+#include "brz/executor.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "brz/isa.hpp"
+
+namespace brz {
+namespace {
+
+struct AccArray {
+  uint32_t type;
+  uint32_t lane;
+  std::size_t offset;  // within one thread's accumulator block
+};
+
+template <class T>
+struct RulePlan {
+  const Rule* rule = nullptr;
+  std::vector<T> consts;
+  std::vector<uint8_t> levels;
+  std::vector<T*> cols_a;
+  std::vector<const T*> cols_b;
+  std::vector<AccArray> accs;          // pair rules
+  std::vector<std::size_t> store_acc;  // per store: offset of its accumulator
+  std::size_t acc_stride = 0;
+  std::vector<std::pair<uint32_t, uint32_t>> checked;  // (type, lane) stored by the rule
+};
+
+template <class T>
+class Runner {
+ public:
+  Runner(World<T>& world, const std::vector<uint32_t>& rule_ids, const ExecOptions& opts)
+      : w_(world), prog_(world.program()), opts_(opts) {
+    ks_ = opts.kernels ? opts.kernels : &active_kernels();
+    max_threads_ = opts.max_threads > 0 ? opts.max_threads : std::max(1, omp_get_max_threads());
+    plans_.resize(prog_.n_rules());
+    std::size_t scratch_stride = 0, acc_stride = 0, max_regs = 0;
+    int threads_needed = 1;
+    for (uint32_t id : rule_ids) {
+      if (id >= prog_.n_rules())
+        throw ArgumentError("rule id " + std::to_string(id) + " out of range (the program has " +
+                            std::to_string(prog_.n_rules()) + " rules)");
+      RulePlan<T>& p = plans_[id];
+      if (p.rule) continue;
+      build_plan(id, p);
+      threads_needed = std::max(threads_needed, rule_threads(*p.rule));
+      scratch_stride = std::max(
+          scratch_stride,
+          (scratch_elems<T>(p.rule->n_regs, uint32_t(p.rule->stores.size())) + 15) / 16 * 16);
+      acc_stride = std::max(acc_stride, p.acc_stride);
+      max_regs = std::max<std::size_t>(max_regs, p.rule->n_regs);
+    }
+    scratch_stride_ = scratch_stride;
+    scratch_ = AlignedBuffer<T>(scratch_stride * threads_needed);
+    ptrs_.assign(std::max<std::size_t>(1, max_regs * threads_needed), nullptr);
+    acc_ = AlignedBuffer<T>(acc_stride * threads_needed);
+    params_.resize(w_.params().size());
+  }
+
+  void set_params(const std::vector<double>& params, double dt) {
+    for (std::size_t k = 0; k < params.size(); ++k) params_[k] = to_precision<T>(params[k]);
+    params_[0] = to_precision<T>(dt);
+  }
+
+  void run_rule(uint32_t id, uint64_t step) {
+    RulePlan<T>& p = plans_[id];
+    const Rule& r = *p.rule;
+    SweepArgs<T> a{};
+    a.kind = r.kind;
+    a.n_regs = r.n_regs;
+    a.reg_level = p.levels.data();
+    a.uniform_ops = r.uniform_ops.data();
+    a.n_uniform = uint32_t(r.uniform_ops.size());
+    a.outer_ops = r.outer_ops.data();
+    a.n_outer = uint32_t(r.outer_ops.size());
+    a.varying_ops = r.varying_ops.data();
+    a.n_varying = uint32_t(r.varying_ops.size());
+    a.stores = r.stores.data();
+    a.n_stores = uint32_t(r.stores.size());
+    a.store_acc = p.store_acc.data();
+    a.consts = p.consts.data();
+    a.params = params_.data();
+    a.cols_a = p.cols_a.data();
+    a.cols_b = p.cols_b.data();
+    a.n_a = w_.count(r.type_a);
+    a.n_b = r.kind == RuleKind::PerAgent ? 0 : w_.count(r.type_b);
+    a.scratch = scratch_.data();
+    a.scratch_stride = scratch_stride_;
+    a.ptrs = ptrs_.data();
+    a.acc = acc_.data();
+    a.acc_stride = p.acc_stride;
+    if (r.kind == RuleKind::PerAgent) {
+      if (r.stores.empty() || a.n_a == 0) return;  // nothing observable
+      a.n_threads = rule_threads(r);
+      call(a);
+    } else {
+      if (r.stores.empty()) return;
+      if (pair_count(r) == 0) return;
+      a.n_threads = rule_threads(r);
+      std::fill(acc_.data(), acc_.data() + p.acc_stride * std::size_t(a.n_threads), T(-0.0));
+      call(a);
+      for (const AccArray& acc : p.accs) {
+        T* col = w_.column(acc.type, acc.lane);
+        const std::size_t n = w_.count(acc.type);
+        const T* a0 = acc_.data() + acc.offset;
+        for (std::size_t i = 0; i < n; ++i) {
+          T sum = a0[i];
+          for (int t = 1; t < a.n_threads; ++t) sum += a0[std::size_t(t) * p.acc_stride + i];
+          col[i] = col[i] + sum;
+        }
+      }
+    }
+    check(p, step);
+  }
+
+ private:
+  std::size_t pair_count(const Rule& r) const {
+    const std::size_t na = w_.count(r.type_a);
+    if (r.kind == RuleKind::PairSame) return na < 2 ? 0 : na * (na - 1) / 2;
+    return na * w_.count(r.type_b);
+  }
+
+  // Threads for one sweep of rule r (the counts never change during a call).
+  int rule_threads(const Rule& r) const {
+    if (r.kind == RuleKind::PerAgent)
+      return w_.count(r.type_a) > opts_.agent_parallel_threshold ? max_threads_ : 1;
+    return pair_count(r) > opts_.pair_parallel_threshold ? max_threads_ : 1;
+  }
+
+  void call(const SweepArgs<T>& a) {
+    if constexpr (sizeof(T) == 8)
+      ks_->sweep_f64(a);
+    else
+      ks_->sweep_f32(a);
+  }
+
+  void build_plan(uint32_t id, RulePlan<T>& p) {
+    const Rule& r = prog_.rule(id);
+    p.rule = &r;
+    for (double c : r.consts) p.consts.push_back(to_precision<T>(c));
+    if (p.consts.empty()) p.consts.push_back(T(0));
+    for (Level l : r.reg_level) p.levels.push_back(static_cast<uint8_t>(l));
+    if (p.levels.empty()) p.levels.push_back(0);
+    for (uint32_t l = 0; l < prog_.lanes(r.type_a); ++l) p.cols_a.push_back(w_.column(r.type_a, l));
+    if (r.kind != RuleKind::PerAgent)
+      for (uint32_t l = 0; l < prog_.lanes(r.type_b); ++l)
+        p.cols_b.push_back(w_.column(r.type_b, l));
+    for (const StoreRef& s : r.stores) {
+      const uint32_t type = r.slot_type(s.slot);
+      if (r.kind == RuleKind::PerAgent) {
+        p.checked.emplace_back(type, s.lane);
+        p.store_acc.push_back(0);
+        continue;
+      }
+      auto it = std::find_if(p.accs.begin(), p.accs.end(),
+                             [&](const AccArray& a) { return a.type == type && a.lane == s.lane; });
+      if (it == p.accs.end()) {
+        p.accs.push_back(AccArray{type, s.lane, p.acc_stride});
+        p.acc_stride += w_.capacity(type);
+        p.checked.emplace_back(type, s.lane);
+        it = p.accs.end() - 1;
+      }
+      p.store_acc.push_back(it->offset);
+    }
+    // Report the lowest type first, then lane order.
+    std::sort(p.checked.begin(), p.checked.end());
+  }
+
+  void check(const RulePlan<T>& p, uint64_t step) {
+    std::size_t k = 0;
+    while (k < p.checked.size()) {
+      const uint32_t type = p.checked[k].first;
+      std::size_t end = k;
+      while (end < p.checked.size() && p.checked[end].first == type) ++end;
+      const std::size_t n = w_.count(type);
+      std::size_t best_i = n;
+      uint32_t best_lane = 0;
+      for (std::size_t q = k; q < end; ++q) {
+        const T* col = w_.column(type, p.checked[q].second);
+        for (std::size_t i = 0; i < std::min(n, best_i); ++i) {
+          if (!std::isfinite(col[i])) {
+            if (i < best_i) {
+              best_i = i;
+              best_lane = p.checked[q].second;
+            }
+            break;
+          }
+        }
+      }
+      if (best_i < n) throw NumericalError(type, best_i, best_lane, step);
+      k = end;
+    }
+  }
+
+  World<T>& w_;
+  const Program& prog_;
+  ExecOptions opts_;
+  const KernelSet* ks_;
+  int max_threads_;
+  std::vector<RulePlan<T>> plans_;
+  std::size_t scratch_stride_ = 0;
+  AlignedBuffer<T> scratch_;
+  std::vector<const T*> ptrs_;
+  AlignedBuffer<T> acc_;
+  std::vector<T> params_;
+};
+
+template <class T>
+IntegrateResult run(World<T>& world, const std::vector<uint32_t>& rule_ids, uint64_t steps,
+                    double dt, const CancelFn& should_stop, const ExecOptions& opts) {
+  Runner<T> runner(world, rule_ids, opts);
+  runner.set_params(world.params(), dt);
+  IntegrateResult res;
+  for (uint64_t s = 0; s < steps; ++s) {
+    if (should_stop && should_stop()) {
+      res.cancelled = true;
+      return res;
+    }
+    for (uint32_t id : rule_ids) runner.run_rule(id, s + 1);
+    res.steps_done = s + 1;
+  }
+  return res;
+}
+
+}  // namespace
+
+IntegrateResult integrate(WorldBase& world, const std::vector<uint32_t>& rule_ids, uint64_t steps,
+                          double dt, const CancelFn& should_stop, const ExecOptions& options) {
+  if (world.precision() == Precision::F64)
+    return run(static_cast<World<double>&>(world), rule_ids, steps, dt, should_stop, options);
+  return run(static_cast<World<float>&>(world), rule_ids, steps, dt, should_stop, options);
+}
+
+}  // namespace brz

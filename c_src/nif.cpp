@@ -1,0 +1,552 @@
+// The NIF boundary (docs/nif.md): translates terms to and from the engine (include/brz/), which
+// knows nothing about the BEAM. Every C++ exception is caught here and raised as an Elixir
+// exception; nothing non-finite is ever returned as a term.
+#include <erl_nif.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "brz/error.hpp"
+#include "brz/executor.hpp"
+#include "brz/isa.hpp"
+#include "brz/program.hpp"
+#include "brz/world.hpp"
+
+namespace {
+
+using brz::ArgumentError;
+
+ErlNifResourceType* g_program_rt = nullptr;
+ErlNifResourceType* g_world_rt = nullptr;
+std::atomic<long> g_live_worlds{0};
+
+constexpr double kTwo53 = 9007199254740992.0;
+
+// ------------------------------------------------------------------------------------------
+// Resources
+// ------------------------------------------------------------------------------------------
+
+struct ProgramRes {
+  std::shared_ptr<const brz::Program> prog;
+};
+
+enum class FieldKind { Float, Int, Vec3 };
+
+struct FieldInfo {
+  ERL_NIF_TERM atom;  // atoms are valid in every environment
+  std::string name;
+  FieldKind kind;
+  uint32_t first_lane;
+  bool has_default = false;
+  double def[3] = {0, 0, 0};
+  bool written = false;
+  uint32_t width() const { return kind == FieldKind::Vec3 ? 3 : 1; }
+};
+
+struct TypeInfo {
+  ERL_NIF_TERM key;
+  std::string key_name;
+  std::string type_name;
+  std::vector<FieldInfo> fields;
+  bool any_written = false;
+};
+
+struct WorldRes {
+  WorldRes(ProgramRes* p, std::unique_ptr<brz::WorldBase> w, std::vector<TypeInfo> t) noexcept
+      : prog_res(p), world(std::move(w)), types(std::move(t)) {
+    enif_keep_resource(prog_res);
+    params = world->params();
+    ++g_live_worlds;
+  }
+  ~WorldRes() {
+    world.reset();
+    enif_release_resource(prog_res);
+    --g_live_worlds;
+  }
+  ProgramRes* prog_res;
+  std::unique_ptr<brz::WorldBase> world;
+  std::vector<TypeInfo> types;
+  std::mutex mu;  // held during every call that reads or writes the columns
+  std::mutex params_mu;
+  std::vector<double> params;  // guarded by params_mu; copied into the world by integrate
+};
+
+void program_dtor(ErlNifEnv*, void* obj) { static_cast<ProgramRes*>(obj)->~ProgramRes(); }
+void world_dtor(ErlNifEnv*, void* obj) { static_cast<WorldRes*>(obj)->~WorldRes(); }
+
+// ------------------------------------------------------------------------------------------
+// Term helpers
+// ------------------------------------------------------------------------------------------
+
+ERL_NIF_TERM atom(ErlNifEnv* env, const char* name) { return enif_make_atom(env, name); }
+
+ERL_NIF_TERM make_binary(ErlNifEnv* env, const std::string& s) {
+  ERL_NIF_TERM term;
+  unsigned char* buf = enif_make_new_binary(env, s.size(), &term);
+  if (!s.empty()) std::memcpy(buf, s.data(), s.size());
+  return term;
+}
+
+ERL_NIF_TERM make_map(ErlNifEnv* env, std::vector<ERL_NIF_TERM> keys,
+                      std::vector<ERL_NIF_TERM> values) {
+  ERL_NIF_TERM map;
+  if (!enif_make_map_from_arrays(env, keys.data(), values.data(), keys.size(), &map))
+    return enif_make_badarg(env);
+  return map;
+}
+
+ERL_NIF_TERM raise_exception(ErlNifEnv* env, const char* module, const std::string& msg) {
+  return enif_raise_exception(
+      env,
+      make_map(env, {atom(env, "__struct__"), atom(env, "__exception__"), atom(env, "message")},
+               {atom(env, module), atom(env, "true"), make_binary(env, msg)}));
+}
+
+std::string atom_text(ErlNifEnv* env, ERL_NIF_TERM term) {
+  char buf[1024];
+  if (enif_get_atom(env, term, buf, sizeof buf, ERL_NIF_LATIN1) > 0) return buf;
+  return "<atom>";
+}
+
+bool get_number(ErlNifEnv* env, ERL_NIF_TERM t, double* out) {
+  if (enif_get_double(env, t, out)) return true;
+  ErlNifSInt64 i;
+  if (enif_get_int64(env, t, &i)) {
+    *out = static_cast<double>(i);
+    return true;
+  }
+  return false;
+}
+
+// Number check for state values: 0 = ok, 1 = not a number, 2 = out of range.
+int state_number(ErlNifEnv* env, ERL_NIF_TERM t, bool want_int, bool f32, double* out) {
+  if (enif_get_double(env, t, out)) {
+    if (want_int) return 1;
+    if (f32 && std::isinf(brz::to_precision<float>(*out))) return 2;
+    return 0;
+  }
+  ErlNifSInt64 i;
+  if (enif_get_int64(env, t, &i)) {
+    *out = static_cast<double>(i);
+    if (want_int && std::fabs(*out) > kTwo53) return 2;
+    return 0;
+  }
+  if (enif_is_number(env, t)) return 2;  // an integer beyond 64 bits
+  return 1;
+}
+
+std::vector<ERL_NIF_TERM> list_items(ErlNifEnv* env, ERL_NIF_TERM list, bool* ok) {
+  std::vector<ERL_NIF_TERM> items;
+  unsigned len;
+  *ok = enif_get_list_length(env, list, &len);
+  if (!*ok) return items;
+  items.reserve(len);
+  ERL_NIF_TERM head, tail = list;
+  while (enif_get_list_cell(env, tail, &head, &tail)) items.push_back(head);
+  return items;
+}
+
+ProgramRes* get_program(ErlNifEnv* env, ERL_NIF_TERM t) {
+  void* p;
+  if (!enif_get_resource(env, t, g_program_rt, &p))
+    throw ArgumentError("expected a program resource (from program_new/1)");
+  return static_cast<ProgramRes*>(p);
+}
+
+WorldRes* get_world(ErlNifEnv* env, ERL_NIF_TERM t) {
+  void* p;
+  if (!enif_get_resource(env, t, g_world_rt, &p))
+    throw ArgumentError("expected a world resource (from world_new/4)");
+  return static_cast<WorldRes*>(p);
+}
+
+// ------------------------------------------------------------------------------------------
+// Layout
+// ------------------------------------------------------------------------------------------
+
+[[noreturn]] void bad_layout(const std::string& msg) {
+  throw ArgumentError("invalid layout: " + msg);
+}
+
+std::vector<TypeInfo> parse_layout(ErlNifEnv* env, ERL_NIF_TERM layout, const brz::Program& prog) {
+  bool ok;
+  std::vector<ERL_NIF_TERM> entries = list_items(env, layout, &ok);
+  if (!ok) bad_layout("expected a list with one entry per agent type");
+  if (entries.size() != prog.n_types())
+    bad_layout("expected " + std::to_string(prog.n_types()) + " agent types, got " +
+               std::to_string(entries.size()));
+  std::vector<TypeInfo> types;
+  for (uint32_t t = 0; t < entries.size(); ++t) {
+    const std::string where = "entry " + std::to_string(t);
+    int arity;
+    const ERL_NIF_TERM* el;
+    if (!enif_get_tuple(env, entries[t], &arity, &el) || arity != 4)
+      bad_layout(where + " must be {collection_key, type_name, fields, written_lanes}");
+    TypeInfo ti;
+    if (!enif_is_atom(env, el[0])) bad_layout(where + ": collection_key must be an atom");
+    ti.key = el[0];
+    ti.key_name = atom_text(env, el[0]);
+    ErlNifBinary name;
+    if (!enif_inspect_binary(env, el[1], &name)) bad_layout(where + ": type_name must be a string");
+    ti.type_name.assign(reinterpret_cast<const char*>(name.data), name.size);
+    std::vector<ERL_NIF_TERM> fields = list_items(env, el[2], &ok);
+    if (!ok) bad_layout(where + ": fields must be a list");
+    uint32_t lane = 0;
+    for (ERL_NIF_TERM f : fields) {
+      int fa;
+      const ERL_NIF_TERM* fe;
+      if (!enif_get_tuple(env, f, &fa, &fe) || fa != 3 || !enif_is_atom(env, fe[0]) ||
+          !enif_is_atom(env, fe[1]))
+        bad_layout(where + ": each field must be {name, kind, default}");
+      FieldInfo fi;
+      fi.atom = fe[0];
+      fi.name = atom_text(env, fe[0]);
+      const std::string kind = atom_text(env, fe[1]);
+      if (kind == "float")
+        fi.kind = FieldKind::Float;
+      else if (kind == "int")
+        fi.kind = FieldKind::Int;
+      else if (kind == "vec3")
+        fi.kind = FieldKind::Vec3;
+      else
+        bad_layout(where + ": field " + fi.name + " has unknown kind :" + kind);
+      fi.first_lane = lane;
+      lane += fi.width();
+      if (!enif_is_identical(fe[2], atom(env, "nil"))) {
+        fi.has_default = true;
+        bool good;
+        if (fi.kind == FieldKind::Vec3) {
+          int va;
+          const ERL_NIF_TERM* ve;
+          good = enif_get_tuple(env, fe[2], &va, &ve) && va == 3 &&
+                 get_number(env, ve[0], &fi.def[0]) && get_number(env, ve[1], &fi.def[1]) &&
+                 get_number(env, ve[2], &fi.def[2]);
+        } else {
+          good = get_number(env, fe[2], &fi.def[0]);
+        }
+        if (!good) bad_layout(where + ": bad default for field " + fi.name);
+      }
+      ti.fields.push_back(fi);
+    }
+    if (lane != prog.lanes(t))
+      bad_layout(where + " has " + std::to_string(lane) + " lanes, the program has " +
+                 std::to_string(prog.lanes(t)));
+    std::vector<ERL_NIF_TERM> written = list_items(env, el[3], &ok);
+    if (!ok) bad_layout(where + ": written_lanes must be a list");
+    for (ERL_NIF_TERM w : written) {
+      unsigned l;
+      if (!enif_get_uint(env, w, &l) || l >= lane)
+        bad_layout(where + ": written lane out of range");
+      for (FieldInfo& fi : ti.fields)
+        if (l >= fi.first_lane && l < fi.first_lane + fi.width()) fi.written = true;
+      ti.any_written = true;
+    }
+    types.push_back(std::move(ti));
+  }
+  return types;
+}
+
+// ------------------------------------------------------------------------------------------
+// NIFs
+// ------------------------------------------------------------------------------------------
+
+ERL_NIF_TERM program_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  ErlNifBinary bin;
+  if (!enif_inspect_binary(env, argv[0], &bin))
+    throw ArgumentError("program_new/1 expects a binary");
+  auto prog = std::make_shared<const brz::Program>(brz::Program::parse(bin.data, bin.size));
+  void* mem = enif_alloc_resource(g_program_rt, sizeof(ProgramRes));
+  if (mem == nullptr) throw std::bad_alloc();
+  new (mem) ProgramRes{std::move(prog)};
+  ERL_NIF_TERM term = enif_make_resource(env, mem);
+  enif_release_resource(mem);
+  return term;
+}
+
+ERL_NIF_TERM world_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  ProgramRes* pres = get_program(env, argv[0]);
+  const brz::Program& prog = *pres->prog;
+  const std::string prec = enif_is_atom(env, argv[3]) ? atom_text(env, argv[3]) : "";
+  if (prec != "f64" && prec != "f32") throw ArgumentError("precision must be :f64 or :f32");
+  const bool f32 = prec == "f32";
+  std::vector<TypeInfo> types = parse_layout(env, argv[1], prog);
+  const ERL_NIF_TERM state = argv[2];
+  if (!enif_is_map(env, state)) throw ArgumentError("state must be a map");
+
+  std::vector<std::vector<ERL_NIF_TERM>> agents(types.size());
+  std::vector<std::size_t> counts(types.size(), 0);
+  for (std::size_t t = 0; t < types.size(); ++t) {
+    ERL_NIF_TERM list;
+    if (!enif_get_map_value(env, state, types[t].key, &list)) continue;
+    bool ok;
+    agents[t] = list_items(env, list, &ok);
+    if (!ok) throw ArgumentError("state." + types[t].key_name + " must be a list of maps");
+    counts[t] = agents[t].size();
+  }
+  std::unique_ptr<brz::WorldBase> world =
+      brz::make_world(pres->prog, counts, f32 ? brz::Precision::F32 : brz::Precision::F64);
+
+  for (uint32_t t = 0; t < types.size(); ++t) {
+    const TypeInfo& ti = types[t];
+    for (std::size_t i = 0; i < agents[t].size(); ++i) {
+      const ERL_NIF_TERM agent = agents[t][i];
+      const std::string path = "state." + ti.key_name + "[" + std::to_string(i) + "]";
+      if (!enif_is_map(env, agent)) throw ArgumentError(path + " must be a map");
+      for (const FieldInfo& f : ti.fields) {
+        ERL_NIF_TERM v;
+        double vals[3];
+        if (!enif_get_map_value(env, agent, f.atom, &v)) {
+          if (!f.has_default) throw ArgumentError(path + " is missing field :" + f.name);
+          for (uint32_t k = 0; k < f.width(); ++k) vals[k] = f.def[k];
+        } else if (f.kind == FieldKind::Vec3) {
+          int arity;
+          const ERL_NIF_TERM* el;
+          if (!enif_get_tuple(env, v, &arity, &el) || arity != 3)
+            throw ArgumentError(path + "." + f.name + " must be a 3-tuple of numbers");
+          for (int k = 0; k < 3; ++k) {
+            const int rc = state_number(env, el[k], false, f32, &vals[k]);
+            if (rc == 1) throw ArgumentError(path + "." + f.name + " must be a 3-tuple of numbers");
+            if (rc == 2) throw ArgumentError(path + "." + f.name + " is out of range");
+          }
+        } else {
+          const bool want_int = f.kind == FieldKind::Int;
+          const int rc = state_number(env, v, want_int, f32, &vals[0]);
+          if (rc == 1)
+            throw ArgumentError(path + "." + f.name +
+                                (want_int ? " must be an integer" : " must be a number"));
+          if (rc == 2) throw ArgumentError(path + "." + f.name + " is out of range");
+        }
+        for (uint32_t k = 0; k < f.width(); ++k) world->set(t, f.first_lane + k, i, vals[k]);
+      }
+    }
+  }
+
+  void* mem = enif_alloc_resource(g_world_rt, sizeof(WorldRes));
+  if (mem == nullptr) throw std::bad_alloc();
+  new (mem) WorldRes(pres, std::move(world), std::move(types));
+  ERL_NIF_TERM term = enif_make_resource(env, mem);
+  enif_release_resource(mem);
+  return term;
+}
+
+ERL_NIF_TERM world_set_params(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  const std::size_t n = w->prog_res->prog->n_params();
+  const std::string msg = "params must be a list of " + std::to_string(n) + " numbers";
+  bool ok;
+  std::vector<ERL_NIF_TERM> items = list_items(env, argv[1], &ok);
+  if (!ok || items.size() != n) throw ArgumentError(msg);
+  std::vector<double> vals(n);
+  for (std::size_t k = 0; k < n; ++k)
+    if (!get_number(env, items[k], &vals[k])) throw ArgumentError(msg);
+  std::lock_guard<std::mutex> lock(w->params_mu);
+  w->params = std::move(vals);
+  return atom(env, "ok");
+}
+
+ERL_NIF_TERM numerical_error(ErlNifEnv* env, const WorldRes& w, const brz::NumericalError& e) {
+  const TypeInfo& ti = w.types.at(e.type);
+  const FieldInfo* field = nullptr;
+  for (const FieldInfo& f : ti.fields)
+    if (e.lane >= f.first_lane && e.lane < f.first_lane + f.width()) field = &f;
+  const std::string fname = field ? field->name : "lane" + std::to_string(e.lane);
+  const std::string msg = "non-finite value in " + ti.type_name + "[" + std::to_string(e.index) +
+                          "]." + fname + " at step " + std::to_string(e.step);
+  return enif_raise_exception(
+      env, make_map(env,
+                    {atom(env, "__struct__"), atom(env, "__exception__"), atom(env, "message"),
+                     atom(env, "agent"), atom(env, "collection"), atom(env, "index"),
+                     atom(env, "field"), atom(env, "step")},
+                    {atom(env, "Elixir.BrokenRecord.Zero.NumericalError"), atom(env, "true"),
+                     make_binary(env, msg), make_binary(env, ti.type_name), ti.key,
+                     enif_make_uint64(env, e.index), field ? field->atom : atom(env, "nil"),
+                     enif_make_uint64(env, e.step)}));
+}
+
+ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  double dt;
+  if (!get_number(env, argv[1], &dt)) throw ArgumentError("dt must be a number");
+  ErlNifUInt64 steps;
+  if (!enif_get_uint64(env, argv[2], &steps))
+    throw ArgumentError("steps must be a non-negative integer");
+  bool ok;
+  std::vector<ERL_NIF_TERM> items = list_items(env, argv[3], &ok);
+  if (!ok) throw ArgumentError("rule_ids must be a list of rule indices");
+  const uint32_t n_rules = w->prog_res->prog->n_rules();
+  std::vector<uint32_t> ids;
+  ids.reserve(items.size());
+  for (ERL_NIF_TERM t : items) {
+    ErlNifUInt64 id;
+    if (!enif_get_uint64(env, t, &id))
+      throw ArgumentError("rule_ids must be a list of rule indices");
+    if (id >= n_rules)
+      throw ArgumentError("rule id " + std::to_string(id) + " out of range (the program has " +
+                          std::to_string(n_rules) + " rules)");
+    ids.push_back(static_cast<uint32_t>(id));
+  }
+  std::lock_guard<std::mutex> lock(w->mu);
+  {
+    std::lock_guard<std::mutex> plock(w->params_mu);
+    w->world->params() = w->params;
+  }
+  try {
+    brz::integrate(*w->world, ids, steps, dt,
+                   [env]() { return !enif_is_current_process_alive(env); });
+  } catch (const brz::NumericalError& e) {
+    return numerical_error(env, *w, e);
+  }
+  return atom(env, "ok");
+}
+
+ERL_NIF_TERM world_to_state(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  ERL_NIF_TERM state = argv[1];
+  if (!enif_is_map(env, state)) throw ArgumentError("state must be a map");
+  std::lock_guard<std::mutex> lock(w->mu);
+  const brz::WorldBase& world = *w->world;
+  for (uint32_t t = 0; t < w->types.size(); ++t) {
+    const TypeInfo& ti = w->types[t];
+    const std::size_t n = world.count(t);
+    ERL_NIF_TERM list;
+    const std::string coll = "state." + ti.key_name;
+    if (!enif_get_map_value(env, state, ti.key, &list)) {
+      if (n == 0) continue;
+      throw ArgumentError(coll + " is missing (the world has " + std::to_string(n) + " agents)");
+    }
+    bool ok;
+    std::vector<ERL_NIF_TERM> items = list_items(env, list, &ok);
+    if (!ok) throw ArgumentError(coll + " must be a list of maps");
+    if (items.size() != n)
+      throw ArgumentError(coll + " has " + std::to_string(items.size()) +
+                          " agents, the world has " + std::to_string(n));
+    if (!ti.any_written || n == 0) continue;
+    for (std::size_t i = 0; i < n; ++i) {
+      ERL_NIF_TERM m = items[i];
+      const std::string path = coll + "[" + std::to_string(i) + "]";
+      if (!enif_is_map(env, m)) throw ArgumentError(path + " must be a map");
+      for (const FieldInfo& f : ti.fields) {
+        if (!f.written) continue;
+        double v[3];
+        for (uint32_t k = 0; k < f.width(); ++k) {
+          v[k] = world.get(t, f.first_lane + k, i);
+          if (!std::isfinite(v[k]))
+            throw ArgumentError("the world holds a non-finite value at " + path + "." + f.name +
+                                " (left by a NumericalError)");
+        }
+        ERL_NIF_TERM val;
+        if (f.kind == FieldKind::Vec3) {
+          val = enif_make_tuple3(env, enif_make_double(env, v[0]), enif_make_double(env, v[1]),
+                                 enif_make_double(env, v[2]));
+        } else if (f.kind == FieldKind::Int) {
+          const double r = std::round(v[0]);
+          if (std::fabs(r) >= 9.2e18) throw ArgumentError(path + "." + f.name + " is out of range");
+          val = enif_make_int64(env, static_cast<ErlNifSInt64>(r));
+        } else {
+          val = enif_make_double(env, v[0]);
+        }
+        if (!enif_make_map_put(env, m, f.atom, val, &m))
+          throw ArgumentError(path + " must be a map");
+      }
+      items[i] = m;
+    }
+    ERL_NIF_TERM new_list = enif_make_list_from_array(env, items.data(), unsigned(items.size()));
+    if (!enif_make_map_update(env, state, ti.key, new_list, &state))
+      throw ArgumentError("state must be a map");
+  }
+  return state;
+}
+
+ERL_NIF_TERM world_column(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  unsigned type, first, n_lanes;
+  const brz::Program& prog = *w->prog_res->prog;
+  if (!enif_get_uint(env, argv[1], &type) || type >= prog.n_types())
+    throw ArgumentError("type_index out of range (the program has " +
+                        std::to_string(prog.n_types()) + " agent types)");
+  if (!enif_get_uint(env, argv[2], &first) || !enif_get_uint(env, argv[3], &n_lanes) ||
+      uint64_t(first) + n_lanes > prog.lanes(type))
+    throw ArgumentError("lane range out of range (type " + std::to_string(type) + " has " +
+                        std::to_string(prog.lanes(type)) + " lanes)");
+  std::lock_guard<std::mutex> lock(w->mu);
+  const std::size_t bytes = w->world->count(type) * n_lanes * w->world->element_size();
+  ERL_NIF_TERM term;
+  unsigned char* out = enif_make_new_binary(env, bytes, &term);
+  if (out == nullptr) throw std::bad_alloc();
+  if (bytes) w->world->pack(type, first, n_lanes, out);
+  return term;
+}
+
+ERL_NIF_TERM world_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  // Precision and counts never change after world_new: no lock needed.
+  std::vector<ERL_NIF_TERM> counts;
+  for (std::size_t c : w->world->counts()) counts.push_back(enif_make_uint64(env, c));
+  const bool f64 = w->world->precision() == brz::Precision::F64;
+  return make_map(env, {atom(env, "precision"), atom(env, "counts")},
+                  {atom(env, f64 ? "f64" : "f32"),
+                   enif_make_list_from_array(env, counts.data(), unsigned(counts.size()))});
+}
+
+ERL_NIF_TERM live_worlds(ErlNifEnv* env, int, const ERL_NIF_TERM*) {
+  return enif_make_long(env, g_live_worlds.load());
+}
+
+ERL_NIF_TERM isa(ErlNifEnv* env, int, const ERL_NIF_TERM*) {
+  return make_binary(env, brz::isa_name());
+}
+
+template <ERL_NIF_TERM (*F)(ErlNifEnv*, int, const ERL_NIF_TERM[])>
+ERL_NIF_TERM guarded(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
+  try {
+    return F(env, argc, argv);
+  } catch (const brz::ArgumentError& e) {
+    return raise_exception(env, "Elixir.ArgumentError", e.what());
+  } catch (const std::bad_alloc&) {
+    return raise_exception(env, "Elixir.RuntimeError", "BrokenRecord.Zero NIF: out of memory");
+  } catch (const std::exception& e) {
+    return raise_exception(env, "Elixir.RuntimeError",
+                           std::string("BrokenRecord.Zero NIF: ") + e.what());
+  } catch (...) {
+    return raise_exception(env, "Elixir.RuntimeError", "BrokenRecord.Zero NIF: unknown error");
+  }
+}
+
+int open_resources(ErlNifEnv* env, ErlNifResourceFlags flags) {
+  g_program_rt = enif_open_resource_type(env, nullptr, "brz_program", program_dtor, flags, nullptr);
+  g_world_rt = enif_open_resource_type(env, nullptr, "brz_world", world_dtor, flags, nullptr);
+  if (g_program_rt == nullptr || g_world_rt == nullptr) return -1;
+  (void)brz::isa_name();  // choose the kernel set once, at load
+  return 0;
+}
+
+int load(ErlNifEnv* env, void**, ERL_NIF_TERM) { return open_resources(env, ERL_NIF_RT_CREATE); }
+
+int upgrade(ErlNifEnv* env, void**, void**, ERL_NIF_TERM) {
+  return open_resources(env,
+                        static_cast<ErlNifResourceFlags>(ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER));
+}
+
+constexpr int kDirty = ERL_NIF_DIRTY_JOB_CPU_BOUND;
+
+ErlNifFunc nif_funcs[] = {
+    {"program_new", 1, guarded<program_new>, 0},
+    {"world_new", 4, guarded<world_new>, kDirty},
+    {"world_set_params", 2, guarded<world_set_params>, 0},
+    {"native_integrate", 4, guarded<native_integrate>, kDirty},
+    {"world_to_state", 2, guarded<world_to_state>, kDirty},
+    {"world_column", 4, guarded<world_column>, kDirty},
+    {"world_info", 1, guarded<world_info>, 0},
+    {"live_worlds", 0, guarded<live_worlds>, 0},
+    {"isa", 0, guarded<isa>, 0},
+};
+
+}  // namespace
+
+ERL_NIF_INIT(Elixir.BrokenRecord.Zero.NIF, nif_funcs, load, nullptr, upgrade, nullptr)

@@ -1,0 +1,378 @@
+// Parser and validator of the program binary (docs/program.md, version 1).
+#include "brz/program.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+namespace brz {
+
+const char* op_name(uint16_t code) noexcept {
+  switch (static_cast<Op>(code)) {
+    case Op::CONST:
+      return "CONST";
+    case Op::PARAM:
+      return "PARAM";
+    case Op::LOAD:
+      return "LOAD";
+    case Op::STORE:
+      return "STORE";
+    case Op::ADD:
+      return "ADD";
+    case Op::SUB:
+      return "SUB";
+    case Op::MUL:
+      return "MUL";
+    case Op::DIV:
+      return "DIV";
+    case Op::POW:
+      return "POW";
+    case Op::MIN:
+      return "MIN";
+    case Op::MAX:
+      return "MAX";
+    case Op::FMA:
+      return "FMA";
+    case Op::NEG:
+      return "NEG";
+    case Op::ABS:
+      return "ABS";
+    case Op::SQRT:
+      return "SQRT";
+    case Op::EXP:
+      return "EXP";
+    case Op::LOG:
+      return "LOG";
+    case Op::SIN:
+      return "SIN";
+    case Op::COS:
+      return "COS";
+    case Op::FLOOR:
+      return "FLOOR";
+    case Op::RSQRT:
+      return "RSQRT";
+    case Op::LT:
+      return "LT";
+    case Op::LE:
+      return "LE";
+    case Op::GT:
+      return "GT";
+    case Op::GE:
+      return "GE";
+    case Op::EQ:
+      return "EQ";
+    case Op::NE:
+      return "NE";
+    case Op::AND:
+      return "AND";
+    case Op::OR:
+      return "OR";
+    case Op::NOT:
+      return "NOT";
+    case Op::SELECT:
+      return "SELECT";
+  }
+  return nullptr;
+}
+
+int op_reg_operands(Op op) noexcept {
+  switch (op) {
+    case Op::CONST:
+    case Op::PARAM:
+    case Op::LOAD:
+      return 0;
+    case Op::STORE:
+      return 1;  // operand c
+    case Op::NEG:
+    case Op::ABS:
+    case Op::SQRT:
+    case Op::EXP:
+    case Op::LOG:
+    case Op::SIN:
+    case Op::COS:
+    case Op::FLOOR:
+    case Op::RSQRT:
+    case Op::NOT:
+      return 1;
+    case Op::FMA:
+    case Op::SELECT:
+      return 3;
+    default:
+      return 2;
+  }
+}
+
+namespace {
+
+class Reader {
+ public:
+  Reader(const uint8_t* data, std::size_t size) : p_(data), size_(size) {}
+  std::size_t remaining() const noexcept { return size_ - pos_; }
+  void need(std::size_t n, const char* what) const {
+    if (n > remaining())
+      throw ArgumentError(std::string("invalid program: truncated binary (reading ") + what +
+                          " at byte " + std::to_string(pos_) + ")");
+  }
+  uint32_t u32(const char* what) {
+    need(4, what);
+    uint32_t v = uint32_t(p_[pos_]) | uint32_t(p_[pos_ + 1]) << 8 | uint32_t(p_[pos_ + 2]) << 16 |
+                 uint32_t(p_[pos_ + 3]) << 24;
+    pos_ += 4;
+    return v;
+  }
+  uint16_t u16(const char* what) {
+    need(2, what);
+    uint16_t v = static_cast<uint16_t>(p_[pos_] | p_[pos_ + 1] << 8);
+    pos_ += 2;
+    return v;
+  }
+  double f64(const char* what) {
+    need(8, what);
+    uint64_t bits = 0;
+    for (int k = 7; k >= 0; --k) bits = bits << 8 | p_[pos_ + k];
+    pos_ += 8;
+    double d;
+    std::memcpy(&d, &bits, sizeof d);
+    return d;
+  }
+  std::size_t pos() const noexcept { return pos_; }
+
+ private:
+  const uint8_t* p_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+};
+
+[[noreturn]] void reject(uint32_t rule, const std::string& msg) {
+  throw ArgumentError("invalid program: rule " + std::to_string(rule) + ": " + msg);
+}
+
+[[noreturn]] void reject_instr(uint32_t rule, uint32_t k, const std::string& msg) {
+  throw ArgumentError("invalid program: rule " + std::to_string(rule) + ", instruction " +
+                      std::to_string(k) + ": " + msg);
+}
+
+constexpr std::size_t kRuleHeaderBytes = 10 * 4;
+constexpr std::size_t kInstrBytes = 12;
+
+}  // namespace
+
+Program Program::parse(const uint8_t* data, std::size_t size) {
+  if (data == nullptr && size != 0) throw ArgumentError("invalid program: null data");
+  Reader r(data, size);
+  r.need(4, "magic");
+  if (std::memcmp(data, "BRZP", 4) != 0)
+    throw ArgumentError("invalid program: bad magic (expected \"BRZP\")");
+  r.u32("magic");
+  const uint32_t version = r.u32("version");
+  if (version != kProgramVersion)
+    throw ArgumentError("invalid program: unsupported version " + std::to_string(version) +
+                        " (expected 1)");
+  Program prog;
+  const uint32_t n_types = r.u32("n_types");
+  if (n_types == 0) throw ArgumentError("invalid program: n_types is 0");
+  r.need(std::size_t(n_types) * 4, "lanes");
+  prog.lanes_.reserve(n_types);
+  for (uint32_t t = 0; t < n_types; ++t) {
+    const uint32_t l = r.u32("lanes");
+    if (l == 0 || l > 65535)
+      throw ArgumentError("invalid program: type " + std::to_string(t) + " has " +
+                          std::to_string(l) + " lanes (must be 1..65535)");
+    prog.lanes_.push_back(l);
+  }
+  prog.n_params_ = r.u32("n_params");
+  if (prog.n_params_ == 0) throw ArgumentError("invalid program: n_params is 0 (dt is param 0)");
+  if (prog.n_params_ > kMaxParams)
+    throw ArgumentError("invalid program: n_params " + std::to_string(prog.n_params_) +
+                        " exceeds 65536");
+  const uint32_t n_rules = r.u32("n_rules");
+  r.need(std::size_t(n_rules) * kRuleHeaderBytes, "rules");
+  prog.rules_.reserve(n_rules);
+
+  for (uint32_t ri = 0; ri < n_rules; ++ri) {
+    Rule rule;
+    const uint32_t kind = r.u32("rule kind");
+    if (kind > 2) reject(ri, "unknown kind " + std::to_string(kind) + " (must be 0, 1 or 2)");
+    rule.kind = static_cast<RuleKind>(kind);
+    rule.type_a = r.u32("type_a");
+    rule.type_b = r.u32("type_b");
+    if (rule.type_a >= n_types)
+      reject(ri, "type_a " + std::to_string(rule.type_a) + " out of range (n_types " +
+                     std::to_string(n_types) + ")");
+    if (rule.kind == RuleKind::PerAgent) {
+      if (rule.type_b != kNoType) reject(ri, "per-agent rule must have type_b = 0xFFFFFFFF");
+    } else {
+      if (rule.type_b >= n_types)
+        reject(ri, "type_b " + std::to_string(rule.type_b) + " out of range (n_types " +
+                       std::to_string(n_types) + ")");
+      if (rule.kind == RuleKind::PairSame && rule.type_a != rule.type_b)
+        reject(ri, "pair-same rule (kind 1) must have type_a == type_b");
+      if (rule.kind == RuleKind::PairCross && rule.type_a == rule.type_b)
+        reject(ri, "pair-cross rule (kind 2) must have type_a != type_b");
+    }
+    const uint32_t n_consts = r.u32("n_consts");
+    rule.n_regs = r.u32("n_regs");
+    if (rule.n_regs > 65535) reject(ri, "n_regs " + std::to_string(rule.n_regs) + " exceeds 65535");
+    const uint32_t n_instrs = r.u32("n_instrs");
+    const uint32_t cflag = r.u32("cutoff_flag");
+    rule.cutoff_lane_a = r.u32("cutoff_lane_a");
+    rule.cutoff_lane_b = r.u32("cutoff_lane_b");
+    rule.cutoff_reg = r.u32("cutoff_reg");
+    if (cflag > 1) reject(ri, "cutoff_flag must be 0 or 1");
+    rule.has_cutoff = cflag == 1;
+    if (!rule.has_cutoff) {
+      if (rule.cutoff_lane_a != 0 || rule.cutoff_lane_b != 0 || rule.cutoff_reg != 0)
+        reject(ri, "cutoff fields must be 0 when cutoff_flag is 0");
+    } else {
+      if (rule.kind == RuleKind::PerAgent) reject(ri, "cutoff on a per-agent rule");
+      if (uint64_t(rule.cutoff_lane_a) + 3 > prog.lanes_[rule.type_a])
+        reject(ri, "cutoff_lane_a " + std::to_string(rule.cutoff_lane_a) + " out of range");
+      if (uint64_t(rule.cutoff_lane_b) + 3 > prog.lanes_[rule.type_b])
+        reject(ri, "cutoff_lane_b " + std::to_string(rule.cutoff_lane_b) + " out of range");
+      if (rule.cutoff_reg >= rule.n_regs)
+        reject(ri, "cutoff_reg " + std::to_string(rule.cutoff_reg) + " out of range");
+    }
+    r.need(std::size_t(n_consts) * 8, "consts");
+    rule.consts.reserve(n_consts);
+    for (uint32_t k = 0; k < n_consts; ++k) {
+      const double c = r.f64("const");
+      if (!std::isfinite(c)) reject(ri, "constant " + std::to_string(k) + " is not finite");
+      rule.consts.push_back(c);
+    }
+    r.need(std::size_t(n_instrs) * kInstrBytes, "instructions");
+    rule.instrs.reserve(n_instrs);
+    std::vector<uint8_t> written(rule.n_regs, 0);
+    rule.reg_level.assign(rule.n_regs, Level::Uniform);
+    std::vector<uint8_t> stored(std::size_t(2) * 65536, 0);
+    const int arity = rule.arity();
+    for (uint32_t k = 0; k < n_instrs; ++k) {
+      const uint16_t code = r.u16("op");
+      Instr in;
+      in.dst = r.u16("dst");
+      in.a = r.u16("a");
+      in.b = r.u16("b");
+      in.c = r.u16("c");
+      const uint16_t reserved = r.u16("reserved");
+      if (op_name(code) == nullptr) reject_instr(ri, k, "unknown opcode " + std::to_string(code));
+      in.op = static_cast<Op>(code);
+      const std::string name = op_name(code);
+      if (reserved != 0) reject_instr(ri, k, name + ": reserved field is non-zero");
+      auto check_reg = [&](uint16_t reg, const char* which) {
+        if (reg >= rule.n_regs)
+          reject_instr(ri, k,
+                       name + ": operand " + which + " register " + std::to_string(reg) +
+                           " out of range (n_regs " + std::to_string(rule.n_regs) + ")");
+        if (!written[reg])
+          reject_instr(ri, k,
+                       name + ": operand " + which + " reads register " + std::to_string(reg) +
+                           " before it is written");
+      };
+      auto check_zero = [&](uint16_t v, const char* which) {
+        if (v != 0) reject_instr(ri, k, name + ": unused operand " + which + " must be 0");
+      };
+      auto check_slot_lane = [&](uint16_t slot, uint16_t lane) {
+        if (slot >= arity)
+          reject_instr(ri, k,
+                       name + ": slot " + std::to_string(slot) + " out of range (arity " +
+                           std::to_string(arity) + ")");
+        const uint32_t t = rule.slot_type(slot);
+        if (lane >= prog.lanes_[t])
+          reject_instr(ri, k,
+                       name + ": lane " + std::to_string(lane) + " out of range (type " +
+                           std::to_string(t) + " has " + std::to_string(prog.lanes_[t]) +
+                           " lanes)");
+      };
+      Level lvl = Level::Uniform;
+      auto lv = [&](uint16_t reg) {
+        if (rule.reg_level[reg] > lvl) lvl = rule.reg_level[reg];
+      };
+      switch (in.op) {
+        case Op::CONST:
+          if (in.a >= n_consts)
+            reject_instr(ri, k,
+                         "CONST: index " + std::to_string(in.a) + " out of range (n_consts " +
+                             std::to_string(n_consts) + ")");
+          check_zero(in.b, "b");
+          check_zero(in.c, "c");
+          break;
+        case Op::PARAM:
+          if (in.a >= prog.n_params_)
+            reject_instr(ri, k,
+                         "PARAM: index " + std::to_string(in.a) + " out of range (n_params " +
+                             std::to_string(prog.n_params_) + ")");
+          check_zero(in.b, "b");
+          check_zero(in.c, "c");
+          break;
+        case Op::LOAD:
+          check_slot_lane(in.a, in.b);
+          check_zero(in.c, "c");
+          if (rule.kind == RuleKind::PerAgent || in.a == 1)
+            lvl = Level::Varying;
+          else
+            lvl = Level::Outer;
+          break;
+        case Op::STORE: {
+          if (in.dst != 0) reject_instr(ri, k, "STORE: dst must be 0");
+          check_slot_lane(in.a, in.b);
+          check_reg(in.c, "c");
+          uint8_t& s = stored[std::size_t(in.a) * 65536 + in.b];
+          if (s)
+            reject_instr(ri, k,
+                         "STORE: second store to slot " + std::to_string(in.a) + " lane " +
+                             std::to_string(in.b));
+          s = 1;
+          rule.stores.push_back(StoreRef{in.a, in.b, in.c});
+          break;
+        }
+        default: {
+          const int n = op_reg_operands(in.op);
+          check_reg(in.a, "a");
+          lv(in.a);
+          if (n >= 2) {
+            check_reg(in.b, "b");
+            lv(in.b);
+          } else {
+            check_zero(in.b, "b");
+          }
+          if (n >= 3) {
+            check_reg(in.c, "c");
+            lv(in.c);
+          } else {
+            check_zero(in.c, "c");
+          }
+        }
+      }
+      if (in.op != Op::STORE) {
+        if (in.dst >= rule.n_regs)
+          reject_instr(ri, k,
+                       name + ": dst register " + std::to_string(in.dst) +
+                           " out of range (n_regs " + std::to_string(rule.n_regs) + ")");
+        if (written[in.dst])
+          reject_instr(ri, k, name + ": dst register " + std::to_string(in.dst) + " written twice");
+        written[in.dst] = 1;
+        rule.reg_level[in.dst] = lvl;
+        switch (lvl) {
+          case Level::Uniform:
+            rule.uniform_ops.push_back(in);
+            break;
+          case Level::Outer:
+            rule.outer_ops.push_back(in);
+            break;
+          case Level::Varying:
+            rule.varying_ops.push_back(in);
+            break;
+        }
+      }
+      rule.instrs.push_back(in);
+    }
+    if (rule.has_cutoff && !written[rule.cutoff_reg])
+      reject(ri, "cutoff_reg " + std::to_string(rule.cutoff_reg) + " is never written");
+    prog.rules_.push_back(std::move(rule));
+  }
+  if (r.remaining() != 0)
+    throw ArgumentError("invalid program: " + std::to_string(r.remaining()) +
+                        " trailing bytes after the last rule");
+  return prog;
+}
+
+}  // namespace brz

@@ -1,0 +1,112 @@
+// The program: parsed and validated form of the binary described in docs/program.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "brz/error.hpp"
+
+namespace brz {
+
+enum class Op : uint16_t {
+  CONST = 0,
+  PARAM = 1,
+  LOAD = 2,
+  STORE = 3,
+  ADD = 10,
+  SUB = 11,
+  MUL = 12,
+  DIV = 13,
+  POW = 14,
+  MIN = 15,
+  MAX = 16,
+  FMA = 17,
+  NEG = 20,
+  ABS = 21,
+  SQRT = 22,
+  EXP = 23,
+  LOG = 24,
+  SIN = 25,
+  COS = 26,
+  FLOOR = 27,
+  RSQRT = 28,
+  LT = 30,
+  LE = 31,
+  GT = 32,
+  GE = 33,
+  EQ = 34,
+  NE = 35,
+  AND = 40,
+  OR = 41,
+  NOT = 42,
+  SELECT = 50,
+};
+
+/// Name of an opcode ("ADD"), or nullptr when `code` is not an opcode.
+const char* op_name(uint16_t code) noexcept;
+/// Number of register operands read by `op` (LOAD/CONST/PARAM read none, STORE reads c).
+int op_reg_operands(Op op) noexcept;
+
+enum class RuleKind : uint32_t { PerAgent = 0, PairSame = 1, PairCross = 2 };
+
+constexpr uint32_t kNoType = 0xFFFFFFFFu;
+constexpr uint32_t kProgramVersion = 1;
+constexpr uint32_t kMaxParams = 65536;  // PARAM operands are u16
+
+struct Instr {
+  Op op;
+  uint16_t dst, a, b, c;
+};
+
+/// Evaluation level of an instruction, computed at parse time:
+/// Uniform: depends only on constants and params (computed once per sweep);
+/// Outer: depends on slot 0 of a pair rule (computed once per i);
+/// Varying: depends on the agent of a per-agent rule or on slot 1 of a pair rule.
+enum class Level : uint8_t { Uniform = 0, Outer = 1, Varying = 2 };
+
+struct StoreRef {
+  uint16_t slot;
+  uint16_t lane;
+  uint16_t reg;
+};
+
+struct Rule {
+  RuleKind kind;
+  uint32_t type_a;
+  uint32_t type_b;  // kNoType for per-agent rules
+  uint32_t n_regs;
+  std::vector<double> consts;
+  std::vector<Instr> instrs;  // as in the binary, STOREs included
+  bool has_cutoff = false;
+  uint32_t cutoff_lane_a = 0, cutoff_lane_b = 0, cutoff_reg = 0;
+
+  // Derived at parse time.
+  std::vector<Level> reg_level;                            // per register
+  std::vector<Instr> uniform_ops, outer_ops, varying_ops;  // non-STORE instructions by level
+  std::vector<StoreRef> stores;
+
+  int arity() const noexcept { return kind == RuleKind::PerAgent ? 1 : 2; }
+  uint32_t slot_type(int slot) const noexcept { return slot == 0 ? type_a : type_b; }
+};
+
+class Program {
+ public:
+  /// Parses and validates a version-1 program binary. Throws brz::ArgumentError.
+  static Program parse(const uint8_t* data, std::size_t size);
+
+  uint32_t n_types() const noexcept { return static_cast<uint32_t>(lanes_.size()); }
+  uint32_t lanes(uint32_t type) const { return lanes_.at(type); }
+  const std::vector<uint32_t>& all_lanes() const noexcept { return lanes_; }
+  uint32_t n_params() const noexcept { return n_params_; }
+  uint32_t n_rules() const noexcept { return static_cast<uint32_t>(rules_.size()); }
+  const Rule& rule(uint32_t id) const { return rules_.at(id); }
+  const std::vector<Rule>& rules() const noexcept { return rules_; }
+
+ private:
+  std::vector<uint32_t> lanes_;
+  uint32_t n_params_ = 0;
+  std::vector<Rule> rules_;
+};
+
+}  // namespace brz

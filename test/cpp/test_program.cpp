@@ -1,0 +1,280 @@
+// Program parser/validator: acceptance, every rejection of docs/program.md, fuzzing.
+#include <catch2/catch.hpp>
+
+#include "builder.hpp"
+
+using namespace brzt;
+using brz::ArgumentError;
+
+namespace {
+
+ProgramBuilder valid_program() {
+  ProgramBuilder pb;
+  pb.lanes = {7, 3};
+  pb.n_params = 2;
+  auto& r = pb.per_agent(0);
+  const uint16_t dt = r.param(0);
+  for (uint16_t k = 0; k < 3; ++k) {
+    const uint16_t x = r.load(0, k), v = r.load(0, 3 + k);
+    r.store(0, k, r.op(Op::FMA, v, dt, x));
+  }
+  auto& g = pb.pair(0, 0);
+  const uint16_t xa = g.load(0, 0), xb = g.load(1, 0), c = g.cnst(0.5);
+  const uint16_t d = g.op(Op::SUB, xa, xb);
+  g.store(0, 6, g.op(Op::MUL, d, c));
+  g.cflag = 1;
+  g.clane_a = 0;
+  g.clane_b = 0;
+  g.creg = c;
+  auto& w = pb.pair(0, 1);
+  const uint16_t k = w.param(1), pa = w.load(0, 1), wb = w.load(1, 2);
+  w.store(1, 0, w.op(Op::SELECT, w.op(Op::LT, pa, wb), k, pa));
+  return pb;
+}
+
+void expect_reject(const std::vector<uint8_t>& b, const std::string& needle) {
+  try {
+    brz::Program::parse(b.data(), b.size());
+    FAIL("accepted an invalid program (expected: " << needle << ")");
+  } catch (const ArgumentError& e) {
+    INFO("message: " << e.what());
+    CHECK(std::string(e.what()).find(needle) != std::string::npos);
+  }
+}
+
+void expect_reject(const ProgramBuilder& pb, const std::string& needle) {
+  expect_reject(pb.bytes(), needle);
+}
+
+// Builds a one-rule program around a per-agent rule edited by `f`.
+template <class F>
+ProgramBuilder one_rule(F f, uint32_t kind = 0) {
+  ProgramBuilder pb;
+  pb.lanes = {4, 2};
+  pb.n_params = 1;
+  RuleBuilder& r = kind == 0 ? pb.per_agent(0) : kind == 1 ? pb.pair(0, 0) : pb.pair(0, 1);
+  f(r);
+  return pb;
+}
+
+}  // namespace
+
+TEST_CASE("a valid program parses with derived levels", "[program]") {
+  auto p = valid_program().build();
+  CHECK(p->n_types() == 2);
+  CHECK(p->lanes(0) == 7);
+  CHECK(p->n_params() == 2);
+  REQUIRE(p->n_rules() == 3);
+  CHECK(p->rule(0).stores.size() == 3);
+  CHECK(p->rule(0).uniform_ops.size() == 1);  // PARAM
+  CHECK(p->rule(1).has_cutoff);
+  CHECK(p->rule(1).outer_ops.size() == 1);    // LOAD slot 0
+  CHECK(p->rule(1).uniform_ops.size() == 1);  // CONST
+  CHECK(p->rule(2).kind == brz::RuleKind::PairCross);
+}
+
+TEST_CASE("zero rules are allowed", "[program]") {
+  ProgramBuilder pb;
+  pb.lanes = {1};
+  auto p = pb.build();
+  CHECK(p->n_rules() == 0);
+}
+
+TEST_CASE("header rejections", "[program][reject]") {
+  auto b = valid_program().bytes();
+  auto m = b;
+  m[0] = 'X';
+  expect_reject(m, "bad magic");
+  m = b;
+  m[4] = 2;
+  expect_reject(m, "unsupported version 2");
+  m = b;
+  m.push_back(0);
+  expect_reject(m, "trailing bytes");
+  expect_reject(std::vector<uint8_t>{}, "truncated");
+  ProgramBuilder pb;
+  pb.lanes = {};
+  expect_reject(pb, "n_types is 0");
+  pb.lanes = {3, 0};
+  expect_reject(pb, "type 1 has 0 lanes");
+  pb.lanes = {65536};
+  expect_reject(pb, "type 0 has 65536 lanes");
+  pb.lanes = {65535};
+  CHECK_NOTHROW(pb.build());
+  pb.n_params = 0;
+  expect_reject(pb, "n_params is 0");
+  pb.n_params = 65537;
+  expect_reject(pb, "exceeds 65536");
+}
+
+TEST_CASE("every truncation is rejected", "[program][reject]") {
+  auto b = valid_program().bytes();
+  for (std::size_t n = 0; n < b.size(); ++n) {
+    std::vector<uint8_t> t(b.begin(), b.begin() + static_cast<long>(n));
+    INFO("prefix " << n);
+    expect_reject(t, "truncated");
+  }
+}
+
+TEST_CASE("rule header rejections", "[program][reject]") {
+  expect_reject(one_rule([](RuleBuilder& r) { r.kind = 3; }), "unknown kind 3");
+  expect_reject(one_rule([](RuleBuilder& r) { r.type_a = 2; }), "type_a 2 out of range");
+  expect_reject(one_rule([](RuleBuilder& r) { r.type_b = 5; }, 2), "type_b 5 out of range");
+  expect_reject(one_rule([](RuleBuilder& r) { r.type_b = 1; }, 1),
+                "kind 1) must have type_a == type_b");
+  expect_reject(one_rule([](RuleBuilder& r) { r.type_b = 0; }, 2),
+                "kind 2) must have type_a != type_b");
+  expect_reject(one_rule([](RuleBuilder& r) { r.type_b = 0; }), "type_b = 0xFFFFFFFF");
+  expect_reject(one_rule([](RuleBuilder& r) { r.n_regs_override = 65536; }),
+                "n_regs 65536 exceeds");
+  expect_reject(one_rule([](RuleBuilder& r) { r.cflag = 2; }, 1), "cutoff_flag must be 0 or 1");
+  expect_reject(one_rule([](RuleBuilder& r) { r.creg = 1; }, 1), "cutoff fields must be 0");
+}
+
+TEST_CASE("cutoff rejections", "[program][reject]") {
+  auto with_cutoff = [](uint32_t kind, uint32_t la, uint32_t lb, uint32_t reg) {
+    return one_rule(
+        [&](RuleBuilder& r) {
+          const uint16_t c = r.cnst(1.0);
+          r.store(0, 0, c);
+          r.cflag = 1;
+          r.clane_a = la;
+          r.clane_b = lb;
+          r.creg = reg;
+        },
+        kind);
+  };
+  CHECK_NOTHROW(with_cutoff(1, 1, 1, 0).build());
+  expect_reject(with_cutoff(0, 0, 0, 0), "cutoff on a per-agent rule");
+  expect_reject(with_cutoff(1, 2, 0, 0), "cutoff_lane_a 2 out of range");
+  expect_reject(with_cutoff(2, 0, 1, 0), "cutoff_lane_b 1 out of range");  // type 1 has 2 lanes
+  expect_reject(with_cutoff(1, 0, 0, 1), "cutoff_reg 1 out of range");
+  auto unwritten = with_cutoff(1, 0, 0, 0);
+  unwritten.rules[0].n_regs_override = 2;
+  unwritten.rules[0].creg = 1;
+  expect_reject(unwritten, "never written");
+}
+
+TEST_CASE("instruction rejections", "[program][reject]") {
+  expect_reject(one_rule([](RuleBuilder& r) {
+                  r.raw(99, 0, 0, 0, 0);
+                  r.next = 1;
+                }),
+                "unknown opcode 99");
+  expect_reject(one_rule([](RuleBuilder& r) {
+                  r.raw(1, 0, 0, 0, 0, 7);
+                  r.next = 1;
+                }),
+                "reserved field is non-zero");
+  expect_reject(one_rule([](RuleBuilder& r) {
+                  r.raw(1, 5, 0, 0, 0);
+                  r.n_regs_override = 2;
+                }),
+                "dst register 5 out of range");
+  expect_reject(one_rule([](RuleBuilder& r) {
+                  r.raw(1, 0, 0, 0, 0);
+                  r.raw(1, 0, 0, 0, 0);
+                  r.n_regs_override = 1;
+                }),
+                "written twice");
+  expect_reject(one_rule([](RuleBuilder& r) {
+                  const uint16_t p = r.param(0);
+                  r.raw(static_cast<uint16_t>(Op::ADD), 1, p, 9, 0);
+                  r.n_regs_override = 2;
+                }),
+                "register 9 out of range");
+  expect_reject(one_rule([](RuleBuilder& r) {
+                  const uint16_t p = r.param(0);
+                  r.raw(static_cast<uint16_t>(Op::ADD), 1, p, 2, 0);
+                  r.raw(static_cast<uint16_t>(Op::PARAM), 2, 0, 0, 0);
+                  r.n_regs_override = 3;
+                }),
+                "before it is written");
+  expect_reject(one_rule([](RuleBuilder& r) { r.emit(Op::CONST, 0); }),
+                "CONST: index 0 out of range");
+  expect_reject(one_rule([](RuleBuilder& r) { r.emit(Op::PARAM, 1); }),
+                "PARAM: index 1 out of range");
+  expect_reject(one_rule([](RuleBuilder& r) { r.load(1, 0); }), "slot 1 out of range (arity 1)");
+  expect_reject(one_rule([](RuleBuilder& r) { r.load(0, 4); }), "lane 4 out of range");
+  expect_reject(one_rule([](RuleBuilder& r) { r.load(1, 2); }, 2), "lane 2 out of range");
+  expect_reject(one_rule([](RuleBuilder& r) {
+                  const uint16_t p = r.param(0);
+                  r.store(0, 1, p);
+                  r.store(0, 1, p);
+                }),
+                "second store to slot 0 lane 1");
+  expect_reject(one_rule(
+                    [](RuleBuilder& r) {
+                      const uint16_t p = r.param(0);
+                      r.store(2, 0, p);
+                    },
+                    1),
+                "slot 2 out of range");
+  expect_reject(one_rule([](RuleBuilder& r) {
+                  const uint16_t p = r.param(0);
+                  r.raw(static_cast<uint16_t>(Op::STORE), 3, 0, 0, p);
+                }),
+                "STORE: dst must be 0");
+  expect_reject(one_rule([](RuleBuilder& r) { r.cnst(std::nan("")); }), "not finite");
+  expect_reject(one_rule([](RuleBuilder& r) { r.cnst(INFINITY); }), "not finite");
+  expect_reject(one_rule([](RuleBuilder& r) { r.emit(Op::PARAM, 0, 1); }), "unused operand b");
+  expect_reject(one_rule([](RuleBuilder& r) {
+                  const uint16_t p = r.param(0);
+                  r.op(Op::NEG, p, 0, 1);
+                }),
+                "unused operand c");
+  // Same (slot, lane) stored twice is rejected, but slot 0 and slot 1 of one lane are distinct.
+  CHECK_NOTHROW(one_rule(
+                    [](RuleBuilder& r) {
+                      const uint16_t p = r.param(0);
+                      r.store(0, 1, p);
+                      r.store(1, 1, p);
+                    },
+                    1)
+                    .build());
+}
+
+TEST_CASE("fuzzed programs are rejected or accepted, never crash", "[program][fuzz]") {
+  std::mt19937_64 rng(1234);
+  const auto base = valid_program().bytes();
+  int accepted = 0, rejected = 0;
+  for (int iter = 0; iter < 20000; ++iter) {
+    auto b = base;
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) {
+      const std::size_t pos = rng() % b.size();
+      switch (rng() % 4) {
+        case 0:
+          b[pos] = static_cast<uint8_t>(rng());
+          break;
+        case 1:
+          b[pos] ^= static_cast<uint8_t>(1u << (rng() % 8));
+          break;
+        case 2:
+          b.resize(pos);
+          break;
+        default:
+          b.insert(b.begin() + static_cast<long>(pos), static_cast<uint8_t>(rng()));
+      }
+      if (b.empty()) break;
+    }
+    try {
+      auto p = brz::Program::parse(b.data(), b.size());
+      ++accepted;
+      // An accepted program must also run.
+      std::vector<std::size_t> counts(p.n_types(), 3);
+      brz::World<double> w(std::make_shared<const brz::Program>(p), counts);
+      std::vector<uint32_t> ids;
+      for (uint32_t k = 0; k < p.n_rules(); ++k) ids.push_back(k);
+      try {
+        brz::integrate(w, ids, 1, 0.1);
+      } catch (const brz::NumericalError&) {
+      }
+    } catch (const ArgumentError&) {
+      ++rejected;
+    }
+  }
+  CHECK(rejected > 0);
+  INFO("accepted " << accepted);
+  CHECK(accepted + rejected == 20000);
+}
