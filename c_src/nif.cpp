@@ -369,6 +369,21 @@ ERL_NIF_TERM numerical_error(ErlNifEnv* env, const WorldRes& w, const brz::Numer
                      enif_make_uint64(env, e.step)}));
 }
 
+// Marks the fields that the rules `ids` store to as written, so world_to_state replaces them
+// (and only them: a field no rule has written comes back as the caller's own term).
+void mark_written(WorldRes& w, const std::vector<uint32_t>& ids) {
+  const brz::Program& prog = *w.prog_res->prog;
+  for (uint32_t id : ids) {
+    const brz::Rule& rule = prog.rule(id);
+    for (const brz::StoreRef& s : rule.stores) {
+      TypeInfo& ti = w.types[rule.slot_type(s.slot)];
+      for (FieldInfo& fi : ti.fields)
+        if (s.lane >= fi.first_lane && s.lane < fi.first_lane + fi.width()) fi.written = true;
+      ti.any_written = true;
+    }
+  }
+}
+
 ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   WorldRes* w = get_world(env, argv[0]);
   double dt;
@@ -396,6 +411,7 @@ ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
     std::lock_guard<std::mutex> plock(w->params_mu);
     w->world->params() = w->params;
   }
+  if (steps > 0) mark_written(*w, ids);
   try {
     brz::integrate(*w->world, ids, steps, dt,
                    [env]() { return !enif_is_current_process_alive(env); });

@@ -6,7 +6,16 @@ defmodule BrokenRecord.Zero.Compiler do
   application, written lanes).
   """
 
-  alias BrokenRecord.Zero.{Conservation, Cutoff, Lowering, Optimizer, Parser, Program, System, Types}
+  alias BrokenRecord.Zero.{
+    Conservation,
+    Cutoff,
+    Lowering,
+    Optimizer,
+    Parser,
+    Program,
+    System,
+    Types
+  }
 
   @doc "Compiles a `defsystem` block into a `BrokenRecord.Zero.System`."
   @spec compile(Macro.t(), module, String.t(), non_neg_integer) :: System.t()
@@ -53,22 +62,5 @@ defmodule BrokenRecord.Zero.Compiler do
       program: program,
       value: reg
     }
-  end
-
-  @doc """
-  The lanes of each agent type that some rule writes, as `%{type_index => [lane]}`. Only these
-  fields are replaced when a world is read back, so every other value comes back untouched.
-  """
-  @spec written_lanes(System.t()) :: %{non_neg_integer => [non_neg_integer]}
-  def written_lanes(%System{program: program, agents: agents}) do
-    base = Map.new(agents, &{&1.index, []})
-
-    program.rules
-    |> Enum.flat_map(fn rule ->
-      for {slot, lane} <- Program.stores(rule),
-          do: {if(slot == 0, do: rule.type_a, else: rule.type_b), lane}
-    end)
-    |> Enum.reduce(base, fn {type, lane}, acc -> Map.update!(acc, type, &[lane | &1]) end)
-    |> Map.new(fn {type, lanes} -> {type, lanes |> Enum.uniq() |> Enum.sort()} end)
   end
 end

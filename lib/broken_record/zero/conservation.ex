@@ -248,7 +248,9 @@ defmodule BrokenRecord.Zero.Conservation do
   end
 
   defp quantity(:energy, %{mass: m, velocity: v}, value) do
-    speed2 = Enum.reduce(0..2, %{}, fn i, acc -> A.add(acc, A.mul(value.(v + i), value.(v + i))) end)
+    speed2 =
+      Enum.reduce(0..2, %{}, fn i, acc -> A.add(acc, A.mul(value.(v + i), value.(v + i))) end)
+
     [A.scale(A.mul(value.(m), speed2), 0.5)]
   end
 

@@ -6,7 +6,8 @@ defmodule BrokenRecord.Zero.Cutoff do
   A pair rule has a cutoff when every field write of its body sits inside one top-level
   `if` without `else`, whose condition is (or is a conjunction containing) one of:
 
-    * `length(a.pos - b.pos) < c` (or `<=`, or `c > length(...)`), directly or through locals
+    * `length(a.pos - b.pos) < c` (or `c > length(...)`; strict, since a pair at distance
+      exactly `c` still interacts under `<=`), directly or through locals
       (`delta = a.pos - b.pos; dist = length(delta); if dist < c`)
     * `dot(d, d) < c * c` (bound `c`) or `dot(d, d) < c2` (bound `sqrt(c2)`)
 
@@ -78,11 +79,9 @@ defmodule BrokenRecord.Zero.Cutoff do
     end
   end
 
-  defp find_test({:call, _, {op, [lhs, rhs]}}, a, b) when op in [:lt, :le],
-    do: distance_test(lhs, rhs, a, b)
-
-  defp find_test({:call, _, {op, [lhs, rhs]}}, a, b) when op in [:gt, :ge],
-    do: distance_test(rhs, lhs, a, b)
+  # Only strict tests: with `<=` a pair exactly at distance c still interacts.
+  defp find_test({:call, _, {:lt, [lhs, rhs]}}, a, b), do: distance_test(lhs, rhs, a, b)
+  defp find_test({:call, _, {:gt, [lhs, rhs]}}, a, b), do: distance_test(rhs, lhs, a, b)
 
   defp find_test(_, _, _), do: :error
 

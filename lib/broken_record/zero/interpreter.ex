@@ -29,23 +29,23 @@ defmodule BrokenRecord.Zero.Interpreter do
   defp run(rule, slots, params) do
     consts = List.to_tuple(rule.consts)
 
-      Enum.reduce(rule.instrs, {%{}, %{}}, fn
-        {:store, _, s, l, c}, {regs, stores} ->
-          {regs, Map.put(stores, {s, l}, Map.fetch!(regs, c))}
+    Enum.reduce(rule.instrs, {%{}, %{}}, fn
+      {:store, _, s, l, c}, {regs, stores} ->
+        {regs, Map.put(stores, {s, l}, Map.fetch!(regs, c))}
 
-        {:const, d, a, _, _}, {regs, stores} ->
-          {Map.put(regs, d, elem(consts, a)), stores}
+      {:const, d, a, _, _}, {regs, stores} ->
+        {Map.put(regs, d, elem(consts, a)), stores}
 
-        {:param, d, a, _, _}, {regs, stores} ->
-          {Map.put(regs, d, elem(params, a)), stores}
+      {:param, d, a, _, _}, {regs, stores} ->
+        {Map.put(regs, d, elem(params, a)), stores}
 
-        {:load, d, s, l, _}, {regs, stores} ->
-          {Map.put(regs, d, slots |> elem(s) |> elem(l)), stores}
+      {:load, d, s, l, _}, {regs, stores} ->
+        {Map.put(regs, d, slots |> elem(s) |> elem(l)), stores}
 
-        {op, d, _, _, _} = instr, {regs, stores} ->
-          args = Enum.map(Program.reads(instr), &Map.fetch!(regs, &1))
-          {Map.put(regs, d, Ops.apply_op(op, args)), stores}
-      end)
+      {op, d, _, _, _} = instr, {regs, stores} ->
+        args = Enum.map(Program.reads(instr), &Map.fetch!(regs, &1))
+        {Map.put(regs, d, Ops.apply_op(op, args)), stores}
+    end)
   end
 
   @doc "Applies a per-agent rule to one agent's lane tuple (careful path)."
@@ -54,7 +54,9 @@ defmodule BrokenRecord.Zero.Interpreter do
     rule
     |> eval({lanes}, params)
     |> Enum.reduce(lanes, fn {{0, lane}, value}, acc ->
-      if Ops.finite?(value), do: put_elem(acc, lane, value), else: throw({:brz_nonfinite, 0, lane})
+      if Ops.finite?(value),
+        do: put_elem(acc, lane, value),
+        else: throw({:brz_nonfinite, 0, lane})
     end)
   end
 

@@ -69,8 +69,11 @@ defmodule BrokenRecord.Zero.Lowering do
           {reg, st} = expr(bound, st)
           [{_, {_, agent_a}}, {_, {_, agent_b}}] = Enum.sort_by(slots, fn {_, {s, _}} -> s end)
 
-          {%{lane_a: Agent.field(agent_a, fa).lane, lane_b: Agent.field(agent_b, fb).lane, reg: reg},
-           st}
+          {%{
+             lane_a: Agent.field(agent_a, fa).lane,
+             lane_b: Agent.field(agent_b, fb).lane,
+             reg: reg
+           }, st}
       end
 
     st = Enum.reduce(rule.body, st, &statement/2)
@@ -126,7 +129,10 @@ defmodule BrokenRecord.Zero.Lowering do
 
     st_then = Enum.reduce(then_stmts, st, &statement/2)
     then_fields = st_then.fields
-    st_else = Enum.reduce(else_stmts, %{st_then | fields: before_fields, vars: vars}, &statement/2)
+
+    st_else =
+      Enum.reduce(else_stmts, %{st_then | fields: before_fields, vars: vars}, &statement/2)
+
     else_fields = st_else.fields
     st = %{st_else | vars: vars}
 
@@ -327,5 +333,4 @@ defmodule BrokenRecord.Zero.Lowering do
   end
 
   defp push(st, instr), do: %{st | instrs: [instr | st.instrs]}
-
 end

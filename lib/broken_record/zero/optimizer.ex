@@ -147,6 +147,7 @@ defmodule BrokenRecord.Zero.Optimizer do
   defp identity(:mul, [x, _], [_, 1.0]), do: x
   defp identity(:mul, [_, x], [1.0, _]), do: x
   defp identity(:div, [x, _], [_, 1.0]), do: x
+
   defp identity(:sub, [x, _], [_, zero]) when is_float(zero) and zero == 0.0,
     do: if(negative_zero?(zero), do: nil, else: x)
 
@@ -234,7 +235,9 @@ defmodule BrokenRecord.Zero.Optimizer do
 
                 :error ->
                   index = map_size(st.pool)
-                  {index, %{st | pool: Map.put(st.pool, bits, index), values: [value | st.values]}}
+
+                  {index,
+                   %{st | pool: Map.put(st.pool, bits, index), values: [value | st.values]}}
               end
 
             {{:const, st.next, index, 0, 0}, define(st, d)}

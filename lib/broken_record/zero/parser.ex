@@ -341,21 +341,34 @@ defmodule BrokenRecord.Zero.Parser do
 
     params =
       case args do
-        [] -> []
-        [params] when is_list(params) -> params
-        nil -> []
-        _ -> error!(ctx, meta, "rule #{name}: params must be a keyword list (p: Particle, k: float)")
+        [] ->
+          []
+
+        [params] when is_list(params) ->
+          params
+
+        nil ->
+          []
+
+        _ ->
+          error!(ctx, meta, "rule #{name}: params must be a keyword list (p: Particle, k: float)")
       end
 
     {agents, scalars} =
       Enum.reduce(params, {[], []}, fn
         {pname, {:__aliases__, _, parts}}, {agents, scalars} ->
-          {agents ++ [{pname, parts |> Enum.map(&Atom.to_string/1) |> Enum.join(".")}],
-           scalars}
+          {agents ++ [{pname, parts |> Enum.map(&Atom.to_string/1) |> Enum.join(".")}], scalars}
 
-        {pname, {type, _, ctx_atom}}, {agents, scalars}
-        when type in [:float, :int] and is_atom(ctx_atom) ->
+        {pname, {:float, _, ctx_atom}}, {agents, scalars} when is_atom(ctx_atom) ->
           {agents, scalars ++ [pname]}
+
+        {pname, {:int, _, ctx_atom}}, _ when is_atom(ctx_atom) ->
+          error!(
+            ctx,
+            meta,
+            "rule #{name}: scalar param #{pname} is declared int; scalar params are floats " <>
+              "(#{pname}: float)"
+          )
 
         other, _ ->
           error!(
@@ -422,9 +435,14 @@ defmodule BrokenRecord.Zero.Parser do
 
       {{:., _, [{agent, _, atom}, field]}, _, []} when is_atom(agent) and is_atom(atom) ->
         cond do
-          agent in scope.agents -> {:store, ctx.line, {agent, field}, value}
-          agent in scope.scalars -> error!(ctx, meta, "cannot assign to scalar param #{agent}")
-          true -> error!(ctx, meta, "cannot assign to #{agent}.#{field}: #{agent} is not an agent")
+          agent in scope.agents ->
+            {:store, ctx.line, {agent, field}, value}
+
+          agent in scope.scalars ->
+            error!(ctx, meta, "cannot assign to scalar param #{agent}")
+
+          true ->
+            error!(ctx, meta, "cannot assign to #{agent}.#{field}: #{agent} is not an agent")
         end
 
       other ->
@@ -482,9 +500,14 @@ defmodule BrokenRecord.Zero.Parser do
     m = %{line: line(meta, ctx)}
 
     cond do
-      name in scope.scalars -> {:param, m, name}
-      name in scope.agents -> error!(ctx, meta, "agent #{name} used as a value; use #{name}.field")
-      true -> {:var, m, name}
+      name in scope.scalars ->
+        {:param, m, name}
+
+      name in scope.agents ->
+        error!(ctx, meta, "agent #{name} used as a value; use #{name}.field")
+
+      true ->
+        {:var, m, name}
     end
   end
 
@@ -530,7 +553,9 @@ defmodule BrokenRecord.Zero.Parser do
 
   def expression({op, meta, [a, b]}, ctx, scope) when is_map_key(@binary_ops, op) do
     m = %{line: line(meta, ctx)}
-    {:call, m, {Map.fetch!(@binary_ops, op), [expression(a, ctx, scope), expression(b, ctx, scope)]}}
+
+    {:call, m,
+     {Map.fetch!(@binary_ops, op), [expression(a, ctx, scope), expression(b, ctx, scope)]}}
   end
 
   def expression({:-, meta, [a]}, ctx, scope),
@@ -587,7 +612,11 @@ defmodule BrokenRecord.Zero.Parser do
     |> Enum.group_by(key)
     |> Enum.each(fn
       {k, [_, second | _]} ->
-        error!(ctx, [line: Map.get(second, :line, ctx.line)], "#{what} #{inspect(k)} is defined twice")
+        error!(
+          ctx,
+          [line: Map.get(second, :line, ctx.line)],
+          "#{what} #{inspect(k)} is defined twice"
+        )
 
       _ ->
         :ok

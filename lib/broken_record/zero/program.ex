@@ -19,7 +19,8 @@ defmodule BrokenRecord.Zero.Program do
             consts: [float],
             instrs: [instr],
             n_regs: non_neg_integer,
-            cutoff: nil | %{lane_a: non_neg_integer, lane_b: non_neg_integer, reg: non_neg_integer}
+            cutoff:
+              nil | %{lane_a: non_neg_integer, lane_b: non_neg_integer, reg: non_neg_integer}
           }
   end
 
@@ -91,6 +92,11 @@ defmodule BrokenRecord.Zero.Program do
   @doc "The lanes a rule stores to, as `{slot, lane}`."
   @spec stores(Rule.t()) :: [{0 | 1, non_neg_integer}]
   def stores(%Rule{instrs: instrs}), do: for({:store, _, s, l, _} <- instrs, do: {s, l})
+
+  @doc "The agent type of a rule's slot (0 or 1)."
+  @spec slot_type(Rule.t(), 0 | 1) :: non_neg_integer
+  def slot_type(%Rule{type_a: type}, 0), do: type
+  def slot_type(%Rule{type_b: type}, 1), do: type
 
   @doc "Encodes a program to the binary of `docs/program.md`."
   @spec encode(t) :: binary
@@ -166,7 +172,7 @@ defmodule BrokenRecord.Zero.Program do
     <<instrs::binary-size(instr_bytes), rest::binary>> = rest
 
     rule = %Rule{
-      kind: Map.fetch!(@kind_names, kind),
+      kind: fetch!(@kind_names, kind, "rule kind"),
       type_a: ta,
       type_b: if(tb == @none, do: nil, else: tb),
       consts: for(<<c::float-little-64 <- consts>>, do: c),
@@ -174,12 +180,19 @@ defmodule BrokenRecord.Zero.Program do
       instrs:
         for <<op::little-16, d::little-16, a::little-16, b::little-16, c::little-16,
               _::little-16 <- instrs>> do
-          {Map.fetch!(@names, op), d, a, b, c}
+          {fetch!(@names, op, "opcode"), d, a, b, c}
         end,
       cutoff: if(flag == 1, do: %{lane_a: la, lane_b: lb, reg: reg})
     }
 
     decode_rules(rest, n - 1, [rule | acc])
+  end
+
+  defp fetch!(map, key, what) do
+    case Map.fetch(map, key) do
+      {:ok, value} -> value
+      :error -> raise ArgumentError, "invalid program: unknown #{what} #{key}"
+    end
   end
 
   defp take_u32s(bin, n) do

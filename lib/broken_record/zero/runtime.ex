@@ -23,7 +23,7 @@ defmodule BrokenRecord.Zero.Runtime do
       exceeds `tolerance`)
   """
 
-  alias BrokenRecord.Zero.{NIF, World}
+  alias BrokenRecord.Zero.{NIF, State, World}
   alias BrokenRecord.Zero.Conservation.Monitor
 
   @known [:steps, :dt, :rules, :params, :backend, :conservation]
@@ -128,7 +128,8 @@ defmodule BrokenRecord.Zero.Runtime do
     steps = Keyword.get(opts, :steps, 1000)
 
     unless is_integer(steps) and steps >= 0 do
-      raise ArgumentError, "invalid option steps: #{inspect(steps)}; expected a non-negative integer"
+      raise ArgumentError,
+            "invalid option steps: #{inspect(steps)}; expected a non-negative integer"
     end
 
     dt = Keyword.get(opts, :dt, 0.01)
@@ -139,9 +140,11 @@ defmodule BrokenRecord.Zero.Runtime do
 
     rules = rule_ids!(system, Keyword.get(opts, :rules))
 
+    dt = State.to_float(dt, "option dt")
+
     %{
       steps: steps,
-      dt: dt * 1.0,
+      dt: dt,
       rule_ids: rules,
       params: params!(system, rules, Keyword.get(opts, :params, %{}), dt),
       backend: Keyword.get(opts, :backend, :auto)
@@ -184,12 +187,12 @@ defmodule BrokenRecord.Zero.Runtime do
     system.params
     |> Enum.map(fn
       :dt ->
-        dt * 1.0
+        dt
 
       name ->
         case Map.fetch(given, name) do
           {:ok, value} when is_number(value) ->
-            value * 1.0
+            State.to_float(value, "param #{name}")
 
           {:ok, value} ->
             raise ArgumentError, "invalid param #{name}: #{inspect(value)}; expected a number"

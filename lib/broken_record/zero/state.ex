@@ -61,7 +61,7 @@ defmodule BrokenRecord.Zero.State do
 
     case {type, value} do
       {:float, v} when is_number(v) ->
-        [v * 1.0]
+        [to_float(v, where)]
 
       {:float, _} ->
         raise ArgumentError, "#{where} must be a number"
@@ -76,11 +76,24 @@ defmodule BrokenRecord.Zero.State do
         raise ArgumentError, "#{where} must be an integer"
 
       {:vec3, {x, y, z}} when is_number(x) and is_number(y) and is_number(z) ->
-        [x * 1.0, y * 1.0, z * 1.0]
+        [to_float(x, where), to_float(y, where), to_float(z, where)]
 
       {:vec3, _} ->
         raise ArgumentError, "#{where} must be a 3-tuple of numbers"
     end
+  end
+
+  @doc """
+  Converts a number to a float; an integer beyond the float range raises `ArgumentError`
+  `"<where> is out of range"`.
+  """
+  @spec to_float(number, String.t()) :: float
+  def to_float(x, _where) when is_float(x), do: x
+
+  def to_float(x, where) when is_integer(x) do
+    x * 1.0
+  rescue
+    ArithmeticError -> raise ArgumentError, "#{where} is out of range"
   end
 
   @doc """

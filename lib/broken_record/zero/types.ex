@@ -67,10 +67,16 @@ defmodule BrokenRecord.Zero.Types do
   defp fold(_), do: :error
 
   defp int_if_int(value, args, op) do
-    if op in [:add, :sub, :mul, :neg, :abs, :min, :max] and
-         Enum.all?(args, &(IR.type(&1) == :int)),
-       do: trunc(value),
-       else: value
+    cond do
+      op == :floor ->
+        trunc(value)
+
+      op in [:add, :sub, :mul, :neg, :abs, :min, :max] and Enum.all?(args, &(IR.type(&1) == :int)) ->
+        trunc(value)
+
+      true ->
+        value
+    end
   end
 
   defp check_rule(rule, system, constants) do

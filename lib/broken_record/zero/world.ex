@@ -16,17 +16,18 @@ defmodule BrokenRecord.Zero.World do
   every other key and value is the caller's own term.
   """
 
-  alias BrokenRecord.Zero.{Compiler, NIF, Runtime, State}
+  alias BrokenRecord.Zero.{NIF, Program, Runtime, State}
   alias BrokenRecord.Zero.Backend.Elixir, as: ElixirBackend
 
-  defstruct [:system, :backend, :state, :ref, :lanes]
+  defstruct [:system, :backend, :state, :ref, :lanes, written: %{}]
 
   @type t :: %__MODULE__{
           system: BrokenRecord.Zero.System.t(),
           backend: :native | :interpreted,
           state: map,
           ref: reference | nil,
-          lanes: map | nil
+          lanes: map | nil,
+          written: %{non_neg_integer => [non_neg_integer]}
         }
 
   @step_opts [:steps, :dt, :rules, :params]
@@ -45,7 +46,8 @@ defmodule BrokenRecord.Zero.World do
     precision = Keyword.get(opts, :precision, system.options.precision)
 
     unless precision in [:f64, :f32] do
-      raise ArgumentError, "invalid option precision: #{inspect(precision)}; expected :f64 or :f32"
+      raise ArgumentError,
+            "invalid option precision: #{inspect(precision)}; expected :f64 or :f32"
     end
 
     system = put_in(system.options.precision, precision)
@@ -79,7 +81,8 @@ defmodule BrokenRecord.Zero.World do
 
       :interpreted ->
         lanes = ElixirBackend.run(world.system, world.lanes, run.rule_ids, run.params, run.steps)
-        %{world | lanes: lanes}
+        written = if run.steps > 0, do: written(world, run.rule_ids), else: world.written
+        %{world | lanes: lanes, written: written}
     end
   end
 
@@ -89,7 +92,7 @@ defmodule BrokenRecord.Zero.World do
     do: NIF.world_to_state(world.ref, world.state)
 
   def to_state(%__MODULE__{backend: :interpreted} = world),
-    do: State.from_lanes(world.system, world.state, world.lanes, Compiler.written_lanes(world.system))
+    do: State.from_lanes(world.system, world.state, world.lanes, world.written)
 
   @doc """
   One field of every agent of a collection as a packed binary of native-endian floats
@@ -134,13 +137,26 @@ defmodule BrokenRecord.Zero.World do
     system.agents |> Enum.map(& &1.collection) |> Enum.zip(counts) |> Map.new()
   end
 
-  # The NIF's view of the agent types (docs/nif.md).
-  defp layout(system) do
-    written = Compiler.written_lanes(system)
+  # The lanes written so far plus those the rules `rule_ids` store to.
+  defp written(world, rule_ids) do
+    rules = world.system.program.rules
 
+    rule_ids
+    |> Enum.flat_map(fn id ->
+      rule = Enum.at(rules, id)
+      for {slot, lane} <- Program.stores(rule), do: {Program.slot_type(rule, slot), lane}
+    end)
+    |> Enum.reduce(world.written, fn {type, lane}, acc ->
+      Map.update(acc, type, [lane], &Enum.uniq([lane | &1]))
+    end)
+  end
+
+  # The NIF's view of the agent types (docs/nif.md). No lane counts as written at the start:
+  # native_integrate marks the fields of the rules it runs.
+  defp layout(system) do
     Enum.map(system.agents, fn agent ->
       fields = Enum.map(agent.fields, &{&1.name, &1.type, &1.default})
-      {agent.collection, agent.name, fields, Map.fetch!(written, agent.index)}
+      {agent.collection, agent.name, fields, []}
     end)
   end
 

@@ -87,7 +87,13 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     {acc_a, acc_b} = Codegen.acc_lanes(rule)
     a_rows = Map.fetch!(lanes, rule.type_a)
     pair = fn a, b -> system.module.__brz_pair__(id, a, b, params) end
-    ctx = %{system: system, step: step, pair: pair}
+
+    ctx = %{
+      system: system,
+      step: step,
+      pair: pair,
+      acc_lanes: Map.new([{rule.type_b, acc_b}, {rule.type_a, acc_a}])
+    }
 
     case rule.kind do
       :pair_same ->
@@ -101,7 +107,15 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
         ctx = Map.put(ctx, :b_rows, b_rows)
 
         {accs_a, accs_b} =
-          cross_pairs(a_rows, 0, Enum.map(b_rows, fn _ -> zero_b end), zero_acc(acc_a), [], ctx, rule)
+          cross_pairs(
+            a_rows,
+            0,
+            Enum.map(b_rows, fn _ -> zero_b end),
+            zero_acc(acc_a),
+            [],
+            ctx,
+            rule
+          )
 
         lanes
         |> Map.put(rule.type_a, apply_deltas(a_rows, accs_a, acc_a, system, rule.type_a, step))
@@ -155,7 +169,19 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   defp add(acc, delta, ctx, type, index) do
     add_tuples(acc, delta)
   rescue
-    ArithmeticError -> numerical!(ctx.system, type, index, 0, ctx.step)
+    ArithmeticError ->
+      # Find the accumulator that overflowed, to name its field.
+      k =
+        Enum.find(0..(tuple_size(acc) - 1), fn k ->
+          try do
+            _ = elem(acc, k) + elem(delta, k)
+            false
+          rescue
+            ArithmeticError -> true
+          end
+        end)
+
+      numerical!(ctx.system, type, index, Enum.at(Map.fetch!(ctx.acc_lanes, type), k), ctx.step)
   end
 
   defp add_tuples(acc, delta) do

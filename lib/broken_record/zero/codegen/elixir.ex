@@ -111,8 +111,13 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
     parts =
       Enum.map(acc_lanes, fn lane ->
         case Map.fetch(stored, {slot, lane}) do
-          {:ok, c} -> quote(do: unquote(reg(c)) - :erlang.element(unquote(lane + 1), unquote(slot_var(slot))))
-          :error -> -0.0
+          {:ok, c} ->
+            quote(
+              do: unquote(reg(c)) - :erlang.element(unquote(lane + 1), unquote(slot_var(slot)))
+            )
+
+          :error ->
+            -0.0
         end
       end)
 
@@ -138,7 +143,9 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   defp value(:param, a, _, _, _rule),
     do: quote(do: :erlang.element(unquote(a + 1), unquote(Macro.var(:params, __MODULE__))))
 
-  defp value(:load, s, l, _, _rule), do: quote(do: :erlang.element(unquote(l + 1), unquote(slot_var(s))))
+  defp value(:load, s, l, _, _rule),
+    do: quote(do: :erlang.element(unquote(l + 1), unquote(slot_var(s))))
+
   defp value(:add, a, b, _, _), do: quote(do: unquote(reg(a)) + unquote(reg(b)))
   defp value(:sub, a, b, _, _), do: quote(do: unquote(reg(a)) - unquote(reg(b)))
   defp value(:mul, a, b, _, _), do: quote(do: unquote(reg(a)) * unquote(reg(b)))
@@ -147,10 +154,12 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   defp value(:pow, a, b, _, _), do: quote(do: :math.pow(unquote(reg(a)), unquote(reg(b))))
 
   defp value(:min, a, b, _, _),
-    do: quote(do: if(unquote(reg(b)) < unquote(reg(a)), do: unquote(reg(b)), else: unquote(reg(a))))
+    do:
+      quote(do: if(unquote(reg(b)) < unquote(reg(a)), do: unquote(reg(b)), else: unquote(reg(a))))
 
   defp value(:max, a, b, _, _),
-    do: quote(do: if(unquote(reg(a)) < unquote(reg(b)), do: unquote(reg(b)), else: unquote(reg(a))))
+    do:
+      quote(do: if(unquote(reg(a)) < unquote(reg(b)), do: unquote(reg(b)), else: unquote(reg(a))))
 
   defp value(:neg, a, _, _, _), do: quote(do: -unquote(reg(a)))
   defp value(:abs, a, _, _, _), do: quote(do: abs(unquote(reg(a))))

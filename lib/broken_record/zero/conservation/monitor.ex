@@ -111,7 +111,9 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
         :angular_momentum -> [mass: :float, velocity: :vec3, position: :vec3]
       end
 
-    Enum.all?(needed, fn {name, type} -> Enum.any?(agent.fields, &(&1.name == name and &1.type == type)) end)
+    Enum.all?(needed, fn {name, type} ->
+      Enum.any?(agent.fields, &(&1.name == name and &1.type == type))
+    end)
   end
 
   defp contribution(:mass, %{mass: m}), do: {Enum.sum(m), m |> Enum.map(&abs/1) |> Enum.sum()}
