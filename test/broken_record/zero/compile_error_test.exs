@@ -1,0 +1,986 @@
+defmodule BrokenRecord.Zero.CompileErrorTest do
+  use ExUnit.Case, async: true
+
+  import ExUnit.CaptureIO
+  import BrokenRecord.Zero.TestHelpers
+
+  @file_name "brz_snippet.exs"
+
+  # A module with one system. `system` is the body of the defsystem, indented by 4 spaces.
+  defp source(system) do
+    module = unique_module()
+
+    """
+    defmodule #{module} do
+      use BrokenRecord.Zero
+
+      defsystem Sim do
+    #{indent(system, 4)}
+      end
+    end
+    """
+  end
+
+  defp indent(text, n) do
+    pad = String.duplicate(" ", n)
+    text |> String.split("\n") |> Enum.map_join("\n", &if(&1 == "", do: "", else: pad <> &1))
+  end
+
+  # The usual agents, and `rule` inside a rules block.
+  defp with_rules(rules) do
+    """
+    agents do
+      defagent Particle do
+        field :position, :vec3
+        field :velocity, :vec3
+        field :mass, :float
+        field :count, :int
+      end
+
+      defagent Wall do
+        field :position, :vec3
+        field :normal, :vec3
+      end
+    end
+
+    rules do
+    #{indent(rules, 2)}
+    end
+    """
+  end
+
+  # Compiles `system` and returns the CompileError, checking that it names the file and the line
+  # marked with `#!`.
+  defp compile_error(system) do
+    src = source(system)
+    line = line_of(src, "#!")
+    error = assert_raise CompileError, fn -> Code.compile_string(src, @file_name) end
+    assert error.file =~ @file_name
+
+    assert error.line == line,
+           "expected the error on line #{line}, got line #{error.line}: #{error.description}"
+
+    assert Exception.message(error) =~ "#{@file_name}:#{line}"
+    error.description
+  end
+
+  defp rule_error(rules), do: compile_error(with_rules(rules))
+
+  describe "unsupported syntax" do
+    test "a remote call in an expression" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.mass = Enum.sum([1, 2]) #!
+        end
+        """)
+
+      assert msg =~ "unsupported expression"
+      assert msg =~ "Enum.sum"
+      assert msg =~ "supported:"
+      assert msg =~ "dot/2"
+    end
+
+    test "an unknown local function" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          x = p.mass
+          p.mass = atan2(x, 1.0) #!
+        end
+        """)
+
+      assert msg =~ "unsupported expression atan2"
+    end
+
+    test "an unsupported :math function" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.mass = :math.atan2(p.mass, 1.0) #!
+        end
+        """)
+
+      assert msg =~ "unsupported expression"
+      assert msg =~ ":math.atan2"
+    end
+
+    test "a pipe" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.mass = p.velocity |> length() #!
+        end
+        """)
+
+      assert msg =~ "unsupported expression"
+    end
+
+    test "a string literal" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.mass = "heavy" #!
+        end
+        """)
+
+      assert msg =~ "unsupported expression"
+    end
+
+    test "a case statement in a body" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          x = p.mass
+          case x do #!
+            _ -> x
+          end
+        end
+        """)
+
+      assert msg =~ "unsupported statement"
+      assert msg =~ "if/else"
+    end
+
+    test "a bare expression as a statement" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.mass = 1.0
+          p.mass + 1 #!
+        end
+        """)
+
+      assert msg =~ "unsupported statement"
+    end
+
+    test "a 2-tuple where a vector is expected" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.velocity = {1.0, 2.0} #!
+        end
+        """)
+
+      assert msg =~ "two components"
+    end
+
+    test "assigning a vector component" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.velocity.x = 0.0 #!
+        end
+        """)
+
+      assert msg =~ "unsupported assignment target"
+    end
+
+    test "an unknown vector accessor" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.mass = p.velocity.w #!
+        end
+        """)
+
+      assert msg =~ "unknown accessor .w"
+    end
+
+    test "a function with the wrong number of arguments" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.mass = dot(p.velocity) #!
+        end
+        """)
+
+      assert msg =~ "dot expects 2 argument(s), got 1"
+    end
+
+    test "an unsupported statement at system level" do
+      msg =
+        compile_error("""
+        agents do
+          defagent Particle do
+            field :mass, :float
+          end
+        end
+
+        import Enum #!
+        """)
+
+      assert msg =~ "unsupported statement in defsystem"
+    end
+
+    test "an unsupported statement in defagent" do
+      msg =
+        compile_error("""
+        agents do
+          defagent Particle do
+            field :mass, :float
+            property :spin #!
+          end
+        end
+        """)
+
+      assert msg =~ "unsupported statement in defagent"
+    end
+
+    test "an unknown field type" do
+      msg =
+        compile_error("""
+        agents do
+          defagent Particle do
+            field :mass, :float
+            field :spin, :vec2 #!
+          end
+        end
+        """)
+
+      assert msg =~ "unknown type :vec2"
+    end
+
+    test "an unknown conservation law" do
+      msg =
+        compile_error("""
+        agents do
+          defagent Particle do
+            field :mass, :float
+            conserves [:momentum, :charge] #!
+          end
+        end
+        """)
+
+      assert msg =~ "unknown conservation law :charge"
+    end
+
+    test "an invalid precision" do
+      msg =
+        compile_error("""
+        precision :f16 #!
+        agents do
+          defagent Particle do
+            field :mass, :float
+          end
+        end
+        """)
+
+      assert msg =~ "precision must be :f64 or :f32"
+    end
+
+    test "a field declared twice" do
+      msg =
+        compile_error("""
+        agents do
+          defagent Particle do
+            field :mass, :float
+            field :mass, :float #!
+          end
+        end
+        """)
+
+      assert msg =~ ":mass is defined twice"
+    end
+
+    test "two agent types with one collection key" do
+      msg =
+        compile_error("""
+        agents do
+          defagent Particle do
+            field :mass, :float
+          end
+
+          defagent Grain, collection: :particles do #!
+            field :mass, :float
+          end
+        end
+        """)
+
+      assert msg =~ "collection :particles is defined twice"
+    end
+
+    test "a collection override that is not an atom" do
+      msg =
+        compile_error("""
+        agents do
+          defagent Particle, collection: "parts" do #!
+            field :mass, :float
+          end
+        end
+        """)
+
+      assert msg =~ "collection: must be an atom"
+    end
+
+    test "an agent without fields" do
+      msg =
+        compile_error("""
+        agents do
+          defagent Ghost do #!
+            conserves [:mass]
+          end
+        end
+        """)
+
+      assert msg =~ "agent Ghost declares no fields"
+    end
+
+    test "a default of the wrong type" do
+      msg =
+        compile_error("""
+        agents do
+          defagent Particle do
+            field :velocity, :vec3, default: 0.0 #!
+          end
+        end
+        """)
+
+      assert msg =~ "default for vec3 field :velocity"
+    end
+
+    test "a param declared twice" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle, k: float, k: float) do #!
+          p.mass = k
+        end
+        """)
+
+      assert msg =~ "param k is declared twice"
+    end
+
+    test "a rule with three agent params" do
+      msg =
+        rule_error("""
+        interaction bad(a: Particle, b: Particle, c: Particle) do #!
+          a.mass = b.mass + c.mass
+        end
+        """)
+
+      assert msg =~ "one or two agent params"
+    end
+
+    test "a rule with no agent param" do
+      msg =
+        rule_error("""
+        interaction bad(k: float) do #!
+          x = k
+        end
+        """)
+
+      assert msg =~ "one or two agent params"
+    end
+
+    test "a rule defined twice" do
+      msg =
+        rule_error("""
+        interaction move(p: Particle) do
+          p.mass = p.mass
+        end
+
+        interaction move(p: Particle) do #!
+          p.mass = p.mass
+        end
+        """)
+
+      assert msg =~ "rule :move is defined twice"
+    end
+
+    test "a constant bound twice in a body" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          K = 1.0
+          K = 2.0 #!
+          p.mass = K
+        end
+        """)
+
+      assert msg =~ "constant K is bound twice"
+    end
+  end
+
+  describe "type errors" do
+    test "a vec3 assigned to a float field" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.mass = p.velocity #!
+        end
+        """)
+
+      assert msg =~ "cannot assign a vec3 to p.mass, a float field of Particle"
+    end
+
+    test "a float assigned to a vec3 field" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle, dt: float) do
+          speed = length(p.velocity)
+          p.velocity = speed * dt #!
+        end
+        """)
+
+      assert msg =~ "cannot assign a float to p.velocity"
+    end
+
+    test "adding a vec3 and a float" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          shifted = p.position + 1.0 #!
+          p.position = shifted
+        end
+        """)
+
+      assert msg =~ "type error: cannot add a vec3 and a float"
+    end
+
+    test "multiplying two vectors" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.position = p.position * p.velocity #!
+        end
+        """)
+
+      assert msg =~ "cannot multiply a vec3 by a vec3"
+    end
+
+    test "comparing a vector" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          if p.velocity < 1.0 do #!
+            p.mass = 0.0
+          end
+        end
+        """)
+
+      assert msg =~ "< expects a float, got a vec3"
+    end
+
+    test "a float where a vec3 function argument is needed" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.mass = dot(p.mass, p.velocity) #!
+        end
+        """)
+
+      assert msg =~ "dot/2 expects a vec3, got a float"
+    end
+
+    test "a vector in sqrt" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.mass = sqrt(p.velocity) #!
+        end
+        """)
+
+      assert msg =~ "sqrt/1 expects a float, got a vec3"
+    end
+
+    test "a vector component that is a vector" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.velocity = {p.position, 0.0, 0.0} #!
+        end
+        """)
+
+      assert msg =~ "vector component must be a float"
+    end
+
+    test "destructuring a float" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          {x, y, z} = p.mass #!
+          p.mass = x + y + z
+        end
+        """)
+
+      assert msg =~ "needs a vec3 on the right"
+    end
+
+    test "a non-boolean if condition" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          if p.mass do #!
+            p.mass = 1.0
+          end
+        end
+        """)
+
+      assert msg =~ "if needs a boolean condition"
+    end
+
+    test "a float assigned to an int field" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.count = p.mass * 2 #!
+        end
+        """)
+
+      assert msg =~ "cannot assign a float to p.count"
+      assert msg =~ "floor/1"
+    end
+
+    test "a boolean stored in a variable" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          heavy = p.mass > 1.0 #!
+          p.mass = 1.0
+        end
+        """)
+
+      assert msg =~ "boolean"
+    end
+  end
+
+  describe "unknown names" do
+    test "an unknown field read, with a did-you-mean" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle, dt: float) do
+          p.position = p.position + p.velocty * dt #!
+        end
+        """)
+
+      assert msg =~ "unknown field p.velocty"
+      assert msg =~ "did you mean :velocity?"
+    end
+
+    test "an unknown field written, with a did-you-mean" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle, w: Wall) do
+          d = dot(p.position - w.position, w.normal)
+          w.positon = w.position + {0.0, d, 0.0} #!
+        end
+        """)
+
+      assert msg =~ "unknown field w.positon"
+      assert msg =~ "did you mean :position?"
+      assert msg =~ "Wall"
+    end
+
+    test "an unknown field far from every name lists the fields" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.mass = p.zzz #!
+        end
+        """)
+
+      assert msg =~ "unknown field p.zzz"
+      refute msg =~ "did you mean"
+      assert msg =~ ":position, :velocity, :mass, :count"
+    end
+
+    test "an unknown agent type, with a did-you-mean" do
+      msg =
+        rule_error("""
+        interaction bad(p: Partcle) do #!
+          p.mass = 1.0
+        end
+        """)
+
+      assert msg =~ "unknown agent type Partcle"
+      assert msg =~ "did you mean Particle?"
+      assert msg =~ "Particle, Wall"
+    end
+
+    test "an undefined variable" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle, dt: float) do
+          p.position = p.position + velocity * dt #!
+        end
+        """)
+
+      assert msg =~ "undefined variable velocity"
+    end
+
+    test "an undefined variable close to a bound one" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle, dt: float) do
+          velocity = p.velocity
+          p.position = p.position + velocty * dt #!
+        end
+        """)
+
+      assert msg =~ "undefined variable velocty"
+      assert msg =~ "did you mean velocity?"
+    end
+
+    test "a local bound inside an if branch does not leak out of it" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          if p.mass > 1 do
+            heavy = 1.0
+          end
+
+          p.mass = heavy #!
+        end
+        """)
+
+      assert msg =~ "undefined variable heavy"
+    end
+
+    test "an undefined constant" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.mass = H * 2 #!
+        end
+        """)
+
+      assert msg =~ "undefined constant H"
+    end
+  end
+
+  describe "assignments to params" do
+    test "assigning dt (declared)" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle, dt: float) do
+          dt = 0.5 #!
+          p.position = p.position + p.velocity * dt
+        end
+        """)
+
+      assert msg =~ "cannot assign to scalar param dt"
+    end
+
+    test "assigning dt (implicit)" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          dt = 0.5 #!
+          p.position = p.position + p.velocity * dt
+        end
+        """)
+
+      assert msg =~ "cannot assign to scalar param dt"
+    end
+
+    test "assigning a scalar param" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle, k: float) do
+          k = k * 2 #!
+          p.mass = k
+        end
+        """)
+
+      assert msg =~ "cannot assign to scalar param k"
+    end
+
+    test "destructuring into a scalar param" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle, k: float) do
+          {k, y, z} = p.velocity #!
+          p.mass = y + z
+        end
+        """)
+
+      assert msg =~ "cannot bind k"
+    end
+
+    test "assigning a field of a scalar param" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle, k: float) do
+          k.x = 1.0 #!
+        end
+        """)
+
+      assert msg =~ "cannot assign to scalar param k"
+    end
+
+    test "rebinding an agent param" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle, w: Wall) do
+          p = w #!
+        end
+        """)
+
+      assert msg =~ "agent"
+    end
+  end
+
+  describe "int-typed constants and params" do
+    defp compiles(system) do
+      src = source(system)
+      module = src |> String.split() |> Enum.at(1)
+      Code.compile_string(src, @file_name)
+      Module.concat([module, Sim])
+    end
+
+    test "integer constants can be stored in int fields" do
+      sim =
+        compiles(
+          "N = 3\nM = N * 2 - abs(-1)\n" <>
+            with_rules("""
+            interaction bump(p: Particle) do
+              K = min(4, 5)
+              p.count = p.count + M + K
+            end
+            """)
+        )
+
+      state = %{particles: [%{position: {0, 0, 0}, velocity: {0, 0, 0}, mass: 1.0, count: 1}]}
+      assert [%{count: 10}] = sim.simulate(state, steps: 1, backend: :interpreted).particles
+    end
+
+    test "a constant computed with floor/1 is an int" do
+      # Types gives floor/1 the type :int, but the folded constant is the float 2.0, so
+      # `p.count = K` is rejected with "cannot assign a float ... (use floor/1)".
+      sim =
+        compiles(
+          "K = floor(2.5)\n" <>
+            with_rules("""
+            interaction bump(p: Particle) do
+              J = floor(7.9)
+              p.count = p.count + K + J
+            end
+            """)
+        )
+
+      state = %{particles: [%{position: {0, 0, 0}, velocity: {0, 0, 0}, mass: 1.0, count: 1}]}
+      assert [%{count: 10}] = sim.simulate(state, steps: 1, backend: :interpreted).particles
+    end
+
+    test "a scalar param declared int is rejected: scalar params are floats" do
+      msg =
+        rule_error("""
+        interaction bump(p: Particle, n: int) do #!
+          p.count = p.count + 1
+        end
+        """)
+
+      assert msg =~ "scalar param n is declared int"
+      assert msg =~ "n: float"
+    end
+  end
+
+  describe "compile-time warnings" do
+    defp capture_compile(system) do
+      src = source(system)
+      stderr = capture_io(:stderr, fn -> Code.compile_string(src, @file_name) end)
+      {src, stderr}
+    end
+
+    @agents """
+    agents do
+      defagent Particle do
+        field :position, :vec3
+        field :velocity, :vec3
+      end
+    end
+
+    rules do
+      interaction move(p: Particle) do
+        p.position = p.position + p.velocity * dt
+      end
+    end
+    """
+
+    test "an unknown optimize pass warns with the line and is ignored" do
+      {src, stderr} = capture_compile("optimize [:simd, :warp_drive] #!\n" <> @agents)
+      assert stderr =~ "unknown optimize pass :warp_drive"
+      assert stderr =~ "known passes"
+      assert stderr =~ "#{@file_name}:#{line_of(src, "#!")}"
+    end
+
+    test "an unavailable compile_target warns and falls back to :cpu" do
+      {src, stderr} = capture_compile("compile_target :quantum #!\n" <> @agents)
+      assert stderr =~ "compile_target :quantum is not available"
+      assert stderr =~ ":cpu"
+      assert stderr =~ "#{@file_name}:#{line_of(src, "#!")}"
+    end
+
+    test "the system still compiles with the remaining options" do
+      module = unique_module()
+
+      src = """
+      defmodule #{module} do
+        use BrokenRecord.Zero
+
+        defsystem Sim do
+          compile_target :tpu
+          optimize [:simd, :nonsense, :loop_fusion]
+      #{indent(@agents, 4)}
+        end
+      end
+      """
+
+      capture_io(:stderr, fn -> Code.compile_string(src, @file_name) end)
+      system = Module.concat([module, Sim]).__system__()
+      assert system.options.target == :cpu
+      assert system.options.optimize == [:simd, :loop_fusion]
+    end
+
+    test "a clean system compiles without any warning" do
+      {_src, stderr} =
+        capture_compile("optimize [:simd, :spatial_hash, :loop_fusion]\n" <> @agents)
+
+      assert stderr == ""
+    end
+  end
+
+  describe "the systems the issue requires compile with no warnings" do
+    test "the example of DESIGN section 1, verbatim" do
+      module = unique_module("MyPhysics")
+
+      src = """
+      defmodule #{module} do
+        use BrokenRecord.Zero
+
+        defsystem CollisionWorld do
+          compile_target :cpu
+          optimize [:spatial_hash, :simd, :loop_fusion]
+          precision :f64                       # optional; :f64 (default) or :f32
+
+          agents do
+            defagent Particle do
+              field :position, :vec3
+              field :velocity, :vec3
+              field :mass, :float
+              field :radius, :float
+              conserves [:energy, :momentum, :angular_momentum]
+            end
+
+            defagent Wall do
+              field :position, :vec3
+              field :normal, :vec3
+            end
+          end
+
+          rules do
+            interaction collision(p1: Particle, p2: Particle) do
+              delta = p1.position - p2.position
+              dist = length(delta)
+              if dist < p1.radius + p2.radius do
+                normal = normalize(delta)
+                speed = dot(p1.velocity - p2.velocity, normal)
+                if speed < 0 do
+                  impulse = 2 * speed / (1 / p1.mass + 1 / p2.mass)
+                  p1.velocity = p1.velocity - normal * (impulse / p1.mass)
+                  p2.velocity = p2.velocity + normal * (impulse / p2.mass)
+                end
+              end
+            end
+
+            interaction wall_bounce(p: Particle, w: Wall) do
+              dist = dot(p.position - w.position, w.normal)
+              if dist < p.radius do
+                v_normal = dot(p.velocity, w.normal)
+                {x, y, z} = p.velocity
+                p.velocity = {x - 2 * v_normal * w.normal.x, y - 2 * v_normal * w.normal.y,
+                              z - 2 * v_normal * w.normal.z}
+              end
+            end
+
+            interaction integrate(p: Particle, dt: float) do
+              p.position = p.position + p.velocity * dt
+            end
+          end
+        end
+      end
+      """
+
+      stderr = capture_io(:stderr, fn -> Code.compile_string(src, "design_example.exs") end)
+      assert stderr == "", "the DESIGN example warned:\n" <> stderr
+
+      system = Module.concat([module, CollisionWorld])
+
+      state = %{
+        particles: [
+          %{
+            id: "a",
+            position: {0.0, 0.0, 0.0},
+            velocity: {1.0, 0.0, 0.0},
+            mass: 1.0,
+            radius: 0.5
+          },
+          %{
+            id: "b",
+            position: {2.0, 0.0, 0.0},
+            velocity: {-1.0, 0.0, 0.0},
+            mass: 1.0,
+            radius: 0.5
+          }
+        ],
+        walls: [%{position: {-5.0, 0.0, 0.0}, normal: {1.0, 0.0, 0.0}}]
+      }
+
+      out = system.simulate(state, steps: 100, dt: 0.01, backend: :interpreted)
+      assert [%{id: "a", velocity: {va, _, _}}, %{id: "b", velocity: {vb, _, _}}] = out.particles
+      assert_close(va, -1.0)
+      assert_close(vb, 1.0)
+    end
+
+    test "n-body gravity with G = 1.0 and implicit dt" do
+      module = unique_module("NBody")
+
+      src = """
+      defmodule #{module} do
+        use BrokenRecord.Zero
+
+        defsystem Gravity do
+          G = 1.0
+
+          agents do
+            defagent Body do
+              field :position, :vec3
+              field :velocity, :vec3
+              field :mass, :float
+              conserves [:mass, :momentum]
+            end
+          end
+
+          rules do
+            interaction gravity(a: Body, b: Body) do
+              d = b.position - a.position
+              r2 = dot(d, d) + 0.01
+              f = G / (r2 * sqrt(r2))
+              a.velocity = a.velocity + d * (f * b.mass * dt)
+              b.velocity = b.velocity - d * (f * a.mass * dt)
+            end
+
+            interaction drift(b: Body) do
+              b.position = b.position + b.velocity * dt
+            end
+          end
+        end
+      end
+      """
+
+      stderr = capture_io(:stderr, fn -> Code.compile_string(src, "nbody.exs") end)
+      assert stderr == "", "the n-body system warned:\n" <> stderr
+
+      state = %{
+        bodies: [
+          %{position: {0.0, 0.0, 0.0}, velocity: {0.0, 0.0, 0.0}, mass: 1.0},
+          %{position: {1.0, 0.0, 0.0}, velocity: {0.0, 1.0, 0.0}, mass: 0.001}
+        ]
+      }
+
+      out = Module.concat([module, Gravity]).simulate(state, steps: 10, backend: :interpreted)
+      assert [%{position: {_, y, _}}, _] = Enum.reverse(out.bodies)
+      assert y > 0.0
+    end
+  end
+end

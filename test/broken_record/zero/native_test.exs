@@ -1,0 +1,423 @@
+defmodule BrokenRecord.Zero.NativeTest do
+  @moduledoc """
+  The native engine against the pure-Elixir backend. Excluded (test_helper.exs) when the NIF is
+  not loaded.
+  """
+  use ExUnit.Case, async: true
+
+  @moduletag :native
+
+  import BrokenRecord.Zero.TestHelpers
+
+  alias BrokenRecord.Zero.{NumericalError, World}
+  alias BrokenRecord.Zero.TestForms.Kitchen
+
+  alias BrokenRecord.Zero.TestSystems.{
+    Ballistics,
+    Chain,
+    CollisionWorld,
+    Fragile,
+    FragilePairs,
+    Gravity,
+    GravityF32,
+    Keep,
+    Mixer,
+    Orbit,
+    Spring,
+    Steps,
+    Tally
+  }
+
+  defp both(system, state, opts) do
+    {system.simulate(state, opts ++ [backend: :interpreted]),
+     system.simulate(state, opts ++ [backend: :native])}
+  end
+
+  # Compares two states: same shape, numbers within `tol` relative (floats), integers equal.
+  defp assert_agree(a, b, tol) when is_map(a) and is_map(b) and not is_struct(a) do
+    assert Map.keys(a) == Map.keys(b)
+    Enum.each(a, fn {k, v} -> assert_agree(v, Map.fetch!(b, k), tol) end)
+  end
+
+  defp assert_agree(a, b, tol) when is_list(a) and is_list(b) do
+    assert length(a) == length(b)
+    Enum.zip(a, b) |> Enum.each(fn {x, y} -> assert_agree(x, y, tol) end)
+  end
+
+  defp assert_agree(a, b, tol) when is_tuple(a) and is_tuple(b) do
+    assert tuple_size(a) == tuple_size(b)
+    assert_agree(Tuple.to_list(a), Tuple.to_list(b), tol)
+  end
+
+  defp assert_agree(a, b, tol) when is_float(a) and is_float(b), do: assert_close(b, a, tol)
+  defp assert_agree(a, b, _tol), do: assert(a === b)
+
+  defp gas(n, seed, box \\ 4.0) do
+    seed(seed)
+
+    particles =
+      for i <- 1..n do
+        %{
+          id: i,
+          position: vec(-box + 0.5, box - 0.5),
+          velocity: vec(-0.5, 0.5),
+          mass: uniform(0.5, 2.0),
+          radius: 0.2
+        }
+      end
+
+    walls =
+      for {n, p} <- [
+            {{1.0, 0.0, 0.0}, {-box, 0.0, 0.0}},
+            {{-1.0, 0.0, 0.0}, {box, 0.0, 0.0}},
+            {{0.0, 1.0, 0.0}, {0.0, -box, 0.0}},
+            {{0.0, -1.0, 0.0}, {0.0, box, 0.0}},
+            {{0.0, 0.0, 1.0}, {0.0, 0.0, -box}},
+            {{0.0, 0.0, -1.0}, {0.0, 0.0, box}}
+          ],
+          do: %{position: p, normal: n}
+
+    %{particles: particles, walls: walls, note: :kept}
+  end
+
+  test "the runtime picks the native backend" do
+    assert BrokenRecord.Zero.Runtime.backend() == :native
+  end
+
+  describe "native and interpreted agree" do
+    test "exact arithmetic: tallies, chains and per-agent rules give identical results" do
+      tally = %{
+        particles: for(c <- [1.0, 2.0, 4.0, 8.0, 16.0], do: %{code: c, seen: 0.0, visits: 0}),
+        walls: for(c <- [32.0, 64.0], do: %{code: c, seen: 0.0, visits: 0})
+      }
+
+      {a, b} = both(Tally, tally, steps: 3)
+      assert_identical(b, a)
+
+      chain = %{
+        nodes: [
+          %{position: {0.0, 0.0, 0.0}, value: 1.0},
+          %{position: {1.0, 0.0, 0.0}, value: 2.0},
+          %{position: {2.0, 0.0, 0.0}, value: 7.0}
+        ]
+      }
+
+      {a, b} = both(Chain, chain, steps: 1)
+      assert_identical(b, a)
+      assert Enum.map(b.nodes, & &1.value) == [1.25, 3.0, 5.75]
+
+      {a, b} =
+        both(Steps, %{cells: [%{value: 3.0}, %{value: -1.5}]},
+          steps: 10,
+          rules: [:increment, :double]
+        )
+
+      assert_identical(b, a)
+    end
+
+    test "rule order, params and rules: lists" do
+      state = %{particles: [%{position: {0.0, 1.0, 0.0}, velocity: {1.0, 2.0, 0.0}}]}
+
+      for rules <- [[:accelerate, :drift], [:drift, :accelerate], [:drift, :drift, :accelerate]] do
+        {a, b} = both(Ballistics, state, steps: 40, dt: 0.01, params: %{g: 9.81}, rules: rules)
+        assert_agree(a, b, 1.0e-14)
+      end
+
+      {a, b} = both(Spring, state, steps: 100, dt: 0.01, params: [k: 3.0, damping: 0.1])
+      assert_agree(a, b, 1.0e-13)
+    end
+
+    test "a gas of spheres in a box (cutoff rule with cell lists), one step" do
+      state = gas(300, 1)
+      {a, b} = both(CollisionWorld, state, steps: 1, dt: 0.01)
+      assert_agree(a, b, 1.0e-12)
+    end
+
+    test "a gas of spheres over a few steps" do
+      state = gas(40, 2, 2.0)
+      {a, b} = both(CollisionWorld, state, steps: 30, dt: 0.01)
+      assert_agree(a, b, 1.0e-9)
+    end
+
+    test "gravity and orbits" do
+      seed(9)
+
+      bodies =
+        for _ <- 1..20,
+            do: %{position: vec(-1.0, 1.0), velocity: vec(-0.1, 0.1), mass: uniform(0.5, 1.5)}
+
+      {a, b} = both(Gravity, %{bodies: bodies}, steps: 10, dt: 0.001)
+      assert_agree(a, b, 1.0e-11)
+      assert norm(sub(momentum(b.bodies), momentum(bodies))) < 1.0e-12 * 20
+
+      v = :math.sqrt(2.0) / 2
+
+      stars = [
+        %{position: {-0.5, 0.0, 0.0}, velocity: {0.0, -v, 0.0}, mass: 1.0},
+        %{position: {0.5, 0.0, 0.0}, velocity: {0.0, v, 0.0}, mass: 1.0}
+      ]
+
+      {a, b} = both(Orbit, %{stars: stars}, steps: 200, dt: 0.004, rules: [:kick, :drift, :kick])
+      assert_agree(a, b, 1.0e-11)
+    end
+
+    test "every operator on random states (Mixer) and every DSL form (Kitchen)" do
+      seed(77)
+
+      blobs =
+        for _ <- 1..30 do
+          %{
+            position: vec(-2.0, 2.0),
+            velocity: vec(-1.0, 1.0),
+            a: uniform(-2.0, 2.0),
+            b: uniform(-2.0, 2.0),
+            n: 0
+          }
+        end
+
+      for rules <- [[:mix], [:couple], [:stir]] do
+        {a, b} = both(Mixer, %{blobs: blobs}, steps: 1, dt: 0.01, rules: rules, params: %{s: 0.7})
+        assert_agree(a, b, 1.0e-9)
+      end
+
+      kitchen = %{
+        particles:
+          for(
+            i <- 1..5,
+            do: %{
+              position: {i * 0.3 - 1.0, -0.2 * i, 0.1},
+              velocity: {1.5 - i * 0.5, -1.0, 0.5},
+              mass: i * 0.7,
+              generation: i
+            }
+          ),
+        bodies: [%{position: {0.0, 0.0, 0.0}, mass: 1.0}, %{position: {1.0, 1.0, 0.0}, mass: 2.0}],
+        walls: [%{position: {0.0, -0.5, 0.0}, normal: {0.0, 1.0, 0.0}}],
+        molecules: [%{charge: 3.0}],
+        boxes: [%{size: 2.0}]
+      }
+
+      {a, b} = both(Kitchen, kitchen, steps: 3, dt: 0.01, params: %{strength: 0.5})
+      assert_agree(a, b, 1.0e-12)
+    end
+  end
+
+  describe "round trip and shape on the native backend" do
+    test "steps: 0 is lossless and keeps the shape" do
+      state = %{
+        particles: [
+          %{
+            id: 1,
+            position: {-0.0, 5.0e-324, 0.1},
+            velocity: {1, 2, 3},
+            mass: 2,
+            generation: 3,
+            x: "y"
+          },
+          %{
+            id: 2,
+            position: {1.0, 2.0, 3.0},
+            velocity: {-0.0, 0.0, 1 / 3},
+            mass: 1.0e-300,
+            charge: 4,
+            generation: -1
+          }
+        ],
+        walls: [%{position: {1, 2, 3}, normal: {0, 0, 1}}],
+        extra: {:kept}
+      }
+
+      out = Keep.simulate(state, steps: 0, backend: :native)
+      assert_identical(out, state)
+
+      out = Keep.simulate(state, steps: 5, rules: [:age], backend: :native)
+      assert Enum.map(out.particles, & &1.generation) === [8, 4]
+      assert Enum.map(out.particles, & &1.velocity) === [{1, 2, 3}, {-0.0, 0.0, 1 / 3}]
+      assert Enum.map(out.particles, & &1.mass) === [2, 1.0e-300]
+      assert out.walls === state.walls
+      assert out.extra === {:kept}
+    end
+
+    test "bad input gives the same ArgumentError messages as the Elixir path" do
+      good = gas(2, 3)
+
+      bad_states = [
+        [],
+        %{good | particles: :none},
+        %{good | particles: [1]},
+        update_in(good.particles, fn [p | ps] -> [Map.delete(p, :mass) | ps] end),
+        update_in(good.particles, fn [p | ps] -> [%{p | radius: "big"} | ps] end),
+        update_in(good.walls, fn [w | ws] -> [%{w | normal: {1.0, 0.0}} | ws] end)
+      ]
+
+      for state <- bad_states do
+        expected =
+          assert_raise(ArgumentError, fn ->
+            CollisionWorld.simulate(state, steps: 1, backend: :interpreted)
+          end)
+
+        got =
+          assert_raise(ArgumentError, fn ->
+            CollisionWorld.simulate(state, steps: 1, backend: :native)
+          end)
+
+        assert got.message == expected.message
+      end
+
+      for opts <- [[steps: -1], [steps: 1.5], [dt: "x"], [rules: [:nope]], [bogus: 1]] do
+        assert_raise ArgumentError, fn ->
+          CollisionWorld.simulate(good, opts ++ [backend: :native])
+        end
+      end
+    end
+
+    test "NumericalError names the same agent, index, field and step" do
+      cases = [
+        {Fragile, %{cells: [%{value: 1.0, scale: 5.0}, %{value: 1.0, scale: 3.0}]},
+         [steps: 10, rules: [:countdown]]},
+        {Fragile, %{cells: [%{value: 1.0, scale: 1.0}, %{value: 1.0, scale: 0.0}]},
+         [steps: 1, rules: [:divide]]},
+        {FragilePairs,
+         %{
+           nodes: [
+             %{position: {0.0, 0.0, 0.0}, energy: 0.0},
+             %{position: {1.0, 0.0, 0.0}, energy: 0.0},
+             %{position: {1.0, 0.0, 0.0}, energy: 0.0}
+           ]
+         }, [steps: 1, rules: [:coulomb]]}
+      ]
+
+      for {system, state, opts} <- cases do
+        expected =
+          assert_raise NumericalError, fn ->
+            system.simulate(state, opts ++ [backend: :interpreted])
+          end
+
+        got =
+          assert_raise NumericalError, fn ->
+            system.simulate(state, opts ++ [backend: :native])
+          end
+
+        assert {got.agent, got.collection, got.index, got.field, got.step} ==
+                 {expected.agent, expected.collection, expected.index, expected.field,
+                  expected.step}
+      end
+    end
+
+    test "untaken branches do not raise natively" do
+      out =
+        Fragile.simulate(%{cells: [%{value: 1.0, scale: 0.0}, %{value: 1.0, scale: -1.0}]},
+          steps: 2,
+          rules: [:guarded, :guarded_math],
+          backend: :native
+        )
+
+      assert Enum.map(out.cells, & &1.value) == [0.0, 0.0]
+    end
+  end
+
+  describe "native worlds" do
+    test "new/step/to_state/column agree with the interpreted world" do
+      state = gas(50, 4)
+
+      native =
+        World.new(CollisionWorld, state, backend: :native) |> World.step(steps: 10, dt: 0.01)
+
+      elixir =
+        World.new(CollisionWorld, state, backend: :interpreted) |> World.step(steps: 10, dt: 0.01)
+
+      assert_agree(World.to_state(elixir), World.to_state(native), 1.0e-10)
+
+      for {collection, field} <- [
+            particles: :position,
+            particles: :velocity,
+            particles: :mass,
+            walls: :normal
+          ] do
+        a = for <<x::float-native-64 <- World.column(elixir, collection, field)>>, do: x
+        b = for <<x::float-native-64 <- World.column(native, collection, field)>>, do: x
+        assert length(a) == length(b)
+        Enum.zip(a, b) |> Enum.each(fn {x, y} -> assert_close(y, x, 1.0e-10) end)
+      end
+
+      assert World.counts(native) == %{particles: 50, walls: 6}
+    end
+
+    test "an f32 world agrees with f64 to single precision and packs f32 columns" do
+      seed(10)
+
+      bodies =
+        for _ <- 1..12,
+            do: %{position: vec(-1.0, 1.0), velocity: vec(-0.1, 0.1), mass: uniform(0.5, 1.5)}
+
+      world =
+        World.new(GravityF32, %{bodies: bodies}, backend: :native)
+        |> World.step(steps: 20, dt: 0.001)
+
+      f64 = GravityF32.simulate(%{bodies: bodies}, steps: 20, dt: 0.001, backend: :interpreted)
+      assert_agree(f64, World.to_state(world), 1.0e-5)
+
+      column = World.column(world, :bodies, :position)
+      assert byte_size(column) == 12 * 3 * 4
+      floats = for <<x::float-native-32 <- column>>, do: x
+      expected = Enum.flat_map(World.to_state(world).bodies, &Tuple.to_list(&1.position))
+      Enum.zip(floats, expected) |> Enum.each(fn {x, y} -> assert_close(x, y, 1.0e-6) end)
+    end
+
+    test "concurrent steps on one world are serialised" do
+      state = %{
+        particles:
+          for(i <- 1..64, do: %{position: {i * 1.0, 0.0, 0.0}, velocity: {1.0, -1.0, 0.5}})
+      }
+
+      world = World.new(Ballistics, state, backend: :native)
+
+      1..8
+      |> Enum.map(fn _ ->
+        Task.async(fn -> World.step(world, steps: 25, dt: 0.01, rules: [:drift]) end)
+      end)
+      |> Enum.each(&Task.await(&1, 30_000))
+
+      out = World.to_state(world)
+
+      for {p, i} <- Enum.with_index(out.particles, 1) do
+        assert_close(p.position, {i + 2.0, -2.0, 1.0}, 1.0e-12)
+      end
+    end
+
+    test "a world is freed when no process references it" do
+      :erlang.garbage_collect()
+      parent = self()
+
+      pid =
+        spawn(fn ->
+          world =
+            World.new(Ballistics, %{particles: [%{position: {0, 0, 0}, velocity: {1, 0, 0}}]},
+              backend: :native
+            )
+
+          send(parent, {:alive, BrokenRecord.Zero.NIF.live_worlds()})
+          receive do: (:stop -> World.step(world, steps: 1, rules: [:drift]))
+        end)
+
+      assert_receive {:alive, alive}, 5_000
+      ref = Process.monitor(pid)
+      send(pid, :stop)
+      assert_receive {:DOWN, ^ref, :process, ^pid, _}, 5_000
+      # The resource destructor runs once the dead process's heap is reclaimed: poll for it.
+      assert Enum.any?(1..100, fn _ ->
+               :erlang.garbage_collect()
+               Process.sleep(20)
+               BrokenRecord.Zero.NIF.live_worlds() < alive
+             end)
+    end
+
+    test "stepping a native world in chunks equals one call" do
+      state = gas(20, 6)
+      world = World.new(CollisionWorld, state, backend: :native)
+      world = Enum.reduce(1..5, world, fn _, w -> World.step(w, steps: 4, dt: 0.01) end)
+      once = CollisionWorld.simulate(state, steps: 20, dt: 0.01, backend: :native)
+      assert_agree(once, World.to_state(world), 1.0e-12)
+    end
+  end
+end

@@ -1,0 +1,172 @@
+defmodule BrokenRecord.Zero.WorldTest do
+  use ExUnit.Case, async: true
+
+  import BrokenRecord.Zero.TestHelpers
+
+  alias BrokenRecord.Zero.World
+  alias BrokenRecord.Zero.TestSystems.{CollisionWorld, Gravity, Keep, Spring}
+
+  defp gas do
+    seed(5)
+
+    particles =
+      for i <- 0..5 do
+        %{
+          id: i,
+          position: {-1.5 + 0.6 * i, uniform(-0.5, 0.5), 0.0},
+          velocity: vec(-1.0, 1.0),
+          mass: 1.0,
+          radius: 0.2
+        }
+      end
+
+    walls = [
+      %{position: {-2.0, 0.0, 0.0}, normal: {1.0, 0.0, 0.0}},
+      %{position: {2.0, 0.0, 0.0}, normal: {-1.0, 0.0, 0.0}}
+    ]
+
+    %{particles: particles, walls: walls, label: "gas"}
+  end
+
+  defp unpack(bin), do: for(<<x::float-native-64 <- bin>>, do: x)
+
+  describe "on the interpreted backend" do
+    test "new/step/to_state give what simulate gives" do
+      state = gas()
+      world = World.new(CollisionWorld, state, backend: :interpreted)
+      assert %World{backend: :interpreted} = world
+
+      world = World.step(world, steps: 20, dt: 0.01)
+
+      assert World.to_state(world) ==
+               CollisionWorld.simulate(state, steps: 20, dt: 0.01, backend: :interpreted)
+    end
+
+    test "stepping in chunks equals stepping at once" do
+      state = gas()
+      world = World.new(CollisionWorld, state, backend: :interpreted)
+      chunked = Enum.reduce(1..4, world, fn _, w -> World.step(w, steps: 5, dt: 0.01) end)
+      once = World.step(world, steps: 20, dt: 0.01)
+      assert_identical(World.to_state(chunked), World.to_state(once))
+    end
+
+    test "to_state of a fresh world is the state itself" do
+      state = gas()
+      assert World.to_state(World.new(CollisionWorld, state, backend: :interpreted)) == state
+    end
+
+    test "an interpreted world is an immutable value" do
+      world = World.new(CollisionWorld, gas(), backend: :interpreted)
+      _later = World.step(world, steps: 10, dt: 0.01)
+      assert World.to_state(world) == gas()
+    end
+
+    test "column/3 packs one field of every agent as native-endian f64" do
+      state = gas()
+
+      world =
+        World.new(CollisionWorld, state, backend: :interpreted) |> World.step(steps: 7, dt: 0.02)
+
+      out = World.to_state(world)
+
+      positions = World.column(world, :particles, :position)
+      assert byte_size(positions) == 6 * 3 * 8
+      assert unpack(positions) == Enum.flat_map(out.particles, &Tuple.to_list(&1.position))
+
+      masses = World.column(world, :particles, :mass)
+      assert unpack(masses) == Enum.map(out.particles, & &1.mass)
+
+      normals = World.column(world, :walls, :normal)
+      assert unpack(normals) == [1.0, 0.0, 0.0, -1.0, 0.0, 0.0]
+    end
+
+    test "column/3 of an empty collection is empty" do
+      world = World.new(CollisionWorld, %{particles: []}, backend: :interpreted)
+      assert World.column(world, :walls, :position) == <<>>
+      assert World.column(world, :particles, :velocity) == <<>>
+    end
+
+    test "column/3 of an int field gives floats" do
+      state = %{particles: [%{position: {0, 0, 0}, velocity: {0, 0, 0}, mass: 1, generation: 41}]}
+      world = World.new(Keep, state, backend: :interpreted) |> World.step(steps: 1, rules: [:age])
+      assert unpack(World.column(world, :particles, :generation)) == [42.0]
+    end
+
+    test "column/3 rejects unknown collections and fields" do
+      world = World.new(CollisionWorld, gas(), backend: :interpreted)
+      error = assert_raise ArgumentError, fn -> World.column(world, :ghosts, :position) end
+      assert error.message =~ ":ghosts"
+      error = assert_raise ArgumentError, fn -> World.column(world, :particles, :spin) end
+      assert error.message =~ ":spin"
+    end
+
+    test "counts/1" do
+      world = World.new(CollisionWorld, gas(), backend: :interpreted)
+      assert World.counts(world) == %{particles: 6, walls: 2}
+    end
+
+    test "step/2 takes rules and params, and validates them" do
+      state = %{particles: [%{position: {1.0, 0.0, 0.0}, velocity: {0.0, 0.0, 0.0}}]}
+      world = World.new(Spring, state, backend: :interpreted)
+
+      stepped =
+        World.step(world, steps: 1, dt: 0.1, params: %{k: 4.0, damping: 0.0}, rules: [:spring])
+
+      assert [%{velocity: {-0.4, 0.0, 0.0}, position: {1.0, 0.0, 0.0}}] =
+               World.to_state(stepped).particles
+
+      error = assert_raise ArgumentError, fn -> World.step(world, steps: 1) end
+      assert error.message =~ ":k"
+
+      error =
+        assert_raise ArgumentError, fn ->
+          World.step(world, steps: -3, params: %{k: 1, damping: 1})
+        end
+
+      assert error.message =~ "steps"
+
+      error =
+        assert_raise ArgumentError, fn ->
+          World.step(world, rules: [:nope], params: %{k: 1, damping: 1})
+        end
+
+      assert error.message =~ ":nope"
+    end
+
+    test "new/3 validates the state" do
+      error =
+        assert_raise ArgumentError, fn ->
+          World.new(
+            Gravity,
+            %{bodies: [%{position: {0.0, 0.0}, velocity: {0.0, 0.0, 0.0}, mass: 1.0}]},
+            backend: :interpreted
+          )
+        end
+
+      assert error.message == "state.bodies[0].position must be a 3-tuple of numbers"
+    end
+
+    test "a world used from several processes gives the same answer" do
+      world =
+        World.new(
+          Gravity,
+          %{
+            bodies: [
+              %{position: {0.0, 0.0, 0.0}, velocity: {0.0, 0.0, 0.0}, mass: 1.0},
+              %{position: {1.0, 0.0, 0.0}, velocity: {0.0, 1.0, 0.0}, mass: 0.01}
+            ]
+          },
+          backend: :interpreted
+        )
+
+      results =
+        1..4
+        |> Enum.map(fn _ ->
+          Task.async(fn -> world |> World.step(steps: 30) |> World.to_state() end)
+        end)
+        |> Enum.map(&Task.await/1)
+
+      assert Enum.uniq(results) |> length() == 1
+    end
+  end
+end
