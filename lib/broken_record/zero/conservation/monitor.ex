@@ -54,7 +54,7 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
       {law, %{drift: drift}} ->
         raise BrokenRecord.Zero.ConservationError,
           message:
-            "#{law} drifted by #{Float.round(drift * 1.0, 16)} (relative), " <>
+            "#{law} drifted by #{:erlang.float_to_binary(drift * 1.0, scientific: 3)} (relative), " <>
               "more than the tolerance #{tolerance}",
           law: law,
           drift: drift,
