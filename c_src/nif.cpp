@@ -296,31 +296,32 @@ ERL_NIF_TERM world_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
     const TypeInfo& ti = types[t];
     for (std::size_t i = 0; i < agents[t].size(); ++i) {
       const ERL_NIF_TERM agent = agents[t][i];
-      const std::string path = "state." + ti.key_name + "[" + std::to_string(i) + "]";
-      if (!enif_is_map(env, agent)) throw ArgumentError(path + " must be a map");
+      // Built only for an error message: a string per agent would dominate the marshalling.
+      const auto path = [&] { return "state." + ti.key_name + "[" + std::to_string(i) + "]"; };
+      if (!enif_is_map(env, agent)) throw ArgumentError(path() + " must be a map");
       for (const FieldInfo& f : ti.fields) {
         ERL_NIF_TERM v;
         double vals[3];
         if (!enif_get_map_value(env, agent, f.atom, &v)) {
-          if (!f.has_default) throw ArgumentError(path + " is missing field :" + f.name);
+          if (!f.has_default) throw ArgumentError(path() + " is missing field :" + f.name);
           for (uint32_t k = 0; k < f.width(); ++k) vals[k] = f.def[k];
         } else if (f.kind == FieldKind::Vec3) {
           int arity;
           const ERL_NIF_TERM* el;
           if (!enif_get_tuple(env, v, &arity, &el) || arity != 3)
-            throw ArgumentError(path + "." + f.name + " must be a 3-tuple of numbers");
+            throw ArgumentError(path() + "." + f.name + " must be a 3-tuple of numbers");
           for (int k = 0; k < 3; ++k) {
             const int rc = state_number(env, el[k], false, f32, &vals[k]);
-            if (rc == 1) throw ArgumentError(path + "." + f.name + " must be a 3-tuple of numbers");
-            if (rc == 2) throw ArgumentError(path + "." + f.name + " is out of range");
+            if (rc == 1) throw ArgumentError(path() + "." + f.name + " must be a 3-tuple of numbers");
+            if (rc == 2) throw ArgumentError(path() + "." + f.name + " is out of range");
           }
         } else {
           const bool want_int = f.kind == FieldKind::Int;
           const int rc = state_number(env, v, want_int, f32, &vals[0]);
           if (rc == 1)
-            throw ArgumentError(path + "." + f.name +
+            throw ArgumentError(path() + "." + f.name +
                                 (want_int ? " must be an integer" : " must be a number"));
-          if (rc == 2) throw ArgumentError(path + "." + f.name + " is out of range");
+          if (rc == 2) throw ArgumentError(path() + "." + f.name + " is out of range");
         }
         for (uint32_t k = 0; k < f.width(); ++k) world->set(t, f.first_lane + k, i, vals[k]);
       }
@@ -445,15 +446,15 @@ ERL_NIF_TERM world_to_state(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
     if (!ti.any_written || n == 0) continue;
     for (std::size_t i = 0; i < n; ++i) {
       ERL_NIF_TERM m = items[i];
-      const std::string path = coll + "[" + std::to_string(i) + "]";
-      if (!enif_is_map(env, m)) throw ArgumentError(path + " must be a map");
+      const auto path = [&] { return coll + "[" + std::to_string(i) + "]"; };
+      if (!enif_is_map(env, m)) throw ArgumentError(path() + " must be a map");
       for (const FieldInfo& f : ti.fields) {
         if (!f.written) continue;
         double v[3];
         for (uint32_t k = 0; k < f.width(); ++k) {
           v[k] = world.get(t, f.first_lane + k, i);
           if (!std::isfinite(v[k]))
-            throw ArgumentError("the world holds a non-finite value at " + path + "." + f.name +
+            throw ArgumentError("the world holds a non-finite value at " + path() + "." + f.name +
                                 " (left by a NumericalError)");
         }
         ERL_NIF_TERM val;
@@ -462,13 +463,13 @@ ERL_NIF_TERM world_to_state(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
                                  enif_make_double(env, v[2]));
         } else if (f.kind == FieldKind::Int) {
           const double r = std::round(v[0]);
-          if (std::fabs(r) >= 9.2e18) throw ArgumentError(path + "." + f.name + " is out of range");
+          if (std::fabs(r) >= 9.2e18) throw ArgumentError(path() + "." + f.name + " is out of range");
           val = enif_make_int64(env, static_cast<ErlNifSInt64>(r));
         } else {
           val = enif_make_double(env, v[0]);
         }
         if (!enif_make_map_put(env, m, f.atom, val, &m))
-          throw ArgumentError(path + " must be a map");
+          throw ArgumentError(path() + " must be a map");
       }
       items[i] = m;
     }
