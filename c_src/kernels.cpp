@@ -294,14 +294,73 @@ void sweep_per_agent(const SweepArgs<T>& A) {
   }
 }
 
-template <class T>
-void sweep_pair(const SweepArgs<T>& A) {
+// One slot-0 agent i against the slot-1 agents j in [j0, j_end): outer ops for i, then the
+// varying ops over contiguous blocks of j read from colb[lane] + j. Slot-1 deltas are added to
+// acc1[s] + j (acc1 gives a base pointer per store), slot-0 deltas to acc0[store_acc[s] + i].
+template <class T, class Acc1>
+inline void pair_row(const SweepArgs<T>& A, std::size_t i, std::size_t j0, std::size_t j_end,
+                     const T* const* colb, const Acc1& acc1, T* acc0, T* regs, const T** rp,
+                     T* partial, const Batch<T>& iota_b) {
   using B = Batch<T>;
   constexpr std::size_t W = kW<T>;
   constexpr std::size_t BL = block_lanes<T>();
-  static const Iota<T> iota;
-  const B iota_b = B::load_aligned(iota.v);
   const B neg_zero(T(-0.0));
+  for (uint32_t k = 0; k < A.n_outer; ++k) {
+    const Instr& in = A.outer_ops[k];
+    if (in.op == Op::LOAD)
+      B(A.cols_a[in.b][i]).store_aligned(regs + std::size_t(in.dst) * BL);
+    else
+      exec_op<T>(in, rp, regs, A.reg_level, 1, A.consts, A.params);
+  }
+  for (uint32_t s = 0; s < A.n_stores; ++s) neg_zero.store_aligned(partial + s * W);
+  for (std::size_t jb = j0; jb < j_end; jb += BL) {
+    const std::size_t cnt = min_sz(BL, j_end - jb);
+    const std::size_t nb = (cnt + W - 1) / W;
+    const std::size_t tail = cnt - (nb - 1) * W;  // valid lanes of the last batch
+    const auto tail_mask = iota_b < B(static_cast<T>(tail));
+    for (uint32_t k = 0; k < A.n_varying; ++k) {
+      const Instr& in = A.varying_ops[k];
+      if (in.op == Op::LOAD)
+        rp[in.dst] = colb[in.b] + jb;
+      else
+        exec_op<T>(in, rp, regs, A.reg_level, nb, A.consts, A.params);
+    }
+    for (uint32_t s = 0; s < A.n_stores; ++s) {
+      const StoreRef& st = A.stores[s];
+      const T* src = rp[st.reg];
+      const std::size_t ss = A.reg_level[st.reg] == kVarying ? W : 0;
+      if (st.slot == 0) {
+        const B start(A.cols_a[st.lane][i]);
+        B sum = B::load_aligned(partial + s * W);
+        for (std::size_t k = 0; k + 1 < nb; ++k) sum += B::load_unaligned(src + k * ss) - start;
+        const B last = B::load_unaligned(src + (nb - 1) * ss) - start;
+        sum += xsimd::select(tail_mask, last, neg_zero);
+        sum.store_aligned(partial + s * W);
+      } else {
+        const T* startp = colb[st.lane] + jb;
+        T* ap = acc1(s) + jb;
+        for (std::size_t k = 0; k + 1 < nb; ++k) {
+          const B dlt = B::load_unaligned(src + k * ss) - B::load_unaligned(startp + k * W);
+          (B::load_unaligned(ap + k * W) + dlt).store_unaligned(ap + k * W);
+        }
+        const std::size_t k = nb - 1;
+        const B dlt = B::load_unaligned(src + k * ss) - B::load_unaligned(startp + k * W);
+        (B::load_unaligned(ap + k * W) + xsimd::select(tail_mask, dlt, neg_zero))
+            .store_unaligned(ap + k * W);
+      }
+    }
+  }
+  for (uint32_t s = 0; s < A.n_stores; ++s) {
+    if (A.stores[s].slot != 0) continue;
+    acc0[A.store_acc[s] + i] += xsimd::hadd(B::load_aligned(partial + s * W));
+  }
+}
+
+template <class T>
+void sweep_pair(const SweepArgs<T>& A) {
+  constexpr std::size_t BL = block_lanes<T>();
+  static const Iota<T> iota;
+  const Batch<T> iota_b = Batch<T>::load_aligned(iota.v);
   const std::size_t n_a = A.n_a, n_b = A.n_b;
   const bool same = A.kind == RuleKind::PairSame;
 #pragma omp parallel num_threads(A.n_threads) if (A.n_threads > 1)
@@ -312,61 +371,164 @@ void sweep_pair(const SweepArgs<T>& A) {
     setup_thread<T>(A, tid, regs, rp);
     T* partial = regs + std::size_t(A.n_regs) * BL;  // n_stores * W, slot-0 partial sums
     T* acc = A.acc + std::size_t(tid) * A.acc_stride;
+    auto acc1 = [&](uint32_t s) { return acc + A.store_acc[s]; };
 #pragma omp for schedule(dynamic, 8)
     for (long il = 0; il < static_cast<long>(n_a); ++il) {
       const std::size_t i = static_cast<std::size_t>(il);
       const std::size_t j0 = same ? i + 1 : 0;
       if (j0 >= n_b) continue;
-      for (uint32_t k = 0; k < A.n_outer; ++k) {
-        const Instr& in = A.outer_ops[k];
-        if (in.op == Op::LOAD)
-          B(A.cols_a[in.b][i]).store_aligned(regs + std::size_t(in.dst) * BL);
-        else
-          exec_op<T>(in, rp, regs, A.reg_level, 1, A.consts, A.params);
-      }
-      for (uint32_t s = 0; s < A.n_stores; ++s) neg_zero.store_aligned(partial + s * W);
-      for (std::size_t jb = j0; jb < n_b; jb += BL) {
-        const std::size_t cnt = min_sz(BL, n_b - jb);
-        const std::size_t nb = (cnt + W - 1) / W;
-        const std::size_t tail = cnt - (nb - 1) * W;  // valid lanes of the last batch
-        const auto tail_mask = iota_b < B(static_cast<T>(tail));
-        for (uint32_t k = 0; k < A.n_varying; ++k) {
-          const Instr& in = A.varying_ops[k];
-          if (in.op == Op::LOAD)
-            rp[in.dst] = A.cols_b[in.b] + jb;
-          else
-            exec_op<T>(in, rp, regs, A.reg_level, nb, A.consts, A.params);
-        }
-        for (uint32_t s = 0; s < A.n_stores; ++s) {
-          const StoreRef& st = A.stores[s];
-          const T* src = rp[st.reg];
-          const std::size_t ss = A.reg_level[st.reg] == kVarying ? W : 0;
-          if (st.slot == 0) {
-            const B start(A.cols_a[st.lane][i]);
-            B sum = B::load_aligned(partial + s * W);
-            for (std::size_t k = 0; k + 1 < nb; ++k) sum += B::load_unaligned(src + k * ss) - start;
-            const B last = B::load_unaligned(src + (nb - 1) * ss) - start;
-            sum += xsimd::select(tail_mask, last, neg_zero);
-            sum.store_aligned(partial + s * W);
-          } else {
-            const T* startp = A.cols_b[st.lane] + jb;
-            T* ap = acc + A.store_acc[s] + jb;
-            for (std::size_t k = 0; k + 1 < nb; ++k) {
-              const B dlt = B::load_unaligned(src + k * ss) - B::load_unaligned(startp + k * W);
-              (B::load_unaligned(ap + k * W) + dlt).store_unaligned(ap + k * W);
+      pair_row<T>(A, i, j0, n_b, A.cols_b, acc1, acc, regs, rp, partial, iota_b);
+    }
+  }
+}
+
+// Runs the whole program over `cnt` listed pairs (pi[k], pj[k]) and adds their deltas to the
+// shared accumulators (cell-list mode, see CellArgs).
+template <class T>
+inline void flush_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint32_t* pi,
+                        const uint32_t* pj, std::size_t cnt, T* regs, const T** rp, T* gbuf) {
+  constexpr std::size_t W = kW<T>;
+  constexpr std::size_t GS = block_lanes<T>() + 16;
+  const std::size_t nb = (cnt + W - 1) / W;
+  auto gathered = [&](uint16_t slot, uint16_t lane) -> T* {
+    const int32_t g = slot == 0 ? C.g_index_a[lane] : C.g_index_b[lane];
+    return gbuf + std::size_t(g) * GS;
+  };
+  for (uint32_t k = 0; k < A.n_outer; ++k) {
+    const Instr& in = A.outer_ops[k];
+    if (in.op == Op::LOAD)
+      rp[in.dst] = gathered(0, in.b);
+    else
+      exec_op<T>(in, rp, regs, C.pair_level, nb, A.consts, A.params);
+  }
+  for (uint32_t k = 0; k < A.n_varying; ++k) {
+    const Instr& in = A.varying_ops[k];
+    if (in.op == Op::LOAD)
+      rp[in.dst] = gathered(1, in.b);
+    else
+      exec_op<T>(in, rp, regs, C.pair_level, nb, A.consts, A.params);
+  }
+  for (uint32_t s = 0; s < A.n_stores; ++s) {
+    const StoreRef& st = A.stores[s];
+    const T* src = rp[st.reg];
+    const std::size_t ss = C.pair_level[st.reg] == kVarying ? 1 : 0;
+    const T* start = gathered(st.slot, st.lane);
+    const uint32_t* idx = st.slot == 0 ? pi : pj;
+    T* acc = A.acc + A.store_acc[s];
+    for (std::size_t k = 0; k < cnt; ++k) acc[idx[k]] += src[k * ss] - start[k];
+  }
+}
+
+// Gathers the used lanes of both slots for the listed pairs into the per-thread columns.
+template <class T>
+inline void gather_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint32_t* pi,
+                         const uint32_t* pj, std::size_t cnt, T* gbuf) {
+  constexpr std::size_t W = kW<T>;
+  constexpr std::size_t GS = block_lanes<T>() + 16;
+  const std::size_t pad = (cnt + W - 1) / W * W;
+  for (int slot = 0; slot < 2; ++slot) {
+    const uint32_t lanes = slot == 0 ? C.lanes_a : C.lanes_b;
+    const int32_t* gi = slot == 0 ? C.g_index_a : C.g_index_b;
+    const uint32_t* idx = slot == 0 ? pi : pj;
+    for (uint32_t l = 0; l < lanes; ++l) {
+      if (gi[l] < 0) continue;
+      const T* src = slot == 0 ? A.cols_a[l] : A.cols_b[l];
+      T* dst = gbuf + std::size_t(gi[l]) * GS;
+      for (std::size_t k = 0; k < cnt; ++k) dst[k] = src[idx[k]];
+      for (std::size_t k = cnt; k < pad; ++k) dst[k] = T(0);
+    }
+  }
+}
+
+// Cell-list sweep (CellArgs).
+template <class T>
+void sweep_cells(const SweepArgs<T>& A) {
+  constexpr std::size_t BL = block_lanes<T>();
+  const CellArgs<T>& C = *A.cells;
+  const bool same = A.kind == RuleKind::PairSame;
+  const long nx = C.nx, ny = C.ny, nz = C.nz;
+  const double cut2 = C.cut2;
+  const uint32_t* __restrict a_start = C.a_start;
+  const uint32_t* __restrict b_start = C.b_start;
+  const uint32_t* __restrict key = C.key;
+  const T* __restrict pa0 = C.pos_a[0];
+  const T* __restrict pa1 = C.pos_a[1];
+  const T* __restrict pa2 = C.pos_a[2];
+  const T* __restrict pb0 = C.pos_b[0];
+  const T* __restrict pb1 = C.pos_b[1];
+  const T* __restrict pb2 = C.pos_b[2];
+#pragma omp parallel num_threads(A.n_threads) if (A.n_threads > 1)
+  {
+    const int tid = omp_get_thread_num();
+    const int nthr = omp_get_num_threads();
+    T* regs;
+    const T** rp;
+    setup_thread<T>(A, tid, regs, rp);
+    T* gbuf = C.gbuf + std::size_t(tid) * C.gbuf_stride;
+    uint32_t* pi = C.ibuf + std::size_t(tid) * 2 * BL;
+    uint32_t* pj = pi + BL;
+    std::size_t cnt = 0;
+    uint64_t evals = 0;
+    auto flush = [&]() {
+      gather_pairs<T>(A, C, pi, pj, cnt, gbuf);
+      flush_pairs<T>(A, C, pi, pj, cnt, regs, rp, gbuf);
+      evals += cnt;
+      cnt = 0;
+    };
+    // 8 colour classes of 2x2x2-cell blocks (block index parity per axis): the neighbourhoods
+    // (4x4x4 cells) of two blocks of one class are disjoint.
+    const long bx = (nx + 1) / 2, by = (ny + 1) / 2, bz = (nz + 1) / 2;
+    for (int colour = 0; colour < 8; ++colour) {
+      const long cx = colour & 1, cy = (colour >> 1) & 1, cz = colour >> 2;
+      const long mx = (bx - cx + 1) / 2, my = (by - cy + 1) / 2, mz = (bz - cz + 1) / 2;
+      const long total = mx * my * mz;
+      long chunk = total / (long(nthr) * 16);
+      if (chunk < 1) chunk = 1;
+#pragma omp for schedule(dynamic, chunk) nowait
+      for (long t = 0; t < total; ++t) {
+        const long qx = 2 * (cx + 2 * (t % mx)), qy = 2 * (cy + 2 * ((t / mx) % my)),
+                   qz = 2 * (cz + 2 * (t / (mx * my)));
+        for (long c8 = 0; c8 < 8; ++c8) {
+          const long x = qx + (c8 & 1), y = qy + ((c8 >> 1) & 1), z = qz + (c8 >> 2);
+          if (x >= nx || y >= ny || z >= nz) continue;
+          const long c = (z * ny + y) * nx + x;
+          const uint32_t ia0 = a_start[c], ia1 = a_start[c + 1];
+          if (ia0 == ia1) continue;
+          // The (up to) 9 rows of 3 cells of the neighbourhood: contiguous packed ranges.
+          const long x0 = x > 0 ? x - 1 : 0, x1 = x + 1 < nx ? x + 1 : nx - 1;
+          uint32_t rb[9], re[9];
+          int n_rows = 0;
+          for (long zz = z - 1; zz <= z + 1; ++zz) {
+            if (zz < 0 || zz >= nz) continue;
+            for (long yy = y - 1; yy <= y + 1; ++yy) {
+              if (yy < 0 || yy >= ny) continue;
+              const long row = (zz * ny + yy) * nx;
+              rb[n_rows] = b_start[row + x0];
+              re[n_rows] = b_start[row + x1 + 1];
+              if (rb[n_rows] < re[n_rows]) ++n_rows;
             }
-            const std::size_t k = nb - 1;
-            const B dlt = B::load_unaligned(src + k * ss) - B::load_unaligned(startp + k * W);
-            (B::load_unaligned(ap + k * W) + xsimd::select(tail_mask, dlt, neg_zero))
-                .store_unaligned(ap + k * W);
+          }
+          for (uint32_t i = ia0; i < ia1; ++i) {
+            const double xi = pa0[i], yi = pa1[i], zi = pa2[i];
+            const uint32_t ki = same ? key[i] : 0;
+            for (int q = 0; q < n_rows; ++q) {
+              for (uint32_t j = rb[q]; j < re[q]; ++j) {
+                if (same && key[j] <= ki) continue;
+                const double dx = double(pb0[j]) - xi, dy = double(pb1[j]) - yi,
+                             dz = double(pb2[j]) - zi;
+                if (!(dx * dx + dy * dy + dz * dz < cut2)) continue;
+                pi[cnt] = i;
+                pj[cnt++] = j;
+                if (cnt == BL) flush();
+              }
+            }
           }
         }
       }
-      for (uint32_t s = 0; s < A.n_stores; ++s) {
-        if (A.stores[s].slot != 0) continue;
-        acc[A.store_acc[s] + i] += xsimd::hadd(B::load_aligned(partial + s * W));
-      }
+      if (cnt > 0) flush();
+#pragma omp barrier
     }
+    C.evals[std::size_t(tid) * 8] = evals;
   }
 }
 
@@ -374,6 +536,8 @@ template <class T>
 void sweep(const SweepArgs<T>& A) {
   if (A.kind == RuleKind::PerAgent)
     sweep_per_agent<T>(A);
+  else if (A.cells)
+    sweep_cells<T>(A);
   else
     sweep_pair<T>(A);
 }

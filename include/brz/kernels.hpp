@@ -18,6 +18,38 @@ constexpr std::size_t block_lanes() noexcept {
   return kBlockBytes / sizeof(T);
 }
 
+/// Cell-list mode of a pair sweep (built by c_src/cells.cpp, see docs/engine.md "Cell lists").
+/// Agents are binned into an nx * ny * nz grid (x fastest) and the columns handed to the kernel
+/// (SweepArgs::cols_a / cols_b) are packed copies sorted by cell, so the agents of cell c are the
+/// packed indices [start[c], start[c+1]). For every agent i of a cell, the kernel lists the
+/// agents j of the 3x3x3 neighbourhood (kind 1: only key[j] > key[i], so each unordered pair is
+/// listed once with slot 0 = lower original index) whose squared distance is below cut2, packs
+/// blocks of such pairs into contiguous per-thread columns (both slots) and runs the whole
+/// program over them with outer registers treated as varying (pair_level). Cells are swept in
+/// 2x2x2-cell blocks in 8 colour classes (block index parity per axis): the neighbourhoods of
+/// the blocks of one class are disjoint, so every thread adds its deltas straight into the one
+/// shared accumulator block SweepArgs::acc, and each agent's deltas are summed in an order that
+/// does not depend on the number of threads.
+template <class T>
+struct CellArgs {
+  uint32_t nx, ny, nz;
+  const uint32_t* a_start;  // n_cells + 1 (slot 0)
+  const uint32_t* b_start;  // n_cells + 1 (slot 1; == a_start for kind 1)
+  const uint32_t* key;      // kind 1: original index of every packed agent
+  const T* pos_a[3];        // packed position lanes of slot 0 / slot 1
+  const T* pos_b[3];
+  double cut2;                // pairs at squared distance >= cut2 (in double) are skipped
+  const uint8_t* pair_level;  // per register: Level with Outer promoted to Varying
+  const int32_t* g_index_a;   // per lane of type_a: its gathered column, or -1
+  const int32_t* g_index_b;   // per lane of type_b: its gathered column (after type_a's), or -1
+  uint32_t lanes_a, lanes_b;  // lanes of type_a / type_b
+  uint32_t n_g;               // gathered columns (both slots)
+  T* gbuf;                    // per thread: n_g * (block_lanes + 16) elements, 64-byte aligned
+  std::size_t gbuf_stride;
+  uint32_t* ibuf;   // per thread: 2 * block_lanes pair indices
+  uint64_t* evals;  // per thread (stride 8): pairs evaluated
+};
+
 /// Everything one sweep of one rule needs. Built by the executor.
 template <class T>
 struct SweepArgs {
@@ -44,6 +76,7 @@ struct SweepArgs {
   const T** ptrs;  // n_threads * n_regs register pointers
   T* acc;          // pair rules: n_threads * acc_stride accumulators (set to -0.0)
   std::size_t acc_stride;
+  const CellArgs<T>* cells = nullptr;  // pair rules: cell-list mode (acc is then one shared block)
 };
 
 /// Elements of scratch one thread needs for a rule.

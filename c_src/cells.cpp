@@ -1,0 +1,557 @@
+// Cell lists for pair rules with a cutoff: the interval bound of the cutoff, binning (O(N)
+// counting sort), packing, and the hand-off to the per-ISA cell sweep (kernels.cpp,
+// sweep_cells). Baseline ISA code. See docs/engine.md, "Cell lists".
+#include "brz/cells.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+namespace brz {
+
+bool cell_lists_default() noexcept {
+  static const bool enabled = [] {
+    const char* v = std::getenv("BRZ_CELLS");
+    return !(v != nullptr && std::strcmp(v, "0") == 0);
+  }();
+  return enabled;
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Interval arithmetic
+// ---------------------------------------------------------------------------------------------
+
+template <class T>
+struct IvCtx {
+  // Relative widening after an IEEE op (covers rounding to T and the double evaluation here)
+  // and after a transcendental (f32: xsimd's implementations, tested to <= 1e-5 relative).
+  static constexpr double kRel = std::is_same<T, double>::value ? 4.5e-16 : 1.2e-7;
+  static constexpr double kRelTr = std::is_same<T, double>::value ? 1e-14 : 4e-5;
+  static constexpr double kTiny = std::is_same<T, double>::value ? 1e-300 : 1e-37;
+  static constexpr double kMax = std::is_same<T, double>::value ? DBL_MAX : FLT_MAX;
+};
+
+using OptIv = std::optional<Interval>;
+
+template <class T>
+OptIv finish(double lo, double hi, double rel) {
+  if (!(lo <= hi)) return std::nullopt;  // NaN included
+  lo -= std::fabs(lo) * rel;             // a lower bound of 0 stays 0 (rounding is monotone)
+  hi += std::fabs(hi) * rel + (hi != 0 ? IvCtx<T>::kTiny : 0.0);
+  if (!(std::fabs(lo) <= IvCtx<T>::kMax) || !(std::fabs(hi) <= IvCtx<T>::kMax)) return std::nullopt;
+  return Interval{lo, hi};
+}
+
+inline bool contains_zero(const Interval& a) { return a.lo <= 0 && a.hi >= 0; }
+
+template <class T>
+OptIv iv_mul(const Interval& a, const Interval& b, bool square) {
+  if (square) {
+    const double m = std::max(a.lo * a.lo, a.hi * a.hi);
+    const double lo = contains_zero(a) ? 0.0 : std::min(a.lo * a.lo, a.hi * a.hi);
+    return finish<T>(lo, m, IvCtx<T>::kRel);
+  }
+  const double p[4] = {a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi};
+  return finish<T>(*std::min_element(p, p + 4), *std::max_element(p, p + 4), IvCtx<T>::kRel);
+}
+
+template <class T>
+OptIv iv_div(const Interval& a, const Interval& b) {
+  if (contains_zero(b)) return std::nullopt;
+  const double p[4] = {a.lo / b.lo, a.lo / b.hi, a.hi / b.lo, a.hi / b.hi};
+  return finish<T>(*std::min_element(p, p + 4), *std::max_element(p, p + 4), IvCtx<T>::kRel);
+}
+
+template <class T>
+OptIv iv_pow(const Interval& a, const Interval& b) {
+  const double rel = IvCtx<T>::kRelTr;
+  if (b.lo == b.hi && b.lo == std::floor(b.lo) && std::fabs(b.lo) <= 64) {
+    const int k = static_cast<int>(b.lo);
+    if (k == 0) return Interval{1.0, 1.0};
+    if (k < 0 && contains_zero(a)) return std::nullopt;
+    const double x = std::pow(a.lo, k), y = std::pow(a.hi, k);
+    if (k % 2 != 0) return finish<T>(std::min(x, y), std::max(x, y), rel);  // monotone
+    if (contains_zero(a)) return finish<T>(0.0, std::max(x, y), rel);       // even, k > 0
+    return finish<T>(std::min(x, y), std::max(x, y), rel);
+  }
+  // Real exponent: pow(x, y) = exp(y log x) is monotone in each argument on a box with x > 0,
+  // so the extremes lie at the corners. x = 0 is allowed only with y > 0 (0^y = 0).
+  if (a.lo < 0) return std::nullopt;
+  if (a.lo == 0 && b.lo <= 0) return std::nullopt;
+  const double p[4] = {std::pow(a.lo, b.lo), std::pow(a.lo, b.hi), std::pow(a.hi, b.lo),
+                       std::pow(a.hi, b.hi)};
+  return finish<T>(*std::min_element(p, p + 4), *std::max_element(p, p + 4), rel);
+}
+
+template <class T>
+std::optional<Interval> lane_range(const World<T>& w, uint32_t type, uint32_t lane) {
+  const std::size_t n = w.count(type);
+  if (n == 0) return std::nullopt;
+  const T* col = w.column(type, lane);
+  double lo = INFINITY, hi = -INFINITY;
+  bool finite = true;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = col[i];
+    finite = finite && std::isfinite(v);
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  if (!finite) return std::nullopt;
+  return Interval{lo, hi};
+}
+
+}  // namespace
+
+template <class T>
+std::optional<Interval> register_interval(const World<T>& w, const Rule& r, uint32_t reg,
+                                          const T* consts, const T* params) {
+  if (r.kind == RuleKind::PerAgent || reg >= r.n_regs) return std::nullopt;
+  // Backward slice of `reg`, then one forward pass over it (SSA: operands precede their use).
+  std::vector<char> need(r.n_regs, 0);
+  need[reg] = 1;
+  for (std::size_t k = r.instrs.size(); k-- > 0;) {
+    const Instr& in = r.instrs[k];
+    if (in.op == Op::STORE || !need[in.dst]) continue;
+    const int n_ops = op_reg_operands(in.op);
+    if (n_ops >= 1) need[in.a] = 1;
+    if (n_ops >= 2) need[in.b] = 1;
+    if (n_ops >= 3) need[in.c] = 1;
+  }
+  std::vector<OptIv> iv(r.n_regs);
+  const OptIv boolean = Interval{0.0, 1.0};
+  for (const Instr& in : r.instrs) {
+    if (in.op == Op::STORE || !need[in.dst]) continue;
+    const OptIv& a = iv[in.a];
+    const OptIv& b = iv[in.b];
+    const OptIv& c = iv[in.c];
+    OptIv& d = iv[in.dst];
+    const double rel = IvCtx<T>::kRel, tr = IvCtx<T>::kRelTr;
+    switch (in.op) {
+      case Op::CONST:
+      case Op::PARAM: {
+        const double v = in.op == Op::CONST ? double(consts[in.a]) : double(params[in.a]);
+        if (std::isfinite(v)) d = Interval{v, v};
+        break;
+      }
+      case Op::LOAD:
+        d = lane_range(w, r.slot_type(in.a), in.b);
+        break;
+      // Comparisons and booleans are 0 or 1 whatever their operands (NaN included).
+      case Op::LT:
+      case Op::LE:
+      case Op::GT:
+      case Op::GE:
+      case Op::EQ:
+      case Op::NE:
+      case Op::AND:
+      case Op::OR:
+      case Op::NOT:
+        d = boolean;
+        break;
+      case Op::SELECT:
+        // The result is b or c whatever the condition is (even NaN): refine when it is known.
+        if (a && (a->lo > 0 || a->hi < 0))
+          d = b;
+        else if (a && a->lo == 0 && a->hi == 0)
+          d = c;
+        else if (b && c)
+          d = Interval{std::min(b->lo, c->lo), std::max(b->hi, c->hi)};
+        break;
+      default:
+        break;
+    }
+    if (d || in.op == Op::CONST || in.op == Op::PARAM || in.op == Op::LOAD || in.op == Op::SELECT)
+      continue;
+    const int n_ops = op_reg_operands(in.op);
+    if (n_ops >= 1 && !a) continue;
+    if (n_ops >= 2 && !b) continue;
+    if (n_ops >= 3 && !c) continue;
+    switch (in.op) {
+      case Op::ADD:
+        d = finish<T>(a->lo + b->lo, a->hi + b->hi, rel);
+        break;
+      case Op::SUB:
+        d = finish<T>(a->lo - b->hi, a->hi - b->lo, rel);
+        break;
+      case Op::MUL:
+        d = iv_mul<T>(*a, *b, in.a == in.b);
+        break;
+      case Op::DIV:
+        d = iv_div<T>(*a, *b);
+        break;
+      case Op::FMA: {
+        const OptIv m = iv_mul<T>(*a, *b, in.a == in.b);
+        if (m) d = finish<T>(m->lo + c->lo, m->hi + c->hi, rel);
+        break;
+      }
+      case Op::POW:
+        d = iv_pow<T>(*a, *b);
+        break;
+      case Op::MIN:
+        d = Interval{std::min(a->lo, b->lo), std::min(a->hi, b->hi)};
+        break;
+      case Op::MAX:
+        d = Interval{std::max(a->lo, b->lo), std::max(a->hi, b->hi)};
+        break;
+      case Op::NEG:
+        d = Interval{-a->hi, -a->lo};
+        break;
+      case Op::ABS:
+        if (a->lo >= 0)
+          d = *a;
+        else if (a->hi <= 0)
+          d = Interval{-a->hi, -a->lo};
+        else
+          d = Interval{0.0, std::max(-a->lo, a->hi)};
+        break;
+      case Op::SQRT:
+        if (a->lo >= 0) d = finish<T>(std::sqrt(a->lo), std::sqrt(a->hi), rel);
+        break;
+      case Op::RSQRT:
+        if (a->lo > 0) d = finish<T>(1.0 / std::sqrt(a->hi), 1.0 / std::sqrt(a->lo), 2 * rel);
+        break;
+      case Op::EXP:
+        d = finish<T>(std::exp(a->lo), std::exp(a->hi), tr);
+        break;
+      case Op::LOG:
+        if (a->lo > 0) d = finish<T>(std::log(a->lo), std::log(a->hi), tr);
+        break;
+      case Op::SIN:
+      case Op::COS:
+        d = Interval{-1.0, 1.0};
+        break;
+      case Op::FLOOR:
+        d = Interval{std::floor(a->lo), std::floor(a->hi)};
+        break;
+      default:
+        break;  // unsupported: unbounded
+    }
+  }
+  return iv[reg];
+}
+
+std::optional<double> cutoff_upper_bound(const WorldBase& w, const Rule& r,
+                                         const std::vector<double>& params) {
+  if (!r.has_cutoff || r.kind == RuleKind::PerAgent) return std::nullopt;
+  auto go = [&](auto tag) -> std::optional<double> {
+    using T = decltype(tag);
+    std::vector<T> c, p;
+    for (double v : r.consts) c.push_back(to_precision<T>(v));
+    for (double v : params) p.push_back(to_precision<T>(v));
+    if (c.empty()) c.push_back(T(0));
+    if (p.empty()) p.push_back(T(0));
+    const auto iv =
+        register_interval<T>(static_cast<const World<T>&>(w), r, r.cutoff_reg, c.data(), p.data());
+    if (!iv) return std::nullopt;
+    return iv->hi;
+  };
+  if (w.precision() == Precision::F64) return go(double{});
+  return go(float{});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binning and the sweep
+// ---------------------------------------------------------------------------------------------
+
+template <class T>
+void CellLists<T>::bin(const World<T>& w, uint32_t type, uint32_t lane, const double* lo,
+                       const double* inv, const uint32_t* dims, Bins& b, int threads) {
+  const std::size_t n = w.count(type);
+  const std::size_t n_cells = std::size_t(dims[0]) * dims[1] * dims[2];
+  b.cell.resize(n);
+  const T* px = w.column(type, lane);
+  const T* py = w.column(type, lane + 1);
+  const T* pz = w.column(type, lane + 2);
+  const long nl = static_cast<long>(n);
+  uint32_t* cell = b.cell.data();
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+  for (long i = 0; i < nl; ++i) {
+    const T* p[3] = {px, py, pz};
+    std::size_t idx[3];
+    for (int d = 0; d < 3; ++d) {
+      const double v = (double(p[d][i]) - lo[d]) * inv[d];
+      long k = v > 0 ? static_cast<long>(v) : 0;
+      if (k >= long(dims[d])) k = long(dims[d]) - 1;
+      idx[d] = std::size_t(k);
+    }
+    cell[i] = static_cast<uint32_t>((idx[2] * dims[1] + idx[1]) * dims[0] + idx[0]);
+  }
+  // Stable counting sort (agents of a cell keep ascending index order).
+  b.start.assign(n_cells + 1, 0);
+  for (std::size_t i = 0; i < n; ++i) ++b.start[cell[i] + 1];
+  for (std::size_t c = 0; c < n_cells; ++c) b.start[c + 1] += b.start[c];
+  b.perm.resize(n);
+  // Fill using the running starts, then restore them (start[c] is shifted to start[c+1]).
+  for (std::size_t i = 0; i < n; ++i) b.perm[b.start[cell[i]]++] = static_cast<uint32_t>(i);
+  for (std::size_t c = n_cells; c > 0; --c) b.start[c] = b.start[c - 1];
+  b.start[0] = 0;
+}
+
+template <class T>
+bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* params,
+                       const uint8_t* levels, const KernelSet& ks, int max_threads,
+                       const ExecOptions& opts, IntegrateResult& stats) {
+  if (!opts.cell_lists || !r.has_cutoff || r.kind == RuleKind::PerAgent) return false;
+  const bool same = r.kind == RuleKind::PairSame;
+  const std::size_t na = w.count(r.type_a), nb = w.count(r.type_b);
+  const std::size_t pairs = same ? (na < 2 ? 0 : na * (na - 1) / 2) : na * nb;
+  if (pairs == 0 || pairs < opts.cell_min_pairs) return false;
+  if (na >= UINT32_MAX / 2 || nb >= UINT32_MAX / 2) return false;
+  // Kind 1 bins every agent once, by slot 0's position lanes: both slots must use the same.
+  if (same && r.cutoff_lane_a != r.cutoff_lane_b) return false;
+
+  // 1. Cutoff bound and cell width.
+  const auto iv = register_interval<T>(w, r, r.cutoff_reg, consts, params);
+  if (!iv || !(iv->hi > 0)) return false;
+  const double width0 = iv->hi * (1 + kCellMargin);  // pairs farther apart change nothing
+  double width = width0;
+
+  // 2. Bounding box of the positions of both slots (non-periodic).
+  double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+  const int bin_threads = na + nb > 50000 ? max_threads : 1;
+  for (int s = 0; s < (same ? 1 : 2); ++s) {
+    const uint32_t type = s == 0 ? r.type_a : r.type_b;
+    const uint32_t lane = s == 0 ? r.cutoff_lane_a : r.cutoff_lane_b;
+    const long n = static_cast<long>(w.count(type));
+    for (int d = 0; d < 3; ++d) {
+      const T* col = w.column(type, lane + d);
+      double l = INFINITY, h = -INFINITY;
+      bool finite = true;
+#pragma omp parallel for num_threads(bin_threads) if (bin_threads > 1) \
+    reduction(min : l) reduction(max : h) reduction(&& : finite)
+      for (long i = 0; i < n; ++i) {
+        const double v = col[i];
+        finite = finite && std::isfinite(v);
+        l = std::min(l, v);
+        h = std::max(h, v);
+      }
+      if (!finite) return false;
+      lo[d] = std::min(lo[d], l);
+      hi[d] = std::max(hi[d], h);
+    }
+  }
+  uint32_t dims[3];
+  const std::size_t max_cells = std::min<std::size_t>(
+      static_cast<std::size_t>(kMaxCellsPerAgent * double(same ? na : na + nb)) + kCellsExtra,
+      std::size_t(1) << 31);  // cell indices are u32
+  for (;;) {
+    std::size_t total = 1;
+    for (int d = 0; d < 3; ++d) {
+      const double k = std::floor((hi[d] - lo[d]) / width);
+      dims[d] = !(k >= 1) ? 1u : k >= kMaxCellsPerAxis ? kMaxCellsPerAxis : uint32_t(k);
+      total *= dims[d];
+    }
+    if (total <= max_cells) break;
+    width *= 1.25;
+  }
+  double inv[3];
+  for (int d = 0; d < 3; ++d) {
+    const double len = hi[d] - lo[d];
+    inv[d] = dims[d] > 1 && len > 0 ? double(dims[d]) / len : 0.0;
+  }
+  const std::size_t n_cells = std::size_t(dims[0]) * dims[1] * dims[2];
+
+  // 3. Binning.
+  bin(w, r.type_a, r.cutoff_lane_a, lo, inv, dims, a_, bin_threads);
+  if (!same) bin(w, r.type_b, r.cutoff_lane_b, lo, inv, dims, b_, bin_threads);
+  const Bins& bb = same ? a_ : b_;
+
+  // 4. Candidate pairs (agents in neighbouring cells): give up when cells do not pay off.
+  const long nx = dims[0], ny = dims[1], nz = dims[2];
+  double cand = 0;
+  {
+    const long nc = static_cast<long>(n_cells);
+    const int th = n_cells > 200000 ? max_threads : 1;
+#pragma omp parallel for num_threads(th) if (th > 1) schedule(static) reduction(+ : cand)
+    for (long c = 0; c < nc; ++c) {
+      const std::size_t n_i = a_.start[c + 1] - a_.start[c];
+      if (n_i == 0) continue;
+      const long x = c % nx, y = (c / nx) % ny, z = c / (nx * ny);
+      const long x0 = x > 0 ? x - 1 : 0, x1 = x + 1 < nx ? x + 1 : nx - 1;
+      std::size_t m = 0;
+      for (long zz = std::max(0L, z - 1); zz <= std::min(nz - 1, z + 1); ++zz)
+        for (long yy = std::max(0L, y - 1); yy <= std::min(ny - 1, y + 1); ++yy) {
+          const long row = (zz * ny + yy) * nx;
+          m += bb.start[row + x1 + 1] - bb.start[row + x0];
+        }
+      cand += double(n_i) * double(m);
+    }
+  }
+  if (same) cand = (cand - double(na)) / 2;
+  if (cand > opts.cell_max_fraction * double(pairs)) return false;
+
+  // 5. Packed (cell-sorted) copies of the lanes the rule reads or stores, and of the positions.
+  const uint32_t lanes_a = w.program().lanes(r.type_a), lanes_b = w.program().lanes(r.type_b);
+  std::vector<char> used0(lanes_a, 0), used1(lanes_b, 0);  // lanes read/stored through a slot
+  for (const Instr& in : r.instrs) {
+    if (in.op != Op::LOAD && in.op != Op::STORE) continue;
+    (in.a == 0 ? used0 : used1)[in.b] = 1;
+  }
+  std::vector<char> pack_a(used0), pack_b(used1);
+  for (int d = 0; d < 3; ++d) {
+    pack_a[r.cutoff_lane_a + d] = 1;
+    pack_b[r.cutoff_lane_b + d] = 1;
+  }
+  if (same)
+    for (uint32_t l = 0; l < lanes_a; ++l) pack_a[l] = pack_a[l] || pack_b[l];
+  packed_.resize(2);
+  std::vector<T*> cols_a(lanes_a, nullptr);
+  std::vector<const T*> cols_b(lanes_b, nullptr);
+  for (int s = 0; s < (same ? 1 : 2); ++s) {
+    const uint32_t type = s == 0 ? r.type_a : r.type_b;
+    const uint32_t lanes = s == 0 ? lanes_a : lanes_b;
+    const std::vector<char>& use = s == 0 ? pack_a : pack_b;
+    const Bins& bins = s == 0 ? a_ : b_;
+    const std::size_t n = w.count(type);
+    if (packed_[s].size() < lanes) packed_[s].resize(lanes);
+    for (uint32_t l = 0; l < lanes; ++l) {
+      if (!use[l]) continue;
+      AlignedBuffer<T>& buf = packed_[s][l];
+      if (buf.size() < column_capacity(n)) buf = AlignedBuffer<T>(column_capacity(n));
+      const T* src = w.column(type, l);
+      T* dst = buf.data();
+      const uint32_t* perm = bins.perm.data();
+      const long nl = static_cast<long>(n);
+#pragma omp parallel for num_threads(bin_threads) if (bin_threads > 1) schedule(static)
+      for (long k = 0; k < nl; ++k) dst[k] = src[perm[k]];
+      if (s == 0) cols_a[l] = dst;
+      if (s == 1 || same) cols_b[l] = dst;
+    }
+  }
+
+  // 6. One shared accumulator block, one array per stored (type, lane).
+  struct Acc {
+    uint32_t type, lane;
+    std::size_t offset;
+  };
+  std::vector<Acc> accs;
+  std::vector<std::size_t> store_acc;
+  std::size_t acc_size = 0;
+  for (const StoreRef& s : r.stores) {
+    const uint32_t type = r.slot_type(s.slot);
+    auto it = std::find_if(accs.begin(), accs.end(),
+                           [&](const Acc& a) { return a.type == type && a.lane == s.lane; });
+    if (it == accs.end()) {
+      accs.push_back(Acc{type, s.lane, acc_size});
+      acc_size += column_capacity(w.count(type));
+      it = accs.end() - 1;
+    }
+    store_acc.push_back(it->offset);
+  }
+  if (acc_.size() < acc_size) acc_ = AlignedBuffer<T>(acc_size);
+  {
+    T* acc = acc_.data();
+    const long n = static_cast<long>(acc_size);
+#pragma omp parallel for num_threads(bin_threads) if (bin_threads > 1) schedule(static)
+    for (long k = 0; k < n; ++k) acc[k] = T(-0.0);
+  }
+
+  // 7. Per-thread buffers and the kernel call.
+  const int n_threads = cand > double(opts.pair_parallel_threshold) ? max_threads : 1;
+  std::vector<int32_t> g_index_a(lanes_a, -1), g_index_b(lanes_b, -1);
+  uint32_t n_g = 0;
+  for (uint32_t l = 0; l < lanes_a; ++l)
+    if (used0[l]) g_index_a[l] = int32_t(n_g++);
+  for (uint32_t l = 0; l < lanes_b; ++l)
+    if (used1[l]) g_index_b[l] = int32_t(n_g++);
+  std::vector<uint8_t> pair_level(levels, levels + std::max<uint32_t>(1, r.n_regs));
+  for (uint8_t& l : pair_level)
+    if (l == static_cast<uint8_t>(Level::Outer)) l = static_cast<uint8_t>(Level::Varying);
+  const uint32_t n_stores = static_cast<uint32_t>(r.stores.size());
+  const std::size_t scratch_stride = (scratch_elems<T>(r.n_regs, n_stores) + 15) / 16 * 16;
+  if (scratch_.size() < scratch_stride * n_threads)
+    scratch_ = AlignedBuffer<T>(scratch_stride * n_threads);
+  ptrs_.assign(std::max<std::size_t>(1, std::size_t(r.n_regs) * n_threads), nullptr);
+  const std::size_t gbuf_stride = std::max<std::size_t>(1, n_g) * (block_lanes<T>() + 16);
+  if (gbuf_.size() < gbuf_stride * n_threads) gbuf_ = AlignedBuffer<T>(gbuf_stride * n_threads);
+  if (ibuf_.size() < 2 * block_lanes<T>() * n_threads)
+    ibuf_.resize(2 * block_lanes<T>() * n_threads);
+  evals_.assign(std::size_t(8) * n_threads, 0);
+
+  CellArgs<T> ca{};
+  ca.nx = dims[0];
+  ca.ny = dims[1];
+  ca.nz = dims[2];
+  ca.a_start = a_.start.data();
+  ca.b_start = bb.start.data();
+  ca.key = a_.perm.data();  // kind 1: original index = sort key
+  for (int d = 0; d < 3; ++d) {
+    ca.pos_a[d] = cols_a[r.cutoff_lane_a + d];
+    ca.pos_b[d] = cols_b[r.cutoff_lane_b + d];
+  }
+  ca.cut2 = width0 * width0;
+  ca.pair_level = pair_level.data();
+  ca.g_index_a = g_index_a.data();
+  ca.g_index_b = g_index_b.data();
+  ca.lanes_a = lanes_a;
+  ca.lanes_b = lanes_b;
+  ca.n_g = n_g;
+  ca.gbuf = gbuf_.data();
+  ca.gbuf_stride = gbuf_stride;
+  ca.ibuf = ibuf_.data();
+  ca.evals = evals_.data();
+
+  SweepArgs<T> a{};
+  a.kind = r.kind;
+  a.n_regs = r.n_regs;
+  a.reg_level = levels;
+  a.uniform_ops = r.uniform_ops.data();
+  a.n_uniform = uint32_t(r.uniform_ops.size());
+  a.outer_ops = r.outer_ops.data();
+  a.n_outer = uint32_t(r.outer_ops.size());
+  a.varying_ops = r.varying_ops.data();
+  a.n_varying = uint32_t(r.varying_ops.size());
+  a.stores = r.stores.data();
+  a.n_stores = n_stores;
+  a.store_acc = store_acc.data();
+  a.consts = consts;
+  a.params = params;
+  a.cols_a = cols_a.data();
+  a.cols_b = cols_b.data();
+  a.n_a = na;
+  a.n_b = nb;
+  a.n_threads = n_threads;
+  a.scratch = scratch_.data();
+  a.scratch_stride = scratch_stride;
+  a.ptrs = ptrs_.data();
+  a.acc = acc_.data();
+  a.acc_stride = acc_size;
+  a.cells = &ca;
+  if constexpr (sizeof(T) == 8)
+    ks.sweep_f64(a);
+  else
+    ks.sweep_f32(a);
+
+  // 8. Deltas back to the agents' own order.
+  for (const Acc& acc : accs) {
+    T* col = w.column(acc.type, acc.lane);
+    const T* src = acc_.data() + acc.offset;
+    const uint32_t* perm = (acc.type == r.type_a ? a_ : b_).perm.data();
+    const long n = static_cast<long>(w.count(acc.type));
+#pragma omp parallel for num_threads(bin_threads) if (bin_threads > 1) schedule(static)
+    for (long k = 0; k < n; ++k) col[perm[k]] = col[perm[k]] + src[k];
+  }
+  uint64_t evals = 0;
+  for (int t = 0; t < n_threads; ++t) evals += evals_[std::size_t(t) * 8];
+  stats.cell_sweeps += 1;
+  stats.pair_evaluations += evals;
+  return true;
+}
+
+template class CellLists<double>;
+template class CellLists<float>;
+template std::optional<Interval> register_interval<double>(const World<double>&, const Rule&,
+                                                           uint32_t, const double*, const double*);
+template std::optional<Interval> register_interval<float>(const World<float>&, const Rule&,
+                                                          uint32_t, const float*, const float*);
+
+}  // namespace brz

@@ -1,0 +1,87 @@
+// Cell lists for pair rules with a cutoff (docs/engine.md, "Cell lists").
+//
+// A rule with a cutoff (docs/program.md, "Cutoff") names the position lanes of both slots and a
+// register holding the pair's cutoff distance c; pairs with |pos_a - pos_b| >= c change nothing.
+// The engine bounds c over all pairs by interval arithmetic over the instructions the cutoff
+// register depends on (cutoff_upper_bound), bins the agents into a uniform grid whose cells are
+// at least that wide, and visits only pairs in the same or neighbouring cells, with exactly the
+// per-pair semantics of the all-pairs sweep.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "brz/aligned.hpp"
+#include "brz/executor.hpp"
+#include "brz/kernels.hpp"
+#include "brz/program.hpp"
+#include "brz/world.hpp"
+
+namespace brz {
+
+/// A closed interval of doubles; both ends finite.
+struct Interval {
+  double lo, hi;
+};
+
+/// Interval of every value register `reg` of pair rule `r` can take over all pairs of the world's
+/// current contents, computed in the world's precision T: `consts` and `params` are the rule's
+/// constants and the params as the kernels see them (rounded to T). LOADs range over the finite
+/// [min, max] of their lane over the slot's agents; the bound covers the rounding of every T
+/// operation. std::nullopt when the register may be unbounded, infinite or NaN (a non-finite
+/// lane value, a division by an interval holding 0, sqrt/log of possibly negative values, an
+/// unsupported op, an empty agent type, ...).
+template <class T>
+std::optional<Interval> register_interval(const World<T>& w, const Rule& r, uint32_t reg,
+                                          const T* consts, const T* params);
+
+/// Upper bound of the cutoff register of `r` over all pairs (rule constants rounded to T, the
+/// given params rounded to T); std::nullopt when r has no cutoff or no finite bound exists.
+std::optional<double> cutoff_upper_bound(const WorldBase& w, const Rule& r,
+                                         const std::vector<double>& params);
+
+/// Grid cells are at least (1 + kCellMargin) * bound wide: the margin covers the rounding of the
+/// distance and cutoff as the kernels compute them (f32 included).
+constexpr double kCellMargin = 1e-4;
+/// At most this many cells per binned agent (plus kCellsExtra): sparse systems get wider cells
+/// instead of mostly empty ones, so memory and time stay O(N).
+constexpr double kMaxCellsPerAgent = 4.0;
+constexpr std::size_t kCellsExtra = 64;
+/// At most this many cells along one axis.
+constexpr uint32_t kMaxCellsPerAxis = 1u << 20;
+
+/// Per-run state of the cell-list sweeps (buffers reused from sweep to sweep).
+template <class T>
+class CellLists {
+ public:
+  /// Runs one sweep of pair rule `r` with cell lists when that is possible and pays off (see
+  /// docs/engine.md): adds the pair deltas to the world's columns, counts the sweep and its pair
+  /// evaluations in `stats` and returns true. Returns false, having changed nothing in the world,
+  /// when the caller must run the all-pairs sweep instead. `levels` is the rule's Level per
+  /// register as bytes.
+  bool run(World<T>& w, const Rule& r, const T* consts, const T* params, const uint8_t* levels,
+           const KernelSet& ks, int max_threads, const ExecOptions& opts, IntegrateResult& stats);
+
+ private:
+  struct Bins {
+    std::vector<uint32_t> cell;   // per agent: its cell
+    std::vector<uint32_t> start;  // n_cells + 1
+    std::vector<uint32_t> perm;   // packed index -> agent index
+  };
+  void bin(const World<T>& w, uint32_t type, uint32_t lane, const double* lo, const double* inv,
+           const uint32_t* dims, Bins& b, int threads);
+
+  Bins a_, b_;
+  std::vector<std::vector<AlignedBuffer<T>>> packed_;  // [0 = type_a, 1 = type_b][lane]
+  AlignedBuffer<T> acc_, scratch_, gbuf_;
+  std::vector<const T*> ptrs_;
+  std::vector<uint32_t> ibuf_;
+  std::vector<uint64_t> evals_;
+};
+
+extern template class CellLists<double>;
+extern template class CellLists<float>;
+
+}  // namespace brz
