@@ -6,12 +6,46 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
+#include <type_traits>
 
+#include "brz/cells.hpp"
 #include "brz/isa.hpp"
 
 namespace brz {
 namespace {
+
+// Whether generated kernels may run at all: present, built for this program, allowed by the
+// options and not disabled by BRZ_KERNELS=0.
+bool uses_generated(const ExecOptions& o, const Program& prog) {
+  return o.generated != nullptr && o.use_generated && generated_kernels_enabled_by_env() &&
+         o.generated->n_rules() == prog.n_rules();
+}
+
+// Whether col[0, n) holds a NaN or an infinity: a branch-free scan of the exponent bits that
+// the compiler vectorises, split across threads for long columns. The exact (first-index)
+// search runs only when this finds something.
+template <class T>
+bool any_non_finite(const T* col, std::size_t n, int threads) {
+  using U = typename std::conditional<sizeof(T) == 8, uint64_t, uint32_t>::type;
+  constexpr U kExp = sizeof(T) == 8 ? U(0x7ff0000000000000ull) : U(0x7f800000u);
+  constexpr std::size_t kBlock = 8192;
+  const long blocks = static_cast<long>((n + kBlock - 1) / kBlock);
+  int bad = 0;
+#pragma omp parallel for num_threads(threads) reduction(| : bad) if (threads > 1 && blocks > 8)
+  for (long b = 0; b < blocks; ++b) {
+    const std::size_t lo = std::size_t(b) * kBlock, hi = std::min(n, lo + kBlock);
+    U found = 0;
+    for (std::size_t i = lo; i < hi; ++i) {
+      U bits;
+      std::memcpy(&bits, col + i, sizeof bits);
+      found |= U((bits & kExp) == kExp);
+    }
+    bad |= found != 0;
+  }
+  return bad != 0;
+}
 
 struct AccArray {
   uint32_t type;
@@ -61,6 +95,11 @@ class Runner {
     ptrs_.assign(std::max<std::size_t>(1, max_regs * threads_needed), nullptr);
     acc_ = AlignedBuffer<T>(acc_stride * threads_needed);
     params_.resize(w_.params().size());
+    // Generated kernels (docs/kernels.md): used when allowed and built for this program.
+    if (uses_generated(opts, prog_)) gen_ = opts.generated;
+    std::size_t max_stores = 1;
+    for (uint32_t id : rule_ids) max_stores = std::max(max_stores, prog_.rule(id).stores.size());
+    gen_ptrs_.assign(max_stores * std::size_t(threads_needed), nullptr);
   }
 
   void set_params(const std::vector<double>& params, double dt) {
@@ -98,13 +137,21 @@ class Runner {
     if (r.kind == RuleKind::PerAgent) {
       if (r.stores.empty() || a.n_a == 0) return;  // nothing observable
       a.n_threads = rule_threads(r);
-      call(a);
+      if (!dispatch(id, a)) return;  // the generated kernel saw only finite stored values
     } else {
       if (r.stores.empty()) return;
       if (pair_count(r) == 0) return;
+      // Cell lists (c_src/cells.cpp) when the rule has a usable cutoff; else all pairs.
+      if (cells_.run(w_, r, p.consts.data(), params_.data(), p.levels.data(), *ks_, max_threads_,
+                     opts_, *stats_)) {
+        check(p, step);
+        return;
+      }
+      stats_->all_pairs_sweeps += 1;
+      stats_->pair_evaluations += pair_count(r);
       a.n_threads = rule_threads(r);
       std::fill(acc_.data(), acc_.data() + p.acc_stride * std::size_t(a.n_threads), T(-0.0));
-      call(a);
+      dispatch(id, a);
       for (const AccArray& acc : p.accs) {
         T* col = w_.column(acc.type, acc.lane);
         const std::size_t n = w_.count(acc.type);
@@ -131,6 +178,38 @@ class Runner {
     if (r.kind == RuleKind::PerAgent)
       return w_.count(r.type_a) > opts_.agent_parallel_threshold ? max_threads_ : 1;
     return pair_count(r) > opts_.pair_parallel_threshold ? max_threads_ : 1;
+  }
+
+  // The rule's generated kernel for precision T, or nullptr (then the interpreter runs it).
+  auto generated_fn(uint32_t id) const -> void (*)(const BrzKernelArgs<T>*) {
+    const RuleKernels* k = gen_ ? gen_->rule(id) : nullptr;
+    if (k == nullptr) return nullptr;
+    if constexpr (sizeof(T) == 8)
+      return k->f64;
+    else
+      return k->f32;
+  }
+
+  // A per-agent or all-pairs sweep: the generated kernel when there is one, else the
+  // interpreter. Both write the same columns / accumulators (docs/kernels.md). Returns false
+  // when a generated per-agent kernel has found every stored value finite (no check needed).
+  bool dispatch(uint32_t id, const SweepArgs<T>& a) {
+    const auto fn = generated_fn(id);
+    if (fn == nullptr) {
+      call(a);
+      return true;
+    }
+    stats_->generated_sweeps += 1;
+    BrzKernelArgs<T> g{};
+    g.params = a.params;
+    g.cols_a = a.cols_a;
+    g.cols_b = a.cols_b;
+    g.n_a = a.n_a;
+    g.n_b = a.n_b;
+    if (a.kind == RuleKind::PerAgent) return run_generated_agent<T>(fn, g, a.n_threads);
+    run_generated_pair<T>(fn, g, a.n_threads, a.acc, a.acc_stride, a.store_acc, a.n_stores,
+                          gen_ptrs_.data());
+    return true;
   }
 
   void call(const SweepArgs<T>& a) {
@@ -183,6 +262,7 @@ class Runner {
       uint32_t best_lane = 0;
       for (std::size_t q = k; q < end; ++q) {
         const T* col = w_.column(type, p.checked[q].second);
+        if (!any_non_finite(col, std::min(n, best_i), max_threads_)) continue;
         for (std::size_t i = 0; i < std::min(n, best_i); ++i) {
           if (!std::isfinite(col[i])) {
             if (i < best_i) {
@@ -209,6 +289,14 @@ class Runner {
   std::vector<const T*> ptrs_;
   AlignedBuffer<T> acc_;
   std::vector<T> params_;
+  const KernelLibrary* gen_ = nullptr;  // generated kernels, when used
+  std::vector<T*> gen_ptrs_;            // per-thread accumulator pointers for them
+  CellLists<T> cells_;                  // cell-list sweeps of cutoff rules
+  IntegrateResult stats_own_;
+  IntegrateResult* stats_ = &stats_own_;  // pair-sweep counters
+
+ public:
+  void set_result(IntegrateResult* res) { stats_ = res; }
 };
 
 template <class T>
@@ -217,6 +305,7 @@ IntegrateResult run(World<T>& world, const std::vector<uint32_t>& rule_ids, uint
   Runner<T> runner(world, rule_ids, opts);
   runner.set_params(world.params(), dt);
   IntegrateResult res;
+  runner.set_result(&res);
   for (uint64_t s = 0; s < steps; ++s) {
     if (should_stop && should_stop()) {
       res.cancelled = true;
@@ -235,6 +324,14 @@ IntegrateResult integrate(WorldBase& world, const std::vector<uint32_t>& rule_id
   if (world.precision() == Precision::F64)
     return run(static_cast<World<double>&>(world), rule_ids, steps, dt, should_stop, options);
   return run(static_cast<World<float>&>(world), rule_ids, steps, dt, should_stop, options);
+}
+
+bool uses_generated_kernel(const WorldBase& world, uint32_t id, const ExecOptions& options) {
+  const Program& prog = world.program();
+  if (id >= prog.n_rules() || !uses_generated(options, prog)) return false;
+  const RuleKernels* k = options.generated->rule(id);
+  if (k == nullptr) return false;
+  return world.precision() == Precision::F64 ? k->f64 != nullptr : k->f32 != nullptr;
 }
 
 }  // namespace brz

@@ -6,10 +6,15 @@
 #include <functional>
 #include <vector>
 
+#include "brz/generated.hpp"
 #include "brz/kernels.hpp"
 #include "brz/world.hpp"
 
 namespace brz {
+
+/// Default of ExecOptions::cell_lists: true unless the environment variable BRZ_CELLS is "0"
+/// (read once, at first use).
+bool cell_lists_default() noexcept;
 
 struct ExecOptions {
   /// Threads for a parallel sweep; 0 = omp_get_max_threads().
@@ -20,11 +25,33 @@ struct ExecOptions {
   std::size_t agent_parallel_threshold = 50000;
   /// Kernel set to use; nullptr = active_kernels() (the one chosen at load).
   const KernelSet* kernels = nullptr;
+  /// Fused kernels generated from the world's program (docs/kernels.md); nullptr = none. Used
+  /// for all-pairs and per-agent sweeps of the rules it covers when `use_generated` is true and
+  /// the environment does not say BRZ_KERNELS=0; the interpreter runs every other rule.
+  const KernelLibrary* generated = nullptr;
+  bool use_generated = true;
+  /// Cell lists for pair rules with a cutoff (docs/engine.md, "Cell lists"); false forces the
+  /// all-pairs sweep. The default honours BRZ_CELLS=0.
+  bool cell_lists = cell_lists_default();
+  /// Cell lists are tried only for sweeps with at least this many pairs...
+  std::size_t cell_min_pairs = 4096;
+  /// ...and used only when the candidate pairs they visit are at most this fraction of all pairs.
+  double cell_max_fraction = 0.5;
 };
+
+/// Whether rule `id` of `world`'s program runs its per-agent or all-pairs sweeps through a
+/// generated kernel under `options` (false: the interpreter runs them). A cutoff rule may still
+/// run cell-list sweeps instead of all-pairs ones when those pay off (they take precedence).
+bool uses_generated_kernel(const WorldBase& world, uint32_t id, const ExecOptions& options);
 
 struct IntegrateResult {
   uint64_t steps_done = 0;
   bool cancelled = false;
+  /// Pair sweeps run with cell lists / over all pairs, and pair evaluations done by both (one per
+  /// pair handed to the kernel, including the cell neighbours beyond the cutoff).
+  uint64_t cell_sweeps = 0, all_pairs_sweeps = 0, pair_evaluations = 0;
+  /// Per-agent and all-pairs sweeps run by generated kernels (docs/kernels.md).
+  uint64_t generated_sweeps = 0;
 };
 
 /// Polled once before every step; returning true stops the run (IntegrateResult::cancelled).

@@ -5,14 +5,15 @@ defmodule BrokenRecord.Zero.DSL do
   At compile time it runs, once:
 
       Parser -> Types -> Cutoff -> Lowering -> Optimizer -> Program.encode
-                                            `-> Codegen.Elixir (fallback functions)
+                                            |-> Codegen.Elixir (fallback functions)
+                                            `-> KernelBuilder (fused C++ kernels, a cached .so)
 
   and defines the nested module with `simulate/2`, `__system__/0` and the generated
   pure-Elixir rule functions. Warnings (unknown optimize pass, unavailable compile target,
   conservation violations) are compile-time warnings with file and line.
   """
 
-  alias BrokenRecord.Zero.{Codegen, Compiler, Conservation}
+  alias BrokenRecord.Zero.{Codegen, Compiler, Conservation, KernelBuilder}
 
   @doc """
   Defines a system module `Outer.Name`. See `BrokenRecord.Zero` and `docs/dsl.md` for the
@@ -28,6 +29,7 @@ defmodule BrokenRecord.Zero.DSL do
     end)
 
     report_conservation(system, __CALLER__)
+    system = attach_kernel(system, __CALLER__)
     rule_functions = Codegen.Elixir.functions(system)
 
     quote do
@@ -50,6 +52,30 @@ defmodule BrokenRecord.Zero.DSL do
 
         unquote_splicing(rule_functions)
       end
+    end
+  end
+
+  # The fused C++ kernels (docs/kernels.md). No compiler or a failed build: a warning and no
+  # kernel (the engine interprets the rules); an error when BROKEN_RECORD_REQUIRE_NIF is set.
+  defp attach_kernel(system, caller) do
+    case KernelBuilder.build(system.program, system.program_binary) do
+      {:ok, kernel} ->
+        %{system | kernel: kernel}
+
+      :skip ->
+        system
+
+      {:error, reason} ->
+        message =
+          "no native kernels for #{inspect(system.module)} (the engine will interpret its " <>
+            "rules): " <> reason
+
+        if System.get_env("BROKEN_RECORD_REQUIRE_NIF") in ["1", "true"] do
+          raise CompileError, file: caller.file, line: caller.line, description: message
+        else
+          IO.warn(message, Macro.Env.stacktrace(caller))
+          system
+        end
     end
   end
 

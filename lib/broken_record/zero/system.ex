@@ -11,6 +11,9 @@ defmodule BrokenRecord.Zero.System do
     * `program` - the optimised `BrokenRecord.Zero.Program`, and `program_binary` its encoding
     * `analysis` - per rule: instruction counts before/after optimisation and flops per
       application
+    * `kernel` - the fused C++ kernel library built at compile time
+      (`%{path: absolute_path, hash: cache_key}`, see `BrokenRecord.Zero.KernelBuilder`), or
+      `nil` when none could be built (the native engine then interprets every rule)
   """
   defstruct [
     :module,
@@ -25,7 +28,8 @@ defmodule BrokenRecord.Zero.System do
     program_binary: nil,
     analysis: %{},
     conservation: %{},
-    potentials: []
+    potentials: [],
+    kernel: nil
   ]
 
   @type t :: %__MODULE__{
@@ -41,7 +45,8 @@ defmodule BrokenRecord.Zero.System do
           program_binary: binary | nil,
           analysis: map,
           conservation: map,
-          potentials: list
+          potentials: list,
+          kernel: nil | %{path: String.t(), hash: String.t()}
         }
 
   @doc "Finds an agent type by name (`\"Particle\"`) or collection key (`:particles`)."

@@ -16,8 +16,10 @@ defmodule BrokenRecord.Zero.World do
   every other key and value is the caller's own term.
   """
 
-  alias BrokenRecord.Zero.{NIF, Program, Runtime, State}
+  alias BrokenRecord.Zero.{KernelBuilder, NIF, Program, Runtime, State}
   alias BrokenRecord.Zero.Backend.Elixir, as: ElixirBackend
+
+  require Logger
 
   defstruct [:system, :backend, :state, :ref, :lanes, written: %{}]
 
@@ -35,9 +37,11 @@ defmodule BrokenRecord.Zero.World do
   @doc """
   Creates a world for `system` (a module defined by `defsystem`) from `state`.
 
-  Options: `backend: :auto | :native | :interpreted`, and `precision: :f64 | :f32` to
+  Options: `backend: :auto | :native | :interpreted`, `precision: :f64 | :f32` to
   override the system's precision for this world (native worlds only; the pure-Elixir backend
-  always computes in f64).
+  always computes in f64), and `kernels: boolean` (native worlds; default `true`): whether the
+  fused C++ kernels generated for the system at compile time may run its rules (`false`: the
+  engine's interpreter runs every rule; see `docs/kernels.md` and `info/1`).
   """
   @spec new(module, map, keyword) :: t
   def new(system_module, state, opts \\ []) do
@@ -50,6 +54,12 @@ defmodule BrokenRecord.Zero.World do
             "invalid option precision: #{inspect(precision)}; expected :f64 or :f32"
     end
 
+    kernels = Keyword.get(opts, :kernels, true)
+
+    unless is_boolean(kernels) do
+      raise ArgumentError, "invalid option kernels: #{inspect(kernels)}; expected a boolean"
+    end
+
     system = put_in(system.options.precision, precision)
     world = %__MODULE__{system: system, backend: backend, state: state}
 
@@ -57,6 +67,7 @@ defmodule BrokenRecord.Zero.World do
       :native ->
         layout = layout(system)
         ref = NIF.world_new(program(system), layout, state, precision)
+        unless kernels, do: :ok = NIF.world_set_options(ref, kernels: false)
         %{world | ref: ref}
 
       :interpreted ->
@@ -125,6 +136,33 @@ defmodule BrokenRecord.Zero.World do
     end
   end
 
+  @doc """
+  What runs a world: `%{backend, precision, counts, kernels, kernel_status}`. `kernels` lists
+  the indices of the rules (`__system__().rules`) that the native engine runs through the
+  system's generated C++ kernels; `kernel_status` is `:loaded`, `:none` (no library) or
+  `{:error, reason}` (a library was found but rejected). Pure-Elixir worlds report
+  `kernels: []` and `kernel_status: :none`.
+  """
+  @spec info(t) :: %{
+          backend: :native | :interpreted,
+          precision: :f64 | :f32,
+          counts: [non_neg_integer],
+          kernels: [non_neg_integer],
+          kernel_status: :loaded | :none | {:error, String.t()}
+        }
+  def info(%__MODULE__{backend: :native} = world),
+    do: Map.put(NIF.world_info(world.ref), :backend, :native)
+
+  def info(%__MODULE__{backend: :interpreted, system: system} = world) do
+    %{
+      backend: :interpreted,
+      precision: :f64,
+      counts: Enum.map(system.agents, &length(Map.fetch!(world.lanes, &1.index))),
+      kernels: [],
+      kernel_status: :none
+    }
+  end
+
   @doc "The number of agents of each collection."
   @spec counts(t) :: %{atom => non_neg_integer}
   def counts(%__MODULE__{system: system} = world) do
@@ -160,13 +198,30 @@ defmodule BrokenRecord.Zero.World do
     end)
   end
 
-  # One validated program resource per system, created on first use.
+  # One validated program resource per system, created on first use, with the system's
+  # generated kernel library when there is one (a rejected library is a warning, once).
   defp program(system) do
     key = {__MODULE__, system.module, :erlang.phash2(system.program_binary)}
 
     case :persistent_term.get(key, nil) do
       nil ->
-        ref = NIF.program_new(system.program_binary)
+        ref =
+          case KernelBuilder.ensure(system) do
+            %{path: path, hash: hash} -> NIF.program_new(system.program_binary, {path, hash})
+            nil -> NIF.program_new(system.program_binary, nil)
+          end
+
+        case NIF.program_info(ref).kernel_status do
+          {:error, reason} ->
+            Logger.warning(
+              "BrokenRecord Zero: the generated kernels of #{inspect(system.module)} are not " <>
+                "used (#{reason}); the engine interprets its rules"
+            )
+
+          _ ->
+            :ok
+        end
+
         :persistent_term.put(key, ref)
         ref
 

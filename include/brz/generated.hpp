@@ -1,0 +1,73 @@
+// Fused kernels generated from a program at `mix compile` (docs/kernels.md): loading and
+// validating the shared library, and running one rule's sweep through a generated kernel.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "brz/generated_abi.hpp"
+
+namespace brz {
+
+/// The generated kernels of one rule (either may be null).
+struct RuleKernels {
+  brz_kernel_f64_fn f64 = nullptr;
+  brz_kernel_f32_fn f32 = nullptr;
+};
+
+/// A loaded, validated kernel library: one entry per rule of the program it was generated from.
+/// The dlopen handle lives as long as this object (dlclose in the destructor), so keep it alive
+/// as long as any world may call its kernels (the NIF ties it to the program resource).
+class KernelLibrary {
+ public:
+  /// Opens `path` (dlopen RTLD_NOW | RTLD_LOCAL) and validates it: `brz_abi_version` must equal
+  /// BRZ_GEN_ABI_VERSION, `brz_program_hash` must equal `expected_hash`, the embedded program
+  /// binary must equal `program[0, size)` byte for byte, `brz_rule_count` must equal `n_rules`
+  /// and every `brz_rule_<k>_f64` / `_f32` must exist. Never throws for a bad library: returns
+  /// nullptr and sets `*error` to the reason (the library is closed again).
+  static std::shared_ptr<const KernelLibrary> open(const std::string& path,
+                                                   const std::string& expected_hash,
+                                                   const uint8_t* program, std::size_t size,
+                                                   uint32_t n_rules, std::string* error);
+
+  ~KernelLibrary();
+  KernelLibrary(const KernelLibrary&) = delete;
+  KernelLibrary& operator=(const KernelLibrary&) = delete;
+
+  uint32_t n_rules() const noexcept { return static_cast<uint32_t>(rules_.size()); }
+  /// The kernels of rule `id`, or nullptr when `id` is out of range.
+  const RuleKernels* rule(uint32_t id) const noexcept {
+    return id < rules_.size() ? &rules_[id] : nullptr;
+  }
+  const std::string& path() const noexcept { return path_; }
+  const std::string& hash() const noexcept { return hash_; }
+
+ private:
+  KernelLibrary() = default;
+  void* handle_ = nullptr;
+  std::string path_, hash_;
+  std::vector<RuleKernels> rules_;
+};
+
+/// False when the environment variable BRZ_KERNELS is "0" (read once): generated kernels are
+/// then never used and every rule runs on the interpreter.
+bool generated_kernels_enabled_by_env() noexcept;
+
+/// Runs a per-agent rule through `fn` for agents [0, n_a), on `n_threads` threads. Returns
+/// true when some stored value is NaN or infinite (the caller must then run its exact check).
+template <class T>
+bool run_generated_agent(void (*fn)(const BrzKernelArgs<T>*), const BrzKernelArgs<T>& base,
+                         int n_threads);
+
+/// Runs a pair rule through `fn` for every i of slot 0, on `n_threads` threads. Thread t adds
+/// into the accumulators at `acc + t * acc_stride + store_acc[s]` (s = store index); `ptrs` is
+/// scratch for n_threads * n_stores pointers.
+template <class T>
+void run_generated_pair(void (*fn)(const BrzKernelArgs<T>*), const BrzKernelArgs<T>& base,
+                        int n_threads, T* acc, std::size_t acc_stride, const std::size_t* store_acc,
+                        uint32_t n_stores, T** ptrs);
+
+}  // namespace brz

@@ -1,0 +1,56 @@
+// The plain-data ABI between the engine and the fused kernels generated from a program at
+// `mix compile` (BrokenRecord.Zero.Codegen.Cpp, docs/kernels.md). This header is included both by
+// the engine (c_src/generated.cpp) and by every generated translation unit, so it must stay
+// self-contained: no std:: types, no engine headers, only C-compatible data.
+//
+// Bump kBrzGenAbiVersion whenever anything below changes; a library built against another
+// version is rejected by the loader (and the generator's cache key changes with this file).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Version of this ABI, exported by a generated library as `brz_abi_version`.
+#define BRZ_GEN_ABI_VERSION 1u
+
+// Arguments of one call of a generated kernel, T = double (f64 kernels) or float (f32 kernels).
+//
+// Per-agent kernel (rule kind 0): for i in [i_begin, i_end), evaluates the rule for agent i of
+// type_a and writes the stored lanes to cols_a[lane][i] (every load of the body sees the values
+// from before the body ran). If any value it stores is NaN or infinite it sets *nonfinite = 1
+// (it never writes 0): the caller then runs its exact non-finite check, and skips it otherwise.
+//
+// Pair kernel (kinds 1 and 2): for i in [i_begin, i_end) of type_a and j in [j_begin(i), n_b) of
+// type_b, with j_begin(i) = i + 1 for pair-same rules and 0 for pair-cross rules, adds
+// `stored - start` of every STORE to the accumulator array of that store: acc[s][agent], s the
+// index of the STORE among the rule's STOREs in program order, agent = i for slot 0 and j for
+// slot 1. Stores of the same (type, lane) share one array (acc[s] equal for both). The kernel
+// reads columns only and writes only the accumulators of agents it visits; the caller
+// initialises accumulators to -0.0, reduces threads and applies the deltas.
+template <class T>
+struct BrzKernelArgs {
+  const T* params;         // n_params values (params[0] = dt), already in precision T
+  T* const* cols_a;        // one column per lane of type_a (per-agent kernels write them)
+  const T* const* cols_b;  // one column per lane of type_b (pair kernels; else nullptr)
+  T* const* acc;           // pair kernels: one accumulator array per STORE (see above)
+  size_t n_a, n_b;         // agents of type_a / type_b
+  size_t i_begin, i_end;   // the range of slot-0 agents this call covers
+  int* nonfinite;          // per-agent kernels: set to 1 when a stored value is not finite
+};
+
+typedef BrzKernelArgs<double> BrzKernelArgsF64;
+typedef BrzKernelArgs<float> BrzKernelArgsF32;
+
+extern "C" {
+typedef void (*brz_kernel_f64_fn)(const BrzKernelArgsF64*);
+typedef void (*brz_kernel_f32_fn)(const BrzKernelArgsF32*);
+}
+
+// Symbols of a generated library (all extern "C"):
+//   const uint32_t brz_abi_version;            == BRZ_GEN_ABI_VERSION
+//   const char brz_program_hash[];             the cache key the library was built for (hex)
+//   const uint32_t brz_program_size;           size of the program binary it was generated from
+//   const unsigned char brz_program_binary[];  that binary (the loader compares it byte for byte)
+//   const uint32_t brz_rule_count;             number of rules (== the program's)
+//   void brz_rule_<k>_f64(const BrzKernelArgsF64*);   one pair per rule k = 0 .. count-1
+//   void brz_rule_<k>_f32(const BrzKernelArgsF32*);

@@ -1,0 +1,386 @@
+defmodule BrokenRecord.Zero.KernelsTest.Systems do
+  @moduledoc false
+  use BrokenRecord.Zero
+
+  # Selects, every comparison/boolean op, min/max/abs/floor, and divisions by zero (and logs of
+  # non-positive numbers) in branches that the selects discard, in every rule kind.
+  defsystem Guarded do
+    agents do
+      defagent Dot do
+        field :position, :vec3
+        field :x, :float
+        field :y, :float
+        field :z, :float
+      end
+
+      defagent Post do
+        field :x, :float
+        field :w, :float
+      end
+    end
+
+    rules do
+      interaction pairwise(a: Dot, b: Dot, k: float) do
+        d = a.x - b.x
+
+        if d != 0 and abs(d) > 0.25 and not (abs(d) > 100) do
+          a.y = a.y + k / d
+          b.z = b.z + max(min(1 / d, 3.0), -2.0)
+        else
+          b.y = b.y - 1
+          a.z = a.z + floor(a.x) * 0.5
+        end
+      end
+
+      interaction across(p: Dot, q: Post) do
+        d = p.x - q.x
+
+        if d > 0.5 or d <= -1 do
+          p.y = p.y + 1 / d + q.w
+          q.w = q.w + log(abs(d)) * 0.01
+        else
+          p.z = p.z - 1
+        end
+      end
+
+      interaction own(p: Dot) do
+        if p.x > 0 && !(p.x == 1.5) do
+          p.y = p.y * 0.5 + sqrt(p.x) + 1 / p.x
+        else
+          p.x = p.x * 0.5 + 0.25
+        end
+
+        p.position = p.position * 0.5
+      end
+    end
+  end
+end
+
+defmodule BrokenRecord.Zero.KernelsTest do
+  @moduledoc """
+  The fused C++ kernels generated at compile time (docs/kernels.md): they really run, and they
+  agree with the engine's interpreter and with the pure-Elixir backend.
+  """
+  use ExUnit.Case, async: true
+
+  @moduletag :native
+
+  import BrokenRecord.Zero.TestHelpers
+
+  alias BrokenRecord.Zero.{Codegen, KernelBuilder, NIF, NumericalError, World}
+  alias BrokenRecord.Zero.KernelsTest.Systems.Guarded
+  alias BrokenRecord.Zero.TestForms.Kitchen
+  alias BrokenRecord.Zero.TestSystems.{CollisionWorld, Fragile, Gravity, GravityF32, Tally}
+
+  # Compares two states: same shape, floats within `tol` relative, everything else identical.
+  defp assert_agree(a, b, tol) when is_map(a) and is_map(b) and not is_struct(a) do
+    assert Map.keys(a) == Map.keys(b)
+    Enum.each(a, fn {k, v} -> assert_agree(v, Map.fetch!(b, k), tol) end)
+  end
+
+  defp assert_agree(a, b, tol) when is_list(a) and is_list(b) do
+    assert length(a) == length(b)
+    Enum.zip(a, b) |> Enum.each(fn {x, y} -> assert_agree(x, y, tol) end)
+  end
+
+  defp assert_agree(a, b, tol) when is_tuple(a) and is_tuple(b) do
+    assert tuple_size(a) == tuple_size(b)
+    assert_agree(Tuple.to_list(a), Tuple.to_list(b), tol)
+  end
+
+  defp assert_agree(a, b, tol) when is_float(a) and is_float(b), do: assert_close(b, a, tol)
+  defp assert_agree(a, b, _tol), do: assert(a === b)
+
+  # Runs `opts` on three worlds: native with kernels, native interpreter, pure Elixir.
+  defp three(system, state, opts, world_opts \\ []) do
+    run = fn extra ->
+      system |> World.new(state, world_opts ++ extra) |> World.step(opts) |> World.to_state()
+    end
+
+    {run.(kernels: true), run.(kernels: false), run.(backend: :interpreted)}
+  end
+
+  defp rule_id(system, name), do: Enum.find(system.__system__().rules, &(&1.name == name)).index
+
+  defp bodies(n, seed) do
+    seed(seed)
+
+    for i <- 1..n do
+      %{
+        id: i,
+        position: vec(-2.0, 2.0),
+        velocity: vec(-0.3, 0.3),
+        mass: uniform(0.5, 2.0)
+      }
+    end
+  end
+
+  defp dots(n, seed) do
+    seed(seed)
+    # Duplicated x values make d == 0 (1/0 in the untaken branch); 1.5 and negatives hit the
+    # other guards.
+    xs = [0.0, 1.5, -0.5, 1.5, 0.0, 2.0, -3.0]
+
+    for i <- 1..n do
+      x = if rem(i, 3) == 0, do: Enum.at(xs, rem(i, length(xs))), else: uniform(-4.0, 4.0)
+      %{position: vec(-1.0, 1.0), x: x, y: uniform(-1.0, 1.0), z: uniform(-1.0, 1.0)}
+    end
+  end
+
+  defp posts(n, seed) do
+    seed(seed + 1)
+    for i <- 1..n, do: %{x: if(rem(i, 2) == 0, do: 0.0, else: uniform(-4.0, 4.0)), w: 0.0}
+  end
+
+  describe "kernel library" do
+    test "is built at compile time and recorded in __system__/0" do
+      for system <- [Gravity, GravityF32, Tally, Guarded, Kitchen] do
+        assert %{path: path, hash: hash} = system.__system__().kernel
+        assert File.regular?(path)
+        assert Path.type(path) == :absolute
+        assert hash =~ ~r/^[0-9a-f]{64}$/
+        assert String.contains?(Path.basename(path), hash)
+      end
+    end
+
+    test "runs every all-pairs and per-agent rule, in both precisions" do
+      state = %{bodies: bodies(10, 1)}
+
+      for precision <- [:f64, :f32] do
+        info = World.info(World.new(Gravity, state, precision: precision))
+        assert info.kernel_status == :loaded
+        assert info.precision == precision
+        assert info.kernels == [0, 1]
+      end
+
+      info = World.info(World.new(Guarded, %{dots: dots(5, 2), posts: posts(3, 2)}))
+      assert info.kernels == [0, 1, 2]
+    end
+
+    test "kernels: false runs the interpreter" do
+      world = World.new(Gravity, %{bodies: bodies(4, 1)}, kernels: false)
+      assert World.info(world).kernels == []
+      assert World.info(world).kernel_status == :loaded
+
+      assert_raise ArgumentError, ~r/kernels/, fn ->
+        World.new(Gravity, %{bodies: []}, kernels: :maybe)
+      end
+    end
+
+    test "world_set_options validates its options" do
+      world = World.new(Gravity, %{bodies: bodies(3, 1)})
+      assert :ok = NIF.world_set_options(world.ref, kernels: false)
+      assert World.info(world).kernels == []
+      assert :ok = NIF.world_set_options(world.ref, kernels: true)
+      assert World.info(world).kernels == [0, 1]
+      assert_raise ArgumentError, fn -> NIF.world_set_options(world.ref, kernels: 1) end
+      assert_raise ArgumentError, fn -> NIF.world_set_options(world.ref, speed: true) end
+      assert_raise ArgumentError, fn -> NIF.world_set_options(world.ref, :nope) end
+    end
+
+    test "a stale, foreign, missing or garbage library is ignored, never used" do
+      gravity = Gravity.__system__()
+      tally = Tally.__system__()
+
+      statuses = [
+        {gravity.kernel.path, "0" <> String.slice(gravity.kernel.hash, 1..-1)},
+        {tally.kernel.path, tally.kernel.hash},
+        {tally.kernel.path, gravity.kernel.hash},
+        {"/nonexistent/brz_kernels.so", gravity.kernel.hash},
+        {garbage_library(), gravity.kernel.hash},
+        {gravity.kernel.path, ""}
+      ]
+
+      for kernel <- statuses do
+        ref = NIF.program_new(gravity.program_binary, kernel)
+        assert {:error, reason} = NIF.program_info(ref).kernel_status
+        assert is_binary(reason) and reason != ""
+      end
+
+      ref = NIF.program_new(gravity.program_binary, {gravity.kernel.path, gravity.kernel.hash})
+      assert NIF.program_info(ref).kernel_status == :loaded
+      assert NIF.program_info(NIF.program_new(gravity.program_binary, nil)).kernel_status == :none
+      assert NIF.program_info(NIF.program_new(gravity.program_binary)).kernel_status == :none
+
+      assert_raise ArgumentError, fn -> NIF.program_new(gravity.program_binary, {:a, "b"}) end
+      assert_raise ArgumentError, fn -> NIF.program_new(gravity.program_binary, "path") end
+    end
+  end
+
+  describe "KernelBuilder" do
+    setup do
+      dir = Path.join(System.tmp_dir!(), "brz_kernels_test_#{System.unique_integer([:positive])}")
+      File.mkdir_p!(dir)
+      on_exit(fn -> File.rm_rf(dir) end)
+      %{tmp_dir: dir}
+    end
+
+    test "builds into the cache once, then reuses the library", %{tmp_dir: dir} do
+      system = Guarded.__system__()
+      assert {:ok, %{path: path, hash: hash}} = build(system, dir: dir)
+      assert hash == system.kernel.hash
+      assert Path.dirname(path) == dir
+      %{mtime: mtime} = File.stat!(path, time: :posix)
+      assert {:ok, %{path: ^path}} = build(system, dir: dir)
+      assert File.stat!(path, time: :posix).mtime == mtime
+      assert Enum.filter(File.ls!(dir), &String.ends_with?(&1, ".cpp")) == []
+    end
+
+    test "no compiler, or a failing one, is an error (no library)", %{tmp_dir: dir} do
+      system = Guarded.__system__()
+      assert {:error, msg} = build(system, dir: dir, cxx: "/nonexistent/c++")
+      assert msg =~ "no C++ compiler"
+      assert {:error, msg} = build(system, dir: dir, cxx: "false")
+      assert msg =~ "failed"
+      assert File.ls!(dir) == []
+    end
+
+    test "the generated source is -Wall -Wextra clean and names its program", %{tmp_dir: dir} do
+      system = Kitchen.__system__()
+      src = Codegen.Cpp.source(system.program, system.program_binary, "abc123")
+      assert src =~ ~s(brz_program_hash[] = "abc123")
+      file = Path.join(dir, "k.cpp")
+      File.write!(file, src)
+      include = Path.expand("../../../include", __DIR__)
+
+      {out, status} =
+        System.cmd(
+          "c++",
+          KernelBuilder.flags() ++ ["-Werror", "-I", include, file, "-o", file <> ".so"],
+          stderr_to_stdout: true
+        )
+
+      assert status == 0, out
+    end
+  end
+
+  defp build(system, opts), do: KernelBuilder.build(system.program, system.program_binary, opts)
+
+  describe "kernels == interpreter == pure Elixir" do
+    test "gravity (pair-same) and drift (per-agent), f64" do
+      state = %{bodies: bodies(40, 3), note: :kept}
+      {k, i, e} = three(Gravity, state, steps: 20, dt: 0.01)
+      assert_agree(k, i, 1.0e-12)
+      assert_agree(k, e, 1.0e-12)
+      assert k.note == :kept
+    end
+
+    test "gravity, f32" do
+      state = %{bodies: bodies(40, 4)}
+      {k, i, e} = three(GravityF32, state, steps: 5, dt: 0.01)
+      assert_agree(k, i, 1.0e-4)
+      assert_agree(k, e, 1.0e-4)
+    end
+
+    test "threaded sweeps (many pairs and agents) agree" do
+      state = %{bodies: bodies(400, 5)}
+      {k, i, _} = three(Gravity, state, [steps: 2, dt: 0.001], [])
+      assert_agree(k, i, 1.0e-12)
+    end
+
+    test "cross-type rules (both slots store) and pair-same counting" do
+      seed(6)
+
+      state = %{
+        particles: for(i <- 0..9, do: %{code: :math.pow(2, i), seen: 0.0, visits: 0}),
+        walls: for(i <- 0..3, do: %{code: :math.pow(2, 10 + i), seen: 0.0, visits: 0})
+      }
+
+      {k, i, e} = three(Tally, state, steps: 3)
+      assert_identical(k, i)
+      assert_identical(k, e)
+      assert rule_id(Tally, :touch) in World.info(World.new(Tally, state)).kernels
+    end
+
+    test "collisions, wall bounces and integration" do
+      seed(7)
+
+      particles =
+        for i <- 1..30 do
+          %{
+            id: i,
+            position: vec(-3.0, 3.0),
+            velocity: vec(-1.0, 1.0),
+            mass: uniform(0.5, 2),
+            radius: 0.4
+          }
+        end
+
+      walls = [
+        %{position: {-4.0, 0.0, 0.0}, normal: {1.0, 0.0, 0.0}},
+        %{position: {4.0, 0.0, 0.0}, normal: {-1.0, 0.0, 0.0}}
+      ]
+
+      state = %{particles: particles, walls: walls}
+      {k, i, e} = three(CollisionWorld, state, steps: 30, dt: 0.01)
+      assert_agree(k, i, 1.0e-12)
+      assert_agree(k, e, 1.0e-12)
+      kernels = World.info(World.new(CollisionWorld, state)).kernels
+      assert rule_id(CollisionWorld, :wall_bounce) in kernels
+      assert rule_id(CollisionWorld, :integrate) in kernels
+    end
+
+    test "selects with divisions by zero in untaken branches, f64 and f32" do
+      state = %{dots: dots(60, 8), posts: posts(7, 8)}
+      opts = [steps: 4, params: %{k: 0.001}]
+      {k, i, e} = three(Guarded, state, opts)
+      assert_agree(k, i, 1.0e-12)
+      assert_agree(k, e, 1.0e-12)
+
+      {k32, i32, _} = three(Guarded, state, opts, precision: :f32)
+      assert_agree(k32, i32, 1.0e-4)
+      assert_agree(k32, e, 1.0e-4)
+    end
+
+    test "every op of the kitchen sink" do
+      seed(9)
+
+      state = %{
+        particles:
+          for(_ <- 1..20, do: %{position: vec(-2.0, 2.0), velocity: vec(-3.0, 3.0), mass: 1.5}),
+        bodies: for(_ <- 1..12, do: %{position: vec(-2.0, 2.0), mass: uniform(0.5, 2.0)}),
+        walls: [%{position: {0.0, -1.0, 0.0}, normal: {0.0, 1.0, 0.0}}],
+        molecules: for(_ <- 1..5, do: %{charge: uniform(-1.0, 1.0)}),
+        boxes: for(_ <- 1..5, do: %{size: uniform(-10.0, 60.0)})
+      }
+
+      {k, i, e} = three(Kitchen, state, steps: 3, params: %{strength: 0.5})
+      assert_agree(k, i, 1.0e-12)
+      assert_agree(k, e, 1.0e-12)
+    end
+
+    test "a non-finite value stored by a kernel is a NumericalError, as without kernels" do
+      cells = for i <- 0..99_999, do: %{value: 1.0, scale: if(i == 61_234, do: 0.0, else: 2.0)}
+
+      for kernels <- [true, false], precision <- [:f64, :f32] do
+        world = World.new(Fragile, %{cells: cells}, kernels: kernels, precision: precision)
+        assert kernels == World.info(world).kernels != []
+
+        error =
+          assert_raise NumericalError, fn -> World.step(world, steps: 3, rules: [:divide]) end
+
+        assert {error.index, error.field, error.step} == {61_234, :value, 1}
+      end
+    end
+
+    test "a division by zero in an untaken pair branch stores nothing non-finite" do
+      state = %{
+        dots: [%{position: {0.0, 0.0, 0.0}, x: 1.0, y: 0.0, z: 0.0}],
+        posts: [%{x: 1.0, w: 0.0}]
+      }
+
+      world = World.new(Guarded, Map.put(state, :dots, [hd(state.dots), hd(state.dots)]))
+      # d == 0 for the pair: the untaken branch divides by zero, nothing non-finite is stored.
+      world = World.step(world, steps: 1, rules: [:pairwise], params: %{k: 1.0})
+      assert [%{y: y}, _] = World.to_state(world).dots
+      assert y == 0.0
+    end
+  end
+
+  defp garbage_library do
+    path = Path.join(System.tmp_dir!(), "brz_garbage_#{System.unique_integer([:positive])}.so")
+    File.write!(path, :rand.bytes(4096))
+    on_exit(fn -> File.rm(path) end)
+    path
+  end
+end

@@ -1,0 +1,160 @@
+// Generated-kernel libraries (docs/kernels.md): the loader accepts only a library built for
+// exactly this program and ABI, and a loaded kernel is interchangeable with the interpreter.
+// The libraries are the hand-written fixture test/cpp/kernel_fixture.cpp in three variants.
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+
+#include "brz/generated.hpp"
+#include "kernel_fixture.hpp"
+
+using namespace brzt;
+
+namespace {
+
+std::shared_ptr<const brz::KernelLibrary> open_lib(const std::string& path, const std::string& hash,
+                                                   const std::vector<uint8_t>& prog,
+                                                   uint32_t n_rules, std::string* err) {
+  return brz::KernelLibrary::open(path, hash, prog.data(), prog.size(), n_rules, err);
+}
+
+template <class T>
+brz::IntegrateResult run(const std::shared_ptr<const brz::Program>& prog, const Cols<T>& cols,
+                         std::size_t n, const brz::ExecOptions& opts, brz::World<T>** out,
+                         std::unique_ptr<brz::WorldBase>& holder) {
+  holder = brz::make_world(prog, {n}, sizeof(T) == 8 ? brz::Precision::F64 : brz::Precision::F32);
+  auto& w = static_cast<brz::World<T>&>(*holder);
+  load_world(w, cols);
+  *out = &w;
+  return brz::integrate(w, {1, 0, 1}, 3, 0.01, nullptr, opts);
+}
+
+template <class T>
+void check_interchangeable(const brz::KernelLibrary& lib, std::size_t n, int threads, double tol) {
+  const auto prog = fixture_builder().build();
+  std::mt19937_64 rng(42);
+  const Cols<T> cols = random_cols<T>(*prog, {n}, rng);
+  brz::ExecOptions gen, interp;
+  gen.generated = &lib;
+  gen.max_threads = interp.max_threads = threads;
+  gen.pair_parallel_threshold = interp.pair_parallel_threshold = 0;
+  gen.agent_parallel_threshold = interp.agent_parallel_threshold = 0;
+  interp.generated = &lib;
+  interp.use_generated = false;
+  std::unique_ptr<brz::WorldBase> hg, hi;
+  brz::World<T>* wg;
+  brz::World<T>* wi;
+  const brz::IntegrateResult rg = run<T>(prog, cols, n, gen, &wg, hg);
+  const brz::IntegrateResult ri = run<T>(prog, cols, n, interp, &wi, hi);
+  CHECK(rg.generated_sweeps == 9);
+  CHECK(ri.generated_sweeps == 0);
+  CHECK(brz::uses_generated_kernel(*wg, 0, gen));
+  CHECK(brz::uses_generated_kernel(*wg, 1, gen));
+  CHECK_FALSE(brz::uses_generated_kernel(*wg, 1, interp));
+  CHECK_FALSE(brz::uses_generated_kernel(*wg, 2, gen));
+  Cols<T> ref(1, std::vector<std::vector<T>>(2, std::vector<T>(n)));
+  for (uint32_t l = 0; l < 2; ++l)
+    for (std::size_t i = 0; i < n; ++i) ref[0][l][i] = wi->column(0, l)[i];
+  CHECK(max_scaled_err(*wg, ref) <= tol);
+}
+
+}  // namespace
+
+TEST_CASE("a valid kernel library loads and matches the interpreter", "[generated]") {
+  const std::vector<uint8_t> prog = fixture_program_bytes();
+  std::string err;
+  auto lib = open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", prog, 2, &err);
+  REQUIRE(lib != nullptr);
+  CHECK(err.empty());
+  CHECK(lib->n_rules() == 2);
+  CHECK(lib->rule(0)->f64 != nullptr);
+  CHECK(lib->rule(1)->f32 != nullptr);
+  CHECK(lib->rule(2) == nullptr);
+  for (int threads : {1, 2, 3}) {
+    check_interchangeable<double>(*lib, 37, threads, 1e-12);
+    check_interchangeable<float>(*lib, 37, threads, 1e-5);
+    check_interchangeable<double>(*lib, 300, threads, 1e-12);
+  }
+}
+
+TEST_CASE("a kernel library for another program is rejected", "[generated]") {
+  const std::vector<uint8_t> prog = fixture_program_bytes();
+  std::string err;
+  CHECK(open_lib(BRZ_FIXTURE_GOOD, "other-hash", prog, 2, &err) == nullptr);
+  CHECK(err.find("hash") != std::string::npos);
+  CHECK(open_lib(BRZ_FIXTURE_GOOD, "fixture-has", prog, 2, &err) == nullptr);
+  CHECK(open_lib(BRZ_FIXTURE_GOOD, "fixture-hash-", prog, 2, &err) == nullptr);
+  CHECK(open_lib(BRZ_FIXTURE_GOOD, "", prog, 2, &err) == nullptr);
+
+  std::vector<uint8_t> other = prog;
+  other[other.size() - 3] ^= 1;  // a different program with the same size
+  CHECK(open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", other, 2, &err) == nullptr);
+  CHECK(err.find("program") != std::string::npos);
+  other = prog;
+  other.push_back(0);
+  CHECK(open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", other, 2, &err) == nullptr);
+  CHECK(open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", prog, 3, &err) == nullptr);
+}
+
+TEST_CASE("a kernel library with a missing kernel or another ABI is rejected", "[generated]") {
+  const std::vector<uint8_t> prog = fixture_program_bytes();
+  std::string err;
+  CHECK(open_lib(BRZ_FIXTURE_MISSING, "fixture-hash", prog, 2, &err) == nullptr);
+  CHECK(err.find("rule 1") != std::string::npos);
+  CHECK(open_lib(BRZ_FIXTURE_ABI, "fixture-hash", prog, 2, &err) == nullptr);
+  CHECK(err.find("ABI") != std::string::npos);
+}
+
+TEST_CASE("a missing or garbage library path is rejected", "[generated]") {
+  const std::vector<uint8_t> prog = fixture_program_bytes();
+  std::string err;
+  CHECK(open_lib("/nonexistent/brz_kernels.so", "fixture-hash", prog, 2, &err) == nullptr);
+  CHECK(err.find("cannot load") != std::string::npos);
+  CHECK(open_lib("", "fixture-hash", prog, 2, &err) == nullptr);
+  CHECK(open_lib(std::string("a\0b", 3), "fixture-hash", prog, 2, &err) == nullptr);
+  const std::string garbage = std::string(BRZ_FIXTURE_GOOD) + ".garbage.so";
+  {
+    std::ofstream f(garbage, std::ios::binary);
+    for (int k = 0; k < 4096; ++k) f.put(static_cast<char>((k * 131 + 7) & 0xff));
+  }
+  CHECK(open_lib(garbage, "fixture-hash", prog, 2, &err) == nullptr);
+  CHECK_FALSE(err.empty());
+  std::remove(garbage.c_str());
+  // A library that is not a kernel library at all (no brz_* symbols): the C library.
+  CHECK(open_lib("libc.so.6", "fixture-hash", prog, 2, &err) == nullptr);
+  CHECK(err.find("metadata") != std::string::npos);
+}
+
+TEST_CASE("without a library or with use_generated off, nothing is generated", "[generated]") {
+  const auto prog = fixture_builder().build();
+  auto w = brz::make_world(prog, {5}, brz::Precision::F64);
+  brz::ExecOptions opts;
+  CHECK_FALSE(brz::uses_generated_kernel(*w, 0, opts));
+  const brz::IntegrateResult r = brz::integrate(*w, {0, 1}, 2, 0.1, nullptr, opts);
+  CHECK(r.generated_sweeps == 0);
+}
+
+TEST_CASE("a non-finite value stored by a generated per-agent kernel is reported", "[generated]") {
+  const std::vector<uint8_t> bytes = fixture_program_bytes();
+  std::string err;
+  auto lib = open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", bytes, 2, &err);
+  REQUIRE(lib != nullptr);
+  const auto prog = fixture_builder().build();
+  for (int threads : {1, 2}) {
+    auto w = brz::make_world(prog, {100000}, brz::Precision::F64);
+    for (std::size_t i = 0; i < 100000; ++i) w->set(0, 1, i, 1.0);
+    w->set(0, 1, 77777, 1e308);  // x + v * dt overflows at dt = 1e10
+    brz::ExecOptions opts;
+    opts.generated = lib.get();
+    opts.max_threads = threads;
+    try {
+      brz::integrate(*w, {0}, 1, 1e10, nullptr, opts);
+      FAIL("expected a NumericalError");
+    } catch (const brz::NumericalError& e) {
+      CHECK(e.type == 0);
+      CHECK(e.index == 77777);
+      CHECK(e.lane == 0);
+      CHECK(e.step == 1);
+    }
+  }
+}
