@@ -14,8 +14,10 @@
 
 #include "brz/error.hpp"
 #include "brz/executor.hpp"
+#include "brz/generated.hpp"
 #include "brz/isa.hpp"
 #include "brz/program.hpp"
+#include "brz/totals.hpp"
 #include "brz/world.hpp"
 
 namespace {
@@ -34,6 +36,10 @@ constexpr double kTwo53 = 9007199254740992.0;
 
 struct ProgramRes {
   std::shared_ptr<const brz::Program> prog;
+  // Generated kernels (docs/kernels.md); null when none was given or it was rejected, in which
+  // case kernel_error says why (empty when none was given).
+  std::shared_ptr<const brz::KernelLibrary> kernels;
+  std::string kernel_error;
 };
 
 enum class FieldKind { Float, Int, Vec3 };
@@ -75,6 +81,8 @@ struct WorldRes {
   std::mutex mu;  // held during every call that reads or writes the columns
   std::mutex params_mu;
   std::vector<double> params;  // guarded by params_mu; copied into the world by integrate
+  // Generated kernels allowed (world_set_options(kernels: false) turns it off).
+  std::atomic<bool> use_kernels{true};
 };
 
 void program_dtor(ErlNifEnv*, void* obj) { static_cast<ProgramRes*>(obj)->~ProgramRes(); }
@@ -256,14 +264,38 @@ std::vector<TypeInfo> parse_layout(ErlNifEnv* env, ERL_NIF_TERM layout, const br
 // NIFs
 // ------------------------------------------------------------------------------------------
 
-ERL_NIF_TERM program_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+// program_new(binary) and program_new(binary, kernel): kernel is nil or {path, hash} (binaries)
+// naming a generated kernel library (docs/kernels.md). A library that cannot be loaded or does
+// not match the program is not an error: it is ignored (the interpreter runs every rule) and
+// the reason is reported by world_info/1 as kernel_status.
+ERL_NIF_TERM program_new(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
   ErlNifBinary bin;
   if (!enif_inspect_binary(env, argv[0], &bin))
     throw ArgumentError("program_new/1 expects a binary");
+  std::string kpath, khash;
+  bool want_kernels = false;
+  if (argc == 2 && !enif_is_identical(argv[1], atom(env, "nil"))) {
+    int arity;
+    const ERL_NIF_TERM* el;
+    ErlNifBinary p, h;
+    if (!enif_get_tuple(env, argv[1], &arity, &el) || arity != 2 ||
+        !enif_inspect_binary(env, el[0], &p) || !enif_inspect_binary(env, el[1], &h))
+      throw ArgumentError("program_new/2: kernel must be nil or {path, hash} (binaries)");
+    kpath.assign(reinterpret_cast<const char*>(p.data), p.size);
+    khash.assign(reinterpret_cast<const char*>(h.data), h.size);
+    want_kernels = true;
+  }
   auto prog = std::make_shared<const brz::Program>(brz::Program::parse(bin.data, bin.size));
+  std::shared_ptr<const brz::KernelLibrary> kernels;
+  std::string kernel_error;
+  if (want_kernels) {
+    kernels =
+        brz::KernelLibrary::open(kpath, khash, bin.data, bin.size, prog->n_rules(), &kernel_error);
+    if (kernels == nullptr && kernel_error.empty()) kernel_error = "kernel library rejected";
+  }
   void* mem = enif_alloc_resource(g_program_rt, sizeof(ProgramRes));
   if (mem == nullptr) throw std::bad_alloc();
-  new (mem) ProgramRes{std::move(prog)};
+  new (mem) ProgramRes{std::move(prog), std::move(kernels), std::move(kernel_error)};
   ERL_NIF_TERM term = enif_make_resource(env, mem);
   enif_release_resource(mem);
   return term;
@@ -385,6 +417,14 @@ void mark_written(WorldRes& w, const std::vector<uint32_t>& ids) {
   }
 }
 
+// Executor options of a world: its program's generated kernels, unless turned off for it.
+brz::ExecOptions exec_options(const WorldRes& w) {
+  brz::ExecOptions o;
+  o.generated = w.prog_res->kernels.get();
+  o.use_generated = w.use_kernels.load();
+  return o;
+}
+
 ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   WorldRes* w = get_world(env, argv[0]);
   double dt;
@@ -414,8 +454,9 @@ ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   }
   if (steps > 0) mark_written(*w, ids);
   try {
-    brz::integrate(*w->world, ids, steps, dt,
-                   [env]() { return !enif_is_current_process_alive(env); });
+    const brz::ExecOptions opts = exec_options(*w);
+    const auto stop = [env]() { return !enif_is_current_process_alive(env); };
+    brz::integrate(*w->world, ids, steps, dt, stop, opts);
   } catch (const brz::NumericalError& e) {
     return numerical_error(env, *w, e);
   }
@@ -500,15 +541,98 @@ ERL_NIF_TERM world_column(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   return term;
 }
 
+// :loaded, :none (no library given) or {:error, reason} (given but rejected).
+ERL_NIF_TERM kernel_status(ErlNifEnv* env, const ProgramRes& pr) {
+  if (pr.kernels) return atom(env, "loaded");
+  if (pr.kernel_error.empty()) return atom(env, "none");
+  return enif_make_tuple2(env, atom(env, "error"), make_binary(env, pr.kernel_error));
+}
+
 ERL_NIF_TERM world_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   WorldRes* w = get_world(env, argv[0]);
   // Precision and counts never change after world_new: no lock needed.
   std::vector<ERL_NIF_TERM> counts;
   for (std::size_t c : w->world->counts()) counts.push_back(enif_make_uint64(env, c));
   const bool f64 = w->world->precision() == brz::Precision::F64;
-  return make_map(env, {atom(env, "precision"), atom(env, "counts")},
-                  {atom(env, f64 ? "f64" : "f32"),
-                   enif_make_list_from_array(env, counts.data(), unsigned(counts.size()))});
+  // Rules that native_integrate runs through generated kernels, and the library's status.
+  const brz::ExecOptions opts = exec_options(*w);
+  std::vector<ERL_NIF_TERM> kernels;
+  for (uint32_t id = 0; id < w->prog_res->prog->n_rules(); ++id)
+    if (brz::uses_generated_kernel(*w->world, id, opts)) kernels.push_back(enif_make_uint(env, id));
+  const ERL_NIF_TERM status = kernel_status(env, *w->prog_res);
+  return make_map(
+      env,
+      {atom(env, "precision"), atom(env, "counts"), atom(env, "kernels"),
+       atom(env, "kernel_status")},
+      {atom(env, f64 ? "f64" : "f32"),
+       enif_make_list_from_array(env, counts.data(), unsigned(counts.size())),
+       enif_make_list_from_array(env, kernels.data(), unsigned(kernels.size())), status});
+}
+
+ERL_NIF_TERM program_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  const ProgramRes* pr = get_program(env, argv[0]);
+  return make_map(env, {atom(env, "rules"), atom(env, "kernel_status")},
+                  {enif_make_uint(env, pr->prog->n_rules()), kernel_status(env, *pr)});
+}
+
+// world_set_options(world, options): options a keyword list; `kernels: boolean` chooses whether
+// native_integrate may use the program's generated kernels (default true).
+ERL_NIF_TERM world_set_options(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  bool ok;
+  std::vector<ERL_NIF_TERM> items = list_items(env, argv[1], &ok);
+  if (!ok) throw ArgumentError("world options must be a keyword list");
+  for (ERL_NIF_TERM item : items) {
+    int arity;
+    const ERL_NIF_TERM* el;
+    if (!enif_get_tuple(env, item, &arity, &el) || arity != 2 || !enif_is_atom(env, el[0]))
+      throw ArgumentError("world options must be a keyword list");
+    const std::string key = atom_text(env, el[0]);
+    if (key == "kernels") {
+      const std::string v = enif_is_atom(env, el[1]) ? atom_text(env, el[1]) : "";
+      if (v != "true" && v != "false")
+        throw ArgumentError("world option kernels must be a boolean");
+      w->use_kernels = v == "true";
+    } else {
+      throw ArgumentError("unknown world option :" + key + " (known: :kernels)");
+    }
+  }
+  return atom(env, "ok");
+}
+
+// A lane argument of world_totals: a non-negative integer, or nil for a missing field.
+uint32_t totals_lane(ErlNifEnv* env, ERL_NIF_TERM term, const char* what) {
+  unsigned lane;
+  if (enif_get_uint(env, term, &lane)) return lane;
+  if (enif_is_atom(env, term) && atom_text(env, term) == "nil") return brz::kNoLane;
+  throw ArgumentError(std::string("world_totals: ") + what + " lane must be an integer or nil");
+}
+
+ERL_NIF_TERM world_totals(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  unsigned type;
+  if (!enif_get_uint(env, argv[1], &type)) throw ArgumentError("world_totals: bad type index");
+  brz::TotalsLanes lanes;
+  lanes.mass = totals_lane(env, argv[2], "mass");
+  lanes.velocity = totals_lane(env, argv[3], "velocity");
+  lanes.position = totals_lane(env, argv[4], "position");
+  std::lock_guard<std::mutex> lock(w->mu);
+  const brz::Totals t = brz::totals(*w->world, type, lanes);
+  const auto vec = [env](const double* v) {
+    return enif_make_tuple3(env, enif_make_double(env, v[0]), enif_make_double(env, v[1]),
+                            enif_make_double(env, v[2]));
+  };
+  for (double v : {t.mass, t.momentum[0], t.momentum[1], t.momentum[2], t.angular_momentum[0],
+                   t.angular_momentum[1], t.angular_momentum[2], t.kinetic})
+    if (!std::isfinite(v)) throw ArgumentError("world_totals: the world holds non-finite values");
+  return make_map(
+      env,
+      {atom(env, "mass"), atom(env, "mass_scale"), atom(env, "momentum"),
+       atom(env, "momentum_scale"), atom(env, "angular_momentum"),
+       atom(env, "angular_momentum_scale"), atom(env, "kinetic")},
+      {enif_make_double(env, t.mass), enif_make_double(env, t.mass_scale), vec(t.momentum),
+       enif_make_double(env, t.momentum_scale), vec(t.angular_momentum),
+       enif_make_double(env, t.angular_momentum_scale), enif_make_double(env, t.kinetic)});
 }
 
 ERL_NIF_TERM live_worlds(ErlNifEnv* env, int, const ERL_NIF_TERM*) {
@@ -554,12 +678,16 @@ constexpr int kDirty = ERL_NIF_DIRTY_JOB_CPU_BOUND;
 
 ErlNifFunc nif_funcs[] = {
     {"program_new", 1, guarded<program_new>, 0},
+    {"program_new", 2, guarded<program_new>, ERL_NIF_DIRTY_JOB_IO_BOUND},  // dlopen
+    {"program_info", 1, guarded<program_info>, 0},
+    {"world_set_options", 2, guarded<world_set_options>, 0},
     {"world_new", 4, guarded<world_new>, kDirty},
     {"world_set_params", 2, guarded<world_set_params>, 0},
     {"native_integrate", 4, guarded<native_integrate>, kDirty},
     {"world_to_state", 2, guarded<world_to_state>, kDirty},
     {"world_column", 4, guarded<world_column>, kDirty},
     {"world_info", 1, guarded<world_info>, 0},
+    {"world_totals", 5, guarded<world_totals>, kDirty},
     {"live_worlds", 0, guarded<live_worlds>, 0},
     {"isa", 0, guarded<isa>, 0},
 };

@@ -46,9 +46,28 @@ defmodule BrokenRecord.Zero.NIF do
     end
   end
 
-  @doc "Validates a program binary and returns a program resource."
+  @doc "Validates a program binary and returns a program resource (no generated kernels)."
   @spec program_new(binary) :: reference
   def program_new(_binary), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc """
+  Validates a program binary and returns a program resource, with the generated kernel library
+  `kernel` (`{path, hash}`, see `docs/kernels.md`) or none (`nil`). A library that cannot be
+  loaded or was not built from exactly this program is ignored; `program_info/1` says why.
+  """
+  @spec program_new(binary, nil | {String.t(), String.t()}) :: reference
+  def program_new(_binary, _kernel), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc """
+  `%{rules: n, kernel_status: :none | :loaded | {:error, reason}}` of a program resource:
+  whether its generated kernel library is in use.
+  """
+  @spec program_info(reference) :: map
+  def program_info(_program), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc "Sets per-world options: `kernels: boolean` (use the generated kernels; default true)."
+  @spec world_set_options(reference, keyword) :: :ok
+  def world_set_options(_world, _options), do: :erlang.nif_error(:nif_not_loaded)
 
   @doc "Creates a world resource from a state (see `docs/nif.md` for `layout`)."
   @spec world_new(reference, list, map, :f64 | :f32) :: reference
@@ -70,9 +89,23 @@ defmodule BrokenRecord.Zero.NIF do
   @spec world_column(reference, non_neg_integer, non_neg_integer, pos_integer) :: binary
   def world_column(_world, _type, _first_lane, _n_lanes), do: :erlang.nif_error(:nif_not_loaded)
 
-  @doc "Precision and agent counts of a world."
+  @doc """
+  `%{precision, counts, kernels, kernel_status}` of a world: `kernels` lists the rule ids that
+  `native_integrate/4` runs through generated kernels.
+  """
   @spec world_info(reference) :: map
   def world_info(_world), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc """
+  Totals of the conserved quantities over one agent type, summed natively in f64: a map with
+  `mass`, `momentum`, `angular_momentum` (3-tuples), `kinetic` and the `*_scale` sums of
+  magnitudes. Lanes are the first lanes of the `mass`, `velocity` and `position` fields, or
+  `nil` where the type lacks one.
+  """
+  @spec world_totals(reference, non_neg_integer, lane, lane, lane) :: map
+        when lane: non_neg_integer | nil
+  def world_totals(_world, _type, _mass, _velocity, _position),
+    do: :erlang.nif_error(:nif_not_loaded)
 
   @doc "The number of world resources not yet freed."
   @spec live_worlds() :: non_neg_integer

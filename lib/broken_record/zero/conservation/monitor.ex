@@ -12,8 +12,10 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
       summed over every agent (one agent param), every unordered pair (same type) or every
       combination (two types)
 
-  The world's columns are read with `BrokenRecord.Zero.World.column/3` (no agent maps are
-  built); potential terms are evaluated with `BrokenRecord.Zero.Interpreter`.
+  On native worlds the sums run in C++ over the columns (`BrokenRecord.Zero.NIF.world_totals/5`,
+  in f64 whatever the world's precision); on pure-Elixir worlds over the lane tuples. Potential
+  terms are evaluated over the columns with `BrokenRecord.Zero.Interpreter` (O(N^2) in Elixir
+  for pair potentials).
 
   `report/3` compares two totals. The drift of a law is `|final - initial| / scale`, where
   the scale is the sum of the magnitudes of the per-agent contributions at the start
@@ -22,15 +24,50 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
   The report is `%{law => %{initial: value, final: value, drift: float}}`.
   """
 
-  alias BrokenRecord.Zero.{Interpreter, Ops, World}
+  alias BrokenRecord.Zero.{Interpreter, NIF, Ops, World}
 
   @doc "The totals of the declared laws, with the scales used for relative drift."
   @spec totals(World.t()) :: %{atom => {term, float}}
   def totals(%World{system: system} = world) do
     laws = system.agents |> Enum.flat_map(& &1.conserves) |> Enum.uniq()
-    columns = Map.new(system.agents, &{&1.index, columns(world, &1)})
+    sums = Map.new(system.agents, &{&1.index, agent_sums(world, &1)})
 
-    Map.new(laws, fn law -> {law, total(law, system, columns, world)} end)
+    Map.new(laws, fn law -> {law, total(law, system, sums, world)} end)
+  end
+
+  # Per agent type: %{law => {value, scale}}. Native worlds sum in C++ (NIF.world_totals/5);
+  # the pure-Elixir world sums its lane tuples.
+  defp agent_sums(%World{backend: :native} = world, agent) do
+    lane = fn name, type ->
+      case Enum.find(agent.fields, &(&1.name == name and &1.type == type)) do
+        nil -> nil
+        field -> field.lane
+      end
+    end
+
+    t =
+      NIF.world_totals(
+        world.ref,
+        agent.index,
+        lane.(:mass, :float),
+        lane.(:velocity, :vec3),
+        lane.(:position, :vec3)
+      )
+
+    %{
+      mass: {t.mass, t.mass_scale},
+      momentum: {t.momentum, t.momentum_scale},
+      angular_momentum: {t.angular_momentum, t.angular_momentum_scale},
+      energy: {t.kinetic, abs(t.kinetic)}
+    }
+  end
+
+  defp agent_sums(world, agent) do
+    cols = columns(world, agent)
+
+    Map.new([:mass, :momentum, :angular_momentum, :energy], fn law ->
+      {law, if(has_fields?(agent, law), do: contribution(law, cols), else: nil)}
+    end)
   end
 
   @doc "The drift report between two totals."
@@ -82,14 +119,9 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
 
   defp decode(binary, _world), do: for(<<x::float-native-64 <- binary>>, do: x)
 
-  defp total(law, system, columns, world) do
+  defp total(law, system, sums, world) do
     agents = Enum.filter(system.agents, &(law in &1.conserves and has_fields?(&1, law)))
-
-    parts =
-      Enum.map(agents, fn agent ->
-        cols = Map.fetch!(columns, agent.index)
-        contribution(law, cols)
-      end)
+    parts = Enum.map(agents, &(sums |> Map.fetch!(&1.index) |> Map.fetch!(law)))
 
     {value, scale} =
       Enum.reduce(parts, {zero(law), 0.0}, fn {v, s}, {acc, scale} -> {add(acc, v), scale + s} end)
