@@ -8,6 +8,8 @@
 // S steps, after one warm-up step), the flop count per step, GFLOPS, the ISA that ran and a
 // checksum. The ISA is chosen as the engine chooses it (c_src/isa.cpp): the best the CPU
 // supports, capped by BRZ_ISA or --isa.
+#include "reference.hpp"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -19,13 +21,11 @@
 #include <cstring>
 #include <string>
 
-#include "reference.hpp"
-
 namespace {
 
 using brzref::Bodies;
-using brzref::KernelSet;
 using brzref::Kernels;
+using brzref::KernelSet;
 
 int cpu_level() {
   __builtin_cpu_init();
@@ -123,8 +123,7 @@ double checksum(const Bodies<T>& b, bool positions, bool accelerations) {
 }
 
 double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 struct Result {
@@ -167,7 +166,8 @@ Result run(const Kernels<T>& k, const std::string& scenario, long n, int steps, 
       usage("unknown scenario");
   };
   if (scenario == "softened")
-    flops = nn * nn * 20;  // 3 sub, 5 dot, 1 add, 1 sqrt, 1 div, 2 mul (inv^3), 1 mul, 3 mul + 3 add
+    flops =
+        nn * nn * 20;  // 3 sub, 5 dot, 1 add, 1 sqrt, 1 div, 2 mul (inv^3), 1 mul, 3 mul + 3 add
   else if (scenario == "softened_pairs")
     flops = nn * (nn - 1) / 2 * 24;  // as above plus 1 mul (the second mass) and 3 mul + 3 sub
   else if (scenario == "integrate")
@@ -178,8 +178,7 @@ Result run(const Kernels<T>& k, const std::string& scenario, long n, int steps, 
     for (int s = 0; s < steps; ++s) one(b);
     best = std::min(best, (now() - t0) / steps);
   }
-  return {best, flops,
-          checksum(b, scenario == "integrate", scenario.rfind("softened", 0) == 0)};
+  return {best, flops, checksum(b, scenario == "integrate", scenario.rfind("softened", 0) == 0)};
 }
 
 }  // namespace

@@ -17,8 +17,8 @@ struct Bodies {
   T *x, *y, *z;     // position
   T *vx, *vy, *vz;  // velocity
   T *ax, *ay, *az;  // acceleration (softened gravity)
-  T *m;             // mass
-  T *scratch;       // per-thread accumulators: threads * 3 * stride
+  T* m;             // mass
+  T* scratch;       // per-thread accumulators: threads * 3 * stride
   std::size_t stride;
 };
 

@@ -2,13 +2,13 @@
 // 3 avx512) with the engine's per-ISA flags. Written the way one writes such loops by hand:
 // SoA columns, __restrict, `omp simd` inner loops left to the compiler's auto-vectoriser,
 // OpenMP across the cores. No xsimd, no intrinsics except in the peak-FMA micro-kernel.
-#include "reference.hpp"
-
 #include <immintrin.h>
 #include <omp.h>
 
 #include <cmath>
 #include <cstddef>
+
+#include "reference.hpp"
 
 #if BRZ_REF_ISA == 1
 #define BRZ_REF_NS kern_sse2

@@ -120,7 +120,7 @@ std::optional<Interval> register_interval(const World<T>& w, const Rule& r, uint
   need[reg] = 1;
   for (std::size_t k = r.instrs.size(); k-- > 0;) {
     const Instr& in = r.instrs[k];
-    if (in.op == Op::STORE || !need[in.dst]) continue;
+    if (in.op == Op::STORE || in.op == Op::ACC || !need[in.dst]) continue;
     const int n_ops = op_reg_operands(in.op);
     if (n_ops >= 1) need[in.a] = 1;
     if (n_ops >= 2) need[in.b] = 1;
@@ -129,7 +129,7 @@ std::optional<Interval> register_interval(const World<T>& w, const Rule& r, uint
   std::vector<OptIv> iv(r.n_regs);
   const OptIv boolean = Interval{0.0, 1.0};
   for (const Instr& in : r.instrs) {
-    if (in.op == Op::STORE || !need[in.dst]) continue;
+    if (in.op == Op::STORE || in.op == Op::ACC || !need[in.dst]) continue;
     const OptIv& a = iv[in.a];
     const OptIv& b = iv[in.b];
     const OptIv& c = iv[in.c];
@@ -389,7 +389,8 @@ bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* par
   if (same) cand = (cand - double(na)) / 2;
   if (cand > opts.cell_max_fraction * double(pairs)) return false;
 
-  // 5. Packed (cell-sorted) copies of the lanes the rule reads or stores, and of the positions.
+  // 5. Packed (cell-sorted) copies of the lanes the rule reads or STOREs (an ACC needs no start
+  // value), and of the positions.
   const uint32_t lanes_a = w.program().lanes(r.type_a), lanes_b = w.program().lanes(r.type_b);
   std::vector<char> used0(lanes_a, 0), used1(lanes_b, 0);  // lanes read/stored through a slot
   for (const Instr& in : r.instrs) {

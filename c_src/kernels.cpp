@@ -179,6 +179,7 @@ inline void exec_op(const Instr& in, const T** rp, T* regs, const uint8_t* lvl, 
       break;
     case Op::LOAD:
     case Op::STORE:
+    case Op::ACC:
       break;  // handled by the sweeps
     case Op::ADD:
       BRZ_BIN(a + b)
@@ -329,7 +330,25 @@ inline void pair_row(const SweepArgs<T>& A, std::size_t i, std::size_t j0, std::
       const StoreRef& st = A.stores[s];
       const T* src = rp[st.reg];
       const std::size_t ss = A.reg_level[st.reg] == kVarying ? W : 0;
-      if (st.slot == 0) {
+      if (st.accumulate) {
+        // ACC: the register is the delta.
+        if (st.slot == 0) {
+          B sum = B::load_aligned(partial + s * W);
+          for (std::size_t k = 0; k + 1 < nb; ++k) sum += B::load_unaligned(src + k * ss);
+          const B last = B::load_unaligned(src + (nb - 1) * ss);
+          sum += xsimd::select(tail_mask, last, neg_zero);
+          sum.store_aligned(partial + s * W);
+        } else {
+          T* ap = acc1(s) + jb;
+          for (std::size_t k = 0; k + 1 < nb; ++k)
+            (B::load_unaligned(ap + k * W) + B::load_unaligned(src + k * ss))
+                .store_unaligned(ap + k * W);
+          const std::size_t k = nb - 1;
+          const B dlt = B::load_unaligned(src + k * ss);
+          (B::load_unaligned(ap + k * W) + xsimd::select(tail_mask, dlt, neg_zero))
+              .store_unaligned(ap + k * W);
+        }
+      } else if (st.slot == 0) {
         const B start(A.cols_a[st.lane][i]);
         B sum = B::load_aligned(partial + s * W);
         for (std::size_t k = 0; k + 1 < nb; ++k) sum += B::load_unaligned(src + k * ss) - start;
@@ -412,9 +431,13 @@ inline void flush_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint3
     const StoreRef& st = A.stores[s];
     const T* src = rp[st.reg];
     const std::size_t ss = C.pair_level[st.reg] == kVarying ? 1 : 0;
-    const T* start = gathered(st.slot, st.lane);
     const uint32_t* idx = st.slot == 0 ? pi : pj;
     T* acc = A.acc + A.store_acc[s];
+    if (st.accumulate) {
+      for (std::size_t k = 0; k < cnt; ++k) acc[idx[k]] += src[k * ss];
+      continue;
+    }
+    const T* start = gathered(st.slot, st.lane);
     for (std::size_t k = 0; k < cnt; ++k) acc[idx[k]] += src[k * ss] - start[k];
   }
 }

@@ -344,7 +344,8 @@ ERL_NIF_TERM world_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
             throw ArgumentError(path() + "." + f.name + " must be a 3-tuple of numbers");
           for (int k = 0; k < 3; ++k) {
             const int rc = state_number(env, el[k], false, f32, &vals[k]);
-            if (rc == 1) throw ArgumentError(path() + "." + f.name + " must be a 3-tuple of numbers");
+            if (rc == 1)
+              throw ArgumentError(path() + "." + f.name + " must be a 3-tuple of numbers");
             if (rc == 2) throw ArgumentError(path() + "." + f.name + " is out of range");
           }
         } else {
@@ -504,7 +505,8 @@ ERL_NIF_TERM world_to_state(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
                                  enif_make_double(env, v[2]));
         } else if (f.kind == FieldKind::Int) {
           const double r = std::round(v[0]);
-          if (std::fabs(r) >= 9.2e18) throw ArgumentError(path() + "." + f.name + " is out of range");
+          if (std::fabs(r) >= 9.2e18)
+            throw ArgumentError(path() + "." + f.name + " is out of range");
           val = enif_make_int64(env, static_cast<ErlNifSInt64>(r));
         } else {
           val = enif_make_double(env, v[0]);

@@ -17,6 +17,8 @@ const char* op_name(uint16_t code) noexcept {
       return "LOAD";
     case Op::STORE:
       return "STORE";
+    case Op::ACC:
+      return "ACC";
     case Op::ADD:
       return "ADD";
     case Op::SUB:
@@ -82,6 +84,7 @@ int op_reg_operands(Op op) noexcept {
     case Op::LOAD:
       return 0;
     case Op::STORE:
+    case Op::ACC:
       return 1;  // operand c
     case Op::NEG:
     case Op::ABS:
@@ -311,17 +314,21 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
           else
             lvl = Level::Outer;
           break;
-        case Op::STORE: {
-          if (in.dst != 0) reject_instr(ri, k, "STORE: dst must be 0");
+        case Op::STORE:
+        case Op::ACC: {
+          const bool acc = in.op == Op::ACC;
+          if (acc && rule.kind == RuleKind::PerAgent)
+            reject_instr(ri, k, "ACC: only pair rules accumulate (this rule is per-agent)");
+          if (in.dst != 0) reject_instr(ri, k, name + ": dst must be 0");
           check_slot_lane(in.a, in.b);
           check_reg(in.c, "c");
           uint8_t& s = stored[std::size_t(in.a) * 65536 + in.b];
           if (s)
             reject_instr(ri, k,
-                         "STORE: second store to slot " + std::to_string(in.a) + " lane " +
+                         name + ": second store to slot " + std::to_string(in.a) + " lane " +
                              std::to_string(in.b));
           s = 1;
-          rule.stores.push_back(StoreRef{in.a, in.b, in.c});
+          rule.stores.push_back(StoreRef{in.a, in.b, in.c, uint16_t(acc ? 1 : 0)});
           break;
         }
         default: {
@@ -342,7 +349,7 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
           }
         }
       }
-      if (in.op != Op::STORE) {
+      if (in.op != Op::STORE && in.op != Op::ACC) {
         if (in.dst >= rule.n_regs)
           reject_instr(ri, k,
                        name + ": dst register " + std::to_string(in.dst) +

@@ -46,7 +46,8 @@ Totals sum(const World<T>& w, uint32_t type, const TotalsLanes& l) {
   return t;
 }
 
-void check_lane(const WorldBase& w, uint32_t type, uint32_t lane, uint32_t width, const char* what) {
+void check_lane(const WorldBase& w, uint32_t type, uint32_t lane, uint32_t width,
+                const char* what) {
   if (lane == kNoLane) return;
   const uint32_t lanes = w.program().lanes(type);
   if (lane >= lanes || lanes - lane < width)

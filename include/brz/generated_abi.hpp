@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 // Version of this ABI, exported by a generated library as `brz_abi_version`.
-#define BRZ_GEN_ABI_VERSION 1u
+#define BRZ_GEN_ABI_VERSION 2u
 
 // Arguments of one call of a generated kernel, T = double (f64 kernels) or float (f32 kernels).
 //
@@ -22,9 +22,10 @@
 //
 // Pair kernel (kinds 1 and 2): for i in [i_begin, i_end) of type_a and j in [j_begin(i), n_b) of
 // type_b, with j_begin(i) = i + 1 for pair-same rules and 0 for pair-cross rules, adds
-// `stored - start` of every STORE to the accumulator array of that store: acc[s][agent], s the
-// index of the STORE among the rule's STOREs in program order, agent = i for slot 0 and j for
-// slot 1. Stores of the same (type, lane) share one array (acc[s] equal for both). The kernel
+// `stored - start` of every STORE and the register of every ACC (version 2) to the accumulator
+// array of that instruction: acc[s][agent], s the index of the STORE or ACC among the rule's
+// STOREs and ACCs in program order, agent = i for slot 0 and j for slot 1. Stores of the same
+// (type, lane) share one array (acc[s] equal for both). The kernel
 // reads columns only and writes only the accumulators of agents it visits; the caller
 // initialises accumulators to -0.0, reduces threads and applies the deltas.
 template <class T>
@@ -32,7 +33,7 @@ struct BrzKernelArgs {
   const T* params;         // n_params values (params[0] = dt), already in precision T
   T* const* cols_a;        // one column per lane of type_a (per-agent kernels write them)
   const T* const* cols_b;  // one column per lane of type_b (pair kernels; else nullptr)
-  T* const* acc;           // pair kernels: one accumulator array per STORE (see above)
+  T* const* acc;           // pair kernels: one accumulator array per STORE/ACC (see above)
   size_t n_a, n_b;         // agents of type_a / type_b
   size_t i_begin, i_end;   // the range of slot-0 agents this call covers
   int* nonfinite;          // per-agent kernels: set to 1 when a stored value is not finite

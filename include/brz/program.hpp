@@ -14,6 +14,7 @@ enum class Op : uint16_t {
   PARAM = 1,
   LOAD = 2,
   STORE = 3,
+  ACC = 4,  // pair rules: adds register c to the (slot, lane) accumulator
   ADD = 10,
   SUB = 11,
   MUL = 12,
@@ -45,7 +46,7 @@ enum class Op : uint16_t {
 
 /// Name of an opcode ("ADD"), or nullptr when `code` is not an opcode.
 const char* op_name(uint16_t code) noexcept;
-/// Number of register operands read by `op` (LOAD/CONST/PARAM read none, STORE reads c).
+/// Number of register operands read by `op` (LOAD/CONST/PARAM read none, STORE/ACC read c).
 int op_reg_operands(Op op) noexcept;
 
 enum class RuleKind : uint32_t { PerAgent = 0, PairSame = 1, PairCross = 2 };
@@ -65,10 +66,13 @@ struct Instr {
 /// Varying: depends on the agent of a per-agent rule or on slot 1 of a pair rule.
 enum class Level : uint8_t { Uniform = 0, Outer = 1, Varying = 2 };
 
+/// A STORE or an ACC. The delta a pair adds to the accumulator is `reg - start` for a STORE
+/// and `reg` for an ACC (`accumulate` = 1); per-agent rules have STOREs only.
 struct StoreRef {
   uint16_t slot;
   uint16_t lane;
   uint16_t reg;
+  uint16_t accumulate;
 };
 
 struct Rule {
@@ -77,14 +81,14 @@ struct Rule {
   uint32_t type_b;  // kNoType for per-agent rules
   uint32_t n_regs;
   std::vector<double> consts;
-  std::vector<Instr> instrs;  // as in the binary, STOREs included
+  std::vector<Instr> instrs;  // as in the binary, STOREs and ACCs included
   bool has_cutoff = false;
   uint32_t cutoff_lane_a = 0, cutoff_lane_b = 0, cutoff_reg = 0;
 
   // Derived at parse time.
   std::vector<Level> reg_level;                            // per register
-  std::vector<Instr> uniform_ops, outer_ops, varying_ops;  // non-STORE instructions by level
-  std::vector<StoreRef> stores;
+  std::vector<Instr> uniform_ops, outer_ops, varying_ops;  // register-writing instrs by level
+  std::vector<StoreRef> stores;                            // STOREs and ACCs, program order
 
   int arity() const noexcept { return kind == RuleKind::PerAgent ? 1 : 2; }
   uint32_t slot_type(int slot) const noexcept { return slot == 0 ? type_a : type_b; }

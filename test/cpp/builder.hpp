@@ -44,6 +44,9 @@ struct RuleBuilder {
   void store(uint16_t slot, uint16_t lane, uint16_t reg) {
     raw(static_cast<uint16_t>(Op::STORE), 0, slot, lane, reg);
   }
+  void acc(uint16_t slot, uint16_t lane, uint16_t reg) {
+    raw(static_cast<uint16_t>(Op::ACC), 0, slot, lane, reg);
+  }
   uint32_t n_regs() const { return n_regs_override != UINT32_MAX ? n_regs_override : next; }
 };
 
@@ -196,6 +199,9 @@ void ref_run_rule(const brz::Program& p, uint32_t id, Cols<T>& cols,
         case Op::STORE:
           stores_out->push_back({reg[in.c], T(0)});
           break;
+        case Op::ACC:  // [1] = 1: the value is the delta itself
+          stores_out->push_back({reg[in.c], T(1)});
+          break;
         default:
           reg[in.dst] = ref_op<T>(in.op, reg[in.a], reg[in.b], reg[in.c]);
       }
@@ -226,7 +232,7 @@ void ref_run_rule(const brz::Program& p, uint32_t id, Cols<T>& cols,
         const auto& sr = r.stores[s];
         const uint32_t t = r.slot_type(sr.slot);
         const std::size_t k = sr.slot == 0 ? i : j;
-        acc[t][sr.lane][k] += st[s][0] - start[t][sr.lane][k];
+        acc[t][sr.lane][k] += st[s][1] != T(0) ? st[s][0] : st[s][0] - start[t][sr.lane][k];
       }
     }
   }

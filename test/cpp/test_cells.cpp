@@ -131,8 +131,37 @@ void asymmetric(RuleBuilder& rb) {
   r.creg = c;
 }
 
+// Lennard-Jones with accumulating stores (ACC): slot 0 adds select(cond, fd, 0), slot 1
+// select(cond, -fd, 0) (same type) or the cross partner's hit count (cross type).
+void lennard_jones_acc(RuleBuilder& rb, bool cross) {
+  Emit e{rb};
+  auto& r = e.r;
+  const uint16_t dt = r.param(0);
+  const V3 p1 = e.load3(0, 0), p2 = e.load3(1, 0);
+  const uint16_t rc = r.cnst(2.5), zero = r.cnst(0.0);
+  const V3 d = e.bin(Op::SUB, p1, p2);
+  const uint16_t r2 = e.dot(d, d);
+  const uint16_t cond = r.op(Op::LT, r2, r.op(Op::MUL, rc, rc));
+  const uint16_t inv2 = r.op(Op::DIV, r.cnst(1.0), r2);
+  const uint16_t inv6 = r.op(Op::MUL, r.op(Op::MUL, inv2, inv2), inv2);
+  const uint16_t f =
+      r.op(Op::MUL,
+           r.op(Op::MUL, r.op(Op::MUL, r.cnst(24.0), inv2),
+                r.op(Op::SUB, r.op(Op::MUL, r.cnst(2.0), r.op(Op::MUL, inv6, inv6)), inv6)),
+           dt);
+  const V3 fd = e.scale(d, f);
+  for (uint16_t k = 0; k < 3; ++k) {
+    const uint16_t c = k == 0 ? fd.x : k == 1 ? fd.y : fd.z;
+    r.acc(0, 3 + k, r.op(Op::SELECT, cond, c, zero));
+    if (!cross) r.acc(1, 3 + k, r.op(Op::SELECT, cond, r.op(Op::NEG, c), zero));
+  }
+  if (cross) r.acc(1, 4, cond);
+  r.cflag = 1;
+  r.creg = rc;
+}
+
 // Rules: 0 collision same, 1 collision cross, 2 LJ same, 3 LJ cross, 4 asymmetric,
-// 5 unbounded cutoff (1 / (r_a - 0.3)), 6 integrate.
+// 5 unbounded cutoff (1 / (r_a - 0.3)), 6 integrate, 7 LJ same with ACC, 8 LJ cross with ACC.
 std::shared_ptr<const brz::Program> cells_program() {
   ProgramBuilder pb;
   pb.lanes = {kBallLanes, kPostLanes};
@@ -157,6 +186,8 @@ std::shared_ptr<const brz::Program> cells_program() {
     Emit e{pb.per_agent(0)};
     e.store3(0, 0, e.bin(Op::ADD, e.load3(0, 0), e.scale(e.load3(0, 3), e.r.param(0))));
   }
+  lennard_jones_acc(pb.pair(0, 0), false);
+  lennard_jones_acc(pb.pair(0, 1), true);
   return pb.build();
 }
 
@@ -330,6 +361,31 @@ TEST_CASE("cell lists equal all pairs: Lennard-Jones (cutoff 2.5)", "[cells]") {
   check_rule<float>(2, false, Layout::Lattice);
   check_rule<double>(3, true, Layout::Lattice);
   check_rule<float>(3, true, Layout::Lattice);
+}
+
+TEST_CASE("cell lists equal all pairs: Lennard-Jones with ACC", "[cells][acc]") {
+  check_rule<double>(7, false, Layout::Lattice);
+  check_rule<float>(7, false, Layout::Lattice);
+  check_rule<double>(8, true, Layout::Lattice);
+  check_rule<float>(8, true, Layout::Lattice);
+}
+
+TEST_CASE("ACC and STORE forms of Lennard-Jones agree, with cells and all pairs", "[cells][acc]") {
+  for (bool cells : {false, true}) {
+    auto prog = cells_program();
+    const std::size_t n = 500;
+    const Cols<double> init = make_state<double>(*prog, n, 0, Layout::Lattice, 77);
+    brz::World<double> ws(prog, {n, 0}), wa(prog, {n, 0});
+    load_world(ws, init);
+    load_world(wa, init);
+    ws.params() = wa.params() = {0.01, 1.0};
+    brz::ExecOptions o = forced_cells(true);
+    o.cell_lists = cells;
+    brz::integrate(ws, {2}, 2, 0.01, nullptr, o);
+    brz::integrate(wa, {7}, 2, 0.01, nullptr, o);
+    INFO("cells " << cells);
+    CHECK(max_scaled_err(wa, read_world(ws)) <= 1e-12);
+  }
 }
 
 TEST_CASE("cell lists keep slot order: asymmetric same-type rule", "[cells]") {

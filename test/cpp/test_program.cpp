@@ -223,6 +223,82 @@ TEST_CASE("instruction rejections", "[program][reject]") {
                   r.op(Op::NEG, p, 0, 1);
                 }),
                 "unused operand c");
+  // ACC: pair rules only, at most one STORE or ACC per (slot, lane), operands checked.
+  expect_reject(one_rule([](RuleBuilder& r) { r.acc(0, 1, r.param(0)); }),
+                "ACC: only pair rules accumulate");
+  expect_reject(one_rule(
+                    [](RuleBuilder& r) {
+                      const uint16_t p = r.param(0);
+                      r.store(0, 1, p);
+                      r.acc(0, 1, p);
+                    },
+                    1),
+                "ACC: second store to slot 0 lane 1");
+  expect_reject(one_rule(
+                    [](RuleBuilder& r) {
+                      const uint16_t p = r.param(0);
+                      r.acc(1, 0, p);
+                      r.store(1, 0, p);
+                    },
+                    2),
+                "STORE: second store to slot 1 lane 0");
+  expect_reject(one_rule(
+                    [](RuleBuilder& r) {
+                      const uint16_t p = r.param(0);
+                      r.acc(0, 2, p);
+                      r.acc(0, 2, p);
+                    },
+                    1),
+                "ACC: second store to slot 0 lane 2");
+  expect_reject(one_rule(
+                    [](RuleBuilder& r) {
+                      const uint16_t p = r.param(0);
+                      r.acc(2, 0, p);
+                    },
+                    1),
+                "ACC: slot 2 out of range");
+  expect_reject(one_rule([](RuleBuilder& r) { r.acc(1, 2, r.param(0)); }, 2),
+                "ACC: lane 2 out of range");
+  expect_reject(one_rule(
+                    [](RuleBuilder& r) {
+                      r.param(0);
+                      r.acc(0, 0, 7);
+                    },
+                    1),
+                "ACC: operand c register 7 out of range");
+  expect_reject(one_rule(
+                    [](RuleBuilder& r) {
+                      r.param(0);
+                      r.acc(0, 0, 1);
+                      r.param(0);
+                    },
+                    1),
+                "reads register 1 before it is written");
+  expect_reject(one_rule(
+                    [](RuleBuilder& r) {
+                      const uint16_t p = r.param(0);
+                      r.raw(static_cast<uint16_t>(Op::ACC), 2, 0, 0, p);
+                    },
+                    1),
+                "ACC: dst must be 0");
+  {
+    auto ok = one_rule(
+        [](RuleBuilder& r) {
+          const uint16_t p = r.param(0);
+          r.store(0, 0, p);
+          r.acc(0, 1, p);
+          r.acc(1, 1, p);
+        },
+        1);
+    const auto prog = ok.build();
+    const brz::Rule& rule = prog->rule(0);
+    REQUIRE(rule.stores.size() == 3);
+    CHECK(rule.stores[0].accumulate == 0);
+    CHECK(rule.stores[1].accumulate == 1);
+    CHECK(rule.stores[2].accumulate == 1);
+    CHECK(std::string(brz::op_name(4)) == "ACC");
+    CHECK(rule.varying_ops.size() + rule.outer_ops.size() + rule.uniform_ops.size() == 1);
+  }
   // Same (slot, lane) stored twice is rejected, but slot 0 and slot 1 of one lane are distinct.
   CHECK_NOTHROW(one_rule(
                     [](RuleBuilder& r) {

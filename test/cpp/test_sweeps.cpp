@@ -37,10 +37,19 @@ struct Emit {
     r.store(slot, lane + 1, v.y);
     r.store(slot, lane + 2, v.z);
   }
+  void acc3(uint16_t slot, uint16_t lane, V3 v) {
+    r.acc(slot, lane, v.x);
+    r.acc(slot, lane + 1, v.y);
+    r.acc(slot, lane + 2, v.z);
+  }
+  V3 neg(V3 a) { return {r.op(Op::NEG, a.x), r.op(Op::NEG, a.y), r.op(Op::NEG, a.z)}; }
 };
 
 // rule 0: softened gravity (pair-same); rule 1: elastic collision (pair-same, selects, cutoff);
-// rule 2: wall bounce (pair-cross, stores to both slots); rule 3: integrate (per-agent).
+// rule 2: wall bounce (pair-cross, stores to both slots); rule 3: integrate (per-agent);
+// rules 4-6: the accumulating (ACC) forms of rules 0-2: 4 gravity (ACC to both slots, plus a
+// uniform and an outer-level ACC to lane 7 from both slots), 5 wall bounce (ACC to both slots,
+// select with a zero branch), 6 collision (slot 0 ACC, slot 1 STORE).
 std::shared_ptr<const brz::Program> physics_program() {
   ProgramBuilder pb;
   pb.lanes = {kBodyLanes, kWallLanes};
@@ -96,6 +105,55 @@ std::shared_ptr<const brz::Program> physics_program() {
     auto& r = e.r;
     const uint16_t dt = r.param(0);
     e.store3(0, 0, e.bin(Op::ADD, e.load3(0, 0), e.scale(e.load3(0, 3), dt)));
+  }
+  {
+    Emit e{pb.pair(0, 0)};
+    auto& r = e.r;
+    const uint16_t dt = r.param(0), g = r.param(1), eps = r.cnst(0.01);
+    const V3 pa = e.load3(0, 0), pb_ = e.load3(1, 0);
+    const uint16_t ma = r.load(0, 6), mb = r.load(1, 6);
+    const V3 d = e.bin(Op::SUB, pb_, pa);
+    const uint16_t r2 = r.op(Op::ADD, e.dot(d, d), eps);
+    const uint16_t inv = r.op(Op::DIV, r.cnst(1.0), r.op(Op::MUL, r.op(Op::SQRT, r2), r2));
+    const uint16_t s = r.op(Op::MUL, r.op(Op::MUL, g, inv), dt);
+    e.acc3(0, 3, e.scale(d, r.op(Op::MUL, s, mb)));
+    e.acc3(1, 3, e.neg(e.scale(d, r.op(Op::MUL, s, ma))));
+    r.acc(0, 7, r.op(Op::MUL, dt, r.cnst(1e-3)));  // uniform
+    r.acc(1, 7, r.op(Op::MUL, ma, r.cnst(1e-4)));  // outer (slot 0) value added to slot 1
+  }
+  {
+    Emit e{pb.pair(0, 1)};
+    auto& r = e.r;
+    const V3 p = e.load3(0, 0), v = e.load3(0, 3), wp = e.load3(1, 0), wn = e.load3(1, 3);
+    const uint16_t rad = r.load(0, 7);
+    const uint16_t dist = e.dot(e.bin(Op::SUB, p, wp), wn);
+    const uint16_t cond = r.op(Op::LT, dist, rad);
+    const uint16_t vn = r.op(Op::MUL, r.cnst(2.0), e.dot(v, wn));
+    const uint16_t zero = r.cnst(0.0);
+    e.acc3(0, 3, e.select(cond, e.neg(e.scale(wn, vn)), V3{zero, zero, zero}));
+    r.acc(1, 6, cond);
+  }
+  {
+    Emit e{pb.pair(0, 0)};
+    auto& r = e.r;
+    const V3 p1 = e.load3(0, 0), p2 = e.load3(1, 0), v1 = e.load3(0, 3), v2 = e.load3(1, 3);
+    const uint16_t m1 = r.load(0, 6), m2 = r.load(1, 6), r1 = r.load(0, 7), r2 = r.load(1, 7);
+    const V3 delta = e.bin(Op::SUB, p1, p2);
+    const uint16_t dist = r.op(Op::SQRT, e.dot(delta, delta));
+    const uint16_t reach = r.op(Op::ADD, r1, r2);
+    const uint16_t zero = r.cnst(0.0), one = r.cnst(1.0), two = r.cnst(2.0);
+    const uint16_t inv = r.op(Op::DIV, one, dist);
+    const V3 n = e.select(r.op(Op::GT, dist, zero), e.scale(delta, inv), V3{zero, zero, zero});
+    const uint16_t speed = r.op(Op::NEG, e.dot(e.bin(Op::SUB, v2, v1), n));
+    const uint16_t cond = r.op(Op::AND, r.op(Op::LT, dist, reach), r.op(Op::LT, speed, zero));
+    const uint16_t imp = r.op(Op::DIV, r.op(Op::MUL, two, speed),
+                              r.op(Op::ADD, r.op(Op::DIV, one, m1), r.op(Op::DIV, one, m2)));
+    const V3 dv1 = e.neg(e.scale(n, r.op(Op::DIV, imp, m1)));
+    const V3 nv2 = e.bin(Op::ADD, v2, e.scale(n, r.op(Op::DIV, imp, m2)));
+    e.acc3(0, 3, e.select(cond, dv1, V3{zero, zero, zero}));
+    e.store3(1, 3, e.select(cond, nv2, v2));
+    r.cflag = 1;
+    r.creg = reach;
   }
   return pb.build();
 }
@@ -179,6 +237,42 @@ TEST_CASE("pair-cross wall bounce (stores to both slots) matches the naive doubl
           check_rules<double>({2, 3}, nb, nw, ks, par);
           check_rules<float>({2, 3}, nb, nw, ks, par);
         }
+}
+
+TEST_CASE("ACC (accumulating stores) matches the naive double loop", "[pair][acc]") {
+  for (const brz::KernelSet* ks : all_kernel_sets())
+    for (std::size_t n : kSizes)
+      for (bool par : {false, true}) {
+        check_rules<double>({4, 3}, n, 3, ks, par);
+        check_rules<float>({4, 3}, n, 3, ks, par);
+        check_rules<double>({6, 3}, n, 3, ks, par, 3);
+        check_rules<float>({6, 3}, n, 3, ks, par, 3);
+        check_rules<double>({5, 3}, n, n / 3 + 1, ks, par);
+        check_rules<float>({5, 3}, n, n / 3 + 1, ks, par);
+      }
+}
+
+TEST_CASE("ACC adds the register, STORE the difference to the start value", "[pair][acc]") {
+  // x_i += sum_j x_j (ACC of the partner's value) vs the 3-body chain of the STORE form.
+  ProgramBuilder pb;
+  pb.lanes = {1};
+  auto& r = pb.pair(0, 0);
+  const uint16_t xa = r.load(0, 0), xb = r.load(1, 0);
+  r.acc(0, 0, xb);
+  r.acc(1, 0, xa);
+  auto prog = pb.build();
+  for (const brz::KernelSet* ks : all_kernel_sets()) {
+    brz::World<double> w(prog, {3});
+    w.column(0, 0)[0] = 1;
+    w.column(0, 0)[1] = 2;
+    w.column(0, 0)[2] = 4;
+    brz::ExecOptions o;
+    o.kernels = ks;
+    brz::integrate(w, {0}, 1, 0.0, nullptr, o);
+    CHECK(w.column(0, 0)[0] == 7.0);
+    CHECK(w.column(0, 0)[1] == 7.0);
+    CHECK(w.column(0, 0)[2] == 7.0);
+  }
 }
 
 TEST_CASE("all rules together over several steps", "[pair]") {
@@ -321,6 +415,6 @@ TEST_CASE("cancellation is polled once per step", "[exec]") {
 TEST_CASE("bad rule ids are rejected", "[exec]") {
   auto prog = physics_program();
   brz::World<double> w(prog, {1, 1});
-  CHECK_THROWS_AS(brz::integrate(w, {4}, 1, 0.1), brz::ArgumentError);
+  CHECK_THROWS_AS(brz::integrate(w, {7}, 1, 0.1), brz::ArgumentError);
   CHECK_THROWS_WITH(brz::integrate(w, {0, 9}, 1, 0.1), Catch::Contains("rule id 9 out of range"));
 }

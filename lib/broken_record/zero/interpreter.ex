@@ -15,10 +15,13 @@ defmodule BrokenRecord.Zero.Interpreter do
   alias BrokenRecord.Zero.Program.Rule
 
   @doc """
-  Evaluates a rule body on the lane tuples of its slots; returns the stored values as
-  `%{{slot, lane} => value}` (values may be non-finite).
+  Evaluates a rule body on the lane tuples of its slots; returns the written lanes as
+  `%{{slot, lane} => value}` (values may be non-finite): `value` is the stored value for a
+  `STORE`, `{:acc, delta}` for an `ACC` (pair rules: the register added to the accumulator).
   """
-  @spec eval(Rule.t(), tuple, tuple) :: %{{0 | 1, non_neg_integer} => Ops.value()}
+  @spec eval(Rule.t(), tuple, tuple) :: %{
+          {0 | 1, non_neg_integer} => Ops.value() | {:acc, Ops.value()}
+        }
   def eval(%Rule{} = rule, slots, params), do: rule |> run(slots, params) |> elem(1)
 
   @doc "Evaluates a rule body and returns the value of register `reg` (potentials)."
@@ -32,6 +35,9 @@ defmodule BrokenRecord.Zero.Interpreter do
     Enum.reduce(rule.instrs, {%{}, %{}}, fn
       {:store, _, s, l, c}, {regs, stores} ->
         {regs, Map.put(stores, {s, l}, Map.fetch!(regs, c))}
+
+      {:acc, _, s, l, c}, {regs, stores} ->
+        {regs, Map.put(stores, {s, l}, {:acc, Map.fetch!(regs, c)})}
 
       {:const, d, a, _, _}, {regs, stores} ->
         {Map.put(regs, d, elem(consts, a)), stores}
@@ -75,8 +81,13 @@ defmodule BrokenRecord.Zero.Interpreter do
     acc_lanes
     |> Enum.map(fn lane ->
       case Map.fetch(stores, {slot, lane}) do
-        {:ok, value} ->
-          delta = Ops.sub(value, elem(lanes, lane))
+        {:ok, written} ->
+          delta =
+            case written do
+              {:acc, delta} -> delta
+              value -> Ops.sub(value, elem(lanes, lane))
+            end
+
           if Ops.finite?(delta), do: delta, else: throw({:brz_nonfinite, slot, lane})
 
         :error ->

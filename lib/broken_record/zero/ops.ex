@@ -72,7 +72,8 @@ defmodule BrokenRecord.Zero.Ops do
   def sub(a, b), do: add(a, neg(b))
 
   @doc false
-  def neg(a) when is_float(a), do: -a
+  # `-a` is compiled to `0.0 - a` for a known float (OTP 25), which loses the sign of 0.0.
+  def neg(a) when is_float(a), do: -1.0 * a
   def neg(:inf), do: :neg_inf
   def neg(:neg_inf), do: :inf
   def neg(:nan), do: :nan

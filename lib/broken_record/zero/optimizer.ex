@@ -9,11 +9,15 @@ defmodule BrokenRecord.Zero.Optimizer do
       `select(c, x, x)`, `select(constant, x, y)`, `x ** 2 -> x * x`,
     * common-subexpression elimination (commutative operands put in a canonical order; repeated
       loads and params shared),
+    * accumulating stores (pair rules, before everything else): a `STORE s l v` whose value is
+      the loaded lane plus a delta becomes `ACC s l delta` (see `accumulate/1`), so no engine
+      computes `(v + d) - v` per pair,
     * dead-code elimination (everything that feeds no store and no cutoff is dropped),
     * register and constant-pool compaction.
 
-  The program before and after optimisation computes the same stored values (tested on random
-  inputs). `passes/0` lists the `optimize [...]` passes of the DSL, which select engine
+  The program before and after optimisation computes the same stored values, and for an `ACC`
+  the same resulting agent value up to rounding (`start + d` instead of `start + ((start + d) -
+  start)`; tested on random inputs). `passes/0` lists the `optimize [...]` passes of the DSL, which select engine
   strategies; these scalar optimisations always run.
   """
 
@@ -64,8 +68,114 @@ defmodule BrokenRecord.Zero.Optimizer do
   @doc "Optimises one rule."
   @spec optimize_rule(Rule.t()) :: Rule.t()
   def optimize_rule(%Rule{} = rule) do
+    rule = accumulate(rule)
     consts = List.to_tuple(rule.consts)
     rule |> simplify(consts) |> eliminate_dead() |> compact()
+  end
+
+  ## Accumulating stores
+
+  @doc """
+  Rewrites the stores of a pair rule into accumulating stores where the stored value is the
+  loaded lane plus a delta. With `L` a `LOAD` of the stored (slot, lane), `delta(v)` is:
+
+    * `v == L`: zero, and the store is dropped (the lane keeps its value),
+    * `add(L, x)` or `add(x, L)`: `x`; `sub(L, x)`: `neg(x)` (a new `NEG`),
+    * `select(c, t, e)`: `select(c, delta(t), delta(e))` when both deltas exist; a branch
+      equal to `L` contributes the constant `+0.0`: the `STORE` form computes `L - L`, which
+      is `+0.0` for every finite `L`, so a pair whose select takes that branch (a pair beyond
+      the cutoff, say) adds exactly what it added before (and a non-finite `L` is reported by
+      the lane check either way),
+    * anything else: no delta, the `STORE` stays.
+
+  Per-agent rules are returned unchanged (`ACC` is a pair-rule instruction). New registers are
+  numbered from `n_regs` on; compaction renumbers them.
+  """
+  @spec accumulate(Rule.t()) :: Rule.t()
+  def accumulate(%Rule{kind: :per_agent} = rule), do: rule
+
+  def accumulate(%Rule{instrs: instrs} = rule) do
+    defs = Map.new(for {op, d, _, _, _} = i <- instrs, op not in [:store, :acc], do: {d, i})
+    st = %{next: rule.n_regs, consts: rule.consts, zero: nil}
+
+    {instrs, st} =
+      Enum.flat_map_reduce(instrs, st, fn
+        {:store, _, s, l, v} = instr, st ->
+          case delta(v, {s, l}, defs) do
+            :zero ->
+              {[], st}
+
+            nil ->
+              {[instr], st}
+
+            tree ->
+              {reg, code, st} = emit(tree, st)
+              {Enum.reverse([{:acc, 0, s, l, reg} | code]), st}
+          end
+
+        instr, st ->
+          {[instr], st}
+      end)
+
+    %{rule | instrs: instrs, consts: st.consts, n_regs: st.next}
+  end
+
+  # The delta of register v against the lane {s, l}, as a tree: :zero, {:reg, r}, {:neg, r},
+  # {:select, c, t, e}; nil when v is not the loaded lane plus something.
+  defp delta(v, lane, defs) do
+    case Map.get(defs, v) do
+      {:load, _, s, l, _} when {s, l} == lane ->
+        :zero
+
+      {:add, _, a, b, _} ->
+        cond do
+          load_of?(a, lane, defs) -> {:reg, b}
+          load_of?(b, lane, defs) -> {:reg, a}
+          true -> nil
+        end
+
+      {:sub, _, a, b, _} ->
+        if load_of?(a, lane, defs), do: {:neg, b}
+
+      {:select, _, c, t, e} ->
+        with dt when dt != nil <- delta(t, lane, defs),
+             de when de != nil <- delta(e, lane, defs) do
+          if dt == :zero and de == :zero, do: :zero, else: {:select, c, dt, de}
+        end
+
+      _ ->
+        nil
+    end
+  end
+
+  defp load_of?(reg, lane, defs) do
+    case Map.get(defs, reg) do
+      {:load, _, s, l, _} -> {s, l} == lane
+      _ -> false
+    end
+  end
+
+  # Emits the instructions of a delta tree; returns {register, instructions reversed, state}.
+  defp emit({:reg, r}, st), do: {r, [], st}
+
+  defp emit({:neg, r}, st) do
+    d = st.next
+    {d, [{:neg, d, r, 0, 0}], %{st | next: d + 1}}
+  end
+
+  defp emit(:zero, %{zero: nil} = st) do
+    d = st.next
+    index = length(st.consts)
+    {d, [{:const, d, index, 0, 0}], %{st | next: d + 1, consts: st.consts ++ [0.0], zero: d}}
+  end
+
+  defp emit(:zero, st), do: {st.zero, [], st}
+
+  defp emit({:select, c, t, e}, st) do
+    {rt, code_t, st} = emit(t, st)
+    {re, code_e, st} = emit(e, st)
+    d = st.next
+    {d, [{:select, d, c, rt, re} | code_e ++ code_t], %{st | next: d + 1}}
   end
 
   ## Forward pass: folding, identities, CSE
@@ -95,7 +205,7 @@ defmodule BrokenRecord.Zero.Optimizer do
   defp rename({op, d, a, b, c} = instr, rename) do
     case Program.reads(instr) do
       [] -> instr
-      [_] when op == :store -> {op, d, a, b, r(rename, c)}
+      [_] when op in [:store, :acc] -> {op, d, a, b, r(rename, c)}
       [_] -> {op, d, r(rename, a), b, c}
       [_, _] -> {op, d, r(rename, a), r(rename, b), c}
       [_, _, _] -> {op, d, r(rename, a), r(rename, b), r(rename, c)}
@@ -104,7 +214,8 @@ defmodule BrokenRecord.Zero.Optimizer do
 
   defp r(rename, reg), do: Map.get(rename, reg, reg)
 
-  defp visit({:store, _, _, _, _} = instr, st), do: %{st | out: [instr | st.out]}
+  defp visit({op, _, _, _, _} = instr, st) when op in [:store, :acc],
+    do: %{st | out: [instr | st.out]}
 
   defp visit({:const, d, a, _, _}, st) do
     value = elem(st.consts, a)
@@ -201,7 +312,7 @@ defmodule BrokenRecord.Zero.Optimizer do
       instrs
       |> Enum.reverse()
       |> Enum.reduce({[], roots}, fn {op, d, _, _, _} = instr, {kept, live} ->
-        if op == :store or MapSet.member?(live, d) do
+        if op in [:store, :acc] or MapSet.member?(live, d) do
           {[instr | kept], Enum.reduce(Program.reads(instr), live, &MapSet.put(&2, &1))}
         else
           {kept, live}
@@ -221,7 +332,7 @@ defmodule BrokenRecord.Zero.Optimizer do
         {op, d, a, b, c} = rename(instr, st.regs)
 
         case op do
-          :store ->
+          op when op in [:store, :acc] ->
             {{op, 0, a, b, c}, st}
 
           :const ->

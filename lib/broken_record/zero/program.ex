@@ -37,6 +37,7 @@ defmodule BrokenRecord.Zero.Program do
     param: 1,
     load: 2,
     store: 3,
+    acc: 4,
     add: 10,
     sub: 11,
     mul: 12,
@@ -80,7 +81,7 @@ defmodule BrokenRecord.Zero.Program do
   @doc "Operands read by an instruction, as registers."
   @spec reads(Rule.instr()) :: [non_neg_integer]
   def reads({op, _d, _a, _b, _c}) when op in [:const, :param, :load], do: []
-  def reads({:store, _d, _a, _b, c}), do: [c]
+  def reads({op, _d, _a, _b, c}) when op in [:store, :acc], do: [c]
   def reads({op, _d, a, b, c}) when op in [:select, :fma], do: [a, b, c]
 
   def reads({op, _d, a, _b, _c})
@@ -89,9 +90,14 @@ defmodule BrokenRecord.Zero.Program do
 
   def reads({_op, _d, a, b, _c}), do: [a, b]
 
-  @doc "The lanes a rule stores to, as `{slot, lane}`."
+  @doc "The lanes a rule writes (a `STORE` or an `ACC`), as `{slot, lane}`."
   @spec stores(Rule.t()) :: [{0 | 1, non_neg_integer}]
-  def stores(%Rule{instrs: instrs}), do: for({:store, _, s, l, _} <- instrs, do: {s, l})
+  def stores(%Rule{instrs: instrs}),
+    do: for({op, _, s, l, _} <- instrs, op in [:store, :acc], do: {s, l})
+
+  @doc "Whether an instruction writes a lane (`STORE` or `ACC`) rather than a register."
+  @spec lane_write?(Rule.instr()) :: boolean
+  def lane_write?({op, _, _, _, _}), do: op in [:store, :acc]
 
   @doc "The agent type of a rule's slot (0 or 1)."
   @spec slot_type(Rule.t(), 0 | 1) :: non_neg_integer
@@ -209,6 +215,7 @@ defmodule BrokenRecord.Zero.Program do
       {:param, d, a, _, _} -> "r#{d} = param #{a}"
       {:load, d, s, l, _} -> "r#{d} = load slot#{s}.lane#{l}"
       {:store, _, s, l, c} -> "store slot#{s}.lane#{l} <- r#{c}"
+      {:acc, _, s, l, c} -> "acc slot#{s}.lane#{l} += r#{c}"
       {op, d, _, _, _} = i -> "r#{d} = #{op} " <> Enum.map_join(reads(i), ", ", &"r#{&1}")
     end)
   end

@@ -259,6 +259,13 @@ defmodule BrokenRecord.Zero.KernelsTest do
   describe "kernels == interpreter == pure Elixir" do
     test "gravity (pair-same) and drift (per-agent), f64" do
       state = %{bodies: bodies(40, 3), note: :kept}
+      gravity = Enum.find(Gravity.__system__().program.rules, &(&1.name == :gravity))
+      assert Enum.count(gravity.instrs, &match?({:acc, _, _, _, _}, &1)) == 6
+
+      src = Codegen.Cpp.source(Gravity.__system__().program, "", "h")
+      refute src =~ "- start_"
+      assert src =~ ~r/acc_\d+\[j\] \+= r\d+;/
+
       {k, i, e} = three(Gravity, state, steps: 20, dt: 0.01)
       assert_agree(k, i, 1.0e-12)
       assert_agree(k, e, 1.0e-12)
@@ -312,6 +319,8 @@ defmodule BrokenRecord.Zero.KernelsTest do
       ]
 
       state = %{particles: particles, walls: walls}
+      collision = Enum.find(CollisionWorld.__system__().program.rules, &(&1.name == :collision))
+      assert Enum.any?(collision.instrs, &match?({:acc, _, _, _, _}, &1))
       {k, i, e} = three(CollisionWorld, state, steps: 30, dt: 0.01)
       assert_agree(k, i, 1.0e-12)
       assert_agree(k, e, 1.0e-12)

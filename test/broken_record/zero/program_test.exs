@@ -104,6 +104,7 @@ defmodule BrokenRecord.Zero.ProgramTest do
                param: 1,
                load: 2,
                store: 3,
+               acc: 4,
                add: 10,
                sub: 11,
                mul: 12,
@@ -139,7 +140,7 @@ defmodule BrokenRecord.Zero.ProgramTest do
       listing = Program.disassemble(rule)
       assert length(String.split(listing, "\n")) == length(rule.instrs)
       assert listing =~ "load slot0.lane0"
-      assert listing =~ "store slot1.lane3"
+      assert listing =~ "acc slot1.lane3 += r"
     end
   end
 

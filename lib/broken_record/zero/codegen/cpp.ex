@@ -15,7 +15,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       call; for pair rules, registers that depend only on slot 0 once per `i`;
     * the inner loop (over `j` for pair rules, over `i` for per-agent rules) carries
       `#pragma omp simd`, slot-0 deltas are `reduction(+:...)` variables, slot-1 deltas are added
-      to `acc[s][j]`;
+      to `acc[s][j]`; the delta of a `STORE` is `r - start`, of an `ACC` the register itself;
     * `if` is already a select in the program: it becomes a ternary; every op is exactly the one
       of `docs/program.md` (IEEE; `-ffp-contract=fast` may fuse `a * b + c`);
     * each kernel is `target_clones("avx512f", "arch=haswell", "default")`, so one library
@@ -28,7 +28,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   alias BrokenRecord.Zero.Program
   alias BrokenRecord.Zero.Program.Rule
 
-  @version 1
+  @version 2
 
   @doc "The generator's version; part of the kernel cache key."
   @spec version() :: pos_integer
@@ -120,7 +120,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   # Level of each register: 0 uniform, 1 outer (slot 0 of a pair rule), 2 varying.
   defp levels(%Rule{kind: kind, instrs: instrs}) do
     Enum.reduce(instrs, %{}, fn
-      {:store, _, _, _, _}, acc ->
+      {op, _, _, _, _}, acc when op in [:store, :acc] ->
         acc
 
       {op, d, _, _, _}, acc when op in [:const, :param] ->
@@ -137,12 +137,12 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     end)
   end
 
-  # Registers that some STORE needs (the cutoff bound and dead code are not emitted).
+  # Registers that some STORE or ACC needs (the cutoff bound and dead code are not emitted).
   defp live(%Rule{instrs: instrs}) do
     instrs
     |> Enum.reverse()
     |> Enum.reduce(MapSet.new(), fn
-      {:store, _, _, _, c}, live ->
+      {op, _, _, _, c}, live when op in [:store, :acc] ->
         MapSet.put(live, c)
 
       {_, d, _, _, _} = instr, live ->
@@ -154,8 +154,15 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     t = if precision == :f64, do: "double", else: "float"
     levels = levels(rule)
     live = live(rule)
-    ops = for {op, d, _, _, _} = i <- rule.instrs, op != :store, MapSet.member?(live, d), do: i
-    stores = for {:store, _, _, _, _} = s <- rule.instrs, do: s
+
+    ops =
+      for {op, d, _, _, _} = i <- rule.instrs,
+          op not in [:store, :acc],
+          MapSet.member?(live, d),
+          do: i
+
+    # STOREs and ACCs in program order (the ABI numbers accumulators in that order).
+    stores = for {op, _, _, _, _} = s <- rule.instrs, op in [:store, :acc], do: s
     at = fn level -> Enum.filter(ops, fn i -> levels[elem(i, 1)] == level end) end
     ctx = %{rule: rule, precision: precision}
 
@@ -203,6 +210,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
 
   defp pair_body(ctx, uniform, outer, varying, stores, ops) do
     rule = ctx.rule
+    # Columns: loaded lanes, and the start values of STOREs (an ACC needs none).
     lanes_a = for({:load, _, 0, l, _} <- ops, do: l) ++ for({:store, _, 0, l, _} <- stores, do: l)
     lanes_b = for({:load, _, 1, l, _} <- ops, do: l) ++ for({:store, _, 1, l, _} <- stores, do: l)
 
@@ -211,11 +219,11 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     indexed = Enum.with_index(stores)
 
     acc_of =
-      Map.new(indexed, fn {{:store, _, slot, lane, _}, s} ->
+      Map.new(indexed, fn {{_, _, slot, lane, _}, s} ->
         type = if slot == 0, do: rule.type_a, else: rule.type_b
 
         first =
-          Enum.find_value(indexed, fn {{:store, _, s2, l2, _}, idx} ->
+          Enum.find_value(indexed, fn {{_, _, s2, l2, _}, idx} ->
             t2 = if s2 == 0, do: rule.type_a, else: rule.type_b
             if t2 == type and l2 == lane, do: idx
           end)
@@ -224,9 +232,9 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       end)
 
     acc_ptrs = acc_of |> Map.values() |> Enum.uniq() |> Enum.sort()
-    slot0 = for {{:store, _, 0, l, c}, s} <- indexed, do: {s, l, c}
-    slot1 = for {{:store, _, 1, l, c}, s} <- indexed, do: {s, l, c}
-    sums = Enum.map(slot0, fn {s, _, _} -> "sum_#{s}" end)
+    slot0 = for {{op, _, 0, l, c}, s} <- indexed, do: {s, l, c, op}
+    slot1 = for {{op, _, 1, l, c}, s} <- indexed, do: {s, l, c, op}
+    sums = Enum.map(slot0, fn {s, _, _, _} -> "sum_#{s}" end)
     j_begin = if rule.kind == :pair_same, do: "i + 1", else: "0"
 
     reduction = if sums == [], do: "", else: " reduction(+ : #{Enum.join(sums, ", ")})"
@@ -250,18 +258,23 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       "    const size_t j_begin = #{j_begin};\n",
       "    if (j_begin >= n_b) continue;\n",
       Enum.map(outer, &["    ", stmt(&1, ctx), "\n"]),
-      Enum.map(slot0, fn {s, l, _} ->
-        "    const T start_#{s} = a_#{l}[i];\n    T sum_#{s} = T(0);\n"
+      Enum.map(slot0, fn
+        {s, l, _, :store} -> "    const T start_#{s} = a_#{l}[i];\n    T sum_#{s} = T(0);\n"
+        {s, _, _, :acc} -> "    T sum_#{s} = T(0);\n"
       end),
       "#pragma omp simd#{reduction}\n",
       "    for (size_t j = j_begin; j < n_b; ++j) {\n",
       Enum.map(varying, &["      ", stmt(&1, ctx), "\n"]),
-      Enum.map(slot0, fn {s, _, c} -> "      sum_#{s} += r#{c} - start_#{s};\n" end),
-      Enum.map(slot1, fn {s, l, c} ->
-        "      acc_#{acc_of[s]}[j] += r#{c} - b_#{l}[j];\n"
+      Enum.map(slot0, fn
+        {s, _, c, :store} -> "      sum_#{s} += r#{c} - start_#{s};\n"
+        {s, _, c, :acc} -> "      sum_#{s} += r#{c};\n"
+      end),
+      Enum.map(slot1, fn
+        {s, l, c, :store} -> "      acc_#{acc_of[s]}[j] += r#{c} - b_#{l}[j];\n"
+        {s, _, c, :acc} -> "      acc_#{acc_of[s]}[j] += r#{c};\n"
       end),
       "    }\n",
-      Enum.map(slot0, fn {s, _, _} -> "    acc_#{acc_of[s]}[i] += sum_#{s};\n" end),
+      Enum.map(slot0, fn {s, _, _, _} -> "    acc_#{acc_of[s]}[i] += sum_#{s};\n" end),
       "  }\n"
     ]
   end

@@ -87,7 +87,9 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
     params = Macro.var(:params, __MODULE__)
     {acc_a, acc_b} = acc_lanes(rule)
     body = body(rule)
-    stored = Map.new(for {:store, _, s, l, c} <- rule.instrs, do: {{s, l}, c})
+
+    stored =
+      Map.new(for {op, _, s, l, c} <- rule.instrs, op in [:store, :acc], do: {{s, l}, {op, c}})
 
     quote do
       def __brz_pair__(unquote(k), unquote(a), unquote(b), unquote(params)) do
@@ -111,7 +113,10 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
     parts =
       Enum.map(acc_lanes, fn lane ->
         case Map.fetch(stored, {slot, lane}) do
-          {:ok, c} ->
+          {:ok, {:acc, c}} ->
+            reg(c)
+
+          {:ok, {:store, c}} ->
             quote(
               do: unquote(reg(c)) - :erlang.element(unquote(lane + 1), unquote(slot_var(slot)))
             )
@@ -130,7 +135,7 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   defp body(rule) do
     read = rule.instrs |> Enum.flat_map(&Program.reads/1) |> MapSet.new()
 
-    for {op, d, a, b, c} <- rule.instrs, op != :store do
+    for {op, d, a, b, c} <- rule.instrs, op not in [:store, :acc] do
       target = if MapSet.member?(read, d), do: reg(d), else: Macro.var(:_, nil)
       quote(do: unquote(target) = unquote(value(op, a, b, c, rule)))
     end
@@ -138,7 +143,17 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
 
   defp reg(n), do: Macro.var(:"r#{n}", __MODULE__)
 
-  defp value(:const, a, _, _, rule), do: Enum.at(rule.consts, a)
+  defp value(:const, a, _, _, rule) do
+    case Enum.at(rule.consts, a) do
+      # A -0.0 literal does not survive compilation (OTP 25 merges it with 0.0), so it is
+      # built at run time.
+      zero when zero == 0.0 and <<zero::float>> == <<1::1, 0::63>> ->
+        quote(do: :erlang.binary_to_term(<<131, 70, 128, 0, 0, 0, 0, 0, 0, 0>>))
+
+      value ->
+        value
+    end
+  end
 
   defp value(:param, a, _, _, _rule),
     do: quote(do: :erlang.element(unquote(a + 1), unquote(Macro.var(:params, __MODULE__))))
@@ -161,7 +176,8 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
     do:
       quote(do: if(unquote(reg(a)) < unquote(reg(b)), do: unquote(reg(b)), else: unquote(reg(a))))
 
-  defp value(:neg, a, _, _, _), do: quote(do: -unquote(reg(a)))
+  # Not `-x`: for a known float the compiler emits `0.0 - x`, so neg(0.0) would be +0.0.
+  defp value(:neg, a, _, _, _), do: quote(do: -1.0 * unquote(reg(a)))
   defp value(:abs, a, _, _, _), do: quote(do: abs(unquote(reg(a))))
   defp value(:sqrt, a, _, _, _), do: quote(do: :math.sqrt(unquote(reg(a))))
   defp value(:rsqrt, a, _, _, _), do: quote(do: 1.0 / :math.sqrt(unquote(reg(a))))
