@@ -299,7 +299,8 @@ void CellLists<T>::bin(const World<T>& w, uint32_t type, uint32_t lane, const do
 template <class T>
 bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* params,
                        const uint8_t* levels, const KernelSet& ks, int max_threads,
-                       const ExecOptions& opts, IntegrateResult& stats) {
+                       const ExecOptions& opts, IntegrateResult& stats,
+                       void (*block_fn)(const BrzKernelArgs<T>*)) {
   if (!opts.cell_lists || !r.has_cutoff || r.kind == RuleKind::PerAgent) return false;
   const bool same = r.kind == RuleKind::PairSame;
   const std::size_t na = w.count(r.type_a), nb = w.count(r.type_b);
@@ -477,6 +478,8 @@ bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* par
   if (ibuf_.size() < 2 * block_lanes<T>() * n_threads)
     ibuf_.resize(2 * block_lanes<T>() * n_threads);
   evals_.assign(std::size_t(8) * n_threads, 0);
+  if (block_fn)
+    bptrs_.assign(std::size_t(lanes_a + lanes_b + n_stores) * std::size_t(n_threads), nullptr);
 
   CellArgs<T> ca{};
   ca.nx = dims[0];
@@ -500,6 +503,8 @@ bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* par
   ca.gbuf_stride = gbuf_stride;
   ca.ibuf = ibuf_.data();
   ca.evals = evals_.data();
+  ca.block_fn = block_fn;
+  ca.bptrs = block_fn ? bptrs_.data() : nullptr;
 
   SweepArgs<T> a{};
   a.kind = r.kind;
@@ -544,6 +549,7 @@ bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* par
   uint64_t evals = 0;
   for (int t = 0; t < n_threads; ++t) evals += evals_[std::size_t(t) * 8];
   stats.cell_sweeps += 1;
+  if (block_fn) stats.generated_cell_sweeps += 1;
   stats.pair_evaluations += evals;
   return true;
 }

@@ -143,7 +143,7 @@ class Runner {
       if (pair_count(r) == 0) return;
       // Cell lists (c_src/cells.cpp) when the rule has a usable cutoff; else all pairs.
       if (cells_.run(w_, r, p.consts.data(), params_.data(), p.levels.data(), *ks_, max_threads_,
-                     opts_, *stats_)) {
+                     opts_, *stats_, generated_block_fn(id))) {
         check(p, step);
         return;
       }
@@ -188,6 +188,16 @@ class Runner {
       return k->f64;
     else
       return k->f32;
+  }
+
+  // The rule's generated pair-block kernel for precision T (cell-list sweeps), or nullptr.
+  auto generated_block_fn(uint32_t id) const -> void (*)(const BrzKernelArgs<T>*) {
+    const RuleKernels* k = gen_ ? gen_->rule(id) : nullptr;
+    if (k == nullptr) return nullptr;
+    if constexpr (sizeof(T) == 8)
+      return k->block_f64;
+    else
+      return k->block_f32;
   }
 
   // A per-agent or all-pairs sweep: the generated kernel when there is one, else the

@@ -80,6 +80,11 @@ std::shared_ptr<const KernelLibrary> KernelLibrary::open(const std::string& path
     }
     lib->rules_[k].f64 = reinterpret_cast<brz_kernel_f64_fn>(f64);
     lib->rules_[k].f32 = reinterpret_cast<brz_kernel_f32_fn>(f32);
+    // Optional: a rule without them runs its cell-list sweeps on the interpreter.
+    void* b64 = sym((base + "_block_f64").c_str());
+    void* b32 = sym((base + "_block_f32").c_str());
+    lib->rules_[k].block_f64 = reinterpret_cast<brz_kernel_f64_fn>(b64);
+    lib->rules_[k].block_f32 = reinterpret_cast<brz_kernel_f32_fn>(b32);
   }
   return lib;
 }

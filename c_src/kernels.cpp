@@ -442,6 +442,25 @@ inline void flush_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint3
   }
 }
 
+// The same as flush_pairs, through the rule's generated pair-block kernel: it writes each
+// pair's deltas to out[s][k] (args set up by sweep_cells), which are then added to the shared
+// accumulators exactly as flush_pairs adds them.
+template <class T>
+inline void flush_pairs_generated(const SweepArgs<T>& A, const CellArgs<T>& C, const uint32_t* pi,
+                                  const uint32_t* pj, std::size_t cnt, BrzKernelArgs<T>& g,
+                                  T* const* out) {
+  g.n_a = g.n_b = cnt;
+  g.i_begin = 0;
+  g.i_end = cnt;
+  C.block_fn(&g);
+  for (uint32_t s = 0; s < A.n_stores; ++s) {
+    const uint32_t* idx = A.stores[s].slot == 0 ? pi : pj;
+    T* acc = A.acc + A.store_acc[s];
+    const T* src = out[s];
+    for (std::size_t k = 0; k < cnt; ++k) acc[idx[k]] += src[k];
+  }
+}
+
 // Gathers the used lanes of both slots for the listed pairs into the per-thread columns.
 template <class T>
 inline void gather_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint32_t* pi,
@@ -492,9 +511,30 @@ void sweep_cells(const SweepArgs<T>& A) {
     uint32_t* pj = pi + BL;
     std::size_t cnt = 0;
     uint64_t evals = 0;
+    // Generated pair-block kernel: column pointers into the gathered block (fixed per thread)
+    // and one delta array per store in the register scratch (unused by it).
+    BrzKernelArgs<T> g{};
+    T** out = nullptr;
+    if (C.block_fn) {
+      constexpr std::size_t GS = BL + 16;
+      T** p = C.bptrs + std::size_t(tid) * (C.lanes_a + C.lanes_b + A.n_stores);
+      for (uint32_t l = 0; l < C.lanes_a; ++l)
+        p[l] = C.g_index_a[l] < 0 ? nullptr : gbuf + std::size_t(C.g_index_a[l]) * GS;
+      for (uint32_t l = 0; l < C.lanes_b; ++l)
+        p[C.lanes_a + l] = C.g_index_b[l] < 0 ? nullptr : gbuf + std::size_t(C.g_index_b[l]) * GS;
+      out = p + C.lanes_a + C.lanes_b;
+      for (uint32_t s = 0; s < A.n_stores; ++s) out[s] = regs + std::size_t(s) * BL;
+      g.params = A.params;
+      g.cols_a = p;
+      g.cols_b = p + C.lanes_a;
+      g.acc = out;
+    }
     auto flush = [&]() {
       gather_pairs<T>(A, C, pi, pj, cnt, gbuf);
-      flush_pairs<T>(A, C, pi, pj, cnt, regs, rp, gbuf);
+      if (C.block_fn)
+        flush_pairs_generated<T>(A, C, pi, pj, cnt, g, out);
+      else
+        flush_pairs<T>(A, C, pi, pj, cnt, regs, rp, gbuf);
       evals += cnt;
       cnt = 0;
     };

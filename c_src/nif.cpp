@@ -83,6 +83,9 @@ struct WorldRes {
   std::vector<double> params;  // guarded by params_mu; copied into the world by integrate
   // Generated kernels allowed (world_set_options(kernels: false) turns it off).
   std::atomic<bool> use_kernels{true};
+  // Sweeps run by native_integrate since the world was created (world_info's :sweeps).
+  std::atomic<uint64_t> cell_sweeps{0}, generated_cell_sweeps{0}, all_pairs_sweeps{0},
+      generated_sweeps{0};
 };
 
 void program_dtor(ErlNifEnv*, void* obj) { static_cast<ProgramRes*>(obj)->~ProgramRes(); }
@@ -457,7 +460,11 @@ ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   try {
     const brz::ExecOptions opts = exec_options(*w);
     const auto stop = [env]() { return !enif_is_current_process_alive(env); };
-    brz::integrate(*w->world, ids, steps, dt, stop, opts);
+    const brz::IntegrateResult res = brz::integrate(*w->world, ids, steps, dt, stop, opts);
+    w->cell_sweeps += res.cell_sweeps;
+    w->generated_cell_sweeps += res.generated_cell_sweeps;
+    w->all_pairs_sweeps += res.all_pairs_sweeps;
+    w->generated_sweeps += res.generated_sweeps;
   } catch (const brz::NumericalError& e) {
     return numerical_error(env, *w, e);
   }
@@ -562,13 +569,20 @@ ERL_NIF_TERM world_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   for (uint32_t id = 0; id < w->prog_res->prog->n_rules(); ++id)
     if (brz::uses_generated_kernel(*w->world, id, opts)) kernels.push_back(enif_make_uint(env, id));
   const ERL_NIF_TERM status = kernel_status(env, *w->prog_res);
+  const ERL_NIF_TERM sweeps = make_map(env,
+                                       {atom(env, "cells"), atom(env, "generated_cells"),
+                                        atom(env, "all_pairs"), atom(env, "generated")},
+                                       {enif_make_uint64(env, w->cell_sweeps.load()),
+                                        enif_make_uint64(env, w->generated_cell_sweeps.load()),
+                                        enif_make_uint64(env, w->all_pairs_sweeps.load()),
+                                        enif_make_uint64(env, w->generated_sweeps.load())});
   return make_map(
       env,
       {atom(env, "precision"), atom(env, "counts"), atom(env, "kernels"),
-       atom(env, "kernel_status")},
+       atom(env, "kernel_status"), atom(env, "sweeps")},
       {atom(env, f64 ? "f64" : "f32"),
        enif_make_list_from_array(env, counts.data(), unsigned(counts.size())),
-       enif_make_list_from_array(env, kernels.data(), unsigned(kernels.size())), status});
+       enif_make_list_from_array(env, kernels.data(), unsigned(kernels.size())), status, sweeps});
 }
 
 ERL_NIF_TERM program_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {

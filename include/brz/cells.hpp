@@ -60,9 +60,11 @@ class CellLists {
   /// docs/engine.md): adds the pair deltas to the world's columns, counts the sweep and its pair
   /// evaluations in `stats` and returns true. Returns false, having changed nothing in the world,
   /// when the caller must run the all-pairs sweep instead. `levels` is the rule's Level per
-  /// register as bytes.
+  /// register as bytes. `block_fn`, when not null, is the rule's generated pair-block kernel
+  /// (generated_abi.hpp): the listed pairs then run through it instead of the interpreter.
   bool run(World<T>& w, const Rule& r, const T* consts, const T* params, const uint8_t* levels,
-           const KernelSet& ks, int max_threads, const ExecOptions& opts, IntegrateResult& stats);
+           const KernelSet& ks, int max_threads, const ExecOptions& opts, IntegrateResult& stats,
+           void (*block_fn)(const BrzKernelArgs<T>*) = nullptr);
 
  private:
   struct Bins {
@@ -79,6 +81,7 @@ class CellLists {
   std::vector<const T*> ptrs_;
   std::vector<uint32_t> ibuf_;
   std::vector<uint64_t> evals_;
+  std::vector<T*> bptrs_;
 };
 
 extern template class CellLists<double>;

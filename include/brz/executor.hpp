@@ -26,8 +26,9 @@ struct ExecOptions {
   /// Kernel set to use; nullptr = active_kernels() (the one chosen at load).
   const KernelSet* kernels = nullptr;
   /// Fused kernels generated from the world's program (docs/kernels.md); nullptr = none. Used
-  /// for all-pairs and per-agent sweeps of the rules it covers when `use_generated` is true and
-  /// the environment does not say BRZ_KERNELS=0; the interpreter runs every other rule.
+  /// for all-pairs and per-agent sweeps of the rules it covers, and for cell-list sweeps of the
+  /// rules it has pair-block kernels for, when `use_generated` is true and the environment does
+  /// not say BRZ_KERNELS=0; the interpreter runs every other sweep.
   const KernelLibrary* generated = nullptr;
   bool use_generated = true;
   /// Cell lists for pair rules with a cutoff (docs/engine.md, "Cell lists"); false forces the
@@ -52,6 +53,8 @@ struct IntegrateResult {
   uint64_t cell_sweeps = 0, all_pairs_sweeps = 0, pair_evaluations = 0;
   /// Per-agent and all-pairs sweeps run by generated kernels (docs/kernels.md).
   uint64_t generated_sweeps = 0;
+  /// Cell-list sweeps (counted in cell_sweeps too) run by generated pair-block kernels.
+  uint64_t generated_cell_sweeps = 0;
 };
 
 /// Polled once before every step; returning true stops the run (IntegrateResult::cancelled).

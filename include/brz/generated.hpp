@@ -12,10 +12,13 @@
 
 namespace brz {
 
-/// The generated kernels of one rule (either may be null).
+/// The generated kernels of one rule (any may be null): the per-agent / all-pairs kernels and,
+/// for pair rules, the pair-block kernels of the cell-list sweep (generated_abi.hpp).
 struct RuleKernels {
   brz_kernel_f64_fn f64 = nullptr;
   brz_kernel_f32_fn f32 = nullptr;
+  brz_kernel_f64_fn block_f64 = nullptr;
+  brz_kernel_f32_fn block_f32 = nullptr;
 };
 
 /// A loaded, validated kernel library: one entry per rule of the program it was generated from.
@@ -26,8 +29,10 @@ class KernelLibrary {
   /// Opens `path` (dlopen RTLD_NOW | RTLD_LOCAL) and validates it: `brz_abi_version` must equal
   /// BRZ_GEN_ABI_VERSION, `brz_program_hash` must equal `expected_hash`, the embedded program
   /// binary must equal `program[0, size)` byte for byte, `brz_rule_count` must equal `n_rules`
-  /// and every `brz_rule_<k>_f64` / `_f32` must exist. Never throws for a bad library: returns
-  /// nullptr and sets `*error` to the reason (the library is closed again).
+  /// and every `brz_rule_<k>_f64` / `_f32` must exist. The pair-block kernels
+  /// `brz_rule_<k>_block_f64` / `_block_f32` are optional (the generator emits them for pair
+  /// rules): a rule without them runs its cell-list sweeps on the interpreter. Never throws for a
+  /// bad library: returns nullptr and sets `*error` to the reason (the library is closed again).
   static std::shared_ptr<const KernelLibrary> open(const std::string& path,
                                                    const std::string& expected_hash,
                                                    const uint8_t* program, std::size_t size,

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 // Version of this ABI, exported by a generated library as `brz_abi_version`.
-#define BRZ_GEN_ABI_VERSION 2u
+#define BRZ_GEN_ABI_VERSION 3u
 
 // Arguments of one call of a generated kernel, T = double (f64 kernels) or float (f32 kernels).
 //
@@ -28,6 +28,15 @@
 // (type, lane) share one array (acc[s] equal for both). The kernel
 // reads columns only and writes only the accumulators of agents it visits; the caller
 // initialises accumulators to -0.0, reduces threads and applies the deltas.
+//
+// Pair-block kernel (kinds 1 and 2, version 3; used by the cell-list sweep, docs/kernels.md):
+// for k in [i_begin, i_end), evaluates the rule for the pair (slot 0 = lane values
+// cols_a[lane][k], slot 1 = cols_b[lane][k]) and writes its delta to acc[s][k], s the index of
+// the STORE or ACC among the rule's STOREs and ACCs in program order: `stored - start` for a
+// STORE (start = cols_a / cols_b[lane][k] of its slot), the register for an ACC. Every acc[s]
+// is its own array (nothing is shared or accumulated); the caller scatters the deltas to the
+// agents. cols_a / cols_b hold a column for every lane the rule LOADs or STOREs through that
+// slot (other entries may be null); n_a = n_b = the pairs in the block; cols are never written.
 template <class T>
 struct BrzKernelArgs {
   const T* params;         // n_params values (params[0] = dt), already in precision T
@@ -55,3 +64,5 @@ typedef void (*brz_kernel_f32_fn)(const BrzKernelArgsF32*);
 //   const uint32_t brz_rule_count;             number of rules (== the program's)
 //   void brz_rule_<k>_f64(const BrzKernelArgsF64*);   one pair per rule k = 0 .. count-1
 //   void brz_rule_<k>_f32(const BrzKernelArgsF32*);
+//   void brz_rule_<k>_block_f64(const BrzKernelArgsF64*);  pair rules only, optional: without
+//   void brz_rule_<k>_block_f32(const BrzKernelArgsF32*);  them cell sweeps use the interpreter

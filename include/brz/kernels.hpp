@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "brz/generated_abi.hpp"
 #include "brz/program.hpp"
 
 namespace brz {
@@ -48,6 +49,11 @@ struct CellArgs {
   std::size_t gbuf_stride;
   uint32_t* ibuf;   // per thread: 2 * block_lanes pair indices
   uint64_t* evals;  // per thread (stride 8): pairs evaluated
+  /// The rule's generated pair-block kernel (generated_abi.hpp), or nullptr: when set, each
+  /// gathered block runs through it instead of the interpreter (its deltas go to the per-thread
+  /// scratch, then to the accumulators in the same order as the interpreter's).
+  void (*block_fn)(const BrzKernelArgs<T>*);
+  T** bptrs;  // per thread: lanes_a + lanes_b + n_stores pointers (with block_fn)
 };
 
 /// Everything one sweep of one rule needs. Built by the executor.

@@ -1,6 +1,7 @@
 // A hand-written kernel library in the format of the generated ones (docs/kernels.md), built
-// by CMake in three variants for test_generated.cpp: BRZ_FIXTURE_VARIANT 0 = valid, 1 = the f32
-// kernel of rule 1 missing, 2 = a wrong ABI version.
+// by CMake in four variants for test_generated.cpp: BRZ_FIXTURE_VARIANT 0 = valid, 1 = the f32
+// kernel of rule 1 missing, 2 = a wrong ABI version, 3 = valid without the (optional) pair-block
+// kernels of rule 2.
 #include "kernel_fixture.hpp"
 
 #include <cstring>
@@ -24,7 +25,7 @@ const uint32_t brz_abi_version = BRZ_GEN_ABI_VERSION + (BRZ_FIXTURE_VARIANT == 2
 const char brz_program_hash[] = "fixture-hash";
 uint32_t brz_program_size = 0;
 unsigned char brz_program_binary[4096];
-const uint32_t brz_rule_count = 2;
+const uint32_t brz_rule_count = 3;
 }
 
 namespace {
@@ -69,6 +70,47 @@ void rule1(const BrzKernelArgs<T>* a) {
     if (i + 1 < a->n_b) acc[i] += sum;
   }
 }
+// Rule 2, the part one pair computes: its STORE delta (slot 0) and ACC delta (slot 1).
+template <class T>
+inline void rule2_pair(T pax, T pay, T paz, T pbx, T pby, T pbz, T va, T wa, T wb, T dt, T* d0,
+                       T* d1) {
+  const T dx = pax - pbx, dy = pay - pby, dz = paz - pbz;
+  const T r2 = dx * dx + dy * dy + dz * dz;
+  const T c = T(0.3);
+  const T c2 = c * c;
+  const T t = (c2 - r2) * dt;
+  const bool cond = r2 < c2;
+  *d0 = (cond ? wa + t * (va + wb) : wa) - wa;
+  *d1 = cond ? t * wa : T(0);
+}
+
+template <class T>
+void rule2(const BrzKernelArgs<T>* a) {
+  const T* const* ca = a->cols_a;
+  const T* const* cb = a->cols_b;
+  T* acc = a->acc[0];  // == acc[1]: both slots write lane 5 of the same type
+  for (size_t i = a->i_begin; i < a->i_end; ++i) {
+    T sum = T(0);
+    for (size_t j = i + 1; j < a->n_b; ++j) {
+      T d0, d1;
+      rule2_pair(ca[2][i], ca[3][i], ca[4][i], cb[2][j], cb[3][j], cb[4][j], ca[1][i], ca[5][i],
+                 cb[5][j], a->params[0], &d0, &d1);
+      sum += d0;
+      acc[j] += d1;
+    }
+    if (i + 1 < a->n_b) acc[i] += sum;
+  }
+}
+
+// Pair-block kernel of rule 2: pair k reads both slots at index k, writes acc[s][k].
+template <class T>
+void rule2_block(const BrzKernelArgs<T>* a) {
+  const T* const* ca = a->cols_a;
+  const T* const* cb = a->cols_b;
+  for (size_t k = a->i_begin; k < a->i_end; ++k)
+    rule2_pair(ca[2][k], ca[3][k], ca[4][k], cb[2][k], cb[3][k], cb[4][k], ca[1][k], ca[5][k],
+               cb[5][k], a->params[0], &a->acc[0][k], &a->acc[1][k]);
+}
 }  // namespace
 
 extern "C" {
@@ -77,5 +119,11 @@ BRZ_EXPORT void brz_rule_0_f32(const BrzKernelArgsF32* a) { rule0(a); }
 BRZ_EXPORT void brz_rule_1_f64(const BrzKernelArgsF64* a) { rule1(a); }
 #if BRZ_FIXTURE_VARIANT != 1
 BRZ_EXPORT void brz_rule_1_f32(const BrzKernelArgsF32* a) { rule1(a); }
+#endif
+BRZ_EXPORT void brz_rule_2_f64(const BrzKernelArgsF64* a) { rule2(a); }
+BRZ_EXPORT void brz_rule_2_f32(const BrzKernelArgsF32* a) { rule2(a); }
+#if BRZ_FIXTURE_VARIANT != 3
+BRZ_EXPORT void brz_rule_2_block_f64(const BrzKernelArgsF64* a) { rule2_block(a); }
+BRZ_EXPORT void brz_rule_2_block_f32(const BrzKernelArgsF32* a) { rule2_block(a); }
 #endif
 }

@@ -140,15 +140,24 @@ defmodule BrokenRecord.Zero.World do
   What runs a world: `%{backend, precision, counts, kernels, kernel_status}`. `kernels` lists
   the indices of the rules (`__system__().rules`) that the native engine runs through the
   system's generated C++ kernels; `kernel_status` is `:loaded`, `:none` (no library) or
-  `{:error, reason}` (a library was found but rejected). Pure-Elixir worlds report
-  `kernels: []` and `kernel_status: :none`.
+  `{:error, reason}` (a library was found but rejected). `sweeps` counts the pair and
+  generated sweeps the native engine has run for the world so far: `cells` (cell-list sweeps),
+  `generated_cells` (those of them run by generated pair-block kernels), `all_pairs`, and
+  `generated` (per-agent and all-pairs sweeps run by generated kernels). Pure-Elixir worlds
+  report `kernels: []`, `kernel_status: :none` and zero sweeps.
   """
   @spec info(t) :: %{
           backend: :native | :interpreted,
           precision: :f64 | :f32,
           counts: [non_neg_integer],
           kernels: [non_neg_integer],
-          kernel_status: :loaded | :none | {:error, String.t()}
+          kernel_status: :loaded | :none | {:error, String.t()},
+          sweeps: %{
+            cells: non_neg_integer,
+            generated_cells: non_neg_integer,
+            all_pairs: non_neg_integer,
+            generated: non_neg_integer
+          }
         }
   def info(%__MODULE__{backend: :native} = world),
     do: Map.put(NIF.world_info(world.ref), :backend, :native)
@@ -159,7 +168,8 @@ defmodule BrokenRecord.Zero.World do
       precision: :f64,
       counts: Enum.map(system.agents, &length(Map.fetch!(world.lanes, &1.index))),
       kernels: [],
-      kernel_status: :none
+      kernel_status: :none,
+      sweeps: %{cells: 0, generated_cells: 0, all_pairs: 0, generated: 0}
     }
   end
 

@@ -54,6 +54,41 @@ defmodule BrokenRecord.Zero.KernelsTest.Systems do
       end
     end
   end
+
+  # Lennard-Jones-like with a guard `if r2 < 6.25` (a cutoff, so big worlds use cell lists):
+  # ACCs for the forces, a STORE (not an accumulation) for the peak.
+  defsystem LJCells do
+    agents do
+      defagent Atom do
+        field :position, :vec3
+        field :velocity, :vec3
+        field :force, :vec3
+        field :peak, :float
+      end
+    end
+
+    rules do
+      interaction lj(a: Atom, b: Atom) do
+        d = a.position - b.position
+        r2 = dot(d, d)
+
+        if r2 < 6.25 do
+          ir2 = 1 / r2
+          ir6 = ir2 * ir2 * ir2
+          f = ir6 * (48 * ir6 - 24) * ir2
+          a.force = a.force + d * f
+          b.force = b.force - d * f
+          a.peak = max(a.peak, ir2)
+        end
+      end
+
+      interaction move(p: Atom) do
+        p.velocity = p.velocity + p.force * dt
+        p.position = p.position + p.velocity * dt
+        p.force = {0.0, 0.0, 0.0}
+      end
+    end
+  end
 end
 
 defmodule BrokenRecord.Zero.KernelsTest do
@@ -68,7 +103,7 @@ defmodule BrokenRecord.Zero.KernelsTest do
   import BrokenRecord.Zero.TestHelpers
 
   alias BrokenRecord.Zero.{Codegen, KernelBuilder, NIF, NumericalError, World}
-  alias BrokenRecord.Zero.KernelsTest.Systems.Guarded
+  alias BrokenRecord.Zero.KernelsTest.Systems.{Guarded, LJCells}
   alias BrokenRecord.Zero.TestForms.Kitchen
   alias BrokenRecord.Zero.TestSystems.{CollisionWorld, Fragile, Gravity, GravityF32, Tally}
 
@@ -370,6 +405,52 @@ defmodule BrokenRecord.Zero.KernelsTest do
 
         assert {error.index, error.field, error.step} == {61_234, :value, 1}
       end
+    end
+
+    test "cutoff rules on cell lists run the generated pair-block kernels" do
+      seed(11)
+      # A jittered 12 x 12 x 2 lattice (spacing 1.5, cutoff 2.5): 41k pairs, a small fraction
+      # of them in neighbouring cells, so the engine sweeps cell lists.
+      atoms =
+        for x <- 0..11, y <- 0..11, z <- 0..1 do
+          {jx, jy, jz} = vec(-0.2, 0.2)
+
+          %{
+            position: {1.5 * x + jx, 1.5 * y + jy, 1.5 * z + jz},
+            velocity: vec(-0.1, 0.1),
+            force: {0.0, 0.0, 0.0},
+            peak: 0.0
+          }
+        end
+
+      state = %{atoms: atoms}
+      opts = [steps: 3, dt: 0.001]
+      run = fn world_opts -> LJCells |> World.new(state, world_opts) |> World.step(opts) end
+
+      on = run.(kernels: true)
+      off = run.(kernels: false)
+      elixir = run.(backend: :interpreted)
+      lj = rule_id(LJCells, :lj)
+      assert lj in World.info(on).kernels
+      assert %{cells: 3, generated_cells: 3, all_pairs: 0} = World.info(on).sweeps
+      assert %{cells: 3, generated_cells: 0, all_pairs: 0} = World.info(off).sweeps
+      assert World.info(elixir).sweeps.generated_cells == 0
+
+      assert_agree(World.to_state(on), World.to_state(off), 1.0e-12)
+      assert_agree(World.to_state(on), World.to_state(elixir), 1.0e-12)
+      assert Enum.any?(World.to_state(on).atoms, &(&1.peak > 0))
+
+      on32 = run.(kernels: true, precision: :f32)
+      off32 = run.(kernels: false, precision: :f32)
+      assert %{cells: 3, generated_cells: 3} = World.info(on32).sweeps
+      assert %{cells: 3, generated_cells: 0} = World.info(off32).sweeps
+      assert_agree(World.to_state(on32), World.to_state(off32), 1.0e-4)
+      assert_agree(World.to_state(on32), World.to_state(elixir), 1.0e-3)
+
+      # Turning kernels off on a live world sends its cell sweeps back to the interpreter.
+      :ok = NIF.world_set_options(on.ref, kernels: false)
+      after_off = World.step(on, steps: 2, dt: 0.001)
+      assert %{cells: 5, generated_cells: 3} = World.info(after_off).sweeps
     end
 
     test "a division by zero in an untaken pair branch stores nothing non-finite" do

@@ -7,7 +7,9 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   an `extern "C"` kernel `brz_rule_<k>_f64` / `brz_rule_<k>_f32` with the plain-data ABI of
   `include/brz/generated_abi.hpp`. The engine's executor calls these instead of its
   block-at-a-time interpreter when the library is loaded (`docs/kernels.md`); it keeps
-  threading, accumulators, delta application and the non-finite check.
+  threading, accumulators, delta application and the non-finite check. Pair rules also get a
+  pair-block kernel `brz_rule_<k>_block_f64` / `_f32` for the cell-list sweep: per listed pair
+  of a gathered block (both slots' lanes packed contiguously), the delta of every STORE / ACC.
 
   Each kernel is straight-line scalar code over `const T* __restrict` columns:
 
@@ -28,7 +30,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   alias BrokenRecord.Zero.Program
   alias BrokenRecord.Zero.Program.Rule
 
-  @version 2
+  @version 3
 
   @doc "The generator's version; part of the kernel cache key."
   @spec version() :: pos_integer
@@ -43,7 +45,12 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     kernels =
       program.rules
       |> Enum.with_index()
-      |> Enum.flat_map(fn {rule, k} -> [kernel(rule, k, :f64), kernel(rule, k, :f32)] end)
+      |> Enum.flat_map(fn {rule, k} ->
+        [kernel(rule, k, :f64), kernel(rule, k, :f32)] ++
+          if rule.kind == :per_agent,
+            do: [],
+            else: [block_kernel(rule, k, :f64), block_kernel(rule, k, :f32)]
+      end)
 
     IO.iodata_to_binary([
       prelude(),
@@ -164,7 +171,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     # STOREs and ACCs in program order (the ABI numbers accumulators in that order).
     stores = for {op, _, _, _, _} = s <- rule.instrs, op in [:store, :acc], do: s
     at = fn level -> Enum.filter(ops, fn i -> levels[elem(i, 1)] == level end) end
-    ctx = %{rule: rule, precision: precision}
+    ctx = %{rule: rule, precision: precision, i: "i", j: "j"}
 
     header = [
       "// rule #{k}: #{comment_name(rule.name)} (#{rule.kind}), #{precision}\n",
@@ -180,6 +187,58 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       end
 
     [header, body, "}\n"]
+  end
+
+  # The pair-block kernel of a pair rule (ABI version 3): pair k of a gathered block reads
+  # slot 0 at cols_a[lane][k] and slot 1 at cols_b[lane][k] and writes its delta per STORE/ACC
+  # to acc[s][k]; everything that is not uniform is computed per pair.
+  defp block_kernel(%Rule{} = rule, k, precision) do
+    t = if precision == :f64, do: "double", else: "float"
+    levels = levels(rule)
+    live = live(rule)
+
+    ops =
+      for {op, d, _, _, _} = i <- rule.instrs,
+          op not in [:store, :acc],
+          MapSet.member?(live, d),
+          do: i
+
+    stores = for {op, _, _, _, _} = s <- rule.instrs, op in [:store, :acc], do: s
+    {uniform, varying} = Enum.split_with(ops, fn i -> levels[elem(i, 1)] == 0 end)
+    ctx = %{rule: rule, precision: precision, i: "k", j: "k"}
+
+    lanes = fn slot ->
+      (for({:load, _, ^slot, l, _} <- ops, do: l) ++
+         for({:store, _, ^slot, l, _} <- stores, do: l))
+      |> Enum.uniq()
+      |> Enum.sort()
+    end
+
+    indexed = Enum.with_index(stores)
+
+    [
+      "// rule #{k}: #{comment_name(rule.name)} (#{rule.kind}), pair-block, #{precision}\n",
+      "extern \"C\" BRZ_EXPORT BRZ_CLONES void brz_rule_#{k}_block_#{precision}(\n",
+      "    const BrzKernelArgs<#{t}>* args) {\n",
+      "  typedef #{t} T;\n",
+      Enum.map(lanes.(0), &"  const T* __restrict a_#{&1} = args->cols_a[#{&1}];\n"),
+      Enum.map(lanes.(1), &"  const T* __restrict b_#{&1} = args->cols_b[#{&1}];\n"),
+      Enum.map(indexed, fn {_, s} -> "  T* __restrict out_#{s} = args->acc[#{s}];\n" end),
+      "  const T* __restrict params = args->params;\n",
+      "  (void)params;\n",
+      Enum.map(uniform, &["  ", stmt(&1, ctx), "\n"]),
+      "  const size_t k_end = args->i_end;\n",
+      "#pragma omp simd\n",
+      "  for (size_t k = args->i_begin; k < k_end; ++k) {\n",
+      Enum.map(varying, &["    ", stmt(&1, ctx), "\n"]),
+      Enum.map(indexed, fn
+        {{:store, _, 0, l, c}, s} -> "    out_#{s}[k] = r#{c} - a_#{l}[k];\n"
+        {{:store, _, 1, l, c}, s} -> "    out_#{s}[k] = r#{c} - b_#{l}[k];\n"
+        {{:acc, _, _, _, c}, s} -> "    out_#{s}[k] = r#{c};\n"
+      end),
+      "  }\n",
+      "}\n"
+    ]
   end
 
   defp comment_name(name), do: String.replace(to_string(name), ~r/[^A-Za-z0-9_?!]/, "_")
@@ -283,8 +342,8 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
 
   defp expr(:const, a, _, _, ctx), do: literal(Enum.at(ctx.rule.consts, a), ctx.precision)
   defp expr(:param, a, _, _, _), do: "params[#{a}]"
-  defp expr(:load, 0, l, _, _), do: "a_#{l}[i]"
-  defp expr(:load, 1, l, _, _), do: "b_#{l}[j]"
+  defp expr(:load, 0, l, _, ctx), do: "a_#{l}[#{ctx.i}]"
+  defp expr(:load, 1, l, _, ctx), do: "b_#{l}[#{ctx.j}]"
   defp expr(:add, a, b, _, _), do: "r#{a} + r#{b}"
   defp expr(:sub, a, b, _, _), do: "r#{a} - r#{b}"
   defp expr(:mul, a, b, _, _), do: "r#{a} * r#{b}"
