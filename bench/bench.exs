@@ -282,7 +282,9 @@ defmodule Bench do
 
   defp integrate(n, native?) do
     state = %{particles: particles(n)}
-    steps = steps_for(n * 200)
+    # At least 20 steps per timed call: a 1 ms step would otherwise also time the call's fixed
+    # cost (option checks, the dirty-scheduler hop, waking the OpenMP threads).
+    steps = max(steps_for(n * 200), 20)
     flops = flops(Bench.Systems.Integrate, :integrate)
 
     elixir =
