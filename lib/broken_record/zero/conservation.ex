@@ -181,18 +181,25 @@ defmodule BrokenRecord.Zero.Conservation do
     end
   end
 
-  defp needed_lanes(law, included) do
-    needed =
-      case law do
-        :mass -> [:mass]
-        :momentum -> [:mass, :velocity]
-        :energy -> [:mass, :velocity]
-        :angular_momentum -> [:mass, :velocity, :position]
-      end
+  @doc "The fields a law's quantity reads (`:mass`, `:velocity`, `:position`)."
+  @spec needed_fields(atom) :: [atom]
+  def needed_fields(:mass), do: [:mass]
+  def needed_fields(:momentum), do: [:mass, :velocity]
+  def needed_fields(:energy), do: [:mass, :velocity]
+  def needed_fields(:angular_momentum), do: [:mass, :velocity, :position]
 
+  @doc """
+  The first lane of a quantity field of an agent type (`:mass` must be a float, `:velocity` and
+  `:position` vec3), or `nil` when the type lacks it.
+  """
+  @spec quantity_lane(Agent.t(), :mass | :velocity | :position) :: non_neg_integer | nil
+  def quantity_lane(agent, :mass), do: typed_lane(agent, :mass, :float)
+  def quantity_lane(agent, field), do: typed_lane(agent, field, :vec3)
+
+  defp needed_lanes(law, included) do
     lanes =
       Enum.map(included, fn {slot, name, agent} ->
-        fields = Map.new(needed, fn f -> {f, lane_of(agent, f)} end)
+        fields = Map.new(needed_fields(law), fn f -> {f, quantity_lane(agent, f)} end)
         {slot, name, fields}
       end)
 
@@ -200,9 +207,6 @@ defmodule BrokenRecord.Zero.Conservation do
       do: {:ok, lanes},
       else: :missing
   end
-
-  defp lane_of(agent, :mass), do: typed_lane(agent, :mass, :float)
-  defp lane_of(agent, field), do: typed_lane(agent, field, :vec3)
 
   defp typed_lane(agent, name, type) do
     case Agent.field(agent, name) do
@@ -288,7 +292,7 @@ defmodule BrokenRecord.Zero.Conservation do
 
   defp name({:load, slot, lane}, ctx) do
     {_, param, agent} = Enum.find(ctx.slots, &(elem(&1, 0) == slot))
-    field = agent.fields |> Enum.filter(&(&1.lane <= lane)) |> List.last()
+    field = Agent.field_at_lane(agent, lane)
 
     suffix =
       if field.type == :vec3, do: "." <> Enum.at(["x", "y", "z"], lane - field.lane), else: ""

@@ -51,6 +51,11 @@ defmodule BrokenRecord.Zero.IR do
             lane: non_neg_integer,
             line: non_neg_integer
           }
+
+    @doc "The number of lanes a field type occupies: 3 for `:vec3`, 1 otherwise."
+    @spec width(:float | :int | :vec3) :: 1 | 3
+    def width(:vec3), do: 3
+    def width(_type), do: 1
   end
 
   defmodule Agent do
@@ -73,6 +78,11 @@ defmodule BrokenRecord.Zero.IR do
     @doc "Finds a field by name."
     @spec field(t, atom) :: BrokenRecord.Zero.IR.Field.t() | nil
     def field(%__MODULE__{fields: fields}, name), do: Enum.find(fields, &(&1.name == name))
+
+    @doc "The field that occupies `lane`."
+    @spec field_at_lane(t, non_neg_integer) :: BrokenRecord.Zero.IR.Field.t()
+    def field_at_lane(%__MODULE__{fields: fields}, lane),
+      do: fields |> Enum.filter(&(&1.lane <= lane)) |> List.last()
   end
 
   defmodule Rule do

@@ -10,7 +10,7 @@ defmodule BrokenRecord.Zero.Lowering do
   """
 
   alias BrokenRecord.Zero.{Program, System}
-  alias BrokenRecord.Zero.IR.{Agent, Rule}
+  alias BrokenRecord.Zero.IR.{Agent, Field, Rule}
 
   @doc "Lowers every rule of a checked system to an (unoptimised) program."
   @spec lower(System.t()) :: Program.t()
@@ -289,7 +289,7 @@ defmodule BrokenRecord.Zero.Lowering do
     declared = Agent.field(agent, field)
 
     regs =
-      for i <- 0..(BrokenRecord.Zero.Parser.lanes_of(declared.type) - 1), reduce: {[], st} do
+      for i <- 0..(Field.width(declared.type) - 1), reduce: {[], st} do
         {acc, st} ->
           lane = declared.lane + i
 

@@ -105,7 +105,7 @@ defmodule BrokenRecord.Zero.Ops do
   def divide(_, :nan), do: :nan
   def divide(a, b) when is_atom(a) and is_atom(b), do: :nan
   def divide(a, b) when is_atom(a), do: signed_inf(sign(a) * zero_sign(b))
-  def divide(a, _b) when is_float(a), do: 0.0 * 1.0
+  def divide(a, _b) when is_float(a), do: 0.0
 
   defp safe_div(a, b) do
     a / b

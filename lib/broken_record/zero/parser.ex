@@ -282,7 +282,7 @@ defmodule BrokenRecord.Zero.Parser do
       end
 
     field = %Field{name: name, type: type, default: default, lane: lane, line: line(meta, ctx)}
-    {[field | fields], lane + lanes_of(type), laws}
+    {[field | fields], lane + Field.width(type), laws}
   end
 
   defp agent_statement({:conserves, meta, [laws]}, {fields, lane, old}, ctx) when is_list(laws) do
@@ -328,10 +328,6 @@ defmodule BrokenRecord.Zero.Parser do
         Macro.to_string(value)
     )
   end
-
-  @doc false
-  def lanes_of(:vec3), do: 3
-  def lanes_of(_), do: 1
 
   ## Rules
 

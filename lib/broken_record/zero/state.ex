@@ -119,7 +119,7 @@ defmodule BrokenRecord.Zero.State do
 
   defp written_fields(agent, written) do
     Enum.filter(agent.fields, fn field ->
-      Enum.any?(written, &(&1 >= field.lane and &1 < field.lane + lanes_of(field.type)))
+      Enum.any?(written, &(&1 >= field.lane and &1 < field.lane + Field.width(field.type)))
     end)
   end
 
@@ -134,7 +134,4 @@ defmodule BrokenRecord.Zero.State do
 
   defp field_value(:vec3, row, lane),
     do: {elem(row, lane), elem(row, lane + 1), elem(row, lane + 2)}
-
-  defp lanes_of(:vec3), do: 3
-  defp lanes_of(_), do: 1
 end

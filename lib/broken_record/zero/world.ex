@@ -122,7 +122,7 @@ defmodule BrokenRecord.Zero.World do
       BrokenRecord.Zero.IR.Agent.field(agent, field) ||
         raise ArgumentError, "#{agent.name} has no field #{inspect(field)}"
 
-    width = if declared.type == :vec3, do: 3, else: 1
+    width = BrokenRecord.Zero.IR.Field.width(declared.type)
 
     case world.backend do
       :native ->

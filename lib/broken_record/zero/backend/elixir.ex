@@ -217,11 +217,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   def numerical!(system, type, index, lane, step) do
     agent = Enum.at(system.agents, type)
 
-    field =
-      agent.fields
-      |> Enum.filter(&(&1.lane <= lane))
-      |> List.last()
-
+    field = BrokenRecord.Zero.IR.Agent.field_at_lane(agent, lane)
     raise NumericalError.new(agent.name, agent.collection, index, field.name, step)
   end
 end

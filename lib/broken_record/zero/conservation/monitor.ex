@@ -24,7 +24,8 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
   The report is `%{law => %{initial: value, final: value, drift: float}}`.
   """
 
-  alias BrokenRecord.Zero.{Interpreter, NIF, Ops, World}
+  alias BrokenRecord.Zero.{Conservation, Interpreter, NIF, Ops, World}
+  alias BrokenRecord.Zero.IR.Field
 
   @doc "The totals of the declared laws, with the scales used for relative drift."
   @spec totals(World.t()) :: %{atom => {term, float}}
@@ -38,20 +39,13 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
   # Per agent type: %{law => {value, scale}}. Native worlds sum in C++ (NIF.world_totals/5);
   # the pure-Elixir world sums its lane tuples.
   defp agent_sums(%World{backend: :native} = world, agent) do
-    lane = fn name, type ->
-      case Enum.find(agent.fields, &(&1.name == name and &1.type == type)) do
-        nil -> nil
-        field -> field.lane
-      end
-    end
-
     t =
       NIF.world_totals(
         world.ref,
         agent.index,
-        lane.(:mass, :float),
-        lane.(:velocity, :vec3),
-        lane.(:position, :vec3)
+        Conservation.quantity_lane(agent, :mass),
+        Conservation.quantity_lane(agent, :velocity),
+        Conservation.quantity_lane(agent, :position)
       )
 
     %{
@@ -134,19 +128,9 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
     end
   end
 
-  defp has_fields?(agent, law) do
-    needed =
-      case law do
-        :mass -> [mass: :float]
-        :momentum -> [mass: :float, velocity: :vec3]
-        :energy -> [mass: :float, velocity: :vec3]
-        :angular_momentum -> [mass: :float, velocity: :vec3, position: :vec3]
-      end
-
-    Enum.all?(needed, fn {name, type} ->
-      Enum.any?(agent.fields, &(&1.name == name and &1.type == type))
-    end)
-  end
+  defp has_fields?(agent, law),
+    do:
+      Enum.all?(Conservation.needed_fields(law), &(Conservation.quantity_lane(agent, &1) != nil))
 
   defp contribution(:mass, %{mass: m}), do: {Enum.sum(m), m |> Enum.map(&abs/1) |> Enum.sum()}
 
@@ -207,7 +191,7 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
     agent.fields
     |> Enum.map(fn field -> decode(World.column(world, agent.collection, field.name), world) end)
     |> then(fn cols ->
-      widths = Enum.map(agent.fields, &if(&1.type == :vec3, do: 3, else: 1))
+      widths = Enum.map(agent.fields, &Field.width(&1.type))
 
       cols
       |> Enum.zip(widths)
