@@ -94,21 +94,21 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
     end
   end
 
-  defp columns(world, agent) do
-    Map.new(agent.fields, fn field ->
-      binary = World.column(world, agent.collection, field.name)
-      floats = decode(binary, world)
+  # Field values of a pure-Elixir world, read from its lane tuples.
+  defp columns(%World{backend: :interpreted} = world, agent) do
+    rows = Map.fetch!(world.lanes, agent.index)
 
-      values =
-        if field.type == :vec3,
-          do: floats |> Enum.chunk_every(3) |> Enum.map(&List.to_tuple/1),
-          else: floats
-
-      {field.name, values}
+    Map.new(agent.fields, fn %Field{name: name, type: type, lane: lane} ->
+      {name, Enum.map(rows, &field_value(&1, type, lane))}
     end)
   end
 
-  defp decode(binary, %World{backend: :native, system: %{options: %{precision: :f32}}}),
+  defp field_value(row, :vec3, lane),
+    do: {elem(row, lane), elem(row, lane + 1), elem(row, lane + 2)}
+
+  defp field_value(row, _type, lane), do: elem(row, lane)
+
+  defp decode(binary, %World{system: %{options: %{precision: :f32}}}),
     do: for(<<x::float-native-32 <- binary>>, do: x)
 
   defp decode(binary, _world), do: for(<<x::float-native-64 <- binary>>, do: x)
@@ -187,6 +187,10 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
     end)
   end
 
+  defp lane_rows(%World{backend: :interpreted} = world, agent),
+    do: Map.fetch!(world.lanes, agent.index)
+
+  # A native world's lane tuples, built from its packed columns.
   defp lane_rows(world, agent) do
     agent.fields
     |> Enum.map(fn field -> decode(World.column(world, agent.collection, field.name), world) end)
