@@ -35,11 +35,10 @@ defmodule BrokenRecord.Zero.Runtime do
   @spec simulate(module, map, keyword) :: map | {map, map}
   def simulate(system, state, opts \\ []) do
     run_opts = validate_opts!(system.__system__(), opts, @known)
-    {conservation, opts} = Keyword.pop(opts, :conservation)
-    conservation = validate_conservation!(conservation)
+    conservation = validate_conservation!(Keyword.get(opts, :conservation))
     world = World.new(system, state, backend: run_opts.backend)
     initial = if conservation, do: Monitor.totals(world)
-    world = World.step(world, opts)
+    world = World.__run__(world, run_opts)
     result = World.to_state(world)
 
     case conservation do

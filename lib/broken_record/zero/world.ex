@@ -82,8 +82,13 @@ defmodule BrokenRecord.Zero.World do
   @spec step(t, keyword) :: t
   def step(%__MODULE__{} = world, opts \\ []) do
     opts = Keyword.delete(opts, :backend)
-    run = Runtime.validate_opts!(world.system, opts, @step_opts)
+    __run__(world, Runtime.validate_opts!(world.system, opts, @step_opts))
+  end
 
+  @doc false
+  # Runs steps with options already validated by `Runtime.validate_opts!/3`.
+  @spec __run__(t, map) :: t
+  def __run__(%__MODULE__{} = world, run) do
     case world.backend do
       :native ->
         :ok = NIF.world_set_params(world.ref, Tuple.to_list(run.params))
