@@ -270,8 +270,21 @@ class Runner {
       const std::size_t n = w_.count(type);
       std::size_t best_i = n;
       uint32_t best_lane = 0;
+      const bool sorted = !w_.in_caller_order(type);
       for (std::size_t q = k; q < end; ++q) {
         const T* col = w_.column(type, p.checked[q].second);
+        if (sorted) {
+          // Rows are not in agent order (cell sorting): the lowest agent index over all rows.
+          if (!any_non_finite(col, n, max_threads_)) continue;
+          for (std::size_t r = 0; r < n; ++r) {
+            const std::size_t i = w_.agent_at(type, r);
+            if (!std::isfinite(col[r]) && i < best_i) {
+              best_i = i;
+              best_lane = p.checked[q].second;
+            }
+          }
+          continue;
+        }
         if (!any_non_finite(col, std::min(n, best_i), max_threads_)) continue;
         for (std::size_t i = 0; i < std::min(n, best_i); ++i) {
           if (!std::isfinite(col[i])) {

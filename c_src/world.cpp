@@ -1,5 +1,7 @@
 #include "brz/world.hpp"
 
+#include <omp.h>
+
 #include <cstring>
 #include <string>
 
@@ -12,6 +14,8 @@ WorldBase::WorldBase(std::shared_ptr<const Program> program, std::vector<std::si
     throw ArgumentError("world: expected " + std::to_string(program_->n_types()) +
                         " agent counts, got " + std::to_string(counts_.size()));
   params_.assign(program_->n_params(), 0.0);
+  rows_.resize(counts_.size());
+  agents_.resize(counts_.size());
 }
 
 template <class T>
@@ -29,13 +33,13 @@ World<T>::World(std::shared_ptr<const Program> program, std::vector<std::size_t>
 template <class T>
 double World<T>::get(uint32_t type, uint32_t lane, std::size_t i) const {
   if (i >= count(type)) throw ArgumentError("world: agent index out of range");
-  return static_cast<double>(column(type, lane)[i]);
+  return static_cast<double>(column(type, lane)[row(type, i)]);
 }
 
 template <class T>
 void World<T>::set(uint32_t type, uint32_t lane, std::size_t i, double v) {
   if (i >= count(type)) throw ArgumentError("world: agent index out of range");
-  column(type, lane)[i] = to_precision<T>(v);
+  column(type, lane)[row(type, i)] = to_precision<T>(v);
 }
 
 template <class T>
@@ -45,11 +49,41 @@ void World<T>::pack(uint32_t type, uint32_t first_lane, uint32_t n_lanes, void* 
     throw ArgumentError("world: lane range out of range");
   const std::size_t n = counts_[type];
   unsigned char* o = static_cast<unsigned char*>(out);
+  const std::vector<uint32_t>& rows = rows_[type];
   for (uint32_t l = 0; l < n_lanes; ++l) {
     const T* col = column(type, first_lane + l);
-    for (std::size_t i = 0; i < n; ++i)
-      std::memcpy(o + (i * n_lanes + l) * sizeof(T), &col[i], sizeof(T));
+    if (rows.empty()) {
+      for (std::size_t i = 0; i < n; ++i)
+        std::memcpy(o + (i * n_lanes + l) * sizeof(T), &col[i], sizeof(T));
+    } else {
+      for (std::size_t i = 0; i < n; ++i)
+        std::memcpy(o + (i * n_lanes + l) * sizeof(T), &col[rows[i]], sizeof(T));
+    }
   }
+}
+
+template <class T>
+void World<T>::reorder(uint32_t type, const uint32_t* perm, int threads) {
+  const std::size_t n = count(type);
+  if (n == 0) return;
+  if (spare_.size() < capacity(type)) spare_ = AlignedBuffer<T>(capacity(type));
+  T* tmp = spare_.data();
+  const long nl = static_cast<long>(n);
+  for (AlignedBuffer<T>& column : columns_[type]) {
+    T* col = column.data();
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (long k = 0; k < nl; ++k) tmp[k] = col[perm[k]];
+    std::memcpy(col, tmp, n * sizeof(T));
+  }
+  // Agent bookkeeping: row k now holds agent agents[perm[k]].
+  std::vector<uint32_t>& agents = agents_[type];
+  std::vector<uint32_t>& rows = rows_[type];
+  std::vector<uint32_t> next(n);
+  for (std::size_t k = 0; k < n; ++k) next[k] = agents.empty() ? perm[k] : agents[perm[k]];
+  agents = std::move(next);
+  rows.resize(n);
+  for (std::size_t k = 0; k < n; ++k) rows[agents[k]] = static_cast<uint32_t>(k);
+  ++order_epoch_;
 }
 
 template class World<double>;

@@ -30,6 +30,23 @@ class WorldBase {
   const std::vector<std::size_t>& counts() const noexcept { return counts_; }
   std::size_t capacity(uint32_t type) const { return column_capacity(counts_.at(type)); }
 
+  /// Storage order (docs/engine.md, "Storage order"). The engine may keep the agents of a type
+  /// in a different order than the caller's (cell-list sweeps sort them by cell); get, set and
+  /// pack always speak the caller's order. row(type, i) is the column row holding agent i;
+  /// agent_at(type, r) is the agent held at row r. Both are the identity until a reorder.
+  std::size_t row(uint32_t type, std::size_t i) const {
+    const std::vector<uint32_t>& r = rows_[type];
+    return r.empty() ? i : r[i];
+  }
+  std::size_t agent_at(uint32_t type, std::size_t r) const {
+    const std::vector<uint32_t>& a = agents_[type];
+    return a.empty() ? r : a[r];
+  }
+  /// True while the rows of `type` are in the caller's order.
+  bool in_caller_order(uint32_t type) const { return rows_.at(type).empty(); }
+  /// Bumped by every reorder: lets the engine notice that rows have moved.
+  uint64_t order_epoch() const noexcept { return order_epoch_; }
+
   /// Lane value as double (exact for both precisions).
   virtual double get(uint32_t type, uint32_t lane, std::size_t i) const = 0;
   /// Sets a lane value; in f32 worlds the value is rounded (out-of-range values become +-inf).
@@ -48,6 +65,9 @@ class WorldBase {
   std::shared_ptr<const Program> program_;
   std::vector<std::size_t> counts_;
   std::vector<double> params_;
+  std::vector<std::vector<uint32_t>> rows_;    // per type: agent -> row (empty: identity)
+  std::vector<std::vector<uint32_t>> agents_;  // per type: row -> agent (empty: identity)
+  uint64_t order_epoch_ = 0;
 };
 
 template <class T>
@@ -68,8 +88,14 @@ class World final : public WorldBase {
   void pack(uint32_t type, uint32_t first_lane, uint32_t n_lanes, void* out) const override;
   std::size_t element_size() const noexcept override { return sizeof(T); }
 
+  /// Reorders the rows of `type`: new row k holds what row perm[k] held, in every lane
+  /// (perm is a permutation of 0 .. count(type) - 1). Column addresses do not change. Uses up
+  /// to `threads` OpenMP threads.
+  void reorder(uint32_t type, const uint32_t* perm, int threads = 1);
+
  private:
   std::vector<std::vector<AlignedBuffer<T>>> columns_;  // [type][lane]
+  AlignedBuffer<T> spare_;                              // reorder's scratch column
 };
 
 /// Creates a World<double> or World<float>.

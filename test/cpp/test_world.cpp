@@ -85,6 +85,48 @@ void expect_numerical(brz::WorldBase& w, const std::vector<uint32_t>& ids, uint6
 
 }  // namespace
 
+TEST_CASE("reorder keeps get/set/pack in the caller's order", "[world]") {
+  ProgramBuilder pb;
+  pb.lanes = {2, 1};
+  auto prog = pb.build();
+  brz::World<double> w(prog, {5, 3});
+  for (std::size_t i = 0; i < 5; ++i) {
+    w.set(0, 0, i, double(i));
+    w.set(0, 1, i, 10.0 + double(i));
+  }
+  CHECK(w.in_caller_order(0));
+  const uint64_t epoch = w.order_epoch();
+  const double* col0 = w.column(0, 0);
+  const uint32_t p1[5] = {3, 0, 4, 1, 2};
+  w.reorder(0, p1);
+  const uint32_t p2[5] = {1, 2, 0, 4, 3};  // a second reorder composes with the first
+  w.reorder(0, p2, 2);
+  CHECK(w.column(0, 0) == col0);  // column addresses are stable
+  CHECK_FALSE(w.in_caller_order(0));
+  CHECK(w.in_caller_order(1));
+  CHECK(w.order_epoch() == epoch + 2);
+  // Row k holds agent p1[p2[k]].
+  for (std::size_t k = 0; k < 5; ++k) {
+    const std::size_t agent = p1[p2[k]];
+    CHECK(w.agent_at(0, k) == agent);
+    CHECK(w.row(0, agent) == k);
+    CHECK(w.column(0, 0)[k] == double(agent));
+    CHECK(w.column(0, 1)[k] == 10.0 + double(agent));
+  }
+  for (std::size_t i = 0; i < 5; ++i) {
+    CHECK(w.get(0, 0, i) == double(i));
+    CHECK(w.get(0, 1, i) == 10.0 + double(i));
+  }
+  w.set(0, 1, 4, -1.0);
+  CHECK(w.column(0, 1)[w.row(0, 4)] == -1.0);
+  double packed[10];
+  w.pack(0, 0, 2, packed);
+  for (std::size_t i = 0; i < 5; ++i) {
+    CHECK(packed[2 * i] == double(i));
+    CHECK(packed[2 * i + 1] == (i == 4 ? -1.0 : 10.0 + double(i)));
+  }
+}
+
 TEST_CASE("non-finite stored values are reported with type, index, lane and step", "[nonfinite]") {
   auto prog = recip_program();
   for (const brz::KernelSet* ks : all_kernel_sets())
