@@ -99,7 +99,11 @@ std::optional<Interval> lane_range(const World<T>& w, uint32_t type, uint32_t la
   const T* col = w.column(type, lane);
   double lo = INFINITY, hi = -INFINITY;
   bool finite = true;
-  for (std::size_t i = 0; i < n; ++i) {
+  const long nl = static_cast<long>(n);
+  const int threads = n > 50000 ? omp_get_max_threads() : 1;
+#pragma omp parallel for num_threads(threads) if (threads > 1) reduction(min : lo) \
+    reduction(max : hi) reduction(&& : finite)
+  for (long i = 0; i < nl; ++i) {
     const double v = col[i];
     finite = finite && std::isfinite(v);
     lo = std::min(lo, v);
@@ -127,6 +131,7 @@ std::optional<Interval> register_interval(const World<T>& w, const Rule& r, uint
     if (n_ops >= 3) need[in.c] = 1;
   }
   std::vector<OptIv> iv(r.n_regs);
+  std::vector<std::pair<std::pair<uint32_t, uint32_t>, OptIv>> loaded;  // (type, lane) ranges
   const OptIv boolean = Interval{0.0, 1.0};
   for (const Instr& in : r.instrs) {
     if (in.op == Op::STORE || in.op == Op::ACC || !need[in.dst]) continue;
@@ -142,9 +147,19 @@ std::optional<Interval> register_interval(const World<T>& w, const Rule& r, uint
         if (std::isfinite(v)) d = Interval{v, v};
         break;
       }
-      case Op::LOAD:
-        d = lane_range(w, r.slot_type(in.a), in.b);
+      case Op::LOAD: {
+        // Both slots of a same-type rule often load the same lane: one scan each.
+        const uint32_t type = r.slot_type(in.a);
+        auto seen = std::find_if(loaded.begin(), loaded.end(), [&](const auto& e) {
+          return e.first == std::make_pair(type, uint32_t(in.b));
+        });
+        if (seen == loaded.end()) {
+          loaded.emplace_back(std::make_pair(type, uint32_t(in.b)), lane_range(w, type, in.b));
+          seen = loaded.end() - 1;
+        }
+        d = seen->second;
         break;
+      }
       // Comparisons and booleans are 0 or 1 whatever their operands (NaN included).
       case Op::LT:
       case Op::LE:
@@ -297,28 +312,23 @@ void CellLists<T>::bin(const World<T>& w, uint32_t type, uint32_t lane, const do
 }
 
 template <class T>
-bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* params,
-                       const uint8_t* levels, const KernelSet& ks, int max_threads,
-                       const ExecOptions& opts, IntegrateResult& stats,
-                       void (*block_fn)(const BrzKernelArgs<T>*)) {
-  if (!opts.cell_lists || !r.has_cutoff || r.kind == RuleKind::PerAgent) return false;
+CellLists<T>& CellLists<T>::of(World<T>& w) {
+  auto* cells = dynamic_cast<CellLists<T>*>(w.engine_cache().get());
+  if (cells) return *cells;
+  auto fresh = std::make_unique<CellLists<T>>();
+  cells = fresh.get();
+  w.engine_cache() = std::move(fresh);
+  return *cells;
+}
+
+template <class T>
+bool CellLists<T>::make_grid(const World<T>& w, const Rule& r, double width, int threads,
+                             Grid& g) const {
   const bool same = r.kind == RuleKind::PairSame;
   const std::size_t na = w.count(r.type_a), nb = w.count(r.type_b);
-  const std::size_t pairs = same ? (na < 2 ? 0 : na * (na - 1) / 2) : na * nb;
-  if (pairs == 0 || pairs < opts.cell_min_pairs) return false;
-  if (na >= UINT32_MAX / 2 || nb >= UINT32_MAX / 2) return false;
-  // Kind 1 bins every agent once, by slot 0's position lanes: both slots must use the same.
-  if (same && r.cutoff_lane_a != r.cutoff_lane_b) return false;
-
-  // 1. Cutoff bound and cell width.
-  const auto iv = register_interval<T>(w, r, r.cutoff_reg, consts, params);
-  if (!iv || !(iv->hi > 0)) return false;
-  const double width0 = iv->hi * (1 + kCellMargin);  // pairs farther apart change nothing
-  double width = width0;
-
-  // 2. Bounding box of the positions of both slots (non-periodic).
-  double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
-  const int bin_threads = na + nb > 50000 ? max_threads : 1;
+  // Bounding box of the positions of both slots (non-periodic).
+  double hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+  for (int d = 0; d < 3; ++d) g.lo[d] = INFINITY;
   for (int s = 0; s < (same ? 1 : 2); ++s) {
     const uint32_t type = s == 0 ? r.type_a : r.type_b;
     const uint32_t lane = s == 0 ? r.cutoff_lane_a : r.cutoff_lane_b;
@@ -327,8 +337,8 @@ bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* par
       const T* col = w.column(type, lane + d);
       double l = INFINITY, h = -INFINITY;
       bool finite = true;
-#pragma omp parallel for num_threads(bin_threads) if (bin_threads > 1) \
-    reduction(min : l) reduction(max : h) reduction(&& : finite)
+#pragma omp parallel for num_threads(threads) if (threads > 1) reduction(min : l) \
+    reduction(max : h) reduction(&& : finite)
       for (long i = 0; i < n; ++i) {
         const double v = col[i];
         finite = finite && std::isfinite(v);
@@ -336,129 +346,349 @@ bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* par
         h = std::max(h, v);
       }
       if (!finite) return false;
-      lo[d] = std::min(lo[d], l);
+      g.lo[d] = std::min(g.lo[d], l);
       hi[d] = std::max(hi[d], h);
     }
   }
-  uint32_t dims[3];
   const std::size_t max_cells = std::min<std::size_t>(
       static_cast<std::size_t>(kMaxCellsPerAgent * double(same ? na : na + nb)) + kCellsExtra,
       std::size_t(1) << 31);  // cell indices are u32
   for (;;) {
     std::size_t total = 1;
     for (int d = 0; d < 3; ++d) {
-      const double k = std::floor((hi[d] - lo[d]) / width);
-      dims[d] = !(k >= 1) ? 1u : k >= kMaxCellsPerAxis ? kMaxCellsPerAxis : uint32_t(k);
-      total *= dims[d];
+      const double k = std::floor((hi[d] - g.lo[d]) / width);
+      g.dims[d] = !(k >= 1) ? 1u : k >= kMaxCellsPerAxis ? kMaxCellsPerAxis : uint32_t(k);
+      total *= g.dims[d];
     }
     if (total <= max_cells) break;
     width *= 1.25;
   }
-  double inv[3];
   for (int d = 0; d < 3; ++d) {
-    const double len = hi[d] - lo[d];
-    inv[d] = dims[d] > 1 && len > 0 ? double(dims[d]) / len : 0.0;
+    const double len = hi[d] - g.lo[d];
+    g.inv[d] = g.dims[d] > 1 && len > 0 ? double(g.dims[d]) / len : 0.0;
   }
-  const std::size_t n_cells = std::size_t(dims[0]) * dims[1] * dims[2];
+  g.n_cells = std::size_t(g.dims[0]) * g.dims[1] * g.dims[2];
+  return true;
+}
 
-  // 3. Binning.
-  bin(w, r.type_a, r.cutoff_lane_a, lo, inv, dims, a_, bin_threads);
-  if (!same) bin(w, r.type_b, r.cutoff_lane_b, lo, inv, dims, b_, bin_threads);
-  const Bins& bb = same ? a_ : b_;
-
-  // 4. Candidate pairs (agents in neighbouring cells): give up when cells do not pay off.
-  const long nx = dims[0], ny = dims[1], nz = dims[2];
+template <class T>
+double CellLists<T>::candidates(const Grid& g, const Bins& a, const Bins& b, int max_threads,
+                                long s) const {
+  const long nx = g.dims[0], ny = g.dims[1], nz = g.dims[2];
+  const long nc = static_cast<long>(g.n_cells);
+  const int th = g.n_cells > 200000 ? max_threads : 1;
   double cand = 0;
-  {
-    const long nc = static_cast<long>(n_cells);
-    const int th = n_cells > 200000 ? max_threads : 1;
 #pragma omp parallel for num_threads(th) if (th > 1) schedule(static) reduction(+ : cand)
-    for (long c = 0; c < nc; ++c) {
-      const std::size_t n_i = a_.start[c + 1] - a_.start[c];
-      if (n_i == 0) continue;
-      const long x = c % nx, y = (c / nx) % ny, z = c / (nx * ny);
-      const long x0 = x > 0 ? x - 1 : 0, x1 = x + 1 < nx ? x + 1 : nx - 1;
-      std::size_t m = 0;
-      for (long zz = std::max(0L, z - 1); zz <= std::min(nz - 1, z + 1); ++zz)
-        for (long yy = std::max(0L, y - 1); yy <= std::min(ny - 1, y + 1); ++yy) {
-          const long row = (zz * ny + yy) * nx;
-          m += bb.start[row + x1 + 1] - bb.start[row + x0];
-        }
-      cand += double(n_i) * double(m);
-    }
+  for (long c = 0; c < nc; ++c) {
+    const std::size_t n_i = a.start[c + 1] - a.start[c];
+    if (n_i == 0) continue;
+    const long x = c % nx, y = (c / nx) % ny, z = c / (nx * ny);
+    const long x0 = std::max(0L, x - s), x1 = std::min(nx - 1, x + s);
+    std::size_t m = 0;
+    for (long zz = std::max(0L, z - s); zz <= std::min(nz - 1, z + s); ++zz)
+      for (long yy = std::max(0L, y - s); yy <= std::min(ny - 1, y + s); ++yy) {
+        const long row = (zz * ny + yy) * nx;
+        m += b.start[row + x1 + 1] - b.start[row + x0];
+      }
+    cand += double(n_i) * double(m);
   }
-  if (same) cand = (cand - double(na)) / 2;
-  if (cand > opts.cell_max_fraction * double(pairs)) return false;
+  return cand;
+}
 
-  // 5. Packed (cell-sorted) copies of the lanes the rule reads or STOREs (an ACC needs no start
-  // value), and of the positions.
-  const uint32_t lanes_a = w.program().lanes(r.type_a), lanes_b = w.program().lanes(r.type_b);
-  std::vector<char> used0(lanes_a, 0), used1(lanes_b, 0);  // lanes read/stored through a slot
-  for (const Instr& in : r.instrs) {
-    if (in.op != Op::LOAD && in.op != Op::STORE) continue;
-    (in.a == 0 ? used0 : used1)[in.b] = 1;
+template <class T>
+bool CellLists<T>::list_valid(const World<T>& w, const Rule& r, const NeighbourList& L,
+                              double reach, int threads) const {
+  const std::size_t n = w.count(r.type_a);
+  if (L.rule != &r || L.epoch != w.order_epoch(r.type_a) || L.origin.size() != 3 * n) return false;
+  if (!(reach <= L.reach)) return false;
+  // Every agent within half the skin of where it was at the build (a little less, for the
+  // rounding of the distance as computed here and by the kernels).
+  const double limit = 0.25 * L.skin * L.skin * (1 - 1e-6);
+  const T* p[3];
+  for (int d = 0; d < 3; ++d) p[d] = w.column(r.type_a, r.cutoff_lane_a + d);
+  const T* o = L.origin.data();
+  const long nl = static_cast<long>(n);
+  double m2 = 0;
+  bool finite = true;
+#pragma omp parallel for num_threads(threads) if (threads > 1) reduction(max : m2) \
+    reduction(&& : finite)
+  for (long i = 0; i < nl; ++i) {
+    const double dx = double(p[0][i]) - double(o[3 * i]),
+                 dy = double(p[1][i]) - double(o[3 * i + 1]),
+                 dz = double(p[2][i]) - double(o[3 * i + 2]);
+    const double d2 = dx * dx + dy * dy + dz * dz;
+    finite = finite && d2 < INFINITY;  // false for NaN too
+    m2 = std::max(m2, d2);
   }
-  std::vector<char> pack_a(used0), pack_b(used1);
-  for (int d = 0; d < 3; ++d) {
-    pack_a[r.cutoff_lane_a + d] = 1;
-    pack_b[r.cutoff_lane_b + d] = 1;
+  return finite && m2 < limit;
+}
+
+template <class T>
+bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_threads,
+                              const ExecOptions& opts, NeighbourList& L) {
+  const uint32_t type = r.type_a, lane = r.cutoff_lane_a;
+  const std::size_t n = w.count(type);
+  const int bin_threads = n > 50000 ? max_threads : 1;
+  L.rule = nullptr;
+  const double skin = kSkinFraction * reach;
+  const double width = reach + skin;
+  // Cells half as wide as the list's reach where the cell budget allows (a 5x5x5 stencil visits
+  // about 0.6 times the volume of a 3x3x3 one of full-width cells), else at least as wide.
+  Grid g;
+  if (!make_grid(w, r, width / 2, bin_threads, g)) return false;
+  long s = 1;
+  for (int d = 0; d < 3; ++d)
+    if (g.dims[d] > 1 && 1.0 / g.inv[d] < width) s = 2;
+  bin(w, type, lane, g.lo, g.inv, g.dims, a_, bin_threads);
+  const double pairs = double(n) * double(n - 1) / 2;
+  const double cand = (candidates(g, a_, a_, max_threads, s) - double(n)) / 2;
+  if (cand > opts.cell_max_fraction * pairs) return false;
+
+  // Locality: rows sorted by cell, so that the sweeps read the columns almost in order.
+  if (sort_state_.size() != w.counts().size()) sort_state_.assign(w.counts().size(), SortState{});
+  SortState& sorted = sort_state_[type];
+  if (sorted.epoch != w.order_epoch(type) || sorted.builds >= kResortBuilds) {
+    w.reorder(type, a_.perm.data(), bin_threads);
+    for (std::size_t k = 0; k < n; ++k) a_.perm[k] = static_cast<uint32_t>(k);
+    sorted.epoch = w.order_epoch(type);
+    sorted.builds = 0;
   }
-  if (same)
-    for (uint32_t l = 0; l < lanes_a; ++l) pack_a[l] = pack_a[l] || pack_b[l];
+  ++sorted.builds;
+  // Positions in cell order (the rows themselves when they are sorted by this grid).
+  const T* pos[3];
   packed_.resize(2);
-  std::vector<T*> cols_a(lanes_a, nullptr);
-  std::vector<const T*> cols_b(lanes_b, nullptr);
-  for (int s = 0; s < (same ? 1 : 2); ++s) {
-    const uint32_t type = s == 0 ? r.type_a : r.type_b;
-    const uint32_t lanes = s == 0 ? lanes_a : lanes_b;
-    const std::vector<char>& use = s == 0 ? pack_a : pack_b;
-    const Bins& bins = s == 0 ? a_ : b_;
-    const std::size_t n = w.count(type);
-    if (packed_[s].size() < lanes) packed_[s].resize(lanes);
-    for (uint32_t l = 0; l < lanes; ++l) {
-      if (!use[l]) continue;
-      AlignedBuffer<T>& buf = packed_[s][l];
-      if (buf.size() < column_capacity(n)) buf = AlignedBuffer<T>(column_capacity(n));
-      const T* src = w.column(type, l);
-      T* dst = buf.data();
-      const uint32_t* perm = bins.perm.data();
-      const long nl = static_cast<long>(n);
-#pragma omp parallel for num_threads(bin_threads) if (bin_threads > 1) schedule(static)
-      for (long k = 0; k < nl; ++k) dst[k] = src[perm[k]];
-      if (s == 0) cols_a[l] = dst;
-      if (s == 1 || same) cols_b[l] = dst;
-    }
+  if (packed_[0].size() < 3) packed_[0].resize(3);
+  for (int d = 0; d < 3; ++d) {
+    AlignedBuffer<T>& buf = packed_[0][d];
+    if (buf.size() < column_capacity(n)) buf = AlignedBuffer<T>(column_capacity(n));
+    const T* src = w.column(type, lane + d);
+    T* dst = buf.data();
+    const uint32_t* perm = a_.perm.data();
+    for (std::size_t k = 0; k < n; ++k) dst[k] = src[perm[k]];
+    pos[d] = dst;
   }
 
-  // 6. One shared accumulator block, one array per stored (type, lane).
-  struct Acc {
-    uint32_t type, lane;
-    std::size_t offset;
-  };
-  std::vector<Acc> accs;
+  // One sub-list per thread over a contiguous range of cells holding about n / threads agents.
+  const int threads = cand > double(opts.pair_parallel_threshold) ? max_threads : 1;
+  L.threads = threads;
+  L.li.resize(threads);
+  L.lj.resize(threads);
+  L.count.assign(threads, 0);
+  L.lo.assign(threads, 0);
+  L.hi.assign(threads, 0);
+  std::vector<long> first_cell(threads + 1);
+  for (int t = 0; t <= threads; ++t) {
+    const uint32_t target = static_cast<uint32_t>(n * std::size_t(t) / std::size_t(threads));
+    first_cell[t] = t == threads ? long(g.n_cells)
+                                 : std::lower_bound(a_.start.begin(), a_.start.end() - 1, target) -
+                                       a_.start.begin();
+  }
+  const long nx = g.dims[0], ny = g.dims[1], nz = g.dims[2];
+  const double cut2 = width * width;
+  const uint32_t* start = a_.start.data();
+  const uint32_t* perm = a_.perm.data();
+  const std::size_t expect = static_cast<std::size_t>(cand / threads * 0.6) + 64;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static, 1)
+  for (int t = 0; t < threads; ++t) {
+    std::vector<uint32_t> s0, s1, hits;  // pairs as listed (slot 0 row, slot 1 row); candidates
+    s0.reserve(expect);
+    s1.reserve(expect);
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (long c = first_cell[t]; c < first_cell[t + 1]; ++c) {
+      const uint32_t i0 = start[c], i1 = start[c + 1];
+      if (i0 == i1) continue;
+      const long x = c % nx, y = (c / nx) % ny, z = c / (nx * ny);
+      const long x0 = std::max(0L, x - s), x1 = std::min(nx - 1, x + s);
+      // Forward half of the (2s+1)^3 stencil: the rest of this cell and cells x+1 .. x+s (one
+      // range), then the rows (z, y+1 .. y+s) and (z+1 .. z+s, y-s .. y+s), cells x-s .. x+s.
+      uint32_t rb[13], re[13];
+      int n_rows = 1;
+      std::size_t span = 0;
+      for (long dz = 0; dz <= s; ++dz)
+        for (long dy = dz == 0 ? 1 : -s; dy <= s; ++dy) {
+          const long zz = z + dz, yy = y + dy;
+          if (zz >= nz || yy < 0 || yy >= ny) continue;
+          const long row = (zz * ny + yy) * nx;
+          rb[n_rows] = start[row + x0];
+          re[n_rows] = start[row + x1 + 1];
+          span += re[n_rows] - rb[n_rows];
+          if (rb[n_rows] < re[n_rows]) ++n_rows;
+        }
+      re[0] = start[(z * ny + y) * nx + x1 + 1];
+      span += re[0] - i0;
+      if (hits.size() < span) hits.resize(span);
+      for (uint32_t p = i0; p < i1; ++p) {
+        const double xi = pos[0][p], yi = pos[1][p], zi = pos[2][p];
+        rb[0] = p + 1;
+        // Branch-free candidate filter: every candidate is written, kept when within reach.
+        std::size_t m = 0;
+        for (int k = 0; k < n_rows; ++k)
+          for (uint32_t q = rb[k]; q < re[k]; ++q) {
+            const double dx = double(pos[0][q]) - xi, dy = double(pos[1][q]) - yi,
+                         dz = double(pos[2][q]) - zi;
+            hits[m] = q;
+            m += dx * dx + dy * dy + dz * dz < cut2 ? 1 : 0;
+          }
+        const uint32_t ri = perm[p];
+        const std::size_t ai = w.agent_at(type, ri);
+        for (std::size_t h = 0; h < m; ++h) {
+          const uint32_t rj = perm[hits[h]];
+          // Slot 0 is the agent with the lower index in the caller's order (docs/program.md).
+          const bool first = ai < w.agent_at(type, rj);
+          s0.push_back(first ? ri : rj);
+          s1.push_back(first ? rj : ri);
+          lo = std::min(lo, std::min(ri, rj));
+          hi = std::max(hi, std::max(ri, rj) + 1);
+        }
+      }
+    }
+    // Sorted by slot-0 row (stable counting sort): the sweep then finds each agent's slot-0
+    // pairs in one run and sums their deltas before adding them to its accumulator.
+    std::vector<uint32_t>& li = L.li[t];
+    std::vector<uint32_t>& lj = L.lj[t];
+    const std::size_t n_pairs = s0.size();
+    li.resize(n_pairs);
+    lj.resize(n_pairs);
+    if (n_pairs > 0) {
+      std::vector<uint32_t> at(std::size_t(hi - lo) + 1, 0);
+      for (uint32_t r0 : s0) ++at[r0 - lo + 1];
+      for (std::size_t k = 1; k < at.size(); ++k) at[k] += at[k - 1];
+      for (std::size_t k = 0; k < n_pairs; ++k) {
+        const uint32_t dst = at[s0[k] - lo]++;
+        li[dst] = s0[k];
+        lj[dst] = s1[k];
+      }
+    }
+    L.count[t] = n_pairs;
+    L.lo[t] = lo == UINT32_MAX ? 0 : lo;
+    L.hi[t] = lo == UINT32_MAX ? 0 : hi;
+  }
+  L.origin.resize(3 * n);
+  for (int d = 0; d < 3; ++d) {
+    const T* col = w.column(type, lane + d);
+    for (std::size_t i = 0; i < n; ++i) L.origin[3 * i + d] = col[i];
+  }
+  L.rule = &r;
+  L.epoch = w.order_epoch(type);
+  L.reach = reach;
+  L.skin = skin;
+  return true;
+}
+
+template <class T>
+bool CellLists<T>::run_list(World<T>& w, const Rule& r, double reach, const T* consts,
+                            const T* params, const uint8_t* levels, const KernelSet& ks,
+                            int max_threads, const ExecOptions& opts, IntegrateResult& stats,
+                            void (*block_fn)(const BrzKernelArgs<T>*)) {
+  const uint32_t type = r.type_a;
+  const std::size_t n = w.count(type);
+  NeighbourList* found = nullptr;
+  for (NeighbourList& L : lists_)
+    if (L.rule == &r) found = &L;
+  if (!found) {
+    lists_.emplace_back();
+    found = &lists_.back();
+  }
+  NeighbourList& L = *found;
+  if (!list_valid(w, r, L, reach, n > 50000 ? max_threads : 1)) {
+    if (!build_list(w, r, reach, max_threads, opts, L)) return false;
+    stats.neighbour_builds += 1;
+  }
+
+  // Accumulators: per sub-list, a row-major window of rows [lo, hi), one element per stored lane.
+  const uint32_t lanes = w.program().lanes(type);
+  std::vector<uint32_t> acc_lanes;
   std::vector<std::size_t> store_acc;
-  std::size_t acc_size = 0;
+  std::size_t win = 16;
+  for (int t = 0; t < L.threads; ++t) win = std::max<std::size_t>(win, L.hi[t] - L.lo[t]);
+  win = (win + 15) / 16 * 16;
   for (const StoreRef& s : r.stores) {
-    const uint32_t type = r.slot_type(s.slot);
-    auto it = std::find_if(accs.begin(), accs.end(),
-                           [&](const Acc& a) { return a.type == type && a.lane == s.lane; });
-    if (it == accs.end()) {
-      accs.push_back(Acc{type, s.lane, acc_size});
-      acc_size += column_capacity(w.count(type));
-      it = accs.end() - 1;
-    }
-    store_acc.push_back(it->offset);
+    auto it = std::find(acc_lanes.begin(), acc_lanes.end(), s.lane);
+    if (it == acc_lanes.end()) it = acc_lanes.insert(acc_lanes.end(), s.lane);
+    store_acc.push_back(std::size_t(it - acc_lanes.begin()));
   }
-  if (acc_.size() < acc_size) acc_ = AlignedBuffer<T>(acc_size);
-  {
-    T* acc = acc_.data();
-    const long n = static_cast<long>(acc_size);
-#pragma omp parallel for num_threads(bin_threads) if (bin_threads > 1) schedule(static)
-    for (long k = 0; k < n; ++k) acc[k] = T(-0.0);
+  const std::size_t block = acc_lanes.size() * win;
+  const int threads = L.threads;
+  // Invariant between sweeps: every element of list_acc_ is -0.0 (the reduction below resets
+  // what the sweep wrote), so no separate clearing pass is needed.
+  if (list_acc_.size() < block * threads || !list_acc_clean_) {
+    if (list_acc_.size() < block * threads) list_acc_ = AlignedBuffer<T>(block * threads);
+    std::fill(list_acc_.data(), list_acc_.data() + list_acc_.size(), T(-0.0));
   }
+  list_acc_clean_ = false;
 
-  // 7. Per-thread buffers and the kernel call.
-  const int n_threads = cand > double(opts.pair_parallel_threshold) ? max_threads : 1;
+  std::vector<T*> cols(lanes);
+  for (uint32_t l = 0; l < lanes; ++l) cols[l] = w.column(type, l);
+  std::vector<char> used(lanes, 0);
+  for (const Instr& in : r.instrs)
+    if (in.op == Op::LOAD || in.op == Op::STORE) used[in.b] = 1;
+  for (int d = 0; d < 3; ++d) used[r.cutoff_lane_a + d] = 1;  // gathered by the list filter
+  std::vector<const uint32_t*> li(threads), lj(threads);
+  for (int t = 0; t < threads; ++t) {
+    li[t] = L.li[t].data();
+    lj[t] = L.lj[t].data();
+  }
+  CellArgs<T> ca{};
+  for (int d = 0; d < 3; ++d) ca.pos_a[d] = ca.pos_b[d] = cols[r.cutoff_lane_a + d];
+  ca.cut2 = reach * reach;
+  ca.n_lists = uint32_t(threads);
+  ca.pos_lane = r.cutoff_lane_a;
+  ca.list_i = li.data();
+  ca.list_j = lj.data();
+  ca.list_n = L.count.data();
+  ca.acc_lo = L.lo.data();
+  ca.acc_row = acc_lanes.size();
+  const uint64_t evals = launch(r, consts, params, levels, ks, threads, ca, used, used, cols.data(),
+                                cols.data(), list_acc_.data(), store_acc, block, block_fn);
+
+  // Deltas into the columns: each row gets the windows that cover it, in sub-list order.
+  uint32_t lo_all = UINT32_MAX, hi_all = 0;
+  for (int t = 0; t < threads; ++t)
+    if (L.hi[t] > L.lo[t]) {
+      lo_all = std::min(lo_all, L.lo[t]);
+      hi_all = std::max(hi_all, L.hi[t]);
+    }
+  // One pass over the rows: sum, add, reset the accumulators, and note any non-finite result
+  // (rows outside every window are unchanged, hence finite).
+  bool finite = true;
+  if (lo_all < hi_all) {
+    const long b0 = lo_all, b1 = hi_all;
+    const std::size_t n_acc = acc_lanes.size();
+    T* acc = list_acc_.data();
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static) \
+    reduction(&& : finite)
+    for (long row = b0; row < b1; ++row) {
+      for (std::size_t a = 0; a < n_acc; ++a) {
+        T sum = T(-0.0);
+        for (int t = 0; t < threads; ++t)
+          if (uint32_t(row) >= L.lo[t] && uint32_t(row) < L.hi[t]) {
+            T& x = acc[std::size_t(t) * block + (row - L.lo[t]) * n_acc + a];
+            sum += x;
+            x = T(-0.0);
+          }
+        T* col = cols[acc_lanes[a]];
+        col[row] = col[row] + sum;
+        finite = finite && std::isfinite(col[row]);
+      }
+    }
+  }
+  list_acc_clean_ = true;
+  last_finite_ = finite;
+  stats.cell_sweeps += 1;
+  if (block_fn) stats.generated_cell_sweeps += 1;
+  stats.pair_evaluations += evals;
+  return true;
+}
+
+template <class T>
+uint64_t CellLists<T>::launch(const Rule& r, const T* consts, const T* params,
+                              const uint8_t* levels, const KernelSet& ks, int n_threads,
+                              CellArgs<T>& ca, const std::vector<char>& used0,
+                              const std::vector<char>& used1, T* const* cols_a,
+                              const T* const* cols_b, T* acc,
+                              const std::vector<std::size_t>& store_acc, std::size_t acc_stride,
+                              void (*block_fn)(const BrzKernelArgs<T>*)) {
+  const uint32_t lanes_a = uint32_t(used0.size()), lanes_b = uint32_t(used1.size());
   std::vector<int32_t> g_index_a(lanes_a, -1), g_index_b(lanes_b, -1);
   uint32_t n_g = 0;
   for (uint32_t l = 0; l < lanes_a; ++l)
@@ -481,18 +711,6 @@ bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* par
   if (block_fn)
     bptrs_.assign(std::size_t(lanes_a + lanes_b + n_stores) * std::size_t(n_threads), nullptr);
 
-  CellArgs<T> ca{};
-  ca.nx = dims[0];
-  ca.ny = dims[1];
-  ca.nz = dims[2];
-  ca.a_start = a_.start.data();
-  ca.b_start = bb.start.data();
-  ca.key = a_.perm.data();  // kind 1: original index = sort key
-  for (int d = 0; d < 3; ++d) {
-    ca.pos_a[d] = cols_a[r.cutoff_lane_a + d];
-    ca.pos_b[d] = cols_b[r.cutoff_lane_b + d];
-  }
-  ca.cut2 = width0 * width0;
   ca.pair_level = pair_level.data();
   ca.g_index_a = g_index_a.data();
   ca.g_index_b = g_index_b.data();
@@ -521,23 +739,142 @@ bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* par
   a.store_acc = store_acc.data();
   a.consts = consts;
   a.params = params;
-  a.cols_a = cols_a.data();
-  a.cols_b = cols_b.data();
-  a.n_a = na;
-  a.n_b = nb;
+  a.cols_a = cols_a;
+  a.cols_b = cols_b;
+  a.n_a = 0;
+  a.n_b = 0;
   a.n_threads = n_threads;
   a.scratch = scratch_.data();
   a.scratch_stride = scratch_stride;
   a.ptrs = ptrs_.data();
-  a.acc = acc_.data();
-  a.acc_stride = acc_size;
+  a.acc = acc;
+  a.acc_stride = acc_stride;
   a.cells = &ca;
   if constexpr (sizeof(T) == 8)
     ks.sweep_f64(a);
   else
     ks.sweep_f32(a);
+  uint64_t evals = 0;
+  for (int t = 0; t < n_threads; ++t) evals += evals_[std::size_t(t) * 8];
+  return evals;
+}
 
-  // 8. Deltas back to the agents' own order.
+template <class T>
+bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* params,
+                       const uint8_t* levels, const KernelSet& ks, int max_threads,
+                       const ExecOptions& opts, IntegrateResult& stats,
+                       void (*block_fn)(const BrzKernelArgs<T>*)) {
+  last_finite_ = false;
+  if (!opts.cell_lists || !r.has_cutoff || r.kind == RuleKind::PerAgent) return false;
+  const bool same = r.kind == RuleKind::PairSame;
+  const std::size_t na = w.count(r.type_a), nb = w.count(r.type_b);
+  const std::size_t pairs = same ? (na < 2 ? 0 : na * (na - 1) / 2) : na * nb;
+  if (pairs == 0 || pairs < opts.cell_min_pairs) return false;
+  if (na >= UINT32_MAX / 2 || nb >= UINT32_MAX / 2) return false;
+  // Kind 1 bins every agent once, by slot 0's position lanes: both slots must use the same.
+  if (same && r.cutoff_lane_a != r.cutoff_lane_b) return false;
+
+  // 1. Cutoff bound: pairs farther apart change nothing.
+  const auto iv = register_interval<T>(w, r, r.cutoff_reg, consts, params);
+  if (!iv || !(iv->hi > 0)) return false;
+  const double width0 = iv->hi * (1 + kCellMargin);
+  if (same)
+    return run_list(w, r, width0, consts, params, levels, ks, max_threads, opts, stats, block_fn);
+
+  // 2. Grid over the positions of both slots, binning, and whether cells pay off.
+  const int bin_threads = na + nb > 50000 ? max_threads : 1;
+  Grid g;
+  if (!make_grid(w, r, width0, bin_threads, g)) return false;
+  bin(w, r.type_a, r.cutoff_lane_a, g.lo, g.inv, g.dims, a_, bin_threads);
+  bin(w, r.type_b, r.cutoff_lane_b, g.lo, g.inv, g.dims, b_, bin_threads);
+  const double cand = candidates(g, a_, b_, max_threads, 1);
+  if (cand > opts.cell_max_fraction * double(pairs)) return false;
+
+  // 3. Packed (cell-sorted) copies of the lanes the rule reads or STOREs (an ACC needs no start
+  // value), and of the positions.
+  const uint32_t lanes_a = w.program().lanes(r.type_a), lanes_b = w.program().lanes(r.type_b);
+  std::vector<char> used0(lanes_a, 0), used1(lanes_b, 0);  // lanes read/stored through a slot
+  for (const Instr& in : r.instrs) {
+    if (in.op != Op::LOAD && in.op != Op::STORE) continue;
+    (in.a == 0 ? used0 : used1)[in.b] = 1;
+  }
+  std::vector<char> pack_a(used0), pack_b(used1);
+  for (int d = 0; d < 3; ++d) {
+    pack_a[r.cutoff_lane_a + d] = 1;
+    pack_b[r.cutoff_lane_b + d] = 1;
+  }
+  packed_.resize(2);
+  std::vector<T*> cols_a(lanes_a, nullptr);
+  std::vector<const T*> cols_b(lanes_b, nullptr);
+  for (int s = 0; s < 2; ++s) {
+    const uint32_t type = s == 0 ? r.type_a : r.type_b;
+    const uint32_t lanes = s == 0 ? lanes_a : lanes_b;
+    const std::vector<char>& use = s == 0 ? pack_a : pack_b;
+    const Bins& bins = s == 0 ? a_ : b_;
+    const std::size_t n = w.count(type);
+    if (packed_[s].size() < lanes) packed_[s].resize(lanes);
+    for (uint32_t l = 0; l < lanes; ++l) {
+      if (!use[l]) continue;
+      AlignedBuffer<T>& buf = packed_[s][l];
+      if (buf.size() < column_capacity(n)) buf = AlignedBuffer<T>(column_capacity(n));
+      const T* src = w.column(type, l);
+      T* dst = buf.data();
+      const uint32_t* perm = bins.perm.data();
+      const long nl = static_cast<long>(n);
+#pragma omp parallel for num_threads(bin_threads) if (bin_threads > 1) schedule(static)
+      for (long k = 0; k < nl; ++k) dst[k] = src[perm[k]];
+      if (s == 0) cols_a[l] = dst;
+      if (s == 1) cols_b[l] = dst;
+    }
+  }
+
+  // 4. One shared accumulator block, one array per stored (type, lane).
+  struct Acc {
+    uint32_t type, lane;
+    std::size_t offset;
+  };
+  std::vector<Acc> accs;
+  std::vector<std::size_t> store_acc;
+  std::size_t acc_size = 0;
+  for (const StoreRef& s : r.stores) {
+    const uint32_t type = r.slot_type(s.slot);
+    auto it = std::find_if(accs.begin(), accs.end(),
+                           [&](const Acc& a) { return a.type == type && a.lane == s.lane; });
+    if (it == accs.end()) {
+      accs.push_back(Acc{type, s.lane, acc_size});
+      acc_size += column_capacity(w.count(type));
+      it = accs.end() - 1;
+    }
+    store_acc.push_back(it->offset);
+  }
+  if (acc_.size() < acc_size) acc_ = AlignedBuffer<T>(acc_size);
+  {
+    T* acc = acc_.data();
+    const long n = static_cast<long>(acc_size);
+#pragma omp parallel for num_threads(bin_threads) if (bin_threads > 1) schedule(static)
+    for (long k = 0; k < n; ++k) acc[k] = T(-0.0);
+  }
+
+  // 5. The sweep over the grid.
+  CellArgs<T> ca{};
+  ca.nx = g.dims[0];
+  ca.ny = g.dims[1];
+  ca.nz = g.dims[2];
+  ca.a_start = a_.start.data();
+  ca.b_start = b_.start.data();
+  ca.key = a_.perm.data();
+  for (int d = 0; d < 3; ++d) {
+    ca.pos_a[d] = cols_a[r.cutoff_lane_a + d];
+    ca.pos_b[d] = cols_b[r.cutoff_lane_b + d];
+  }
+  ca.cut2 = width0 * width0;
+  ca.pos_lane = UINT32_MAX;
+  const int n_threads = cand > double(opts.pair_parallel_threshold) ? max_threads : 1;
+  const uint64_t evals =
+      launch(r, consts, params, levels, ks, n_threads, ca, used0, used1, cols_a.data(),
+             cols_b.data(), acc_.data(), store_acc, acc_size, block_fn);
+
+  // 6. Deltas back to the agents' own order.
   for (const Acc& acc : accs) {
     T* col = w.column(acc.type, acc.lane);
     const T* src = acc_.data() + acc.offset;
@@ -546,8 +883,6 @@ bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* par
 #pragma omp parallel for num_threads(bin_threads) if (bin_threads > 1) schedule(static)
     for (long k = 0; k < n; ++k) col[perm[k]] = col[perm[k]] + src[k];
   }
-  uint64_t evals = 0;
-  for (int t = 0; t < n_threads; ++t) evals += evals_[std::size_t(t) * 8];
   stats.cell_sweeps += 1;
   if (block_fn) stats.generated_cell_sweeps += 1;
   stats.pair_evaluations += evals;

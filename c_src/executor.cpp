@@ -74,7 +74,7 @@ class Runner {
     ks_ = opts.kernels ? opts.kernels : &active_kernels();
     max_threads_ = opts.max_threads > 0 ? opts.max_threads : std::max(1, omp_get_max_threads());
     plans_.resize(prog_.n_rules());
-    std::size_t scratch_stride = 0, acc_stride = 0, max_regs = 0;
+    std::size_t scratch_stride = 0, max_regs = 0;
     int threads_needed = 1;
     for (uint32_t id : rule_ids) {
       if (id >= prog_.n_rules())
@@ -87,13 +87,11 @@ class Runner {
       scratch_stride = std::max(
           scratch_stride,
           (scratch_elems<T>(p.rule->n_regs, uint32_t(p.rule->stores.size())) + 15) / 16 * 16);
-      acc_stride = std::max(acc_stride, p.acc_stride);
       max_regs = std::max<std::size_t>(max_regs, p.rule->n_regs);
     }
     scratch_stride_ = scratch_stride;
     scratch_ = AlignedBuffer<T>(scratch_stride * threads_needed);
     ptrs_.assign(std::max<std::size_t>(1, max_regs * threads_needed), nullptr);
-    acc_ = AlignedBuffer<T>(acc_stride * threads_needed);
     params_.resize(w_.params().size());
     // Generated kernels (docs/kernels.md): used when allowed and built for this program.
     if (uses_generated(opts, prog_)) gen_ = opts.generated;
@@ -142,15 +140,23 @@ class Runner {
       if (r.stores.empty()) return;
       if (pair_count(r) == 0) return;
       // Cell lists (c_src/cells.cpp) when the rule has a usable cutoff; else all pairs.
-      if (cells_.run(w_, r, p.consts.data(), params_.data(), p.levels.data(), *ks_, max_threads_,
-                     opts_, *stats_, generated_block_fn(id))) {
-        check(p, step);
+      CellLists<T>& cells = CellLists<T>::of(w_);
+      if (cells.run(w_, r, p.consts.data(), params_.data(), p.levels.data(), *ks_, max_threads_,
+                    opts_, *stats_, generated_block_fn(id))) {
+        if (!cells.last_sweep_finite()) check(p, step);
         return;
       }
+      // Slot 0 of a same-type pair is the agent with the lower index in the caller's order:
+      // the all-pairs sweep takes it from the row order, so rows must be in that order.
+      if (r.kind == RuleKind::PairSame) w_.restore_caller_order(r.type_a, max_threads_);
       stats_->all_pairs_sweeps += 1;
       stats_->pair_evaluations += pair_count(r);
       a.n_threads = rule_threads(r);
-      std::fill(acc_.data(), acc_.data() + p.acc_stride * std::size_t(a.n_threads), T(-0.0));
+      // Accumulators are allocated at the first all-pairs sweep (cell-list sweeps have their own).
+      const std::size_t acc_size = p.acc_stride * std::size_t(a.n_threads);
+      if (acc_.size() < acc_size) acc_ = AlignedBuffer<T>(acc_size);
+      a.acc = acc_.data();
+      std::fill(acc_.data(), acc_.data() + acc_size, T(-0.0));
       dispatch(id, a);
       for (const AccArray& acc : p.accs) {
         T* col = w_.column(acc.type, acc.lane);
@@ -314,7 +320,6 @@ class Runner {
   std::vector<T> params_;
   const KernelLibrary* gen_ = nullptr;  // generated kernels, when used
   std::vector<T*> gen_ptrs_;            // per-thread accumulator pointers for them
-  CellLists<T> cells_;                  // cell-list sweeps of cutoff rules
   IntegrateResult stats_own_;
   IntegrateResult* stats_ = &stats_own_;  // pair-sweep counters
 

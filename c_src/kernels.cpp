@@ -401,11 +401,46 @@ void sweep_pair(const SweepArgs<T>& A) {
   }
 }
 
+// acc[(idx[k] - lo) * C.acc_row] += src[k * ss] (- start[k] when start is not null), k < cnt.
+// Neighbour-list mode (lists sorted by slot-0 row, so the slot-0 side comes in runs) sums a run
+// of equal consecutive indices first, in four partial sums, which avoids a chain of dependent
+// loads and stores. Grid mode keeps one addition per pair, so that its sums do not depend on
+// where the blocks happen to be cut (which depends on the thread count).
+template <class T>
+inline void scatter_add(const CellArgs<T>& C, T* __restrict acc, const uint32_t* __restrict idx,
+                        const T* __restrict src, std::size_t ss, const T* __restrict start,
+                        std::size_t cnt, uint32_t lo) {
+  auto delta = [&](std::size_t k) { return start ? src[k * ss] - start[k] : src[k * ss]; };
+  if (!C.list_n) {
+    for (std::size_t k = 0; k < cnt; ++k) acc[idx[k] - lo] += delta(k);
+    return;
+  }
+  const std::size_t row = C.acc_row;
+  std::size_t k = 0;
+  while (k < cnt) {
+    const uint32_t x = idx[k];
+    std::size_t m = k + 1;
+    while (m < cnt && idx[m] == x) ++m;
+    T s0 = delta(k), s1 = T(-0.0), s2 = T(-0.0), s3 = T(-0.0);
+    std::size_t q = k + 1;
+    for (; q + 4 <= m; q += 4) {
+      s0 += delta(q);
+      s1 += delta(q + 1);
+      s2 += delta(q + 2);
+      s3 += delta(q + 3);
+    }
+    for (; q < m; ++q) s0 += delta(q);
+    acc[std::size_t(x - lo) * row] += (s0 + s1) + (s2 + s3);
+    k = m;
+  }
+}
+
 // Runs the whole program over `cnt` listed pairs (pi[k], pj[k]) and adds their deltas to the
 // shared accumulators (cell-list mode, see CellArgs).
 template <class T>
 inline void flush_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint32_t* pi,
-                        const uint32_t* pj, std::size_t cnt, T* regs, const T** rp, T* gbuf) {
+                        const uint32_t* pj, std::size_t cnt, T* regs, const T** rp, T* gbuf,
+                        T* acc_block, uint32_t lo) {
   constexpr std::size_t W = kW<T>;
   constexpr std::size_t GS = block_lanes<T>() + 16;
   const std::size_t nb = (cnt + W - 1) / W;
@@ -432,13 +467,8 @@ inline void flush_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint3
     const T* src = rp[st.reg];
     const std::size_t ss = C.pair_level[st.reg] == kVarying ? 1 : 0;
     const uint32_t* idx = st.slot == 0 ? pi : pj;
-    T* acc = A.acc + A.store_acc[s];
-    if (st.accumulate) {
-      for (std::size_t k = 0; k < cnt; ++k) acc[idx[k]] += src[k * ss];
-      continue;
-    }
-    const T* start = gathered(st.slot, st.lane);
-    for (std::size_t k = 0; k < cnt; ++k) acc[idx[k]] += src[k * ss] - start[k];
+    const T* start = st.accumulate ? nullptr : gathered(st.slot, st.lane);
+    scatter_add<T>(C, acc_block + A.store_acc[s], idx, src, ss, start, cnt, lo);
   }
 }
 
@@ -448,16 +478,14 @@ inline void flush_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint3
 template <class T>
 inline void flush_pairs_generated(const SweepArgs<T>& A, const CellArgs<T>& C, const uint32_t* pi,
                                   const uint32_t* pj, std::size_t cnt, BrzKernelArgs<T>& g,
-                                  T* const* out) {
+                                  T* const* out, T* acc_block, uint32_t lo) {
   g.n_a = g.n_b = cnt;
   g.i_begin = 0;
   g.i_end = cnt;
   C.block_fn(&g);
   for (uint32_t s = 0; s < A.n_stores; ++s) {
     const uint32_t* idx = A.stores[s].slot == 0 ? pi : pj;
-    T* acc = A.acc + A.store_acc[s];
-    const T* src = out[s];
-    for (std::size_t k = 0; k < cnt; ++k) acc[idx[k]] += src[k];
+    scatter_add<T>(C, acc_block + A.store_acc[s], idx, out[s], 1, nullptr, cnt, lo);
   }
 }
 
@@ -476,7 +504,9 @@ inline void gather_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint
       if (gi[l] < 0) continue;
       const T* src = slot == 0 ? A.cols_a[l] : A.cols_b[l];
       T* dst = gbuf + std::size_t(gi[l]) * GS;
-      for (std::size_t k = 0; k < cnt; ++k) dst[k] = src[idx[k]];
+      // (the list filter has already gathered the positions)
+      if (!C.list_n || l < C.pos_lane || l >= C.pos_lane + 3)
+        for (std::size_t k = 0; k < cnt; ++k) dst[k] = src[idx[k]];
       for (std::size_t k = cnt; k < pad; ++k) dst[k] = T(0);
     }
   }
@@ -529,67 +559,110 @@ void sweep_cells(const SweepArgs<T>& A) {
       g.cols_b = p + C.lanes_a;
       g.acc = out;
     }
+    // Grid mode adds to the one shared block; neighbour-list mode to each list's own block.
+    T* acc_block = A.acc;
+    uint32_t lo = 0;
     auto flush = [&]() {
       gather_pairs<T>(A, C, pi, pj, cnt, gbuf);
       if (C.block_fn)
-        flush_pairs_generated<T>(A, C, pi, pj, cnt, g, out);
+        flush_pairs_generated<T>(A, C, pi, pj, cnt, g, out, acc_block, lo);
       else
-        flush_pairs<T>(A, C, pi, pj, cnt, regs, rp, gbuf);
+        flush_pairs<T>(A, C, pi, pj, cnt, regs, rp, gbuf, acc_block, lo);
       evals += cnt;
       cnt = 0;
     };
-    // 8 colour classes of 2x2x2-cell blocks (block index parity per axis): the neighbourhoods
-    // (4x4x4 cells) of two blocks of one class are disjoint.
-    const long bx = (nx + 1) / 2, by = (ny + 1) / 2, bz = (nz + 1) / 2;
-    for (int colour = 0; colour < 8; ++colour) {
-      const long cx = colour & 1, cy = (colour >> 1) & 1, cz = colour >> 2;
-      const long mx = (bx - cx + 1) / 2, my = (by - cy + 1) / 2, mz = (bz - cz + 1) / 2;
-      const long total = mx * my * mz;
-      long chunk = total / (long(nthr) * 16);
-      if (chunk < 1) chunk = 1;
-#pragma omp for schedule(dynamic, chunk) nowait
-      for (long t = 0; t < total; ++t) {
-        const long qx = 2 * (cx + 2 * (t % mx)), qy = 2 * (cy + 2 * ((t / mx) % my)),
-                   qz = 2 * (cz + 2 * (t / (mx * my)));
-        for (long c8 = 0; c8 < 8; ++c8) {
-          const long x = qx + (c8 & 1), y = qy + ((c8 >> 1) & 1), z = qz + (c8 >> 2);
-          if (x >= nx || y >= ny || z >= nz) continue;
-          const long c = (z * ny + y) * nx + x;
-          const uint32_t ia0 = a_start[c], ia1 = a_start[c + 1];
-          if (ia0 == ia1) continue;
-          // The (up to) 9 rows of 3 cells of the neighbourhood: contiguous packed ranges.
-          const long x0 = x > 0 ? x - 1 : 0, x1 = x + 1 < nx ? x + 1 : nx - 1;
-          uint32_t rb[9], re[9];
-          int n_rows = 0;
-          for (long zz = z - 1; zz <= z + 1; ++zz) {
-            if (zz < 0 || zz >= nz) continue;
-            for (long yy = y - 1; yy <= y + 1; ++yy) {
-              if (yy < 0 || yy >= ny) continue;
-              const long row = (zz * ny + yy) * nx;
-              rb[n_rows] = b_start[row + x0];
-              re[n_rows] = b_start[row + x1 + 1];
-              if (rb[n_rows] < re[n_rows]) ++n_rows;
-            }
+    if (C.list_n) {
+      // The listed pairs, minus those now at or beyond the cutoff. Lists are dealt out to the
+      // threads the runtime gave us (possibly fewer than there are lists).
+      // Branch-free: every pair is written at the fill position, which advances only when the
+      // pair is within the cutoff; its positions go straight to the gathered columns (slot 0's
+      // three lanes at g, g + GS, g + 2 GS and slot 1's at the same places plus `ob`, as
+      // cells.cpp numbers them). Both slots read the same columns.
+      constexpr std::size_t GS = BL + 16;
+      T* const g = gbuf + std::size_t(C.g_index_a[C.pos_lane]) * GS;
+      const std::size_t ob = std::size_t(C.g_index_b[C.pos_lane] - C.g_index_a[C.pos_lane]) * GS;
+      for (uint32_t t = uint32_t(tid); t < C.n_lists; t += uint32_t(nthr)) {
+        acc_block = A.acc + std::size_t(t) * A.acc_stride;
+        lo = C.acc_lo[t];
+        const uint32_t* __restrict li = C.list_i[t];
+        const uint32_t* __restrict lj = C.list_j[t];
+        const std::size_t n_list = C.list_n[t];
+        std::size_t k = 0;
+        while (k < n_list) {
+          std::size_t c = 0;
+          for (; k < n_list && c < BL; ++k) {
+            const uint32_t i = li[k], j = lj[k];
+            const T xa = pa0[i], ya = pa1[i], za = pa2[i], xb = pa0[j], yb = pa1[j], zb = pa2[j];
+            const double dx = double(xb) - double(xa), dy = double(yb) - double(ya),
+                         dz = double(zb) - double(za);
+            pi[c] = i;
+            pj[c] = j;
+            g[c] = xa;
+            g[GS + c] = ya;
+            g[2 * GS + c] = za;
+            g[ob + c] = xb;
+            g[ob + GS + c] = yb;
+            g[ob + 2 * GS + c] = zb;
+            c += dx * dx + dy * dy + dz * dz < cut2 ? 1 : 0;
           }
-          for (uint32_t i = ia0; i < ia1; ++i) {
-            const double xi = pa0[i], yi = pa1[i], zi = pa2[i];
-            const uint32_t ki = same ? key[i] : 0;
-            for (int q = 0; q < n_rows; ++q) {
-              for (uint32_t j = rb[q]; j < re[q]; ++j) {
-                if (same && key[j] <= ki) continue;
-                const double dx = double(pb0[j]) - xi, dy = double(pb1[j]) - yi,
-                             dz = double(pb2[j]) - zi;
-                if (!(dx * dx + dy * dy + dz * dz < cut2)) continue;
-                pi[cnt] = i;
-                pj[cnt++] = j;
-                if (cnt == BL) flush();
+          cnt = c;
+          if (cnt > 0) flush();
+        }
+      }
+    } else {
+      // 8 colour classes of 2x2x2-cell blocks (block index parity per axis): the neighbourhoods
+      // (4x4x4 cells) of two blocks of one class are disjoint.
+      const long bx = (nx + 1) / 2, by = (ny + 1) / 2, bz = (nz + 1) / 2;
+      for (int colour = 0; colour < 8; ++colour) {
+        const long cx = colour & 1, cy = (colour >> 1) & 1, cz = colour >> 2;
+        const long mx = (bx - cx + 1) / 2, my = (by - cy + 1) / 2, mz = (bz - cz + 1) / 2;
+        const long total = mx * my * mz;
+        long chunk = total / (long(nthr) * 16);
+        if (chunk < 1) chunk = 1;
+#pragma omp for schedule(dynamic, chunk) nowait
+        for (long t = 0; t < total; ++t) {
+          const long qx = 2 * (cx + 2 * (t % mx)), qy = 2 * (cy + 2 * ((t / mx) % my)),
+                     qz = 2 * (cz + 2 * (t / (mx * my)));
+          for (long c8 = 0; c8 < 8; ++c8) {
+            const long x = qx + (c8 & 1), y = qy + ((c8 >> 1) & 1), z = qz + (c8 >> 2);
+            if (x >= nx || y >= ny || z >= nz) continue;
+            const long c = (z * ny + y) * nx + x;
+            const uint32_t ia0 = a_start[c], ia1 = a_start[c + 1];
+            if (ia0 == ia1) continue;
+            // The (up to) 9 rows of 3 cells of the neighbourhood: contiguous packed ranges.
+            const long x0 = x > 0 ? x - 1 : 0, x1 = x + 1 < nx ? x + 1 : nx - 1;
+            uint32_t rb[9], re[9];
+            int n_rows = 0;
+            for (long zz = z - 1; zz <= z + 1; ++zz) {
+              if (zz < 0 || zz >= nz) continue;
+              for (long yy = y - 1; yy <= y + 1; ++yy) {
+                if (yy < 0 || yy >= ny) continue;
+                const long row = (zz * ny + yy) * nx;
+                rb[n_rows] = b_start[row + x0];
+                re[n_rows] = b_start[row + x1 + 1];
+                if (rb[n_rows] < re[n_rows]) ++n_rows;
+              }
+            }
+            for (uint32_t i = ia0; i < ia1; ++i) {
+              const double xi = pa0[i], yi = pa1[i], zi = pa2[i];
+              const uint32_t ki = same ? key[i] : 0;
+              for (int q = 0; q < n_rows; ++q) {
+                for (uint32_t j = rb[q]; j < re[q]; ++j) {
+                  if (same && key[j] <= ki) continue;
+                  const double dx = double(pb0[j]) - xi, dy = double(pb1[j]) - yi,
+                               dz = double(pb2[j]) - zi;
+                  if (!(dx * dx + dy * dy + dz * dz < cut2)) continue;
+                  pi[cnt] = i;
+                  pj[cnt++] = j;
+                  if (cnt == BL) flush();
+                }
               }
             }
           }
         }
-      }
-      if (cnt > 0) flush();
+        if (cnt > 0) flush();
 #pragma omp barrier
+      }
     }
     C.evals[std::size_t(tid) * 8] = evals;
   }

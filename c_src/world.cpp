@@ -16,6 +16,7 @@ WorldBase::WorldBase(std::shared_ptr<const Program> program, std::vector<std::si
   params_.assign(program_->n_params(), 0.0);
   rows_.resize(counts_.size());
   agents_.resize(counts_.size());
+  order_epoch_.assign(counts_.size(), 0);
 }
 
 template <class T>
@@ -83,7 +84,16 @@ void World<T>::reorder(uint32_t type, const uint32_t* perm, int threads) {
   agents = std::move(next);
   rows.resize(n);
   for (std::size_t k = 0; k < n; ++k) rows[agents[k]] = static_cast<uint32_t>(k);
-  ++order_epoch_;
+  ++order_epoch_[type];
+}
+
+template <class T>
+void World<T>::restore_caller_order(uint32_t type, int threads) {
+  if (rows_.at(type).empty()) return;
+  const std::vector<uint32_t> perm = rows_[type];  // new row i holds agent i
+  reorder(type, perm.data(), threads);
+  rows_[type].clear();
+  agents_[type].clear();
 }
 
 template class World<double>;

@@ -51,17 +51,33 @@ constexpr double kMaxCellsPerAgent = 4.0;
 constexpr std::size_t kCellsExtra = 64;
 /// At most this many cells along one axis.
 constexpr uint32_t kMaxCellsPerAxis = 1u << 20;
+/// Neighbour lists of same-type rules list the pairs closer than (1 + kSkinFraction) times the
+/// cutoff bound; a list is reused while no agent has moved half the skin since it was built.
+constexpr double kSkinFraction = 0.12;
+/// A type's rows are re-sorted by cell (World::reorder) when a list is built for it and it has
+/// not been sorted in this run (or was reordered since by someone else), or kResortBuilds lists
+/// of it have been built since its last sort.
+constexpr uint32_t kResortBuilds = 16;
 
-/// Per-run state of the cell-list sweeps (buffers reused from sweep to sweep).
+/// State of the cell-list sweeps of one world: neighbour lists, the sort state of its types and
+/// buffers, kept in the world (WorldBase::engine_cache) from call to call. A list is reused only
+/// after checking, at every sweep, that it still covers every pair within the cutoff.
 template <class T>
-class CellLists {
+class CellLists final : public EngineCache {
  public:
+  /// The world's cell-list state, created on first use.
+  static CellLists& of(World<T>& w);
+
   /// Runs one sweep of pair rule `r` with cell lists when that is possible and pays off (see
   /// docs/engine.md): adds the pair deltas to the world's columns, counts the sweep and its pair
   /// evaluations in `stats` and returns true. Returns false, having changed nothing in the world,
   /// when the caller must run the all-pairs sweep instead. `levels` is the rule's Level per
   /// register as bytes. `block_fn`, when not null, is the rule's generated pair-block kernel
   /// (generated_abi.hpp): the listed pairs then run through it instead of the interpreter.
+  /// After a run that returned true: whether every value it stored is known to be finite (false
+  /// when unknown); the caller's non-finite check may then be skipped.
+  bool last_sweep_finite() const noexcept { return last_finite_; }
+
   bool run(World<T>& w, const Rule& r, const T* consts, const T* params, const uint8_t* levels,
            const KernelSet& ks, int max_threads, const ExecOptions& opts, IntegrateResult& stats,
            void (*block_fn)(const BrzKernelArgs<T>*) = nullptr);
@@ -72,12 +88,55 @@ class CellLists {
     std::vector<uint32_t> start;  // n_cells + 1
     std::vector<uint32_t> perm;   // packed index -> agent index
   };
+  /// A same-type rule's neighbour list (docs/engine.md, "Neighbour lists"): pairs of rows.
+  struct NeighbourList {
+    const Rule* rule = nullptr;
+    uint64_t epoch = 0;     // the world's order_epoch when built
+    double reach = 0;       // the cutoff bound (with margin) it was built for
+    double skin = 0;        // listed: pairs closer than reach + skin
+    int threads = 1;        // one sub-list per thread
+    std::vector<T> origin;  // positions at the build, 3 per row
+    std::vector<std::vector<uint32_t>> li, lj;
+    std::vector<std::size_t> count;
+    std::vector<uint32_t> lo, hi;  // per sub-list: rows [lo, hi) its pairs touch
+  };
+  struct Grid {
+    double lo[3], inv[3];
+    uint32_t dims[3];
+    std::size_t n_cells;
+  };
+
   void bin(const World<T>& w, uint32_t type, uint32_t lane, const double* lo, const double* inv,
            const uint32_t* dims, Bins& b, int threads);
+  bool make_grid(const World<T>& w, const Rule& r, double width, int threads, Grid& g) const;
+  /// Agent pairs (ordered, i == j included for kind 1) within s cells of each other per axis.
+  double candidates(const Grid& g, const Bins& a, const Bins& b, int max_threads, long s) const;
+  bool list_valid(const World<T>& w, const Rule& r, const NeighbourList& L, double reach,
+                  int threads) const;
+  bool build_list(World<T>& w, const Rule& r, double reach, int max_threads,
+                  const ExecOptions& opts, NeighbourList& L);
+  uint64_t launch(const Rule& r, const T* consts, const T* params, const uint8_t* levels,
+                  const KernelSet& ks, int n_threads, CellArgs<T>& ca,
+                  const std::vector<char>& used0, const std::vector<char>& used1, T* const* cols_a,
+                  const T* const* cols_b, T* acc, const std::vector<std::size_t>& store_acc,
+                  std::size_t acc_stride, void (*block_fn)(const BrzKernelArgs<T>*));
+  bool run_list(World<T>& w, const Rule& r, double reach, const T* consts, const T* params,
+                const uint8_t* levels, const KernelSet& ks, int max_threads,
+                const ExecOptions& opts, IntegrateResult& stats,
+                void (*block_fn)(const BrzKernelArgs<T>*));
 
   Bins a_, b_;
+  std::vector<NeighbourList> lists_;
+  struct SortState {
+    uint64_t epoch = UINT64_MAX;  // the type's order_epoch after its last sort by this object
+    uint32_t builds = 0;          // lists built since
+  };
+  std::vector<SortState> sort_state_;                  // per type
   std::vector<std::vector<AlignedBuffer<T>>> packed_;  // [0 = type_a, 1 = type_b][lane]
   AlignedBuffer<T> acc_, scratch_, gbuf_;
+  AlignedBuffer<T> list_acc_;  // neighbour-list accumulators (all -0.0 between sweeps)
+  bool list_acc_clean_ = false;
+  bool last_finite_ = false;
   std::vector<const T*> ptrs_;
   std::vector<uint32_t> ibuf_;
   std::vector<uint64_t> evals_;

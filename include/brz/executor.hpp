@@ -55,6 +55,9 @@ struct IntegrateResult {
   uint64_t generated_sweeps = 0;
   /// Cell-list sweeps (counted in cell_sweeps too) run by generated pair-block kernels.
   uint64_t generated_cell_sweeps = 0;
+  /// Neighbour lists built (docs/engine.md, "Neighbour lists"); a cell-list sweep of a
+  /// same-type rule that did not build one reused the list of an earlier step.
+  uint64_t neighbour_builds = 0;
 };
 
 /// Polled once before every step; returning true stops the run (IntegrateResult::cancelled).

@@ -54,6 +54,24 @@ struct CellArgs {
   /// scratch, then to the accumulators in the same order as the interpreter's).
   void (*block_fn)(const BrzKernelArgs<T>*);
   T** bptrs;  // per thread: lanes_a + lanes_b + n_stores pointers (with block_fn)
+  /// Neighbour-list mode (list_n != nullptr; kind 1 only): the grid fields and key are unused;
+  /// cols and pos are the world's own columns. List t holds list_n[t] pairs of rows
+  /// (list_i[t][k], list_j[t][k]) (slot 0, slot 1); the pairs now at squared distance >= cut2
+  /// are skipped, the others run as in grid mode, and their deltas go to list t's own
+  /// accumulator block SweepArgs::acc + t * acc_stride, at index (row - acc_lo[t]) * acc_row.
+  /// Each list is swept by one thread.
+  uint32_t n_lists;
+  /// Neighbour-list mode: the first position lane (both slots); the filter writes these three
+  /// lanes of the gathered columns itself, so they must be gathered (g_index >= 0) with
+  /// consecutive g_index per slot. UINT32_MAX in grid mode.
+  uint32_t pos_lane;
+  const uint32_t* const* list_i;
+  const uint32_t* const* list_j;
+  const std::size_t* list_n;
+  const uint32_t* acc_lo;
+  /// Neighbour-list mode: the accumulator windows are row-major, acc_row elements per row (one
+  /// per stored lane; SweepArgs::store_acc gives the lane's position in the row).
+  std::size_t acc_row;
 };
 
 /// Everything one sweep of one rule needs. Built by the executor.

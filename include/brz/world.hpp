@@ -19,6 +19,12 @@ inline std::size_t column_capacity(std::size_t count) noexcept {
   return (count + 15) / 16 * 16 + 16;
 }
 
+/// State the engine keeps in a world from call to call (neighbour lists, buffers: CellLists);
+/// opaque to the world, destroyed with it.
+struct EngineCache {
+  virtual ~EngineCache() = default;
+};
+
 /// Precision-independent interface (what the NIF holds).
 class WorldBase {
  public:
@@ -44,8 +50,8 @@ class WorldBase {
   }
   /// True while the rows of `type` are in the caller's order.
   bool in_caller_order(uint32_t type) const { return rows_.at(type).empty(); }
-  /// Bumped by every reorder: lets the engine notice that rows have moved.
-  uint64_t order_epoch() const noexcept { return order_epoch_; }
+  /// Bumped by every reorder of `type`: lets the engine notice that its rows have moved.
+  uint64_t order_epoch(uint32_t type) const { return order_epoch_.at(type); }
 
   /// Lane value as double (exact for both precisions).
   virtual double get(uint32_t type, uint32_t lane, std::size_t i) const = 0;
@@ -55,6 +61,9 @@ class WorldBase {
   /// (which must hold count * n_lanes * element_size() bytes).
   virtual void pack(uint32_t type, uint32_t first_lane, uint32_t n_lanes, void* out) const = 0;
   virtual std::size_t element_size() const noexcept = 0;
+
+  /// The engine's cache for this world (null until the engine sets one).
+  std::unique_ptr<EngineCache>& engine_cache() noexcept { return engine_cache_; }
 
   /// Params (index 0 is dt; integrate() overrides it per call). Size n_params.
   std::vector<double>& params() noexcept { return params_; }
@@ -67,7 +76,8 @@ class WorldBase {
   std::vector<double> params_;
   std::vector<std::vector<uint32_t>> rows_;    // per type: agent -> row (empty: identity)
   std::vector<std::vector<uint32_t>> agents_;  // per type: row -> agent (empty: identity)
-  uint64_t order_epoch_ = 0;
+  std::vector<uint64_t> order_epoch_;          // per type
+  std::unique_ptr<EngineCache> engine_cache_;
 };
 
 template <class T>
@@ -92,6 +102,8 @@ class World final : public WorldBase {
   /// (perm is a permutation of 0 .. count(type) - 1). Column addresses do not change. Uses up
   /// to `threads` OpenMP threads.
   void reorder(uint32_t type, const uint32_t* perm, int threads = 1);
+  /// Puts the rows of `type` back in the caller's order (no-op when they are).
+  void restore_caller_order(uint32_t type, int threads = 1);
 
  private:
   std::vector<std::vector<AlignedBuffer<T>>> columns_;  // [type][lane]

@@ -273,7 +273,7 @@ double max_rel_err(const brz::World<T>& w, const Cols<T>& cols, double floor = 1
   for (uint32_t t = 0; t < cols.size(); ++t)
     for (uint32_t l = 0; l < cols[t].size(); ++l)
       for (std::size_t i = 0; i < cols[t][l].size(); ++i) {
-        const double a = w.column(t, l)[i], b = cols[t][l][i];
+        const double a = w.column(t, l)[w.row(t, i)], b = cols[t][l][i];
         if (std::isnan(a) != std::isnan(b)) return INFINITY;
         if (a == b) continue;
         const double e = std::fabs(a - b) / std::max(std::fabs(b), floor);
@@ -302,7 +302,7 @@ double max_scaled_err(const brz::World<T>& w, const Cols<T>& cols) {
       for (T v : cols[t][l]) scale = std::max(scale, std::fabs(double(v)));
       if (scale == 0) scale = 1e-300;
       for (std::size_t i = 0; i < cols[t][l].size(); ++i) {
-        const double a = w.column(t, l)[i], b = cols[t][l][i];
+        const double a = w.column(t, l)[w.row(t, i)], b = cols[t][l][i];
         if (!std::isfinite(a) || !std::isfinite(b)) return INFINITY;
         worst = std::max(worst, std::fabs(a - b) / scale);
       }

@@ -269,8 +269,10 @@ Cols<T> read_world(const brz::World<T>& w) {
   Cols<T> c(w.program().n_types());
   for (uint32_t t = 0; t < c.size(); ++t) {
     c[t].resize(w.program().lanes(t));
-    for (uint32_t l = 0; l < c[t].size(); ++l)
-      c[t][l].assign(w.column(t, l), w.column(t, l) + w.count(t));
+    for (uint32_t l = 0; l < c[t].size(); ++l) {
+      c[t][l].resize(w.count(t));
+      for (std::size_t i = 0; i < w.count(t); ++i) c[t][l][i] = w.column(t, l)[w.row(t, i)];
+    }
   }
   return c;
 }
@@ -418,6 +420,85 @@ TEST_CASE("cell lists: several steps with motion, every ISA", "[cells]") {
     CHECK(o.cells.cell_sweeps == 10);
     const Outcome f = compare<float>({2, 6}, 1000, 0, Layout::Lattice, false, 1, ks);
     CHECK(f.err <= 1e-5);
+  }
+}
+
+TEST_CASE("neighbour lists: reused while valid, rebuilt after motion, equal all pairs",
+          "[cells][neighbour]") {
+  // Collision + integrate at speeds up to ~1.7 and dt 0.01: an agent crosses half the skin
+  // (0.06 for a cutoff bound of 1.0) every few steps, so lists are both reused and rebuilt.
+  for (bool threads : {false, true}) {
+    INFO("threads " << threads);
+    auto prog = cells_program();
+    const Cols<double> init = make_state<double>(*prog, 2000, 0, Layout::Random, 77);
+    brz::World<double> wc(prog, {2000, 0}), wa(prog, {2000, 0});
+    load_world(wc, init);
+    load_world(wa, init);
+    wc.params() = wa.params() = {0.01, 1.0};
+    const int steps = 60;
+    const auto rc = brz::integrate(wc, {0, 6}, steps, 0.01, nullptr, forced_cells(threads));
+    brz::ExecOptions all;
+    all.cell_lists = false;
+    const auto ra = brz::integrate(wa, {0, 6}, steps, 0.01, nullptr, all);
+    CHECK(rc.cell_sweeps == uint64_t(steps));
+    CHECK(ra.all_pairs_sweeps == uint64_t(steps));
+    CHECK(rc.neighbour_builds > 1);
+    CHECK(rc.neighbour_builds * 2 < uint64_t(steps));
+    CHECK_FALSE(wc.in_caller_order(0));  // sorted by cell
+    CHECK(max_scaled_err(wc, read_world(wa)) <= 1e-9);
+  }
+}
+
+TEST_CASE("neighbour lists persist across calls until agents move", "[cells][neighbour]") {
+  auto prog = cells_program();
+  const Cols<double> init = make_state<double>(*prog, 1000, 0, Layout::Lattice, 5);
+  brz::World<double> w(prog, {1000, 0});
+  load_world(w, init);
+  w.params() = {0.01, 1.0};
+  const brz::ExecOptions o = forced_cells(false);
+  CHECK(brz::integrate(w, {2}, 3, 0.01, nullptr, o).neighbour_builds == 1);
+  CHECK(brz::integrate(w, {2}, 3, 0.01, nullptr, o).neighbour_builds == 0);
+  // A drift of 0.2 (> half the skin of 0.3) invalidates the list; a second rule has its own.
+  CHECK(brz::integrate(w, {6}, 1, 0.2, nullptr, o).neighbour_builds == 0);
+  CHECK(brz::integrate(w, {2, 4}, 2, 0.01, nullptr, o).neighbour_builds == 2);
+  // Positions written behind the engine's back are noticed too.
+  for (std::size_t i = 0; i < 1000; ++i) w.set(0, 0, i, w.get(0, 0, i) + (i % 2 ? 0.5 : -0.5));
+  CHECK(brz::integrate(w, {2}, 1, 0.01, nullptr, o).neighbour_builds == 1);
+  // And the result still equals all pairs from the same state.
+  brz::World<double> a(prog, {1000, 0});
+  load_world(a, read_world(w));
+  a.params() = w.params();
+  brz::integrate(w, {2}, 1, 0.01, nullptr, o);
+  brz::ExecOptions all;
+  all.cell_lists = false;
+  brz::integrate(a, {2}, 1, 0.01, nullptr, all);
+  CHECK(max_scaled_err(w, read_world(a)) <= 1e-12);
+}
+
+TEST_CASE("neighbour lists: NumericalError names the caller's index in a sorted world",
+          "[cells][neighbour]") {
+  // Agent 150 has mass 0 and approaches agent 37: their collision divides 0 by 0.
+  auto prog = cells_program();
+  Cols<double> init = make_state<double>(*prog, 400, 0, Layout::Random, 9);
+  for (int d = 0; d < 3; ++d) {
+    init[0][d][150] = init[0][d][37] + (d == 0 ? 0.3 : 0.0);
+    init[0][3 + d][150] = d == 0 ? -1.0 : 0.0;
+    init[0][3 + d][37] = 0.0;
+  }
+  init[0][6][150] = 0.0;
+  init[0][7][150] = init[0][7][37] = 0.4;
+  brz::World<double> w(prog, {400, 0});
+  load_world(w, init);
+  w.params() = {0.01, 1.0};
+  try {
+    brz::integrate(w, {0}, 1, 0.01, nullptr, forced_cells(false));
+    FAIL("expected a NumericalError");
+  } catch (const brz::NumericalError& e) {
+    CHECK_FALSE(w.in_caller_order(0));
+    CHECK(e.type == 0);
+    CHECK(e.index == 150);
+    CHECK(e.lane == 3);
+    CHECK(e.step == 1);
   }
 }
 

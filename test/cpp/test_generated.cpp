@@ -54,7 +54,7 @@ void check_interchangeable(const brz::KernelLibrary& lib, std::size_t n, int thr
   CHECK_FALSE(brz::uses_generated_kernel(*wg, 3, gen));
   Cols<T> ref(1, std::vector<std::vector<T>>(6, std::vector<T>(n)));
   for (uint32_t l = 0; l < 6; ++l)
-    for (std::size_t i = 0; i < n; ++i) ref[0][l][i] = wi->column(0, l)[i];
+    for (std::size_t i = 0; i < n; ++i) ref[0][l][i] = wi->column(0, l)[wi->row(0, i)];
   CHECK(max_scaled_err(*wg, ref) <= tol);
 }
 
@@ -177,7 +177,7 @@ brz::IntegrateResult run_cells(const brz::ExecOptions& opts, std::size_t n, Cols
   const brz::IntegrateResult res = brz::integrate(w, {0, 2}, 3, 0.5, nullptr, opts);
   out->assign(1, std::vector<std::vector<T>>(6, std::vector<T>(n)));
   for (uint32_t l = 0; l < 6; ++l)
-    for (std::size_t i = 0; i < n; ++i) (*out)[0][l][i] = w.column(0, l)[i];
+    for (std::size_t i = 0; i < n; ++i) (*out)[0][l][i] = w.column(0, l)[w.row(0, i)];
   return res;
 }
 

@@ -386,8 +386,10 @@ TEST_CASE("every ISA agrees with sse2", "[isa]") {
   brz::integrate(base, {0, 1, 2, 3}, 4, 0.01, nullptr, o);
   Cols<double> b(2);
   for (uint32_t t = 0; t < 2; ++t)
-    for (uint32_t l = 0; l < prog->lanes(t); ++l)
-      b[t].emplace_back(base.column(t, l), base.column(t, l) + base.count(t));
+    for (uint32_t l = 0; l < prog->lanes(t); ++l) {
+      b[t].emplace_back(base.count(t));
+      for (std::size_t i = 0; i < base.count(t); ++i) b[t][l][i] = base.get(t, l, i);
+    }
   for (const brz::KernelSet* ks : all_kernel_sets()) {
     brz::World<double> w(prog, {257, 5});
     load_world(w, init);

@@ -95,7 +95,7 @@ TEST_CASE("reorder keeps get/set/pack in the caller's order", "[world]") {
     w.set(0, 1, i, 10.0 + double(i));
   }
   CHECK(w.in_caller_order(0));
-  const uint64_t epoch = w.order_epoch();
+  const uint64_t epoch = w.order_epoch(0);
   const double* col0 = w.column(0, 0);
   const uint32_t p1[5] = {3, 0, 4, 1, 2};
   w.reorder(0, p1);
@@ -104,7 +104,8 @@ TEST_CASE("reorder keeps get/set/pack in the caller's order", "[world]") {
   CHECK(w.column(0, 0) == col0);  // column addresses are stable
   CHECK_FALSE(w.in_caller_order(0));
   CHECK(w.in_caller_order(1));
-  CHECK(w.order_epoch() == epoch + 2);
+  CHECK(w.order_epoch(0) == epoch + 2);
+  CHECK(w.order_epoch(1) == 0);
   // Row k holds agent p1[p2[k]].
   for (std::size_t k = 0; k < 5; ++k) {
     const std::size_t agent = p1[p2[k]];
@@ -124,6 +125,14 @@ TEST_CASE("reorder keeps get/set/pack in the caller's order", "[world]") {
   for (std::size_t i = 0; i < 5; ++i) {
     CHECK(packed[2 * i] == double(i));
     CHECK(packed[2 * i + 1] == (i == 4 ? -1.0 : 10.0 + double(i)));
+  }
+  w.restore_caller_order(0);
+  CHECK(w.in_caller_order(0));
+  CHECK(w.order_epoch(0) == epoch + 3);
+  for (std::size_t i = 0; i < 5; ++i) {
+    CHECK(w.column(0, 0)[i] == double(i));
+    CHECK(w.row(0, i) == i);
+    CHECK(w.agent_at(0, i) == i);
   }
 }
 
