@@ -862,7 +862,6 @@ bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* par
   ca.nz = g.dims[2];
   ca.a_start = a_.start.data();
   ca.b_start = b_.start.data();
-  ca.key = a_.perm.data();
   for (int d = 0; d < 3; ++d) {
     ca.pos_a[d] = cols_a[r.cutoff_lane_a + d];
     ca.pos_b[d] = cols_b[r.cutoff_lane_b + d];

@@ -517,12 +517,10 @@ template <class T>
 void sweep_cells(const SweepArgs<T>& A) {
   constexpr std::size_t BL = block_lanes<T>();
   const CellArgs<T>& C = *A.cells;
-  const bool same = A.kind == RuleKind::PairSame;
   const long nx = C.nx, ny = C.ny, nz = C.nz;
   const double cut2 = C.cut2;
   const uint32_t* __restrict a_start = C.a_start;
   const uint32_t* __restrict b_start = C.b_start;
-  const uint32_t* __restrict key = C.key;
   const T* __restrict pa0 = C.pos_a[0];
   const T* __restrict pa1 = C.pos_a[1];
   const T* __restrict pa2 = C.pos_a[2];
@@ -645,10 +643,8 @@ void sweep_cells(const SweepArgs<T>& A) {
             }
             for (uint32_t i = ia0; i < ia1; ++i) {
               const double xi = pa0[i], yi = pa1[i], zi = pa2[i];
-              const uint32_t ki = same ? key[i] : 0;
               for (int q = 0; q < n_rows; ++q) {
                 for (uint32_t j = rb[q]; j < re[q]; ++j) {
-                  if (same && key[j] <= ki) continue;
                   const double dx = double(pb0[j]) - xi, dy = double(pb1[j]) - yi,
                                dz = double(pb2[j]) - zi;
                   if (!(dx * dx + dy * dy + dz * dz < cut2)) continue;

@@ -20,11 +20,11 @@ constexpr std::size_t block_lanes() noexcept {
 }
 
 /// Cell-list mode of a pair sweep (built by c_src/cells.cpp, see docs/engine.md "Cell lists").
-/// Agents are binned into an nx * ny * nz grid (x fastest) and the columns handed to the kernel
-/// (SweepArgs::cols_a / cols_b) are packed copies sorted by cell, so the agents of cell c are the
-/// packed indices [start[c], start[c+1]). For every agent i of a cell, the kernel lists the
-/// agents j of the 3x3x3 neighbourhood (kind 1: only key[j] > key[i], so each unordered pair is
-/// listed once with slot 0 = lower original index) whose squared distance is below cut2, packs
+/// Grid mode (kind 2): agents are binned into an nx * ny * nz grid (x fastest) and the columns
+/// handed to the kernel (SweepArgs::cols_a / cols_b) are packed copies sorted by cell, so the
+/// agents of cell c are the packed indices [start[c], start[c+1]). For every agent i of a cell,
+/// the kernel lists the agents j of the 3x3x3 neighbourhood whose squared distance is below cut2,
+/// packs
 /// blocks of such pairs into contiguous per-thread columns (both slots) and runs the whole
 /// program over them with outer registers treated as varying (pair_level). Cells are swept in
 /// 2x2x2-cell blocks in 8 colour classes (block index parity per axis): the neighbourhoods of
@@ -36,7 +36,6 @@ struct CellArgs {
   uint32_t nx, ny, nz;
   const uint32_t* a_start;  // n_cells + 1 (slot 0)
   const uint32_t* b_start;  // n_cells + 1 (slot 1; == a_start for kind 1)
-  const uint32_t* key;      // kind 1: original index of every packed agent
   const T* pos_a[3];        // packed position lanes of slot 0 / slot 1
   const T* pos_b[3];
   double cut2;                // pairs at squared distance >= cut2 (in double) are skipped
@@ -54,7 +53,7 @@ struct CellArgs {
   /// scratch, then to the accumulators in the same order as the interpreter's).
   void (*block_fn)(const BrzKernelArgs<T>*);
   T** bptrs;  // per thread: lanes_a + lanes_b + n_stores pointers (with block_fn)
-  /// Neighbour-list mode (list_n != nullptr; kind 1 only): the grid fields and key are unused;
+  /// Neighbour-list mode (list_n != nullptr; kind 1 only): the grid fields are unused;
   /// cols and pos are the world's own columns. List t holds list_n[t] pairs of rows
   /// (list_i[t][k], list_j[t][k]) (slot 0, slot 1); the pairs now at squared distance >= cut2
   /// are skipped, the others run as in grid mode, and their deltas go to list t's own
