@@ -433,12 +433,14 @@ bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_
   const double skin = kSkinFraction * reach;
   const double width = reach + skin;
   // Cells half as wide as the list's reach where the cell budget allows (a 5x5x5 stencil visits
-  // about 0.6 times the volume of a 3x3x3 one of full-width cells), else at least as wide.
+  // about 0.6 times the volume of a 3x3x3 one of full-width cells); where it does not (sparse
+  // systems), cells at least as wide as the reach and a 3x3x3 stencil.
   Grid g;
   if (!make_grid(w, r, width / 2, bin_threads, g)) return false;
-  long s = 1;
+  long s = 2;
   for (int d = 0; d < 3; ++d)
-    if (g.dims[d] > 1 && 1.0 / g.inv[d] < width) s = 2;
+    if (g.dims[d] > 1 && 1.0 / g.inv[d] > 0.625 * width) s = 1;  // the budget widened the cells
+  if (s == 1 && !make_grid(w, r, width, bin_threads, g)) return false;
   bin(w, type, lane, g.lo, g.inv, g.dims, a_, bin_threads);
   const double pairs = double(n) * double(n - 1) / 2;
   const double cand = (candidates(g, a_, a_, max_threads, s) - double(n)) / 2;

@@ -404,8 +404,8 @@ void sweep_pair(const SweepArgs<T>& A) {
 // acc[(idx[k] - lo) * C.acc_row] += src[k * ss] (- start[k] when start is not null), k < cnt.
 // Neighbour-list mode (lists sorted by slot-0 row, so the slot-0 side comes in runs) sums a run
 // of equal consecutive indices first, in four partial sums, which avoids a chain of dependent
-// loads and stores. Grid mode keeps one addition per pair, so that its sums do not depend on
-// where the blocks happen to be cut (which depends on the thread count).
+// loads and stores, and skips a zero sum. Grid mode keeps one addition per pair, so that its sums
+// do not depend on where the blocks happen to be cut (which depends on the thread count).
 template <class T>
 inline void scatter_add(const CellArgs<T>& C, T* __restrict acc, const uint32_t* __restrict idx,
                         const T* __restrict src, std::size_t ss, const T* __restrict start,
@@ -430,7 +430,11 @@ inline void scatter_add(const CellArgs<T>& C, T* __restrict acc, const uint32_t*
       s3 += delta(q + 3);
     }
     for (; q < m; ++q) s0 += delta(q);
-    acc[std::size_t(x - lo) * row] += (s0 + s1) + (s2 + s3);
+    const T sum = (s0 + s1) + (s2 + s3);
+    // A zero changes nothing (the accumulator starts at -0.0 and its sum is added to the column
+    // at the end; skipping a +0.0 keeps a -0.0 column -0.0, as if the pair had not been listed),
+    // and rules whose pairs mostly do nothing (collisions) then touch no accumulator at all.
+    if (sum != T(0)) acc[std::size_t(x - lo) * row] += sum;
     k = m;
   }
 }
