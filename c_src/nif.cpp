@@ -10,6 +10,7 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "brz/error.hpp"
@@ -152,14 +153,13 @@ int state_number(ErlNifEnv* env, ERL_NIF_TERM t, bool want_int, bool f32, double
   return 1;
 }
 
+// The elements of a proper list, in one walk (a 100,000-element state list is walked once, not
+// once for its length and again for its cells); *ok is false when `list` is not a proper list.
 std::vector<ERL_NIF_TERM> list_items(ErlNifEnv* env, ERL_NIF_TERM list, bool* ok) {
   std::vector<ERL_NIF_TERM> items;
-  unsigned len;
-  *ok = enif_get_list_length(env, list, &len);
-  if (!*ok) return items;
-  items.reserve(len);
   ERL_NIF_TERM head, tail = list;
   while (enif_get_list_cell(env, tail, &head, &tail)) items.push_back(head);
+  *ok = enif_is_empty_list(env, tail);
   return items;
 }
 
@@ -304,6 +304,53 @@ ERL_NIF_TERM program_new(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
   return term;
 }
 
+// Reads the agents of type `t` into the columns of a new world (caller's order), straight into
+// the columns: no virtual call per value. Values are rounded as World<T>::set rounds them.
+template <class T>
+void read_agents(ErlNifEnv* env, const TypeInfo& ti, const std::vector<ERL_NIF_TERM>& agents,
+                 brz::World<T>& world, uint32_t t) {
+  constexpr bool f32 = std::is_same<T, float>::value;
+  const std::size_t n = agents.size();
+  if (n == 0) return;
+  std::vector<T*> cols(world.program().lanes(t));
+  for (uint32_t l = 0; l < cols.size(); ++l) cols[l] = world.column(t, l);
+  const bool identity = world.in_caller_order(t);
+  for (std::size_t i = 0; i < n; ++i) {
+    const ERL_NIF_TERM agent = agents[i];
+    const std::size_t row = identity ? i : world.row(t, i);
+    // Built only for an error message: a string per agent would dominate the marshalling.
+    const auto path = [&] { return "state." + ti.key_name + "[" + std::to_string(i) + "]"; };
+    if (!enif_is_map(env, agent)) throw ArgumentError(path() + " must be a map");
+    for (const FieldInfo& f : ti.fields) {
+      ERL_NIF_TERM v;
+      double vals[3];
+      if (!enif_get_map_value(env, agent, f.atom, &v)) {
+        if (!f.has_default) throw ArgumentError(path() + " is missing field :" + f.name);
+        for (uint32_t k = 0; k < f.width(); ++k) vals[k] = f.def[k];
+      } else if (f.kind == FieldKind::Vec3) {
+        int arity;
+        const ERL_NIF_TERM* el;
+        if (!enif_get_tuple(env, v, &arity, &el) || arity != 3)
+          throw ArgumentError(path() + "." + f.name + " must be a 3-tuple of numbers");
+        for (int k = 0; k < 3; ++k) {
+          const int rc = state_number(env, el[k], false, f32, &vals[k]);
+          if (rc == 1) throw ArgumentError(path() + "." + f.name + " must be a 3-tuple of numbers");
+          if (rc == 2) throw ArgumentError(path() + "." + f.name + " is out of range");
+        }
+      } else {
+        const bool want_int = f.kind == FieldKind::Int;
+        const int rc = state_number(env, v, want_int, f32, &vals[0]);
+        if (rc == 1)
+          throw ArgumentError(path() + "." + f.name +
+                              (want_int ? " must be an integer" : " must be a number"));
+        if (rc == 2) throw ArgumentError(path() + "." + f.name + " is out of range");
+      }
+      for (uint32_t k = 0; k < f.width(); ++k)
+        cols[f.first_lane + k][row] = brz::to_precision<T>(vals[k]);
+    }
+  }
+}
+
 ERL_NIF_TERM world_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   ProgramRes* pres = get_program(env, argv[0]);
   const brz::Program& prog = *pres->prog;
@@ -328,40 +375,10 @@ ERL_NIF_TERM world_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
       brz::make_world(pres->prog, counts, f32 ? brz::Precision::F32 : brz::Precision::F64);
 
   for (uint32_t t = 0; t < types.size(); ++t) {
-    const TypeInfo& ti = types[t];
-    for (std::size_t i = 0; i < agents[t].size(); ++i) {
-      const ERL_NIF_TERM agent = agents[t][i];
-      // Built only for an error message: a string per agent would dominate the marshalling.
-      const auto path = [&] { return "state." + ti.key_name + "[" + std::to_string(i) + "]"; };
-      if (!enif_is_map(env, agent)) throw ArgumentError(path() + " must be a map");
-      for (const FieldInfo& f : ti.fields) {
-        ERL_NIF_TERM v;
-        double vals[3];
-        if (!enif_get_map_value(env, agent, f.atom, &v)) {
-          if (!f.has_default) throw ArgumentError(path() + " is missing field :" + f.name);
-          for (uint32_t k = 0; k < f.width(); ++k) vals[k] = f.def[k];
-        } else if (f.kind == FieldKind::Vec3) {
-          int arity;
-          const ERL_NIF_TERM* el;
-          if (!enif_get_tuple(env, v, &arity, &el) || arity != 3)
-            throw ArgumentError(path() + "." + f.name + " must be a 3-tuple of numbers");
-          for (int k = 0; k < 3; ++k) {
-            const int rc = state_number(env, el[k], false, f32, &vals[k]);
-            if (rc == 1)
-              throw ArgumentError(path() + "." + f.name + " must be a 3-tuple of numbers");
-            if (rc == 2) throw ArgumentError(path() + "." + f.name + " is out of range");
-          }
-        } else {
-          const bool want_int = f.kind == FieldKind::Int;
-          const int rc = state_number(env, v, want_int, f32, &vals[0]);
-          if (rc == 1)
-            throw ArgumentError(path() + "." + f.name +
-                                (want_int ? " must be an integer" : " must be a number"));
-          if (rc == 2) throw ArgumentError(path() + "." + f.name + " is out of range");
-        }
-        for (uint32_t k = 0; k < f.width(); ++k) world->set(t, f.first_lane + k, i, vals[k]);
-      }
-    }
+    if (f32)
+      read_agents(env, types[t], agents[t], static_cast<brz::World<float>&>(*world), t);
+    else
+      read_agents(env, types[t], agents[t], static_cast<brz::World<double>&>(*world), t);
   }
 
   void* mem = enif_alloc_resource(g_world_rt, sizeof(WorldRes));
@@ -471,6 +488,55 @@ ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   return atom(env, "ok");
 }
 
+// Replaces the written fields of the agent maps `items` of type `t` with the world's values,
+// read straight from the columns (World<T>::get's value, without a virtual call per value).
+template <class T>
+void write_agents(ErlNifEnv* env, const TypeInfo& ti, const std::string& coll,
+                  const brz::World<T>& world, uint32_t t, std::vector<ERL_NIF_TERM>& items) {
+  struct Written {
+    const FieldInfo* f;
+    const T* col[3];
+  };
+  std::vector<Written> written;
+  for (const FieldInfo& f : ti.fields) {
+    if (!f.written) continue;
+    Written wf{&f, {nullptr, nullptr, nullptr}};
+    for (uint32_t k = 0; k < f.width(); ++k) wf.col[k] = world.column(t, f.first_lane + k);
+    written.push_back(wf);
+  }
+  const bool identity = world.in_caller_order(t);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    ERL_NIF_TERM m = items[i];
+    const std::size_t row = identity ? i : world.row(t, i);
+    const auto path = [&] { return coll + "[" + std::to_string(i) + "]"; };
+    if (!enif_is_map(env, m)) throw ArgumentError(path() + " must be a map");
+    for (const Written& wf : written) {
+      const FieldInfo& f = *wf.f;
+      double v[3];
+      for (uint32_t k = 0; k < f.width(); ++k) {
+        v[k] = static_cast<double>(wf.col[k][row]);
+        if (!std::isfinite(v[k]))
+          throw ArgumentError("the world holds a non-finite value at " + path() + "." + f.name +
+                              " (left by a NumericalError)");
+      }
+      ERL_NIF_TERM val;
+      if (f.kind == FieldKind::Vec3) {
+        val = enif_make_tuple3(env, enif_make_double(env, v[0]), enif_make_double(env, v[1]),
+                               enif_make_double(env, v[2]));
+      } else if (f.kind == FieldKind::Int) {
+        const double r = std::round(v[0]);
+        if (std::fabs(r) >= 9.2e18) throw ArgumentError(path() + "." + f.name + " is out of range");
+        val = enif_make_int64(env, static_cast<ErlNifSInt64>(r));
+      } else {
+        val = enif_make_double(env, v[0]);
+      }
+      if (!enif_make_map_put(env, m, f.atom, val, &m))
+        throw ArgumentError(path() + " must be a map");
+    }
+    items[i] = m;
+  }
+}
+
 ERL_NIF_TERM world_to_state(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   WorldRes* w = get_world(env, argv[0]);
   ERL_NIF_TERM state = argv[1];
@@ -493,36 +559,10 @@ ERL_NIF_TERM world_to_state(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
       throw ArgumentError(coll + " has " + std::to_string(items.size()) +
                           " agents, the world has " + std::to_string(n));
     if (!ti.any_written || n == 0) continue;
-    for (std::size_t i = 0; i < n; ++i) {
-      ERL_NIF_TERM m = items[i];
-      const auto path = [&] { return coll + "[" + std::to_string(i) + "]"; };
-      if (!enif_is_map(env, m)) throw ArgumentError(path() + " must be a map");
-      for (const FieldInfo& f : ti.fields) {
-        if (!f.written) continue;
-        double v[3];
-        for (uint32_t k = 0; k < f.width(); ++k) {
-          v[k] = world.get(t, f.first_lane + k, i);
-          if (!std::isfinite(v[k]))
-            throw ArgumentError("the world holds a non-finite value at " + path() + "." + f.name +
-                                " (left by a NumericalError)");
-        }
-        ERL_NIF_TERM val;
-        if (f.kind == FieldKind::Vec3) {
-          val = enif_make_tuple3(env, enif_make_double(env, v[0]), enif_make_double(env, v[1]),
-                                 enif_make_double(env, v[2]));
-        } else if (f.kind == FieldKind::Int) {
-          const double r = std::round(v[0]);
-          if (std::fabs(r) >= 9.2e18)
-            throw ArgumentError(path() + "." + f.name + " is out of range");
-          val = enif_make_int64(env, static_cast<ErlNifSInt64>(r));
-        } else {
-          val = enif_make_double(env, v[0]);
-        }
-        if (!enif_make_map_put(env, m, f.atom, val, &m))
-          throw ArgumentError(path() + " must be a map");
-      }
-      items[i] = m;
-    }
+    if (world.precision() == brz::Precision::F32)
+      write_agents(env, ti, coll, static_cast<const brz::World<float>&>(world), t, items);
+    else
+      write_agents(env, ti, coll, static_cast<const brz::World<double>&>(world), t, items);
     ERL_NIF_TERM new_list = enif_make_list_from_array(env, items.data(), unsigned(items.size()));
     if (!enif_make_map_update(env, state, ti.key, new_list, &state))
       throw ArgumentError("state must be a map");
