@@ -488,11 +488,24 @@ ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   return atom(env, "ok");
 }
 
-// Replaces the written fields of the agent maps `items` of type `t` with the world's values,
-// read straight from the columns (World<T>::get's value, without a virtual call per value).
+// The errors of a state list given to world_to_state that is not a proper list of n agents.
+void check_agent_count(ErlNifEnv* env, ERL_NIF_TERM list, const std::string& coll, std::size_t n) {
+  std::size_t len = 0;
+  ERL_NIF_TERM head, tail = list;
+  while (enif_get_list_cell(env, tail, &head, &tail)) ++len;
+  if (!enif_is_empty_list(env, tail)) throw ArgumentError(coll + " must be a list of maps");
+  if (len != n)
+    throw ArgumentError(coll + " has " + std::to_string(len) + " agents, the world has " +
+                        std::to_string(n));
+}
+
+// The agent maps of `list` (n agents of type `t`) with their written fields replaced by the
+// world's values, read straight from the columns. One walk of the list, each agent encoded as
+// its cell is reached; a list of the wrong shape is reported before any agent's error.
 template <class T>
-void write_agents(ErlNifEnv* env, const TypeInfo& ti, const std::string& coll,
-                  const brz::World<T>& world, uint32_t t, std::vector<ERL_NIF_TERM>& items) {
+ERL_NIF_TERM write_agents(ErlNifEnv* env, const TypeInfo& ti, const std::string& coll,
+                          const brz::World<T>& world, uint32_t t, ERL_NIF_TERM list,
+                          std::size_t n) {
   struct Written {
     const FieldInfo* f;
     const T* col[3];
@@ -505,36 +518,55 @@ void write_agents(ErlNifEnv* env, const TypeInfo& ti, const std::string& coll,
     written.push_back(wf);
   }
   const bool identity = world.in_caller_order(t);
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    ERL_NIF_TERM m = items[i];
-    const std::size_t row = identity ? i : world.row(t, i);
-    const auto path = [&] { return coll + "[" + std::to_string(i) + "]"; };
-    if (!enif_is_map(env, m)) throw ArgumentError(path() + " must be a map");
-    for (const Written& wf : written) {
-      const FieldInfo& f = *wf.f;
-      double v[3];
-      for (uint32_t k = 0; k < f.width(); ++k) {
-        v[k] = static_cast<double>(wf.col[k][row]);
-        if (!std::isfinite(v[k]))
-          throw ArgumentError("the world holds a non-finite value at " + path() + "." + f.name +
-                              " (left by a NumericalError)");
+  std::vector<ERL_NIF_TERM> items;
+  items.reserve(n);
+  bool shape_ok = true;
+  try {
+    ERL_NIF_TERM m, tail = list;
+    for (std::size_t i = 0; enif_get_list_cell(env, tail, &m, &tail); ++i) {
+      if (i == n) {
+        shape_ok = false;
+        break;
       }
-      ERL_NIF_TERM val;
-      if (f.kind == FieldKind::Vec3) {
-        val = enif_make_tuple3(env, enif_make_double(env, v[0]), enif_make_double(env, v[1]),
-                               enif_make_double(env, v[2]));
-      } else if (f.kind == FieldKind::Int) {
-        const double r = std::round(v[0]);
-        if (std::fabs(r) >= 9.2e18) throw ArgumentError(path() + "." + f.name + " is out of range");
-        val = enif_make_int64(env, static_cast<ErlNifSInt64>(r));
-      } else {
-        val = enif_make_double(env, v[0]);
+      const std::size_t row = identity ? i : world.row(t, i);
+      const auto path = [&] { return coll + "[" + std::to_string(i) + "]"; };
+      if (!enif_is_map(env, m)) throw ArgumentError(path() + " must be a map");
+      for (const Written& wf : written) {
+        const FieldInfo& f = *wf.f;
+        double v[3];
+        for (uint32_t k = 0; k < f.width(); ++k) {
+          v[k] = static_cast<double>(wf.col[k][row]);
+          if (!std::isfinite(v[k]))
+            throw ArgumentError("the world holds a non-finite value at " + path() + "." + f.name +
+                                " (left by a NumericalError)");
+        }
+        ERL_NIF_TERM val;
+        if (f.kind == FieldKind::Vec3) {
+          val = enif_make_tuple3(env, enif_make_double(env, v[0]), enif_make_double(env, v[1]),
+                                 enif_make_double(env, v[2]));
+        } else if (f.kind == FieldKind::Int) {
+          const double r = std::round(v[0]);
+          if (std::fabs(r) >= 9.2e18)
+            throw ArgumentError(path() + "." + f.name + " is out of range");
+          val = enif_make_int64(env, static_cast<ErlNifSInt64>(r));
+        } else {
+          val = enif_make_double(env, v[0]);
+        }
+        if (!enif_make_map_put(env, m, f.atom, val, &m))
+          throw ArgumentError(path() + " must be a map");
       }
-      if (!enif_make_map_put(env, m, f.atom, val, &m))
-        throw ArgumentError(path() + " must be a map");
+      items.push_back(m);
     }
-    items[i] = m;
+    if (shape_ok) shape_ok = items.size() == n && enif_is_empty_list(env, tail);
+  } catch (const ArgumentError&) {
+    check_agent_count(env, list, coll, n);
+    throw;
   }
+  if (!shape_ok) {
+    check_agent_count(env, list, coll, n);
+    throw ArgumentError(coll + " must be a list of maps");  // not reached
+  }
+  return enif_make_list_from_array(env, items.data(), unsigned(items.size()));
 }
 
 ERL_NIF_TERM world_to_state(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
@@ -552,18 +584,15 @@ ERL_NIF_TERM world_to_state(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
       if (n == 0) continue;
       throw ArgumentError(coll + " is missing (the world has " + std::to_string(n) + " agents)");
     }
-    bool ok;
-    std::vector<ERL_NIF_TERM> items = list_items(env, list, &ok);
-    if (!ok) throw ArgumentError(coll + " must be a list of maps");
-    if (items.size() != n)
-      throw ArgumentError(coll + " has " + std::to_string(items.size()) +
-                          " agents, the world has " + std::to_string(n));
-    if (!ti.any_written || n == 0) continue;
-    if (world.precision() == brz::Precision::F32)
-      write_agents(env, ti, coll, static_cast<const brz::World<float>&>(world), t, items);
-    else
-      write_agents(env, ti, coll, static_cast<const brz::World<double>&>(world), t, items);
-    ERL_NIF_TERM new_list = enif_make_list_from_array(env, items.data(), unsigned(items.size()));
+    if (!ti.any_written || n == 0) {
+      check_agent_count(env, list, coll, n);
+      continue;
+    }
+    const ERL_NIF_TERM new_list =
+        world.precision() == brz::Precision::F32
+            ? write_agents(env, ti, coll, static_cast<const brz::World<float>&>(world), t, list, n)
+            : write_agents(env, ti, coll, static_cast<const brz::World<double>&>(world), t, list,
+                           n);
     if (!enif_make_map_update(env, state, ti.key, new_list, &state))
       throw ArgumentError("state must be a map");
   }

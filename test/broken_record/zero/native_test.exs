@@ -378,6 +378,48 @@ defmodule BrokenRecord.Zero.NativeTest do
       assert World.counts(native) == %{particles: 50, walls: 6}
     end
 
+    test "world_to_state checks the shape of each list before the agents in it" do
+      state = gas(5, 7)
+      world = World.new(CollisionWorld, state, backend: :native) |> World.step(steps: 1)
+      ps = state.particles
+
+      message = fn s ->
+        assert_raise(ArgumentError, fn -> BrokenRecord.Zero.NIF.world_to_state(world.ref, s) end).message
+      end
+
+      improper = Enum.reduce(Enum.reverse(ps), :tail, &[&1 | &2])
+      have = fn n -> "state.particles has #{n} agents, the world has 5" end
+
+      assert message.(%{state | particles: tl(ps)}) == have.(4)
+      assert message.(%{state | particles: ps ++ ps}) == have.(10)
+      assert message.(%{state | particles: [:x | ps]}) == have.(6)
+      assert message.(%{state | particles: [:x | tl(tl(ps))]}) == have.(4)
+      assert message.(%{state | particles: improper}) == "state.particles must be a list of maps"
+
+      assert message.(%{state | particles: [:x | improper]}) ==
+               "state.particles must be a list of maps"
+
+      assert message.(%{state | particles: :x}) == "state.particles must be a list of maps"
+      assert message.(%{state | particles: [:x | tl(ps)]}) == "state.particles[0] must be a map"
+
+      assert message.(%{state | particles: List.replace_at(ps, 4, 1)}) ==
+               "state.particles[4] must be a map"
+
+      assert message.(Map.delete(state, :particles)) ==
+               "state.particles is missing (the world has 5 agents)"
+
+      # walls: no field written, the list is still checked
+      assert message.(%{state | walls: tl(state.walls)}) ==
+               "state.walls has 5 agents, the world has 6"
+
+      # the agents given are the ones replaced, in their order; other keys are kept
+      other = Enum.map(ps, &Map.put(&1, :extra, &1.id))
+      out = BrokenRecord.Zero.NIF.world_to_state(world.ref, %{state | particles: other})
+      expected = World.to_state(world).particles
+      assert Enum.map(out.particles, &Map.delete(&1, :extra)) == expected
+      assert Enum.map(out.particles, & &1.extra) == Enum.map(ps, & &1.id)
+    end
+
     test "an f32 world agrees with f64 to single precision and packs f32 columns" do
       seed(10)
 
