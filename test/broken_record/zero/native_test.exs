@@ -378,6 +378,62 @@ defmodule BrokenRecord.Zero.NativeTest do
       assert World.counts(native) == %{particles: 50, walls: 6}
     end
 
+    test "world_new reports a collection that is not a proper list before any agent's error" do
+      state = gas(3, 8)
+      [p0, p1, p2] = state.particles
+
+      message = fn s ->
+        assert_raise(ArgumentError, fn -> World.new(CollisionWorld, s, backend: :native) end).message
+      end
+
+      assert message.(%{state | particles: [p0, p1, p2 | :tail]}) ==
+               "state.particles must be a list of maps"
+
+      assert message.(%{state | particles: [p0, :x, p2 | :tail]}) ==
+               "state.particles must be a list of maps"
+
+      assert message.(%{state | particles: [p0, :x, p2], walls: :x}) ==
+               "state.walls must be a list of maps"
+
+      assert message.(%{state | particles: [p0, :x, p2]}) == "state.particles[1] must be a map"
+
+      assert message.(%{state | particles: [p0, p1, Map.delete(p2, :mass)]}) ==
+               "state.particles[2] is missing field :mass"
+
+      assert message.(%{state | walls: [%{position: {0, 0, 0}, normal: {0, 0}}]}) ==
+               "state.walls[0].normal must be a 3-tuple of numbers"
+    end
+
+    test "concurrent world_new / world_to_state calls each get their own agents" do
+      tasks =
+        for k <- 1..6 do
+          Task.async(fn ->
+            state = gas(200 + 37 * k, k)
+
+            for _ <- 1..5 do
+              world = World.new(CollisionWorld, state, backend: :native)
+              assert World.to_state(World.step(world, steps: 0)) == state
+              stepped = World.step(world, steps: 1, rules: [:integrate], dt: 0.5)
+
+              expected =
+                Enum.map(state.particles, fn %{position: {x, y, z}, velocity: {u, v, w}} ->
+                  {x + u * 0.5, y + v * 0.5, z + w * 0.5}
+                end)
+
+              out = World.to_state(stepped)
+              assert Enum.map(out.particles, & &1.position) == expected
+
+              assert Enum.map(out.particles, &Map.delete(&1, :position)) ==
+                       Enum.map(state.particles, &Map.delete(&1, :position))
+            end
+
+            :ok
+          end)
+        end
+
+      assert Enum.map(tasks, &Task.await(&1, 60_000)) == List.duplicate(:ok, 6)
+    end
+
     test "world_to_state checks the shape of each list before the agents in it" do
       state = gas(5, 7)
       world = World.new(CollisionWorld, state, backend: :native) |> World.step(steps: 1)
