@@ -611,11 +611,16 @@ bool CellLists<T>::run_list(World<T>& w, const Rule& r, double reach, const T* c
   }
   const std::size_t block = acc_lanes.size() * win;
   const int threads = L.threads;
-  // Invariant between sweeps: every element of list_acc_ is -0.0 (the reduction below resets
-  // what the sweep wrote), so no separate clearing pass is needed.
+  // Invariant between sweeps: every element of list_acc_ is -0.0 and every touched_ bit is 0
+  // (the reduction below resets what the sweep wrote), so no clearing pass is needed.
+  const std::size_t words = ((win + 127) / 64 + 63) / 64;  // 64-row blocks of a window, as bits
+  if (touched_.size() < std::size_t(threads)) touched_.resize(threads);
+  for (auto& tb : touched_)
+    if (tb.size() < words) tb.resize(words, 0);
   if (list_acc_.size() < block * threads || !list_acc_clean_) {
     if (list_acc_.size() < block * threads) list_acc_ = AlignedBuffer<T>(block * threads);
     std::fill(list_acc_.data(), list_acc_.data() + list_acc_.size(), T(-0.0));
+    for (auto& tb : touched_) std::fill(tb.begin(), tb.end(), 0);
   }
   list_acc_clean_ = false;
 
@@ -640,6 +645,9 @@ bool CellLists<T>::run_list(World<T>& w, const Rule& r, double reach, const T* c
   ca.list_n = L.count.data();
   ca.acc_lo = L.lo.data();
   ca.acc_row = acc_lanes.size();
+  std::vector<uint64_t*> touched(threads);
+  for (int t = 0; t < threads; ++t) touched[t] = touched_[t].data();
+  ca.touched = touched.data();
   const uint64_t evals = launch(r, consts, params, levels, ks, threads, ca, used, used, cols.data(),
                                 cols.data(), list_acc_.data(), store_acc, block, block_fn);
 
@@ -650,29 +658,40 @@ bool CellLists<T>::run_list(World<T>& w, const Rule& r, double reach, const T* c
       lo_all = std::min(lo_all, L.lo[t]);
       hi_all = std::max(hi_all, L.hi[t]);
     }
-  // One pass over the rows: sum, add, reset the accumulators, and note any non-finite result
-  // (rows outside every window are unchanged, hence finite).
+  // One pass over the 64-row blocks some list has marked (the others are unchanged): sum, add,
+  // reset the accumulators, and note any non-finite result (unchanged rows are finite).
   bool finite = true;
   if (lo_all < hi_all) {
-    const long b0 = lo_all, b1 = hi_all;
+    const long b0 = lo_all >> 6, b1 = ((hi_all - 1) >> 6) + 1;
     const std::size_t n_acc = acc_lanes.size();
     T* acc = list_acc_.data();
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static) \
-    reduction(&& : finite)
-    for (long row = b0; row < b1; ++row) {
-      for (std::size_t a = 0; a < n_acc; ++a) {
-        T sum = T(-0.0);
-        for (int t = 0; t < threads; ++t)
-          if (uint32_t(row) >= L.lo[t] && uint32_t(row) < L.hi[t]) {
-            T& x = acc[std::size_t(t) * block + (row - L.lo[t]) * n_acc + a];
-            sum += x;
-            x = T(-0.0);
-          }
-        T* col = cols[acc_lanes[a]];
-        col[row] = col[row] + sum;
-        finite = finite && std::isfinite(col[row]);
+    const int th = hi_all - lo_all > 50000 ? threads : 1;
+#pragma omp parallel for num_threads(th) if (th > 1) schedule(static) reduction(&& : finite)
+    for (long bk = b0; bk < b1; ++bk) {
+      bool any = false;
+      for (int t = 0; t < threads; ++t) {
+        const long rel = bk - long(L.lo[t] >> 6);
+        if (L.hi[t] > L.lo[t] && rel >= 0 && uint64_t(rel) < 64 * words)
+          any = any || ((touched_[t][rel >> 6] >> (rel & 63)) & 1) != 0;
       }
+      if (!any) continue;
+      const uint32_t r0 = std::max<uint32_t>(uint32_t(bk) << 6, lo_all),
+                     r1 = std::min<uint32_t>((uint32_t(bk) + 1) << 6, hi_all);
+      for (uint32_t row = r0; row < r1; ++row)
+        for (std::size_t a = 0; a < n_acc; ++a) {
+          T sum = T(-0.0);
+          for (int t = 0; t < threads; ++t)
+            if (row >= L.lo[t] && row < L.hi[t]) {
+              T& x = acc[std::size_t(t) * block + (row - L.lo[t]) * n_acc + a];
+              sum += x;
+              x = T(-0.0);
+            }
+          T* col = cols[acc_lanes[a]];
+          col[row] = col[row] + sum;
+          finite = finite && std::isfinite(col[row]);
+        }
     }
+    for (int t = 0; t < threads; ++t) std::fill(touched_[t].begin(), touched_[t].end(), 0);
   }
   list_acc_clean_ = true;
   last_finite_ = finite;

@@ -71,6 +71,9 @@ struct CellArgs {
   /// Neighbour-list mode: the accumulator windows are row-major, acc_row elements per row (one
   /// per stored lane; SweepArgs::store_acc gives the lane's position in the row).
   std::size_t acc_row;
+  /// Neighbour-list mode: per list, a bitmap of the 64-row blocks (absolute block row >> 6,
+  /// counted from acc_lo[t] >> 6) whose accumulators it has changed; all zero before the sweep.
+  uint64_t* const* touched;
 };
 
 /// Everything one sweep of one rule needs. Built by the executor.
