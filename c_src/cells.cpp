@@ -312,16 +312,6 @@ void CellLists<T>::bin(const World<T>& w, uint32_t type, uint32_t lane, const do
 }
 
 template <class T>
-CellLists<T>& CellLists<T>::of(World<T>& w) {
-  auto* cells = dynamic_cast<CellLists<T>*>(w.engine_cache().get());
-  if (cells) return *cells;
-  auto fresh = std::make_unique<CellLists<T>>();
-  cells = fresh.get();
-  w.engine_cache() = std::move(fresh);
-  return *cells;
-}
-
-template <class T>
 bool CellLists<T>::make_grid(const World<T>& w, const Rule& r, double width, int threads,
                              Grid& g) const {
   const bool same = r.kind == RuleKind::PairSame;

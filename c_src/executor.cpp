@@ -66,11 +66,34 @@ struct RulePlan {
   std::vector<std::pair<uint32_t, uint32_t>> checked;  // (type, lane) stored by the rule
 };
 
+// What the executor keeps in a world between integrate calls (WorldBase::engine_cache): the
+// cell-list state (neighbour lists) and its own buffers, so that a call allocates (and page-
+// faults) nothing it had already.
+template <class T>
+struct EngineState final : EngineCache {
+  CellLists<T> cells;
+  AlignedBuffer<T> scratch, acc;
+
+  static EngineState& of(World<T>& w) {
+    auto* state = dynamic_cast<EngineState*>(w.engine_cache().get());
+    if (state) return *state;
+    auto fresh = std::make_unique<EngineState>();
+    state = fresh.get();
+    w.engine_cache() = std::move(fresh);
+    return *state;
+  }
+};
+
 template <class T>
 class Runner {
  public:
   Runner(World<T>& world, const std::vector<uint32_t>& rule_ids, const ExecOptions& opts)
-      : w_(world), prog_(world.program()), opts_(opts) {
+      : w_(world),
+        prog_(world.program()),
+        opts_(opts),
+        cache_(EngineState<T>::of(world)),
+        scratch_(cache_.scratch),
+        acc_(cache_.acc) {
     ks_ = opts.kernels ? opts.kernels : &active_kernels();
     max_threads_ = opts.max_threads > 0 ? opts.max_threads : std::max(1, omp_get_max_threads());
     plans_.resize(prog_.n_rules());
@@ -90,7 +113,8 @@ class Runner {
       max_regs = std::max<std::size_t>(max_regs, p.rule->n_regs);
     }
     scratch_stride_ = scratch_stride;
-    scratch_ = AlignedBuffer<T>(scratch_stride * threads_needed);
+    if (scratch_.size() < scratch_stride * threads_needed)
+      scratch_ = AlignedBuffer<T>(scratch_stride * threads_needed);
     ptrs_.assign(std::max<std::size_t>(1, max_regs * threads_needed), nullptr);
     params_.resize(w_.params().size());
     // Generated kernels (docs/kernels.md): used when allowed and built for this program.
@@ -140,7 +164,7 @@ class Runner {
       if (r.stores.empty()) return;
       if (pair_count(r) == 0) return;
       // Cell lists (c_src/cells.cpp) when the rule has a usable cutoff; else all pairs.
-      CellLists<T>& cells = CellLists<T>::of(w_);
+      CellLists<T>& cells = cache_.cells;
       if (cells.run(w_, r, p.consts.data(), params_.data(), p.levels.data(), *ks_, max_threads_,
                     opts_, *stats_, generated_block_fn(id))) {
         if (!cells.last_sweep_finite()) check(p, step);
@@ -313,10 +337,11 @@ class Runner {
   const KernelSet* ks_;
   int max_threads_;
   std::vector<RulePlan<T>> plans_;
+  EngineState<T>& cache_;  // kept in the world from call to call
   std::size_t scratch_stride_ = 0;
-  AlignedBuffer<T> scratch_;
+  AlignedBuffer<T>& scratch_;
   std::vector<const T*> ptrs_;
-  AlignedBuffer<T> acc_;
+  AlignedBuffer<T>& acc_;
   std::vector<T> params_;
   const KernelLibrary* gen_ = nullptr;  // generated kernels, when used
   std::vector<T*> gen_ptrs_;            // per-thread accumulator pointers for them

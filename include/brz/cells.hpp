@@ -60,14 +60,11 @@ constexpr double kSkinFraction = 0.12;
 constexpr uint32_t kResortBuilds = 16;
 
 /// State of the cell-list sweeps of one world: neighbour lists, the sort state of its types and
-/// buffers, kept in the world (WorldBase::engine_cache) from call to call. A list is reused only
-/// after checking, at every sweep, that it still covers every pair within the cutoff.
+/// buffers, kept in the world's engine cache (executor.cpp) from call to call. A list is reused
+/// only after checking, at every sweep, that it still covers every pair within the cutoff.
 template <class T>
-class CellLists final : public EngineCache {
+class CellLists {
  public:
-  /// The world's cell-list state, created on first use.
-  static CellLists& of(World<T>& w);
-
   /// Runs one sweep of pair rule `r` with cell lists when that is possible and pays off (see
   /// docs/engine.md): adds the pair deltas to the world's columns, counts the sweep and its pair
   /// evaluations in `stats` and returns true. Returns false, having changed nothing in the world,
