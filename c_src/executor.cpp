@@ -33,7 +33,7 @@ bool any_non_finite(const T* col, std::size_t n, int threads) {
   constexpr std::size_t kBlock = 8192;
   const long blocks = static_cast<long>((n + kBlock - 1) / kBlock);
   int bad = 0;
-#pragma omp parallel for num_threads(threads) reduction(| : bad) if (threads > 1 && blocks > 8)
+#pragma omp parallel for num_threads(threads) reduction(| : bad) if (threads > 1 && blocks > 24)
   for (long b = 0; b < blocks; ++b) {
     const std::size_t lo = std::size_t(b) * kBlock, hi = std::min(n, lo + kBlock);
     U found = 0;

@@ -21,8 +21,11 @@ struct ExecOptions {
   int max_threads = 0;
   /// A pair sweep runs on several threads when it has more pair interactions than this.
   std::size_t pair_parallel_threshold = 20000;
-  /// A per-agent sweep runs on several threads when it has more agents than this.
-  std::size_t agent_parallel_threshold = 50000;
+  /// A per-agent sweep runs on several threads when it has more agents than this. Per-agent
+  /// sweeps are memory-bound (a 100k-agent integrate takes ~40 us on one core), and after a
+  /// parallel region libgomp's idle workers spin for milliseconds by default, taking cores the
+  /// BEAM needs (docs/engine.md, "OpenMP and the BEAM"), so only large sweeps are threaded.
+  std::size_t agent_parallel_threshold = 200000;
   /// Kernel set to use; nullptr = active_kernels() (the one chosen at load).
   const KernelSet* kernels = nullptr;
   /// Fused kernels generated from the world's program (docs/kernels.md); nullptr = none. Used
