@@ -15,6 +15,8 @@ defmodule BrokenRecord.Zero.NIF do
 
   @doc false
   def __load__ do
+    # libgomp's idle spin must be set before this library loads libgomp.
+    {:module, _} = Code.ensure_loaded(BrokenRecord.Zero.NIF.OpenMP)
     path = :filename.join(:code.priv_dir(:broken_record), ~c"libbroken_record_zero")
 
     case :erlang.load_nif(path, 0) do

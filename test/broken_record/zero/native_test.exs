@@ -84,6 +84,13 @@ defmodule BrokenRecord.Zero.NativeTest do
     assert BrokenRecord.Zero.Runtime.backend() == :native
   end
 
+  test "libgomp's idle spin is bounded unless the user chose a policy" do
+    # What the C environment holds (libgomp reads it when the engine loads it).
+    user = {System.get_env("OMP_WAIT_POLICY"), System.get_env("GOMP_SPINCOUNT")}
+    expected = if user == {nil, nil}, do: {nil, "10000"}, else: user
+    assert BrokenRecord.Zero.NIF.OpenMP.settings() == expected
+  end
+
   describe "native and interpreted agree" do
     test "exact arithmetic: tallies, chains and per-agent rules give identical results" do
       tally = %{
