@@ -1,6 +1,7 @@
 // World layout (alignment, padding), non-finite detection, ISA selection.
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <vector>
 
 #include "builder.hpp"
 
@@ -84,6 +85,38 @@ void expect_numerical(brz::WorldBase& w, const std::vector<uint32_t>& ids, uint6
 }
 
 }  // namespace
+
+TEST_CASE("large buffers are recycled through the bounded cache, zeroed", "[world][memory]") {
+  const std::size_t n = (brz::memory::kCachedMinBytes / sizeof(double)) * 3;
+  brz::memory::trim();
+  CHECK(brz::memory::cached_bytes() == 0);
+  const std::size_t before = 0;
+  const double* first;
+  {
+    brz::AlignedBuffer<double> a(n);
+    first = a.data();
+    for (std::size_t i = 0; i < n; ++i) a[i] = 1.5;
+  }
+  CHECK(brz::memory::cached_bytes() >= before + n * sizeof(double));
+  {
+    brz::AlignedBuffer<double> b(n);  // the same block again, zero-filled
+    CHECK(b.data() == first);
+    CHECK(reinterpret_cast<std::uintptr_t>(b.data()) % brz::kAlignment == 0);
+    for (std::size_t i = 0; i < n; ++i) REQUIRE(b[i] == 0.0);
+    brz::AlignedBuffer<double> moved(std::move(b));
+    CHECK(moved.data() == first);
+    CHECK(b.data() == nullptr);
+  }
+  // The cache never holds more than its cap.
+  {
+    std::vector<brz::AlignedBuffer<char>> many;
+    for (int k = 0; k < 40; ++k) many.emplace_back(std::size_t(1) << 20);
+  }
+  CHECK(brz::memory::cached_bytes() <= brz::memory::kCacheBytes);
+  // Huge buffers are 2 MiB-aligned.
+  brz::AlignedBuffer<float> h(brz::kHugeBytes);
+  CHECK(reinterpret_cast<std::uintptr_t>(h.data()) % brz::kHugeAlignment == 0);
+}
 
 TEST_CASE("reorder keeps get/set/pack in the caller's order", "[world]") {
   ProgramBuilder pb;
