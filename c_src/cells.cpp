@@ -396,21 +396,24 @@ bool CellLists<T>::list_valid(const World<T>& w, const Rule& r, const NeighbourL
   const double limit = 0.25 * L.skin * L.skin * (1 - 1e-6);
   const T* p[3];
   for (int d = 0; d < 3; ++d) p[d] = w.column(r.type_a, r.cutoff_lane_a + d);
-  const T* o = L.origin.data();
+  const T* ox = L.origin.data();
+  const T* oy = ox + n;
+  const T* oz = oy + n;
   const long nl = static_cast<long>(n);
   double m2 = 0;
-  bool finite = true;
-#pragma omp parallel for num_threads(threads) if (threads > 1) reduction(max : m2) \
-    reduction(&& : finite)
+  int bad = 0;
+#pragma omp parallel for simd num_threads(threads) if (threads > 1) reduction(max   \
+                                                                              : m2) \
+    reduction(|                                                                     \
+              : bad)
   for (long i = 0; i < nl; ++i) {
-    const double dx = double(p[0][i]) - double(o[3 * i]),
-                 dy = double(p[1][i]) - double(o[3 * i + 1]),
-                 dz = double(p[2][i]) - double(o[3 * i + 2]);
+    const double dx = double(p[0][i]) - double(ox[i]), dy = double(p[1][i]) - double(oy[i]),
+                 dz = double(p[2][i]) - double(oz[i]);
     const double d2 = dx * dx + dy * dy + dz * dz;
-    finite = finite && d2 < INFINITY;  // false for NaN too
-    m2 = std::max(m2, d2);
+    bad |= !(d2 < INFINITY);  // NaN too
+    m2 = m2 > d2 ? m2 : d2;
   }
-  return finite && m2 < limit;
+  return bad == 0 && m2 < limit;
 }
 
 template <class T>
@@ -556,10 +559,8 @@ bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_
     L.hi[t] = lo == UINT32_MAX ? 0 : hi;
   }
   L.origin.resize(3 * n);
-  for (int d = 0; d < 3; ++d) {
-    const T* col = w.column(type, lane + d);
-    for (std::size_t i = 0; i < n; ++i) L.origin[3 * i + d] = col[i];
-  }
+  for (int d = 0; d < 3; ++d)
+    std::copy(w.column(type, lane + d), w.column(type, lane + d) + n, L.origin.begin() + d * n);
   L.rule = &r;
   L.epoch = w.order_epoch(type);
   L.reach = reach;

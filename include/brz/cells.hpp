@@ -92,7 +92,7 @@ class CellLists {
     double reach = 0;       // the cutoff bound (with margin) it was built for
     double skin = 0;        // listed: pairs closer than reach + skin
     int threads = 1;        // one sub-list per thread
-    std::vector<T> origin;  // positions at the build, 3 per row
+    std::vector<T> origin;  // positions at the build: x of every row, then y, then z
     std::vector<std::vector<uint32_t>> li, lj;
     std::vector<std::size_t> count;
     std::vector<uint32_t> lo, hi;  // per sub-list: rows [lo, hi) its pairs touch
