@@ -736,18 +736,7 @@ uint64_t CellLists<T>::launch(const Rule& r, const T* consts, const T* params,
   ca.block_fn = block_fn;
   ca.bptrs = block_fn ? bptrs_.data() : nullptr;
 
-  SweepArgs<T> a{};
-  a.kind = r.kind;
-  a.n_regs = r.n_regs;
-  a.reg_level = levels;
-  a.uniform_ops = r.uniform_ops.data();
-  a.n_uniform = uint32_t(r.uniform_ops.size());
-  a.outer_ops = r.outer_ops.data();
-  a.n_outer = uint32_t(r.outer_ops.size());
-  a.varying_ops = r.varying_ops.data();
-  a.n_varying = uint32_t(r.varying_ops.size());
-  a.stores = r.stores.data();
-  a.n_stores = n_stores;
+  SweepArgs<T> a = rule_sweep_args<T>(r, levels);
   a.store_acc = store_acc.data();
   a.consts = consts;
   a.params = params;

@@ -132,18 +132,7 @@ class Runner {
   void run_rule(uint32_t id, uint64_t step) {
     RulePlan<T>& p = plans_[id];
     const Rule& r = *p.rule;
-    SweepArgs<T> a{};
-    a.kind = r.kind;
-    a.n_regs = r.n_regs;
-    a.reg_level = p.levels.data();
-    a.uniform_ops = r.uniform_ops.data();
-    a.n_uniform = uint32_t(r.uniform_ops.size());
-    a.outer_ops = r.outer_ops.data();
-    a.n_outer = uint32_t(r.outer_ops.size());
-    a.varying_ops = r.varying_ops.data();
-    a.n_varying = uint32_t(r.varying_ops.size());
-    a.stores = r.stores.data();
-    a.n_stores = uint32_t(r.stores.size());
+    SweepArgs<T> a = rule_sweep_args<T>(r, p.levels.data());
     a.store_acc = p.store_acc.data();
     a.consts = p.consts.data();
     a.params = params_.data();

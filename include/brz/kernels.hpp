@@ -105,6 +105,25 @@ struct SweepArgs {
   const CellArgs<T>* cells = nullptr;  // pair rules: cell-list mode (acc is then one shared block)
 };
 
+/// SweepArgs with the fields that come from rule `r` filled in (its kind, registers with their
+/// `levels`, instruction lists and stores); the caller sets the rest.
+template <class T>
+inline SweepArgs<T> rule_sweep_args(const Rule& r, const uint8_t* levels) {
+  SweepArgs<T> a{};
+  a.kind = r.kind;
+  a.n_regs = r.n_regs;
+  a.reg_level = levels;
+  a.uniform_ops = r.uniform_ops.data();
+  a.n_uniform = uint32_t(r.uniform_ops.size());
+  a.outer_ops = r.outer_ops.data();
+  a.n_outer = uint32_t(r.outer_ops.size());
+  a.varying_ops = r.varying_ops.data();
+  a.n_varying = uint32_t(r.varying_ops.size());
+  a.stores = r.stores.data();
+  a.n_stores = uint32_t(r.stores.size());
+  return a;
+}
+
 /// Elements of scratch one thread needs for a rule.
 template <class T>
 constexpr std::size_t scratch_elems(uint32_t n_regs, uint32_t n_stores) noexcept {
