@@ -447,6 +447,20 @@ TEST_CASE("neighbour lists: reused while valid, rebuilt after motion, equal all 
     CHECK_FALSE(wc.in_caller_order(0));  // sorted by cell
     CHECK(max_scaled_err(wc, read_world(wa)) <= 1e-9);
   }
+  // f32: Lennard-Jones with ACC (smooth, so rounding cannot flip a discrete event) and a drift
+  // large enough to rebuild the lists.
+  auto prog = cells_program();
+  const Cols<float> init = make_state<float>(*prog, 1500, 0, Layout::Lattice, 78);
+  brz::World<float> fc(prog, {1500, 0}), fa(prog, {1500, 0});
+  load_world(fc, init);
+  load_world(fa, init);
+  fc.params() = fa.params() = {0.01, 1.0};
+  const auto rc = brz::integrate(fc, {7, 6}, 40, 0.005, nullptr, forced_cells(true));
+  brz::ExecOptions all;
+  all.cell_lists = false;
+  brz::integrate(fa, {7, 6}, 40, 0.005, nullptr, all);
+  CHECK(rc.neighbour_builds > 1);
+  CHECK(max_scaled_err(fc, read_world(fa)) <= 1e-4);
 }
 
 TEST_CASE("neighbour lists persist across calls until agents move", "[cells][neighbour]") {
