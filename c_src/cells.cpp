@@ -639,6 +639,7 @@ bool CellLists<T>::run_list(World<T>& w, const Rule& r, double reach, const T* c
   std::vector<uint64_t*> touched(threads);
   for (int t = 0; t < threads; ++t) touched[t] = touched_[t].data();
   ca.touched = touched.data();
+  ca.prefetch = n > kPrefetchRows;
   const uint64_t evals = launch(r, consts, params, levels, ks, threads, ca, used, used, cols.data(),
                                 cols.data(), list_acc_.data(), store_acc, block, block_fn);
 

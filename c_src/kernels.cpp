@@ -589,32 +589,65 @@ void sweep_cells(const SweepArgs<T>& A) {
       constexpr std::size_t GS = BL + 16;
       T* const g = gbuf + std::size_t(C.g_index_a[C.pos_lane]) * GS;
       const std::size_t ob = std::size_t(C.g_index_b[C.pos_lane] - C.g_index_a[C.pos_lane]) * GS;
+      // The other gathered lanes: prefetched for each listed pair when it is filtered, so that
+      // the gather of its block (at most one block later) finds them in cache. Past the last
+      // level of cache (a million agents), the gather otherwise waits on memory for every lane.
+      constexpr uint32_t kMaxPrefetch = 8;
+      const T* pf[kMaxPrefetch];
+      uint32_t n_pf = 0;
+      for (uint32_t l = 0; l < C.lanes_a && n_pf < kMaxPrefetch && C.prefetch; ++l)
+        if (C.g_index_a[l] >= 0 && (l < C.pos_lane || l >= C.pos_lane + 3))
+          pf[n_pf++] = A.cols_a[l];
+      // Fills the block from pairs [k, n_list) until it holds BL pairs within the cutoff;
+      // returns how many it holds. Prefetch: a compile-time choice, so the cache-resident case
+      // keeps the plain loop.
+      auto fill = [&](auto prefetch, const uint32_t* __restrict li, const uint32_t* __restrict lj,
+                      std::size_t& k, std::size_t n_list) {
+        constexpr std::size_t kAhead = 16;  // pairs: the positions are prefetched this far ahead
+        std::size_t c = 0;
+        for (; k < n_list && c < BL; ++k) {
+          const uint32_t i = li[k], j = lj[k];
+          if constexpr (decltype(prefetch)::value) {
+            if (k + kAhead < n_list) {
+              const uint32_t i2 = li[k + kAhead], j2 = lj[k + kAhead];
+              __builtin_prefetch(pa0 + i2);
+              __builtin_prefetch(pa1 + i2);
+              __builtin_prefetch(pa2 + i2);
+              __builtin_prefetch(pa0 + j2);
+              __builtin_prefetch(pa1 + j2);
+              __builtin_prefetch(pa2 + j2);
+            }
+            for (uint32_t q = 0; q < n_pf; ++q) {
+              __builtin_prefetch(pf[q] + i);
+              __builtin_prefetch(pf[q] + j);
+            }
+          }
+          const T xa = pa0[i], ya = pa1[i], za = pa2[i], xb = pa0[j], yb = pa1[j], zb = pa2[j];
+          const double dx = double(xb) - double(xa), dy = double(yb) - double(ya),
+                       dz = double(zb) - double(za);
+          pi[c] = i;
+          pj[c] = j;
+          g[c] = xa;
+          g[GS + c] = ya;
+          g[2 * GS + c] = za;
+          g[ob + c] = xb;
+          g[ob + GS + c] = yb;
+          g[ob + 2 * GS + c] = zb;
+          c += dx * dx + dy * dy + dz * dz < cut2 ? 1 : 0;
+        }
+        return c;
+      };
       for (uint32_t t = uint32_t(tid); t < C.n_lists; t += uint32_t(nthr)) {
         acc_block = A.acc + std::size_t(t) * A.acc_stride;
         lo = C.acc_lo[t];
         touched = C.touched[t];
-        const uint32_t* __restrict li = C.list_i[t];
-        const uint32_t* __restrict lj = C.list_j[t];
+        const uint32_t* li = C.list_i[t];
+        const uint32_t* lj = C.list_j[t];
         const std::size_t n_list = C.list_n[t];
         std::size_t k = 0;
         while (k < n_list) {
-          std::size_t c = 0;
-          for (; k < n_list && c < BL; ++k) {
-            const uint32_t i = li[k], j = lj[k];
-            const T xa = pa0[i], ya = pa1[i], za = pa2[i], xb = pa0[j], yb = pa1[j], zb = pa2[j];
-            const double dx = double(xb) - double(xa), dy = double(yb) - double(ya),
-                         dz = double(zb) - double(za);
-            pi[c] = i;
-            pj[c] = j;
-            g[c] = xa;
-            g[GS + c] = ya;
-            g[2 * GS + c] = za;
-            g[ob + c] = xb;
-            g[ob + GS + c] = yb;
-            g[ob + 2 * GS + c] = zb;
-            c += dx * dx + dy * dy + dz * dz < cut2 ? 1 : 0;
-          }
-          cnt = c;
+          cnt = C.prefetch ? fill(std::true_type{}, li, lj, k, n_list)
+                           : fill(std::false_type{}, li, lj, k, n_list);
           if (cnt > 0) flush();
         }
       }

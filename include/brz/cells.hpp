@@ -51,6 +51,9 @@ constexpr double kMaxCellsPerAgent = 4.0;
 constexpr std::size_t kCellsExtra = 64;
 /// At most this many cells along one axis.
 constexpr uint32_t kMaxCellsPerAxis = 1u << 20;
+/// Neighbour-list sweeps prefetch the rows of upcoming pairs above this many agents (below it
+/// the columns stay in cache and prefetching only costs instructions).
+constexpr std::size_t kPrefetchRows = 200000;
 /// Neighbour lists of same-type rules list the pairs closer than (1 + kSkinFraction) times the
 /// cutoff bound; a list is reused while no agent has moved half the skin since it was built.
 constexpr double kSkinFraction = 0.12;

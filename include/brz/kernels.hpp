@@ -74,6 +74,9 @@ struct CellArgs {
   /// Neighbour-list mode: per list, a bitmap of the 64-row blocks (absolute block row >> 6,
   /// counted from acc_lo[t] >> 6) whose accumulators it has changed; all zero before the sweep.
   uint64_t* const* touched;
+  /// Neighbour-list mode: prefetch the rows of upcoming pairs (worth it only when the columns
+  /// do not fit in cache).
+  bool prefetch;
 };
 
 /// Everything one sweep of one rule needs. Built by the executor.
