@@ -89,7 +89,7 @@ struct WorldRes {
   std::atomic<bool> use_kernels{true};
   // Sweeps run by native_integrate since the world was created (world_info's :sweeps).
   std::atomic<uint64_t> cell_sweeps{0}, generated_cell_sweeps{0}, all_pairs_sweeps{0},
-      generated_sweeps{0};
+      generated_sweeps{0}, neighbour_builds{0};
 };
 
 void program_dtor(ErlNifEnv*, void* obj) { static_cast<ProgramRes*>(obj)->~ProgramRes(); }
@@ -579,6 +579,7 @@ ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
     w->generated_cell_sweeps += res.generated_cell_sweeps;
     w->all_pairs_sweeps += res.all_pairs_sweeps;
     w->generated_sweeps += res.generated_sweeps;
+    w->neighbour_builds += res.neighbour_builds;
   } catch (const brz::NumericalError& e) {
     return numerical_error(env, *w, e);
   }
@@ -736,13 +737,15 @@ ERL_NIF_TERM world_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   for (uint32_t id = 0; id < w->prog_res->prog->n_rules(); ++id)
     if (brz::uses_generated_kernel(*w->world, id, opts)) kernels.push_back(enif_make_uint(env, id));
   const ERL_NIF_TERM status = kernel_status(env, *w->prog_res);
-  const ERL_NIF_TERM sweeps = make_map(env,
-                                       {atom(env, "cells"), atom(env, "generated_cells"),
-                                        atom(env, "all_pairs"), atom(env, "generated")},
-                                       {enif_make_uint64(env, w->cell_sweeps.load()),
-                                        enif_make_uint64(env, w->generated_cell_sweeps.load()),
-                                        enif_make_uint64(env, w->all_pairs_sweeps.load()),
-                                        enif_make_uint64(env, w->generated_sweeps.load())});
+  const ERL_NIF_TERM sweeps =
+      make_map(env,
+               {atom(env, "cells"), atom(env, "generated_cells"), atom(env, "all_pairs"),
+                atom(env, "generated"), atom(env, "neighbour_builds")},
+               {enif_make_uint64(env, w->cell_sweeps.load()),
+                enif_make_uint64(env, w->generated_cell_sweeps.load()),
+                enif_make_uint64(env, w->all_pairs_sweeps.load()),
+                enif_make_uint64(env, w->generated_sweeps.load()),
+                enif_make_uint64(env, w->neighbour_builds.load())});
   return make_map(
       env,
       {atom(env, "precision"), atom(env, "counts"), atom(env, "kernels"),

@@ -148,8 +148,10 @@ defmodule BrokenRecord.Zero.World do
   `{:error, reason}` (a library was found but rejected). `sweeps` counts the pair and
   generated sweeps the native engine has run for the world so far: `cells` (cell-list sweeps),
   `generated_cells` (those of them run by generated pair-block kernels), `all_pairs`, and
-  `generated` (per-agent and all-pairs sweeps run by generated kernels). Pure-Elixir worlds
-  report `kernels: []`, `kernel_status: :none` and zero sweeps.
+  `generated` (per-agent and all-pairs sweeps run by generated kernels), and
+  `neighbour_builds` (neighbour lists built for same-type cutoff rules; a cell-list sweep that
+  built none reused a list, see docs/engine.md). Pure-Elixir worlds report `kernels: []`,
+  `kernel_status: :none` and zero sweeps.
   """
   @spec info(t) :: %{
           backend: :native | :interpreted,
@@ -161,7 +163,8 @@ defmodule BrokenRecord.Zero.World do
             cells: non_neg_integer,
             generated_cells: non_neg_integer,
             all_pairs: non_neg_integer,
-            generated: non_neg_integer
+            generated: non_neg_integer,
+            neighbour_builds: non_neg_integer
           }
         }
   def info(%__MODULE__{backend: :native} = world),
@@ -174,7 +177,7 @@ defmodule BrokenRecord.Zero.World do
       counts: Enum.map(system.agents, &length(Map.fetch!(world.lanes, &1.index))),
       kernels: [],
       kernel_status: :none,
-      sweeps: %{cells: 0, generated_cells: 0, all_pairs: 0, generated: 0}
+      sweeps: %{cells: 0, generated_cells: 0, all_pairs: 0, generated: 0, neighbour_builds: 0}
     }
   end
 
