@@ -21,19 +21,29 @@ defmodule BrokenRecord.Zero.State do
   @spec to_lanes(System.t(), term) :: %{non_neg_integer => [tuple]}
   def to_lanes(%System{agents: agents}, state) do
     unless is_map(state), do: raise(ArgumentError, "state must be a map")
-    Map.new(agents, fn agent -> {agent.index, agent_lanes(agent, state)} end)
+    # Every collection's shape first, then the agents: the native path reports in this order.
+    lists = Enum.map(agents, &collection!(&1, state))
+
+    agents
+    |> Enum.zip(lists)
+    |> Map.new(fn {agent, list} -> {agent.index, agent_lanes(agent, list)} end)
   end
 
-  defp agent_lanes(%Agent{collection: key} = agent, state) do
-    case Map.get(state, key, []) do
-      list when is_list(list) ->
-        list
-        |> Enum.with_index()
-        |> Enum.map(fn {item, i} -> item_lanes(agent, item, i) end)
+  defp collection!(%Agent{collection: key}, state) do
+    list = Map.get(state, key, [])
 
-      _ ->
-        raise ArgumentError, "state.#{key} must be a list of maps"
-    end
+    unless proper_list?(list), do: raise(ArgumentError, "state.#{key} must be a list of maps")
+    list
+  end
+
+  defp proper_list?([]), do: true
+  defp proper_list?([_ | tail]), do: proper_list?(tail)
+  defp proper_list?(_), do: false
+
+  defp agent_lanes(agent, list) do
+    list
+    |> Enum.with_index()
+    |> Enum.map(fn {item, i} -> item_lanes(agent, item, i) end)
   end
 
   defp item_lanes(%Agent{collection: key, fields: fields}, item, i) do

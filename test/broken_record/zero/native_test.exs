@@ -388,12 +388,18 @@ defmodule BrokenRecord.Zero.NativeTest do
       assert World.counts(native) == %{particles: 50, walls: 6}
     end
 
-    test "world_new reports a collection that is not a proper list before any agent's error" do
+    test "both backends report a collection that is not a proper list before any agent's error" do
       state = gas(3, 8)
       [p0, p1, p2] = state.particles
 
       message = fn s ->
-        assert_raise(ArgumentError, fn -> World.new(CollisionWorld, s, backend: :native) end).message
+        [native, elixir] =
+          for backend <- [:native, :interpreted] do
+            assert_raise(ArgumentError, fn -> World.new(CollisionWorld, s, backend: backend) end).message
+          end
+
+        assert native == elixir
+        native
       end
 
       assert message.(%{state | particles: [p0, p1, p2 | :tail]}) ==
