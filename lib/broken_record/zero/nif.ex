@@ -15,8 +15,12 @@ defmodule BrokenRecord.Zero.NIF do
 
   @doc false
   def __load__ do
-    # libgomp's idle spin must be set before this library loads libgomp.
-    {:module, _} = Code.ensure_loaded(BrokenRecord.Zero.NIF.OpenMP)
+    # libgomp's idle spin must be set before this library loads libgomp. Loaded explicitly, so
+    # that it also happens in embedded mode; while the project itself compiles, the module may
+    # not exist yet, and libgomp then keeps its defaults in the compiler's VM.
+    if :code.is_loaded(BrokenRecord.Zero.NIF.OpenMP) == false,
+      do: :code.load_file(BrokenRecord.Zero.NIF.OpenMP)
+
     path = :filename.join(:code.priv_dir(:broken_record), ~c"libbroken_record_zero")
 
     case :erlang.load_nif(path, 0) do
