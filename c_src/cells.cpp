@@ -93,14 +93,13 @@ OptIv iv_pow(const Interval& a, const Interval& b) {
 }
 
 template <class T>
-std::optional<Interval> lane_range(const World<T>& w, uint32_t type, uint32_t lane) {
+std::optional<Interval> lane_range(const World<T>& w, uint32_t type, uint32_t lane, int threads) {
   const std::size_t n = w.count(type);
   if (n == 0) return std::nullopt;
   const T* col = w.column(type, lane);
   double lo = INFINITY, hi = -INFINITY;
   bool finite = true;
   const long nl = static_cast<long>(n);
-  const int threads = n > 50000 ? omp_get_max_threads() : 1;
 #pragma omp parallel for num_threads(threads) if (threads > 1) reduction(min : lo) \
     reduction(max : hi) reduction(&& : finite)
   for (long i = 0; i < nl; ++i) {
@@ -111,6 +110,14 @@ std::optional<Interval> lane_range(const World<T>& w, uint32_t type, uint32_t la
   }
   if (!finite) return std::nullopt;
   return Interval{lo, hi};
+}
+
+// dst[k] = src[perm[k]] for k < n (a lane in cell order).
+template <class T>
+void gather(const T* src, const uint32_t* perm, std::size_t n, T* dst, int threads) {
+  const long nl = static_cast<long>(n);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+  for (long k = 0; k < nl; ++k) dst[k] = src[perm[k]];
 }
 
 }  // namespace
@@ -154,7 +161,9 @@ std::optional<Interval> register_interval(const World<T>& w, const Rule& r, uint
           return e.first == std::make_pair(type, uint32_t(in.b));
         });
         if (seen == loaded.end()) {
-          loaded.emplace_back(std::make_pair(type, uint32_t(in.b)), lane_range(w, type, in.b));
+          const int threads = w.count(type) > 50000 ? omp_get_max_threads() : 1;
+          loaded.emplace_back(std::make_pair(type, uint32_t(in.b)),
+                              lane_range(w, type, in.b, threads));
           seen = loaded.end() - 1;
         }
         d = seen->second;
@@ -322,22 +331,11 @@ bool CellLists<T>::make_grid(const World<T>& w, const Rule& r, double width, int
   for (int s = 0; s < (same ? 1 : 2); ++s) {
     const uint32_t type = s == 0 ? r.type_a : r.type_b;
     const uint32_t lane = s == 0 ? r.cutoff_lane_a : r.cutoff_lane_b;
-    const long n = static_cast<long>(w.count(type));
     for (int d = 0; d < 3; ++d) {
-      const T* col = w.column(type, lane + d);
-      double l = INFINITY, h = -INFINITY;
-      bool finite = true;
-#pragma omp parallel for num_threads(threads) if (threads > 1) reduction(min : l) \
-    reduction(max : h) reduction(&& : finite)
-      for (long i = 0; i < n; ++i) {
-        const double v = col[i];
-        finite = finite && std::isfinite(v);
-        l = std::min(l, v);
-        h = std::max(h, v);
-      }
-      if (!finite) return false;
-      g.lo[d] = std::min(g.lo[d], l);
-      hi[d] = std::max(hi[d], h);
+      const std::optional<Interval> range = lane_range(w, type, lane + d, threads);
+      if (!range) return false;  // a non-finite position
+      g.lo[d] = std::min(g.lo[d], range->lo);
+      hi[d] = std::max(hi[d], range->hi);
     }
   }
   const std::size_t max_cells = std::min<std::size_t>(
@@ -456,11 +454,8 @@ bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_
   for (int d = 0; d < 3; ++d) {
     AlignedBuffer<T>& buf = packed_[0][d];
     if (buf.size() < column_capacity(n)) buf = AlignedBuffer<T>(column_capacity(n));
-    const T* src = w.column(type, lane + d);
-    T* dst = buf.data();
-    const uint32_t* perm = a_.perm.data();
-    for (std::size_t k = 0; k < n; ++k) dst[k] = src[perm[k]];
-    pos[d] = dst;
+    gather(w.column(type, lane + d), a_.perm.data(), n, buf.data(), bin_threads);
+    pos[d] = buf.data();
   }
 
   // One sub-list per thread over a contiguous range of cells holding about n / threads agents.
@@ -819,12 +814,8 @@ bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* par
       if (!use[l]) continue;
       AlignedBuffer<T>& buf = packed_[s][l];
       if (buf.size() < column_capacity(n)) buf = AlignedBuffer<T>(column_capacity(n));
-      const T* src = w.column(type, l);
       T* dst = buf.data();
-      const uint32_t* perm = bins.perm.data();
-      const long nl = static_cast<long>(n);
-#pragma omp parallel for num_threads(bin_threads) if (bin_threads > 1) schedule(static)
-      for (long k = 0; k < nl; ++k) dst[k] = src[perm[k]];
+      gather(w.column(type, l), bins.perm.data(), n, dst, bin_threads);
       if (s == 0) cols_a[l] = dst;
       if (s == 1) cols_b[l] = dst;
     }

@@ -19,8 +19,8 @@ inline std::size_t column_capacity(std::size_t count) noexcept {
   return (count + 15) / 16 * 16 + 16;
 }
 
-/// State the engine keeps in a world from call to call (neighbour lists, buffers: CellLists);
-/// opaque to the world, destroyed with it.
+/// State the engine keeps in a world from call to call (neighbour lists and buffers:
+/// EngineState in c_src/executor.cpp); opaque to the world, destroyed with it.
 struct EngineCache {
   virtual ~EngineCache() = default;
 };
