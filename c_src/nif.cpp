@@ -414,12 +414,13 @@ void fill_columns(brz::World<T>& world, uint32_t t, const double* vals, std::siz
   }
 }
 
-// The error of a state list that is not a proper list (none when it is one).
-void check_state_list(ErlNifEnv* env, ERL_NIF_TERM list, const std::string& coll) {
+// The length of a state list, or the ArgumentError of one that is not a proper list.
+std::size_t state_list_length(ErlNifEnv* env, ERL_NIF_TERM list, const std::string& coll) {
+  std::size_t len = 0;
   ERL_NIF_TERM head, tail = list;
-  while (enif_get_list_cell(env, tail, &head, &tail)) {
-  }
+  while (enif_get_list_cell(env, tail, &head, &tail)) ++len;
   if (!enif_is_empty_list(env, tail)) throw ArgumentError(coll + " must be a list of maps");
+  return len;
 }
 
 ERL_NIF_TERM world_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
@@ -462,7 +463,7 @@ ERL_NIF_TERM world_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   } catch (const ArgumentError&) {
     // A list that is not a proper list is reported before any agent's error, whichever type.
     for (std::size_t t = 0; t < types.size(); ++t)
-      if (present[t]) check_state_list(env, lists[t], "state." + types[t].key_name);
+      if (present[t]) state_list_length(env, lists[t], "state." + types[t].key_name);
     throw;
   }
   std::unique_ptr<brz::WorldBase> world =
@@ -588,10 +589,7 @@ ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
 
 // The errors of a state list given to world_to_state that is not a proper list of n agents.
 void check_agent_count(ErlNifEnv* env, ERL_NIF_TERM list, const std::string& coll, std::size_t n) {
-  std::size_t len = 0;
-  ERL_NIF_TERM head, tail = list;
-  while (enif_get_list_cell(env, tail, &head, &tail)) ++len;
-  if (!enif_is_empty_list(env, tail)) throw ArgumentError(coll + " must be a list of maps");
+  const std::size_t len = state_list_length(env, list, coll);
   if (len != n)
     throw ArgumentError(coll + " has " + std::to_string(len) + " agents, the world has " +
                         std::to_string(n));
