@@ -295,12 +295,14 @@ brz::ExecOptions forced_cells(bool threads, const brz::KernelSet* ks = nullptr) 
 struct Outcome {
   brz::IntegrateResult cells, all;
   double err;
+  bool sorted;  // the cell-list world's rows of type 0 are no longer in the caller's order
 };
 
-// Runs `ids` for `steps` steps with forced cell lists and with all pairs; compares the worlds.
+// Runs `ids` for `steps` steps of `dt` with forced cell lists and with all pairs; compares the
+// worlds.
 template <class T>
 Outcome compare(const std::vector<uint32_t>& ids, std::size_t nb, std::size_t np, Layout layout,
-                bool threads, int steps = 1, const brz::KernelSet* ks = nullptr) {
+                bool threads, int steps = 1, const brz::KernelSet* ks = nullptr, double dt = 0.01) {
   auto prog = cells_program();
   const Cols<T> init = make_state<T>(*prog, nb, np, layout, 1000 + nb * 7 + np);
   brz::World<T> wc(prog, {nb, np}), wa(prog, {nb, np});
@@ -308,12 +310,13 @@ Outcome compare(const std::vector<uint32_t>& ids, std::size_t nb, std::size_t np
   load_world(wa, init);
   wc.params() = wa.params() = {0.01, 1.0};
   Outcome out;
-  out.cells = brz::integrate(wc, ids, steps, 0.01, nullptr, forced_cells(threads, ks));
+  out.cells = brz::integrate(wc, ids, steps, dt, nullptr, forced_cells(threads, ks));
   brz::ExecOptions all;
   all.cell_lists = false;
   all.kernels = ks;
-  out.all = brz::integrate(wa, ids, steps, 0.01, nullptr, all);
+  out.all = brz::integrate(wa, ids, steps, dt, nullptr, all);
   out.err = max_scaled_err(wc, read_world(wa));
+  out.sorted = !wc.in_caller_order(0);
   return out;
 }
 
@@ -429,38 +432,20 @@ TEST_CASE("neighbour lists: reused while valid, rebuilt after motion, equal all 
   // (0.06 for a cutoff bound of 1.0) every few steps, so lists are both reused and rebuilt.
   for (bool threads : {false, true}) {
     INFO("threads " << threads);
-    auto prog = cells_program();
-    const Cols<double> init = make_state<double>(*prog, 2000, 0, Layout::Random, 77);
-    brz::World<double> wc(prog, {2000, 0}), wa(prog, {2000, 0});
-    load_world(wc, init);
-    load_world(wa, init);
-    wc.params() = wa.params() = {0.01, 1.0};
     const int steps = 60;
-    const auto rc = brz::integrate(wc, {0, 6}, steps, 0.01, nullptr, forced_cells(threads));
-    brz::ExecOptions all;
-    all.cell_lists = false;
-    const auto ra = brz::integrate(wa, {0, 6}, steps, 0.01, nullptr, all);
-    CHECK(rc.cell_sweeps == uint64_t(steps));
-    CHECK(ra.all_pairs_sweeps == uint64_t(steps));
-    CHECK(rc.neighbour_builds > 1);
-    CHECK(rc.neighbour_builds * 2 < uint64_t(steps));
-    CHECK_FALSE(wc.in_caller_order(0));  // sorted by cell
-    CHECK(max_scaled_err(wc, read_world(wa)) <= 1e-9);
+    const Outcome o = compare<double>({0, 6}, 2000, 0, Layout::Random, threads, steps);
+    CHECK(o.cells.cell_sweeps == uint64_t(steps));
+    CHECK(o.all.all_pairs_sweeps == uint64_t(steps));
+    CHECK(o.cells.neighbour_builds > 1);
+    CHECK(o.cells.neighbour_builds * 2 < uint64_t(steps));
+    CHECK(o.sorted);  // rows sorted by cell
+    CHECK(o.err <= 1e-9);
   }
   // f32: Lennard-Jones with ACC (smooth, so rounding cannot flip a discrete event) and a drift
   // large enough to rebuild the lists.
-  auto prog = cells_program();
-  const Cols<float> init = make_state<float>(*prog, 1500, 0, Layout::Lattice, 78);
-  brz::World<float> fc(prog, {1500, 0}), fa(prog, {1500, 0});
-  load_world(fc, init);
-  load_world(fa, init);
-  fc.params() = fa.params() = {0.01, 1.0};
-  const auto rc = brz::integrate(fc, {7, 6}, 40, 0.005, nullptr, forced_cells(true));
-  brz::ExecOptions all;
-  all.cell_lists = false;
-  brz::integrate(fa, {7, 6}, 40, 0.005, nullptr, all);
-  CHECK(rc.neighbour_builds > 1);
-  CHECK(max_scaled_err(fc, read_world(fa)) <= 1e-4);
+  const Outcome f = compare<float>({7, 6}, 1500, 0, Layout::Lattice, true, 40, nullptr, 0.005);
+  CHECK(f.cells.neighbour_builds > 1);
+  CHECK(f.err <= 1e-4);
 }
 
 TEST_CASE("neighbour lists persist across calls until agents move", "[cells][neighbour]") {
