@@ -360,6 +360,22 @@ bool CellLists<T>::make_grid(const World<T>& w, const Rule& r, double width, int
 }
 
 template <class T>
+void CellLists<T>::order_cells(const Grid& g, const Bins& b, std::vector<uint32_t>& order) const {
+  const uint32_t nx = g.dims[0], ny = g.dims[1], nz = g.dims[2], B = kOrderBlock;
+  const uint32_t* start = b.start.data();
+  order.clear();
+  for (uint32_t bz = 0; bz < nz; bz += B)
+    for (uint32_t by = 0; by < ny; by += B)
+      for (uint32_t bx = 0; bx < nx; bx += B)
+        for (uint32_t z = bz; z < std::min(nz, bz + B); ++z)
+          for (uint32_t y = by; y < std::min(ny, by + B); ++y) {
+            const uint32_t row = (z * ny + y) * nx;
+            for (uint32_t c = row + bx; c < row + std::min(nx, bx + B); ++c)
+              if (start[c] != start[c + 1]) order.push_back(c);
+          }
+}
+
+template <class T>
 double CellLists<T>::candidates(const Grid& g, const Bins& a, const Bins& b, int max_threads,
                                 long s) const {
   const long nx = g.dims[0], ny = g.dims[1], nz = g.dims[2];
@@ -437,12 +453,23 @@ bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_
   const double cand = (candidates(g, a_, a_, max_threads, s) - double(n)) / 2;
   if (cand > opts.cell_max_fraction * pairs) return false;
 
-  // Locality: rows sorted by cell, so that the sweeps read the columns almost in order.
+  // Locality: rows sorted by cell in storage order (kOrderBlock), so that the sweeps (which
+  // follow the rows) read the columns almost in order and find the neighbours of a row in cache.
+  // The bins stay row-major (the stencil below walks rows of cells); perm then maps a bin slot
+  // to the row it now has.
+  const uint32_t* start = a_.start.data();
   if (sort_state_.size() != w.counts().size()) sort_state_.assign(w.counts().size(), SortState{});
   SortState& sorted = sort_state_[type];
   if (sorted.epoch != w.order_epoch(type) || sorted.builds >= kResortBuilds) {
-    w.reorder(type, a_.perm.data(), bin_threads);
-    for (std::size_t k = 0; k < n; ++k) a_.perm[k] = static_cast<uint32_t>(k);
+    order_cells(g, a_, order_);
+    sigma_.resize(n);
+    uint32_t k = 0;
+    for (const uint32_t c : order_)
+      for (uint32_t p = start[c]; p < start[c + 1]; ++p) {
+        sigma_[k] = a_.perm[p];
+        a_.perm[p] = k++;
+      }
+    w.reorder(type, sigma_.data(), bin_threads);
     sorted.epoch = w.order_epoch(type);
     sorted.builds = 0;
   }
@@ -475,7 +502,6 @@ bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_
   }
   const long nx = g.dims[0], ny = g.dims[1], nz = g.dims[2];
   const double cut2 = width * width;
-  const uint32_t* start = a_.start.data();
   const uint32_t* perm = a_.perm.data();
   const std::size_t expect = static_cast<std::size_t>(cand / threads * 0.6) + 64;
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static, 1)
