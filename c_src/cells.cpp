@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <vector>
 
 namespace brz {
@@ -321,30 +322,35 @@ void CellLists<T>::bin(const World<T>& w, uint32_t type, uint32_t lane, const do
 }
 
 template <class T>
-bool CellLists<T>::make_grid(const World<T>& w, const Rule& r, double width, int threads,
-                             Grid& g) const {
-  const bool same = r.kind == RuleKind::PairSame;
-  const std::size_t na = w.count(r.type_a), nb = w.count(r.type_b);
-  // Bounding box of the positions of both slots (non-periodic).
-  double hi[3] = {-INFINITY, -INFINITY, -INFINITY};
-  for (int d = 0; d < 3; ++d) g.lo[d] = INFINITY;
-  for (int s = 0; s < (same ? 1 : 2); ++s) {
+bool CellLists<T>::bounding_box(const World<T>& w, const Rule& r, int threads, double* lo,
+                                double* hi) const {
+  for (int d = 0; d < 3; ++d) {
+    lo[d] = INFINITY;
+    hi[d] = -INFINITY;
+  }
+  for (int s = 0; s < (r.kind == RuleKind::PairSame ? 1 : 2); ++s) {
     const uint32_t type = s == 0 ? r.type_a : r.type_b;
     const uint32_t lane = s == 0 ? r.cutoff_lane_a : r.cutoff_lane_b;
     for (int d = 0; d < 3; ++d) {
       const std::optional<Interval> range = lane_range(w, type, lane + d, threads);
       if (!range) return false;  // a non-finite position
-      g.lo[d] = std::min(g.lo[d], range->lo);
+      lo[d] = std::min(lo[d], range->lo);
       hi[d] = std::max(hi[d], range->hi);
     }
   }
+  return true;
+}
+
+template <class T>
+void CellLists<T>::make_grid(const double* lo, const double* hi, std::size_t agents, double width,
+                             Grid& g) {
   const std::size_t max_cells = std::min<std::size_t>(
-      static_cast<std::size_t>(kMaxCellsPerAgent * double(same ? na : na + nb)) + kCellsExtra,
+      static_cast<std::size_t>(kMaxCellsPerAgent * double(agents)) + kCellsExtra,
       std::size_t(1) << 31);  // cell indices are u32
   for (;;) {
     std::size_t total = 1;
     for (int d = 0; d < 3; ++d) {
-      const double k = std::floor((hi[d] - g.lo[d]) / width);
+      const double k = std::floor((hi[d] - lo[d]) / width);
       g.dims[d] = !(k >= 1) ? 1u : k >= kMaxCellsPerAxis ? kMaxCellsPerAxis : uint32_t(k);
       total *= g.dims[d];
     }
@@ -352,11 +358,11 @@ bool CellLists<T>::make_grid(const World<T>& w, const Rule& r, double width, int
     width *= 1.25;
   }
   for (int d = 0; d < 3; ++d) {
-    const double len = hi[d] - g.lo[d];
+    const double len = hi[d] - lo[d];
+    g.lo[d] = lo[d];
     g.inv[d] = g.dims[d] > 1 && len > 0 ? double(g.dims[d]) / len : 0.0;
   }
   g.n_cells = std::size_t(g.dims[0]) * g.dims[1] * g.dims[2];
-  return true;
 }
 
 template <class T>
@@ -442,16 +448,24 @@ bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_
   // Cells half as wide as the list's reach where the cell budget allows (a 5x5x5 stencil visits
   // about 0.6 times the volume of a 3x3x3 one of full-width cells); where it does not (sparse
   // systems), cells at least as wide as the reach and a 3x3x3 stencil.
+  double box_lo[3], box_hi[3];
+  if (!bounding_box(w, r, bin_threads, box_lo, box_hi)) return false;
   Grid g;
-  if (!make_grid(w, r, width / 2, bin_threads, g)) return false;
+  make_grid(box_lo, box_hi, n, width / 2, g);
   long s = 2;
   for (int d = 0; d < 3; ++d)
     if (g.dims[d] > 1 && 1.0 / g.inv[d] > 0.625 * width) s = 1;  // the budget widened the cells
-  if (s == 1 && !make_grid(w, r, width, bin_threads, g)) return false;
+  if (s == 1) make_grid(box_lo, box_hi, n, width, g);
   bin(w, type, lane, g.lo, g.inv, g.dims, a_, bin_threads);
+  // Whether cells pay off: at most cell_max_fraction of all pairs may be candidates. A rebuild
+  // counts them as it lists (agents have moved less than half the skin since the last count, so
+  // that count still picks the threads), and gives up past the limit.
   const double pairs = double(n) * double(n - 1) / 2;
-  const double cand = (candidates(g, a_, a_, max_threads, s) - double(n)) / 2;
-  if (cand > opts.cell_max_fraction * pairs) return false;
+  const double max_cand = opts.cell_max_fraction * pairs;
+  const bool rebuild = L.candidates > 0 && L.origin.size() == 3 * n;
+  const double cand =
+      rebuild ? L.candidates : (candidates(g, a_, a_, max_threads, s) - double(n)) / 2;
+  if (cand > max_cand) return false;
 
   // Locality: rows sorted by cell in storage order (kOrderBlock), so that the sweeps (which
   // follow the rows) read the columns almost in order and find the neighbours of a row in cache.
@@ -504,13 +518,24 @@ bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_
   const double cut2 = width * width;
   const uint32_t* perm = a_.perm.data();
   const std::size_t expect = static_cast<std::size_t>(cand / threads * 0.6) + 64;
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static, 1)
+  if (build_scratch_.size() < std::size_t(threads)) build_scratch_.resize(threads);
+  std::vector<double> counted(threads, 0.0);
+  bool over = false;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static, 1) \
+    reduction(||                                                                   \
+              : over)
   for (int t = 0; t < threads; ++t) {
-    std::vector<uint32_t> s0, s1, hits;  // pairs as listed (slot 0 row, slot 1 row); candidates
+    // Pairs as listed (slot 0 row, slot 1 row); candidates.
+    std::vector<uint32_t>& s0 = build_scratch_[t].s0;
+    std::vector<uint32_t>& s1 = build_scratch_[t].s1;
+    std::vector<uint32_t>& hits = build_scratch_[t].hits;
+    s0.clear();
+    s1.clear();
     s0.reserve(expect);
     s1.reserve(expect);
     uint32_t lo = UINT32_MAX, hi = 0;
-    for (long c = first_cell[t]; c < first_cell[t + 1]; ++c) {
+    double seen = 0;  // candidates
+    for (long c = first_cell[t]; c < first_cell[t + 1] && !over; ++c) {
       const uint32_t i0 = start[c], i1 = start[c + 1];
       if (i0 == i1) continue;
       const long x = c % nx, y = (c / nx) % ny, z = c / (nx * ny);
@@ -533,6 +558,11 @@ bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_
       re[0] = start[(z * ny + y) * nx + x1 + 1];
       span += re[0] - i0;
       if (hits.size() < span) hits.resize(span);
+      // This cell's agents see `span` candidates less one per agent before them (the rest of
+      // the cell is a candidate from the next agent on).
+      const double n_i = i1 - i0;
+      seen += n_i * double(span) - n_i * (n_i + 1) / 2;
+      over = rebuild && seen * threads > max_cand;
       for (uint32_t p = i0; p < i1; ++p) {
         const double xi = pos[0][p], yi = pos[1][p], zi = pos[2][p];
         rb[0] = p + 1;
@@ -562,11 +592,13 @@ bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_
     // pairs in one run and sums their deltas before adding them to its accumulator.
     std::vector<uint32_t>& li = L.li[t];
     std::vector<uint32_t>& lj = L.lj[t];
-    const std::size_t n_pairs = s0.size();
+    const std::size_t n_pairs = over ? 0 : s0.size();
+    counted[t] = seen;
     li.resize(n_pairs);
     lj.resize(n_pairs);
     if (n_pairs > 0) {
-      std::vector<uint32_t> at(std::size_t(hi - lo) + 1, 0);
+      std::vector<uint32_t>& at = build_scratch_[t].at;
+      at.assign(std::size_t(hi - lo) + 1, 0);
       for (uint32_t r0 : s0) ++at[r0 - lo + 1];
       for (std::size_t k = 1; k < at.size(); ++k) at[k] += at[k - 1];
       for (std::size_t k = 0; k < n_pairs; ++k) {
@@ -579,6 +611,11 @@ bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_
     L.lo[t] = lo == UINT32_MAX ? 0 : lo;
     L.hi[t] = lo == UINT32_MAX ? 0 : hi;
   }
+  if (over) {
+    L.candidates = 0;  // the next build counts them first
+    return false;
+  }
+  L.candidates = std::max(1.0, std::accumulate(counted.begin(), counted.end(), 0.0));
   L.origin.resize(3 * n);
   for (int d = 0; d < 3; ++d)
     std::copy(w.column(type, lane + d), w.column(type, lane + d) + n, L.origin.begin() + d * n);
@@ -806,8 +843,10 @@ bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* par
 
   // 2. Grid over the positions of both slots, binning, and whether cells pay off.
   const int bin_threads = na + nb > 50000 ? max_threads : 1;
+  double box_lo[3], box_hi[3];
+  if (!bounding_box(w, r, bin_threads, box_lo, box_hi)) return false;
   Grid g;
-  if (!make_grid(w, r, width0, bin_threads, g)) return false;
+  make_grid(box_lo, box_hi, na + nb, width0, g);
   bin(w, r.type_a, r.cutoff_lane_a, g.lo, g.inv, g.dims, a_, bin_threads);
   bin(w, r.type_b, r.cutoff_lane_b, g.lo, g.inv, g.dims, b_, bin_threads);
   const double cand = candidates(g, a_, b_, max_threads, 1);

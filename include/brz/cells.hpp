@@ -104,6 +104,11 @@ class CellLists {
     std::vector<std::vector<uint32_t>> li, lj;
     std::vector<std::size_t> count;
     std::vector<uint32_t> lo, hi;  // per sub-list: rows [lo, hi) its pairs touch
+    double candidates = 0;         // pairs of agents in neighbouring cells at the last build
+  };
+  /// Per-thread scratch of build_list, kept so that a rebuild does not fault in fresh pages.
+  struct BuildScratch {
+    std::vector<uint32_t> s0, s1, hits, at;
   };
   struct Grid {
     double lo[3], inv[3];
@@ -113,7 +118,12 @@ class CellLists {
 
   void bin(const World<T>& w, uint32_t type, uint32_t lane, const double* lo, const double* inv,
            const uint32_t* dims, Bins& b, int threads);
-  bool make_grid(const World<T>& w, const Rule& r, double width, int threads, Grid& g) const;
+  /// Bounding box of the position lanes of `r`'s slots; false when a position is not finite.
+  bool bounding_box(const World<T>& w, const Rule& r, int threads, double* lo, double* hi) const;
+  /// A grid over the box [lo, hi] with cells at least `width` wide (wider within the cell budget
+  /// of `agents` binned agents).
+  static void make_grid(const double* lo, const double* hi, std::size_t agents, double width,
+                        Grid& g);
   /// The cells of `g` that hold an agent of `b`, in storage order (kOrderBlock).
   void order_cells(const Grid& g, const Bins& b, std::vector<uint32_t>& order) const;
   /// Agent pairs (ordered, i == j included for kind 1) within s cells of each other per axis.
@@ -140,6 +150,7 @@ class CellLists {
   };
   std::vector<SortState> sort_state_;                  // per type
   std::vector<uint32_t> order_, sigma_;                // build_list: cells and rows in order
+  std::vector<BuildScratch> build_scratch_;            // build_list: per thread
   std::vector<std::vector<AlignedBuffer<T>>> packed_;  // [0 = type_a, 1 = type_b][lane]
   AlignedBuffer<T> acc_, scratch_, gbuf_;
   AlignedBuffer<T> list_acc_;  // neighbour-list accumulators (all -0.0 between sweeps)

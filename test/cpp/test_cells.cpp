@@ -536,6 +536,41 @@ TEST_CASE("cell lists: default thresholds pick cells only where they pay off", "
   CHECK(res2.all_pairs_sweeps == 1);
 }
 
+TEST_CASE("neighbour lists: a rebuild that would visit most pairs gives up for all pairs",
+          "[cells][neighbour]") {
+  // A rebuild counts its candidates while it lists them (it reuses the last count to pick its
+  // threads): when the agents have clumped since, it stops past the limit, the step runs all
+  // pairs, and the steps after it check the candidates before listing again.
+  auto prog = cells_program();
+  for (bool threads : {false, true}) {
+    INFO("threads " << threads);
+    const std::size_t n = 3000;
+    brz::World<double> w(prog, {n, 0}), a(prog, {n, 0});
+    load_world(w, make_state<double>(*prog, n, 0, Layout::Random, 5));
+    w.params() = a.params() = {0.01, 1.0};
+    brz::ExecOptions o;  // default thresholds
+    o.cell_lists = true;
+    if (threads) {
+      o.pair_parallel_threshold = 0;
+      o.max_threads = 2;
+    }
+    const auto spread = brz::integrate(w, {0}, 1, 0.01, nullptr, o);
+    CHECK(spread.cell_sweeps == 1);
+    CHECK(spread.neighbour_builds == 1);
+    // Every agent moved into a box of side 0.4, behind the engine's back.
+    for (uint32_t d = 0; d < 3; ++d)
+      for (std::size_t i = 0; i < n; ++i) w.set(0, d, i, 0.4 * double((i * 7 + d) % 97) / 97);
+    load_world(a, read_world(w));
+    const auto clumped = brz::integrate(w, {0}, 2, 0.01, nullptr, o);
+    CHECK(clumped.cell_sweeps == 0);
+    CHECK(clumped.all_pairs_sweeps == 2);
+    brz::ExecOptions all;
+    all.cell_lists = false;
+    brz::integrate(a, {0}, 2, 0.01, nullptr, all);
+    CHECK(max_scaled_err(w, read_world(a)) <= 1e-12);
+  }
+}
+
 TEST_CASE("unbounded cutoff falls back to all pairs", "[cells]") {
   // Rule 5: c = 1 / (r_a - 0.3) with r_a in [0.1, 0.5]: the divisor's interval holds 0.
   auto prog = cells_program();
