@@ -8,6 +8,8 @@
 #include <math.h>
 #include <omp.h>
 
+#include <algorithm>
+
 // xsimd 8.1 has one non-template inline function used by the f32 sin/cos range reduction.
 // Give it an ISA-specific name so that copies compiled with different -m flags never merge.
 #define BRZ_CAT2(a, b) a##b
@@ -485,21 +487,27 @@ inline void flush_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint3
 // and returns how many. A pair whose deltas are all zero changes nothing (scatter_add skips a
 // zero sum too), and on rules where most listed pairs do nothing (collisions: about half the
 // pairs in contact approach) the scatter's zero test would otherwise be a coin toss per store.
-// Branch-free: every pair is copied to the fill position, which advances only for a kept pair.
+// The test is one vectorised pass; the copy (branch-free: every pair goes to the fill position,
+// which advances only for a kept pair) runs only when some pair is dropped, so rules whose
+// pairs all act (Lennard-Jones) pay only the test.
 template <class T>
 inline std::size_t drop_zero_pairs(uint32_t n_stores, uint32_t* __restrict pi,
                                    uint32_t* __restrict pj, T* const* out, std::size_t cnt) {
+  uint8_t keep[block_lanes<T>()];
+  std::fill(keep, keep + cnt, uint8_t(0));
+  for (uint32_t s = 0; s < n_stores; ++s) {
+    const T* __restrict d = out[s];
+    for (std::size_t k = 0; k < cnt; ++k) keep[k] |= d[k] != T(0) ? 1 : 0;
+  }
+  std::size_t kept = 0;
+  for (std::size_t k = 0; k < cnt; ++k) kept += keep[k];
+  if (kept == cnt) return cnt;
   std::size_t c = 0;
   for (std::size_t k = 0; k < cnt; ++k) {
-    bool keep = false;
-    for (uint32_t s = 0; s < n_stores; ++s) {
-      const T d = out[s][k];
-      keep |= d != T(0);
-      out[s][c] = d;
-    }
+    for (uint32_t s = 0; s < n_stores; ++s) out[s][c] = out[s][k];
     pi[c] = pi[k];
     pj[c] = pj[k];
-    c += keep ? 1 : 0;
+    c += keep[k];
   }
   return c;
 }
