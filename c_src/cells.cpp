@@ -660,9 +660,9 @@ bool CellLists<T>::run_list(World<T>& w, const Rule& r, double reach, const T* c
   }
   const std::size_t block = acc_lanes.size() * win;
   const int threads = L.threads;
-  // Invariant between sweeps: every element of list_acc_ is -0.0 and every touched_ bit is 0
+  // Invariant between sweeps: every element of list_acc_ is -0.0 and every touched_ byte is 0
   // (the reduction below resets what the sweep wrote), so no clearing pass is needed.
-  const std::size_t words = ((win + 127) / 64 + 63) / 64;  // 64-row blocks of a window, as bits
+  const std::size_t words = (win + 127) / 64;  // 64-row blocks of a window
   if (touched_.size() < std::size_t(threads)) touched_.resize(threads);
   for (auto& tb : touched_)
     if (tb.size() < words) tb.resize(words, 0);
@@ -694,7 +694,7 @@ bool CellLists<T>::run_list(World<T>& w, const Rule& r, double reach, const T* c
   ca.list_n = L.count.data();
   ca.acc_lo = L.lo.data();
   ca.acc_row = acc_lanes.size();
-  std::vector<uint64_t*> touched(threads);
+  std::vector<uint8_t*> touched(threads);
   for (int t = 0; t < threads; ++t) touched[t] = touched_[t].data();
   ca.touched = touched.data();
   ca.prefetch = n > kPrefetchRows;
@@ -721,8 +721,8 @@ bool CellLists<T>::run_list(World<T>& w, const Rule& r, double reach, const T* c
       bool any = false;
       for (int t = 0; t < threads; ++t) {
         const long rel = bk - long(L.lo[t] >> 6);
-        if (L.hi[t] > L.lo[t] && rel >= 0 && uint64_t(rel) < 64 * words)
-          any = any || ((touched_[t][rel >> 6] >> (rel & 63)) & 1) != 0;
+        if (L.hi[t] > L.lo[t] && rel >= 0 && uint64_t(rel) < words)
+          any = any || touched_[t][rel] != 0;
       }
       if (!any) continue;
       const uint32_t r0 = std::max<uint32_t>(uint32_t(bk) << 6, lo_all),

@@ -406,13 +406,12 @@ void sweep_pair(const SweepArgs<T>& A) {
 // acc[(idx[k] - lo) * C.acc_row] += src[k * ss] (- start[k] when start is not null), k < cnt.
 // Neighbour-list mode (lists sorted by slot-0 row, so the slot-0 side comes in runs) sums a run
 // of equal consecutive indices first, in four partial sums, which avoids a chain of dependent
-// loads and stores, skips a zero sum and marks the 64-row block of a row it adds to in
-// `touched` (CellArgs::touched). Grid mode keeps one addition per pair, so that its sums
-// do not depend on where the blocks happen to be cut (which depends on the thread count).
+// loads and stores, and skips a zero sum. Grid mode keeps one addition per pair, so that its
+// sums do not depend on where the blocks happen to be cut (which depends on the thread count).
 template <class T>
 inline void scatter_add(const CellArgs<T>& C, T* __restrict acc, const uint32_t* __restrict idx,
                         const T* __restrict src, std::size_t ss, const T* __restrict start,
-                        std::size_t cnt, uint32_t lo, uint64_t* __restrict touched) {
+                        std::size_t cnt, uint32_t lo) {
   auto delta = [&](std::size_t k) { return start ? src[k * ss] - start[k] : src[k * ss]; };
   if (!C.list_n) {
     for (std::size_t k = 0; k < cnt; ++k) acc[idx[k] - lo] += delta(k);
@@ -437,12 +436,20 @@ inline void scatter_add(const CellArgs<T>& C, T* __restrict acc, const uint32_t*
     // A zero changes nothing (the accumulator starts at -0.0 and its sum is added to the column
     // at the end; skipping a +0.0 keeps a -0.0 column -0.0, as if the pair had not been listed),
     // and rules whose pairs mostly do nothing (collisions) then touch no accumulator at all.
-    if (sum != T(0)) {
-      acc[std::size_t(x - lo) * row] += sum;
-      const uint32_t blk = (x >> 6) - (lo >> 6);  // 64-row block, counted from lo's
-      touched[blk >> 6] |= uint64_t(1) << (blk & 63);
-    }
+    if (sum != T(0)) acc[std::size_t(x - lo) * row] += sum;
     k = m;
+  }
+}
+
+// Neighbour-list mode: marks the 64-row blocks of both rows of the first cnt pairs in
+// `touched` (CellArgs::touched). Plain byte stores: a bitmap would make every pair a
+// read-modify-write of the word the previous pair wrote, a chain through memory.
+inline void mark_blocks(const uint32_t* pi, const uint32_t* pj, std::size_t cnt, uint32_t lo,
+                        uint8_t* __restrict touched) {
+  const uint32_t base = lo >> 6;
+  for (std::size_t k = 0; k < cnt; ++k) {
+    touched[(pi[k] >> 6) - base] = 1;
+    touched[(pj[k] >> 6) - base] = 1;
   }
 }
 
@@ -451,7 +458,7 @@ inline void scatter_add(const CellArgs<T>& C, T* __restrict acc, const uint32_t*
 template <class T>
 inline void flush_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint32_t* pi,
                         const uint32_t* pj, std::size_t cnt, T* regs, const T** rp, T* gbuf,
-                        T* acc_block, uint32_t lo, uint64_t* touched) {
+                        T* acc_block, uint32_t lo, uint8_t* touched) {
   constexpr std::size_t W = kW<T>;
   constexpr std::size_t GS = block_lanes<T>() + 16;
   const std::size_t nb = (cnt + W - 1) / W;
@@ -479,8 +486,9 @@ inline void flush_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint3
     const std::size_t ss = C.pair_level[st.reg] == kVarying ? 1 : 0;
     const uint32_t* idx = st.slot == 0 ? pi : pj;
     const T* start = st.accumulate ? nullptr : gathered(st.slot, st.lane);
-    scatter_add<T>(C, acc_block + A.store_acc[s], idx, src, ss, start, cnt, lo, touched);
+    scatter_add<T>(C, acc_block + A.store_acc[s], idx, src, ss, start, cnt, lo);
   }
+  if (touched) mark_blocks(pi, pj, cnt, lo, touched);
 }
 
 // Keeps the pairs with a delta that is not zero (pi, pj and out compacted in place, in order)
@@ -518,7 +526,7 @@ inline std::size_t drop_zero_pairs(uint32_t n_stores, uint32_t* __restrict pi,
 template <class T>
 inline void flush_pairs_generated(const SweepArgs<T>& A, const CellArgs<T>& C, uint32_t* pi,
                                   uint32_t* pj, std::size_t cnt, BrzKernelArgs<T>& g, T* const* out,
-                                  T* acc_block, uint32_t lo, uint64_t* touched) {
+                                  T* acc_block, uint32_t lo, uint8_t* touched) {
   g.n_a = g.n_b = cnt;
   g.i_begin = 0;
   g.i_end = cnt;
@@ -526,8 +534,9 @@ inline void flush_pairs_generated(const SweepArgs<T>& A, const CellArgs<T>& C, u
   if (C.list_n) cnt = drop_zero_pairs(A.n_stores, pi, pj, out, cnt);
   for (uint32_t s = 0; s < A.n_stores; ++s) {
     const uint32_t* idx = A.stores[s].slot == 0 ? pi : pj;
-    scatter_add<T>(C, acc_block + A.store_acc[s], idx, out[s], 1, nullptr, cnt, lo, touched);
+    scatter_add<T>(C, acc_block + A.store_acc[s], idx, out[s], 1, nullptr, cnt, lo);
   }
+  if (touched) mark_blocks(pi, pj, cnt, lo, touched);
 }
 
 // Gathers the used lanes of both slots for the listed pairs into the per-thread columns.
@@ -601,7 +610,7 @@ void sweep_cells(const SweepArgs<T>& A) {
     // Grid mode adds to the one shared block; neighbour-list mode to each list's own block.
     T* acc_block = A.acc;
     uint32_t lo = 0;
-    uint64_t* touched = nullptr;
+    uint8_t* touched = nullptr;
     auto flush = [&]() {
       gather_pairs<T>(A, C, pi, pj, cnt, gbuf);
       if (C.block_fn)

@@ -154,7 +154,7 @@ class CellLists {
   std::vector<std::vector<AlignedBuffer<T>>> packed_;  // [0 = type_a, 1 = type_b][lane]
   AlignedBuffer<T> acc_, scratch_, gbuf_;
   AlignedBuffer<T> list_acc_;  // neighbour-list accumulators (all -0.0 between sweeps)
-  std::vector<std::vector<uint64_t>> touched_;  // per list: changed 64-row blocks (CellArgs)
+  std::vector<std::vector<uint8_t>> touched_;  // per list: changed 64-row blocks (CellArgs)
   bool list_acc_clean_ = false;
   bool last_finite_ = false;
   std::vector<const T*> ptrs_;

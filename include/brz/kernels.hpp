@@ -71,9 +71,10 @@ struct CellArgs {
   /// Neighbour-list mode: the accumulator windows are row-major, acc_row elements per row (one
   /// per stored lane; SweepArgs::store_acc gives the lane's position in the row).
   std::size_t acc_row;
-  /// Neighbour-list mode: per list, a bitmap of the 64-row blocks (absolute block row >> 6,
-  /// counted from acc_lo[t] >> 6) whose accumulators it has changed; all zero before the sweep.
-  uint64_t* const* touched;
+  /// Neighbour-list mode: per list, one byte per 64-row block (row >> 6, counted from
+  /// acc_lo[t] >> 6), set to 1 for the blocks of both rows of every pair whose deltas are added
+  /// (a superset of the accumulators it changes); all zero before the sweep.
+  uint8_t* const* touched;
   /// Neighbour-list mode: prefetch the rows of upcoming pairs (worth it only when the columns
   /// do not fit in cache).
   bool prefetch;

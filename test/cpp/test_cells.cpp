@@ -448,6 +448,33 @@ TEST_CASE("neighbour lists: reused while valid, rebuilt after motion, equal all 
   CHECK(f.err <= 1e-4);
 }
 
+TEST_CASE("neighbour lists: a pair whose rows lie in two 64-row blocks adds to both",
+          "[cells][neighbour]") {
+  // The reduction visits only the 64-row blocks the sweep marked (CellArgs::touched): here the
+  // only listed pair has its slot-0 row at the end of one block and its slot-1 row alone at
+  // the start of the next.
+  auto prog = cells_program();
+  const std::size_t n = 300;
+  Cols<double> init = make_state<double>(*prog, n, 0, Layout::Random, 11);
+  for (std::size_t i = 0; i < n; ++i) {  // a line of agents 3 apart: nobody within reach...
+    init[0][0][i] = 3.0 * double(i);
+    init[0][1][i] = init[0][2][i] = 0.0;
+  }
+  init[0][0][64] = 3.0 * 63 + 1.0;  // ...but agents 63 and 64, one apart
+  brz::World<double> w(prog, {n, 0}), a(prog, {n, 0});
+  load_world(w, init);
+  load_world(a, init);
+  w.params() = a.params() = {0.01, 1.0};
+  const auto res = brz::integrate(w, {7}, 1, 0.01, nullptr, forced_cells(false));
+  CHECK(res.cell_sweeps == 1);
+  CHECK(res.pair_evaluations == 1);
+  CHECK(w.row(0, 63) / 64 != w.row(0, 64) / 64);
+  brz::ExecOptions all;
+  all.cell_lists = false;
+  brz::integrate(a, {7}, 1, 0.01, nullptr, all);
+  CHECK(max_scaled_err(w, read_world(a)) <= 1e-12);
+}
+
 TEST_CASE("neighbour lists persist across calls until agents move", "[cells][neighbour]") {
   auto prog = cells_program();
   const Cols<double> init = make_state<double>(*prog, 1000, 0, Layout::Lattice, 5);
