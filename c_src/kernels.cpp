@@ -405,19 +405,28 @@ void sweep_pair(const SweepArgs<T>& A) {
 
 // acc[(idx[k] - lo) * C.acc_row] += src[k * ss] (- start[k] when start is not null), k < cnt.
 // Neighbour-list mode (lists sorted by slot-0 row, so the slot-0 side comes in runs) sums a run
-// of equal consecutive indices first, in four partial sums, which avoids a chain of dependent
-// loads and stores, and skips a zero sum. Grid mode keeps one addition per pair, so that its
-// sums do not depend on where the blocks happen to be cut (which depends on the thread count).
+// of equal consecutive slot-0 indices first, in four partial sums, which avoids a chain of
+// dependent loads and stores, and skips a zero sum; the slot-1 side (`runs` false: a partner
+// rarely follows itself) adds each non-zero delta on its own, which halves the instructions
+// per pair. Grid mode keeps one addition per pair, so that its sums do not depend on where the
+// blocks happen to be cut (which depends on the thread count).
 template <class T>
 inline void scatter_add(const CellArgs<T>& C, T* __restrict acc, const uint32_t* __restrict idx,
                         const T* __restrict src, std::size_t ss, const T* __restrict start,
-                        std::size_t cnt, uint32_t lo) {
+                        std::size_t cnt, uint32_t lo, bool runs) {
   auto delta = [&](std::size_t k) { return start ? src[k * ss] - start[k] : src[k * ss]; };
   if (!C.list_n) {
     for (std::size_t k = 0; k < cnt; ++k) acc[idx[k] - lo] += delta(k);
     return;
   }
   const std::size_t row = C.acc_row;
+  if (!runs) {
+    for (std::size_t k = 0; k < cnt; ++k) {
+      const T d = delta(k);
+      if (d != T(0)) acc[std::size_t(idx[k] - lo) * row] += d;  // a zero: as below
+    }
+    return;
+  }
   std::size_t k = 0;
   while (k < cnt) {
     const uint32_t x = idx[k];
@@ -486,7 +495,7 @@ inline void flush_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint3
     const std::size_t ss = C.pair_level[st.reg] == kVarying ? 1 : 0;
     const uint32_t* idx = st.slot == 0 ? pi : pj;
     const T* start = st.accumulate ? nullptr : gathered(st.slot, st.lane);
-    scatter_add<T>(C, acc_block + A.store_acc[s], idx, src, ss, start, cnt, lo);
+    scatter_add<T>(C, acc_block + A.store_acc[s], idx, src, ss, start, cnt, lo, st.slot == 0);
   }
   if (touched) mark_blocks(pi, pj, cnt, lo, touched);
 }
@@ -534,7 +543,8 @@ inline void flush_pairs_generated(const SweepArgs<T>& A, const CellArgs<T>& C, u
   if (C.list_n) cnt = drop_zero_pairs(A.n_stores, pi, pj, out, cnt);
   for (uint32_t s = 0; s < A.n_stores; ++s) {
     const uint32_t* idx = A.stores[s].slot == 0 ? pi : pj;
-    scatter_add<T>(C, acc_block + A.store_acc[s], idx, out[s], 1, nullptr, cnt, lo);
+    scatter_add<T>(C, acc_block + A.store_acc[s], idx, out[s], 1, nullptr, cnt, lo,
+                   A.stores[s].slot == 0);
   }
   if (touched) mark_blocks(pi, pj, cnt, lo, touched);
 }
