@@ -500,7 +500,7 @@ bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_
   }
 
   // One sub-list per thread over a contiguous range of cells holding about n / threads agents.
-  const int threads = cand > double(opts.pair_parallel_threshold) ? max_threads : 1;
+  const int threads = cand > double(opts.list_parallel_threshold) ? max_threads : 1;
   L.threads = threads;
   L.li.resize(threads);
   L.lj.resize(threads);

@@ -284,7 +284,7 @@ brz::ExecOptions forced_cells(bool threads, const brz::KernelSet* ks = nullptr) 
   o.cell_max_fraction = std::numeric_limits<double>::infinity();
   o.kernels = ks;
   if (threads) {
-    o.pair_parallel_threshold = 0;
+    o.pair_parallel_threshold = o.list_parallel_threshold = 0;
     o.max_threads = 3;
   } else {
     o.max_threads = 1;
@@ -578,7 +578,7 @@ TEST_CASE("neighbour lists: a rebuild that would visit most pairs gives up for a
     brz::ExecOptions o;  // default thresholds
     o.cell_lists = true;
     if (threads) {
-      o.pair_parallel_threshold = 0;
+      o.pair_parallel_threshold = o.list_parallel_threshold = 0;
       o.max_threads = 2;
     }
     const auto spread = brz::integrate(w, {0}, 1, 0.01, nullptr, o);

@@ -38,6 +38,7 @@ void check_interchangeable(const brz::KernelLibrary& lib, std::size_t n, int thr
   gen.generated = &lib;
   gen.max_threads = interp.max_threads = threads;
   gen.pair_parallel_threshold = interp.pair_parallel_threshold = 0;
+  gen.list_parallel_threshold = interp.list_parallel_threshold = 0;
   gen.agent_parallel_threshold = interp.agent_parallel_threshold = 0;
   interp.generated = &lib;
   interp.use_generated = false;
@@ -187,7 +188,7 @@ void check_cells_generated(const brz::KernelLibrary& good, const brz::KernelLibr
   brz::ExecOptions gen, interp, all, nob;
   for (brz::ExecOptions* o : {&gen, &interp, &all, &nob}) {
     o->max_threads = threads;
-    o->pair_parallel_threshold = 0;
+    o->pair_parallel_threshold = o->list_parallel_threshold = 0;
     o->generated = &good;
   }
   interp.use_generated = false;
