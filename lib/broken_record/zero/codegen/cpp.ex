@@ -157,9 +157,10 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     end)
   end
 
-  defp kernel(%Rule{} = rule, k, precision) do
-    t = if precision == :f64, do: "double", else: "float"
-    levels = levels(rule)
+  # What both kernels of a rule are built from: the C++ type, the level of every register, the
+  # live instructions other than STORE/ACC, and the STOREs and ACCs in program order (the ABI
+  # numbers accumulators in that order).
+  defp kernel_parts(%Rule{} = rule, precision) do
     live = live(rule)
 
     ops =
@@ -168,8 +169,21 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
           MapSet.member?(live, d),
           do: i
 
-    # STOREs and ACCs in program order (the ABI numbers accumulators in that order).
     stores = for {op, _, _, _, _} = s <- rule.instrs, op in [:store, :acc], do: s
+    {if(precision == :f64, do: "double", else: "float"), levels(rule), ops, stores}
+  end
+
+  # The lanes a kernel reads through `slot`: loaded lanes and the start values of STOREs (an
+  # ACC needs none), each once, in order.
+  defp slot_lanes(ops, stores, slot) do
+    (for({:load, _, ^slot, l, _} <- ops, do: l) ++
+       for({:store, _, ^slot, l, _} <- stores, do: l))
+    |> Enum.uniq()
+    |> Enum.sort()
+  end
+
+  defp kernel(%Rule{} = rule, k, precision) do
+    {t, levels, ops, stores} = kernel_parts(rule, precision)
     at = fn level -> Enum.filter(ops, fn i -> levels[elem(i, 1)] == level end) end
     ctx = %{rule: rule, precision: precision, i: "i", j: "j"}
 
@@ -193,26 +207,9 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   # slot 0 at cols_a[lane][k] and slot 1 at cols_b[lane][k] and writes its delta per STORE/ACC
   # to acc[s][k]; everything that is not uniform is computed per pair.
   defp block_kernel(%Rule{} = rule, k, precision) do
-    t = if precision == :f64, do: "double", else: "float"
-    levels = levels(rule)
-    live = live(rule)
-
-    ops =
-      for {op, d, _, _, _} = i <- rule.instrs,
-          op not in [:store, :acc],
-          MapSet.member?(live, d),
-          do: i
-
-    stores = for {op, _, _, _, _} = s <- rule.instrs, op in [:store, :acc], do: s
+    {t, levels, ops, stores} = kernel_parts(rule, precision)
     {uniform, varying} = Enum.split_with(ops, fn i -> levels[elem(i, 1)] == 0 end)
     ctx = %{rule: rule, precision: precision, i: "k", j: "k"}
-
-    lanes = fn slot ->
-      (for({:load, _, ^slot, l, _} <- ops, do: l) ++
-         for({:store, _, ^slot, l, _} <- stores, do: l))
-      |> Enum.uniq()
-      |> Enum.sort()
-    end
 
     indexed = Enum.with_index(stores)
 
@@ -221,8 +218,14 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       "extern \"C\" BRZ_EXPORT BRZ_CLONES void brz_rule_#{k}_block_#{precision}(\n",
       "    const BrzKernelArgs<#{t}>* args) {\n",
       "  typedef #{t} T;\n",
-      Enum.map(lanes.(0), &"  const T* __restrict a_#{&1} = args->cols_a[#{&1}];\n"),
-      Enum.map(lanes.(1), &"  const T* __restrict b_#{&1} = args->cols_b[#{&1}];\n"),
+      Enum.map(
+        slot_lanes(ops, stores, 0),
+        &"  const T* __restrict a_#{&1} = args->cols_a[#{&1}];\n"
+      ),
+      Enum.map(
+        slot_lanes(ops, stores, 1),
+        &"  const T* __restrict b_#{&1} = args->cols_b[#{&1}];\n"
+      ),
       Enum.map(indexed, fn {_, s} -> "  T* __restrict out_#{s} = args->acc[#{s}];\n" end),
       "  const T* __restrict params = args->params;\n",
       "  (void)params;\n",
@@ -244,13 +247,8 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   defp comment_name(name), do: String.replace(to_string(name), ~r/[^A-Za-z0-9_?!]/, "_")
 
   defp per_agent_body(ctx, uniform, varying, stores, ops) do
-    lanes =
-      (for({:load, _, 0, l, _} <- ops, do: l) ++ for({:store, _, 0, l, _} <- stores, do: l))
-      |> Enum.uniq()
-      |> Enum.sort()
-
     [
-      Enum.map(lanes, &"  T* __restrict a_#{&1} = args->cols_a[#{&1}];\n"),
+      Enum.map(slot_lanes(ops, stores, 0), &"  T* __restrict a_#{&1} = args->cols_a[#{&1}];\n"),
       "  const T* __restrict params = args->params;\n",
       "  (void)params;\n",
       Enum.map(uniform, &["  ", stmt(&1, ctx), "\n"]),
@@ -269,10 +267,6 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
 
   defp pair_body(ctx, uniform, outer, varying, stores, ops) do
     rule = ctx.rule
-    # Columns: loaded lanes, and the start values of STOREs (an ACC needs none).
-    lanes_a = for({:load, _, 0, l, _} <- ops, do: l) ++ for({:store, _, 0, l, _} <- stores, do: l)
-    lanes_b = for({:load, _, 1, l, _} <- ops, do: l) ++ for({:store, _, 1, l, _} <- stores, do: l)
-
     # One accumulator pointer per distinct (type, lane); stores of both slots of a same-type
     # rule to the same lane share it (the ABI passes the same array for both).
     indexed = Enum.with_index(stores)
@@ -299,14 +293,14 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     reduction = if sums == [], do: "", else: " reduction(+ : #{Enum.join(sums, ", ")})"
 
     [
-      lanes_a
-      |> Enum.uniq()
-      |> Enum.sort()
-      |> Enum.map(&"  const T* __restrict a_#{&1} = args->cols_a[#{&1}];\n"),
-      lanes_b
-      |> Enum.uniq()
-      |> Enum.sort()
-      |> Enum.map(&"  const T* __restrict b_#{&1} = args->cols_b[#{&1}];\n"),
+      Enum.map(
+        slot_lanes(ops, stores, 0),
+        &"  const T* __restrict a_#{&1} = args->cols_a[#{&1}];\n"
+      ),
+      Enum.map(
+        slot_lanes(ops, stores, 1),
+        &"  const T* __restrict b_#{&1} = args->cols_b[#{&1}];\n"
+      ),
       Enum.map(acc_ptrs, &"  T* __restrict acc_#{&1} = args->acc[#{&1}];\n"),
       "  const T* __restrict params = args->params;\n",
       "  (void)params;\n",
