@@ -320,6 +320,15 @@ Outcome compare(const std::vector<uint32_t>& ids, std::size_t nb, std::size_t np
   return out;
 }
 
+// Runs `ids` for `steps` steps of 0.01 on `a` over all pairs; how far `w` is from the result.
+double err_against_all_pairs(const brz::World<double>& w, brz::World<double>& a,
+                             const std::vector<uint32_t>& ids, int steps) {
+  brz::ExecOptions all;
+  all.cell_lists = false;
+  brz::integrate(a, ids, steps, 0.01, nullptr, all);
+  return max_scaled_err(w, read_world(a));
+}
+
 template <class T>
 double tol() {
   return std::is_same<T, double>::value ? 1e-12 : 1e-5;
@@ -469,10 +478,7 @@ TEST_CASE("neighbour lists: a pair whose rows lie in two 64-row blocks adds to b
   CHECK(res.cell_sweeps == 1);
   CHECK(res.pair_evaluations == 1);
   CHECK(w.row(0, 63) / 64 != w.row(0, 64) / 64);
-  brz::ExecOptions all;
-  all.cell_lists = false;
-  brz::integrate(a, {7}, 1, 0.01, nullptr, all);
-  CHECK(max_scaled_err(w, read_world(a)) <= 1e-12);
+  CHECK(err_against_all_pairs(w, a, {7}, 1) <= 1e-12);
 }
 
 TEST_CASE("neighbour lists persist across calls until agents move", "[cells][neighbour]") {
@@ -495,10 +501,7 @@ TEST_CASE("neighbour lists persist across calls until agents move", "[cells][nei
   load_world(a, read_world(w));
   a.params() = w.params();
   brz::integrate(w, {2}, 1, 0.01, nullptr, o);
-  brz::ExecOptions all;
-  all.cell_lists = false;
-  brz::integrate(a, {2}, 1, 0.01, nullptr, all);
-  CHECK(max_scaled_err(w, read_world(a)) <= 1e-12);
+  CHECK(err_against_all_pairs(w, a, {2}, 1) <= 1e-12);
 }
 
 TEST_CASE("neighbour lists: NumericalError names the caller's index in a sorted world",
@@ -591,10 +594,7 @@ TEST_CASE("neighbour lists: a rebuild that would visit most pairs gives up for a
     const auto clumped = brz::integrate(w, {0}, 2, 0.01, nullptr, o);
     CHECK(clumped.cell_sweeps == 0);
     CHECK(clumped.all_pairs_sweeps == 2);
-    brz::ExecOptions all;
-    all.cell_lists = false;
-    brz::integrate(a, {0}, 2, 0.01, nullptr, all);
-    CHECK(max_scaled_err(w, read_world(a)) <= 1e-12);
+    CHECK(err_against_all_pairs(w, a, {0}, 2) <= 1e-12);
   }
 }
 
