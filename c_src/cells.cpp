@@ -366,7 +366,7 @@ void CellLists<T>::make_grid(const double* lo, const double* hi, std::size_t age
 }
 
 template <class T>
-void CellLists<T>::order_cells(const Grid& g, const Bins& b, std::vector<uint32_t>& order) const {
+void CellLists<T>::order_cells(const Grid& g, const Bins& b, std::vector<uint32_t>& order) {
   const uint32_t nx = g.dims[0], ny = g.dims[1], nz = g.dims[2], B = kOrderBlock;
   const uint32_t* start = b.start.data();
   order.clear();
@@ -662,10 +662,10 @@ bool CellLists<T>::run_list(World<T>& w, const Rule& r, double reach, const T* c
   const int threads = L.threads;
   // Invariant between sweeps: every element of list_acc_ is -0.0 and every touched_ byte is 0
   // (the reduction below resets what the sweep wrote), so no clearing pass is needed.
-  const std::size_t words = (win + 127) / 64;  // 64-row blocks of a window
+  const std::size_t n_blocks = (win + 127) / 64;  // 64-row blocks a window can touch
   if (touched_.size() < std::size_t(threads)) touched_.resize(threads);
   for (auto& tb : touched_)
-    if (tb.size() < words) tb.resize(words, 0);
+    if (tb.size() < n_blocks) tb.resize(n_blocks, 0);
   if (list_acc_.size() < block * threads || !list_acc_clean_) {
     if (list_acc_.size() < block * threads) list_acc_ = AlignedBuffer<T>(block * threads);
     std::fill(list_acc_.data(), list_acc_.data() + list_acc_.size(), T(-0.0));
@@ -721,7 +721,7 @@ bool CellLists<T>::run_list(World<T>& w, const Rule& r, double reach, const T* c
       bool any = false;
       for (int t = 0; t < threads; ++t) {
         const long rel = bk - long(L.lo[t] >> 6);
-        if (L.hi[t] > L.lo[t] && rel >= 0 && uint64_t(rel) < words)
+        if (L.hi[t] > L.lo[t] && rel >= 0 && uint64_t(rel) < n_blocks)
           any = any || touched_[t][rel] != 0;
       }
       if (!any) continue;

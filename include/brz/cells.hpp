@@ -125,7 +125,7 @@ class CellLists {
   static void make_grid(const double* lo, const double* hi, std::size_t agents, double width,
                         Grid& g);
   /// The cells of `g` that hold an agent of `b`, in storage order (kOrderBlock).
-  void order_cells(const Grid& g, const Bins& b, std::vector<uint32_t>& order) const;
+  static void order_cells(const Grid& g, const Bins& b, std::vector<uint32_t>& order);
   /// Agent pairs (ordered, i == j included for kind 1) within s cells of each other per axis.
   double candidates(const Grid& g, const Bins& a, const Bins& b, int max_threads, long s) const;
   bool list_valid(const World<T>& w, const Rule& r, const NeighbourList& L, double reach,
