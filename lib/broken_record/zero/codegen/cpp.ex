@@ -182,6 +182,20 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     |> Enum.sort()
   end
 
+  # A pair kernel's read-only column pointers: a_<lane> of slot 0, b_<lane> of slot 1.
+  defp pair_columns(ops, stores) do
+    [
+      Enum.map(
+        slot_lanes(ops, stores, 0),
+        &"  const T* __restrict a_#{&1} = args->cols_a[#{&1}];\n"
+      ),
+      Enum.map(
+        slot_lanes(ops, stores, 1),
+        &"  const T* __restrict b_#{&1} = args->cols_b[#{&1}];\n"
+      )
+    ]
+  end
+
   defp kernel(%Rule{} = rule, k, precision) do
     {t, levels, ops, stores} = kernel_parts(rule, precision)
     at = fn level -> Enum.filter(ops, fn i -> levels[elem(i, 1)] == level end) end
@@ -218,14 +232,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       "extern \"C\" BRZ_EXPORT BRZ_CLONES void brz_rule_#{k}_block_#{precision}(\n",
       "    const BrzKernelArgs<#{t}>* args) {\n",
       "  typedef #{t} T;\n",
-      Enum.map(
-        slot_lanes(ops, stores, 0),
-        &"  const T* __restrict a_#{&1} = args->cols_a[#{&1}];\n"
-      ),
-      Enum.map(
-        slot_lanes(ops, stores, 1),
-        &"  const T* __restrict b_#{&1} = args->cols_b[#{&1}];\n"
-      ),
+      pair_columns(ops, stores),
       Enum.map(indexed, fn {_, s} -> "  T* __restrict out_#{s} = args->acc[#{s}];\n" end),
       "  const T* __restrict params = args->params;\n",
       "  (void)params;\n",
@@ -293,14 +300,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     reduction = if sums == [], do: "", else: " reduction(+ : #{Enum.join(sums, ", ")})"
 
     [
-      Enum.map(
-        slot_lanes(ops, stores, 0),
-        &"  const T* __restrict a_#{&1} = args->cols_a[#{&1}];\n"
-      ),
-      Enum.map(
-        slot_lanes(ops, stores, 1),
-        &"  const T* __restrict b_#{&1} = args->cols_b[#{&1}];\n"
-      ),
+      pair_columns(ops, stores),
       Enum.map(acc_ptrs, &"  T* __restrict acc_#{&1} = args->acc[#{&1}];\n"),
       "  const T* __restrict params = args->params;\n",
       "  (void)params;\n",
