@@ -15,7 +15,8 @@ namespace brz {
 std::shared_ptr<const KernelLibrary> KernelLibrary::open(const std::string& path,
                                                          const std::string& expected_hash,
                                                          const uint8_t* program, std::size_t size,
-                                                         uint32_t n_rules, std::string* error) {
+                                                         uint32_t n_rules, std::string* error,
+                                                         const std::string& isa) {
   std::string scratch;
   std::string& err = error ? *error : scratch;
   err.clear();
@@ -69,11 +70,26 @@ std::shared_ptr<const KernelLibrary> KernelLibrary::open(const std::string& path
           std::to_string(n_rules);
     return nullptr;
   }
+  // The ISA variants `isa` allows, widest first; the baseline (no suffix) comes last.
+  std::vector<std::string> suffixes;
+  if (isa == "avx512") suffixes.push_back("_avx512");
+  if (isa == "avx512" || isa == "avx2") suffixes.push_back("_avx2");
+  suffixes.push_back("");
+  std::size_t widest = suffixes.size() - 1;
+  auto pick = [&](const std::string& name) -> void* {
+    for (std::size_t v = 0; v < suffixes.size(); ++v)
+      if (void* f = sym((name + suffixes[v]).c_str())) {
+        widest = std::min(widest, v);
+        return f;
+      }
+    return nullptr;
+  };
   lib->rules_.resize(n_rules);
   for (uint32_t k = 0; k < n_rules; ++k) {
     const std::string base = "brz_rule_" + std::to_string(k);
-    void* f64 = sym((base + "_f64").c_str());
-    void* f32 = sym((base + "_f32").c_str());
+    // A variant without its baseline is not accepted (the baseline must exist).
+    void* f64 = sym((base + "_f64").c_str()) ? pick(base + "_f64") : nullptr;
+    void* f32 = sym((base + "_f32").c_str()) ? pick(base + "_f32") : nullptr;
     if (f64 == nullptr || f32 == nullptr) {
       err = "kernel library " + path + " lacks the kernels of rule " + std::to_string(k);
       return nullptr;
@@ -81,11 +97,12 @@ std::shared_ptr<const KernelLibrary> KernelLibrary::open(const std::string& path
     lib->rules_[k].f64 = reinterpret_cast<brz_kernel_f64_fn>(f64);
     lib->rules_[k].f32 = reinterpret_cast<brz_kernel_f32_fn>(f32);
     // Optional: a rule without them runs its cell-list sweeps on the interpreter.
-    void* b64 = sym((base + "_block_f64").c_str());
-    void* b32 = sym((base + "_block_f32").c_str());
+    void* b64 = sym((base + "_block_f64").c_str()) ? pick(base + "_block_f64") : nullptr;
+    void* b32 = sym((base + "_block_f32").c_str()) ? pick(base + "_block_f32") : nullptr;
     lib->rules_[k].block_f64 = reinterpret_cast<brz_kernel_f64_fn>(b64);
     lib->rules_[k].block_f32 = reinterpret_cast<brz_kernel_f32_fn>(b32);
   }
+  lib->isa_ = suffixes[widest].empty() ? "sse2" : suffixes[widest].substr(1);
   return lib;
 }
 

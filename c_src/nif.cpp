@@ -295,8 +295,8 @@ ERL_NIF_TERM program_new(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
   std::shared_ptr<const brz::KernelLibrary> kernels;
   std::string kernel_error;
   if (want_kernels) {
-    kernels =
-        brz::KernelLibrary::open(kpath, khash, bin.data, bin.size, prog->n_rules(), &kernel_error);
+    kernels = brz::KernelLibrary::open(kpath, khash, bin.data, bin.size, prog->n_rules(),
+                                       &kernel_error, brz::isa_name());
     if (kernels == nullptr && kernel_error.empty()) kernel_error = "kernel library rejected";
   }
   void* mem = enif_alloc_resource(g_program_rt, sizeof(ProgramRes));
@@ -723,6 +723,11 @@ ERL_NIF_TERM kernel_status(ErlNifEnv* env, const ProgramRes& pr) {
   return enif_make_tuple2(env, atom(env, "error"), make_binary(env, pr.kernel_error));
 }
 
+// The ISA variant of the generated kernels in use ("avx512", "avx2", "sse2"), nil without them.
+ERL_NIF_TERM kernel_isa(ErlNifEnv* env, const ProgramRes& pr) {
+  return pr.kernels ? make_binary(env, pr.kernels->isa()) : atom(env, "nil");
+}
+
 ERL_NIF_TERM world_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   WorldRes* w = get_world(env, argv[0]);
   // Precision and counts never change after world_new: no lock needed.
@@ -744,19 +749,20 @@ ERL_NIF_TERM world_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
                 enif_make_uint64(env, w->all_pairs_sweeps.load()),
                 enif_make_uint64(env, w->generated_sweeps.load()),
                 enif_make_uint64(env, w->neighbour_builds.load())});
-  return make_map(
-      env,
-      {atom(env, "precision"), atom(env, "counts"), atom(env, "kernels"),
-       atom(env, "kernel_status"), atom(env, "sweeps")},
-      {atom(env, f64 ? "f64" : "f32"),
-       enif_make_list_from_array(env, counts.data(), unsigned(counts.size())),
-       enif_make_list_from_array(env, kernels.data(), unsigned(kernels.size())), status, sweeps});
+  return make_map(env,
+                  {atom(env, "precision"), atom(env, "counts"), atom(env, "kernels"),
+                   atom(env, "kernel_status"), atom(env, "kernel_isa"), atom(env, "sweeps")},
+                  {atom(env, f64 ? "f64" : "f32"),
+                   enif_make_list_from_array(env, counts.data(), unsigned(counts.size())),
+                   enif_make_list_from_array(env, kernels.data(), unsigned(kernels.size())), status,
+                   kernel_isa(env, *w->prog_res), sweeps});
 }
 
 ERL_NIF_TERM program_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   const ProgramRes* pr = get_program(env, argv[0]);
-  return make_map(env, {atom(env, "rules"), atom(env, "kernel_status")},
-                  {enif_make_uint(env, pr->prog->n_rules()), kernel_status(env, *pr)});
+  return make_map(
+      env, {atom(env, "rules"), atom(env, "kernel_status"), atom(env, "kernel_isa")},
+      {enif_make_uint(env, pr->prog->n_rules()), kernel_status(env, *pr), kernel_isa(env, *pr)});
 }
 
 // world_set_options(world, options): options a keyword list; `kernels: boolean` chooses whether

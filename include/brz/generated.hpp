@@ -31,12 +31,16 @@ class KernelLibrary {
   /// binary must equal `program[0, size)` byte for byte, `brz_rule_count` must equal `n_rules`
   /// and every `brz_rule_<k>_f64` / `_f32` must exist. The pair-block kernels
   /// `brz_rule_<k>_block_f64` / `_block_f32` are optional (the generator emits them for pair
-  /// rules): a rule without them runs its cell-list sweeps on the interpreter. Never throws for a
-  /// bad library: returns nullptr and sets `*error` to the reason (the library is closed again).
+  /// rules): a rule without them runs its cell-list sweeps on the interpreter. Of every kernel,
+  /// the widest ISA variant not wider than `isa` ("sse2", "avx2" or "avx512", as isa_name()
+  /// names the engine's choice; generated_abi.hpp) is used: `<name>_avx512`, `<name>_avx2`,
+  /// else the baseline `<name>`. Never throws for a bad library: returns nullptr and sets
+  /// `*error` to the reason (the library is closed again).
   static std::shared_ptr<const KernelLibrary> open(const std::string& path,
                                                    const std::string& expected_hash,
                                                    const uint8_t* program, std::size_t size,
-                                                   uint32_t n_rules, std::string* error);
+                                                   uint32_t n_rules, std::string* error,
+                                                   const std::string& isa = "sse2");
 
   ~KernelLibrary();
   KernelLibrary(const KernelLibrary&) = delete;
@@ -49,11 +53,13 @@ class KernelLibrary {
   }
   const std::string& path() const noexcept { return path_; }
   const std::string& hash() const noexcept { return hash_; }
+  /// The widest ISA variant among the kernels in use ("sse2" when only baselines are).
+  const std::string& isa() const noexcept { return isa_; }
 
  private:
   KernelLibrary() = default;
   void* handle_ = nullptr;
-  std::string path_, hash_;
+  std::string path_, hash_, isa_ = "sse2";
   std::vector<RuleKernels> rules_;
 };
 

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 // Version of this ABI, exported by a generated library as `brz_abi_version`.
-#define BRZ_GEN_ABI_VERSION 3u
+#define BRZ_GEN_ABI_VERSION 4u
 
 // Arguments of one call of a generated kernel, T = double (f64 kernels) or float (f32 kernels).
 //
@@ -66,3 +66,7 @@ typedef void (*brz_kernel_f32_fn)(const BrzKernelArgsF32*);
 //   void brz_rule_<k>_f32(const BrzKernelArgsF32*);
 //   void brz_rule_<k>_block_f64(const BrzKernelArgsF64*);  pair rules only, optional: without
 //   void brz_rule_<k>_block_f32(const BrzKernelArgsF32*);  them cell sweeps use the interpreter
+// Each kernel above is the baseline (SSE2 on x86-64) build; a library may also export, for any
+// of them, `<name>_avx2` (built for AVX2 + FMA) and `<name>_avx512` (the engine's AVX-512
+// features), version 4. The loader uses the widest variant the engine's ISA allows (BRZ_ISA
+// caps it, like the engine's own kernels).

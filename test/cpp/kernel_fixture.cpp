@@ -1,7 +1,9 @@
 // A hand-written kernel library in the format of the generated ones (docs/kernels.md), built
 // by CMake in four variants for test_generated.cpp: BRZ_FIXTURE_VARIANT 0 = valid, 1 = the f32
-// kernel of rule 1 missing, 2 = a wrong ABI version, 3 = valid without the (optional) pair-block
-// kernels of rule 2.
+// kernel of rule 1 missing (only its _avx2 variant exists), 2 = a wrong ABI version, 3 = valid
+// without the (optional) pair-block kernels of rule 2. Some kernels have ISA variants
+// (`_avx2`, `_avx512`): the same code under another name, so that the test can tell which one
+// the loader picked.
 #include "kernel_fixture.hpp"
 
 #include <cstring>
@@ -115,15 +117,19 @@ void rule2_block(const BrzKernelArgs<T>* a) {
 
 extern "C" {
 BRZ_EXPORT void brz_rule_0_f64(const BrzKernelArgsF64* a) { rule0(a); }
+BRZ_EXPORT void brz_rule_0_f64_avx2(const BrzKernelArgsF64* a) { rule0(a); }
+BRZ_EXPORT void brz_rule_0_f64_avx512(const BrzKernelArgsF64* a) { rule0(a); }
 BRZ_EXPORT void brz_rule_0_f32(const BrzKernelArgsF32* a) { rule0(a); }
 BRZ_EXPORT void brz_rule_1_f64(const BrzKernelArgsF64* a) { rule1(a); }
 #if BRZ_FIXTURE_VARIANT != 1
 BRZ_EXPORT void brz_rule_1_f32(const BrzKernelArgsF32* a) { rule1(a); }
 #endif
+BRZ_EXPORT void brz_rule_1_f32_avx2(const BrzKernelArgsF32* a) { rule1(a); }
 BRZ_EXPORT void brz_rule_2_f64(const BrzKernelArgsF64* a) { rule2(a); }
 BRZ_EXPORT void brz_rule_2_f32(const BrzKernelArgsF32* a) { rule2(a); }
 #if BRZ_FIXTURE_VARIANT != 3
 BRZ_EXPORT void brz_rule_2_block_f64(const BrzKernelArgsF64* a) { rule2_block(a); }
+BRZ_EXPORT void brz_rule_2_block_f64_avx2(const BrzKernelArgsF64* a) { rule2_block(a); }
 BRZ_EXPORT void brz_rule_2_block_f32(const BrzKernelArgsF32* a) { rule2_block(a); }
 #endif
 }

@@ -1,6 +1,8 @@
 // Generated-kernel libraries (docs/kernels.md): the loader accepts only a library built for
 // exactly this program and ABI, and a loaded kernel is interchangeable with the interpreter.
 // The libraries are the hand-written fixture test/cpp/kernel_fixture.cpp in three variants.
+#include <dlfcn.h>
+
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
@@ -14,8 +16,18 @@ namespace {
 
 std::shared_ptr<const brz::KernelLibrary> open_lib(const std::string& path, const std::string& hash,
                                                    const std::vector<uint8_t>& prog,
-                                                   uint32_t n_rules, std::string* err) {
-  return brz::KernelLibrary::open(path, hash, prog.data(), prog.size(), n_rules, err);
+                                                   uint32_t n_rules, std::string* err,
+                                                   const std::string& isa = "sse2") {
+  return brz::KernelLibrary::open(path, hash, prog.data(), prog.size(), n_rules, err, isa);
+}
+
+// The address of `name` in the (already loaded) library at `path`.
+void* symbol(const char* path, const char* name) {
+  void* h = ::dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+  REQUIRE(h != nullptr);
+  void* f = ::dlsym(h, name);
+  ::dlclose(h);
+  return f;
 }
 
 template <class T>
@@ -100,11 +112,47 @@ TEST_CASE("a kernel library for another program is rejected", "[generated]") {
   CHECK(open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", prog, 4, &err) == nullptr);
 }
 
+TEST_CASE("the loader uses the widest ISA variant of each kernel that the ISA allows",
+          "[generated]") {
+  const std::vector<uint8_t> prog = fixture_program_bytes();
+  std::string err;
+  // Rule 0 f64 has _avx2 and _avx512 variants, rule 2's f64 pair-block kernel an _avx2 one,
+  // rule 1 f32 an _avx2 one; the others only their baseline.
+  struct Case {
+    const char* isa;
+    const char* rule0_f64;
+    const char* block2_f64;
+    const char* rule1_f32;
+  };
+  const Case cases[] = {
+      {"sse2", "brz_rule_0_f64", "brz_rule_2_block_f64", "brz_rule_1_f32"},
+      {"avx2", "brz_rule_0_f64_avx2", "brz_rule_2_block_f64_avx2", "brz_rule_1_f32_avx2"},
+      {"avx512", "brz_rule_0_f64_avx512", "brz_rule_2_block_f64_avx2", "brz_rule_1_f32_avx2"},
+      {"unknown", "brz_rule_0_f64", "brz_rule_2_block_f64", "brz_rule_1_f32"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.isa);
+    auto lib = open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", prog, 3, &err, c.isa);
+    REQUIRE(lib != nullptr);
+    CHECK(lib->isa() == (std::string(c.isa) == "unknown" ? "sse2" : c.isa));
+    CHECK(reinterpret_cast<void*>(lib->rule(0)->f64) == symbol(BRZ_FIXTURE_GOOD, c.rule0_f64));
+    CHECK(reinterpret_cast<void*>(lib->rule(2)->block_f64) ==
+          symbol(BRZ_FIXTURE_GOOD, c.block2_f64));
+    CHECK(reinterpret_cast<void*>(lib->rule(1)->f32) == symbol(BRZ_FIXTURE_GOOD, c.rule1_f32));
+    CHECK(reinterpret_cast<void*>(lib->rule(0)->f32) == symbol(BRZ_FIXTURE_GOOD, "brz_rule_0_f32"));
+    check_interchangeable<double>(*lib, 37, 2, 1e-12);
+  }
+}
+
 TEST_CASE("a kernel library with a missing kernel or another ABI is rejected", "[generated]") {
   const std::vector<uint8_t> prog = fixture_program_bytes();
   std::string err;
-  CHECK(open_lib(BRZ_FIXTURE_MISSING, "fixture-hash", prog, 3, &err) == nullptr);
-  CHECK(err.find("rule 1") != std::string::npos);
+  // The missing f32 kernel of rule 1 has an _avx2 variant: a variant without its baseline does
+  // not count, whatever the ISA.
+  for (const char* isa : {"sse2", "avx2", "avx512"}) {
+    CHECK(open_lib(BRZ_FIXTURE_MISSING, "fixture-hash", prog, 3, &err, isa) == nullptr);
+    CHECK(err.find("rule 1") != std::string::npos);
+  }
   CHECK(open_lib(BRZ_FIXTURE_ABI, "fixture-hash", prog, 3, &err) == nullptr);
   CHECK(err.find("ABI") != std::string::npos);
 }

@@ -65,8 +65,9 @@ defmodule BrokenRecord.Zero.NIF do
   def program_new(_binary, _kernel), do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """
-  `%{rules: n, kernel_status: :none | :loaded | {:error, reason}}` of a program resource:
-  whether its generated kernel library is in use.
+  `%{rules: n, kernel_status: :none | :loaded | {:error, reason}, kernel_isa: isa | nil}` of
+  a program resource: whether its generated kernel library is in use, and which ISA variant of
+  its kernels (`isa/0` caps it).
   """
   @spec program_info(reference) :: map
   def program_info(_program), do: :erlang.nif_error(:nif_not_loaded)
@@ -96,8 +97,8 @@ defmodule BrokenRecord.Zero.NIF do
   def world_column(_world, _type, _first_lane, _n_lanes), do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """
-  `%{precision, counts, kernels, kernel_status}` of a world: `kernels` lists the rule ids that
-  `native_integrate/4` runs through generated kernels.
+  `%{precision, counts, kernels, kernel_status, kernel_isa, sweeps}` of a world: `kernels`
+  lists the rule ids that `native_integrate/4` runs through generated kernels.
   """
   @spec world_info(reference) :: map
   def world_info(_world), do: :erlang.nif_error(:nif_not_loaded)

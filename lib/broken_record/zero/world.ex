@@ -142,16 +142,19 @@ defmodule BrokenRecord.Zero.World do
   end
 
   @doc """
-  What runs a world: `%{backend, precision, counts, kernels, kernel_status}`. `kernels` lists
-  the indices of the rules (`__system__().rules`) that the native engine runs through the
-  system's generated C++ kernels; `kernel_status` is `:loaded`, `:none` (no library) or
-  `{:error, reason}` (a library was found but rejected). `sweeps` counts the pair and
+  What runs a world: `%{backend, precision, counts, kernels, kernel_status, kernel_isa,
+  sweeps}`. `kernels` lists the indices of the rules (`__system__().rules`) that the native
+  engine runs through the system's generated C++ kernels; `kernel_status` is `:loaded`, `:none`
+  (no library) or `{:error, reason}` (a library was found but rejected); `kernel_isa` is the
+  instruction set of the generated kernels in use (`"avx512"`, `"avx2"` or `"sse2"`: the
+  engine's, `BrokenRecord.Zero.NIF.isa/0`, which `BRZ_ISA` caps), `nil` without a library.
+  `sweeps` counts the pair and
   generated sweeps the native engine has run for the world so far: `cells` (cell-list sweeps),
   `generated_cells` (those of them run by generated pair-block kernels), `all_pairs`, and
   `generated` (per-agent and all-pairs sweeps run by generated kernels), and
   `neighbour_builds` (neighbour lists built for same-type cutoff rules; a cell-list sweep that
   built none reused a list, see docs/engine.md). Pure-Elixir worlds report `kernels: []`,
-  `kernel_status: :none` and zero sweeps.
+  `kernel_status: :none`, `kernel_isa: nil` and zero sweeps.
   """
   @spec info(t) :: %{
           backend: :native | :interpreted,
@@ -159,6 +162,7 @@ defmodule BrokenRecord.Zero.World do
           counts: [non_neg_integer],
           kernels: [non_neg_integer],
           kernel_status: :loaded | :none | {:error, String.t()},
+          kernel_isa: String.t() | nil,
           sweeps: %{
             cells: non_neg_integer,
             generated_cells: non_neg_integer,
@@ -177,6 +181,7 @@ defmodule BrokenRecord.Zero.World do
       counts: Enum.map(system.agents, &length(Map.fetch!(world.lanes, &1.index))),
       kernels: [],
       kernel_status: :none,
+      kernel_isa: nil,
       sweeps: %{cells: 0, generated_cells: 0, all_pairs: 0, generated: 0, neighbour_builds: 0}
     }
   end

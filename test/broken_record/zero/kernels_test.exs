@@ -184,6 +184,8 @@ defmodule BrokenRecord.Zero.KernelsTest do
       for precision <- [:f64, :f32] do
         info = World.info(World.new(Gravity, state, precision: precision))
         assert info.kernel_status == :loaded
+        # the ISA variant of the generated kernels is the engine's (BRZ_ISA caps both)
+        assert info.kernel_isa == NIF.isa()
         assert info.precision == precision
         assert info.kernels == [0, 1]
       end
@@ -234,7 +236,9 @@ defmodule BrokenRecord.Zero.KernelsTest do
 
       ref = NIF.program_new(gravity.program_binary, {gravity.kernel.path, gravity.kernel.hash})
       assert NIF.program_info(ref).kernel_status == :loaded
+      assert NIF.program_info(ref).kernel_isa == NIF.isa()
       assert NIF.program_info(NIF.program_new(gravity.program_binary, nil)).kernel_status == :none
+      assert NIF.program_info(NIF.program_new(gravity.program_binary, nil)).kernel_isa == nil
       assert NIF.program_info(NIF.program_new(gravity.program_binary)).kernel_status == :none
 
       assert_raise ArgumentError, fn -> NIF.program_new(gravity.program_binary, {:a, "b"}) end
@@ -286,6 +290,17 @@ defmodule BrokenRecord.Zero.KernelsTest do
         )
 
       assert status == 0, out
+
+      # one variant per ISA the engine dispatches on (x86-64): the loader picks by BRZ_ISA
+      if :erlang.system_info(:system_architecture) |> to_string() =~ ~r/^x86_64/ do
+        {syms, 0} = System.cmd("nm", ["-D", "--defined-only", file <> ".so"])
+
+        for k <- 0..(length(system.program.rules) - 1),
+            precision <- ["f64", "f32"],
+            suffix <- ["", "_avx2", "_avx512"] do
+          assert syms =~ ~r/ T brz_rule_#{k}_#{precision}#{suffix}$/m
+        end
+      end
     end
   end
 

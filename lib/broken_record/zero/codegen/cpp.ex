@@ -20,8 +20,10 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       to `acc[s][j]`; the delta of a `STORE` is `r - start`, of an `ACC` the register itself;
     * `if` is already a select in the program: it becomes a ternary; every op is exactly the one
       of `docs/program.md` (IEEE; `-ffp-contract=fast` may fuse `a * b + c`);
-    * each kernel is `target_clones("avx512f", "arch=haswell", "default")`, so one library
-      serves every x86-64 CPU (GNU ifunc, resolved at load).
+    * each kernel is emitted once per instruction set the engine dispatches on: the baseline
+      `brz_rule_<k>_f64` and, on x86-64, `..._avx2` (`target("avx2,fma")`) and `..._avx512`
+      (the engine's AVX-512 features), so one library serves every x86-64 CPU and the engine
+      calls the variant of the ISA it chose at load (`BRZ_ISA` caps both, docs/kernels.md).
 
   The library also exports the program binary it was generated from, the cache key
   (`brz_program_hash`) and the ABI version, which the loader checks before using any kernel.
@@ -30,7 +32,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   alias BrokenRecord.Zero.Program
   alias BrokenRecord.Zero.Program.Rule
 
-  @version 3
+  @version 4
 
   @doc "The generator's version; part of the kernel cache key."
   @spec version() :: pos_integer
@@ -69,10 +71,12 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     #include "brz/generated_abi.hpp"
 
     #define BRZ_EXPORT __attribute__((visibility("default")))
-    #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(BRZ_NO_CLONES)
-    #define BRZ_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-    #else
-    #define BRZ_CLONES
+    // The ISA variants of every kernel, with the engine's per-ISA compiler flags (CMakeLists.txt).
+    #if defined(__x86_64__) && defined(__GNUC__) && !defined(BRZ_BASELINE_ONLY)
+    #define BRZ_ISA_VARIANTS 1
+    #define BRZ_TARGET_avx2 __attribute__((target("avx2,fma")))
+    #define BRZ_TARGET_avx512 \
+      __attribute__((target("avx512f,avx512cd,avx512dq,avx512vl,avx512bw,avx2,fma")))
     #endif
 
     namespace {
@@ -201,20 +205,41 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     at = fn level -> Enum.filter(ops, fn i -> levels[elem(i, 1)] == level end) end
     ctx = %{rule: rule, precision: precision, i: "i", j: "j"}
 
-    header = [
-      "// rule #{k}: #{comment_name(rule.name)} (#{rule.kind}), #{precision}\n",
-      "extern \"C\" BRZ_EXPORT BRZ_CLONES void brz_rule_#{k}_#{precision}(\n",
-      "    const BrzKernelArgs<#{t}>* args) {\n",
-      "  typedef #{t} T;\n"
-    ]
-
     body =
       case rule.kind do
         :per_agent -> per_agent_body(ctx, at.(0), at.(2), stores, ops)
         _ -> pair_body(ctx, at.(0), at.(1), at.(2), stores, ops)
       end
 
-    [header, body, "}\n"]
+    variants(
+      "rule #{k}: #{comment_name(rule.name)} (#{rule.kind}), #{precision}",
+      "brz_rule_#{k}_#{precision}",
+      t,
+      body
+    )
+  end
+
+  # One definition of a kernel per ISA (docs/kernels.md, "Per-ISA variants"): the baseline
+  # under `name`, and `name_avx2` / `name_avx512` compiled for those targets where the compiler
+  # can (BRZ_ISA_VARIANTS). The loader picks the widest one the engine's ISA allows.
+  defp variants(comment, name, t, body) do
+    define = fn suffix, target ->
+      [
+        "extern \"C\" BRZ_EXPORT #{target}void #{name}#{suffix}(const BrzKernelArgs<#{t}>* args) {\n",
+        "  typedef #{t} T;\n",
+        body,
+        "}\n"
+      ]
+    end
+
+    [
+      "// #{comment}\n",
+      define.("", ""),
+      "#ifdef BRZ_ISA_VARIANTS\n",
+      define.("_avx2", "BRZ_TARGET_avx2 "),
+      define.("_avx512", "BRZ_TARGET_avx512 "),
+      "#endif\n"
+    ]
   end
 
   # The pair-block kernel of a pair rule (ABI version 3): pair k of a gathered block reads
@@ -227,11 +252,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
 
     indexed = Enum.with_index(stores)
 
-    [
-      "// rule #{k}: #{comment_name(rule.name)} (#{rule.kind}), pair-block, #{precision}\n",
-      "extern \"C\" BRZ_EXPORT BRZ_CLONES void brz_rule_#{k}_block_#{precision}(\n",
-      "    const BrzKernelArgs<#{t}>* args) {\n",
-      "  typedef #{t} T;\n",
+    body = [
       pair_columns(ops, stores),
       Enum.map(indexed, fn {_, s} -> "  T* __restrict out_#{s} = args->acc[#{s}];\n" end),
       "  const T* __restrict params = args->params;\n",
@@ -246,9 +267,15 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
         {{:store, _, 1, l, c}, s} -> "    out_#{s}[k] = r#{c} - b_#{l}[k];\n"
         {{:acc, _, _, _, c}, s} -> "    out_#{s}[k] = r#{c};\n"
       end),
-      "  }\n",
-      "}\n"
+      "  }\n"
     ]
+
+    variants(
+      "rule #{k}: #{comment_name(rule.name)} (#{rule.kind}), pair-block, #{precision}",
+      "brz_rule_#{k}_block_#{precision}",
+      t,
+      body
+    )
   end
 
   defp comment_name(name), do: String.replace(to_string(name), ~r/[^A-Za-z0-9_?!]/, "_")
