@@ -5,8 +5,11 @@
 # C++ reference kernel of the same formula (`_build/cmake/bench/brz_bench_ref`, sources
 # bench/reference*.cpp), so ratios are comparable on a noisy machine. Native and Elixir timings
 # exclude marshalling (the world is created first, then `World.step/2` is timed); marshalling
-# has its own scenario. The targets of issue 4 are printed at the end, each with the ratio
-# measured in this run and PASS / MISS (or SKIP when a scenario could not run, with the reason).
+# has its own scenario. The collisions scenario runs a hand-written C++ version of the whole
+# step (neighbour list, collision rule, integration) at every size next to the DSL, so that the
+# spread of its own times shows what the machine imposes. The targets of issue 4 are printed at
+# the end, each with the ratio measured in this run and PASS / MISS (or SKIP when a scenario
+# could not run, with the reason).
 #
 # The LJ scenario compares with LAMMPS when `lmp` and `mpirun` are on PATH (Debian packages
 # `lammps`, `openmpi-bin`); see the comment above `lj/1` for the exact configuration.
@@ -535,7 +538,9 @@ defmodule Bench do
           end
         end)
 
-      rows
+      Enum.flat_map(rows, fn row ->
+        [Map.delete(row, :reference_row) | List.wrap(row[:reference_row])]
+      end)
     else
       []
     end
@@ -568,6 +573,7 @@ defmodule Bench do
     reps = if t1 * steps > 5, do: 1, else: if(@quick, do: 3, else: 5)
     {t, _} = best_of(reps, fn -> World.step(world, steps: steps, dt: 1.0e-3) end)
     per_step = t / steps
+    reference = collision_reference(n, steps)
 
     %{
       scenario: "collisions",
@@ -578,8 +584,40 @@ defmodule Bench do
       throughput: n / per_step,
       unit: "agent-steps/s",
       ns_per_agent_step: per_step / n * 1.0e9,
-      cutoff: cutoff_of(Bench.Systems.Collisions, :collision)
+      cutoff: cutoff_of(Bench.Systems.Collisions, :collision),
+      reference_row: reference
     }
+    |> Map.merge(
+      if reference,
+        do: %{
+          ratio: reference.seconds_per_step / per_step,
+          ratio_label: "x C++ reference speed"
+        },
+        else: %{}
+    )
+  end
+
+  # The hand-written C++ version of the same system and step (bench/reference_kernels.cpp,
+  # `collisions`: its own spheres of the same distribution, a neighbour list with the engine's
+  # skin), the same number of steps; nil when the reference is not built.
+  defp collision_reference(n, steps) do
+    if ref?() do
+      r = ref("collisions", n, "f64", steps, if(@quick, do: 2, else: 3))
+
+      %{
+        scenario: "collisions",
+        n: n,
+        variant: "C++ reference f64",
+        steps: steps,
+        seconds_per_step: r["seconds_per_step"],
+        throughput: n / r["seconds_per_step"],
+        unit: "agent-steps/s",
+        ns_per_agent_step: r["seconds_per_step"] / n * 1.0e9,
+        isa: r["isa"],
+        builds: r["builds"],
+        momentum_drift: r["momentum_drift"]
+      }
+    end
   end
 
   # All-pairs gravity at 50,000 bodies (1.25e9 pairs per step): one step, f32 and f64.
@@ -979,14 +1017,30 @@ defmodule Bench do
       )
     ]
 
-    collisions = Enum.filter(rows, &(&1.scenario == "collisions"))
+    {collisions, collision_refs} =
+      rows
+      |> Enum.filter(&(&1.scenario == "collisions"))
+      |> Enum.split_with(&(&1.variant == "native f64"))
+
     measured = Enum.filter(collisions, & &1.seconds_per_step)
     skipped = Enum.filter(collisions, & &1[:skipped])
+    spread_of = fn rows -> rows |> Enum.map(& &1.ns_per_agent_step) |> Enum.min_max() end
 
     spread =
       if length(measured) >= 2 and skipped == [] do
-        per = Enum.map(measured, & &1.ns_per_agent_step)
-        Enum.max(per) / Enum.min(per)
+        {lo, hi} = spread_of.(measured)
+        hi / lo
+      end
+
+    # The hand-written C++ version's spread over the same sizes, in this run: how much of the
+    # spread the machine's memory hierarchy imposes on any implementation.
+    collision_context =
+      if length(collision_refs) >= 2 and length(collision_refs) == length(measured) do
+        {lo, hi} = spread_of.(collision_refs)
+
+        "hand-written C++ in this run: #{:erlang.float_to_binary(hi / lo, decimals: 2)}x; " <>
+          "DSL speed / C++ speed per size: " <>
+          Enum.map_join(measured, " / ", &"#{:erlang.float_to_binary(&1.ratio, decimals: 2)}x")
       end
 
     # A size that could not run within the budget misses the target (it does not scale).
@@ -1001,7 +1055,8 @@ defmodule Bench do
     collision_targets = [
       target("5", "collisions: max/min time per particle-step, N=10k..1M", :le, 1.5, spread,
         skip: "native engine not loaded",
-        miss: collision_miss
+        miss: collision_miss,
+        note: collision_context
       ),
       %{
         id: "5",
@@ -1445,6 +1500,10 @@ defmodule Bench do
   defp extra(%{scenario: "LJ"} = row),
     do:
       "  [#{row.steps} steps, E0 #{fmt_e(row.energy_initial)}, E #{fmt_e(row.energy_final)}#{if row[:cutoff], do: ", cutoff #{row.cutoff}", else: ""}]"
+
+  defp extra(%{scenario: "collisions", builds: builds} = row),
+    do:
+      "  [#{:erlang.float_to_binary(row.ns_per_agent_step, decimals: 1)} ns/agent-step, #{round(builds)} lists built, momentum drift #{sci(row.momentum_drift)}, ISA #{row.isa}]"
 
   defp extra(%{scenario: "collisions"} = row),
     do:

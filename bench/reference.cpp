@@ -4,10 +4,12 @@
 //
 // SCENARIO: gravity (bench.exs Gravity, i < j), softened (canonical softened gravity, all j per
 // i), softened_pairs (the same, i < j), integrate (x += v*dt), peak (FMA micro-kernel; N is the
-// iteration count, 0 for the default). Prints one JSON line: seconds per step (best of K runs of
-// S steps, after one warm-up step), the flop count per step, GFLOPS, the ISA that ran and a
-// checksum. The ISA is chosen as the engine chooses it (c_src/isa.cpp): the best the CPU
-// supports, capped by BRZ_ISA or --isa.
+// iteration count, 0 for the default), collisions (bench.exs Collisions: elastic spheres over a
+// neighbour list, then x += v*dt; also prints the lists built and the relative drift of the
+// total momentum, which the pair rule conserves). Prints one JSON line: seconds
+// per step (best of K runs of S steps, after one warm-up step), the flop count per step,
+// GFLOPS, the ISA that ran and a checksum. The ISA is chosen as the engine chooses it
+// (c_src/isa.cpp): the best the CPU supports, capped by BRZ_ISA or --isa.
 #include "reference.hpp"
 
 #include <omp.h>
@@ -61,7 +63,7 @@ const KernelSet& choose(const char* requested_name) {
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr,
                "brz_bench_ref: %s\nusage: brz_bench_ref gravity|softened|softened_pairs|"
-               "integrate|peak N [--precision f64|f32] [--steps S] [--reps K] "
+               "integrate|peak|collisions N [--precision f64|f32] [--steps S] [--reps K] "
                "[--isa sse2|avx2|avx512]\n",
                msg);
   std::exit(2);
@@ -130,6 +132,7 @@ struct Result {
   double seconds_per_step;
   double flops_per_step;
   double checksum;
+  brzref::CollisionStats collisions{0, 0, 0};  // the collisions scenario only
 };
 
 template <class T>
@@ -146,6 +149,13 @@ Result run(const Kernels<T>& k, const std::string& scenario, long n, int steps, 
     return {best, flops, sum};
   }
   if (n < 1 || n > 2'000'000'000L) usage("N out of range");
+  if (scenario == "collisions") {
+    if (n < 2 || n > 100'000'000L) usage("N out of range");
+    Result r{0, 0, 0};
+    r.seconds_per_step = k.collisions(n, steps, reps, &r.collisions);
+    r.checksum = r.collisions.kinetic;
+    return r;
+  }
   const bool moving = scenario == "integrate";
   Bodies<T> b = make_bodies<T>(int(n), moving);
   const double nn = double(n);
@@ -212,9 +222,9 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"scenario\":\"%s\",\"n\":%ld,\"precision\":\"%s\",\"isa\":\"%s\",\"threads\":%d,"
       "\"steps\":%d,\"reps\":%d,\"seconds_per_step\":%.9g,\"flops_per_step\":%.17g,"
-      "\"gflops\":%.6g,\"checksum\":%.17g}\n",
+      "\"gflops\":%.6g,\"checksum\":%.17g,\"builds\":%.17g,\"momentum_drift\":%.17g}\n",
       scenario.c_str(), n, precision.c_str(), ks.isa, omp_get_max_threads(), steps, reps,
-      r.seconds_per_step, r.flops_per_step, r.flops_per_step / r.seconds_per_step / 1e9,
-      r.checksum);
+      r.seconds_per_step, r.flops_per_step, r.flops_per_step / r.seconds_per_step / 1e9, r.checksum,
+      r.collisions.builds, r.collisions.momentum_drift);
   return 0;
 }

@@ -22,6 +22,14 @@ struct Bodies {
   std::size_t stride;
 };
 
+// What the collisions reference reports besides its time.
+struct CollisionStats {
+  double kinetic;         // kinetic energy at the end (the checksum)
+  double momentum_drift;  // |total momentum at the end - at the start| / sum m |v| at the start
+                          // (every pair's impulses are equal and opposite: rounding only)
+  double builds;          // neighbour lists built
+};
+
 template <class T>
 struct Kernels {
   // (a) bench.exs Gravity: d = b.x - a.x; r2 = dot(d,d) + 0.01; inv = 1/(sqrt(r2)*r2);
@@ -36,6 +44,9 @@ struct Kernels {
   void (*integrate)(Bodies<T>&, T dt);
   // (d) independent FMA chains on registers; returns a checksum, *flops gets the flop count.
   double (*peak)(long iters, double* flops);
+  // (e) bench.exs Collisions at n spheres, neighbour list with a skin, then x += v*dt: one
+  //     warm-up step, then the best of `reps` runs of `steps` steps. Returns seconds per step.
+  double (*collisions)(long n, int steps, int reps, CollisionStats* stats);
 };
 
 struct KernelSet {
