@@ -504,9 +504,10 @@ inline void flush_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint3
 // and returns how many. A pair whose deltas are all zero changes nothing (scatter_add skips a
 // zero sum too), and on rules where most listed pairs do nothing (collisions: about half the
 // pairs in contact approach) the scatter's zero test would otherwise be a coin toss per store.
-// The test is one vectorised pass; the copy (branch-free: every pair goes to the fill position,
-// which advances only for a kept pair) runs only when some pair is dropped, so rules whose
-// pairs all act (Lennard-Jones) pay only the test.
+// The test is one vectorised pass; the copy runs only when some pair is dropped, so rules whose
+// pairs all act (Lennard-Jones) pay only the test. It lists the kept pairs first (branch-free)
+// and then moves only those: on collisions most listed pairs are dropped (in contact but not
+// approaching), and moving every pair's deltas cost as much as the rule itself.
 template <class T>
 inline std::size_t drop_zero_pairs(uint32_t n_stores, uint32_t* __restrict pi,
                                    uint32_t* __restrict pj, T* const* out, std::size_t cnt) {
@@ -519,12 +520,19 @@ inline std::size_t drop_zero_pairs(uint32_t n_stores, uint32_t* __restrict pi,
   std::size_t kept = 0;
   for (std::size_t k = 0; k < cnt; ++k) kept += keep[k];
   if (kept == cnt) return cnt;
+  static_assert(block_lanes<T>() <= 65536, "pair positions are uint16_t");
+  uint16_t at[block_lanes<T>()];
   std::size_t c = 0;
   for (std::size_t k = 0; k < cnt; ++k) {
-    for (uint32_t s = 0; s < n_stores; ++s) out[s][c] = out[s][k];
-    pi[c] = pi[k];
-    pj[c] = pj[k];
+    at[c] = uint16_t(k);
     c += keep[k];
+  }
+  // at[m] >= m: each pair moves down (or stays), after the pairs before it have moved.
+  for (std::size_t m = 0; m < c; ++m) {
+    const std::size_t k = at[m];
+    for (uint32_t s = 0; s < n_stores; ++s) out[s][m] = out[s][k];
+    pi[m] = pi[k];
+    pj[m] = pj[k];
   }
   return c;
 }
