@@ -630,7 +630,7 @@ template <class T>
 bool CellLists<T>::run_list(World<T>& w, const Rule& r, double reach, const T* consts,
                             const T* params, const uint8_t* levels, const KernelSet& ks,
                             int max_threads, const ExecOptions& opts, IntegrateResult& stats,
-                            void (*block_fn)(const BrzKernelArgs<T>*)) {
+                            CellKernels<T> gen) {
   const uint32_t type = r.type_a;
   const std::size_t n = w.count(type);
   NeighbourList* found = nullptr;
@@ -675,31 +675,42 @@ bool CellLists<T>::run_list(World<T>& w, const Rule& r, double reach, const T* c
 
   std::vector<T*> cols(lanes);
   for (uint32_t l = 0; l < lanes; ++l) cols[l] = w.column(type, l);
-  std::vector<char> used(lanes, 0);
-  for (const Instr& in : r.instrs)
-    if (in.op == Op::LOAD || in.op == Op::STORE) used[in.b] = 1;
-  for (int d = 0; d < 3; ++d) used[r.cutoff_lane_a + d] = 1;  // gathered by the list filter
-  std::vector<const uint32_t*> li(threads), lj(threads);
-  for (int t = 0; t < threads; ++t) {
-    li[t] = L.li[t].data();
-    lj[t] = L.lj[t].data();
+  // A rule whose every store is an ACC runs through its neighbour-list kernel when it has one
+  // (docs/engine.md, "Neighbour-list kernels"); otherwise the list filter gathers the pairs
+  // within the cutoff into blocks for the pair-block kernel or the interpreter.
+  const bool list_kernel =
+      gen.list != nullptr && std::all_of(r.stores.begin(), r.stores.end(),
+                                         [](const StoreRef& st) { return st.accumulate; });
+  uint64_t evals = 0;
+  if (list_kernel) {
+    evals = run_list_kernel(cols, params, L, gen.list, store_acc, acc_lanes.size(), block);
+  } else {
+    std::vector<char> used(lanes, 0);
+    for (const Instr& in : r.instrs)
+      if (in.op == Op::LOAD || in.op == Op::STORE) used[in.b] = 1;
+    for (int d = 0; d < 3; ++d) used[r.cutoff_lane_a + d] = 1;  // gathered by the list filter
+    std::vector<const uint32_t*> li(threads), lj(threads);
+    for (int t = 0; t < threads; ++t) {
+      li[t] = L.li[t].data();
+      lj[t] = L.lj[t].data();
+    }
+    CellArgs<T> ca{};
+    for (int d = 0; d < 3; ++d) ca.pos_a[d] = ca.pos_b[d] = cols[r.cutoff_lane_a + d];
+    ca.cut2 = reach * reach;
+    ca.n_lists = uint32_t(threads);
+    ca.pos_lane = r.cutoff_lane_a;
+    ca.list_i = li.data();
+    ca.list_j = lj.data();
+    ca.list_n = L.count.data();
+    ca.acc_lo = L.lo.data();
+    ca.acc_row = acc_lanes.size();
+    std::vector<uint8_t*> touched(threads);
+    for (int t = 0; t < threads; ++t) touched[t] = touched_[t].data();
+    ca.touched = touched.data();
+    ca.prefetch = n > kPrefetchRows;
+    evals = launch(r, consts, params, levels, ks, threads, ca, used, used, cols.data(), cols.data(),
+                   list_acc_.data(), store_acc, block, gen.block);
   }
-  CellArgs<T> ca{};
-  for (int d = 0; d < 3; ++d) ca.pos_a[d] = ca.pos_b[d] = cols[r.cutoff_lane_a + d];
-  ca.cut2 = reach * reach;
-  ca.n_lists = uint32_t(threads);
-  ca.pos_lane = r.cutoff_lane_a;
-  ca.list_i = li.data();
-  ca.list_j = lj.data();
-  ca.list_n = L.count.data();
-  ca.acc_lo = L.lo.data();
-  ca.acc_row = acc_lanes.size();
-  std::vector<uint8_t*> touched(threads);
-  for (int t = 0; t < threads; ++t) touched[t] = touched_[t].data();
-  ca.touched = touched.data();
-  ca.prefetch = n > kPrefetchRows;
-  const uint64_t evals = launch(r, consts, params, levels, ks, threads, ca, used, used, cols.data(),
-                                cols.data(), list_acc_.data(), store_acc, block, block_fn);
 
   // Deltas into the columns: each row gets the windows that cover it, in sub-list order.
   uint32_t lo_all = UINT32_MAX, hi_all = 0;
@@ -746,9 +757,43 @@ bool CellLists<T>::run_list(World<T>& w, const Rule& r, double reach, const T* c
   list_acc_clean_ = true;
   last_finite_ = finite;
   stats.cell_sweeps += 1;
-  if (block_fn) stats.generated_cell_sweeps += 1;
+  if (gen.block || list_kernel) stats.generated_cell_sweeps += 1;
+  if (list_kernel) stats.generated_list_sweeps += 1;
   stats.pair_evaluations += evals;
   return true;
+}
+
+template <class T>
+uint64_t CellLists<T>::run_list_kernel(const std::vector<T*>& cols, const T* params,
+                                       const NeighbourList& L,
+                                       void (*list_fn)(const BrzListArgs<T>*),
+                                       const std::vector<std::size_t>& store_acc, std::size_t n_acc,
+                                       std::size_t block) {
+  const std::vector<uint32_t> acc_col(store_acc.begin(), store_acc.end());
+  const int threads = L.threads;
+  uint64_t evals = 0;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static, 1) \
+    reduction(+ : evals)
+  for (int t = 0; t < threads; ++t) {
+    if (L.count[t] == 0) continue;
+    BrzListArgs<T> a{};
+    a.params = params;
+    a.cols = cols.data();
+    a.li = L.li[t].data();
+    a.lj = L.lj[t].data();
+    a.begin = 0;
+    a.end = L.count[t];
+    a.acc = list_acc_.data() + std::size_t(t) * block;
+    a.row_stride = n_acc;
+    a.acc_col = acc_col.data();
+    a.lo = L.lo[t];
+    list_fn(&a);
+    // Every row of the window may have changed: the reduction visits all of its blocks.
+    const std::size_t blocks = ((L.hi[t] - 1) >> 6) - (L.lo[t] >> 6) + 1;
+    std::fill(touched_[t].begin(), touched_[t].begin() + blocks, uint8_t(1));
+    evals += L.count[t];
+  }
+  return evals;
 }
 
 template <class T>
@@ -822,8 +867,7 @@ uint64_t CellLists<T>::launch(const Rule& r, const T* consts, const T* params,
 template <class T>
 bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* params,
                        const uint8_t* levels, const KernelSet& ks, int max_threads,
-                       const ExecOptions& opts, IntegrateResult& stats,
-                       void (*block_fn)(const BrzKernelArgs<T>*)) {
+                       const ExecOptions& opts, IntegrateResult& stats, CellKernels<T> gen) {
   last_finite_ = false;
   if (!opts.cell_lists || !r.has_cutoff || r.kind == RuleKind::PerAgent) return false;
   const bool same = r.kind == RuleKind::PairSame;
@@ -839,7 +883,7 @@ bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* par
   if (!iv || !(iv->hi > 0)) return false;
   const double width0 = iv->hi * (1 + kCellMargin);
   if (same)
-    return run_list(w, r, width0, consts, params, levels, ks, max_threads, opts, stats, block_fn);
+    return run_list(w, r, width0, consts, params, levels, ks, max_threads, opts, stats, gen);
 
   // 2. Grid over the positions of both slots, binning, and whether cells pay off.
   const int bin_threads = na + nb > 50000 ? max_threads : 1;
@@ -929,7 +973,7 @@ bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* par
   const int n_threads = cand > double(opts.pair_parallel_threshold) ? max_threads : 1;
   const uint64_t evals =
       launch(r, consts, params, levels, ks, n_threads, ca, used0, used1, cols_a.data(),
-             cols_b.data(), acc_.data(), store_acc, acc_size, block_fn);
+             cols_b.data(), acc_.data(), store_acc, acc_size, gen.block);
 
   // 6. Deltas back to the agents' own order.
   for (const Acc& acc : accs) {
@@ -941,7 +985,7 @@ bool CellLists<T>::run(World<T>& w, const Rule& r, const T* consts, const T* par
     for (long k = 0; k < n; ++k) col[perm[k]] = col[perm[k]] + src[k];
   }
   stats.cell_sweeps += 1;
-  if (block_fn) stats.generated_cell_sweeps += 1;
+  if (gen.block) stats.generated_cell_sweeps += 1;
   stats.pair_evaluations += evals;
   return true;
 }

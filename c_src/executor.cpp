@@ -155,7 +155,7 @@ class Runner {
       // Cell lists (c_src/cells.cpp) when the rule has a usable cutoff; else all pairs.
       CellLists<T>& cells = cache_.cells;
       if (cells.run(w_, r, p.consts.data(), params_.data(), p.levels.data(), *ks_, max_threads_,
-                    opts_, *stats_, generated_block_fn(id))) {
+                    opts_, *stats_, generated_cell_kernels(id))) {
         if (!cells.last_sweep_finite()) check(p, step);
         return;
       }
@@ -209,14 +209,15 @@ class Runner {
       return k->f32;
   }
 
-  // The rule's generated pair-block kernel for precision T (cell-list sweeps), or nullptr.
-  auto generated_block_fn(uint32_t id) const -> void (*)(const BrzKernelArgs<T>*) {
+  // The rule's generated pair-block and neighbour-list kernels for precision T (cell-list
+  // sweeps); null where there are none.
+  CellKernels<T> generated_cell_kernels(uint32_t id) const {
     const RuleKernels* k = gen_ ? gen_->rule(id) : nullptr;
-    if (k == nullptr) return nullptr;
+    if (k == nullptr) return {};
     if constexpr (sizeof(T) == 8)
-      return k->block_f64;
+      return {k->block_f64, k->list_f64};
     else
-      return k->block_f32;
+      return {k->block_f32, k->list_f32};
   }
 
   // A per-agent or all-pairs sweep: the generated kernel when there is one, else the

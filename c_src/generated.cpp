@@ -101,6 +101,10 @@ std::shared_ptr<const KernelLibrary> KernelLibrary::open(const std::string& path
     void* b32 = sym((base + "_block_f32").c_str()) ? pick(base + "_block_f32") : nullptr;
     lib->rules_[k].block_f64 = reinterpret_cast<brz_kernel_f64_fn>(b64);
     lib->rules_[k].block_f32 = reinterpret_cast<brz_kernel_f32_fn>(b32);
+    void* l64 = sym((base + "_list_f64").c_str()) ? pick(base + "_list_f64") : nullptr;
+    void* l32 = sym((base + "_list_f32").c_str()) ? pick(base + "_list_f32") : nullptr;
+    lib->rules_[k].list_f64 = reinterpret_cast<brz_list_f64_fn>(l64);
+    lib->rules_[k].list_f32 = reinterpret_cast<brz_list_f32_fn>(l32);
   }
   lib->isa_ = suffixes[widest].empty() ? "sse2" : suffixes[widest].substr(1);
   return lib;

@@ -88,8 +88,8 @@ struct WorldRes {
   // Generated kernels allowed (world_set_options(kernels: false) turns it off).
   std::atomic<bool> use_kernels{true};
   // Sweeps run by native_integrate since the world was created (world_info's :sweeps).
-  std::atomic<uint64_t> cell_sweeps{0}, generated_cell_sweeps{0}, all_pairs_sweeps{0},
-      generated_sweeps{0}, neighbour_builds{0};
+  std::atomic<uint64_t> cell_sweeps{0}, generated_cell_sweeps{0}, generated_list_sweeps{0},
+      all_pairs_sweeps{0}, generated_sweeps{0}, neighbour_builds{0};
 };
 
 void program_dtor(ErlNifEnv*, void* obj) { static_cast<ProgramRes*>(obj)->~ProgramRes(); }
@@ -578,6 +578,7 @@ ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
     const brz::IntegrateResult res = brz::integrate(*w->world, ids, steps, dt, stop, opts);
     w->cell_sweeps += res.cell_sweeps;
     w->generated_cell_sweeps += res.generated_cell_sweeps;
+    w->generated_list_sweeps += res.generated_list_sweeps;
     w->all_pairs_sweeps += res.all_pairs_sweeps;
     w->generated_sweeps += res.generated_sweeps;
     w->neighbour_builds += res.neighbour_builds;
@@ -742,10 +743,11 @@ ERL_NIF_TERM world_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   const ERL_NIF_TERM status = kernel_status(env, *w->prog_res);
   const ERL_NIF_TERM sweeps =
       make_map(env,
-               {atom(env, "cells"), atom(env, "generated_cells"), atom(env, "all_pairs"),
-                atom(env, "generated"), atom(env, "neighbour_builds")},
+               {atom(env, "cells"), atom(env, "generated_cells"), atom(env, "generated_lists"),
+                atom(env, "all_pairs"), atom(env, "generated"), atom(env, "neighbour_builds")},
                {enif_make_uint64(env, w->cell_sweeps.load()),
                 enif_make_uint64(env, w->generated_cell_sweeps.load()),
+                enif_make_uint64(env, w->generated_list_sweeps.load()),
                 enif_make_uint64(env, w->all_pairs_sweeps.load()),
                 enif_make_uint64(env, w->generated_sweeps.load()),
                 enif_make_uint64(env, w->neighbour_builds.load())});

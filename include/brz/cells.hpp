@@ -15,6 +15,7 @@
 
 #include "brz/aligned.hpp"
 #include "brz/executor.hpp"
+#include "brz/generated.hpp"
 #include "brz/kernels.hpp"
 #include "brz/program.hpp"
 #include "brz/world.hpp"
@@ -77,15 +78,17 @@ class CellLists {
   /// docs/engine.md): adds the pair deltas to the world's columns, counts the sweep and its pair
   /// evaluations in `stats` and returns true. Returns false, having changed nothing in the world,
   /// when the caller must run the all-pairs sweep instead. `levels` is the rule's Level per
-  /// register as bytes. `block_fn`, when not null, is the rule's generated pair-block kernel
-  /// (generated_abi.hpp): the listed pairs then run through it instead of the interpreter.
+  /// register as bytes. `gen` holds the rule's generated kernels (generated_abi.hpp), if any:
+  /// the listed pairs then run through the neighbour-list kernel when there is one and the
+  /// sweep uses a neighbour list, else through the pair-block kernel, instead of the
+  /// interpreter.
   /// After a run that returned true: whether every value it stored is known to be finite (false
   /// when unknown); the caller's non-finite check may then be skipped.
   bool last_sweep_finite() const noexcept { return last_finite_; }
 
   bool run(World<T>& w, const Rule& r, const T* consts, const T* params, const uint8_t* levels,
            const KernelSet& ks, int max_threads, const ExecOptions& opts, IntegrateResult& stats,
-           void (*block_fn)(const BrzKernelArgs<T>*) = nullptr);
+           CellKernels<T> gen = {});
 
  private:
   struct Bins {
@@ -139,8 +142,14 @@ class CellLists {
                   std::size_t acc_stride, void (*block_fn)(const BrzKernelArgs<T>*));
   bool run_list(World<T>& w, const Rule& r, double reach, const T* consts, const T* params,
                 const uint8_t* levels, const KernelSet& ks, int max_threads,
-                const ExecOptions& opts, IntegrateResult& stats,
-                void (*block_fn)(const BrzKernelArgs<T>*));
+                const ExecOptions& opts, IntegrateResult& stats, CellKernels<T> gen);
+  /// The neighbour-list kernel over every sub-list of L, each into its own accumulator window
+  /// (`block` elements, `n_acc` a row) with its blocks marked touched; returns the pairs
+  /// evaluated.
+  uint64_t run_list_kernel(const std::vector<T*>& cols, const T* params, const NeighbourList& L,
+                           void (*list_fn)(const BrzListArgs<T>*),
+                           const std::vector<std::size_t>& store_acc, std::size_t n_acc,
+                           std::size_t block);
 
   Bins a_, b_;
   std::vector<NeighbourList> lists_;

@@ -61,8 +61,9 @@ struct IntegrateResult {
   uint64_t cell_sweeps = 0, all_pairs_sweeps = 0, pair_evaluations = 0;
   /// Per-agent and all-pairs sweeps run by generated kernels (docs/kernels.md).
   uint64_t generated_sweeps = 0;
-  /// Cell-list sweeps (counted in cell_sweeps too) run by generated pair-block kernels.
-  uint64_t generated_cell_sweeps = 0;
+  /// Cell-list sweeps (counted in cell_sweeps too) run by generated pair-block or
+  /// neighbour-list kernels, and of those, the ones run by neighbour-list kernels.
+  uint64_t generated_cell_sweeps = 0, generated_list_sweeps = 0;
   /// Neighbour lists built (docs/engine.md, "Neighbour lists"); a cell-list sweep of a
   /// same-type rule that did not build one reused the list of an earlier step.
   uint64_t neighbour_builds = 0;

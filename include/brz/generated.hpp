@@ -19,6 +19,15 @@ struct RuleKernels {
   brz_kernel_f32_fn f32 = nullptr;
   brz_kernel_f64_fn block_f64 = nullptr;
   brz_kernel_f32_fn block_f32 = nullptr;
+  brz_list_f64_fn list_f64 = nullptr;  // neighbour-list kernels (ACC-only cutoff rules)
+  brz_list_f32_fn list_f32 = nullptr;
+};
+
+/// The generated kernels a cell-list sweep of one pair rule may use (either may be null).
+template <class T>
+struct CellKernels {
+  void (*block)(const BrzKernelArgs<T>*) = nullptr;  // pair-block kernel
+  void (*list)(const BrzListArgs<T>*) = nullptr;     // neighbour-list kernel
 };
 
 /// A loaded, validated kernel library: one entry per rule of the program it was generated from.
@@ -31,7 +40,8 @@ class KernelLibrary {
   /// binary must equal `program[0, size)` byte for byte, `brz_rule_count` must equal `n_rules`
   /// and every `brz_rule_<k>_f64` / `_f32` must exist. The pair-block kernels
   /// `brz_rule_<k>_block_f64` / `_block_f32` are optional (the generator emits them for pair
-  /// rules): a rule without them runs its cell-list sweeps on the interpreter. Of every kernel,
+  /// rules): a rule without them runs its cell-list sweeps on the interpreter; so are the
+  /// neighbour-list kernels `brz_rule_<k>_list_f64` / `_list_f32`. Of every kernel,
   /// the widest ISA variant not wider than `isa` ("sse2", "avx2" or "avx512", as isa_name()
   /// names the engine's choice; generated_abi.hpp) is used: `<name>_avx512`, `<name>_avx2`,
   /// else the baseline `<name>`. Never throws for a bad library: returns nullptr and sets

@@ -51,9 +51,34 @@ struct BrzKernelArgs {
 typedef BrzKernelArgs<double> BrzKernelArgsF64;
 typedef BrzKernelArgs<float> BrzKernelArgsF32;
 
+// Arguments of a neighbour-list kernel (version 4; pair-same rules with a cutoff whose every
+// store is an ACC, used by the neighbour-list sweep, docs/kernels.md): for every listed pair p
+// in [begin, end), slot 0 = row li[p] and slot 1 = row lj[p] of the type's columns `cols`,
+// evaluates the rule and adds the register of ACC s to acc[(row - lo) * row_stride +
+// acc_col[s]], row = the slot's row. Pairs are sorted by li, and the lj of one li are
+// distinct (each unordered pair is listed once). Listed pairs beyond the cutoff are evaluated
+// too: the rule's guard makes their ACCs zero. Only the accumulator window is written.
+template <class T>
+struct BrzListArgs {
+  const T* params;          // as BrzKernelArgs
+  const T* const* cols;     // one column per lane of the type (both slots)
+  const uint32_t* li;       // slot-0 row of each listed pair
+  const uint32_t* lj;       // slot-1 row of each listed pair
+  size_t begin, end;        // the pairs this call covers
+  T* acc;                   // accumulator window: rows [lo, ...), row_stride elements a row
+  size_t row_stride;        // elements per window row
+  const uint32_t* acc_col;  // per ACC (program order): its element within a window row
+  uint32_t lo;              // the window's first row
+};
+
+typedef BrzListArgs<double> BrzListArgsF64;
+typedef BrzListArgs<float> BrzListArgsF32;
+
 extern "C" {
 typedef void (*brz_kernel_f64_fn)(const BrzKernelArgsF64*);
 typedef void (*brz_kernel_f32_fn)(const BrzKernelArgsF32*);
+typedef void (*brz_list_f64_fn)(const BrzListArgsF64*);
+typedef void (*brz_list_f32_fn)(const BrzListArgsF32*);
 }
 
 // Symbols of a generated library (all extern "C"):
@@ -66,6 +91,8 @@ typedef void (*brz_kernel_f32_fn)(const BrzKernelArgsF32*);
 //   void brz_rule_<k>_f32(const BrzKernelArgsF32*);
 //   void brz_rule_<k>_block_f64(const BrzKernelArgsF64*);  pair rules only, optional: without
 //   void brz_rule_<k>_block_f32(const BrzKernelArgsF32*);  them cell sweeps use the interpreter
+//   void brz_rule_<k>_list_f64(const BrzListArgsF64*);  pair-same rules with a cutoff and only
+//   void brz_rule_<k>_list_f32(const BrzListArgsF32*);  ACC stores, optional (version 4)
 // Each kernel above is the baseline (SSE2 on x86-64) build; a library may also export, for any
 // of them, `<name>_avx2` (built for AVX2 + FMA) and `<name>_avx512` (the engine's AVX-512
 // features), version 4. The loader uses the widest variant the engine's ISA allows (BRZ_ISA

@@ -1,7 +1,8 @@
 // A hand-written kernel library in the format of the generated ones (docs/kernels.md), built
 // by CMake in four variants for test_generated.cpp: BRZ_FIXTURE_VARIANT 0 = valid, 1 = the f32
 // kernel of rule 1 missing (only its _avx2 variant exists), 2 = a wrong ABI version, 3 = valid
-// without the (optional) pair-block kernels of rule 2. Some kernels have ISA variants
+// without the (optional) pair-block kernels of rule 2 and neighbour-list kernels of rule 3.
+// Some kernels have ISA variants
 // (`_avx2`, `_avx512`): the same code under another name, so that the test can tell which one
 // the loader picked.
 #include "kernel_fixture.hpp"
@@ -27,7 +28,7 @@ const uint32_t brz_abi_version = BRZ_GEN_ABI_VERSION + (BRZ_FIXTURE_VARIANT == 2
 const char brz_program_hash[] = "fixture-hash";
 uint32_t brz_program_size = 0;
 unsigned char brz_program_binary[4096];
-const uint32_t brz_rule_count = 3;
+const uint32_t brz_rule_count = 4;
 }
 
 namespace {
@@ -113,6 +114,52 @@ void rule2_block(const BrzKernelArgs<T>* a) {
     rule2_pair(ca[2][k], ca[3][k], ca[4][k], cb[2][k], cb[3][k], cb[4][k], ca[1][k], ca[5][k],
                cb[5][k], a->params[0], &a->acc[0][k], &a->acc[1][k]);
 }
+// Rule 3, one pair: its three ACCs (x of slot 0, x and v of slot 1).
+template <class T>
+inline void rule3_pair(T pax, T pay, T paz, T pbx, T pby, T pbz, T wa, T wb, T dt, T* x0, T* x1,
+                       T* v1) {
+  const T dx = pax - pbx, dy = pay - pby, dz = paz - pbz;
+  const T r2 = dx * dx + dy * dy + dz * dz;
+  const T c = T(0.3);
+  const T c2 = c * c;
+  const T t = (c2 - r2) * dt;
+  const bool cond = r2 < c2;
+  *x0 = cond ? t * wb : T(0);
+  *x1 = cond ? t * wa : T(0);
+  *v1 = cond ? t : T(0);
+}
+
+template <class T>
+void rule3(const BrzKernelArgs<T>* a) {
+  const T* const* ca = a->cols_a;
+  const T* const* cb = a->cols_b;
+  T* x = a->acc[0];  // == acc[1]: slot 0 and slot 1 both accumulate lane 0
+  T* v = a->acc[2];
+  for (size_t i = a->i_begin; i < a->i_end; ++i)
+    for (size_t j = i + 1; j < a->n_b; ++j) {
+      T x0, x1, v1;
+      rule3_pair(ca[2][i], ca[3][i], ca[4][i], cb[2][j], cb[3][j], cb[4][j], ca[5][i], cb[5][j],
+                 a->params[0], &x0, &x1, &v1);
+      x[i] += x0;
+      x[j] += x1;
+      v[j] += v1;
+    }
+}
+
+// Neighbour-list kernel of rule 3 (BrzListArgs): window rows (row - lo) * row_stride.
+template <class T>
+void rule3_list(const BrzListArgs<T>* a) {
+  const T* const* c = a->cols;
+  for (size_t p = a->begin; p < a->end; ++p) {
+    const size_t i = a->li[p], j = a->lj[p];
+    T x0, x1, v1;
+    rule3_pair(c[2][i], c[3][i], c[4][i], c[2][j], c[3][j], c[4][j], c[5][i], c[5][j], a->params[0],
+               &x0, &x1, &v1);
+    a->acc[(i - a->lo) * a->row_stride + a->acc_col[0]] += x0;
+    a->acc[(j - a->lo) * a->row_stride + a->acc_col[1]] += x1;
+    a->acc[(j - a->lo) * a->row_stride + a->acc_col[2]] += v1;
+  }
+}
 }  // namespace
 
 extern "C" {
@@ -127,7 +174,11 @@ BRZ_EXPORT void brz_rule_1_f32(const BrzKernelArgsF32* a) { rule1(a); }
 BRZ_EXPORT void brz_rule_1_f32_avx2(const BrzKernelArgsF32* a) { rule1(a); }
 BRZ_EXPORT void brz_rule_2_f64(const BrzKernelArgsF64* a) { rule2(a); }
 BRZ_EXPORT void brz_rule_2_f32(const BrzKernelArgsF32* a) { rule2(a); }
+BRZ_EXPORT void brz_rule_3_f64(const BrzKernelArgsF64* a) { rule3(a); }
+BRZ_EXPORT void brz_rule_3_f32(const BrzKernelArgsF32* a) { rule3(a); }
 #if BRZ_FIXTURE_VARIANT != 3
+BRZ_EXPORT void brz_rule_3_list_f64(const BrzListArgsF64* a) { rule3_list(a); }
+BRZ_EXPORT void brz_rule_3_list_f32(const BrzListArgsF32* a) { rule3_list(a); }
 BRZ_EXPORT void brz_rule_2_block_f64(const BrzKernelArgsF64* a) { rule2_block(a); }
 BRZ_EXPORT void brz_rule_2_block_f64_avx2(const BrzKernelArgsF64* a) { rule2_block(a); }
 BRZ_EXPORT void brz_rule_2_block_f32(const BrzKernelArgsF32* a) { rule2_block(a); }

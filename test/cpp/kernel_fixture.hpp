@@ -6,6 +6,9 @@
 //   rule 2 (pair-same, cutoff 0.3 on p, so it runs on cell lists): r2 = |p_a - p_b|^2,
 //     t = (0.09 - r2) * dt; if r2 < 0.09: w_a = w_a + t * (v_a + w_b) (STORE) and
 //     ACC w_b += t * w_a (else nothing)
+//   rule 3 (pair-same, the same cutoff, ACCs only, so it runs through a neighbour-list kernel
+//     where the library has one): if r2 < 0.09: ACC x_a += t * w_b, ACC x_b += t * w_a and
+//     ACC v_b += t (else zeros)
 #pragma once
 
 #include <cstdint>
@@ -48,6 +51,29 @@ inline ProgramBuilder fixture_builder() {
     const uint16_t na = r.op(Op::ADD, wa, r.op(Op::MUL, t, r.op(Op::ADD, va, wb)));
     r.store(0, 5, r.op(Op::SELECT, cond, na, wa));
     r.acc(1, 5, r.op(Op::SELECT, cond, r.op(Op::MUL, t, wa), r.cnst(0.0)));
+    r.cflag = 1;
+    r.clane_a = 2;
+    r.clane_b = 2;
+    r.creg = c;
+  }
+  {
+    RuleBuilder& r = pb.pair(0, 0);
+    const uint16_t dt = r.param(0);
+    uint16_t r2 = 0;
+    for (uint16_t d = 0; d < 3; ++d) {
+      const uint16_t dd = r.op(Op::SUB, r.load(0, uint16_t(2 + d)), r.load(1, uint16_t(2 + d)));
+      const uint16_t sq = r.op(Op::MUL, dd, dd);
+      r2 = d == 0 ? sq : r.op(Op::ADD, r2, sq);
+    }
+    const uint16_t c = r.cnst(0.3);
+    const uint16_t c2 = r.op(Op::MUL, c, c);
+    const uint16_t cond = r.op(Op::LT, r2, c2);
+    const uint16_t t = r.op(Op::MUL, r.op(Op::SUB, c2, r2), dt);
+    const uint16_t zero = r.cnst(0.0);
+    const uint16_t wa = r.load(0, 5), wb = r.load(1, 5);
+    r.acc(0, 0, r.op(Op::SELECT, cond, r.op(Op::MUL, t, wb), zero));
+    r.acc(1, 0, r.op(Op::SELECT, cond, r.op(Op::MUL, t, wa), zero));
+    r.acc(1, 1, r.op(Op::SELECT, cond, t, zero));
     r.cflag = 1;
     r.clane_a = 2;
     r.clane_b = 2;

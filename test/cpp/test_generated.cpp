@@ -64,7 +64,7 @@ void check_interchangeable(const brz::KernelLibrary& lib, std::size_t n, int thr
   CHECK(brz::uses_generated_kernel(*wg, 0, gen));
   CHECK(brz::uses_generated_kernel(*wg, 1, gen));
   CHECK_FALSE(brz::uses_generated_kernel(*wg, 1, interp));
-  CHECK_FALSE(brz::uses_generated_kernel(*wg, 3, gen));
+  CHECK_FALSE(brz::uses_generated_kernel(*wg, 4, gen));
   Cols<T> ref(1, std::vector<std::vector<T>>(6, std::vector<T>(n)));
   for (uint32_t l = 0; l < 6; ++l)
     for (std::size_t i = 0; i < n; ++i) ref[0][l][i] = wi->column(0, l)[wi->row(0, i)];
@@ -76,16 +76,19 @@ void check_interchangeable(const brz::KernelLibrary& lib, std::size_t n, int thr
 TEST_CASE("a valid kernel library loads and matches the interpreter", "[generated]") {
   const std::vector<uint8_t> prog = fixture_program_bytes();
   std::string err;
-  auto lib = open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", prog, 3, &err);
+  auto lib = open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", prog, 4, &err);
   REQUIRE(lib != nullptr);
   CHECK(err.empty());
-  CHECK(lib->n_rules() == 3);
+  CHECK(lib->n_rules() == 4);
   CHECK(lib->rule(1)->block_f64 == nullptr);  // no pair-block kernels for rule 1 (optional)
   CHECK(lib->rule(2)->block_f64 != nullptr);
   CHECK(lib->rule(2)->block_f32 != nullptr);
   CHECK(lib->rule(0)->f64 != nullptr);
   CHECK(lib->rule(1)->f32 != nullptr);
-  CHECK(lib->rule(3) == nullptr);
+  CHECK(lib->rule(3)->list_f64 != nullptr);  // rule 3: ACCs only, a neighbour-list kernel
+  CHECK(lib->rule(3)->list_f32 != nullptr);
+  CHECK(lib->rule(2)->list_f64 == nullptr);  // rule 2 stores: none (optional)
+  CHECK(lib->rule(4) == nullptr);
   for (int threads : {1, 2, 3}) {
     check_interchangeable<double>(*lib, 37, threads, 1e-12);
     check_interchangeable<float>(*lib, 37, threads, 1e-5);
@@ -96,11 +99,11 @@ TEST_CASE("a valid kernel library loads and matches the interpreter", "[generate
 TEST_CASE("a kernel library for another program is rejected", "[generated]") {
   const std::vector<uint8_t> prog = fixture_program_bytes();
   std::string err;
-  CHECK(open_lib(BRZ_FIXTURE_GOOD, "other-hash", prog, 3, &err) == nullptr);
+  CHECK(open_lib(BRZ_FIXTURE_GOOD, "other-hash", prog, 4, &err) == nullptr);
   CHECK(err.find("hash") != std::string::npos);
-  CHECK(open_lib(BRZ_FIXTURE_GOOD, "fixture-has", prog, 3, &err) == nullptr);
-  CHECK(open_lib(BRZ_FIXTURE_GOOD, "fixture-hash-", prog, 3, &err) == nullptr);
-  CHECK(open_lib(BRZ_FIXTURE_GOOD, "", prog, 3, &err) == nullptr);
+  CHECK(open_lib(BRZ_FIXTURE_GOOD, "fixture-has", prog, 4, &err) == nullptr);
+  CHECK(open_lib(BRZ_FIXTURE_GOOD, "fixture-hash-", prog, 4, &err) == nullptr);
+  CHECK(open_lib(BRZ_FIXTURE_GOOD, "", prog, 4, &err) == nullptr);
 
   std::vector<uint8_t> other = prog;
   other[other.size() - 3] ^= 1;  // a different program with the same size
@@ -109,7 +112,7 @@ TEST_CASE("a kernel library for another program is rejected", "[generated]") {
   other = prog;
   other.push_back(0);
   CHECK(open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", other, 3, &err) == nullptr);
-  CHECK(open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", prog, 4, &err) == nullptr);
+  CHECK(open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", prog, 5, &err) == nullptr);
 }
 
 TEST_CASE("the loader uses the widest ISA variant of each kernel that the ISA allows",
@@ -132,7 +135,7 @@ TEST_CASE("the loader uses the widest ISA variant of each kernel that the ISA al
   };
   for (const Case& c : cases) {
     INFO(c.isa);
-    auto lib = open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", prog, 3, &err, c.isa);
+    auto lib = open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", prog, 4, &err, c.isa);
     REQUIRE(lib != nullptr);
     CHECK(lib->isa() == (std::string(c.isa) == "unknown" ? "sse2" : c.isa));
     CHECK(reinterpret_cast<void*>(lib->rule(0)->f64) == symbol(BRZ_FIXTURE_GOOD, c.rule0_f64));
@@ -150,30 +153,30 @@ TEST_CASE("a kernel library with a missing kernel or another ABI is rejected", "
   // The missing f32 kernel of rule 1 has an _avx2 variant: a variant without its baseline does
   // not count, whatever the ISA.
   for (const char* isa : {"sse2", "avx2", "avx512"}) {
-    CHECK(open_lib(BRZ_FIXTURE_MISSING, "fixture-hash", prog, 3, &err, isa) == nullptr);
+    CHECK(open_lib(BRZ_FIXTURE_MISSING, "fixture-hash", prog, 4, &err, isa) == nullptr);
     CHECK(err.find("rule 1") != std::string::npos);
   }
-  CHECK(open_lib(BRZ_FIXTURE_ABI, "fixture-hash", prog, 3, &err) == nullptr);
+  CHECK(open_lib(BRZ_FIXTURE_ABI, "fixture-hash", prog, 4, &err) == nullptr);
   CHECK(err.find("ABI") != std::string::npos);
 }
 
 TEST_CASE("a missing or garbage library path is rejected", "[generated]") {
   const std::vector<uint8_t> prog = fixture_program_bytes();
   std::string err;
-  CHECK(open_lib("/nonexistent/brz_kernels.so", "fixture-hash", prog, 3, &err) == nullptr);
+  CHECK(open_lib("/nonexistent/brz_kernels.so", "fixture-hash", prog, 4, &err) == nullptr);
   CHECK(err.find("cannot load") != std::string::npos);
-  CHECK(open_lib("", "fixture-hash", prog, 3, &err) == nullptr);
-  CHECK(open_lib(std::string("a\0b", 3), "fixture-hash", prog, 3, &err) == nullptr);
+  CHECK(open_lib("", "fixture-hash", prog, 4, &err) == nullptr);
+  CHECK(open_lib(std::string("a\0b", 3), "fixture-hash", prog, 4, &err) == nullptr);
   const std::string garbage = std::string(BRZ_FIXTURE_GOOD) + ".garbage.so";
   {
     std::ofstream f(garbage, std::ios::binary);
     for (int k = 0; k < 4096; ++k) f.put(static_cast<char>((k * 131 + 7) & 0xff));
   }
-  CHECK(open_lib(garbage, "fixture-hash", prog, 3, &err) == nullptr);
+  CHECK(open_lib(garbage, "fixture-hash", prog, 4, &err) == nullptr);
   CHECK_FALSE(err.empty());
   std::remove(garbage.c_str());
   // A library that is not a kernel library at all (no brz_* symbols): the C library.
-  CHECK(open_lib("libc.so.6", "fixture-hash", prog, 3, &err) == nullptr);
+  CHECK(open_lib("libc.so.6", "fixture-hash", prog, 4, &err) == nullptr);
   CHECK(err.find("metadata") != std::string::npos);
 }
 
@@ -189,7 +192,7 @@ TEST_CASE("without a library or with use_generated off, nothing is generated", "
 TEST_CASE("a non-finite value stored by a generated per-agent kernel is reported", "[generated]") {
   const std::vector<uint8_t> bytes = fixture_program_bytes();
   std::string err;
-  auto lib = open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", bytes, 3, &err);
+  auto lib = open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", bytes, 4, &err);
   REQUIRE(lib != nullptr);
   const auto prog = fixture_builder().build();
   for (int threads : {1, 2}) {
@@ -213,7 +216,7 @@ TEST_CASE("a non-finite value stored by a generated per-agent kernel is reported
 
 namespace {
 
-// Rule 2 of the fixture (cutoff 0.3) over `n` agents in [-1, 1]^3, 3 steps of {0, 2}.
+// Rules 2 and 3 of the fixture (cutoff 0.3) over `n` agents in [-1, 1]^3, 3 steps of {0, 2, 3}.
 template <class T>
 brz::IntegrateResult run_cells(const brz::ExecOptions& opts, std::size_t n, Cols<T>* out) {
   const auto prog = fixture_builder().build();
@@ -223,7 +226,7 @@ brz::IntegrateResult run_cells(const brz::ExecOptions& opts, std::size_t n, Cols
       brz::make_world(prog, {n}, sizeof(T) == 8 ? brz::Precision::F64 : brz::Precision::F32);
   auto& w = static_cast<brz::World<T>&>(*holder);
   load_world(w, cols);
-  const brz::IntegrateResult res = brz::integrate(w, {0, 2}, 3, 0.5, nullptr, opts);
+  const brz::IntegrateResult res = brz::integrate(w, {0, 2, 3}, 3, 0.5, nullptr, opts);
   out->assign(1, std::vector<std::vector<T>>(6, std::vector<T>(n)));
   for (uint32_t l = 0; l < 6; ++l)
     for (std::size_t i = 0; i < n; ++i) (*out)[0][l][i] = w.column(0, l)[w.row(0, i)];
@@ -248,26 +251,35 @@ void check_cells_generated(const brz::KernelLibrary& good, const brz::KernelLibr
   const brz::IntegrateResult ri = run_cells<T>(interp, n, &ci);
   const brz::IntegrateResult ra = run_cells<T>(all, n, &ca);
   const brz::IntegrateResult rn = run_cells<T>(nob, n, &cn);
-  // The cell path ran, through the pair-block kernel only where there is one and it is allowed.
-  CHECK(rg.cell_sweeps == 3);
-  CHECK(rg.generated_cell_sweeps == 3);
+  // The cell path ran, through the pair-block kernel (rule 2) and the neighbour-list kernel
+  // (rule 3) only where there is one and it is allowed.
+  CHECK(rg.cell_sweeps == 6);
+  CHECK(rg.generated_cell_sweeps == 6);
+  CHECK(rg.generated_list_sweeps == 3);
   CHECK(rg.generated_sweeps == 3);  // rule 0 (per-agent)
-  CHECK(ri.cell_sweeps == 3);
+  CHECK(ri.cell_sweeps == 6);
   CHECK(ri.generated_cell_sweeps == 0);
+  CHECK(ri.generated_list_sweeps == 0);
   CHECK(ra.cell_sweeps == 0);
-  CHECK(ra.all_pairs_sweeps == 3);
-  CHECK(rn.cell_sweeps == 3);
+  CHECK(ra.all_pairs_sweeps == 6);
+  CHECK(rn.cell_sweeps == 6);
   CHECK(rn.generated_cell_sweeps == 0);
+  CHECK(rn.generated_list_sweeps == 0);
   CHECK(rn.generated_sweeps == 3);  // rule 0 only
-  CHECK(rg.pair_evaluations == ri.pair_evaluations);
-  // Some pairs are within the cutoff, so the comparison is not vacuous.
-  double moved = 0;
+  // The list kernel evaluates every listed pair, the filter only those within the cutoff.
+  CHECK(rg.pair_evaluations > ri.pair_evaluations);
+  // Some pairs are within the cutoff, so the comparison is not vacuous: w (lane 5) is changed
+  // by rule 2 and v (lane 1) by rule 3 only.
+  double moved_w = 0, moved_v = 0;
   const auto prog = fixture_builder().build();
   std::mt19937_64 rng(7);
   const Cols<T> start = random_cols<T>(*prog, {n}, rng);
-  for (std::size_t i = 0; i < n; ++i)
-    moved = std::max(moved, std::fabs(double(ci[0][5][i]) - double(start[0][5][i])));
-  CHECK(moved > 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    moved_w = std::max(moved_w, std::fabs(double(ci[0][5][i]) - double(start[0][5][i])));
+    moved_v = std::max(moved_v, std::fabs(double(ci[0][1][i]) - double(start[0][1][i])));
+  }
+  CHECK(moved_w > 0);
+  CHECK(moved_v > 0);
   auto holder =
       brz::make_world(prog, {n}, sizeof(T) == 8 ? brz::Precision::F64 : brz::Precision::F32);
   auto& w = static_cast<brz::World<T>&>(*holder);
@@ -279,19 +291,22 @@ void check_cells_generated(const brz::KernelLibrary& good, const brz::KernelLibr
 
 }  // namespace
 
-TEST_CASE("cell sweeps run through pair-block kernels and match the interpreter",
-          "[generated][cells]") {
+TEST_CASE(
+    "cell sweeps run through pair-block and neighbour-list kernels and match the "
+    "interpreter",
+    "[generated][cells]") {
   const std::vector<uint8_t> prog = fixture_program_bytes();
   std::string err;
-  auto good = open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", prog, 3, &err);
+  auto good = open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", prog, 4, &err);
   REQUIRE(good != nullptr);
   // A library without the optional pair-block kernels loads; its cell sweeps use the interpreter.
-  auto noblock = open_lib(BRZ_FIXTURE_NOBLOCK, "fixture-hash", prog, 3, &err);
+  auto noblock = open_lib(BRZ_FIXTURE_NOBLOCK, "fixture-hash", prog, 4, &err);
   REQUIRE(noblock != nullptr);
   CHECK(err.empty());
   CHECK(noblock->rule(2)->f64 != nullptr);
   CHECK(noblock->rule(2)->block_f64 == nullptr);
   CHECK(noblock->rule(2)->block_f32 == nullptr);
+  CHECK(noblock->rule(3)->list_f64 == nullptr);
   for (int threads : {1, 3}) {
     check_cells_generated<double>(*good, *noblock, 3000, threads, 1e-12);
     check_cells_generated<float>(*good, *noblock, 3000, threads, 1e-5);

@@ -150,7 +150,8 @@ defmodule BrokenRecord.Zero.World do
   engine's, `BrokenRecord.Zero.NIF.isa/0`, which `BRZ_ISA` caps), `nil` without a library.
   `sweeps` counts the pair and
   generated sweeps the native engine has run for the world so far: `cells` (cell-list sweeps),
-  `generated_cells` (those of them run by generated pair-block kernels), `all_pairs`, and
+  `generated_cells` (those of them run by generated kernels), `generated_lists` (those of
+  them run by generated neighbour-list kernels, see docs/engine.md), `all_pairs`, and
   `generated` (per-agent and all-pairs sweeps run by generated kernels), and
   `neighbour_builds` (neighbour lists built for same-type cutoff rules; a cell-list sweep that
   built none reused a list, see docs/engine.md). Pure-Elixir worlds report `kernels: []`,
@@ -166,6 +167,7 @@ defmodule BrokenRecord.Zero.World do
           sweeps: %{
             cells: non_neg_integer,
             generated_cells: non_neg_integer,
+            generated_lists: non_neg_integer,
             all_pairs: non_neg_integer,
             generated: non_neg_integer,
             neighbour_builds: non_neg_integer
@@ -182,7 +184,14 @@ defmodule BrokenRecord.Zero.World do
       kernels: [],
       kernel_status: :none,
       kernel_isa: nil,
-      sweeps: %{cells: 0, generated_cells: 0, all_pairs: 0, generated: 0, neighbour_builds: 0}
+      sweeps: %{
+        cells: 0,
+        generated_cells: 0,
+        generated_lists: 0,
+        all_pairs: 0,
+        generated: 0,
+        neighbour_builds: 0
+      }
     }
   end
 

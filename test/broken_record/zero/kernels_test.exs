@@ -89,6 +89,44 @@ defmodule BrokenRecord.Zero.KernelsTest.Systems do
       end
     end
   end
+
+  # The same forces with ACCs only (plus a per-pair energy ACC on both slots): the rule runs
+  # through the generated neighbour-list kernel on neighbour lists.
+  defsystem LJForces do
+    agents do
+      defagent Atom do
+        field :position, :vec3
+        field :velocity, :vec3
+        field :force, :vec3
+        field :pe, :float
+      end
+    end
+
+    rules do
+      interaction lj(a: Atom, b: Atom) do
+        d = a.position - b.position
+        r2 = dot(d, d)
+
+        if r2 < 6.25 do
+          ir2 = 1 / r2
+          ir6 = ir2 * ir2 * ir2
+          f = ir6 * (48 * ir6 - 24) * ir2
+          e = ir6 * (2 * ir6 - 2)
+          a.force = a.force + d * f
+          b.force = b.force - d * f
+          a.pe = a.pe + e
+          b.pe = b.pe + e
+        end
+      end
+
+      interaction move(p: Atom) do
+        p.velocity = p.velocity + p.force * dt
+        p.position = p.position + p.velocity * dt
+        p.force = {0.0, 0.0, 0.0}
+        p.pe = 0.0
+      end
+    end
+  end
 end
 
 defmodule BrokenRecord.Zero.KernelsTest do
@@ -103,7 +141,7 @@ defmodule BrokenRecord.Zero.KernelsTest do
   import BrokenRecord.Zero.TestHelpers
 
   alias BrokenRecord.Zero.{Codegen, KernelBuilder, NIF, NumericalError, World}
-  alias BrokenRecord.Zero.KernelsTest.Systems.{Guarded, LJCells}
+  alias BrokenRecord.Zero.KernelsTest.Systems.{Guarded, LJCells, LJForces}
   alias BrokenRecord.Zero.TestForms.Kitchen
   alias BrokenRecord.Zero.TestSystems.{CollisionWorld, Fragile, Gravity, GravityF32, Tally}
 
@@ -447,7 +485,10 @@ defmodule BrokenRecord.Zero.KernelsTest do
       elixir = run.(backend: :interpreted)
       lj = rule_id(LJCells, :lj)
       assert lj in World.info(on).kernels
-      assert %{cells: 3, generated_cells: 3, all_pairs: 0} = World.info(on).sweeps
+      # a STORE (peak): the pair-block kernel, not the neighbour-list kernel
+      assert %{cells: 3, generated_cells: 3, generated_lists: 0, all_pairs: 0} =
+               World.info(on).sweeps
+
       assert %{cells: 3, generated_cells: 0, all_pairs: 0} = World.info(off).sweeps
       assert World.info(elixir).sweeps.generated_cells == 0
 
@@ -466,6 +507,56 @@ defmodule BrokenRecord.Zero.KernelsTest do
       :ok = NIF.world_set_options(on.ref, kernels: false)
       after_off = World.step(on, steps: 2, dt: 0.001)
       assert %{cells: 5, generated_cells: 3} = World.info(after_off).sweeps
+    end
+
+    test "ACC-only cutoff rules run the generated neighbour-list kernels" do
+      # A jittered simple-cubic lattice (spacing 1.2, cutoff 2.5): a few dozen listed pairs
+      # per atom, in runs of one slot-0 row, every ACC on both slots.
+      lattice = fn side ->
+        seed(12)
+
+        for x <- 0..(side - 1), y <- 0..(side - 1), z <- 0..(side - 1) do
+          {jx, jy, jz} = vec(-0.15, 0.15)
+
+          %{
+            position: {1.2 * x + jx, 1.2 * y + jy, 1.2 * z + jz},
+            velocity: vec(-0.1, 0.1),
+            force: {0.0, 0.0, 0.0},
+            pe: 0.0,
+            id: {x, y, z}
+          }
+        end
+      end
+
+      # steps of both rules, then steps of the forces alone (the state keeps them)
+      run = fn state, world_opts, steps ->
+        LJForces
+        |> World.new(state, world_opts)
+        |> World.step(steps: steps, dt: 0.001)
+        |> World.step(steps: steps, dt: 0.001, rules: [:lj])
+      end
+
+      # Small enough for the pure-Elixir backend: all three agree, in both precisions.
+      small = %{atoms: lattice.(7)}
+      on = run.(small, [kernels: true], 2)
+      off = run.(small, [kernels: false], 2)
+      elixir = run.(small, [backend: :interpreted], 2)
+      assert %{cells: 4, generated_cells: 4, generated_lists: 4} = World.info(on).sweeps
+      assert %{cells: 4, generated_cells: 0, generated_lists: 0} = World.info(off).sweeps
+      assert_agree(World.to_state(on), World.to_state(off), 1.0e-12)
+      assert_agree(World.to_state(on), World.to_state(elixir), 1.0e-12)
+      assert Enum.all?(World.to_state(on).atoms, &(&1.pe != 0.0))
+
+      on32 = run.(small, [kernels: true, precision: :f32], 2)
+      assert %{generated_lists: 4} = World.info(on32).sweeps
+      assert_agree(World.to_state(on32), World.to_state(elixir), 1.0e-3)
+
+      # Big enough for one sub-list per thread (more than 100,000 candidates).
+      big = %{atoms: lattice.(16)}
+      on = run.(big, [kernels: true], 1)
+      off = run.(big, [kernels: false], 1)
+      assert %{generated_lists: 2} = World.info(on).sweeps
+      assert_agree(World.to_state(on), World.to_state(off), 1.0e-12)
     end
 
     test "a division by zero in an untaken pair branch stores nothing non-finite" do

@@ -10,6 +10,9 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   threading, accumulators, delta application and the non-finite check. Pair rules also get a
   pair-block kernel `brz_rule_<k>_block_f64` / `_f32` for the cell-list sweep: per listed pair
   of a gathered block (both slots' lanes packed contiguously), the delta of every STORE / ACC.
+  Pair-same rules with a cutoff whose every store is an ACC also get a neighbour-list kernel
+  `brz_rule_<k>_list_f64` / `_f32`, which evaluates the listed pairs in place and adds into the
+  engine's accumulator window (`docs/engine.md`, "Neighbour lists").
 
   Each kernel is straight-line scalar code over `const T* __restrict` columns:
 
@@ -49,9 +52,14 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       |> Enum.with_index()
       |> Enum.flat_map(fn {rule, k} ->
         [kernel(rule, k, :f64), kernel(rule, k, :f32)] ++
-          if rule.kind == :per_agent,
+          if(rule.kind == :per_agent,
             do: [],
             else: [block_kernel(rule, k, :f64), block_kernel(rule, k, :f32)]
+          ) ++
+          if(list_kernel?(rule),
+            do: [list_kernel(rule, k, :f64), list_kernel(rule, k, :f32)],
+            else: []
+          )
       end)
 
     IO.iodata_to_binary([
@@ -222,10 +230,10 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   # One definition of a kernel per ISA (docs/kernels.md, "Per-ISA variants"): the baseline
   # under `name`, and `name_avx2` / `name_avx512` compiled for those targets where the compiler
   # can (BRZ_ISA_VARIANTS). The loader picks the widest one the engine's ISA allows.
-  defp variants(comment, name, t, body) do
+  defp variants(comment, name, t, body, args \\ "BrzKernelArgs") do
     define = fn suffix, target ->
       [
-        "extern \"C\" BRZ_EXPORT #{target}void #{name}#{suffix}(const BrzKernelArgs<#{t}>* args) {\n",
+        "extern \"C\" BRZ_EXPORT #{target}void #{name}#{suffix}(const #{args}<#{t}>* args) {\n",
         "  typedef #{t} T;\n",
         body,
         "}\n"
@@ -275,6 +283,78 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       "brz_rule_#{k}_block_#{precision}",
       t,
       body
+    )
+  end
+
+  # Rules the neighbour-list sweep runs through a list kernel: pair-same rules with a cutoff
+  # whose every store is an ACC (forces and other sums: every pair within the cutoff adds, so
+  # evaluating the listed pairs in place beats gathering them into blocks). Rules with STOREs
+  # (collisions) keep the pair-block kernel, whose zero-delta pairs are dropped before the
+  # scatter.
+  defp list_kernel?(%Rule{kind: :pair_same, cutoff: %{}, instrs: instrs}) do
+    stores = for {op, _, _, _, _} <- instrs, op in [:store, :acc], do: op
+    stores != [] and Enum.all?(stores, &(&1 == :acc))
+  end
+
+  defp list_kernel?(_rule), do: false
+
+  # The neighbour-list kernel (BrzListArgs, ABI version 4): the listed pairs in runs of one
+  # slot-0 row i, outer code once per run, the run's j in a `#pragma omp simd` loop (its j are
+  # distinct, so the slot-1 additions never collide), slot-0 ACCs summed over the run and added
+  # once.
+  defp list_kernel(%Rule{} = rule, k, precision) do
+    {t, levels, ops, stores} = kernel_parts(rule, precision)
+    at = fn level -> Enum.filter(ops, fn i -> levels[elem(i, 1)] == level end) end
+    ctx = %{rule: rule, precision: precision, i: "i", j: "j"}
+    indexed = Enum.with_index(stores)
+    slot0 = for {{:acc, _, 0, _, c}, s} <- indexed, do: {s, c}
+    slot1 = for {{:acc, _, 1, _, c}, s} <- indexed, do: {s, c}
+    sums = Enum.map(slot0, fn {s, _} -> "sum_#{s}" end)
+    reduction = if sums == [], do: "", else: " reduction(+ : #{Enum.join(sums, ", ")})"
+
+    body = [
+      Enum.map(
+        slot_lanes(ops, stores, 0),
+        &"  const T* __restrict a_#{&1} = args->cols[#{&1}];\n"
+      ),
+      Enum.map(
+        slot_lanes(ops, stores, 1),
+        &"  const T* __restrict b_#{&1} = args->cols[#{&1}];\n"
+      ),
+      "  const T* __restrict params = args->params;\n",
+      "  (void)params;\n",
+      Enum.map(at.(0), &["  ", stmt(&1, ctx), "\n"]),
+      "  const uint32_t* __restrict li = args->li;\n",
+      "  const uint32_t* __restrict lj = args->lj;\n",
+      "  T* __restrict acc = args->acc;\n",
+      "  const size_t row = args->row_stride;\n",
+      "  const size_t lo = args->lo;\n",
+      Enum.map(indexed, fn {_, s} -> "  const size_t col_#{s} = args->acc_col[#{s}];\n" end),
+      "  const size_t end = args->end;\n",
+      "  for (size_t p = args->begin; p < end;) {\n",
+      "    const size_t i = li[p];\n",
+      "    size_t q = p + 1;\n",
+      "    while (q < end && li[q] == i) ++q;\n",
+      Enum.map(at.(1), &["    ", stmt(&1, ctx), "\n"]),
+      Enum.map(slot0, fn {s, _} -> "    T sum_#{s} = T(0);\n" end),
+      "#pragma omp simd#{reduction}\n",
+      "    for (size_t k = p; k < q; ++k) {\n",
+      "      const size_t j = lj[k];\n",
+      Enum.map(at.(2), &["      ", stmt(&1, ctx), "\n"]),
+      Enum.map(slot0, fn {s, c} -> "      sum_#{s} += r#{c};\n" end),
+      Enum.map(slot1, fn {s, c} -> "      acc[(j - lo) * row + col_#{s}] += r#{c};\n" end),
+      "    }\n",
+      Enum.map(slot0, fn {s, _} -> "    acc[(i - lo) * row + col_#{s}] += sum_#{s};\n" end),
+      "    p = q;\n",
+      "  }\n"
+    ]
+
+    variants(
+      "rule #{k}: #{comment_name(rule.name)} (#{rule.kind}), neighbour-list, #{precision}",
+      "brz_rule_#{k}_list_#{precision}",
+      t,
+      body,
+      "BrzListArgs"
     )
   end
 
