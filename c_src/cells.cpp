@@ -520,6 +520,7 @@ bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_
   const std::size_t expect = static_cast<std::size_t>(cand / threads * 0.6) + 64;
   if (build_scratch_.size() < std::size_t(threads)) build_scratch_.resize(threads);
   std::vector<double> counted(threads, 0.0);
+  std::vector<std::size_t> runs(threads, 0);  // per sub-list: slot-0 rows with pairs
   bool over = false;
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static, 1) \
     reduction(||                                                                   \
@@ -600,6 +601,7 @@ bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_
       std::vector<uint32_t>& at = build_scratch_[t].at;
       at.assign(std::size_t(hi - lo) + 1, 0);
       for (uint32_t r0 : s0) ++at[r0 - lo + 1];
+      for (std::size_t k = 1; k < at.size(); ++k) runs[t] += at[k] != 0 ? 1 : 0;
       for (std::size_t k = 1; k < at.size(); ++k) at[k] += at[k - 1];
       for (std::size_t k = 0; k < n_pairs; ++k) {
         const uint32_t dst = at[s0[k] - lo]++;
@@ -616,6 +618,9 @@ bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_
     return false;
   }
   L.candidates = std::max(1.0, std::accumulate(counted.begin(), counted.end(), 0.0));
+  const double n_runs = std::accumulate(runs.begin(), runs.end(), 0.0);
+  const double n_listed = std::accumulate(L.count.begin(), L.count.end(), 0.0);
+  L.mean_run = n_runs > 0 ? n_listed / n_runs : 0;
   L.origin.resize(3 * n);
   for (int d = 0; d < 3; ++d)
     std::copy(w.column(type, lane + d), w.column(type, lane + d) + n, L.origin.begin() + d * n);
@@ -676,11 +681,12 @@ bool CellLists<T>::run_list(World<T>& w, const Rule& r, double reach, const T* c
   std::vector<T*> cols(lanes);
   for (uint32_t l = 0; l < lanes; ++l) cols[l] = w.column(type, l);
   // A rule whose every store is an ACC runs through its neighbour-list kernel when it has one
-  // (docs/engine.md, "Neighbour-list kernels"); otherwise the list filter gathers the pairs
-  // within the cutoff into blocks for the pair-block kernel or the interpreter.
-  const bool list_kernel =
-      gen.list != nullptr && std::all_of(r.stores.begin(), r.stores.end(),
-                                         [](const StoreRef& st) { return st.accumulate; });
+  // and the list's runs are long enough for it to vectorise (docs/engine.md, "Neighbour-list
+  // kernels"); otherwise the list filter gathers the pairs within the cutoff into blocks for
+  // the pair-block kernel or the interpreter.
+  const bool list_kernel = gen.list != nullptr && L.mean_run >= kListKernelMinRun &&
+                           std::all_of(r.stores.begin(), r.stores.end(),
+                                       [](const StoreRef& st) { return st.accumulate; });
   uint64_t evals = 0;
   if (list_kernel) {
     evals = run_list_kernel(cols, params, L, gen.list, store_acc, acc_lanes.size(), block);

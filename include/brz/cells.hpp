@@ -58,6 +58,11 @@ constexpr std::size_t kPrefetchRows = 200000;
 /// Neighbour lists of same-type rules list the pairs closer than (1 + kSkinFraction) times the
 /// cutoff bound; a list is reused while no agent has moved half the skin since it was built.
 constexpr double kSkinFraction = 0.12;
+/// A neighbour-list kernel (generated_abi.hpp) runs a list only when its slot-0 rows have at
+/// least this many pairs on average: it vectorises over the pairs of one row, and on shorter
+/// runs (sparse systems such as the collision benchmark: under two) the pair-block path, which
+/// vectorises across rows, is faster (docs/engine.md, "Neighbour-list kernels").
+constexpr double kListKernelMinRun = 8;
 /// Storage order of a listed type's rows: cells in blocks of kOrderBlock^3 cells, the blocks in
 /// row-major order and the cells row-major inside a block. A sweep in that order finds most
 /// neighbours within a few blocks, in the core's own cache, where a row-major order of cells puts
@@ -108,6 +113,7 @@ class CellLists {
     std::vector<std::size_t> count;
     std::vector<uint32_t> lo, hi;  // per sub-list: rows [lo, hi) its pairs touch
     double candidates = 0;         // pairs of agents in neighbouring cells at the last build
+    double mean_run = 0;           // listed pairs per slot-0 row that has any
   };
   /// Per-thread scratch of build_list, kept so that a rebuild does not fault in fresh pages.
   struct BuildScratch {

@@ -557,6 +557,20 @@ defmodule BrokenRecord.Zero.KernelsTest do
       off = run.(big, [kernels: false], 1)
       assert %{generated_lists: 2} = World.info(on).sweeps
       assert_agree(World.to_state(on), World.to_state(off), 1.0e-12)
+
+      # Sparse (twice the spacing: a few pairs per row, too few for the list kernel to pay
+      # off): the pair-block kernel runs the list instead.
+      sparse = %{
+        atoms:
+          Enum.map(lattice.(16), fn %{position: {x, y, z}} = a ->
+            %{a | position: {2 * x, 2 * y, 2 * z}}
+          end)
+      }
+
+      on = run.(sparse, [kernels: true], 1)
+      off = run.(sparse, [kernels: false], 1)
+      assert %{cells: 2, generated_cells: 2, generated_lists: 0} = World.info(on).sweeps
+      assert_agree(World.to_state(on), World.to_state(off), 1.0e-12)
     end
 
     test "a division by zero in an untaken pair branch stores nothing non-finite" do

@@ -286,11 +286,9 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     )
   end
 
-  # Rules the neighbour-list sweep runs through a list kernel: pair-same rules with a cutoff
-  # whose every store is an ACC (forces and other sums: every pair within the cutoff adds, so
-  # evaluating the listed pairs in place beats gathering them into blocks). Rules with STOREs
-  # (collisions) keep the pair-block kernel, whose zero-delta pairs are dropped before the
-  # scatter.
+  # Rules the neighbour-list sweep may run through a list kernel: pair-same rules with a cutoff
+  # whose every store is an ACC (each listed pair's additions go straight to the accumulators).
+  # The engine uses it only on lists with long runs per slot-0 row (docs/engine.md).
   defp list_kernel?(%Rule{kind: :pair_same, cutoff: %{}, instrs: instrs}) do
     stores = for {op, _, _, _, _} <- instrs, op in [:store, :acc], do: op
     stores != [] and Enum.all?(stores, &(&1 == :acc))
