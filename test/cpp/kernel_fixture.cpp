@@ -74,15 +74,22 @@ void rule1(const BrzKernelArgs<T>* a) {
   }
 }
 // Rule 2, the part one pair computes: its STORE delta (slot 0) and ACC delta (slot 1).
+// Rules 2 and 3: whether the pair is closer than 0.3, and t = (0.09 - r2) * dt.
 template <class T>
-inline void rule2_pair(T pax, T pay, T paz, T pbx, T pby, T pbz, T va, T wa, T wb, T dt, T* d0,
-                       T* d1) {
+inline bool contact(T pax, T pay, T paz, T pbx, T pby, T pbz, T dt, T* t) {
   const T dx = pax - pbx, dy = pay - pby, dz = paz - pbz;
   const T r2 = dx * dx + dy * dy + dz * dz;
   const T c = T(0.3);
   const T c2 = c * c;
-  const T t = (c2 - r2) * dt;
-  const bool cond = r2 < c2;
+  *t = (c2 - r2) * dt;
+  return r2 < c2;
+}
+
+template <class T>
+inline void rule2_pair(T pax, T pay, T paz, T pbx, T pby, T pbz, T va, T wa, T wb, T dt, T* d0,
+                       T* d1) {
+  T t;
+  const bool cond = contact(pax, pay, paz, pbx, pby, pbz, dt, &t);
   *d0 = (cond ? wa + t * (va + wb) : wa) - wa;
   *d1 = cond ? t * wa : T(0);
 }
@@ -118,12 +125,8 @@ void rule2_block(const BrzKernelArgs<T>* a) {
 template <class T>
 inline void rule3_pair(T pax, T pay, T paz, T pbx, T pby, T pbz, T wa, T wb, T dt, T* x0, T* x1,
                        T* v1) {
-  const T dx = pax - pbx, dy = pay - pby, dz = paz - pbz;
-  const T r2 = dx * dx + dy * dy + dz * dz;
-  const T c = T(0.3);
-  const T c2 = c * c;
-  const T t = (c2 - r2) * dt;
-  const bool cond = r2 < c2;
+  T t;
+  const bool cond = contact(pax, pay, paz, pbx, pby, pbz, dt, &t);
   *x0 = cond ? t * wb : T(0);
   *x1 = cond ? t * wa : T(0);
   *v1 = cond ? t : T(0);

@@ -18,6 +18,26 @@
 
 namespace brzt {
 
+// Rules 2 and 3: r2 = |p_a - p_b|^2 and t = (0.09 - r2) * dt; returns the register of
+// r2 < 0.09 and sets *t; marks the rule's cutoff (0.3 on p).
+inline uint16_t fixture_contact(RuleBuilder& r, uint16_t* t) {
+  const uint16_t dt = r.param(0);
+  uint16_t r2 = 0;
+  for (uint16_t d = 0; d < 3; ++d) {
+    const uint16_t dd = r.op(Op::SUB, r.load(0, uint16_t(2 + d)), r.load(1, uint16_t(2 + d)));
+    const uint16_t sq = r.op(Op::MUL, dd, dd);
+    r2 = d == 0 ? sq : r.op(Op::ADD, r2, sq);
+  }
+  const uint16_t c = r.cnst(0.3);
+  const uint16_t c2 = r.op(Op::MUL, c, c);
+  *t = r.op(Op::MUL, r.op(Op::SUB, c2, r2), dt);
+  r.cflag = 1;
+  r.clane_a = 2;
+  r.clane_b = 2;
+  r.creg = c;
+  return r.op(Op::LT, r2, c2);
+}
+
 inline ProgramBuilder fixture_builder() {
   ProgramBuilder pb;
   pb.lanes = {6};
@@ -36,48 +56,22 @@ inline ProgramBuilder fixture_builder() {
   }
   {
     RuleBuilder& r = pb.pair(0, 0);
-    const uint16_t dt = r.param(0);
-    uint16_t r2 = 0;
-    for (uint16_t d = 0; d < 3; ++d) {
-      const uint16_t dd = r.op(Op::SUB, r.load(0, uint16_t(2 + d)), r.load(1, uint16_t(2 + d)));
-      const uint16_t sq = r.op(Op::MUL, dd, dd);
-      r2 = d == 0 ? sq : r.op(Op::ADD, r2, sq);
-    }
-    const uint16_t c = r.cnst(0.3);
-    const uint16_t c2 = r.op(Op::MUL, c, c);
-    const uint16_t cond = r.op(Op::LT, r2, c2);
-    const uint16_t t = r.op(Op::MUL, r.op(Op::SUB, c2, r2), dt);
+    uint16_t t;
+    const uint16_t cond = fixture_contact(r, &t);
     const uint16_t wa = r.load(0, 5), va = r.load(0, 1), wb = r.load(1, 5);
     const uint16_t na = r.op(Op::ADD, wa, r.op(Op::MUL, t, r.op(Op::ADD, va, wb)));
     r.store(0, 5, r.op(Op::SELECT, cond, na, wa));
     r.acc(1, 5, r.op(Op::SELECT, cond, r.op(Op::MUL, t, wa), r.cnst(0.0)));
-    r.cflag = 1;
-    r.clane_a = 2;
-    r.clane_b = 2;
-    r.creg = c;
   }
   {
     RuleBuilder& r = pb.pair(0, 0);
-    const uint16_t dt = r.param(0);
-    uint16_t r2 = 0;
-    for (uint16_t d = 0; d < 3; ++d) {
-      const uint16_t dd = r.op(Op::SUB, r.load(0, uint16_t(2 + d)), r.load(1, uint16_t(2 + d)));
-      const uint16_t sq = r.op(Op::MUL, dd, dd);
-      r2 = d == 0 ? sq : r.op(Op::ADD, r2, sq);
-    }
-    const uint16_t c = r.cnst(0.3);
-    const uint16_t c2 = r.op(Op::MUL, c, c);
-    const uint16_t cond = r.op(Op::LT, r2, c2);
-    const uint16_t t = r.op(Op::MUL, r.op(Op::SUB, c2, r2), dt);
+    uint16_t t;
+    const uint16_t cond = fixture_contact(r, &t);
     const uint16_t zero = r.cnst(0.0);
     const uint16_t wa = r.load(0, 5), wb = r.load(1, 5);
     r.acc(0, 0, r.op(Op::SELECT, cond, r.op(Op::MUL, t, wb), zero));
     r.acc(1, 0, r.op(Op::SELECT, cond, r.op(Op::MUL, t, wa), zero));
     r.acc(1, 1, r.op(Op::SELECT, cond, t, zero));
-    r.cflag = 1;
-    r.clane_a = 2;
-    r.clane_b = 2;
-    r.creg = c;
   }
   return pb;
 }

@@ -194,16 +194,17 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     |> Enum.sort()
   end
 
-  # A pair kernel's read-only column pointers: a_<lane> of slot 0, b_<lane> of slot 1.
-  defp pair_columns(ops, stores) do
+  # A pair kernel's read-only column pointers: a_<lane> of slot 0 from args->`from_a`,
+  # b_<lane> of slot 1 from args->`from_b`.
+  defp pair_columns(ops, stores, from_a \\ "cols_a", from_b \\ "cols_b") do
     [
       Enum.map(
         slot_lanes(ops, stores, 0),
-        &"  const T* __restrict a_#{&1} = args->cols_a[#{&1}];\n"
+        &"  const T* __restrict a_#{&1} = args->#{from_a}[#{&1}];\n"
       ),
       Enum.map(
         slot_lanes(ops, stores, 1),
-        &"  const T* __restrict b_#{&1} = args->cols_b[#{&1}];\n"
+        &"  const T* __restrict b_#{&1} = args->#{from_b}[#{&1}];\n"
       )
     ]
   end
@@ -311,14 +312,8 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     reduction = if sums == [], do: "", else: " reduction(+ : #{Enum.join(sums, ", ")})"
 
     body = [
-      Enum.map(
-        slot_lanes(ops, stores, 0),
-        &"  const T* __restrict a_#{&1} = args->cols[#{&1}];\n"
-      ),
-      Enum.map(
-        slot_lanes(ops, stores, 1),
-        &"  const T* __restrict b_#{&1} = args->cols[#{&1}];\n"
-      ),
+      # both slots read the type's own columns
+      pair_columns(ops, stores, "cols", "cols"),
       "  const T* __restrict params = args->params;\n",
       "  (void)params;\n",
       Enum.map(at.(0), &["  ", stmt(&1, ctx), "\n"]),
