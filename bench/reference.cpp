@@ -2,7 +2,8 @@
 //
 //   brz_bench_ref SCENARIO N [--precision f64|f32] [--steps S] [--reps K] [--isa sse2|avx2|avx512]
 //
-// SCENARIO: gravity (bench.exs Gravity, i < j), softened (canonical softened gravity, all j per
+// SCENARIO: gravity (bench.exs Gravity, i < j), gravity_all (the same formula, every i over all
+// j), softened (canonical softened gravity, all j per
 // i), softened_pairs (the same, i < j), integrate (x += v*dt), peak (FMA micro-kernel; N is the
 // iteration count, 0 for the default), collisions (bench.exs Collisions: elastic spheres over a
 // neighbour list, then x += v*dt; also prints the lists built and the relative drift of the
@@ -61,11 +62,12 @@ const KernelSet& choose(const char* requested_name) {
 }
 
 [[noreturn]] void usage(const char* msg) {
-  std::fprintf(stderr,
-               "brz_bench_ref: %s\nusage: brz_bench_ref gravity|softened|softened_pairs|"
-               "integrate|peak|collisions N [--precision f64|f32] [--steps S] [--reps K] "
-               "[--isa sse2|avx2|avx512]\n",
-               msg);
+  std::fprintf(
+      stderr,
+      "brz_bench_ref: %s\nusage: brz_bench_ref gravity|gravity_all|softened|softened_pairs|"
+      "integrate|peak|collisions N [--precision f64|f32] [--steps S] [--reps K] "
+      "[--isa sse2|avx2|avx512]\n",
+      msg);
   std::exit(2);
 }
 
@@ -162,10 +164,14 @@ Result run(const Kernels<T>& k, const std::string& scenario, long n, int steps, 
   double flops = 0;
   if (scenario == "gravity")
     flops = nn * (nn - 1) / 2 * 28;  // 3 sub, 5 dot, 1 add, sqrt, mul, div; 2 x 2 mul; 2 x 6
+  else if (scenario == "gravity_all")
+    flops = nn * nn * 19;  // 3 sub, 5 dot, 1 add, sqrt, mul, div; 2 mul; 3 mul + 3 add
   double best = 1e300;
   auto one = [&](Bodies<T>& bb) {
     if (scenario == "gravity")
       k.gravity(bb, T(1.0e-4));
+    else if (scenario == "gravity_all")
+      k.gravity_all(bb, T(1.0e-4));
     else if (scenario == "softened")
       k.softened(bb, T(0.01));
     else if (scenario == "softened_pairs")

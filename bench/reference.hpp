@@ -35,6 +35,8 @@ struct Kernels {
   // (a) bench.exs Gravity: d = b.x - a.x; r2 = dot(d,d) + 0.01; inv = 1/(sqrt(r2)*r2);
   //     a.v += d*(b.m*inv*dt); b.v -= d*(a.m*inv*dt); unordered pairs i < j.
   void (*gravity)(Bodies<T>&, T dt);
+  // (a') the same formula, every i over all j (its own velocity only), as usually hand-written.
+  void (*gravity_all)(Bodies<T>&, T dt);
   // (b) canonical softened gravity over all j for every i: r2 = dot(d,d) + eps2;
   //     inv = 1/sqrt(r2); a += d*m*inv^3.
   void (*softened)(Bodies<T>&, T eps2);
