@@ -392,7 +392,7 @@ defmodule Bench do
             ref_rows("gravity", n, steps, pairs, "pairs/s", &(&1 * flops), "C++ i<j"),
         else: []
 
-    native ++ elixir ++ reference
+    Enum.map(native ++ elixir ++ reference, &Map.put(&1, :scenario, "gravity"))
   end
 
   # The canonical softened gravity: the DSL runs unordered pairs (its pair semantics); the C++
