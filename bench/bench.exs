@@ -1054,9 +1054,8 @@ defmodule Bench do
       if length(collision_refs) >= 2 and length(collision_refs) == length(measured) do
         {lo, hi} = spread_of.(collision_refs)
 
-        "hand-written C++ in this run: #{:erlang.float_to_binary(hi / lo, decimals: 2)}x; " <>
-          "DSL speed / C++ speed per size: " <>
-          Enum.map_join(measured, " / ", &"#{:erlang.float_to_binary(&1.ratio, decimals: 2)}x")
+        "hand-written C++ in this run: #{fmt2(hi / lo)}x; DSL speed / C++ speed per size: " <>
+          Enum.map_join(measured, " / ", &"#{fmt2(&1.ratio)}x")
       end
 
     # A size that could not run within the budget misses the target (it does not scale).

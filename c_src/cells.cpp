@@ -601,8 +601,10 @@ bool CellLists<T>::build_list(World<T>& w, const Rule& r, double reach, int max_
       std::vector<uint32_t>& at = build_scratch_[t].at;
       at.assign(std::size_t(hi - lo) + 1, 0);
       for (uint32_t r0 : s0) ++at[r0 - lo + 1];
-      for (std::size_t k = 1; k < at.size(); ++k) runs[t] += at[k] != 0 ? 1 : 0;
-      for (std::size_t k = 1; k < at.size(); ++k) at[k] += at[k - 1];
+      for (std::size_t k = 1; k < at.size(); ++k) {
+        runs[t] += at[k] != 0 ? 1 : 0;  // a slot-0 row with pairs
+        at[k] += at[k - 1];
+      }
       for (std::size_t k = 0; k < n_pairs; ++k) {
         const uint32_t dst = at[s0[k] - lo]++;
         li[dst] = s0[k];

@@ -502,12 +502,12 @@ inline void flush_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint3
 
 // Keeps the pairs with a delta that is not zero (pi, pj and out compacted in place, in order)
 // and returns how many. A pair whose deltas are all zero changes nothing (scatter_add skips a
-// zero sum too), and on rules where most listed pairs do nothing (collisions: about half the
-// pairs in contact approach) the scatter's zero test would otherwise be a coin toss per store.
-// The test is one vectorised pass; the copy runs only when some pair is dropped, so rules whose
-// pairs all act (Lennard-Jones) pay only the test. It lists the kept pairs first (branch-free)
-// and then moves only those: on collisions most listed pairs are dropped (in contact but not
-// approaching), and moving every pair's deltas cost as much as the rule itself.
+// zero sum too), and on rules where many pairs do nothing (collisions: pairs in contact that
+// do not approach) the scatter's zero test would otherwise be a coin toss per store. The test
+// is one vectorised pass; the copy runs only when some pair is dropped, so rules whose pairs
+// all act (Lennard-Jones) pay only the test. It lists the kept pairs first (branch-free) and
+// then moves only those: on the collision benchmark most pairs are dropped, and moving every
+// pair's deltas cost as much as the rule itself.
 template <class T>
 inline std::size_t drop_zero_pairs(uint32_t n_stores, uint32_t* __restrict pi,
                                    uint32_t* __restrict pj, T* const* out, std::size_t cnt) {
