@@ -144,33 +144,48 @@ inline void exec_op(const Instr& in, const T** rp, T* regs, const uint8_t* lvl, 
   constexpr std::size_t W = kW<T>;
   constexpr std::size_t BL = block_lanes<T>();
   T* d = regs + std::size_t(in.dst) * BL;
-  const T* pa = rp[in.a];
-  const T* pb = rp[in.b];
-  const T* pc = rp[in.c];
-  const std::size_t sa = lvl[in.a] == kVarying ? W : 0;
-  const std::size_t sb = lvl[in.b] == kVarying ? W : 0;
-  const std::size_t sc = lvl[in.c] == kVarying ? W : 0;
+  // Operands are read only by the ops that have them: for CONST and PARAM, `a` is a constant or
+  // param index, not a register, and must never index rp or lvl.
+  const auto reg = [&](uint16_t r, std::size_t& stride) {
+    stride = lvl[r] == kVarying ? W : 0;
+    return rp[r];
+  };
   const B zero(T(0)), one(T(1));
-#define BRZ_UN(expr)                            \
-  for (std::size_t k = 0; k < nb; ++k) {        \
-    const B a = B::load_unaligned(pa + k * sa); \
-    (expr).store_aligned(d + k * W);            \
-  }                                             \
+#define BRZ_UN(expr)                              \
+  {                                               \
+    std::size_t sa;                               \
+    const T* pa = reg(in.a, sa);                  \
+    for (std::size_t k = 0; k < nb; ++k) {        \
+      const B a = B::load_unaligned(pa + k * sa); \
+      (expr).store_aligned(d + k * W);            \
+    }                                             \
+  }                                               \
   break;
-#define BRZ_BIN(expr)                           \
-  for (std::size_t k = 0; k < nb; ++k) {        \
-    const B a = B::load_unaligned(pa + k * sa); \
-    const B b = B::load_unaligned(pb + k * sb); \
-    (expr).store_aligned(d + k * W);            \
-  }                                             \
+#define BRZ_BIN(expr)                             \
+  {                                               \
+    std::size_t sa, sb;                           \
+    const T* pa = reg(in.a, sa);                  \
+    const T* pb = reg(in.b, sb);                  \
+    for (std::size_t k = 0; k < nb; ++k) {        \
+      const B a = B::load_unaligned(pa + k * sa); \
+      const B b = B::load_unaligned(pb + k * sb); \
+      (expr).store_aligned(d + k * W);            \
+    }                                             \
+  }                                               \
   break;
-#define BRZ_TER(expr)                           \
-  for (std::size_t k = 0; k < nb; ++k) {        \
-    const B a = B::load_unaligned(pa + k * sa); \
-    const B b = B::load_unaligned(pb + k * sb); \
-    const B c = B::load_unaligned(pc + k * sc); \
-    (expr).store_aligned(d + k * W);            \
-  }                                             \
+#define BRZ_TER(expr)                             \
+  {                                               \
+    std::size_t sa, sb, sc;                       \
+    const T* pa = reg(in.a, sa);                  \
+    const T* pb = reg(in.b, sb);                  \
+    const T* pc = reg(in.c, sc);                  \
+    for (std::size_t k = 0; k < nb; ++k) {        \
+      const B a = B::load_unaligned(pa + k * sa); \
+      const B b = B::load_unaligned(pb + k * sb); \
+      const B c = B::load_unaligned(pc + k * sc); \
+      (expr).store_aligned(d + k * W);            \
+    }                                             \
+  }                                               \
   break;
   switch (in.op) {
     case Op::CONST:

@@ -246,8 +246,12 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
     rule.instrs.reserve(n_instrs);
     std::vector<uint8_t> written(rule.n_regs, 0);
     rule.reg_level.assign(rule.n_regs, Level::Uniform);
-    std::vector<uint8_t> stored(std::size_t(2) * 65536, 0);
     const int arity = rule.arity();
+    // One flag per (slot, lane) the rule can store to, sized by its types' lanes: a fixed
+    // 2 x 65536 table per rule made parsing a many-rule program take seconds.
+    const std::size_t lanes_a = prog.lanes_[rule.type_a];
+    const std::size_t lanes_b = arity == 2 ? prog.lanes_[rule.type_b] : 0;
+    std::vector<uint8_t> stored(lanes_a + lanes_b, 0);
     for (uint32_t k = 0; k < n_instrs; ++k) {
       const uint16_t code = r.u16("op");
       Instr in;
@@ -322,7 +326,7 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
           if (in.dst != 0) reject_instr(ri, k, name + ": dst must be 0");
           check_slot_lane(in.a, in.b);
           check_reg(in.c, "c");
-          uint8_t& s = stored[std::size_t(in.a) * 65536 + in.b];
+          uint8_t& s = stored[(in.a == 0 ? 0 : lanes_a) + in.b];
           if (s)
             reject_instr(ri, k,
                          name + ": second store to slot " + std::to_string(in.a) + " lane " +

@@ -249,3 +249,28 @@ TEST_CASE("ISA selection", "[isa]") {
   const brz::KernelSet& ks = brz::active_kernels();
   CHECK(std::string(ks.name) == active);
 }
+
+TEST_CASE("CONST and PARAM operands index constants and params, never registers", "[world]") {
+  // One register: a PARAM or CONST index far beyond n_regs must not be read as a register
+  // (an out-of-bounds read that crashed the interpreter; ASan reports it in this test).
+  ProgramBuilder pb;
+  pb.lanes = {2};
+  pb.n_params = 5001;
+  auto& r = pb.per_agent(0);
+  r.store(0, 0, r.param(5000));
+  auto& q = pb.per_agent(0);
+  q.consts.assign(4000, 0.0);
+  q.consts[3999] = 299.5;
+  q.store(0, 1, q.emit(Op::CONST, 3999));
+  auto prog = pb.build();
+  for (auto prec : {brz::Precision::F64, brz::Precision::F32}) {
+    auto w = brz::make_world(prog, {40}, prec);
+    w->params().assign(5001, 0.0);
+    w->params()[5000] = 2.5;
+    brz::integrate(*w, {0, 1}, 1, 0.1);
+    for (std::size_t i = 0; i < 40; ++i) {
+      CHECK(w->get(0, 0, i) == 2.5);
+      CHECK(w->get(0, 1, i) == 299.5);
+    }
+  }
+}
