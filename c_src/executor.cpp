@@ -3,6 +3,11 @@
 #include "brz/executor.hpp"
 
 #include <omp.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -129,7 +134,9 @@ class Runner {
     params_[0] = to_precision<T>(dt);
   }
 
-  void run_rule(uint32_t id, uint64_t step) {
+  // Runs one sweep of rule `id`; false when options.cancel stopped it part-way (the columns
+  // then hold partial results and are not checked).
+  bool run_rule(uint32_t id, uint64_t step) {
     RulePlan<T>& p = plans_[id];
     const Rule& r = *p.rule;
     SweepArgs<T> a = rule_sweep_args<T>(r, p.levels.data());
@@ -145,19 +152,20 @@ class Runner {
     a.ptrs = ptrs_.data();
     a.acc = acc_.data();
     a.acc_stride = p.acc_stride;
+    a.cancel = opts_.cancel;
     if (r.kind == RuleKind::PerAgent) {
-      if (r.stores.empty() || a.n_a == 0) return;  // nothing observable
+      if (r.stores.empty() || a.n_a == 0) return true;  // nothing observable
       a.n_threads = rule_threads(r);
-      if (!dispatch(id, a)) return;  // the generated kernel saw only finite stored values
+      if (!dispatch(id, a)) return true;  // the generated kernel saw only finite stored values
     } else {
-      if (r.stores.empty()) return;
-      if (pair_count(r) == 0) return;
+      if (r.stores.empty()) return true;
+      if (pair_count(r) == 0) return true;
       // Cell lists (c_src/cells.cpp) when the rule has a usable cutoff; else all pairs.
       CellLists<T>& cells = cache_.cells;
       if (cells.run(w_, r, p.consts.data(), params_.data(), p.levels.data(), *ks_, max_threads_,
                     opts_, *stats_, generated_cell_kernels(id))) {
         if (!cells.last_sweep_finite()) check(p, step);
-        return;
+        return true;
       }
       // Slot 0 of a same-type pair is the agent with the lower index in the caller's order:
       // the all-pairs sweep takes it from the row order, so rows must be in that order.
@@ -171,6 +179,7 @@ class Runner {
       a.acc = acc_.data();
       std::fill(acc_.data(), acc_.data() + acc_size, T(-0.0));
       dispatch(id, a);
+      if (cancel_requested(opts_.cancel)) return false;
       for (const AccArray& acc : p.accs) {
         T* col = w_.column(acc.type, acc.lane);
         const std::size_t n = w_.count(acc.type);
@@ -183,6 +192,7 @@ class Runner {
       }
     }
     check(p, step);
+    return true;
   }
 
  private:
@@ -238,7 +248,7 @@ class Runner {
     g.n_b = a.n_b;
     if (a.kind == RuleKind::PerAgent) return run_generated_agent<T>(fn, g, a.n_threads);
     run_generated_pair<T>(fn, g, a.n_threads, a.acc, a.acc_stride, a.store_acc, a.n_stores,
-                          gen_ptrs_.data());
+                          gen_ptrs_.data(), a.cancel);
     return true;
   }
 
@@ -342,19 +352,44 @@ class Runner {
   void set_result(IntegrateResult* res) { stats_ = res; }
 };
 
+// Gives the worker threads of the calling thread's OpenMP team (up to `threads`) the nice value
+// `nice`, once per thread: libgomp keeps a pool of workers per calling thread and reuses them.
+void lower_worker_priority(int threads, int nice) {
+#ifdef __linux__
+  if (nice <= 0 || threads <= 1) return;
+#pragma omp parallel num_threads(threads)
+  {
+    static thread_local int lowered = 0;
+    if (omp_get_thread_num() != 0 && lowered != nice) {
+      // Linux gives each thread its own nice value (setpriority on a thread id).
+      if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice) == 0)
+        lowered = nice;
+    }
+  }
+#else
+  (void)threads;
+  (void)nice;
+#endif
+}
+
 template <class T>
 IntegrateResult run(World<T>& world, const std::vector<uint32_t>& rule_ids, uint64_t steps,
-                    double dt, const CancelFn& should_stop, const ExecOptions& opts) {
+                    double dt, const ExecOptions& opts) {
+  lower_worker_priority(opts.max_threads > 0 ? opts.max_threads : omp_get_max_threads(),
+                        opts.worker_nice);
   Runner<T> runner(world, rule_ids, opts);
   runner.set_params(world.params(), dt);
   IntegrateResult res;
   runner.set_result(&res);
   for (uint64_t s = 0; s < steps; ++s) {
-    if (should_stop && should_stop()) {
-      res.cancelled = true;
-      return res;
+    for (uint32_t id : rule_ids) {
+      // Polled before the rule and after it: a sweep cut short by the flag leaves partial
+      // results, which must not reach the non-finite check as if they were a step's.
+      if (cancel_requested(opts.cancel) || !runner.run_rule(id, s + 1)) {
+        res.cancelled = true;
+        return res;
+      }
     }
-    for (uint32_t id : rule_ids) runner.run_rule(id, s + 1);
     res.steps_done = s + 1;
   }
   return res;
@@ -363,10 +398,10 @@ IntegrateResult run(World<T>& world, const std::vector<uint32_t>& rule_ids, uint
 }  // namespace
 
 IntegrateResult integrate(WorldBase& world, const std::vector<uint32_t>& rule_ids, uint64_t steps,
-                          double dt, const CancelFn& should_stop, const ExecOptions& options) {
+                          double dt, const ExecOptions& options) {
   if (world.precision() == Precision::F64)
-    return run(static_cast<World<double>&>(world), rule_ids, steps, dt, should_stop, options);
-  return run(static_cast<World<float>&>(world), rule_ids, steps, dt, should_stop, options);
+    return run(static_cast<World<double>&>(world), rule_ids, steps, dt, options);
+  return run(static_cast<World<float>&>(world), rule_ids, steps, dt, options);
 }
 
 bool uses_generated_kernel(const WorldBase& world, uint32_t id, const ExecOptions& options) {

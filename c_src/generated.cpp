@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "brz/kernels.hpp"
+
 namespace brz {
 
 std::shared_ptr<const KernelLibrary> KernelLibrary::open(const std::string& path,
@@ -157,7 +159,7 @@ bool run_generated_agent(void (*fn)(const BrzKernelArgs<T>*), const BrzKernelArg
 template <class T>
 void run_generated_pair(void (*fn)(const BrzKernelArgs<T>*), const BrzKernelArgs<T>& base,
                         int n_threads, T* acc, std::size_t acc_stride, const std::size_t* store_acc,
-                        uint32_t n_stores, T** ptrs) {
+                        uint32_t n_stores, T** ptrs, const int* cancel) {
   const std::size_t n_a = base.n_a;
   auto thread_args = [&](int tid) {
     BrzKernelArgs<T> a = base;
@@ -167,23 +169,17 @@ void run_generated_pair(void (*fn)(const BrzKernelArgs<T>*), const BrzKernelArgs
     a.acc = p;
     return a;
   };
-  if (n_threads <= 1) {
-    BrzKernelArgs<T> a = thread_args(0);
-    a.i_begin = 0;
-    a.i_end = n_a;
-    fn(&a);
-    return;
-  }
   // Enough pairs per call that the dispatch is negligible, small enough to balance the
-  // triangular pair-same sweep.
+  // triangular pair-same sweep and to notice a cancellation within a few milliseconds.
   const std::size_t chunk =
       std::max<std::size_t>(1, std::min<std::size_t>(64, 8192 / (base.n_b + 1)));
   const long chunks = static_cast<long>((n_a + chunk - 1) / chunk);
-#pragma omp parallel num_threads(n_threads)
+#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
   {
     BrzKernelArgs<T> a = thread_args(omp_get_thread_num());
 #pragma omp for schedule(dynamic, 1)
     for (long c = 0; c < chunks; ++c) {
+      if (cancel_requested(cancel)) continue;
       a.i_begin = std::size_t(c) * chunk;
       a.i_end = std::min(n_a, a.i_begin + chunk);
       fn(&a);
@@ -195,8 +191,9 @@ template bool run_generated_agent<double>(brz_kernel_f64_fn, const BrzKernelArgs
 template bool run_generated_agent<float>(brz_kernel_f32_fn, const BrzKernelArgs<float>&, int);
 template void run_generated_pair<double>(brz_kernel_f64_fn, const BrzKernelArgs<double>&, int,
                                          double*, std::size_t, const std::size_t*, uint32_t,
-                                         double**);
+                                         double**, const int*);
 template void run_generated_pair<float>(brz_kernel_f32_fn, const BrzKernelArgs<float>&, int, float*,
-                                        std::size_t, const std::size_t*, uint32_t, float**);
+                                        std::size_t, const std::size_t*, uint32_t, float**,
+                                        const int*);
 
 }  // namespace brz

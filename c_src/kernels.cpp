@@ -412,7 +412,7 @@ void sweep_pair(const SweepArgs<T>& A) {
     for (long il = 0; il < static_cast<long>(n_a); ++il) {
       const std::size_t i = static_cast<std::size_t>(il);
       const std::size_t j0 = same ? i + 1 : 0;
-      if (j0 >= n_b) continue;
+      if (j0 >= n_b || cancel_requested(A.cancel)) continue;
       pair_row<T>(A, i, j0, n_b, A.cols_b, acc1, acc, regs, rp, partial, iota_b);
     }
   }

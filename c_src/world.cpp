@@ -96,6 +96,54 @@ void World<T>::restore_caller_order(uint32_t type, int threads) {
   agents_[type].clear();
 }
 
+std::size_t WorldSnapshot::bytes() const noexcept {
+  std::size_t n = 0;
+  for (const Part& p : parts) n += p.bytes.capacity() + p.agents.capacity() * sizeof(uint32_t);
+  return n;
+}
+
+template <class T>
+void World<T>::save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>>& lanes) const {
+  std::size_t used = 0;
+  for (uint32_t t = 0; t < counts_.size() && t < lanes.size(); ++t) {
+    if (lanes[t].empty() || counts_[t] == 0) continue;
+    if (into.parts.size() <= used) into.parts.emplace_back();
+    WorldSnapshot::Part& p = into.parts[used++];
+    const std::size_t n = counts_[t];
+    p.type = t;
+    p.lanes = lanes[t];
+    p.agents = agents_[t];
+    p.epoch = order_epoch_[t];
+    p.bytes.resize(p.lanes.size() * n * sizeof(T));
+    for (std::size_t k = 0; k < p.lanes.size(); ++k)
+      std::memcpy(p.bytes.data() + k * n * sizeof(T), column(t, p.lanes[k]), n * sizeof(T));
+  }
+  into.parts.resize(used);
+}
+
+template <class T>
+void World<T>::restore(const WorldSnapshot& from) {
+  for (const WorldSnapshot::Part& p : from.parts) {
+    const std::size_t n = counts_.at(p.type);
+    if (p.bytes.size() != p.lanes.size() * n * sizeof(T))
+      throw ArgumentError("world: snapshot does not match the world");
+    const bool same_rows = p.epoch == order_epoch_[p.type];
+    for (std::size_t k = 0; k < p.lanes.size(); ++k) {
+      T* col = column(p.type, p.lanes[k]);
+      const unsigned char* src = p.bytes.data() + k * n * sizeof(T);
+      if (same_rows) {
+        std::memcpy(col, src, n * sizeof(T));
+        continue;
+      }
+      for (std::size_t r = 0; r < n; ++r) {
+        const std::size_t agent = p.agents.empty() ? r : p.agents[r];
+        std::memcpy(&col[row(p.type, agent)], src + r * sizeof(T), sizeof(T));
+      }
+    }
+  }
+  engine_cache_.reset();
+}
+
 template class World<double>;
 template class World<float>;
 

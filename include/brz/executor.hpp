@@ -3,7 +3,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <vector>
 
 #include "brz/generated.hpp"
@@ -46,6 +45,13 @@ struct ExecOptions {
   std::size_t cell_min_pairs = 4096;
   /// ...and used only when the candidate pairs they visit are at most this fraction of all pairs.
   double cell_max_fraction = 0.5;
+  /// Cancellation flag (non-zero: stop), set by another thread while the run goes on; nullptr =
+  /// none. Polled before every rule and, inside all-pairs sweeps, every few rows of slot 0.
+  const int* cancel = nullptr;
+  /// Nice value (Linux, 1-19) given to the OpenMP worker threads of the calling thread's team
+  /// (never to the calling thread itself) before a run; 0 leaves their priority alone. The NIF
+  /// sets it so that the engine's workers yield their cores to the BEAM's schedulers.
+  int worker_nice = 0;
 };
 
 /// Whether rule `id` of `world`'s program runs its per-agent or all-pairs sweeps through a
@@ -69,15 +75,13 @@ struct IntegrateResult {
   uint64_t neighbour_builds = 0;
 };
 
-/// Polled once before every step; returning true stops the run (IntegrateResult::cancelled).
-using CancelFn = std::function<bool()>;
-
 /// Runs `steps` steps; each step applies the rules `rule_ids` in order. `dt` is param 0 for this
 /// call (the world's other params come from world.params()). Throws ArgumentError for a rule id
 /// out of range and NumericalError (type, agent index, lane, 1-based step) when a stored lane
-/// becomes non-finite; the world's contents are then unspecified.
+/// becomes non-finite. A run stopped by options.cancel returns with IntegrateResult::cancelled
+/// (steps_done counts the complete steps). After a NumericalError or a cancellation the world's
+/// contents are unspecified: the caller restores a WorldSnapshot taken before the run.
 IntegrateResult integrate(WorldBase& world, const std::vector<uint32_t>& rule_ids, uint64_t steps,
-                          double dt, const CancelFn& should_stop = nullptr,
-                          const ExecOptions& options = ExecOptions());
+                          double dt, const ExecOptions& options = ExecOptions());
 
 }  // namespace brz

@@ -85,10 +85,11 @@ bool run_generated_agent(void (*fn)(const BrzKernelArgs<T>*), const BrzKernelArg
 
 /// Runs a pair rule through `fn` for every i of slot 0, on `n_threads` threads. Thread t adds
 /// into the accumulators at `acc + t * acc_stride + store_acc[s]` (s = store index); `ptrs` is
-/// scratch for n_threads * n_stores pointers.
+/// scratch for n_threads * n_stores pointers. Once `cancel` (ExecOptions::cancel) is set, the
+/// remaining chunks of rows are skipped.
 template <class T>
 void run_generated_pair(void (*fn)(const BrzKernelArgs<T>*), const BrzKernelArgs<T>& base,
                         int n_threads, T* acc, std::size_t acc_stride, const std::size_t* store_acc,
-                        uint32_t n_stores, T** ptrs);
+                        uint32_t n_stores, T** ptrs, const int* cancel);
 
 }  // namespace brz

@@ -107,7 +107,14 @@ struct SweepArgs {
   T* acc;          // pair rules: n_threads * acc_stride accumulators (set to -0.0)
   std::size_t acc_stride;
   const CellArgs<T>* cells = nullptr;  // pair rules: cell-list mode (acc is then one shared block)
+  const int* cancel = nullptr;         // all-pairs sweeps skip their remaining rows once non-zero
 };
+
+/// Whether a cancellation flag (ExecOptions::cancel) is set; a relaxed atomic load, so that
+/// sweeps can poll it cheaply from any thread.
+inline bool cancel_requested(const int* flag) noexcept {
+  return flag != nullptr && __atomic_load_n(flag, __ATOMIC_RELAXED) != 0;
+}
 
 /// SweepArgs with the fields that come from rule `r` filled in (its kind, registers with their
 /// `levels`, instruction lists and stores); the caller sets the rest.

@@ -25,6 +25,21 @@ struct EngineCache {
   virtual ~EngineCache() = default;
 };
 
+/// Copies of some lanes of a world, in the world's own rows, taken by WorldBase::save and put
+/// back by WorldBase::restore: a run that fails or is cancelled is undone with it. Its buffers
+/// are kept from save to save, so a world saved before every call does not allocate again.
+struct WorldSnapshot {
+  struct Part {
+    uint32_t type = 0;
+    std::vector<uint32_t> lanes;
+    std::vector<uint32_t> agents;  // row -> agent at the save (empty: the caller's order)
+    uint64_t epoch = 0;            // order_epoch(type) at the save
+    std::vector<unsigned char> bytes;
+  };
+  std::vector<Part> parts;
+  std::size_t bytes() const noexcept;
+};
+
 /// Precision-independent interface (what the NIF holds).
 class WorldBase {
  public:
@@ -62,6 +77,13 @@ class WorldBase {
   virtual void pack(uint32_t type, uint32_t first_lane, uint32_t n_lanes, void* out) const = 0;
   virtual std::size_t element_size() const noexcept = 0;
 
+  /// Saves lanes[type] (lane indices) of every type into `into`, replacing what it held.
+  virtual void save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>>& lanes) const = 0;
+  /// Puts the saved lanes back, each agent's values into the row that holds it now (the rows
+  /// may have been reordered since), and drops the engine's cache (neighbour lists built from
+  /// the values being undone).
+  virtual void restore(const WorldSnapshot& from) = 0;
+
   /// The engine's cache for this world (null until the engine sets one).
   std::unique_ptr<EngineCache>& engine_cache() noexcept { return engine_cache_; }
 
@@ -97,6 +119,8 @@ class World final : public WorldBase {
   void set(uint32_t type, uint32_t lane, std::size_t i, double v) override;
   void pack(uint32_t type, uint32_t first_lane, uint32_t n_lanes, void* out) const override;
   std::size_t element_size() const noexcept override { return sizeof(T); }
+  void save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>>& lanes) const override;
+  void restore(const WorldSnapshot& from) override;
 
   /// Reorders the rows of `type`: new row k holds what row perm[k] held, in every lane
   /// (perm is a permutation of 0 .. count(type) - 1). Column addresses do not change. Uses up

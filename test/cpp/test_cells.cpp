@@ -310,11 +310,11 @@ Outcome compare(const std::vector<uint32_t>& ids, std::size_t nb, std::size_t np
   load_world(wa, init);
   wc.params() = wa.params() = {0.01, 1.0};
   Outcome out;
-  out.cells = brz::integrate(wc, ids, steps, dt, nullptr, forced_cells(threads, ks));
+  out.cells = brz::integrate(wc, ids, steps, dt, forced_cells(threads, ks));
   brz::ExecOptions all;
   all.cell_lists = false;
   all.kernels = ks;
-  out.all = brz::integrate(wa, ids, steps, dt, nullptr, all);
+  out.all = brz::integrate(wa, ids, steps, dt, all);
   out.err = max_scaled_err(wc, read_world(wa));
   out.sorted = !wc.in_caller_order(0);
   return out;
@@ -325,7 +325,7 @@ double err_against_all_pairs(const brz::World<double>& w, brz::World<double>& a,
                              const std::vector<uint32_t>& ids, int steps) {
   brz::ExecOptions all;
   all.cell_lists = false;
-  brz::integrate(a, ids, steps, 0.01, nullptr, all);
+  brz::integrate(a, ids, steps, 0.01, all);
   return max_scaled_err(w, read_world(a));
 }
 
@@ -395,8 +395,8 @@ TEST_CASE("ACC and STORE forms of Lennard-Jones agree, with cells and all pairs"
     ws.params() = wa.params() = {0.01, 1.0};
     brz::ExecOptions o = forced_cells(true);
     o.cell_lists = cells;
-    brz::integrate(ws, {2}, 2, 0.01, nullptr, o);
-    brz::integrate(wa, {7}, 2, 0.01, nullptr, o);
+    brz::integrate(ws, {2}, 2, 0.01, o);
+    brz::integrate(wa, {7}, 2, 0.01, o);
     INFO("cells " << cells);
     CHECK(max_scaled_err(wa, read_world(ws)) <= 1e-12);
   }
@@ -474,7 +474,7 @@ TEST_CASE("neighbour lists: a pair whose rows lie in two 64-row blocks adds to b
   load_world(w, init);
   load_world(a, init);
   w.params() = a.params() = {0.01, 1.0};
-  const auto res = brz::integrate(w, {7}, 1, 0.01, nullptr, forced_cells(false));
+  const auto res = brz::integrate(w, {7}, 1, 0.01, forced_cells(false));
   CHECK(res.cell_sweeps == 1);
   CHECK(res.pair_evaluations == 1);
   CHECK(w.row(0, 63) / 64 != w.row(0, 64) / 64);
@@ -488,19 +488,19 @@ TEST_CASE("neighbour lists persist across calls until agents move", "[cells][nei
   load_world(w, init);
   w.params() = {0.01, 1.0};
   const brz::ExecOptions o = forced_cells(false);
-  CHECK(brz::integrate(w, {2}, 3, 0.01, nullptr, o).neighbour_builds == 1);
-  CHECK(brz::integrate(w, {2}, 3, 0.01, nullptr, o).neighbour_builds == 0);
+  CHECK(brz::integrate(w, {2}, 3, 0.01, o).neighbour_builds == 1);
+  CHECK(brz::integrate(w, {2}, 3, 0.01, o).neighbour_builds == 0);
   // A drift of 0.2 (> half the skin of 0.3) invalidates the list; a second rule has its own.
-  CHECK(brz::integrate(w, {6}, 1, 0.2, nullptr, o).neighbour_builds == 0);
-  CHECK(brz::integrate(w, {2, 4}, 2, 0.01, nullptr, o).neighbour_builds == 2);
+  CHECK(brz::integrate(w, {6}, 1, 0.2, o).neighbour_builds == 0);
+  CHECK(brz::integrate(w, {2, 4}, 2, 0.01, o).neighbour_builds == 2);
   // Positions written behind the engine's back are noticed too.
   for (std::size_t i = 0; i < 1000; ++i) w.set(0, 0, i, w.get(0, 0, i) + (i % 2 ? 0.5 : -0.5));
-  CHECK(brz::integrate(w, {2}, 1, 0.01, nullptr, o).neighbour_builds == 1);
+  CHECK(brz::integrate(w, {2}, 1, 0.01, o).neighbour_builds == 1);
   // And the result still equals all pairs from the same state.
   brz::World<double> a(prog, {1000, 0});
   load_world(a, read_world(w));
   a.params() = w.params();
-  brz::integrate(w, {2}, 1, 0.01, nullptr, o);
+  brz::integrate(w, {2}, 1, 0.01, o);
   CHECK(err_against_all_pairs(w, a, {2}, 1) <= 1e-12);
 }
 
@@ -520,7 +520,7 @@ TEST_CASE("neighbour lists: NumericalError names the caller's index in a sorted 
   load_world(w, init);
   w.params() = {0.01, 1.0};
   try {
-    brz::integrate(w, {0}, 1, 0.01, nullptr, forced_cells(false));
+    brz::integrate(w, {0}, 1, 0.01, forced_cells(false));
     FAIL("expected a NumericalError");
   } catch (const brz::NumericalError& e) {
     CHECK_FALSE(w.in_caller_order(0));
@@ -539,7 +539,7 @@ TEST_CASE("cell lists: default thresholds pick cells only where they pay off", "
     load_world(w, init);
     brz::ExecOptions o;  // defaults
     o.cell_lists = true;
-    const auto res = brz::integrate(w, {0}, 2, 0.01, nullptr, o);
+    const auto res = brz::integrate(w, {0}, 2, 0.01, o);
     if (n == 50) {  // 1225 pairs: below cell_min_pairs
       CHECK(res.cell_sweeps == 0);
       CHECK(res.all_pairs_sweeps == 2);
@@ -554,14 +554,14 @@ TEST_CASE("cell lists: default thresholds pick cells only where they pay off", "
   load_world(w, init);
   brz::ExecOptions o;
   o.cell_lists = true;
-  const auto res = brz::integrate(w, {0}, 1, 0.01, nullptr, o);
+  const auto res = brz::integrate(w, {0}, 1, 0.01, o);
   CHECK(res.cell_sweeps == 0);
   CHECK(res.all_pairs_sweeps == 1);
   // cell_lists = false forces all pairs.
   o.cell_lists = false;
   brz::World<double> w2(prog, {3000, 0});
   load_world(w2, make_state<double>(*prog, 3000, 0, Layout::Random, 5));
-  const auto res2 = brz::integrate(w2, {0}, 1, 0.01, nullptr, o);
+  const auto res2 = brz::integrate(w2, {0}, 1, 0.01, o);
   CHECK(res2.cell_sweeps == 0);
   CHECK(res2.all_pairs_sweeps == 1);
 }
@@ -584,14 +584,14 @@ TEST_CASE("neighbour lists: a rebuild that would visit most pairs gives up for a
       o.pair_parallel_threshold = o.list_parallel_threshold = 0;
       o.max_threads = 2;
     }
-    const auto spread = brz::integrate(w, {0}, 1, 0.01, nullptr, o);
+    const auto spread = brz::integrate(w, {0}, 1, 0.01, o);
     CHECK(spread.cell_sweeps == 1);
     CHECK(spread.neighbour_builds == 1);
     // Every agent moved into a box of side 0.4, behind the engine's back.
     for (uint32_t d = 0; d < 3; ++d)
       for (std::size_t i = 0; i < n; ++i) w.set(0, d, i, 0.4 * double((i * 7 + d) % 97) / 97);
     load_world(a, read_world(w));
-    const auto clumped = brz::integrate(w, {0}, 2, 0.01, nullptr, o);
+    const auto clumped = brz::integrate(w, {0}, 2, 0.01, o);
     CHECK(clumped.cell_sweeps == 0);
     CHECK(clumped.all_pairs_sweeps == 2);
     CHECK(err_against_all_pairs(w, a, {0}, 2) <= 1e-12);
@@ -608,7 +608,7 @@ TEST_CASE("unbounded cutoff falls back to all pairs", "[cells]") {
   CHECK_FALSE(brz::cutoff_upper_bound(w, prog->rule(5), {0.01, 1.0}).has_value());
   Cols<double> ref = init;
   ref_run_rule<double>(*prog, 5, ref, {0.01, 1.0});
-  const auto res = brz::integrate(w, {5}, 1, 0.01, nullptr, forced_cells(true));
+  const auto res = brz::integrate(w, {5}, 1, 0.01, forced_cells(true));
   CHECK(res.cell_sweeps == 0);
   CHECK(res.all_pairs_sweeps == 1);
   CHECK(max_scaled_err(w, ref) <= 1e-12);

@@ -38,7 +38,7 @@ brz::IntegrateResult run(const std::shared_ptr<const brz::Program>& prog, const 
   auto& w = static_cast<brz::World<T>&>(*holder);
   load_world(w, cols);
   *out = &w;
-  return brz::integrate(w, {1, 0, 1}, 3, 0.01, nullptr, opts);
+  return brz::integrate(w, {1, 0, 1}, 3, 0.01, opts);
 }
 
 template <class T>
@@ -185,7 +185,7 @@ TEST_CASE("without a library or with use_generated off, nothing is generated", "
   auto w = brz::make_world(prog, {5}, brz::Precision::F64);
   brz::ExecOptions opts;
   CHECK_FALSE(brz::uses_generated_kernel(*w, 0, opts));
-  const brz::IntegrateResult r = brz::integrate(*w, {0, 1}, 2, 0.1, nullptr, opts);
+  const brz::IntegrateResult r = brz::integrate(*w, {0, 1}, 2, 0.1, opts);
   CHECK(r.generated_sweeps == 0);
 }
 
@@ -203,7 +203,7 @@ TEST_CASE("a non-finite value stored by a generated per-agent kernel is reported
     opts.generated = lib.get();
     opts.max_threads = threads;
     try {
-      brz::integrate(*w, {0}, 1, 1e10, nullptr, opts);
+      brz::integrate(*w, {0}, 1, 1e10, opts);
       FAIL("expected a NumericalError");
     } catch (const brz::NumericalError& e) {
       CHECK(e.type == 0);
@@ -226,7 +226,7 @@ brz::IntegrateResult run_cells(const brz::ExecOptions& opts, std::size_t n, Cols
       brz::make_world(prog, {n}, sizeof(T) == 8 ? brz::Precision::F64 : brz::Precision::F32);
   auto& w = static_cast<brz::World<T>&>(*holder);
   load_world(w, cols);
-  const brz::IntegrateResult res = brz::integrate(w, {0, 2, 3}, 3, 0.5, nullptr, opts);
+  const brz::IntegrateResult res = brz::integrate(w, {0, 2, 3}, 3, 0.5, opts);
   out->assign(1, std::vector<std::vector<T>>(6, std::vector<T>(n)));
   for (uint32_t l = 0; l < 6; ++l)
     for (std::size_t i = 0; i < n; ++i) (*out)[0][l][i] = w.column(0, l)[w.row(0, i)];

@@ -1,6 +1,8 @@
 // Pair-same and pair-cross sweeps against naive double loops; delta-accumulator semantics;
 // threading and ISA agreement.
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
 
 #include "builder.hpp"
 
@@ -197,7 +199,7 @@ void check_rules(const std::vector<uint32_t>& ids, std::size_t nb, std::size_t n
     o.agent_parallel_threshold = 0;
     o.max_threads = 3;
   }
-  const auto res = brz::integrate(w, ids, steps, 0.01, nullptr, o);
+  const auto res = brz::integrate(w, ids, steps, 0.01, o);
   CHECK(res.steps_done == uint64_t(steps));
   const double tol = std::is_same<T, double>::value ? 1e-12 : 2e-4;
   INFO("isa " << ks->name << " bodies " << nb << " walls " << nw << " parallel " << parallel << " f"
@@ -268,7 +270,7 @@ TEST_CASE("ACC adds the register, STORE the difference to the start value", "[pa
     w.column(0, 0)[2] = 4;
     brz::ExecOptions o;
     o.kernels = ks;
-    brz::integrate(w, {0}, 1, 0.0, nullptr, o);
+    brz::integrate(w, {0}, 1, 0.0, o);
     CHECK(w.column(0, 0)[0] == 7.0);
     CHECK(w.column(0, 0)[1] == 7.0);
     CHECK(w.column(0, 0)[2] == 7.0);
@@ -298,7 +300,7 @@ TEST_CASE("pair rules are simultaneous: a 3-body chain", "[pair][delta]") {
     w.column(0, 0)[2] = 4;
     brz::ExecOptions o;
     o.kernels = ks;
-    brz::integrate(w, {0}, 1, 0.0, nullptr, o);
+    brz::integrate(w, {0}, 1, 0.0, o);
     // x0: 1 + (2-1) + (4-1) = 5; x1: 2 + (1-2) + (4-2) = 3; x2: 4 + (1-4) + (2-4) = -1.
     CHECK(w.column(0, 0)[0] == 5.0);
     CHECK(w.column(0, 0)[1] == 3.0);
@@ -343,7 +345,7 @@ TEST_CASE("per-agent loads see values before the body; stores may swap lanes", "
       }
       brz::ExecOptions o;
       o.kernels = ks;
-      brz::integrate(w, {0}, 1, 0.0, nullptr, o);
+      brz::integrate(w, {0}, 1, 0.0, o);
       for (std::size_t i = 0; i < n; ++i) {
         CHECK(w.column(0, 0)[i] == float(1000 + i));
         CHECK(w.column(0, 1)[i] == float(i));
@@ -368,7 +370,7 @@ TEST_CASE("uniform store values and slot-0 stores of outer values", "[pair]") {
       ref_run_rule<double>(*prog, 0, ref, {0.5});
       brz::ExecOptions o;
       o.kernels = ks;
-      brz::integrate(w, {0}, 1, 0.5, nullptr, o);
+      brz::integrate(w, {0}, 1, 0.5, o);
       CHECK(max_rel_err(w, ref) == 0.0);
       CHECK(w.column(0, 0)[0] == 0.5 * double(n - 1));
     }
@@ -383,7 +385,7 @@ TEST_CASE("every ISA agrees with sse2", "[isa]") {
   brz::ExecOptions o;
   o.kernels = brz::kernels_for("sse2");
   REQUIRE(o.kernels != nullptr);
-  brz::integrate(base, {0, 1, 2, 3}, 4, 0.01, nullptr, o);
+  brz::integrate(base, {0, 1, 2, 3}, 4, 0.01, o);
   Cols<double> b(2);
   for (uint32_t t = 0; t < 2; ++t)
     for (uint32_t l = 0; l < prog->lanes(t); ++l) {
@@ -395,23 +397,50 @@ TEST_CASE("every ISA agrees with sse2", "[isa]") {
     load_world(w, init);
     w.params() = {0.01, 0.5};
     o.kernels = ks;
-    brz::integrate(w, {0, 1, 2, 3}, 4, 0.01, nullptr, o);
+    brz::integrate(w, {0, 1, 2, 3}, 4, 0.01, o);
     INFO("isa " << ks->name);
     CHECK(max_scaled_err(w, b) <= 1e-13);
   }
 }
 
-TEST_CASE("cancellation is polled once per step", "[exec]") {
+TEST_CASE("a cancellation flag stops a run before its next rule", "[exec]") {
   auto prog = physics_program();
   brz::World<double> w(prog, {10, 0});
-  int polls = 0;
-  auto res = brz::integrate(w, {3}, 100, 0.1, [&]() { return ++polls > 2; });
+  int flag = 1;
+  brz::ExecOptions o;
+  o.cancel = &flag;
+  auto res = brz::integrate(w, {3}, 100, 0.1, o);
   CHECK(res.cancelled);
-  CHECK(res.steps_done == 2);
-  CHECK(polls == 3);
-  res = brz::integrate(w, {3}, 0, 0.1);
   CHECK(res.steps_done == 0);
+  flag = 0;
+  res = brz::integrate(w, {3}, 5, 0.1, o);
   CHECK(!res.cancelled);
+  CHECK(res.steps_done == 5);
+}
+
+TEST_CASE("a cancellation flag set during an all-pairs sweep stops it part-way", "[exec]") {
+  // Gravity over 3,000 bodies: every step is an all-pairs sweep of 4.5 million pairs; the flag
+  // is set from another thread while the first steps run, on the interpreter and on 1-2 threads.
+  auto prog = physics_program();
+  for (int threads : {1, 2}) {
+    brz::World<double> w(prog, {3000, 0});
+    for (std::size_t i = 0; i < 3000; ++i)
+      for (uint32_t l = 0; l < 3; ++l) w.set(0, l, i, double((i * 7919 + l * 104729) % 1000));
+    w.params() = {0.01, 0.5};
+    int flag = 0;
+    brz::ExecOptions o;
+    o.cancel = &flag;
+    o.max_threads = threads;
+    o.cell_lists = false;
+    std::thread setter([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      __atomic_store_n(&flag, 1, __ATOMIC_RELAXED);
+    });
+    const auto res = brz::integrate(w, {0}, 1000000, 0.01, o);
+    setter.join();
+    CHECK(res.cancelled);
+    CHECK(res.steps_done < 1000000);
+  }
 }
 
 TEST_CASE("bad rule ids are rejected", "[exec]") {
