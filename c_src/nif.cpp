@@ -32,7 +32,8 @@ ErlNifResourceType* g_program_rt = nullptr;
 ErlNifResourceType* g_world_rt = nullptr;
 std::atomic<long> g_live_worlds{0};
 
-constexpr double kTwo53 = 9007199254740992.0;
+constexpr ErlNifSInt64 kTwo53 = ErlNifSInt64(1) << 53;
+constexpr ErlNifSInt64 kTwo24 = ErlNifSInt64(1) << 24;
 
 // ------------------------------------------------------------------------------------------
 // Resources
@@ -71,7 +72,6 @@ struct WorldRes {
   WorldRes(ProgramRes* p, std::unique_ptr<brz::WorldBase> w, std::vector<TypeInfo> t) noexcept
       : prog_res(p), world(std::move(w)), types(std::move(t)) {
     enif_keep_resource(prog_res);
-    params = world->params();
     ++g_live_worlds;
   }
   ~WorldRes() {
@@ -82,9 +82,18 @@ struct WorldRes {
   ProgramRes* prog_res;
   std::unique_ptr<brz::WorldBase> world;
   std::vector<TypeInfo> types;
-  std::mutex mu;  // held during every call that reads or writes the columns
-  std::mutex params_mu;
-  std::vector<double> params;  // guarded by params_mu; copied into the world by integrate
+  // Held (true) by the one call that reads or writes the columns; a call that finds it held
+  // returns :busy at once instead of blocking its dirty scheduler (docs/nif.md, "Busy worlds").
+  std::atomic<bool> busy{false};
+  // The process running native_integrate is monitored; its death sets `cancel`, which the
+  // engine polls inside the run (docs/nif.md, "Cancellation").
+  std::mutex mon_mu;
+  ErlNifMonitor mon{};
+  bool monitoring = false;  // guarded by mon_mu
+  int cancel = 0;           // atomic access only (__atomic builtins)
+  // What native_integrate saves before running and restores when the run raises or is
+  // cancelled; kept between calls so that saving allocates nothing new.
+  brz::WorldSnapshot undo;
   // Generated kernels allowed (world_set_options(kernels: false) turns it off).
   std::atomic<bool> use_kernels{true};
   // Sweeps run by native_integrate since the world was created (world_info's :sweeps).
@@ -94,6 +103,33 @@ struct WorldRes {
 
 void program_dtor(ErlNifEnv*, void* obj) { static_cast<ProgramRes*>(obj)->~ProgramRes(); }
 void world_dtor(ErlNifEnv*, void* obj) { static_cast<WorldRes*>(obj)->~WorldRes(); }
+
+// The monitored caller of native_integrate died: ask the engine to stop (only for the monitor
+// of the run in progress; a late one from an earlier run is ignored).
+void world_down(ErlNifEnv*, void* obj, ErlNifPid*, ErlNifMonitor* mon) {
+  WorldRes* w = static_cast<WorldRes*>(obj);
+  std::lock_guard<std::mutex> lock(w->mon_mu);
+  if (w->monitoring && enif_compare_monitors(mon, &w->mon) == 0)
+    __atomic_store_n(&w->cancel, 1, __ATOMIC_RELAXED);
+}
+
+// Exclusive use of a world's columns for one call, without waiting: owned() is false when
+// another call holds them, and the NIF then returns :busy.
+class WorldLock {
+ public:
+  explicit WorldLock(WorldRes* w) noexcept
+      : w_(w), owned_(!w->busy.exchange(true, std::memory_order_acquire)) {}
+  WorldLock(const WorldLock&) = delete;
+  WorldLock& operator=(const WorldLock&) = delete;
+  ~WorldLock() {
+    if (owned_) w_->busy.store(false, std::memory_order_release);
+  }
+  bool owned() const noexcept { return owned_; }
+
+ private:
+  WorldRes* w_;
+  bool owned_;
+};
 
 // ------------------------------------------------------------------------------------------
 // Term helpers
@@ -139,7 +175,8 @@ bool get_number(ErlNifEnv* env, ERL_NIF_TERM t, double* out) {
   return false;
 }
 
-// Number check for state values: 0 = ok, 1 = not a number, 2 = out of range.
+// Number check for state values: 0 = ok, 1 = not a number, 2 = out of range (an :int beyond
+// 2^24 in f32 worlds or 2^53 in f64 worlds, which the lane would round).
 int state_number(ErlNifEnv* env, ERL_NIF_TERM t, bool want_int, bool f32, double* out) {
   if (enif_get_double(env, t, out)) {
     if (want_int) return 1;
@@ -149,7 +186,9 @@ int state_number(ErlNifEnv* env, ERL_NIF_TERM t, bool want_int, bool f32, double
   ErlNifSInt64 i;
   if (enif_get_int64(env, t, &i)) {
     *out = static_cast<double>(i);
-    if (want_int && std::fabs(*out) > kTwo53) return 2;
+    // An :int lane holds every integer its precision represents exactly, and no other.
+    const ErlNifSInt64 limit = f32 ? kTwo24 : kTwo53;
+    if (want_int && (i > limit || i < -limit)) return 2;
     return 0;
   }
   if (enif_is_number(env, t)) return 2;  // an integer beyond 64 bits
@@ -163,6 +202,18 @@ std::vector<ERL_NIF_TERM> list_items(ErlNifEnv* env, ERL_NIF_TERM list, bool* ok
   ERL_NIF_TERM head, tail = list;
   while (enif_get_list_cell(env, tail, &head, &tail)) items.push_back(head);
   *ok = enif_is_empty_list(env, tail);
+  return items;
+}
+
+// The elements of a proper list of at most `max` elements; *ok is false for an improper list or
+// a longer one, found after walking at most max + 1 cells (a list of 10^7 elements given where
+// a few are expected is rejected at once, not walked).
+std::vector<ERL_NIF_TERM> short_list_items(ErlNifEnv* env, ERL_NIF_TERM list, std::size_t max,
+                                           bool* ok) {
+  std::vector<ERL_NIF_TERM> items;
+  ERL_NIF_TERM head, tail = list;
+  while (items.size() <= max && enif_get_list_cell(env, tail, &head, &tail)) items.push_back(head);
+  *ok = items.size() <= max && enif_is_empty_list(env, tail);
   return items;
 }
 
@@ -487,21 +538,6 @@ ERL_NIF_TERM world_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   return term;
 }
 
-ERL_NIF_TERM world_set_params(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
-  WorldRes* w = get_world(env, argv[0]);
-  const std::size_t n = w->prog_res->prog->n_params();
-  const std::string msg = "params must be a list of " + std::to_string(n) + " numbers";
-  bool ok;
-  std::vector<ERL_NIF_TERM> items = list_items(env, argv[1], &ok);
-  if (!ok || items.size() != n) throw ArgumentError(msg);
-  std::vector<double> vals(n);
-  for (std::size_t k = 0; k < n; ++k)
-    if (!get_number(env, items[k], &vals[k])) throw ArgumentError(msg);
-  std::lock_guard<std::mutex> lock(w->params_mu);
-  w->params = std::move(vals);
-  return atom(env, "ok");
-}
-
 ERL_NIF_TERM numerical_error(ErlNifEnv* env, const WorldRes& w, const brz::NumericalError& e) {
   const TypeInfo& ti = w.types.at(e.type);
   const FieldInfo* field = nullptr;
@@ -536,6 +572,20 @@ void mark_written(WorldRes& w, const std::vector<uint32_t>& ids) {
   }
 }
 
+// The nice value of the engine's OpenMP worker threads (docs/nif.md, "OpenMP and the BEAM"):
+// BRZ_WORKER_NICE (0-19) in the environment, read once, else kWorkerNice.
+constexpr int kWorkerNice = 10;
+int worker_nice() {
+  static const int nice = [] {
+    const char* v = std::getenv("BRZ_WORKER_NICE");
+    if (v == nullptr || *v == '\0') return kWorkerNice;
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    return *end == '\0' && n >= 0 && n <= 19 ? int(n) : kWorkerNice;
+  }();
+  return nice;
+}
+
 // Executor options of a world: its program's generated kernels, unless turned off for it.
 brz::ExecOptions exec_options(const WorldRes& w) {
   brz::ExecOptions o;
@@ -544,17 +594,71 @@ brz::ExecOptions exec_options(const WorldRes& w) {
   return o;
 }
 
+// The lanes that the rules `ids` store to, per type (what a run may change, so what it saves).
+std::vector<std::vector<uint32_t>> stored_lanes(const brz::Program& prog,
+                                                const std::vector<uint32_t>& ids) {
+  std::vector<std::vector<uint32_t>> lanes(prog.n_types());
+  for (uint32_t id : ids) {
+    const brz::Rule& rule = prog.rule(id);
+    for (const brz::StoreRef& s : rule.stores) {
+      std::vector<uint32_t>& l = lanes[rule.slot_type(s.slot)];
+      if (std::find(l.begin(), l.end(), s.lane) == l.end()) l.push_back(s.lane);
+    }
+  }
+  return lanes;
+}
+
+// Monitors the calling process for the duration of a run: its death sets the world's cancel
+// flag (world_down). The destructor removes the monitor.
+class CallerMonitor {
+ public:
+  CallerMonitor(ErlNifEnv* env, WorldRes* w) : env_(env), w_(w) {
+    std::lock_guard<std::mutex> lock(w->mon_mu);
+    __atomic_store_n(&w->cancel, 0, __ATOMIC_RELAXED);
+    ErlNifPid self;
+    if (enif_self(env, &self) == nullptr || enif_monitor_process(env, w, &self, &w->mon) != 0) {
+      // No process to watch or already dead: nothing to run for.
+      __atomic_store_n(&w->cancel, 1, __ATOMIC_RELAXED);
+      return;
+    }
+    w->monitoring = true;
+  }
+  CallerMonitor(const CallerMonitor&) = delete;
+  CallerMonitor& operator=(const CallerMonitor&) = delete;
+  ~CallerMonitor() {
+    std::lock_guard<std::mutex> lock(w_->mon_mu);
+    if (w_->monitoring) enif_demonitor_process(env_, w_, &w_->mon);
+    w_->monitoring = false;
+  }
+
+ private:
+  ErlNifEnv* env_;
+  WorldRes* w_;
+};
+
+// native_integrate(world, params, steps, rule_ids): params travel with the call (a list of
+// n_params numbers, dt first), so concurrent callers never run with each other's. A run that
+// raises (NumericalError) or is cancelled by its caller's death leaves the world as it was
+// before the call (docs/nif.md).
 ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   WorldRes* w = get_world(env, argv[0]);
-  double dt;
-  if (!get_number(env, argv[1], &dt)) throw ArgumentError("dt must be a number");
+  const brz::Program& prog = *w->prog_res->prog;
+  const std::size_t n_params = prog.n_params();
+  bool ok;
+  std::vector<ERL_NIF_TERM> items = short_list_items(env, argv[1], n_params, &ok);
+  const std::string pmsg =
+      "params must be a list of " + std::to_string(n_params) + " numbers (dt first)";
+  if (!ok || items.size() != n_params) throw ArgumentError(pmsg);
+  std::vector<double> params(n_params);
+  for (std::size_t k = 0; k < n_params; ++k)
+    if (!get_number(env, items[k], &params[k]) || !std::isfinite(params[k]))
+      throw ArgumentError(pmsg);
   ErlNifUInt64 steps;
   if (!enif_get_uint64(env, argv[2], &steps))
     throw ArgumentError("steps must be a non-negative integer");
-  bool ok;
-  std::vector<ERL_NIF_TERM> items = list_items(env, argv[3], &ok);
+  items = list_items(env, argv[3], &ok);
   if (!ok) throw ArgumentError("rule_ids must be a list of rule indices");
-  const uint32_t n_rules = w->prog_res->prog->n_rules();
+  const uint32_t n_rules = prog.n_rules();
   std::vector<uint32_t> ids;
   ids.reserve(items.size());
   for (ERL_NIF_TERM t : items) {
@@ -566,25 +670,36 @@ ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
                           std::to_string(n_rules) + " rules)");
     ids.push_back(static_cast<uint32_t>(id));
   }
-  std::lock_guard<std::mutex> lock(w->mu);
-  {
-    std::lock_guard<std::mutex> plock(w->params_mu);
-    w->world->params() = w->params;
-  }
-  if (steps > 0) mark_written(*w, ids);
+  WorldLock lock(w);
+  if (!lock.owned()) return atom(env, "busy");
+  if (steps == 0) return atom(env, "ok");
+  w->world->params() = params;
+  CallerMonitor monitor(env, w);
+  w->world->save(w->undo, stored_lanes(prog, ids));
+  brz::ExecOptions opts = exec_options(*w);
+  opts.cancel = &w->cancel;
+  opts.worker_nice = worker_nice();
+  brz::IntegrateResult res;
   try {
-    const brz::ExecOptions opts = exec_options(*w);
-    const auto stop = [env]() { return !enif_is_current_process_alive(env); };
-    const brz::IntegrateResult res = brz::integrate(*w->world, ids, steps, dt, stop, opts);
-    w->cell_sweeps += res.cell_sweeps;
-    w->generated_cell_sweeps += res.generated_cell_sweeps;
-    w->generated_list_sweeps += res.generated_list_sweeps;
-    w->all_pairs_sweeps += res.all_pairs_sweeps;
-    w->generated_sweeps += res.generated_sweeps;
-    w->neighbour_builds += res.neighbour_builds;
+    res = brz::integrate(*w->world, ids, steps, params[0], opts);
   } catch (const brz::NumericalError& e) {
+    w->world->restore(w->undo);
     return numerical_error(env, *w, e);
+  } catch (...) {
+    w->world->restore(w->undo);
+    throw;
   }
+  w->cell_sweeps += res.cell_sweeps;
+  w->generated_cell_sweeps += res.generated_cell_sweeps;
+  w->generated_list_sweeps += res.generated_list_sweeps;
+  w->all_pairs_sweeps += res.all_pairs_sweeps;
+  w->generated_sweeps += res.generated_sweeps;
+  w->neighbour_builds += res.neighbour_builds;
+  if (res.cancelled) {
+    w->world->restore(w->undo);
+    return atom(env, "cancelled");
+  }
+  mark_written(*w, ids);
   return atom(env, "ok");
 }
 
@@ -671,7 +786,8 @@ ERL_NIF_TERM world_to_state(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   WorldRes* w = get_world(env, argv[0]);
   ERL_NIF_TERM state = argv[1];
   if (!enif_is_map(env, state)) throw ArgumentError("state must be a map");
-  std::lock_guard<std::mutex> lock(w->mu);
+  WorldLock lock(w);
+  if (!lock.owned()) return atom(env, "busy");
   const brz::WorldBase& world = *w->world;
   for (uint32_t t = 0; t < w->types.size(); ++t) {
     const TypeInfo& ti = w->types[t];
@@ -708,7 +824,8 @@ ERL_NIF_TERM world_column(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
       uint64_t(first) + n_lanes > prog.lanes(type))
     throw ArgumentError("lane range out of range (type " + std::to_string(type) + " has " +
                         std::to_string(prog.lanes(type)) + " lanes)");
-  std::lock_guard<std::mutex> lock(w->mu);
+  WorldLock lock(w);
+  if (!lock.owned()) return atom(env, "busy");
   const std::size_t bytes = w->world->count(type) * n_lanes * w->world->element_size();
   ERL_NIF_TERM term;
   unsigned char* out = enif_make_new_binary(env, bytes, &term);
@@ -767,13 +884,17 @@ ERL_NIF_TERM program_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
       {enif_make_uint(env, pr->prog->n_rules()), kernel_status(env, *pr), kernel_isa(env, *pr)});
 }
 
+constexpr std::size_t kMaxWorldOptions = 16;
+
 // world_set_options(world, options): options a keyword list; `kernels: boolean` chooses whether
 // native_integrate may use the program's generated kernels (default true).
 ERL_NIF_TERM world_set_options(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   WorldRes* w = get_world(env, argv[0]);
   bool ok;
-  std::vector<ERL_NIF_TERM> items = list_items(env, argv[1], &ok);
-  if (!ok) throw ArgumentError("world options must be a keyword list");
+  std::vector<ERL_NIF_TERM> items = short_list_items(env, argv[1], kMaxWorldOptions, &ok);
+  if (!ok)
+    throw ArgumentError("world options must be a keyword list of at most " +
+                        std::to_string(kMaxWorldOptions) + " options");
   for (ERL_NIF_TERM item : items) {
     int arity;
     const ERL_NIF_TERM* el;
@@ -808,7 +929,8 @@ ERL_NIF_TERM world_totals(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   lanes.mass = totals_lane(env, argv[2], "mass");
   lanes.velocity = totals_lane(env, argv[3], "velocity");
   lanes.position = totals_lane(env, argv[4], "position");
-  std::lock_guard<std::mutex> lock(w->mu);
+  WorldLock lock(w);
+  if (!lock.owned()) return atom(env, "busy");
   const brz::Totals t = brz::totals(*w->world, type, lanes);
   const auto vec = [env](const double* v) {
     return enif_make_tuple3(env, enif_make_double(env, v[0]), enif_make_double(env, v[1]),
@@ -853,7 +975,10 @@ ERL_NIF_TERM guarded(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
 
 int open_resources(ErlNifEnv* env, ErlNifResourceFlags flags) {
   g_program_rt = enif_open_resource_type(env, nullptr, "brz_program", program_dtor, flags, nullptr);
-  g_world_rt = enif_open_resource_type(env, nullptr, "brz_world", world_dtor, flags, nullptr);
+  ErlNifResourceTypeInit world_init{};
+  world_init.dtor = world_dtor;
+  world_init.down = world_down;
+  g_world_rt = enif_open_resource_type_x(env, "brz_world", &world_init, flags, nullptr);
   if (g_program_rt == nullptr || g_world_rt == nullptr) return -1;
   (void)brz::isa_name();  // choose the kernel set once, at load
   return 0;
@@ -869,12 +994,11 @@ int upgrade(ErlNifEnv* env, void**, void**, ERL_NIF_TERM) {
 constexpr int kDirty = ERL_NIF_DIRTY_JOB_CPU_BOUND;
 
 ErlNifFunc nif_funcs[] = {
-    {"program_new", 1, guarded<program_new>, 0},
+    {"program_new", 1, guarded<program_new>, kDirty},
     {"program_new", 2, guarded<program_new>, ERL_NIF_DIRTY_JOB_IO_BOUND},  // dlopen
     {"program_info", 1, guarded<program_info>, 0},
     {"world_set_options", 2, guarded<world_set_options>, 0},
     {"world_new", 4, guarded<world_new>, kDirty},
-    {"world_set_params", 2, guarded<world_set_params>, 0},
     {"native_integrate", 4, guarded<native_integrate>, kDirty},
     {"world_to_state", 2, guarded<world_to_state>, kDirty},
     {"world_column", 4, guarded<world_column>, kDirty},

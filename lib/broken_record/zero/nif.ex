@@ -13,6 +13,8 @@ defmodule BrokenRecord.Zero.NIF do
 
   @on_load :__load__
 
+  @max_busy_wait_ms 8
+
   @doc false
   def __load__ do
     # libgomp's idle spin must be set before this library loads libgomp. Loaded explicitly, so
@@ -80,20 +82,23 @@ defmodule BrokenRecord.Zero.NIF do
   @spec world_new(reference, list, map, :f64 | :f32) :: reference
   def world_new(_program, _layout, _state, _precision), do: :erlang.nif_error(:nif_not_loaded)
 
-  @doc "Sets the global scalar params of a world (`dt` first)."
-  @spec world_set_params(reference, [number]) :: :ok
-  def world_set_params(_world, _params), do: :erlang.nif_error(:nif_not_loaded)
+  @doc """
+  Runs `steps` steps of the rules `rule_ids` on a world, on a dirty CPU scheduler, with `params`
+  (the program's params, `dt` first). `:busy` when another call holds the world; `:cancelled`
+  when the caller died during the run (the world is then as it was before the call, as after a
+  `BrokenRecord.Zero.NumericalError`).
+  """
+  @spec native_integrate(reference, [number], non_neg_integer, [non_neg_integer]) ::
+          :ok | :busy | :cancelled
+  def native_integrate(_world, _params, _steps, _rule_ids),
+    do: :erlang.nif_error(:nif_not_loaded)
 
-  @doc "Runs `steps` steps of the rules `rule_ids` on a world, on a dirty CPU scheduler."
-  @spec native_integrate(reference, number, non_neg_integer, [non_neg_integer]) :: :ok
-  def native_integrate(_world, _dt, _steps, _rule_ids), do: :erlang.nif_error(:nif_not_loaded)
-
-  @doc "Returns `state` with the written fields replaced by the world's values."
-  @spec world_to_state(reference, map) :: map
+  @doc "Returns `state` with the written fields replaced by the world's values (or `:busy`)."
+  @spec world_to_state(reference, map) :: map | :busy
   def world_to_state(_world, _state), do: :erlang.nif_error(:nif_not_loaded)
 
-  @doc "A packed binary of `n_lanes` lanes from `first_lane` of one agent type."
-  @spec world_column(reference, non_neg_integer, non_neg_integer, pos_integer) :: binary
+  @doc "A packed binary of `n_lanes` lanes from `first_lane` of one agent type (or `:busy`)."
+  @spec world_column(reference, non_neg_integer, non_neg_integer, pos_integer) :: binary | :busy
   def world_column(_world, _type, _first_lane, _n_lanes), do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """
@@ -109,10 +114,31 @@ defmodule BrokenRecord.Zero.NIF do
   magnitudes. Lanes are the first lanes of the `mass`, `velocity` and `position` fields, or
   `nil` where the type lacks one.
   """
-  @spec world_totals(reference, non_neg_integer, lane, lane, lane) :: map
+  @spec world_totals(reference, non_neg_integer, lane, lane, lane) :: map | :busy
         when lane: non_neg_integer | nil
   def world_totals(_world, _type, _mass, _velocity, _position),
     do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc """
+  Calls `call` (a call of a world function of this module) until it returns something other
+  than `:busy`. A world is used by one call at a time; a call that finds it in use returns
+  `:busy` at once instead of waiting on a dirty scheduler (`docs/nif.md`, "Busy worlds"), and
+  the caller waits here, in its own process: it sleeps 1, 2, 4, then 8 ms between tries, and
+  stays killable.
+  """
+  @spec until_free((() -> result)) :: result when result: term
+  def until_free(call), do: until_free(call, 0)
+
+  defp until_free(call, wait) do
+    case call.() do
+      :busy ->
+        Process.sleep(wait)
+        until_free(call, min(max(2 * wait, 1), @max_busy_wait_ms))
+
+      result ->
+        result
+    end
+  end
 
   @doc "The number of world resources not yet freed."
   @spec live_worlds() :: non_neg_integer

@@ -91,8 +91,13 @@ defmodule BrokenRecord.Zero.World do
   def __run__(%__MODULE__{} = world, run) do
     case world.backend do
       :native ->
-        :ok = NIF.world_set_params(world.ref, Tuple.to_list(run.params))
-        :ok = NIF.native_integrate(world.ref, run.dt, run.steps, run.rule_ids)
+        params = Tuple.to_list(run.params)
+
+        :ok =
+          NIF.until_free(fn ->
+            NIF.native_integrate(world.ref, params, run.steps, run.rule_ids)
+          end)
+
         world
 
       :interpreted ->
@@ -105,7 +110,7 @@ defmodule BrokenRecord.Zero.World do
   @doc "The state given to `new/3`, with the fields the rules write updated."
   @spec to_state(t) :: map
   def to_state(%__MODULE__{backend: :native} = world),
-    do: NIF.world_to_state(world.ref, world.state)
+    do: NIF.until_free(fn -> NIF.world_to_state(world.ref, world.state) end)
 
   def to_state(%__MODULE__{backend: :interpreted} = world),
     do: State.from_lanes(world.system, world.state, world.lanes, world.written)
@@ -131,7 +136,7 @@ defmodule BrokenRecord.Zero.World do
 
     case world.backend do
       :native ->
-        NIF.world_column(world.ref, agent.index, declared.lane, width)
+        NIF.until_free(fn -> NIF.world_column(world.ref, agent.index, declared.lane, width) end)
 
       :interpreted ->
         for row <- Map.fetch!(world.lanes, agent.index),

@@ -39,14 +39,13 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
   # Per agent type: %{law => {value, scale}}. Native worlds sum in C++ (NIF.world_totals/5);
   # the pure-Elixir world sums its lane tuples.
   defp agent_sums(%World{backend: :native} = world, agent) do
-    t =
-      NIF.world_totals(
-        world.ref,
-        agent.index,
-        Conservation.quantity_lane(agent, :mass),
-        Conservation.quantity_lane(agent, :velocity),
-        Conservation.quantity_lane(agent, :position)
-      )
+    lanes = [
+      Conservation.quantity_lane(agent, :mass),
+      Conservation.quantity_lane(agent, :velocity),
+      Conservation.quantity_lane(agent, :position)
+    ]
+
+    t = NIF.until_free(fn -> apply(NIF, :world_totals, [world.ref, agent.index | lanes]) end)
 
     %{
       mass: {t.mass, t.mass_scale},
