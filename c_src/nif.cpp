@@ -530,7 +530,10 @@ ERL_NIF_TERM world_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
                    prog.lanes(t));
   }
 
-  void* mem = enif_alloc_resource(g_world_rt, sizeof(WorldRes));
+  // The resource is sized by the world's columns too, so that the garbage collector of a
+  // process holding it counts them, like the bytes of a binary (docs/nif.md, "Memory"): the
+  // bytes past sizeof(WorldRes) are never touched, so they take address space, not memory.
+  void* mem = enif_alloc_resource(g_world_rt, sizeof(WorldRes) + world->column_bytes());
   if (mem == nullptr) throw std::bad_alloc();
   new (mem) WorldRes(pres, std::move(world), std::move(types));
   ERL_NIF_TERM term = enif_make_resource(env, mem);

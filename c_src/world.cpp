@@ -19,6 +19,13 @@ WorldBase::WorldBase(std::shared_ptr<const Program> program, std::vector<std::si
   order_epoch_.assign(counts_.size(), 0);
 }
 
+std::size_t WorldBase::column_bytes() const {
+  std::size_t n = 0;
+  for (uint32_t t = 0; t < counts_.size(); ++t)
+    n += std::size_t(program_->lanes(t)) * capacity(t) * element_size();
+  return n;
+}
+
 template <class T>
 World<T>::World(std::shared_ptr<const Program> program, std::vector<std::size_t> counts)
     : WorldBase(std::move(program), std::move(counts)) {

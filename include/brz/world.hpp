@@ -50,6 +50,8 @@ class WorldBase {
   std::size_t count(uint32_t type) const { return counts_.at(type); }
   const std::vector<std::size_t>& counts() const noexcept { return counts_; }
   std::size_t capacity(uint32_t type) const { return column_capacity(counts_.at(type)); }
+  /// Bytes held by the columns of every type.
+  std::size_t column_bytes() const;
 
   /// Storage order (docs/engine.md, "Storage order"). The engine may keep the agents of a type
   /// in a different order than the caller's (cell-list sweeps sort them by cell); get, set and

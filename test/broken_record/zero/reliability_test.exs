@@ -160,6 +160,29 @@ defmodule BrokenRecord.Zero.ReliabilityTest do
     end
   end
 
+  test "the garbage collector counts a world's native memory" do
+    # 100 worlds of 100,000 bodies (5.6 MB of columns each), each dropped at once: a process
+    # whose collector saw only a small handle per world would keep most of them alive.
+    state = %{
+      bodies:
+        for(
+          i <- 1..100_000,
+          do: %{position: {i * 1.0, 0.0, 0.0}, velocity: {0.0, 0.0, 0.0}, mass: 1.0}
+        )
+    }
+
+    peak =
+      Task.async(fn ->
+        Enum.reduce(1..100, 0, fn _, peak ->
+          World.new(Gravity, state, backend: :native)
+          max(peak, NIF.live_worlds())
+        end)
+      end)
+      |> Task.await(60_000)
+
+    assert peak <= 10
+  end
+
   describe "arguments are checked before anything long happens" do
     test "long lists where a few elements are expected" do
       world = World.new(Ballistics, %{particles: []}, backend: :native)
