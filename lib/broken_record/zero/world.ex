@@ -8,9 +8,13 @@ defmodule BrokenRecord.Zero.World do
       state = World.to_state(world)
 
   On the native backend the world is a NIF resource (Structure-of-Arrays columns) that is
-  stepped in place and freed when no process references it; concurrent calls on one world are
-  serialised by a mutex. On the pure-Elixir backend it is an immutable value. Either way,
-  always use the world returned by `step/2`.
+  stepped in place and freed when no process references it; concurrent calls on one world take
+  turns (a call waits in its own process while another uses the world, see `docs/nif.md`), and
+  the params of each `step/2` travel with it. On the pure-Elixir backend it is an immutable
+  value. Either way, always use the world returned by `step/2`.
+
+  A `step/2` that raises (`BrokenRecord.Zero.NumericalError`), or whose caller dies while it
+  runs, leaves the world as it was before the call, on both backends.
 
   `to_state/1` returns the state given to `new/3` with the fields that rules write replaced;
   every other key and value is the caller's own term.
