@@ -94,6 +94,31 @@ defmodule BrokenRecord.Zero.ReliabilityTest do
     end
   end
 
+  test "processes waiting for a busy world hold no dirty scheduler: a major collection runs" do
+    {busy, steps} = busy_world(1_500, 2.0)
+    runner = start_run(busy, steps)
+    waiters = for _ <- 1..3, do: spawn(fn -> World.to_state(busy) end)
+
+    # A heap this large is collected on a dirty CPU scheduler; with every dirty scheduler but
+    # the runner's blocked by waiters it would wait for the run to end.
+    big =
+      spawn(fn ->
+        list = Enum.to_list(1..3_000_000)
+
+        receive do
+          {:collect, from} ->
+            :erlang.garbage_collect()
+            send(from, {:collected, length(list)})
+        end
+      end)
+
+    send(big, {:collect, self()})
+    assert_receive {:collected, 3_000_000}, 60_000
+    assert NIF.world_column(busy.ref, 0, 0, 1) == :busy
+    refute_received {:finished, ^runner}
+    Enum.each([runner | waiters], &Process.exit(&1, :kill))
+  end
+
   test "concurrent steps of one world each run with their own params" do
     world =
       World.new(
