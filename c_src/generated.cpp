@@ -4,38 +4,278 @@
 #include "brz/generated.hpp"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
 #include <omp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <set>
+
+#include "brz/sha256.hpp"
 
 #include "brz/kernels.hpp"
 
 namespace brz {
+namespace {
+
+// A kernel library file opened and checked before anything of it runs (docs/kernels.md,
+// "Loading and validation"): its descriptor and the bytes that were hashed.
+struct CheckedFile {
+  int fd = -1;
+  std::vector<uint8_t> bytes;
+  CheckedFile() = default;
+  CheckedFile(const CheckedFile&) = delete;
+  CheckedFile& operator=(const CheckedFile&) = delete;
+  ~CheckedFile() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+bool is_hex_digest(const std::string& s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// "" when `st` is owned by the effective user and writable by nobody else, else what is wrong.
+std::string ownership_problem(const struct stat& st) {
+  if (st.st_uid != ::geteuid()) return "is not owned by the current user";
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) return "is group- or world-writable";
+  return "";
+}
+
+// Opens `path` and checks it: its directory (opened first, the file is then opened relative
+// to it, so both checks concern the same directory) and the file must be owned by the
+// effective user and not group/world-writable, the file must be a regular file (not a
+// symbolic link: O_NOFOLLOW) whose SHA-256 is `sha256`. Returns false with `*err` set.
+bool open_checked(const std::string& path, const std::string& sha256, CheckedFile* out,
+                  std::string* err) {
+  const std::size_t slash = path.rfind('/');
+  if (path.empty() || path[0] != '/' || path.find('\0') != std::string::npos ||
+      slash + 1 == path.size()) {
+    *err = "kernel library path must be an absolute file path";
+    return false;
+  }
+  if (!is_hex_digest(sha256)) {
+    *err = "kernel library content hash must be 64 lowercase hexadecimal digits";
+    return false;
+  }
+  const std::string dir = slash == 0 ? "/" : path.substr(0, slash);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) {
+    *err = "cannot open the directory of kernel library " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  struct stat st;
+  std::string problem = ::fstat(dfd, &st) != 0
+                            ? std::string("cannot be read: ") + std::strerror(errno)
+                            : ownership_problem(st);
+  if (!problem.empty()) {
+    ::close(dfd);
+    *err = "the directory " + dir + " of kernel library " + path + " " + problem;
+    return false;
+  }
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below).
+  out->fd = ::openat(dfd, path.c_str() + slash + 1, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  const int open_errno = errno;
+  ::close(dfd);
+  if (out->fd < 0) {
+    *err = open_errno == ELOOP
+               ? "kernel library " + path + " is a symbolic link"
+               : "cannot open kernel library " + path + ": " + std::strerror(open_errno);
+    return false;
+  }
+  if (::fstat(out->fd, &st) != 0) {
+    *err = "cannot stat kernel library " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *err = "kernel library " + path + " is not a regular file";
+    return false;
+  }
+  problem = ownership_problem(st);
+  if (!problem.empty()) {
+    *err = "kernel library " + path + " " + problem;
+    return false;
+  }
+  constexpr off_t kMaxSize = off_t(1) << 30;
+  if (st.st_size > kMaxSize) {
+    *err = "kernel library " + path + " is larger than 1 GiB";
+    return false;
+  }
+  out->bytes.resize(std::size_t(st.st_size));
+  std::size_t got = 0;
+  while (got < out->bytes.size()) {
+    const ssize_t n =
+        ::pread(out->fd, out->bytes.data() + got, out->bytes.size() - got, off_t(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += std::size_t(n);
+  }
+  uint8_t extra;
+  if (got != out->bytes.size() || ::pread(out->fd, &extra, 1, off_t(got)) != 0) {
+    *err = "kernel library " + path + " changed while being read";
+    return false;
+  }
+  const std::string actual = to_hex(brz::sha256(out->bytes.data(), out->bytes.size()));
+  if (actual != sha256) {
+    *err = "kernel library " + path + " does not match its content hash (SHA-256 " + actual +
+           ", expected " + sha256 + ")";
+    return false;
+  }
+  return true;
+}
+
+// True when a loaded object (load bias `base`, program headers `phdr[0, phnum)`) maps the ELF
+// file `bytes`: the same program headers, and every read-only loaded segment in memory equal
+// to the file's (relocation changes only the writable ones).
+bool maps_bytes(ElfW(Addr) base, const ElfW(Phdr) * phdr, ElfW(Half) phnum,
+                const std::vector<uint8_t>& bytes) {
+  ElfW(Ehdr) eh;
+  if (phdr == nullptr || bytes.size() < sizeof eh) return false;
+  std::memcpy(&eh, bytes.data(), sizeof eh);
+  const std::size_t ph_size = std::size_t(phnum) * sizeof(ElfW(Phdr));
+  if (eh.e_phentsize != sizeof(ElfW(Phdr)) || eh.e_phnum != phnum || eh.e_phoff > bytes.size() ||
+      ph_size > bytes.size() - eh.e_phoff ||
+      std::memcmp(phdr, bytes.data() + eh.e_phoff, ph_size) != 0)
+    return false;
+  bool any = false;
+  for (ElfW(Half) k = 0; k < phnum; ++k) {
+    const ElfW(Phdr)& ph = phdr[k];
+    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) != 0) continue;
+    if (ph.p_offset > bytes.size() || ph.p_filesz > bytes.size() - ph.p_offset) return false;
+    const void* mem = reinterpret_cast<const void*>(base + ph.p_vaddr);
+    if (std::memcmp(mem, bytes.data() + ph.p_offset, ph.p_filesz) != 0) return false;
+    any = true;
+  }
+  return any;
+}
+
+constexpr char kFdPrefix[] = "/proc/self/fd/";
+
+// What the loaded objects tell about a checked file, from one dl_iterate_phdr pass.
+struct Scan {
+  const std::vector<uint8_t>* bytes = nullptr;
+  ElfW(Addr) want_base = 0;  // when want_name is set: find that object's program headers
+  const char* want_name = nullptr;
+  const ElfW(Phdr) * phdr = nullptr;  // found by want_name
+  ElfW(Half) phnum = 0;
+  std::string same;     // the name of an object that already maps the file, if any
+  std::set<int> taken;  // descriptor numbers in the "/proc/self/fd/<n>" names of objects
+};
+
+int scan_object(struct dl_phdr_info* info, std::size_t, void* data) {
+  auto* s = static_cast<Scan*>(data);
+  if (s->want_name != nullptr) {
+    if (info->dlpi_addr != s->want_base || info->dlpi_name != s->want_name) return 0;
+    s->phdr = info->dlpi_phdr;
+    s->phnum = info->dlpi_phnum;
+    return 1;
+  }
+  const char* name = info->dlpi_name ? info->dlpi_name : "";
+  if (std::strncmp(name, kFdPrefix, sizeof kFdPrefix - 1) == 0)
+    s->taken.insert(std::atoi(name + sizeof kFdPrefix - 1));
+  if (s->same.empty() && name[0] != '\0' &&
+      maps_bytes(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum, *s->bytes))
+    s->same = name;
+  return 0;
+}
+
+// True when the object behind `handle` maps the file `bytes` (see maps_bytes).
+bool maps_file(void* handle, const std::vector<uint8_t>& bytes) {
+  struct link_map* lm = nullptr;
+  if (::dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || lm == nullptr) return false;
+  Scan s;
+  s.bytes = &bytes;
+  s.want_base = lm->l_addr;
+  s.want_name = lm->l_name;
+  ::dl_iterate_phdr(scan_object, &s);
+  return maps_bytes(lm->l_addr, s.phdr, s.phnum, bytes);
+}
+
+// dlopens the checked file through "/proc/self/fd/<n>", so that the bytes loaded are those of
+// the descriptor that was hashed, whatever happens to the path meanwhile (without /proc the
+// library is not loaded). dlopen returns an already loaded object whose name (any name it was
+// ever opened by) matches, and descriptor numbers are reused: so an object that already maps
+// these bytes is reused by its own name, a new one gets a number that no loaded object's name
+// has, and the object dlopen returns is checked to map these bytes.
+void* load_checked(const CheckedFile& file, const std::string& path, std::string* err) {
+  Scan scan;
+  scan.bytes = &file.bytes;
+  ::dl_iterate_phdr(scan_object, &scan);
+  if (!scan.same.empty()) {
+    void* h = ::dlopen(scan.same.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    if (h != nullptr && maps_file(h, file.bytes)) return h;
+    if (h != nullptr) ::dlclose(h);
+  }
+  struct stat own;
+  if (::fstat(file.fd, &own) != 0) {
+    *err = "cannot stat kernel library " + path + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  std::vector<int> dups;
+  void* handle = nullptr;
+  int fd = file.fd;
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    if (scan.taken.count(fd) != 0) {
+      // A descriptor numbered above every taken one (kept open until the end).
+      fd = ::fcntl(file.fd, F_DUPFD_CLOEXEC, *scan.taken.rbegin() + 1);
+      if (fd < 0) {
+        *err = "cannot load kernel library " + path + ": " + std::strerror(errno);
+        break;
+      }
+      dups.push_back(fd);
+    }
+    const std::string name = kFdPrefix + std::to_string(fd);
+    struct stat via;
+    if (::stat(name.c_str(), &via) != 0 || via.st_dev != own.st_dev || via.st_ino != own.st_ino) {
+      *err = "kernel library " + path + " not loaded: /proc/self/fd is not available";
+      break;
+    }
+    handle = ::dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+      const char* why = ::dlerror();
+      *err = "cannot load kernel library " + path + ": " + (why ? why : "dlopen failed");
+      break;
+    }
+    if (maps_file(handle, file.bytes)) break;
+    // An object answered to a name it was given besides its own: avoid that number too.
+    ::dlclose(handle);
+    handle = nullptr;
+    scan.taken.insert(fd);
+  }
+  for (int d : dups) ::close(d);
+  if (handle == nullptr && err->empty())
+    *err = "cannot load kernel library " + path + ": no unused descriptor name";
+  return handle;
+}
+
+}  // namespace
 
 std::shared_ptr<const KernelLibrary> KernelLibrary::open(const std::string& path,
                                                          const std::string& expected_hash,
+                                                         const std::string& expected_sha256,
                                                          const uint8_t* program, std::size_t size,
                                                          uint32_t n_rules, std::string* error,
                                                          const std::string& isa) {
   std::string scratch;
   std::string& err = error ? *error : scratch;
   err.clear();
-  if (path.empty() || path.find('\0') != std::string::npos) {
-    err = "invalid kernel library path";
-    return nullptr;
-  }
   if (expected_hash.empty()) {
     err = "no kernel library hash given";
     return nullptr;
   }
-  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (handle == nullptr) {
-    const char* why = ::dlerror();
-    err = std::string("cannot load kernel library: ") + (why ? why : path.c_str());
-    return nullptr;
-  }
+  // Nothing of the library runs (dlopen runs its constructors) before its bytes are checked.
+  CheckedFile file;
+  if (!open_checked(path, expected_sha256, &file, &err)) return nullptr;
+  void* handle = load_checked(file, path, &err);
+  if (handle == nullptr) return nullptr;
   std::shared_ptr<KernelLibrary> lib(new KernelLibrary());
   lib->handle_ = handle;  // closed by the destructor, including on every rejection below
   lib->path_ = path;

@@ -321,32 +321,35 @@ std::vector<TypeInfo> parse_layout(ErlNifEnv* env, ERL_NIF_TERM layout, const br
 // NIFs
 // ------------------------------------------------------------------------------------------
 
-// program_new(binary) and program_new(binary, kernel): kernel is nil or {path, hash} (binaries)
-// naming a generated kernel library (docs/kernels.md). A library that cannot be loaded or does
-// not match the program is not an error: it is ignored (the interpreter runs every rule) and
-// the reason is reported by world_info/1 as kernel_status.
+// program_new(binary) and program_new(binary, kernel): kernel is nil or {path, hash, sha256}
+// (binaries) naming a generated kernel library and the SHA-256 of its bytes (docs/kernels.md).
+// A library that fails its checks, cannot be loaded or does not match the program is not an
+// error: it is ignored (the interpreter runs every rule) and the reason is reported by
+// world_info/1 as kernel_status.
 ERL_NIF_TERM program_new(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
   ErlNifBinary bin;
   if (!enif_inspect_binary(env, argv[0], &bin))
     throw ArgumentError("program_new/1 expects a binary");
-  std::string kpath, khash;
+  std::string kpath, khash, ksha;
   bool want_kernels = false;
   if (argc == 2 && !enif_is_identical(argv[1], atom(env, "nil"))) {
     int arity;
     const ERL_NIF_TERM* el;
-    ErlNifBinary p, h;
-    if (!enif_get_tuple(env, argv[1], &arity, &el) || arity != 2 ||
-        !enif_inspect_binary(env, el[0], &p) || !enif_inspect_binary(env, el[1], &h))
-      throw ArgumentError("program_new/2: kernel must be nil or {path, hash} (binaries)");
+    ErlNifBinary p, h, c;
+    if (!enif_get_tuple(env, argv[1], &arity, &el) || arity != 3 ||
+        !enif_inspect_binary(env, el[0], &p) || !enif_inspect_binary(env, el[1], &h) ||
+        !enif_inspect_binary(env, el[2], &c))
+      throw ArgumentError("program_new/2: kernel must be nil or {path, hash, sha256} (binaries)");
     kpath.assign(reinterpret_cast<const char*>(p.data), p.size);
     khash.assign(reinterpret_cast<const char*>(h.data), h.size);
+    ksha.assign(reinterpret_cast<const char*>(c.data), c.size);
     want_kernels = true;
   }
   auto prog = std::make_shared<const brz::Program>(brz::Program::parse(bin.data, bin.size));
   std::shared_ptr<const brz::KernelLibrary> kernels;
   std::string kernel_error;
   if (want_kernels) {
-    kernels = brz::KernelLibrary::open(kpath, khash, bin.data, bin.size, prog->n_rules(),
+    kernels = brz::KernelLibrary::open(kpath, khash, ksha, bin.data, bin.size, prog->n_rules(),
                                        &kernel_error, brz::isa_name());
     if (kernels == nullptr && kernel_error.empty()) kernel_error = "kernel library rejected";
   }

@@ -35,10 +35,15 @@ struct CellKernels {
 /// as long as any world may call its kernels (the NIF ties it to the program resource).
 class KernelLibrary {
  public:
-  /// Opens `path` (dlopen RTLD_NOW | RTLD_LOCAL) and validates it: `brz_abi_version` must equal
-  /// BRZ_GEN_ABI_VERSION, `brz_program_hash` must equal `expected_hash`, the embedded program
-  /// binary must equal `program[0, size)` byte for byte, `brz_rule_count` must equal `n_rules`
-  /// and every `brz_rule_<k>_f64` / `_f32` must exist. The pair-block kernels
+  /// Before loading anything, checks the file `path` (absolute): it and its directory must be
+  /// owned by the effective user and not group- or world-writable, it must be a regular file
+  /// (a symbolic link is refused) and the SHA-256 of its bytes must be `expected_sha256` (64
+  /// lowercase hex digits). Then dlopens (RTLD_NOW | RTLD_LOCAL) the very descriptor whose
+  /// bytes were hashed, through /proc/self/fd (refused without /proc), and validates the
+  /// library: `brz_abi_version` must equal BRZ_GEN_ABI_VERSION, `brz_program_hash` must equal
+  /// `expected_hash`, the embedded program binary must equal `program[0, size)` byte for
+  /// byte, `brz_rule_count` must equal `n_rules` and every `brz_rule_<k>_f64` / `_f32` must
+  /// exist. The pair-block kernels
   /// `brz_rule_<k>_block_f64` / `_block_f32` are optional (the generator emits them for pair
   /// rules): a rule without them runs its cell-list sweeps on the interpreter; so are the
   /// neighbour-list kernels `brz_rule_<k>_list_f64` / `_list_f32`. Of every kernel,
@@ -48,6 +53,7 @@ class KernelLibrary {
   /// `*error` to the reason (the library is closed again).
   static std::shared_ptr<const KernelLibrary> open(const std::string& path,
                                                    const std::string& expected_hash,
+                                                   const std::string& expected_sha256,
                                                    const uint8_t* program, std::size_t size,
                                                    uint32_t n_rules, std::string* error,
                                                    const std::string& isa = "sse2");

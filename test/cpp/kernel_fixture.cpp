@@ -1,7 +1,8 @@
 // A hand-written kernel library in the format of the generated ones (docs/kernels.md), built
-// by CMake in four variants for test_generated.cpp: BRZ_FIXTURE_VARIANT 0 = valid, 1 = the f32
+// by CMake in five variants for test_generated.cpp: BRZ_FIXTURE_VARIANT 0 = valid, 1 = the f32
 // kernel of rule 1 missing (only its _avx2 variant exists), 2 = a wrong ABI version, 3 = valid
-// without the (optional) pair-block kernels of rule 2 and neighbour-list kernels of rule 3.
+// without the (optional) pair-block kernels of rule 2 and neighbour-list kernels of rule 3,
+// 4 = the brz_* metadata symbols not exported (not a kernel library).
 // Some kernels have ISA variants
 // (`_avx2`, `_avx512`): the same code under another name, so that the test can tell which one
 // the loader picked.
@@ -17,12 +18,18 @@
 #define BRZ_FIXTURE_VARIANT 0
 #endif
 
+#if BRZ_FIXTURE_VARIANT == 4
+#define BRZ_META_EXPORT
+#else
+#define BRZ_META_EXPORT BRZ_EXPORT
+#endif
+
 extern "C" {
-BRZ_EXPORT extern const uint32_t brz_abi_version;
-BRZ_EXPORT extern const char brz_program_hash[];
-BRZ_EXPORT extern uint32_t brz_program_size;
-BRZ_EXPORT extern unsigned char brz_program_binary[];
-BRZ_EXPORT extern const uint32_t brz_rule_count;
+BRZ_META_EXPORT extern const uint32_t brz_abi_version;
+BRZ_META_EXPORT extern const char brz_program_hash[];
+BRZ_META_EXPORT extern uint32_t brz_program_size;
+BRZ_META_EXPORT extern unsigned char brz_program_binary[];
+BRZ_META_EXPORT extern const uint32_t brz_rule_count;
 
 const uint32_t brz_abi_version = BRZ_GEN_ABI_VERSION + (BRZ_FIXTURE_VARIANT == 2 ? 1 : 0);
 const char brz_program_hash[] = "fixture-hash";

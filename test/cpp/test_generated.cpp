@@ -1,29 +1,110 @@
-// Generated-kernel libraries (docs/kernels.md): the loader accepts only a library built for
-// exactly this program and ABI, and a loaded kernel is interchangeable with the interpreter.
-// The libraries are the hand-written fixture test/cpp/kernel_fixture.cpp in three variants.
+// Generated-kernel libraries (docs/kernels.md): the loader loads only a private file with the
+// expected content hash, accepts only a library built for exactly this program and ABI, and a
+// loaded kernel is interchangeable with the interpreter. The libraries are the hand-written
+// fixture test/cpp/kernel_fixture.cpp in several variants.
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
+#include <stdexcept>
 
 #include "brz/generated.hpp"
+#include "brz/sha256.hpp"
 #include "kernel_fixture.hpp"
 
 using namespace brzt;
+namespace fs = std::filesystem;
 
 namespace {
 
-std::shared_ptr<const brz::KernelLibrary> open_lib(const std::string& path, const std::string& hash,
+// A fresh directory of the user's that nobody else may write (mkdtemp: mode 0700), removed
+// with its contents at the end.
+class PrivateDir {
+ public:
+  PrivateDir() {
+    std::string t = (fs::temp_directory_path() / "brz_kernels_XXXXXX").string();
+    if (::mkdtemp(t.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = t;
+  }
+  ~PrivateDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  PrivateDir(const PrivateDir&) = delete;
+  PrivateDir& operator=(const PrivateDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string file_sha256(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  const std::vector<char> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return brz::to_hex(brz::sha256(b.data(), b.size()));
+}
+
+// Copies `src` to `dir/name` with permissions `mode`; returns the new path.
+std::string copy_to(const std::string& src, const std::string& dir, const std::string& name,
+                    mode_t mode = 0755) {
+  const std::string dst = dir + "/" + name;
+  fs::copy_file(src, dst, fs::copy_options::overwrite_existing);
+  REQUIRE(::chmod(dst.c_str(), mode) == 0);
+  return dst;
+}
+
+struct Lib {
+  std::string path, sha256;
+};
+
+// The loader takes only a file of the user's that nobody else may write, in such a directory:
+// the tests load copies of the fixture libraries (built wherever CMake puts them), one per
+// fixture for the whole run.
+const Lib& fixture(const char* built) {
+  static PrivateDir dir;
+  static std::map<std::string, Lib> copies;
+  auto it = copies.find(built);
+  if (it == copies.end()) {
+    const std::string path = copy_to(built, dir.path(), fs::path(built).filename().string());
+    it = copies.emplace(built, Lib{path, file_sha256(path)}).first;
+  }
+  return it->second;
+}
+
+std::shared_ptr<const brz::KernelLibrary> open_file(const std::string& path,
+                                                    const std::string& sha256,
+                                                    const std::string& hash,
+                                                    const std::vector<uint8_t>& prog,
+                                                    uint32_t n_rules, std::string* err,
+                                                    const std::string& isa = "sse2") {
+  return brz::KernelLibrary::open(path, hash, sha256, prog.data(), prog.size(), n_rules, err, isa);
+}
+
+// Opens the private copy of the fixture library built at `built`.
+std::shared_ptr<const brz::KernelLibrary> open_lib(const char* built, const std::string& hash,
                                                    const std::vector<uint8_t>& prog,
                                                    uint32_t n_rules, std::string* err,
                                                    const std::string& isa = "sse2") {
-  return brz::KernelLibrary::open(path, hash, prog.data(), prog.size(), n_rules, err, isa);
+  const Lib& lib = fixture(built);
+  return open_file(lib.path, lib.sha256, hash, prog, n_rules, err, isa);
 }
 
-// The address of `name` in the (already loaded) library at `path`.
-void* symbol(const char* path, const char* name) {
-  void* h = ::dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+bool loaded(const std::string& path) {
+  void* h = ::dlopen(path.c_str(), RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
+  if (h != nullptr) ::dlclose(h);
+  return h != nullptr;
+}
+
+// The address of `name` in the (already loaded) private copy of the fixture built at `built`.
+void* symbol(const char* built, const char* name) {
+  void* h = ::dlopen(fixture(built).path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
   REQUIRE(h != nullptr);
   void* f = ::dlsym(h, name);
   ::dlclose(h);
@@ -162,22 +243,156 @@ TEST_CASE("a kernel library with a missing kernel or another ABI is rejected", "
 
 TEST_CASE("a missing or garbage library path is rejected", "[generated]") {
   const std::vector<uint8_t> prog = fixture_program_bytes();
+  const Lib& good = fixture(BRZ_FIXTURE_GOOD);
   std::string err;
-  CHECK(open_lib("/nonexistent/brz_kernels.so", "fixture-hash", prog, 4, &err) == nullptr);
-  CHECK(err.find("cannot load") != std::string::npos);
-  CHECK(open_lib("", "fixture-hash", prog, 4, &err) == nullptr);
-  CHECK(open_lib(std::string("a\0b", 3), "fixture-hash", prog, 4, &err) == nullptr);
-  const std::string garbage = std::string(BRZ_FIXTURE_GOOD) + ".garbage.so";
+  CHECK(open_file("/nonexistent/brz_kernels.so", good.sha256, "fixture-hash", prog, 4, &err) ==
+        nullptr);
+  CHECK(err.find("cannot open") != std::string::npos);
+  CHECK(open_file(fs::path(good.path).parent_path() / "absent.so", good.sha256, "fixture-hash",
+                  prog, 4, &err) == nullptr);
+  CHECK(err.find("cannot open") != std::string::npos);
+  for (const std::string& path : {std::string(), std::string("a\0b", 3), std::string("libc.so.6"),
+                                  fs::path(good.path).filename().string(), std::string("/")}) {
+    CHECK(open_file(path, good.sha256, "fixture-hash", prog, 4, &err) == nullptr);
+    CHECK(err.find("absolute") != std::string::npos);
+  }
+  // Garbage with the right content hash passes the file checks; dlopen refuses it.
+  PrivateDir dir;
+  const std::string garbage = dir.path() + "/garbage.so";
   {
     std::ofstream f(garbage, std::ios::binary);
     for (int k = 0; k < 4096; ++k) f.put(static_cast<char>((k * 131 + 7) & 0xff));
   }
-  CHECK(open_lib(garbage, "fixture-hash", prog, 4, &err) == nullptr);
-  CHECK_FALSE(err.empty());
-  std::remove(garbage.c_str());
-  // A library that is not a kernel library at all (no brz_* symbols): the C library.
-  CHECK(open_lib("libc.so.6", "fixture-hash", prog, 4, &err) == nullptr);
+  REQUIRE(::chmod(garbage.c_str(), 0644) == 0);
+  CHECK(open_file(garbage, file_sha256(garbage), "fixture-hash", prog, 4, &err) == nullptr);
+  CHECK(err.find("cannot load") != std::string::npos);
+  // A library that is not a kernel library (no brz_* metadata symbols).
+  CHECK(open_lib(BRZ_FIXTURE_NOMETA, "fixture-hash", prog, 4, &err) == nullptr);
   CHECK(err.find("metadata") != std::string::npos);
+}
+
+TEST_CASE("a library whose bytes differ from its content hash is never loaded", "[generated]") {
+  const std::vector<uint8_t> prog = fixture_program_bytes();
+  PrivateDir dir;
+  // A fresh copy (a new file) of a valid library, so that loaded() tells whether it was loaded.
+  const std::string path = copy_to(BRZ_FIXTURE_GOOD, dir.path(), "fresh.so");
+  const std::string sha = file_sha256(path);
+  const std::string other = file_sha256(BRZ_FIXTURE_NOBLOCK);
+  std::string err;
+  CHECK(open_file(path, other, "fixture-hash", prog, 4, &err) == nullptr);
+  CHECK(err.find("content hash") != std::string::npos);
+  CHECK(err.find(sha) != std::string::npos);  // the reason names both hashes
+  CHECK(err.find(other) != std::string::npos);
+  std::string upper = sha;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const std::string& bad : {std::string(), sha.substr(1), sha + "0", upper}) {
+    CHECK(open_file(path, bad, "fixture-hash", prog, 4, &err) == nullptr);
+    CHECK(err.find("content hash must be") != std::string::npos);
+  }
+  CHECK_FALSE(loaded(path));
+  auto lib = open_file(path, sha, "fixture-hash", prog, 4, &err);
+  REQUIRE(lib != nullptr);
+  CHECK(err.empty());
+  CHECK(loaded(path));
+}
+
+TEST_CASE("the loader refuses links, non-regular files and files others may write", "[generated]") {
+  const std::vector<uint8_t> prog = fixture_program_bytes();
+  const Lib& good = fixture(BRZ_FIXTURE_GOOD);
+  PrivateDir dir;
+  std::string err;
+  auto refused = [&](const std::string& path, const char* why) {
+    INFO(path);
+    CHECK(open_file(path, good.sha256, "fixture-hash", prog, 4, &err) == nullptr);
+    CHECK(err.find(why) != std::string::npos);
+    struct stat st;
+    // (dlopen, which loaded() calls, would wait for a writer of a FIFO)
+    if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) CHECK_FALSE(loaded(path));
+  };
+  // A symbolic link to a valid library, in a private directory.
+  const std::string link = dir.path() + "/link.so";
+  REQUIRE(::symlink(good.path.c_str(), link.c_str()) == 0);
+  refused(link, "symbolic link");
+  // Group- or world-writable files.
+  refused(copy_to(BRZ_FIXTURE_GOOD, dir.path(), "g.so", 0775), "group- or world-writable");
+  refused(copy_to(BRZ_FIXTURE_GOOD, dir.path(), "o.so", 0757), "group- or world-writable");
+  // Not a regular file: a directory, a FIFO (opening it must not block).
+  const std::string sub = dir.path() + "/sub.so";
+  REQUIRE(::mkdir(sub.c_str(), 0700) == 0);
+  refused(sub, "not a regular file");
+  const std::string fifo = dir.path() + "/fifo.so";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  refused(fifo, "not a regular file");
+  // Group- or world-writable directories (the sticky bit does not help).
+  for (mode_t mode : {0770, 0707, 01777}) {
+    INFO(mode);
+    const std::string d = dir.path() + "/dir" + std::to_string(mode);
+    REQUIRE(::mkdir(d.c_str(), 0700) == 0);
+    const std::string path = copy_to(BRZ_FIXTURE_GOOD, d, "lib.so");
+    REQUIRE(::chmod(d.c_str(), mode) == 0);
+    refused(path, "group- or world-writable");
+    CHECK(err.find("directory") != std::string::npos);
+  }
+  // Owned by another user (needs root to arrange).
+  if (::geteuid() == 0) {
+    const std::string theirs = copy_to(BRZ_FIXTURE_GOOD, dir.path(), "theirs.so");
+    REQUIRE(::chown(theirs.c_str(), 65534, 65534) == 0);
+    refused(theirs, "not owned by the current user");
+    const std::string d = dir.path() + "/their_dir";
+    REQUIRE(::mkdir(d.c_str(), 0755) == 0);
+    const std::string path = copy_to(BRZ_FIXTURE_GOOD, d, "lib.so");
+    REQUIRE(::chown(d.c_str(), 65534, 65534) == 0);
+    refused(path, "not owned by the current user");
+  }
+  // The same file, made private again, loads.
+  const std::string path = dir.path() + "/g.so";
+  REQUIRE(::chmod(path.c_str(), 0755) == 0);
+  CHECK(open_file(path, good.sha256, "fixture-hash", prog, 4, &err) != nullptr);
+  CHECK(err.empty());
+}
+
+TEST_CASE("libraries loaded through reused descriptor numbers are each the right one",
+          "[generated]") {
+  // The loader dlopens "/proc/self/fd/<n>"; dlopen returns an already loaded object whose name
+  // matches, and descriptor numbers are reused: the loader must still load each library.
+  const std::vector<uint8_t> prog = fixture_program_bytes();
+  std::string err;
+  for (int round = 0; round < 3; ++round) {
+    auto good = open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", prog, 4, &err);
+    REQUIRE(good != nullptr);
+    auto noblock = open_lib(BRZ_FIXTURE_NOBLOCK, "fixture-hash", prog, 4, &err);
+    REQUIRE(noblock != nullptr);
+    auto good2 = open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", prog, 4, &err);
+    REQUIRE(good2 != nullptr);
+    CHECK(good->rule(2)->block_f64 != nullptr);
+    CHECK(noblock->rule(2)->block_f64 == nullptr);
+    CHECK(good2->rule(2)->block_f64 == good->rule(2)->block_f64);
+    CHECK(noblock->rule(0)->f64 != good->rule(0)->f64);
+    good.reset();
+    CHECK(open_lib(BRZ_FIXTURE_ABI, "fixture-hash", prog, 4, &err) == nullptr);
+    CHECK(err.find("ABI") != std::string::npos);
+  }
+  // Names that dlopen attaches to an object besides its own (opening a loaded file through
+  // another descriptor adds that name): the next library gets one of those numbers.
+  auto good = open_lib(BRZ_FIXTURE_GOOD, "fixture-hash", prog, 4, &err);
+  REQUIRE(good != nullptr);
+  std::vector<int> fds;
+  std::vector<void*> extra;
+  for (int k = 0; k < 8; ++k) {
+    fds.push_back(::open(fixture(BRZ_FIXTURE_GOOD).path.c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fds.back() >= 0);
+    extra.push_back(::dlopen(("/proc/self/fd/" + std::to_string(fds.back())).c_str(), RTLD_NOW));
+    REQUIRE(extra.back() != nullptr);
+  }
+  for (int fd : fds) ::close(fd);
+  const Lib& nb = fixture(BRZ_FIXTURE_NOBLOCK);
+  const std::string copy = copy_to(nb.path, fs::path(nb.path).parent_path(), "noblock2.so");
+  auto noblock = open_file(copy, nb.sha256, "fixture-hash", prog, 4, &err);
+  REQUIRE(noblock != nullptr);
+  CHECK(err.empty());
+  CHECK(noblock->rule(2)->block_f64 == nullptr);
+  CHECK(good->rule(2)->block_f64 != nullptr);
+  for (void* h : extra) ::dlclose(h);
 }
 
 TEST_CASE("without a library or with use_generated off, nothing is generated", "[generated]") {

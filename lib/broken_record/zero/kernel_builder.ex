@@ -8,9 +8,10 @@ defmodule BrokenRecord.Zero.KernelBuilder do
   by a hash of the program binary, the generator (version and compiled code), the ABI header
   and the compiler command. A cached library is reused; a build happens only when the key is new.
 
-  The library's absolute path and the hash end up in `__system__().kernel`; the NIF loads it
-  next to the program and checks the hash, the ABI version and the embedded program binary
-  before using any kernel. Without a C++ compiler, or when the build fails, the system simply
+  The library's absolute path, the hash and the SHA-256 of the library's bytes end up in
+  `__system__().kernel`; the NIF checks the file (owner, permissions, content hash) before
+  loading it, and the hash, the ABI version and the embedded program binary before using any
+  kernel. Without a C++ compiler, or when the build fails, the system simply
   has no kernel (a compile-time warning; an error under `BROKEN_RECORD_REQUIRE_NIF=1`) and the
   engine's interpreter runs every rule.
 
@@ -28,8 +29,12 @@ defmodule BrokenRecord.Zero.KernelBuilder do
   @flags ~w(-O3 -std=c++17 -fPIC -shared -fopenmp-simd -ffp-contract=fast -fno-math-errno
             -fvisibility=hidden -Wall -Wextra)
 
-  @typedoc "A built kernel library: absolute path of the `.so` and its cache key."
-  @type kernel :: %{path: String.t(), hash: String.t()}
+  @typedoc """
+  A built kernel library: absolute path of the `.so`, its cache key (`hash`, also embedded in
+  the library) and the SHA-256 of its bytes (`sha256`, 64 lowercase hex digits), which the NIF
+  checks before loading it.
+  """
+  @type kernel :: %{path: String.t(), hash: String.t(), sha256: String.t()}
 
   @doc "The compiler flags of a kernel library (besides `-I` and the file names)."
   @spec flags() :: [String.t()]
@@ -39,7 +44,8 @@ defmodule BrokenRecord.Zero.KernelBuilder do
   Builds (or finds in the cache) the kernel library of a program and its encoded binary.
 
   Returns `{:ok, kernel}`, `:skip` when kernels are disabled by the environment, or
-  `{:error, reason}` (no compiler, or the build failed; `reason` says which).
+  `{:error, reason}` (no compiler, `:crypto` unavailable, or the build failed; `reason` says
+  which).
 
   Options (for tests and tools): `cxx` (the compiler executable, default from `CXX` or `c++`)
   and `dir` (the cache directory).
@@ -62,15 +68,16 @@ defmodule BrokenRecord.Zero.KernelBuilder do
 
   @doc """
   The kernel of a compiled system for use at run time: `system.kernel` when its library still
-  exists; otherwise rebuilt (silently) into the cache, or `nil` if that is not possible.
+  exists; otherwise rebuilt (silently) into the cache, or `nil` if that is not possible or the
+  rebuilt library's bytes differ from those recorded at compile time.
   """
   @spec ensure(BrokenRecord.Zero.System.t()) :: kernel | nil
-  def ensure(%{kernel: %{path: path, hash: hash} = kernel} = system) do
+  def ensure(%{kernel: %{path: path, hash: hash, sha256: sha256} = kernel} = system) do
     if File.regular?(path) do
       kernel
     else
       case build_with(compiler(), system.program, system.program_binary, cache_dir()) do
-        {:ok, %{hash: ^hash} = rebuilt} -> rebuilt
+        {:ok, %{hash: ^hash, sha256: ^sha256} = rebuilt} -> rebuilt
         _ -> nil
       end
     end
@@ -89,14 +96,44 @@ defmodule BrokenRecord.Zero.KernelBuilder do
     do: {:error, "no C++ compiler found (install g++ or set CXX)"}
 
   defp build_with(cxx, program, binary, dir) do
-    hash = hash(cxx, binary)
-    so = Path.join(dir, "brz_#{hash}.so")
+    with {:ok, hash} <- cache_key(cxx, binary) do
+      so = Path.join(dir, "brz_#{hash}.so")
 
-    if File.regular?(so) do
-      {:ok, %{path: so, hash: hash}}
-    else
-      compile(cxx, program, binary, hash, dir, so)
+      if File.regular?(so) do
+        with {:ok, sha256} <- content_hash(so), do: {:ok, %{path: so, hash: hash, sha256: sha256}}
+      else
+        compile(cxx, program, binary, hash, dir, so)
+      end
     end
+  end
+
+  @doc false
+  # The SHA-256 of a file's bytes as 64 lowercase hex digits: the content hash the NIF checks.
+  @spec content_hash(String.t()) :: {:ok, String.t()} | {:error, String.t()}
+  def content_hash(path) do
+    with {:ok, bytes} <- read(path), {:ok, digest} <- sha256(bytes) do
+      {:ok, Base.encode16(digest, case: :lower)}
+    end
+  end
+
+  defp read(path) do
+    case File.read(path) do
+      {:ok, bytes} -> {:ok, bytes}
+      {:error, reason} -> {:error, "cannot read #{path}: #{:file.format_error(reason)}"}
+    end
+  end
+
+  # :crypto is called dynamically: the application does not declare it (it is needed at
+  # compile time, when Mix has it, and at run time only to rebuild a library). Without it
+  # there is no content hash, so no kernel library.
+  defp sha256(data) do
+    if Code.ensure_loaded?(:crypto) and function_exported?(:crypto, :hash, 2) do
+      {:ok, apply(:crypto, :hash, [:sha256, data])}
+    else
+      {:error, "the :crypto application (OpenSSL) is not available to hash the kernel library"}
+    end
+  rescue
+    e -> {:error, "hashing with :crypto failed: " <> Exception.message(e)}
   end
 
   defp compile(cxx, program, binary, hash, dir, so) do
@@ -111,9 +148,11 @@ defmodule BrokenRecord.Zero.KernelBuilder do
 
       case System.cmd(cxx, args, stderr_to_stdout: true) do
         {_, 0} ->
-          # Atomic publish: concurrent builds of the same key write identical libraries.
-          File.rename!(tmp, so)
-          {:ok, %{path: so, hash: hash}}
+          with {:ok, sha256} <- content_hash(tmp) do
+            # Atomic publish: concurrent builds of the same key write identical libraries.
+            File.rename!(tmp, so)
+            {:ok, %{path: so, hash: hash, sha256: sha256}}
+          end
 
         {out, status} ->
           {:error,
@@ -128,7 +167,7 @@ defmodule BrokenRecord.Zero.KernelBuilder do
   end
 
   # The cache key: everything that determines the library's contents.
-  defp hash(cxx, binary) do
+  defp cache_key(cxx, binary) do
     data = [
       binary,
       "|gen#{Codegen.Cpp.version()}|",
@@ -141,14 +180,7 @@ defmodule BrokenRecord.Zero.KernelBuilder do
       Enum.join(@flags, " ")
     ]
 
-    # :crypto is called dynamically: it is always there at compile time (Mix needs it), and
-    # the application does not declare it.
-    digest =
-      if Code.ensure_loaded?(:crypto),
-        do: apply(:crypto, :hash, [:sha256, data]),
-        else: :erlang.md5(data)
-
-    Base.encode16(digest, case: :lower)
+    with {:ok, digest} <- sha256(data), do: {:ok, Base.encode16(digest, case: :lower)}
   end
 
   defp cache_dir do

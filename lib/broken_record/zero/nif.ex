@@ -60,10 +60,12 @@ defmodule BrokenRecord.Zero.NIF do
 
   @doc """
   Validates a program binary and returns a program resource, with the generated kernel library
-  `kernel` (`{path, hash}`, see `docs/kernels.md`) or none (`nil`). A library that cannot be
-  loaded or was not built from exactly this program is ignored; `program_info/1` says why.
+  `kernel` (`{path, hash, sha256}`: the library, its cache key and the SHA-256 of its bytes,
+  see `docs/kernels.md`) or none (`nil`). A library that fails the file checks (owner,
+  permissions, content hash), cannot be loaded or was not built from exactly this program is
+  not loaded or not used; `program_info/1` says why.
   """
-  @spec program_new(binary, nil | {String.t(), String.t()}) :: reference
+  @spec program_new(binary, nil | {String.t(), String.t(), String.t()}) :: reference
   def program_new(_binary, _kernel), do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """

@@ -12,7 +12,8 @@ defmodule BrokenRecord.Zero.System do
     * `analysis` - per rule: instruction counts before/after optimisation and flops per
       application
     * `kernel` - the fused C++ kernel library built at compile time
-      (`%{path: absolute_path, hash: cache_key}`, see `BrokenRecord.Zero.KernelBuilder`), or
+      (`%{path: absolute_path, hash: cache_key, sha256: content_hash}`, see
+      `BrokenRecord.Zero.KernelBuilder`), or
       `nil` when none could be built (the native engine then interprets every rule)
   """
   defstruct [
@@ -46,7 +47,7 @@ defmodule BrokenRecord.Zero.System do
           analysis: map,
           conservation: map,
           potentials: list,
-          kernel: nil | %{path: String.t(), hash: String.t()}
+          kernel: nil | %{path: String.t(), hash: String.t(), sha256: String.t()}
         }
 
   @doc "Finds an agent type by name (`\"Particle\"`) or collection key (`:particles`)."

@@ -248,8 +248,11 @@ defmodule BrokenRecord.Zero.World do
       nil ->
         ref =
           case KernelBuilder.ensure(system) do
-            %{path: path, hash: hash} -> NIF.program_new(system.program_binary, {path, hash})
-            nil -> NIF.program_new(system.program_binary, nil)
+            %{path: path, hash: hash, sha256: sha256} ->
+              NIF.program_new(system.program_binary, {path, hash, sha256})
+
+            nil ->
+              NIF.program_new(system.program_binary, nil)
           end
 
         case NIF.program_info(ref).kernel_status do

@@ -208,11 +208,13 @@ defmodule BrokenRecord.Zero.KernelsTest do
   describe "kernel library" do
     test "is built at compile time and recorded in __system__/0" do
       for system <- [Gravity, GravityF32, Tally, Guarded, Kitchen] do
-        assert %{path: path, hash: hash} = system.__system__().kernel
+        assert %{path: path, hash: hash, sha256: sha256} = system.__system__().kernel
         assert File.regular?(path)
         assert Path.type(path) == :absolute
         assert hash =~ ~r/^[0-9a-f]{64}$/
         assert String.contains?(Path.basename(path), hash)
+        # the content hash is the SHA-256 of the library's bytes
+        assert sha256 == Base.encode16(:crypto.hash(:sha256, File.read!(path)), case: :lower)
       end
     end
 
@@ -257,13 +259,18 @@ defmodule BrokenRecord.Zero.KernelsTest do
       gravity = Gravity.__system__()
       tally = Tally.__system__()
 
+      %{path: path, hash: hash, sha256: sha256} = gravity.kernel
+
       statuses = [
-        {gravity.kernel.path, "0" <> String.slice(gravity.kernel.hash, 1..-1)},
-        {tally.kernel.path, tally.kernel.hash},
-        {tally.kernel.path, gravity.kernel.hash},
-        {"/nonexistent/brz_kernels.so", gravity.kernel.hash},
-        {garbage_library(), gravity.kernel.hash},
-        {gravity.kernel.path, ""}
+        {path, "0" <> String.slice(hash, 1..-1), sha256},
+        {tally.kernel.path, tally.kernel.hash, tally.kernel.sha256},
+        {tally.kernel.path, hash, tally.kernel.sha256},
+        {tally.kernel.path, tally.kernel.hash, sha256},
+        {"/nonexistent/brz_kernels.so", hash, sha256},
+        {garbage_library(), hash, sha256},
+        {path, "", sha256},
+        {path, hash, ""},
+        {path, hash, String.upcase(sha256)}
       ]
 
       for kernel <- statuses do
@@ -272,15 +279,22 @@ defmodule BrokenRecord.Zero.KernelsTest do
         assert is_binary(reason) and reason != ""
       end
 
-      ref = NIF.program_new(gravity.program_binary, {gravity.kernel.path, gravity.kernel.hash})
+      ref = NIF.program_new(gravity.program_binary, {path, hash, sha256})
       assert NIF.program_info(ref).kernel_status == :loaded
       assert NIF.program_info(ref).kernel_isa == NIF.isa()
       assert NIF.program_info(NIF.program_new(gravity.program_binary, nil)).kernel_status == :none
       assert NIF.program_info(NIF.program_new(gravity.program_binary, nil)).kernel_isa == nil
       assert NIF.program_info(NIF.program_new(gravity.program_binary)).kernel_status == :none
 
-      assert_raise ArgumentError, fn -> NIF.program_new(gravity.program_binary, {:a, "b"}) end
+      assert_raise ArgumentError, fn ->
+        NIF.program_new(gravity.program_binary, {:a, "b", "c"})
+      end
+
       assert_raise ArgumentError, fn -> NIF.program_new(gravity.program_binary, "path") end
+      # the content hash is not optional
+      assert_raise ArgumentError, ~r/sha256/, fn ->
+        NIF.program_new(gravity.program_binary, {path, hash})
+      end
     end
   end
 
@@ -294,8 +308,9 @@ defmodule BrokenRecord.Zero.KernelsTest do
 
     test "builds into the cache once, then reuses the library", %{tmp_dir: dir} do
       system = Guarded.__system__()
-      assert {:ok, %{path: path, hash: hash}} = build(system, dir: dir)
+      assert {:ok, %{path: path, hash: hash, sha256: sha256}} = build(system, dir: dir)
       assert hash == system.kernel.hash
+      assert sha256 =~ ~r/^[0-9a-f]{64}$/
       assert Path.dirname(path) == dir
       %{mtime: mtime} = File.stat!(path, time: :posix)
       assert {:ok, %{path: ^path}} = build(system, dir: dir)
