@@ -222,6 +222,7 @@ defmodule BrokenRecord.Zero.KernelSecurityTest do
         bytes = :crypto.strong_rand_bytes(size)
         path = Path.join(ctx.dir, "bytes_#{size}")
         File.write!(path, bytes)
+        File.chmod!(path, 0o644)
         ref = NIF.program_new(ctx.gravity.program_binary, {path, ctx.gravity.kernel.hash, zeros})
         assert {:error, reason} = NIF.program_info(ref).kernel_status
         assert [_, computed] = Regex.run(~r/SHA-256 ([0-9a-f]{64}), expected/, reason)

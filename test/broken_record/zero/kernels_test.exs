@@ -302,6 +302,8 @@ defmodule BrokenRecord.Zero.KernelsTest do
     setup do
       dir = Path.join(System.tmp_dir!(), "brz_kernels_test_#{System.unique_integer([:positive])}")
       File.mkdir_p!(dir)
+      # a cache directory others may write is refused, whatever the umask
+      File.chmod!(dir, 0o700)
       on_exit(fn -> File.rm_rf(dir) end)
       %{tmp_dir: dir}
     end
