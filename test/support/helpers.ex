@@ -94,6 +94,12 @@ defmodule BrokenRecord.Zero.TestHelpers do
   @doc "A random vec3 with components in [lo, hi)."
   def vec(lo, hi), do: {uniform(lo, hi), uniform(lo, hi), uniform(lo, hi)}
 
+  @doc "`n` gravity bodies at rest in a cube of side `side`, total mass 1 (seeded by `seed`)."
+  def bodies(n, side, seed) do
+    seed(seed)
+    for _ <- 1..n, do: %{position: vec(0.0, side), velocity: {0.0, 0.0, 0.0}, mass: 1.0 / n}
+  end
+
   @doc """
   A random lane value for the optimiser tests: mostly uniform in [-3, 3), sometimes an edge case
   (zero, one, a repeated value) so that every branch and comparison is exercised.

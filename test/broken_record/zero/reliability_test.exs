@@ -12,17 +12,7 @@ defmodule BrokenRecord.Zero.ReliabilityTest do
   alias BrokenRecord.Zero.{NIF, NumericalError, World}
   alias BrokenRecord.Zero.TestSystems.{Ballistics, Fragile, Gravity, Tally}
 
-  defp bodies(n) do
-    :rand.seed(:exsss, {1, 2, 3})
-
-    for _ <- 1..n do
-      %{
-        position: {:rand.uniform() * 10, :rand.uniform() * 10, :rand.uniform() * 10},
-        velocity: {0.0, 0.0, 0.0},
-        mass: 1.0 / n
-      }
-    end
-  end
+  defp bodies(n), do: BrokenRecord.Zero.TestHelpers.bodies(n, 10.0, 1)
 
   # A gravity world and a step count that keeps it busy for about `seconds`.
   defp busy_world(n, seconds) do

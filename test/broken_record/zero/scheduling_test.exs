@@ -10,17 +10,7 @@ defmodule BrokenRecord.Zero.SchedulingTest do
   alias BrokenRecord.Zero.World
   alias BrokenRecord.Zero.TestSystems.Gravity
 
-  defp bodies(n) do
-    :rand.seed(:exsss, {7, 8, 9})
-
-    for _ <- 1..n do
-      %{
-        position: {:rand.uniform() * 10, :rand.uniform() * 10, :rand.uniform() * 10},
-        velocity: {0.0, 0.0, 0.0},
-        mass: 1.0 / n
-      }
-    end
-  end
+  defp bodies(n), do: BrokenRecord.Zero.TestHelpers.bodies(n, 10.0, 7)
 
   # Steps that take about `seconds` on this machine, measured on the world itself.
   defp steps_for(world, seconds) do
