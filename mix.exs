@@ -94,7 +94,7 @@ defmodule BrokenRecord.MixProject do
       elixirc_paths: elixirc_paths(Mix.env()),
       deps: [],
       aliases: aliases(),
-      preferred_cli_env: [bench: :prod],
+      preferred_cli_env: [bench: :prod, "broken_record.fuzz": :test],
       docs: [main: "readme"]
     ]
   end
@@ -103,7 +103,7 @@ defmodule BrokenRecord.MixProject do
     [extra_applications: [:logger]]
   end
 
-  defp elixirc_paths(:test), do: ["lib", "test/support"]
+  defp elixirc_paths(:test), do: ["lib", "test/support", "test/fuzz"]
   defp elixirc_paths(_), do: ["lib"]
 
   defp aliases do

@@ -1,0 +1,909 @@
+defmodule BrokenRecord.Zero.Fuzz.Programs do
+  @moduledoc """
+  Program binaries for the NIF fuzz harness: a raw decoder and encoder of the version-1 format
+  of `docs/program.md`, random programs generated from that format, mutations of existing
+  binaries, and the layouts, states and call arguments that go with a program.
+
+  The raw form keeps every field as it is in the binary (counts may disagree with the lists,
+  constants are 8 raw bytes so that NaN and infinity bit patterns survive), so that a
+  mutation can produce anything the binary format can express:
+
+      %{version: 1, lanes: [3, 7], n_params: 2,
+        rules: [%{kind: 0, type_a: 0, type_b: 0xFFFFFFFF, n_regs: 4,
+                  cutoff: {0, 0, 0, 0}, consts: [<<...8 bytes...>>],
+                  instrs: [{op, dst, a, b, c, reserved}]}]}
+
+  All randomness comes from `:rand` (see `BrokenRecord.Zero.Fuzz.Terms`).
+  """
+
+  import BrokenRecord.Zero.Fuzz.Terms, only: [weighted: 1, chance: 1]
+  alias BrokenRecord.Zero.Fuzz.Terms
+
+  @none 0xFFFFFFFF
+  @binary_ops [10, 11, 12, 13, 14, 15, 16, 30, 31, 32, 33, 34, 35, 40, 41]
+  @unary_ops [20, 21, 22, 23, 24, 25, 26, 27, 28, 42]
+  @ternary_ops [17, 50]
+  @all_ops [0, 1, 2, 3, 4] ++ @binary_ops ++ @unary_ops ++ @ternary_ops
+  @u16_boundary [0, 1, 2, 3, 4, 5, 255, 256, 4095, 4096, 5000, 32_767, 32_768, 65_534, 65_535]
+  @u32_boundary [
+    0,
+    1,
+    2,
+    3,
+    255,
+    256,
+    65_535,
+    65_536,
+    65_537,
+    0x7FFFFFFF,
+    0x80000000,
+    0xFFFFFFFE,
+    0xFFFFFFFF
+  ]
+
+  @typedoc "A raw program (see the module doc)."
+  @type raw :: map
+
+  # ------------------------------------------------------------------------------------------
+  # Raw decoding and encoding
+  # ------------------------------------------------------------------------------------------
+
+  @doc """
+  Decodes a binary into the raw form, checking only that the fields are there (no semantic
+  validation): `{:ok, raw}` or `:error` (bad magic, truncated, trailing bytes).
+  """
+  @spec decode(binary) :: {:ok, raw} | :error
+  def decode(<<"BRZP", version::little-32, n_types::little-32, rest::binary>>)
+      when n_types <= 1_000_000 do
+    with {:ok, lanes, rest} <- u32s(rest, n_types),
+         <<n_params::little-32, n_rules::little-32, rest::binary>> <- rest,
+         {:ok, rules, <<>>} <- rules(rest, n_rules, []) do
+      {:ok, %{version: version, lanes: lanes, n_params: n_params, rules: rules}}
+    else
+      _ -> :error
+    end
+  end
+
+  def decode(_), do: :error
+
+  defp u32s(bin, n) when byte_size(bin) >= n * 4 do
+    <<data::binary-size(n * 4), rest::binary>> = bin
+    {:ok, for(<<x::little-32 <- data>>, do: x), rest}
+  end
+
+  defp u32s(_, _), do: :error
+
+  defp rules(rest, 0, acc), do: {:ok, Enum.reverse(acc), rest}
+
+  defp rules(
+         <<kind::little-32, ta::little-32, tb::little-32, nc::little-32, nr::little-32,
+           ni::little-32, cf::little-32, cla::little-32, clb::little-32, creg::little-32,
+           rest::binary>>,
+         n,
+         acc
+       )
+       when byte_size(rest) >= nc * 8 + ni * 12 do
+    <<cdata::binary-size(nc * 8), idata::binary-size(ni * 12), rest::binary>> = rest
+    consts = for <<c::binary-size(8) <- cdata>>, do: c
+
+    instrs =
+      for <<op::little-16, d::little-16, a::little-16, b::little-16, c::little-16,
+            r::little-16 <- idata>>,
+          do: {op, d, a, b, c, r}
+
+    rule = %{
+      kind: kind,
+      type_a: ta,
+      type_b: tb,
+      n_regs: nr,
+      cutoff: {cf, cla, clb, creg},
+      consts: consts,
+      instrs: instrs
+    }
+
+    rules(rest, n - 1, [rule | acc])
+  end
+
+  defp rules(_, _, _), do: :error
+
+  @doc """
+  Encodes a raw program. Counts come from the lists unless the raw form overrides them
+  (`n_types`, `n_rules`, and per rule `n_consts`, `n_instrs`), which makes inconsistent
+  binaries on purpose.
+  """
+  @spec encode(raw) :: binary
+  def encode(raw) do
+    IO.iodata_to_binary([
+      "BRZP",
+      u32(Map.get(raw, :version, 1)),
+      u32(Map.get(raw, :n_types, length(raw.lanes))),
+      Enum.map(raw.lanes, &u32/1),
+      u32(raw.n_params),
+      u32(Map.get(raw, :n_rules, length(raw.rules))),
+      Enum.map(raw.rules, &encode_rule/1)
+    ])
+  end
+
+  defp encode_rule(rule) do
+    {cf, la, lb, reg} = rule.cutoff
+
+    [
+      u32(rule.kind),
+      u32(rule.type_a),
+      u32(rule.type_b),
+      u32(Map.get(rule, :n_consts, length(rule.consts))),
+      u32(rule.n_regs),
+      u32(Map.get(rule, :n_instrs, length(rule.instrs))),
+      u32(cf),
+      u32(la),
+      u32(lb),
+      u32(reg),
+      rule.consts,
+      Enum.map(rule.instrs, fn {op, d, a, b, c, r} ->
+        <<op::little-16, d::little-16, a::little-16, b::little-16, c::little-16, r::little-16>>
+      end)
+    ]
+  end
+
+  defp u32(n), do: <<n::little-32>>
+
+  @op_names %{
+    0 => "CONST",
+    1 => "PARAM",
+    2 => "LOAD",
+    3 => "STORE",
+    4 => "ACC",
+    10 => "ADD",
+    11 => "SUB",
+    12 => "MUL",
+    13 => "DIV",
+    14 => "POW",
+    15 => "MIN",
+    16 => "MAX",
+    17 => "FMA",
+    20 => "NEG",
+    21 => "ABS",
+    22 => "SQRT",
+    23 => "EXP",
+    24 => "LOG",
+    25 => "SIN",
+    26 => "COS",
+    27 => "FLOOR",
+    28 => "RSQRT",
+    30 => "LT",
+    31 => "LE",
+    32 => "GT",
+    33 => "GE",
+    34 => "EQ",
+    35 => "NE",
+    40 => "AND",
+    41 => "OR",
+    42 => "NOT",
+    50 => "SELECT"
+  }
+
+  @doc """
+  A readable listing of a program binary (header, rules, at most `max_instrs` instructions
+  per rule as `OP dst a b c`), or a note that it does not decode.
+  """
+  @spec describe(binary, pos_integer) :: String.t()
+  def describe(bin, max_instrs \\ 40) do
+    case decode(bin) do
+      {:ok, raw} ->
+        header =
+          "version #{raw.version}, lanes #{inspect(raw.lanes, charlists: :as_lists)}, " <>
+            "n_params #{raw.n_params}, #{length(raw.rules)} rule(s)"
+
+        rules =
+          raw.rules
+          |> Enum.with_index()
+          |> Enum.map(fn {r, i} ->
+            type_b = if r.type_b == @none, do: "-", else: r.type_b
+
+            instrs =
+              r.instrs
+              |> Enum.take(max_instrs)
+              |> Enum.with_index()
+              |> Enum.map(fn {{op, d, a, b, c, res}, k} ->
+                name = Map.get(@op_names, op, "op#{op}")
+                extra = if res != 0, do: " reserved=#{res}", else: ""
+                "    #{k}: #{name} #{d} #{a} #{b} #{c}#{extra}"
+              end)
+
+            more = if length(r.instrs) > max_instrs, do: ["    ..."], else: []
+
+            Enum.join(
+              [
+                "  rule #{i}: kind #{r.kind}, types #{r.type_a}/#{type_b}, n_regs #{r.n_regs}, " <>
+                  "#{length(r.consts)} consts, cutoff #{inspect(r.cutoff)}"
+                | instrs ++ more
+              ],
+              "\n"
+            )
+          end)
+
+        Enum.join([header | rules], "\n")
+
+      :error ->
+        "#{byte_size(bin)} bytes that do not decode as a program"
+    end
+  end
+
+  # ------------------------------------------------------------------------------------------
+  # Generation
+  # ------------------------------------------------------------------------------------------
+
+  @doc """
+  A random program built from the format: 1-3 types (rarely more, rarely with huge lane
+  counts), a param table that is sometimes huge, rules of every kind with random SSA bodies
+  (LOAD/CONST/PARAM, every arithmetic opcode, STOREs and ACCs), constant pools that are
+  sometimes large, and CONST/PARAM indices anywhere in range (and sometimes one past it).
+  Most come out valid; a few fields are damaged on purpose.
+  """
+  @spec generate() :: binary
+  def generate do
+    n_types = weighted([{60, 1}, {30, 2}, {8, 3}, {2, 5}])
+    lanes = for _ <- 1..n_types, do: gen_lanes()
+
+    n_params =
+      weighted([
+        {55, :rand.uniform(4)},
+        {45, Enum.random([8, 255, 256, 1000, 4097, 5001, 20_000, 65_535, 65_536])}
+      ])
+
+    n_rules = weighted([{5, 0}, {55, 1}, {30, 2}, {10, 3 + :rand.uniform(3)}])
+    rules = for _ <- 1..n_rules//1, do: gen_rule(lanes, n_params)
+    raw = %{version: 1, lanes: lanes, n_params: n_params, rules: rules}
+    raw = if chance(0.05), do: damage_raw(raw), else: raw
+    encode(raw)
+  end
+
+  defp gen_lanes do
+    weighted([
+      {30, :rand.uniform(3)},
+      {45, Enum.random([3, 4, 6, 7, 8])},
+      {20, 9 + :rand.uniform(24)},
+      {4, Enum.random([100, 255, 256])},
+      {1, Enum.random([4096, 65_535])}
+    ])
+  end
+
+  defp gen_rule(lanes, n_params) do
+    n_types = length(lanes)
+
+    {kind, ta, tb} =
+      cond do
+        n_types >= 2 and chance(0.3) ->
+          [a, b] = Enum.take_random(0..(n_types - 1), 2)
+          {2, a, b}
+
+        chance(0.4) ->
+          t = :rand.uniform(n_types) - 1
+          {1, t, t}
+
+        true ->
+          {0, :rand.uniform(n_types) - 1, @none}
+      end
+
+    slot_lanes =
+      if kind == 0, do: [Enum.at(lanes, ta)], else: [Enum.at(lanes, ta), Enum.at(lanes, tb)]
+
+    n_consts =
+      weighted([
+        {25, 0},
+        {45, :rand.uniform(5)},
+        {30, Enum.random([16, 64, 1000, 5001, 20_000])}
+      ])
+
+    consts = for _ <- 1..n_consts//1, do: <<Terms.float()::float-little-64>>
+    # Rarely a NaN or infinite constant, which the engine must reject.
+    consts = if n_consts > 0 and chance(0.02), do: damage_const(consts), else: consts
+    body_len = weighted([{60, :rand.uniform(12)}, {30, 12 + :rand.uniform(40)}, {10, 300}])
+
+    {instrs, next_reg} = gen_body(body_len, slot_lanes, n_consts, n_params)
+    stores = gen_stores(kind, slot_lanes, next_reg)
+    instrs = if chance(0.15), do: interleave(instrs, stores), else: instrs ++ stores
+    # Rarely one damaged instruction.
+    instrs =
+      if instrs != [] and chance(0.04), do: edit_list(instrs, &damage_instr/1), else: instrs
+
+    n_regs =
+      next_reg +
+        weighted([
+          {75, 0},
+          {18, :rand.uniform(5)},
+          {5, Enum.random([100, 1000])},
+          {2, 65_535 - next_reg}
+        ])
+
+    n_regs = max(n_regs, 0)
+
+    cutoff =
+      if kind != 0 and hd(slot_lanes) >= 3 and List.last(slot_lanes) >= 3 and next_reg > 0 and
+           chance(0.25) do
+        {1, :rand.uniform(hd(slot_lanes) - 2) - 1, :rand.uniform(List.last(slot_lanes) - 2) - 1,
+         :rand.uniform(next_reg) - 1}
+      else
+        {0, 0, 0, 0}
+      end
+
+    %{
+      kind: kind,
+      type_a: ta,
+      type_b: tb,
+      n_regs: n_regs,
+      cutoff: cutoff,
+      consts: consts,
+      instrs: instrs
+    }
+  end
+
+  defp gen_const do
+    if chance(0.05),
+      do: damage_const([<<0::64>>]) |> hd(),
+      else: <<Terms.float()::float-little-64>>
+  end
+
+  # One constant replaced by a NaN or infinity bit pattern.
+  defp damage_const(consts) do
+    bad = Enum.random([<<0, 0, 0, 0, 0, 0, 0xF8, 0x7F>>, <<0, 0, 0, 0, 0, 0, 0xF0, 0xFF>>])
+    edit_list(consts, fn _ -> bad end)
+  end
+
+  # An SSA body: registers 0..next_reg-1 written in order, operands read earlier registers.
+  defp gen_body(len, slot_lanes, n_consts, n_params) do
+    {instrs, next} =
+      Enum.reduce(1..len, {[], 0}, fn _, {acc, r} ->
+        instr = gen_instr(r, slot_lanes, n_consts, n_params)
+        {[instr | acc], r + 1}
+      end)
+
+    {Enum.reverse(instrs), next}
+  end
+
+  defp gen_instr(r, slot_lanes, n_consts, n_params) do
+    leaf? = r == 0 or chance(0.35)
+
+    instr =
+      if leaf? do
+        case weighted([{40, :load}, {30, :param}, {30, :const}]) do
+          :load ->
+            slot = :rand.uniform(length(slot_lanes)) - 1
+            {2, r, slot, index(Enum.at(slot_lanes, slot)), 0, 0}
+
+          :param ->
+            {1, r, index(n_params), 0, 0, 0}
+
+          :const when n_consts > 0 ->
+            {0, r, index(n_consts), 0, 0, 0}
+
+          :const ->
+            {1, r, index(n_params), 0, 0, 0}
+        end
+      else
+        reg = fn -> :rand.uniform(r) - 1 end
+
+        case weighted([{50, :binary}, {35, :unary}, {15, :ternary}]) do
+          :binary -> {Enum.random(@binary_ops), r, reg.(), reg.(), 0, 0}
+          :unary -> {Enum.random(@unary_ops), r, reg.(), 0, 0, 0}
+          :ternary -> {Enum.random(@ternary_ops), r, reg.(), reg.(), reg.(), 0}
+        end
+      end
+
+    instr
+  end
+
+  # An index into a table of n entries: anywhere in range, the last one, a small one, and
+  # rarely one past the end.
+  defp index(n) when n <= 0, do: 0
+
+  defp index(n) do
+    weighted([
+      {40, :rand.uniform(n) - 1},
+      {25, n - 1},
+      {29, :rand.uniform(min(n, 4)) - 1},
+      {1, min(n, 65_535)},
+      {5, min(Enum.random(@u16_boundary), n - 1)}
+    ])
+  end
+
+  defp gen_stores(_kind, _slot_lanes, 0), do: []
+
+  defp gen_stores(kind, slot_lanes, next_reg) do
+    targets =
+      for {l, slot} <- Enum.with_index(slot_lanes), lane <- 0..(min(l, 16) - 1), do: {slot, lane}
+
+    n = weighted([{10, 0}, {60, :rand.uniform(3)}, {30, :rand.uniform(8)}])
+
+    targets
+    |> Enum.take_random(n)
+    |> Enum.map(fn {slot, lane} ->
+      op = if kind != 0 and chance(0.5), do: 4, else: 3
+      op = if kind == 0 and chance(0.01), do: 4, else: op
+      {op, 0, slot, lane, :rand.uniform(next_reg) - 1, 0}
+    end)
+  end
+
+  # Stores placed anywhere after the instruction that writes their register (instruction k
+  # of the body writes register k; inserting from the back keeps those positions).
+  defp interleave(instrs, stores) do
+    n = length(instrs)
+
+    stores
+    |> Enum.map(fn {_, _, _, _, c, _} = st -> {c + 1 + :rand.uniform(n - c) - 1, st} end)
+    |> Enum.sort_by(&elem(&1, 0), :desc)
+    |> Enum.reduce(instrs, fn {pos, st}, acc -> List.insert_at(acc, pos, st) end)
+  end
+
+  defp damage_instr({op, d, a, b, c, r}) do
+    case :rand.uniform(7) do
+      1 -> {Enum.random([5, 9, 18, 29, 36, 43, 49, 51, 0xFFFF]), d, a, b, c, r}
+      2 -> {op, Enum.random(@u16_boundary), a, b, c, r}
+      3 -> {op, d, Enum.random(@u16_boundary), b, c, r}
+      4 -> {op, d, a, Enum.random(@u16_boundary), c, r}
+      5 -> {op, d, a, b, Enum.random(@u16_boundary), r}
+      6 -> {op, d, a, b, c, Enum.random([1, 0xFFFF])}
+      7 -> {Enum.random(@all_ops), d, a, b, c, r}
+    end
+  end
+
+  defp damage_raw(raw) do
+    case :rand.uniform(6) do
+      1 -> Map.put(raw, :version, Enum.random([0, 2, @none]))
+      2 -> Map.put(raw, :n_types, length(raw.lanes) + Enum.random([-1, 1]))
+      3 -> Map.put(raw, :n_rules, length(raw.rules) + Enum.random([-1, 1]))
+      4 -> %{raw | lanes: List.replace_at(raw.lanes, 0, Enum.random([0, 65_536, @none]))}
+      5 -> %{raw | n_params: Enum.random([0, 65_537, @none])}
+      6 -> %{raw | rules: Enum.map(raw.rules, &Map.put(&1, :n_instrs, length(&1.instrs) + 1))}
+    end
+  end
+
+  # ------------------------------------------------------------------------------------------
+  # Mutation
+  # ------------------------------------------------------------------------------------------
+
+  @doc """
+  One to four stacked mutations of `bin`: bit flips, byte changes, u16/u32 overwrites with
+  boundary values (anywhere, or at an instruction field), truncation, appended bytes, deleted
+  or duplicated chunks, splices with `others`, and structure-aware edits of the decoded
+  program (an instruction's opcode or operand, n_regs, n_params, lanes, rule kind and types,
+  swapped/duplicated/dropped instructions, an index raised with its table grown to match).
+  """
+  @spec mutate(binary, [binary]) :: binary
+  def mutate(bin, others) do
+    Enum.reduce(1..weighted([{50, 1}, {30, 2}, {20, 3 + :rand.uniform(2)}]), bin, fn _, acc ->
+      if chance(0.55), do: mutate_structure(acc), else: mutate_bytes(acc, others)
+    end)
+  end
+
+  defp mutate_bytes(<<>>, others), do: Enum.random(others)
+
+  defp mutate_bytes(bin, others) do
+    size = byte_size(bin)
+    pos = :rand.uniform(size) - 1
+
+    case :rand.uniform(10) do
+      1 ->
+        <<pre::binary-size(pos), byte, post::binary>> = bin
+        <<pre::binary, Bitwise.bxor(byte, Bitwise.bsl(1, :rand.uniform(8) - 1)), post::binary>>
+
+      2 ->
+        <<pre::binary-size(pos), _, post::binary>> = bin
+
+        <<pre::binary, Enum.random([0, 1, 0x7F, 0x80, 0xFF, :rand.uniform(256) - 1]),
+          post::binary>>
+
+      3 ->
+        overwrite(bin, pos, <<Enum.random(@u16_boundary)::little-16>>)
+
+      4 ->
+        overwrite(bin, div(pos, 4) * 4, <<Enum.random(@u32_boundary)::little-32>>)
+
+      5 ->
+        binary_part(
+          bin,
+          0,
+          Enum.random([pos, max(size - 1, 0), max(size - 12, 0), max(size - 8, 0)])
+        )
+
+      6 ->
+        bin <> :rand.bytes(Enum.random([1, 2, 4, 8, 12]))
+
+      7 ->
+        len = min(:rand.uniform(24), size - pos)
+        binary_part(bin, 0, pos) <> binary_part(bin, pos + len, size - pos - len)
+
+      8 ->
+        len = min(:rand.uniform(24), size - pos)
+        chunk = binary_part(bin, pos, len)
+        binary_part(bin, 0, pos) <> chunk <> binary_part(bin, pos, size - pos)
+
+      9 ->
+        other = Enum.random(others)
+        cut = :rand.uniform(byte_size(other) + 1) - 1
+        binary_part(bin, 0, pos) <> binary_part(other, cut, byte_size(other) - cut)
+
+      10 ->
+        other = Enum.random(others)
+        cut = :rand.uniform(byte_size(other) + 1) - 1
+        len = min(:rand.uniform(48), byte_size(other) - cut)
+
+        binary_part(bin, 0, pos) <>
+          binary_part(other, cut, len) <> binary_part(bin, pos, size - pos)
+    end
+  end
+
+  defp overwrite(bin, pos, patch) do
+    size = byte_size(bin)
+    len = min(byte_size(patch), size - pos)
+
+    binary_part(bin, 0, pos) <>
+      binary_part(patch, 0, len) <> binary_part(bin, pos + len, size - pos - len)
+  end
+
+  defp mutate_structure(bin) do
+    case decode(bin) do
+      {:ok, %{rules: [_ | _]} = raw} -> encode(edit(raw))
+      {:ok, raw} -> encode(edit_header(raw))
+      :error -> bin
+    end
+  end
+
+  defp edit(raw) do
+    if chance(0.2) do
+      edit_header(raw)
+    else
+      i = :rand.uniform(length(raw.rules)) - 1
+      {rule, raw} = edit_rule(Enum.at(raw.rules, i), raw)
+      %{raw | rules: List.replace_at(raw.rules, i, rule)}
+    end
+  end
+
+  defp edit_header(raw) do
+    case :rand.uniform(5) do
+      1 ->
+        %{raw | n_params: bump(raw.n_params)}
+
+      2 when raw.lanes != [] ->
+        %{raw | lanes: edit_list(raw.lanes, &bump/1)}
+
+      3 ->
+        %{raw | lanes: raw.lanes ++ [Enum.random([1, 3, 65_535])]}
+
+      4 when raw.rules != [] ->
+        %{raw | rules: Enum.shuffle(raw.rules ++ [Enum.random(raw.rules)])}
+
+      _ ->
+        %{raw | version: bump(raw.version)}
+    end
+  end
+
+  defp edit_rule(rule, raw) do
+    case :rand.uniform(12) do
+      1 ->
+        {%{rule | n_regs: bump(rule.n_regs)}, raw}
+
+      2 ->
+        {%{rule | kind: Enum.random([0, 1, 2, 3])}, raw}
+
+      3 ->
+        {%{rule | type_a: bump(rule.type_a)}, raw}
+
+      4 ->
+        {%{rule | type_b: Enum.random([rule.type_a, @none, bump(rule.type_b)])}, raw}
+
+      5 ->
+        {cf, la, lb, reg} = rule.cutoff
+
+        cutoff =
+          Enum.random([
+            {1 - min(cf, 1), la, lb, reg},
+            {cf, bump(la), lb, reg},
+            {cf, la, lb, bump(reg)}
+          ])
+
+        {%{rule | cutoff: cutoff}, raw}
+
+      6 ->
+        {%{rule | consts: rule.consts ++ [gen_const()]}, raw}
+
+      n when n in 7..10 and rule.instrs != [] ->
+        {%{rule | instrs: edit_list(rule.instrs, &edit_instr/1)}, raw}
+
+      11 when rule.instrs != [] ->
+        instrs = rule.instrs
+        k = :rand.uniform(length(instrs)) - 1
+
+        instrs =
+          case :rand.uniform(3) do
+            1 -> List.delete_at(instrs, k)
+            2 -> List.insert_at(instrs, k, Enum.at(instrs, k))
+            3 -> Enum.shuffle(instrs)
+          end
+
+        {%{rule | instrs: instrs}, raw}
+
+      _ ->
+        raise_index(rule, raw)
+    end
+  end
+
+  # Sets the index of a CONST or PARAM (or the lane of a LOAD/STORE) to a boundary value and
+  # grows the table it indexes so that the program stays valid.
+  defp raise_index(rule, raw) do
+    candidates =
+      rule.instrs
+      |> Enum.with_index()
+      |> Enum.filter(fn {{op, _, _, _, _, _}, _} -> op in [0, 1] end)
+
+    case candidates do
+      [] ->
+        {%{rule | n_regs: bump(rule.n_regs)}, raw}
+
+      _ ->
+        {{op, d, _a, b, c, r}, k} = Enum.random(candidates)
+        new = Enum.random([255, 256, 1000, 4096, 5000, 32_768, 65_535])
+        rule = %{rule | instrs: List.replace_at(rule.instrs, k, {op, d, new, b, c, r})}
+
+        case op do
+          0 ->
+            extra = max(new + 1 - length(rule.consts), 0)
+
+            {%{rule | consts: rule.consts ++ List.duplicate(<<1.0::float-little-64>>, extra)},
+             raw}
+
+          1 ->
+            {rule, %{raw | n_params: max(raw.n_params, new + 1)}}
+        end
+    end
+  end
+
+  defp edit_instr({op, d, a, b, c, r}) do
+    case :rand.uniform(7) do
+      1 -> {Enum.random(@all_ops ++ [5, 51, 0xFFFF]), d, a, b, c, r}
+      2 -> {op, bump(d), a, b, c, r}
+      3 -> {op, d, bump(a), b, c, r}
+      4 -> {op, d, a, bump(b), c, r}
+      5 -> {op, d, a, b, bump(c), r}
+      6 -> {op, d, a, b, c, Enum.random([1, 0xFFFF])}
+      7 -> {op, d, b, a, c, r}
+    end
+    |> clamp16()
+  end
+
+  defp clamp16({op, d, a, b, c, r}),
+    do:
+      {Bitwise.band(op, 0xFFFF), Bitwise.band(d, 0xFFFF), Bitwise.band(a, 0xFFFF),
+       Bitwise.band(b, 0xFFFF), Bitwise.band(c, 0xFFFF), Bitwise.band(r, 0xFFFF)}
+
+  defp edit_list(list, fun) do
+    k = :rand.uniform(length(list)) - 1
+    List.update_at(list, k, fun)
+  end
+
+  # A field value nudged by one or replaced by a boundary value.
+  defp bump(v) do
+    case :rand.uniform(4) do
+      1 -> v + 1
+      2 -> max(v - 1, 0)
+      3 -> Enum.random(@u16_boundary)
+      4 -> Enum.random(@u32_boundary)
+    end
+    |> Bitwise.band(0xFFFFFFFF)
+  end
+
+  # ------------------------------------------------------------------------------------------
+  # Layouts, states and call arguments for a decoded program
+  # ------------------------------------------------------------------------------------------
+
+  @doc """
+  A random `world_new` layout (docs/nif.md) matching `lanes`: each type's lanes split into
+  `:float`, `:int` and `:vec3` fields, sometimes with defaults, rarely a damaged entry.
+  """
+  @spec layout([pos_integer]) :: list
+  def layout(lanes) do
+    entries =
+      lanes
+      |> Enum.with_index()
+      |> Enum.map(fn {l, t} ->
+        fields = split_fields(l, 0, [])
+
+        written =
+          if chance(0.15), do: Enum.take_random(0..(l - 1), :rand.uniform(min(l, 4))), else: []
+
+        {collection(t), "T#{t}", fields, written}
+      end)
+
+    if chance(0.03), do: damage_layout(entries), else: entries
+  end
+
+  defp collection(t), do: Enum.at([:c0, :c1, :c2, :c3, :c4, :c5, :c6, :c7], t, :cx)
+
+  defp split_fields(0, _i, acc), do: Enum.reverse(acc)
+
+  defp split_fields(left, i, acc) do
+    kind =
+      cond do
+        left >= 3 and chance(0.35) -> :vec3
+        chance(0.2) -> :int
+        true -> :float
+      end
+
+    name = field_name(i)
+
+    default =
+      cond do
+        not chance(0.3) -> nil
+        kind == :vec3 -> {Terms.float(), 0.0, 1}
+        kind == :int -> :rand.uniform(10)
+        true -> Terms.number()
+      end
+
+    width = if kind == :vec3, do: 3, else: 1
+    split_fields(left - width, i + 1, [{name, kind, default} | acc])
+  end
+
+  # 64 distinct names; wider types reuse them (duplicate field names).
+  defp field_name(i), do: :"f#{rem(i, 64)}"
+
+  defp damage_layout(entries) do
+    case :rand.uniform(5) do
+      1 -> tl(entries)
+      2 -> entries ++ [hd(entries)]
+      3 -> [{:c0, "T0", [{:f0, :bool, nil}], []} | tl(entries)]
+      4 -> Enum.map(entries, fn {k, n, f, _} -> {k, n, f, [Enum.random([65_535, -1, 1.0])]} end)
+      5 -> Enum.map(entries, fn {k, _n, f, w} -> {k, :not_a_string, f, w} end)
+    end
+  end
+
+  @doc """
+  A random state for a layout: per type 0 to a few hundred agents (maps with one value per
+  field, a default field sometimes left out), values mostly moderate, sometimes extreme or
+  of the wrong type.
+  """
+  @spec state(list) :: map
+  def state(layout) do
+    spicy? = chance(0.15)
+
+    Enum.reduce(layout, %{}, fn
+      {key, _name, fields, _written}, acc when is_list(fields) ->
+        n =
+          weighted([
+            {15, 0},
+            {50, :rand.uniform(8)},
+            {25, 8 + :rand.uniform(56)},
+            {10, 64 + :rand.uniform(300)}
+          ])
+
+        # Huge types get few agents.
+        n = if length(fields) > 100, do: min(n, 2), else: n
+        Map.put(acc, key, for(_ <- 1..n//1, do: agent(fields, spicy?)))
+
+      _, acc ->
+        acc
+    end)
+    |> maybe_damage_state()
+  end
+
+  defp agent(fields, spicy?) do
+    Enum.reduce(fields, %{}, fn
+      {name, kind, default}, acc ->
+        if default != nil and chance(0.5), do: acc, else: Map.put(acc, name, value(kind, spicy?))
+
+      _, acc ->
+        acc
+    end)
+  end
+
+  @doc """
+  A value for a field of `kind` (`:float`, `:int`, `:vec3`): moderate, or with `spicy?` now
+  and then an extreme or out-of-range one.
+  """
+  @spec value(atom, boolean) :: term
+  def value(kind, spicy? \\ false)
+
+  def value(:vec3, spicy?),
+    do: {value(:float, spicy?), value(:float, spicy?), value(:float, spicy?)}
+
+  def value(:int, spicy?) do
+    if spicy? and chance(0.05), do: Terms.int(), else: :rand.uniform(2001) - 1001
+  end
+
+  def value(_float, spicy?) do
+    cond do
+      spicy? and chance(0.05) -> Terms.number()
+      chance(0.9) -> (:rand.uniform() - 0.5) * 10
+      true -> Enum.random([0, -0.0, 1, :rand.uniform(200) - 100, 1.0e-300])
+    end
+  end
+
+  defp maybe_damage_state(state) do
+    if chance(0.04) and map_size(state) > 0 do
+      key = Enum.random(Map.keys(state))
+
+      Map.update!(state, key, fn agents ->
+        case :rand.uniform(5) do
+          1 -> [:not_a_map | agents]
+          2 -> agents ++ [%{f0: "x"}]
+          3 -> Enum.reduce(agents, :improper, &[&1 | &2])
+          4 -> List.to_tuple(agents)
+          5 -> agents ++ [%{f0: {1.0, 2.0}}]
+        end
+      end)
+    else
+      state
+    end
+  end
+
+  @doc "The params of one integration: `n_params` numbers, `dt` first; sometimes a wrong list."
+  @spec params(non_neg_integer) :: list
+  def params(n_params) do
+    dt = weighted([{85, :rand.uniform() * 0.1}, {10, 0.0}, {5, Terms.number()}])
+
+    rest =
+      for _ <- 2..max(n_params, 1)//1,
+          do: weighted([{85, (:rand.uniform() - 0.5) * 4}, {15, Terms.number()}])
+
+    case weighted([{95, :ok}, {2, :short}, {2, :long}, {1, :junk}]) do
+      :ok -> [dt | rest]
+      :short -> Enum.drop([dt | rest], 1)
+      :long -> [dt | rest] ++ [1.0]
+      :junk -> [dt | Enum.map(rest, fn _ -> :x end)]
+    end
+  end
+
+  @doc "Rule ids for a program of `n_rules` rules: a random sequence, sometimes out of range."
+  @spec rule_ids(non_neg_integer) :: list
+  def rule_ids(0), do: weighted([{90, []}, {10, [0]}])
+
+  def rule_ids(n_rules) do
+    ids = for _ <- 1..:rand.uniform(4), do: :rand.uniform(n_rules) - 1
+
+    weighted([
+      {90, ids},
+      {4, ids ++ [n_rules]},
+      {3, [-1 | ids]},
+      {3, [Terms.int()]}
+    ])
+  end
+
+  @doc "A number of steps: mostly 1, sometimes 0 or a few."
+  @spec steps() :: non_neg_integer
+  def steps, do: weighted([{10, 0}, {60, 1}, {25, 1 + :rand.uniform(3)}, {5, 8}])
+
+  @doc "`{type_index, first_lane, n_lanes}` for `world_column`: mostly in range, sometimes not."
+  @spec column_args([pos_integer]) :: {integer, integer, integer}
+  def column_args(lanes) do
+    t = :rand.uniform(length(lanes)) - 1
+    l = Enum.at(lanes, t)
+    first = :rand.uniform(l) - 1
+    n = :rand.uniform(l - first)
+
+    weighted([
+      {80, {t, first, n}},
+      {5, {t, first, 0}},
+      {5, {t, l, 1}},
+      {3, {t, first, l - first + 1}},
+      {3, {length(lanes), 0, 1}},
+      {4,
+       {Enum.random([t, 0]), Enum.random([@none, 1 <<< 32, 1 <<< 63]), Enum.random([1, @none])}}
+    ])
+  end
+
+  @doc "`{type_index, mass_lane, velocity_lane, position_lane}` for `world_totals`."
+  @spec totals_args([pos_integer]) :: tuple
+  def totals_args(lanes) do
+    t = :rand.uniform(length(lanes)) - 1
+    l = Enum.at(lanes, t)
+
+    lane = fn width ->
+      if l >= width and chance(0.8),
+        do: :rand.uniform(l - width + 1) - 1,
+        else: Enum.random([nil, l, l - 1])
+    end
+
+    {t, lane.(1), lane.(3), lane.(3)}
+  end
+
+  defp a <<< b, do: Bitwise.bsl(a, b)
+end
