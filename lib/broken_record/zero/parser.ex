@@ -31,6 +31,10 @@ defmodule BrokenRecord.Zero.Parser do
     floor: 1
   }
   @math_functions %{sqrt: 1, exp: 1, log: 1, sin: 1, cos: 1, pow: 2, floor: 1}
+  # Integers of this magnitude or more round to infinity as floats: the largest float,
+  # (2^53 - 1) * 2^971, plus half a unit in its last place.
+  @float_limit (2 ** 53 - 1) * 2 ** 971 + 2 ** 970
+  @max_int 2 ** 53
   @binary_ops %{
     +: :add,
     -: :sub,
@@ -309,15 +313,29 @@ defmodule BrokenRecord.Zero.Parser do
     )
   end
 
-  defp default_value(value, :float, _name, _meta, _ctx) when is_number(value), do: value
-  defp default_value(value, :int, _name, _meta, _ctx) when is_integer(value), do: value
+  defp default_value(value, :float, name, meta, ctx) when is_number(value) do
+    unless float_range?(value) do
+      error!(ctx, meta, "default for float field #{inspect(name)} is beyond the float range")
+    end
 
-  defp default_value({:{}, _, [x, y, z]}, :vec3, name, meta, ctx),
-    do: default_value({x, y, z}, :vec3, name, meta, ctx)
+    value
+  end
 
-  defp default_value({x, y, z}, :vec3, _name, _meta, _ctx)
+  defp default_value(value, :int, name, meta, ctx) when is_integer(value) do
+    if abs(value) > @max_int do
+      error!(ctx, meta, "default for int field #{inspect(name)} is out of range (|n| <= 2^53)")
+    end
+
+    value
+  end
+
+  defp default_value({:{}, _, [x, y, z]} = value, :vec3, name, meta, ctx)
        when is_number(x) and is_number(y) and is_number(z),
-       do: {x, y, z}
+       do: vec3_default(value, {x, y, z}, name, meta, ctx)
+
+  defp default_value({x, y, z} = value, :vec3, name, meta, ctx)
+       when is_number(x) and is_number(y) and is_number(z),
+       do: vec3_default(value, {x, y, z}, name, meta, ctx)
 
   defp default_value(value, type, name, meta, ctx) do
     error!(
@@ -327,6 +345,19 @@ defmodule BrokenRecord.Zero.Parser do
         "#{if type == :vec3, do: "{x, y, z} of numbers", else: "number"}, got: " <>
         Macro.to_string(value)
     )
+  end
+
+  defp vec3_default(value, {x, y, z} = default, name, meta, ctx) do
+    unless Enum.all?([x, y, z], &float_range?/1) do
+      error!(
+        ctx,
+        meta,
+        "default for vec3 field #{inspect(name)} is beyond the float range: " <>
+          Macro.to_string(value)
+      )
+    end
+
+    default
   end
 
   ## Rules
@@ -490,7 +521,18 @@ defmodule BrokenRecord.Zero.Parser do
   @doc false
   def expression(ast, ctx, scope)
 
-  def expression(n, ctx, _scope) when is_number(n), do: {:num, %{line: ctx.line}, n}
+  def expression(n, ctx, _scope) when is_number(n) do
+    unless float_range?(n) do
+      error!(
+        ctx,
+        [],
+        "integer literal of #{length(Integer.digits(n))} digits is beyond the float range " <>
+          "(about 1.8e308)"
+      )
+    end
+
+    {:num, %{line: ctx.line}, n}
+  end
 
   def expression({name, meta, atom}, ctx, scope) when is_atom(name) and is_atom(atom) do
     m = %{line: line(meta, ctx)}
@@ -602,6 +644,9 @@ defmodule BrokenRecord.Zero.Parser do
   end
 
   ## Helpers
+
+  defp float_range?(n) when is_integer(n), do: abs(n) < @float_limit
+  defp float_range?(n) when is_float(n), do: true
 
   defp check_unique!(items, key, what, ctx) do
     items

@@ -339,6 +339,20 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
       assert msg =~ "default for vec3 field :velocity"
     end
 
+    test "a vec3 default that contains a call" do
+      msg =
+        compile_error("""
+        agents do
+          defagent Particle do
+            field :velocity, :vec3, default: {foo(), 0.0, 0.0} #!
+          end
+        end
+        """)
+
+      assert msg =~ "default for vec3 field :velocity must be a literal {x, y, z} of numbers"
+      assert msg =~ "got: {foo(), 0.0, 0.0}"
+    end
+
     test "a param declared twice" do
       msg =
         rule_error("""
@@ -398,6 +412,64 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
         """)
 
       assert msg =~ "constant K is bound twice"
+    end
+  end
+
+  describe "numbers outside the float range" do
+    @huge "1" <> String.duplicate("0", 400)
+
+    test "an integer literal in a rule" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.mass = p.mass + #{@huge} #!
+        end
+        """)
+
+      assert msg =~ "integer literal of 401 digits is beyond the float range"
+    end
+
+    test "an integer literal in a constant" do
+      msg = compile_error("K = -#{@huge} #!\n" <> with_rules(""))
+      assert msg =~ "beyond the float range"
+    end
+
+    test "a default beyond the float range" do
+      msg =
+        compile_error("""
+        agents do
+          defagent Particle do
+            field :mass, :float, default: #{@huge} #!
+          end
+        end
+        """)
+
+      assert msg =~ "default for float field :mass is beyond the float range"
+
+      msg =
+        compile_error("""
+        agents do
+          defagent Particle do
+            field :position, :vec3, default: {0.0, #{@huge}, 0} #!
+          end
+        end
+        """)
+
+      assert msg =~ "default for vec3 field :position is beyond the float range"
+    end
+
+    test "an int default beyond 2^53" do
+      msg =
+        compile_error("""
+        agents do
+          defagent Particle do
+            field :count, :int, default: #{2 ** 53 + 1} #!
+          end
+        end
+        """)
+
+      assert msg =~ "default for int field :count is out of range"
+      assert msg =~ "2^53"
     end
   end
 
