@@ -383,6 +383,13 @@ defmodule BrokenRecord.Zero.Parser do
 
     {agents, scalars} =
       Enum.reduce(params, {[], []}, fn
+        {pname, _}, _ when not is_atom(pname) ->
+          error!(
+            ctx,
+            meta,
+            "rule #{name}: a param name must be an atom, got: #{Macro.to_string(pname)}"
+          )
+
         {pname, {:__aliases__, _, parts}}, {agents, scalars} ->
           {agents ++ [{pname, parts |> Enum.map(&Atom.to_string/1) |> Enum.join(".")}], scalars}
 

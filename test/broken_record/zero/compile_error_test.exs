@@ -353,6 +353,26 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
       assert msg =~ "got: {foo(), 0.0, 0.0}"
     end
 
+    test "a param name that is not an atom" do
+      msg =
+        rule_error("""
+        interaction bad([{"p", Particle}]) do #!
+          p.mass = 1.0
+        end
+        """)
+
+      assert msg =~ ~s(rule bad: a param name must be an atom, got: "p")
+
+      msg =
+        rule_error("""
+        interaction bad([{p, Particle}, {k, float}]) do #!
+          p.mass = k
+        end
+        """)
+
+      assert msg =~ "rule bad: a param name must be an atom, got: p"
+    end
+
     test "a param declared twice" do
       msg =
         rule_error("""
