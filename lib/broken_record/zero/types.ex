@@ -50,7 +50,8 @@ defmodule BrokenRecord.Zero.Types do
     end
   end
 
-  # Evaluates a typed scalar expression made only of literals.
+  # Evaluates a typed scalar expression made only of literals: `{:ok, number}`,
+  # `{:not_finite, :nan | :inf | :neg_inf}`, or `:error` when it is not such an expression.
   defp fold({:num, _, n}), do: {:ok, n}
 
   defp fold({:call, _, {op, args}}) when op not in [:dot, :cross, :length, :normalize, :clamp] do
@@ -58,7 +59,7 @@ defmodule BrokenRecord.Zero.Types do
 
     if Enum.all?(values, &match?({:ok, _}, &1)) do
       value = Ops.apply_op(op, Enum.map(values, fn {:ok, v} -> Ops.to_value(v) end))
-      if Ops.finite?(value), do: {:ok, int_if_int(value, args, op)}, else: :error
+      if Ops.finite?(value), do: {:ok, int_if_int(value, args, op)}, else: {:not_finite, value}
     else
       :error
     end
@@ -288,7 +289,41 @@ defmodule BrokenRecord.Zero.Types do
   defp expr({:call, m, {op, args}}, ctx) do
     typed = Enum.map(args, &expr(&1, ctx))
     types = Enum.map(typed, &IR.type/1)
-    {:call, Map.put(m, :type, result_type(op, types, m.line, ctx)), {op, typed}}
+    call = {:call, Map.put(m, :type, result_type(op, types, m.line, ctx)), {op, typed}}
+    check_finite!(call, ctx)
+    call
+  end
+
+  @infix %{add: "+", sub: "-", mul: "*", div: "/"}
+
+  # A division by a constant zero, and a call on constants whose value is not finite, can only
+  # give NaN or an infinity at run time. Arguments are checked before their call, so the
+  # reported call is the first one that is not finite.
+  defp check_finite!({:call, m, {op, args}} = call, ctx) do
+    case {op, Enum.map(args, &fold/1)} do
+      {:div, [_, {:ok, zero}]} when zero == 0 ->
+        error!(ctx, m.line, "division by zero: the divisor is the constant #{inspect(zero)}")
+
+      {op, values} ->
+        with {:not_finite, value} <- fold(call) do
+          numbers = Enum.map(values, fn {:ok, v} -> inspect(v) end)
+
+          text =
+            case {op, numbers} do
+              {:neg, [a]} -> "-" <> a
+              {op, [a, b]} when is_map_key(@infix, op) -> "#{a} #{@infix[op]} #{b}"
+              {op, _} -> "#{op}(#{Enum.join(numbers, ", ")})"
+            end
+
+          value = %{nan: "NaN", inf: "infinity", neg_inf: "-infinity"}[value]
+
+          error!(
+            ctx,
+            m.line,
+            "the constant expression #{text} is not finite: it evaluates to #{value}"
+          )
+        end
+    end
   end
 
   @scalar [:float, :int]

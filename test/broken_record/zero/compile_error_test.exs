@@ -493,6 +493,63 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
     end
   end
 
+  describe "constant expressions that are not finite" do
+    test "a division by zero" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.mass = 1.0 / 0 #!
+        end
+        """)
+
+      assert msg =~ "division by zero: the divisor is the constant 0"
+    end
+
+    test "a division by a constant that is zero, in an untaken branch too" do
+      msg =
+        compile_error(
+          "Z = 2 - 2\n" <>
+            with_rules("""
+            interaction bad(p: Particle) do
+              if p.mass > 1.0e9 do
+                p.velocity = p.velocity / Z #!
+              end
+            end
+            """)
+        )
+
+      assert msg =~ "division by zero: the divisor is the constant 0"
+    end
+
+    test "a constant bound to a division by zero" do
+      msg = compile_error("K = 1.0 / 0.0 #!\n" <> with_rules(""))
+      assert msg =~ "division by zero: the divisor is the constant 0.0"
+    end
+
+    test "an overflow" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          p.mass = p.mass + 1.0e308 * 10 #!
+        end
+        """)
+
+      assert msg =~ "the constant expression 1.0e308 * 10 is not finite: it evaluates to infinity"
+    end
+
+    test "a function outside its domain" do
+      msg =
+        rule_error("""
+        interaction bad(p: Particle) do
+          K = 0.0
+          p.mass = p.mass + sqrt(-1.0) * log(K) #!
+        end
+        """)
+
+      assert msg =~ "the constant expression sqrt(-1.0) is not finite: it evaluates to NaN"
+    end
+  end
+
   describe "type errors" do
     test "a vec3 assigned to a float field" do
       msg =
