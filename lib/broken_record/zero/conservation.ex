@@ -70,10 +70,25 @@ defmodule BrokenRecord.Zero.Conservation do
     if laws == [] do
       %{}
     else
-      paths = paths(prog)
       ctx = %{system: system, rule: rule, prog: prog, slots: slots}
-      Map.new(laws, fn law -> {law, verdict(law, paths, ctx)} end)
+      paths = proving(laws, ctx, fn -> paths(prog) end)
+      Map.new(laws, fn law -> {law, proving([law], ctx, fn -> verdict(law, paths, ctx) end)} end)
     end
+  end
+
+  # Runs a step of the proof of `laws`: a coefficient beyond the float range is a CompileError
+  # on the rule.
+  defp proving(laws, ctx, fun) do
+    fun.()
+  rescue
+    A.OverflowError ->
+      raise CompileError,
+        file: ctx.system.file,
+        line: ctx.rule.line,
+        description:
+          "rule #{ctx.rule.name}: cannot check the conservation of #{Enum.join(laws, ", ")}: " <>
+            "a coefficient of the proof is beyond the float range (the rule's constants are " <>
+            "too large or too small)"
   end
 
   ## Paths: the stored values under every combination of select conditions

@@ -550,6 +550,31 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
     end
   end
 
+  describe "conservation laws" do
+    test "a coefficient of the proof beyond the float range" do
+      msg =
+        compile_error("""
+        agents do
+          defagent Body do
+            field :position, :vec3
+            field :velocity, :vec3
+            field :mass, :float
+            conserves [:momentum, :energy]
+          end
+        end
+
+        rules do
+          interaction boost(b: Body) do #!
+            b.velocity = b.velocity * 1.0e200
+          end
+        end
+        """)
+
+      assert msg =~ "rule boost: cannot check the conservation of energy"
+      assert msg =~ "beyond the float range"
+    end
+  end
+
   describe "type errors" do
     test "a vec3 assigned to a float field" do
       msg =

@@ -91,6 +91,39 @@ defmodule BrokenRecord.Zero.ConservationTest do
       assert error.file =~ "strict.exs"
     end
 
+    test "a division by an expression that is always zero is not proven, and compiles" do
+      module = "BrzZeroDivisor#{System.unique_integer([:positive])}"
+
+      source = """
+      defmodule #{module} do
+        use BrokenRecord.Zero
+
+        defsystem Sim do
+          agents do
+            defagent Body do
+              field :velocity, :vec3
+              field :mass, :float
+              conserves [:mass, :momentum]
+            end
+          end
+
+          rules do
+            interaction spread(b: Body) do
+              b.velocity = b.velocity / (b.mass - b.mass)
+            end
+          end
+        end
+      end
+      """
+
+      stderr = capture_io(:stderr, fn -> Code.compile_string(source, "zero_divisor.exs") end)
+      assert stderr =~ "rule spread violates momentum conservation"
+      system = Module.concat([module, "Sim"]).__system__()
+      assert system.conservation.spread.mass == :proven
+      assert {:violated, residual} = system.conservation.spread.momentum
+      assert residual =~ "div(b.velocity.x, 0)"
+    end
+
     test "mix broken_record.check prints the table", %{system: s} do
       table = Mix.Tasks.BrokenRecord.Check.table(s)
       [_name, header, _rule | rows] = String.split(table, "\n")

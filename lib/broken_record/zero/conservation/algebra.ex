@@ -9,8 +9,12 @@ defmodule BrokenRecord.Zero.Conservation.Algebra do
   `sqrt(p)^2 = p` applied on multiplication), `{:inv, poly}` (the reciprocal of a
   polynomial with several terms) and `{:fn, op, [poly]}` for every other function.
   Two expressions that are equal as rational functions of their atoms, after these
-  rewritings, get equal normal forms; `zero?/1` decides a residual.
+  rewritings, get equal normal forms; `zero?/1` decides a residual. A division by the zero
+  polynomial is the atom `{:fn, :div, [a, b]}`. A coefficient beyond the float range raises
+  `BrokenRecord.Zero.Conservation.Algebra.OverflowError`.
   """
+
+  alias __MODULE__.OverflowError
 
   @type atom_term :: term
   @type monomial :: [{atom_term, integer}]
@@ -31,7 +35,7 @@ defmodule BrokenRecord.Zero.Conservation.Algebra do
   @spec add(poly, poly) :: poly
   def add(a, b) do
     Enum.reduce(b, a, fn {m, c}, acc ->
-      sum = Map.get(acc, m, 0.0) + c
+      sum = c_add(Map.get(acc, m, 0.0), c)
       if abs(sum) <= @eps * max(abs(c), 1.0), do: Map.delete(acc, m), else: Map.put(acc, m, sum)
     end)
   end
@@ -47,26 +51,29 @@ defmodule BrokenRecord.Zero.Conservation.Algebra do
   @doc "Multiplication by a number."
   @spec scale(poly, number) :: poly
   def scale(_a, k) when k == 0, do: %{}
-  def scale(a, k), do: Map.new(a, fn {m, c} -> {m, c * k} end)
+  def scale(a, k), do: Map.new(a, fn {m, c} -> {m, c_mul(c, k)} end)
 
   @doc "Product."
   @spec mul(poly, poly) :: poly
   def mul(a, b) do
     for {ma, ca} <- a, {mb, cb} <- b, reduce: %{} do
-      acc -> add(acc, scale(mono_mul(ma, mb), ca * cb))
+      acc -> add(acc, scale(mono_mul(ma, mb), c_mul(ca, cb)))
     end
   end
 
-  @doc "Quotient `a / b`."
+  @doc "Quotient `a / b` (an opaque `div` atom when `b` is zero)."
   @spec divide(poly, poly) :: poly
   def divide(a, b) do
     case Map.to_list(b) do
+      [] ->
+        fun(:div, [a, b])
+
       [{m, c}] ->
-        a |> mul(%{invert(m) => 1.0}) |> scale(1.0 / c)
+        a |> mul(%{invert(m) => 1.0}) |> scale(c_div(1.0, c))
 
       _ ->
         {k, normal} = normalise(b)
-        a |> mul(var({:inv, normal})) |> scale(1.0 / k)
+        a |> mul(var({:inv, normal})) |> scale(c_div(1.0, k))
     end
   end
 
@@ -93,7 +100,27 @@ defmodule BrokenRecord.Zero.Conservation.Algebra do
   # p = k * normal, the first term of `normal` (in term order) having coefficient 1.
   defp normalise(p) do
     {_m, k} = p |> Enum.sort() |> hd()
-    {k, scale(p, 1.0 / k)}
+    {k, scale(p, c_div(1.0, k))}
+  end
+
+  # Coefficient arithmetic. The BEAM raises on a float overflow, and on a division by a
+  # coefficient that underflowed to zero: either way the coefficients left the float range.
+  defp c_add(a, b) do
+    a + b
+  rescue
+    ArithmeticError -> raise OverflowError
+  end
+
+  defp c_mul(a, b) do
+    a * b
+  rescue
+    ArithmeticError -> raise OverflowError
+  end
+
+  defp c_div(a, b) do
+    a / b
+  rescue
+    ArithmeticError -> raise OverflowError
   end
 
   @doc "An opaque function application."
@@ -201,4 +228,11 @@ defmodule BrokenRecord.Zero.Conservation.Algebra do
       do: Integer.to_string(trunc(c)),
       else: Float.to_string(c)
   end
+end
+
+defmodule BrokenRecord.Zero.Conservation.Algebra.OverflowError do
+  @moduledoc """
+  Raised by `BrokenRecord.Zero.Conservation.Algebra` when a coefficient leaves the float range.
+  """
+  defexception message: "a coefficient is beyond the float range"
 end
