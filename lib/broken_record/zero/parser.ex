@@ -88,13 +88,24 @@ defmodule BrokenRecord.Zero.Parser do
       |> Enum.with_index()
       |> Enum.map(fn {rule, index} -> %{rule | index: index} end)
 
+    name = module |> Module.split() |> List.last()
+
+    if agents == [] do
+      error!(
+        ctx,
+        [],
+        "system #{name} declares no agent types; declare at least one with " <>
+          "agents do defagent Name do field ... end end"
+      )
+    end
+
     check_unique!(agents, & &1.name, "agent type", ctx)
     check_unique!(agents, & &1.collection, "collection", ctx)
     check_unique!(rules, & &1.name, "rule", ctx)
 
     %System{
       module: module,
-      name: module |> Module.split() |> List.last(),
+      name: name,
       file: file,
       agents: agents,
       rules: rules,

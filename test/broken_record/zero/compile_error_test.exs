@@ -326,6 +326,17 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
       assert msg =~ "agent Ghost declares no fields"
     end
 
+    test "a system without agent types" do
+      for body <- ["", "G = 1.0\n\nrules do\nend"] do
+        src = source(body)
+        error = assert_raise CompileError, fn -> Code.compile_string(src, @file_name) end
+        assert error.file =~ @file_name
+        assert error.line == line_of(src, "defsystem")
+        assert error.description =~ "system Sim declares no agent types"
+        assert error.description =~ "agents do defagent"
+      end
+    end
+
     test "a default of the wrong type" do
       msg =
         compile_error("""

@@ -1,3 +1,18 @@
+defmodule BrokenRecord.Zero.WorldTest.Systems do
+  use BrokenRecord.Zero
+
+  # Agents and no rules: a valid system in which a step changes nothing.
+  defsystem Inert do
+    agents do
+      defagent Particle do
+        field :position, :vec3
+        field :mass, :float
+        field :hits, :int, default: 0
+      end
+    end
+  end
+end
+
 defmodule BrokenRecord.Zero.WorldTest do
   use ExUnit.Case, async: true
 
@@ -167,6 +182,32 @@ defmodule BrokenRecord.Zero.WorldTest do
         |> Enum.map(&Task.await/1)
 
       assert Enum.uniq(results) |> length() == 1
+    end
+  end
+
+  describe "a system without rules" do
+    alias BrokenRecord.Zero.WorldTest.Systems.Inert
+
+    defp backends do
+      if BrokenRecord.Zero.NIF.loaded?(), do: [:interpreted, :native], else: [:interpreted]
+    end
+
+    test "compiles, and both backends step it without changing anything" do
+      assert Inert.__system__().rules == []
+      state = %{particles: [%{position: {1.0, 2.0, 3.0}, mass: 2, hits: 7}], label: :kept}
+
+      for backend <- backends() do
+        assert Inert.simulate(state, steps: 5, backend: backend) == state
+        assert Inert.simulate(state, steps: 5, rules: [], backend: backend) == state
+
+        world = World.new(Inert, state, backend: backend) |> World.step(steps: 3)
+        assert World.to_state(world) == state
+        assert World.counts(world) == %{particles: 1}
+        assert unpack(World.column(world, :particles, :position)) == [1.0, 2.0, 3.0]
+        assert World.info(world).kernels == []
+
+        assert Inert.simulate(%{}, steps: 1, backend: backend) == %{}
+      end
     end
   end
 end
