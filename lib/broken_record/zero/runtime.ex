@@ -109,12 +109,21 @@ defmodule BrokenRecord.Zero.Runtime do
   end
 
   @doc false
-  # Validates run options; returns %{steps, dt, rule_ids, params (tuple, dt first), backend}.
-  @spec validate_opts!(BrokenRecord.Zero.System.t(), term, [atom]) :: map
-  def validate_opts!(system, opts, known) do
+  # Raises an ArgumentError naming `opts` unless it is a keyword list.
+  @spec keyword!(term) :: :ok
+  def keyword!(opts) do
     unless Keyword.keyword?(opts) do
       raise ArgumentError, "options must be a keyword list, got: #{inspect(opts)}"
     end
+
+    :ok
+  end
+
+  @doc false
+  # Validates run options; returns %{steps, dt, rule_ids, params (tuple, dt first), backend}.
+  @spec validate_opts!(BrokenRecord.Zero.System.t(), term, [atom]) :: map
+  def validate_opts!(system, opts, known) do
+    keyword!(opts)
 
     Enum.each(Keyword.keys(opts), fn key ->
       unless key in known do
@@ -153,6 +162,8 @@ defmodule BrokenRecord.Zero.Runtime do
   defp rule_ids!(system, nil), do: Enum.map(system.rules, & &1.index)
 
   defp rule_ids!(system, names) when is_list(names) do
+    if List.improper?(names), do: invalid_rules!(names)
+
     Enum.map(names, fn name ->
       case Enum.find(system.rules, &(&1.name == name)) do
         nil ->
@@ -166,8 +177,10 @@ defmodule BrokenRecord.Zero.Runtime do
     end)
   end
 
-  defp rule_ids!(_system, other) do
-    raise ArgumentError, "invalid option rules: #{inspect(other)}; expected a list of rule names"
+  defp rule_ids!(_system, other), do: invalid_rules!(other)
+
+  defp invalid_rules!(rules) do
+    raise ArgumentError, "invalid option rules: #{inspect(rules)}; expected a list of rule names"
   end
 
   defp params!(system, rule_ids, given, dt) do

@@ -49,6 +49,7 @@ defmodule BrokenRecord.Zero.World do
   """
   @spec new(module, map, keyword) :: t
   def new(system_module, state, opts \\ []) do
+    Runtime.keyword!(opts)
     system = system_module.__system__()
     backend = Runtime.resolve_backend(Keyword.get(opts, :backend, :auto))
     precision = Keyword.get(opts, :precision, system.options.precision)
@@ -85,6 +86,7 @@ defmodule BrokenRecord.Zero.World do
   """
   @spec step(t, keyword) :: t
   def step(%__MODULE__{} = world, opts \\ []) do
+    Runtime.keyword!(opts)
     opts = Keyword.delete(opts, :backend)
     __run__(world, Runtime.validate_opts!(world.system, opts, @step_opts))
   end
@@ -120,12 +122,17 @@ defmodule BrokenRecord.Zero.World do
     do: State.from_lanes(world.system, world.state, world.lanes, world.written)
 
   @doc """
-  One field of every agent of a collection as a packed binary of native-endian floats
-  (f64, or f32 for a native world of precision `:f32`), agent after agent (`x0 y0 z0 x1 ...`
-  for a vec3). No per-agent maps are built.
+  One field of every agent of a collection (its key, `:particles`, or its agent type's name,
+  `"Particle"`) as a packed binary of native-endian floats (f64, or f32 for a native world of
+  precision `:f32`), agent after agent (`x0 y0 z0 x1 ...` for a vec3). No per-agent maps are
+  built.
   """
-  @spec column(t, atom, atom) :: binary
+  @spec column(t, atom | String.t(), atom) :: binary
   def column(%__MODULE__{system: system} = world, collection, field) do
+    unless is_atom(collection) or is_binary(collection) do
+      raise ArgumentError, "collection must be an atom or a string, got: #{inspect(collection)}"
+    end
+
     agent =
       BrokenRecord.Zero.System.agent(system, collection) ||
         raise ArgumentError,

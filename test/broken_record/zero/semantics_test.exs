@@ -354,6 +354,15 @@ defmodule BrokenRecord.Zero.SemanticsTest do
       assert error.message =~ ":integrate"
     end
 
+    test "an improper rules: list is an ArgumentError naming it" do
+      error =
+        assert_raise ArgumentError, fn ->
+          CollisionWorld.simulate(%{particles: []}, [steps: 1, rules: [:integrate | :b]] ++ @opts)
+        end
+
+      assert error.message =~ "invalid option rules: [:integrate | :b]"
+    end
+
     test "rules: that is not a list is an ArgumentError" do
       error =
         assert_raise ArgumentError, fn ->

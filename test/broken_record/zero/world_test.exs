@@ -45,6 +45,10 @@ defmodule BrokenRecord.Zero.WorldTest do
 
   defp unpack(bin), do: for(<<x::float-native-64 <- bin>>, do: x)
 
+  defp backends do
+    if BrokenRecord.Zero.NIF.loaded?(), do: [:interpreted, :native], else: [:interpreted]
+  end
+
   describe "on the interpreted backend" do
     test "new/step/to_state give what simulate gives" do
       state = gas()
@@ -185,12 +189,47 @@ defmodule BrokenRecord.Zero.WorldTest do
     end
   end
 
+  describe "arguments of the wrong shape are ArgumentErrors naming them" do
+    test "options that are not a keyword list, to new/3 and step/2" do
+      for opts <- [:fast, %{steps: 1}, [{:backend, :interpreted} | :x], [1, 2]] do
+        error = assert_raise ArgumentError, fn -> World.new(Gravity, %{}, opts) end
+        assert error.message == "options must be a keyword list, got: #{inspect(opts)}"
+      end
+
+      for backend <- backends() do
+        world = World.new(Gravity, %{}, backend: backend)
+
+        for opts <- [:fast, %{steps: 1}, [{:steps, 1} | :x]] do
+          error = assert_raise ArgumentError, fn -> World.step(world, opts) end
+          assert error.message == "options must be a keyword list, got: #{inspect(opts)}"
+        end
+      end
+    end
+
+    test "an improper rules: list" do
+      for backend <- backends() do
+        world = World.new(Gravity, %{}, backend: backend)
+        error = assert_raise ArgumentError, fn -> World.step(world, rules: [:drift | :b]) end
+        assert error.message =~ "invalid option rules: [:drift | :b]"
+      end
+    end
+
+    test "a collection that is neither an atom nor a string" do
+      for backend <- backends() do
+        world = World.new(Gravity, %{}, backend: backend)
+
+        for collection <- [0, {:bodies}, [:bodies]] do
+          error = assert_raise ArgumentError, fn -> World.column(world, collection, :mass) end
+
+          assert error.message ==
+                   "collection must be an atom or a string, got: #{inspect(collection)}"
+        end
+      end
+    end
+  end
+
   describe "a system without rules" do
     alias BrokenRecord.Zero.WorldTest.Systems.Inert
-
-    defp backends do
-      if BrokenRecord.Zero.NIF.loaded?(), do: [:interpreted, :native], else: [:interpreted]
-    end
 
     test "compiles, and both backends step it without changing anything" do
       assert Inert.__system__().rules == []
