@@ -5,9 +5,12 @@ defmodule BrokenRecord.Zero.State do
   The state is a map from collection keys (`:particles`) to lists of agent maps. A missing
   collection means zero agents of that type. Each agent map must hold every declared field (or
   the field must have a default): `:float` fields take any number, `:int` fields integers and
-  `:vec3` fields 3-tuples of numbers. Anything else raises `ArgumentError` with the same
-  message as the native path (`c_src/nif.cpp`), e.g.
-  `state.particles[3].position must be a 3-tuple of numbers`.
+  `:vec3` fields 3-tuples of numbers. An `:int` value must be one that the world's floats hold
+  exactly: |n| <= 2^53, or 2^24 when the precision of the system (or of the world, the
+  `precision:` option of `BrokenRecord.Zero.World.new/3`) is `:f32`, although this backend
+  computes in f64. Anything else raises `ArgumentError` with the same message as the native
+  path (`c_src/nif.cpp`), e.g. `state.particles[3].position must be a 3-tuple of numbers` or
+  `state.particles[3].count is out of range`.
 
   In the backend each agent is a tuple of lane floats; `to_lanes/2` and `from_lanes/4` convert.
   """
@@ -15,18 +18,23 @@ defmodule BrokenRecord.Zero.State do
   alias BrokenRecord.Zero.System
   alias BrokenRecord.Zero.IR.{Agent, Field}
 
-  @max_int 9_007_199_254_740_992
+  # The largest integers that f64 and f32 hold exactly, with all smaller ones.
+  @max_int %{f64: 9_007_199_254_740_992, f32: 16_777_216}
 
-  @doc "Validates `state` and converts it to `%{type_index => [lane_tuple]}`."
+  @doc """
+  Validates `state` and converts it to `%{type_index => [lane_tuple]}`. `:int` values are
+  checked against the system's precision (`system.options.precision`).
+  """
   @spec to_lanes(System.t(), term) :: %{non_neg_integer => [tuple]}
-  def to_lanes(%System{agents: agents}, state) do
+  def to_lanes(%System{agents: agents, options: options}, state) do
     unless is_map(state), do: raise(ArgumentError, "state must be a map")
+    max_int = Map.fetch!(@max_int, Map.get(options, :precision, :f64))
     # Every collection's shape first, then the agents: the native path reports in this order.
     lists = Enum.map(agents, &collection!(&1, state))
 
     agents
     |> Enum.zip(lists)
-    |> Map.new(fn {agent, list} -> {agent.index, agent_lanes(agent, list)} end)
+    |> Map.new(fn {agent, list} -> {agent.index, agent_lanes(agent, list, max_int)} end)
   end
 
   defp collection!(%Agent{collection: key}, state) do
@@ -40,21 +48,21 @@ defmodule BrokenRecord.Zero.State do
   defp proper_list?([_ | tail]), do: proper_list?(tail)
   defp proper_list?(_), do: false
 
-  defp agent_lanes(agent, list) do
+  defp agent_lanes(agent, list, max_int) do
     list
     |> Enum.with_index()
-    |> Enum.map(fn {item, i} -> item_lanes(agent, item, i) end)
+    |> Enum.map(fn {item, i} -> item_lanes(agent, item, i, max_int) end)
   end
 
-  defp item_lanes(%Agent{collection: key, fields: fields}, item, i) do
+  defp item_lanes(%Agent{collection: key, fields: fields}, item, i, max_int) do
     unless is_map(item), do: raise(ArgumentError, "state.#{key}[#{i}] must be a map")
 
     fields
-    |> Enum.flat_map(&field_lanes(&1, item, key, i))
+    |> Enum.flat_map(&field_lanes(&1, item, key, i, max_int))
     |> List.to_tuple()
   end
 
-  defp field_lanes(%Field{name: name, type: type, default: default}, item, key, i) do
+  defp field_lanes(%Field{name: name, type: type, default: default}, item, key, i, max_int) do
     value =
       case Map.fetch(item, name) do
         {:ok, value} ->
@@ -76,7 +84,7 @@ defmodule BrokenRecord.Zero.State do
       {:float, _} ->
         raise ArgumentError, "#{where} must be a number"
 
-      {:int, v} when is_integer(v) and abs(v) <= @max_int ->
+      {:int, v} when is_integer(v) and abs(v) <= max_int ->
         [v * 1.0]
 
       {:int, v} when is_integer(v) ->

@@ -42,10 +42,12 @@ defmodule BrokenRecord.Zero.World do
   Creates a world for `system` (a module defined by `defsystem`) from `state`.
 
   Options: `backend: :auto | :native | :interpreted`, `precision: :f64 | :f32` to
-  override the system's precision for this world (native worlds only; the pure-Elixir backend
-  always computes in f64), and `kernels: boolean` (native worlds; default `true`): whether the
-  fused C++ kernels generated for the system at compile time may run its rules (`false`: the
-  engine's interpreter runs every rule; see `docs/kernels.md` and `info/1`).
+  override the system's precision for this world (native worlds compute in it; the pure-Elixir
+  backend always computes in f64, but rejects `:int` values that the precision does not hold
+  exactly, see `BrokenRecord.Zero.State`), and `kernels: boolean` (native worlds; default
+  `true`): whether the fused C++ kernels generated for the system at compile time may run its
+  rules (`false`: the engine's interpreter runs every rule; see `docs/kernels.md` and
+  `info/1`).
   """
   @spec new(module, map, keyword) :: t
   def new(system_module, state, opts \\ []) do

@@ -1,3 +1,24 @@
+defmodule BrokenRecord.Zero.StateTest.Systems do
+  use BrokenRecord.Zero
+
+  # A counter in single precision: f32 holds every integer up to 2^24 exactly.
+  defsystem CounterF32 do
+    precision :f32
+
+    agents do
+      defagent Counter do
+        field :count, :int
+      end
+    end
+
+    rules do
+      interaction tick(c: Counter) do
+        c.count = c.count + 1
+      end
+    end
+  end
+end
+
 defmodule BrokenRecord.Zero.StateTest do
   use ExUnit.Case, async: true
 
@@ -248,6 +269,55 @@ defmodule BrokenRecord.Zero.StateTest do
       state = put_in(base, [:particles, Access.at(0), :generation], 2 ** 60)
       error = assert_raise ArgumentError, fn -> Keep.simulate(state, [steps: 1] ++ @opts) end
       assert error.message == "state.particles[0].generation is out of range"
+    end
+
+    # The message of the ArgumentError that `fun` raises; fails naming the backend otherwise.
+    defp argument_error(backend, fun) do
+      fun.()
+      flunk("#{backend}: expected an ArgumentError, nothing was raised")
+    rescue
+      error in ArgumentError -> error.message
+    end
+
+    test "an int beyond 2^24 in an f32 world (2^53 in f64) is out of range, on both backends" do
+      alias BrokenRecord.Zero.StateTest.Systems.CounterF32
+      alias BrokenRecord.Zero.World
+
+      particle = %{position: {0.0, 0.0, 0.0}, velocity: {0.0, 0.0, 0.0}, mass: 1.0}
+      keep = fn generation -> %{particles: [Map.put(particle, :generation, generation)]} end
+      counters = fn count -> %{counters: [%{count: 0}, %{count: count}]} end
+      message = "state.particles[0].generation is out of range"
+
+      backends =
+        if BrokenRecord.Zero.NIF.loaded?(), do: [:interpreted, :native], else: [:interpreted]
+
+      for backend <- backends do
+        for n <- [2 ** 24, -(2 ** 24)] do
+          World.new(Keep, keep.(n), backend: backend, precision: :f32)
+
+          assert [_, %{count: ^n}] =
+                   CounterF32.simulate(counters.(n), steps: 0, backend: backend).counters
+        end
+
+        for n <- [2 ** 24 + 1, -(2 ** 24) - 1, 2 ** 40] do
+          assert argument_error(backend, fn ->
+                   World.new(Keep, keep.(n), backend: backend, precision: :f32)
+                 end) == message
+
+          assert argument_error(backend, fn ->
+                   CounterF32.simulate(counters.(n), steps: 1, backend: backend)
+                 end) == "state.counters[1].count is out of range"
+
+          # an f64 world holds it exactly
+          World.new(Keep, keep.(n), backend: backend)
+        end
+
+        World.new(Keep, keep.(2 ** 53), backend: backend)
+
+        assert argument_error(backend, fn ->
+                 World.new(Keep, keep.(2 ** 53 + 1), backend: backend)
+               end) == message
+      end
     end
 
     test "an integer too large for a float is an ArgumentError, not an ArithmeticError" do
