@@ -324,52 +324,66 @@ defmodule BrokenRecord.Zero.Parser do
     )
   end
 
-  defp default_value(value, :float, name, meta, ctx) when is_number(value) do
-    unless float_range?(value) do
-      error!(ctx, meta, "default for float field #{inspect(name)} is beyond the float range")
-    end
-
-    value
-  end
-
-  defp default_value(value, :int, name, meta, ctx) when is_integer(value) do
-    if abs(value) > @max_int do
-      error!(ctx, meta, "default for int field #{inspect(name)} is out of range (|n| <= 2^53)")
-    end
-
-    value
-  end
-
-  defp default_value({:{}, _, [x, y, z]} = value, :vec3, name, meta, ctx)
-       when is_number(x) and is_number(y) and is_number(z),
-       do: vec3_default(value, {x, y, z}, name, meta, ctx)
-
-  defp default_value({x, y, z} = value, :vec3, name, meta, ctx)
-       when is_number(x) and is_number(y) and is_number(z),
-       do: vec3_default(value, {x, y, z}, name, meta, ctx)
-
   defp default_value(value, type, name, meta, ctx) do
-    error!(
-      ctx,
-      meta,
-      "default for #{type} field #{inspect(name)} must be a literal " <>
-        "#{if type == :vec3, do: "{x, y, z} of numbers", else: "number"}, got: " <>
-        Macro.to_string(value)
-    )
-  end
+    case {type, literal(value)} do
+      {:float, {:ok, n}} ->
+        unless float_range?(n) do
+          error!(ctx, meta, "default for float field #{inspect(name)} is beyond the float range")
+        end
 
-  defp vec3_default(value, {x, y, z} = default, name, meta, ctx) do
-    unless Enum.all?([x, y, z], &float_range?/1) do
-      error!(
-        ctx,
-        meta,
-        "default for vec3 field #{inspect(name)} is beyond the float range: " <>
-          Macro.to_string(value)
-      )
+        n
+
+      {:int, {:ok, n}} when is_integer(n) ->
+        if abs(n) > @max_int do
+          error!(
+            ctx,
+            meta,
+            "default for int field #{inspect(name)} is out of range (|n| <= 2^53)"
+          )
+        end
+
+        n
+
+      {:vec3, {:ok, {x, y, z}}} ->
+        unless Enum.all?([x, y, z], &float_range?/1) do
+          error!(
+            ctx,
+            meta,
+            "default for vec3 field #{inspect(name)} is beyond the float range: " <>
+              Macro.to_string(value)
+          )
+        end
+
+        {x, y, z}
+
+      _ ->
+        error!(
+          ctx,
+          meta,
+          "default for #{type} field #{inspect(name)} must be a literal " <>
+            "#{if type == :vec3, do: "{x, y, z} of numbers", else: "number"}, got: " <>
+            Macro.to_string(value)
+        )
     end
-
-    default
   end
+
+  # A literal number or {x, y, z} of numbers; `-1.5` is quoted as a call of unary minus.
+  defp literal(n) when is_number(n), do: {:ok, n}
+  defp literal({:-, _, [n]}) when is_number(n), do: {:ok, -n}
+  defp literal({:+, _, [n]}) when is_number(n), do: {:ok, n}
+  defp literal({:{}, _, [x, y, z]}), do: literal({x, y, z})
+
+  defp literal({x, y, z}) do
+    case Enum.map([x, y, z], &literal/1) do
+      [{:ok, x}, {:ok, y}, {:ok, z}] when is_number(x) and is_number(y) and is_number(z) ->
+        {:ok, {x, y, z}}
+
+      _ ->
+        :error
+    end
+  end
+
+  defp literal(_), do: :error
 
   ## Rules
 

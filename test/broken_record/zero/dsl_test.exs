@@ -213,6 +213,34 @@ defmodule BrokenRecord.Zero.DSLTest do
       refute Enum.any?(kick.body, &match?({:constant, _, _, _}, &1))
     end
 
+    test "negative literal defaults" do
+      module = unique_module()
+
+      Code.compile_string(
+        """
+        defmodule #{module} do
+          use BrokenRecord.Zero
+
+          defsystem Sim do
+            agents do
+              defagent Cell do
+                field :velocity, :vec3, default: {-1.5, 0, -2.0e-3}
+                field :charge, :float, default: -0.5
+                field :level, :int, default: -3
+              end
+            end
+          end
+        end
+        """,
+        "forms.exs"
+      )
+
+      cell = System.agent(Module.concat([module, Sim]).__system__(), "Cell")
+      assert IR.Agent.field(cell, :velocity).default == {-1.5, 0, -2.0e-3}
+      assert IR.Agent.field(cell, :charge).default == -0.5
+      assert IR.Agent.field(cell, :level).default == -3
+    end
+
     test "int fields are read back as integers" do
       state = %{particles: [%{code: 1.0, seen: 0.0, visits: 0}, %{code: 2.0, seen: 0, visits: 7}]}
       out = Tally.simulate(state, [steps: 3, rules: [:meet]] ++ @opts)
