@@ -581,6 +581,9 @@ defmodule BrokenRecord.Zero.Parser do
     end
   end
 
+  # Elixir keeps the parentheses of `(not a) and b` and `!(not a)` as a one-expression block.
+  def expression({:__block__, _, [single]}, ctx, scope), do: expression(single, ctx, scope)
+
   def expression({:__aliases__, meta, [name]}, ctx, _scope),
     do: {:const, %{line: line(meta, ctx)}, name}
 

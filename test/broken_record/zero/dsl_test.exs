@@ -241,6 +241,44 @@ defmodule BrokenRecord.Zero.DSLTest do
       assert IR.Agent.field(cell, :level).default == -3
     end
 
+    test "parenthesised not: (not a) and b, !(not a)" do
+      module = unique_module()
+
+      Code.compile_string(
+        """
+        defmodule #{module} do
+          use BrokenRecord.Zero
+
+          defsystem Sim do
+            agents do
+              defagent Cell do
+                field :charge, :float
+                field :level, :int
+              end
+            end
+
+            rules do
+              interaction flip(c: Cell) do
+                if (not (c.charge > 0)) and !(not (c.level < 0)) do
+                  c.charge = -c.charge
+                end
+              end
+            end
+          end
+        end
+        """,
+        "forms.exs"
+      )
+
+      sim = Module.concat([module, Sim])
+      state = %{cells: [%{charge: -0.5, level: -1}, %{charge: -0.5, level: 1}]}
+
+      assert sim.simulate(state, [steps: 1] ++ @opts).cells == [
+               %{charge: 0.5, level: -1},
+               %{charge: -0.5, level: 1}
+             ]
+    end
+
     test "int fields are read back as integers" do
       state = %{particles: [%{code: 1.0, seen: 0.0, visits: 0}, %{code: 2.0, seen: 0, visits: 7}]}
       out = Tally.simulate(state, [steps: 3, rules: [:meet]] ++ @opts)
