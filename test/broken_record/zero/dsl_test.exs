@@ -79,6 +79,8 @@ defmodule BrokenRecord.Zero.DSLTest do
     end
 
     test "a simulate/2 function is defined on the system module" do
+      # function_exported?/3 does not load the module; no other test may have used it yet.
+      Code.ensure_loaded!(CollisionWorld)
       assert function_exported?(CollisionWorld, :simulate, 2)
       assert function_exported?(CollisionWorld, :simulate, 1)
       assert function_exported?(CollisionWorld, :__system__, 0)
