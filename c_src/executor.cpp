@@ -4,6 +4,8 @@
 
 #include <omp.h>
 #ifdef __linux__
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -352,23 +354,32 @@ class Runner {
   void set_result(IntegrateResult* res) { stats_ = res; }
 };
 
-// Gives the worker threads of the calling thread's OpenMP team (up to `threads`) the nice value
-// `nice`, once per thread: libgomp keeps a pool of workers per calling thread and reuses them.
-void lower_worker_priority(int threads, int nice) {
+// Lowers the scheduling priority of the worker threads of the calling thread's OpenMP team (up
+// to `threads`), once per thread: libgomp keeps a pool of workers per calling thread and reuses
+// them. `level` as ExecOptions::worker_nice.
+void lower_worker_priority(int threads, int level) {
 #ifdef __linux__
-  if (nice <= 0 || threads <= 1) return;
+  if (level <= 0 || threads <= 1) return;
 #pragma omp parallel num_threads(threads)
   {
     static thread_local int lowered = 0;
-    if (omp_get_thread_num() != 0 && lowered != nice) {
-      // Linux gives each thread its own nice value (setpriority on a thread id).
-      if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice) == 0)
-        lowered = nice;
+    if (omp_get_thread_num() != 0 && lowered != level) {
+      bool done;
+      if (level >= kWorkerIdle) {
+        // SCHED_IDLE: the kernel treats a core running only such threads as idle when it
+        // places a waking thread, so a BEAM scheduler that wakes runs there at once.
+        sched_param sp{};
+        done = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0;
+      } else {
+        // Linux gives each thread its own nice value (setpriority on a thread id).
+        done = setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), level) == 0;
+      }
+      if (done) lowered = level;
     }
   }
 #else
   (void)threads;
-  (void)nice;
+  (void)level;
 #endif
 }
 

@@ -578,18 +578,18 @@ void mark_written(WorldRes& w, const std::vector<uint32_t>& ids) {
   }
 }
 
-// The nice value of the engine's OpenMP worker threads (docs/nif.md, "OpenMP and the BEAM"):
-// BRZ_WORKER_NICE (0-19) in the environment, read once, else kWorkerNice.
-constexpr int kWorkerNice = 10;
+// The priority of the engine's OpenMP worker threads (docs/nif.md, "OpenMP and the BEAM"):
+// BRZ_WORKER_NICE in the environment, read once: "idle" (the default: SCHED_IDLE), or a nice
+// value 0-19 (0 leaves them at the BEAM's priority).
 int worker_nice() {
-  static const int nice = [] {
+  static const int level = [] {
     const char* v = std::getenv("BRZ_WORKER_NICE");
-    if (v == nullptr || *v == '\0') return kWorkerNice;
+    if (v == nullptr || *v == '\0' || std::strcmp(v, "idle") == 0) return brz::kWorkerIdle;
     char* end = nullptr;
     const long n = std::strtol(v, &end, 10);
-    return *end == '\0' && n >= 0 && n <= 19 ? int(n) : kWorkerNice;
+    return *end == '\0' && n >= 0 && n <= 19 ? int(n) : brz::kWorkerIdle;
   }();
-  return nice;
+  return level;
 }
 
 // Executor options of a world: its program's generated kernels, unless turned off for it.

@@ -15,6 +15,9 @@ namespace brz {
 /// (read once, at first use).
 bool cell_lists_default() noexcept;
 
+/// ExecOptions::worker_nice for the SCHED_IDLE policy, below every nice value.
+constexpr int kWorkerIdle = 20;
+
 struct ExecOptions {
   /// Threads for a parallel sweep; 0 = omp_get_max_threads().
   int max_threads = 0;
@@ -48,9 +51,10 @@ struct ExecOptions {
   /// Cancellation flag (non-zero: stop), set by another thread while the run goes on; nullptr =
   /// none. Polled before every rule and, inside all-pairs sweeps, every few rows of slot 0.
   const int* cancel = nullptr;
-  /// Nice value (Linux, 1-19) given to the OpenMP worker threads of the calling thread's team
-  /// (never to the calling thread itself) before a run; 0 leaves their priority alone. The NIF
-  /// sets it so that the engine's workers yield their cores to the BEAM's schedulers.
+  /// Priority of the OpenMP worker threads of the calling thread's team during a run (Linux;
+  /// never the calling thread itself): 0 leaves it alone, 1-19 is a nice value, kWorkerIdle
+  /// the SCHED_IDLE policy (they run only on cores nothing else wants). The NIF asks for
+  /// kWorkerIdle so that the engine's workers give their cores to the BEAM's schedulers.
   int worker_nice = 0;
 };
 
