@@ -1,5 +1,8 @@
 // Pair-same and pair-cross sweeps against naive double loops; delta-accumulator semantics;
 // threading and ISA agreement.
+#include <omp.h>
+#include <sched.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
@@ -449,3 +452,24 @@ TEST_CASE("bad rule ids are rejected", "[exec]") {
   CHECK_THROWS_AS(brz::integrate(w, {7}, 1, 0.1), brz::ArgumentError);
   CHECK_THROWS_WITH(brz::integrate(w, {0, 9}, 1, 0.1), Catch::Contains("rule id 9 out of range"));
 }
+
+#ifdef __linux__
+TEST_CASE("a run gives its OpenMP workers the asked priority, never the calling thread", "[exec]") {
+  auto prog = physics_program();
+  brz::World<double> w(prog, {4, 0});
+  brz::ExecOptions o;
+  o.max_threads = 2;
+  o.worker_nice = brz::kWorkerIdle;
+  brz::integrate(w, {3}, 1, 0.1, o);
+  int worker_policy = -1, caller_policy = -1;
+#pragma omp parallel num_threads(2)
+  {
+    if (omp_get_thread_num() == 0)
+      caller_policy = sched_getscheduler(0);
+    else
+      worker_policy = sched_getscheduler(0);
+  }
+  CHECK(caller_policy == SCHED_OTHER);
+  CHECK(worker_policy == SCHED_IDLE);
+}
+#endif
