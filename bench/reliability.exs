@@ -1,6 +1,7 @@
-# How the native engine shares the machine with the BEAM (docs/nif.md): run with
+# How the native engine shares the machine with the BEAM (docs/nif.md). `mix bench` runs it
+# after bench.exs; alone:
 #
-#     MIX_ENV=prod mix run bench/reliability.exs [seconds]
+#     MIX_ENV=prod mix run bench/reliability.exs [seconds | --quick]
 #
 # 1. A process ticking every 1 ms on a normal scheduler while a native run uses every core:
 #    its worst and 99th-percentile lateness, and the run's speed against the same run alone.
@@ -174,14 +175,18 @@ defmodule Reliability do
   end
 end
 
-seconds =
+{seconds, cycles} =
   case System.argv() do
-    [s] -> String.to_integer(s)
-    _ -> 10
+    ["--quick" | _] -> {3, 10_000}
+    [s] -> {String.to_integer(s), 100_000}
+    _ -> {10, 100_000}
   end
 
-IO.puts("native engine: ISA #{NIF.isa()}, #{System.schedulers_online()} schedulers")
+IO.puts(
+  "\n== reliability (native engine: ISA #{NIF.isa()}, #{System.schedulers_online()} schedulers)"
+)
+
 Reliability.responsiveness(seconds)
 Reliability.unrelated_step()
 Reliability.cancel_latency()
-Reliability.churn(100_000)
+Reliability.churn(cycles)

@@ -3,7 +3,9 @@ defmodule Mix.Tasks.Bench do
   @moduledoc """
   Runs `bench/bench.exs`: every scenario on the native engine (f64 and f32), the pure-Elixir
   backend (at sizes where it finishes) and the hand-written C++ reference kernels, in one run,
-  and prints a table plus `bench/results/bench-<timestamp>.json`.
+  and prints a table plus `bench/results/bench-<timestamp>.json`; then `bench/reliability.exs`:
+  how native runs share the machine with the BEAM (ticker lateness, busy and cancelled worlds,
+  world churn).
 
       mix bench                 # all scenarios
       mix bench --quick         # smaller sizes, for a smoke run
@@ -16,5 +18,6 @@ defmodule Mix.Tasks.Bench do
     Mix.Task.run("app.start")
     System.argv(args)
     Code.eval_file("bench/bench.exs")
+    Code.eval_file("bench/reliability.exs")
   end
 end
