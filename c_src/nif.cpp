@@ -196,24 +196,15 @@ int state_number(ErlNifEnv* env, ERL_NIF_TERM t, bool want_int, bool f32, double
 }
 
 // The elements of a proper list, in one walk (a 100,000-element state list is walked once, not
-// once for its length and again for its cells); *ok is false when `list` is not a proper list.
-std::vector<ERL_NIF_TERM> list_items(ErlNifEnv* env, ERL_NIF_TERM list, bool* ok) {
+// once for its length and again for its cells); *ok is false when `list` is not a proper list
+// or has more than `max` elements. A longer list is found after walking max + 1 cells: a list
+// of 10^7 elements given where a few are expected is rejected at once, not walked.
+std::vector<ERL_NIF_TERM> list_items(ErlNifEnv* env, ERL_NIF_TERM list, bool* ok,
+                                     std::size_t max = SIZE_MAX) {
   std::vector<ERL_NIF_TERM> items;
   ERL_NIF_TERM head, tail = list;
-  while (enif_get_list_cell(env, tail, &head, &tail)) items.push_back(head);
+  while (items.size() < max && enif_get_list_cell(env, tail, &head, &tail)) items.push_back(head);
   *ok = enif_is_empty_list(env, tail);
-  return items;
-}
-
-// The elements of a proper list of at most `max` elements; *ok is false for an improper list or
-// a longer one, found after walking at most max + 1 cells (a list of 10^7 elements given where
-// a few are expected is rejected at once, not walked).
-std::vector<ERL_NIF_TERM> short_list_items(ErlNifEnv* env, ERL_NIF_TERM list, std::size_t max,
-                                           bool* ok) {
-  std::vector<ERL_NIF_TERM> items;
-  ERL_NIF_TERM head, tail = list;
-  while (items.size() <= max && enif_get_list_cell(env, tail, &head, &tail)) items.push_back(head);
-  *ok = items.size() <= max && enif_is_empty_list(env, tail);
   return items;
 }
 
@@ -563,16 +554,28 @@ ERL_NIF_TERM numerical_error(ErlNifEnv* env, const WorldRes& w, const brz::Numer
                      enif_make_uint64(env, e.step)}));
 }
 
-// Marks the fields that the rules `ids` store to as written, so world_to_state replaces them
-// (and only them: a field no rule has written comes back as the caller's own term).
-void mark_written(WorldRes& w, const std::vector<uint32_t>& ids) {
-  const brz::Program& prog = *w.prog_res->prog;
+// The lanes that the rules `ids` store to, per type (what a run may change, so what it saves).
+std::vector<std::vector<uint32_t>> stored_lanes(const brz::Program& prog,
+                                                const std::vector<uint32_t>& ids) {
+  std::vector<std::vector<uint32_t>> lanes(prog.n_types());
   for (uint32_t id : ids) {
     const brz::Rule& rule = prog.rule(id);
     for (const brz::StoreRef& s : rule.stores) {
-      TypeInfo& ti = w.types[rule.slot_type(s.slot)];
+      std::vector<uint32_t>& l = lanes[rule.slot_type(s.slot)];
+      if (std::find(l.begin(), l.end(), s.lane) == l.end()) l.push_back(s.lane);
+    }
+  }
+  return lanes;
+}
+
+// Marks the fields that hold `lanes` (per type, from stored_lanes) as written, so world_to_state
+// replaces them (and only them: a field no rule has written comes back as the caller's own term).
+void mark_written(WorldRes& w, const std::vector<std::vector<uint32_t>>& lanes) {
+  for (uint32_t t = 0; t < lanes.size(); ++t) {
+    TypeInfo& ti = w.types[t];
+    for (uint32_t lane : lanes[t]) {
       for (FieldInfo& fi : ti.fields)
-        if (s.lane >= fi.first_lane && s.lane < fi.first_lane + fi.width()) fi.written = true;
+        if (lane >= fi.first_lane && lane < fi.first_lane + fi.width()) fi.written = true;
       ti.any_written = true;
     }
   }
@@ -598,20 +601,6 @@ brz::ExecOptions exec_options(const WorldRes& w) {
   o.generated = w.prog_res->kernels.get();
   o.use_generated = w.use_kernels.load();
   return o;
-}
-
-// The lanes that the rules `ids` store to, per type (what a run may change, so what it saves).
-std::vector<std::vector<uint32_t>> stored_lanes(const brz::Program& prog,
-                                                const std::vector<uint32_t>& ids) {
-  std::vector<std::vector<uint32_t>> lanes(prog.n_types());
-  for (uint32_t id : ids) {
-    const brz::Rule& rule = prog.rule(id);
-    for (const brz::StoreRef& s : rule.stores) {
-      std::vector<uint32_t>& l = lanes[rule.slot_type(s.slot)];
-      if (std::find(l.begin(), l.end(), s.lane) == l.end()) l.push_back(s.lane);
-    }
-  }
-  return lanes;
 }
 
 // Monitors the calling process for the duration of a run: its death sets the world's cancel
@@ -651,7 +640,7 @@ ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   const brz::Program& prog = *w->prog_res->prog;
   const std::size_t n_params = prog.n_params();
   bool ok;
-  std::vector<ERL_NIF_TERM> items = short_list_items(env, argv[1], n_params, &ok);
+  std::vector<ERL_NIF_TERM> items = list_items(env, argv[1], &ok, n_params);
   const std::string pmsg =
       "params must be a list of " + std::to_string(n_params) + " numbers (dt first)";
   if (!ok || items.size() != n_params) throw ArgumentError(pmsg);
@@ -681,7 +670,8 @@ ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   if (steps == 0) return atom(env, "ok");
   w->world->params() = params;
   CallerMonitor monitor(env, w);
-  w->world->save(w->undo, stored_lanes(prog, ids));
+  const std::vector<std::vector<uint32_t>> lanes = stored_lanes(prog, ids);
+  w->world->save(w->undo, lanes);
   brz::ExecOptions opts = exec_options(*w);
   opts.cancel = &w->cancel;
   opts.worker_nice = worker_nice();
@@ -705,7 +695,7 @@ ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
     w->world->restore(w->undo);
     return atom(env, "cancelled");
   }
-  mark_written(*w, ids);
+  mark_written(*w, lanes);
   return atom(env, "ok");
 }
 
@@ -897,7 +887,7 @@ constexpr std::size_t kMaxWorldOptions = 16;
 ERL_NIF_TERM world_set_options(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   WorldRes* w = get_world(env, argv[0]);
   bool ok;
-  std::vector<ERL_NIF_TERM> items = short_list_items(env, argv[1], kMaxWorldOptions, &ok);
+  std::vector<ERL_NIF_TERM> items = list_items(env, argv[1], &ok, kMaxWorldOptions);
   if (!ok)
     throw ArgumentError("world options must be a keyword list of at most " +
                         std::to_string(kMaxWorldOptions) + " options");

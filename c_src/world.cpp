@@ -103,12 +103,6 @@ void World<T>::restore_caller_order(uint32_t type, int threads) {
   agents_[type].clear();
 }
 
-std::size_t WorldSnapshot::bytes() const noexcept {
-  std::size_t n = 0;
-  for (const Part& p : parts) n += p.bytes.capacity() + p.agents.capacity() * sizeof(uint32_t);
-  return n;
-}
-
 template <class T>
 void World<T>::save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>>& lanes) const {
   std::size_t used = 0;

@@ -37,7 +37,6 @@ struct WorldSnapshot {
     std::vector<unsigned char> bytes;
   };
   std::vector<Part> parts;
-  std::size_t bytes() const noexcept;
 };
 
 /// Precision-independent interface (what the NIF holds).

@@ -39,13 +39,12 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
   # Per agent type: %{law => {value, scale}}. Native worlds sum in C++ (NIF.world_totals/5);
   # the pure-Elixir world sums its lane tuples.
   defp agent_sums(%World{backend: :native} = world, agent) do
-    lanes = [
-      Conservation.quantity_lane(agent, :mass),
-      Conservation.quantity_lane(agent, :velocity),
-      Conservation.quantity_lane(agent, :position)
-    ]
+    mass = Conservation.quantity_lane(agent, :mass)
+    velocity = Conservation.quantity_lane(agent, :velocity)
+    position = Conservation.quantity_lane(agent, :position)
 
-    t = NIF.until_free(fn -> apply(NIF, :world_totals, [world.ref, agent.index | lanes]) end)
+    t =
+      NIF.until_free(fn -> NIF.world_totals(world.ref, agent.index, mass, velocity, position) end)
 
     %{
       mass: {t.mass, t.mass_scale},
