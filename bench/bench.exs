@@ -7,7 +7,7 @@
 # exclude marshalling (the world is created first, then `World.step/2` is timed); marshalling
 # has its own scenario. The collisions scenario runs a hand-written C++ version of the whole
 # step (neighbour list, collision rule, integration) at every size next to the DSL, so that the
-# spread of its own times shows what the machine imposes. The targets of issue 4 are printed at
+# spread of its own times shows what the machine imposes. The speed targets are printed at
 # the end, each with the ratio measured in this run and PASS / MISS (or SKIP when a scenario
 # could not run, with the reason).
 #
@@ -74,7 +74,7 @@ defmodule Bench.Systems do
     end
   end
 
-  # Elastic spheres (the collision rule of DESIGN section 1): its guard is a cutoff, so the
+  # Elastic spheres (the elastic collision rule): its guard is a cutoff, so the
   # engine may visit only nearby pairs (cell lists).
   defsystem Collisions do
     agents do
@@ -383,8 +383,7 @@ defmodule Bench do
            end),
         else: []
 
-    # The formula as usually hand-written (every i over all j, target 1's reference, as in
-    # DESIGN section 3), and over i < j with Newton's third law, as the DSL runs it.
+    # The formula as usually hand-written (every i over all j, target 1's reference), and over i < j with Newton's third law, as the DSL runs it.
     reference =
       if n > 1_000,
         do:
@@ -915,7 +914,7 @@ defmodule Bench do
     {atoms, cells * a}
   end
 
-  ## Targets of issue 4
+  ## Speed targets
 
   defp targets(rows) do
     find = fn scenario, n, variant ->
@@ -1537,7 +1536,7 @@ defmodule Bench do
   defp fmt_e(x), do: :erlang.float_to_binary(x * 1.0, decimals: 6)
 
   defp print_targets(targets) do
-    IO.puts("\nTargets (issue 4), every ratio from this run:")
+    IO.puts("\nTargets, every ratio from this run:")
 
     IO.puts(
       String.pad_trailing("#", 3) <>

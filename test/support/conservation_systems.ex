@@ -123,7 +123,7 @@ defmodule BrokenRecord.Zero.ConservationSystems.Monitored do
     end
   end
 
-  # Elastic spheres: free flight plus the collision rule of DESIGN section 1.
+  # Elastic spheres: free flight plus the elastic collision rule.
   defsystem Gas do
     agents do
       defagent Particle do

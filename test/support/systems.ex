@@ -1,11 +1,11 @@
 defmodule BrokenRecord.Zero.TestSystems do
   @moduledoc """
   Systems shared by the test suite. Each one is small but physically meaningful; together they
-  cover every DSL form, every rule kind and the semantics of DESIGN section 2.
+  cover every DSL form, every rule kind and the semantics of docs/program.md.
   """
   use BrokenRecord.Zero
 
-  # The system of DESIGN section 1 (without `conserves`, whose analysis is tested elsewhere):
+  # The README's collision world (without `conserves`, whose analysis is tested elsewhere):
   # elastic spheres in a box of walls.
   defsystem CollisionWorld do
     compile_target :cpu
@@ -536,7 +536,7 @@ defmodule BrokenRecord.Zero.TestSystems do
 end
 
 defmodule BrokenRecord.Zero.TestForms do
-  @moduledoc "A system written with every DSL form of issue 2, and the pluralisation rules."
+  @moduledoc "A system written with every DSL form of docs/dsl.md, and the pluralisation rules."
   use BrokenRecord.Zero
 
   defsystem Kitchen do

@@ -1026,7 +1026,7 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
   end
 
   describe "the systems the issue requires compile with no warnings" do
-    test "the example of DESIGN section 1, verbatim" do
+    test "the collision example, verbatim" do
       module = unique_module("MyPhysics")
 
       src = """
@@ -1086,8 +1086,8 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
       end
       """
 
-      stderr = capture_io(:stderr, fn -> Code.compile_string(src, "design_example.exs") end)
-      assert stderr == "", "the DESIGN example warned:\n" <> stderr
+      stderr = capture_io(:stderr, fn -> Code.compile_string(src, "collision_example.exs") end)
+      assert stderr == "", "the collision example warned:\n" <> stderr
 
       system = Module.concat([module, CollisionWorld])
 

@@ -9,7 +9,7 @@ defmodule BrokenRecord.Zero.CutoffTest do
   defp cutoff(module, rule), do: System.rule(module.__system__(), rule).cutoff
 
   describe "cutoffs recorded in __system__/0" do
-    test "the DESIGN collision rule: length of the position difference below the radii sum" do
+    test "the elastic collision rule: length of the position difference below the radii sum" do
       assert %{position: {:position, :position}, bound: bound} =
                cutoff(CollisionWorld, :collision)
 

@@ -251,7 +251,7 @@ defmodule BrokenRecord.Zero.SemanticsTest do
       assert Enum.map(out.walls, & &1.seen) == [30_030.0, 30_030.0, 30_030.0]
     end
 
-    test "walls reflect every particle that reaches them (DESIGN wall_bounce)" do
+    test "walls reflect every particle that reaches them (wall_bounce)" do
       walls = [
         %{position: {-1.0, 0.0, 0.0}, normal: {1.0, 0.0, 0.0}},
         %{position: {1.0, 0.0, 0.0}, normal: {-1.0, 0.0, 0.0}},

@@ -91,7 +91,7 @@ defmodule BrokenRecord.Zero.StateTest do
     end
 
     test "steps: 0 returns the state itself, integers given for written float fields included" do
-      # DESIGN 2: "a field that no rule wrote comes back bit-identical". With steps: 0 no rule
+      # docs/program.md: "a field that no rule wrote comes back bit-identical". With steps: 0 no rule
       # runs, yet position (written by :drift) comes back as floats.
       state = keep_state()
       assert Keep.simulate(state, [steps: 0] ++ @opts) === state
