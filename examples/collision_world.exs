@@ -1,4 +1,4 @@
-# The system of DESIGN section 1: elastic spheres bouncing in a box of walls.
+# Elastic spheres bouncing in a box of walls.
 #
 #     mix run examples/collision_world.exs
 defmodule MyPhysics do

@@ -1,6 +1,6 @@
 defmodule BrokenRecord.Zero.ConservationSystems do
   @moduledoc """
-  Systems for the conservation tests: each rule is an example from the conservation issue.
+  Systems for the conservation tests: each rule is an example of a law the analysis proves or refutes.
   They declare laws on purpose, so some of them produce compile-time warnings; they live in
   their own module compiled with warnings captured by the test that needs them.
   """

@@ -17,8 +17,8 @@ defmodule BrokenRecord.Zero.Optimizer do
 
   The program before and after optimisation computes the same stored values, and for an `ACC`
   the same resulting agent value up to rounding (`start + d` instead of `start + ((start + d) -
-  start)`; tested on random inputs). `passes/0` lists the `optimize [...]` passes of the DSL, which select engine
-  strategies; these scalar optimisations always run.
+  start)`; tested on random inputs). `passes/0` lists the `optimize [...]` passes of the DSL (`docs/dsl.md`, "Optimize
+  passes"); these scalar optimisations always run.
   """
 
   alias BrokenRecord.Zero.{Ops, Program}
@@ -47,9 +47,10 @@ defmodule BrokenRecord.Zero.Optimizer do
   }
 
   @doc """
-  The `optimize [...]` passes the DSL knows: `:simd` (vectorised kernels), `:spatial_hash`
-  (cell lists for rules with a cutoff) and `:loop_fusion` (one sweep for consecutive per-agent
-  rules over the same agent type).
+  The `optimize [...]` passes the DSL knows. Only `:loop_fusion` changes anything: the
+  pure-Elixir backend then runs consecutive per-agent rules over one agent type in one pass.
+  `:simd` and `:spatial_hash` are accepted and have no effect: the native engine always
+  vectorises and always uses neighbour search for a rule with a detected cutoff.
   """
   @spec passes() :: [atom]
   def passes, do: @passes

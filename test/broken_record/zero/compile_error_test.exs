@@ -1025,7 +1025,7 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
     end
   end
 
-  describe "the systems the issue requires compile with no warnings" do
+  describe "the canonical systems compile with no warnings" do
     test "the collision example, verbatim" do
       module = unique_module("MyPhysics")
 
