@@ -10,7 +10,7 @@
 // total momentum, which the pair rule conserves). Prints one JSON line: seconds
 // per step (best of K runs of S steps, after one warm-up step), the flop count per step,
 // GFLOPS, the ISA that ran and a checksum. The ISA is chosen as the engine chooses it
-// (c_src/isa.cpp): the best the CPU supports, capped by BRZ_ISA or --isa.
+// (c_src/isa.cpp): the best the CPU supports, capped by BROKEN_RECORD_ISA or --isa.
 #include "reference.hpp"
 
 #include <omp.h>
@@ -49,7 +49,7 @@ int level_of(const char* name) {
 
 const KernelSet& choose(const char* requested_name) {
   int level = cpu_level();
-  const int requested = level_of(requested_name ? requested_name : std::getenv("BRZ_ISA"));
+  const int requested = level_of(requested_name ? requested_name : std::getenv("BROKEN_RECORD_ISA"));
   if (requested > 0 && requested < level) level = requested;
   switch (level) {
     case 3:

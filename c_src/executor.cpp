@@ -1,5 +1,5 @@
 // Executor: per-rule set-up, accumulator reduction, non-finite checks. Baseline ISA code; the
-// vectorised sweeps live in kernels.cpp (one copy per ISA, chosen in isa.cpp).
+// vectorised sweeps live in interpreter.cpp (one copy per ISA, chosen in isa.cpp).
 #include "brz/executor.hpp"
 
 #include <omp.h>
@@ -17,30 +17,25 @@
 #include <string>
 #include <type_traits>
 
-#include "brz/cells.hpp"
 #include "brz/isa.hpp"
+#include "brz/neighbour_search.hpp"
 
 namespace brz {
 namespace {
-
-// Whether generated kernels may run at all: present, built for this program, allowed by the
-// options and not disabled by BRZ_KERNELS=0.
-bool uses_generated(const ExecOptions& o, const Program& prog) {
-  return o.generated != nullptr && o.use_generated && generated_kernels_enabled_by_env() &&
-         o.generated->n_rules() == prog.n_rules();
-}
 
 // Whether col[0, n) holds a NaN or an infinity: a branch-free scan of the exponent bits that
 // the compiler vectorises, split across threads for long columns. The exact (first-index)
 // search runs only when this finds something.
 template <class T>
-bool any_non_finite(const T* col, std::size_t n, int threads) {
+bool any_non_finite(const T* col, std::size_t n, int threads, std::size_t parallel_threshold) {
   using U = typename std::conditional<sizeof(T) == 8, uint64_t, uint32_t>::type;
   constexpr U kExp = sizeof(T) == 8 ? U(0x7ff0000000000000ull) : U(0x7f800000u);
   constexpr std::size_t kBlock = 8192;
   const long blocks = static_cast<long>((n + kBlock - 1) / kBlock);
   int bad = 0;
-#pragma omp parallel for num_threads(threads) reduction(| : bad) if (threads > 1 && blocks > 24)
+#pragma omp parallel for num_threads(threads) \
+    reduction(|                               \
+              : bad) if (threads > 1 && n > parallel_threshold)
   for (long b = 0; b < blocks; ++b) {
     const std::size_t lo = std::size_t(b) * kBlock, hi = std::min(n, lo + kBlock);
     U found = 0;
@@ -73,12 +68,12 @@ struct RulePlan {
   std::vector<std::pair<uint32_t, uint32_t>> checked;  // (type, lane) stored by the rule
 };
 
-// What the executor keeps in a world between integrate calls (WorldBase::engine_cache): the
-// cell-list state (neighbour lists) and its own buffers, so that a call allocates (and page-
+// What the executor keeps in a world between run_steps calls (WorldBase::engine_cache): the
+// neighbour search (its lists) and its own buffers, so that a call allocates (and page-
 // faults) nothing it had already.
 template <class T>
 struct EngineState final : EngineCache {
-  CellLists<T> cells;
+  NeighbourSearch<T> search;
   AlignedBuffer<T> scratch, acc;
 
   static EngineState& of(World<T>& w) {
@@ -101,7 +96,7 @@ class Runner {
         cache_(EngineState<T>::of(world)),
         scratch_(cache_.scratch),
         acc_(cache_.acc) {
-    ks_ = opts.kernels ? opts.kernels : &active_kernels();
+    ks_ = opts.sweeps ? opts.sweeps : &active_sweeps();
     max_threads_ = opts.max_threads > 0 ? opts.max_threads : std::max(1, omp_get_max_threads());
     plans_.resize(prog_.n_rules());
     std::size_t scratch_stride = 0, max_regs = 0;
@@ -124,8 +119,6 @@ class Runner {
       scratch_ = AlignedBuffer<T>(scratch_stride * threads_needed);
     ptrs_.assign(std::max<std::size_t>(1, max_regs * threads_needed), nullptr);
     params_.resize(w_.params().size());
-    // Generated kernels (docs/kernels.md): used when allowed and built for this program.
-    if (uses_generated(opts, prog_)) gen_ = opts.generated;
     std::size_t max_stores = 1;
     for (uint32_t id : rule_ids) max_stores = std::max(max_stores, prog_.rule(id).stores.size());
     gen_ptrs_.assign(max_stores * std::size_t(threads_needed), nullptr);
@@ -158,21 +151,46 @@ class Runner {
     if (r.kind == RuleKind::PerAgent) {
       if (r.stores.empty() || a.n_a == 0) return true;  // nothing observable
       a.n_threads = rule_threads(r);
-      if (!dispatch(id, a)) return true;  // the generated kernel saw only finite stored values
+      const RulePath path = rule_path(w_, id, opts_);
+      stats_->on(path) += 1;
+      if (path == RulePath::AgentKernel) {
+        // A false answer: the generated kernel saw only finite stored values.
+        if (!run_generated_agent<T>(generated_fn(id), kernel_args(a), a.n_threads)) return true;
+      } else {
+        call(a);
+      }
     } else {
       if (r.stores.empty()) return true;
       if (pair_count(r) == 0) return true;
-      // Cell lists (c_src/cells.cpp) when the rule has a usable cutoff; else all pairs.
-      CellLists<T>& cells = cache_.cells;
-      if (cells.run(w_, r, p.consts.data(), params_.data(), p.levels.data(), *ks_, max_threads_,
-                    opts_, *stats_, generated_cell_kernels(id))) {
-        if (!cells.last_sweep_finite()) check(p, step);
-        return true;
+      // Neighbour search (c_src/neighbour_search.cpp) when the rule has a usable cutoff.
+      NeighbourSearch<T>& search = cache_.search;
+      const SearchReady ready =
+          search.prepare(w_, r, p.consts.data(), params_.data(), max_threads_, opts_, *stats_);
+      const RulePath path = rule_path(w_, id, opts_, ready);
+      stats_->on(path) += 1;
+      switch (path) {
+        case RulePath::GridBlockKernel:
+        case RulePath::GridInterpreter:
+          search.sweep_grid(w_, r, p.consts.data(), params_.data(), p.levels.data(), *ks_,
+                            max_threads_, opts_, *stats_,
+                            path == RulePath::GridBlockKernel ? generated_block_fn(id) : nullptr);
+          if (!search.last_sweep_finite()) check(p, step);
+          return true;
+        case RulePath::ListBlockKernel:
+        case RulePath::ListInterpreter:
+        case RulePath::ListKernel:
+          search.sweep_list(w_, r, p.consts.data(), params_.data(), p.levels.data(), *ks_, opts_,
+                            *stats_,
+                            path == RulePath::ListBlockKernel ? generated_block_fn(id) : nullptr,
+                            path == RulePath::ListKernel ? generated_list_fn(id) : nullptr);
+          if (!search.last_sweep_finite()) check(p, step);
+          return true;
+        default:
+          break;  // all pairs
       }
       // Slot 0 of a same-type pair is the agent with the lower index in the caller's order:
       // the all-pairs sweep takes it from the row order, so rows must be in that order.
       if (r.kind == RuleKind::PairSame) w_.restore_caller_order(r.type_a, max_threads_);
-      stats_->all_pairs_sweeps += 1;
       stats_->pair_evaluations += pair_count(r);
       a.n_threads = rule_threads(r);
       // Accumulators are allocated at the first all-pairs sweep (cell-list sweeps have their own).
@@ -180,7 +198,11 @@ class Runner {
       if (acc_.size() < acc_size) acc_ = AlignedBuffer<T>(acc_size);
       a.acc = acc_.data();
       std::fill(acc_.data(), acc_.data() + acc_size, T(-0.0));
-      dispatch(id, a);
+      if (path == RulePath::AllPairsKernel)
+        run_generated_pair<T>(generated_fn(id), kernel_args(a), a.n_threads, a.acc, a.acc_stride,
+                              a.store_acc, a.n_stores, gen_ptrs_.data(), a.cancel);
+      else
+        call(a);
       if (cancel_requested(opts_.cancel)) return false;
       for (const AccArray& acc : p.accs) {
         T* col = w_.column(acc.type, acc.lane);
@@ -211,47 +233,37 @@ class Runner {
     return pair_count(r) > opts_.pair_parallel_threshold ? max_threads_ : 1;
   }
 
-  // The rule's generated kernel for precision T, or nullptr (then the interpreter runs it).
+  // The rule's generated kernels for precision T, which rule_path has found present.
+  const RuleKernels& kernels(uint32_t id) const { return *opts_.generated->rule(id); }
   auto generated_fn(uint32_t id) const -> void (*)(const BrzKernelArgs<T>*) {
-    const RuleKernels* k = gen_ ? gen_->rule(id) : nullptr;
-    if (k == nullptr) return nullptr;
     if constexpr (sizeof(T) == 8)
-      return k->f64;
+      return kernels(id).f64;
     else
-      return k->f32;
+      return kernels(id).f32;
+  }
+  auto generated_block_fn(uint32_t id) const -> void (*)(const BrzKernelArgs<T>*) {
+    if constexpr (sizeof(T) == 8)
+      return kernels(id).block_f64;
+    else
+      return kernels(id).block_f32;
+  }
+  auto generated_list_fn(uint32_t id) const -> void (*)(const BrzListArgs<T>*) {
+    if constexpr (sizeof(T) == 8)
+      return kernels(id).list_f64;
+    else
+      return kernels(id).list_f32;
   }
 
-  // The rule's generated pair-block and neighbour-list kernels for precision T (cell-list
-  // sweeps); null where there are none.
-  CellKernels<T> generated_cell_kernels(uint32_t id) const {
-    const RuleKernels* k = gen_ ? gen_->rule(id) : nullptr;
-    if (k == nullptr) return {};
-    if constexpr (sizeof(T) == 8)
-      return {k->block_f64, k->list_f64};
-    else
-      return {k->block_f32, k->list_f32};
-  }
-
-  // A per-agent or all-pairs sweep: the generated kernel when there is one, else the
-  // interpreter. Both write the same columns / accumulators (docs/kernels.md). Returns false
-  // when a generated per-agent kernel has found every stored value finite (no check needed).
-  bool dispatch(uint32_t id, const SweepArgs<T>& a) {
-    const auto fn = generated_fn(id);
-    if (fn == nullptr) {
-      call(a);
-      return true;
-    }
-    stats_->generated_sweeps += 1;
+  // The arguments of a per-agent or all-pairs generated kernel; it writes the same columns /
+  // accumulators as the interpreter (docs/kernels.md).
+  static BrzKernelArgs<T> kernel_args(const SweepArgs<T>& a) {
     BrzKernelArgs<T> g{};
     g.params = a.params;
     g.cols_a = a.cols_a;
     g.cols_b = a.cols_b;
     g.n_a = a.n_a;
     g.n_b = a.n_b;
-    if (a.kind == RuleKind::PerAgent) return run_generated_agent<T>(fn, g, a.n_threads);
-    run_generated_pair<T>(fn, g, a.n_threads, a.acc, a.acc_stride, a.store_acc, a.n_stores,
-                          gen_ptrs_.data(), a.cancel);
-    return true;
+    return g;
   }
 
   void call(const SweepArgs<T>& a) {
@@ -307,7 +319,7 @@ class Runner {
         const T* col = w_.column(type, p.checked[q].second);
         if (sorted) {
           // Rows are not in agent order (cell sorting): the lowest agent index over all rows.
-          if (!any_non_finite(col, n, max_threads_)) continue;
+          if (!any_non_finite(col, n, max_threads_, opts_.check_parallel_threshold)) continue;
           for (std::size_t r = 0; r < n; ++r) {
             const std::size_t i = w_.agent_at(type, r);
             if (!std::isfinite(col[r]) && i < best_i) {
@@ -317,7 +329,8 @@ class Runner {
           }
           continue;
         }
-        if (!any_non_finite(col, std::min(n, best_i), max_threads_)) continue;
+        if (!any_non_finite(col, std::min(n, best_i), max_threads_, opts_.check_parallel_threshold))
+          continue;
         for (std::size_t i = 0; i < std::min(n, best_i); ++i) {
           if (!std::isfinite(col[i])) {
             if (i < best_i) {
@@ -336,7 +349,7 @@ class Runner {
   World<T>& w_;
   const Program& prog_;
   ExecOptions opts_;
-  const KernelSet* ks_;
+  const SweepSet* ks_;
   int max_threads_;
   std::vector<RulePlan<T>> plans_;
   EngineState<T>& cache_;  // kept in the world from call to call
@@ -345,13 +358,12 @@ class Runner {
   std::vector<const T*> ptrs_;
   AlignedBuffer<T>& acc_;
   std::vector<T> params_;
-  const KernelLibrary* gen_ = nullptr;  // generated kernels, when used
-  std::vector<T*> gen_ptrs_;            // per-thread accumulator pointers for them
-  IntegrateResult stats_own_;
-  IntegrateResult* stats_ = &stats_own_;  // pair-sweep counters
+  std::vector<T*> gen_ptrs_;  // per-thread accumulator pointers of generated pair kernels
+  RunStepsResult stats_own_;
+  RunStepsResult* stats_ = &stats_own_;  // sweep counters
 
  public:
-  void set_result(IntegrateResult* res) { stats_ = res; }
+  void set_result(RunStepsResult* res) { stats_ = res; }
 };
 
 // Lowers the scheduling priority of the worker threads of the calling thread's OpenMP team (up
@@ -384,13 +396,13 @@ void lower_worker_priority(int threads, int level) {
 }
 
 template <class T>
-IntegrateResult run(World<T>& world, const std::vector<uint32_t>& rule_ids, uint64_t steps,
-                    double dt, const ExecOptions& opts) {
+RunStepsResult run(World<T>& world, const std::vector<uint32_t>& rule_ids, uint64_t steps,
+                   double dt, const ExecOptions& opts) {
   lower_worker_priority(opts.max_threads > 0 ? opts.max_threads : omp_get_max_threads(),
                         opts.worker_nice);
   Runner<T> runner(world, rule_ids, opts);
   runner.set_params(world.params(), dt);
-  IntegrateResult res;
+  RunStepsResult res;
   runner.set_result(&res);
   for (uint64_t s = 0; s < steps; ++s) {
     for (uint32_t id : rule_ids) {
@@ -408,19 +420,11 @@ IntegrateResult run(World<T>& world, const std::vector<uint32_t>& rule_ids, uint
 
 }  // namespace
 
-IntegrateResult integrate(WorldBase& world, const std::vector<uint32_t>& rule_ids, uint64_t steps,
-                          double dt, const ExecOptions& options) {
+RunStepsResult run_steps(WorldBase& world, const std::vector<uint32_t>& rule_ids, uint64_t steps,
+                         double dt, const ExecOptions& options) {
   if (world.precision() == Precision::F64)
     return run(static_cast<World<double>&>(world), rule_ids, steps, dt, options);
   return run(static_cast<World<float>&>(world), rule_ids, steps, dt, options);
-}
-
-bool uses_generated_kernel(const WorldBase& world, uint32_t id, const ExecOptions& options) {
-  const Program& prog = world.program();
-  if (id >= prog.n_rules() || !uses_generated(options, prog)) return false;
-  const RuleKernels* k = options.generated->rule(id);
-  if (k == nullptr) return false;
-  return world.precision() == Precision::F64 ? k->f64 != nullptr : k->f32 != nullptr;
 }
 
 }  // namespace brz

@@ -17,9 +17,8 @@
 #include <cstring>
 #include <set>
 
+#include "brz/interpreter.hpp"
 #include "brz/sha256.hpp"
-
-#include "brz/kernels.hpp"
 
 namespace brz {
 namespace {
@@ -354,14 +353,6 @@ std::shared_ptr<const KernelLibrary> KernelLibrary::open(const std::string& path
 
 KernelLibrary::~KernelLibrary() {
   if (handle_ != nullptr) ::dlclose(handle_);
-}
-
-bool generated_kernels_enabled_by_env() noexcept {
-  static const bool enabled = [] {
-    const char* v = std::getenv("BRZ_KERNELS");
-    return !(v != nullptr && std::strcmp(v, "0") == 0);
-  }();
-  return enabled;
 }
 
 namespace {

@@ -1,9 +1,10 @@
 // Runtime ISA selection. Compiled with the baseline flags only.
 #include "brz/isa.hpp"
 
-#include <cstdlib>
 #include <cstring>
 #include <xsimd/config/xsimd_cpuid.hpp>
+
+#include "brz/env.hpp"
 
 namespace brz {
 namespace {
@@ -24,14 +25,14 @@ int cpu_level() noexcept {
 #endif
 }
 
-const KernelSet* set_for_level(int level) noexcept {
+const SweepSet* set_for_level(int level) noexcept {
   switch (level) {
     case 3:
-      return &kern_avx512::kernel_set;
+      return &interp_avx512::sweep_set;
     case 2:
-      return &kern_avx2::kernel_set;
+      return &interp_avx2::sweep_set;
     default:
-      return &kern_sse2::kernel_set;
+      return &interp_sse2::sweep_set;
   }
 }
 
@@ -43,23 +44,23 @@ int level_of(const char* name) noexcept {
   return 0;
 }
 
-const KernelSet& choose() noexcept {
+const SweepSet& choose() noexcept {
   int level = cpu_level();
-  const int requested = level_of(std::getenv("BRZ_ISA"));
+  const int requested = level_of(env::isa());
   if (requested > 0 && requested < level) level = requested;
   return *set_for_level(level);
 }
 
 }  // namespace
 
-const KernelSet& active_kernels() noexcept {
-  static const KernelSet& chosen = choose();
+const SweepSet& active_sweeps() noexcept {
+  static const SweepSet& chosen = choose();
   return chosen;
 }
 
-const char* isa_name() noexcept { return active_kernels().name; }
+const char* isa_name() noexcept { return active_sweeps().name; }
 
-const KernelSet* kernels_for(const std::string& name) noexcept {
+const SweepSet* sweeps_for(const std::string& name) noexcept {
   const int level = level_of(name.c_str());
   if (level == 0 || level > cpu_level()) return nullptr;
   return set_for_level(level);

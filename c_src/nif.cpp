@@ -4,6 +4,7 @@
 #include <erl_nif.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -16,11 +17,13 @@
 #include <type_traits>
 #include <vector>
 
+#include "brz/env.hpp"
 #include "brz/error.hpp"
 #include "brz/executor.hpp"
 #include "brz/generated.hpp"
 #include "brz/isa.hpp"
 #include "brz/program.hpp"
+#include "brz/rule_path.hpp"
 #include "brz/totals.hpp"
 #include "brz/world.hpp"
 
@@ -96,9 +99,10 @@ struct WorldRes {
   brz::WorldSnapshot undo;
   // Generated kernels allowed (world_set_options(kernels: false) turns it off).
   std::atomic<bool> use_kernels{true};
-  // Sweeps run by native_integrate since the world was created (world_info's :sweeps).
-  std::atomic<uint64_t> cell_sweeps{0}, generated_cell_sweeps{0}, generated_list_sweeps{0},
-      all_pairs_sweeps{0}, generated_sweeps{0}, neighbour_builds{0};
+  // Sweeps per path and neighbour lists built by native_integrate since the world was created
+  // (world_info's :sweeps and :neighbour_builds).
+  std::array<std::atomic<uint64_t>, brz::kRulePaths> path_sweeps{};
+  std::atomic<uint64_t> neighbour_builds{0};
 };
 
 void program_dtor(ErlNifEnv*, void* obj) { static_cast<ProgramRes*>(obj)->~ProgramRes(); }
@@ -581,20 +585,6 @@ void mark_written(WorldRes& w, const std::vector<std::vector<uint32_t>>& lanes) 
   }
 }
 
-// The priority of the engine's OpenMP worker threads (docs/nif.md, "OpenMP and the BEAM"):
-// BRZ_WORKER_NICE in the environment, read once: "idle" (the default: SCHED_IDLE), or a nice
-// value 0-19 (0 leaves them at the BEAM's priority).
-int worker_nice() {
-  static const int level = [] {
-    const char* v = std::getenv("BRZ_WORKER_NICE");
-    if (v == nullptr || *v == '\0' || std::strcmp(v, "idle") == 0) return brz::kWorkerIdle;
-    char* end = nullptr;
-    const long n = std::strtol(v, &end, 10);
-    return *end == '\0' && n >= 0 && n <= 19 ? int(n) : brz::kWorkerIdle;
-  }();
-  return level;
-}
-
 // Executor options of a world: its program's generated kernels, unless turned off for it.
 brz::ExecOptions exec_options(const WorldRes& w) {
   brz::ExecOptions o;
@@ -674,10 +664,10 @@ ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   w->world->save(w->undo, lanes);
   brz::ExecOptions opts = exec_options(*w);
   opts.cancel = &w->cancel;
-  opts.worker_nice = worker_nice();
-  brz::IntegrateResult res;
+  opts.worker_nice = brz::env::worker_nice();
+  brz::RunStepsResult res;
   try {
-    res = brz::integrate(*w->world, ids, steps, params[0], opts);
+    res = brz::run_steps(*w->world, ids, steps, params[0], opts);
   } catch (const brz::NumericalError& e) {
     w->world->restore(w->undo);
     return numerical_error(env, *w, e);
@@ -685,11 +675,7 @@ ERL_NIF_TERM native_integrate(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
     w->world->restore(w->undo);
     throw;
   }
-  w->cell_sweeps += res.cell_sweeps;
-  w->generated_cell_sweeps += res.generated_cell_sweeps;
-  w->generated_list_sweeps += res.generated_list_sweeps;
-  w->all_pairs_sweeps += res.all_pairs_sweeps;
-  w->generated_sweeps += res.generated_sweeps;
+  for (std::size_t p = 0; p < brz::kRulePaths; ++p) w->path_sweeps[p] += res.sweeps[p];
   w->neighbour_builds += res.neighbour_builds;
   if (res.cancelled) {
     w->world->restore(w->undo);
@@ -852,25 +838,24 @@ ERL_NIF_TERM world_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   const brz::ExecOptions opts = exec_options(*w);
   std::vector<ERL_NIF_TERM> kernels;
   for (uint32_t id = 0; id < w->prog_res->prog->n_rules(); ++id)
-    if (brz::uses_generated_kernel(*w->world, id, opts)) kernels.push_back(enif_make_uint(env, id));
+    if (brz::runs_generated(brz::rule_path(*w->world, id, opts)))
+      kernels.push_back(enif_make_uint(env, id));
   const ERL_NIF_TERM status = kernel_status(env, *w->prog_res);
-  const ERL_NIF_TERM sweeps =
-      make_map(env,
-               {atom(env, "cells"), atom(env, "generated_cells"), atom(env, "generated_lists"),
-                atom(env, "all_pairs"), atom(env, "generated"), atom(env, "neighbour_builds")},
-               {enif_make_uint64(env, w->cell_sweeps.load()),
-                enif_make_uint64(env, w->generated_cell_sweeps.load()),
-                enif_make_uint64(env, w->generated_list_sweeps.load()),
-                enif_make_uint64(env, w->all_pairs_sweeps.load()),
-                enif_make_uint64(env, w->generated_sweeps.load()),
-                enif_make_uint64(env, w->neighbour_builds.load())});
-  return make_map(env,
-                  {atom(env, "precision"), atom(env, "counts"), atom(env, "kernels"),
-                   atom(env, "kernel_status"), atom(env, "kernel_isa"), atom(env, "sweeps")},
-                  {atom(env, f64 ? "f64" : "f32"),
-                   enif_make_list_from_array(env, counts.data(), unsigned(counts.size())),
-                   enif_make_list_from_array(env, kernels.data(), unsigned(kernels.size())), status,
-                   kernel_isa(env, *w->prog_res), sweeps});
+  std::vector<ERL_NIF_TERM> path_keys, path_counts;
+  for (std::size_t p = 0; p < brz::kRulePaths; ++p) {
+    path_keys.push_back(atom(env, brz::kRulePathNames[p]));
+    path_counts.push_back(enif_make_uint64(env, w->path_sweeps[p].load()));
+  }
+  const ERL_NIF_TERM sweeps = make_map(env, path_keys, path_counts);
+  return make_map(
+      env,
+      {atom(env, "precision"), atom(env, "counts"), atom(env, "kernels"),
+       atom(env, "kernel_status"), atom(env, "kernel_isa"), atom(env, "sweeps"),
+       atom(env, "neighbour_builds")},
+      {atom(env, f64 ? "f64" : "f32"),
+       enif_make_list_from_array(env, counts.data(), unsigned(counts.size())),
+       enif_make_list_from_array(env, kernels.data(), unsigned(kernels.size())), status,
+       kernel_isa(env, *w->prog_res), sweeps, enif_make_uint64(env, w->neighbour_builds.load())});
 }
 
 ERL_NIF_TERM program_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {

@@ -79,10 +79,6 @@ class KernelLibrary {
   std::vector<RuleKernels> rules_;
 };
 
-/// False when the environment variable BRZ_KERNELS is "0" (read once): generated kernels are
-/// then never used and every rule runs on the interpreter.
-bool generated_kernels_enabled_by_env() noexcept;
-
 /// Runs a per-agent rule through `fn` for agents [0, n_a), on `n_threads` threads. Returns
 /// true when some stored value is NaN or infinite (the caller must then run its exact check).
 template <class T>

@@ -95,5 +95,5 @@ typedef void (*brz_list_f32_fn)(const BrzListArgsF32*);
 //   void brz_rule_<k>_list_f32(const BrzListArgsF32*);  ACC stores, optional (version 4)
 // Each kernel above is the baseline (SSE2 on x86-64) build; a library may also export, for any
 // of them, `<name>_avx2` (built for AVX2 + FMA) and `<name>_avx512` (the engine's AVX-512
-// features), version 4. The loader uses the widest variant the engine's ISA allows (BRZ_ISA
-// caps it, like the engine's own kernels).
+// features), version 4. The loader uses the widest variant the engine's ISA allows
+// (BROKEN_RECORD_ISA caps it, like the engine's own kernels).

@@ -88,7 +88,7 @@ class WorldBase {
   /// The engine's cache for this world (null until the engine sets one).
   std::unique_ptr<EngineCache>& engine_cache() noexcept { return engine_cache_; }
 
-  /// Params (index 0 is dt; integrate() overrides it per call). Size n_params.
+  /// Params (index 0 is dt; run_steps() overrides it per call). Size n_params.
   std::vector<double>& params() noexcept { return params_; }
   const std::vector<double>& params() const noexcept { return params_; }
 

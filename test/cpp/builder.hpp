@@ -282,10 +282,37 @@ double max_rel_err(const brz::World<T>& w, const Cols<T>& cols, double floor = 1
   return worst;
 }
 
-inline std::vector<const brz::KernelSet*> all_kernel_sets() {
-  std::vector<const brz::KernelSet*> out;
-  for (const std::string& n : brz::supported_isas()) out.push_back(brz::kernels_for(n));
+inline std::vector<const brz::SweepSet*> all_sweep_sets() {
+  std::vector<const brz::SweepSet*> out;
+  for (const std::string& n : brz::supported_isas()) out.push_back(brz::sweeps_for(n));
   return out;
+}
+
+// The per-path sweep counts (RulePath) that the engine's tests add up.
+inline uint64_t sweeps_on(const brz::RunStepsResult& r,
+                          std::initializer_list<brz::RulePath> paths) {
+  uint64_t n = 0;
+  for (brz::RulePath p : paths) n += r.on(p);
+  return n;
+}
+// Sweeps with neighbour search (a grid or a neighbour list).
+inline uint64_t neighbour_sweeps(const brz::RunStepsResult& r) {
+  using P = brz::RulePath;
+  return sweeps_on(r, {P::GridBlockKernel, P::GridInterpreter, P::ListBlockKernel,
+                       P::ListInterpreter, P::ListKernel});
+}
+// Neighbour-search sweeps run by generated pair-block or neighbour-list kernels.
+inline uint64_t generated_neighbour_sweeps(const brz::RunStepsResult& r) {
+  using P = brz::RulePath;
+  return sweeps_on(r, {P::GridBlockKernel, P::ListBlockKernel, P::ListKernel});
+}
+// Pair sweeps over all pairs.
+inline uint64_t all_pairs_sweeps(const brz::RunStepsResult& r) {
+  return sweeps_on(r, {brz::RulePath::AllPairsKernel, brz::RulePath::AllPairsInterpreter});
+}
+// Per-agent and all-pairs sweeps run by generated kernels.
+inline uint64_t generated_sweeps(const brz::RunStepsResult& r) {
+  return sweeps_on(r, {brz::RulePath::AgentKernel, brz::RulePath::AllPairsKernel});
 }
 
 }  // namespace brzt

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <limits>
 
-#include "brz/cells.hpp"
+#include "brz/neighbour_search.hpp"
 #include "builder.hpp"
 
 using namespace brzt;
@@ -277,12 +277,12 @@ Cols<T> read_world(const brz::World<T>& w) {
   return c;
 }
 
-brz::ExecOptions forced_cells(bool threads, const brz::KernelSet* ks = nullptr) {
+brz::ExecOptions forced_cells(bool threads, const brz::SweepSet* ks = nullptr) {
   brz::ExecOptions o;
-  o.cell_lists = true;
-  o.cell_min_pairs = 0;
-  o.cell_max_fraction = std::numeric_limits<double>::infinity();
-  o.kernels = ks;
+  o.neighbour_search = true;
+  o.search_min_pairs = 0;
+  o.search_max_fraction = std::numeric_limits<double>::infinity();
+  o.sweeps = ks;
   if (threads) {
     o.pair_parallel_threshold = o.list_parallel_threshold = 0;
     o.max_threads = 3;
@@ -293,7 +293,7 @@ brz::ExecOptions forced_cells(bool threads, const brz::KernelSet* ks = nullptr) 
 }
 
 struct Outcome {
-  brz::IntegrateResult cells, all;
+  brz::RunStepsResult cells, all;
   double err;
   bool sorted;  // the cell-list world's rows of type 0 are no longer in the caller's order
 };
@@ -302,7 +302,7 @@ struct Outcome {
 // worlds.
 template <class T>
 Outcome compare(const std::vector<uint32_t>& ids, std::size_t nb, std::size_t np, Layout layout,
-                bool threads, int steps = 1, const brz::KernelSet* ks = nullptr, double dt = 0.01) {
+                bool threads, int steps = 1, const brz::SweepSet* ks = nullptr, double dt = 0.01) {
   auto prog = cells_program();
   const Cols<T> init = make_state<T>(*prog, nb, np, layout, 1000 + nb * 7 + np);
   brz::World<T> wc(prog, {nb, np}), wa(prog, {nb, np});
@@ -310,11 +310,11 @@ Outcome compare(const std::vector<uint32_t>& ids, std::size_t nb, std::size_t np
   load_world(wa, init);
   wc.params() = wa.params() = {0.01, 1.0};
   Outcome out;
-  out.cells = brz::integrate(wc, ids, steps, dt, forced_cells(threads, ks));
+  out.cells = brz::run_steps(wc, ids, steps, dt, forced_cells(threads, ks));
   brz::ExecOptions all;
-  all.cell_lists = false;
-  all.kernels = ks;
-  out.all = brz::integrate(wa, ids, steps, dt, all);
+  all.neighbour_search = false;
+  all.sweeps = ks;
+  out.all = brz::run_steps(wa, ids, steps, dt, all);
   out.err = max_scaled_err(wc, read_world(wa));
   out.sorted = !wc.in_caller_order(0);
   return out;
@@ -324,8 +324,8 @@ Outcome compare(const std::vector<uint32_t>& ids, std::size_t nb, std::size_t np
 double err_against_all_pairs(const brz::World<double>& w, brz::World<double>& a,
                              const std::vector<uint32_t>& ids, int steps) {
   brz::ExecOptions all;
-  all.cell_lists = false;
-  brz::integrate(a, ids, steps, 0.01, all);
+  all.neighbour_search = false;
+  brz::run_steps(a, ids, steps, 0.01, all);
   return max_scaled_err(w, read_world(a));
 }
 
@@ -346,10 +346,10 @@ void check_rule(uint32_t id, bool cross, Layout layout) {
       INFO("rule " << id << " n " << n << " threads " << threads << " f" << sizeof(T) * 8
                    << " layout " << int(layout));
       CHECK(o.err <= tol<T>());
-      CHECK(o.cells.all_pairs_sweeps == 0);
+      CHECK(all_pairs_sweeps(o.cells) == 0);
       const std::size_t pairs = cross ? nb * np : (nb < 2 ? 0 : nb * (nb - 1) / 2);
-      CHECK(o.cells.cell_sweeps == (pairs > 0 ? 1u : 0u));
-      CHECK(o.all.cell_sweeps == 0);
+      CHECK(neighbour_sweeps(o.cells) == (pairs > 0 ? 1u : 0u));
+      CHECK(neighbour_sweeps(o.all) == 0);
       CHECK(o.all.pair_evaluations == pairs);
       CHECK(o.cells.pair_evaluations <= pairs);
       // Sparse layouts: far fewer evaluations than pairs; the dense LJ lattice (cutoff 2.5 in a
@@ -394,9 +394,9 @@ TEST_CASE("ACC and STORE forms of Lennard-Jones agree, with cells and all pairs"
     load_world(wa, init);
     ws.params() = wa.params() = {0.01, 1.0};
     brz::ExecOptions o = forced_cells(true);
-    o.cell_lists = cells;
-    brz::integrate(ws, {2}, 2, 0.01, o);
-    brz::integrate(wa, {7}, 2, 0.01, o);
+    o.neighbour_search = cells;
+    brz::run_steps(ws, {2}, 2, 0.01, o);
+    brz::run_steps(wa, {7}, 2, 0.01, o);
     INFO("cells " << cells);
     CHECK(max_scaled_err(wa, read_world(ws)) <= 1e-12);
   }
@@ -408,7 +408,7 @@ TEST_CASE("cell lists keep slot order: asymmetric same-type rule", "[cells]") {
       const Outcome o = compare<double>({4}, n, 0, l, true);
       INFO("n " << n << " layout " << int(l));
       CHECK(o.err <= 1e-12);
-      CHECK(o.cells.cell_sweeps == 1);
+      CHECK(neighbour_sweeps(o.cells) == 1);
     }
 }
 
@@ -416,7 +416,7 @@ TEST_CASE("cell lists: all agents in one cell", "[cells]") {
   for (std::size_t n : {std::size_t(2), std::size_t(7), std::size_t(100), std::size_t(1000)}) {
     const Outcome o = compare<double>({0}, n, 0, Layout::OneCell, true);
     CHECK(o.err <= 1e-12);
-    CHECK(o.cells.cell_sweeps == 1);
+    CHECK(neighbour_sweeps(o.cells) == 1);
     CHECK(o.cells.pair_evaluations == n * (n - 1) / 2);
     const Outcome x = compare<float>({1}, n, n / 2 + 1, Layout::OneCell, false);
     CHECK(x.err <= 1e-5);
@@ -425,11 +425,11 @@ TEST_CASE("cell lists: all agents in one cell", "[cells]") {
 }
 
 TEST_CASE("cell lists: several steps with motion, every ISA", "[cells]") {
-  for (const brz::KernelSet* ks : all_kernel_sets()) {
+  for (const brz::SweepSet* ks : all_sweep_sets()) {
     INFO("isa " << ks->name);
     const Outcome o = compare<double>({0, 1, 6}, 2000, 50, Layout::Random, true, 5, ks);
     CHECK(o.err <= 1e-9);
-    CHECK(o.cells.cell_sweeps == 10);
+    CHECK(neighbour_sweeps(o.cells) == 10);
     const Outcome f = compare<float>({2, 6}, 1000, 0, Layout::Lattice, false, 1, ks);
     CHECK(f.err <= 1e-5);
   }
@@ -443,8 +443,8 @@ TEST_CASE("neighbour lists: reused while valid, rebuilt after motion, equal all 
     INFO("threads " << threads);
     const int steps = 60;
     const Outcome o = compare<double>({0, 6}, 2000, 0, Layout::Random, threads, steps);
-    CHECK(o.cells.cell_sweeps == uint64_t(steps));
-    CHECK(o.all.all_pairs_sweeps == uint64_t(steps));
+    CHECK(neighbour_sweeps(o.cells) == uint64_t(steps));
+    CHECK(all_pairs_sweeps(o.all) == uint64_t(steps));
     CHECK(o.cells.neighbour_builds > 1);
     CHECK(o.cells.neighbour_builds * 2 < uint64_t(steps));
     CHECK(o.sorted);  // rows sorted by cell
@@ -474,8 +474,8 @@ TEST_CASE("neighbour lists: a pair whose rows lie in two 64-row blocks adds to b
   load_world(w, init);
   load_world(a, init);
   w.params() = a.params() = {0.01, 1.0};
-  const auto res = brz::integrate(w, {7}, 1, 0.01, forced_cells(false));
-  CHECK(res.cell_sweeps == 1);
+  const auto res = brz::run_steps(w, {7}, 1, 0.01, forced_cells(false));
+  CHECK(neighbour_sweeps(res) == 1);
   CHECK(res.pair_evaluations == 1);
   CHECK(w.row(0, 63) / 64 != w.row(0, 64) / 64);
   CHECK(err_against_all_pairs(w, a, {7}, 1) <= 1e-12);
@@ -488,19 +488,19 @@ TEST_CASE("neighbour lists persist across calls until agents move", "[cells][nei
   load_world(w, init);
   w.params() = {0.01, 1.0};
   const brz::ExecOptions o = forced_cells(false);
-  CHECK(brz::integrate(w, {2}, 3, 0.01, o).neighbour_builds == 1);
-  CHECK(brz::integrate(w, {2}, 3, 0.01, o).neighbour_builds == 0);
+  CHECK(brz::run_steps(w, {2}, 3, 0.01, o).neighbour_builds == 1);
+  CHECK(brz::run_steps(w, {2}, 3, 0.01, o).neighbour_builds == 0);
   // A drift of 0.2 (> half the skin of 0.3) invalidates the list; a second rule has its own.
-  CHECK(brz::integrate(w, {6}, 1, 0.2, o).neighbour_builds == 0);
-  CHECK(brz::integrate(w, {2, 4}, 2, 0.01, o).neighbour_builds == 2);
+  CHECK(brz::run_steps(w, {6}, 1, 0.2, o).neighbour_builds == 0);
+  CHECK(brz::run_steps(w, {2, 4}, 2, 0.01, o).neighbour_builds == 2);
   // Positions written behind the engine's back are noticed too.
   for (std::size_t i = 0; i < 1000; ++i) w.set(0, 0, i, w.get(0, 0, i) + (i % 2 ? 0.5 : -0.5));
-  CHECK(brz::integrate(w, {2}, 1, 0.01, o).neighbour_builds == 1);
+  CHECK(brz::run_steps(w, {2}, 1, 0.01, o).neighbour_builds == 1);
   // And the result still equals all pairs from the same state.
   brz::World<double> a(prog, {1000, 0});
   load_world(a, read_world(w));
   a.params() = w.params();
-  brz::integrate(w, {2}, 1, 0.01, o);
+  brz::run_steps(w, {2}, 1, 0.01, o);
   CHECK(err_against_all_pairs(w, a, {2}, 1) <= 1e-12);
 }
 
@@ -520,7 +520,7 @@ TEST_CASE("neighbour lists: NumericalError names the caller's index in a sorted 
   load_world(w, init);
   w.params() = {0.01, 1.0};
   try {
-    brz::integrate(w, {0}, 1, 0.01, forced_cells(false));
+    brz::run_steps(w, {0}, 1, 0.01, forced_cells(false));
     FAIL("expected a NumericalError");
   } catch (const brz::NumericalError& e) {
     CHECK_FALSE(w.in_caller_order(0));
@@ -538,13 +538,13 @@ TEST_CASE("cell lists: default thresholds pick cells only where they pay off", "
     brz::World<double> w(prog, {n, 0});
     load_world(w, init);
     brz::ExecOptions o;  // defaults
-    o.cell_lists = true;
-    const auto res = brz::integrate(w, {0}, 2, 0.01, o);
-    if (n == 50) {  // 1225 pairs: below cell_min_pairs
-      CHECK(res.cell_sweeps == 0);
-      CHECK(res.all_pairs_sweeps == 2);
+    o.neighbour_search = true;
+    const auto res = brz::run_steps(w, {0}, 2, 0.01, o);
+    if (n == 50) {  // 1225 pairs: below search_min_pairs
+      CHECK(neighbour_sweeps(res) == 0);
+      CHECK(all_pairs_sweeps(res) == 2);
     } else {
-      CHECK(res.cell_sweeps == 2);
+      CHECK(neighbour_sweeps(res) == 2);
       CHECK(res.pair_evaluations * 50 < 2 * n * (n - 1) / 2);
     }
   }
@@ -553,17 +553,17 @@ TEST_CASE("cell lists: default thresholds pick cells only where they pay off", "
   brz::World<double> w(prog, {3000, 0});
   load_world(w, init);
   brz::ExecOptions o;
-  o.cell_lists = true;
-  const auto res = brz::integrate(w, {0}, 1, 0.01, o);
-  CHECK(res.cell_sweeps == 0);
-  CHECK(res.all_pairs_sweeps == 1);
-  // cell_lists = false forces all pairs.
-  o.cell_lists = false;
+  o.neighbour_search = true;
+  const auto res = brz::run_steps(w, {0}, 1, 0.01, o);
+  CHECK(neighbour_sweeps(res) == 0);
+  CHECK(all_pairs_sweeps(res) == 1);
+  // neighbour_search = false forces all pairs.
+  o.neighbour_search = false;
   brz::World<double> w2(prog, {3000, 0});
   load_world(w2, make_state<double>(*prog, 3000, 0, Layout::Random, 5));
-  const auto res2 = brz::integrate(w2, {0}, 1, 0.01, o);
-  CHECK(res2.cell_sweeps == 0);
-  CHECK(res2.all_pairs_sweeps == 1);
+  const auto res2 = brz::run_steps(w2, {0}, 1, 0.01, o);
+  CHECK(neighbour_sweeps(res2) == 0);
+  CHECK(all_pairs_sweeps(res2) == 1);
 }
 
 TEST_CASE("neighbour lists: a rebuild that would visit most pairs gives up for all pairs",
@@ -579,21 +579,21 @@ TEST_CASE("neighbour lists: a rebuild that would visit most pairs gives up for a
     load_world(w, make_state<double>(*prog, n, 0, Layout::Random, 5));
     w.params() = a.params() = {0.01, 1.0};
     brz::ExecOptions o;  // default thresholds
-    o.cell_lists = true;
+    o.neighbour_search = true;
     if (threads) {
       o.pair_parallel_threshold = o.list_parallel_threshold = 0;
       o.max_threads = 2;
     }
-    const auto spread = brz::integrate(w, {0}, 1, 0.01, o);
-    CHECK(spread.cell_sweeps == 1);
+    const auto spread = brz::run_steps(w, {0}, 1, 0.01, o);
+    CHECK(neighbour_sweeps(spread) == 1);
     CHECK(spread.neighbour_builds == 1);
     // Every agent moved into a box of side 0.4, behind the engine's back.
     for (uint32_t d = 0; d < 3; ++d)
       for (std::size_t i = 0; i < n; ++i) w.set(0, d, i, 0.4 * double((i * 7 + d) % 97) / 97);
     load_world(a, read_world(w));
-    const auto clumped = brz::integrate(w, {0}, 2, 0.01, o);
-    CHECK(clumped.cell_sweeps == 0);
-    CHECK(clumped.all_pairs_sweeps == 2);
+    const auto clumped = brz::run_steps(w, {0}, 2, 0.01, o);
+    CHECK(neighbour_sweeps(clumped) == 0);
+    CHECK(all_pairs_sweeps(clumped) == 2);
     CHECK(err_against_all_pairs(w, a, {0}, 2) <= 1e-12);
   }
 }
@@ -608,9 +608,9 @@ TEST_CASE("unbounded cutoff falls back to all pairs", "[cells]") {
   CHECK_FALSE(brz::cutoff_upper_bound(w, prog->rule(5), {0.01, 1.0}).has_value());
   Cols<double> ref = init;
   ref_run_rule<double>(*prog, 5, ref, {0.01, 1.0});
-  const auto res = brz::integrate(w, {5}, 1, 0.01, forced_cells(true));
-  CHECK(res.cell_sweeps == 0);
-  CHECK(res.all_pairs_sweeps == 1);
+  const auto res = brz::run_steps(w, {5}, 1, 0.01, forced_cells(true));
+  CHECK(neighbour_sweeps(res) == 0);
+  CHECK(all_pairs_sweeps(res) == 1);
   CHECK(max_scaled_err(w, ref) <= 1e-12);
   // With every radius above 0.3 the bound exists (1 / (0.5 - 0.3) at most... 1 / (r - 0.3)).
   for (std::size_t i = 0; i < n; ++i) w.column(0, 7)[i] = 0.35 + 0.1 * double(i % 7) / 7;
@@ -774,16 +774,16 @@ TEST_CASE("cell-list timing: collisions at fixed density", "[.cells_timing]") {
       w.column(0, 7)[i] = 0.5;
     }
     w.params() = {0.01, 1.0};
-    brz::integrate(w, {0, 6}, 1, 0.01);  // warm-up
+    brz::run_steps(w, {0, 6}, 1, 0.01);  // warm-up
     const int steps = n >= 1000000 ? 3 : 10;
     const double t0 = omp_get_wtime();
-    const auto res = brz::integrate(w, {0, 6}, steps, 0.01);
+    const auto res = brz::run_steps(w, {0, 6}, steps, 0.01);
     const double t = omp_get_wtime() - t0;
     std::printf(
         "cells timing: N=%zu steps=%d %.3f s, %.1f ns per particle-step, cell sweeps %llu,"
         " pair evaluations per particle-step %.2f\n",
         n, steps, t, t / double(steps) / double(n) * 1e9,
-        static_cast<unsigned long long>(res.cell_sweeps),
+        static_cast<unsigned long long>(neighbour_sweeps(res)),
         double(res.pair_evaluations) / double(steps) / double(n));
   }
 }

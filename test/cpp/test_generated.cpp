@@ -112,14 +112,14 @@ void* symbol(const char* built, const char* name) {
 }
 
 template <class T>
-brz::IntegrateResult run(const std::shared_ptr<const brz::Program>& prog, const Cols<T>& cols,
-                         std::size_t n, const brz::ExecOptions& opts, brz::World<T>** out,
-                         std::unique_ptr<brz::WorldBase>& holder) {
+brz::RunStepsResult run(const std::shared_ptr<const brz::Program>& prog, const Cols<T>& cols,
+                        std::size_t n, const brz::ExecOptions& opts, brz::World<T>** out,
+                        std::unique_ptr<brz::WorldBase>& holder) {
   holder = brz::make_world(prog, {n}, sizeof(T) == 8 ? brz::Precision::F64 : brz::Precision::F32);
   auto& w = static_cast<brz::World<T>&>(*holder);
   load_world(w, cols);
   *out = &w;
-  return brz::integrate(w, {1, 0, 1}, 3, 0.01, opts);
+  return brz::run_steps(w, {1, 0, 1}, 3, 0.01, opts);
 }
 
 template <class T>
@@ -138,14 +138,14 @@ void check_interchangeable(const brz::KernelLibrary& lib, std::size_t n, int thr
   std::unique_ptr<brz::WorldBase> hg, hi;
   brz::World<T>* wg;
   brz::World<T>* wi;
-  const brz::IntegrateResult rg = run<T>(prog, cols, n, gen, &wg, hg);
-  const brz::IntegrateResult ri = run<T>(prog, cols, n, interp, &wi, hi);
-  CHECK(rg.generated_sweeps == 9);
-  CHECK(ri.generated_sweeps == 0);
-  CHECK(brz::uses_generated_kernel(*wg, 0, gen));
-  CHECK(brz::uses_generated_kernel(*wg, 1, gen));
-  CHECK_FALSE(brz::uses_generated_kernel(*wg, 1, interp));
-  CHECK_FALSE(brz::uses_generated_kernel(*wg, 4, gen));
+  const brz::RunStepsResult rg = run<T>(prog, cols, n, gen, &wg, hg);
+  const brz::RunStepsResult ri = run<T>(prog, cols, n, interp, &wi, hi);
+  CHECK(generated_sweeps(rg) == 9);
+  CHECK(generated_sweeps(ri) == 0);
+  CHECK(brz::rule_path(*wg, 0, gen) == brz::RulePath::AgentKernel);
+  CHECK(brz::runs_generated(brz::rule_path(*wg, 1, gen)));
+  CHECK_FALSE(brz::runs_generated(brz::rule_path(*wg, 1, interp)));
+  CHECK_THROWS_AS(brz::rule_path(*wg, 4, gen), brz::ArgumentError);
   Cols<T> ref(1, std::vector<std::vector<T>>(6, std::vector<T>(n)));
   for (uint32_t l = 0; l < 6; ++l)
     for (std::size_t i = 0; i < n; ++i) ref[0][l][i] = wi->column(0, l)[wi->row(0, i)];
@@ -401,9 +401,9 @@ TEST_CASE("without a library or with use_generated off, nothing is generated", "
   const auto prog = fixture_builder().build();
   auto w = brz::make_world(prog, {5}, brz::Precision::F64);
   brz::ExecOptions opts;
-  CHECK_FALSE(brz::uses_generated_kernel(*w, 0, opts));
-  const brz::IntegrateResult r = brz::integrate(*w, {0, 1}, 2, 0.1, opts);
-  CHECK(r.generated_sweeps == 0);
+  CHECK_FALSE(brz::runs_generated(brz::rule_path(*w, 0, opts)));
+  const brz::RunStepsResult r = brz::run_steps(*w, {0, 1}, 2, 0.1, opts);
+  CHECK(generated_sweeps(r) == 0);
 }
 
 TEST_CASE("a non-finite value stored by a generated per-agent kernel is reported", "[generated]") {
@@ -420,7 +420,7 @@ TEST_CASE("a non-finite value stored by a generated per-agent kernel is reported
     opts.generated = lib.get();
     opts.max_threads = threads;
     try {
-      brz::integrate(*w, {0}, 1, 1e10, opts);
+      brz::run_steps(*w, {0}, 1, 1e10, opts);
       FAIL("expected a NumericalError");
     } catch (const brz::NumericalError& e) {
       CHECK(e.type == 0);
@@ -435,7 +435,7 @@ namespace {
 
 // Rules 2 and 3 of the fixture (cutoff 0.3) over `n` agents in [-1, 1]^3, 3 steps of {0, 2, 3}.
 template <class T>
-brz::IntegrateResult run_cells(const brz::ExecOptions& opts, std::size_t n, Cols<T>* out) {
+brz::RunStepsResult run_cells(const brz::ExecOptions& opts, std::size_t n, Cols<T>* out) {
   const auto prog = fixture_builder().build();
   std::mt19937_64 rng(7);
   const Cols<T> cols = random_cols<T>(*prog, {n}, rng);
@@ -443,7 +443,7 @@ brz::IntegrateResult run_cells(const brz::ExecOptions& opts, std::size_t n, Cols
       brz::make_world(prog, {n}, sizeof(T) == 8 ? brz::Precision::F64 : brz::Precision::F32);
   auto& w = static_cast<brz::World<T>&>(*holder);
   load_world(w, cols);
-  const brz::IntegrateResult res = brz::integrate(w, {0, 2, 3}, 3, 0.5, opts);
+  const brz::RunStepsResult res = brz::run_steps(w, {0, 2, 3}, 3, 0.5, opts);
   out->assign(1, std::vector<std::vector<T>>(6, std::vector<T>(n)));
   for (uint32_t l = 0; l < 6; ++l)
     for (std::size_t i = 0; i < n; ++i) (*out)[0][l][i] = w.column(0, l)[w.row(0, i)];
@@ -461,28 +461,28 @@ void check_cells_generated(const brz::KernelLibrary& good, const brz::KernelLibr
   }
   interp.use_generated = false;
   all.use_generated = false;
-  all.cell_lists = false;
+  all.neighbour_search = false;
   nob.generated = &noblock;
   Cols<T> cg, ci, ca, cn;
-  const brz::IntegrateResult rg = run_cells<T>(gen, n, &cg);
-  const brz::IntegrateResult ri = run_cells<T>(interp, n, &ci);
-  const brz::IntegrateResult ra = run_cells<T>(all, n, &ca);
-  const brz::IntegrateResult rn = run_cells<T>(nob, n, &cn);
+  const brz::RunStepsResult rg = run_cells<T>(gen, n, &cg);
+  const brz::RunStepsResult ri = run_cells<T>(interp, n, &ci);
+  const brz::RunStepsResult ra = run_cells<T>(all, n, &ca);
+  const brz::RunStepsResult rn = run_cells<T>(nob, n, &cn);
   // The cell path ran, through the pair-block kernel (rule 2) and the neighbour-list kernel
   // (rule 3) only where there is one and it is allowed.
-  CHECK(rg.cell_sweeps == 6);
-  CHECK(rg.generated_cell_sweeps == 6);
-  CHECK(rg.generated_list_sweeps == 3);
-  CHECK(rg.generated_sweeps == 3);  // rule 0 (per-agent)
-  CHECK(ri.cell_sweeps == 6);
-  CHECK(ri.generated_cell_sweeps == 0);
-  CHECK(ri.generated_list_sweeps == 0);
-  CHECK(ra.cell_sweeps == 0);
-  CHECK(ra.all_pairs_sweeps == 6);
-  CHECK(rn.cell_sweeps == 6);
-  CHECK(rn.generated_cell_sweeps == 0);
-  CHECK(rn.generated_list_sweeps == 0);
-  CHECK(rn.generated_sweeps == 3);  // rule 0 only
+  CHECK(neighbour_sweeps(rg) == 6);
+  CHECK(generated_neighbour_sweeps(rg) == 6);
+  CHECK(rg.on(brz::RulePath::ListKernel) == 3);
+  CHECK(generated_sweeps(rg) == 3);  // rule 0 (per-agent)
+  CHECK(neighbour_sweeps(ri) == 6);
+  CHECK(generated_neighbour_sweeps(ri) == 0);
+  CHECK(ri.on(brz::RulePath::ListKernel) == 0);
+  CHECK(neighbour_sweeps(ra) == 0);
+  CHECK(all_pairs_sweeps(ra) == 6);
+  CHECK(neighbour_sweeps(rn) == 6);
+  CHECK(generated_neighbour_sweeps(rn) == 0);
+  CHECK(rn.on(brz::RulePath::ListKernel) == 0);
+  CHECK(generated_sweeps(rn) == 3);  // rule 0 only
   // The list kernel evaluates every listed pair, the filter only those within the cutoff.
   CHECK(rg.pair_evaluations > ri.pair_evaluations);
   // Some pairs are within the cutoff, so the comparison is not vacuous: w (lane 5) is changed

@@ -44,7 +44,7 @@ std::shared_ptr<const brz::Program> op_program(Op op) {
 }
 
 template <class T>
-void run_case(const OpCase& oc, const brz::KernelSet* ks, std::size_t n, uint64_t seed) {
+void run_case(const OpCase& oc, const brz::SweepSet* ks, std::size_t n, uint64_t seed) {
   auto prog = op_program(oc.op);
   std::mt19937_64 rng(seed);
   Cols<T> cols(1, std::vector<std::vector<T>>(4, std::vector<T>(n)));
@@ -65,8 +65,8 @@ void run_case(const OpCase& oc, const brz::KernelSet* ks, std::size_t n, uint64_
   load_world(w, cols);
   ref_run_rule<T>(*prog, 0, cols, {0.1});
   brz::ExecOptions opts;
-  opts.kernels = ks;
-  brz::integrate(w, {0}, 1, 0.1, opts);
+  opts.sweeps = ks;
+  brz::run_steps(w, {0}, 1, 0.1, opts);
   const double tol = std::is_same<T, double>::value ? (oc.op == Op::FMA ? 1e-15 : 0.0) : oc.tol_f32;
   INFO("op " << brz::op_name(static_cast<uint16_t>(oc.op)) << " isa " << ks->name << " n " << n
              << " f" << sizeof(T) * 8);
@@ -76,7 +76,7 @@ void run_case(const OpCase& oc, const brz::KernelSet* ks, std::size_t n, uint64_
 }  // namespace
 
 TEST_CASE("every opcode matches the scalar reference", "[ops]") {
-  for (const brz::KernelSet* ks : all_kernel_sets())
+  for (const brz::SweepSet* ks : all_sweep_sets())
     for (const OpCase& oc : kCases)
       for (std::size_t n : kSizes) {
         run_case<double>(oc, ks, n, 7 + n);
@@ -86,7 +86,7 @@ TEST_CASE("every opcode matches the scalar reference", "[ops]") {
 
 TEST_CASE("NaN semantics of comparisons, booleans, select, min and max", "[ops]") {
   // r = sqrt(-1) = NaN is an intermediate only; the stored results are finite.
-  for (const brz::KernelSet* ks : all_kernel_sets()) {
+  for (const brz::SweepSet* ks : all_sweep_sets()) {
     ProgramBuilder pb;
     pb.lanes = {10};
     auto& r = pb.per_agent(0);
@@ -106,8 +106,8 @@ TEST_CASE("NaN semantics of comparisons, booleans, select, min and max", "[ops]"
       brz::World<double> w(prog, {n});
       for (std::size_t i = 0; i < n; ++i) w.column(0, 0)[i] = 2.5;
       brz::ExecOptions o;
-      o.kernels = ks;
-      brz::integrate(w, {0}, 1, 0.0, o);
+      o.sweeps = ks;
+      brz::run_steps(w, {0}, 1, 0.0, o);
       for (std::size_t i = 0; i < n; ++i) {
         INFO("isa " << ks->name << " n " << n << " i " << i);
         CHECK(w.column(0, 1)[i] == 0.0);
@@ -125,7 +125,7 @@ TEST_CASE("NaN semantics of comparisons, booleans, select, min and max", "[ops]"
 }
 
 TEST_CASE("floor and abs on signed zeros and large values", "[ops]") {
-  for (const brz::KernelSet* ks : all_kernel_sets()) {
+  for (const brz::SweepSet* ks : all_sweep_sets()) {
     ProgramBuilder pb;
     pb.lanes = {3};
     auto& r = pb.per_agent(0);
@@ -138,8 +138,8 @@ TEST_CASE("floor and abs on signed zeros and large values", "[ops]") {
     brz::World<double> w(prog, {xs.size()});
     for (std::size_t i = 0; i < xs.size(); ++i) w.column(0, 0)[i] = xs[i];
     brz::ExecOptions o;
-    o.kernels = ks;
-    brz::integrate(w, {0}, 1, 0.0, o);
+    o.sweeps = ks;
+    brz::run_steps(w, {0}, 1, 0.0, o);
     for (std::size_t i = 0; i < xs.size(); ++i) {
       INFO("isa " << ks->name << " x " << xs[i]);
       CHECK(w.column(0, 1)[i] == std::floor(xs[i]));

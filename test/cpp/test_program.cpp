@@ -343,7 +343,7 @@ TEST_CASE("fuzzed programs are rejected or accepted, never crash", "[program][fu
       std::vector<uint32_t> ids;
       for (uint32_t k = 0; k < p.n_rules(); ++k) ids.push_back(k);
       try {
-        brz::integrate(w, ids, 1, 0.1);
+        brz::run_steps(w, ids, 1, 0.1);
       } catch (const brz::NumericalError&) {
       }
     } catch (const ArgumentError&) {

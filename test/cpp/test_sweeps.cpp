@@ -187,7 +187,7 @@ Cols<T> physics_state(const brz::Program& p, std::size_t n_bodies, std::size_t n
 
 template <class T>
 void check_rules(const std::vector<uint32_t>& ids, std::size_t nb, std::size_t nw,
-                 const brz::KernelSet* ks, bool parallel, int steps = 2) {
+                 const brz::SweepSet* ks, bool parallel, int steps = 2) {
   auto prog = physics_program();
   Cols<T> ref = physics_state<T>(*prog, nb, nw, 42 + nb);
   brz::World<T> w(prog, {nb, nw});
@@ -196,13 +196,13 @@ void check_rules(const std::vector<uint32_t>& ids, std::size_t nb, std::size_t n
   for (int s = 0; s < steps; ++s)
     for (uint32_t id : ids) ref_run_rule<T>(*prog, id, ref, {0.01, 0.5});
   brz::ExecOptions o;
-  o.kernels = ks;
+  o.sweeps = ks;
   if (parallel) {
     o.pair_parallel_threshold = 0;
     o.agent_parallel_threshold = 0;
     o.max_threads = 3;
   }
-  const auto res = brz::integrate(w, ids, steps, 0.01, o);
+  const auto res = brz::run_steps(w, ids, steps, 0.01, o);
   CHECK(res.steps_done == uint64_t(steps));
   const double tol = std::is_same<T, double>::value ? 1e-12 : 2e-4;
   INFO("isa " << ks->name << " bodies " << nb << " walls " << nw << " parallel " << parallel << " f"
@@ -215,7 +215,7 @@ const std::vector<std::size_t> kSizes = {0, 1, 7, 8, 9, 63, 64, 65, 300, 600};
 }  // namespace
 
 TEST_CASE("pair-same softened gravity matches the naive double loop", "[pair]") {
-  for (const brz::KernelSet* ks : all_kernel_sets())
+  for (const brz::SweepSet* ks : all_sweep_sets())
     for (std::size_t n : kSizes)
       for (bool par : {false, true}) {
         check_rules<double>({0, 3}, n, 3, ks, par);
@@ -224,7 +224,7 @@ TEST_CASE("pair-same softened gravity matches the naive double loop", "[pair]") 
 }
 
 TEST_CASE("pair-same elastic collision with selects matches the naive double loop", "[pair]") {
-  for (const brz::KernelSet* ks : all_kernel_sets())
+  for (const brz::SweepSet* ks : all_sweep_sets())
     for (std::size_t n : kSizes)
       for (bool par : {false, true}) {
         check_rules<double>({1, 3}, n, 3, ks, par, 3);
@@ -233,7 +233,7 @@ TEST_CASE("pair-same elastic collision with selects matches the naive double loo
 }
 
 TEST_CASE("pair-cross wall bounce (stores to both slots) matches the naive double loop", "[pair]") {
-  for (const brz::KernelSet* ks : all_kernel_sets())
+  for (const brz::SweepSet* ks : all_sweep_sets())
     for (std::size_t nb :
          {std::size_t(0), std::size_t(1), std::size_t(9), std::size_t(65), std::size_t(200)})
       for (std::size_t nw :
@@ -245,7 +245,7 @@ TEST_CASE("pair-cross wall bounce (stores to both slots) matches the naive doubl
 }
 
 TEST_CASE("ACC (accumulating stores) matches the naive double loop", "[pair][acc]") {
-  for (const brz::KernelSet* ks : all_kernel_sets())
+  for (const brz::SweepSet* ks : all_sweep_sets())
     for (std::size_t n : kSizes)
       for (bool par : {false, true}) {
         check_rules<double>({4, 3}, n, 3, ks, par);
@@ -266,14 +266,14 @@ TEST_CASE("ACC adds the register, STORE the difference to the start value", "[pa
   r.acc(0, 0, xb);
   r.acc(1, 0, xa);
   auto prog = pb.build();
-  for (const brz::KernelSet* ks : all_kernel_sets()) {
+  for (const brz::SweepSet* ks : all_sweep_sets()) {
     brz::World<double> w(prog, {3});
     w.column(0, 0)[0] = 1;
     w.column(0, 0)[1] = 2;
     w.column(0, 0)[2] = 4;
     brz::ExecOptions o;
-    o.kernels = ks;
-    brz::integrate(w, {0}, 1, 0.0, o);
+    o.sweeps = ks;
+    brz::run_steps(w, {0}, 1, 0.0, o);
     CHECK(w.column(0, 0)[0] == 7.0);
     CHECK(w.column(0, 0)[1] == 7.0);
     CHECK(w.column(0, 0)[2] == 7.0);
@@ -281,7 +281,7 @@ TEST_CASE("ACC adds the register, STORE the difference to the start value", "[pa
 }
 
 TEST_CASE("all rules together over several steps", "[pair]") {
-  for (const brz::KernelSet* ks : all_kernel_sets()) {
+  for (const brz::SweepSet* ks : all_sweep_sets()) {
     check_rules<double>({0, 1, 2, 3}, 150, 6, ks, false, 5);
     check_rules<double>({3, 2, 1, 0}, 150, 6, ks, true, 5);
   }
@@ -296,14 +296,14 @@ TEST_CASE("pair rules are simultaneous: a 3-body chain", "[pair][delta]") {
   r.store(0, 0, xb);
   r.store(1, 0, xa);
   auto prog = pb.build();
-  for (const brz::KernelSet* ks : all_kernel_sets()) {
+  for (const brz::SweepSet* ks : all_sweep_sets()) {
     brz::World<double> w(prog, {3});
     w.column(0, 0)[0] = 1;
     w.column(0, 0)[1] = 2;
     w.column(0, 0)[2] = 4;
     brz::ExecOptions o;
-    o.kernels = ks;
-    brz::integrate(w, {0}, 1, 0.0, o);
+    o.sweeps = ks;
+    brz::run_steps(w, {0}, 1, 0.0, o);
     // x0: 1 + (2-1) + (4-1) = 5; x1: 2 + (1-2) + (4-2) = 3; x2: 4 + (1-4) + (2-4) = -1.
     CHECK(w.column(0, 0)[0] == 5.0);
     CHECK(w.column(0, 0)[1] == 3.0);
@@ -321,11 +321,11 @@ TEST_CASE("accumulators start at -0.0: untouched lanes stay bit-identical", "[pa
   auto prog = pb.build();
   brz::World<double> w(prog, {1});
   w.column(0, 0)[0] = -0.0;
-  brz::integrate(w, {0}, 3, 0.0);
+  brz::run_steps(w, {0}, 3, 0.0);
   CHECK(std::signbit(w.column(0, 0)[0]));
   brz::World<double> w2(prog, {40});
   for (std::size_t i = 0; i < 40; ++i) w2.column(0, 0)[i] = 0.1 * double(i) + 1e-17;
-  brz::integrate(w2, {0}, 2, 0.0);
+  brz::run_steps(w2, {0}, 2, 0.0);
   for (std::size_t i = 0; i < 40; ++i) CHECK(w2.column(0, 0)[i] == 0.1 * double(i) + 1e-17);
 }
 
@@ -339,7 +339,7 @@ TEST_CASE("per-agent loads see values before the body; stores may swap lanes", "
   const uint16_t x_again = r.load(0, 0);  // must still read the old x
   r.store(0, 2, x_again);
   auto prog = pb.build();
-  for (const brz::KernelSet* ks : all_kernel_sets())
+  for (const brz::SweepSet* ks : all_sweep_sets())
     for (std::size_t n : {std::size_t(1), std::size_t(9), std::size_t(200)}) {
       brz::World<float> w(prog, {n});
       for (std::size_t i = 0; i < n; ++i) {
@@ -347,8 +347,8 @@ TEST_CASE("per-agent loads see values before the body; stores may swap lanes", "
         w.column(0, 1)[i] = float(1000 + i);
       }
       brz::ExecOptions o;
-      o.kernels = ks;
-      brz::integrate(w, {0}, 1, 0.0, o);
+      o.sweeps = ks;
+      brz::run_steps(w, {0}, 1, 0.0, o);
       for (std::size_t i = 0; i < n; ++i) {
         CHECK(w.column(0, 0)[i] == float(1000 + i));
         CHECK(w.column(0, 1)[i] == float(i));
@@ -366,14 +366,14 @@ TEST_CASE("uniform store values and slot-0 stores of outer values", "[pair]") {
   r.store(0, 0, r.op(Op::ADD, v, dt));
   r.store(1, 1, r.cnst(3.0));
   auto prog = pb.build();
-  for (const brz::KernelSet* ks : all_kernel_sets())
+  for (const brz::SweepSet* ks : all_sweep_sets())
     for (std::size_t n : {std::size_t(2), std::size_t(17), std::size_t(130)}) {
       Cols<double> ref(1, std::vector<std::vector<double>>(2, std::vector<double>(n, 0.0)));
       brz::World<double> w(prog, {n});
       ref_run_rule<double>(*prog, 0, ref, {0.5});
       brz::ExecOptions o;
-      o.kernels = ks;
-      brz::integrate(w, {0}, 1, 0.5, o);
+      o.sweeps = ks;
+      brz::run_steps(w, {0}, 1, 0.5, o);
       CHECK(max_rel_err(w, ref) == 0.0);
       CHECK(w.column(0, 0)[0] == 0.5 * double(n - 1));
     }
@@ -386,21 +386,21 @@ TEST_CASE("every ISA agrees with sse2", "[isa]") {
   load_world(base, init);
   base.params() = {0.01, 0.5};
   brz::ExecOptions o;
-  o.kernels = brz::kernels_for("sse2");
-  REQUIRE(o.kernels != nullptr);
-  brz::integrate(base, {0, 1, 2, 3}, 4, 0.01, o);
+  o.sweeps = brz::sweeps_for("sse2");
+  REQUIRE(o.sweeps != nullptr);
+  brz::run_steps(base, {0, 1, 2, 3}, 4, 0.01, o);
   Cols<double> b(2);
   for (uint32_t t = 0; t < 2; ++t)
     for (uint32_t l = 0; l < prog->lanes(t); ++l) {
       b[t].emplace_back(base.count(t));
       for (std::size_t i = 0; i < base.count(t); ++i) b[t][l][i] = base.get(t, l, i);
     }
-  for (const brz::KernelSet* ks : all_kernel_sets()) {
+  for (const brz::SweepSet* ks : all_sweep_sets()) {
     brz::World<double> w(prog, {257, 5});
     load_world(w, init);
     w.params() = {0.01, 0.5};
-    o.kernels = ks;
-    brz::integrate(w, {0, 1, 2, 3}, 4, 0.01, o);
+    o.sweeps = ks;
+    brz::run_steps(w, {0, 1, 2, 3}, 4, 0.01, o);
     INFO("isa " << ks->name);
     CHECK(max_scaled_err(w, b) <= 1e-13);
   }
@@ -412,11 +412,11 @@ TEST_CASE("a cancellation flag stops a run before its next rule", "[exec]") {
   int flag = 1;
   brz::ExecOptions o;
   o.cancel = &flag;
-  auto res = brz::integrate(w, {3}, 100, 0.1, o);
+  auto res = brz::run_steps(w, {3}, 100, 0.1, o);
   CHECK(res.cancelled);
   CHECK(res.steps_done == 0);
   flag = 0;
-  res = brz::integrate(w, {3}, 5, 0.1, o);
+  res = brz::run_steps(w, {3}, 5, 0.1, o);
   CHECK(!res.cancelled);
   CHECK(res.steps_done == 5);
 }
@@ -434,12 +434,12 @@ TEST_CASE("a cancellation flag set during an all-pairs sweep stops it part-way",
     brz::ExecOptions o;
     o.cancel = &flag;
     o.max_threads = threads;
-    o.cell_lists = false;
+    o.neighbour_search = false;
     std::thread setter([&] {
       std::this_thread::sleep_for(std::chrono::milliseconds(30));
       __atomic_store_n(&flag, 1, __ATOMIC_RELAXED);
     });
-    const auto res = brz::integrate(w, {0}, 1000000, 0.01, o);
+    const auto res = brz::run_steps(w, {0}, 1000000, 0.01, o);
     setter.join();
     CHECK(res.cancelled);
     CHECK(res.steps_done < 1000000);
@@ -449,8 +449,8 @@ TEST_CASE("a cancellation flag set during an all-pairs sweep stops it part-way",
 TEST_CASE("bad rule ids are rejected", "[exec]") {
   auto prog = physics_program();
   brz::World<double> w(prog, {1, 1});
-  CHECK_THROWS_AS(brz::integrate(w, {7}, 1, 0.1), brz::ArgumentError);
-  CHECK_THROWS_WITH(brz::integrate(w, {0, 9}, 1, 0.1), Catch::Contains("rule id 9 out of range"));
+  CHECK_THROWS_AS(brz::run_steps(w, {7}, 1, 0.1), brz::ArgumentError);
+  CHECK_THROWS_WITH(brz::run_steps(w, {0, 9}, 1, 0.1), Catch::Contains("rule id 9 out of range"));
 }
 
 #ifdef __linux__
@@ -460,7 +460,7 @@ TEST_CASE("a run gives its OpenMP workers the asked priority, never the calling 
   brz::ExecOptions o;
   o.max_threads = 2;
   o.worker_nice = brz::kWorkerIdle;
-  brz::integrate(w, {3}, 1, 0.1, o);
+  brz::run_steps(w, {3}, 1, 0.1, o);
   int worker_policy = -1, caller_policy = -1;
 #pragma omp parallel num_threads(2)
   {

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "brz/env.hpp"
 #include "builder.hpp"
 
 using namespace brzt;
@@ -74,7 +75,7 @@ void expect_numerical(brz::WorldBase& w, const std::vector<uint32_t>& ids, uint6
                       const brz::ExecOptions& o, uint32_t type, uint64_t index, uint32_t lane,
                       uint64_t step) {
   try {
-    brz::integrate(w, ids, steps, 0.1, o);
+    brz::run_steps(w, ids, steps, 0.1, o);
     FAIL("no NumericalError");
   } catch (const brz::NumericalError& e) {
     CHECK(e.type == type);
@@ -171,10 +172,10 @@ TEST_CASE("reorder keeps get/set/pack in the caller's order", "[world]") {
 
 TEST_CASE("non-finite stored values are reported with type, index, lane and step", "[nonfinite]") {
   auto prog = recip_program();
-  for (const brz::KernelSet* ks : all_kernel_sets())
+  for (const brz::SweepSet* ks : all_sweep_sets())
     for (std::size_t n : {1, 7, 8, 9, 63, 64, 65, 1000}) {
       brz::ExecOptions o;
-      o.kernels = ks;
+      o.sweeps = ks;
       INFO("isa " << ks->name << " n " << n);
       // All x >= 10 except agent n-1 which hits 0 at step 4 (x = 3 -> 2 -> 1 -> 0).
       brz::World<double> w(prog, {n});
@@ -188,7 +189,7 @@ TEST_CASE("non-finite stored values are reported with type, index, lane and step
       // Padded lanes hold 0 and compute 1/0 = inf: that must never be reported.
       brz::World<double> ok(prog, {n});
       for (std::size_t i = 0; i < n; ++i) ok.column(0, 0)[i] = 100.0 + double(i);
-      CHECK_NOTHROW(brz::integrate(ok, {0}, 5, 0.1, o));
+      CHECK_NOTHROW(brz::run_steps(ok, {0}, 5, 0.1, o));
       for (std::size_t i = n; i < ok.capacity(0); ++i) CHECK(ok.column(0, 1)[i] == 0.0);
     }
 }
@@ -204,10 +205,10 @@ TEST_CASE("pair sweeps: padded partners never pollute accumulators or the check"
   auto& c = pb.pair(1, 0);  // cross: w.x += 1 / p.m (slot-1 partners are type 0)
   c.store(0, 0, c.op(Op::ADD, c.load(0, 0), c.op(Op::DIV, c.cnst(1.0), c.load(1, 1))));
   auto prog = pb.build();
-  for (const brz::KernelSet* ks : all_kernel_sets())
+  for (const brz::SweepSet* ks : all_sweep_sets())
     for (std::size_t n : {2, 7, 8, 9, 63, 64, 65, 300}) {
       brz::ExecOptions o;
-      o.kernels = ks;
+      o.sweeps = ks;
       INFO("isa " << ks->name << " n " << n);
       brz::World<double> w(prog, {n, 3});
       Cols<double> ref(2);
@@ -216,7 +217,7 @@ TEST_CASE("pair sweeps: padded partners never pollute accumulators or the check"
       for (std::size_t i = 0; i < n; ++i) w.column(0, 1)[i] = ref[0][1][i] = 1.0 + double(i % 5);
       ref_run_rule<double>(*prog, 0, ref, {0.1});
       ref_run_rule<double>(*prog, 1, ref, {0.1});
-      REQUIRE_NOTHROW(brz::integrate(w, {0, 1}, 1, 0.1, o));
+      REQUIRE_NOTHROW(brz::run_steps(w, {0, 1}, 1, 0.1, o));
       CHECK(max_scaled_err(w, ref) <= 1e-14);
       // One real zero mass: every i < k gets +inf -> the lowest index is reported.
       const std::size_t k = n - 1;
@@ -237,16 +238,17 @@ TEST_CASE("ISA selection", "[isa]") {
   CHECK(isas.back() == "sse2");
   const std::string active = brz::isa_name();
   CHECK(std::find(isas.begin(), isas.end(), active) != isas.end());
-  CHECK(brz::kernels_for("sse2") != nullptr);
-  CHECK(brz::kernels_for("neon") == nullptr);
-  CHECK(brz::kernels_for("sse2")->width_f64 == 2);
-  if (const char* env = std::getenv("BRZ_ISA")) {
-    // ctest runs the suite once per ISA with BRZ_ISA set (capped at what the CPU supports).
-    if (brz::kernels_for(env) != nullptr) CHECK(active == env);
+  CHECK(brz::sweeps_for("sse2") != nullptr);
+  CHECK(brz::sweeps_for("neon") == nullptr);
+  CHECK(brz::sweeps_for("sse2")->width_f64 == 2);
+  if (const char* env = brz::env::isa()) {
+    // ctest runs the suite once per ISA with BROKEN_RECORD_ISA set (capped at what the CPU
+    // supports).
+    if (brz::sweeps_for(env) != nullptr) CHECK(active == env);
   } else {
     CHECK(active == isas.front());
   }
-  const brz::KernelSet& ks = brz::active_kernels();
+  const brz::SweepSet& ks = brz::active_sweeps();
   CHECK(std::string(ks.name) == active);
 }
 
@@ -267,7 +269,7 @@ TEST_CASE("CONST and PARAM operands index constants and params, never registers"
     auto w = brz::make_world(prog, {40}, prec);
     w->params().assign(5001, 0.0);
     w->params()[5000] = 2.5;
-    brz::integrate(*w, {0, 1}, 1, 0.1);
+    brz::run_steps(*w, {0, 1}, 1, 0.1);
     for (std::size_t i = 0; i < 40; ++i) {
       CHECK(w->get(0, 0, i) == 2.5);
       CHECK(w->get(0, 1, i) == 299.5);

@@ -104,8 +104,9 @@ defmodule BrokenRecord.Zero.NIF do
   def world_column(_world, _type, _first_lane, _n_lanes), do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """
-  `%{precision, counts, kernels, kernel_status, kernel_isa, sweeps}` of a world: `kernels`
-  lists the rule ids that `native_integrate/4` runs through generated kernels.
+  `%{precision, counts, kernels, kernel_status, kernel_isa, sweeps, neighbour_builds}` of a
+  world: `kernels` lists the rule ids whose per-agent or all-pairs sweeps `native_integrate/4`
+  runs through generated kernels; `sweeps` counts its sweeps per rule path (docs/engine.md).
   """
   @spec world_info(reference) :: map
   def world_info(_world), do: :erlang.nif_error(:nif_not_loaded)

@@ -161,19 +161,18 @@ defmodule BrokenRecord.Zero.World do
 
   @doc """
   What runs a world: `%{backend, precision, counts, kernels, kernel_status, kernel_isa,
-  sweeps}`. `kernels` lists the indices of the rules (`__system__().rules`) that the native
+  sweeps, neighbour_builds}`. `kernels` lists the indices of the rules (`__system__().rules`) that the native
   engine runs through the system's generated C++ kernels; `kernel_status` is `:loaded`, `:none`
   (no library) or `{:error, reason}` (a library was found but rejected); `kernel_isa` is the
   instruction set of the generated kernels in use (`"avx512"`, `"avx2"` or `"sse2"`: the
-  engine's, `BrokenRecord.Zero.NIF.isa/0`, which `BRZ_ISA` caps), `nil` without a library.
-  `sweeps` counts the pair and
-  generated sweeps the native engine has run for the world so far: `cells` (cell-list sweeps),
-  `generated_cells` (those of them run by generated kernels), `generated_lists` (those of
-  them run by generated neighbour-list kernels, see docs/engine.md), `all_pairs`, and
-  `generated` (per-agent and all-pairs sweeps run by generated kernels), and
-  `neighbour_builds` (neighbour lists built for same-type cutoff rules; a cell-list sweep that
-  built none reused a list, see docs/engine.md). Pure-Elixir worlds report `kernels: []`,
-  `kernel_status: :none`, `kernel_isa: nil` and zero sweeps.
+  engine's, `BrokenRecord.Zero.NIF.isa/0`, which `BROKEN_RECORD_ISA` caps), `nil` without a library.
+  `sweeps` counts the sweeps the native engine has run for the world so far per path
+  (docs/engine.md, "Rule paths"): `agent_kernel`, `agent_interpreter`, `all_pairs_kernel`,
+  `all_pairs_interpreter`, `grid_block_kernel`, `grid_interpreter`, `list_block_kernel`,
+  `list_interpreter` and `list_kernel`; `neighbour_builds` counts the neighbour lists built for
+  same-type cutoff rules (a neighbour-list sweep that built none reused a list). Pure-Elixir
+  worlds report `kernels: []`,
+  `kernel_status: :none`, `kernel_isa: nil`, no sweeps (`%{}`) and no neighbour builds.
   """
   @spec info(t) :: %{
           backend: :native | :interpreted,
@@ -182,14 +181,8 @@ defmodule BrokenRecord.Zero.World do
           kernels: [non_neg_integer],
           kernel_status: :loaded | :none | {:error, String.t()},
           kernel_isa: String.t() | nil,
-          sweeps: %{
-            cells: non_neg_integer,
-            generated_cells: non_neg_integer,
-            generated_lists: non_neg_integer,
-            all_pairs: non_neg_integer,
-            generated: non_neg_integer,
-            neighbour_builds: non_neg_integer
-          }
+          sweeps: %{atom => non_neg_integer},
+          neighbour_builds: non_neg_integer
         }
   def info(%__MODULE__{backend: :native} = world),
     do: Map.put(NIF.world_info(world.ref), :backend, :native)
@@ -202,14 +195,8 @@ defmodule BrokenRecord.Zero.World do
       kernels: [],
       kernel_status: :none,
       kernel_isa: nil,
-      sweeps: %{
-        cells: 0,
-        generated_cells: 0,
-        generated_lists: 0,
-        all_pairs: 0,
-        generated: 0,
-        neighbour_builds: 0
-      }
+      sweeps: %{},
+      neighbour_builds: 0
     }
   end
 

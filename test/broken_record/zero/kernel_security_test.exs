@@ -18,6 +18,7 @@ defmodule BrokenRecord.Zero.KernelSecurityTest do
 
   alias BrokenRecord.Zero.{Codegen, KernelBuilder, NIF, World}
   alias BrokenRecord.Zero.TestSystems.Gravity
+  alias BrokenRecord.Zero.Test.SweepCounts
 
   @include Path.expand("../../../include", __DIR__)
 
@@ -101,7 +102,7 @@ defmodule BrokenRecord.Zero.KernelSecurityTest do
         info = World.info(world)
         world = World.step(world, steps: 5, dt: 0.01)
         reference = World.step(World.new(Gravity, state, kernels: false), steps: 5, dt: 0.01)
-        assert World.info(world).sweeps.generated == if(info.kernels == [], do: 0, else: 10)
+        assert SweepCounts.of(world).generated == if(info.kernels == [], do: 0, else: 10)
 
         if info.kernels == [],
           do: assert_identical(World.to_state(world), World.to_state(reference))

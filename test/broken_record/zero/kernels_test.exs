@@ -143,6 +143,7 @@ defmodule BrokenRecord.Zero.KernelsTest do
   alias BrokenRecord.Zero.{Codegen, KernelBuilder, NIF, NumericalError, World}
   alias BrokenRecord.Zero.KernelsTest.Systems.{Guarded, LJCells, LJForces}
   alias BrokenRecord.Zero.TestForms.Kitchen
+  alias BrokenRecord.Zero.Test.SweepCounts
   alias BrokenRecord.Zero.TestSystems.{CollisionWorld, Fragile, Gravity, GravityF32, Tally}
 
   # Compares two states: same shape, floats within `tol` relative, everything else identical.
@@ -224,7 +225,7 @@ defmodule BrokenRecord.Zero.KernelsTest do
       for precision <- [:f64, :f32] do
         info = World.info(World.new(Gravity, state, precision: precision))
         assert info.kernel_status == :loaded
-        # the ISA variant of the generated kernels is the engine's (BRZ_ISA caps both)
+        # the ISA variant of the generated kernels is the engine's (BROKEN_RECORD_ISA caps both)
         assert info.kernel_isa == NIF.isa()
         assert info.precision == precision
         assert info.kernels == [0, 1]
@@ -347,7 +348,7 @@ defmodule BrokenRecord.Zero.KernelsTest do
 
       assert status == 0, out
 
-      # one variant per ISA the engine dispatches on (x86-64): the loader picks by BRZ_ISA
+      # one variant per ISA the engine dispatches on (x86-64): the loader picks by BROKEN_RECORD_ISA
       if :erlang.system_info(:system_architecture) |> to_string() =~ ~r/^x86_64/ do
         {syms, 0} = System.cmd("nm", ["-D", "--defined-only", file <> ".so"])
 
@@ -505,10 +506,10 @@ defmodule BrokenRecord.Zero.KernelsTest do
       assert lj in World.info(on).kernels
       # a STORE (peak): the pair-block kernel, not the neighbour-list kernel
       assert %{cells: 3, generated_cells: 3, generated_lists: 0, all_pairs: 0} =
-               World.info(on).sweeps
+               SweepCounts.of(on)
 
-      assert %{cells: 3, generated_cells: 0, all_pairs: 0} = World.info(off).sweeps
-      assert World.info(elixir).sweeps.generated_cells == 0
+      assert %{cells: 3, generated_cells: 0, all_pairs: 0} = SweepCounts.of(off)
+      assert SweepCounts.of(elixir).generated_cells == 0
 
       assert_agree(World.to_state(on), World.to_state(off), 1.0e-12)
       assert_agree(World.to_state(on), World.to_state(elixir), 1.0e-12)
@@ -516,15 +517,15 @@ defmodule BrokenRecord.Zero.KernelsTest do
 
       on32 = run.(kernels: true, precision: :f32)
       off32 = run.(kernels: false, precision: :f32)
-      assert %{cells: 3, generated_cells: 3} = World.info(on32).sweeps
-      assert %{cells: 3, generated_cells: 0} = World.info(off32).sweeps
+      assert %{cells: 3, generated_cells: 3} = SweepCounts.of(on32)
+      assert %{cells: 3, generated_cells: 0} = SweepCounts.of(off32)
       assert_agree(World.to_state(on32), World.to_state(off32), 1.0e-4)
       assert_agree(World.to_state(on32), World.to_state(elixir), 1.0e-3)
 
       # Turning kernels off on a live world sends its cell sweeps back to the interpreter.
       :ok = NIF.world_set_options(on.ref, kernels: false)
       after_off = World.step(on, steps: 2, dt: 0.001)
-      assert %{cells: 5, generated_cells: 3} = World.info(after_off).sweeps
+      assert %{cells: 5, generated_cells: 3} = SweepCounts.of(after_off)
     end
 
     test "ACC-only cutoff rules run the generated neighbour-list kernels" do
@@ -559,21 +560,21 @@ defmodule BrokenRecord.Zero.KernelsTest do
       on = run.(small, [kernels: true], 2)
       off = run.(small, [kernels: false], 2)
       elixir = run.(small, [backend: :interpreted], 2)
-      assert %{cells: 4, generated_cells: 4, generated_lists: 4} = World.info(on).sweeps
-      assert %{cells: 4, generated_cells: 0, generated_lists: 0} = World.info(off).sweeps
+      assert %{cells: 4, generated_cells: 4, generated_lists: 4} = SweepCounts.of(on)
+      assert %{cells: 4, generated_cells: 0, generated_lists: 0} = SweepCounts.of(off)
       assert_agree(World.to_state(on), World.to_state(off), 1.0e-12)
       assert_agree(World.to_state(on), World.to_state(elixir), 1.0e-12)
       assert Enum.all?(World.to_state(on).atoms, &(&1.pe != 0.0))
 
       on32 = run.(small, [kernels: true, precision: :f32], 2)
-      assert %{generated_lists: 4} = World.info(on32).sweeps
+      assert %{generated_lists: 4} = SweepCounts.of(on32)
       assert_agree(World.to_state(on32), World.to_state(elixir), 1.0e-3)
 
       # Big enough for one sub-list per thread (more than 100,000 candidates).
       big = %{atoms: lattice.(16)}
       on = run.(big, [kernels: true], 1)
       off = run.(big, [kernels: false], 1)
-      assert %{generated_lists: 2} = World.info(on).sweeps
+      assert %{generated_lists: 2} = SweepCounts.of(on)
       assert_agree(World.to_state(on), World.to_state(off), 1.0e-12)
 
       # Sparse (twice the spacing: a few pairs per row, too few for the list kernel to pay
@@ -587,7 +588,7 @@ defmodule BrokenRecord.Zero.KernelsTest do
 
       on = run.(sparse, [kernels: true], 1)
       off = run.(sparse, [kernels: false], 1)
-      assert %{cells: 2, generated_cells: 2, generated_lists: 0} = World.info(on).sweeps
+      assert %{cells: 2, generated_cells: 2, generated_lists: 0} = SweepCounts.of(on)
       assert_agree(World.to_state(on), World.to_state(off), 1.0e-12)
     end
 

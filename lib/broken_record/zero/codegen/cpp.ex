@@ -26,7 +26,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     * each kernel is emitted once per instruction set the engine dispatches on: the baseline
       `brz_rule_<k>_f64` and, on x86-64, `..._avx2` (`target("avx2,fma")`) and `..._avx512`
       (the engine's AVX-512 features), so one library serves every x86-64 CPU and the engine
-      calls the variant of the ISA it chose at load (`BRZ_ISA` caps both, docs/kernels.md).
+      calls the variant of the ISA it chose at load (`BROKEN_RECORD_ISA` caps both, docs/kernels.md).
 
   The library also exports the program binary it was generated from, the cache key
   (`brz_program_hash`) and the ABI version, which the loader checks before using any kernel.

@@ -1,5 +1,5 @@
-// Internal interface between the executor (baseline code) and the per-ISA sweep kernels
-// (c_src/kernels.cpp, compiled once per instruction set). Only plain data crosses it: raw
+// The interpreter: its interface between the executor (baseline code) and its per-ISA sweeps
+// (c_src/interpreter.cpp, compiled once per instruction set). Only plain data crosses it: raw
 // pointers and sizes, so no std:: code is instantiated inside the per-ISA translation units.
 #pragma once
 
@@ -19,10 +19,10 @@ constexpr std::size_t block_lanes() noexcept {
   return kBlockBytes / sizeof(T);
 }
 
-/// Cell-list mode of a pair sweep (built by c_src/cells.cpp, see docs/engine.md "Cell lists").
-/// Grid mode (kind 2): agents are binned into an nx * ny * nz grid (x fastest) and the columns
-/// handed to the kernel (SweepArgs::cols_a / cols_b) are packed copies sorted by cell, so the
-/// agents of cell c are the packed indices [start[c], start[c+1]). For every agent i of a cell,
+/// Neighbour-search mode of a pair sweep (built by c_src/cells.cpp, see docs/engine.md "Cell
+/// lists"). Grid mode (kind 2): agents are binned into an nx * ny * nz grid (x fastest) and the
+/// columns handed to the kernel (SweepArgs::cols_a / cols_b) are packed copies sorted by cell, so
+/// the agents of cell c are the packed indices [start[c], start[c+1]). For every agent i of a cell,
 /// the kernel lists the agents j of the 3x3x3 neighbourhood whose squared distance is below cut2,
 /// packs
 /// blocks of such pairs into contiguous per-thread columns (both slots) and runs the whole
@@ -141,21 +141,22 @@ constexpr std::size_t scratch_elems(uint32_t n_regs, uint32_t n_stores) noexcept
   return (std::size_t(n_regs) + n_stores + 2) * block_lanes<T>();
 }
 
-struct KernelSet {
+/// The interpreter's sweeps compiled for one instruction set.
+struct SweepSet {
   const char* name;  // "sse2", "avx2", "avx512"
   std::size_t width_f64, width_f32;
   void (*sweep_f64)(const SweepArgs<double>&);
   void (*sweep_f32)(const SweepArgs<float>&);
 };
 
-namespace kern_sse2 {
-extern const KernelSet kernel_set;
+namespace interp_sse2 {
+extern const SweepSet sweep_set;
 }
-namespace kern_avx2 {
-extern const KernelSet kernel_set;
+namespace interp_avx2 {
+extern const SweepSet sweep_set;
 }
-namespace kern_avx512 {
-extern const KernelSet kernel_set;
+namespace interp_avx512 {
+extern const SweepSet sweep_set;
 }
 
 }  // namespace brz

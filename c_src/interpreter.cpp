@@ -1,10 +1,10 @@
-// Vectorised sweep kernels: a block-at-a-time interpreter of the scalar SSA program.
+// The interpreter's vectorised sweeps: a block-at-a-time interpreter of the scalar SSA program.
 //
-// This file is compiled three times (CMake objects brz_kern_sse2 / _avx2 / _avx512) with
-// different -m flags and BRZ_KERNEL_ISA set accordingly. To keep the One Definition Rule safe,
+// This file is compiled three times (CMake objects brz_interp_sse2 / _avx2 / _avx512) with
+// different -m flags and BRZ_INTERP_ISA set accordingly. To keep the One Definition Rule safe,
 // everything here is either a template on the xsimd arch type or lives in an anonymous
 // namespace inside the ISA-named namespace; the only external symbol is
-// brz::kern_<isa>::kernel_set. No std:: code is instantiated here (see the nm check in CMake).
+// brz::interp_<isa>::sweep_set. No std:: code is instantiated here (see the nm check in CMake).
 #include <math.h>
 #include <omp.h>
 
@@ -14,31 +14,31 @@
 // Give it an ISA-specific name so that copies compiled with different -m flags never merge.
 #define BRZ_CAT2(a, b) a##b
 #define BRZ_CAT(a, b) BRZ_CAT2(a, b)
-#if BRZ_KERNEL_ISA == 1
-#define BRZ_KNS kern_sse2
-#define BRZ_KNAME "sse2"
+#if BRZ_INTERP_ISA == 1
+#define BRZ_INS interp_sse2
+#define BRZ_INAME "sse2"
 #define BRZ_XSIMD_ARCH xsimd::sse2
-#elif BRZ_KERNEL_ISA == 2
-#define BRZ_KNS kern_avx2
-#define BRZ_KNAME "avx2"
+#elif BRZ_INTERP_ISA == 2
+#define BRZ_INS interp_avx2
+#define BRZ_INAME "avx2"
 #define BRZ_XSIMD_ARCH xsimd::fma3<xsimd::avx2>
-#elif BRZ_KERNEL_ISA == 3
-#define BRZ_KNS kern_avx512
-#define BRZ_KNAME "avx512"
+#elif BRZ_INTERP_ISA == 3
+#define BRZ_INS interp_avx512
+#define BRZ_INAME "avx512"
 #define BRZ_XSIMD_ARCH xsimd::avx512bw
 #else
-#error "BRZ_KERNEL_ISA must be 1 (sse2), 2 (avx2) or 3 (avx512)"
+#error "BRZ_INTERP_ISA must be 1 (sse2), 2 (avx2) or 3 (avx512)"
 #endif
-#define __ieee754_rem_pio2 BRZ_CAT(brz_ieee754_rem_pio2_, BRZ_KNS)
+#define __ieee754_rem_pio2 BRZ_CAT(brz_ieee754_rem_pio2_, BRZ_INS)
 #include <xsimd/xsimd.hpp>
 #undef __ieee754_rem_pio2
 
-#include "brz/kernels.hpp"
+#include "brz/interpreter.hpp"
 
 using BrzArch = BRZ_XSIMD_ARCH;
 
 namespace brz {
-namespace BRZ_KNS {
+namespace BRZ_INS {
 namespace {
 
 template <class T>
@@ -120,14 +120,14 @@ inline Batch<T> v_pow(const Batch<T>& x, const Batch<T>& y) {
 template <class T>
 inline Batch<T> v_floor(const Batch<T>& x) {
   if constexpr (is_f64(T{})) {
-#if BRZ_KERNEL_ISA == 1
+#if BRZ_INTERP_ISA == 1
     // SSE2 has no rounding instruction; libm floor per lane is exact.
     return per_lane1<T>(x, [](T v) { return ::floor(v); });
 #else
     return xsimd::floor(x);
 #endif
   } else {
-#if BRZ_KERNEL_ISA == 1
+#if BRZ_INTERP_ISA == 1
     return per_lane1<T>(x, [](T v) { return ::floorf(v); });
 #else
     return xsimd::floor(x);
@@ -797,8 +797,8 @@ void sweep_f32(const SweepArgs<float>& a) { sweep<float>(a); }
 
 }  // namespace
 
-extern const KernelSet kernel_set;
-const KernelSet kernel_set = {BRZ_KNAME, kW<double>, kW<float>, &sweep_f64, &sweep_f32};
+extern const SweepSet sweep_set;
+const SweepSet sweep_set = {BRZ_INAME, kW<double>, kW<float>, &sweep_f64, &sweep_f32};
 
-}  // namespace BRZ_KNS
+}  // namespace BRZ_INS
 }  // namespace brz

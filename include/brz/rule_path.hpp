@@ -1,0 +1,72 @@
+// How one sweep of a rule runs (docs/engine.md, "Rule paths"): the one function that decides
+// it, rule_path, and the names of its answers. The executor dispatches on the answer and
+// nothing else re-derives it.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "brz/world.hpp"
+
+namespace brz {
+
+struct ExecOptions;
+
+/// The ways a sweep of a rule can run.
+enum class RulePath : uint8_t {
+  AgentKernel,          // per-agent rule through its generated kernel
+  AgentInterpreter,     // per-agent rule on the interpreter
+  AllPairsKernel,       // pair rule over all pairs through its generated kernel
+  AllPairsInterpreter,  // pair rule over all pairs on the interpreter
+  GridBlockKernel,      // two-type cutoff rule over a grid, pairs through the pair-block kernel
+  GridInterpreter,      // two-type cutoff rule over a grid, pairs on the interpreter
+  ListBlockKernel,      // same-type cutoff rule over a neighbour list, pair-block kernel
+  ListInterpreter,      // same-type cutoff rule over a neighbour list, interpreter
+  ListKernel,           // same-type cutoff rule over a neighbour list, neighbour-list kernel
+};
+
+constexpr std::size_t kRulePaths = 9;
+
+/// Name of each path, indexed by RulePath (the keys of World.info/1's sweep counts).
+constexpr std::array<const char*, kRulePaths> kRulePathNames = {
+    "agent_kernel",          "agent_interpreter", "all_pairs_kernel",
+    "all_pairs_interpreter", "grid_block_kernel", "grid_interpreter",
+    "list_block_kernel",     "list_interpreter",  "list_kernel"};
+
+/// A neighbour-list kernel (generated_abi.hpp) runs a list only when its slot-0 rows have at
+/// least this many pairs on average: it vectorises over the pairs of one row, and on shorter
+/// runs (sparse systems such as the collision benchmark: under two) the pair-block path, which
+/// vectorises across rows, is faster (docs/engine.md, "Neighbour-list kernels").
+constexpr double kListKernelMinRun = 8;
+
+/// The neighbour structure the neighbour search has ready for one sweep of a pair rule.
+enum class Neighbours : uint8_t {
+  None,  // none: the sweep visits all pairs
+  Grid,  // agents binned into a grid (rules over two types)
+  List,  // a neighbour list (same-type rules)
+};
+
+/// What the neighbour search found for one sweep (NeighbourSearch<T>::prepare).
+struct SearchReady {
+  Neighbours ready = Neighbours::None;
+  double mean_run = 0;  // List: listed pairs per slot-0 row that has any
+};
+
+/// The path of one sweep of rule `rule` of `world`'s program under `options`, given what the
+/// neighbour search has ready for it (nothing for per-agent rules and before a search). It goes
+/// by the kernels the world's loaded library provides for the rule in the world's precision,
+/// when generated kernels are in use (present, built for this program, allowed by the options
+/// and not disabled by BROKEN_RECORD_GENERATED_KERNELS=0); the interpreter runs the rest.
+/// Throws ArgumentError for a rule id out of range.
+RulePath rule_path(const WorldBase& world, uint32_t rule, const ExecOptions& options,
+                   const SearchReady& search = {});
+
+/// Whether `path` runs generated code.
+constexpr bool runs_generated(RulePath path) noexcept {
+  return path == RulePath::AgentKernel || path == RulePath::AllPairsKernel ||
+         path == RulePath::GridBlockKernel || path == RulePath::ListBlockKernel ||
+         path == RulePath::ListKernel;
+}
+
+}  // namespace brz
