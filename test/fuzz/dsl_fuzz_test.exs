@@ -691,10 +691,10 @@ defmodule BrokenRecord.Zero.DSLFuzzTest do
   `CompileError` whose message names the file and a line of the source: never any other
   exception, and never a hang.
 
-  Bounded by default (a fixed seed and iteration count); `BRZ_FUZZ_SEED` and
-  `BRZ_FUZZ_ITERATIONS` (per generator) change them, e.g.
+  Bounded by default (a fixed seed and iteration count); `BROKEN_RECORD_FUZZ_SEED` and
+  `BROKEN_RECORD_FUZZ_ITERATIONS` (per generator) change them, e.g.
 
-      BRZ_FUZZ_SEED=7 BRZ_FUZZ_ITERATIONS=5000 mix test test/fuzz --only fuzz
+      BROKEN_RECORD_FUZZ_SEED=7 BROKEN_RECORD_FUZZ_ITERATIONS=5000 mix test test/fuzz --only fuzz
 
   Each case is generated from its own seed `{seed, generator, iteration}`, which the failure
   report prints with the source. The generated kernels are turned off while fuzzing
@@ -711,8 +711,8 @@ defmodule BrokenRecord.Zero.DSLFuzzTest do
 
   @moduletag :fuzz
 
-  @seed String.to_integer(System.get_env("BRZ_FUZZ_SEED", "1"))
-  @iterations String.to_integer(System.get_env("BRZ_FUZZ_ITERATIONS", "500"))
+  @seed String.to_integer(System.get_env("BROKEN_RECORD_FUZZ_SEED", "1"))
+  @iterations String.to_integer(System.get_env("BROKEN_RECORD_FUZZ_ITERATIONS", "500"))
   # One case may not take longer than this.
   @case_timeout 20_000
   @moduletag timeout: @iterations * @case_timeout + 60_000
