@@ -2,7 +2,7 @@
 # the NIF. With BROKEN_RECORD_REQUIRE_NIF=1 (CI) a missing engine fails the run instead.
 native? = BrokenRecord.Zero.NIF.loaded?()
 
-if System.get_env("BROKEN_RECORD_REQUIRE_NIF") in ["1", "true"] and not native? do
+if BrokenRecord.Zero.Env.require_nif?() and not native? do
   raise "BROKEN_RECORD_REQUIRE_NIF is set but the native engine is not loaded: " <>
           to_string(BrokenRecord.Zero.NIF.load_error())
 end

@@ -13,7 +13,7 @@ defmodule BrokenRecord.Zero.DSL do
   conservation violations) are compile-time warnings with file and line.
   """
 
-  alias BrokenRecord.Zero.{Codegen, Compiler, Conservation, KernelBuilder}
+  alias BrokenRecord.Zero.{Codegen, Compiler, Conservation, Env, KernelBuilder}
 
   @doc """
   Defines a system module `Outer.Name`. See `BrokenRecord.Zero` and `docs/dsl.md` for the
@@ -56,7 +56,8 @@ defmodule BrokenRecord.Zero.DSL do
   end
 
   # The fused C++ kernels (docs/kernels.md). No compiler or a failed build: a warning and no
-  # kernel (the engine interprets the rules); an error when BROKEN_RECORD_REQUIRE_NIF is set.
+  # kernel (the engine interprets the rules); an error when BROKEN_RECORD_REQUIRE_NIF is set
+  # (`Env.require_nif?/0`).
   defp attach_kernel(system, caller) do
     case KernelBuilder.build(system.program, system.program_binary) do
       {:ok, kernel} ->
@@ -70,7 +71,7 @@ defmodule BrokenRecord.Zero.DSL do
           "no native kernels for #{inspect(system.module)} (the engine will interpret its " <>
             "rules): " <> reason
 
-        if System.get_env("BROKEN_RECORD_REQUIRE_NIF") in ["1", "true"] do
+        if Env.require_nif?() do
           raise CompileError, file: caller.file, line: caller.line, description: message
         else
           IO.warn(message, Macro.Env.stacktrace(caller))

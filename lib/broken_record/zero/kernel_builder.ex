@@ -22,7 +22,7 @@ defmodule BrokenRecord.Zero.KernelBuilder do
   `ensure/2` rebuild a missing library at run time.
   """
 
-  alias BrokenRecord.Zero.Codegen
+  alias BrokenRecord.Zero.{Codegen, Env}
 
   require Logger
 
@@ -63,10 +63,7 @@ defmodule BrokenRecord.Zero.KernelBuilder do
           {:ok, kernel} | :skip | {:error, String.t()}
   def build(program, binary, opts \\ []) do
     cond do
-      System.get_env("BROKEN_RECORD_SKIP_NIF") in ["1", "true"] ->
-        :skip
-
-      System.get_env("BROKEN_RECORD_KERNELS") in ["0", "false"] ->
+      Env.skip_nif?() or not Env.kernels?() ->
         :skip
 
       true ->
@@ -94,7 +91,7 @@ defmodule BrokenRecord.Zero.KernelBuilder do
       match?({:ok, _}, File.lstat(path)) ->
         kernel
 
-      not Keyword.get_lazy(opts, :build, &build_at_run_time?/0) ->
+      not Keyword.get_lazy(opts, :build, &Env.kernels_build?/0) ->
         Logger.warning(
           "BrokenRecord Zero: the kernel library of #{inspect(system.module)} (#{path}) is " <>
             "missing; the engine interprets its rules (recompile, or set " <>
@@ -130,9 +127,6 @@ defmodule BrokenRecord.Zero.KernelBuilder do
 
   def ensure(_system, _opts), do: nil
 
-  defp build_at_run_time?,
-    do: System.get_env("BROKEN_RECORD_KERNELS_BUILD") in ["1", "true"]
-
   @doc """
   The cache directory of kernel libraries: `_build/<env>/brz_kernels` under Mix, otherwise
   the user's cache (`$XDG_CACHE_HOME/broken_record_zero/kernels`, else
@@ -144,7 +138,7 @@ defmodule BrokenRecord.Zero.KernelBuilder do
     if Code.ensure_loaded?(Mix.Project) and apply(Mix.Project, :get, []) != nil do
       Path.join(apply(Mix.Project, :build_path, []), "brz_kernels")
     else
-      user_cache_dir(System.get_env("XDG_CACHE_HOME"), System.user_home())
+      user_cache_dir(Env.cache_home(), System.user_home())
     end
   end
 
@@ -195,9 +189,9 @@ defmodule BrokenRecord.Zero.KernelBuilder do
   end
 
   defp compiler do
-    case System.get_env("CXX") do
-      cxx when is_binary(cxx) and cxx != "" -> System.find_executable(cxx)
-      _ -> System.find_executable("c++") || System.find_executable("g++")
+    case Env.cxx() do
+      nil -> System.find_executable("c++") || System.find_executable("g++")
+      cxx -> System.find_executable(cxx)
     end
   end
 
