@@ -20,23 +20,30 @@ defmodule BrokenRecord.Zero.World do
   every other key and value is the caller's own term.
   """
 
-  alias BrokenRecord.Zero.{KernelBuilder, NIF, Program, Runtime, State}
-  alias BrokenRecord.Zero.Backend.Elixir, as: ElixirBackend
+  alias BrokenRecord.Zero.{Backend, Options}
+  alias BrokenRecord.Zero.System, as: CompiledSystem
+  alias BrokenRecord.Zero.IR.{Agent, Field}
 
-  require Logger
+  defstruct [:system, :backend, :impl, :state, :ref]
 
-  defstruct [:system, :backend, :state, :ref, :lanes, written: %{}]
+  @impls %{
+    native: BrokenRecord.Zero.Backend.Native,
+    interpreted: BrokenRecord.Zero.Backend.Elixir
+  }
 
+  @typedoc """
+  A world: `system` with the world's precision, `backend` its name, `impl` its module
+  (`BrokenRecord.Zero.Backend`), `state` the caller's state given to `new/3` and `ref` the
+  backend's own world (a NIF resource on the native backend, a `BrokenRecord.Zero.Backend.Elixir`
+  value on the pure-Elixir one).
+  """
   @type t :: %__MODULE__{
-          system: BrokenRecord.Zero.System.t(),
-          backend: :native | :interpreted,
+          system: CompiledSystem.t(),
+          backend: Backend.name(),
+          impl: module,
           state: map,
-          ref: reference | nil,
-          lanes: map | nil,
-          written: %{non_neg_integer => [non_neg_integer]}
+          ref: Backend.world()
         }
-
-  @step_opts [:steps, :dt, :rules, :params]
 
   @doc """
   Creates a world for `system` (a module defined by `defsystem`) from `state`.
@@ -47,39 +54,30 @@ defmodule BrokenRecord.Zero.World do
   exactly, see `BrokenRecord.Zero.State`), and `kernels: boolean` (native worlds; default
   `true`): whether the fused C++ kernels generated for the system at compile time may run its
   rules (`false`: the engine's interpreter runs every rule; see `docs/kernels.md` and
-  `info/1`).
+  `info/1`). Any other option is an `ArgumentError`, as in `BrokenRecord.Zero.Runtime.simulate/3`
+  (see `BrokenRecord.Zero.Options`).
+
+      iex> alias BrokenRecord.Zero.{TestSystems.Spring, World}
+      iex> state = %{particles: [%{position: {1.0, 0.0, 0.0}, velocity: {0.0, 0.0, 0.0}}]}
+      iex> world = World.new(Spring, state, backend: :interpreted)
+      iex> World.counts(world)
+      %{particles: 1}
+      iex> params = %{k: 4.0, damping: 0.0}
+      iex> world = World.step(world, steps: 1, dt: 0.1, rules: [:spring], params: params)
+      iex> World.to_state(world).particles
+      [%{position: {1.0, 0.0, 0.0}, velocity: {-0.4, 0.0, 0.0}}]
+      iex> World.new(Spring, state, steps: 1)
+      ** (ArgumentError) unknown option :steps; known options: :backend, :precision, :kernels
   """
   @spec new(module, map, keyword) :: t
   def new(system_module, state, opts \\ []) do
-    Runtime.keyword!(opts)
+    Options.keyword!(opts)
     system = system_module.__system__()
-    backend = Runtime.resolve_backend(Keyword.get(opts, :backend, :auto))
-    precision = Keyword.get(opts, :precision, system.options.precision)
-
-    unless precision in [:f64, :f32] do
-      raise ArgumentError,
-            "invalid option precision: #{inspect(precision)}; expected :f64 or :f32"
-    end
-
-    kernels = Keyword.get(opts, :kernels, true)
-
-    unless is_boolean(kernels) do
-      raise ArgumentError, "invalid option kernels: #{inspect(kernels)}; expected a boolean"
-    end
-
-    system = put_in(system.options.precision, precision)
-    world = %__MODULE__{system: system, backend: backend, state: state}
-
-    case backend do
-      :native ->
-        layout = layout(system)
-        ref = NIF.world_new(program(system), layout, state, precision)
-        unless kernels, do: :ok = NIF.world_set_options(ref, kernels: false)
-        %{world | ref: ref}
-
-      :interpreted ->
-        %{world | lanes: State.to_lanes(system, state)}
-    end
+    opts = Options.world!(system, opts)
+    system = put_in(system.options.precision, opts.precision)
+    impl = Map.fetch!(@impls, opts.backend)
+    ref = impl.new(system, state, opts.kernels)
+    %__MODULE__{system: system, backend: opts.backend, impl: impl, state: state, ref: ref}
   end
 
   @doc """
@@ -87,41 +85,19 @@ defmodule BrokenRecord.Zero.World do
   `rules`, `params`. Raises `BrokenRecord.Zero.NumericalError` on a non-finite value.
   """
   @spec step(t, keyword) :: t
-  def step(%__MODULE__{} = world, opts \\ []) do
-    Runtime.keyword!(opts)
-    opts = Keyword.delete(opts, :backend)
-    __run__(world, Runtime.validate_opts!(world.system, opts, @step_opts))
-  end
+  def step(%__MODULE__{} = world, opts \\ []),
+    do: __run__(world, Options.step!(world.system, opts))
 
   @doc false
-  # Runs steps with options already validated by `Runtime.validate_opts!/3`.
-  @spec __run__(t, map) :: t
-  def __run__(%__MODULE__{} = world, run) do
-    case world.backend do
-      :native ->
-        params = Tuple.to_list(run.params)
-
-        :ok =
-          NIF.until_free(fn ->
-            NIF.native_integrate(world.ref, params, run.steps, run.rule_ids)
-          end)
-
-        world
-
-      :interpreted ->
-        lanes = ElixirBackend.run(world.system, world.lanes, run.rule_ids, run.params, run.steps)
-        written = if run.steps > 0, do: written(world, run.rule_ids), else: world.written
-        %{world | lanes: lanes, written: written}
-    end
-  end
+  # Runs steps with options already validated by `BrokenRecord.Zero.Options`.
+  @spec __run__(t, Options.run()) :: t
+  def __run__(%__MODULE__{impl: impl} = world, run),
+    do: %{world | ref: impl.run(world.system, world.ref, run)}
 
   @doc "The state given to `new/3`, with the fields the rules write updated."
   @spec to_state(t) :: map
-  def to_state(%__MODULE__{backend: :native} = world),
-    do: NIF.until_free(fn -> NIF.world_to_state(world.ref, world.state) end)
-
-  def to_state(%__MODULE__{backend: :interpreted} = world),
-    do: State.from_lanes(world.system, world.state, world.lanes, world.written)
+  def to_state(%__MODULE__{impl: impl} = world),
+    do: impl.to_state(world.system, world.ref, world.state)
 
   @doc """
   One field of every agent of a collection (its key, `:particles`, or its agent type's name,
@@ -136,27 +112,16 @@ defmodule BrokenRecord.Zero.World do
     end
 
     agent =
-      BrokenRecord.Zero.System.agent(system, collection) ||
+      CompiledSystem.agent(system, collection) ||
         raise ArgumentError,
               "unknown collection #{inspect(collection)}; known: " <>
                 Enum.map_join(system.agents, ", ", &inspect(&1.collection))
 
     declared =
-      BrokenRecord.Zero.IR.Agent.field(agent, field) ||
+      Agent.field(agent, field) ||
         raise ArgumentError, "#{agent.name} has no field #{inspect(field)}"
 
-    width = BrokenRecord.Zero.IR.Field.width(declared.type)
-
-    case world.backend do
-      :native ->
-        NIF.until_free(fn -> NIF.world_column(world.ref, agent.index, declared.lane, width) end)
-
-      :interpreted ->
-        for row <- Map.fetch!(world.lanes, agent.index),
-            lane <- declared.lane..(declared.lane + width - 1),
-            into: <<>>,
-            do: <<elem(row, lane)::float-native-64>>
-    end
+    world.impl.column(system, world.ref, agent, declared.lane, Field.width(declared.type))
   end
 
   @doc """
@@ -184,89 +149,30 @@ defmodule BrokenRecord.Zero.World do
           sweeps: %{atom => non_neg_integer},
           neighbour_builds: non_neg_integer
         }
-  def info(%__MODULE__{backend: :native} = world),
-    do: Map.put(NIF.world_info(world.ref), :backend, :native)
-
-  def info(%__MODULE__{backend: :interpreted, system: system} = world) do
-    %{
-      backend: :interpreted,
-      precision: :f64,
-      counts: Enum.map(system.agents, &length(Map.fetch!(world.lanes, &1.index))),
-      kernels: [],
-      kernel_status: :none,
-      kernel_isa: nil,
-      sweeps: %{},
-      neighbour_builds: 0
-    }
-  end
+  def info(%__MODULE__{impl: impl} = world),
+    do: world.system |> impl.info(world.ref) |> Map.put(:backend, world.backend)
 
   @doc "The number of agents of each collection."
   @spec counts(t) :: %{atom => non_neg_integer}
-  def counts(%__MODULE__{system: system} = world) do
-    counts =
-      case world.backend do
-        :native -> NIF.world_info(world.ref).counts
-        :interpreted -> Enum.map(system.agents, &length(Map.fetch!(world.lanes, &1.index)))
-      end
-
+  def counts(%__MODULE__{system: system, impl: impl} = world) do
+    counts = impl.counts(system, world.ref)
     system.agents |> Enum.map(& &1.collection) |> Enum.zip(counts) |> Map.new()
   end
 
-  # The lanes written so far plus those the rules `rule_ids` store to.
-  defp written(world, rule_ids) do
-    rules = world.system.program.rules
+  @doc """
+  The agents of the agent type `agent` (of `world.system.agents`) as tuples of lane floats, in
+  the layout of `BrokenRecord.Zero.State` (for measurements in Elixir over a whole world, such as
+  `BrokenRecord.Zero.Conservation.Monitor`'s potentials).
+  """
+  @spec rows(t, Agent.t()) :: [tuple]
+  def rows(%__MODULE__{impl: impl} = world, %Agent{} = agent),
+    do: impl.rows(world.system, world.ref, agent)
 
-    rule_ids
-    |> Enum.flat_map(fn id ->
-      rule = Enum.at(rules, id)
-      for {slot, lane} <- Program.stores(rule), do: {Program.slot_type(rule, slot), lane}
-    end)
-    |> Enum.reduce(world.written, fn {type, lane}, acc ->
-      Map.update(acc, type, [lane], &Enum.uniq([lane | &1]))
-    end)
-  end
-
-  # The NIF's view of the agent types (docs/nif.md). No lane counts as written at the start:
-  # native_integrate marks the fields of the rules it runs.
-  defp layout(system) do
-    Enum.map(system.agents, fn agent ->
-      fields = Enum.map(agent.fields, &{&1.name, &1.type, &1.default})
-      {agent.collection, agent.name, fields, []}
-    end)
-  end
-
-  # One validated program resource per system, created on first use, with the system's
-  # generated kernel library when there is one (a rejected library is a warning, once).
-  defp program(system) do
-    key = {__MODULE__, system.module, :erlang.phash2(system.program_binary)}
-
-    case :persistent_term.get(key, nil) do
-      nil ->
-        ref =
-          case KernelBuilder.ensure(system) do
-            %{path: path, hash: hash, sha256: sha256} ->
-              NIF.program_new(system.program_binary, {path, hash, sha256})
-
-            nil ->
-              NIF.program_new(system.program_binary, nil)
-          end
-
-        case NIF.program_info(ref).kernel_status do
-          {:error, reason} ->
-            Logger.warning(
-              "BrokenRecord Zero: the generated kernels of #{inspect(system.module)} are not " <>
-                "used (#{reason}); the engine interprets its rules"
-            )
-
-          _ ->
-            :ok
-        end
-
-        :persistent_term.put(key, ref)
-        ref
-
-      ref ->
-        ref
-    end
-  end
+  @doc """
+  The totals of the conserved quantities over the agent type `agent`, summed by the backend
+  (`c:BrokenRecord.Zero.Backend.totals/3`), for `BrokenRecord.Zero.Conservation.Monitor`.
+  """
+  @spec totals(t, Agent.t()) :: %{atom => Backend.sum() | nil}
+  def totals(%__MODULE__{impl: impl} = world, %Agent{} = agent),
+    do: impl.totals(world.system, world.ref, agent)
 end

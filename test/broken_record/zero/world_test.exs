@@ -206,6 +206,28 @@ defmodule BrokenRecord.Zero.WorldTest do
       end
     end
 
+    test "an unknown option, to new/3, step/2 and simulate, names the known ones" do
+      error =
+        assert_raise ArgumentError, fn ->
+          World.new(Gravity, %{}, backend: :interpreted, steps: 10)
+        end
+
+      assert error.message ==
+               "unknown option :steps; known options: :backend, :precision, :kernels"
+
+      world = World.new(Gravity, %{}, backend: :interpreted)
+      error = assert_raise ArgumentError, fn -> World.step(world, precision: :f32) end
+
+      assert error.message ==
+               "unknown option :precision; known options: :steps, :dt, :rules, :params"
+
+      error = assert_raise ArgumentError, fn -> Gravity.simulate(%{}, stepz: 10) end
+
+      assert error.message ==
+               "unknown option :stepz; known options: :steps, :dt, :rules, :params, " <>
+                 ":backend, :conservation"
+    end
+
     test "an improper rules: list" do
       for backend <- backends() do
         world = World.new(Gravity, %{}, backend: backend)

@@ -8,24 +8,99 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   into one pass when the system asks for `:loop_fusion`; the result is identical). Pair rules
   read the state as it was when the rule started and accumulate deltas, added after the last
   pair. A non-finite stored value raises `BrokenRecord.Zero.NumericalError`.
+
+  Its world (`t:t/0`, the `BrokenRecord.Zero.Backend` callbacks) is an immutable value: the
+  lanes of every agent and the lanes written so far.
   """
 
-  alias BrokenRecord.Zero.{NumericalError, System}
+  @behaviour BrokenRecord.Zero.Backend
+
+  alias BrokenRecord.Zero.{NumericalError, Program, State}
+  alias BrokenRecord.Zero.System, as: CompiledSystem
   alias BrokenRecord.Zero.Codegen.Elixir, as: Codegen
+  alias BrokenRecord.Zero.Conservation.Sums
   alias BrokenRecord.Zero.Program.Rule
 
+  @typedoc "The agents of each type as lane tuples, by type index."
   @type lanes :: %{non_neg_integer => [tuple]}
 
-  @doc """
-  Runs `steps` steps of the rules `rule_ids` (indices into the program) on `lanes`, with
-  `params` the full param tuple (`dt` first).
+  @typedoc """
+  A world of this backend: its lanes and the lanes written so far by type
+  (`BrokenRecord.Zero.State.from_lanes/4` writes back only those).
   """
-  @spec run(System.t(), lanes, [non_neg_integer], tuple, non_neg_integer) :: lanes
-  def run(%System{} = system, lanes, rule_ids, params, steps) do
+  @type t :: %__MODULE__{lanes: lanes, written: %{non_neg_integer => [non_neg_integer]}}
+
+  defstruct lanes: %{}, written: %{}
+
+  @impl true
+  def new(system, state, _kernels), do: %__MODULE__{lanes: State.to_lanes(system, state)}
+
+  @impl true
+  def run(system, %__MODULE__{} = world, run) do
+    lanes = run_steps(system, world.lanes, run.rule_ids, run.params, run.steps)
+
+    written =
+      if run.steps > 0, do: written(system, world.written, run.rule_ids), else: world.written
+
+    %__MODULE__{lanes: lanes, written: written}
+  end
+
+  @impl true
+  def to_state(system, %__MODULE__{} = world, state),
+    do: State.from_lanes(system, state, world.lanes, world.written)
+
+  @impl true
+  def column(_system, %__MODULE__{} = world, agent, first_lane, n_lanes) do
+    for row <- Map.fetch!(world.lanes, agent.index),
+        lane <- first_lane..(first_lane + n_lanes - 1),
+        into: <<>>,
+        do: <<elem(row, lane)::float-native-64>>
+  end
+
+  @impl true
+  def rows(_system, %__MODULE__{} = world, agent), do: Map.fetch!(world.lanes, agent.index)
+
+  @impl true
+  def counts(system, %__MODULE__{} = world),
+    do: Enum.map(system.agents, &length(Map.fetch!(world.lanes, &1.index)))
+
+  @impl true
+  def info(system, world) do
+    %{
+      precision: :f64,
+      counts: counts(system, world),
+      kernels: [],
+      kernel_status: :none,
+      kernel_isa: nil,
+      sweeps: %{},
+      neighbour_builds: 0
+    }
+  end
+
+  @impl true
+  def totals(system, world, agent), do: Sums.agent_totals(agent, rows(system, world, agent))
+
+  # Runs `steps` steps of the rules `rule_ids` (indices into the program) on `lanes`, with
+  # `params` the full param tuple (`dt` first).
+  defp run_steps(system, lanes, rule_ids, params, steps) do
     plan = plan(system, rule_ids)
 
     Enum.reduce(1..steps//1, lanes, fn step, lanes ->
       Enum.reduce(plan, lanes, &run_stage(&1, &2, system, params, step))
+    end)
+  end
+
+  # The lanes written so far plus those the rules `rule_ids` store to.
+  defp written(system, written, rule_ids) do
+    rules = system.program.rules
+
+    rule_ids
+    |> Enum.flat_map(fn id ->
+      rule = Enum.at(rules, id)
+      for {slot, lane} <- Program.stores(rule), do: {Program.slot_type(rule, slot), lane}
+    end)
+    |> Enum.reduce(written, fn {type, lane}, acc ->
+      Map.update(acc, type, [lane], &Enum.uniq([lane | &1]))
     end)
   end
 
@@ -212,7 +287,13 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   end
 
   @doc false
-  @spec numerical!(System.t(), non_neg_integer, non_neg_integer, non_neg_integer, pos_integer) ::
+  @spec numerical!(
+          CompiledSystem.t(),
+          non_neg_integer,
+          non_neg_integer,
+          non_neg_integer,
+          pos_integer
+        ) ::
           no_return
   def numerical!(system, type, index, lane, step) do
     agent = Enum.at(system.agents, type)

@@ -1,0 +1,119 @@
+defmodule BrokenRecord.Zero.Backend.Native do
+  @moduledoc """
+  The native backend: a world is a NIF resource of the C++ engine (`docs/nif.md`,
+  `docs/engine.md`), stepped in place. Every NIF call that a world makes is here.
+
+  A world is used by one call at a time: each call waits its turn in the caller's process
+  (`BrokenRecord.Zero.NIF.until_free/1`). Each system gets one program resource, created on first
+  use with the system's generated kernel library when there is one.
+  """
+
+  @behaviour BrokenRecord.Zero.Backend
+
+  alias BrokenRecord.Zero.{Conservation, KernelBuilder, NIF}
+
+  require Logger
+
+  @impl true
+  def new(system, state, kernels) do
+    ref = NIF.world_new(program(system), layout(system), state, system.options.precision)
+
+    unless kernels, do: :ok = NIF.world_set_options(ref, kernels: false)
+    ref
+  end
+
+  @impl true
+  def run(_system, ref, run) do
+    params = Tuple.to_list(run.params)
+
+    :ok =
+      NIF.until_free(fn ->
+        NIF.native_integrate(ref, params, run.steps, run.rule_ids)
+      end)
+
+    ref
+  end
+
+  @impl true
+  def to_state(_system, ref, state), do: NIF.until_free(fn -> NIF.world_to_state(ref, state) end)
+
+  @impl true
+  def column(_system, ref, agent, first_lane, n_lanes),
+    do: NIF.until_free(fn -> NIF.world_column(ref, agent.index, first_lane, n_lanes) end)
+
+  @impl true
+  def rows(system, ref, agent) do
+    values =
+      case {column(system, ref, agent, 0, agent.lanes), system.options.precision} do
+        {binary, :f32} -> for <<x::float-native-32 <- binary>>, do: x
+        {binary, :f64} -> for <<x::float-native-64 <- binary>>, do: x
+      end
+
+    values |> Enum.chunk_every(agent.lanes) |> Enum.map(&List.to_tuple/1)
+  end
+
+  @impl true
+  def counts(_system, ref), do: NIF.world_info(ref).counts
+
+  @impl true
+  def info(_system, ref), do: NIF.world_info(ref)
+
+  @impl true
+  def totals(_system, ref, agent) do
+    mass = Conservation.quantity_lane(agent, :mass)
+    velocity = Conservation.quantity_lane(agent, :velocity)
+    position = Conservation.quantity_lane(agent, :position)
+    t = NIF.until_free(fn -> NIF.world_totals(ref, agent.index, mass, velocity, position) end)
+
+    %{
+      mass: {t.mass, t.mass_scale},
+      momentum: {t.momentum, t.momentum_scale},
+      angular_momentum: {t.angular_momentum, t.angular_momentum_scale},
+      energy: {t.kinetic, abs(t.kinetic)}
+    }
+  end
+
+  # The NIF's view of the agent types (docs/nif.md). No lane counts as written at the start:
+  # native_integrate marks the fields of the rules it runs.
+  defp layout(system) do
+    Enum.map(system.agents, fn agent ->
+      fields = Enum.map(agent.fields, &{&1.name, &1.type, &1.default})
+      {agent.collection, agent.name, fields, []}
+    end)
+  end
+
+  # One validated program resource per system, created on first use, with the system's
+  # generated kernel library when there is one (a rejected library is a warning, once).
+  defp program(system) do
+    key = {__MODULE__, system.module, :erlang.phash2(system.program_binary)}
+
+    case :persistent_term.get(key, nil) do
+      nil ->
+        ref =
+          case KernelBuilder.ensure(system) do
+            %{path: path, hash: hash, sha256: sha256} ->
+              NIF.program_new(system.program_binary, {path, hash, sha256})
+
+            nil ->
+              NIF.program_new(system.program_binary, nil)
+          end
+
+        case NIF.program_info(ref).kernel_status do
+          {:error, reason} ->
+            Logger.warning(
+              "BrokenRecord Zero: the generated kernels of #{inspect(system.module)} are not " <>
+                "used (#{reason}); the engine interprets its rules"
+            )
+
+          _ ->
+            :ok
+        end
+
+        :persistent_term.put(key, ref)
+        ref
+
+      ref ->
+        ref
+    end
+  end
+end

@@ -1,0 +1,215 @@
+defmodule BrokenRecord.Zero.Options do
+  @moduledoc """
+  Validation of the options of `BrokenRecord.Zero.Runtime.simulate/3`,
+  `BrokenRecord.Zero.World.new/3` and `BrokenRecord.Zero.World.step/2`: every check and every
+  error message in one place. Each function raises `ArgumentError` on the first invalid option,
+  in a fixed order: the list itself, unknown keys, then each option in turn.
+
+  Options may repeat a key; the first occurrence counts, as with `Keyword.get/2` (which is why
+  `Keyword.validate!/2`, which rejects repeated keys, is not used).
+
+      iex> BrokenRecord.Zero.Options.keyword!([steps: 10])
+      :ok
+      iex> BrokenRecord.Zero.Options.keyword!(%{steps: 10})
+      ** (ArgumentError) options must be a keyword list, got: %{steps: 10}
+  """
+
+  alias BrokenRecord.Zero.{Backend, State}
+  alias BrokenRecord.Zero.System, as: CompiledSystem
+
+  @run [:steps, :dt, :rules, :params]
+  @simulate @run ++ [:backend, :conservation]
+  @world [:backend, :precision, :kernels]
+
+  @typedoc """
+  Validated run options: `rule_ids` are indices into the program, `params` the full param tuple
+  (`dt` first, in the order of `CompiledSystem.t/0`'s `params`).
+  """
+  @type run :: %{
+          steps: non_neg_integer,
+          dt: float,
+          rule_ids: [non_neg_integer],
+          params: tuple
+        }
+
+  @typedoc "How `simulate/3` checks the declared conservation laws."
+  @type conservation :: nil | :report | {:raise, number}
+
+  @typedoc "Validated world options, the backend resolved (`BrokenRecord.Zero.Backend.resolve/1`)."
+  @type world :: %{backend: Backend.name(), precision: :f64 | :f32, kernels: boolean}
+
+  @doc "Raises an `ArgumentError` naming `opts` unless it is a keyword list."
+  @spec keyword!(term) :: :ok
+  def keyword!(opts) do
+    unless Keyword.keyword?(opts) do
+      raise ArgumentError, "options must be a keyword list, got: #{inspect(opts)}"
+    end
+
+    :ok
+  end
+
+  @doc """
+  The options of `BrokenRecord.Zero.Runtime.simulate/3`: the run, the backend as given (resolved
+  by `world!/2`) and the conservation mode.
+  """
+  @spec simulate!(CompiledSystem.t(), term) ::
+          {run, :auto | Backend.name(), conservation}
+  def simulate!(system, opts) do
+    run = run!(system, opts, @simulate)
+    {run, Keyword.get(opts, :backend, :auto), conservation!(Keyword.get(opts, :conservation))}
+  end
+
+  @doc """
+  The options of `BrokenRecord.Zero.World.step/2`: those of a run; `backend` is accepted and
+  ignored (a world keeps the backend it was created with).
+  """
+  @spec step!(CompiledSystem.t(), term) :: run
+  def step!(system, opts) do
+    keyword!(opts)
+    run!(system, Keyword.delete(opts, :backend), @run)
+  end
+
+  @doc """
+  The options of `BrokenRecord.Zero.World.new/3` for `system`: `backend` (resolved),
+  `precision` (default the system's) and `kernels` (default `true`).
+
+      iex> system = BrokenRecord.Zero.TestSystems.Spring.__system__()
+      iex> BrokenRecord.Zero.Options.world!(system, backend: :interpreted, precision: :f32)
+      %{backend: :interpreted, precision: :f32, kernels: true}
+      iex> BrokenRecord.Zero.Options.world!(system, steps: 3)
+      ** (ArgumentError) unknown option :steps; known options: :backend, :precision, :kernels
+  """
+  @spec world!(CompiledSystem.t(), term) :: world
+  def world!(system, opts) do
+    known!(opts, @world)
+    backend = Backend.resolve(Keyword.get(opts, :backend, :auto))
+    precision = Keyword.get(opts, :precision, system.options.precision)
+
+    unless precision in [:f64, :f32] do
+      raise ArgumentError,
+            "invalid option precision: #{inspect(precision)}; expected :f64 or :f32"
+    end
+
+    kernels = Keyword.get(opts, :kernels, true)
+
+    unless is_boolean(kernels) do
+      raise ArgumentError, "invalid option kernels: #{inspect(kernels)}; expected a boolean"
+    end
+
+    %{backend: backend, precision: precision, kernels: kernels}
+  end
+
+  defp known!(opts, known) do
+    keyword!(opts)
+
+    case Enum.find(Keyword.keys(opts), &(&1 not in known)) do
+      nil ->
+        :ok
+
+      key ->
+        raise ArgumentError,
+              "unknown option #{inspect(key)}; known options: " <>
+                Enum.map_join(known, ", ", &inspect/1)
+    end
+  end
+
+  defp run!(system, opts, known) do
+    known!(opts, known)
+    steps = Keyword.get(opts, :steps, 1000)
+
+    unless is_integer(steps) and steps >= 0 do
+      raise ArgumentError,
+            "invalid option steps: #{inspect(steps)}; expected a non-negative integer"
+    end
+
+    dt = Keyword.get(opts, :dt, 0.01)
+
+    unless is_number(dt) do
+      raise ArgumentError, "invalid option dt: #{inspect(dt)}; expected a number"
+    end
+
+    rules = rule_ids!(system, Keyword.get(opts, :rules))
+    dt = State.to_float(dt, "option dt")
+
+    %{
+      steps: steps,
+      dt: dt,
+      rule_ids: rules,
+      params: params!(system, rules, Keyword.get(opts, :params, %{}), dt)
+    }
+  end
+
+  defp conservation!(nil), do: nil
+  defp conservation!(:report), do: :report
+
+  defp conservation!({:raise, tolerance} = mode) when is_number(tolerance) and tolerance >= 0,
+    do: mode
+
+  defp conservation!(other) do
+    raise ArgumentError,
+          "invalid option conservation: #{inspect(other)}; expected :report or " <>
+            "{:raise, tolerance}"
+  end
+
+  defp rule_ids!(system, nil), do: Enum.map(system.rules, & &1.index)
+
+  defp rule_ids!(system, names) when is_list(names) do
+    if List.improper?(names), do: invalid_rules!(names)
+
+    Enum.map(names, fn name ->
+      case Enum.find(system.rules, &(&1.name == name)) do
+        nil ->
+          raise ArgumentError,
+                "unknown rule #{inspect(name)}; known rules: " <>
+                  Enum.map_join(system.rules, ", ", &inspect(&1.name))
+
+        rule ->
+          rule.index
+      end
+    end)
+  end
+
+  defp rule_ids!(_system, other), do: invalid_rules!(other)
+
+  defp invalid_rules!(rules) do
+    raise ArgumentError, "invalid option rules: #{inspect(rules)}; expected a list of rule names"
+  end
+
+  defp params!(system, rule_ids, given, dt) do
+    given =
+      cond do
+        is_map(given) -> given
+        Keyword.keyword?(given) -> Map.new(given)
+        true -> raise ArgumentError, "invalid option params: expected a map or keyword list"
+      end
+
+    needed =
+      rule_ids
+      |> Enum.flat_map(&Enum.at(system.rules, &1).scalars)
+      |> MapSet.new()
+
+    system.params
+    |> Enum.map(fn
+      :dt ->
+        dt
+
+      name ->
+        case Map.fetch(given, name) do
+          {:ok, value} when is_number(value) ->
+            State.to_float(value, "param #{name}")
+
+          {:ok, value} ->
+            raise ArgumentError, "invalid param #{name}: #{inspect(value)}; expected a number"
+
+          :error ->
+            if MapSet.member?(needed, name) do
+              raise ArgumentError,
+                    "missing param #{inspect(name)}: pass it as params: %{#{name}: value}"
+            else
+              0.0
+            end
+        end
+    end)
+    |> List.to_tuple()
+  end
+end
