@@ -25,7 +25,7 @@ defmodule BrokenRecord.Zero do
       MyPhysics.Falling.simulate(%{particles: [...]}, steps: 100, dt: 0.01)
 
   `use BrokenRecord.Zero` imports `defsystem/2` (see `BrokenRecord.Zero.DSL`). The compiled
-  system is available as `System.__system__/0` (a `BrokenRecord.Zero.System`), and runs through
+  system is available as `System.__system__/0` (a `BrokenRecord.Zero.CompiledSystem`), and runs through
   `BrokenRecord.Zero.Runtime.simulate/3` or the long-lived `BrokenRecord.Zero.World`.
   """
 

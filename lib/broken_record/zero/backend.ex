@@ -17,8 +17,7 @@ defmodule BrokenRecord.Zero.Backend do
       :interpreted
   """
 
-  alias BrokenRecord.Zero.{Env, NIF, Options}
-  alias BrokenRecord.Zero.System, as: CompiledSystem
+  alias BrokenRecord.Zero.{CompiledSystem, Env, NIF, Options}
   alias BrokenRecord.Zero.IR.Agent
 
   @typedoc "A backend's name."

@@ -7,18 +7,18 @@ defmodule BrokenRecord.Zero.Compiler do
   """
 
   alias BrokenRecord.Zero.{
+    CompiledSystem,
     Conservation,
     Cutoff,
     Lowering,
     Optimizer,
     Parser,
     Program,
-    System,
     Types
   }
 
-  @doc "Compiles a `defsystem` block into a `BrokenRecord.Zero.System`."
-  @spec compile(Macro.t(), module, String.t(), non_neg_integer) :: System.t()
+  @doc "Compiles a `defsystem` block into a `BrokenRecord.Zero.CompiledSystem`."
+  @spec compile(Macro.t(), module, String.t(), non_neg_integer) :: CompiledSystem.t()
   def compile(block, module, file, line) do
     system = block |> Parser.parse(module, file, line) |> Types.check()
     system = %{system | rules: Cutoff.detect(system.rules)}
@@ -58,7 +58,8 @@ defmodule BrokenRecord.Zero.Compiler do
     %{
       name: potential.name,
       line: potential.line,
-      types: Enum.map(potential.agents, fn {_, type} -> System.agent(system, type).index end),
+      types:
+        Enum.map(potential.agents, fn {_, type} -> CompiledSystem.agent(system, type).index end),
       program: program,
       value: reg
     }

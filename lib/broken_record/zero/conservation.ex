@@ -26,7 +26,7 @@ defmodule BrokenRecord.Zero.Conservation do
   compensate, which the run-time monitor checks). Energy is never reported as violated.
   """
 
-  alias BrokenRecord.Zero.{Program, System}
+  alias BrokenRecord.Zero.{CompiledSystem, Program}
   alias BrokenRecord.Zero.Conservation.Algebra, as: A
   alias BrokenRecord.Zero.IR.Agent
 
@@ -43,16 +43,16 @@ defmodule BrokenRecord.Zero.Conservation do
   Verdicts for every rule: `%{rule_name => %{law => verdict}}`, for the laws declared by the
   agent types each rule touches.
   """
-  @spec analyze(System.t(), Program.t()) :: %{atom => %{atom => verdict}}
-  def analyze(%System{} = system, %Program{} = raw) do
+  @spec analyze(CompiledSystem.t(), Program.t()) :: %{atom => %{atom => verdict}}
+  def analyze(%CompiledSystem{} = system, %Program{} = raw) do
     system.rules
     |> Enum.zip(raw.rules)
     |> Map.new(fn {rule, prog} -> {rule.name, rule_verdicts(system, rule, prog)} end)
   end
 
   @doc "The violations as `{rule, law, residual}`, in rule order."
-  @spec violations(System.t()) :: [{BrokenRecord.Zero.IR.Rule.t(), atom, String.t()}]
-  def violations(%System{} = system) do
+  @spec violations(CompiledSystem.t()) :: [{BrokenRecord.Zero.IR.Rule.t(), atom, String.t()}]
+  def violations(%CompiledSystem{} = system) do
     for rule <- system.rules,
         {law, {:violated, residual}} <- Enum.sort(Map.get(system.conservation, rule.name, %{})),
         do: {rule, law, residual}
@@ -62,7 +62,7 @@ defmodule BrokenRecord.Zero.Conservation do
     slots =
       rule.agents
       |> Enum.with_index()
-      |> Enum.map(fn {{name, type}, slot} -> {slot, name, System.agent(system, type)} end)
+      |> Enum.map(fn {{name, type}, slot} -> {slot, name, CompiledSystem.agent(system, type)} end)
 
     laws = slots |> Enum.flat_map(fn {_, _, agent} -> agent.conserves end) |> Enum.uniq()
     laws = Enum.filter(@laws, &(&1 in laws))

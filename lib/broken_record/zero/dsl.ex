@@ -38,7 +38,7 @@ defmodule BrokenRecord.Zero.DSL do
         @brz_system unquote(Macro.escape(system))
 
         @doc "The compiled system: agents, rules, options, analysis and program."
-        @spec __system__() :: BrokenRecord.Zero.System.t()
+        @spec __system__() :: BrokenRecord.Zero.CompiledSystem.t()
         def __system__, do: @brz_system
 
         @doc """

@@ -83,7 +83,7 @@ defmodule BrokenRecord.Zero.KernelBuilder do
   `c++`), and used only if it has the cache key and the content hash recorded at compile time
   (the same program, generator, compiler and flags, and the very same bytes); otherwise `nil`.
   """
-  @spec ensure(BrokenRecord.Zero.System.t(), keyword) :: kernel | nil
+  @spec ensure(BrokenRecord.Zero.CompiledSystem.t(), keyword) :: kernel | nil
   def ensure(system, opts \\ [])
 
   def ensure(%{kernel: %{path: path, hash: hash, sha256: sha256} = kernel} = system, opts) do

@@ -9,12 +9,12 @@ defmodule BrokenRecord.Zero.Lowering do
   loaded one. See `docs/program.md`.
   """
 
-  alias BrokenRecord.Zero.{Program, System}
+  alias BrokenRecord.Zero.{CompiledSystem, Program}
   alias BrokenRecord.Zero.IR.{Agent, Field, Rule}
 
   @doc "Lowers every rule of a checked system to an (unoptimised) program."
-  @spec lower(System.t()) :: Program.t()
-  def lower(%System{} = system) do
+  @spec lower(CompiledSystem.t()) :: Program.t()
+  def lower(%CompiledSystem{} = system) do
     params = param_table(system.rules ++ system.potentials)
     rules = Enum.map(system.rules, &lower_rule(&1, system, params))
     %Program{types: Enum.map(system.agents, & &1.lanes), params: params, rules: rules}
@@ -30,7 +30,8 @@ defmodule BrokenRecord.Zero.Lowering do
   Lowers a `potential` (whose body ends with `{:value, line, expr}`) to a program rule and the
   register holding its value.
   """
-  @spec lower_potential(Rule.t(), System.t(), [atom]) :: {Program.Rule.t(), non_neg_integer}
+  @spec lower_potential(Rule.t(), CompiledSystem.t(), [atom]) ::
+          {Program.Rule.t(), non_neg_integer}
   def lower_potential(%Rule{body: body} = potential, system, params) do
     {:value, _, value} = List.last(body)
     rule = %{potential | body: Enum.drop(body, -1) ++ [{:assign, 0, :__value__, value}]}
@@ -39,14 +40,14 @@ defmodule BrokenRecord.Zero.Lowering do
   end
 
   @doc false
-  @spec lower_rule(Rule.t(), System.t(), [atom]) :: Program.Rule.t()
+  @spec lower_rule(Rule.t(), CompiledSystem.t(), [atom]) :: Program.Rule.t()
   def lower_rule(rule, system, params), do: elem(do_lower(rule, system, params), 0)
 
   defp do_lower(%Rule{} = rule, system, params) do
     slots =
       rule.agents
       |> Enum.with_index()
-      |> Map.new(fn {{name, type}, slot} -> {name, {slot, System.agent(system, type)}} end)
+      |> Map.new(fn {{name, type}, slot} -> {name, {slot, CompiledSystem.agent(system, type)}} end)
 
     st = %{
       instrs: [],
@@ -89,10 +90,10 @@ defmodule BrokenRecord.Zero.Lowering do
     prog = %Program.Rule{
       name: rule.name,
       kind: rule.kind,
-      type_a: System.agent(system, type_a).index,
+      type_a: CompiledSystem.agent(system, type_a).index,
       type_b:
         case rest do
-          [{_, type_b}] -> System.agent(system, type_b).index
+          [{_, type_b}] -> CompiledSystem.agent(system, type_b).index
           [] -> nil
         end,
       consts: consts,

@@ -14,8 +14,7 @@ defmodule BrokenRecord.Zero.Options do
       ** (ArgumentError) options must be a keyword list, got: %{steps: 10}
   """
 
-  alias BrokenRecord.Zero.{Backend, State}
-  alias BrokenRecord.Zero.System, as: CompiledSystem
+  alias BrokenRecord.Zero.{Backend, CompiledSystem, State}
 
   @run [:steps, :dt, :rules, :params]
   @simulate @run ++ [:backend, :conservation]

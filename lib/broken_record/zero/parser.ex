@@ -8,7 +8,7 @@ defmodule BrokenRecord.Zero.Parser do
   `BrokenRecord.Zero.Types`.
   """
 
-  alias BrokenRecord.Zero.System
+  alias BrokenRecord.Zero.CompiledSystem
   alias BrokenRecord.Zero.IR.{Agent, Field, Rule}
 
   @field_types [:float, :int, :vec3]
@@ -61,7 +61,7 @@ defmodule BrokenRecord.Zero.Parser do
   @doc """
   Parses a `defsystem` block. `file` and `line` locate errors; `module` is the system's module.
   """
-  @spec parse(Macro.t(), module, String.t(), non_neg_integer) :: System.t()
+  @spec parse(Macro.t(), module, String.t(), non_neg_integer) :: CompiledSystem.t()
   def parse(block, module, file, line) do
     ctx = %{file: file, line: line}
 
@@ -103,7 +103,7 @@ defmodule BrokenRecord.Zero.Parser do
     check_unique!(agents, & &1.collection, "collection", ctx)
     check_unique!(rules, & &1.name, "rule", ctx)
 
-    %System{
+    %CompiledSystem{
       module: module,
       name: name,
       file: file,

@@ -15,7 +15,7 @@ defmodule BrokenRecord.Zero.State do
   In the backend each agent is a tuple of lane floats; `to_lanes/2` and `from_lanes/4` convert.
   """
 
-  alias BrokenRecord.Zero.System
+  alias BrokenRecord.Zero.CompiledSystem
   alias BrokenRecord.Zero.IR.{Agent, Field}
 
   # The largest integers that f64 and f32 hold exactly, with all smaller ones.
@@ -25,8 +25,8 @@ defmodule BrokenRecord.Zero.State do
   Validates `state` and converts it to `%{type_index => [lane_tuple]}`. `:int` values are
   checked against the system's precision (`system.options.precision`).
   """
-  @spec to_lanes(System.t(), term) :: %{non_neg_integer => [tuple]}
-  def to_lanes(%System{agents: agents, options: options}, state) do
+  @spec to_lanes(CompiledSystem.t(), term) :: %{non_neg_integer => [tuple]}
+  def to_lanes(%CompiledSystem{agents: agents, options: options}, state) do
     unless is_map(state), do: raise(ArgumentError, "state must be a map")
     max_int = Map.fetch!(@max_int, Map.get(options, :precision, :f64))
     # Every collection's shape first, then the agents: the native path reports in this order.
@@ -118,10 +118,10 @@ defmodule BrokenRecord.Zero.State do
   Writes lanes back into `state`: only the fields that contain a lane of `written`
   (`%{type_index => [lane]}`) are replaced; everything else is the caller's own term.
   """
-  @spec from_lanes(System.t(), map, %{non_neg_integer => [tuple]}, %{
+  @spec from_lanes(CompiledSystem.t(), map, %{non_neg_integer => [tuple]}, %{
           non_neg_integer => [non_neg_integer]
         }) :: map
-  def from_lanes(%System{agents: agents}, state, lanes, written) do
+  def from_lanes(%CompiledSystem{agents: agents}, state, lanes, written) do
     Enum.reduce(agents, state, fn agent, state ->
       fields = written_fields(agent, Map.get(written, agent.index, []))
 

@@ -15,12 +15,12 @@ defmodule BrokenRecord.Zero.Types do
   `if` branch are local to that branch, as in Elixir; field writes are not.
   """
 
-  alias BrokenRecord.Zero.{IR, Ops, System}
+  alias BrokenRecord.Zero.{CompiledSystem, IR, Ops}
   alias BrokenRecord.Zero.IR.Agent
 
   @doc "Type-checks every rule of a parsed system."
-  @spec check(System.t()) :: System.t()
-  def check(%System{} = system) do
+  @spec check(CompiledSystem.t()) :: CompiledSystem.t()
+  def check(%CompiledSystem{} = system) do
     constants = eval_constants(system)
     rules = Enum.map(system.rules, &check_rule(&1, system, constants))
     potentials = Enum.map(system.potentials, &check_potential(&1, system, constants))
@@ -121,7 +121,7 @@ defmodule BrokenRecord.Zero.Types do
 
   defp resolve_agents(rule, system) do
     Map.new(rule.agents, fn {name, type} ->
-      case System.agent(system, type) do
+      case CompiledSystem.agent(system, type) do
         nil ->
           known = Enum.map(system.agents, & &1.name)
 

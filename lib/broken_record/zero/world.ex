@@ -20,8 +20,7 @@ defmodule BrokenRecord.Zero.World do
   every other key and value is the caller's own term.
   """
 
-  alias BrokenRecord.Zero.{Backend, Options}
-  alias BrokenRecord.Zero.System, as: CompiledSystem
+  alias BrokenRecord.Zero.{Backend, CompiledSystem, Options}
   alias BrokenRecord.Zero.IR.{Agent, Field}
 
   defstruct [:system, :backend, :impl, :state, :ref]

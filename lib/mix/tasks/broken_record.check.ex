@@ -29,7 +29,7 @@ defmodule Mix.Tasks.BrokenRecord.Check do
   end
 
   @doc false
-  @spec table(BrokenRecord.Zero.System.t()) :: String.t()
+  @spec table(BrokenRecord.Zero.CompiledSystem.t()) :: String.t()
   def table(system) do
     laws = Conservation.laws()
     header = ["rule" | Enum.map(laws, &Atom.to_string/1)]

@@ -3,10 +3,10 @@ defmodule BrokenRecord.Zero.CutoffTest do
 
   import BrokenRecord.Zero.TestHelpers
 
-  alias BrokenRecord.Zero.{Cutoff, Interpreter, Parser, System, Types}
+  alias BrokenRecord.Zero.{CompiledSystem, Cutoff, Interpreter, Parser, Types}
   alias BrokenRecord.Zero.TestSystems.{Chain, CollisionWorld, Cutoffs, Gravity}
 
-  defp cutoff(module, rule), do: System.rule(module.__system__(), rule).cutoff
+  defp cutoff(module, rule), do: CompiledSystem.rule(module.__system__(), rule).cutoff
 
   describe "cutoffs recorded in __system__/0" do
     test "the elastic collision rule: length of the position difference below the radii sum" do
@@ -174,7 +174,7 @@ defmodule BrokenRecord.Zero.CutoffTest do
     # random pair is known.
     defp check_contract(module, rule_name, samples, spread) do
       system = module.__system__()
-      index = System.rule(system, rule_name).index
+      index = CompiledSystem.rule(system, rule_name).index
       rule = Enum.at(system.program.rules, index)
       %{lane_a: la, lane_b: lb, reg: reg} = rule.cutoff
       probe = %{rule | instrs: rule.instrs ++ [{:store, 0, 0, 1_000, reg}]}
@@ -256,7 +256,7 @@ defmodule BrokenRecord.Zero.CutoffTest do
 
       # Either no cutoff, or a bound the engine would not skip this pair at.
       system = Cutoffs.__system__()
-      rule = Enum.at(system.program.rules, System.rule(system, :inclusive).index)
+      rule = Enum.at(system.program.rules, CompiledSystem.rule(system, :inclusive).index)
 
       case rule.cutoff do
         nil ->

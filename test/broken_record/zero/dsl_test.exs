@@ -3,7 +3,7 @@ defmodule BrokenRecord.Zero.DSLTest do
 
   import BrokenRecord.Zero.TestHelpers
 
-  alias BrokenRecord.Zero.{IR, Parser, System}
+  alias BrokenRecord.Zero.{CompiledSystem, IR, Parser}
   alias BrokenRecord.Zero.TestForms.Kitchen
   alias BrokenRecord.Zero.TestSystems.{CollisionWorld, Gravity, Orbit, Spring, Tally}
 
@@ -12,7 +12,7 @@ defmodule BrokenRecord.Zero.DSLTest do
   describe "__system__/0" do
     test "describes agents with fields, lane layout and collection keys" do
       system = CollisionWorld.__system__()
-      assert %System{module: CollisionWorld, name: "CollisionWorld"} = system
+      assert %CompiledSystem{module: CollisionWorld, name: "CollisionWorld"} = system
 
       [particle, wall] = system.agents
       assert %IR.Agent{name: "Particle", index: 0, collection: :particles, lanes: 8} = particle
@@ -30,9 +30,9 @@ defmodule BrokenRecord.Zero.DSLTest do
                {:normal, :vec3, 3}
              ]
 
-      assert System.agent(system, "Wall") == wall
-      assert System.agent(system, :particles) == particle
-      assert System.agent(system, "Nope") == nil
+      assert CompiledSystem.agent(system, "Wall") == wall
+      assert CompiledSystem.agent(system, :particles) == particle
+      assert CompiledSystem.agent(system, "Nope") == nil
     end
 
     test "describes rules with their kind, agents, params and index" do
@@ -44,13 +44,13 @@ defmodule BrokenRecord.Zero.DSLTest do
                {:integrate, 2, :per_agent}
              ]
 
-      assert System.rule(system, :collision).agents == [p1: "Particle", p2: "Particle"]
-      assert System.rule(system, :wall_bounce).agents == [p: "Particle", w: "Wall"]
-      assert System.rule(system, :integrate).scalars == []
+      assert CompiledSystem.rule(system, :collision).agents == [p1: "Particle", p2: "Particle"]
+      assert CompiledSystem.rule(system, :wall_bounce).agents == [p: "Particle", w: "Wall"]
+      assert CompiledSystem.rule(system, :integrate).scalars == []
       assert system.params == [:dt]
 
       assert Spring.__system__().params == [:dt, :k, :damping]
-      assert System.rule(Spring.__system__(), :spring).scalars == [:k, :damping]
+      assert CompiledSystem.rule(Spring.__system__(), :spring).scalars == [:k, :damping]
     end
 
     test "records the options and the program" do
@@ -115,7 +115,7 @@ defmodule BrokenRecord.Zero.DSLTest do
 
   describe "every DSL form" do
     test "field defaults and int fields are recorded" do
-      particle = System.agent(Kitchen.__system__(), "Particle")
+      particle = CompiledSystem.agent(Kitchen.__system__(), "Particle")
       assert IR.Agent.field(particle, :velocity).default == {0.0, 0.0, 0.0}
       assert IR.Agent.field(particle, :mass).default == 1
       assert IR.Agent.field(particle, :generation).type == :int
@@ -210,7 +210,7 @@ defmodule BrokenRecord.Zero.DSLTest do
     end
 
     test "a body constant G in a pair rule (Orbit) and :math.pow/:math.sqrt" do
-      kick = System.rule(Orbit.__system__(), :kick)
+      kick = CompiledSystem.rule(Orbit.__system__(), :kick)
       assert kick.kind == :pair_same
       refute Enum.any?(kick.body, &match?({:constant, _, _, _}, &1))
     end
@@ -237,7 +237,7 @@ defmodule BrokenRecord.Zero.DSLTest do
         "forms.exs"
       )
 
-      cell = System.agent(Module.concat([module, Sim]).__system__(), "Cell")
+      cell = CompiledSystem.agent(Module.concat([module, Sim]).__system__(), "Cell")
       assert IR.Agent.field(cell, :velocity).default == {-1.5, 0, -2.0e-3}
       assert IR.Agent.field(cell, :charge).default == -0.5
       assert IR.Agent.field(cell, :level).default == -3

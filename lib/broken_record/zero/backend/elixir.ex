@@ -15,8 +15,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   @behaviour BrokenRecord.Zero.Backend
 
-  alias BrokenRecord.Zero.{NumericalError, Program, State}
-  alias BrokenRecord.Zero.System, as: CompiledSystem
+  alias BrokenRecord.Zero.{CompiledSystem, NumericalError, Program, State}
   alias BrokenRecord.Zero.Codegen.Elixir, as: Codegen
   alias BrokenRecord.Zero.Conservation.Sums
   alias BrokenRecord.Zero.Program.Rule

@@ -11,12 +11,12 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   update per instruction and runs several times faster (see `docs/backends.md`).
   """
 
-  alias BrokenRecord.Zero.{Program, System}
+  alias BrokenRecord.Zero.{CompiledSystem, Program}
   alias BrokenRecord.Zero.Program.Rule
 
   @doc "The quoted function clauses for every rule of a system."
-  @spec functions(System.t()) :: [Macro.t()]
-  def functions(%System{program: program}) do
+  @spec functions(CompiledSystem.t()) :: [Macro.t()]
+  def functions(%CompiledSystem{program: program}) do
     clauses =
       program.rules
       |> Enum.with_index()

@@ -1,4 +1,4 @@
-defmodule BrokenRecord.Zero.System do
+defmodule BrokenRecord.Zero.CompiledSystem do
   @moduledoc """
   A compiled system, as returned by `YourSystem.__system__/0`.
 
