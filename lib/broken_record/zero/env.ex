@@ -8,8 +8,9 @@ defmodule BrokenRecord.Zero.Env do
   `XDG_CACHE_HOME` keep their conventional names. `mix.exs` reads the same `BROKEN_RECORD_`
   flags with the same values itself, since it runs before this module is compiled.
 
-  The native engine reads its own tuning variables (`BRZ_ISA`, `BRZ_KERNELS`, `BRZ_CELLS`,
-  `BRZ_WORKER_NICE`) in C++, see `docs/engine.md`.
+  The native engine reads its own tuning variables (`BROKEN_RECORD_ISA`,
+  `BROKEN_RECORD_GENERATED_KERNELS`, `BROKEN_RECORD_NEIGHBOURS`, `BROKEN_RECORD_WORKER_NICE`)
+  in C++ (`include/brz/env.hpp`); `docs/configuration.md` lists them all.
 
       iex> BrokenRecord.Zero.Env.require_nif?() ==
       ...>   (System.get_env("BROKEN_RECORD_REQUIRE_NIF") in ["1", "true"])
