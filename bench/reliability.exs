@@ -1,7 +1,7 @@
 # How the native engine shares the machine with the BEAM (docs/nif.md). `mix bench` runs it
 # after bench.exs; alone:
 #
-#     MIX_ENV=prod mix run bench/reliability.exs [seconds | --quick]
+#     MIX_ENV=prod mix run bench/reliability.exs [seconds | --quick | --smoke]
 #
 # 1. A process ticking every 1 ms on a normal scheduler while a native run uses every core:
 #    its worst and 99th-percentile lateness, and the run's speed against the same run alone.
@@ -10,32 +10,13 @@
 # 4. RSS after 100,000 world create/free cycles.
 alias BrokenRecord.Zero.{NIF, World}
 
-defmodule Reliability.Systems do
-  use BrokenRecord.Zero
+unless Code.ensure_loaded?(BrokenRecord.Zero.Fixtures),
+  do: Code.require_file("../fixtures/fixtures.ex", __DIR__)
 
-  defsystem Gravity do
-    agents do
-      defagent Body do
-        field :position, :vec3
-        field :velocity, :vec3
-        field :mass, :float
-      end
-    end
-
-    rules do
-      interaction gravity(a: Body, b: Body) do
-        d = b.position - a.position
-        r2 = dot(d, d) + 0.0025
-        inv = 1 / (sqrt(r2) * r2)
-        a.velocity = a.velocity + d * (b.mass * inv * dt)
-        b.velocity = b.velocity - d * (a.mass * inv * dt)
-      end
-    end
-  end
-end
+BrokenRecord.Zero.Fixtures.ensure([BrokenRecord.Zero.Fixtures.Gravity])
 
 defmodule Reliability do
-  alias Reliability.Systems.Gravity
+  alias BrokenRecord.Zero.Fixtures.Gravity
 
   def bodies(n) do
     :rand.seed(:exsss, {4, 5, 6})
@@ -177,6 +158,7 @@ end
 
 {seconds, cycles} =
   case System.argv() do
+    ["--smoke" | _] -> {1, 1_000}
     ["--quick" | _] -> {3, 10_000}
     [s] -> {String.to_integer(s), 100_000}
     _ -> {10, 100_000}

@@ -1,65 +1,15 @@
-# Elastic spheres bouncing in a box of walls.
+# The README's collision world (fixtures/systems/collision_world.ex): elastic spheres bouncing
+# in a box of walls.
 #
 #     mix run examples/collision_world.exs
-defmodule MyPhysics do
-  use BrokenRecord.Zero
+# MIX_ENV=test compiles the fixtures with the project; elsewhere they are loaded here.
+unless Code.ensure_loaded?(BrokenRecord.Zero.Fixtures),
+  do: Code.require_file("../fixtures/fixtures.ex", __DIR__)
 
-  defsystem CollisionWorld do
-    compile_target :cpu
-    optimize [:spatial_hash, :simd, :loop_fusion]
-    precision :f64
+alias BrokenRecord.Zero.Fixtures
+alias BrokenRecord.Zero.Fixtures.CollisionWorld
 
-    agents do
-      defagent Particle do
-        field :position, :vec3
-        field :velocity, :vec3
-        field :mass, :float
-        field :radius, :float
-        conserves [:energy, :momentum, :angular_momentum]
-      end
-
-      defagent Wall do
-        field :position, :vec3
-        field :normal, :vec3
-      end
-    end
-
-    rules do
-      interaction collision(p1: Particle, p2: Particle) do
-        delta = p1.position - p2.position
-        dist = length(delta)
-
-        if dist < p1.radius + p2.radius do
-          normal = normalize(delta)
-          speed = dot(p1.velocity - p2.velocity, normal)
-
-          if speed < 0 do
-            impulse = 2 * speed / (1 / p1.mass + 1 / p2.mass)
-            p1.velocity = p1.velocity - normal * (impulse / p1.mass)
-            p2.velocity = p2.velocity + normal * (impulse / p2.mass)
-          end
-        end
-      end
-
-      interaction wall_bounce(p: Particle, w: Wall) do
-        dist = dot(p.position - w.position, w.normal)
-
-        if dist < p.radius do
-          v_normal = dot(p.velocity, w.normal)
-          {x, y, z} = p.velocity
-
-          p.velocity =
-            {x - 2 * v_normal * w.normal.x, y - 2 * v_normal * w.normal.y,
-             z - 2 * v_normal * w.normal.z}
-        end
-      end
-
-      interaction integrate(p: Particle, dt: float) do
-        p.position = p.position + p.velocity * dt
-      end
-    end
-  end
-end
+Fixtures.ensure([CollisionWorld])
 
 :rand.seed(:exsss, {1, 2, 3})
 
@@ -93,8 +43,7 @@ energy = fn s ->
   end)
 end
 
-{time, result} =
-  :timer.tc(fn -> MyPhysics.CollisionWorld.simulate(state, steps: 1_000, dt: 0.01) end)
+{time, result} = :timer.tc(fn -> CollisionWorld.simulate(state, steps: 1_000, dt: 0.01) end)
 
 IO.puts("backend:        #{BrokenRecord.Zero.Runtime.backend()}")
 IO.puts("1000 steps of 200 particles in #{Float.round(time / 1000, 1)} ms")

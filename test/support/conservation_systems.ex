@@ -1,6 +1,6 @@
 defmodule BrokenRecord.Zero.ConservationSystems do
   @moduledoc """
-  Systems for the conservation tests: each rule is an example of a law the analysis proves or refutes.
+  Systems for the conservation tests: each rule is an example of docs/conservation.md.
   They declare laws on purpose, so some of them produce compile-time warnings; they live in
   their own module compiled with warnings captured by the test that needs them.
   """
@@ -88,7 +88,10 @@ defmodule BrokenRecord.Zero.ConservationSystems do
 end
 
 defmodule BrokenRecord.Zero.ConservationSystems.Monitored do
-  @moduledoc "Systems run with the conservation monitor (no violations: compile cleanly)."
+  @moduledoc """
+  A system run with the conservation monitor (no violations: compiles cleanly); the monitored
+  gas is `BrokenRecord.Zero.Fixtures.ElasticSpheres`.
+  """
   use BrokenRecord.Zero
 
   # A two-body orbit, kick-drift-kick leapfrog, with its potential for the energy monitor.
@@ -120,41 +123,6 @@ defmodule BrokenRecord.Zero.ConservationSystems.Monitored do
 
     potential newton(a: Body, b: Body) do
       -G * a.mass * b.mass / length(a.position - b.position)
-    end
-  end
-
-  # Elastic spheres: free flight plus the elastic collision rule.
-  defsystem Gas do
-    agents do
-      defagent Particle do
-        field :position, :vec3
-        field :velocity, :vec3
-        field :mass, :float
-        field :radius, :float
-        conserves [:mass, :momentum, :angular_momentum, :energy]
-      end
-    end
-
-    rules do
-      interaction collision(p1: Particle, p2: Particle) do
-        delta = p1.position - p2.position
-        dist = length(delta)
-
-        if dist < p1.radius + p2.radius do
-          normal = normalize(delta)
-          speed = dot(p1.velocity - p2.velocity, normal)
-
-          if speed < 0 do
-            impulse = 2 * speed / (1 / p1.mass + 1 / p2.mass)
-            p1.velocity = p1.velocity - normal * (impulse / p1.mass)
-            p2.velocity = p2.velocity + normal * (impulse / p2.mass)
-          end
-        end
-      end
-
-      interaction integrate(p: Particle) do
-        p.position = p.position + p.velocity * dt
-      end
     end
   end
 end

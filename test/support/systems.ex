@@ -1,66 +1,10 @@
 defmodule BrokenRecord.Zero.TestSystems do
   @moduledoc """
-  Systems shared by the test suite. Each one is small but physically meaningful; together they
-  cover every DSL form, every rule kind and the semantics of docs/program.md.
+  Systems of the test suite. Each one is small but physically meaningful; together with the
+  canonical ones of `BrokenRecord.Zero.Fixtures` they cover every DSL form, every rule kind and
+  the semantics of docs/program.md.
   """
   use BrokenRecord.Zero
-
-  # The README's collision world (without `conserves`, whose analysis is tested elsewhere):
-  # elastic spheres in a box of walls.
-  defsystem CollisionWorld do
-    compile_target :cpu
-    optimize [:spatial_hash, :simd, :loop_fusion]
-    precision :f64
-
-    agents do
-      defagent Particle do
-        field :position, :vec3
-        field :velocity, :vec3
-        field :mass, :float
-        field :radius, :float
-      end
-
-      defagent Wall do
-        field :position, :vec3
-        field :normal, :vec3
-      end
-    end
-
-    rules do
-      interaction collision(p1: Particle, p2: Particle) do
-        delta = p1.position - p2.position
-        dist = length(delta)
-
-        if dist < p1.radius + p2.radius do
-          normal = normalize(delta)
-          speed = dot(p1.velocity - p2.velocity, normal)
-
-          if speed < 0 do
-            impulse = 2 * speed / (1 / p1.mass + 1 / p2.mass)
-            p1.velocity = p1.velocity - normal * (impulse / p1.mass)
-            p2.velocity = p2.velocity + normal * (impulse / p2.mass)
-          end
-        end
-      end
-
-      interaction wall_bounce(p: Particle, w: Wall) do
-        dist = dot(p.position - w.position, w.normal)
-
-        if dist < p.radius do
-          v_normal = dot(p.velocity, w.normal)
-          {x, y, z} = p.velocity
-
-          p.velocity =
-            {x - 2 * v_normal * w.normal.x, y - 2 * v_normal * w.normal.y,
-             z - 2 * v_normal * w.normal.z}
-        end
-      end
-
-      interaction integrate(p: Particle, dt: float) do
-        p.position = p.position + p.velocity * dt
-      end
-    end
-  end
 
   # Point masses under a uniform field `g` (a param): free flight with `drift` alone,
   # semi-implicit Euler with [:accelerate, :drift].
@@ -517,7 +461,7 @@ defmodule BrokenRecord.Zero.TestSystems do
   @doc "Every system defined here."
   def all,
     do: [
-      __MODULE__.CollisionWorld,
+      BrokenRecord.Zero.Fixtures.CollisionWorld,
       __MODULE__.Ballistics,
       __MODULE__.Gravity,
       __MODULE__.GravityF32,

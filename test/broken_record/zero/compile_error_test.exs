@@ -1029,62 +1029,11 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
     test "the collision example, verbatim" do
       module = unique_module("MyPhysics")
 
-      src = """
-      defmodule #{module} do
-        use BrokenRecord.Zero
-
-        defsystem CollisionWorld do
-          compile_target :cpu
-          optimize [:spatial_hash, :simd, :loop_fusion]
-          precision :f64                       # optional; :f64 (default) or :f32
-
-          agents do
-            defagent Particle do
-              field :position, :vec3
-              field :velocity, :vec3
-              field :mass, :float
-              field :radius, :float
-              conserves [:energy, :momentum, :angular_momentum]
-            end
-
-            defagent Wall do
-              field :position, :vec3
-              field :normal, :vec3
-            end
-          end
-
-          rules do
-            interaction collision(p1: Particle, p2: Particle) do
-              delta = p1.position - p2.position
-              dist = length(delta)
-              if dist < p1.radius + p2.radius do
-                normal = normalize(delta)
-                speed = dot(p1.velocity - p2.velocity, normal)
-                if speed < 0 do
-                  impulse = 2 * speed / (1 / p1.mass + 1 / p2.mass)
-                  p1.velocity = p1.velocity - normal * (impulse / p1.mass)
-                  p2.velocity = p2.velocity + normal * (impulse / p2.mass)
-                end
-              end
-            end
-
-            interaction wall_bounce(p: Particle, w: Wall) do
-              dist = dot(p.position - w.position, w.normal)
-              if dist < p.radius do
-                v_normal = dot(p.velocity, w.normal)
-                {x, y, z} = p.velocity
-                p.velocity = {x - 2 * v_normal * w.normal.x, y - 2 * v_normal * w.normal.y,
-                              z - 2 * v_normal * w.normal.z}
-              end
-            end
-
-            interaction integrate(p: Particle, dt: float) do
-              p.position = p.position + p.velocity * dt
-            end
-          end
-        end
-      end
-      """
+      # the shared fixture's source, compiled again under a module of its own
+      src =
+        Path.expand("../../../fixtures/systems/collision_world.ex", __DIR__)
+        |> File.read!()
+        |> String.replace("BrokenRecord.Zero.Fixtures.CollisionWorld", "#{module}.CollisionWorld")
 
       stderr = capture_io(:stderr, fn -> Code.compile_string(src, "collision_example.exs") end)
       assert stderr == "", "the collision example warned:\n" <> stderr

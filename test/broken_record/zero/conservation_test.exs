@@ -6,7 +6,8 @@ defmodule BrokenRecord.Zero.ConservationTest do
   import ExUnit.CaptureIO
 
   alias BrokenRecord.Zero.{ConservationError, ConservationSystems}
-  alias BrokenRecord.Zero.ConservationSystems.Monitored.{Gas, TwoBody}
+  alias BrokenRecord.Zero.ConservationSystems.Monitored.TwoBody
+  alias BrokenRecord.Zero.Fixtures.ElasticSpheres
 
   setup_all do
     module = "BrzLaws#{System.unique_integer([:positive])}"
@@ -198,7 +199,12 @@ defmodule BrokenRecord.Zero.ConservationTest do
     test "an elastic-collision gas: momentum exact to rounding, energy bounded" do
       for backend <- backends() do
         {_state, report} =
-          Gas.simulate(gas(), steps: 200, dt: 0.01, backend: backend, conservation: :report)
+          ElasticSpheres.simulate(gas(),
+            steps: 200,
+            dt: 0.01,
+            backend: backend,
+            conservation: :report
+          )
 
         assert report.momentum.drift < 1.0e-13
         assert report.mass.drift == 0.0
@@ -209,8 +215,8 @@ defmodule BrokenRecord.Zero.ConservationTest do
     test "both backends report the same totals" do
       if BrokenRecord.Zero.NIF.loaded?() do
         opts = [steps: 100, dt: 0.01, conservation: :report]
-        {_, a} = Gas.simulate(gas(), [backend: :interpreted] ++ opts)
-        {_, b} = Gas.simulate(gas(), [backend: :native] ++ opts)
+        {_, a} = ElasticSpheres.simulate(gas(), [backend: :interpreted] ++ opts)
+        {_, b} = ElasticSpheres.simulate(gas(), [backend: :native] ++ opts)
 
         for law <- [:mass, :energy] do
           assert_in_delta a[law].final, b[law].final, 1.0e-9 * abs(a[law].final)

@@ -4,7 +4,8 @@ defmodule BrokenRecord.Zero.CutoffTest do
   import BrokenRecord.Zero.TestHelpers
 
   alias BrokenRecord.Zero.{CompiledSystem, Cutoff, Interpreter, Parser, Types}
-  alias BrokenRecord.Zero.TestSystems.{Chain, CollisionWorld, Cutoffs, Gravity}
+  alias BrokenRecord.Zero.Fixtures.CollisionWorld
+  alias BrokenRecord.Zero.TestSystems.{Chain, Cutoffs, Gravity}
 
   defp cutoff(module, rule), do: CompiledSystem.rule(module.__system__(), rule).cutoff
 

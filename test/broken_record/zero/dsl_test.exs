@@ -5,7 +5,8 @@ defmodule BrokenRecord.Zero.DSLTest do
 
   alias BrokenRecord.Zero.{CompiledSystem, IR, Parser}
   alias BrokenRecord.Zero.TestForms.Kitchen
-  alias BrokenRecord.Zero.TestSystems.{CollisionWorld, Gravity, Orbit, Spring, Tally}
+  alias BrokenRecord.Zero.Fixtures.CollisionWorld
+  alias BrokenRecord.Zero.TestSystems.{Gravity, Orbit, Spring, Tally}
 
   @opts [backend: :interpreted]
 

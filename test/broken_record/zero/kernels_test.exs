@@ -143,8 +143,9 @@ defmodule BrokenRecord.Zero.KernelsTest do
   alias BrokenRecord.Zero.{Codegen, KernelBuilder, NIF, NumericalError, World}
   alias BrokenRecord.Zero.KernelsTest.Systems.{Guarded, LJCells, LJForces}
   alias BrokenRecord.Zero.TestForms.Kitchen
+  alias BrokenRecord.Zero.Fixtures.CollisionWorld
   alias BrokenRecord.Zero.Test.SweepCounts
-  alias BrokenRecord.Zero.TestSystems.{CollisionWorld, Fragile, Gravity, GravityF32, Tally}
+  alias BrokenRecord.Zero.TestSystems.{Fragile, Gravity, GravityF32, Tally}
 
   # Compares two states: same shape, floats within `tol` relative, everything else identical.
   defp assert_agree(a, b, tol) when is_map(a) and is_map(b) and not is_struct(a) do

@@ -13,10 +13,11 @@ defmodule BrokenRecord.Zero.NativeTest do
   alias BrokenRecord.Zero.TestForms.Kitchen
   alias BrokenRecord.Zero.Test.SweepCounts
 
+  alias BrokenRecord.Zero.Fixtures.CollisionWorld
+
   alias BrokenRecord.Zero.TestSystems.{
     Ballistics,
     Chain,
-    CollisionWorld,
     Fragile,
     FragilePairs,
     Gravity,

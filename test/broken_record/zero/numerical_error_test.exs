@@ -2,7 +2,8 @@ defmodule BrokenRecord.Zero.NumericalErrorTest do
   use ExUnit.Case, async: true
 
   alias BrokenRecord.Zero.NumericalError
-  alias BrokenRecord.Zero.TestSystems.{CollisionWorld, Fragile, FragilePairs, Gravity}
+  alias BrokenRecord.Zero.Fixtures.CollisionWorld
+  alias BrokenRecord.Zero.TestSystems.{Fragile, FragilePairs, Gravity}
 
   @opts [backend: :interpreted]
 

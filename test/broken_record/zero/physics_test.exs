@@ -4,7 +4,8 @@ defmodule BrokenRecord.Zero.PhysicsTest do
   import BrokenRecord.Zero.TestHelpers
 
   alias BrokenRecord.Zero.World
-  alias BrokenRecord.Zero.TestSystems.{Ballistics, CollisionWorld, Gravity, Orbit}
+  alias BrokenRecord.Zero.Fixtures.CollisionWorld
+  alias BrokenRecord.Zero.TestSystems.{Ballistics, Gravity, Orbit}
 
   @opts [backend: :interpreted]
 

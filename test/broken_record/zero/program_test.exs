@@ -3,7 +3,8 @@ defmodule BrokenRecord.Zero.ProgramTest do
 
   alias BrokenRecord.Zero.Program
   alias BrokenRecord.Zero.TestSystems
-  alias BrokenRecord.Zero.TestSystems.{CollisionWorld, Cutoffs, Spring}
+  alias BrokenRecord.Zero.Fixtures.CollisionWorld
+  alias BrokenRecord.Zero.TestSystems.{Cutoffs, Spring}
 
   # decode/1 cannot know rule or param names; everything else must survive.
   defp strip(%Program{} = program) do

@@ -5,14 +5,8 @@ defmodule BrokenRecord.Zero.SemanticsTest do
 
   alias BrokenRecord.Zero.Runtime
 
-  alias BrokenRecord.Zero.TestSystems.{
-    Ballistics,
-    Chain,
-    CollisionWorld,
-    Spring,
-    Steps,
-    Tally
-  }
+  alias BrokenRecord.Zero.Fixtures.CollisionWorld
+  alias BrokenRecord.Zero.TestSystems.{Ballistics, Chain, Spring, Steps, Tally}
 
   @opts [backend: :interpreted]
 

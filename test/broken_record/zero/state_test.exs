@@ -24,7 +24,8 @@ defmodule BrokenRecord.Zero.StateTest do
 
   import BrokenRecord.Zero.TestHelpers
 
-  alias BrokenRecord.Zero.TestSystems.{CollisionWorld, Keep, Tally}
+  alias BrokenRecord.Zero.Fixtures.CollisionWorld
+  alias BrokenRecord.Zero.TestSystems.{Keep, Tally}
 
   @opts [backend: :interpreted]
 

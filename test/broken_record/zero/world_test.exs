@@ -19,7 +19,8 @@ defmodule BrokenRecord.Zero.WorldTest do
   import BrokenRecord.Zero.TestHelpers
 
   alias BrokenRecord.Zero.World
-  alias BrokenRecord.Zero.TestSystems.{CollisionWorld, Gravity, Keep, Spring}
+  alias BrokenRecord.Zero.Fixtures.CollisionWorld
+  alias BrokenRecord.Zero.TestSystems.{Gravity, Keep, Spring}
 
   defp gas do
     seed(5)
