@@ -8,7 +8,8 @@ defmodule Mix.Tasks.Bench do
   world churn).
 
       mix bench                 # all scenarios
-      mix bench --quick         # smaller sizes, for a smoke run
+      mix bench --quick         # the same sizes, shorter timed runs
+      mix bench --smoke         # every scenario once at a small size: checks that it runs
   """
   use Mix.Task
 

@@ -1,0 +1,81 @@
+defmodule Bench.Row do
+  @moduledoc """
+  A result row names what it measured with structured keys, and the printed table derives its
+  labels from them:
+
+    * `scenario`: `:peak`, `:integrate`, `:gravity`, `:softened`, `:marshalling`,
+      `:collisions`, `:all_pairs` or `:lj`;
+    * `n`: the number of agents;
+    * `contender`: `:native`, `:elixir` (the pure-Elixir backend), `:micro_kernel`,
+      `:cpp_reference`, `:cpp_all_j`, `:cpp_i_lt_j`, `:cpp_canonical_all_j` (hand-written C++),
+      `:lammps`, or for marshalling `:enum_map_rebuild`, `:enum_map_share`,
+      `:native_simulate`, `:interpreted_simulate`;
+    * `precision`: `:f64`, `:f32` or `nil`;
+    * `heap` (marshalling only): `:roomy` or `:default`.
+
+  The measurements (`seconds_per_step`, `throughput`, `unit`, ...) come next to them.
+  """
+
+  @doc "A new row with its keys."
+  @spec new(atom, non_neg_integer, atom, atom | nil, keyword) :: map
+  def new(scenario, n, contender, precision, extra \\ []) do
+    Map.merge(
+      %{scenario: scenario, n: n, contender: contender, precision: precision},
+      Map.new(extra)
+    )
+  end
+
+  @doc "Whether `row` has the given keys (a keyword list of key: value)."
+  @spec matches?(map, keyword) :: boolean
+  def matches?(row, keys), do: Enum.all?(keys, fn {k, v} -> Map.get(row, k) == v end)
+
+  @doc "Whether the contender of `row` is hand-written C++."
+  @spec cpp?(map) :: boolean
+  def cpp?(row),
+    do:
+      row.contender in [
+        :micro_kernel,
+        :cpp_reference,
+        :cpp_all_j,
+        :cpp_i_lt_j,
+        :cpp_canonical_all_j
+      ]
+
+  @doc "The printed name of the row's scenario."
+  @spec scenario_label(map) :: String.t()
+  def scenario_label(%{scenario: :peak}), do: "peak FMA"
+  def scenario_label(%{scenario: :all_pairs}), do: "all-pairs"
+  def scenario_label(%{scenario: :lj}), do: "LJ"
+  def scenario_label(%{scenario: scenario}), do: Atom.to_string(scenario)
+
+  @doc "The printed name of what the row measured (the table's variant column)."
+  @spec variant(map) :: String.t()
+  def variant(%{scenario: :all_pairs, contender: :native, precision: p}),
+    do: "native #{p} gravity"
+
+  def variant(%{scenario: :lj, contender: :native, precision: p}), do: "native #{p} (DSL)"
+  def variant(%{contender: :lammps}), do: "LAMMPS mpirun -np 2"
+  def variant(%{contender: :enum_map_share}), do: "Enum.map sharing a tuple"
+  def variant(%{contender: :enum_map_rebuild} = row), do: "Enum.map rebuild" <> heap(row)
+
+  def variant(%{contender: :native_simulate} = row),
+    do: "native simulate(steps: 1)" <> heap(row)
+
+  def variant(%{contender: :interpreted_simulate} = row),
+    do: "interpreted simulate(steps: 1)" <> heap(row)
+
+  def variant(%{contender: contender, precision: p}), do: "#{contender_label(contender)} #{p}"
+
+  @doc "The printed name of a contender, without its precision."
+  @spec contender_label(atom) :: String.t()
+  def contender_label(:native), do: "native"
+  def contender_label(:elixir), do: "elixir"
+  def contender_label(:micro_kernel), do: "C++ micro-kernel"
+  def contender_label(:cpp_reference), do: "C++ reference"
+  def contender_label(:cpp_all_j), do: "C++ all-j"
+  def contender_label(:cpp_i_lt_j), do: "C++ i<j"
+  def contender_label(:cpp_canonical_all_j), do: "C++ canonical all-j"
+
+  defp heap(%{heap: :default}), do: ", default heap"
+  defp heap(_), do: ""
+end

@@ -1,0 +1,272 @@
+defmodule Bench.Targets do
+  @moduledoc """
+  The speed targets, each with the ratio measured in this run and PASS / MISS (or SKIP when a
+  scenario could not run, with the reason).
+  """
+
+  alias Bench.{Reference, Report, Row}
+
+  @doc "The targets, each with the ratio measured in `rows` and its verdict."
+  @spec evaluate([map]) :: [map]
+  def evaluate(rows) do
+    find = fn scenario, n, contender, precision ->
+      Enum.find(
+        rows,
+        &Row.matches?(&1, scenario: scenario, n: n, contender: contender, precision: precision)
+      )
+    end
+
+    speed = fn dsl, reference ->
+      if dsl && reference && dsl.seconds_per_step && reference.seconds_per_step,
+        do: reference.seconds_per_step / dsl.seconds_per_step
+    end
+
+    ref_missing = if Reference.available?(), do: "no measurement", else: "C++ reference not built"
+
+    g =
+      for p <- [:f64, :f32],
+          do:
+            {p, find.(:gravity, 16_384, :native, p), find.(:gravity, 16_384, :cpp_all_j, p),
+             find.(:gravity, 16_384, :cpp_i_lt_j, p)}
+
+    s =
+      for p <- [:f64, :f32],
+          do:
+            {p, find.(:softened, 16_384, :native, p),
+             find.(:softened, 16_384, :cpp_canonical_all_j, p)}
+
+    i =
+      for p <- [:f64, :f32],
+          do:
+            {p, find.(:integrate, 1_000_000, :native, p),
+             find.(:integrate, 1_000_000, :cpp_reference, p)}
+
+    peak = find.(:peak, 0, :micro_kernel, :f64)
+    peak32 = find.(:peak, 0, :micro_kernel, :f32)
+
+    gravity_targets =
+      for {p, dsl, reference, newton} <- g do
+        newton_note =
+          case speed.(dsl, newton) do
+            nil -> nil
+            x -> "against C++ i<j (Newton's third law too): #{fmt2(x)}x"
+          end
+
+        target(
+          "1",
+          "gravity #{p} N=16384: C++ all-pairs time / DSL time",
+          :ge,
+          1.0,
+          speed.(dsl, reference),
+          note:
+            case Enum.reject([gflops_note(dsl, nil), newton_note], &is_nil/1) do
+              [] -> nil
+              notes -> Enum.join(notes, "; ")
+            end,
+          skip: ref_missing
+        )
+      end
+
+    softened_targets =
+      for {p, dsl, reference} <- s do
+        target(
+          "2",
+          "softened gravity #{p} N=16384: C++ canonical time / DSL time",
+          :ge,
+          1.0,
+          speed.(dsl, reference),
+          note: gflops_note(dsl, if(p == :f64, do: peak, else: peak32)),
+          skip: ref_missing
+        )
+      end
+
+    integrate_targets =
+      for {p, dsl, reference} <- i do
+        target(
+          "3",
+          "integrate #{p} N=1,000,000: C++ loop time / DSL time",
+          :ge,
+          0.8,
+          speed.(dsl, reference),
+          skip: ref_missing
+        )
+      end
+
+    lj = find.(:lj, 32_000, :native, :f64)
+    lmp = find.(:lj, 32_000, :lammps, nil)
+
+    lj_note =
+      if lj && lj.steps != lj.steps_wanted,
+        do: "#{lj.steps} steps, not #{lj.steps_wanted}: over the time budget",
+        else: nil
+
+    lj_skip =
+      cond do
+        lj == nil -> "native engine not loaded"
+        lmp && lmp[:skipped] -> lmp.skipped
+        true -> "no measurement"
+      end
+
+    lj_targets = [
+      target("4", "LJ 32k atoms: DSL time / LAMMPS (np 2) time", :le, 1.5, lmp && lmp[:ratio],
+        skip: lj_skip,
+        note: lj_note
+      ),
+      target(
+        "4",
+        "LJ total energy after the run: |E_DSL - E_LAMMPS| / |E_LAMMPS|",
+        :le,
+        1.0e-4,
+        lmp && lmp[:energy_rel_diff],
+        skip: lj_skip,
+        format: :sci,
+        note:
+          if(lmp && lmp[:energy_rel_diff_initial],
+            do: "initial energies differ by #{sci(lmp.energy_rel_diff_initial)}"
+          )
+      )
+    ]
+
+    {collisions, collision_refs} =
+      rows
+      |> Enum.filter(&(&1.scenario == :collisions))
+      |> Enum.split_with(&(&1.contender == :native))
+
+    measured = Enum.filter(collisions, & &1.seconds_per_step)
+    skipped = Enum.filter(collisions, & &1[:skipped])
+    spread_of = fn rows -> rows |> Enum.map(& &1.ns_per_agent_step) |> Enum.min_max() end
+
+    spread =
+      if length(measured) >= 2 and skipped == [] do
+        {lo, hi} = spread_of.(measured)
+        hi / lo
+      end
+
+    # The hand-written C++ version's spread over the same sizes, in this run: how much of the
+    # spread the machine's memory hierarchy imposes on any implementation.
+    collision_context =
+      if length(collision_refs) >= 2 and length(collision_refs) == length(measured) do
+        {lo, hi} = spread_of.(collision_refs)
+
+        "hand-written C++ in this run: #{fmt2(hi / lo)}x; DSL speed / C++ speed per size: " <>
+          Enum.map_join(measured, " / ", &"#{fmt2(&1.ratio)}x")
+      end
+
+    # A size that could not run within the budget misses the target (it does not scale).
+    collision_miss =
+      case skipped do
+        [] -> nil
+        [row | _] -> "N=#{row.n} not run: #{row.skipped}"
+      end
+
+    all_pairs = Enum.filter(rows, &(&1.scenario == :all_pairs))
+
+    collision_targets = [
+      target("5", "collisions: max/min time per particle-step, N=10k..1M", :le, 1.5, spread,
+        skip: "native engine not loaded",
+        miss: collision_miss,
+        note: collision_context
+      ),
+      %{
+        id: "5",
+        what: "all-pairs rule (gravity) at N=50,000 runs (time per step)",
+        target: "runs",
+        measured:
+          case all_pairs do
+            [] -> nil
+            rows -> Enum.map_join(rows, ", ", &Report.format_time(&1.seconds_per_step))
+          end,
+        verdict:
+          cond do
+            all_pairs == [] -> "SKIP (native engine not loaded)"
+            Enum.all?(all_pairs, & &1.finite) -> "PASS"
+            true -> "MISS (non-finite result)"
+          end
+      }
+    ]
+
+    marshalling =
+      Enum.find(
+        rows,
+        &Row.matches?(&1,
+          scenario: :marshalling,
+          n: 100_000,
+          contender: :native_simulate,
+          heap: :roomy
+        )
+      )
+
+    elixir_speed =
+      case {find.(:gravity, 1_000, :native, :f64), find.(:gravity, 1_000, :elixir, :f64)} do
+        {%{} = native, %{} = elixir} -> elixir.seconds_per_step / native.seconds_per_step
+        _ -> nil
+      end
+
+    gravity_targets ++
+      softened_targets ++
+      integrate_targets ++
+      lj_targets ++
+      collision_targets ++
+      [
+        target(
+          "6",
+          "marshalling N=100,000: simulate(steps: 1) time / Enum.map rebuild time",
+          :le,
+          2.0,
+          marshalling && marshalling.ratio,
+          skip: "native engine not loaded"
+        ),
+        target(
+          "7",
+          "gravity N=1,000: native f64 speed / pure-Elixir speed",
+          :ge,
+          500.0,
+          elixir_speed,
+          skip: "native engine not loaded"
+        )
+      ]
+  end
+
+  defp target(id, what, cmp, goal, measured, opts) do
+    format = Keyword.get(opts, :format, :ratio)
+
+    # three decimals where two would round onto the goal and hide the verdict
+    show = fn x ->
+      decimals = if abs(x - goal) < 0.01 and x != goal, do: 3, else: 2
+
+      if format == :sci,
+        do: sci(x),
+        else: "#{:erlang.float_to_binary(x * 1.0, decimals: decimals)}x"
+    end
+
+    verdict =
+      cond do
+        measured == nil and opts[:miss] -> "MISS (#{opts[:miss]})"
+        measured == nil -> "SKIP (#{opts[:skip]})"
+        cmp == :ge and measured >= goal -> "PASS"
+        cmp == :le and measured <= goal -> "PASS"
+        true -> "MISS"
+      end
+
+    %{
+      id: id,
+      what: what,
+      target: "#{if cmp == :ge, do: ">=", else: "<="} #{show.(goal)}",
+      goal: goal,
+      measured: measured && show.(measured),
+      value: measured,
+      verdict: verdict,
+      note: opts[:note]
+    }
+  end
+
+  defp gflops_note(nil, _), do: nil
+  defp gflops_note(dsl, nil), do: "DSL #{fmt2(dsl.gflops)} GFLOPS"
+
+  defp gflops_note(dsl, peak),
+    do:
+      "DSL #{fmt2(dsl.gflops)} GFLOPS, peak FMA #{fmt2(peak.gflops)} GFLOPS (#{fmt2(100 * dsl.gflops / peak.gflops)}%)"
+
+  defp fmt2(x), do: Report.fmt2(x)
+  defp sci(x), do: Report.sci(x)
+end
