@@ -31,9 +31,15 @@ Fixtures.ensure([
   Fixtures.LennardJones
 ])
 
-# one compiler run for all of them, so that calls between the files resolve
-{:ok, _, _} =
-  __DIR__ |> Path.join("support/**/*.ex") |> Path.wildcard() |> Kernel.ParallelCompiler.require()
+# One compiler run for all of them, so that calls between the files resolve; a warning is an
+# error, as for the library (CI's smoke run is what compiles this code).
+support = Path.wildcard(Path.join(__DIR__, "support/**/*.ex"))
+
+case Kernel.ParallelCompiler.require(support) do
+  {:ok, _modules, []} -> :ok
+  {:ok, _modules, _warnings} -> raise "bench/support/ compiled with warnings (printed above)"
+  {:error, _errors, _warnings} -> raise "bench/support/ failed to compile (printed above)"
+end
 
 defmodule Bench do
   @moduledoc "Runs every scenario, prints the tables and writes the JSON."

@@ -5,7 +5,7 @@ defmodule Bench.Scenarios.Softened do
   all j, as usually hand-written), and the same formula over i < j is shown too.
   """
 
-  alias Bench.{Config, Inputs, Measure, Reference, Row}
+  alias Bench.{Config, Inputs, Measure, Reference}
   alias BrokenRecord.Zero.Fixtures.SoftenedGravity
 
   @doc "The scenario's rows."
