@@ -1,5 +1,5 @@
 [
-  inputs: ["{mix,.formatter}.exs", "{config,lib,fixtures,test,bench,examples}/**/*.{ex,exs}"],
+  inputs: ["{mix,.formatter}.exs", "{config,lib,test,bench,examples}/**/*.{ex,exs}"],
   locals_without_parens: [
     compile_target: 1,
     optimize: 1,

@@ -103,7 +103,7 @@ defmodule BrokenRecord.MixProject do
     [extra_applications: [:logger]]
   end
 
-  defp elixirc_paths(:test), do: ["lib", "fixtures", "test/support", "test/fuzz"]
+  defp elixirc_paths(:test), do: ["lib", "examples", "test/support", "test/fuzz"]
   defp elixirc_paths(_), do: ["lib"]
 
   defp aliases do

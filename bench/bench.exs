@@ -14,12 +14,12 @@
 # The LJ scenario compares with LAMMPS when `lmp` and `mpirun` are on PATH (Debian packages
 # `lammps`, `openmpi-bin`); see Bench.Scenarios.LJ for the exact configuration.
 #
-# The systems are the shared fixtures (fixtures/systems/); the scenarios, measurement, C++
+# The systems are the shared fixtures (examples/systems/); the scenarios, measurement, C++
 # reference, LAMMPS, tables, targets and JSON are modules under bench/support/. `--quick`
 # shortens the timed runs; `--smoke` runs every scenario once at a small size (Bench.Config).
 
 unless Code.ensure_loaded?(BrokenRecord.Zero.Fixtures),
-  do: Code.require_file("../fixtures/fixtures.ex", __DIR__)
+  do: Code.require_file("../examples/fixtures.ex", __DIR__)
 
 alias BrokenRecord.Zero.Fixtures
 

@@ -11,7 +11,7 @@
 alias BrokenRecord.Zero.{NIF, World}
 
 unless Code.ensure_loaded?(BrokenRecord.Zero.Fixtures),
-  do: Code.require_file("../fixtures/fixtures.ex", __DIR__)
+  do: Code.require_file("../examples/fixtures.ex", __DIR__)
 
 BrokenRecord.Zero.Fixtures.ensure([BrokenRecord.Zero.Fixtures.Gravity])
 

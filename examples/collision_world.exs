@@ -1,10 +1,10 @@
-# The README's collision world (fixtures/systems/collision_world.ex): elastic spheres bouncing
+# The README's collision world (examples/systems/collision_world.ex): elastic spheres bouncing
 # in a box of walls.
 #
 #     mix run examples/collision_world.exs
 # MIX_ENV=test compiles the fixtures with the project; elsewhere they are loaded here.
 unless Code.ensure_loaded?(BrokenRecord.Zero.Fixtures),
-  do: Code.require_file("../fixtures/fixtures.ex", __DIR__)
+  do: Code.require_file("fixtures.ex", __DIR__)
 
 alias BrokenRecord.Zero.Fixtures
 alias BrokenRecord.Zero.Fixtures.CollisionWorld

@@ -95,7 +95,7 @@ defmodule Bench.Lammps do
 
   defp input(steps) do
     """
-    # BrokenRecord Zero bench: the DSL's LJ system (fixtures/systems/lennard_jones.ex), same data file
+    # BrokenRecord Zero bench: the DSL's LJ system (examples/systems/lennard_jones.ex), same data file
     units           lj
     atom_style      atomic
     boundary        s s s

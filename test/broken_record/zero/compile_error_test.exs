@@ -1031,7 +1031,7 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
       # the shared fixture's source, compiled again under a module of its own
       src =
-        Path.expand("../../../fixtures/systems/collision_world.ex", __DIR__)
+        Path.expand("../../../examples/systems/collision_world.ex", __DIR__)
         |> File.read!()
         |> String.replace("BrokenRecord.Zero.Fixtures.CollisionWorld", "#{module}.CollisionWorld")
 
