@@ -2,7 +2,7 @@ defmodule BrokenRecord.Zero.Fuzz.Adapter do
   @moduledoc """
   The one place of the fuzz harness that knows the signatures of `BrokenRecord.Zero.NIF`.
 
-  Each function turns an intent ("integrate this world with these params") into the list of
+  Each function turns an intent ("run steps on this world with these params") into the list of
   `{function, args}` NIF calls that carry it out; the batch (`BrokenRecord.Zero.Fuzz.Batch`)
   makes the calls, each guarded, and keeps them as seeds for the random-argument part, which
   otherwise only enumerates `BrokenRecord.Zero.NIF.__info__(:functions)`. When the NIF's
@@ -10,9 +10,9 @@ defmodule BrokenRecord.Zero.Fuzz.Adapter do
 
   Two shapes of the params API are supported, chosen by what the loaded module exports:
 
-    * `world_set_params/2` exported: params are set with it, and `native_integrate/4` takes
+    * `world_set_params/2` exported: params are set with it, and `native_run_steps/4` takes
       `dt` (params[0]) as its second argument;
-    * otherwise: `native_integrate/4` takes the whole params list (params[0] = dt).
+    * otherwise: `native_run_steps/4` takes the whole params list (params[0] = dt).
 
   Any call on a world may also return `:busy` (another call holds the world); the batch
   treats every return value alike.
@@ -23,9 +23,9 @@ defmodule BrokenRecord.Zero.Fuzz.Adapter do
   @typedoc "A NIF call: function name and arguments."
   @type call :: {atom, [term]}
 
-  @doc "Whether the loaded NIF takes the params list in `native_integrate/4` (no `world_set_params/2`)."
-  @spec params_in_integrate?() :: boolean
-  def params_in_integrate?, do: not function_exported?(NIF, :world_set_params, 2)
+  @doc "Whether the loaded NIF takes the params list in `native_run_steps/4` (no `world_set_params/2`)."
+  @spec params_in_run_steps?() :: boolean
+  def params_in_run_steps?, do: not function_exported?(NIF, :world_set_params, 2)
 
   @doc "Creating a program resource from a binary, with no generated kernel library."
   @spec program_new(binary) :: [call]
@@ -41,13 +41,13 @@ defmodule BrokenRecord.Zero.Fuzz.Adapter do
     do: [{:world_new, [program, layout, state, precision]}]
 
   @doc "Running `steps` steps of `rule_ids` with `params` (params[0] = dt)."
-  @spec integrate(term, list, term, term) :: [call]
-  def integrate(world, params, steps, rule_ids) do
-    if params_in_integrate?() do
-      [{:native_integrate, [world, params, steps, rule_ids]}]
+  @spec run_steps(term, list, term, term) :: [call]
+  def run_steps(world, params, steps, rule_ids) do
+    if params_in_run_steps?() do
+      [{:native_run_steps, [world, params, steps, rule_ids]}]
     else
       dt = List.first(params, 0.0)
-      [{:world_set_params, [world, params]}, {:native_integrate, [world, dt, steps, rule_ids]}]
+      [{:world_set_params, [world, params]}, {:native_run_steps, [world, dt, steps, rule_ids]}]
     end
   end
 

@@ -17,7 +17,7 @@ defmodule BrokenRecord.Zero.Fuzz.Batch do
       `counts/1` and `Runtime.simulate/3` on the test systems with random states and options.
 
   Every call runs in a fresh Erlang process with a time limit (a call still running then is
-  killed, which `native_integrate` notices). Returning anything, raising anything or timing out
+  killed, which `native_run_steps` notices). Returning anything, raising anything or timing out
   is not a failure; only the OS process dying is. Exceptions other than `ArgumentError`,
   `NumericalError`, `ConservationError` and `RuntimeError` are counted as unexpected and
   reported with a sample message.
@@ -546,7 +546,7 @@ defmodule BrokenRecord.Zero.Fuzz.Batch do
   defp integrate_calls(w) do
     n_rules = length(w.raw.rules)
 
-    Adapter.integrate(
+    Adapter.run_steps(
       w.ref,
       Programs.params(w.raw.n_params),
       Programs.steps(),

@@ -8,10 +8,9 @@ defmodule BrokenRecord.Zero.NumericalError do
   there; it is approximate only in the sense that the value may have been produced by an earlier
   rule of the same step).
   """
-  defexception [:message, :agent, :collection, :index, :field, :step]
+  defexception [:agent, :collection, :index, :field, :step]
 
   @type t :: %__MODULE__{
-          message: String.t(),
           agent: String.t(),
           collection: atom,
           index: non_neg_integer,
@@ -22,15 +21,18 @@ defmodule BrokenRecord.Zero.NumericalError do
   @doc false
   @spec new(String.t(), atom, non_neg_integer, atom, pos_integer) :: t
   def new(agent, collection, index, field, step) do
-    %__MODULE__{
-      message: "non-finite value in #{agent}[#{index}].#{field} at step #{step}",
-      agent: agent,
-      collection: collection,
-      index: index,
-      field: field,
-      step: step
-    }
+    %__MODULE__{agent: agent, collection: collection, index: index, field: field, step: step}
   end
+
+  @doc """
+  The message, made from the fields (both backends raise the fields only: the pure-Elixir one
+  through `new/5`, the native one from the NIF), e.g.
+  `"non-finite value in Particle[3].velocity at step 17"`.
+  """
+  @impl true
+  @spec message(t) :: String.t()
+  def message(%__MODULE__{agent: agent, index: index, field: field, step: step}),
+    do: "non-finite value in #{agent}[#{index}].#{field} at step #{step}"
 end
 
 defmodule BrokenRecord.Zero.ConservationError do

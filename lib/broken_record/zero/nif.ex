@@ -90,9 +90,9 @@ defmodule BrokenRecord.Zero.NIF do
   when the caller died during the run (the world is then as it was before the call, as after a
   `BrokenRecord.Zero.NumericalError`).
   """
-  @spec native_integrate(reference, [number], non_neg_integer, [non_neg_integer]) ::
+  @spec native_run_steps(reference, [number], non_neg_integer, [non_neg_integer]) ::
           :ok | :busy | :cancelled
-  def native_integrate(_world, _params, _steps, _rule_ids),
+  def native_run_steps(_world, _params, _steps, _rule_ids),
     do: :erlang.nif_error(:nif_not_loaded)
 
   @doc "Returns `state` with the written fields replaced by the world's values (or `:busy`)."
@@ -105,7 +105,7 @@ defmodule BrokenRecord.Zero.NIF do
 
   @doc """
   `%{precision, counts, kernels, kernel_status, kernel_isa, sweeps, neighbour_builds}` of a
-  world: `kernels` lists the rule ids whose per-agent or all-pairs sweeps `native_integrate/4`
+  world: `kernels` lists the rule ids whose per-agent or all-pairs sweeps `native_run_steps/4`
   runs through generated kernels; `sweeps` counts its sweeps per rule path (docs/engine.md).
   """
   @spec world_info(reference) :: map

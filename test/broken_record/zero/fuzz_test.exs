@@ -57,16 +57,16 @@ defmodule BrokenRecord.Zero.FuzzTest do
   @tag :native
   test "the adapter enumerates every NIF function and matches the loaded params API" do
     functions = Adapter.functions()
-    assert {:native_integrate, 4} in functions
+    assert {:native_run_steps, 4} in functions
     assert {:program_new, 1} in functions
     refute {:__load__, 0} in functions
 
-    assert Adapter.params_in_integrate?() == not function_exported?(NIF, :world_set_params, 2)
+    assert Adapter.params_in_run_steps?() == not function_exported?(NIF, :world_set_params, 2)
 
-    [{:native_integrate, [:w, second, 1, [0]]} | _] =
-      Adapter.integrate(:w, [0.5, 2.0], 1, [0]) |> Enum.reverse()
+    [{:native_run_steps, [:w, second, 1, [0]]} | _] =
+      Adapter.run_steps(:w, [0.5, 2.0], 1, [0]) |> Enum.reverse()
 
-    assert second == if(Adapter.params_in_integrate?(), do: [0.5, 2.0], else: 0.5)
+    assert second == if(Adapter.params_in_run_steps?(), do: [0.5, 2.0], else: 0.5)
   end
 
   describe "runner" do

@@ -22,8 +22,8 @@ defmodule BrokenRecord.Zero.NumericalErrorTest do
       assert %NumericalError{agent: "Cell", collection: :cells, index: 2, field: :value, step: 1} =
                error
 
-      assert error.message =~ "Cell[2].value"
-      assert error.message =~ "step 1"
+      assert Exception.message(error) =~ "Cell[2].value"
+      assert Exception.message(error) =~ "step 1"
       assert state == copy
     end
 

@@ -52,7 +52,7 @@ defmodule BrokenRecord.Zero.ReliabilityTest do
       ref = world.ref
 
       assert NIF.world_to_state(ref, %{bodies: bodies(1_500)}) == :busy
-      assert NIF.native_integrate(ref, [1.0e-6], 1, [0]) == :busy
+      assert NIF.native_run_steps(ref, [1.0e-6], 1, [0]) == :busy
       assert NIF.world_totals(ref, 0, 6, 3, 0) == :busy
 
       # to_state waits, then sees the finished run.
@@ -207,11 +207,11 @@ defmodule BrokenRecord.Zero.ReliabilityTest do
       end
 
       assert_raise ArgumentError, ~r/params must be a list of 2 numbers/, fn ->
-        NIF.native_integrate(world.ref, List.duplicate(1.0, 1_000_000), 1, [0])
+        NIF.native_run_steps(world.ref, List.duplicate(1.0, 1_000_000), 1, [0])
       end
 
       assert_raise ArgumentError, ~r/params must be a list of 2 numbers/, fn ->
-        NIF.native_integrate(world.ref, [1.0 | 2.0], 1, [0])
+        NIF.native_run_steps(world.ref, [1.0 | 2.0], 1, [0])
       end
     end
   end

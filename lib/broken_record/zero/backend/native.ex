@@ -28,7 +28,7 @@ defmodule BrokenRecord.Zero.Backend.Native do
 
     :ok =
       NIF.until_free(fn ->
-        NIF.native_integrate(ref, params, run.steps, run.rule_ids)
+        NIF.native_run_steps(ref, params, run.steps, run.rule_ids)
       end)
 
     ref
@@ -74,7 +74,7 @@ defmodule BrokenRecord.Zero.Backend.Native do
   end
 
   # The NIF's view of the agent types (docs/nif.md). No lane counts as written at the start:
-  # native_integrate marks the fields of the rules it runs.
+  # native_run_steps marks the fields of the rules it runs.
   defp layout(system) do
     Enum.map(system.agents, fn agent ->
       fields = Enum.map(agent.fields, &{&1.name, &1.type, &1.default})

@@ -1,0 +1,34 @@
+// Marshalling between a state (maps of agents in lists, per collection) and a world's columns,
+// and column reads: the only code that walks agent lists or touches column memory for the NIF.
+#pragma once
+
+#include <erl_nif.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "brz/program.hpp"
+#include "brz/world.hpp"
+#include "nif/layout.hpp"
+
+namespace brz::nif {
+
+/// The world of `prog`, at `precision`, holding the agents of `state` (a map) as `types` lays
+/// them out; throws the ArgumentError of the first bad collection or agent (docs/nif.md,
+/// "Reading the state").
+std::unique_ptr<brz::WorldBase> read_state(ErlNifEnv* env, ERL_NIF_TERM state,
+                                           const std::vector<TypeInfo>& types,
+                                           const std::shared_ptr<const brz::Program>& prog,
+                                           brz::Precision precision);
+
+/// `state` (a map) with the written fields of every agent replaced by the world's values.
+ERL_NIF_TERM write_state(ErlNifEnv* env, ERL_NIF_TERM state, const std::vector<TypeInfo>& types,
+                         const brz::WorldBase& world);
+
+/// A binary of the `n_lanes` lanes from `first_lane` of type `type`, agent-major, in the
+/// world's precision (the range already checked).
+ERL_NIF_TERM read_columns(ErlNifEnv* env, const brz::WorldBase& world, uint32_t type,
+                          uint32_t first_lane, uint32_t n_lanes);
+
+}  // namespace brz::nif

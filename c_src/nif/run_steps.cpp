@@ -1,0 +1,128 @@
+// native_run_steps: runs rules on a world, undoing a run that raises or is cancelled.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "brz/env.hpp"
+#include "brz/error.hpp"
+#include "brz/executor.hpp"
+#include "nif/atoms.hpp"
+#include "nif/functions.hpp"
+#include "nif/term.hpp"
+
+namespace brz::nif {
+
+namespace {
+
+// Raises BrokenRecord.Zero.NumericalError with the fields of `e` in the world's terms; its
+// message is made from them on the Elixir side (NumericalError.message/1).
+ERL_NIF_TERM raise_numerical_error(ErlNifEnv* env, const WorldRes& w,
+                                   const brz::NumericalError& e) {
+  const TypeInfo& ti = w.types.at(e.type);
+  const FieldInfo* field = ti.field_of(e.lane);
+  return raise_exception(env, atom::numerical_error,
+                         {{atom::agent, encode(env, ti.type_name)},
+                          {atom::collection, ti.key},
+                          {atom::index, encode(env, ErlNifUInt64(e.index))},
+                          {atom::field, field ? field->atom : atom::nil},
+                          {atom::step, encode(env, ErlNifUInt64(e.step))}});
+}
+
+// The lanes that the rules `ids` store to, per type (what a run may change, so what it saves).
+std::vector<std::vector<uint32_t>> stored_lanes(const brz::Program& prog,
+                                                const std::vector<uint32_t>& ids) {
+  std::vector<std::vector<uint32_t>> lanes(prog.n_types());
+  for (uint32_t id : ids) {
+    const brz::Rule& rule = prog.rule(id);
+    for (const brz::StoreRef& s : rule.stores) {
+      std::vector<uint32_t>& l = lanes[rule.slot_type(s.slot)];
+      if (std::find(l.begin(), l.end(), s.lane) == l.end()) l.push_back(s.lane);
+    }
+  }
+  return lanes;
+}
+
+// Marks the fields that hold `lanes` (per type, from stored_lanes) as written, so world_to_state
+// replaces them (and only them: a field no rule has written comes back as the caller's own term).
+void mark_written(WorldRes& w, const std::vector<std::vector<uint32_t>>& lanes) {
+  for (uint32_t t = 0; t < lanes.size(); ++t)
+    for (uint32_t lane : lanes[t]) w.types[t].mark_written(lane);
+}
+
+// The params argument: a list of exactly n_params finite numbers.
+std::vector<double> decode_params(ErlNifEnv* env, ERL_NIF_TERM list, std::size_t n_params) {
+  const std::string message =
+      "params must be a list of " + std::to_string(n_params) + " numbers (dt first)";
+  const auto items = list_items(env, list, n_params);
+  if (!items || items->size() != n_params) throw ArgumentError(message);
+  std::vector<double> params(n_params);
+  for (std::size_t k = 0; k < n_params; ++k)
+    if (!get(env, (*items)[k], &params[k]) || !std::isfinite(params[k]))
+      throw ArgumentError(message);
+  return params;
+}
+
+// The rule_ids argument: a list of indices of the program's rules.
+std::vector<uint32_t> decode_rule_ids(ErlNifEnv* env, ERL_NIF_TERM list, uint32_t n_rules) {
+  const char* const message = "rule_ids must be a list of rule indices";
+  const auto items = list_items(env, list);
+  if (!items) throw ArgumentError(message);
+  std::vector<uint32_t> ids;
+  ids.reserve(items->size());
+  for (ERL_NIF_TERM t : *items) {
+    const auto id = decode<ErlNifUInt64>(env, t, message);
+    if (id >= n_rules)
+      throw ArgumentError("rule id " + std::to_string(id) + " out of range (the program has " +
+                          std::to_string(n_rules) + " rules)");
+    ids.push_back(static_cast<uint32_t>(id));
+  }
+  return ids;
+}
+
+}  // namespace
+
+// native_run_steps(world, params, steps, rule_ids): params travel with the call (a list of
+// n_params numbers, dt first), so concurrent callers never run with each other's. A run that
+// raises (NumericalError) or is cancelled by its caller's death leaves the world as it was
+// before the call (docs/nif.md).
+ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  const brz::Program& prog = *w->prog_res->prog;
+  const std::vector<double> params = decode_params(env, argv[1], prog.n_params());
+  const auto steps = decode<ErlNifUInt64>(env, argv[2], "steps must be a non-negative integer");
+  const std::vector<uint32_t> ids = decode_rule_ids(env, argv[3], prog.n_rules());
+  WorldLock lock(w);
+  if (!lock.owned()) return atom::busy;
+  if (steps == 0) return atom::ok;
+  w->world->params() = params;
+  CallerMonitor monitor(env, w);
+  const std::vector<std::vector<uint32_t>> lanes = stored_lanes(prog, ids);
+  w->world->save(w->undo, lanes);
+  brz::ExecOptions opts = exec_options(*w);
+  opts.cancel = &w->cancel;
+  opts.worker_nice = brz::env::worker_nice();
+  brz::RunStepsResult res;
+  try {
+    res = brz::run_steps(*w->world, ids, steps, params[0], opts);
+  } catch (const brz::NumericalError& e) {
+    w->world->restore(w->undo);
+    return raise_numerical_error(env, *w, e);
+  } catch (...) {
+    w->world->restore(w->undo);
+    throw;
+  }
+  for (std::size_t p = 0; p < brz::kRulePaths; ++p) w->path_sweeps[p] += res.sweeps[p];
+  w->neighbour_builds += res.neighbour_builds;
+  if (res.cancelled) {
+    w->world->restore(w->undo);
+    return atom::cancelled;
+  }
+  mark_written(*w, lanes);
+  return atom::ok;
+}
+
+}  // namespace brz::nif

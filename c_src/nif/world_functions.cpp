@@ -1,0 +1,147 @@
+// The NIF functions on worlds other than running them (c_src/nif/run_steps.cpp): creation,
+// reading back, queries and options.
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "brz/executor.hpp"
+#include "brz/rule_path.hpp"
+#include "brz/totals.hpp"
+#include "nif/atoms.hpp"
+#include "nif/functions.hpp"
+#include "nif/marshal.hpp"
+#include "nif/term.hpp"
+
+namespace brz::nif {
+
+ERL_NIF_TERM world_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  ProgramRes* pres = get_program(env, argv[0]);
+  brz::Precision precision;
+  if (enif_is_identical(argv[3], atom::f64))
+    precision = brz::Precision::F64;
+  else if (enif_is_identical(argv[3], atom::f32))
+    precision = brz::Precision::F32;
+  else
+    throw ArgumentError("precision must be :f64 or :f32");
+  std::vector<TypeInfo> types = parse_layout(env, argv[1], *pres->prog);
+  const Map state = decode<Map>(env, argv[2], "state must be a map");
+  std::unique_ptr<brz::WorldBase> world = read_state(env, state.term, types, pres->prog, precision);
+  // The resource is sized by the world's columns too, so that the garbage collector of a
+  // process holding it counts them, like the bytes of a binary (docs/nif.md, "Memory").
+  const std::size_t column_bytes = world->column_bytes();
+  return Worlds::make(env, column_bytes, pres, std::move(world), std::move(types));
+}
+
+ERL_NIF_TERM world_to_state(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  const Map state = decode<Map>(env, argv[1], "state must be a map");
+  WorldLock lock(w);
+  if (!lock.owned()) return atom::busy;
+  return write_state(env, state.term, w->types, *w->world);
+}
+
+ERL_NIF_TERM world_column(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  unsigned type, first, n_lanes;
+  const brz::Program& prog = *w->prog_res->prog;
+  if (!get(env, argv[1], &type) || type >= prog.n_types())
+    throw ArgumentError("type_index out of range (the program has " +
+                        std::to_string(prog.n_types()) + " agent types)");
+  if (!get(env, argv[2], &first) || !get(env, argv[3], &n_lanes) ||
+      uint64_t(first) + n_lanes > prog.lanes(type))
+    throw ArgumentError("lane range out of range (type " + std::to_string(type) + " has " +
+                        std::to_string(prog.lanes(type)) + " lanes)");
+  WorldLock lock(w);
+  if (!lock.owned()) return atom::busy;
+  return read_columns(env, *w->world, type, first, n_lanes);
+}
+
+ERL_NIF_TERM world_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  // Precision and counts never change after world_new: no lock needed.
+  std::vector<ERL_NIF_TERM> counts;
+  for (std::size_t c : w->world->counts()) counts.push_back(encode(env, c));
+  const bool f64 = w->world->precision() == brz::Precision::F64;
+  // Rules that native_run_steps runs through generated kernels, and the library's status.
+  const brz::ExecOptions opts = exec_options(*w);
+  std::vector<ERL_NIF_TERM> kernels;
+  for (uint32_t id = 0; id < w->prog_res->prog->n_rules(); ++id)
+    if (brz::runs_generated(brz::rule_path(*w->world, id, opts)))
+      kernels.push_back(encode(env, id));
+  const ERL_NIF_TERM status = kernel_status(env, *w->prog_res);
+  std::vector<ERL_NIF_TERM> path_keys, path_counts;
+  for (std::size_t p = 0; p < brz::kRulePaths; ++p) {
+    path_keys.push_back(atom::rule_path(static_cast<brz::RulePath>(p)));
+    path_counts.push_back(encode(env, w->path_sweeps[p].load()));
+  }
+  return make_map(env, {{atom::precision, f64 ? atom::f64 : atom::f32},
+                        {atom::counts, make_list(env, counts)},
+                        {atom::kernels, make_list(env, kernels)},
+                        {atom::kernel_status, status},
+                        {atom::kernel_isa, kernel_isa(env, *w->prog_res)},
+                        {atom::sweeps, make_map(env, path_keys, path_counts)},
+                        {atom::neighbour_builds, encode(env, w->neighbour_builds.load())}});
+}
+
+namespace {
+
+constexpr std::size_t kMaxWorldOptions = 16;
+
+// A lane argument of world_totals: a non-negative integer, or nil for a missing field.
+uint32_t totals_lane(ErlNifEnv* env, ERL_NIF_TERM term, const char* what) {
+  unsigned lane;
+  if (get(env, term, &lane)) return lane;
+  if (enif_is_identical(term, atom::nil)) return brz::kNoLane;
+  throw ArgumentError(std::string("world_totals: ") + what + " lane must be an integer or nil");
+}
+
+}  // namespace
+
+// world_set_options(world, options): options a keyword list; `kernels: boolean` chooses whether
+// native_run_steps may use the program's generated kernels (default true).
+ERL_NIF_TERM world_set_options(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  const auto items = list_items(env, argv[1], kMaxWorldOptions);
+  if (!items)
+    throw ArgumentError("world options must be a keyword list of at most " +
+                        std::to_string(kMaxWorldOptions) + " options");
+  for (ERL_NIF_TERM item : *items) {
+    const auto option = try_decode<Tuple<2>>(env, item);
+    if (!option || !enif_is_atom(env, (*option)[0]))
+      throw ArgumentError("world options must be a keyword list");
+    const auto [key, value] = *option;
+    if (!enif_is_identical(key, atom::kernels))
+      throw ArgumentError("unknown world option :" + atom_text(env, key) + " (known: :kernels)");
+    w->use_kernels = decode<bool>(env, value, "world option kernels must be a boolean");
+  }
+  return atom::ok;
+}
+
+ERL_NIF_TERM world_totals(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  const unsigned type = decode<unsigned>(env, argv[1], "world_totals: bad type index");
+  brz::TotalsLanes lanes;
+  lanes.mass = totals_lane(env, argv[2], "mass");
+  lanes.velocity = totals_lane(env, argv[3], "velocity");
+  lanes.position = totals_lane(env, argv[4], "position");
+  WorldLock lock(w);
+  if (!lock.owned()) return atom::busy;
+  const brz::Totals t = brz::totals(*w->world, type, lanes);
+  for (double v : {t.mass, t.momentum[0], t.momentum[1], t.momentum[2], t.angular_momentum[0],
+                   t.angular_momentum[1], t.angular_momentum[2], t.kinetic})
+    if (!std::isfinite(v)) throw ArgumentError("world_totals: the world holds non-finite values");
+  return make_map(env, {{atom::mass, encode(env, t.mass)},
+                        {atom::mass_scale, encode(env, t.mass_scale)},
+                        {atom::momentum, encode(env, t.momentum)},
+                        {atom::momentum_scale, encode(env, t.momentum_scale)},
+                        {atom::angular_momentum, encode(env, t.angular_momentum)},
+                        {atom::angular_momentum_scale, encode(env, t.angular_momentum_scale)},
+                        {atom::kinetic, encode(env, t.kinetic)}});
+}
+
+ERL_NIF_TERM live_worlds_count(ErlNifEnv* env, int, const ERL_NIF_TERM*) {
+  return encode(env, live_worlds());
+}
+
+}  // namespace brz::nif
