@@ -9,7 +9,7 @@ defmodule BrokenRecord.Zero.State do
   exactly: |n| <= 2^53, or 2^24 when the precision of the system (or of the world, the
   `precision:` option of `BrokenRecord.Zero.World.new/3`) is `:f32`, although this backend
   computes in f64. Anything else raises `ArgumentError` with the same message as the native
-  path (`c_src/nif.cpp`), e.g. `state.particles[3].position must be a 3-tuple of numbers` or
+  path (`c_src/nif/marshal.cpp`), e.g. `state.particles[3].position must be a 3-tuple of numbers` or
   `state.particles[3].count is out of range`.
 
   In the backend each agent is a tuple of lane floats; `to_lanes/2` and `from_lanes/4` convert.
