@@ -51,15 +51,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       program.rules
       |> Enum.with_index()
       |> Enum.flat_map(fn {rule, k} ->
-        [kernel(rule, k, :f64), kernel(rule, k, :f32)] ++
-          if(rule.kind == :per_agent,
-            do: [],
-            else: [block_kernel(rule, k, :f64), block_kernel(rule, k, :f32)]
-          ) ++
-          if(list_kernel?(rule),
-            do: [list_kernel(rule, k, :f64), list_kernel(rule, k, :f32)],
-            else: []
-          )
+        Enum.flat_map(kernels_for(rule), &[emit(&1, rule, k, :f64), emit(&1, rule, k, :f32)])
       end)
 
     IO.iodata_to_binary([
@@ -68,6 +60,42 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       Enum.intersperse(kernels, "\n")
     ])
   end
+
+  @typedoc """
+  A kind of kernel the generator emits for a rule (`include/brz/generated.hpp`, `RuleKernels`):
+  `:sweep` the per-agent or all-pairs kernel `brz_rule_<k>_f64` / `_f32`, `:block` the pair-block
+  kernel `brz_rule_<k>_block_*`, `:list` the neighbour-list kernel `brz_rule_<k>_list_*`.
+  """
+  @type kernel_kind :: :sweep | :block | :list
+
+  @doc """
+  The kernels the library has for `rule`, in the order they are emitted: the generator's side of
+  the engine's `rule_path` (docs/engine.md, "Rule paths"), which picks among them per sweep.
+
+    * `:sweep` for every rule;
+    * `:block` for pair rules (the neighbour sweeps, over a grid or a neighbour list, run the
+      pairs they find through it);
+    * `:list` for pair-same rules with a cutoff whose every store is an ACC (each listed pair's
+      additions go straight to the accumulators); the engine uses it only on lists with long
+      runs per slot-0 row.
+  """
+  @spec kernels_for(Rule.t()) :: [kernel_kind, ...]
+  def kernels_for(%Rule{kind: :per_agent}), do: [:sweep]
+
+  def kernels_for(%Rule{} = rule),
+    do: [:sweep, :block] ++ if(all_acc_cutoff?(rule), do: [:list], else: [])
+
+  # A pair-same rule with a cutoff whose every store is an ACC.
+  defp all_acc_cutoff?(%Rule{kind: :pair_same, cutoff: %{}, instrs: instrs}) do
+    stores = for {op, _, _, _, _} <- instrs, op in [:store, :acc], do: op
+    stores != [] and Enum.all?(stores, &(&1 == :acc))
+  end
+
+  defp all_acc_cutoff?(_rule), do: false
+
+  defp emit(:sweep, rule, k, precision), do: kernel(rule, k, precision)
+  defp emit(:block, rule, k, precision), do: block_kernel(rule, k, precision)
+  defp emit(:list, rule, k, precision), do: list_kernel(rule, k, precision)
 
   defp prelude do
     """
@@ -286,16 +314,6 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       body
     )
   end
-
-  # Rules the neighbour-list sweep may run through a list kernel: pair-same rules with a cutoff
-  # whose every store is an ACC (each listed pair's additions go straight to the accumulators).
-  # The engine uses it only on lists with long runs per slot-0 row (docs/engine.md).
-  defp list_kernel?(%Rule{kind: :pair_same, cutoff: %{}, instrs: instrs}) do
-    stores = for {op, _, _, _, _} <- instrs, op in [:store, :acc], do: op
-    stores != [] and Enum.all?(stores, &(&1 == :acc))
-  end
-
-  defp list_kernel?(_rule), do: false
 
   # The neighbour-list kernel (BrzListArgs, ABI version 4): the listed pairs in runs of one
   # slot-0 row i, outer code once per run, the run's j in a `#pragma omp simd` loop (its j are
