@@ -418,23 +418,23 @@ void sweep_pair(const SweepArgs<T>& A) {
   }
 }
 
-// acc[(idx[k] - lo) * C.acc_row] += src[k * ss] (- start[k] when start is not null), k < cnt.
-// Neighbour-list mode (lists sorted by slot-0 row, so the slot-0 side comes in runs) sums a run
-// of equal consecutive slot-0 indices first, in four partial sums, which avoids a chain of
+// acc[(idx[k] - lo) * L->acc_row] += src[k * ss] (- start[k] when start is not null), k < cnt.
+// A list sweep (L not null; lists sorted by slot-0 row, so the slot-0 side comes in runs) sums a
+// run of equal consecutive slot-0 indices first, in four partial sums, which avoids a chain of
 // dependent loads and stores, and skips a zero sum; the slot-1 side (`runs` false: a partner
 // rarely follows itself) adds each non-zero delta on its own, which halves the instructions
-// per pair. Grid mode keeps one addition per pair, so that its sums do not depend on where the
-// blocks happen to be cut (which depends on the thread count).
+// per pair. A grid sweep (L null) keeps one addition per pair, so that its sums do not depend
+// on where the blocks happen to be cut (which depends on the thread count).
 template <class T>
-inline void scatter_add(const CellArgs<T>& C, T* __restrict acc, const uint32_t* __restrict idx,
-                        const T* __restrict src, std::size_t ss, const T* __restrict start,
-                        std::size_t cnt, uint32_t lo, bool runs) {
+inline void scatter_add(const ListSweepArgs<T>* L, T* __restrict acc,
+                        const uint32_t* __restrict idx, const T* __restrict src, std::size_t ss,
+                        const T* __restrict start, std::size_t cnt, uint32_t lo, bool runs) {
   auto delta = [&](std::size_t k) { return start ? src[k * ss] - start[k] : src[k * ss]; };
-  if (!C.list_n) {
+  if (!L) {
     for (std::size_t k = 0; k < cnt; ++k) acc[idx[k] - lo] += delta(k);
     return;
   }
-  const std::size_t row = C.acc_row;
+  const std::size_t row = L->acc_row;
   if (!runs) {
     for (std::size_t k = 0; k < cnt; ++k) {
       const T d = delta(k);
@@ -465,8 +465,8 @@ inline void scatter_add(const CellArgs<T>& C, T* __restrict acc, const uint32_t*
   }
 }
 
-// Neighbour-list mode: marks the 64-row blocks of both rows of the first cnt pairs in
-// `touched` (CellArgs::touched). Plain byte stores: a bitmap would make every pair a
+// List sweeps: marks the 64-row blocks of both rows of the first cnt pairs in
+// `touched` (ListSweepArgs::touched). Plain byte stores: a bitmap would make every pair a
 // read-modify-write of the word the previous pair wrote, a chain through memory.
 inline void mark_blocks(const uint32_t* pi, const uint32_t* pj, std::size_t cnt, uint32_t lo,
                         uint8_t* __restrict touched) {
@@ -478,11 +478,11 @@ inline void mark_blocks(const uint32_t* pi, const uint32_t* pj, std::size_t cnt,
 }
 
 // Runs the whole program over `cnt` listed pairs (pi[k], pj[k]) and adds their deltas to the
-// shared accumulators (cell-list mode, see CellArgs).
+// accumulators (PairBlockArgs; L: the list sweep, null in a grid sweep).
 template <class T>
-inline void flush_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint32_t* pi,
-                        const uint32_t* pj, std::size_t cnt, T* regs, const T** rp, T* gbuf,
-                        T* acc_block, uint32_t lo, uint8_t* touched) {
+inline void flush_pairs(const SweepArgs<T>& A, const PairBlockArgs<T>& C, const ListSweepArgs<T>* L,
+                        const uint32_t* pi, const uint32_t* pj, std::size_t cnt, T* regs,
+                        const T** rp, T* gbuf, T* acc_block, uint32_t lo, uint8_t* touched) {
   constexpr std::size_t W = kW<T>;
   constexpr std::size_t GS = block_lanes<T>() + 16;
   const std::size_t nb = (cnt + W - 1) / W;
@@ -510,7 +510,7 @@ inline void flush_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint3
     const std::size_t ss = C.pair_level[st.reg] == kVarying ? 1 : 0;
     const uint32_t* idx = st.slot == 0 ? pi : pj;
     const T* start = st.accumulate ? nullptr : gathered(st.slot, st.lane);
-    scatter_add<T>(C, acc_block + A.store_acc[s], idx, src, ss, start, cnt, lo, st.slot == 0);
+    scatter_add<T>(L, acc_block + A.store_acc[s], idx, src, ss, start, cnt, lo, st.slot == 0);
   }
   if (touched) mark_blocks(pi, pj, cnt, lo, touched);
 }
@@ -553,20 +553,21 @@ inline std::size_t drop_zero_pairs(uint32_t n_stores, uint32_t* __restrict pi,
 }
 
 // The same as flush_pairs, through the rule's generated pair-block kernel: it writes each
-// pair's deltas to out[s][k] (args set up by sweep_cells), which are then added to the shared
+// pair's deltas to out[s][k] (args set up by sweep_neighbours), which are then added to the shared
 // accumulators exactly as flush_pairs adds them.
 template <class T>
-inline void flush_pairs_generated(const SweepArgs<T>& A, const CellArgs<T>& C, uint32_t* pi,
-                                  uint32_t* pj, std::size_t cnt, BrzKernelArgs<T>& g, T* const* out,
-                                  T* acc_block, uint32_t lo, uint8_t* touched) {
+inline void flush_pairs_generated(const SweepArgs<T>& A, const PairBlockArgs<T>& C,
+                                  const ListSweepArgs<T>* L, uint32_t* pi, uint32_t* pj,
+                                  std::size_t cnt, BrzKernelArgs<T>& g, T* const* out, T* acc_block,
+                                  uint32_t lo, uint8_t* touched) {
   g.n_a = g.n_b = cnt;
   g.i_begin = 0;
   g.i_end = cnt;
   C.block_fn(&g);
-  if (C.list_n) cnt = drop_zero_pairs(A.n_stores, pi, pj, out, cnt);
+  if (L) cnt = drop_zero_pairs(A.n_stores, pi, pj, out, cnt);
   for (uint32_t s = 0; s < A.n_stores; ++s) {
     const uint32_t* idx = A.stores[s].slot == 0 ? pi : pj;
-    scatter_add<T>(C, acc_block + A.store_acc[s], idx, out[s], 1, nullptr, cnt, lo,
+    scatter_add<T>(L, acc_block + A.store_acc[s], idx, out[s], 1, nullptr, cnt, lo,
                    A.stores[s].slot == 0);
   }
   if (touched) mark_blocks(pi, pj, cnt, lo, touched);
@@ -574,8 +575,9 @@ inline void flush_pairs_generated(const SweepArgs<T>& A, const CellArgs<T>& C, u
 
 // Gathers the used lanes of both slots for the listed pairs into the per-thread columns.
 template <class T>
-inline void gather_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint32_t* pi,
-                         const uint32_t* pj, std::size_t cnt, T* gbuf) {
+inline void gather_pairs(const SweepArgs<T>& A, const PairBlockArgs<T>& C,
+                         const ListSweepArgs<T>* L, const uint32_t* pi, const uint32_t* pj,
+                         std::size_t cnt, T* gbuf) {
   constexpr std::size_t W = kW<T>;
   constexpr std::size_t GS = block_lanes<T>() + 16;
   const std::size_t pad = (cnt + W - 1) / W * W;
@@ -588,22 +590,21 @@ inline void gather_pairs(const SweepArgs<T>& A, const CellArgs<T>& C, const uint
       const T* src = slot == 0 ? A.cols_a[l] : A.cols_b[l];
       T* dst = gbuf + std::size_t(gi[l]) * GS;
       // (the list filter has already gathered the positions)
-      if (!C.list_n || l < C.pos_lane || l >= C.pos_lane + 3)
+      if (!L || l < L->pos_lane || l >= L->pos_lane + 3)
         for (std::size_t k = 0; k < cnt; ++k) dst[k] = src[idx[k]];
       for (std::size_t k = cnt; k < pad; ++k) dst[k] = T(0);
     }
   }
 }
 
-// Cell-list sweep (CellArgs).
+// Neighbour sweep: over a grid (GridSweepArgs) or neighbour lists (ListSweepArgs). Both gather
+// the pairs they find into blocks the same way (PairBlockArgs).
 template <class T>
-void sweep_cells(const SweepArgs<T>& A) {
+void sweep_neighbours(const SweepArgs<T>& A) {
   constexpr std::size_t BL = block_lanes<T>();
-  const CellArgs<T>& C = *A.cells;
-  const long nx = C.nx, ny = C.ny, nz = C.nz;
+  const ListSweepArgs<T>* L = A.list;
+  const PairBlockArgs<T>& C = L ? L->pairs : A.grid->pairs;
   const double cut2 = C.cut2;
-  const uint32_t* __restrict a_start = C.a_start;
-  const uint32_t* __restrict b_start = C.b_start;
   const T* __restrict pa0 = C.pos_a[0];
   const T* __restrict pa1 = C.pos_a[1];
   const T* __restrict pa2 = C.pos_a[2];
@@ -645,32 +646,32 @@ void sweep_cells(const SweepArgs<T>& A) {
     uint32_t lo = 0;
     uint8_t* touched = nullptr;
     auto flush = [&]() {
-      gather_pairs<T>(A, C, pi, pj, cnt, gbuf);
+      gather_pairs<T>(A, C, L, pi, pj, cnt, gbuf);
       if (C.block_fn)
-        flush_pairs_generated<T>(A, C, pi, pj, cnt, g, out, acc_block, lo, touched);
+        flush_pairs_generated<T>(A, C, L, pi, pj, cnt, g, out, acc_block, lo, touched);
       else
-        flush_pairs<T>(A, C, pi, pj, cnt, regs, rp, gbuf, acc_block, lo, touched);
+        flush_pairs<T>(A, C, L, pi, pj, cnt, regs, rp, gbuf, acc_block, lo, touched);
       evals += cnt;
       cnt = 0;
     };
-    if (C.list_n) {
+    if (L) {
       // The listed pairs, minus those now at or beyond the cutoff. Lists are dealt out to the
       // threads the runtime gave us (possibly fewer than there are lists).
       // Branch-free: every pair is written at the fill position, which advances only when the
       // pair is within the cutoff; its positions go straight to the gathered columns (slot 0's
       // three lanes at g, g + GS, g + 2 GS and slot 1's at the same places plus `ob`, as
-      // cells.cpp numbers them). Both slots read the same columns.
+      // neighbour_search.cpp numbers them). Both slots read the same columns.
       constexpr std::size_t GS = BL + 16;
-      T* const g = gbuf + std::size_t(C.g_index_a[C.pos_lane]) * GS;
-      const std::size_t ob = std::size_t(C.g_index_b[C.pos_lane] - C.g_index_a[C.pos_lane]) * GS;
+      T* const g = gbuf + std::size_t(C.g_index_a[L->pos_lane]) * GS;
+      const std::size_t ob = std::size_t(C.g_index_b[L->pos_lane] - C.g_index_a[L->pos_lane]) * GS;
       // The other gathered lanes: prefetched for each listed pair when it is filtered, so that
       // the gather of its block (at most one block later) finds them in cache. Past the last
       // level of cache (a million agents), the gather otherwise waits on memory for every lane.
       constexpr uint32_t kMaxPrefetch = 8;
       const T* pf[kMaxPrefetch];
       uint32_t n_pf = 0;
-      for (uint32_t l = 0; l < C.lanes_a && n_pf < kMaxPrefetch && C.prefetch; ++l)
-        if (C.g_index_a[l] >= 0 && (l < C.pos_lane || l >= C.pos_lane + 3))
+      for (uint32_t l = 0; l < C.lanes_a && n_pf < kMaxPrefetch && L->prefetch; ++l)
+        if (C.g_index_a[l] >= 0 && (l < L->pos_lane || l >= L->pos_lane + 3))
           pf[n_pf++] = A.cols_a[l];
       // Fills the block from pairs [k, n_list) until it holds BL pairs within the cutoff;
       // returns how many it holds. Prefetch: a compile-time choice, so the cache-resident case
@@ -711,21 +712,25 @@ void sweep_cells(const SweepArgs<T>& A) {
         }
         return c;
       };
-      for (uint32_t t = uint32_t(tid); t < C.n_lists; t += uint32_t(nthr)) {
+      for (uint32_t t = uint32_t(tid); t < L->n_lists; t += uint32_t(nthr)) {
         acc_block = A.acc + std::size_t(t) * A.acc_stride;
-        lo = C.acc_lo[t];
-        touched = C.touched[t];
-        const uint32_t* li = C.list_i[t];
-        const uint32_t* lj = C.list_j[t];
-        const std::size_t n_list = C.list_n[t];
+        lo = L->acc_lo[t];
+        touched = L->touched[t];
+        const uint32_t* li = L->list_i[t];
+        const uint32_t* lj = L->list_j[t];
+        const std::size_t n_list = L->list_n[t];
         std::size_t k = 0;
         while (k < n_list) {
-          cnt = C.prefetch ? fill(std::true_type{}, li, lj, k, n_list)
-                           : fill(std::false_type{}, li, lj, k, n_list);
+          cnt = L->prefetch ? fill(std::true_type{}, li, lj, k, n_list)
+                            : fill(std::false_type{}, li, lj, k, n_list);
           if (cnt > 0) flush();
         }
       }
     } else {
+      const GridSweepArgs<T>& G = *A.grid;
+      const long nx = G.nx, ny = G.ny, nz = G.nz;
+      const uint32_t* __restrict a_start = G.a_start;
+      const uint32_t* __restrict b_start = G.b_start;
       // 8 colour classes of 2x2x2-cell blocks (block index parity per axis): the neighbourhoods
       // (4x4x4 cells) of two blocks of one class are disjoint.
       const long bx = (nx + 1) / 2, by = (ny + 1) / 2, bz = (nz + 1) / 2;
@@ -786,8 +791,8 @@ template <class T>
 void sweep(const SweepArgs<T>& A) {
   if (A.kind == RuleKind::PerAgent)
     sweep_per_agent<T>(A);
-  else if (A.cells)
-    sweep_cells<T>(A);
+  else if (A.grid || A.list)
+    sweep_neighbours<T>(A);
   else
     sweep_pair<T>(A);
 }

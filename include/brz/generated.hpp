@@ -23,13 +23,6 @@ struct RuleKernels {
   brz_list_f32_fn list_f32 = nullptr;
 };
 
-/// The generated kernels a cell-list sweep of one pair rule may use (either may be null).
-template <class T>
-struct CellKernels {
-  void (*block)(const BrzKernelArgs<T>*) = nullptr;  // pair-block kernel
-  void (*list)(const BrzListArgs<T>*) = nullptr;     // neighbour-list kernel
-};
-
 /// A loaded, validated kernel library: one entry per rule of the program it was generated from.
 /// The dlopen handle lives as long as this object (dlclose in the destructor), so keep it alive
 /// as long as any world may call its kernels (the NIF ties it to the program resource).

@@ -19,24 +19,14 @@ constexpr std::size_t block_lanes() noexcept {
   return kBlockBytes / sizeof(T);
 }
 
-/// Neighbour-search mode of a pair sweep (built by c_src/cells.cpp, see docs/engine.md "Cell
-/// lists"). Grid mode (kind 2): agents are binned into an nx * ny * nz grid (x fastest) and the
-/// columns handed to the kernel (SweepArgs::cols_a / cols_b) are packed copies sorted by cell, so
-/// the agents of cell c are the packed indices [start[c], start[c+1]). For every agent i of a cell,
-/// the kernel lists the agents j of the 3x3x3 neighbourhood whose squared distance is below cut2,
-/// packs
-/// blocks of such pairs into contiguous per-thread columns (both slots) and runs the whole
-/// program over them with outer registers treated as varying (pair_level). Cells are swept in
-/// 2x2x2-cell blocks in 8 colour classes (block index parity per axis): the neighbourhoods of
-/// the blocks of one class are disjoint, so every thread adds its deltas straight into the one
-/// shared accumulator block SweepArgs::acc, and each agent's deltas are summed in an order that
-/// does not depend on the number of threads.
+/// What both neighbour sweeps share (built by c_src/neighbour_search.cpp, see docs/engine.md
+/// "Cell lists"): the candidate pairs within the cutoff are packed into blocks of pairs, the
+/// lanes of both slots gathered into contiguous per-thread columns, and the whole program runs
+/// over each block with outer registers treated as varying (pair_level), or the rule's generated
+/// pair-block kernel does.
 template <class T>
-struct CellArgs {
-  uint32_t nx, ny, nz;
-  const uint32_t* a_start;  // n_cells + 1 (slot 0)
-  const uint32_t* b_start;  // n_cells + 1 (slot 1; == a_start for kind 1)
-  const T* pos_a[3];        // packed position lanes of slot 0 / slot 1
+struct PairBlockArgs {
+  const T* pos_a[3];  // position lanes of slot 0 / slot 1
   const T* pos_b[3];
   double cut2;                // pairs at squared distance >= cut2 (in double) are skipped
   const uint8_t* pair_level;  // per register: Level with Outer promoted to Varying
@@ -53,30 +43,49 @@ struct CellArgs {
   /// scratch, then to the accumulators in the same order as the interpreter's).
   void (*block_fn)(const BrzKernelArgs<T>*);
   T** bptrs;  // per thread: lanes_a + lanes_b + n_stores pointers (with block_fn)
-  /// Neighbour-list mode (list_n != nullptr; kind 1 only): the grid fields are unused;
-  /// cols and pos are the world's own columns. List t holds list_n[t] pairs of rows
-  /// (list_i[t][k], list_j[t][k]) (slot 0, slot 1); the pairs now at squared distance >= cut2
-  /// are skipped, the others run as in grid mode, and their deltas go to list t's own
-  /// accumulator block SweepArgs::acc + t * acc_stride, at index (row - acc_lo[t]) * acc_row.
-  /// Each list is swept by one thread.
+};
+
+/// A grid sweep (rules over two types, kind 2): agents are binned into an nx * ny * nz grid
+/// (x fastest) and the columns handed to the kernel (SweepArgs::cols_a / cols_b, pairs.pos_a /
+/// pos_b) are packed copies sorted by cell, so the agents of cell c are the packed indices
+/// [start[c], start[c+1]). For every agent i of a cell, the kernel lists the agents j of the
+/// 3x3x3 neighbourhood whose squared distance is below cut2. Cells are swept in 2x2x2-cell
+/// blocks in 8 colour classes (block index parity per axis): the neighbourhoods of the blocks
+/// of one class are disjoint, so every thread adds its deltas straight into the one shared
+/// accumulator block SweepArgs::acc, and each agent's deltas are summed in an order that does
+/// not depend on the number of threads.
+template <class T>
+struct GridSweepArgs {
+  PairBlockArgs<T> pairs;
+  uint32_t nx, ny, nz;
+  const uint32_t* a_start;  // n_cells + 1 (slot 0)
+  const uint32_t* b_start;  // n_cells + 1 (slot 1)
+};
+
+/// A neighbour-list sweep (same-type rules, kind 1): cols and pos are the world's own columns.
+/// List t holds list_n[t] pairs of rows (list_i[t][k], list_j[t][k]) (slot 0, slot 1); the
+/// pairs now at squared distance >= cut2 are skipped, the others run in blocks as in a grid
+/// sweep, and their deltas go to list t's own accumulator block SweepArgs::acc + t * acc_stride,
+/// at index (row - acc_lo[t]) * acc_row. Each list is swept by one thread.
+template <class T>
+struct ListSweepArgs {
+  PairBlockArgs<T> pairs;
   uint32_t n_lists;
-  /// Neighbour-list mode: the first position lane (both slots); the filter writes these three
-  /// lanes of the gathered columns itself, so they must be gathered (g_index >= 0) with
-  /// consecutive g_index per slot. UINT32_MAX in grid mode.
+  /// The first position lane (both slots); the filter writes these three lanes of the gathered
+  /// columns itself, so they must be gathered (g_index >= 0) with consecutive g_index per slot.
   uint32_t pos_lane;
   const uint32_t* const* list_i;
   const uint32_t* const* list_j;
   const std::size_t* list_n;
   const uint32_t* acc_lo;
-  /// Neighbour-list mode: the accumulator windows are row-major, acc_row elements per row (one
-  /// per stored lane; SweepArgs::store_acc gives the lane's position in the row).
+  /// The accumulator windows are row-major, acc_row elements per row (one per stored lane;
+  /// SweepArgs::store_acc gives the lane's position in the row).
   std::size_t acc_row;
-  /// Neighbour-list mode: per list, one byte per 64-row block (row >> 6, counted from
-  /// acc_lo[t] >> 6), set to 1 for the blocks of both rows of every pair whose deltas are added
-  /// (a superset of the accumulators it changes); all zero before the sweep.
+  /// Per list, one byte per 64-row block (row >> 6, counted from acc_lo[t] >> 6), set to 1 for
+  /// the blocks of both rows of every pair whose deltas are added (a superset of the
+  /// accumulators it changes); all zero before the sweep.
   uint8_t* const* touched;
-  /// Neighbour-list mode: prefetch the rows of upcoming pairs (worth it only when the columns
-  /// do not fit in cache).
+  /// Prefetch the rows of upcoming pairs (worth it only when the columns do not fit in cache).
   bool prefetch;
 };
 
@@ -106,8 +115,11 @@ struct SweepArgs {
   const T** ptrs;  // n_threads * n_regs register pointers
   T* acc;          // pair rules: n_threads * acc_stride accumulators (set to -0.0)
   std::size_t acc_stride;
-  const CellArgs<T>* cells = nullptr;  // pair rules: cell-list mode (acc is then one shared block)
-  const int* cancel = nullptr;         // all-pairs sweeps skip their remaining rows once non-zero
+  // Pair rules: at most one of these is set; a grid sweep adds to one shared accumulator block,
+  // a list sweep to one block per list.
+  const GridSweepArgs<T>* grid = nullptr;
+  const ListSweepArgs<T>* list = nullptr;
+  const int* cancel = nullptr;  // all-pairs sweeps skip their remaining rows once non-zero
 };
 
 /// Whether a cancellation flag (ExecOptions::cancel) is set; a relaxed atomic load, so that

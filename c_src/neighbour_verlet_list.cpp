@@ -1,0 +1,264 @@
+// Verlet neighbour lists (include/brz/verlet_list.hpp). Baseline ISA code.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "brz/verlet_list.hpp"
+
+namespace brz {
+
+template <class T>
+NeighbourList<T>* VerletLists<T>::prepare(World<T>& w, const Rule& r, double reach, int max_threads,
+                                          const ExecOptions& opts, RunStepsResult& stats) {
+  const std::size_t n = w.count(r.type_a);
+  NeighbourList<T>* found = nullptr;
+  for (NeighbourList<T>& L : lists_)
+    if (L.rule == &r) found = &L;
+  if (!found) {
+    lists_.emplace_back();
+    found = &lists_.back();
+  }
+  NeighbourList<T>& L = *found;
+  if (!valid(w, r, L, reach, n > opts.bin_parallel_threshold ? max_threads : 1)) {
+    if (!build(w, r, reach, max_threads, opts, L)) return nullptr;
+    stats.neighbour_builds += 1;
+  }
+  return &L;
+}
+
+template <class T>
+bool VerletLists<T>::valid(const World<T>& w, const Rule& r, const NeighbourList<T>& L,
+                           double reach, int threads) const {
+  const std::size_t n = w.count(r.type_a);
+  if (L.rule != &r || L.epoch != w.order_epoch(r.type_a) || L.origin.size() != 3 * n) return false;
+  if (!(reach <= L.reach)) return false;
+  // Every agent within half the skin of where it was at the build (a little less, for the
+  // rounding of the distance as computed here and by the kernels).
+  const double limit = 0.25 * L.skin * L.skin * (1 - 1e-6);
+  const T* p[3];
+  for (int d = 0; d < 3; ++d) p[d] = w.column(r.type_a, r.cutoff_lane_a + d);
+  const T* ox = L.origin.data();
+  const T* oy = ox + n;
+  const T* oz = oy + n;
+  const long nl = static_cast<long>(n);
+  double m2 = 0;
+  int bad = 0;
+#pragma omp parallel for simd num_threads(threads) if (threads > 1) reduction(max   \
+                                                                              : m2) \
+    reduction(|                                                                     \
+              : bad)
+  for (long i = 0; i < nl; ++i) {
+    const double dx = double(p[0][i]) - double(ox[i]), dy = double(p[1][i]) - double(oy[i]),
+                 dz = double(p[2][i]) - double(oz[i]);
+    const double d2 = dx * dx + dy * dy + dz * dz;
+    bad |= !(d2 < INFINITY);  // NaN too
+    m2 = m2 > d2 ? m2 : d2;
+  }
+  return bad == 0 && m2 < limit;
+}
+
+template <class T>
+bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_threads,
+                           const ExecOptions& opts, NeighbourList<T>& L) {
+  const uint32_t type = r.type_a, lane = r.cutoff_lane_a;
+  const std::size_t n = w.count(type);
+  const int bin_threads = n > opts.bin_parallel_threshold ? max_threads : 1;
+  L.rule = nullptr;
+  const double skin = kSkinFraction * reach;
+  const double width = reach + skin;
+  // Cells half as wide as the list's reach where the cell budget allows (a 5x5x5 stencil visits
+  // about 0.6 times the volume of a 3x3x3 one of full-width cells); where it does not (sparse
+  // systems), cells at least as wide as the reach and a 3x3x3 stencil.
+  double box_lo[3], box_hi[3];
+  if (!bounding_box(w, r, bin_threads, box_lo, box_hi)) return false;
+  CellGrid g;
+  make_grid(box_lo, box_hi, n, width / 2, g);
+  long s = 2;
+  for (int d = 0; d < 3; ++d)
+    if (g.dims[d] > 1 && 1.0 / g.inv[d] > 0.625 * width) s = 1;  // the budget widened the cells
+  if (s == 1) make_grid(box_lo, box_hi, n, width, g);
+  bin_agents(w, type, lane, g, bins_, bin_threads);
+  // Whether cells pay off: at most search_max_fraction of all pairs may be candidates. A rebuild
+  // counts them as it lists (agents have moved less than half the skin since the last count, so
+  // that count still picks the threads), and gives up past the limit.
+  const double pairs = double(n) * double(n - 1) / 2;
+  const double max_cand = opts.search_max_fraction * pairs;
+  const bool rebuild = L.candidates > 0 && L.origin.size() == 3 * n;
+  const double cand =
+      rebuild ? L.candidates
+              : (candidate_pairs(g, bins_, bins_, max_threads, s, opts) - double(n)) / 2;
+  if (cand > max_cand) return false;
+
+  // Locality: rows sorted by cell in storage order (kOrderBlock), so that the sweeps (which
+  // follow the rows) read the columns almost in order and find the neighbours of a row in cache.
+  // The bins stay row-major (the stencil below walks rows of cells); perm then maps a bin slot
+  // to the row it now has.
+  const uint32_t* start = bins_.start.data();
+  if (sort_state_.size() != w.counts().size()) sort_state_.assign(w.counts().size(), SortState{});
+  SortState& sorted = sort_state_[type];
+  if (sorted.epoch != w.order_epoch(type) || sorted.builds >= kResortBuilds) {
+    order_cells(g, bins_, order_);
+    sigma_.resize(n);
+    uint32_t k = 0;
+    for (const uint32_t c : order_)
+      for (uint32_t p = start[c]; p < start[c + 1]; ++p) {
+        sigma_[k] = bins_.perm[p];
+        bins_.perm[p] = k++;
+      }
+    w.reorder(type, sigma_.data(), bin_threads);
+    sorted.epoch = w.order_epoch(type);
+    sorted.builds = 0;
+  }
+  ++sorted.builds;
+  // Positions in cell order (the rows themselves when they are sorted by this grid).
+  const T* pos[3];
+  if (pos_.size() < 3) pos_.resize(3);
+  for (int d = 0; d < 3; ++d) {
+    AlignedBuffer<T>& buf = pos_[d];
+    if (buf.size() < column_capacity(n)) buf = AlignedBuffer<T>(column_capacity(n));
+    gather_by_cell(w.column(type, lane + d), bins_.perm.data(), n, buf.data(), bin_threads);
+    pos[d] = buf.data();
+  }
+
+  // One sub-list per thread over a contiguous range of cells holding about n / threads agents.
+  const int threads = cand > double(opts.list_parallel_threshold) ? max_threads : 1;
+  L.threads = threads;
+  L.li.resize(threads);
+  L.lj.resize(threads);
+  L.count.assign(threads, 0);
+  L.lo.assign(threads, 0);
+  L.hi.assign(threads, 0);
+  std::vector<long> first_cell(threads + 1);
+  for (int t = 0; t <= threads; ++t) {
+    const uint32_t target = static_cast<uint32_t>(n * std::size_t(t) / std::size_t(threads));
+    first_cell[t] = t == threads
+                        ? long(g.n_cells)
+                        : std::lower_bound(bins_.start.begin(), bins_.start.end() - 1, target) -
+                              bins_.start.begin();
+  }
+  const long nx = g.dims[0], ny = g.dims[1], nz = g.dims[2];
+  const double cut2 = width * width;
+  const uint32_t* perm = bins_.perm.data();
+  const std::size_t expect = static_cast<std::size_t>(cand / threads * 0.6) + 64;
+  if (build_scratch_.size() < std::size_t(threads)) build_scratch_.resize(threads);
+  std::vector<double> counted(threads, 0.0);
+  std::vector<std::size_t> runs(threads, 0);  // per sub-list: slot-0 rows with pairs
+  bool over = false;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static, 1) \
+    reduction(||                                                                   \
+              : over)
+  for (int t = 0; t < threads; ++t) {
+    // Pairs as listed (slot 0 row, slot 1 row); candidates.
+    std::vector<uint32_t>& s0 = build_scratch_[t].s0;
+    std::vector<uint32_t>& s1 = build_scratch_[t].s1;
+    std::vector<uint32_t>& hits = build_scratch_[t].hits;
+    s0.clear();
+    s1.clear();
+    s0.reserve(expect);
+    s1.reserve(expect);
+    uint32_t lo = UINT32_MAX, hi = 0;
+    double seen = 0;  // candidates
+    for (long c = first_cell[t]; c < first_cell[t + 1] && !over; ++c) {
+      const uint32_t i0 = start[c], i1 = start[c + 1];
+      if (i0 == i1) continue;
+      const long x = c % nx, y = (c / nx) % ny, z = c / (nx * ny);
+      const long x0 = std::max(0L, x - s), x1 = std::min(nx - 1, x + s);
+      // Forward half of the (2s+1)^3 stencil: the rest of this cell and cells x+1 .. x+s (one
+      // range), then the rows (z, y+1 .. y+s) and (z+1 .. z+s, y-s .. y+s), cells x-s .. x+s.
+      uint32_t rb[13], re[13];
+      int n_rows = 1;
+      std::size_t span = 0;
+      for (long dz = 0; dz <= s; ++dz)
+        for (long dy = dz == 0 ? 1 : -s; dy <= s; ++dy) {
+          const long zz = z + dz, yy = y + dy;
+          if (zz >= nz || yy < 0 || yy >= ny) continue;
+          const long row = (zz * ny + yy) * nx;
+          rb[n_rows] = start[row + x0];
+          re[n_rows] = start[row + x1 + 1];
+          span += re[n_rows] - rb[n_rows];
+          if (rb[n_rows] < re[n_rows]) ++n_rows;
+        }
+      re[0] = start[(z * ny + y) * nx + x1 + 1];
+      span += re[0] - i0;
+      if (hits.size() < span) hits.resize(span);
+      // This cell's agents see `span` candidates less one per agent before them (the rest of
+      // the cell is a candidate from the next agent on).
+      const double n_i = i1 - i0;
+      seen += n_i * double(span) - n_i * (n_i + 1) / 2;
+      over = rebuild && seen * threads > max_cand;
+      for (uint32_t p = i0; p < i1; ++p) {
+        const double xi = pos[0][p], yi = pos[1][p], zi = pos[2][p];
+        rb[0] = p + 1;
+        // Branch-free candidate filter: every candidate is written, kept when within reach.
+        std::size_t m = 0;
+        for (int k = 0; k < n_rows; ++k)
+          for (uint32_t q = rb[k]; q < re[k]; ++q) {
+            const double dx = double(pos[0][q]) - xi, dy = double(pos[1][q]) - yi,
+                         dz = double(pos[2][q]) - zi;
+            hits[m] = q;
+            m += dx * dx + dy * dy + dz * dz < cut2 ? 1 : 0;
+          }
+        const uint32_t ri = perm[p];
+        const std::size_t ai = w.agent_at(type, ri);
+        for (std::size_t h = 0; h < m; ++h) {
+          const uint32_t rj = perm[hits[h]];
+          // Slot 0 is the agent with the lower index in the caller's order (docs/program.md).
+          const bool first = ai < w.agent_at(type, rj);
+          s0.push_back(first ? ri : rj);
+          s1.push_back(first ? rj : ri);
+          lo = std::min(lo, std::min(ri, rj));
+          hi = std::max(hi, std::max(ri, rj) + 1);
+        }
+      }
+    }
+    // Sorted by slot-0 row (stable counting sort): the sweep then finds each agent's slot-0
+    // pairs in one run and sums their deltas before adding them to its accumulator.
+    std::vector<uint32_t>& li = L.li[t];
+    std::vector<uint32_t>& lj = L.lj[t];
+    const std::size_t n_pairs = over ? 0 : s0.size();
+    counted[t] = seen;
+    li.resize(n_pairs);
+    lj.resize(n_pairs);
+    if (n_pairs > 0) {
+      std::vector<uint32_t>& at = build_scratch_[t].at;
+      at.assign(std::size_t(hi - lo) + 1, 0);
+      for (uint32_t r0 : s0) ++at[r0 - lo + 1];
+      for (std::size_t k = 1; k < at.size(); ++k) {
+        runs[t] += at[k] != 0 ? 1 : 0;  // a slot-0 row with pairs
+        at[k] += at[k - 1];
+      }
+      for (std::size_t k = 0; k < n_pairs; ++k) {
+        const uint32_t dst = at[s0[k] - lo]++;
+        li[dst] = s0[k];
+        lj[dst] = s1[k];
+      }
+    }
+    L.count[t] = n_pairs;
+    L.lo[t] = lo == UINT32_MAX ? 0 : lo;
+    L.hi[t] = lo == UINT32_MAX ? 0 : hi;
+  }
+  if (over) {
+    L.candidates = 0;  // the next build counts them first
+    return false;
+  }
+  L.candidates = std::max(1.0, std::accumulate(counted.begin(), counted.end(), 0.0));
+  const double n_runs = std::accumulate(runs.begin(), runs.end(), 0.0);
+  const double n_listed = std::accumulate(L.count.begin(), L.count.end(), 0.0);
+  L.mean_run = n_runs > 0 ? n_listed / n_runs : 0;
+  L.origin.resize(3 * n);
+  for (int d = 0; d < 3; ++d)
+    std::copy(w.column(type, lane + d), w.column(type, lane + d) + n, L.origin.begin() + d * n);
+  L.rule = &r;
+  L.epoch = w.order_epoch(type);
+  L.reach = reach;
+  L.skin = skin;
+  return true;
+}
+
+template class VerletLists<double>;
+template class VerletLists<float>;
+
+}  // namespace brz

@@ -1,0 +1,74 @@
+// Grid binning for the neighbour search (docs/engine.md, "Cell lists", "Grid"): a uniform grid
+// over the positions of a rule's slots, agents binned into its cells by a stable counting sort,
+// lanes packed in cell order, the storage order of cells, and the count of candidate pairs that
+// decides whether cells pay off. Both the grid sweep and the Verlet list build use it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "brz/executor.hpp"
+#include "brz/program.hpp"
+#include "brz/world.hpp"
+
+namespace brz {
+
+/// Grid cells are at least (1 + kCellMargin) * bound wide: the margin covers the rounding of the
+/// distance and cutoff as the kernels compute them (f32 included).
+constexpr double kCellMargin = 1e-4;
+/// At most this many cells per binned agent (plus kCellsExtra): sparse systems get wider cells
+/// instead of mostly empty ones, so memory and time stay O(N).
+constexpr double kMaxCellsPerAgent = 4.0;
+constexpr std::size_t kCellsExtra = 64;
+/// At most this many cells along one axis.
+constexpr uint32_t kMaxCellsPerAxis = 1u << 20;
+/// Storage order of a listed type's rows: cells in blocks of kOrderBlock^3 cells, the blocks in
+/// row-major order and the cells row-major inside a block. A sweep in that order finds most
+/// neighbours within a few blocks, in the core's own cache, where a row-major order of cells puts
+/// the cells above and below a whole plane of cells away (docs/engine.md, "Storage order").
+constexpr uint32_t kOrderBlock = 8;
+
+/// A uniform grid of dims[0] * dims[1] * dims[2] cells (x fastest) from `lo`; `inv` is cells
+/// per unit length along each axis (0 for an axis of one cell).
+struct CellGrid {
+  double lo[3], inv[3];
+  uint32_t dims[3];
+  std::size_t n_cells;
+};
+
+/// The agents of one type binned into a CellGrid.
+struct CellBins {
+  std::vector<uint32_t> cell;   // per agent: its cell
+  std::vector<uint32_t> start;  // n_cells + 1: the agents of cell c are perm[start[c], start[c+1])
+  std::vector<uint32_t> perm;   // packed index -> agent index
+};
+
+/// Bounding box of the position lanes of `r`'s slots (`threads` threads scan them); false when
+/// a position is not finite.
+template <class T>
+bool bounding_box(const World<T>& w, const Rule& r, int threads, double* lo, double* hi);
+
+/// A grid over the box [lo, hi] with cells at least `width` wide (wider within the cell budget
+/// of `agents` binned agents).
+void make_grid(const double* lo, const double* hi, std::size_t agents, double width, CellGrid& g);
+
+/// Bins the agents of `type` by the three position lanes from `lane` into `g`: a stable O(N +
+/// cells) counting sort, so the agents of a cell keep ascending index order.
+template <class T>
+void bin_agents(const World<T>& w, uint32_t type, uint32_t lane, const CellGrid& g, CellBins& b,
+                int threads);
+
+/// dst[k] = src[perm[k]] for k < n: a lane packed in cell order.
+template <class T>
+void gather_by_cell(const T* src, const uint32_t* perm, std::size_t n, T* dst, int threads);
+
+/// The cells of `g` that hold an agent of `b`, in storage order (kOrderBlock).
+void order_cells(const CellGrid& g, const CellBins& b, std::vector<uint32_t>& order);
+
+/// Agent pairs (ordered, i == j included when a and b are the same bins) within s cells of each
+/// other per axis.
+double candidate_pairs(const CellGrid& g, const CellBins& a, const CellBins& b, int max_threads,
+                       long s, const ExecOptions& opts);
+
+}  // namespace brz

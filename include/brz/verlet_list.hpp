@@ -1,0 +1,84 @@
+// Verlet neighbour lists of same-type pair rules with a cutoff (docs/engine.md, "Neighbour
+// lists"): half lists of the pairs closer than the cutoff bound plus a skin, reused while no
+// agent has moved half the skin, rebuilt (and the type's rows re-sorted by cell) otherwise.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "brz/aligned.hpp"
+#include "brz/executor.hpp"
+#include "brz/neighbour_grid.hpp"
+#include "brz/program.hpp"
+#include "brz/world.hpp"
+
+namespace brz {
+
+/// Neighbour lists of same-type rules list the pairs closer than (1 + kSkinFraction) times the
+/// cutoff bound; a list is reused while no agent has moved half the skin since it was built.
+constexpr double kSkinFraction = 0.12;
+/// A type's rows are re-sorted by cell (World::reorder) when a list is built for it and it has
+/// not been sorted in this run (or was reordered since by someone else), or kResortBuilds lists
+/// of it have been built since its last sort.
+constexpr uint32_t kResortBuilds = 16;
+
+/// A same-type rule's neighbour list: pairs of rows, split into one sub-list per thread, each
+/// sorted by slot-0 row.
+template <class T>
+struct NeighbourList {
+  const Rule* rule = nullptr;
+  uint64_t epoch = 0;     // the world's order_epoch when built
+  double reach = 0;       // the cutoff bound (with margin) it was built for
+  double skin = 0;        // listed: pairs closer than reach + skin
+  int threads = 1;        // one sub-list per thread
+  std::vector<T> origin;  // positions at the build: x of every row, then y, then z
+  std::vector<std::vector<uint32_t>> li, lj;
+  std::vector<std::size_t> count;
+  std::vector<uint32_t> lo, hi;  // per sub-list: rows [lo, hi) its pairs touch
+  double candidates = 0;         // pairs of agents in neighbouring cells at the last build
+  double mean_run = 0;           // listed pairs per slot-0 row that has any
+};
+
+/// The neighbour lists of one world, one per same-type rule, with the sort state of its types
+/// and the buffers of their builds (kept between builds, so that a rebuild does not fault in
+/// fresh pages).
+template <class T>
+class VerletLists {
+ public:
+  /// The list of rule `r` covering every pair within `reach` (the cutoff bound with margin):
+  /// the rule's list when it still does, else a fresh build (counted in `stats`). nullptr when
+  /// a list does not pay off (too many candidate pairs) or a position is not finite: the caller
+  /// then sweeps all pairs. The pointer is valid until the next call.
+  NeighbourList<T>* prepare(World<T>& w, const Rule& r, double reach, int max_threads,
+                            const ExecOptions& opts, RunStepsResult& stats);
+
+ private:
+  /// Per-thread scratch of build.
+  struct BuildScratch {
+    std::vector<uint32_t> s0, s1, hits, at;
+  };
+  struct SortState {
+    uint64_t epoch = UINT64_MAX;  // the type's order_epoch after its last sort by this object
+    uint32_t builds = 0;          // lists built since
+  };
+
+  /// Whether L still lists every pair of r within `reach`.
+  bool valid(const World<T>& w, const Rule& r, const NeighbourList<T>& L, double reach,
+             int threads) const;
+  /// (Re)builds L; false when the list does not pay off or a position is not finite.
+  bool build(World<T>& w, const Rule& r, double reach, int max_threads, const ExecOptions& opts,
+             NeighbourList<T>& L);
+
+  std::vector<NeighbourList<T>> lists_;
+  std::vector<SortState> sort_state_;        // per type
+  CellBins bins_;                            // build: the type's agents binned
+  std::vector<uint32_t> order_, sigma_;      // build: cells and rows in order
+  std::vector<BuildScratch> build_scratch_;  // build: per thread
+  std::vector<AlignedBuffer<T>> pos_;        // build: positions in cell order
+};
+
+extern template class VerletLists<double>;
+extern template class VerletLists<float>;
+
+}  // namespace brz
