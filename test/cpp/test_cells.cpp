@@ -459,9 +459,9 @@ TEST_CASE("neighbour lists: reused while valid, rebuilt after motion, equal all 
 
 TEST_CASE("neighbour lists: a pair whose rows lie in two 64-row blocks adds to both",
           "[cells][neighbour]") {
-  // The reduction visits only the 64-row blocks the sweep marked (CellArgs::touched): here the
-  // only listed pair has its slot-0 row at the end of one block and its slot-1 row alone at
-  // the start of the next.
+  // The reduction visits only the 64-row blocks the sweep marked (ListSweepArgs::touched):
+  // here the only listed pair has its slot-0 row at the end of one block and its slot-1 row
+  // alone at the start of the next.
   auto prog = cells_program();
   const std::size_t n = 300;
   Cols<double> init = make_state<double>(*prog, n, 0, Layout::Random, 11);
