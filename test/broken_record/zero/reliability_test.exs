@@ -62,7 +62,9 @@ defmodule BrokenRecord.Zero.ReliabilityTest do
     end
 
     test "an unrelated world steps while another is busy, and a waiter can be killed" do
-      {busy, steps} = busy_world(1_500, 1.5)
+      # Far longer than the test: a loaded machine cannot end it early; killing the runner
+      # cancels it.
+      {busy, steps} = busy_world(1_500, 30.0)
       runner = start_run(busy, steps)
 
       parent = self()
@@ -85,7 +87,9 @@ defmodule BrokenRecord.Zero.ReliabilityTest do
   end
 
   test "processes waiting for a busy world hold no dirty scheduler: a major collection runs" do
-    {busy, steps} = busy_world(1_500, 2.0)
+    # Far longer than building and collecting the heap below on a loaded machine; killing the
+    # runner at the end cancels it.
+    {busy, steps} = busy_world(1_500, 30.0)
     runner = start_run(busy, steps)
     waiters = for _ <- 1..3, do: spawn(fn -> World.to_state(busy) end)
 
