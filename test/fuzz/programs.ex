@@ -18,11 +18,12 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
 
   import BrokenRecord.Zero.Fuzz.Terms, only: [weighted: 1, chance: 1]
   alias BrokenRecord.Zero.Fuzz.Terms
+  alias BrokenRecord.Zero.Program.Op
 
   @none 0xFFFFFFFF
-  @binary_ops [10, 11, 12, 13, 14, 15, 16, 30, 31, 32, 33, 34, 35, 40, 41]
-  @unary_ops [20, 21, 22, 23, 24, 25, 26, 27, 28, 42]
-  @ternary_ops [17, 50]
+  @binary_ops for op <- Op.computed(), op.arity == 2, do: op.code
+  @unary_ops for op <- Op.computed(), op.arity == 1, do: op.code
+  @ternary_ops for op <- Op.computed(), op.arity == 3, do: op.code
   @all_ops [0, 1, 2, 3, 4] ++ @binary_ops ++ @unary_ops ++ @ternary_ops
   @u16_boundary [0, 1, 2, 3, 4, 5, 255, 256, 4095, 4096, 5000, 32_767, 32_768, 65_534, 65_535]
   @u32_boundary [
@@ -147,40 +148,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
 
   defp u32(n), do: <<n::little-32>>
 
-  @op_names %{
-    0 => "CONST",
-    1 => "PARAM",
-    2 => "LOAD",
-    3 => "STORE",
-    4 => "ACC",
-    10 => "ADD",
-    11 => "SUB",
-    12 => "MUL",
-    13 => "DIV",
-    14 => "POW",
-    15 => "MIN",
-    16 => "MAX",
-    17 => "FMA",
-    20 => "NEG",
-    21 => "ABS",
-    22 => "SQRT",
-    23 => "EXP",
-    24 => "LOG",
-    25 => "SIN",
-    26 => "COS",
-    27 => "FLOOR",
-    28 => "RSQRT",
-    30 => "LT",
-    31 => "LE",
-    32 => "GT",
-    33 => "GE",
-    34 => "EQ",
-    35 => "NE",
-    40 => "AND",
-    41 => "OR",
-    42 => "NOT",
-    50 => "SELECT"
-  }
+  @op_names Map.new(Op.all(), &{&1.code, String.upcase(Atom.to_string(&1.name))})
 
   @doc """
   A readable listing of a program binary (header, rules, at most `max_instrs` instructions

@@ -29,6 +29,7 @@ defmodule BrokenRecord.Zero.Conservation do
   alias BrokenRecord.Zero.{CompiledSystem, Program}
   alias BrokenRecord.Zero.Conservation.Algebra, as: A
   alias BrokenRecord.Zero.IR.Agent
+  alias BrokenRecord.Zero.Program.Op
 
   @max_conditions 8
   @laws [:mass, :momentum, :angular_momentum, :energy]
@@ -143,15 +144,16 @@ defmodule BrokenRecord.Zero.Conservation do
       :sub -> A.sub(arg.(a), arg.(b))
       :mul -> A.mul(arg.(a), arg.(b))
       :div -> A.divide(arg.(a), arg.(b))
-      :fma -> A.add(A.mul(arg.(a), arg.(b)), arg.(c))
       :neg -> A.scale(arg.(a), -1.0)
       :sqrt -> A.sqrt(arg.(a))
       :pow -> power(arg.(a), arg.(b))
-      op when op in [:lt, :le, :gt, :ge, :eq, :ne, :and, :or, :not] -> :bool
-      op when op in [:min, :max] -> A.fun(op, [arg.(a), arg.(b)])
-      op -> A.fun(op, [arg.(a)])
+      op -> by_class(Op.fetch!(op), Enum.map(Enum.take([a, b, c], Op.fetch!(op).arity), arg))
     end
   end
+
+  # Comparisons and logic are booleans; any other function is an opaque atom of its arguments.
+  defp by_class(%Op{class: class}, _args) when class in [:compare, :logic], do: :bool
+  defp by_class(%Op{class: :math, name: name}, args), do: A.fun(name, args)
 
   defp power(base, exponent) do
     case A.constant(exponent) do

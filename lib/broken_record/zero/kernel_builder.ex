@@ -332,8 +332,9 @@ defmodule BrokenRecord.Zero.KernelBuilder do
     data = [
       binary,
       "|gen#{Codegen.Cpp.version()}|build#{@recipe}|",
-      # The generator's own code: any change to it changes the key.
+      # The generator's own code and the op spellings it reads: any change changes the key.
       Codegen.Cpp.module_info(:md5),
+      BrokenRecord.Zero.Program.Op.module_info(:md5),
       @abi_source,
       "|",
       cxx,

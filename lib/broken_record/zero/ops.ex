@@ -10,37 +10,16 @@ defmodule BrokenRecord.Zero.Ops do
   functions when the BEAM raises.
   """
 
+  alias BrokenRecord.Zero.Program.Op
+
   @type value :: float | :nan | :inf | :neg_inf
 
   @doc "Applies opcode `op` (an atom from `docs/program.md`, lower case) to its operands."
   @spec apply_op(atom, [value]) :: value
-  def apply_op(:add, [a, b]), do: add(a, b)
-  def apply_op(:sub, [a, b]), do: sub(a, b)
-  def apply_op(:mul, [a, b]), do: mul(a, b)
-  def apply_op(:div, [a, b]), do: divide(a, b)
-  def apply_op(:pow, [a, b]), do: pow(a, b)
-  def apply_op(:min, [a, b]), do: if(lt(b, a) == 1.0, do: b, else: a)
-  def apply_op(:max, [a, b]), do: if(lt(a, b) == 1.0, do: b, else: a)
-  def apply_op(:fma, [a, b, c]), do: add(mul(a, b), c)
-  def apply_op(:neg, [a]), do: neg(a)
-  def apply_op(:abs, [a]), do: abs_(a)
-  def apply_op(:sqrt, [a]), do: sqrt(a)
-  def apply_op(:rsqrt, [a]), do: divide(1.0, sqrt(a))
-  def apply_op(:exp, [a]), do: exp(a)
-  def apply_op(:log, [a]), do: log(a)
-  def apply_op(:sin, [a]), do: trig(:sin, a)
-  def apply_op(:cos, [a]), do: trig(:cos, a)
-  def apply_op(:floor, [a]), do: floor_(a)
-  def apply_op(:lt, [a, b]), do: lt(a, b)
-  def apply_op(:le, [a, b]), do: bool(ordered?(a, b) and compare(a, b) != :gt)
-  def apply_op(:gt, [a, b]), do: lt(b, a)
-  def apply_op(:ge, [a, b]), do: bool(ordered?(a, b) and compare(a, b) != :lt)
-  def apply_op(:eq, [a, b]), do: bool(ordered?(a, b) and compare(a, b) == :eq)
-  def apply_op(:ne, [a, b]), do: bool(not (ordered?(a, b) and compare(a, b) == :eq))
-  def apply_op(:and, [a, b]), do: bool(truthy?(a) and truthy?(b))
-  def apply_op(:or, [a, b]), do: bool(truthy?(a) or truthy?(b))
-  def apply_op(:not, [a]), do: bool(not truthy?(a))
-  def apply_op(:select, [c, a, b]), do: if(truthy?(c), do: a, else: b)
+  for op <- Op.computed() do
+    args = Macro.generate_arguments(op.arity, __MODULE__)
+    def apply_op(unquote(op.name), unquote(args)), do: unquote(op.eval)(unquote_splicing(args))
+  end
 
   @doc "Whether a value is a finite float."
   @spec finite?(value) :: boolean
@@ -197,8 +176,49 @@ defmodule BrokenRecord.Zero.Ops do
   def floor_(a), do: a
 
   @doc false
+  def sin(a), do: trig(:sin, a)
+
+  @doc false
+  def cos(a), do: trig(:cos, a)
+
+  @doc false
+  def min_(a, b), do: if(lt(b, a) == 1.0, do: b, else: a)
+
+  @doc false
+  def max_(a, b), do: if(lt(a, b) == 1.0, do: b, else: a)
+
+  ## Comparisons and logic (1.0 true, 0.0 false; NaN is unordered, and true as an operand)
+
+  @doc false
   def lt(a, b) when is_float(a) and is_float(b), do: bool(a < b)
   def lt(a, b), do: bool(ordered?(a, b) and compare(a, b) == :lt)
+
+  @doc false
+  def le(a, b), do: bool(ordered?(a, b) and compare(a, b) != :gt)
+
+  @doc false
+  def gt(a, b), do: lt(b, a)
+
+  @doc false
+  def ge(a, b), do: bool(ordered?(a, b) and compare(a, b) != :lt)
+
+  @doc false
+  def eq(a, b), do: bool(ordered?(a, b) and compare(a, b) == :eq)
+
+  @doc false
+  def ne(a, b), do: bool(not (ordered?(a, b) and compare(a, b) == :eq))
+
+  @doc false
+  def and_(a, b), do: bool(truthy?(a) and truthy?(b))
+
+  @doc false
+  def or_(a, b), do: bool(truthy?(a) or truthy?(b))
+
+  @doc false
+  def not_(a), do: bool(not truthy?(a))
+
+  @doc false
+  def select(c, a, b), do: if(truthy?(c), do: a, else: b)
 
   ## Helpers
 

@@ -22,29 +22,11 @@ defmodule BrokenRecord.Zero.Optimizer do
   """
 
   alias BrokenRecord.Zero.{Ops, Program}
-  alias BrokenRecord.Zero.Program.Rule
+  alias BrokenRecord.Zero.Program.{Op, Rule}
 
   @passes [:simd, :spatial_hash, :loop_fusion]
   @commutative [:add, :mul, :eq, :ne, :and, :or]
-  @flops %{
-    add: 1,
-    sub: 1,
-    mul: 1,
-    div: 1,
-    fma: 2,
-    neg: 1,
-    sqrt: 1,
-    rsqrt: 2,
-    min: 1,
-    max: 1,
-    abs: 1,
-    pow: 1,
-    exp: 1,
-    log: 1,
-    sin: 1,
-    cos: 1,
-    floor: 1
-  }
+  @flops Map.new(Op.all(), &{&1.name, &1.flops})
 
   @doc """
   The `optimize [...]` passes the DSL knows. Only `:loop_fusion` changes anything: the
@@ -60,7 +42,7 @@ defmodule BrokenRecord.Zero.Optimizer do
   def optimize(%Program{rules: rules} = program),
     do: %{program | rules: Enum.map(rules, &optimize_rule/1)}
 
-  @doc "Floating-point operations one application of a rule performs (each op counts 1)."
+  @doc "Floating-point operations one application of a rule performs (the `flops` of each op's row)."
   @spec flops(Rule.t()) :: non_neg_integer
   def flops(%Rule{instrs: instrs}) do
     Enum.reduce(instrs, 0, fn {op, _, _, _, _}, acc -> acc + Map.get(@flops, op, 0) end)

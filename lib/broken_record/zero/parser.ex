@@ -9,54 +9,31 @@ defmodule BrokenRecord.Zero.Parser do
   """
 
   alias BrokenRecord.Zero.CompiledSystem
+  alias BrokenRecord.Zero.Program.Op
   alias BrokenRecord.Zero.IR.{Agent, Field, Rule}
 
   @field_types [:float, :int, :vec3]
   @laws [:mass, :momentum, :angular_momentum, :energy]
-  @functions %{
-    dot: 2,
-    cross: 2,
-    length: 1,
-    normalize: 1,
-    sqrt: 1,
-    abs: 1,
-    min: 2,
-    max: 2,
-    clamp: 3,
-    exp: 1,
-    log: 1,
-    sin: 1,
-    cos: 1,
-    pow: 2,
-    floor: 1
-  }
-  @math_functions %{sqrt: 1, exp: 1, log: 1, sin: 1, cos: 1, pow: 2, floor: 1}
+  # DSL functions that lower to several ops; the one-op functions come from the op table.
+  @composite_functions [dot: 2, cross: 2, length: 1, normalize: 1, clamp: 3]
+  @op_functions for {name, op} <- Op.functions(), do: {name, op.arity}
+  @functions Map.new(@composite_functions ++ @op_functions)
+  @math_functions Map.new(Op.math_functions(), fn {name, op} -> {name, op.arity} end)
   # Integers of this magnitude or more round to infinity as floats: the largest float,
   # (2^53 - 1) * 2^971, plus half a unit in its last place.
   @float_limit (2 ** 53 - 1) * 2 ** 971 + 2 ** 970
   @max_int 2 ** 53
-  @binary_ops %{
-    +: :add,
-    -: :sub,
-    *: :mul,
-    /: :div,
-    **: :pow,
-    <: :lt,
-    <=: :le,
-    >: :gt,
-    >=: :ge,
-    ==: :eq,
-    !=: :ne,
-    and: :and,
-    or: :or,
-    &&: :and,
-    ||: :or
-  }
+  @binary_ops Map.new(Op.operators(2), fn {operator, op} -> {operator, op.name} end)
+  @unary_ops Map.new(Op.operators(1), fn {operator, op} -> {operator, op.name} end)
   @supported_expressions "numbers, variables, agent.field, v.x/.y/.z, {x, y, z}, + - * / **, " <>
                            "unary -, < <= > >= == !=, and/or/not (&& || !), " <>
-                           "dot/2 cross/2 length/1 normalize/1 sqrt/1 abs/1 min/2 max/2 " <>
-                           "clamp/3 exp/1 log/1 sin/1 cos/1 pow/2 floor/1 and :math.sqrt/exp/" <>
-                           "log/sin/cos/pow/floor/pi"
+                           Enum.map_join(
+                             @composite_functions ++ @op_functions,
+                             " ",
+                             fn {f, n} -> "#{f}/#{n}" end
+                           ) <>
+                           " and :math." <>
+                           Enum.map_join(Op.math_functions(), "/", &elem(&1, 0)) <> "/pi"
 
   @doc """
   Parses a `defsystem` block. `file` and `line` locate errors; `module` is the system's module.
@@ -631,13 +608,11 @@ defmodule BrokenRecord.Zero.Parser do
      {Map.fetch!(@binary_ops, op), [expression(a, ctx, scope), expression(b, ctx, scope)]}}
   end
 
-  def expression({:-, meta, [a]}, ctx, scope),
-    do: {:call, %{line: line(meta, ctx)}, {:neg, [expression(a, ctx, scope)]}}
-
   def expression({:+, _meta, [a]}, ctx, scope), do: expression(a, ctx, scope)
 
-  def expression({op, meta, [a]}, ctx, scope) when op in [:not, :!],
-    do: {:call, %{line: line(meta, ctx)}, {:not, [expression(a, ctx, scope)]}}
+  def expression({op, meta, [a]}, ctx, scope) when is_map_key(@unary_ops, op),
+    do:
+      {:call, %{line: line(meta, ctx)}, {Map.fetch!(@unary_ops, op), [expression(a, ctx, scope)]}}
 
   def expression({fun, meta, args} = ast, ctx, scope) when is_atom(fun) and is_list(args) do
     case Map.fetch(@functions, fun) do

@@ -28,44 +28,13 @@ defmodule BrokenRecord.Zero.Program do
 
   @type t :: %__MODULE__{types: [pos_integer], params: [atom], rules: [Rule.t()]}
 
+  alias BrokenRecord.Zero.Program.Op
+
   @version 1
   @magic "BRZP"
   @none 0xFFFFFFFF
 
-  @opcodes %{
-    const: 0,
-    param: 1,
-    load: 2,
-    store: 3,
-    acc: 4,
-    add: 10,
-    sub: 11,
-    mul: 12,
-    div: 13,
-    pow: 14,
-    min: 15,
-    max: 16,
-    fma: 17,
-    neg: 20,
-    abs: 21,
-    sqrt: 22,
-    exp: 23,
-    log: 24,
-    sin: 25,
-    cos: 26,
-    floor: 27,
-    rsqrt: 28,
-    lt: 30,
-    le: 31,
-    gt: 32,
-    ge: 33,
-    eq: 34,
-    ne: 35,
-    and: 40,
-    or: 41,
-    not: 42,
-    select: 50
-  }
+  @opcodes Map.new(Op.all(), &{&1.name, &1.code})
   @names Map.new(@opcodes, fn {k, v} -> {v, k} end)
   @kinds %{per_agent: 0, pair_same: 1, pair_cross: 2}
   @kind_names Map.new(@kinds, fn {k, v} -> {v, k} end)
@@ -74,7 +43,7 @@ defmodule BrokenRecord.Zero.Program do
   @spec version() :: pos_integer
   def version, do: @version
 
-  @doc "The opcode table (`op => code`)."
+  @doc "The opcode table (`op => code`), from `BrokenRecord.Zero.Program.Op`."
   @spec opcodes() :: %{atom => non_neg_integer}
   def opcodes, do: @opcodes
 
@@ -82,13 +51,7 @@ defmodule BrokenRecord.Zero.Program do
   @spec reads(Rule.instr()) :: [non_neg_integer]
   def reads({op, _d, _a, _b, _c}) when op in [:const, :param, :load], do: []
   def reads({op, _d, _a, _b, c}) when op in [:store, :acc], do: [c]
-  def reads({op, _d, a, b, c}) when op in [:select, :fma], do: [a, b, c]
-
-  def reads({op, _d, a, _b, _c})
-      when op in [:neg, :abs, :sqrt, :exp, :log, :sin, :cos, :floor, :rsqrt, :not],
-      do: [a]
-
-  def reads({_op, _d, a, b, _c}), do: [a, b]
+  def reads({op, _d, a, b, c}), do: Enum.take([a, b, c], Op.fetch!(op).arity)
 
   @doc "The lanes a rule writes (a `STORE` or an `ACC`), as `{slot, lane}`."
   @spec stores(Rule.t()) :: [{0 | 1, non_neg_integer}]

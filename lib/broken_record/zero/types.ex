@@ -16,6 +16,7 @@ defmodule BrokenRecord.Zero.Types do
   """
 
   alias BrokenRecord.Zero.{CompiledSystem, IR, Ops}
+  alias BrokenRecord.Zero.Program.Op
   alias BrokenRecord.Zero.IR.Agent
 
   @doc "Type-checks every rule of a parsed system."
@@ -69,10 +70,10 @@ defmodule BrokenRecord.Zero.Types do
 
   defp int_if_int(value, args, op) do
     cond do
-      op == :floor ->
+      Op.fetch!(op).result == :int ->
         trunc(value)
 
-      op in [:add, :sub, :mul, :neg, :abs, :min, :max] and Enum.all?(args, &(IR.type(&1) == :int)) ->
+      Op.fetch!(op).result == :int_preserving and Enum.all?(args, &(IR.type(&1) == :int)) ->
         trunc(value)
 
       true ->
@@ -359,34 +360,25 @@ defmodule BrokenRecord.Zero.Types do
     if a in [:float, :int, :vec3], do: a, else: type_error!(ctx, line, "cannot negate a #{a}")
   end
 
-  defp result_type(op, types, line, ctx) when op in [:lt, :le, :gt, :ge, :eq, :ne] do
-    expect_all!(types, @scalar, op, line, ctx)
-    :bool
-  end
-
-  defp result_type(op, types, line, ctx) when op in [:and, :or, :not] do
-    expect_all!(types, [:bool], op, line, ctx)
-    :bool
-  end
-
   defp result_type(op, types, line, ctx) when op in [:dot, :cross, :length, :normalize] do
     expect_all!(types, [:vec3], op, line, ctx)
     if op in [:dot, :length], do: :float, else: :vec3
   end
 
-  defp result_type(op, types, line, ctx) when op in [:abs, :min, :max, :clamp] do
-    expect_all!(types, @scalar, op, line, ctx)
+  defp result_type(:clamp, types, line, ctx) do
+    expect_all!(types, @scalar, :clamp, line, ctx)
     if Enum.all?(types, &(&1 == :int)), do: :int, else: :float
   end
 
-  defp result_type(:floor, types, line, ctx) do
-    expect_all!(types, @scalar, :floor, line, ctx)
-    :int
-  end
+  # The one-op functions, comparisons and logic: their row in the op table.
+  defp result_type(op, types, line, ctx) do
+    row = Op.fetch!(op)
+    expect_all!(types, if(row.class == :logic, do: [:bool], else: @scalar), op, line, ctx)
 
-  defp result_type(op, types, line, ctx) when op in [:pow, :sqrt, :exp, :log, :sin, :cos] do
-    expect_all!(types, @scalar, op, line, ctx)
-    :float
+    case row.result do
+      :int_preserving -> if Enum.all?(types, &(&1 == :int)), do: :int, else: :float
+      result -> result
+    end
   end
 
   defp expect_all!(types, allowed, op, line, ctx) do
@@ -409,9 +401,10 @@ defmodule BrokenRecord.Zero.Types do
     |> Map.get(op, "#{op}/#{arity(op)}")
   end
 
-  defp arity(op) when op in [:dot, :cross, :min, :max, :pow], do: 2
+  defp arity(op) when op in [:dot, :cross], do: 2
+  defp arity(op) when op in [:length, :normalize], do: 1
   defp arity(:clamp), do: 3
-  defp arity(_), do: 1
+  defp arity(op), do: Op.fetch!(op).arity
 
   defp verb(:add), do: "add"
   defp verb(:sub), do: "subtract"

@@ -276,11 +276,12 @@ defmodule BrokenRecord.Zero.OptimizerTest do
         instrs: [
           {:load, 0, 0, 0, 0},
           {:add, 1, 0, 0, 0},
-          {:fma, 2, 1, 1, 1},
-          {:lt, 3, 2, 1, 0},
-          {:store, 0, 0, 0, 2}
+          {:mul, 2, 1, 1, 0},
+          {:add, 3, 2, 1, 0},
+          {:lt, 4, 3, 1, 0},
+          {:store, 0, 0, 0, 3}
         ],
-        n_regs: 4
+        n_regs: 5
       }
 
       assert Optimizer.flops(rule) == 3

@@ -33,7 +33,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   """
 
   alias BrokenRecord.Zero.Program
-  alias BrokenRecord.Zero.Program.Rule
+  alias BrokenRecord.Zero.Program.{Op, Rule}
 
   @version 4
 
@@ -456,33 +456,11 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   defp expr(:param, a, _, _, _), do: "params[#{a}]"
   defp expr(:load, 0, l, _, ctx), do: "a_#{l}[#{ctx.i}]"
   defp expr(:load, 1, l, _, ctx), do: "b_#{l}[#{ctx.j}]"
-  defp expr(:add, a, b, _, _), do: "r#{a} + r#{b}"
-  defp expr(:sub, a, b, _, _), do: "r#{a} - r#{b}"
-  defp expr(:mul, a, b, _, _), do: "r#{a} * r#{b}"
-  defp expr(:div, a, b, _, _), do: "r#{a} / r#{b}"
-  defp expr(:pow, a, b, _, _), do: "brz_pow(r#{a}, r#{b})"
-  defp expr(:min, a, b, _, _), do: "r#{b} < r#{a} ? r#{b} : r#{a}"
-  defp expr(:max, a, b, _, _), do: "r#{a} < r#{b} ? r#{b} : r#{a}"
-  defp expr(:fma, a, b, c, _), do: "r#{a} * r#{b} + r#{c}"
-  defp expr(:neg, a, _, _, _), do: "-r#{a}"
-  defp expr(:abs, a, _, _, _), do: "brz_abs(r#{a})"
-  defp expr(:sqrt, a, _, _, _), do: "brz_sqrt(r#{a})"
-  defp expr(:rsqrt, a, _, _, _), do: "T(1) / brz_sqrt(r#{a})"
-  defp expr(:exp, a, _, _, _), do: "brz_exp(r#{a})"
-  defp expr(:log, a, _, _, _), do: "brz_log(r#{a})"
-  defp expr(:sin, a, _, _, _), do: "brz_sin(r#{a})"
-  defp expr(:cos, a, _, _, _), do: "brz_cos(r#{a})"
-  defp expr(:floor, a, _, _, _), do: "brz_floor(r#{a})"
-  defp expr(:lt, a, b, _, _), do: "r#{a} < r#{b} ? T(1) : T(0)"
-  defp expr(:le, a, b, _, _), do: "r#{a} <= r#{b} ? T(1) : T(0)"
-  defp expr(:gt, a, b, _, _), do: "r#{a} > r#{b} ? T(1) : T(0)"
-  defp expr(:ge, a, b, _, _), do: "r#{a} >= r#{b} ? T(1) : T(0)"
-  defp expr(:eq, a, b, _, _), do: "r#{a} == r#{b} ? T(1) : T(0)"
-  defp expr(:ne, a, b, _, _), do: "r#{a} != r#{b} ? T(1) : T(0)"
-  defp expr(:and, a, b, _, _), do: "((r#{a} != T(0)) & (r#{b} != T(0))) ? T(1) : T(0)"
-  defp expr(:or, a, b, _, _), do: "((r#{a} != T(0)) | (r#{b} != T(0))) ? T(1) : T(0)"
-  defp expr(:not, a, _, _, _), do: "r#{a} != T(0) ? T(0) : T(1)"
-  defp expr(:select, a, b, c, _), do: "r#{a} != T(0) ? r#{b} : r#{c}"
+
+  defp expr(op, a, b, c, _) do
+    row = Op.fetch!(op)
+    Op.cpp(row, Enum.take([a, b, c], row.arity))
+  end
 
   # Exact literals: the bits of the f64 constant, or of its f32 rounding (out-of-range finite
   # values become +-inf, as the engine's to_precision does).

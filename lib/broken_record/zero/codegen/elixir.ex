@@ -12,7 +12,7 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   """
 
   alias BrokenRecord.Zero.{CompiledSystem, Program}
-  alias BrokenRecord.Zero.Program.Rule
+  alias BrokenRecord.Zero.Program.{Op, Rule}
 
   @doc "The quoted function clauses for every rule of a system."
   @spec functions(CompiledSystem.t()) :: [Macro.t()]
@@ -161,48 +161,8 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   defp value(:load, s, l, _, _rule),
     do: quote(do: :erlang.element(unquote(l + 1), unquote(slot_var(s))))
 
-  defp value(:add, a, b, _, _), do: quote(do: unquote(reg(a)) + unquote(reg(b)))
-  defp value(:sub, a, b, _, _), do: quote(do: unquote(reg(a)) - unquote(reg(b)))
-  defp value(:mul, a, b, _, _), do: quote(do: unquote(reg(a)) * unquote(reg(b)))
-  defp value(:div, a, b, _, _), do: quote(do: unquote(reg(a)) / unquote(reg(b)))
-  defp value(:fma, a, b, c, _), do: quote(do: unquote(reg(a)) * unquote(reg(b)) + unquote(reg(c)))
-  defp value(:pow, a, b, _, _), do: quote(do: :math.pow(unquote(reg(a)), unquote(reg(b))))
-
-  defp value(:min, a, b, _, _),
-    do:
-      quote(do: if(unquote(reg(b)) < unquote(reg(a)), do: unquote(reg(b)), else: unquote(reg(a))))
-
-  defp value(:max, a, b, _, _),
-    do:
-      quote(do: if(unquote(reg(a)) < unquote(reg(b)), do: unquote(reg(b)), else: unquote(reg(a))))
-
-  # Not `-x`: for a known float the compiler emits `0.0 - x`, so neg(0.0) would be +0.0.
-  defp value(:neg, a, _, _, _), do: quote(do: -1.0 * unquote(reg(a)))
-  defp value(:abs, a, _, _, _), do: quote(do: abs(unquote(reg(a))))
-  defp value(:sqrt, a, _, _, _), do: quote(do: :math.sqrt(unquote(reg(a))))
-  defp value(:rsqrt, a, _, _, _), do: quote(do: 1.0 / :math.sqrt(unquote(reg(a))))
-  defp value(:exp, a, _, _, _), do: quote(do: :math.exp(unquote(reg(a))))
-  defp value(:log, a, _, _, _), do: quote(do: :math.log(unquote(reg(a))))
-  defp value(:sin, a, _, _, _), do: quote(do: :math.sin(unquote(reg(a))))
-  defp value(:cos, a, _, _, _), do: quote(do: :math.cos(unquote(reg(a))))
-  defp value(:floor, a, _, _, _), do: quote(do: Float.floor(unquote(reg(a))))
-  defp value(:lt, a, b, _, _), do: bool(quote(do: unquote(reg(a)) < unquote(reg(b))))
-  defp value(:le, a, b, _, _), do: bool(quote(do: unquote(reg(a)) <= unquote(reg(b))))
-  defp value(:gt, a, b, _, _), do: bool(quote(do: unquote(reg(a)) > unquote(reg(b))))
-  defp value(:ge, a, b, _, _), do: bool(quote(do: unquote(reg(a)) >= unquote(reg(b))))
-  defp value(:eq, a, b, _, _), do: bool(quote(do: unquote(reg(a)) == unquote(reg(b))))
-  defp value(:ne, a, b, _, _), do: bool(quote(do: unquote(reg(a)) != unquote(reg(b))))
-
-  defp value(:and, a, b, _, _),
-    do: bool(quote(do: unquote(reg(a)) != 0.0 and unquote(reg(b)) != 0.0))
-
-  defp value(:or, a, b, _, _),
-    do: bool(quote(do: unquote(reg(a)) != 0.0 or unquote(reg(b)) != 0.0))
-
-  defp value(:not, a, _, _, _), do: bool(quote(do: unquote(reg(a)) == 0.0))
-
-  defp value(:select, a, b, c, _),
-    do: quote(do: if(unquote(reg(a)) != 0.0, do: unquote(reg(b)), else: unquote(reg(c))))
-
-  defp bool(condition), do: quote(do: if(unquote(condition), do: 1.0, else: 0.0))
+  defp value(op, a, b, c, _rule) do
+    row = Op.fetch!(op)
+    Op.elixir(row, Enum.map(Enum.take([a, b, c], row.arity), &reg/1))
+  end
 end
