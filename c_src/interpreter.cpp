@@ -135,6 +135,42 @@ inline Batch<T> v_floor(const Batch<T>& x) {
   }
 }
 
+// The interpreter's meaning of each Value op of include/brz/ops.inc, on batches.
+template <class T>
+struct VecOps {
+  using B = Batch<T>;
+  static B ADD(const B& a, const B& b) { return a + b; }
+  static B SUB(const B& a, const B& b) { return a - b; }
+  static B MUL(const B& a, const B& b) { return a * b; }
+  static B DIV(const B& a, const B& b) { return a / b; }
+  static B POW(const B& a, const B& b) { return v_pow<T>(a, b); }
+  static B MIN(const B& a, const B& b) { return xsimd::select(b < a, b, a); }
+  static B MAX(const B& a, const B& b) { return xsimd::select(a < b, b, a); }
+  static B NEG(const B& a) { return -a; }
+  static B ABS(const B& a) { return xsimd::abs(a); }
+  static B SQRT(const B& a) { return xsimd::sqrt(a); }
+  static B EXP(const B& a) { return v_exp<T>(a); }
+  static B LOG(const B& a) { return v_log<T>(a); }
+  static B SIN(const B& a) { return v_sin<T>(a); }
+  static B COS(const B& a) { return v_cos<T>(a); }
+  static B FLOOR(const B& a) { return v_floor<T>(a); }
+  static B LT(const B& a, const B& b) { return xsimd::select(a < b, B(1), B(0)); }
+  static B LE(const B& a, const B& b) { return xsimd::select(a <= b, B(1), B(0)); }
+  static B GT(const B& a, const B& b) { return xsimd::select(a > b, B(1), B(0)); }
+  static B GE(const B& a, const B& b) { return xsimd::select(a >= b, B(1), B(0)); }
+  static B EQ(const B& a, const B& b) { return xsimd::select(a == b, B(1), B(0)); }
+  // Only ordered == is used below, so NaN counts as "not equal" / "true".
+  static B NE(const B& a, const B& b) { return xsimd::select(a == b, B(0), B(1)); }
+  static B AND(const B& a, const B& b) {
+    return xsimd::select(a == B(0), B(0), xsimd::select(b == B(0), B(0), B(1)));
+  }
+  static B OR(const B& a, const B& b) {
+    return xsimd::select(a == B(0), xsimd::select(b == B(0), B(0), B(1)), B(1));
+  }
+  static B NOT(const B& a) { return xsimd::select(a == B(0), B(1), B(0)); }
+  static B SELECT(const B& a, const B& b, const B& c) { return xsimd::select(a == B(0), c, b); }
+};
+
 // Executes one non-STORE instruction over nb batches. Register r is read at
 // rp[r] + k * stride(r); stride is kW for Varying registers, 0 for Uniform/Outer ones.
 template <class T>
@@ -150,18 +186,18 @@ inline void exec_op(const Instr& in, const T** rp, T* regs, const uint8_t* lvl, 
     stride = lvl[r] == kVarying ? W : 0;
     return rp[r];
   };
-  const B zero(T(0)), one(T(1));
-#define BRZ_UN(expr)                              \
+  // One loop per operand count; each calls the op's VecOps function on its batches.
+#define BRZ_RUN_1(f)                              \
   {                                               \
     std::size_t sa;                               \
     const T* pa = reg(in.a, sa);                  \
     for (std::size_t k = 0; k < nb; ++k) {        \
       const B a = B::load_unaligned(pa + k * sa); \
-      (expr).store_aligned(d + k * W);            \
+      f(a).store_aligned(d + k * W);              \
     }                                             \
   }                                               \
   break;
-#define BRZ_BIN(expr)                             \
+#define BRZ_RUN_2(f)                              \
   {                                               \
     std::size_t sa, sb;                           \
     const T* pa = reg(in.a, sa);                  \
@@ -169,11 +205,11 @@ inline void exec_op(const Instr& in, const T** rp, T* regs, const uint8_t* lvl, 
     for (std::size_t k = 0; k < nb; ++k) {        \
       const B a = B::load_unaligned(pa + k * sa); \
       const B b = B::load_unaligned(pb + k * sb); \
-      (expr).store_aligned(d + k * W);            \
+      f(a, b).store_aligned(d + k * W);           \
     }                                             \
   }                                               \
   break;
-#define BRZ_TER(expr)                             \
+#define BRZ_RUN_3(f)                              \
   {                                               \
     std::size_t sa, sb, sc;                       \
     const T* pa = reg(in.a, sa);                  \
@@ -183,7 +219,7 @@ inline void exec_op(const Instr& in, const T** rp, T* regs, const uint8_t* lvl, 
       const B a = B::load_unaligned(pa + k * sa); \
       const B b = B::load_unaligned(pb + k * sb); \
       const B c = B::load_unaligned(pc + k * sc); \
-      (expr).store_aligned(d + k * W);            \
+      f(a, b, c).store_aligned(d + k * W);        \
     }                                             \
   }                                               \
   break;
@@ -198,65 +234,19 @@ inline void exec_op(const Instr& in, const T** rp, T* regs, const uint8_t* lvl, 
     case Op::STORE:
     case Op::ACC:
       break;  // handled by the sweeps
-    case Op::ADD:
-      BRZ_BIN(a + b)
-    case Op::SUB:
-      BRZ_BIN(a - b)
-    case Op::MUL:
-      BRZ_BIN(a * b)
-    case Op::DIV:
-      BRZ_BIN(a / b)
-    case Op::POW:
-      BRZ_BIN(v_pow<T>(a, b))
-    case Op::MIN:
-      BRZ_BIN(xsimd::select(b < a, b, a))
-    case Op::MAX:
-      BRZ_BIN(xsimd::select(a < b, b, a))
-    case Op::FMA:
-      BRZ_TER(xsimd::fma(a, b, c))
-    case Op::NEG:
-      BRZ_UN(-a)
-    case Op::ABS:
-      BRZ_UN(xsimd::abs(a))
-    case Op::SQRT:
-      BRZ_UN(xsimd::sqrt(a))
-    case Op::EXP:
-      BRZ_UN(v_exp<T>(a))
-    case Op::LOG:
-      BRZ_UN(v_log<T>(a))
-    case Op::SIN:
-      BRZ_UN(v_sin<T>(a))
-    case Op::COS:
-      BRZ_UN(v_cos<T>(a))
-    case Op::FLOOR:
-      BRZ_UN(v_floor<T>(a))
-    case Op::RSQRT:
-      BRZ_UN(one / xsimd::sqrt(a))
-    case Op::LT:
-      BRZ_BIN(xsimd::select(a < b, one, zero))
-    case Op::LE:
-      BRZ_BIN(xsimd::select(a <= b, one, zero))
-    case Op::GT:
-      BRZ_BIN(xsimd::select(a > b, one, zero))
-    case Op::GE:
-      BRZ_BIN(xsimd::select(a >= b, one, zero))
-    case Op::EQ:
-      BRZ_BIN(xsimd::select(a == b, one, zero))
-    // Only ordered == is used below, so NaN counts as "not equal" / "true".
-    case Op::NE:
-      BRZ_BIN(xsimd::select(a == b, zero, one))
-    case Op::AND:
-      BRZ_BIN(xsimd::select(a == zero, zero, xsimd::select(b == zero, zero, one)))
-    case Op::OR:
-      BRZ_BIN(xsimd::select(a == zero, xsimd::select(b == zero, zero, one), one))
-    case Op::NOT:
-      BRZ_UN(xsimd::select(a == zero, one, zero))
-    case Op::SELECT:
-      BRZ_TER(xsimd::select(a == zero, c, b))
+#define BRZ_EXEC_Data(NAME, N)
+#define BRZ_EXEC_Value(NAME, N) \
+  case Op::NAME:                \
+    BRZ_RUN_##N(VecOps<T>::NAME)
+#define BRZ_OP(NAME, CODE, N, KIND) BRZ_EXEC_##KIND(NAME, N)
+#include "brz/ops.inc"
+#undef BRZ_OP
+#undef BRZ_EXEC_Value
+#undef BRZ_EXEC_Data
+#undef BRZ_RUN_3
+#undef BRZ_RUN_2
+#undef BRZ_RUN_1
   }
-#undef BRZ_UN
-#undef BRZ_BIN
-#undef BRZ_TER
 }
 
 template <class T>

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <optional>
 
-#include "brz/cells.hpp"
+#include "brz/interval.hpp"
 
 namespace brz {
 

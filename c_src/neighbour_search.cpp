@@ -252,7 +252,8 @@ SearchReady NeighbourSearch<T>::prepare(World<T>& w, const Rule& r, const T* con
   if (same && r.cutoff_lane_a != r.cutoff_lane_b) return {};
 
   // 1. Cutoff bound: pairs farther apart change nothing.
-  const auto iv = register_interval<T>(w, r, r.cutoff_reg, consts, params);
+  const auto iv = register_interval<T>(w, r, r.cutoff_reg, consts, params, max_threads,
+                                       opts.bin_parallel_threshold);
   if (!iv || !(iv->hi > 0)) return {};
   const double width0 = iv->hi * (1 + kCellMargin);
   if (same) {

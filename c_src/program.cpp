@@ -9,100 +9,24 @@ namespace brz {
 
 const char* op_name(uint16_t code) noexcept {
   switch (static_cast<Op>(code)) {
-    case Op::CONST:
-      return "CONST";
-    case Op::PARAM:
-      return "PARAM";
-    case Op::LOAD:
-      return "LOAD";
-    case Op::STORE:
-      return "STORE";
-    case Op::ACC:
-      return "ACC";
-    case Op::ADD:
-      return "ADD";
-    case Op::SUB:
-      return "SUB";
-    case Op::MUL:
-      return "MUL";
-    case Op::DIV:
-      return "DIV";
-    case Op::POW:
-      return "POW";
-    case Op::MIN:
-      return "MIN";
-    case Op::MAX:
-      return "MAX";
-    case Op::FMA:
-      return "FMA";
-    case Op::NEG:
-      return "NEG";
-    case Op::ABS:
-      return "ABS";
-    case Op::SQRT:
-      return "SQRT";
-    case Op::EXP:
-      return "EXP";
-    case Op::LOG:
-      return "LOG";
-    case Op::SIN:
-      return "SIN";
-    case Op::COS:
-      return "COS";
-    case Op::FLOOR:
-      return "FLOOR";
-    case Op::RSQRT:
-      return "RSQRT";
-    case Op::LT:
-      return "LT";
-    case Op::LE:
-      return "LE";
-    case Op::GT:
-      return "GT";
-    case Op::GE:
-      return "GE";
-    case Op::EQ:
-      return "EQ";
-    case Op::NE:
-      return "NE";
-    case Op::AND:
-      return "AND";
-    case Op::OR:
-      return "OR";
-    case Op::NOT:
-      return "NOT";
-    case Op::SELECT:
-      return "SELECT";
+#define BRZ_OP(NAME, CODE, N, KIND) \
+  case Op::NAME:                    \
+    return #NAME;
+#include "brz/ops.inc"
+#undef BRZ_OP
   }
   return nullptr;
 }
 
 int op_reg_operands(Op op) noexcept {
   switch (op) {
-    case Op::CONST:
-    case Op::PARAM:
-    case Op::LOAD:
-      return 0;
-    case Op::STORE:
-    case Op::ACC:
-      return 1;  // operand c
-    case Op::NEG:
-    case Op::ABS:
-    case Op::SQRT:
-    case Op::EXP:
-    case Op::LOG:
-    case Op::SIN:
-    case Op::COS:
-    case Op::FLOOR:
-    case Op::RSQRT:
-    case Op::NOT:
-      return 1;
-    case Op::FMA:
-    case Op::SELECT:
-      return 3;
-    default:
-      return 2;
+#define BRZ_OP(NAME, CODE, N, KIND) \
+  case Op::NAME:                    \
+    return N;
+#include "brz/ops.inc"
+#undef BRZ_OP
   }
+  return 0;
 }
 
 namespace {

@@ -20,7 +20,7 @@ constexpr std::size_t block_lanes() noexcept {
 }
 
 /// What both neighbour sweeps share (built by c_src/neighbour_search.cpp, see docs/engine.md
-/// "Cell lists"): the candidate pairs within the cutoff are packed into blocks of pairs, the
+/// "Neighbour search"): the candidate pairs within the cutoff are packed into blocks of pairs, the
 /// lanes of both slots gathered into contiguous per-thread columns, and the whole program runs
 /// over each block with outer registers treated as varying (pair_level), or the rule's generated
 /// pair-block kernel does.

@@ -1,5 +1,5 @@
-// Neighbour search for pair rules with a cutoff (docs/engine.md, "Cell lists"): the sweep
-// orchestration. The engine bounds a rule's cutoff over all pairs (cells.hpp, register_interval)
+// Neighbour search for pair rules with a cutoff (docs/engine.md, "Neighbour search"): the sweep
+// orchestration. The engine bounds a rule's cutoff over all pairs (interval.hpp, register_interval)
 // and visits only the pairs that may be closer: rules over two types bin both types into a
 // uniform grid whose cells are at least that wide (neighbour_grid.hpp) and visit the same and
 // neighbouring cells; same-type rules keep a Verlet neighbour list with a skin (verlet_list.hpp).
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "brz/aligned.hpp"
-#include "brz/cells.hpp"
+#include "brz/interval.hpp"
 #include "brz/executor.hpp"
 #include "brz/generated.hpp"
 #include "brz/interpreter.hpp"

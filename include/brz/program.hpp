@@ -10,38 +10,9 @@
 namespace brz {
 
 enum class Op : uint16_t {
-  CONST = 0,
-  PARAM = 1,
-  LOAD = 2,
-  STORE = 3,
-  ACC = 4,  // pair rules: adds register c to the (slot, lane) accumulator
-  ADD = 10,
-  SUB = 11,
-  MUL = 12,
-  DIV = 13,
-  POW = 14,
-  MIN = 15,
-  MAX = 16,
-  FMA = 17,
-  NEG = 20,
-  ABS = 21,
-  SQRT = 22,
-  EXP = 23,
-  LOG = 24,
-  SIN = 25,
-  COS = 26,
-  FLOOR = 27,
-  RSQRT = 28,
-  LT = 30,
-  LE = 31,
-  GT = 32,
-  GE = 33,
-  EQ = 34,
-  NE = 35,
-  AND = 40,
-  OR = 41,
-  NOT = 42,
-  SELECT = 50,
+#define BRZ_OP(NAME, CODE, N, KIND) NAME = CODE,
+#include "brz/ops.inc"
+#undef BRZ_OP
 };
 
 /// Name of an opcode ("ADD"), or nullptr when `code` is not an opcode.

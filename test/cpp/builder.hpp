@@ -134,8 +134,6 @@ T ref_op(Op op, T a, T b, T c) {
       return b < a ? b : a;
     case Op::MAX:
       return a < b ? b : a;
-    case Op::FMA:
-      return a * b + c;
     case Op::NEG:
       return -a;
     case Op::ABS:
@@ -152,8 +150,6 @@ T ref_op(Op op, T a, T b, T c) {
       return std::cos(a);
     case Op::FLOOR:
       return std::floor(a);
-    case Op::RSQRT:
-      return T(1) / std::sqrt(a);
     case Op::LT:
       return a < b ? 1 : 0;
     case Op::LE:

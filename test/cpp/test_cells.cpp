@@ -671,10 +671,10 @@ TEST_CASE("interval bound of the cutoff covers every pair", "[cells][interval]")
   regs.push_back(r.op(Op::POW, wa, r.cnst(2.0)));
   regs.push_back(r.op(Op::POW, ra, r.cnst(-2.0)));
   regs.push_back(r.op(Op::POW, ma, r.cnst(0.7)));
-  regs.push_back(r.op(Op::FMA, wa, wa, ra));
+  regs.push_back(r.op(Op::ADD, r.op(Op::MUL, wa, wa), ra));
   regs.push_back(r.op(Op::EXP, r.op(Op::NEG, ra)));
   regs.push_back(r.op(Op::LOG, r.op(Op::ADD, ma, rb)));
-  regs.push_back(r.op(Op::RSQRT, ma));
+  regs.push_back(r.op(Op::DIV, r.cnst(1.0), r.op(Op::SQRT, ma)));
   regs.push_back(r.op(Op::FLOOR, r.op(Op::MUL, wa, r.cnst(10.0))));
   regs.push_back(r.op(Op::SELECT, r.op(Op::LT, ra, rb), ma, r.op(Op::ADD, rb, rb)));
   regs.push_back(r.op(Op::ADD, r.op(Op::SIN, wa), r.op(Op::COS, ma)));
@@ -699,7 +699,8 @@ TEST_CASE("interval bound of the cutoff covers every pair", "[cells][interval]")
   std::vector<double> consts(rule.consts.begin(), rule.consts.end());
   for (std::size_t q = 0; q < regs.size(); ++q) {
     INFO("register " << regs[q] << " (#" << q << ")");
-    const auto iv = brz::register_interval<double>(w, rule, regs[q], consts.data(), params.data());
+    const auto iv =
+        brz::register_interval<double>(w, rule, regs[q], consts.data(), params.data(), 1, SIZE_MAX);
     if (q + 1 == regs.size()) {
       // The select with an unbounded (NaN-capable) branch: bounded only if both are.
       CHECK_FALSE(iv.has_value());
@@ -725,7 +726,8 @@ TEST_CASE("interval bound of the cutoff covers every pair", "[cells][interval]")
   load_world(wf, cf);
   std::vector<float> fconsts(rule.consts.begin(), rule.consts.end());
   const std::vector<float> fparams = {0.01f, 1.7f};
-  const auto iv = brz::register_interval<float>(wf, rule, regs[1], fconsts.data(), fparams.data());
+  const auto iv =
+      brz::register_interval<float>(wf, rule, regs[1], fconsts.data(), fparams.data(), 1, SIZE_MAX);
   REQUIRE(iv.has_value());
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = i + 1; j < n; ++j) {

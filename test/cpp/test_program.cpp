@@ -16,7 +16,7 @@ ProgramBuilder valid_program() {
   const uint16_t dt = r.param(0);
   for (uint16_t k = 0; k < 3; ++k) {
     const uint16_t x = r.load(0, k), v = r.load(0, 3 + k);
-    r.store(0, k, r.op(Op::FMA, v, dt, x));
+    r.store(0, k, r.op(Op::ADD, r.op(Op::MUL, v, dt), x));
   }
   auto& g = pb.pair(0, 0);
   const uint16_t xa = g.load(0, 0), xb = g.load(1, 0), c = g.cnst(0.5);

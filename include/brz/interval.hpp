@@ -1,13 +1,6 @@
-// The bound of a pair rule's cutoff over a world's contents, by interval arithmetic
-// (docs/engine.md, "Neighbour search"); the neighbour search (neighbour_search.hpp) sizes its
-// grid cells by it.
-//
-// A rule with a cutoff (docs/program.md, "Cutoff") names the position lanes of both slots and a
-// register holding the pair's cutoff distance c; pairs with |pos_a - pos_b| >= c change nothing.
-// The engine bounds c over all pairs by interval arithmetic over the instructions the cutoff
-// register depends on (cutoff_upper_bound), bins the agents into a uniform grid whose cells are
-// at least that wide, and visits only pairs in the same or neighbouring cells, with exactly the
-// per-pair semantics of the all-pairs sweep.
+// Interval analysis of a pair rule's registers: bounds a cutoff over all pairs of a world, so
+// that cell lists can be sized (docs/engine.md, "Neighbour search"). Each op's bound is defined once,
+// under its row of include/brz/ops.inc.
 #pragma once
 
 #include <cstddef>
@@ -31,18 +24,21 @@ struct Interval {
 /// [min, max] of their lane over the slot's agents; the bound covers the rounding of every T
 /// operation. std::nullopt when the register may be unbounded, infinite or NaN (a non-finite
 /// lane value, a division by an interval holding 0, sqrt/log of possibly negative values, an
-/// unsupported op, an empty agent type, ...).
+/// unsupported op, an empty agent type, ...). A lane of more than `parallel_threshold` agents
+/// is scanned on up to `max_threads` threads (the caller's ExecOptions).
 template <class T>
 std::optional<Interval> register_interval(const World<T>& w, const Rule& r, uint32_t reg,
-                                          const T* consts, const T* params);
+                                          const T* consts, const T* params, int max_threads,
+                                          std::size_t parallel_threshold);
 
 /// Upper bound of the cutoff register of `r` over all pairs (rule constants rounded to T, the
-/// given params rounded to T); std::nullopt when r has no cutoff or no finite bound exists.
+/// given params rounded to T), on one thread; std::nullopt when r has no cutoff or no finite
+/// bound exists.
 std::optional<double> cutoff_upper_bound(const WorldBase& w, const Rule& r,
                                          const std::vector<double>& params);
 
-/// [min, max] of lane `lane` of `type` over its agents (`threads` threads scan it); std::nullopt
-/// when the type is empty or a value is not finite.
+/// The finite [min, max] of one lane over the agents of `type`; std::nullopt when the type has
+/// no agents or a value is not finite. `threads` > 1 scans in parallel.
 template <class T>
 std::optional<Interval> lane_range(const World<T>& w, uint32_t type, uint32_t lane, int threads);
 
