@@ -123,6 +123,10 @@ struct IvOps {
     if (!a) return std::nullopt;
     return Interval{std::floor(a->lo), std::floor(a->hi)};
   }
+  static OptIv ATAN2(const OptIv& y, const OptIv& x) {
+    if (!y || !x) return std::nullopt;
+    return finish<T>(-M_PI, M_PI, tr);
+  }
   // Comparisons and booleans are 0 or 1 whatever their operands (NaN included).
   static OptIv LT(const OptIv&, const OptIv&) { return boolean; }
   static OptIv LE(const OptIv&, const OptIv&) { return boolean; }

@@ -150,6 +150,8 @@ T ref_op(Op op, T a, T b, T c) {
       return std::cos(a);
     case Op::FLOOR:
       return std::floor(a);
+    case Op::ATAN2:
+      return std::atan2(a, b);
     case Op::LT:
       return a < b ? 1 : 0;
     case Op::LE:

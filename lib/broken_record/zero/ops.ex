@@ -172,6 +172,17 @@ defmodule BrokenRecord.Zero.Ops do
   defp trig(_fun, _), do: :nan
 
   @doc false
+  # C's atan2(y, x), infinities included (the quadrant of an infinite operand is exact).
+  def atan2(:nan, _), do: :nan
+  def atan2(_, :nan), do: :nan
+  def atan2(y, x) when is_float(y) and is_float(x), do: :math.atan2(y, x)
+  def atan2(y, :inf) when is_float(y), do: y * 0.0
+  def atan2(y, :neg_inf) when is_float(y), do: if(sign(y) < 0, do: -:math.pi(), else: :math.pi())
+  def atan2(y, :inf), do: :math.atan2(sign(y) * 1.0, 1.0)
+  def atan2(y, :neg_inf), do: :math.atan2(sign(y) * 1.0, -1.0)
+  def atan2(y, _x), do: :math.atan2(sign(y) * 1.0, 0.0)
+
+  @doc false
   def floor_(a) when is_float(a), do: Float.floor(a)
   def floor_(a), do: a
 

@@ -130,7 +130,8 @@ defmodule BrokenRecord.Zero.ProgramTest do
                and: 40,
                or: 41,
                not: 42,
-               select: 50
+               select: 50,
+               atan2: 60
              }
     end
 

@@ -254,6 +254,19 @@ defmodule BrokenRecord.Zero.Program.Op do
       cpp: "brz_floor($a)"
     ],
     [
+      name: :atan2,
+      code: 60,
+      arity: 2,
+      class: :math,
+      result: :float,
+      flops: 1,
+      functions: [:atan2],
+      math: [:atan2],
+      eval: :atan2,
+      elixir: quote(do: :math.atan2(a, b)),
+      cpp: "::atan2($a, $b)"
+    ],
+    [
       name: :lt,
       code: 30,
       arity: 2,

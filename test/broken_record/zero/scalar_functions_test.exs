@@ -1,0 +1,100 @@
+defmodule BrokenRecord.Zero.ScalarFunctionsTest do
+  @moduledoc """
+  The scalar functions of the op table added after the first set: their IEEE evaluation
+  (`BrokenRecord.Zero.Ops`, which folds constants and runs the pure-Elixir backend's careful
+  path), and the native engine against the pure-Elixir backend on edge values.
+  """
+  use ExUnit.Case, async: true
+
+  import BrokenRecord.Zero.TestHelpers
+
+  alias BrokenRecord.Zero.Ops
+
+  defmodule Systems do
+    @moduledoc false
+    use BrokenRecord.Zero
+
+    defsystem Functions do
+      agents do
+        defagent Sample do
+          field :x, :float
+          field :y, :float
+          field :atan2, :float
+        end
+      end
+
+      rules do
+        interaction apply(s: Sample) do
+          s.atan2 = atan2(s.y, s.x)
+        end
+      end
+    end
+  end
+
+  alias Systems.Functions
+
+  @edges [
+    0.0,
+    1.0,
+    -1.0,
+    0.5,
+    -0.5,
+    1.5,
+    -1.5,
+    2.5,
+    -2.5,
+    3.0,
+    -7.25,
+    1.0e300,
+    -1.0e300,
+    4.5e15,
+    -4.5e15,
+    1.0e-310,
+    123.456
+  ]
+
+  # OTP 25 compiles a -0.0 literal to 0.0: the negative zero is built at run time.
+  defp neg_zero, do: :erlang.binary_to_term(<<131, 70, 128, 0, 0, 0, 0, 0, 0, 0>>)
+
+  defp edges, do: [neg_zero() | @edges]
+
+  defp samples do
+    for y <- edges(), x <- edges(), do: %{x: x, y: y, atan2: 0.0}
+  end
+
+  describe "atan2" do
+    test "is C's atan2 on finite values, signed zeros included" do
+      assert Ops.apply_op(:atan2, [1.0, 1.0]) == :math.pi() / 4
+      assert bits(Ops.apply_op(:atan2, [neg_zero(), 1.0])) == bits(neg_zero())
+      assert Ops.apply_op(:atan2, [0.0, -1.0]) == :math.pi()
+      assert Ops.apply_op(:atan2, [neg_zero(), -1.0]) == -:math.pi()
+      assert Ops.apply_op(:atan2, [-2.0, 0.0]) == -:math.pi() / 2
+    end
+
+    test "gives C's angles for infinite operands and NaN for NaN" do
+      assert Ops.apply_op(:atan2, [:inf, 3.0]) == :math.pi() / 2
+      assert Ops.apply_op(:atan2, [:neg_inf, -3.0]) == -:math.pi() / 2
+      assert Ops.apply_op(:atan2, [:inf, :inf]) == :math.pi() / 4
+      assert Ops.apply_op(:atan2, [:neg_inf, :neg_inf]) == -3 * :math.pi() / 4
+      assert bits(Ops.apply_op(:atan2, [-5.0, :inf])) == bits(neg_zero())
+      assert Ops.apply_op(:atan2, [5.0, :neg_inf]) == :math.pi()
+      assert Ops.apply_op(:atan2, [-5.0, :neg_inf]) == -:math.pi()
+      assert Ops.apply_op(:atan2, [:nan, 1.0]) == :nan
+      assert Ops.apply_op(:atan2, [1.0, :nan]) == :nan
+    end
+
+    test "a DSL call runs on the pure-Elixir backend" do
+      state = %{samples: [%{x: -1.0, y: 0.0, atan2: 0.0}]}
+      %{samples: [s]} = Functions.simulate(state, steps: 1, backend: :interpreted)
+      assert s.atan2 == :math.pi()
+    end
+
+    @tag :native
+    test "native and pure-Elixir backends agree on edge values" do
+      state = %{samples: samples()}
+      a = Functions.simulate(state, steps: 1, backend: :interpreted)
+      b = Functions.simulate(state, steps: 1, backend: :native)
+      assert_identical(b, a)
+    end
+  end
+end
