@@ -127,6 +127,10 @@ struct IvOps {
     if (!y || !x) return std::nullopt;
     return finish<T>(-M_PI, M_PI, tr);
   }
+  static OptIv TANH(const OptIv& a) {  // increasing, in [-1, 1]
+    if (!a) return std::nullopt;
+    return finish<T>(std::tanh(a->lo), std::tanh(a->hi), tr);
+  }
   // Comparisons and booleans are 0 or 1 whatever their operands (NaN included).
   static OptIv LT(const OptIv&, const OptIv&) { return boolean; }
   static OptIv LE(const OptIv&, const OptIv&) { return boolean; }

@@ -152,6 +152,8 @@ T ref_op(Op op, T a, T b, T c) {
       return std::floor(a);
     case Op::ATAN2:
       return std::atan2(a, b);
+    case Op::TANH:
+      return std::tanh(a);
     case Op::LT:
       return a < b ? 1 : 0;
     case Op::LE:

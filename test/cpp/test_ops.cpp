@@ -27,6 +27,7 @@ const std::vector<OpCase> kCases = {
     {Op::NE, -1, 1, -1, 1, 0},       {Op::AND, -1, 1, -1, 1, 0},
     {Op::OR, -1, 1, -1, 1, 0},       {Op::NOT, -1, 1, 0, 0, 0},
     {Op::SELECT, -1, 1, -5, 5, 0},   {Op::ATAN2, -10, 10, -10, 10, 2e-6},
+    {Op::TANH, -20, 20, 0, 0, 2e-6},
 };
 
 const std::vector<std::size_t> kSizes = {0, 1, 7, 8, 9, 63, 64, 65, 1000};

@@ -183,6 +183,12 @@ defmodule BrokenRecord.Zero.Ops do
   def atan2(y, _x), do: :math.atan2(sign(y) * 1.0, 0.0)
 
   @doc false
+  def tanh(a) when is_float(a), do: :math.tanh(a)
+  def tanh(:inf), do: 1.0
+  def tanh(:neg_inf), do: -1.0
+  def tanh(:nan), do: :nan
+
+  @doc false
   def floor_(a) when is_float(a), do: Float.floor(a)
   def floor_(a), do: a
 

@@ -131,7 +131,8 @@ defmodule BrokenRecord.Zero.ProgramTest do
                or: 41,
                not: 42,
                select: 50,
-               atan2: 60
+               atan2: 60,
+               tanh: 61
              }
     end
 

@@ -20,12 +20,14 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
           field :x, :float
           field :y, :float
           field :atan2, :float
+          field :tanh, :float
         end
       end
 
       rules do
         interaction apply(s: Sample) do
           s.atan2 = atan2(s.y, s.x)
+          s.tanh = tanh(s.x)
         end
       end
     end
@@ -59,7 +61,15 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
   defp edges, do: [neg_zero() | @edges]
 
   defp samples do
-    for y <- edges(), x <- edges(), do: %{x: x, y: y, atan2: 0.0}
+    for y <- edges(), x <- edges(), do: %{x: x, y: y, atan2: 0.0, tanh: 0.0}
+  end
+
+  @tag :native
+  test "native and pure-Elixir backends agree on edge values of every function" do
+    state = %{samples: samples()}
+    a = Functions.simulate(state, steps: 1, backend: :interpreted)
+    b = Functions.simulate(state, steps: 1, backend: :native)
+    assert_identical(b, a)
   end
 
   describe "atan2" do
@@ -84,17 +94,19 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
     end
 
     test "a DSL call runs on the pure-Elixir backend" do
-      state = %{samples: [%{x: -1.0, y: 0.0, atan2: 0.0}]}
+      state = %{samples: [%{x: -1.0, y: 0.0, atan2: 0.0, tanh: 0.0}]}
       %{samples: [s]} = Functions.simulate(state, steps: 1, backend: :interpreted)
       assert s.atan2 == :math.pi()
     end
+  end
 
-    @tag :native
-    test "native and pure-Elixir backends agree on edge values" do
-      state = %{samples: samples()}
-      a = Functions.simulate(state, steps: 1, backend: :interpreted)
-      b = Functions.simulate(state, steps: 1, backend: :native)
-      assert_identical(b, a)
+  describe "tanh" do
+    test "is libm's tanh, saturating at the infinities" do
+      assert Ops.apply_op(:tanh, [0.5]) == :math.tanh(0.5)
+      assert Ops.apply_op(:tanh, [:inf]) == 1.0
+      assert Ops.apply_op(:tanh, [:neg_inf]) == -1.0
+      assert Ops.apply_op(:tanh, [:nan]) == :nan
+      assert bits(Ops.apply_op(:tanh, [neg_zero()])) == bits(neg_zero())
     end
   end
 end

@@ -267,6 +267,19 @@ defmodule BrokenRecord.Zero.Program.Op do
       cpp: "::atan2($a, $b)"
     ],
     [
+      name: :tanh,
+      code: 61,
+      arity: 1,
+      class: :math,
+      result: :float,
+      flops: 1,
+      functions: [:tanh],
+      math: [:tanh],
+      eval: :tanh,
+      elixir: quote(do: :math.tanh(a)),
+      cpp: "::tanh($a)"
+    ],
+    [
       name: :lt,
       code: 30,
       arity: 2,
