@@ -168,6 +168,14 @@ struct VecOps {
     else
       return xsimd::tanh(a);
   }
+  // Half away from zero. SSE2 has no rounding instruction: libm per lane, which is exact.
+  static B ROUND(const B& a) {
+#if BRZ_KERNEL_ISA == 1
+    return per_lane1<T>(a, [](T v) { return std::round(v); });
+#else
+    return xsimd::round(a);
+#endif
+  }
   static B LT(const B& a, const B& b) { return xsimd::select(a < b, B(1), B(0)); }
   static B LE(const B& a, const B& b) { return xsimd::select(a <= b, B(1), B(0)); }
   static B GT(const B& a, const B& b) { return xsimd::select(a > b, B(1), B(0)); }

@@ -131,6 +131,10 @@ struct IvOps {
     if (!a) return std::nullopt;
     return finish<T>(std::tanh(a->lo), std::tanh(a->hi), tr);
   }
+  static OptIv ROUND(const OptIv& a) {  // non-decreasing, exact
+    if (!a) return std::nullopt;
+    return Interval{std::round(a->lo), std::round(a->hi)};
+  }
   // Comparisons and booleans are 0 or 1 whatever their operands (NaN included).
   static OptIv LT(const OptIv&, const OptIv&) { return boolean; }
   static OptIv LE(const OptIv&, const OptIv&) { return boolean; }

@@ -154,6 +154,8 @@ T ref_op(Op op, T a, T b, T c) {
       return std::atan2(a, b);
     case Op::TANH:
       return std::tanh(a);
+    case Op::ROUND:
+      return std::round(a);
     case Op::LT:
       return a < b ? 1 : 0;
     case Op::LE:

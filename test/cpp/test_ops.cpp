@@ -27,7 +27,7 @@ const std::vector<OpCase> kCases = {
     {Op::NE, -1, 1, -1, 1, 0},       {Op::AND, -1, 1, -1, 1, 0},
     {Op::OR, -1, 1, -1, 1, 0},       {Op::NOT, -1, 1, 0, 0, 0},
     {Op::SELECT, -1, 1, -5, 5, 0},   {Op::ATAN2, -10, 10, -10, 10, 2e-6},
-    {Op::TANH, -20, 20, 0, 0, 2e-6},
+    {Op::TANH, -20, 20, 0, 0, 2e-6}, {Op::ROUND, -1e3, 1e3, 0, 0, 0},
 };
 
 const std::vector<std::size_t> kSizes = {0, 1, 7, 8, 9, 63, 64, 65, 1000};
@@ -124,17 +124,31 @@ TEST_CASE("NaN semantics of comparisons, booleans, select, min and max", "[ops]"
   }
 }
 
-TEST_CASE("floor and abs on signed zeros and large values", "[ops]") {
+TEST_CASE("floor, round and abs on signed zeros, halves and large values", "[ops]") {
   for (const brz::SweepSet* ks : all_sweep_sets()) {
     ProgramBuilder pb;
-    pb.lanes = {3};
+    pb.lanes = {4};
     auto& r = pb.per_agent(0);
     const uint16_t x = r.load(0, 0);
     r.store(0, 1, r.op(Op::FLOOR, x));
     r.store(0, 2, r.op(Op::ABS, x));
+    r.store(0, 3, r.op(Op::ROUND, x));
     auto prog = pb.build();
-    const std::vector<double> xs = {-0.0,   0.0, -0.5, 0.5,   -1.0, 4503599627370497.0,
-                                    -1e300, 2.5, -2.5, 1e-310};
+    const std::vector<double> xs = {-0.0,
+                                    0.0,
+                                    -0.5,
+                                    0.5,
+                                    -1.0,
+                                    4503599627370497.0,
+                                    -1e300,
+                                    2.5,
+                                    -2.5,
+                                    1e-310,
+                                    1.5,
+                                    -1.5,
+                                    -0.4,
+                                    0.49999999999999994,
+                                    2251799813685248.5};
     brz::World<double> w(prog, {xs.size()});
     for (std::size_t i = 0; i < xs.size(); ++i) w.column(0, 0)[i] = xs[i];
     brz::ExecOptions o;
@@ -146,6 +160,8 @@ TEST_CASE("floor and abs on signed zeros and large values", "[ops]") {
       CHECK(std::signbit(w.column(0, 1)[i]) == std::signbit(std::floor(xs[i])));
       CHECK(w.column(0, 2)[i] == std::fabs(xs[i]));
       CHECK(!std::signbit(w.column(0, 2)[i]));
+      CHECK(w.column(0, 3)[i] == std::round(xs[i]));
+      CHECK(std::signbit(w.column(0, 3)[i]) == std::signbit(std::round(xs[i])));
     }
   }
 }

@@ -189,6 +189,20 @@ defmodule BrokenRecord.Zero.Ops do
   def tanh(:nan), do: :nan
 
   @doc false
+  # C's round: half away from zero, the sign of zero kept. Not :erlang.round/1, which may add
+  # 0.5 and round up 0.49999999999999994.
+  def round_(a) when is_float(a) and a == 0.0, do: a
+  def round_(a) when is_float(a) and a < 0.0, do: neg(round_(neg(a)))
+  def round_(a) when is_float(a) and a >= 4.503599627370496e15, do: a
+
+  def round_(a) when is_float(a) do
+    f = Float.floor(a)
+    if a - f >= 0.5, do: f + 1.0, else: f
+  end
+
+  def round_(a), do: a
+
+  @doc false
   def floor_(a) when is_float(a), do: Float.floor(a)
   def floor_(a), do: a
 

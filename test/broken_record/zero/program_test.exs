@@ -132,7 +132,8 @@ defmodule BrokenRecord.Zero.ProgramTest do
                not: 42,
                select: 50,
                atan2: 60,
-               tanh: 61
+               tanh: 61,
+               round: 62
              }
     end
 

@@ -21,6 +21,7 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
           field :y, :float
           field :atan2, :float
           field :tanh, :float
+          field :round, :float
         end
       end
 
@@ -28,6 +29,7 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
         interaction apply(s: Sample) do
           s.atan2 = atan2(s.y, s.x)
           s.tanh = tanh(s.x)
+          s.round = round(s.x)
         end
       end
     end
@@ -52,7 +54,10 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
     4.5e15,
     -4.5e15,
     1.0e-310,
-    123.456
+    123.456,
+    0.49999999999999994,
+    -0.4,
+    2_251_799_813_685_248.5
   ]
 
   # OTP 25 compiles a -0.0 literal to 0.0: the negative zero is built at run time.
@@ -61,7 +66,7 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
   defp edges, do: [neg_zero() | @edges]
 
   defp samples do
-    for y <- edges(), x <- edges(), do: %{x: x, y: y, atan2: 0.0, tanh: 0.0}
+    for y <- edges(), x <- edges(), do: %{x: x, y: y, atan2: 0.0, tanh: 0.0, round: 0.0}
   end
 
   @tag :native
@@ -94,7 +99,7 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
     end
 
     test "a DSL call runs on the pure-Elixir backend" do
-      state = %{samples: [%{x: -1.0, y: 0.0, atan2: 0.0, tanh: 0.0}]}
+      state = %{samples: [%{x: -1.0, y: 0.0, atan2: 0.0, tanh: 0.0, round: 0.0}]}
       %{samples: [s]} = Functions.simulate(state, steps: 1, backend: :interpreted)
       assert s.atan2 == :math.pi()
     end
@@ -107,6 +112,25 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
       assert Ops.apply_op(:tanh, [:neg_inf]) == -1.0
       assert Ops.apply_op(:tanh, [:nan]) == :nan
       assert bits(Ops.apply_op(:tanh, [neg_zero()])) == bits(neg_zero())
+    end
+  end
+
+  describe "round" do
+    test "rounds halves away from zero, as C's round and Erlang's round" do
+      for x <- [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.7, -3.7, 1.0e300, 2_251_799_813_685_248.5] do
+        assert Ops.apply_op(:round, [x]) == :erlang.float(round(x))
+      end
+
+      assert Ops.apply_op(:round, [0.49999999999999994]) == 0.0
+      assert bits(Ops.apply_op(:round, [-0.4])) == bits(neg_zero())
+      assert Ops.apply_op(:round, [:inf]) == :inf
+      assert Ops.apply_op(:round, [:nan]) == :nan
+    end
+
+    test "a DSL call runs on the pure-Elixir backend" do
+      state = %{samples: [%{x: 2.5, y: 0.0, atan2: 0.0, tanh: 0.0, round: 0.0}]}
+      %{samples: [s]} = Functions.simulate(state, steps: 1, backend: :interpreted)
+      assert s.round == 3.0
     end
   end
 end

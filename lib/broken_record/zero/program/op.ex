@@ -280,6 +280,18 @@ defmodule BrokenRecord.Zero.Program.Op do
       cpp: "::tanh($a)"
     ],
     [
+      name: :round,
+      code: 62,
+      arity: 1,
+      class: :math,
+      result: :int,
+      flops: 1,
+      functions: [:round],
+      eval: :round_,
+      elixir: quote(do: BrokenRecord.Zero.Ops.round_(a)),
+      cpp: "::round($a)"
+    ],
+    [
       name: :lt,
       code: 30,
       arity: 2,
