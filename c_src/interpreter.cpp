@@ -176,6 +176,9 @@ struct VecOps {
     return xsimd::round(a);
 #endif
   }
+  static B SIGN(const B& a) {
+    return xsimd::select(a > B(0), B(1), xsimd::select(a < B(0), B(-1), a));
+  }
   static B LT(const B& a, const B& b) { return xsimd::select(a < b, B(1), B(0)); }
   static B LE(const B& a, const B& b) { return xsimd::select(a <= b, B(1), B(0)); }
   static B GT(const B& a, const B& b) { return xsimd::select(a > b, B(1), B(0)); }

@@ -135,6 +135,11 @@ struct IvOps {
     if (!a) return std::nullopt;
     return Interval{std::round(a->lo), std::round(a->hi)};
   }
+  static OptIv SIGN(const OptIv& a) {  // non-decreasing, exact
+    if (!a) return std::nullopt;
+    const auto sign = [](double v) { return v > 0 ? 1.0 : (v < 0 ? -1.0 : 0.0); };
+    return Interval{sign(a->lo), sign(a->hi)};
+  }
   // Comparisons and booleans are 0 or 1 whatever their operands (NaN included).
   static OptIv LT(const OptIv&, const OptIv&) { return boolean; }
   static OptIv LE(const OptIv&, const OptIv&) { return boolean; }

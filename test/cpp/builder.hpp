@@ -156,6 +156,8 @@ T ref_op(Op op, T a, T b, T c) {
       return std::tanh(a);
     case Op::ROUND:
       return std::round(a);
+    case Op::SIGN:
+      return a > 0 ? T(1) : (a < 0 ? T(-1) : a);
     case Op::LT:
       return a < b ? 1 : 0;
     case Op::LE:

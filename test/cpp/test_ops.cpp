@@ -28,6 +28,7 @@ const std::vector<OpCase> kCases = {
     {Op::OR, -1, 1, -1, 1, 0},       {Op::NOT, -1, 1, 0, 0, 0},
     {Op::SELECT, -1, 1, -5, 5, 0},   {Op::ATAN2, -10, 10, -10, 10, 2e-6},
     {Op::TANH, -20, 20, 0, 0, 2e-6}, {Op::ROUND, -1e3, 1e3, 0, 0, 0},
+    {Op::SIGN, -2, 2, 0, 0, 0},
 };
 
 const std::vector<std::size_t> kSizes = {0, 1, 7, 8, 9, 63, 64, 65, 1000};
@@ -124,15 +125,16 @@ TEST_CASE("NaN semantics of comparisons, booleans, select, min and max", "[ops]"
   }
 }
 
-TEST_CASE("floor, round and abs on signed zeros, halves and large values", "[ops]") {
+TEST_CASE("floor, round, sign and abs on signed zeros, halves and large values", "[ops]") {
   for (const brz::SweepSet* ks : all_sweep_sets()) {
     ProgramBuilder pb;
-    pb.lanes = {4};
+    pb.lanes = {5};
     auto& r = pb.per_agent(0);
     const uint16_t x = r.load(0, 0);
     r.store(0, 1, r.op(Op::FLOOR, x));
     r.store(0, 2, r.op(Op::ABS, x));
     r.store(0, 3, r.op(Op::ROUND, x));
+    r.store(0, 4, r.op(Op::SIGN, x));
     auto prog = pb.build();
     const std::vector<double> xs = {-0.0,
                                     0.0,
@@ -162,6 +164,9 @@ TEST_CASE("floor, round and abs on signed zeros, halves and large values", "[ops
       CHECK(!std::signbit(w.column(0, 2)[i]));
       CHECK(w.column(0, 3)[i] == std::round(xs[i]));
       CHECK(std::signbit(w.column(0, 3)[i]) == std::signbit(std::round(xs[i])));
+      const double sign = xs[i] > 0 ? 1.0 : (xs[i] < 0 ? -1.0 : xs[i]);
+      CHECK(w.column(0, 4)[i] == sign);
+      CHECK(std::signbit(w.column(0, 4)[i]) == std::signbit(sign));
     }
   }
 }

@@ -203,6 +203,15 @@ defmodule BrokenRecord.Zero.Ops do
   def round_(a), do: a
 
   @doc false
+  # 1.0 above zero, -1.0 below; a zero (either sign) and NaN are returned as they are.
+  def sign_(a) when is_float(a) and a > 0.0, do: 1.0
+  def sign_(a) when is_float(a) and a < 0.0, do: -1.0
+  def sign_(a) when is_float(a), do: a
+  def sign_(:inf), do: 1.0
+  def sign_(:neg_inf), do: -1.0
+  def sign_(:nan), do: :nan
+
+  @doc false
   def floor_(a) when is_float(a), do: Float.floor(a)
   def floor_(a), do: a
 

@@ -133,7 +133,8 @@ defmodule BrokenRecord.Zero.ProgramTest do
                select: 50,
                atan2: 60,
                tanh: 61,
-               round: 62
+               round: 62,
+               sign: 63
              }
     end
 

@@ -22,6 +22,7 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
           field :atan2, :float
           field :tanh, :float
           field :round, :float
+          field :sign, :float
         end
       end
 
@@ -30,6 +31,7 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
           s.atan2 = atan2(s.y, s.x)
           s.tanh = tanh(s.x)
           s.round = round(s.x)
+          s.sign = sign(s.x)
         end
       end
     end
@@ -66,7 +68,9 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
   defp edges, do: [neg_zero() | @edges]
 
   defp samples do
-    for y <- edges(), x <- edges(), do: %{x: x, y: y, atan2: 0.0, tanh: 0.0, round: 0.0}
+    for y <- edges(),
+        x <- edges(),
+        do: %{x: x, y: y, atan2: 0.0, tanh: 0.0, round: 0.0, sign: 0.0}
   end
 
   @tag :native
@@ -99,7 +103,7 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
     end
 
     test "a DSL call runs on the pure-Elixir backend" do
-      state = %{samples: [%{x: -1.0, y: 0.0, atan2: 0.0, tanh: 0.0, round: 0.0}]}
+      state = %{samples: [%{x: -1.0, y: 0.0, atan2: 0.0, tanh: 0.0, round: 0.0, sign: 0.0}]}
       %{samples: [s]} = Functions.simulate(state, steps: 1, backend: :interpreted)
       assert s.atan2 == :math.pi()
     end
@@ -128,9 +132,21 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
     end
 
     test "a DSL call runs on the pure-Elixir backend" do
-      state = %{samples: [%{x: 2.5, y: 0.0, atan2: 0.0, tanh: 0.0, round: 0.0}]}
+      state = %{samples: [%{x: 2.5, y: 0.0, atan2: 0.0, tanh: 0.0, round: 0.0, sign: 0.0}]}
       %{samples: [s]} = Functions.simulate(state, steps: 1, backend: :interpreted)
       assert s.round == 3.0
+    end
+  end
+
+  describe "sign" do
+    test "is -1.0, 0.0 or 1.0; a zero keeps its sign and NaN stays NaN" do
+      assert Ops.apply_op(:sign, [-3.5]) == -1.0
+      assert Ops.apply_op(:sign, [1.0e-310]) == 1.0
+      assert Ops.apply_op(:sign, [0.0]) == 0.0
+      assert bits(Ops.apply_op(:sign, [neg_zero()])) == bits(neg_zero())
+      assert Ops.apply_op(:sign, [:inf]) == 1.0
+      assert Ops.apply_op(:sign, [:neg_inf]) == -1.0
+      assert Ops.apply_op(:sign, [:nan]) == :nan
     end
   end
 end

@@ -292,6 +292,18 @@ defmodule BrokenRecord.Zero.Program.Op do
       cpp: "::round($a)"
     ],
     [
+      name: :sign,
+      code: 63,
+      arity: 1,
+      class: :math,
+      result: :int_preserving,
+      flops: 1,
+      functions: [:sign],
+      eval: :sign_,
+      elixir: quote(do: if(a > 0.0, do: 1.0, else: if(a < 0.0, do: -1.0, else: a))),
+      cpp: "$a > T(0) ? T(1) : ($a < T(0) ? T(-1) : $a)"
+    ],
+    [
       name: :lt,
       code: 30,
       arity: 2,
