@@ -179,6 +179,7 @@ struct VecOps {
   static B SIGN(const B& a) {
     return xsimd::select(a > B(0), B(1), xsimd::select(a < B(0), B(-1), a));
   }
+  static B MOD(const B& a, const B& b) { return a - b * v_floor<T>(a / b); }
   static B LT(const B& a, const B& b) { return xsimd::select(a < b, B(1), B(0)); }
   static B LE(const B& a, const B& b) { return xsimd::select(a <= b, B(1), B(0)); }
   static B GT(const B& a, const B& b) { return xsimd::select(a > b, B(1), B(0)); }

@@ -140,6 +140,14 @@ struct IvOps {
     const auto sign = [](double v) { return v > 0 ? 1.0 : (v < 0 ? -1.0 : 0.0); };
     return Interval{sign(a->lo), sign(a->hi)};
   }
+  // The sign of b and |result| <= |b|, up to the rounding of a / b (which can make the floor
+  // one too high, leaving a result just below 0 of the order of |a| ulps).
+  static OptIv MOD(const OptIv& a, const OptIv& b) {
+    if (!a || !b || contains_zero(*b)) return std::nullopt;
+    const double slack = 4 * rel * std::max(std::fabs(a->lo), std::fabs(a->hi));
+    if (b->lo > 0) return finish<T>(-slack, b->hi, rel);
+    return finish<T>(b->lo, slack, rel);
+  }
   // Comparisons and booleans are 0 or 1 whatever their operands (NaN included).
   static OptIv LT(const OptIv&, const OptIv&) { return boolean; }
   static OptIv LE(const OptIv&, const OptIv&) { return boolean; }

@@ -158,6 +158,8 @@ T ref_op(Op op, T a, T b, T c) {
       return std::round(a);
     case Op::SIGN:
       return a > 0 ? T(1) : (a < 0 ? T(-1) : a);
+    case Op::MOD:
+      return a - b * std::floor(a / b);
     case Op::LT:
       return a < b ? 1 : 0;
     case Op::LE:

@@ -682,6 +682,7 @@ TEST_CASE("interval bound of the cutoff covers every pair", "[cells][interval]")
   regs.push_back(r.op(Op::TANH, r.op(Op::MUL, wa, ra)));
   regs.push_back(r.op(Op::ROUND, r.op(Op::MUL, wa, r.cnst(10.0))));
   regs.push_back(r.op(Op::SIGN, r.op(Op::SUB, wa, ra)));
+  regs.push_back(r.op(Op::MOD, r.op(Op::MUL, wa, r.cnst(7.0)), ma));
   // normalize-style select: the untaken branch divides by zero, the result is still bounded.
   regs.push_back(r.op(Op::SELECT, r.op(Op::GT, wa, r.cnst(0.0)), r.op(Op::DIV, ra, wa), ra));
   r.store(0, 8, regs.back());

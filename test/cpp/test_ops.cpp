@@ -28,7 +28,7 @@ const std::vector<OpCase> kCases = {
     {Op::OR, -1, 1, -1, 1, 0},       {Op::NOT, -1, 1, 0, 0, 0},
     {Op::SELECT, -1, 1, -5, 5, 0},   {Op::ATAN2, -10, 10, -10, 10, 2e-6},
     {Op::TANH, -20, 20, 0, 0, 2e-6}, {Op::ROUND, -1e3, 1e3, 0, 0, 0},
-    {Op::SIGN, -2, 2, 0, 0, 0},
+    {Op::SIGN, -2, 2, 0, 0, 0},      {Op::MOD, -10, 10, 0.5, 4, 2e-6},
 };
 
 const std::vector<std::size_t> kSizes = {0, 1, 7, 8, 9, 63, 64, 65, 1000};
@@ -60,7 +60,7 @@ void run_case(const OpCase& oc, const brz::SweepSet* ks, std::size_t n, uint64_t
     if (oc.op == Op::DIV || oc.op == Op::POW || oc.op == Op::LOG)
       if (cols[0][0][i] == 0 || (oc.op != Op::DIV && cols[0][0][i] < 0))
         cols[0][0][i] = static_cast<T>(oc.lo0 + 0.5);
-    if (oc.op == Op::DIV && cols[0][1][i] == 0) cols[0][1][i] = 1;
+    if ((oc.op == Op::DIV || oc.op == Op::MOD) && cols[0][1][i] == 0) cols[0][1][i] = 1;
   }
   brz::World<T> w(prog, {n});
   load_world(w, cols);

@@ -212,6 +212,10 @@ defmodule BrokenRecord.Zero.Ops do
   def sign_(:nan), do: :nan
 
   @doc false
+  # Floored modulo, a - b * floor(a / b) step by step as C++ computes it: b = 0 gives NaN.
+  def mod(a, b), do: sub(a, mul(b, floor_(divide(a, b))))
+
+  @doc false
   def floor_(a) when is_float(a), do: Float.floor(a)
   def floor_(a), do: a
 

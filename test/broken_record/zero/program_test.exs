@@ -134,7 +134,8 @@ defmodule BrokenRecord.Zero.ProgramTest do
                atan2: 60,
                tanh: 61,
                round: 62,
-               sign: 63
+               sign: 63,
+               mod: 64
              }
     end
 

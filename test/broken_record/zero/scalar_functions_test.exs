@@ -14,6 +14,22 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
     @moduledoc false
     use BrokenRecord.Zero
 
+    defsystem Modulo do
+      agents do
+        defagent Pair do
+          field :a, :float
+          field :b, :float
+          field :mod, :float
+        end
+      end
+
+      rules do
+        interaction apply(p: Pair) do
+          p.mod = mod(p.a, p.b)
+        end
+      end
+    end
+
     defsystem Functions do
       agents do
         defagent Sample do
@@ -37,7 +53,8 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
     end
   end
 
-  alias Systems.Functions
+  alias BrokenRecord.Zero.NumericalError
+  alias Systems.{Functions, Modulo}
 
   @edges [
     0.0,
@@ -147,6 +164,46 @@ defmodule BrokenRecord.Zero.ScalarFunctionsTest do
       assert Ops.apply_op(:sign, [:inf]) == 1.0
       assert Ops.apply_op(:sign, [:neg_inf]) == -1.0
       assert Ops.apply_op(:sign, [:nan]) == :nan
+    end
+  end
+
+  describe "mod" do
+    test "is floored: the sign of the divisor" do
+      assert Ops.apply_op(:mod, [7.0, 3.0]) == 1.0
+      assert Ops.apply_op(:mod, [-7.0, 3.0]) == 2.0
+      assert Ops.apply_op(:mod, [7.0, -3.0]) == -2.0
+      assert Ops.apply_op(:mod, [-7.5, -2.0]) == -1.5
+      assert Ops.apply_op(:mod, [5.0, :inf]) == :nan
+    end
+
+    test "by zero is NaN, and storing it is a NumericalError on both backends" do
+      assert Ops.apply_op(:mod, [1.0, 0.0]) == :nan
+      assert Ops.apply_op(:mod, [0.0, 0.0]) == :nan
+      state = %{pairs: [%{a: 1.0, b: 0.0, mod: 0.0}]}
+
+      for backend <-
+            if(BrokenRecord.Zero.NIF.loaded?(), do: [:interpreted, :native], else: [:interpreted]) do
+        assert_raise NumericalError, fn -> Modulo.simulate(state, steps: 1, backend: backend) end
+      end
+    end
+
+    @tag :native
+    test "native and pure-Elixir backends agree on edge values" do
+      # Only pairs whose result is finite: 1.0e300 mod 1.0e-310 overflows (a NumericalError).
+      pairs =
+        for a <- edges(),
+            b <- edges(),
+            Ops.finite?(Ops.apply_op(:mod, [a, b])),
+            do: %{a: a, b: b, mod: 0.0}
+
+      %{pairs: want} = Modulo.simulate(%{pairs: pairs}, steps: 1, backend: :interpreted)
+      %{pairs: got} = Modulo.simulate(%{pairs: pairs}, steps: 1, backend: :native)
+
+      # The generated kernels may fuse b * floor(a / b) with the subtraction: one rounding of a.
+      Enum.zip(want, got)
+      |> Enum.each(fn {w, g} ->
+        assert abs(w.mod - g.mod) <= 4.0e-16 * max(abs(w.a), abs(w.b)), inspect({w, g})
+      end)
     end
   end
 end

@@ -304,6 +304,18 @@ defmodule BrokenRecord.Zero.Program.Op do
       cpp: "$a > T(0) ? T(1) : ($a < T(0) ? T(-1) : $a)"
     ],
     [
+      name: :mod,
+      code: 64,
+      arity: 2,
+      class: :math,
+      result: :int_preserving,
+      flops: 1,
+      functions: [:mod],
+      eval: :mod,
+      elixir: quote(do: a - b * Float.floor(a / b)),
+      cpp: "$a - $b * brz_floor($a / $b)"
+    ],
+    [
       name: :lt,
       code: 30,
       arity: 2,
