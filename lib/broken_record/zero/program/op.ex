@@ -457,7 +457,7 @@ defmodule BrokenRecord.Zero.Program.Op do
   @spec computed() :: [t]
   def computed, do: Enum.reject(@ops, &(&1.class == :data))
 
-  @doc "DSL functions spelled `f(...)` that are one op, as `%{name => op}`, in table order."
+  @doc "DSL functions spelled `f(...)` that are one op, as `{name, op}`, in table order."
   @spec functions() :: [{atom, t}]
   def functions, do: for(op <- @ops, f <- op.functions, do: {f, op})
 
