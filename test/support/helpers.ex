@@ -49,6 +49,29 @@ defmodule BrokenRecord.Zero.TestHelpers do
            "expected #{inspect(a)} to be within #{tol} (scale #{scale}) of #{inspect(b)}"
   end
 
+  @doc """
+  Asserts that two states agree: the same shape, floats within `tol` relative (see
+  `assert_close/3`), everything else identical.
+  """
+  @spec assert_agree(term, term, float) :: term
+  def assert_agree(a, b, tol) when is_map(a) and is_map(b) and not is_struct(a) do
+    assert Map.keys(a) == Map.keys(b)
+    Enum.each(a, fn {k, v} -> assert_agree(v, Map.fetch!(b, k), tol) end)
+  end
+
+  def assert_agree(a, b, tol) when is_list(a) and is_list(b) do
+    assert length(a) == length(b)
+    Enum.zip(a, b) |> Enum.each(fn {x, y} -> assert_agree(x, y, tol) end)
+  end
+
+  def assert_agree(a, b, tol) when is_tuple(a) and is_tuple(b) do
+    assert tuple_size(a) == tuple_size(b)
+    assert_agree(Tuple.to_list(a), Tuple.to_list(b), tol)
+  end
+
+  def assert_agree(a, b, tol) when is_float(a) and is_float(b), do: assert_close(b, a, tol)
+  def assert_agree(a, b, _tol), do: assert(a === b)
+
   ## Vectors
 
   def add({ax, ay, az}, {bx, by, bz}), do: {ax + bx, ay + by, az + bz}

@@ -26,27 +26,45 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
     text |> String.split("\n") |> Enum.map_join("\n", &if(&1 == "", do: "", else: pad <> &1))
   end
 
-  # The usual agents, and `rule` inside a rules block.
+  # The usual agents: a Particle and a Wall, `{field, type}` each.
+  @particle [position: :vec3, velocity: :vec3, mass: :float, count: :int]
+  @wall [position: :vec3, normal: :vec3]
+
+  defp defagent(name, fields) do
+    lines = Enum.map_join(fields, "\n", fn {field, type} -> "  field :#{field}, :#{type}" end)
+    "defagent #{name} do\n#{lines}\nend"
+  end
+
+  # The usual agents, and `rules` inside a rules block.
   defp with_rules(rules) do
     """
     agents do
-      defagent Particle do
-        field :position, :vec3
-        field :velocity, :vec3
-        field :mass, :float
-        field :count, :int
-      end
+    #{indent(defagent("Particle", @particle), 2)}
 
-      defagent Wall do
-        field :position, :vec3
-        field :normal, :vec3
-      end
+    #{indent(defagent("Wall", @wall), 2)}
     end
 
     rules do
     #{indent(rules, 2)}
     end
     """
+  end
+
+  # A system that compiles: the usual agents, moved by a drift rule.
+  defp moving do
+    with_rules("""
+    interaction move(p: Particle) do
+      p.position = p.position + p.velocity * dt
+    end
+    """)
+  end
+
+  # Compiles `system` and returns its module.
+  defp compiles(system) do
+    src = source(system)
+    module = src |> String.split() |> Enum.at(1)
+    Code.compile_string(src, @file_name)
+    Module.concat([module, Sim])
   end
 
   # Compiles `system` and returns the CompileError, checking that it names the file and the line
@@ -66,14 +84,21 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
   defp rule_error(rules), do: compile_error(with_rules(rules))
 
+  # An agents block with one agent type, Particle, that declares `fields`.
+  defp particle_agents(fields) do
+    "agents do\n  defagent Particle do\n#{indent(fields, 4)}\n  end\nend\n"
+  end
+
+  defp particle_error(fields), do: compile_error(particle_agents(fields))
+
+  # The error of a rule `bad(params)` whose body is `body`.
+  defp bad_rule(params \\ "p: Particle", body) do
+    rule_error("interaction bad(#{params}) do\n#{indent(body, 2)}\nend\n")
+  end
+
   describe "unsupported syntax" do
     test "a remote call in an expression" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.mass = Enum.sum([1, 2]) #!
-        end
-        """)
+      msg = bad_rule("p.mass = Enum.sum([1, 2]) #!")
 
       assert msg =~ "unsupported expression"
       assert msg =~ "Enum.sum"
@@ -83,58 +108,39 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
     test "an unknown local function" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          x = p.mass
-          p.mass = hypot(x, 1.0) #!
-        end
+        bad_rule("""
+        x = p.mass
+        p.mass = hypot(x, 1.0) #!
         """)
 
       assert msg =~ "unsupported expression hypot"
     end
 
     test "an unsupported :math function" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.mass = :math.acosh(p.mass) #!
-        end
-        """)
+      msg = bad_rule("p.mass = :math.acosh(p.mass) #!")
 
       assert msg =~ "unsupported expression"
       assert msg =~ ":math.acosh"
     end
 
     test "a pipe" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.mass = p.velocity |> length() #!
-        end
-        """)
+      msg = bad_rule("p.mass = p.velocity |> length() #!")
 
       assert msg =~ "unsupported expression"
     end
 
     test "a string literal" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.mass = "heavy" #!
-        end
-        """)
+      msg = bad_rule(~s(p.mass = "heavy" #!))
 
       assert msg =~ "unsupported expression"
     end
 
     test "a case statement in a body" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          x = p.mass
-          case x do #!
-            _ -> x
-          end
+        bad_rule("""
+        x = p.mass
+        case x do #!
+          _ -> x
         end
         """)
 
@@ -144,84 +150,49 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
     test "a bare expression as a statement" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.mass = 1.0
-          p.mass + 1 #!
-        end
+        bad_rule("""
+        p.mass = 1.0
+        p.mass + 1 #!
         """)
 
       assert msg =~ "unsupported statement"
     end
 
     test "a 2-tuple where a vector is expected" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.velocity = {1.0, 2.0} #!
-        end
-        """)
+      msg = bad_rule("p.velocity = {1.0, 2.0} #!")
 
       assert msg =~ "two components"
     end
 
     test "assigning a vector component" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.velocity.x = 0.0 #!
-        end
-        """)
+      msg = bad_rule("p.velocity.x = 0.0 #!")
 
       assert msg =~ "unsupported assignment target"
     end
 
     test "an unknown vector accessor" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.mass = p.velocity.w #!
-        end
-        """)
+      msg = bad_rule("p.mass = p.velocity.w #!")
 
       assert msg =~ "unknown accessor .w"
     end
 
     test "a function with the wrong number of arguments" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.mass = dot(p.velocity) #!
-        end
-        """)
+      msg = bad_rule("p.mass = dot(p.velocity) #!")
 
       assert msg =~ "dot expects 2 argument(s), got 1"
     end
 
     test "an unsupported statement at system level" do
-      msg =
-        compile_error("""
-        agents do
-          defagent Particle do
-            field :mass, :float
-          end
-        end
-
-        import Enum #!
-        """)
+      msg = compile_error(particle_agents("field :mass, :float") <> "\nimport Enum #!\n")
 
       assert msg =~ "unsupported statement in defsystem"
     end
 
     test "an unsupported statement in defagent" do
       msg =
-        compile_error("""
-        agents do
-          defagent Particle do
-            field :mass, :float
-            property :spin #!
-          end
-        end
+        particle_error("""
+        field :mass, :float
+        property :spin #!
         """)
 
       assert msg =~ "unsupported statement in defagent"
@@ -229,13 +200,9 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
     test "an unknown field type" do
       msg =
-        compile_error("""
-        agents do
-          defagent Particle do
-            field :mass, :float
-            field :spin, :vec2 #!
-          end
-        end
+        particle_error("""
+        field :mass, :float
+        field :spin, :vec2 #!
         """)
 
       assert msg =~ "unknown type :vec2"
@@ -243,41 +210,25 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
     test "an unknown conservation law" do
       msg =
-        compile_error("""
-        agents do
-          defagent Particle do
-            field :mass, :float
-            conserves [:momentum, :charge] #!
-          end
-        end
+        particle_error("""
+        field :mass, :float
+        conserves [:momentum, :charge] #!
         """)
 
       assert msg =~ "unknown conservation law :charge"
     end
 
     test "an invalid precision" do
-      msg =
-        compile_error("""
-        precision :f16 #!
-        agents do
-          defagent Particle do
-            field :mass, :float
-          end
-        end
-        """)
+      msg = compile_error("precision :f16 #!\n" <> particle_agents("field :mass, :float"))
 
       assert msg =~ "precision must be :f64 or :f32"
     end
 
     test "a field declared twice" do
       msg =
-        compile_error("""
-        agents do
-          defagent Particle do
-            field :mass, :float
-            field :mass, :float #!
-          end
-        end
+        particle_error("""
+        field :mass, :float
+        field :mass, :float #!
         """)
 
       assert msg =~ ":mass is defined twice"
@@ -338,27 +289,13 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
     end
 
     test "a default of the wrong type" do
-      msg =
-        compile_error("""
-        agents do
-          defagent Particle do
-            field :velocity, :vec3, default: 0.0 #!
-          end
-        end
-        """)
+      msg = particle_error("field :velocity, :vec3, default: 0.0 #!")
 
       assert msg =~ "default for vec3 field :velocity"
     end
 
     test "a vec3 default that contains a call" do
-      msg =
-        compile_error("""
-        agents do
-          defagent Particle do
-            field :velocity, :vec3, default: {foo(), 0.0, 0.0} #!
-          end
-        end
-        """)
+      msg = particle_error("field :velocity, :vec3, default: {foo(), 0.0, 0.0} #!")
 
       assert msg =~ "default for vec3 field :velocity must be a literal {x, y, z} of numbers"
       assert msg =~ "got: {foo(), 0.0, 0.0}"
@@ -434,12 +371,10 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
     test "a constant bound twice in a body" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          K = 1.0
-          K = 2.0 #!
-          p.mass = K
-        end
+        bad_rule("""
+        K = 1.0
+        K = 2.0 #!
+        p.mass = K
         """)
 
       assert msg =~ "constant K is bound twice"
@@ -450,12 +385,7 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
     @huge "1" <> String.duplicate("0", 400)
 
     test "an integer literal in a rule" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.mass = p.mass + #{@huge} #!
-        end
-        """)
+      msg = bad_rule("p.mass = p.mass + #{@huge} #!")
 
       assert msg =~ "integer literal of 401 digits is beyond the float range"
     end
@@ -466,38 +396,17 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
     end
 
     test "a default beyond the float range" do
-      msg =
-        compile_error("""
-        agents do
-          defagent Particle do
-            field :mass, :float, default: #{@huge} #!
-          end
-        end
-        """)
+      msg = particle_error("field :mass, :float, default: #{@huge} #!")
 
       assert msg =~ "default for float field :mass is beyond the float range"
 
-      msg =
-        compile_error("""
-        agents do
-          defagent Particle do
-            field :position, :vec3, default: {0.0, #{@huge}, 0} #!
-          end
-        end
-        """)
+      msg = particle_error("field :position, :vec3, default: {0.0, #{@huge}, 0} #!")
 
       assert msg =~ "default for vec3 field :position is beyond the float range"
     end
 
     test "an int default beyond 2^53" do
-      msg =
-        compile_error("""
-        agents do
-          defagent Particle do
-            field :count, :int, default: #{2 ** 53 + 1} #!
-          end
-        end
-        """)
+      msg = particle_error("field :count, :int, default: #{2 ** 53 + 1} #!")
 
       assert msg =~ "default for int field :count is out of range"
       assert msg =~ "2^53"
@@ -506,12 +415,7 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
   describe "constant expressions that are not finite" do
     test "a division by zero" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.mass = 1.0 / 0 #!
-        end
-        """)
+      msg = bad_rule("p.mass = 1.0 / 0 #!")
 
       assert msg =~ "division by zero: the divisor is the constant 0"
     end
@@ -538,23 +442,16 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
     end
 
     test "an overflow" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.mass = p.mass + 1.0e308 * 10 #!
-        end
-        """)
+      msg = bad_rule("p.mass = p.mass + 1.0e308 * 10 #!")
 
       assert msg =~ "the constant expression 1.0e308 * 10 is not finite: it evaluates to infinity"
     end
 
     test "a function outside its domain" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          K = 0.0
-          p.mass = p.mass + sqrt(-1.0) * log(K) #!
-        end
+        bad_rule("""
+        K = 0.0
+        p.mass = p.mass + sqrt(-1.0) * log(K) #!
         """)
 
       assert msg =~ "the constant expression sqrt(-1.0) is not finite: it evaluates to NaN"
@@ -588,23 +485,16 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
   describe "type errors" do
     test "a vec3 assigned to a float field" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.mass = p.velocity #!
-        end
-        """)
+      msg = bad_rule("p.mass = p.velocity #!")
 
       assert msg =~ "cannot assign a vec3 to p.mass, a float field of Particle"
     end
 
     test "a float assigned to a vec3 field" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle, dt: float) do
-          speed = length(p.velocity)
-          p.velocity = speed * dt #!
-        end
+        bad_rule("p: Particle, dt: float", """
+        speed = length(p.velocity)
+        p.velocity = speed * dt #!
         """)
 
       assert msg =~ "cannot assign a float to p.velocity"
@@ -612,34 +502,25 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
     test "adding a vec3 and a float" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          shifted = p.position + 1.0 #!
-          p.position = shifted
-        end
+        bad_rule("""
+        shifted = p.position + 1.0 #!
+        p.position = shifted
         """)
 
       assert msg =~ "type error: cannot add a vec3 and a float"
     end
 
     test "multiplying two vectors" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.position = p.position * p.velocity #!
-        end
-        """)
+      msg = bad_rule("p.position = p.position * p.velocity #!")
 
       assert msg =~ "cannot multiply a vec3 by a vec3"
     end
 
     test "comparing a vector" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          if p.velocity < 1.0 do #!
-            p.mass = 0.0
-          end
+        bad_rule("""
+        if p.velocity < 1.0 do #!
+          p.mass = 0.0
         end
         """)
 
@@ -647,45 +528,28 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
     end
 
     test "a float where a vec3 function argument is needed" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.mass = dot(p.mass, p.velocity) #!
-        end
-        """)
+      msg = bad_rule("p.mass = dot(p.mass, p.velocity) #!")
 
       assert msg =~ "dot/2 expects a vec3, got a float"
     end
 
     test "a vector in sqrt" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.mass = sqrt(p.velocity) #!
-        end
-        """)
+      msg = bad_rule("p.mass = sqrt(p.velocity) #!")
 
       assert msg =~ "sqrt/1 expects a float, got a vec3"
     end
 
     test "a vector component that is a vector" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.velocity = {p.position, 0.0, 0.0} #!
-        end
-        """)
+      msg = bad_rule("p.velocity = {p.position, 0.0, 0.0} #!")
 
       assert msg =~ "vector component must be a float"
     end
 
     test "destructuring a float" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          {x, y, z} = p.mass #!
-          p.mass = x + y + z
-        end
+        bad_rule("""
+        {x, y, z} = p.mass #!
+        p.mass = x + y + z
         """)
 
       assert msg =~ "needs a vec3 on the right"
@@ -693,11 +557,9 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
     test "a non-boolean if condition" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          if p.mass do #!
-            p.mass = 1.0
-          end
+        bad_rule("""
+        if p.mass do #!
+          p.mass = 1.0
         end
         """)
 
@@ -705,12 +567,7 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
     end
 
     test "a float assigned to an int field" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.count = p.mass * 2 #!
-        end
-        """)
+      msg = bad_rule("p.count = p.mass * 2 #!")
 
       assert msg =~ "cannot assign a float to p.count"
       assert msg =~ "floor/1"
@@ -718,11 +575,9 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
     test "a boolean stored in a variable" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          heavy = p.mass > 1.0 #!
-          p.mass = 1.0
-        end
+        bad_rule("""
+        heavy = p.mass > 1.0 #!
+        p.mass = 1.0
         """)
 
       assert msg =~ "boolean"
@@ -731,12 +586,7 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
   describe "unknown names" do
     test "an unknown field read, with a did-you-mean" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle, dt: float) do
-          p.position = p.position + p.velocty * dt #!
-        end
-        """)
+      msg = bad_rule("p: Particle, dt: float", "p.position = p.position + p.velocty * dt #!")
 
       assert msg =~ "unknown field p.velocty"
       assert msg =~ "did you mean :velocity?"
@@ -744,11 +594,9 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
     test "an unknown field written, with a did-you-mean" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle, w: Wall) do
-          d = dot(p.position - w.position, w.normal)
-          w.positon = w.position + {0.0, d, 0.0} #!
-        end
+        bad_rule("p: Particle, w: Wall", """
+        d = dot(p.position - w.position, w.normal)
+        w.positon = w.position + {0.0, d, 0.0} #!
         """)
 
       assert msg =~ "unknown field w.positon"
@@ -757,12 +605,7 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
     end
 
     test "an unknown field far from every name lists the fields" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.mass = p.zzz #!
-        end
-        """)
+      msg = bad_rule("p.mass = p.zzz #!")
 
       assert msg =~ "unknown field p.zzz"
       refute msg =~ "did you mean"
@@ -783,23 +626,16 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
     end
 
     test "an undefined variable" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle, dt: float) do
-          p.position = p.position + velocity * dt #!
-        end
-        """)
+      msg = bad_rule("p: Particle, dt: float", "p.position = p.position + velocity * dt #!")
 
       assert msg =~ "undefined variable velocity"
     end
 
     test "an undefined variable close to a bound one" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle, dt: float) do
-          velocity = p.velocity
-          p.position = p.position + velocty * dt #!
-        end
+        bad_rule("p: Particle, dt: float", """
+        velocity = p.velocity
+        p.position = p.position + velocty * dt #!
         """)
 
       assert msg =~ "undefined variable velocty"
@@ -808,26 +644,19 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
     test "a local bound inside an if branch does not leak out of it" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          if p.mass > 1 do
-            heavy = 1.0
-          end
-
-          p.mass = heavy #!
+        bad_rule("""
+        if p.mass > 1 do
+          heavy = 1.0
         end
+
+        p.mass = heavy #!
         """)
 
       assert msg =~ "undefined variable heavy"
     end
 
     test "an undefined constant" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          p.mass = H * 2 #!
-        end
-        """)
+      msg = bad_rule("p.mass = H * 2 #!")
 
       assert msg =~ "undefined constant H"
     end
@@ -836,11 +665,9 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
   describe "assignments to params" do
     test "assigning dt (declared)" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle, dt: float) do
-          dt = 0.5 #!
-          p.position = p.position + p.velocity * dt
-        end
+        bad_rule("p: Particle, dt: float", """
+        dt = 0.5 #!
+        p.position = p.position + p.velocity * dt
         """)
 
       assert msg =~ "cannot assign to scalar param dt"
@@ -848,11 +675,9 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
     test "assigning dt (implicit)" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle) do
-          dt = 0.5 #!
-          p.position = p.position + p.velocity * dt
-        end
+        bad_rule("""
+        dt = 0.5 #!
+        p.position = p.position + p.velocity * dt
         """)
 
       assert msg =~ "cannot assign to scalar param dt"
@@ -860,11 +685,9 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
     test "assigning a scalar param" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle, k: float) do
-          k = k * 2 #!
-          p.mass = k
-        end
+        bad_rule("p: Particle, k: float", """
+        k = k * 2 #!
+        p.mass = k
         """)
 
       assert msg =~ "cannot assign to scalar param k"
@@ -872,47 +695,28 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
     test "destructuring into a scalar param" do
       msg =
-        rule_error("""
-        interaction bad(p: Particle, k: float) do
-          {k, y, z} = p.velocity #!
-          p.mass = y + z
-        end
+        bad_rule("p: Particle, k: float", """
+        {k, y, z} = p.velocity #!
+        p.mass = y + z
         """)
 
       assert msg =~ "cannot bind k"
     end
 
     test "assigning a field of a scalar param" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle, k: float) do
-          k.x = 1.0 #!
-        end
-        """)
+      msg = bad_rule("p: Particle, k: float", "k.x = 1.0 #!")
 
       assert msg =~ "cannot assign to scalar param k"
     end
 
     test "rebinding an agent param" do
-      msg =
-        rule_error("""
-        interaction bad(p: Particle, w: Wall) do
-          p = w #!
-        end
-        """)
+      msg = bad_rule("p: Particle, w: Wall", "p = w #!")
 
       assert msg =~ "agent"
     end
   end
 
   describe "int-typed constants and params" do
-    defp compiles(system) do
-      src = source(system)
-      module = src |> String.split() |> Enum.at(1)
-      Code.compile_string(src, @file_name)
-      Module.concat([module, Sim])
-    end
-
     test "integer constants can be stored in int fields" do
       sim =
         compiles(
@@ -967,59 +771,34 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
       {src, stderr}
     end
 
-    @agents """
-    agents do
-      defagent Particle do
-        field :position, :vec3
-        field :velocity, :vec3
-      end
-    end
-
-    rules do
-      interaction move(p: Particle) do
-        p.position = p.position + p.velocity * dt
-      end
-    end
-    """
-
     test "an unknown optimize pass warns with the line and is ignored" do
-      {src, stderr} = capture_compile("optimize [:simd, :warp_drive] #!\n" <> @agents)
+      {src, stderr} = capture_compile("optimize [:simd, :warp_drive] #!\n" <> moving())
       assert stderr =~ "unknown optimize pass :warp_drive"
       assert stderr =~ "known passes"
       assert stderr =~ "#{@file_name}:#{line_of(src, "#!")}"
     end
 
     test "an unavailable compile_target warns and falls back to :cpu" do
-      {src, stderr} = capture_compile("compile_target :quantum #!\n" <> @agents)
+      {src, stderr} = capture_compile("compile_target :quantum #!\n" <> moving())
       assert stderr =~ "compile_target :quantum is not available"
       assert stderr =~ ":cpu"
       assert stderr =~ "#{@file_name}:#{line_of(src, "#!")}"
     end
 
     test "the system still compiles with the remaining options" do
-      module = unique_module()
+      {sim, _stderr} =
+        with_io(:stderr, fn ->
+          compiles("compile_target :tpu\noptimize [:simd, :nonsense, :loop_fusion]\n" <> moving())
+        end)
 
-      src = """
-      defmodule #{module} do
-        use BrokenRecord.Zero
-
-        defsystem Sim do
-          compile_target :tpu
-          optimize [:simd, :nonsense, :loop_fusion]
-      #{indent(@agents, 4)}
-        end
-      end
-      """
-
-      capture_io(:stderr, fn -> Code.compile_string(src, @file_name) end)
-      system = Module.concat([module, Sim]).__system__()
+      system = sim.__system__()
       assert system.options.target == :cpu
       assert system.options.optimize == [:simd, :loop_fusion]
     end
 
     test "a clean system compiles without any warning" do
       {_src, stderr} =
-        capture_compile("optimize [:simd, :spatial_hash, :loop_fusion]\n" <> @agents)
+        capture_compile("optimize [:simd, :spatial_hash, :loop_fusion]\n" <> moving())
 
       assert stderr == ""
     end

@@ -35,25 +35,6 @@ defmodule BrokenRecord.Zero.NativeTest do
      system.simulate(state, opts ++ [backend: :native])}
   end
 
-  # Compares two states: same shape, numbers within `tol` relative (floats), integers equal.
-  defp assert_agree(a, b, tol) when is_map(a) and is_map(b) and not is_struct(a) do
-    assert Map.keys(a) == Map.keys(b)
-    Enum.each(a, fn {k, v} -> assert_agree(v, Map.fetch!(b, k), tol) end)
-  end
-
-  defp assert_agree(a, b, tol) when is_list(a) and is_list(b) do
-    assert length(a) == length(b)
-    Enum.zip(a, b) |> Enum.each(fn {x, y} -> assert_agree(x, y, tol) end)
-  end
-
-  defp assert_agree(a, b, tol) when is_tuple(a) and is_tuple(b) do
-    assert tuple_size(a) == tuple_size(b)
-    assert_agree(Tuple.to_list(a), Tuple.to_list(b), tol)
-  end
-
-  defp assert_agree(a, b, tol) when is_float(a) and is_float(b), do: assert_close(b, a, tol)
-  defp assert_agree(a, b, _tol), do: assert(a === b)
-
   defp gas(n, seed, box \\ 4.0) do
     seed(seed)
 

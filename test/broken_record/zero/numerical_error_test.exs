@@ -9,15 +9,22 @@ defmodule BrokenRecord.Zero.NumericalErrorTest do
 
   defp cells(scales), do: %{cells: Enum.map(scales, &%{value: 1.0, scale: &1})}
 
+  # FragilePairs nodes, `{position, energy}` each.
+  defp nodes(nodes), do: %{nodes: Enum.map(nodes, fn {p, e} -> %{position: p, energy: e} end)}
+
+  # The NumericalError of running `rule` of `system` on `state` for `steps` steps.
+  defp raised(system, state, rule, steps \\ 1) do
+    assert_raise NumericalError, fn ->
+      system.simulate(state, [steps: steps, rules: [rule]] ++ @opts)
+    end
+  end
+
   describe "a non-finite stored value raises NumericalError" do
     test "dividing by a zero field names the agent, index, field and step" do
       state = cells([2.0, 4.0, 0.0, 1.0])
       copy = state
 
-      error =
-        assert_raise NumericalError, fn ->
-          Fragile.simulate(state, [steps: 5, rules: [:divide]] ++ @opts)
-        end
+      error = raised(Fragile, state, :divide, 5)
 
       assert %NumericalError{agent: "Cell", collection: :cells, index: 2, field: :value, step: 1} =
                error
@@ -29,10 +36,7 @@ defmodule BrokenRecord.Zero.NumericalErrorTest do
 
     test "the step is the one in which the value appeared" do
       # scale counts down by one per step; agent 1 reaches zero in step 3
-      error =
-        assert_raise NumericalError, fn ->
-          Fragile.simulate(cells([5.0, 3.0, 4.0]), [steps: 10, rules: [:countdown]] ++ @opts)
-        end
+      error = raised(Fragile, cells([5.0, 3.0, 4.0]), :countdown, 10)
 
       assert %NumericalError{index: 1, field: :value, step: 3} = error
     end
@@ -40,50 +44,29 @@ defmodule BrokenRecord.Zero.NumericalErrorTest do
     test "0/0 is non-finite too" do
       state = %{cells: [%{value: 0.0, scale: 0.0}]}
 
-      assert_raise NumericalError, fn ->
-        Fragile.simulate(state, [steps: 1, rules: [:divide]] ++ @opts)
-      end
+      raised(Fragile, state, :divide)
     end
 
     test "in a pair rule, the agent whose field became non-finite is named" do
       # only b (slot 1) is written: the coincident pair (1, 2) gives agent 2 an infinite energy
-      state = %{
-        nodes: [
-          %{position: {0.0, 0.0, 0.0}, energy: 0.0},
-          %{position: {1.0, 0.0, 0.0}, energy: 0.0},
-          %{position: {1.0, 0.0, 0.0}, energy: 0.0}
-        ]
-      }
+      state = nodes([{{0.0, 0.0, 0.0}, 0.0}, {{1.0, 0.0, 0.0}, 0.0}, {{1.0, 0.0, 0.0}, 0.0}])
 
-      error =
-        assert_raise NumericalError, fn ->
-          FragilePairs.simulate(state, [steps: 1, rules: [:coulomb]] ++ @opts)
-        end
+      error = raised(FragilePairs, state, :coulomb)
 
       assert %NumericalError{agent: "Node", collection: :nodes, index: 2, field: :energy, step: 1} =
                error
     end
 
     test "coincident bodies without softening in a gravity-like rule" do
-      state = %{
-        nodes: [
-          %{position: {0.5, 0.5, 0.5}, energy: 1.0},
-          %{position: {0.5, 0.5, 0.5}, energy: 2.0}
-        ]
-      }
+      state = nodes([{{0.5, 0.5, 0.5}, 1.0}, {{0.5, 0.5, 0.5}, 2.0}])
 
-      assert_raise NumericalError, fn ->
-        FragilePairs.simulate(state, [steps: 1, rules: [:coulomb]] ++ @opts)
-      end
+      raised(FragilePairs, state, :coulomb)
     end
 
     test "overflow of a per-agent value" do
       state = %{cells: [%{value: 1.0e300, scale: 1.0e-300}]}
 
-      error =
-        assert_raise NumericalError, fn ->
-          Fragile.simulate(state, [steps: 1, rules: [:divide]] ++ @opts)
-        end
+      error = raised(Fragile, state, :divide)
 
       assert %NumericalError{index: 0, field: :value, step: 1} = error
     end
@@ -91,35 +74,18 @@ defmodule BrokenRecord.Zero.NumericalErrorTest do
     test "overflow while accumulating pair deltas names the overflowing field" do
       # Each pair adds 1e308 to both energies; agent 0 is in two pairs, so its accumulated delta
       # overflows. The field is :energy (lane 3), not :position (lane 0).
-      state = %{
-        nodes: [
-          %{position: {0.0, 0.0, 0.0}, energy: 0.0},
-          %{position: {1.0, 0.0, 0.0}, energy: 0.0},
-          %{position: {2.0, 0.0, 0.0}, energy: 0.0}
-        ]
-      }
+      state = nodes([{{0.0, 0.0, 0.0}, 0.0}, {{1.0, 0.0, 0.0}, 0.0}, {{2.0, 0.0, 0.0}, 0.0}])
 
-      error =
-        assert_raise NumericalError, fn ->
-          FragilePairs.simulate(state, [steps: 1, rules: [:pump]] ++ @opts)
-        end
+      error = raised(FragilePairs, state, :pump)
 
       assert %NumericalError{agent: "Node", field: :energy, step: 1} = error
       assert error.index in [0, 1, 2]
     end
 
     test "overflow of a value stored by a pair rule" do
-      state = %{
-        nodes: [
-          %{position: {0.0, 0.0, 0.0}, energy: 1.0e308},
-          %{position: {1.0, 0.0, 0.0}, energy: 0.0}
-        ]
-      }
+      state = nodes([{{0.0, 0.0, 0.0}, 1.0e308}, {{1.0, 0.0, 0.0}, 0.0}])
 
-      error =
-        assert_raise NumericalError, fn ->
-          FragilePairs.simulate(state, [steps: 1, rules: [:pump]] ++ @opts)
-        end
+      error = raised(FragilePairs, state, :pump)
 
       assert %NumericalError{index: 0, field: :energy, step: 1} = error
     end
@@ -128,13 +94,7 @@ defmodule BrokenRecord.Zero.NumericalErrorTest do
       for {system, state, rules} <- [
             {Fragile, cells([0.0]), [:divide]},
             {Fragile, cells([1.0]), [:countdown]},
-            {FragilePairs,
-             %{
-               nodes: [
-                 %{position: {0.0, 0.0, 0.0}, energy: 0.0},
-                 %{position: {0.0, 0.0, 0.0}, energy: 0.0}
-               ]
-             }, [:coulomb]}
+            {FragilePairs, nodes([{{0.0, 0.0, 0.0}, 0.0}, {{0.0, 0.0, 0.0}, 0.0}]), [:coulomb]}
           ] do
         try do
           system.simulate(state, [steps: 3, rules: rules] ++ @opts)
