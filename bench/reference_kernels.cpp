@@ -31,19 +31,28 @@ namespace brzref {
 namespace BRZ_REF_NS {
 namespace {
 
-// (a) The DSL formula of bench.exs's Gravity system, unordered pairs i < j, Newton's third law:
-// the i side is a register reduction, the j side goes to a per-thread accumulator array that
-// is reduced after the sweep. dynamic schedule: the triangle is unbalanced.
+// The two i/j sweeps of the gravity kernels below; `d2` is dot(d, d), d = x[j] - x[i].
+// Templates over the pair formula, inlined, so each kernel's loops are the ones hand-written.
+
+// What a pair adds to its two bodies: d * own to body i, -d * other to body j.
 template <class T>
-void gravity(Bodies<T>& b, T dt) {
+struct PairScales {
+  T own, other;
+};
+
+// Unordered pairs i < j, Newton's third law: the i side is a register reduction, the j side goes
+// to a per-thread accumulator array (b.scratch) that is reduced into (ox, oy, oz) after the
+// sweep. dynamic schedule: the triangle is unbalanced. pair(d2, m[j], m[i]) -> PairScales.
+template <class T, class Pair>
+void pairs_sweep(Bodies<T>& b, T* ox, T* oy, T* oz, Pair pair) {
   const int n = b.n;
   const T* __restrict x = b.x;
   const T* __restrict y = b.y;
   const T* __restrict z = b.z;
   const T* __restrict m = b.m;
-  T* __restrict vx = b.vx;
-  T* __restrict vy = b.vy;
-  T* __restrict vz = b.vz;
+  T* __restrict outx = ox;
+  T* __restrict outy = oy;
+  T* __restrict outz = oz;
   const int threads = omp_get_max_threads();
 #pragma omp parallel num_threads(threads)
   {
@@ -58,16 +67,13 @@ void gravity(Bodies<T>& b, T dt) {
 #pragma omp simd reduction(+ : ax, ay, az)
       for (int j = i + 1; j < n; ++j) {
         const T dx = x[j] - xi, dy = y[j] - yi, dz = z[j] - zi;
-        const T r2 = dx * dx + dy * dy + dz * dz + T(0.01);
-        const T inv = T(1) / (std::sqrt(r2) * r2);
-        const T sa = m[j] * inv * dt;
-        const T sb = mi * inv * dt;
-        ax += dx * sa;
-        ay += dy * sa;
-        az += dz * sa;
-        bx[j] -= dx * sb;
-        by[j] -= dy * sb;
-        bz[j] -= dz * sb;
+        const PairScales<T> s = pair(dx * dx + dy * dy + dz * dz, m[j], mi);
+        ax += dx * s.own;
+        ay += dy * s.own;
+        az += dz * s.own;
+        bx[j] -= dx * s.other;
+        by[j] -= dy * s.other;
+        bz[j] -= dz * s.other;
       }
       bx[i] += ax;
       by[i] += ay;
@@ -83,131 +89,83 @@ void gravity(Bodies<T>& b, T dt) {
         sy += a[b.stride + i];
         sz += a[2 * b.stride + i];
       }
-      vx[i] += sx;
-      vy[i] += sy;
-      vz[i] += sz;
+      outx[i] += sx;
+      outy[i] += sy;
+      outz[i] += sz;
     }
   }
 }
 
-// (a') the same formula as it is usually hand-written: every i over all j (j == i adds d = 0),
-// each i updating its own velocity only; twice the interactions of (a), no accumulators.
+// Every i over all j (j == i adds d = 0), each i updating its own column only: twice the
+// interactions of pairs_sweep, no accumulators. scale(d2, m[j]) -> what d adds to body i.
+template <class T, class Scale>
+void all_j_sweep(Bodies<T>& b, T* ox, T* oy, T* oz, Scale scale) {
+  const int n = b.n;
+  const T* __restrict x = b.x;
+  const T* __restrict y = b.y;
+  const T* __restrict z = b.z;
+  const T* __restrict m = b.m;
+  T* __restrict outx = ox;
+  T* __restrict outy = oy;
+  T* __restrict outz = oz;
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < n; ++i) {
+    const T xi = x[i], yi = y[i], zi = z[i];
+    T ax = 0, ay = 0, az = 0;
+#pragma omp simd reduction(+ : ax, ay, az)
+    for (int j = 0; j < n; ++j) {
+      const T dx = x[j] - xi, dy = y[j] - yi, dz = z[j] - zi;
+      const T s = scale(dx * dx + dy * dy + dz * dz, m[j]);
+      ax += dx * s;
+      ay += dy * s;
+      az += dz * s;
+    }
+    outx[i] += ax;
+    outy[i] += ay;
+    outz[i] += az;
+  }
+}
+
+// (a) The DSL formula of bench.exs's Gravity system over unordered pairs i < j.
+template <class T>
+void gravity(Bodies<T>& b, T dt) {
+  pairs_sweep(b, b.vx, b.vy, b.vz, [dt](T d2, T mj, T mi) {
+    const T r2 = d2 + T(0.01);
+    const T inv = T(1) / (std::sqrt(r2) * r2);
+    return PairScales<T>{mj * inv * dt, mi * inv * dt};
+  });
+}
+
+// (a') the same formula as it is usually hand-written: every i over all j.
 template <class T>
 void gravity_all(Bodies<T>& b, T dt) {
-  const int n = b.n;
-  const T* __restrict x = b.x;
-  const T* __restrict y = b.y;
-  const T* __restrict z = b.z;
-  const T* __restrict m = b.m;
-  T* __restrict vx = b.vx;
-  T* __restrict vy = b.vy;
-  T* __restrict vz = b.vz;
-#pragma omp parallel for schedule(static)
-  for (int i = 0; i < n; ++i) {
-    const T xi = x[i], yi = y[i], zi = z[i];
-    T ax = 0, ay = 0, az = 0;
-#pragma omp simd reduction(+ : ax, ay, az)
-    for (int j = 0; j < n; ++j) {
-      const T dx = x[j] - xi, dy = y[j] - yi, dz = z[j] - zi;
-      const T r2 = dx * dx + dy * dy + dz * dz + T(0.01);
-      const T inv = T(1) / (std::sqrt(r2) * r2);
-      const T s = m[j] * inv * dt;
-      ax += dx * s;
-      ay += dy * s;
-      az += dz * s;
-    }
-    vx[i] += ax;
-    vy[i] += ay;
-    vz[i] += az;
-  }
+  all_j_sweep(b, b.vx, b.vy, b.vz, [dt](T d2, T mj) {
+    const T r2 = d2 + T(0.01);
+    const T inv = T(1) / (std::sqrt(r2) * r2);
+    return mj * inv * dt;
+  });
 }
 
-// (b) canonical softened gravity: for every i, all j (j == i contributes d = 0).
+// Canonical softened gravity's 1/r^3: r2 = dot(d, d) + eps2, inv = 1/sqrt(r2), inv^3.
+template <class T>
+T softened_inv3(T d2, T eps2) {
+  const T inv = T(1) / std::sqrt(d2 + eps2);
+  return inv * inv * inv;
+}
+
+// (b) canonical softened gravity: for every i, all j.
 template <class T>
 void softened(Bodies<T>& b, T eps2) {
-  const int n = b.n;
-  const T* __restrict x = b.x;
-  const T* __restrict y = b.y;
-  const T* __restrict z = b.z;
-  const T* __restrict m = b.m;
-  T* __restrict accx = b.ax;
-  T* __restrict accy = b.ay;
-  T* __restrict accz = b.az;
-#pragma omp parallel for schedule(static)
-  for (int i = 0; i < n; ++i) {
-    const T xi = x[i], yi = y[i], zi = z[i];
-    T ax = 0, ay = 0, az = 0;
-#pragma omp simd reduction(+ : ax, ay, az)
-    for (int j = 0; j < n; ++j) {
-      const T dx = x[j] - xi, dy = y[j] - yi, dz = z[j] - zi;
-      const T r2 = dx * dx + dy * dy + dz * dz + eps2;
-      const T inv = T(1) / std::sqrt(r2);
-      const T s = m[j] * (inv * inv * inv);
-      ax += dx * s;
-      ay += dy * s;
-      az += dz * s;
-    }
-    accx[i] += ax;
-    accy[i] += ay;
-    accz[i] += az;
-  }
+  all_j_sweep(b, b.ax, b.ay, b.az, [eps2](T d2, T mj) { return mj * softened_inv3(d2, eps2); });
 }
 
 // (b') the same formula over unordered pairs with Newton's third law (half the interactions).
 template <class T>
 void softened_pairs(Bodies<T>& b, T eps2) {
-  const int n = b.n;
-  const T* __restrict x = b.x;
-  const T* __restrict y = b.y;
-  const T* __restrict z = b.z;
-  const T* __restrict m = b.m;
-  T* __restrict accx = b.ax;
-  T* __restrict accy = b.ay;
-  T* __restrict accz = b.az;
-  const int threads = omp_get_max_threads();
-#pragma omp parallel num_threads(threads)
-  {
-    T* __restrict bx = b.scratch + std::size_t(omp_get_thread_num()) * 3 * b.stride;
-    T* __restrict by = bx + b.stride;
-    T* __restrict bz = by + b.stride;
-    for (int i = 0; i < n; ++i) bx[i] = by[i] = bz[i] = T(0);
-#pragma omp for schedule(dynamic, 16)
-    for (int i = 0; i < n; ++i) {
-      const T xi = x[i], yi = y[i], zi = z[i], mi = m[i];
-      T ax = 0, ay = 0, az = 0;
-#pragma omp simd reduction(+ : ax, ay, az)
-      for (int j = i + 1; j < n; ++j) {
-        const T dx = x[j] - xi, dy = y[j] - yi, dz = z[j] - zi;
-        const T r2 = dx * dx + dy * dy + dz * dz + eps2;
-        const T inv = T(1) / std::sqrt(r2);
-        const T inv3 = inv * inv * inv;
-        const T sa = m[j] * inv3;
-        const T sb = mi * inv3;
-        ax += dx * sa;
-        ay += dy * sa;
-        az += dz * sa;
-        bx[j] -= dx * sb;
-        by[j] -= dy * sb;
-        bz[j] -= dz * sb;
-      }
-      bx[i] += ax;
-      by[i] += ay;
-      bz[i] += az;
-    }
-#pragma omp for schedule(static)
-    for (int i = 0; i < n; ++i) {
-      T sx = 0, sy = 0, sz = 0;
-      for (int t = 0; t < threads; ++t) {
-        const T* a = b.scratch + std::size_t(t) * 3 * b.stride;
-        sx += a[i];
-        sy += a[b.stride + i];
-        sz += a[2 * b.stride + i];
-      }
-      accx[i] += sx;
-      accy[i] += sy;
-      accz[i] += sz;
-    }
-  }
+  pairs_sweep(b, b.ax, b.ay, b.az, [eps2](T d2, T mj, T mi) {
+    const T inv3 = softened_inv3(d2, eps2);
+    return PairScales<T>{mj * inv3, mi * inv3};
+  });
 }
 
 // (c) x += v*dt over SoA columns, both cores.
