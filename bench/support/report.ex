@@ -7,40 +7,51 @@ defmodule Bench.Report do
   @spec table([map]) :: :ok
   def table(rows) do
     IO.puts(
-      String.pad_trailing("scenario", 12) <>
-        String.pad_leading("N", 10) <>
-        "  " <>
-        String.pad_trailing("variant", 30) <>
-        String.pad_leading("time/step", 12) <>
-        String.pad_leading("throughput", 22) <>
-        String.pad_leading("GFLOPS", 9) <> "  ratio"
+      line([
+        {:left, 12, "scenario"},
+        {:right, 10, "N"},
+        "  ",
+        {:left, 30, "variant"},
+        {:right, 12, "time/step"},
+        {:right, 22, "throughput"},
+        {:right, 9, "GFLOPS"},
+        "  ratio"
+      ])
     )
 
     Enum.each(rows, fn row ->
       IO.puts(
-        String.pad_trailing(Row.scenario_label(row), 12) <>
-          String.pad_leading(Integer.to_string(row.n), 10) <>
-          "  " <>
-          String.pad_trailing(Row.variant(row), 30) <>
-          if row[:skipped] do
-            "  skipped: #{row.skipped}"
-          else
-            String.pad_leading(format_time(row.seconds_per_step), 12) <>
-              String.pad_leading("#{format_si(row.throughput)} #{row.unit}", 22) <>
-              String.pad_leading(
-                if(row[:gflops],
-                  do: :erlang.float_to_binary(row.gflops * 1.0, decimals: 2),
-                  else: ""
-                ),
-                9
-              ) <>
-              "  " <>
-              if(row[:ratio],
-                do: "#{:erlang.float_to_binary(row.ratio * 1.0, decimals: 2)} #{row.ratio_label}",
-                else: ""
-              ) <> extra(row)
-          end
+        line([
+          {:left, 12, Row.scenario_label(row)},
+          {:right, 10, Integer.to_string(row.n)},
+          "  ",
+          {:left, 30, Row.variant(row)} | measured(row)
+        ])
       )
+    end)
+  end
+
+  defp measured(%{skipped: skipped}) when skipped not in [nil, false],
+    do: ["  skipped: #{skipped}"]
+
+  defp measured(row) do
+    [
+      {:right, 12, format_time(row.seconds_per_step)},
+      {:right, 22, "#{format_si(row.throughput)} #{row.unit}"},
+      {:right, 9, if(row[:gflops], do: fmt2(row.gflops), else: "")},
+      "  ",
+      if(row[:ratio], do: "#{fmt2(row.ratio)} #{row.ratio_label}", else: ""),
+      extra(row)
+    ]
+  end
+
+  # A table line: `{:left, width, text}` pads text on the right, `{:right, width, text}` on the
+  # left; a plain string stands as it is.
+  defp line(cells) do
+    Enum.map_join(cells, fn
+      {:left, width, text} -> String.pad_trailing(text, width)
+      {:right, width, text} -> String.pad_leading(text, width)
+      text -> text
     end)
   end
 
@@ -74,20 +85,27 @@ defmodule Bench.Report do
     IO.puts("\nTargets, every ratio from this run:")
 
     IO.puts(
-      String.pad_trailing("#", 3) <>
-        String.pad_trailing("what", 70) <>
-        String.pad_leading("target", 11) <>
-        String.pad_leading("measured", 12) <> "  verdict"
+      line([
+        {:left, 3, "#"},
+        {:left, 70, "what"},
+        {:right, 11, "target"},
+        {:right, 12, "measured"},
+        "  verdict"
+      ])
     )
 
     Enum.each(targets, fn t ->
       IO.puts(
-        String.pad_trailing(t.id, 3) <>
-          String.pad_trailing(t.what, 70) <>
-          String.pad_leading(t.target, 11) <>
-          " " <>
-          String.pad_leading(t.measured || "-", 11) <>
-          "  " <> t.verdict <> if(t[:note], do: "  (#{t.note})", else: "")
+        line([
+          {:left, 3, t.id},
+          {:left, 70, t.what},
+          {:right, 11, t.target},
+          " ",
+          {:right, 11, t.measured || "-"},
+          "  ",
+          t.verdict,
+          if(t[:note], do: "  (#{t.note})", else: "")
+        ])
       )
     end)
   end
