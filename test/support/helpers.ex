@@ -146,6 +146,38 @@ defmodule BrokenRecord.Zero.TestHelpers do
   def unique_module(prefix \\ "BrzSnippet"),
     do: "#{prefix}#{System.unique_integer([:positive])}"
 
+  @doc "`text` with every non-empty line indented by `n` spaces."
+  @spec indent(String.t(), non_neg_integer) :: String.t()
+  def indent(text, n) do
+    pad = String.duplicate(" ", n)
+    text |> String.split("\n") |> Enum.map_join("\n", &if(&1 == "", do: "", else: pad <> &1))
+  end
+
+  @doc "The source of module `module` that defines one system, `Sim`, whose body is `body`."
+  @spec system_source(String.t(), String.t()) :: String.t()
+  def system_source(module, body) do
+    """
+    defmodule #{module} do
+      use BrokenRecord.Zero
+
+      defsystem Sim do
+    #{indent(body, 4)}
+      end
+    end
+    """
+  end
+
+  @doc """
+  Compiles `body` as the system `Sim` of a new module (`file` names the source in messages) and
+  returns the system's module.
+  """
+  @spec compile_system(String.t(), String.t()) :: module
+  def compile_system(body, file \\ "nofile") do
+    module = unique_module()
+    Code.compile_string(system_source(module, body), file)
+    Module.concat([module, Sim])
+  end
+
   @doc "The 1-based line of `source` that contains `marker`."
   def line_of(source, marker) do
     source

@@ -6,25 +6,8 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
 
   @file_name "brz_snippet.exs"
 
-  # A module with one system. `system` is the body of the defsystem, indented by 4 spaces.
-  defp source(system) do
-    module = unique_module()
-
-    """
-    defmodule #{module} do
-      use BrokenRecord.Zero
-
-      defsystem Sim do
-    #{indent(system, 4)}
-      end
-    end
-    """
-  end
-
-  defp indent(text, n) do
-    pad = String.duplicate(" ", n)
-    text |> String.split("\n") |> Enum.map_join("\n", &if(&1 == "", do: "", else: pad <> &1))
-  end
+  # A module with one system. `system` is the body of the defsystem.
+  defp source(system), do: system_source(unique_module(), system)
 
   # The usual agents: a Particle and a Wall, `{field, type}` each.
   @particle [position: :vec3, velocity: :vec3, mass: :float, count: :int]
@@ -57,14 +40,6 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
       p.position = p.position + p.velocity * dt
     end
     """)
-  end
-
-  # Compiles `system` and returns its module.
-  defp compiles(system) do
-    src = source(system)
-    module = src |> String.split() |> Enum.at(1)
-    Code.compile_string(src, @file_name)
-    Module.concat([module, Sim])
   end
 
   # Compiles `system` and returns the CompileError, checking that it names the file and the line
@@ -719,14 +694,15 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
   describe "int-typed constants and params" do
     test "integer constants can be stored in int fields" do
       sim =
-        compiles(
+        compile_system(
           "N = 3\nM = N * 2 - abs(-1)\n" <>
             with_rules("""
             interaction bump(p: Particle) do
               K = min(4, 5)
               p.count = p.count + M + K
             end
-            """)
+            """),
+          @file_name
         )
 
       state = %{particles: [%{position: {0, 0, 0}, velocity: {0, 0, 0}, mass: 1.0, count: 1}]}
@@ -737,14 +713,15 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
       # Types gives floor/1 the type :int, but the folded constant is the float 2.0, so
       # `p.count = K` is rejected with "cannot assign a float ... (use floor/1)".
       sim =
-        compiles(
+        compile_system(
           "K = floor(2.5)\n" <>
             with_rules("""
             interaction bump(p: Particle) do
               J = floor(7.9)
               p.count = p.count + K + J
             end
-            """)
+            """),
+          @file_name
         )
 
       state = %{particles: [%{position: {0, 0, 0}, velocity: {0, 0, 0}, mass: 1.0, count: 1}]}
@@ -788,7 +765,10 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
     test "the system still compiles with the remaining options" do
       {sim, _stderr} =
         with_io(:stderr, fn ->
-          compiles("compile_target :tpu\noptimize [:simd, :nonsense, :loop_fusion]\n" <> moving())
+          compile_system(
+            "compile_target :tpu\noptimize [:simd, :nonsense, :loop_fusion]\n" <> moving(),
+            @file_name
+          )
         end)
 
       system = sim.__system__()

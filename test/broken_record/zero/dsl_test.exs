@@ -217,63 +217,48 @@ defmodule BrokenRecord.Zero.DSLTest do
     end
 
     test "negative literal defaults" do
-      module = unique_module()
-
-      Code.compile_string(
-        """
-        defmodule #{module} do
-          use BrokenRecord.Zero
-
-          defsystem Sim do
-            agents do
-              defagent Cell do
-                field :velocity, :vec3, default: {-1.5, 0, -2.0e-3}
-                field :charge, :float, default: -0.5
-                field :level, :int, default: -3
-              end
+      sim =
+        compile_system(
+          """
+          agents do
+            defagent Cell do
+              field :velocity, :vec3, default: {-1.5, 0, -2.0e-3}
+              field :charge, :float, default: -0.5
+              field :level, :int, default: -3
             end
           end
-        end
-        """,
-        "forms.exs"
-      )
+          """,
+          "forms.exs"
+        )
 
-      cell = CompiledSystem.agent(Module.concat([module, Sim]).__system__(), "Cell")
+      cell = CompiledSystem.agent(sim.__system__(), "Cell")
       assert IR.Agent.field(cell, :velocity).default == {-1.5, 0, -2.0e-3}
       assert IR.Agent.field(cell, :charge).default == -0.5
       assert IR.Agent.field(cell, :level).default == -3
     end
 
     test "parenthesised not: (not a) and b, !(not a)" do
-      module = unique_module()
-
-      Code.compile_string(
-        """
-        defmodule #{module} do
-          use BrokenRecord.Zero
-
-          defsystem Sim do
-            agents do
-              defagent Cell do
-                field :charge, :float
-                field :level, :int
-              end
+      sim =
+        compile_system(
+          """
+          agents do
+            defagent Cell do
+              field :charge, :float
+              field :level, :int
             end
+          end
 
-            rules do
-              interaction flip(c: Cell) do
-                if (not (c.charge > 0)) and !(not (c.level < 0)) do
-                  c.charge = -c.charge
-                end
+          rules do
+            interaction flip(c: Cell) do
+              if (not (c.charge > 0)) and !(not (c.level < 0)) do
+                c.charge = -c.charge
               end
             end
           end
-        end
-        """,
-        "forms.exs"
-      )
+          """,
+          "forms.exs"
+        )
 
-      sim = Module.concat([module, Sim])
       state = %{cells: [%{charge: -0.5, level: -1}, %{charge: -0.5, level: 1}]}
 
       assert sim.simulate(state, [steps: 1] ++ @opts).cells == [

@@ -166,13 +166,17 @@ defmodule BrokenRecord.Zero.PhysicsTest do
   end
 
   describe "n-body gravity (G = 1.0, implicit dt)" do
-    test "conserves total momentum to 1e-12 relative" do
-      seed(42)
+    # `n` bodies in [-1, 1)^3, velocity components in [-speed, speed), masses in [0.5, max_mass).
+    defp moving_bodies(seed, n, speed, max_mass) do
+      seed(seed)
 
-      bodies =
-        for _ <- 1..7 do
-          %{position: vec(-1.0, 1.0), velocity: vec(-0.3, 0.3), mass: uniform(0.5, 2.0)}
-        end
+      for _ <- 1..n do
+        %{position: vec(-1.0, 1.0), velocity: vec(-speed, speed), mass: uniform(0.5, max_mass)}
+      end
+    end
+
+    test "conserves total momentum to 1e-12 relative" do
+      bodies = moving_bodies(42, 7, 0.3, 2.0)
 
       out = Gravity.simulate(%{bodies: bodies}, [steps: 200, dt: 0.002] ++ @opts)
 
@@ -197,12 +201,7 @@ defmodule BrokenRecord.Zero.PhysicsTest do
     end
 
     test "energy is conserved approximately for a small step" do
-      seed(43)
-
-      bodies =
-        for _ <- 1..5 do
-          %{position: vec(-1.0, 1.0), velocity: vec(-0.2, 0.2), mass: uniform(0.5, 1.5)}
-        end
+      bodies = moving_bodies(43, 5, 0.2, 1.5)
 
       energy = fn bs -> kinetic_energy(bs) + potential_energy(bs, 1.0, 0.05) end
       out = Gravity.simulate(%{bodies: bodies}, [steps: 200, dt: 5.0e-4] ++ @opts)

@@ -76,48 +76,40 @@ defmodule BrokenRecord.Zero.SemanticsTest do
 
   describe "statements inside a body" do
     test "a later read sees an earlier write, in per-agent rules" do
-      module = unique_module()
-
-      Code.compile_string("""
-      defmodule #{module} do
-        use BrokenRecord.Zero
-
-        defsystem Seq do
-          agents do
-            defagent Cell do
-              field :value, :float
-              field :other, :float
-            end
-          end
-
-          rules do
-            interaction twice(c: Cell) do
-              c.value = c.value * 2
-              c.value = c.value + 1
-              c.other = c.value * 10
-            end
-
-            interaction pairwise(a: Cell, b: Cell) do
-              a.value = a.value + 1
-              b.other = a.value * 10
-            end
-
-            interaction shadow(c: Cell) do
-              x = 1.0
-
-              if c.value > 0 do
-                x = 2.0
-                c.other = x
-              end
-
-              c.value = x
-            end
+      system =
+        compile_system("""
+        agents do
+          defagent Cell do
+            field :value, :float
+            field :other, :float
           end
         end
-      end
-      """)
 
-      system = Module.concat(module, Seq)
+        rules do
+          interaction twice(c: Cell) do
+            c.value = c.value * 2
+            c.value = c.value + 1
+            c.other = c.value * 10
+          end
+
+          interaction pairwise(a: Cell, b: Cell) do
+            a.value = a.value + 1
+            b.other = a.value * 10
+          end
+
+          interaction shadow(c: Cell) do
+            x = 1.0
+
+            if c.value > 0 do
+              x = 2.0
+              c.other = x
+            end
+
+            c.value = x
+          end
+        end
+        """)
+
       state = %{cells: [%{value: 3.0, other: 0.0}]}
 
       assert system.simulate(state, [steps: 1, rules: [:twice]] ++ @opts).cells == [
