@@ -124,6 +124,19 @@ defmodule BrokenRecord.Zero.TestHelpers do
   end
 
   @doc """
+  `n` moving gravity bodies in [-1, 1)^3, velocity components in [-speed, speed), masses in
+  [0.5, max_mass) (seeded by `seed`).
+  """
+  @spec moving_bodies(pos_integer, float, float, integer) :: [map]
+  def moving_bodies(n, speed, max_mass, seed) do
+    seed(seed)
+
+    for _ <- 1..n do
+      %{position: vec(-1.0, 1.0), velocity: vec(-speed, speed), mass: uniform(0.5, max_mass)}
+    end
+  end
+
+  @doc """
   A random lane value for the optimiser tests: mostly uniform in [-3, 3), sometimes an edge case
   (zero, one, a repeated value) so that every branch and comparison is exercised.
   """

@@ -130,11 +130,7 @@ defmodule BrokenRecord.Zero.NativeTest do
     end
 
     test "gravity and orbits" do
-      seed(9)
-
-      bodies =
-        for _ <- 1..20,
-            do: %{position: vec(-1.0, 1.0), velocity: vec(-0.1, 0.1), mass: uniform(0.5, 1.5)}
+      bodies = moving_bodies(20, 0.1, 1.5, 9)
 
       {a, b} = both(Gravity, %{bodies: bodies}, steps: 10, dt: 0.001)
       assert_agree(a, b, 1.0e-11)
@@ -476,11 +472,7 @@ defmodule BrokenRecord.Zero.NativeTest do
     end
 
     test "an f32 world agrees with f64 to single precision and packs f32 columns" do
-      seed(10)
-
-      bodies =
-        for _ <- 1..12,
-            do: %{position: vec(-1.0, 1.0), velocity: vec(-0.1, 0.1), mass: uniform(0.5, 1.5)}
+      bodies = moving_bodies(12, 0.1, 1.5, 10)
 
       world =
         World.new(GravityF32, %{bodies: bodies}, backend: :native)
