@@ -1,7 +1,7 @@
 defmodule BrokenRecord.Zero.TestHelpers do
   @moduledoc """
-  Helpers shared by the ExUnit suite: float comparisons, bit-level equality, physical
-  quantities of states and seeded random inputs.
+  Helpers shared by the ExUnit suite: float and state comparisons, bit-level equality, physical
+  quantities of states, seeded random inputs and the sources of one-system snippets.
   """
 
   import ExUnit.Assertions

@@ -9,10 +9,11 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
   # A module with one system. `system` is the body of the defsystem.
   defp source(system), do: system_source(unique_module(), system)
 
-  # The usual agents: a Particle and a Wall, `{field, type}` each.
+  # The fields of the usual agents, a Particle and a Wall.
   @particle [position: :vec3, velocity: :vec3, mass: :float, count: :int]
   @wall [position: :vec3, normal: :vec3]
 
+  # `defagent name` declaring `fields` ({field, type}).
   defp defagent(name, fields) do
     lines = Enum.map_join(fields, "\n", fn {field, type} -> "  field :#{field}, :#{type}" end)
     "defagent #{name} do\n#{lines}\nend"
