@@ -13,6 +13,7 @@ defmodule BrokenRecord.Zero.NativeTest do
   alias BrokenRecord.Zero.TestForms.Kitchen
   alias BrokenRecord.Zero.Test.SweepCounts
 
+  alias BrokenRecord.Zero.Fixtures
   alias BrokenRecord.Zero.Fixtures.CollisionWorld
 
   alias BrokenRecord.Zero.TestSystems.{
@@ -49,16 +50,7 @@ defmodule BrokenRecord.Zero.NativeTest do
         }
       end
 
-    walls =
-      for {n, p} <- [
-            {{1.0, 0.0, 0.0}, {-box, 0.0, 0.0}},
-            {{-1.0, 0.0, 0.0}, {box, 0.0, 0.0}},
-            {{0.0, 1.0, 0.0}, {0.0, -box, 0.0}},
-            {{0.0, -1.0, 0.0}, {0.0, box, 0.0}},
-            {{0.0, 0.0, 1.0}, {0.0, 0.0, -box}},
-            {{0.0, 0.0, -1.0}, {0.0, 0.0, box}}
-          ],
-          do: %{position: p, normal: n}
+    walls = Fixtures.box_walls(box)
 
     %{particles: particles, walls: walls, note: :kept}
   end

@@ -4,6 +4,7 @@ defmodule BrokenRecord.Zero.PhysicsTest do
   import BrokenRecord.Zero.TestHelpers
 
   alias BrokenRecord.Zero.World
+  alias BrokenRecord.Zero.Fixtures
   alias BrokenRecord.Zero.Fixtures.CollisionWorld
   alias BrokenRecord.Zero.TestSystems.{Ballistics, Gravity, Orbit}
 
@@ -126,16 +127,7 @@ defmodule BrokenRecord.Zero.PhysicsTest do
     test "kinetic energy is conserved and every sphere stays inside" do
       seed(11)
 
-      walls =
-        for {n, p} <- [
-              {{1.0, 0.0, 0.0}, {-2.0, 0.0, 0.0}},
-              {{-1.0, 0.0, 0.0}, {2.0, 0.0, 0.0}},
-              {{0.0, 1.0, 0.0}, {0.0, -2.0, 0.0}},
-              {{0.0, -1.0, 0.0}, {0.0, 2.0, 0.0}},
-              {{0.0, 0.0, 1.0}, {0.0, 0.0, -2.0}},
-              {{0.0, 0.0, -1.0}, {0.0, 0.0, 2.0}}
-            ],
-            do: %{position: p, normal: n}
+      walls = Fixtures.box_walls(2.0)
 
       particles =
         for i <- 0..1, j <- 0..1, k <- 0..2 do
