@@ -175,7 +175,7 @@ TEST_CASE("atan2 on signed zeros, every quadrant and large values, f64 bit-ident
   const std::vector<double> vs = {-0.0, 0.0,  -0.5,  0.5,    -1.0,  1.0,
                                   2.5,  -2.5, 1e300, -1e300, 1e-310};
   const std::size_t n = vs.size() * vs.size();
-  for (const brz::KernelSet* ks : all_kernel_sets()) {
+  for (const brz::SweepSet* ks : all_sweep_sets()) {
     ProgramBuilder pb;
     pb.lanes.push_back(3);  // not `= {3}`: GCC 12 warns (-Wnonnull) on that assignment here
     auto& r = pb.per_agent(0);
@@ -188,8 +188,8 @@ TEST_CASE("atan2 on signed zeros, every quadrant and large values, f64 bit-ident
       w.column(0, 1)[i] = vs[i % vs.size()];
     }
     brz::ExecOptions o;
-    o.kernels = ks;
-    brz::integrate(w, {0}, 1, 0.0, o);
+    o.sweeps = ks;
+    brz::run_steps(w, {0}, 1, 0.0, o);
     for (std::size_t i = 0; i < n; ++i) {
       const double want = std::atan2(w.column(0, 0)[i], w.column(0, 1)[i]);
       INFO("isa " << ks->name << " y " << w.column(0, 0)[i] << " x " << w.column(0, 1)[i]);
