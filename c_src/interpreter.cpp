@@ -81,42 +81,33 @@ constexpr bool is_f64(double) { return true; }
 constexpr bool is_f64(float) { return false; }
 
 // Transcendentals: f64 calls libm per lane (bit-identical to the reference backend, which uses
-// :math = libm); f32 uses xsimd's vectorised implementations.
-template <class T>
-inline Batch<T> v_exp(const Batch<T>& x) {
-  if constexpr (is_f64(T{}))
-    return per_lane1<T>(x, [](T v) { return ::exp(v); });
-  else
-    return xsimd::exp(x);
-}
-template <class T>
-inline Batch<T> v_log(const Batch<T>& x) {
-  if constexpr (is_f64(T{}))
-    return per_lane1<T>(x, [](T v) { return ::log(v); });
-  else
-    return xsimd::log(x);
-}
-template <class T>
-inline Batch<T> v_sin(const Batch<T>& x) {
-  if constexpr (is_f64(T{}))
-    return per_lane1<T>(x, [](T v) { return ::sin(v); });
-  else
-    return xsimd::sin(x);
-}
-template <class T>
-inline Batch<T> v_cos(const Batch<T>& x) {
-  if constexpr (is_f64(T{}))
-    return per_lane1<T>(x, [](T v) { return ::cos(v); });
-  else
-    return xsimd::cos(x);
-}
-template <class T>
-inline Batch<T> v_pow(const Batch<T>& x, const Batch<T>& y) {
-  if constexpr (is_f64(T{}))
-    return per_lane2<T>(x, y, [](T a, T b) { return ::pow(a, b); });
-  else
-    return xsimd::pow(x, y);
-}
+// :math = libm); f32 uses xsimd's vectorised implementations (tested to 2e-6 relative).
+#define BRZ_LIBM_OR_XSIMD1(fn)                             \
+  template <class T>                                       \
+  inline Batch<T> v_##fn(const Batch<T>& x) {              \
+    if constexpr (is_f64(T{}))                             \
+      return per_lane1<T>(x, [](T v) { return ::fn(v); }); \
+    else                                                   \
+      return xsimd::fn(x);                                 \
+  }
+#define BRZ_LIBM_OR_XSIMD2(fn)                                        \
+  template <class T>                                                  \
+  inline Batch<T> v_##fn(const Batch<T>& x, const Batch<T>& y) {      \
+    if constexpr (is_f64(T{}))                                        \
+      return per_lane2<T>(x, y, [](T a, T b) { return ::fn(a, b); }); \
+    else                                                              \
+      return xsimd::fn(x, y);                                         \
+  }
+BRZ_LIBM_OR_XSIMD1(exp)
+BRZ_LIBM_OR_XSIMD1(log)
+BRZ_LIBM_OR_XSIMD1(sin)
+BRZ_LIBM_OR_XSIMD1(cos)
+BRZ_LIBM_OR_XSIMD1(tanh)
+BRZ_LIBM_OR_XSIMD2(pow)
+BRZ_LIBM_OR_XSIMD2(atan2)
+#undef BRZ_LIBM_OR_XSIMD1
+#undef BRZ_LIBM_OR_XSIMD2
+
 template <class T>
 inline Batch<T> v_floor(const Batch<T>& x) {
   if constexpr (is_f64(T{})) {
@@ -154,23 +145,11 @@ struct VecOps {
   static B SIN(const B& a) { return v_sin<T>(a); }
   static B COS(const B& a) { return v_cos<T>(a); }
   static B FLOOR(const B& a) { return v_floor<T>(a); }
-  // f64: libm per lane, bit-identical to :math; f32: xsimd's (tested to 2e-6 relative).
-  static B ATAN2(const B& y, const B& x) {
-    if constexpr (is_f64(T{}))
-      return per_lane2<T>(y, x, [](T a, T b) { return ::atan2(a, b); });
-    else
-      return xsimd::atan2(y, x);
-  }
-  // f64: libm per lane, bit-identical to :math; f32: xsimd's (tested to 2e-6 relative).
-  static B TANH(const B& a) {
-    if constexpr (is_f64(T{}))
-      return per_lane1<T>(a, [](T v) { return ::tanh(v); });
-    else
-      return xsimd::tanh(a);
-  }
+  static B ATAN2(const B& y, const B& x) { return v_atan2<T>(y, x); }
+  static B TANH(const B& a) { return v_tanh<T>(a); }
   // Half away from zero. SSE2 has no rounding instruction: libm per lane, which is exact.
   static B ROUND(const B& a) {
-#if BRZ_KERNEL_ISA == 1
+#if BRZ_INTERP_ISA == 1
     return per_lane1<T>(a, [](T v) { return std::round(v); });
 #else
     return xsimd::round(a);
