@@ -49,7 +49,8 @@ int level_of(const char* name) {
 
 const KernelSet& choose(const char* requested_name) {
   int level = cpu_level();
-  const int requested = level_of(requested_name ? requested_name : std::getenv("BROKEN_RECORD_ISA"));
+  const int requested =
+      level_of(requested_name ? requested_name : std::getenv("BROKEN_RECORD_ISA"));
   if (requested > 0 && requested < level) level = requested;
   switch (level) {
     case 3:

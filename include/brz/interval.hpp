@@ -1,6 +1,6 @@
 // Interval analysis of a pair rule's registers: bounds a cutoff over all pairs of a world, so
-// that cell lists can be sized (docs/engine.md, "Neighbour search"). Each op's bound is defined once,
-// under its row of include/brz/ops.inc.
+// that cell lists can be sized (docs/engine.md, "Neighbour search"). Each op's bound is defined
+// once, under its row of include/brz/ops.inc.
 #pragma once
 
 #include <cstddef>

@@ -1,7 +1,7 @@
-// Grid binning for the neighbour search (docs/engine.md, "Neighbour search", "Grid"): a uniform grid
-// over the positions of a rule's slots, agents binned into its cells by a stable counting sort,
-// lanes packed in cell order, the storage order of cells, and the count of candidate pairs that
-// decides whether cells pay off. Both the grid sweep and the Verlet list build use it.
+// Grid binning for the neighbour search (docs/engine.md, "Neighbour search", "Grid"): a uniform
+// grid over the positions of a rule's slots, agents binned into its cells by a stable counting
+// sort, lanes packed in cell order, the storage order of cells, and the count of candidate pairs
+// that decides whether cells pay off. Both the grid sweep and the Verlet list build use it.
 #pragma once
 
 #include <cstddef>

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "brz/aligned.hpp"
-#include "brz/interval.hpp"
 #include "brz/executor.hpp"
 #include "brz/generated.hpp"
 #include "brz/interpreter.hpp"
+#include "brz/interval.hpp"
 #include "brz/neighbour_grid.hpp"
 #include "brz/program.hpp"
 #include "brz/rule_path.hpp"
