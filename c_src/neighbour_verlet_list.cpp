@@ -1,4 +1,4 @@
-// Verlet neighbour lists (include/brz/verlet_list.hpp). Baseline ISA code.
+// Verlet neighbour lists (include/brz/neighbour_verlet_list.hpp). Baseline ISA code.
 #include <omp.h>
 
 #include <algorithm>
@@ -6,7 +6,7 @@
 #include <numeric>
 #include <vector>
 
-#include "brz/verlet_list.hpp"
+#include "brz/neighbour_verlet_list.hpp"
 
 namespace brz {
 

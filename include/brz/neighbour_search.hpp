@@ -2,8 +2,9 @@
 // orchestration. The engine bounds a rule's cutoff over all pairs (interval.hpp, register_interval)
 // and visits only the pairs that may be closer: rules over two types bin both types into a
 // uniform grid whose cells are at least that wide (neighbour_grid.hpp) and visit the same and
-// neighbouring cells; same-type rules keep a Verlet neighbour list with a skin (verlet_list.hpp).
-// Either way the per-pair semantics are exactly those of the all-pairs sweep.
+// neighbouring cells; same-type rules keep a Verlet neighbour list with a skin
+// (neighbour_verlet_list.hpp). Either way the per-pair semantics are exactly those of the all-pairs
+// sweep.
 #pragma once
 
 #include <cstddef>
@@ -16,9 +17,9 @@
 #include "brz/interpreter.hpp"
 #include "brz/interval.hpp"
 #include "brz/neighbour_grid.hpp"
+#include "brz/neighbour_verlet_list.hpp"
 #include "brz/program.hpp"
 #include "brz/rule_path.hpp"
-#include "brz/verlet_list.hpp"
 #include "brz/world.hpp"
 
 namespace brz {
