@@ -135,8 +135,8 @@ defmodule BrokenRecord.Zero.World do
   `all_pairs_interpreter`, `grid_block_kernel`, `grid_interpreter`, `list_block_kernel`,
   `list_interpreter` and `list_kernel`; `neighbour_builds` counts the neighbour lists built for
   same-type cutoff rules (a neighbour-list sweep that built none reused a list). Pure-Elixir
-  worlds report `kernels: []`,
-  `kernel_status: :none`, `kernel_isa: nil`, no sweeps (`%{}`) and no neighbour builds.
+  worlds report `kernels: []`, `kernel_status: :none`, `kernel_isa: nil`, their sweeps on the
+  paths `agent_elixir` and `all_pairs_elixir`, and no neighbour builds.
   """
   @spec info(t) :: %{
           backend: :native | :interpreted,

@@ -70,6 +70,16 @@ defmodule BrokenRecord.Zero.WorldTest do
       assert_identical(World.to_state(chunked), World.to_state(once))
     end
 
+    test "info counts each rule's sweeps on its path (two pair rules, one per-agent rule)" do
+      world = World.new(CollisionWorld, gas(), backend: :interpreted)
+      assert World.info(world).sweeps == %{}
+      world = World.step(world, steps: 3, dt: 0.01)
+      assert World.info(world).sweeps == %{all_pairs_elixir: 6, agent_elixir: 3}
+      world = World.step(world, steps: 2, dt: 0.01, rules: [:integrate])
+      assert World.info(world).sweeps == %{all_pairs_elixir: 6, agent_elixir: 5}
+      assert World.info(World.step(world, steps: 0)).sweeps == World.info(world).sweeps
+    end
+
     test "to_state of a fresh world is the state itself" do
       state = gas()
       assert World.to_state(World.new(CollisionWorld, state, backend: :interpreted)) == state

@@ -10,7 +10,9 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   pair. A non-finite stored value raises `BrokenRecord.Zero.NumericalError`.
 
   Its world (`t:t/0`, the `BrokenRecord.Zero.Backend` callbacks) is an immutable value: the
-  lanes of every agent and the lanes written so far.
+  lanes of every agent, the lanes written so far and the sweeps run so far per path
+  (`:agent_elixir` for a per-agent rule, `:all_pairs_elixir` for a pair rule: this backend runs
+  every pair rule over all pairs).
   """
 
   @behaviour BrokenRecord.Zero.Backend
@@ -24,12 +26,16 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   @type lanes :: %{non_neg_integer => [tuple]}
 
   @typedoc """
-  A world of this backend: its lanes and the lanes written so far by type
-  (`BrokenRecord.Zero.State.from_lanes/4` writes back only those).
+  A world of this backend: its lanes, the lanes written so far by type
+  (`BrokenRecord.Zero.State.from_lanes/4` writes back only those) and its sweeps per path.
   """
-  @type t :: %__MODULE__{lanes: lanes, written: %{non_neg_integer => [non_neg_integer]}}
+  @type t :: %__MODULE__{
+          lanes: lanes,
+          written: %{non_neg_integer => [non_neg_integer]},
+          sweeps: %{atom => non_neg_integer}
+        }
 
-  defstruct lanes: %{}, written: %{}
+  defstruct lanes: %{}, written: %{}, sweeps: %{}
 
   @impl true
   def new(system, state, _kernels), do: %__MODULE__{lanes: State.to_lanes(system, state)}
@@ -41,7 +47,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     written =
       if run.steps > 0, do: written(system, world.written, run.rule_ids), else: world.written
 
-    %__MODULE__{lanes: lanes, written: written}
+    %__MODULE__{lanes: lanes, written: written, sweeps: sweeps(system, world, run)}
   end
 
   @impl true
@@ -71,9 +77,22 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
       kernels: [],
       kernel_status: :none,
       kernel_isa: nil,
-      sweeps: %{},
+      sweeps: world.sweeps,
       neighbour_builds: 0
     }
+  end
+
+  # Every rule of the run is one sweep a step.
+  defp sweeps(_system, world, %{steps: 0}), do: world.sweeps
+
+  defp sweeps(system, world, run) do
+    rules = List.to_tuple(system.program.rules)
+
+    Enum.reduce(run.rule_ids, world.sweeps, fn id, acc ->
+      path = if elem(rules, id).kind == :per_agent, do: :agent_elixir, else: :all_pairs_elixir
+
+      Map.update(acc, path, run.steps, &(&1 + run.steps))
+    end)
   end
 
   @impl true
