@@ -1,12 +1,12 @@
 // Verlet neighbour lists (include/brz/neighbour_verlet_list.hpp). Baseline ISA code.
+#include "brz/neighbour_verlet_list.hpp"
+
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <vector>
-
-#include "brz/neighbour_verlet_list.hpp"
 
 namespace brz {
 
