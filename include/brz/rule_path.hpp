@@ -13,26 +13,37 @@ namespace brz {
 
 struct ExecOptions;
 
-/// The ways a sweep of a rule can run.
+/// The ways a sweep of a rule can run, one row X(enumerator, name) each; the enum, its count and
+/// its names (the keys of World.info/1's sweep counts) are derived from the rows. Agent*: a
+/// per-agent rule; AllPairs*: a pair rule over all pairs; Grid*: a two-type cutoff rule over a
+/// grid; List*: a same-type cutoff rule over a neighbour list. *Kernel: the rule's generated
+/// kernel (its pair-block kernel for GridBlockKernel and ListBlockKernel, its neighbour-list
+/// kernel for ListKernel); *Interpreter: the interpreter.
+#define BRZ_RULE_PATHS(X)                         \
+  X(AgentKernel, "agent_kernel")                  \
+  X(AgentInterpreter, "agent_interpreter")        \
+  X(AllPairsKernel, "all_pairs_kernel")           \
+  X(AllPairsInterpreter, "all_pairs_interpreter") \
+  X(GridBlockKernel, "grid_block_kernel")         \
+  X(GridInterpreter, "grid_interpreter")          \
+  X(ListBlockKernel, "list_block_kernel")         \
+  X(ListInterpreter, "list_interpreter")          \
+  X(ListKernel, "list_kernel")
+
 enum class RulePath : uint8_t {
-  AgentKernel,          // per-agent rule through its generated kernel
-  AgentInterpreter,     // per-agent rule on the interpreter
-  AllPairsKernel,       // pair rule over all pairs through its generated kernel
-  AllPairsInterpreter,  // pair rule over all pairs on the interpreter
-  GridBlockKernel,      // two-type cutoff rule over a grid, pairs through the pair-block kernel
-  GridInterpreter,      // two-type cutoff rule over a grid, pairs on the interpreter
-  ListBlockKernel,      // same-type cutoff rule over a neighbour list, pair-block kernel
-  ListInterpreter,      // same-type cutoff rule over a neighbour list, interpreter
-  ListKernel,           // same-type cutoff rule over a neighbour list, neighbour-list kernel
+#define BRZ_RULE_PATH_ENUM(id, name) id,
+  BRZ_RULE_PATHS(BRZ_RULE_PATH_ENUM)
+#undef BRZ_RULE_PATH_ENUM
 };
 
-constexpr std::size_t kRulePaths = 9;
+/// Name of each path, indexed by RulePath.
+constexpr std::array kRulePathNames = {
+#define BRZ_RULE_PATH_NAME(id, name) name,
+    BRZ_RULE_PATHS(BRZ_RULE_PATH_NAME)
+#undef BRZ_RULE_PATH_NAME
+};
 
-/// Name of each path, indexed by RulePath (the keys of World.info/1's sweep counts).
-constexpr std::array<const char*, kRulePaths> kRulePathNames = {
-    "agent_kernel",          "agent_interpreter", "all_pairs_kernel",
-    "all_pairs_interpreter", "grid_block_kernel", "grid_interpreter",
-    "list_block_kernel",     "list_interpreter",  "list_kernel"};
+constexpr std::size_t kRulePaths = kRulePathNames.size();
 
 /// A neighbour-list kernel (generated_abi.hpp) runs a list only when its slot-0 rows have at
 /// least this many pairs on average: it vectorises over the pairs of one row, and on shorter
