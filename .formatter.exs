@@ -5,6 +5,7 @@
     optimize: 1,
     precision: 1,
     conservation: 1,
+    space: 1,
     field: 2,
     field: 3,
     conserves: 1,

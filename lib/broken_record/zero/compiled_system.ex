@@ -11,6 +11,7 @@ defmodule BrokenRecord.Zero.CompiledSystem do
     * `program` - the optimised `BrokenRecord.Zero.Program`, and `program_binary` its encoding
     * `analysis` - per rule: instruction counts before/after optimisation and flops per
       application
+    * `space` - the declared space (`BrokenRecord.Zero.Space`), or `nil`: every axis open
     * `kernel` - the fused C++ kernel library built at compile time
       (`%{path: absolute_path, hash: cache_key, sha256: content_hash}`, see
       `BrokenRecord.Zero.KernelBuilder`), or
@@ -30,6 +31,7 @@ defmodule BrokenRecord.Zero.CompiledSystem do
     analysis: %{},
     conservation: %{},
     potentials: [],
+    space: nil,
     kernel: nil
   ]
 
@@ -47,6 +49,7 @@ defmodule BrokenRecord.Zero.CompiledSystem do
           analysis: map,
           conservation: map,
           potentials: list,
+          space: BrokenRecord.Zero.Space.t() | nil,
           kernel: nil | %{path: String.t(), hash: String.t(), sha256: String.t()}
         }
 

@@ -133,6 +133,7 @@ defmodule BrokenRecord.Zero.Conservation do
 
   defp sym(:const, a, _, _, _, consts, _), do: A.const(elem(consts, a))
   defp sym(:param, a, _, _, _, _, _), do: A.var({:param, a})
+  defp sym(:box, a, _, _, _, _, _), do: A.var({:box, a})
   defp sym(:load, s, l, _, _, _, _), do: A.var({:load, s, l})
   defp sym(:select, c, a, b, regs, _, asg), do: Map.fetch!(regs, if(asg[c], do: a, else: b))
 

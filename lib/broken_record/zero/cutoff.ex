@@ -11,7 +11,9 @@ defmodule BrokenRecord.Zero.Cutoff do
       (`delta = a.pos - b.pos; dist = length(delta); if dist < c`)
     * `dot(d, d) < c * c` (bound `c`) or `dot(d, d) < c2` (bound `sqrt(c2)`)
 
-  where `c` is computed from fields, params and constants only. Outside the cutoff the body
+  where `c` is computed from fields, params and constants only. In a periodic space the
+  difference is its minimum image (`BrokenRecord.Zero.MinimumImage`), which is recognised the
+  same way. Outside the cutoff the body
   therefore writes nothing, so visiting only pairs closer than `c` gives the all-pairs result.
   The result is `%{position: {field_a, field_b}, bound: typed_expr}` in the rule's `cutoff`.
   """
@@ -109,6 +111,9 @@ defmodule BrokenRecord.Zero.Cutoff do
 
   defp measure({:call, _, {:dot, [d, d]}}, a, b), do: with_diff(d, a, b, :squared)
   defp measure(_, _, _), do: :error
+
+  # In a periodic space the difference is the minimum image (BrokenRecord.Zero.MinimumImage).
+  defp with_diff({:call, _, {:min_image, [d]}}, a, b, kind), do: with_diff(d, a, b, kind)
 
   defp with_diff({:call, _, {:sub, [{:field, _, {s1, f1}}, {:field, _, {s2, f2}}]}}, a, b, kind) do
     cond do

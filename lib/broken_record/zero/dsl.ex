@@ -4,7 +4,7 @@ defmodule BrokenRecord.Zero.DSL do
 
   At compile time it runs, once:
 
-      Parser -> Types -> Cutoff -> Lowering -> Optimizer -> Program.encode
+      Parser -> Types -> MinimumImage -> Cutoff -> Lowering -> Optimizer -> Program.encode
                                             |-> Codegen.Elixir (fallback functions)
                                             `-> KernelBuilder (fused C++ kernels, a cached .so)
 

@@ -45,6 +45,9 @@ defmodule BrokenRecord.Zero.Interpreter do
       {:param, d, a, _, _}, {regs, stores} ->
         {Map.put(regs, d, elem(params, a)), stores}
 
+      {:box, d, a, _, _}, {regs, stores} ->
+        {Map.put(regs, d, elem(params, tuple_size(params) - 3 + a)), stores}
+
       {:load, d, s, l, _}, {regs, stores} ->
         {Map.put(regs, d, slots |> elem(s) |> elem(l)), stores}
 

@@ -9,7 +9,7 @@ defmodule BrokenRecord.Zero.Lowering do
   loaded one. See `docs/program.md`.
   """
 
-  alias BrokenRecord.Zero.{CompiledSystem, Program}
+  alias BrokenRecord.Zero.{CompiledSystem, Program, Space}
   alias BrokenRecord.Zero.IR.{Agent, Field, Rule}
 
   @doc "Lowers every rule of a checked system to an (unoptimised) program."
@@ -17,7 +17,28 @@ defmodule BrokenRecord.Zero.Lowering do
   def lower(%CompiledSystem{} = system) do
     params = param_table(system.rules ++ system.potentials)
     rules = Enum.map(system.rules, &lower_rule(&1, system, params))
-    %Program{types: Enum.map(system.agents, & &1.lanes), params: params, rules: rules}
+
+    %Program{
+      types: Enum.map(system.agents, & &1.lanes),
+      params: params,
+      periodic: Space.mask(system.space),
+      coord_lanes: coord_lanes(system),
+      rules: rules
+    }
+  end
+
+  # The first lane of each type's coordinate field in a periodic space (none in open space).
+  defp coord_lanes(%CompiledSystem{space: space, agents: agents}) do
+    if Space.periodic?(space) do
+      Enum.map(agents, fn agent ->
+        case Space.coordinate(space, agent) do
+          nil -> nil
+          field -> field.lane
+        end
+      end)
+    else
+      []
+    end
   end
 
   @doc "The global scalar param table: `:dt` first, then other params by first appearance."
@@ -57,7 +78,8 @@ defmodule BrokenRecord.Zero.Lowering do
       fields: %{},
       vars: %{},
       slots: slots,
-      params: params |> Enum.with_index() |> Map.new()
+      params: params |> Enum.with_index() |> Map.new(),
+      periodic: Space.axis_indices(system.space)
     }
 
     # The cutoff bound reads start-of-rule values, so it is lowered first.
@@ -262,6 +284,27 @@ defmodule BrokenRecord.Zero.Lowering do
     {nonzero, st} = emit(st, :gt, len, zero)
     {{x, y, z}, st} = lanewise(:div, v, {len, len, len}, st)
     select(nonzero, {x, y, z}, {zero, zero, zero}, st)
+  end
+
+  # The minimum image of a coordinate difference: MINIMG(d, L, 1 / L) on each periodic axis,
+  # L the box edge (BOX); open axes keep the plain difference.
+  defp call(:min_image, [d], st) do
+    {parts, st} =
+      d
+      |> Tuple.to_list()
+      |> Enum.with_index()
+      |> Enum.map_reduce(st, fn {r, axis}, st ->
+        if axis in st.periodic do
+          {edge, st} = emit(st, :box, axis, 0, 0)
+          {one, st} = const(1.0, st)
+          {inverse, st} = emit(st, :div, one, edge)
+          emit(st, :minimg, r, edge, inverse)
+        else
+          {r, st}
+        end
+      end)
+
+    {List.to_tuple(parts), st}
   end
 
   defp call(:clamp, [x, lo, hi], st) do

@@ -203,6 +203,30 @@ defmodule BrokenRecord.Zero.Ops do
   def round_(a), do: a
 
   @doc false
+  # C's nearbyint in the default rounding mode: to nearest, half to even, the sign of zero kept.
+  def rint_(a) when is_float(a) and a == 0.0, do: a
+  def rint_(a) when is_float(a) and a < 0.0, do: neg(rint_(neg(a)))
+  def rint_(a) when is_float(a) and a >= 4.503599627370496e15, do: a
+
+  def rint_(a) when is_float(a) do
+    f = Float.floor(a)
+
+    cond do
+      a - f > 0.5 -> f + 1.0
+      a - f < 0.5 -> f
+      rem(trunc(f), 2) == 0 -> f
+      true -> f + 1.0
+    end
+  end
+
+  def rint_(a), do: a
+
+  @doc false
+  # The minimum image of a coordinate difference: a - b * rint(a * c), step by step as C++
+  # computes it.
+  def minimg(a, b, c), do: sub(a, mul(b, rint_(mul(a, c))))
+
+  @doc false
   # 1.0 above zero, -1.0 below; a zero (either sign) and NaN are returned as they are.
   def sign_(a) when is_float(a) and a > 0.0, do: 1.0
   def sign_(a) when is_float(a) and a < 0.0, do: -1.0

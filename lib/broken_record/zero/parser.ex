@@ -8,7 +8,7 @@ defmodule BrokenRecord.Zero.Parser do
   `BrokenRecord.Zero.Types`.
   """
 
-  alias BrokenRecord.Zero.CompiledSystem
+  alias BrokenRecord.Zero.{CompiledSystem, Space}
   alias BrokenRecord.Zero.Program.Op
   alias BrokenRecord.Zero.IR.{Agent, Field, Rule}
 
@@ -48,7 +48,8 @@ defmodule BrokenRecord.Zero.Parser do
       constants: [],
       options: %{target: :cpu, optimize: [], precision: :f64, conservation: :warn},
       warnings: [],
-      potentials: []
+      potentials: [],
+      space: nil
     }
 
     acc = Enum.reduce(statements(block), acc, &system_statement(&1, &2, ctx))
@@ -80,6 +81,11 @@ defmodule BrokenRecord.Zero.Parser do
     check_unique!(agents, & &1.collection, "collection", ctx)
     check_unique!(rules, & &1.name, "rule", ctx)
 
+    case Space.check(acc.space, agents) do
+      :ok -> :ok
+      {:error, message} -> error!(%{ctx | line: acc.space.line}, [], message)
+    end
+
     %CompiledSystem{
       module: module,
       name: name,
@@ -88,7 +94,8 @@ defmodule BrokenRecord.Zero.Parser do
       rules: rules,
       constants: Enum.reverse(acc.constants),
       options: Map.put(acc.options, :warnings, Enum.reverse(acc.warnings)),
-      potentials: Enum.reverse(acc.potentials)
+      potentials: Enum.reverse(acc.potentials),
+      space: acc.space
     }
   end
 
@@ -164,6 +171,15 @@ defmodule BrokenRecord.Zero.Parser do
     end
   end
 
+  defp system_statement({:space, meta, [opts]}, acc, ctx) do
+    if acc.space, do: error!(ctx, meta, "space is declared twice")
+
+    case Space.from_options(opts, line(meta, ctx)) do
+      {:ok, space} -> %{acc | space: space}
+      {:error, message} -> error!(ctx, meta, message)
+    end
+  end
+
   defp system_statement({:agents, _meta, [[do: block]]}, acc, ctx) do
     Enum.reduce(statements(block), acc, &system_statement(&1, &2, ctx))
   end
@@ -216,7 +232,7 @@ defmodule BrokenRecord.Zero.Parser do
       ctx,
       meta_of(other),
       "unsupported statement in defsystem: #{Macro.to_string(other)}. Supported: " <>
-        "compile_target, optimize, precision, conservation, agents do ... end, " <>
+        "compile_target, optimize, precision, conservation, space, agents do ... end, " <>
         "defagent, rules do ... end, interaction, potential and constants (G = 1.0)"
     )
   end

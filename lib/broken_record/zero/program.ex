@@ -24,13 +24,24 @@ defmodule BrokenRecord.Zero.Program do
           }
   end
 
-  defstruct types: [], params: [:dt], rules: []
+  defstruct types: [], params: [:dt], periodic: 0, coord_lanes: [], rules: []
 
-  @type t :: %__MODULE__{types: [pos_integer], params: [atom], rules: [Rule.t()]}
+  @typedoc """
+  `types` - lanes per agent type; `params` - the param table (`:dt` first); `periodic` - the
+  periodic axes as a bit mask (1 = x, 2 = y, 4 = z; 0 for open space); `coord_lanes` - per
+  type, the first lane of its coordinate field, or `nil` (empty for open space); `rules`.
+  """
+  @type t :: %__MODULE__{
+          types: [pos_integer],
+          params: [atom],
+          periodic: 0..7,
+          coord_lanes: [non_neg_integer | nil],
+          rules: [Rule.t()]
+        }
 
   alias BrokenRecord.Zero.Program.Op
 
-  @version 1
+  @version 2
   @magic "BRZP"
   @none 0xFFFFFFFF
 
@@ -49,7 +60,7 @@ defmodule BrokenRecord.Zero.Program do
 
   @doc "Operands read by an instruction, as registers."
   @spec reads(Rule.instr()) :: [non_neg_integer]
-  def reads({op, _d, _a, _b, _c}) when op in [:const, :param, :load], do: []
+  def reads({op, _d, _a, _b, _c}) when op in [:const, :param, :box, :load], do: []
   def reads({op, _d, _a, _b, c}) when op in [:store, :acc], do: [c]
   def reads({op, _d, a, b, c}), do: Enum.take([a, b, c], Op.fetch!(op).arity)
 
@@ -69,13 +80,21 @@ defmodule BrokenRecord.Zero.Program do
 
   @doc "Encodes a program to the binary of `docs/program.md`."
   @spec encode(t) :: binary
-  def encode(%__MODULE__{types: types, params: params, rules: rules}) do
+  def encode(%__MODULE__{types: types, params: params, rules: rules} = program) do
+    coord_lanes =
+      case program.coord_lanes do
+        [] -> Enum.map(types, fn _ -> nil end)
+        lanes -> lanes
+      end
+
     IO.iodata_to_binary([
       @magic,
       u32(@version),
       u32(length(types)),
       Enum.map(types, &u32/1),
       u32(length(params)),
+      u32(program.periodic),
+      Enum.map(coord_lanes, &u32(&1 || @none)),
       u32(length(rules)),
       Enum.map(rules, &encode_rule/1)
     ])
@@ -116,12 +135,21 @@ defmodule BrokenRecord.Zero.Program do
   @spec decode(binary) :: t
   def decode(<<@magic, @version::little-32, n_types::little-32, rest::binary>>) do
     {types, rest} = take_u32s(rest, n_types)
-    <<n_params::little-32, n_rules::little-32, rest::binary>> = rest
+    <<n_params::little-32, periodic::little-32, rest::binary>> = rest
+    {coord_lanes, rest} = take_u32s(rest, n_types)
+    <<n_rules::little-32, rest::binary>> = rest
     {rules, rest} = decode_rules(rest, n_rules, [])
     if rest != "", do: raise(ArgumentError, "invalid program: trailing bytes")
 
     params = [:dt | Enum.map(1..(n_params - 1)//1, &:"param_#{&1}")]
-    %__MODULE__{types: types, params: params, rules: rules}
+
+    %__MODULE__{
+      types: types,
+      params: params,
+      periodic: periodic,
+      coord_lanes: Enum.map(coord_lanes, &if(&1 == @none, do: nil, else: &1)),
+      rules: rules
+    }
   rescue
     e in MatchError -> raise ArgumentError, "invalid program: truncated (#{inspect(e.term)})"
   end
@@ -176,6 +204,7 @@ defmodule BrokenRecord.Zero.Program do
     Enum.map_join(rule.instrs, "\n", fn
       {:const, d, a, _, _} -> "r#{d} = #{Enum.at(rule.consts, a)}"
       {:param, d, a, _, _} -> "r#{d} = param #{a}"
+      {:box, d, a, _, _} -> "r#{d} = box #{a}"
       {:load, d, s, l, _} -> "r#{d} = load slot#{s}.lane#{l}"
       {:store, _, s, l, c} -> "store slot#{s}.lane#{l} <- r#{c}"
       {:acc, _, s, l, c} -> "acc slot#{s}.lane#{l} += r#{c}"

@@ -47,11 +47,16 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   """
   @spec source(Program.t(), binary, String.t()) :: String.t()
   def source(%Program{} = program, binary, hash) when is_binary(binary) and is_binary(hash) do
+    n = length(program.params)
+
     kernels =
       program.rules
       |> Enum.with_index()
       |> Enum.flat_map(fn {rule, k} ->
-        Enum.flat_map(kernels_for(rule), &[emit(&1, rule, k, :f64), emit(&1, rule, k, :f32)])
+        Enum.flat_map(
+          kernels_for(rule),
+          &[emit(&1, rule, k, :f64, n), emit(&1, rule, k, :f32, n)]
+        )
       end)
 
     IO.iodata_to_binary([
@@ -93,9 +98,9 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
 
   defp all_acc_cutoff?(_rule), do: false
 
-  defp emit(:sweep, rule, k, precision), do: kernel(rule, k, precision)
-  defp emit(:block, rule, k, precision), do: block_kernel(rule, k, precision)
-  defp emit(:list, rule, k, precision), do: list_kernel(rule, k, precision)
+  defp emit(:sweep, rule, k, precision, n_params), do: kernel(rule, k, precision, n_params)
+  defp emit(:block, rule, k, precision, n_params), do: block_kernel(rule, k, precision, n_params)
+  defp emit(:list, rule, k, precision, n_params), do: list_kernel(rule, k, precision, n_params)
 
   defp prelude do
     """
@@ -120,6 +125,8 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     inline float brz_sqrt(float x) { return __builtin_sqrtf(x); }
     inline double brz_abs(double x) { return __builtin_fabs(x); }
     inline float brz_abs(float x) { return __builtin_fabsf(x); }
+    inline double brz_rint(double x) { return __builtin_nearbyint(x); }
+    inline float brz_rint(float x) { return __builtin_nearbyintf(x); }
     inline double brz_floor(double x) { return __builtin_floor(x); }
     inline float brz_floor(float x) { return __builtin_floorf(x); }
     inline double brz_exp(double x) { return ::exp(x); }
@@ -170,7 +177,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       {op, _, _, _, _}, acc when op in [:store, :acc] ->
         acc
 
-      {op, d, _, _, _}, acc when op in [:const, :param] ->
+      {op, d, _, _, _}, acc when op in [:const, :param, :box] ->
         Map.put(acc, d, 0)
 
       {:load, d, slot, _, _}, acc ->
@@ -237,10 +244,10 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     ]
   end
 
-  defp kernel(%Rule{} = rule, k, precision) do
+  defp kernel(%Rule{} = rule, k, precision, n_params) do
     {t, levels, ops, stores} = kernel_parts(rule, precision)
     at = fn level -> Enum.filter(ops, fn i -> levels[elem(i, 1)] == level end) end
-    ctx = %{rule: rule, precision: precision, i: "i", j: "j"}
+    ctx = %{rule: rule, precision: precision, n_params: n_params, i: "i", j: "j"}
 
     body =
       case rule.kind do
@@ -282,10 +289,10 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   # The pair-block kernel of a pair rule (ABI version 3): pair k of a gathered block reads
   # slot 0 at cols_a[lane][k] and slot 1 at cols_b[lane][k] and writes its delta per STORE/ACC
   # to acc[s][k]; everything that is not uniform is computed per pair.
-  defp block_kernel(%Rule{} = rule, k, precision) do
+  defp block_kernel(%Rule{} = rule, k, precision, n_params) do
     {t, levels, ops, stores} = kernel_parts(rule, precision)
     {uniform, varying} = Enum.split_with(ops, fn i -> levels[elem(i, 1)] == 0 end)
-    ctx = %{rule: rule, precision: precision, i: "k", j: "k"}
+    ctx = %{rule: rule, precision: precision, n_params: n_params, i: "k", j: "k"}
 
     indexed = Enum.with_index(stores)
 
@@ -319,10 +326,10 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   # slot-0 row i, outer code once per run, the run's j in a `#pragma omp simd` loop (its j are
   # distinct, so the slot-1 additions never collide), slot-0 ACCs summed over the run and added
   # once.
-  defp list_kernel(%Rule{} = rule, k, precision) do
+  defp list_kernel(%Rule{} = rule, k, precision, n_params) do
     {t, levels, ops, stores} = kernel_parts(rule, precision)
     at = fn level -> Enum.filter(ops, fn i -> levels[elem(i, 1)] == level end) end
-    ctx = %{rule: rule, precision: precision, i: "i", j: "j"}
+    ctx = %{rule: rule, precision: precision, n_params: n_params, i: "i", j: "j"}
     indexed = Enum.with_index(stores)
     slot0 = for {{:acc, _, 0, _, c}, s} <- indexed, do: {s, c}
     slot1 = for {{:acc, _, 1, _, c}, s} <- indexed, do: {s, c}
@@ -454,6 +461,8 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
 
   defp expr(:const, a, _, _, ctx), do: literal(Enum.at(ctx.rule.consts, a), ctx.precision)
   defp expr(:param, a, _, _, _), do: "params[#{a}]"
+  # Box edges follow the params (generated_abi.hpp).
+  defp expr(:box, a, _, _, ctx), do: "params[#{ctx.n_params + a}]"
   defp expr(:load, 0, l, _, ctx), do: "a_#{l}[#{ctx.i}]"
   defp expr(:load, 1, l, _, ctx), do: "b_#{l}[#{ctx.j}]"
 

@@ -158,6 +158,12 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   defp value(:param, a, _, _, _rule),
     do: quote(do: :erlang.element(unquote(a + 1), unquote(Macro.var(:params, __MODULE__))))
 
+  # Box edges follow the params in the params tuple (docs/program.md, "BOX").
+  defp value(:box, a, _, _, _rule) do
+    params = Macro.var(:params, __MODULE__)
+    quote(do: :erlang.element(tuple_size(unquote(params)) - 2 + unquote(a), unquote(params)))
+  end
+
   defp value(:load, s, l, _, _rule),
     do: quote(do: :erlang.element(unquote(l + 1), unquote(slot_var(s))))
 

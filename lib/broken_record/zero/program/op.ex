@@ -64,6 +64,9 @@ defmodule BrokenRecord.Zero.Program.Op do
     [name: :load, code: 2, arity: 0, class: :data],
     [name: :store, code: 3, arity: 1, class: :data],
     [name: :acc, code: 4, arity: 1, class: :data],
+    # The edge length of periodic axis `a` of the world's box (executors pass the three edges
+    # after the params).
+    [name: :box, code: 5, arity: 0, class: :data],
     [
       name: :add,
       code: 10,
@@ -314,6 +317,20 @@ defmodule BrokenRecord.Zero.Program.Op do
       eval: :mod,
       elixir: quote(do: a - b * Float.floor(a / b)),
       cpp: "$a - $b * brz_floor($a / $b)"
+    ],
+    # The minimum image of a coordinate difference `a` on an axis of edge `b` (`c` = 1 / `b`):
+    # `a - b * rint(a * c)`, rint rounding half to even. Not a DSL function: the compiler emits
+    # it for the difference of two agents' coordinates in a periodic space.
+    [
+      name: :minimg,
+      code: 65,
+      arity: 3,
+      class: :math,
+      result: :float,
+      flops: 3,
+      eval: :minimg,
+      elixir: quote(do: a - b * BrokenRecord.Zero.Ops.rint_(a * c)),
+      cpp: "$a - $b * brz_rint($a * $c)"
     ],
     [
       name: :lt,
