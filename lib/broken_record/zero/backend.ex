@@ -29,11 +29,17 @@ defmodule BrokenRecord.Zero.Backend do
   @typedoc "A conserved quantity's total over one agent type and its scale (`{value, scale}`)."
   @type sum :: {float | {float, float, float}, float}
 
+  @typedoc """
+  How to create a world: `kernels: false` keeps generated kernels off (native only); `box` is
+  the validated box of a periodic space (`nil` in open space).
+  """
+  @type new_opts :: %{kernels: boolean, box: BrokenRecord.Zero.Box.t() | nil}
+
   @doc """
   Creates the backend's world from `state` (validated by the backend; an invalid state is an
-  `ArgumentError`). `kernels: false` keeps generated kernels off (native only).
+  `ArgumentError`). In a periodic space, coordinates outside the box are wrapped in.
   """
-  @callback new(CompiledSystem.t(), state :: map, kernels :: boolean) :: world
+  @callback new(CompiledSystem.t(), state :: map, new_opts) :: world
 
   @doc """
   Runs steps (`BrokenRecord.Zero.Options.run/0`) and returns the world to use from then on.
@@ -48,14 +54,16 @@ defmodule BrokenRecord.Zero.Backend do
   @doc """
   `n_lanes` lanes from `first_lane` of every agent of one type as a packed binary of
   native-endian floats of the world's precision (`:f64` always on the Elixir backend), agent
-  after agent.
+  after agent. With `unwrapped` true, the lanes of a periodic coordinate field come unwrapped
+  (each agent's box crossings added back).
   """
   @callback column(
               CompiledSystem.t(),
               world,
               Agent.t(),
               first_lane :: non_neg_integer,
-              n_lanes :: pos_integer
+              n_lanes :: pos_integer,
+              unwrapped :: boolean
             ) :: binary
 
   @doc "The agents of one type as tuples of lane floats (`BrokenRecord.Zero.State`'s layout)."

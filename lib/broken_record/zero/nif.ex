@@ -80,9 +80,13 @@ defmodule BrokenRecord.Zero.NIF do
   @spec world_set_options(reference, keyword) :: :ok
   def world_set_options(_world, _options), do: :erlang.nif_error(:nif_not_loaded)
 
-  @doc "Creates a world resource from a state (see `docs/nif.md` for `layout`)."
-  @spec world_new(reference, list, map, :f64 | :f32) :: reference
-  def world_new(_program, _layout, _state, _precision), do: :erlang.nif_error(:nif_not_loaded)
+  @doc """
+  Creates a world resource from a state (see `docs/nif.md` for `layout`); `box` is the box of a
+  periodic program as corners, `nil` otherwise.
+  """
+  @spec world_new(reference, list, map, :f64 | :f32, nil | {tuple, tuple}) :: reference
+  def world_new(_program, _layout, _state, _precision, _box),
+    do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """
   Runs `steps` steps of the rules `rule_ids` on a world, on a dirty CPU scheduler, with `params`
@@ -99,9 +103,14 @@ defmodule BrokenRecord.Zero.NIF do
   @spec world_to_state(reference, map) :: map | :busy
   def world_to_state(_world, _state), do: :erlang.nif_error(:nif_not_loaded)
 
-  @doc "A packed binary of `n_lanes` lanes from `first_lane` of one agent type (or `:busy`)."
-  @spec world_column(reference, non_neg_integer, non_neg_integer, pos_integer) :: binary | :busy
-  def world_column(_world, _type, _first_lane, _n_lanes), do: :erlang.nif_error(:nif_not_loaded)
+  @doc """
+  A packed binary of `n_lanes` lanes from `first_lane` of one agent type (or `:busy`); with
+  `unwrapped`, periodic coordinates have their box crossings added back.
+  """
+  @spec world_column(reference, non_neg_integer, non_neg_integer, pos_integer, boolean) ::
+          binary | :busy
+  def world_column(_world, _type, _first_lane, _n_lanes, _unwrapped),
+    do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """
   `%{precision, counts, kernels, kernel_status, kernel_isa, sweeps, neighbour_builds}` of a

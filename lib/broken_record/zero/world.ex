@@ -20,10 +20,10 @@ defmodule BrokenRecord.Zero.World do
   every other key and value is the caller's own term.
   """
 
-  alias BrokenRecord.Zero.{Backend, CompiledSystem, Options}
+  alias BrokenRecord.Zero.{Backend, Box, CompiledSystem, Options}
   alias BrokenRecord.Zero.IR.{Agent, Field}
 
-  defstruct [:system, :backend, :impl, :state, :ref]
+  defstruct [:system, :backend, :impl, :state, :ref, :box]
 
   @impls %{
     native: BrokenRecord.Zero.Backend.Native,
@@ -34,14 +34,16 @@ defmodule BrokenRecord.Zero.World do
   A world: `system` with the world's precision, `backend` its name, `impl` its module
   (`BrokenRecord.Zero.Backend`), `state` the caller's state given to `new/3` and `ref` the
   backend's own world (a NIF resource on the native backend, a `BrokenRecord.Zero.Backend.Elixir`
-  value on the pure-Elixir one).
+  value on the pure-Elixir one) and `box` the box of a periodic space (`BrokenRecord.Zero.Box`,
+  `nil` in open space).
   """
   @type t :: %__MODULE__{
           system: CompiledSystem.t(),
           backend: Backend.name(),
           impl: module,
           state: map,
-          ref: Backend.world()
+          ref: Backend.world(),
+          box: Box.t() | nil
         }
 
   @doc """
@@ -75,8 +77,17 @@ defmodule BrokenRecord.Zero.World do
     opts = Options.world!(system, opts)
     system = put_in(system.options.precision, opts.precision)
     impl = Map.fetch!(@impls, opts.backend)
-    ref = impl.new(system, state, opts.kernels)
-    %__MODULE__{system: system, backend: opts.backend, impl: impl, state: state, ref: ref}
+    box = Box.from_state!(system, state)
+    ref = impl.new(system, state, %{kernels: opts.kernels, box: box})
+
+    %__MODULE__{
+      system: system,
+      backend: opts.backend,
+      impl: impl,
+      state: state,
+      ref: ref,
+      box: box
+    }
   end
 
   @doc """
@@ -103,9 +114,27 @@ defmodule BrokenRecord.Zero.World do
   `"Particle"`) as a packed binary of native-endian floats (f64, or f32 for a native world of
   precision `:f32`), agent after agent (`x0 y0 z0 x1 ...` for a vec3). No per-agent maps are
   built.
+
+  In a periodic space coordinates are wrapped into the box; `unwrapped: true` gives the
+  coordinate field unwrapped instead (each agent's box crossings added back: continuous
+  trajectories, for diffusion and mean-square displacement). Other fields ignore it.
   """
-  @spec column(t, atom | String.t(), atom) :: binary
-  def column(%__MODULE__{system: system} = world, collection, field) do
+  @spec column(t, atom | String.t(), atom, keyword) :: binary
+  def column(%__MODULE__{system: system} = world, collection, field, opts \\ []) do
+    Options.keyword!(opts)
+
+    unwrapped =
+      case Keyword.pop(opts, :unwrapped, false) do
+        {flag, []} when is_boolean(flag) ->
+          flag
+
+        {flag, []} ->
+          raise ArgumentError, "invalid option unwrapped: #{inspect(flag)}; expected a boolean"
+
+        {_, [{key, _} | _]} ->
+          raise ArgumentError, "unknown option #{inspect(key)}; known options: :unwrapped"
+      end
+
     unless is_atom(collection) or is_binary(collection) do
       raise ArgumentError, "collection must be an atom or a string, got: #{inspect(collection)}"
     end
@@ -120,7 +149,14 @@ defmodule BrokenRecord.Zero.World do
       Agent.field(agent, field) ||
         raise ArgumentError, "#{agent.name} has no field #{inspect(field)}"
 
-    world.impl.column(system, world.ref, agent, declared.lane, Field.width(declared.type))
+    world.impl.column(
+      system,
+      world.ref,
+      agent,
+      declared.lane,
+      Field.width(declared.type),
+      unwrapped
+    )
   end
 
   @doc """

@@ -9,15 +9,26 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   read the state as it was when the rule started and accumulate deltas, added after the last
   pair. A non-finite stored value raises `BrokenRecord.Zero.NumericalError`.
 
+  A pair rule with a cutoff whose bound depends on constants and params only visits the pairs
+  that `BrokenRecord.Zero.Backend.Elixir.Cells` finds within it (a cell list); any other pair
+  rule visits all pairs. Either way the pairs are applied in ascending order of slot 0, then
+  slot 1, as the all-pairs sweep does.
+
+  In a periodic space (`BrokenRecord.Zero.Space`) the box edges follow the params (the `BOX`
+  instruction), and after every step coordinates are wrapped into the box
+  (`BrokenRecord.Zero.Box.wrap/3`), each agent's crossings counted for unwrapped columns, as the
+  engine does.
+
   Its world (`t:t/0`, the `BrokenRecord.Zero.Backend` callbacks) is an immutable value: the
-  lanes of every agent, the lanes written so far and the sweeps run so far per path
-  (`:agent_elixir` for a per-agent rule, `:all_pairs_elixir` for a pair rule: this backend runs
-  every pair rule over all pairs).
+  lanes of every agent, the lanes written so far, the sweeps run so far per path
+  (`:agent_elixir` for a per-agent rule, `:all_pairs_elixir` and `:cells_elixir` for a pair
+  rule over all pairs or a cell list), the box and crossings, and the time spent.
   """
 
   @behaviour BrokenRecord.Zero.Backend
 
-  alias BrokenRecord.Zero.{CompiledSystem, NumericalError, Program, State}
+  alias BrokenRecord.Zero.{Box, CompiledSystem, NumericalError, Ops, Program, Space, State}
+  alias BrokenRecord.Zero.Backend.Elixir.Cells
   alias BrokenRecord.Zero.Codegen.Elixir, as: Codegen
   alias BrokenRecord.Zero.Conservation.Sums
   alias BrokenRecord.Zero.Program.Rule
@@ -27,27 +38,116 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   @typedoc """
   A world of this backend: its lanes, the lanes written so far by type
-  (`BrokenRecord.Zero.State.from_lanes/4` writes back only those) and its sweeps per path.
+  (`BrokenRecord.Zero.State.from_lanes/4` writes back only those), its sweeps per path, the box
+  (`nil` in open space), each agent's box crossings (`{ix, iy, iz}` per agent of a type with
+  coordinates, in a periodic space) and the seconds spent running and in pair sweeps.
   """
   @type t :: %__MODULE__{
           lanes: lanes,
           written: %{non_neg_integer => [non_neg_integer]},
-          sweeps: %{atom => non_neg_integer}
+          sweeps: %{atom => non_neg_integer},
+          box: Box.t() | nil,
+          images: %{non_neg_integer => [{integer, integer, integer}]},
+          timings: %{run: float, pairs: float, neighbour: float}
         }
 
-  defstruct lanes: %{}, written: %{}, sweeps: %{}
+  defstruct lanes: %{},
+            written: %{},
+            sweeps: %{},
+            box: nil,
+            images: %{},
+            timings: %{run: 0.0, pairs: 0.0, neighbour: 0.0}
 
   @impl true
-  def new(system, state, _kernels), do: %__MODULE__{lanes: State.to_lanes(system, state)}
+  def new(system, state, opts) do
+    world = %__MODULE__{lanes: State.to_lanes(system, state), box: opts.box}
+
+    if opts.box do
+      zero =
+        for {type, rows} <- world.lanes,
+            coord_lane(system, type),
+            into: %{},
+            do: {type, Enum.map(rows, fn _ -> {0, 0, 0} end)}
+
+      before = world.lanes
+      world = wrap(system, %{world | images: zero})
+      # Agents given outside the box come back wrapped.
+      written =
+        for {type, rows} <- world.lanes,
+            rows != Map.fetch!(before, type),
+            into: %{},
+            do: {type, coord_lanes(system, type)}
+
+      %{world | written: written}
+    else
+      world
+    end
+  end
 
   @impl true
   def run(system, %__MODULE__{} = world, run) do
-    lanes = run_steps(system, world.lanes, run.rule_ids, run.params, run.steps)
+    t0 = System.monotonic_time()
+    params = Box.with_edges(run.params, world.box)
+    world = run_steps(system, world, run.rule_ids, params, run.steps)
 
     written =
       if run.steps > 0, do: written(system, world.written, run.rule_ids), else: world.written
 
-    %__MODULE__{lanes: lanes, written: written, sweeps: sweeps(system, world, run)}
+    %{
+      world
+      | written: written,
+        sweeps: sweeps(system, world, run),
+        timings: Map.update!(world.timings, :run, &(&1 + seconds_since(t0)))
+    }
+  end
+
+  defp seconds_since(t0),
+    do: System.convert_time_unit(System.monotonic_time() - t0, :native, :nanosecond) / 1.0e9
+
+  # The first lane of a type's coordinate field in a periodic space, or nil.
+  defp coord_lane(system, type) do
+    case system.program.coord_lanes do
+      [] -> nil
+      lanes -> Enum.at(lanes, type)
+    end
+  end
+
+  defp coord_lanes(system, type) do
+    lane = coord_lane(system, type)
+    [lane, lane + 1, lane + 2]
+  end
+
+  # Wraps the coordinates of every type that has them into the box, counting crossings.
+  defp wrap(system, world) do
+    axes = Space.axis_indices(system.space)
+
+    Enum.reduce(world.images, world, fn {type, images}, world ->
+      lane = coord_lane(system, type)
+
+      {rows, images} =
+        world.lanes
+        |> Map.fetch!(type)
+        |> Enum.zip(images)
+        |> Enum.map(fn {row, image} -> wrap_row(row, image, lane, axes, world.box) end)
+        |> Enum.unzip()
+
+      %{
+        world
+        | lanes: Map.put(world.lanes, type, rows),
+          images: Map.put(world.images, type, images)
+      }
+    end)
+  end
+
+  defp wrap_row(row, image, lane, axes, box) do
+    Enum.reduce(axes, {row, image}, fn axis, {row, image} ->
+      x = elem(row, lane + axis)
+
+      case Box.wrap(box, axis, x) do
+        {^x, 0} -> {row, image}
+        {y, k} -> {put_elem(row, lane + axis, y), put_elem(image, axis, elem(image, axis) + k)}
+      end
+    end)
   end
 
   @impl true
@@ -55,11 +155,25 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     do: State.from_lanes(system, state, world.lanes, world.written)
 
   @impl true
-  def column(_system, %__MODULE__{} = world, agent, first_lane, n_lanes) do
-    for row <- Map.fetch!(world.lanes, agent.index),
-        lane <- first_lane..(first_lane + n_lanes - 1),
-        into: <<>>,
-        do: <<elem(row, lane)::float-native-64>>
+  def column(system, %__MODULE__{} = world, agent, first_lane, n_lanes, unwrapped?) do
+    rows = Map.fetch!(world.lanes, agent.index)
+    lanes = first_lane..(first_lane + n_lanes - 1)
+
+    case {unwrapped?, Map.fetch(world.images, agent.index)} do
+      {true, {:ok, images}} ->
+        coord = coord_lane(system, agent.index)
+        axes = Space.axis_indices(system.space)
+
+        for {row, image} <- Enum.zip(rows, images), lane <- lanes, into: <<>> do
+          axis = lane - coord
+          x = elem(row, lane)
+          x = if axis in axes, do: Box.unwrap(world.box, axis, x, elem(image, axis)), else: x
+          <<x::float-native-64>>
+        end
+
+      _ ->
+        for row <- rows, lane <- lanes, into: <<>>, do: <<elem(row, lane)::float-native-64>>
+    end
   end
 
   @impl true
@@ -78,7 +192,9 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
       kernel_status: :none,
       kernel_isa: nil,
       sweeps: world.sweeps,
-      neighbour_builds: 0
+      neighbour_builds: 0,
+      box: world.box && Box.to_corners(world.box),
+      timings: world.timings
     }
   end
 
@@ -87,25 +203,83 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   defp sweeps(system, world, run) do
     rules = List.to_tuple(system.program.rules)
+    params = Box.with_edges(run.params, world.box)
 
     Enum.reduce(run.rule_ids, world.sweeps, fn id, acc ->
-      path = if elem(rules, id).kind == :per_agent, do: :agent_elixir, else: :all_pairs_elixir
+      path =
+        case elem(rules, id) do
+          %Rule{kind: :per_agent} -> :agent_elixir
+          rule -> if reach(rule, params), do: :cells_elixir, else: :all_pairs_elixir
+        end
 
       Map.update(acc, path, run.steps, &(&1 + run.steps))
     end)
   end
 
+  # The cutoff bound of a pair rule when it depends on constants, params and the box only and is
+  # a positive float: the cell list serves the rule. nil: the rule visits all pairs.
+  defp reach(%Rule{cutoff: nil}, _params), do: nil
+
+  defp reach(%Rule{cutoff: %{reg: reg}} = rule, params) do
+    consts = List.to_tuple(rule.consts)
+
+    values =
+      Enum.reduce_while(rule.instrs, %{}, fn
+        {:const, d, a, _, _}, acc ->
+          {:cont, Map.put(acc, d, elem(consts, a))}
+
+        {:param, d, a, _, _}, acc ->
+          {:cont, Map.put(acc, d, elem(params, a))}
+
+        {:box, d, a, _, _}, acc ->
+          {:cont, Map.put(acc, d, elem(params, tuple_size(params) - 3 + a))}
+
+        {op, _, _, _, _}, acc when op in [:load, :store, :acc] ->
+          {:cont, acc}
+
+        instr, acc ->
+          args = Enum.map(Program.reads(instr), &Map.get(acc, &1))
+
+          if Enum.all?(args, &(&1 != nil)),
+            do: {:cont, Map.put(acc, elem(instr, 1), Ops.apply_op(elem(instr, 0), args))},
+            else: {:cont, acc}
+      end)
+
+    case Map.get(values, reg) do
+      bound when is_float(bound) and bound > 0.0 -> bound
+      _ -> nil
+    end
+  end
+
   @impl true
   def totals(system, world, agent), do: Sums.agent_totals(agent, rows(system, world, agent))
 
-  # Runs `steps` steps of the rules `rule_ids` (indices into the program) on `lanes`, with
-  # `params` the full param tuple (`dt` first).
-  defp run_steps(system, lanes, rule_ids, params, steps) do
+  # Runs `steps` steps of the rules `rule_ids` (indices into the program) on the world, with
+  # `params` the full param tuple (`dt` first, then the box edges in a periodic space).
+  defp run_steps(system, world, rule_ids, params, steps) do
     plan = plan(system, rule_ids)
+    if steps > 0, do: check_cutoffs!(system, plan, params, world.box)
 
-    Enum.reduce(1..steps//1, lanes, fn step, lanes ->
-      Enum.reduce(plan, lanes, &run_stage(&1, &2, system, params, step))
+    Enum.reduce(1..steps//1, world, fn step, world ->
+      world = Enum.reduce(plan, world, &run_stage(&1, &2, system, params, step))
+      if world.box, do: wrap(system, world), else: world
     end)
+  end
+
+  # A cutoff beyond half a periodic edge would need more than the nearest image.
+  defp check_cutoffs!(_system, _plan, _params, nil), do: :ok
+
+  defp check_cutoffs!(system, plan, params, box) do
+    edges = Box.edges(box)
+
+    for {:pairs, id, rule} <- plan,
+        bound = reach(rule, params),
+        axis <- Space.axis_indices(system.space),
+        bound > elem(edges, axis) / 2 do
+      Box.cutoff_too_large!(system, id, bound, axis, box)
+    end
+
+    :ok
   end
 
   # The lanes written so far plus those the rules `rule_ids` store to.
@@ -156,11 +330,11 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     )
   end
 
-  defp run_stage({:agents, type, ids}, lanes, system, params, step) do
+  defp run_stage({:agents, type, ids}, world, system, params, step) do
     module = system.module
 
     rows =
-      lanes
+      world.lanes
       |> Map.fetch!(type)
       |> Enum.with_index()
       |> Enum.map(fn {row, i} ->
@@ -173,10 +347,131 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
         end)
       end)
 
-    Map.put(lanes, type, rows)
+    %{world | lanes: Map.put(world.lanes, type, rows)}
   end
 
-  defp run_stage({:pairs, id, %Rule{} = rule}, lanes, system, params, step) do
+  defp run_stage({:pairs, id, %Rule{} = rule}, world, system, params, step) do
+    t0 = System.monotonic_time()
+
+    {lanes, neighbour} =
+      case reach(rule, params) do
+        nil -> {all_pairs(world.lanes, id, rule, system, params, step), 0.0}
+        reach -> cell_pairs(world, id, rule, reach, system, params, step)
+      end
+
+    timings =
+      world.timings
+      |> Map.update!(:pairs, &(&1 + seconds_since(t0) - neighbour))
+      |> Map.update!(:neighbour, &(&1 + neighbour))
+
+    %{world | lanes: lanes, timings: timings}
+  end
+
+  # The pairs within `reach` from a cell list, applied in ascending (slot 0, slot 1) order.
+  defp cell_pairs(world, id, rule, reach, system, params, step) do
+    {acc_a, acc_b} = Codegen.acc_lanes(rule)
+    lanes = world.lanes
+    axes = Space.axis_indices(system.space)
+    a_rows = Map.fetch!(lanes, rule.type_a)
+
+    points = fn rows, lane ->
+      Enum.map(rows, &{elem(&1, lane), elem(&1, lane + 1), elem(&1, lane + 2)})
+    end
+
+    t0 = System.monotonic_time()
+
+    pairs =
+      case rule.kind do
+        :pair_same ->
+          Cells.same(points.(a_rows, rule.cutoff.lane_a), reach, world.box, axes)
+
+        :pair_cross ->
+          b_rows = Map.fetch!(lanes, rule.type_b)
+
+          Cells.cross(
+            points.(a_rows, rule.cutoff.lane_a),
+            points.(b_rows, rule.cutoff.lane_b),
+            reach,
+            world.box,
+            axes
+          )
+      end
+
+    neighbour = seconds_since(t0)
+    pair = fn a, b -> system.module.__brz_pair__(id, a, b, params) end
+
+    ctx = %{
+      system: system,
+      step: step,
+      pair: pair,
+      acc_lanes: Map.new([{rule.type_b, acc_b}, {rule.type_a, acc_a}])
+    }
+
+    a_tuple = List.to_tuple(a_rows)
+    b_rows = if rule.kind == :pair_same, do: a_rows, else: Map.fetch!(lanes, rule.type_b)
+    b_tuple = if rule.kind == :pair_same, do: a_tuple, else: List.to_tuple(b_rows)
+
+    {accs_a, accs_b} =
+      Enum.reduce(pairs, {%{}, %{}}, fn {i, j}, {accs_a, accs_b} ->
+        {da, db} =
+          call_pair(ctx, elem(a_tuple, i), elem(b_tuple, j), {rule.type_a, i}, {rule.type_b, j})
+
+        accs_a =
+          Map.put(
+            accs_a,
+            i,
+            add(Map.get_lazy(accs_a, i, fn -> zero_acc(acc_a) end), da, ctx, rule.type_a, i)
+          )
+
+        if rule.kind == :pair_same do
+          accs_a =
+            Map.put(
+              accs_a,
+              j,
+              add(Map.get_lazy(accs_a, j, fn -> zero_acc(acc_a) end), db, ctx, rule.type_a, j)
+            )
+
+          {accs_a, accs_b}
+        else
+          {accs_a,
+           Map.put(
+             accs_b,
+             j,
+             add(Map.get_lazy(accs_b, j, fn -> zero_acc(acc_b) end), db, ctx, rule.type_b, j)
+           )}
+        end
+      end)
+
+    dense = fn rows, accs, lanes ->
+      zero = zero_acc(lanes)
+      rows |> Enum.with_index() |> Enum.map(fn {_, i} -> Map.get(accs, i, zero) end)
+    end
+
+    lanes =
+      case rule.kind do
+        :pair_same ->
+          Map.put(
+            lanes,
+            rule.type_a,
+            apply_deltas(a_rows, dense.(a_rows, accs_a, acc_a), acc_a, system, rule.type_a, step)
+          )
+
+        :pair_cross ->
+          lanes
+          |> Map.put(
+            rule.type_a,
+            apply_deltas(a_rows, dense.(a_rows, accs_a, acc_a), acc_a, system, rule.type_a, step)
+          )
+          |> Map.put(
+            rule.type_b,
+            apply_deltas(b_rows, dense.(b_rows, accs_b, acc_b), acc_b, system, rule.type_b, step)
+          )
+      end
+
+    {lanes, neighbour}
+  end
+
+  defp all_pairs(lanes, id, %Rule{} = rule, system, params, step) do
     {acc_a, acc_b} = Codegen.acc_lanes(rule)
     a_rows = Map.fetch!(lanes, rule.type_a)
     pair = fn a, b -> system.module.__brz_pair__(id, a, b, params) end

@@ -10,20 +10,21 @@ defmodule BrokenRecord.Zero.Backend.Native do
 
   @behaviour BrokenRecord.Zero.Backend
 
-  alias BrokenRecord.Zero.{Conservation, KernelBuilder, NIF}
+  alias BrokenRecord.Zero.{Box, Conservation, KernelBuilder, NIF}
 
   require Logger
 
   @impl true
-  def new(system, state, kernels) do
-    ref = NIF.world_new(program(system), layout(system), state, system.options.precision)
+  def new(system, state, opts) do
+    box = opts.box && Box.to_corners(opts.box)
+    ref = NIF.world_new(program(system), layout(system), state, system.options.precision, box)
 
-    unless kernels, do: :ok = NIF.world_set_options(ref, kernels: false)
+    unless opts.kernels, do: :ok = NIF.world_set_options(ref, kernels: false)
     ref
   end
 
   @impl true
-  def run(_system, ref, run) do
+  def run(system, ref, run) do
     params = Tuple.to_list(run.params)
 
     :ok =
@@ -32,19 +33,33 @@ defmodule BrokenRecord.Zero.Backend.Native do
       end)
 
     ref
+  rescue
+    # The engine names the rule by index; the message names it by name.
+    e in ErlangError ->
+      case e.original do
+        {:cutoff_too_large, rule_id, bound, axis, _edge} ->
+          box = NIF.world_info(ref).box
+          Box.cutoff_too_large!(system, rule_id, bound, axis, Box.new!(box))
+
+        _ ->
+          reraise e, __STACKTRACE__
+      end
   end
 
   @impl true
   def to_state(_system, ref, state), do: NIF.until_free(fn -> NIF.world_to_state(ref, state) end)
 
   @impl true
-  def column(_system, ref, agent, first_lane, n_lanes),
-    do: NIF.until_free(fn -> NIF.world_column(ref, agent.index, first_lane, n_lanes) end)
+  def column(_system, ref, agent, first_lane, n_lanes, unwrapped),
+    do:
+      NIF.until_free(fn ->
+        NIF.world_column(ref, agent.index, first_lane, n_lanes, unwrapped)
+      end)
 
   @impl true
   def rows(system, ref, agent) do
     values =
-      case {column(system, ref, agent, 0, agent.lanes), system.options.precision} do
+      case {column(system, ref, agent, 0, agent.lanes, false), system.options.precision} do
         {binary, :f32} -> for <<x::float-native-32 <- binary>>, do: x
         {binary, :f64} -> for <<x::float-native-64 <- binary>>, do: x
       end

@@ -26,7 +26,7 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
   The report is `%{law => %{initial: value, final: value, drift: float}}`.
   """
 
-  alias BrokenRecord.Zero.{Interpreter, Ops, World}
+  alias BrokenRecord.Zero.{Box, Interpreter, Ops, World}
   alias BrokenRecord.Zero.Conservation.Sums
 
   @doc "The totals of the declared laws, with the scales used for relative drift."
@@ -89,7 +89,7 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
 
   defp potential_energy(system, world) do
     rows = Map.new(system.agents, &{&1.index, World.rows(world, &1)})
-    params = List.to_tuple(Enum.map(system.params, fn _ -> 0.0 end))
+    params = Box.with_edges(List.to_tuple(Enum.map(system.params, fn _ -> 0.0 end)), world.box)
 
     Enum.reduce(system.potentials, {0.0, 0.0}, fn pot, acc ->
       value = fn slots -> Interpreter.value(pot.program, pot.value, slots, params) end
