@@ -1,0 +1,65 @@
+# The Lennard-Jones liquid of LAMMPS's bench/in.lj: the system of lennard_jones.ex
+# (epsilon = sigma = mass = 1, rc = 2.5, not shifted, no tail correction; velocity Verlet as
+# half_kick, drift (which also clears the force accumulator), lj_force, half_kick_2) in a
+# periodic box. The state names the box under `:box` (edge lengths `{lx, ly, lz}` or corners
+# `{{xlo, ylo, zlo}, {xhi, yhi, zhi}}`); `a.position - b.position` in the pair rules is the
+# minimum-image displacement. lj_energy gives each atom half of each pair energy.
+use BrokenRecord.Zero
+
+defsystem BrokenRecord.Zero.Fixtures.LJLiquid do
+  space(periodic: [:x, :y, :z])
+
+  agents do
+    defagent Atom do
+      field :position, :vec3
+      field :velocity, :vec3
+      field :force, :vec3
+      field :pe, :float
+    end
+  end
+
+  rules do
+    interaction half_kick(p: Atom) do
+      p.velocity = p.velocity + p.force * (0.5 * dt)
+    end
+
+    interaction drift(p: Atom) do
+      p.position = p.position + p.velocity * dt
+      p.force = {0.0, 0.0, 0.0}
+    end
+
+    interaction lj_force(a: Atom, b: Atom) do
+      d = a.position - b.position
+      r2 = dot(d, d)
+
+      if r2 < 6.25 do
+        ir2 = 1 / r2
+        ir6 = ir2 * ir2 * ir2
+        f = ir6 * (48 * ir6 - 24) * ir2
+        a.force = a.force + d * f
+        b.force = b.force - d * f
+      end
+    end
+
+    interaction half_kick_2(p: Atom) do
+      p.velocity = p.velocity + p.force * (0.5 * dt)
+    end
+
+    interaction clear_pe(p: Atom) do
+      p.pe = 0.0
+    end
+
+    interaction lj_energy(a: Atom, b: Atom) do
+      d = a.position - b.position
+      r2 = dot(d, d)
+
+      if r2 < 6.25 do
+        ir2 = 1 / r2
+        ir6 = ir2 * ir2 * ir2
+        e = ir6 * (4 * ir6 - 4) * 0.5
+        a.pe = a.pe + e
+        b.pe = b.pe + e
+      end
+    end
+  end
+end
