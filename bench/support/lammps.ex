@@ -1,143 +1,154 @@
 defmodule Bench.Lammps do
   @moduledoc """
-  LAMMPS on the LJ scenario's system, when `lmp` and `mpirun` are on PATH (Debian packages
-  `lammps`, `openmpi-bin`): both codes start from the same data file (written here, read by
-  LAMMPS with read_data), LAMMPS rebuilds neighbour lists whenever needed (neigh_modify every
-  1 delay 0 check yes, skin 0.3), so both compute the same forces; the total energy after the
-  run is compared. Boundaries are non-periodic (`boundary s s s`), as in the engine.
+  Runs LAMMPS for the LJ scenarios, when `lmp` and `mpirun` are on PATH (Debian packages
+  `lammps`, `openmpi-bin`), and reads what it prints and writes:
+
+    * `run/4`: one input in a directory, on 1 rank (plain `lmp`) or on `n` ranks
+      (`mpirun --allow-run-as-root -np n lmp`, with OMP_NUM_THREADS=1 and
+      OMPI_MCA_btl_vader_single_copy_mechanism=none); returns the loop time ("Loop time of
+      X"), the average times of the "MPI task timing breakdown" (Pair, Neigh, Comm, Output,
+      Modify, Other) and the thermo rows of `thermo_style custom step temp pe ke etotal`;
+    * `read_data/1`: a data file written by `write_data` (box corners, Atoms, Velocities),
+      atoms sorted by id.
+
+  The scenarios (Bench.Scenarios.LJLiquid, Bench.Scenarios.LJCluster) write the inputs.
   """
 
-  alias Bench.Row
+  @sections ~w(Pair Neigh Comm Output Modify Other)
+
+  @doc "Why LAMMPS cannot run here (an executable missing), or nil."
+  @spec missing() :: String.t() | nil
+  def missing do
+    case Enum.reject(["lmp", "mpirun"], &System.find_executable/1) do
+      [] -> nil
+      names -> "#{Enum.join(names, "/")} not on PATH"
+    end
+  end
+
+  @doc "A new empty directory for one scenario's LAMMPS files."
+  @spec tmp_dir(String.t()) :: String.t()
+  def tmp_dir(name) do
+    dir = Path.join(System.tmp_dir!(), "brz_bench_#{name}_#{System.unique_integer([:positive])}")
+    File.mkdir_p!(dir)
+    dir
+  end
 
   @doc """
-  The LAMMPS row for `atoms` in a box of side `box`, run for `steps` steps, compared with the
-  DSL's row `dsl`; a skipped row when LAMMPS is not installed or fails.
+  Runs the input file `input` (in `dir`) on `ranks` MPI ranks. `{:ok, %{loop, breakdown,
+  thermo}}`: the loop time in seconds, `breakdown` the average seconds per section (`:pair`,
+  `:neigh`, `:comm`, `:output`, `:modify`, `:other`; empty for an input without a run) and
+  `thermo` the rows `%{step, temp, pe, ke, etotal}` in order; `{:error, reason}` otherwise.
   """
-  @spec rows([map], float, pos_integer, map) :: [map]
-  def rows(atoms, box, steps, dsl) do
+  @spec run(String.t(), String.t(), pos_integer, keyword) :: {:ok, map} | {:error, String.t()}
+  def run(dir, input, ranks, opts \\ []) do
     lmp = System.find_executable("lmp")
-    mpirun = System.find_executable("mpirun")
+    lmp_args = ["-in", input, "-log", "log.lammps"]
 
-    if lmp == nil or mpirun == nil do
-      [skipped(atoms, "lmp#{if mpirun == nil, do: "/mpirun", else: ""} not on PATH")]
-    else
-      dir = Path.join(System.tmp_dir!(), "brz_bench_lj_#{System.unique_integer([:positive])}")
-      File.mkdir_p!(dir)
-      File.write!(Path.join(dir, "data.lj"), data(atoms, box))
-      File.write!(Path.join(dir, "in.lj"), input(steps))
+    {cmd, args, env} =
+      if ranks == 1,
+        do: {lmp, lmp_args, []},
+        else:
+          {System.find_executable("mpirun"),
+           ["--allow-run-as-root", "-np", Integer.to_string(ranks), lmp | lmp_args],
+           [{"OMP_NUM_THREADS", "1"}, {"OMPI_MCA_btl_vader_single_copy_mechanism", "none"}]}
 
-      {out, status} =
-        System.cmd(
-          mpirun,
-          ["--allow-run-as-root", "-np", "2", lmp, "-in", "in.lj", "-log", "log.lammps"],
-          cd: dir,
-          stderr_to_stdout: true,
-          env: [{"OMP_NUM_THREADS", "1"}, {"OMPI_MCA_btl_vader_single_copy_mechanism", "none"}]
-        )
+    {out, status} = System.cmd(cmd, args, cd: dir, stderr_to_stdout: true, env: env)
 
-      row =
-        with 0 <- status,
-             [_, loop] <- Regex.run(~r/Loop time of ([0-9.eE+-]+) on/, out),
-             {:ok, e_first, e_last} <- thermo_energies(out) do
-          loop = String.to_float(loop)
+    cond do
+      status != 0 ->
+        {:error, "LAMMPS failed (exit #{status}): " <> String.slice(out, -300, 300)}
 
-          Row.new(:lj, length(atoms), :lammps, nil,
-            steps: steps,
-            seconds_per_step: loop / steps,
-            seconds_total: loop,
-            throughput: length(atoms) * steps / loop,
-            unit: "atom-steps/s",
-            energy_initial: e_first,
-            energy_final: e_last,
-            ratio: dsl.seconds_total / loop,
-            ratio_label: "x LAMMPS time (DSL)",
-            energy_rel_diff: abs(dsl.energy_final - e_last) / abs(e_last),
-            energy_rel_diff_initial: abs(dsl.energy_initial - e_first) / abs(e_first)
-          )
+      Keyword.get(opts, :run?, true) == false ->
+        {:ok, %{loop: nil, breakdown: %{}, thermo: []}}
+
+      true ->
+        with [_, loop] <- Regex.run(~r/Loop time of ([0-9.eE+-]+) on/, out),
+             {loop, ""} <- Float.parse(loop),
+             [_ | _] = thermo <- thermo(out) do
+          {:ok, %{loop: loop, breakdown: breakdown(out), thermo: thermo}}
         else
-          _ -> skipped(atoms, "LAMMPS failed (exit #{status}): " <> String.slice(out, -300, 300))
+          _ -> {:error, "LAMMPS output not understood: " <> String.slice(out, -300, 300)}
         end
-
-      File.rm_rf(dir)
-      [row]
     end
   end
 
-  defp skipped(atoms, why) do
-    Row.new(:lj, length(atoms), :lammps, nil,
-      skipped: why,
-      seconds_per_step: nil,
-      throughput: nil,
-      unit: "atom-steps/s"
-    )
+  # "Step Temp PotEng KinEng TotEng" and the rows under it, up to "Loop time".
+  defp thermo(out) do
+    out
+    |> String.split("\n")
+    |> Enum.drop_while(&(String.split(&1) != ~w(Step Temp PotEng KinEng TotEng)))
+    |> Enum.drop(1)
+    |> Enum.take_while(&(not String.starts_with?(&1, "Loop time")))
+    |> Enum.map(&String.split/1)
+    |> Enum.filter(&(length(&1) == 5))
+    |> Enum.map(fn [step | values] ->
+      [temp, pe, ke, etotal] = Enum.map(values, &number/1)
+      %{step: String.to_integer(step), temp: temp, pe: pe, ke: ke, etotal: etotal}
+    end)
   end
 
-  # "Step Temp PotEng KinEng TotEng" lines of the thermo output: the first and last TotEng.
-  defp thermo_energies(out) do
-    rows =
-      out
-      |> String.split("\n")
-      |> Enum.drop_while(&(not String.starts_with?(String.trim(&1), "Step")))
-      |> Enum.drop(1)
-      |> Enum.take_while(&(not String.starts_with?(&1, "Loop time")))
-      |> Enum.map(&String.split/1)
-      |> Enum.filter(&(length(&1) == 5))
-
-    case rows do
-      [] ->
-        :error
-
-      rows ->
-        total = fn row -> row |> List.last() |> Float.parse() |> elem(0) end
-        {:ok, total.(List.first(rows)), total.(List.last(rows))}
-    end
+  # "Pair    | 1.6113     | 1.6113     | 1.6113     |   0.0 | 77.75": the avg column.
+  defp breakdown(out) do
+    for line <- String.split(out, "\n"),
+        [name, _min, avg | _] <- [line |> String.split("|") |> Enum.map(&String.trim/1)],
+        name in @sections,
+        into: %{},
+        do: {name |> String.downcase() |> String.to_atom(), number(avg)}
   end
 
-  defp input(steps) do
-    """
-    # BrokenRecord Zero bench: the DSL's LJ system (examples/systems/lennard_jones.ex), same data file
-    units           lj
-    atom_style      atomic
-    boundary        s s s
-    read_data       data.lj
-    mass            1 1.0
-    pair_style      lj/cut 2.5
-    pair_coeff      1 1 1.0 1.0 2.5
-    pair_modify     shift no tail no
-    neighbor        0.3 bin
-    neigh_modify    every 1 delay 0 check yes
-    fix             1 all nve
-    thermo_style    custom step temp pe ke etotal
-    thermo_modify   norm no format float %.15g
-    thermo          #{steps}
-    timestep        0.005
-    run             #{steps}
-    """
-  end
+  @doc """
+  Reads a data file of `atom_style atomic` written by `write_data`: `{:ok, %{box: {{xlo, ylo,
+  zlo}, {xhi, yhi, zhi}}, atoms: [%{id, position, velocity}]}}` with the atoms sorted by id
+  (velocities zero where the file has no Velocities section).
+  """
+  @spec read_data(String.t()) :: {:ok, map} | {:error, String.t()}
+  def read_data(path) do
+    lines = path |> File.read!() |> String.split("\n") |> Enum.map(&String.split/1)
 
-  defp data(atoms, box) do
-    f = &:erlang.float_to_binary(&1, [:short])
-    lo = -1.0
-    hi = box + 1.0
+    bounds =
+      for [lo, hi, axis_lo, _axis_hi] <- lines,
+          axis_lo in ~w(xlo ylo zlo),
+          into: %{},
+          do: {axis_lo, {number(lo), number(hi)}}
 
-    atoms_text =
-      atoms
-      |> Enum.with_index(1)
-      |> Enum.map(fn {%{position: {x, y, z}}, i} -> "#{i} 1 #{f.(x)} #{f.(y)} #{f.(z)}\n" end)
+    positions =
+      for [id, _type, x, y, z | _image] <- section(lines, "Atoms"),
+          do: {String.to_integer(id), {number(x), number(y), number(z)}}
 
     velocities =
-      atoms
-      |> Enum.with_index(1)
-      |> Enum.map(fn {%{velocity: {x, y, z}}, i} -> "#{i} #{f.(x)} #{f.(y)} #{f.(z)}\n" end)
+      for [id, x, y, z] <- section(lines, "Velocities"),
+          into: %{},
+          do: {String.to_integer(id), {number(x), number(y), number(z)}}
 
-    IO.iodata_to_binary([
-      "LAMMPS data file: BrokenRecord Zero bench LJ (fcc 0.8442, T 1.44)\n\n",
-      "#{length(atoms)} atoms\n1 atom types\n\n",
-      "#{f.(lo)} #{f.(hi)} xlo xhi\n#{f.(lo)} #{f.(hi)} ylo yhi\n#{f.(lo)} #{f.(hi)} zlo zhi\n\n",
-      "Masses\n\n1 1.0\n\nAtoms # atomic\n\n",
-      atoms_text,
-      "\nVelocities\n\n",
-      velocities
-    ])
+    case Enum.map(~w(xlo ylo zlo), &bounds[&1]) do
+      [{xlo, xhi}, {ylo, yhi}, {zlo, zhi}] when positions != [] ->
+        atoms =
+          positions
+          |> Enum.sort()
+          |> Enum.map(fn {id, position} ->
+            %{id: id, position: position, velocity: Map.get(velocities, id, {0.0, 0.0, 0.0})}
+          end)
+
+        {:ok, %{box: {{xlo, ylo, zlo}, {xhi, yhi, zhi}}, atoms: atoms}}
+
+      _ ->
+        {:error, "#{path}: no box or no atoms"}
+    end
+  end
+
+  # The lines of a section ("Atoms # atomic", "Velocities"): from its header to the next
+  # header (a line that does not start with a number), blank lines dropped.
+  defp section(lines, name) do
+    lines
+    |> Enum.drop_while(&(List.first(&1) != name))
+    |> Enum.drop(1)
+    |> Enum.reject(&(&1 == []))
+    |> Enum.take_while(fn [first | _] -> Integer.parse(first) != :error end)
+  end
+
+  # LAMMPS prints integers without a decimal point ("0", "1"); everything is read as a float.
+  defp number(text) do
+    {x, ""} = Float.parse(text)
+    x
   end
 end

@@ -55,7 +55,14 @@ defmodule Bench.Report do
     end)
   end
 
-  defp extra(%{scenario: :lj} = row),
+  defp extra(%{scenario: :lj_liquid, contender: :native} = row),
+    do: "  [#{row.steps} steps, E #{fmt_e(row.energy_final.total)}, input: #{row.input}]"
+
+  defp extra(%{scenario: :lj_liquid, contender: :lammps} = row),
+    do:
+      "  [#{row.steps} steps, E #{fmt_e(row.energy_final.total)}, DSL E rel diff #{sci(row.rel_diff.total)}]"
+
+  defp extra(%{scenario: :lj_cluster} = row),
     do:
       "  [#{row.steps} steps, E0 #{fmt_e(row.energy_initial)}, E #{fmt_e(row.energy_final)}#{if row[:cutoff], do: ", cutoff #{row.cutoff}", else: ""}]"
 
@@ -78,6 +85,71 @@ defmodule Bench.Report do
   defp check_note(_), do: ""
 
   defp fmt_e(x), do: :erlang.float_to_binary(x * 1.0, decimals: 6)
+
+  @doc """
+  Prints the LJ liquid's details (Bench.Scenarios.LJLiquid), when it ran: the DSL's time and
+  its split, each LAMMPS run's loop time, timing breakdown and the ratio DSL time / LAMMPS
+  time, and the energies after the run with the DSL's relative differences from each LAMMPS
+  run (the 2-rank `check yes` run is the targets' reference).
+  """
+  @spec lj_liquid([map]) :: :ok
+  def lj_liquid(rows) do
+    case Enum.filter(rows, &(&1.scenario == :lj_liquid)) do
+      [%{contender: :native} = dsl | lammps] -> print_lj_liquid(dsl, lammps)
+      _ -> :ok
+    end
+  end
+
+  defp print_lj_liquid(dsl, lammps) do
+    IO.puts(
+      "\nLJ liquid (LAMMPS bench/in.lj), N=#{dsl.n}, #{dsl.steps} steps, dt 0.005, input: #{dsl.input}"
+    )
+
+    IO.puts(
+      "  DSL native f64: #{fmt_s(dsl.seconds_total)}" <>
+        case dsl.split do
+          nil ->
+            " (World.info/1 reports no timings)"
+
+          split ->
+            " = pairs #{fmt_s(split.pairs)} + neighbour #{fmt_s(split.neighbour)} + other #{fmt_s(split.other)}" <>
+              " (run #{fmt_s(split.run)})"
+        end
+    )
+
+    Enum.each(lammps, fn
+      %{skipped: why} = row when why not in [nil, false] ->
+        IO.puts("  #{String.pad_trailing(Row.variant(row), 30)} skipped: #{why}")
+
+      row ->
+        IO.puts(
+          "  #{String.pad_trailing(Row.variant(row), 30)} loop #{fmt_s(row.seconds_total)}, DSL/LAMMPS #{fmt2(row.ratio)}x; " <>
+            Enum.map_join(~w(pair neigh comm output modify other)a, ", ", fn k ->
+              "#{k |> Atom.to_string() |> String.capitalize()} #{fmt_s(row.breakdown[k])}"
+            end)
+        )
+    end)
+
+    IO.puts("  energies (totals) at step #{dsl.steps}:")
+    IO.puts("    " <> energy_line("DSL native f64", dsl, nil))
+
+    Enum.each(lammps, fn
+      %{skipped: why} when why not in [nil, false] -> :ok
+      row -> IO.puts("    " <> energy_line(Row.variant(row), row, row.rel_diff))
+    end)
+  end
+
+  defp energy_line(label, row, rel) do
+    e = row.energy_final
+
+    String.pad_trailing(label, 30) <>
+      Enum.map_join([total: "E", kinetic: "KE", potential: "PE"], "  ", fn {k, name} ->
+        "#{name} #{:erlang.float_to_binary(e[k], decimals: 9)}" <>
+          if(rel, do: " (DSL rel diff #{sci(rel[k])})", else: "")
+      end) <> "  T #{:erlang.float_to_binary(row.temp_final, decimals: 9)}"
+  end
+
+  defp fmt_s(s), do: format_time(s)
 
   @doc "Prints the targets table."
   @spec targets([map]) :: :ok

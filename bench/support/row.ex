@@ -4,11 +4,13 @@ defmodule Bench.Row do
   labels from them:
 
     * `scenario`: `:peak`, `:integrate`, `:gravity`, `:softened`, `:marshalling`,
-      `:collisions`, `:all_pairs` or `:lj`;
+      `:collisions`, `:all_pairs`, `:lj_liquid` (LAMMPS's bench/in.lj, periodic) or
+      `:lj_cluster` (a free cluster);
     * `n`: the number of agents;
     * `contender`: `:native`, `:elixir` (the pure-Elixir backend), `:micro_kernel`,
       `:cpp_reference`, `:cpp_all_j`, `:cpp_i_lt_j`, `:cpp_canonical_all_j` (hand-written C++),
-      `:lammps`, or for marshalling `:enum_map_rebuild`, `:enum_map_share`,
+      `:lammps` (for `:lj_liquid` with `ranks`, 1 or 2, and `neigh`, `:every_20_check_no` or
+      `:every_1_check_yes`), or for marshalling `:enum_map_rebuild`, `:enum_map_share`,
       `:native_simulate`, `:interpreted_simulate`;
     * `precision`: `:f64`, `:f32` or `nil`;
     * `heap` (marshalling only): `:roomy` or `:default`.
@@ -45,7 +47,8 @@ defmodule Bench.Row do
   @spec scenario_label(map) :: String.t()
   def scenario_label(%{scenario: :peak}), do: "peak FMA"
   def scenario_label(%{scenario: :all_pairs}), do: "all-pairs"
-  def scenario_label(%{scenario: :lj}), do: "LJ"
+  def scenario_label(%{scenario: :lj_liquid}), do: "LJ liquid"
+  def scenario_label(%{scenario: :lj_cluster}), do: "LJ cluster"
   def scenario_label(%{scenario: scenario}), do: Atom.to_string(scenario)
 
   @doc "The printed name of what the row measured (the table's variant column)."
@@ -53,7 +56,13 @@ defmodule Bench.Row do
   def variant(%{scenario: :all_pairs, contender: :native, precision: p}),
     do: "native #{p} gravity"
 
-  def variant(%{scenario: :lj, contender: :native, precision: p}), do: "native #{p} (DSL)"
+  def variant(%{scenario: scenario, contender: :native, precision: p})
+      when scenario in [:lj_liquid, :lj_cluster],
+      do: "native #{p} (DSL)"
+
+  def variant(%{contender: :lammps, ranks: ranks, neigh: neigh}),
+    do: "LAMMPS np #{ranks} #{neigh_label(neigh)}"
+
   def variant(%{contender: :lammps}), do: "LAMMPS mpirun -np 2"
   def variant(%{contender: :enum_map_share}), do: "Enum.map sharing a tuple"
   def variant(%{contender: :enum_map_rebuild} = row), do: "Enum.map rebuild" <> heap(row)
@@ -75,6 +84,11 @@ defmodule Bench.Row do
   def contender_label(:cpp_all_j), do: "C++ all-j"
   def contender_label(:cpp_i_lt_j), do: "C++ i<j"
   def contender_label(:cpp_canonical_all_j), do: "C++ canonical all-j"
+
+  @doc "The printed neighbour-list policy of a LAMMPS run (its neigh_modify)."
+  @spec neigh_label(atom) :: String.t()
+  def neigh_label(:every_20_check_no), do: "every 20 check no"
+  def neigh_label(:every_1_check_yes), do: "every 1 check yes"
 
   defp heap(%{heap: :default}), do: ", default heap"
   defp heap(_), do: ""
