@@ -7,7 +7,7 @@
 use BrokenRecord.Zero
 
 defsystem BrokenRecord.Zero.Fixtures.LJLiquid do
-  space(periodic: [:x, :y, :z])
+  space periodic: [:x, :y, :z]
 
   agents do
     defagent Atom do

@@ -118,7 +118,10 @@ defmodule BrokenRecord.Zero.TestHelpers do
     basis = [{0.0, 0.0, 0.0}, {0.5, 0.5, 0.0}, {0.5, 0.0, 0.5}, {0.0, 0.5, 0.5}]
 
     positions =
-      for i <- 0..(cells - 1), j <- 0..(cells - 1), k <- 0..(cells - 1), {bx, by, bz} <- basis,
+      for i <- 0..(cells - 1),
+          j <- 0..(cells - 1),
+          k <- 0..(cells - 1),
+          {bx, by, bz} <- basis,
           do: {(i + bx) * a, (j + by) * a, (k + bz) * a}
 
     {positions, cells * a}
