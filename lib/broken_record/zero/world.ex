@@ -161,7 +161,7 @@ defmodule BrokenRecord.Zero.World do
 
   @doc """
   What runs a world: `%{backend, precision, counts, kernels, kernel_status, kernel_isa,
-  sweeps, neighbour_builds}`. `kernels` lists the indices of the rules (`__system__().rules`) that the native
+  sweeps, neighbour_builds, box, timings}`. `kernels` lists the indices of the rules (`__system__().rules`) that the native
   engine runs through the system's generated C++ kernels; `kernel_status` is `:loaded`, `:none`
   (no library) or `{:error, reason}` (a library was found but rejected); `kernel_isa` is the
   instruction set of the generated kernels in use (`"avx512"`, `"avx2"` or `"sse2"`: the
@@ -172,7 +172,12 @@ defmodule BrokenRecord.Zero.World do
   `list_interpreter` and `list_kernel`; `neighbour_builds` counts the neighbour lists built for
   same-type cutoff rules (a neighbour-list sweep that built none reused a list). Pure-Elixir
   worlds report `kernels: []`, `kernel_status: :none`, `kernel_isa: nil`, their sweeps on the
-  paths `agent_elixir` and `all_pairs_elixir`, and no neighbour builds.
+  paths `agent_elixir`, `all_pairs_elixir` and `cells_elixir` (a cutoff rule over a cell list),
+  and no neighbour builds. `box` is the box of a periodic space as corners
+  `{{xlo, ylo, zlo}, {xhi, yhi, zhi}}` (`nil` in open space). `timings` holds the wall-clock
+  seconds spent since the world was created: `run` in whole runs, `pairs` in pair sweeps and
+  `neighbour` in finding the pairs (binning, neighbour lists and their checks); the rest of
+  `run` went to per-agent rules and the step's bookkeeping.
   """
   @spec info(t) :: %{
           backend: :native | :interpreted,
@@ -182,7 +187,9 @@ defmodule BrokenRecord.Zero.World do
           kernel_status: :loaded | :none | {:error, String.t()},
           kernel_isa: String.t() | nil,
           sweeps: %{atom => non_neg_integer},
-          neighbour_builds: non_neg_integer
+          neighbour_builds: non_neg_integer,
+          box: nil | {{float, float, float}, {float, float, float}},
+          timings: %{run: float, pairs: float, neighbour: float}
         }
   def info(%__MODULE__{impl: impl} = world),
     do: world.system |> impl.info(world.ref) |> Map.put(:backend, world.backend)
