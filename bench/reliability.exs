@@ -118,11 +118,11 @@ defmodule Reliability do
   end
 
   def wait_busy(world) do
-    if NIF.world_column(world.ref, 0, 0, 1) == :busy, do: :ok, else: wait_busy(world)
+    if NIF.world_column(world.ref, 0, 0, 1, false) == :busy, do: :ok, else: wait_busy(world)
   end
 
   def wait_free(world) do
-    if NIF.world_column(world.ref, 0, 0, 1) == :busy, do: wait_free(world), else: :ok
+    if NIF.world_column(world.ref, 0, 0, 1, false) == :busy, do: wait_free(world), else: :ok
   end
 
   def rss_kb do

@@ -12,6 +12,7 @@
 #endif
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -55,6 +56,11 @@ struct AccArray {
   std::size_t offset;  // within one thread's accumulator block
 };
 
+using Clock = std::chrono::steady_clock;
+double seconds(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
 template <class T>
 struct RulePlan {
   const Rule* rule = nullptr;
@@ -96,6 +102,8 @@ class Runner {
         cache_(EngineState<T>::of(world)),
         scratch_(cache_.scratch),
         acc_(cache_.acc) {
+    if (prog_.periodic() && !world.has_box())
+      throw ArgumentError("box: the program has periodic axes and the world has no box");
     ks_ = opts.sweeps ? opts.sweeps : &active_sweeps();
     max_threads_ = opts.max_threads > 0 ? opts.max_threads : std::max(1, omp_get_max_threads());
     plans_.resize(prog_.n_rules());
@@ -118,15 +126,19 @@ class Runner {
     if (scratch_.size() < scratch_stride * threads_needed)
       scratch_ = AlignedBuffer<T>(scratch_stride * threads_needed);
     ptrs_.assign(std::max<std::size_t>(1, max_regs * threads_needed), nullptr);
-    params_.resize(w_.params().size());
+    params_.resize(std::size_t(prog_.n_params()) + 3);
     std::size_t max_stores = 1;
     for (uint32_t id : rule_ids) max_stores = std::max(max_stores, prog_.rule(id).stores.size());
     gen_ptrs_.assign(max_stores * std::size_t(threads_needed), nullptr);
   }
 
+  // The params buffer every executor reads: n_params values, then the box edges (BOX).
   void set_params(const std::vector<double>& params, double dt) {
-    for (std::size_t k = 0; k < params.size(); ++k) params_[k] = to_precision<T>(params[k]);
+    const std::size_t n = prog_.n_params();
+    for (std::size_t k = 0; k < n; ++k)
+      params_[k] = k < params.size() ? to_precision<T>(params[k]) : T(0);
     params_[0] = to_precision<T>(dt);
+    for (int d = 0; d < 3; ++d) params_[n + d] = to_precision<T>(w_.box().len[d]);
   }
 
   // Runs one sweep of rule `id`; false when options.cancel stopped it part-way (the columns
@@ -138,6 +150,7 @@ class Runner {
     a.store_acc = p.store_acc.data();
     a.consts = p.consts.data();
     a.params = params_.data();
+    a.n_params = prog_.n_params();
     a.cols_a = p.cols_a.data();
     a.cols_b = p.cols_b.data();
     a.n_a = w_.count(r.type_a);
@@ -164,8 +177,11 @@ class Runner {
       if (pair_count(r) == 0) return true;
       // Neighbour search (c_src/neighbour_search.cpp) when the rule has a usable cutoff.
       NeighbourSearch<T>& search = cache_.search;
+      const Clock::time_point t0 = Clock::now();
       const SearchReady ready =
           search.prepare(w_, r, p.consts.data(), params_.data(), max_threads_, opts_, *stats_);
+      const Clock::time_point t1 = Clock::now();
+      stats_->neighbour_seconds += seconds(t0, t1);
       const RulePath path = rule_path(w_, id, opts_, ready);
       stats_->on(path) += 1;
       switch (path) {
@@ -174,6 +190,7 @@ class Runner {
           search.sweep_grid(w_, r, p.consts.data(), params_.data(), p.levels.data(), *ks_,
                             max_threads_, opts_, *stats_,
                             path == RulePath::GridBlockKernel ? generated_block_fn(id) : nullptr);
+          stats_->pair_seconds += seconds(t1, Clock::now());
           if (!search.last_sweep_finite()) check(p, step);
           return true;
         case RulePath::ListBlockKernel:
@@ -183,6 +200,7 @@ class Runner {
                             *stats_,
                             path == RulePath::ListBlockKernel ? generated_block_fn(id) : nullptr,
                             path == RulePath::ListKernel ? generated_list_fn(id) : nullptr);
+          stats_->pair_seconds += seconds(t1, Clock::now());
           if (!search.last_sweep_finite()) check(p, step);
           return true;
         default:
@@ -203,6 +221,7 @@ class Runner {
                               a.store_acc, a.n_stores, gen_ptrs_.data(), a.cancel);
       else
         call(a);
+      stats_->pair_seconds += seconds(t1, Clock::now());
       if (cancel_requested(opts_.cancel)) return false;
       for (const AccArray& acc : p.accs) {
         T* col = w_.column(acc.type, acc.lane);
@@ -404,6 +423,7 @@ RunStepsResult run(World<T>& world, const std::vector<uint32_t>& rule_ids, uint6
   runner.set_params(world.params(), dt);
   RunStepsResult res;
   runner.set_result(&res);
+  const bool periodic = world.program().periodic();
   for (uint64_t s = 0; s < steps; ++s) {
     for (uint32_t id : rule_ids) {
       // Polled before the rule and after it: a sweep cut short by the flag leaves partial
@@ -413,6 +433,8 @@ RunStepsResult run(World<T>& world, const std::vector<uint32_t>& rule_ids, uint6
         return res;
       }
     }
+    // Agents that left the box during the step re-enter it on the other side.
+    if (periodic) world.wrap_all();
     res.steps_done = s + 1;
   }
   return res;

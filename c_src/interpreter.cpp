@@ -159,6 +159,16 @@ struct VecOps {
     return xsimd::select(a > B(0), B(1), xsimd::select(a < B(0), B(-1), a));
   }
   static B MOD(const B& a, const B& b) { return a - b * v_floor<T>(a / b); }
+  // Round half to even, as the other backends do. SSE2 has no rounding instruction: libm per
+  // lane, which is exact.
+  static B MINIMG(const B& a, const B& b, const B& c) {
+#if BRZ_INTERP_ISA == 1
+    const B k = per_lane1<T>(a * c, [](T v) { return std::nearbyint(v); });
+#else
+    const B k = xsimd::nearbyint(a * c);
+#endif
+    return a - b * k;
+  }
   static B LT(const B& a, const B& b) { return xsimd::select(a < b, B(1), B(0)); }
   static B LE(const B& a, const B& b) { return xsimd::select(a <= b, B(1), B(0)); }
   static B GT(const B& a, const B& b) { return xsimd::select(a > b, B(1), B(0)); }
@@ -180,13 +190,13 @@ struct VecOps {
 // rp[r] + k * stride(r); stride is kW for Varying registers, 0 for Uniform/Outer ones.
 template <class T>
 inline void exec_op(const Instr& in, const T** rp, T* regs, const uint8_t* lvl, std::size_t nb,
-                    const T* consts, const T* params) {
+                    const T* consts, const T* params, uint32_t n_params) {
   using B = Batch<T>;
   constexpr std::size_t W = kW<T>;
   constexpr std::size_t BL = block_lanes<T>();
   T* d = regs + std::size_t(in.dst) * BL;
-  // Operands are read only by the ops that have them: for CONST and PARAM, `a` is a constant or
-  // param index, not a register, and must never index rp or lvl.
+  // Operands are read only by the ops that have them: for CONST, PARAM and BOX, `a` is a
+  // constant, param or axis index, not a register, and must never index rp or lvl.
   const auto reg = [&](uint16_t r, std::size_t& stride) {
     stride = lvl[r] == kVarying ? W : 0;
     return rp[r];
@@ -235,6 +245,9 @@ inline void exec_op(const Instr& in, const T** rp, T* regs, const uint8_t* lvl, 
     case Op::PARAM:
       B(params[in.a]).store_aligned(d);
       break;
+    case Op::BOX:  // the box edges follow the params
+      B(params[n_params + in.a]).store_aligned(d);
+      break;
     case Op::LOAD:
     case Op::STORE:
     case Op::ACC:
@@ -261,7 +274,7 @@ inline void setup_thread(const SweepArgs<T>& A, int tid, T*& regs, const T**& rp
   rp = A.ptrs + std::size_t(tid) * A.n_regs;
   for (uint32_t r = 0; r < A.n_regs; ++r) rp[r] = regs + std::size_t(r) * BL;
   for (uint32_t k = 0; k < A.n_uniform; ++k)
-    exec_op<T>(A.uniform_ops[k], rp, regs, A.reg_level, 1, A.consts, A.params);
+    exec_op<T>(A.uniform_ops[k], rp, regs, A.reg_level, 1, A.consts, A.params, A.n_params);
 }
 
 template <class T>
@@ -287,7 +300,7 @@ void sweep_per_agent(const SweepArgs<T>& A) {
         if (in.op == Op::LOAD)
           rp[in.dst] = A.cols_a[in.b] + i0;
         else
-          exec_op<T>(in, rp, regs, A.reg_level, nb, A.consts, A.params);
+          exec_op<T>(in, rp, regs, A.reg_level, nb, A.consts, A.params, A.n_params);
       }
       // Stage every stored value first: a store may read a register that aliases a column.
       for (uint32_t s = 0; s < A.n_stores; ++s) {
@@ -323,7 +336,7 @@ inline void pair_row(const SweepArgs<T>& A, std::size_t i, std::size_t j0, std::
     if (in.op == Op::LOAD)
       B(A.cols_a[in.b][i]).store_aligned(regs + std::size_t(in.dst) * BL);
     else
-      exec_op<T>(in, rp, regs, A.reg_level, 1, A.consts, A.params);
+      exec_op<T>(in, rp, regs, A.reg_level, 1, A.consts, A.params, A.n_params);
   }
   for (uint32_t s = 0; s < A.n_stores; ++s) neg_zero.store_aligned(partial + s * W);
   for (std::size_t jb = j0; jb < j_end; jb += BL) {
@@ -336,7 +349,7 @@ inline void pair_row(const SweepArgs<T>& A, std::size_t i, std::size_t j0, std::
       if (in.op == Op::LOAD)
         rp[in.dst] = colb[in.b] + jb;
       else
-        exec_op<T>(in, rp, regs, A.reg_level, nb, A.consts, A.params);
+        exec_op<T>(in, rp, regs, A.reg_level, nb, A.consts, A.params, A.n_params);
     }
     for (uint32_t s = 0; s < A.n_stores; ++s) {
       const StoreRef& st = A.stores[s];
@@ -490,14 +503,14 @@ inline void flush_pairs(const SweepArgs<T>& A, const PairBlockArgs<T>& C, const 
     if (in.op == Op::LOAD)
       rp[in.dst] = gathered(0, in.b);
     else
-      exec_op<T>(in, rp, regs, C.pair_level, nb, A.consts, A.params);
+      exec_op<T>(in, rp, regs, C.pair_level, nb, A.consts, A.params, A.n_params);
   }
   for (uint32_t k = 0; k < A.n_varying; ++k) {
     const Instr& in = A.varying_ops[k];
     if (in.op == Op::LOAD)
       rp[in.dst] = gathered(1, in.b);
     else
-      exec_op<T>(in, rp, regs, C.pair_level, nb, A.consts, A.params);
+      exec_op<T>(in, rp, regs, C.pair_level, nb, A.consts, A.params, A.n_params);
   }
   for (uint32_t s = 0; s < A.n_stores; ++s) {
     const StoreRef& st = A.stores[s];
@@ -590,6 +603,23 @@ inline void gather_pairs(const SweepArgs<T>& A, const PairBlockArgs<T>& C,
       for (std::size_t k = cnt; k < pad; ++k) dst[k] = T(0);
     }
   }
+}
+
+// The distinct cells within one of cell c on an axis of n cells: clamped when open, wrapped
+// when periodic (every cell once when the axis has fewer than 3). Returns how many.
+inline int grid_cells(long c, long n, bool periodic, long* out) {
+  int k = 0;
+  if (periodic && n < 3) {
+    for (long q = 0; q < n; ++q) out[k++] = q;
+    return k;
+  }
+  for (long q = c - 1; q <= c + 1; ++q) {
+    if (periodic)
+      out[k++] = q < 0 ? q + n : q >= n ? q - n : q;
+    else if (q >= 0 && q < n)
+      out[k++] = q;
+  }
+  return k;
 }
 
 // Neighbour sweep: over a grid (GridSweepArgs) or neighbour lists (ListSweepArgs). Both gather
@@ -693,8 +723,13 @@ void sweep_neighbours(const SweepArgs<T>& A) {
             }
           }
           const T xa = pa0[i], ya = pa1[i], za = pa2[i], xb = pa0[j], yb = pa1[j], zb = pa2[j];
-          const double dx = double(xb) - double(xa), dy = double(yb) - double(ya),
-                       dz = double(zb) - double(za);
+          double dx = double(xb) - double(xa), dy = double(yb) - double(ya),
+                 dz = double(zb) - double(za);
+          if (C.periodic) {
+            dx = min_image(dx, C.len[0], C.inv_len[0]);
+            dy = min_image(dy, C.len[1], C.inv_len[1]);
+            dz = min_image(dz, C.len[2], C.inv_len[2]);
+          }
           pi[c] = i;
           pj[c] = j;
           g[c] = xa;
@@ -745,26 +780,48 @@ void sweep_neighbours(const SweepArgs<T>& A) {
             const long c = (z * ny + y) * nx + x;
             const uint32_t ia0 = a_start[c], ia1 = a_start[c + 1];
             if (ia0 == ia1) continue;
-            // The (up to) 9 rows of 3 cells of the neighbourhood: contiguous packed ranges.
-            const long x0 = x > 0 ? x - 1 : 0, x1 = x + 1 < nx ? x + 1 : nx - 1;
-            uint32_t rb[9], re[9];
-            int n_rows = 0;
-            for (long zz = z - 1; zz <= z + 1; ++zz) {
-              if (zz < 0 || zz >= nz) continue;
-              for (long yy = y - 1; yy <= y + 1; ++yy) {
-                if (yy < 0 || yy >= ny) continue;
-                const long row = (zz * ny + yy) * nx;
-                rb[n_rows] = b_start[row + x0];
-                re[n_rows] = b_start[row + x1 + 1];
-                if (rb[n_rows] < re[n_rows]) ++n_rows;
-              }
+            // The (up to) 9 rows of 3 cells of the neighbourhood, each one or two contiguous
+            // packed ranges: an open axis clamps, a periodic one wraps (each cell once).
+            long ys[3], zs[3], x0[2], x1[2];
+            const int n_y = grid_cells(y, ny, G.periodic[1], ys);
+            const int n_z = grid_cells(z, nz, G.periodic[2], zs);
+            int n_x = 1;
+            if (G.periodic[0] && nx < 3) {
+              x0[0] = 0;
+              x1[0] = nx - 1;
+            } else if (G.periodic[0] && (x == 0 || x == nx - 1)) {
+              // A row that wraps: the cells up to its end, then those from its start.
+              x0[0] = x == 0 ? nx - 1 : x - 1;
+              x1[0] = nx - 1;
+              x0[1] = 0;
+              x1[1] = x == 0 ? 1 : 0;
+              n_x = 2;
+            } else {
+              x0[0] = x > 0 ? x - 1 : 0;
+              x1[0] = x + 1 < nx ? x + 1 : nx - 1;
             }
+            uint32_t rb[18], re[18];
+            int n_rows = 0;
+            for (int kz = 0; kz < n_z; ++kz)
+              for (int ky = 0; ky < n_y; ++ky) {
+                const long row = (zs[kz] * ny + ys[ky]) * nx;
+                for (int kx = 0; kx < n_x; ++kx) {
+                  rb[n_rows] = b_start[row + x0[kx]];
+                  re[n_rows] = b_start[row + x1[kx] + 1];
+                  if (rb[n_rows] < re[n_rows]) ++n_rows;
+                }
+              }
             for (uint32_t i = ia0; i < ia1; ++i) {
               const double xi = pa0[i], yi = pa1[i], zi = pa2[i];
               for (int q = 0; q < n_rows; ++q) {
                 for (uint32_t j = rb[q]; j < re[q]; ++j) {
-                  const double dx = double(pb0[j]) - xi, dy = double(pb1[j]) - yi,
-                               dz = double(pb2[j]) - zi;
+                  double dx = double(pb0[j]) - xi, dy = double(pb1[j]) - yi,
+                         dz = double(pb2[j]) - zi;
+                  if (C.periodic) {
+                    dx = min_image(dx, C.len[0], C.inv_len[0]);
+                    dy = min_image(dy, C.len[1], C.inv_len[1]);
+                    dz = min_image(dz, C.len[2], C.inv_len[2]);
+                  }
                   if (!(dx * dx + dy * dy + dz * dz < cut2)) continue;
                   pi[cnt] = i;
                   pj[cnt++] = j;

@@ -149,6 +149,23 @@ struct IvOps {
     return finish<T>(b->lo, slack, rel);
   }
   // Comparisons and booleans are 0 or 1 whatever their operands (NaN included).
+  // a - b * rint(a * c): with c = 1 / b (as the front end emits it), |result| <= |b| / 2 up to
+  // the rounding of a * c and of the product; bounded by |b| * (0.5 + slack) whatever c is
+  // only when |a * c| is small enough for rint to be exact, so the bound asks that of a and c.
+  static OptIv MINIMG(const OptIv& a, const OptIv& b, const OptIv& c) {
+    if (!a || !b || !c) return std::nullopt;
+    const double amax = std::max(std::fabs(a->lo), std::fabs(a->hi));
+    const double bmax = std::max(std::fabs(b->lo), std::fabs(b->hi));
+    const double cmax = std::max(std::fabs(c->lo), std::fabs(c->hi));
+    if (!(amax * cmax < 1e15)) return std::nullopt;
+    // The result is a - b * k with k = rint(a * c), |k| <= |a * c| + 0.5: a sound bound for any
+    // b, c, tightened to |b| (0.5 + slack) when c is 1 / b exactly up to rounding.
+    const double kmax = std::floor(amax * cmax * (1 + 4 * rel) + 0.5);
+    double m = amax + bmax * kmax;
+    if (b->lo == b->hi && c->lo == c->hi && b->lo != 0 && std::fabs(b->lo * c->lo - 1) <= 4 * rel)
+      m = std::min(m, std::fabs(b->lo) * (0.5 + 8 * rel) + 4 * rel * amax);
+    return finish<T>(-m, m, 4 * rel);
+  }
   static OptIv LT(const OptIv&, const OptIv&) { return boolean; }
   static OptIv LE(const OptIv&, const OptIv&) { return boolean; }
   static OptIv GT(const OptIv&, const OptIv&) { return boolean; }
@@ -212,8 +229,11 @@ std::optional<Interval> register_interval(const World<T>& w, const Rule& r, uint
     OptIv& d = iv[in.dst];
     switch (in.op) {
       case Op::CONST:
-      case Op::PARAM: {
-        const double v = in.op == Op::CONST ? double(consts[in.a]) : double(params[in.a]);
+      case Op::PARAM:
+      case Op::BOX: {
+        const double v = in.op == Op::CONST   ? double(consts[in.a])
+                         : in.op == Op::PARAM ? double(params[in.a])
+                                              : double(params[w.program().n_params() + in.a]);
         if (std::isfinite(v)) d = Interval{v, v};
         break;
       }
@@ -263,8 +283,9 @@ std::optional<double> cutoff_upper_bound(const WorldBase& w, const Rule& r,
     std::vector<T> c, p;
     for (double v : r.consts) c.push_back(to_precision<T>(v));
     for (double v : params) p.push_back(to_precision<T>(v));
+    p.resize(w.program().n_params(), T(0));
+    for (int d = 0; d < 3; ++d) p.push_back(to_precision<T>(w.box().len[d]));
     if (c.empty()) c.push_back(T(0));
-    if (p.empty()) p.push_back(T(0));
     const auto iv = register_interval<T>(static_cast<const World<T>&>(w), r, r.cutoff_reg, c.data(),
                                          p.data(), 1, SIZE_MAX);
     if (!iv) return std::nullopt;

@@ -30,7 +30,16 @@ bool bounding_box(const World<T>& w, const Rule& r, int threads, double* lo, dou
   return true;
 }
 
-void make_grid(const double* lo, const double* hi, std::size_t agents, double width, CellGrid& g) {
+template <class T>
+void search_periodic(const World<T>& w, const Rule& r, bool periodic[3]) {
+  const Program& p = w.program();
+  const bool coords = w.has_box() && p.coord_lane(r.type_a) == r.cutoff_lane_a &&
+                      p.coord_lane(r.type_b) == r.cutoff_lane_b;
+  for (int d = 0; d < 3; ++d) periodic[d] = coords && w.box().periodic[d];
+}
+
+void make_grid(const double* lo, const double* hi, std::size_t agents, double width, CellGrid& g,
+               const bool* periodic) {
   const std::size_t max_cells = std::min<std::size_t>(
       static_cast<std::size_t>(kMaxCellsPerAgent * double(agents)) + kCellsExtra,
       std::size_t(1) << 31);  // cell indices are u32
@@ -46,8 +55,10 @@ void make_grid(const double* lo, const double* hi, std::size_t agents, double wi
   }
   for (int d = 0; d < 3; ++d) {
     const double len = hi[d] - lo[d];
+    g.periodic[d] = periodic != nullptr && periodic[d];
+    g.len[d] = g.periodic[d] ? len : 0.0;
     g.lo[d] = lo[d];
-    g.inv[d] = g.dims[d] > 1 && len > 0 ? double(g.dims[d]) / len : 0.0;
+    g.inv[d] = (g.dims[d] > 1 || g.periodic[d]) && len > 0 ? double(g.dims[d]) / len : 0.0;
   }
   g.n_cells = std::size_t(g.dims[0]) * g.dims[1] * g.dims[2];
 }
@@ -66,14 +77,20 @@ void bin_agents(const World<T>& w, uint32_t type, uint32_t lane, const CellGrid&
   const T* pz = w.column(type, lane + 2);
   const long nl = static_cast<long>(n);
   uint32_t* cell = b.cell.data();
+  const bool* periodic = g.periodic;
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
   for (long i = 0; i < nl; ++i) {
     const T* p[3] = {px, py, pz};
     std::size_t idx[3];
     for (int d = 0; d < 3; ++d) {
       const double v = (double(p[d][i]) - lo[d]) * inv[d];
-      long k = v > 0 ? static_cast<long>(v) : 0;
-      if (k >= long(dims[d])) k = long(dims[d]) - 1;
+      long k;
+      if (periodic[d]) {
+        k = wrap_cell(v, long(dims[d]));
+      } else {
+        k = v > 0 ? static_cast<long>(v) : 0;
+        if (k >= long(dims[d])) k = long(dims[d]) - 1;
+      }
       idx[d] = std::size_t(k);
     }
     cell[i] = static_cast<uint32_t>((idx[2] * dims[1] + idx[1]) * dims[0] + idx[0]);
@@ -111,9 +128,42 @@ void order_cells(const CellGrid& g, const CellBins& b, std::vector<uint32_t>& or
           }
 }
 
+int neighbourhood(const CellGrid& g, int d, long c, long s, long* cells) {
+  const long n = g.dims[d];
+  int k = 0;
+  if (g.periodic[d] && n < 2 * s + 1) {
+    for (long q = 0; q < n; ++q) cells[k++] = q;
+  } else if (g.periodic[d]) {
+    for (long q = c - s; q <= c + s; ++q) cells[k++] = q < 0 ? q + n : q >= n ? q - n : q;
+  } else {
+    for (long q = std::max(0L, c - s); q <= std::min(n - 1, c + s); ++q) cells[k++] = q;
+  }
+  return k;
+}
+
+int neighbour_runs(const CellGrid& g, long x, long s, long* first, long* last) {
+  const long n = g.dims[0];
+  if (g.periodic[0] && n < 2 * s + 1) {
+    first[0] = 0;
+    last[0] = n - 1;
+    return 1;
+  }
+  if (!g.periodic[0] || (x - s >= 0 && x + s < n)) {
+    first[0] = std::max(0L, x - s);
+    last[0] = std::min(n - 1, x + s);
+    return 1;
+  }
+  // A periodic row that wraps: the cells up to the row's end, then those from its start.
+  first[0] = x - s < 0 ? x - s + n : x - s;
+  last[0] = n - 1;
+  first[1] = 0;
+  last[1] = x + s >= n ? x + s - n : x + s;
+  return 2;
+}
+
 double candidate_pairs(const CellGrid& g, const CellBins& a, const CellBins& b, int max_threads,
                        long s, const ExecOptions& opts) {
-  const long nx = g.dims[0], ny = g.dims[1], nz = g.dims[2];
+  const long nx = g.dims[0], ny = g.dims[1];
   const long nc = static_cast<long>(g.n_cells);
   const int th = g.n_cells > opts.cell_count_parallel_threshold ? max_threads : 1;
   double cand = 0;
@@ -122,18 +172,22 @@ double candidate_pairs(const CellGrid& g, const CellBins& a, const CellBins& b, 
     const std::size_t n_i = a.start[c + 1] - a.start[c];
     if (n_i == 0) continue;
     const long x = c % nx, y = (c / nx) % ny, z = c / (nx * ny);
-    const long x0 = std::max(0L, x - s), x1 = std::min(nx - 1, x + s);
+    long ys[kMaxNeighbourhood], zs[kMaxNeighbourhood], x0[2], x1[2];
+    const int n_y = neighbourhood(g, 1, y, s, ys), n_z = neighbourhood(g, 2, z, s, zs);
+    const int n_x = neighbour_runs(g, x, s, x0, x1);
     std::size_t m = 0;
-    for (long zz = std::max(0L, z - s); zz <= std::min(nz - 1, z + s); ++zz)
-      for (long yy = std::max(0L, y - s); yy <= std::min(ny - 1, y + s); ++yy) {
-        const long row = (zz * ny + yy) * nx;
-        m += b.start[row + x1 + 1] - b.start[row + x0];
+    for (int kz = 0; kz < n_z; ++kz)
+      for (int ky = 0; ky < n_y; ++ky) {
+        const long row = (zs[kz] * ny + ys[ky]) * nx;
+        for (int kx = 0; kx < n_x; ++kx) m += b.start[row + x1[kx] + 1] - b.start[row + x0[kx]];
       }
     cand += double(n_i) * double(m);
   }
   return cand;
 }
 
+template void search_periodic(const World<double>&, const Rule&, bool*);
+template void search_periodic(const World<float>&, const Rule&, bool*);
 template bool bounding_box(const World<double>&, const Rule&, int, double*, double*);
 template bool bounding_box(const World<float>&, const Rule&, int, double*, double*);
 template void bin_agents(const World<double>&, uint32_t, uint32_t, const CellGrid&, CellBins&, int);

@@ -8,10 +8,27 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
 namespace brz {
+namespace {
+
+// The minimum-image fields of a neighbour sweep's PairBlockArgs: the box edge on the axes the
+// search wraps, 0 on the others.
+template <class T>
+void set_box(PairBlockArgs<T>& pairs, const bool* periodic, const Box& box) {
+  pairs.periodic = false;
+  for (int d = 0; d < 3; ++d) {
+    pairs.len[d] = periodic[d] ? box.len[d] : 0.0;
+    pairs.inv_len[d] = periodic[d] ? 1.0 / box.len[d] : 0.0;
+    pairs.periodic = pairs.periodic || periodic[d];
+  }
+}
+
+}  // namespace
+
 template <class T>
 void NeighbourSearch<T>::sweep_list(World<T>& w, const Rule& r, const T* consts, const T* params,
                                     const uint8_t* levels, const SweepSet& ks,
@@ -70,6 +87,9 @@ void NeighbourSearch<T>::sweep_list(World<T>& w, const Rule& r, const T* consts,
     ListSweepArgs<T> la{};
     for (int d = 0; d < 3; ++d) la.pairs.pos_a[d] = la.pairs.pos_b[d] = cols[r.cutoff_lane_a + d];
     la.pairs.cut2 = reach * reach;
+    bool per[3];
+    search_periodic(w, r, per);
+    set_box(la.pairs, per, w.box());
     la.n_lists = uint32_t(threads);
     la.pos_lane = r.cutoff_lane_a;
     la.list_i = li.data();
@@ -214,6 +234,7 @@ uint64_t NeighbourSearch<T>::launch(
   a.store_acc = store_acc.data();
   a.consts = consts;
   a.params = params;
+  a.n_params = n_params_;
   a.cols_a = cols_a;
   a.cols_b = cols_b;
   a.n_a = 0;
@@ -242,20 +263,40 @@ SearchReady NeighbourSearch<T>::prepare(World<T>& w, const Rule& r, const T* con
                                         const T* params, int max_threads, const ExecOptions& opts,
                                         RunStepsResult& stats) {
   last_finite_ = false;
-  if (!opts.neighbour_search || !r.has_cutoff || r.kind == RuleKind::PerAgent) return {};
+  n_params_ = w.program().n_params();
+  if (!r.has_cutoff || r.kind == RuleKind::PerAgent) return {};
   const bool same = r.kind == RuleKind::PairSame;
   const std::size_t na = w.count(r.type_a), nb = w.count(r.type_b);
   const std::size_t pairs = same ? (na < 2 ? 0 : na * (na - 1) / 2) : na * nb;
-  if (pairs == 0 || pairs < opts.search_min_pairs) return {};
+  if (pairs == 0) return {};
+  bool per[3];
+  search_periodic(w, r, per);
+  const bool periodic = per[0] || per[1] || per[2];
+  // A periodic rule's cutoff is checked at every sweep, searched or not: one beyond half the
+  // box edge would see more than the minimum image.
+  std::optional<Interval> iv;
+  if (periodic) {
+    iv = register_interval<T>(w, r, r.cutoff_reg, consts, params, max_threads,
+                              opts.bin_parallel_threshold);
+    if (iv)
+      for (int d = 0; d < 3; ++d)
+        if (per[d] && iv->hi > 0.5 * w.box().len[d])
+          throw CutoffError(uint32_t(&r - w.program().rules().data()), iv->hi, d, w.box().len[d]);
+  }
+  if (!opts.neighbour_search || pairs < opts.search_min_pairs) return {};
   if (na >= UINT32_MAX / 2 || nb >= UINT32_MAX / 2) return {};
   // Kind 1 bins every agent once, by slot 0's position lanes: both slots must use the same.
   if (same && r.cutoff_lane_a != r.cutoff_lane_b) return {};
 
   // 1. Cutoff bound: pairs farther apart change nothing.
-  const auto iv = register_interval<T>(w, r, r.cutoff_reg, consts, params, max_threads,
-                                       opts.bin_parallel_threshold);
+  if (!periodic)
+    iv = register_interval<T>(w, r, r.cutoff_reg, consts, params, max_threads,
+                              opts.bin_parallel_threshold);
   if (!iv || !(iv->hi > 0)) return {};
-  const double width0 = iv->hi * (1 + kCellMargin);
+  // The margin stops at half a periodic box edge, where the minimum image ends.
+  double width0 = iv->hi * (1 + kCellMargin);
+  for (int d = 0; d < 3; ++d)
+    if (per[d]) width0 = std::min(width0, 0.5 * w.box().len[d]);
   if (same) {
     list_ = lists_.prepare(w, r, width0, max_threads, opts, stats);
     if (!list_) return {};
@@ -267,8 +308,21 @@ SearchReady NeighbourSearch<T>::prepare(World<T>& w, const Rule& r, const T* con
   const int bin_threads = na + nb > opts.bin_parallel_threshold ? max_threads : 1;
   double box_lo[3], box_hi[3];
   if (!bounding_box(w, r, bin_threads, box_lo, box_hi)) return {};
+  for (int d = 0; d < 3; ++d)
+    if (per[d]) {
+      box_lo[d] = w.box().lo[d];
+      box_hi[d] = w.box().hi[d];
+    }
   CellGrid& g = grid_;
-  make_grid(box_lo, box_hi, na + nb, width0, g);
+  make_grid(box_lo, box_hi, na + nb, width0, g, per);
+  // The sweep's colour classes need a multiple of 4 cells on a periodic axis of 4 or more
+  // (GridSweepArgs): fewer, wider cells.
+  for (int d = 0; d < 3; ++d)
+    if (g.periodic[d] && g.dims[d] >= 4 && g.dims[d] % 4 != 0) {
+      g.dims[d] -= g.dims[d] % 4;
+      g.inv[d] = double(g.dims[d]) / g.len[d];
+    }
+  g.n_cells = std::size_t(g.dims[0]) * g.dims[1] * g.dims[2];
   bin_agents(w, r.type_a, r.cutoff_lane_a, g, a_, bin_threads);
   bin_agents(w, r.type_b, r.cutoff_lane_b, g, b_, bin_threads);
   const double cand = candidate_pairs(g, a_, b_, max_threads, 1, opts);
@@ -354,6 +408,8 @@ void NeighbourSearch<T>::sweep_grid(World<T>& w, const Rule& r, const T* consts,
   ga.nx = g.dims[0];
   ga.ny = g.dims[1];
   ga.nz = g.dims[2];
+  for (int d = 0; d < 3; ++d) ga.periodic[d] = g.periodic[d];
+  set_box(ga.pairs, g.periodic, w.box());
   ga.a_start = a_.start.data();
   ga.b_start = b_.start.data();
   for (int d = 0; d < 3; ++d) {

@@ -9,6 +9,13 @@
 #include <vector>
 
 namespace brz {
+namespace {
+
+// Cell ranges of one stencil: 13 rows of cells (s = 2), each at most 2s + 1 ranges (one per
+// cell when a periodic x axis has fewer cells than the stencil).
+constexpr int kMaxRanges = 13 * 5;
+
+}  // namespace
 
 template <class T>
 NeighbourList<T>* VerletLists<T>::prepare(World<T>& w, const Rule& r, double reach, int max_threads,
@@ -38,6 +45,16 @@ bool VerletLists<T>::valid(const World<T>& w, const Rule& r, const NeighbourList
   // Every agent within half the skin of where it was at the build (a little less, for the
   // rounding of the distance as computed here and by the kernels).
   const double limit = 0.25 * L.skin * L.skin * (1 - 1e-6);
+  // On periodic axes the displacement is minimum-imaged: wrap() may have moved an agent by a
+  // box edge since the build.
+  bool per[3];
+  search_periodic(w, r, per);
+  double len[3], inv[3];
+  for (int d = 0; d < 3; ++d) {
+    len[d] = per[d] ? w.box().len[d] : 0.0;
+    inv[d] = per[d] ? 1.0 / len[d] : 0.0;
+  }
+  const double lx = len[0], ly = len[1], lz = len[2], ix = inv[0], iy = inv[1], iz = inv[2];
   const T* p[3];
   for (int d = 0; d < 3; ++d) p[d] = w.column(r.type_a, r.cutoff_lane_a + d);
   const T* ox = L.origin.data();
@@ -51,8 +68,9 @@ bool VerletLists<T>::valid(const World<T>& w, const Rule& r, const NeighbourList
     reduction(|                                                                     \
               : bad)
   for (long i = 0; i < nl; ++i) {
-    const double dx = double(p[0][i]) - double(ox[i]), dy = double(p[1][i]) - double(oy[i]),
-                 dz = double(p[2][i]) - double(oz[i]);
+    const double dx = min_image(double(p[0][i]) - double(ox[i]), lx, ix),
+                 dy = min_image(double(p[1][i]) - double(oy[i]), ly, iy),
+                 dz = min_image(double(p[2][i]) - double(oz[i]), lz, iz);
     const double d2 = dx * dx + dy * dy + dz * dz;
     bad |= !(d2 < INFINITY);  // NaN too
     m2 = m2 > d2 ? m2 : d2;
@@ -67,19 +85,35 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
   const std::size_t n = w.count(type);
   const int bin_threads = n > opts.bin_parallel_threshold ? max_threads : 1;
   L.rule = nullptr;
-  const double skin = kSkinFraction * reach;
-  const double width = reach + skin;
+  bool per[3];
+  search_periodic(w, r, per);
+  // On a periodic axis the list reaches at most half the box edge (the caller caps `reach`
+  // there), so the skin shrinks to what is left, and the listed width stays a hair below half
+  // the edge: two images of one pair are then never both within it, even when a short axis
+  // makes the stencil visit a cell twice.
+  double skin = kSkinFraction * reach, half = INFINITY;
+  for (int d = 0; d < 3; ++d)
+    if (per[d]) half = std::min(half, 0.5 * w.box().len[d]);
+  skin = std::max(0.0, std::min(skin, half - reach));
+  const double width = std::min(reach + skin, half * (1 - 1e-9));
+  skin = std::max(0.0, width - reach);
   // Cells half as wide as the list's reach where the cell budget allows (a 5x5x5 stencil visits
   // about 0.6 times the volume of a 3x3x3 one of full-width cells); where it does not (sparse
-  // systems), cells at least as wide as the reach and a 3x3x3 stencil.
+  // systems), cells at least as wide as the reach and a 3x3x3 stencil. Periodic axes span the box.
   double box_lo[3], box_hi[3];
   if (!bounding_box(w, r, bin_threads, box_lo, box_hi)) return false;
+  for (int d = 0; d < 3; ++d)
+    if (per[d]) {
+      box_lo[d] = w.box().lo[d];
+      box_hi[d] = w.box().hi[d];
+    }
   CellGrid g;
-  make_grid(box_lo, box_hi, n, width / 2, g);
+  make_grid(box_lo, box_hi, n, width / 2, g, per);
   long s = 2;
   for (int d = 0; d < 3; ++d)
-    if (g.dims[d] > 1 && 1.0 / g.inv[d] > 0.625 * width) s = 1;  // the budget widened the cells
-  if (s == 1) make_grid(box_lo, box_hi, n, width, g);
+    if ((g.dims[d] > 1 || g.periodic[d]) && 1.0 / g.inv[d] > 0.625 * width)
+      s = 1;  // the budget widened the cells
+  if (s == 1) make_grid(box_lo, box_hi, n, width, g, per);
   bin_agents(w, type, lane, g, bins_, bin_threads);
   // Whether cells pay off: at most search_max_fraction of all pairs may be candidates. A rebuild
   // counts them as it lists (agents have moved less than half the skin since the last count, so
@@ -120,6 +154,18 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
     AlignedBuffer<T>& buf = pos_[d];
     if (buf.size() < column_capacity(n)) buf = AlignedBuffer<T>(column_capacity(n));
     gather_by_cell(w.column(type, lane + d), bins_.perm.data(), n, buf.data(), bin_threads);
+    // Periodic axes: the image inside the box, where the agent was binned (its cell's
+    // neighbours then lie at the stencil's shifts).
+    if (g.periodic[d]) {
+      T* x = buf.data();
+      const double lo = g.lo[d], len = g.len[d], inv = 1.0 / len;
+      const long nl = static_cast<long>(n);
+#pragma omp parallel for num_threads(bin_threads) if (bin_threads > 1) schedule(static)
+      for (long k = 0; k < nl; ++k) {
+        const double v = double(x[k]);
+        if (v < lo || v >= lo + len) x[k] = T(v - len * std::floor((v - lo) * inv));
+      }
+    }
     pos[d] = buf.data();
   }
 
@@ -165,24 +211,67 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
       const uint32_t i0 = start[c], i1 = start[c + 1];
       if (i0 == i1) continue;
       const long x = c % nx, y = (c / nx) % ny, z = c / (nx * ny);
-      const long x0 = std::max(0L, x - s), x1 = std::min(nx - 1, x + s);
-      // Forward half of the (2s+1)^3 stencil: the rest of this cell and cells x+1 .. x+s (one
-      // range), then the rows (z, y+1 .. y+s) and (z+1 .. z+s, y-s .. y+s), cells x-s .. x+s.
-      uint32_t rb[13], re[13];
-      int n_rows = 1;
+      // Forward half of the (2s+1)^3 stencil: the rest of this cell and cells x+1 .. x+s, then
+      // the rows (z, y+1 .. y+s) and (z+1 .. z+s, y-s .. y+s), cells x-s .. x+s. Each row is
+      // one or more ranges of consecutive cells with one image shift (sh, added to the
+      // candidates' positions): open axes clamp, periodic ones wrap (a row that wraps splits in
+      // two; a short axis visits a cell once per shift). Range 0 starts at this cell.
+      uint32_t rb[kMaxRanges], re[kMaxRanges];
+      double shx[kMaxRanges], shy[kMaxRanges], shz[kMaxRanges];
+      int n_rows = 0;
       std::size_t span = 0;
       for (long dz = 0; dz <= s; ++dz)
-        for (long dy = dz == 0 ? 1 : -s; dy <= s; ++dy) {
-          const long zz = z + dz, yy = y + dy;
-          if (zz >= nz || yy < 0 || yy >= ny) continue;
+        for (long dy = dz == 0 ? 0 : -s; dy <= s; ++dy) {
+          long zz = z + dz, yy = y + dy;
+          double sy = 0, sz = 0;
+          if (g.periodic[2]) {
+            const long k = floor_div(zz, nz);
+            zz -= k * nz;
+            sz = double(k) * g.len[2];
+          } else if (zz >= nz) {
+            continue;
+          }
+          if (g.periodic[1]) {
+            const long k = floor_div(yy, ny);
+            yy -= k * ny;
+            sy = double(k) * g.len[1];
+          } else if (yy < 0 || yy >= ny) {
+            continue;
+          }
           const long row = (zz * ny + yy) * nx;
-          rb[n_rows] = start[row + x0];
-          re[n_rows] = start[row + x1 + 1];
-          span += re[n_rows] - rb[n_rows];
-          if (rb[n_rows] < re[n_rows]) ++n_rows;
+          const bool first = dz == 0 && dy == 0;
+          const long dx0 = first ? 0 : -s;
+          auto add = [&](long c0, long c1, double sx) {
+            rb[n_rows] = start[row + c0];
+            re[n_rows] = start[row + c1 + 1];
+            shx[n_rows] = sx;
+            shy[n_rows] = sy;
+            shz[n_rows] = sz;
+            if (first && n_rows == 0) {
+              span += re[0] - i0;
+              ++n_rows;
+            } else if (rb[n_rows] < re[n_rows]) {
+              span += re[n_rows] - rb[n_rows];
+              ++n_rows;
+            }
+          };
+          if (!g.periodic[0]) {
+            add(std::max(0L, x + dx0), std::min(nx - 1, x + s), 0.0);
+            continue;
+          }
+          long c0 = 0, c1 = -2, k0 = 0;
+          for (long dx = dx0; dx <= s; ++dx) {
+            const long k = floor_div(x + dx, nx), xx = x + dx - k * nx;
+            if (c1 >= c0 && k == k0 && xx == c1 + 1) {
+              c1 = xx;
+              continue;
+            }
+            if (c1 >= c0) add(c0, c1, double(k0) * g.len[0]);
+            c0 = c1 = xx;
+            k0 = k;
+          }
+          add(c0, c1, double(k0) * g.len[0]);
         }
-      re[0] = start[(z * ny + y) * nx + x1 + 1];
-      span += re[0] - i0;
       if (hits.size() < span) hits.resize(span);
       // This cell's agents see `span` candidates less one per agent before them (the rest of
       // the cell is a candidate from the next agent on).
@@ -194,13 +283,16 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
         rb[0] = p + 1;
         // Branch-free candidate filter: every candidate is written, kept when within reach.
         std::size_t m = 0;
-        for (int k = 0; k < n_rows; ++k)
+        for (int k = 0; k < n_rows; ++k) {
+          // A candidate's image is at pos + sh: its offset is pos - (xi - sh).
+          const double xs = xi - shx[k], ys = yi - shy[k], zs = zi - shz[k];
           for (uint32_t q = rb[k]; q < re[k]; ++q) {
-            const double dx = double(pos[0][q]) - xi, dy = double(pos[1][q]) - yi,
-                         dz = double(pos[2][q]) - zi;
+            const double dx = double(pos[0][q]) - xs, dy = double(pos[1][q]) - ys,
+                         dz = double(pos[2][q]) - zs;
             hits[m] = q;
             m += dx * dx + dy * dy + dz * dz < cut2 ? 1 : 0;
           }
+        }
         const uint32_t ri = perm[p];
         const std::size_t ai = w.agent_at(type, ri);
         for (std::size_t h = 0; h < m; ++h) {

@@ -1,4 +1,4 @@
-// Parser and validator of the program binary (docs/program.md, version 1).
+// Parser and validator of the program binary (docs/program.md, version 2).
 #include "brz/program.hpp"
 
 #include <cmath>
@@ -94,7 +94,7 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
   const uint32_t version = r.u32("version");
   if (version != kProgramVersion)
     throw ArgumentError("invalid program: unsupported version " + std::to_string(version) +
-                        " (expected 1)");
+                        " (expected " + std::to_string(kProgramVersion) + ")");
   Program prog;
   const uint32_t n_types = r.u32("n_types");
   if (n_types == 0) throw ArgumentError("invalid program: n_types is 0");
@@ -112,6 +112,20 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
   if (prog.n_params_ > kMaxParams)
     throw ArgumentError("invalid program: n_params " + std::to_string(prog.n_params_) +
                         " exceeds 65536");
+  prog.periodic_mask_ = r.u32("periodic_mask");
+  if (prog.periodic_mask_ > 7)
+    throw ArgumentError("invalid program: periodic_mask " + std::to_string(prog.periodic_mask_) +
+                        " has bits beyond x, y and z (must be <= 7)");
+  r.need(std::size_t(n_types) * 4, "coord_lane");
+  prog.coord_lane_.reserve(n_types);
+  for (uint32_t t = 0; t < n_types; ++t) {
+    const uint32_t c = r.u32("coord_lane");
+    if (c != kNoCoord && uint64_t(c) + 3 > prog.lanes_[t])
+      throw ArgumentError("invalid program: coord_lane " + std::to_string(c) + " of type " +
+                          std::to_string(t) + " out of range (the type has " +
+                          std::to_string(prog.lanes_[t]) + " lanes)");
+    prog.coord_lane_.push_back(c);
+  }
   const uint32_t n_rules = r.u32("n_rules");
   r.need(std::size_t(n_rules) * kRuleHeaderBytes, "rules");
   prog.rules_.reserve(n_rules);
@@ -231,6 +245,14 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
             reject_instr(ri, k,
                          "PARAM: index " + std::to_string(in.a) + " out of range (n_params " +
                              std::to_string(prog.n_params_) + ")");
+          check_zero(in.b, "b");
+          check_zero(in.c, "c");
+          break;
+        case Op::BOX:
+          if (in.a > 2 || !prog.periodic_axis(in.a))
+            reject_instr(ri, k,
+                         "BOX: axis " + std::to_string(in.a) + " is not periodic (periodic_mask " +
+                             std::to_string(prog.periodic_mask_) + ")");
           check_zero(in.b, "b");
           check_zero(in.c, "c");
           break;

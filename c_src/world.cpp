@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -17,6 +19,33 @@ WorldBase::WorldBase(std::shared_ptr<const Program> program, std::vector<std::si
   rows_.resize(counts_.size());
   agents_.resize(counts_.size());
   order_epoch_.assign(counts_.size(), 0);
+  images_.resize(counts_.size());
+  for (int d = 0; d < 3; ++d) box_.periodic[d] = program_->periodic_axis(d);
+}
+
+void WorldBase::set_box(const double lo[3], const double hi[3]) {
+  for (int d = 0; d < 3; ++d) {
+    const double len = hi[d] - lo[d];
+    if (!std::isfinite(lo[d]) || !std::isfinite(hi[d]) || !(hi[d] > lo[d]) || !std::isfinite(len))
+      throw ArgumentError("box: bounds must be finite with hi > lo on every axis (axis " +
+                          std::to_string(d) + ")");
+  }
+  for (int d = 0; d < 3; ++d) {
+    box_.lo[d] = lo[d];
+    box_.hi[d] = hi[d];
+    box_.len[d] = hi[d] - lo[d];
+  }
+  has_box_ = true;
+  for (uint32_t t = 0; t < counts_.size(); ++t)
+    if (program_->periodic() && program_->coord_lane(t) != kNoCoord)
+      images_[t].assign(3 * counts_[t], 0);
+}
+
+bool WorldBase::wrap_all() {
+  bool changed = false;
+  for (uint32_t t = 0; t < counts_.size(); ++t)
+    if (!images_[t].empty()) changed = wrap(t) || changed;
+  return changed;
 }
 
 std::size_t WorldBase::column_bytes() const {
@@ -71,6 +100,55 @@ void World<T>::pack(uint32_t type, uint32_t first_lane, uint32_t n_lanes, void* 
 }
 
 template <class T>
+bool World<T>::wrap(uint32_t type) {
+  std::vector<int64_t>& images = images_.at(type);
+  if (images.empty()) return false;
+  const uint32_t lane = program_->coord_lane(type);
+  const std::size_t n = counts_[type];
+  bool changed = false;
+  for (int d = 0; d < 3; ++d) {
+    if (!box_.periodic[d]) continue;
+    const double lo = box_.lo[d], hi = box_.hi[d], len = box_.len[d];
+    T* col = column(type, lane + d);
+    for (std::size_t r = 0; r < n; ++r) {
+      const double x = double(col[r]);
+      if (!(x < lo) && !(x >= hi)) continue;  // inside, or NaN
+      int64_t k;
+      const T y = static_cast<T>(wrap_coordinate<T>(x, lo, hi, len, k));
+      if (y == col[r] && k == 0) continue;  // an infinity
+      col[r] = y;
+      int64_t& image = images[agent_at(type, r) * 3 + d];
+      image = static_cast<int64_t>(static_cast<uint64_t>(image) + static_cast<uint64_t>(k));
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+template <class T>
+void World<T>::pack_unwrapped(uint32_t type, uint32_t first_lane, uint32_t n_lanes,
+                              void* out) const {
+  pack(type, first_lane, n_lanes, out);
+  const std::vector<int64_t>& images = images_[type];
+  if (images.empty()) return;
+  const uint32_t coord = program_->coord_lane(type);
+  const std::size_t n = counts_[type];
+  unsigned char* o = static_cast<unsigned char*>(out);
+  for (uint32_t l = 0; l < n_lanes; ++l) {
+    const uint32_t lane = first_lane + l;
+    if (lane < coord || lane >= coord + 3 || !box_.periodic[lane - coord]) continue;
+    const int d = static_cast<int>(lane - coord);
+    for (std::size_t i = 0; i < n; ++i) {
+      T v;
+      unsigned char* at = o + (i * n_lanes + l) * sizeof(T);
+      std::memcpy(&v, at, sizeof(T));
+      v = to_precision<T>(double(v) + double(images[i * 3 + d]) * box_.len[d]);
+      std::memcpy(at, &v, sizeof(T));
+    }
+  }
+}
+
+template <class T>
 void World<T>::reorder(uint32_t type, const uint32_t* perm, int threads) {
   const std::size_t n = count(type);
   if (n == 0) return;
@@ -118,6 +196,15 @@ void World<T>::save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>
     p.bytes.resize(p.lanes.size() * n * sizeof(T));
     for (std::size_t k = 0; k < p.lanes.size(); ++k)
       std::memcpy(p.bytes.data() + k * n * sizeof(T), column(t, p.lanes[k]), n * sizeof(T));
+    // A run that moves the coordinates may wrap them: their image counters go with them.
+    const uint32_t coord = program_->coord_lane(t);
+    const bool coords =
+        !images_[t].empty() && std::any_of(p.lanes.begin(), p.lanes.end(),
+                                           [&](uint32_t l) { return l >= coord && l < coord + 3; });
+    if (coords)
+      p.images = images_[t];
+    else
+      p.images.clear();
   }
   into.parts.resize(used);
 }
@@ -141,6 +228,7 @@ void World<T>::restore(const WorldSnapshot& from) {
         std::memcpy(&col[row(p.type, agent)], src + r * sizeof(T), sizeof(T));
       }
     }
+    if (!p.images.empty()) images_.at(p.type) = p.images;
   }
   engine_cache_.reset();
 }

@@ -48,7 +48,13 @@
   X(momentum_scale, "momentum_scale")                           \
   X(angular_momentum, "angular_momentum")                       \
   X(angular_momentum_scale, "angular_momentum_scale")           \
-  X(kinetic, "kinetic")
+  X(kinetic, "kinetic")                                         \
+  X(box, "box")                                                 \
+  X(timings, "timings")                                         \
+  X(run, "run")                                                 \
+  X(pairs, "pairs")                                             \
+  X(neighbour, "neighbour")                                     \
+  X(cutoff_too_large, "cutoff_too_large")
 
 namespace brz::nif::atom {
 

@@ -312,12 +312,15 @@ ERL_NIF_TERM write_state(ErlNifEnv* env, ERL_NIF_TERM state, const std::vector<T
 }
 
 ERL_NIF_TERM read_columns(ErlNifEnv* env, const brz::WorldBase& world, uint32_t type,
-                          uint32_t first_lane, uint32_t n_lanes) {
+                          uint32_t first_lane, uint32_t n_lanes, bool unwrapped) {
   const std::size_t bytes = world.count(type) * n_lanes * world.element_size();
   ERL_NIF_TERM term;
   unsigned char* out = enif_make_new_binary(env, bytes, &term);
   if (out == nullptr) throw std::bad_alloc();
-  if (bytes) world.pack(type, first_lane, n_lanes, out);
+  if (bytes && unwrapped)
+    world.pack_unwrapped(type, first_lane, n_lanes, out);
+  else if (bytes)
+    world.pack(type, first_lane, n_lanes, out);
   return term;
 }
 

@@ -27,8 +27,9 @@ ERL_NIF_TERM write_state(ErlNifEnv* env, ERL_NIF_TERM state, const std::vector<T
                          const brz::WorldBase& world);
 
 /// A binary of the `n_lanes` lanes from `first_lane` of type `type`, agent-major, in the
-/// world's precision (the range already checked).
+/// world's precision (the range already checked); `unwrapped`: periodic coordinates with their
+/// image counters applied (WorldBase::pack_unwrapped).
 ERL_NIF_TERM read_columns(ErlNifEnv* env, const brz::WorldBase& world, uint32_t type,
-                          uint32_t first_lane, uint32_t n_lanes);
+                          uint32_t first_lane, uint32_t n_lanes, bool unwrapped);
 
 }  // namespace brz::nif

@@ -60,6 +60,9 @@ struct WorldRes {
   // created (world_info's :sweeps and :neighbour_builds).
   std::array<std::atomic<uint64_t>, brz::kRulePaths> path_sweeps{};
   std::atomic<uint64_t> neighbour_builds{0};
+  // Seconds spent by native_run_steps since the world was created: in all, in pair sweeps and
+  // in neighbour work (world_info's :timings). Written only under the WorldLock.
+  std::atomic<double> run_seconds{0}, pair_seconds{0}, neighbour_seconds{0};
 };
 
 using Programs = Resource<ProgramRes>;

@@ -1,5 +1,6 @@
 // native_run_steps: runs rules on a world, undoing a run that raises or is cancelled.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -32,10 +33,16 @@ ERL_NIF_TERM raise_numerical_error(ErlNifEnv* env, const WorldRes& w,
                           {atom::step, encode(env, ErlNifUInt64(e.step))}});
 }
 
-// The lanes that the rules `ids` store to, per type (what a run may change, so what it saves).
-std::vector<std::vector<uint32_t>> stored_lanes(const brz::Program& prog,
+// The lanes that the rules `ids` store to, per type (what a run may change, so what it saves),
+// and the coordinates of every type a periodic program wraps at the end of each step.
+std::vector<std::vector<uint32_t>> stored_lanes(const brz::WorldBase& world,
                                                 const std::vector<uint32_t>& ids) {
+  const brz::Program& prog = world.program();
   std::vector<std::vector<uint32_t>> lanes(prog.n_types());
+  for (uint32_t t = 0; t < prog.n_types(); ++t)
+    if (!world.images(t).empty())
+      for (uint32_t d = 0; d < 3; ++d)
+        if (world.box().periodic[d]) lanes[t].push_back(prog.coord_lane(t) + d);
   for (uint32_t id : ids) {
     const brz::Rule& rule = prog.rule(id);
     for (const brz::StoreRef& s : rule.stores) {
@@ -87,8 +94,8 @@ std::vector<uint32_t> decode_rule_ids(ErlNifEnv* env, ERL_NIF_TERM list, uint32_
 
 // native_run_steps(world, params, steps, rule_ids): params travel with the call (a list of
 // n_params numbers, dt first), so concurrent callers never run with each other's. A run that
-// raises (NumericalError) or is cancelled by its caller's death leaves the world as it was
-// before the call (docs/nif.md).
+// raises (NumericalError, a cutoff beyond half a periodic box edge) or is cancelled by its
+// caller's death leaves the world as it was before the call (docs/nif.md).
 ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   WorldRes* w = get_world(env, argv[0]);
   const brz::Program& prog = *w->prog_res->prog;
@@ -100,21 +107,31 @@ ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   if (steps == 0) return atom::ok;
   w->world->params() = params;
   CallerMonitor monitor(env, w);
-  const std::vector<std::vector<uint32_t>> lanes = stored_lanes(prog, ids);
+  const std::vector<std::vector<uint32_t>> lanes = stored_lanes(*w->world, ids);
   w->world->save(w->undo, lanes);
   brz::ExecOptions opts = exec_options(*w);
   opts.cancel = &w->cancel;
   opts.worker_nice = brz::env::worker_nice();
   brz::RunStepsResult res;
+  const auto t0 = std::chrono::steady_clock::now();
   try {
     res = brz::run_steps(*w->world, ids, steps, params[0], opts);
   } catch (const brz::NumericalError& e) {
     w->world->restore(w->undo);
     return raise_numerical_error(env, *w, e);
+  } catch (const brz::CutoffError& e) {
+    w->world->restore(w->undo);
+    return enif_raise_exception(
+        env, enif_make_tuple5(env, atom::cutoff_too_large, encode(env, e.rule),
+                              encode(env, e.bound), encode(env, long(e.axis)), encode(env, e.len)));
   } catch (...) {
     w->world->restore(w->undo);
     throw;
   }
+  const double run = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  w->run_seconds.store(w->run_seconds.load() + run);
+  w->pair_seconds.store(w->pair_seconds.load() + res.pair_seconds);
+  w->neighbour_seconds.store(w->neighbour_seconds.load() + res.neighbour_seconds);
   for (std::size_t p = 0; p < brz::kRulePaths; ++p) w->path_sweeps[p] += res.sweeps[p];
   w->neighbour_builds += res.neighbour_builds;
   if (res.cancelled) {

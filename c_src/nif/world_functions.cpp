@@ -15,6 +15,34 @@
 
 namespace brz::nif {
 
+namespace {
+
+// The box argument of world_new: nil, or {{xlo, ylo, zlo}, {xhi, yhi, zhi}} of finite numbers
+// with hi > lo; required when the program has periodic axes.
+void set_box(ErlNifEnv* env, ERL_NIF_TERM term, brz::WorldBase& world) {
+  const char* const message =
+      "box must be nil or {{xlo, ylo, zlo}, {xhi, yhi, zhi}} of finite floats with hi > lo";
+  if (enif_is_identical(term, atom::nil)) {
+    if (world.program().periodic())
+      throw ArgumentError("box is required: the program has periodic axes");
+    return;
+  }
+  const auto corners = decode<Tuple<2>>(env, term, message);
+  double lo[3], hi[3];
+  for (int k = 0; k < 2; ++k) {
+    const auto c = decode<Tuple<3>>(env, corners[k], message);
+    for (int d = 0; d < 3; ++d)
+      if (!get(env, c[d], k == 0 ? &lo[d] : &hi[d])) throw ArgumentError(message);
+  }
+  for (int d = 0; d < 3; ++d)
+    if (!std::isfinite(lo[d]) || !std::isfinite(hi[d]) || !(hi[d] > lo[d]) ||
+        !std::isfinite(hi[d] - lo[d]))
+      throw ArgumentError(message);
+  world.set_box(lo, hi);
+}
+
+}  // namespace
+
 ERL_NIF_TERM world_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   ProgramRes* pres = get_program(env, argv[0]);
   brz::Precision precision;
@@ -27,6 +55,14 @@ ERL_NIF_TERM world_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   std::vector<TypeInfo> types = parse_layout(env, argv[1], *pres->prog);
   const Map state = decode<Map>(env, argv[2], "state must be a map");
   std::unique_ptr<brz::WorldBase> world = read_state(env, state.term, types, pres->prog, precision);
+  set_box(env, argv[4], *world);
+  // Agents given outside the box enter it; their fields then come back wrapped.
+  if (world->wrap_all()) {
+    for (uint32_t t = 0; t < types.size(); ++t)
+      if (!world->images(t).empty())
+        for (uint32_t d = 0; d < 3; ++d)
+          if (world->box().periodic[d]) types[t].mark_written(pres->prog->coord_lane(t) + d);
+  }
   // The resource is sized by the world's columns too, so that the garbage collector of a
   // process holding it counts them, like the bytes of a binary (docs/nif.md, "Memory").
   const std::size_t column_bytes = world->column_bytes();
@@ -52,9 +88,10 @@ ERL_NIF_TERM world_column(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
       uint64_t(first) + n_lanes > prog.lanes(type))
     throw ArgumentError("lane range out of range (type " + std::to_string(type) + " has " +
                         std::to_string(prog.lanes(type)) + " lanes)");
+  const bool unwrapped = decode<bool>(env, argv[4], "unwrapped must be a boolean");
   WorldLock lock(w);
   if (!lock.owned()) return atom::busy;
-  return read_columns(env, *w->world, type, first, n_lanes);
+  return read_columns(env, *w->world, type, first, n_lanes, unwrapped);
 }
 
 ERL_NIF_TERM world_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
@@ -75,7 +112,19 @@ ERL_NIF_TERM world_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
     path_keys.push_back(atom::rule_path(static_cast<brz::RulePath>(p)));
     path_counts.push_back(encode(env, w->path_sweeps[p].load()));
   }
+  // The box never changes after world_new either.
+  ERL_NIF_TERM box = atom::nil;
+  if (w->world->has_box()) {
+    const brz::Box& b = w->world->box();
+    box = enif_make_tuple2(env, encode(env, b.lo), encode(env, b.hi));
+  }
+  const ERL_NIF_TERM timings =
+      make_map(env, {{atom::run, encode(env, w->run_seconds.load())},
+                     {atom::pairs, encode(env, w->pair_seconds.load())},
+                     {atom::neighbour, encode(env, w->neighbour_seconds.load())}});
   return make_map(env, {{atom::precision, f64 ? atom::f64 : atom::f32},
+                        {atom::box, box},
+                        {atom::timings, timings},
                         {atom::counts, make_list(env, counts)},
                         {atom::kernels, make_list(env, kernels)},
                         {atom::kernel_status, status},

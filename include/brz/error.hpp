@@ -20,6 +20,25 @@ class ArgumentError : public Error {
   explicit ArgumentError(const std::string& msg) : Error(msg) {}
 };
 
+/// A pair rule's cutoff bound exceeds half the box edge on a periodic axis: the minimum image
+/// would no longer be the only image within the cutoff. The NIF raises it as the term
+/// {:cutoff_too_large, rule, bound, axis, len}.
+class CutoffError : public ArgumentError {
+ public:
+  CutoffError(uint32_t rule, double bound, int axis, double len)
+      : ArgumentError("rule " + std::to_string(rule) + ": cutoff bound " + std::to_string(bound) +
+                      " exceeds half the box edge " + std::to_string(len) + " on axis " +
+                      std::to_string(axis)),
+        rule(rule),
+        bound(bound),
+        axis(axis),
+        len(len) {}
+  uint32_t rule;
+  double bound;
+  int axis;
+  double len;
+};
+
 /// A stored lane became NaN or +-inf. `step` is 1-based.
 class NumericalError : public Error {
  public:

@@ -77,6 +77,10 @@ struct RunStepsResult {
   /// Neighbour lists built (docs/engine.md, "Neighbour lists"); a neighbour-list sweep that did
   /// not build one reused the list of an earlier step.
   uint64_t neighbour_builds = 0;
+  /// Wall-clock seconds in pair sweeps (kernels or the interpreter over pairs, with their
+  /// packing and reductions) and in neighbour work (binning, list builds, validity checks).
+  double pair_seconds = 0;
+  double neighbour_seconds = 0;
 
   /// Sweeps run on `path`.
   uint64_t& on(RulePath path) noexcept { return sweeps[static_cast<std::size_t>(path)]; }
@@ -87,7 +91,9 @@ struct RunStepsResult {
 /// call (the world's other params come from world.params()). Throws ArgumentError for a rule id
 /// out of range and NumericalError (type, agent index, lane, 1-based step) when a stored lane
 /// becomes non-finite. A run stopped by options.cancel returns with RunStepsResult::cancelled
-/// (steps_done counts the complete steps). After a NumericalError or a cancellation the world's
+/// (steps_done counts the complete steps). A periodic program's coordinates are wrapped into the
+/// world's box at the end of every step (WorldBase::wrap_all); a cutoff bound beyond half the
+/// box edge throws CutoffError. After a NumericalError or a cancellation the world's
 /// contents are unspecified: the caller restores a WorldSnapshot taken before the run.
 RunStepsResult run_steps(WorldBase& world, const std::vector<uint32_t>& rule_ids, uint64_t steps,
                          double dt, const ExecOptions& options = ExecOptions());

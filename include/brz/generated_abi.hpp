@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 // Version of this ABI, exported by a generated library as `brz_abi_version`.
-#define BRZ_GEN_ABI_VERSION 4u
+#define BRZ_GEN_ABI_VERSION 5u
 
 // Arguments of one call of a generated kernel, T = double (f64 kernels) or float (f32 kernels).
 //
@@ -39,7 +39,7 @@
 // slot (other entries may be null); n_a = n_b = the pairs in the block; cols are never written.
 template <class T>
 struct BrzKernelArgs {
-  const T* params;         // n_params values (params[0] = dt), already in precision T
+  const T* params;         // n_params values (params[0] = dt), then the box edges (version 5)
   T* const* cols_a;        // one column per lane of type_a (per-agent kernels write them)
   const T* const* cols_b;  // one column per lane of type_b (pair kernels; else nullptr)
   T* const* acc;           // pair kernels: one accumulator array per STORE/ACC (see above)
@@ -48,6 +48,10 @@ struct BrzKernelArgs {
   int* nonfinite;          // per-agent kernels: set to 1 when a stored value is not finite
 };
 
+// params (both argument structs, version 5): n_params values in precision T, then the box edge
+// lengths len[0], len[1], len[2] (0 without a box). A kernel evaluates BOX(a) as
+// params[n_params + a] and MINIMG(a, b, c) as a - b * rint(a * c), rint rounding half to even
+// (nearbyint in the default rounding mode).
 typedef BrzKernelArgs<double> BrzKernelArgsF64;
 typedef BrzKernelArgs<float> BrzKernelArgsF32;
 

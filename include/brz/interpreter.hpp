@@ -19,6 +19,16 @@ constexpr std::size_t block_lanes() noexcept {
   return kBlockBytes / sizeof(T);
 }
 
+/// The minimum image of a coordinate difference d on an axis of edge `len` (inv = 1 / len):
+/// d - len * rint(d / len), rint rounding half to even; len = inv = 0 on an open axis leaves d
+/// as it is (a non-finite d becomes NaN). Branch-free and vectorisable: rint is the usual
+/// 1.5 * 2^52 addition, exact for |d / len| < 2^51 (beyond that d is no neighbour anyway).
+inline double min_image(double d, double len, double inv) noexcept {
+  constexpr double kRound = 6755399441055744.0;
+  const double t = d * inv;
+  return d - len * ((t + kRound) - kRound);
+}
+
 /// What both neighbour sweeps share (built by c_src/neighbour_search.cpp, see docs/engine.md
 /// "Neighbour search"): the candidate pairs within the cutoff are packed into blocks of pairs, the
 /// lanes of both slots gathered into contiguous per-thread columns, and the whole program runs
@@ -28,7 +38,10 @@ template <class T>
 struct PairBlockArgs {
   const T* pos_a[3];  // position lanes of slot 0 / slot 1
   const T* pos_b[3];
-  double cut2;                // pairs at squared distance >= cut2 (in double) are skipped
+  double cut2;  // pairs at squared distance >= cut2 (in double) are skipped
+  // Box edge per axis and its inverse (0 on open axes): distances are minimum images.
+  double len[3], inv_len[3];
+  bool periodic;              // some axis has len > 0
   const uint8_t* pair_level;  // per register: Level with Outer promoted to Varying
   const int32_t* g_index_a;   // per lane of type_a: its gathered column, or -1
   const int32_t* g_index_b;   // per lane of type_b: its gathered column (after type_a's), or -1
@@ -49,15 +62,18 @@ struct PairBlockArgs {
 /// (x fastest) and the columns handed to the kernel (SweepArgs::cols_a / cols_b, pairs.pos_a /
 /// pos_b) are packed copies sorted by cell, so the agents of cell c are the packed indices
 /// [start[c], start[c+1]). For every agent i of a cell, the kernel lists the agents j of the
-/// 3x3x3 neighbourhood whose squared distance is below cut2. Cells are swept in 2x2x2-cell
-/// blocks in 8 colour classes (block index parity per axis): the neighbourhoods of the blocks
-/// of one class are disjoint, so every thread adds its deltas straight into the one shared
-/// accumulator block SweepArgs::acc, and each agent's deltas are summed in an order that does
-/// not depend on the number of threads.
+/// 3x3x3 neighbourhood (its distinct cells) whose squared distance is below cut2. Cells are swept
+/// in 2x2x2-cell blocks in 8 colour classes (block index parity per axis): the neighbourhoods of
+/// the blocks of one class are disjoint, so every thread adds its deltas straight into the one
+/// shared accumulator block SweepArgs::acc, and each agent's deltas are summed in an order that
+/// does not depend on the number of threads.
 template <class T>
 struct GridSweepArgs {
   PairBlockArgs<T> pairs;
   uint32_t nx, ny, nz;
+  /// Axes whose cells wrap (the cells at both ends are neighbours). A periodic axis of 4 or
+  /// more cells has a multiple of 4, so that the colour classes stay disjoint across the wrap.
+  bool periodic[3];
   const uint32_t* a_start;  // n_cells + 1 (slot 0)
   const uint32_t* b_start;  // n_cells + 1 (slot 1)
 };
@@ -105,7 +121,8 @@ struct SweepArgs {
   uint32_t n_stores;
   const std::size_t* store_acc;  // pair rules: offset of each store's accumulator in a thread block
   const T* consts;
-  const T* params;
+  const T* params;         // n_params values, then the box edges len[0], len[1], len[2]
+  uint32_t n_params;       // BOX reads params[n_params + axis]
   T* const* cols_a;        // one column per lane of type_a (written directly by per-agent rules)
   const T* const* cols_b;  // pair rules: one column per lane of type_b
   std::size_t n_a, n_b;

@@ -4,6 +4,7 @@
 // that decides whether cells pay off. Both the grid sweep and the Verlet list build use it.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -30,12 +31,34 @@ constexpr uint32_t kMaxCellsPerAxis = 1u << 20;
 constexpr uint32_t kOrderBlock = 8;
 
 /// A uniform grid of dims[0] * dims[1] * dims[2] cells (x fastest) from `lo`; `inv` is cells
-/// per unit length along each axis (0 for an axis of one cell).
+/// per unit length along each axis (0 for an open axis of one cell). A periodic axis covers the
+/// box edge [lo, lo + len) and wraps: a position outside it is binned as its image inside, and
+/// the cells at both ends are neighbours. `len` is 0 on open axes.
 struct CellGrid {
   double lo[3], inv[3];
   uint32_t dims[3];
   std::size_t n_cells;
+  bool periodic[3];
+  double len[3];
 };
+
+/// The periodic axes a rule's neighbour search wraps: those of the world's box, when the rule's
+/// cutoff lanes are the coordinates of both its types (the lanes the world wraps); none
+/// otherwise.
+template <class T>
+void search_periodic(const World<T>& w, const Rule& r, bool periodic[3]);
+
+/// Cell index along a periodic axis of `dims` cells for offset v = (x - lo) * inv (finite).
+inline long wrap_cell(double v, long dims) {
+  // Far-out values are clamped before the conversion; their cell is then any cell, which only
+  // costs a fuller neighbourhood in theory and never happens within a step in practice.
+  const double f = std::floor(v < -1e15 ? -1e15 : v > 1e15 ? 1e15 : v);
+  long k = static_cast<long>(f) % dims;
+  return k < 0 ? k + dims : k;
+}
+
+/// The floor of a / b for b > 0 (the image of cell index a on an axis of b cells).
+inline long floor_div(long a, long b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 /// The agents of one type binned into a CellGrid.
 struct CellBins {
@@ -50,8 +73,9 @@ template <class T>
 bool bounding_box(const World<T>& w, const Rule& r, int threads, double* lo, double* hi);
 
 /// A grid over the box [lo, hi] with cells at least `width` wide (wider within the cell budget
-/// of `agents` binned agents).
-void make_grid(const double* lo, const double* hi, std::size_t agents, double width, CellGrid& g);
+/// of `agents` binned agents); the axes marked in `periodic` (may be null) wrap, over [lo, hi).
+void make_grid(const double* lo, const double* hi, std::size_t agents, double width, CellGrid& g,
+               const bool* periodic = nullptr);
 
 /// Bins the agents of `type` by the three position lanes from `lane` into `g`: a stable O(N +
 /// cells) counting sort, so the agents of a cell keep ascending index order.
@@ -66,8 +90,18 @@ void gather_by_cell(const T* src, const uint32_t* perm, std::size_t n, T* dst, i
 /// The cells of `g` that hold an agent of `b`, in storage order (kOrderBlock).
 void order_cells(const CellGrid& g, const CellBins& b, std::vector<uint32_t>& order);
 
+/// The most cells a neighbourhood spans along one axis (stencils of up to 2 * 2 + 1 cells).
+constexpr int kMaxNeighbourhood = 5;
+
+/// The distinct cells along axis d within s cells of cell c (s <= 2): clamped to the grid on
+/// an open axis, wrapped on a periodic one (every cell once when the axis has fewer than
+/// 2s + 1). Writes them to `cells`; returns how many.
+int neighbourhood(const CellGrid& g, int d, long c, long s, long* cells);
+/// The same along x as at most two runs of consecutive cells [first[k], last[k]].
+int neighbour_runs(const CellGrid& g, long x, long s, long* first, long* last);
+
 /// Agent pairs (ordered, i == j included when a and b are the same bins) within s cells of each
-/// other per axis.
+/// other per axis (cyclically on periodic axes, each cell of a neighbourhood counted once).
 double candidate_pairs(const CellGrid& g, const CellBins& a, const CellBins& b, int max_threads,
                        long s, const ExecOptions& opts);
 

@@ -39,7 +39,8 @@ class NeighbourSearch {
   /// possible and pays off (see docs/engine.md): a grid for rules over two types, a (re)built
   /// or reused neighbour list for same-type rules, counting a list built in `stats`. Answers
   /// Neighbours::None, having changed nothing in the world, when the caller must sweep all
-  /// pairs instead.
+  /// pairs instead. On periodic axes (search_periodic) the search sees the minimum images, and
+  /// a cutoff bound beyond half the box edge throws CutoffError (searched or not).
   SearchReady prepare(World<T>& w, const Rule& r, const T* consts, const T* params, int max_threads,
                       const ExecOptions& opts, RunStepsResult& stats);
   /// The sweep over the grid prepare() readied: adds the pair deltas to the world's columns
@@ -84,6 +85,7 @@ class NeighbourSearch {
   double reach_ = 0;                  // the cutoff bound with margin
   double candidates_ = 0;             // grid: candidate pairs
   int bin_threads_ = 1;               // grid: threads for binning, packing and scattering
+  uint32_t n_params_ = 0;             // the program's params (the box edges follow them)
   NeighbourList<T>* list_ = nullptr;  // list: the rule's list
 
   VerletLists<T> lists_;

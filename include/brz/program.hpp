@@ -17,14 +17,15 @@ enum class Op : uint16_t {
 
 /// Name of an opcode ("ADD"), or nullptr when `code` is not an opcode.
 const char* op_name(uint16_t code) noexcept;
-/// Number of register operands read by `op` (LOAD/CONST/PARAM read none, STORE/ACC read c).
+/// Number of register operands read by `op` (LOAD/CONST/PARAM/BOX read none, STORE/ACC read c).
 int op_reg_operands(Op op) noexcept;
 
 enum class RuleKind : uint32_t { PerAgent = 0, PairSame = 1, PairCross = 2 };
 
 constexpr uint32_t kNoType = 0xFFFFFFFFu;
-constexpr uint32_t kProgramVersion = 1;
-constexpr uint32_t kMaxParams = 65536;  // PARAM operands are u16
+constexpr uint32_t kProgramVersion = 2;
+constexpr uint32_t kNoCoord = 0xFFFFFFFFu;  // coord_lane of a type without coordinates
+constexpr uint32_t kMaxParams = 65536;      // PARAM operands are u16
 
 struct Instr {
   Op op;
@@ -32,7 +33,7 @@ struct Instr {
 };
 
 /// Evaluation level of an instruction, computed at parse time:
-/// Uniform: depends only on constants and params (computed once per sweep);
+/// Uniform: depends only on constants, params and box edges (computed once per sweep);
 /// Outer: depends on slot 0 of a pair rule (computed once per i);
 /// Varying: depends on the agent of a per-agent rule or on slot 1 of a pair rule.
 enum class Level : uint8_t { Uniform = 0, Outer = 1, Varying = 2 };
@@ -67,13 +68,19 @@ struct Rule {
 
 class Program {
  public:
-  /// Parses and validates a version-1 program binary. Throws brz::ArgumentError.
+  /// Parses and validates a version-2 program binary. Throws brz::ArgumentError.
   static Program parse(const uint8_t* data, std::size_t size);
 
   uint32_t n_types() const noexcept { return static_cast<uint32_t>(lanes_.size()); }
   uint32_t lanes(uint32_t type) const { return lanes_.at(type); }
   const std::vector<uint32_t>& all_lanes() const noexcept { return lanes_; }
   uint32_t n_params() const noexcept { return n_params_; }
+  /// Periodic axes: bit d set when axis d (0 = x, 1 = y, 2 = z) wraps around the world's box.
+  uint32_t periodic_mask() const noexcept { return periodic_mask_; }
+  bool periodic() const noexcept { return periodic_mask_ != 0; }
+  bool periodic_axis(int d) const noexcept { return (periodic_mask_ >> d & 1u) != 0; }
+  /// First lane of the type's vec3 coordinate field, or kNoCoord.
+  uint32_t coord_lane(uint32_t type) const { return coord_lane_.at(type); }
   uint32_t n_rules() const noexcept { return static_cast<uint32_t>(rules_.size()); }
   const Rule& rule(uint32_t id) const { return rules_.at(id); }
   const std::vector<Rule>& rules() const noexcept { return rules_; }
@@ -81,6 +88,8 @@ class Program {
  private:
   std::vector<uint32_t> lanes_;
   uint32_t n_params_ = 0;
+  uint32_t periodic_mask_ = 0;
+  std::vector<uint32_t> coord_lane_;
   std::vector<Rule> rules_;
 };
 

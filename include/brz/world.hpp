@@ -1,6 +1,7 @@
 // World<T>: Structure-of-Arrays storage of every agent of every type, T = double or float.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -35,8 +36,16 @@ struct WorldSnapshot {
     std::vector<uint32_t> agents;  // row -> agent at the save (empty: the caller's order)
     uint64_t epoch = 0;            // order_epoch(type) at the save
     std::vector<unsigned char> bytes;
+    std::vector<int64_t> images;  // the type's image counters, when its coordinates are saved
   };
   std::vector<Part> parts;
+};
+
+/// The periodic box of a world: [lo, hi) per axis, len = hi - lo. Only the axes of the
+/// program's periodic mask wrap; the bounds of the others are kept but unused.
+struct Box {
+  bool periodic[3] = {false, false, false};
+  double lo[3] = {0, 0, 0}, hi[3] = {0, 0, 0}, len[3] = {0, 0, 0};
 };
 
 /// Precision-independent interface (what the NIF holds).
@@ -85,6 +94,30 @@ class WorldBase {
   /// the values being undone).
   virtual void restore(const WorldSnapshot& from) = 0;
 
+  /// Sets the box (finite bounds, hi > lo per axis; ArgumentError naming :box otherwise); the
+  /// periodic axes come from the program. A periodic program needs one before it runs.
+  void set_box(const double lo[3], const double hi[3]);
+  bool has_box() const noexcept { return has_box_; }
+  const Box& box() const noexcept { return box_; }
+  /// Whether axis d of type's coordinates wraps (a periodic axis of a type with coordinates).
+  bool wraps(uint32_t type, int d) const {
+    return has_box_ && box_.periodic[d] && program_->coord_lane(type) != kNoCoord;
+  }
+  /// Image counters of `type`: times each agent (caller order) has crossed the box per axis,
+  /// agent * 3 + axis. Empty for a type that does not wrap.
+  const std::vector<int64_t>& images(uint32_t type) const { return images_.at(type); }
+  std::vector<int64_t>& images(uint32_t type) { return images_.at(type); }
+
+  /// Wraps the coordinates of `type` into the box on every periodic axis and counts the
+  /// crossings in its image counters (docs/engine.md, "Periodic box"); non-finite values are
+  /// left as they are. True when a value changed.
+  virtual bool wrap(uint32_t type) = 0;
+  /// wrap() for every type with coordinates.
+  bool wrap_all();
+  /// pack() with the coordinate lanes of periodic axes unwrapped: x + image * len.
+  virtual void pack_unwrapped(uint32_t type, uint32_t first_lane, uint32_t n_lanes,
+                              void* out) const = 0;
+
   /// The engine's cache for this world (null until the engine sets one).
   std::unique_ptr<EngineCache>& engine_cache() noexcept { return engine_cache_; }
 
@@ -101,6 +134,9 @@ class WorldBase {
   std::vector<std::vector<uint32_t>> agents_;  // per type: row -> agent (empty: identity)
   std::vector<uint64_t> order_epoch_;          // per type
   std::unique_ptr<EngineCache> engine_cache_;
+  Box box_;
+  bool has_box_ = false;
+  std::vector<std::vector<int64_t>> images_;  // per type: agent * 3 + axis
 };
 
 template <class T>
@@ -122,6 +158,9 @@ class World final : public WorldBase {
   std::size_t element_size() const noexcept override { return sizeof(T); }
   void save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>>& lanes) const override;
   void restore(const WorldSnapshot& from) override;
+  bool wrap(uint32_t type) override;
+  void pack_unwrapped(uint32_t type, uint32_t first_lane, uint32_t n_lanes,
+                      void* out) const override;
 
   /// Reorders the rows of `type`: new row k holds what row perm[k] held, in every lane
   /// (perm is a permutation of 0 .. count(type) - 1). Column addresses do not change. Uses up
@@ -139,6 +178,12 @@ class World final : public WorldBase {
 std::unique_ptr<WorldBase> make_world(std::shared_ptr<const Program> program,
                                       std::vector<std::size_t> counts, Precision precision);
 
+/// The wrap of one coordinate value x into [lo, hi) (docs/engine.md, "Periodic box"): the
+/// value to store, in double, and the crossings k added to the image counter. Non-finite x
+/// and x already inside are returned unchanged with k = 0.
+template <class T>
+inline double wrap_coordinate(double x, double lo, double hi, double len, int64_t& k);
+
 /// double -> T without undefined behaviour (f32: out-of-range finite values become +-inf).
 template <class T>
 inline T to_precision(double v) noexcept {
@@ -155,6 +200,25 @@ inline T to_precision(double v) noexcept {
     }
   }
   return static_cast<T>(v);
+}
+
+template <class T>
+inline double wrap_coordinate(double x, double lo, double hi, double len, int64_t& k) {
+  k = 0;
+  if (!std::isfinite(x) || (lo <= x && x < hi)) return x;
+  // The pure-Elixir backend repeats this arithmetic bit for bit in f64.
+  double kf = std::floor((x - lo) / len);
+  double y = x - kf * len;
+  if (y >= hi) {
+    y -= len;
+    kf += 1;
+  }
+  if (y < lo) y = lo;
+  // f32: a value just below hi may round up to it.
+  if (double(to_precision<T>(y)) >= hi) y = double(to_precision<T>(lo));
+  // Saturated: only a value some 1e18 boxes away gets there.
+  k = kf >= 9.2e18 ? INT64_MAX : kf <= -9.2e18 ? INT64_MIN : static_cast<int64_t>(kf);
+  return double(to_precision<T>(y));
 }
 
 }  // namespace brz

@@ -1,4 +1,4 @@
-// Test helpers: a tiny program builder (emits the version-1 binary of docs/program.md) and a
+// Test helpers: a tiny program builder (emits the version-2 binary of docs/program.md) and a
 // naive scalar reference interpreter written straight from the spec.
 #pragma once
 
@@ -39,6 +39,7 @@ struct RuleBuilder {
     return emit(Op::CONST, static_cast<uint16_t>(consts.size() - 1));
   }
   uint16_t param(uint16_t k) { return emit(Op::PARAM, k); }
+  uint16_t box(uint16_t axis) { return emit(Op::BOX, axis); }
   uint16_t load(uint16_t slot, uint16_t lane) { return emit(Op::LOAD, slot, lane); }
   uint16_t op(Op o, uint16_t a, uint16_t b = 0, uint16_t c = 0) { return emit(o, a, b, c); }
   void store(uint16_t slot, uint16_t lane, uint16_t reg) {
@@ -53,6 +54,8 @@ struct RuleBuilder {
 struct ProgramBuilder {
   std::vector<uint32_t> lanes;
   uint32_t n_params = 1;
+  uint32_t periodic_mask = 0;
+  std::vector<uint32_t> coord_lane;  // per type; missing entries are brz::kNoCoord
   std::vector<RuleBuilder> rules;
 
   RuleBuilder& per_agent(uint32_t type) {
@@ -78,10 +81,13 @@ struct ProgramBuilder {
   }
   std::vector<uint8_t> bytes() const {
     std::vector<uint8_t> o = {'B', 'R', 'Z', 'P'};
-    u32(o, 1);
+    u32(o, 2);
     u32(o, static_cast<uint32_t>(lanes.size()));
     for (uint32_t l : lanes) u32(o, l);
     u32(o, n_params);
+    u32(o, periodic_mask);
+    for (std::size_t t = 0; t < lanes.size(); ++t)
+      u32(o, t < coord_lane.size() ? coord_lane[t] : brz::kNoCoord);
     u32(o, static_cast<uint32_t>(rules.size()));
     for (const RuleBuilder& r : rules) {
       u32(o, r.kind);
@@ -160,6 +166,8 @@ T ref_op(Op op, T a, T b, T c) {
       return a > 0 ? T(1) : (a < 0 ? T(-1) : a);
     case Op::MOD:
       return a - b * std::floor(a / b);
+    case Op::MINIMG:
+      return a - b * std::nearbyint(a * c);
     case Op::LT:
       return a < b ? 1 : 0;
     case Op::LE:
@@ -198,6 +206,9 @@ void ref_run_rule(const brz::Program& p, uint32_t id, Cols<T>& cols,
           break;
         case Op::PARAM:
           reg[in.dst] = static_cast<T>(params[in.a]);
+          break;
+        case Op::BOX:  // params holds n_params values, then the box edges
+          reg[in.dst] = static_cast<T>(params[p.n_params() + in.a]);
           break;
         case Op::LOAD:
           reg[in.dst] = cols[r.slot_type(in.a)][in.b][in.a == 0 ? i : j];

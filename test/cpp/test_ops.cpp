@@ -14,21 +14,22 @@ struct OpCase {
 };
 
 const std::vector<OpCase> kCases = {
-    {Op::ADD, -10, 10, -10, 10, 0},  {Op::SUB, -10, 10, -10, 10, 0},
-    {Op::MUL, -10, 10, -10, 10, 0},  {Op::DIV, -10, 10, 0.5, 4, 0},
-    {Op::POW, 0.1, 10, -3, 3, 2e-6}, {Op::MIN, -1, 1, -1, 1, 0},
-    {Op::MAX, -1, 1, -1, 1, 0},      {Op::NEG, -5, 5, 0, 0, 0},
-    {Op::ABS, -5, 5, 0, 0, 0},       {Op::SQRT, 0, 100, 0, 0, 0},
-    {Op::EXP, -20, 20, 0, 0, 1e-6},  {Op::LOG, 1e-3, 1e3, 0, 0, 1e-6},
-    {Op::SIN, -20, 20, 0, 0, 1e-5},  {Op::COS, -20, 20, 0, 0, 1e-5},
-    {Op::FLOOR, -1e3, 1e3, 0, 0, 0}, {Op::LT, -1, 1, -1, 1, 0},
-    {Op::LE, -1, 1, -1, 1, 0},       {Op::GT, -1, 1, -1, 1, 0},
-    {Op::GE, -1, 1, -1, 1, 0},       {Op::EQ, -1, 1, -1, 1, 0},
-    {Op::NE, -1, 1, -1, 1, 0},       {Op::AND, -1, 1, -1, 1, 0},
-    {Op::OR, -1, 1, -1, 1, 0},       {Op::NOT, -1, 1, 0, 0, 0},
-    {Op::SELECT, -1, 1, -5, 5, 0},   {Op::ATAN2, -10, 10, -10, 10, 2e-6},
-    {Op::TANH, -20, 20, 0, 0, 2e-6}, {Op::ROUND, -1e3, 1e3, 0, 0, 0},
-    {Op::SIGN, -2, 2, 0, 0, 0},      {Op::MOD, -10, 10, 0.5, 4, 2e-6},
+    {Op::ADD, -10, 10, -10, 10, 0},   {Op::SUB, -10, 10, -10, 10, 0},
+    {Op::MUL, -10, 10, -10, 10, 0},   {Op::DIV, -10, 10, 0.5, 4, 0},
+    {Op::POW, 0.1, 10, -3, 3, 2e-6},  {Op::MIN, -1, 1, -1, 1, 0},
+    {Op::MAX, -1, 1, -1, 1, 0},       {Op::NEG, -5, 5, 0, 0, 0},
+    {Op::ABS, -5, 5, 0, 0, 0},        {Op::SQRT, 0, 100, 0, 0, 0},
+    {Op::EXP, -20, 20, 0, 0, 1e-6},   {Op::LOG, 1e-3, 1e3, 0, 0, 1e-6},
+    {Op::SIN, -20, 20, 0, 0, 1e-5},   {Op::COS, -20, 20, 0, 0, 1e-5},
+    {Op::FLOOR, -1e3, 1e3, 0, 0, 0},  {Op::LT, -1, 1, -1, 1, 0},
+    {Op::LE, -1, 1, -1, 1, 0},        {Op::GT, -1, 1, -1, 1, 0},
+    {Op::GE, -1, 1, -1, 1, 0},        {Op::EQ, -1, 1, -1, 1, 0},
+    {Op::NE, -1, 1, -1, 1, 0},        {Op::AND, -1, 1, -1, 1, 0},
+    {Op::OR, -1, 1, -1, 1, 0},        {Op::NOT, -1, 1, 0, 0, 0},
+    {Op::SELECT, -1, 1, -5, 5, 0},    {Op::ATAN2, -10, 10, -10, 10, 2e-6},
+    {Op::TANH, -20, 20, 0, 0, 2e-6},  {Op::ROUND, -1e3, 1e3, 0, 0, 0},
+    {Op::SIGN, -2, 2, 0, 0, 0},       {Op::MOD, -10, 10, 0.5, 4, 2e-6},
+    {Op::MINIMG, -30, 30, 0.5, 4, 0},
 };
 
 const std::vector<std::size_t> kSizes = {0, 1, 7, 8, 9, 63, 64, 65, 1000};
@@ -197,4 +198,57 @@ TEST_CASE("atan2 on signed zeros, every quadrant and large values, f64 bit-ident
       CHECK(std::signbit(w.column(0, 2)[i]) == std::signbit(want));
     }
   }
+}
+
+TEST_CASE("MINIMG rounds half to even, in SIMD bodies and tails", "[ops]") {
+  // a - b * rint(a * c) with b = c = 1: ties at every half-integer, of both signs.
+  const std::vector<double> a = {0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.25, -3.75, 0.0, -0.0, 7.5};
+  const std::vector<double> expect = {0.5, -0.5, 0.5, -0.5, 0.5, -0.5, 0.25, 0.25, 0.0, 0.0, -0.5};
+  ProgramBuilder pb;
+  pb.lanes = {2};
+  auto& r = pb.per_agent(0);
+  const uint16_t one = r.cnst(1.0);
+  r.store(0, 1, r.op(Op::MINIMG, r.load(0, 0), one, one));
+  auto prog = pb.build();
+  for (const brz::SweepSet* ks : all_sweep_sets())
+    for (std::size_t n : kSizes) {
+      brz::World<double> w(prog, {n});
+      brz::World<float> wf(prog, {n});
+      for (std::size_t i = 0; i < n; ++i) {
+        w.column(0, 0)[i] = a[i % a.size()];
+        wf.column(0, 0)[i] = static_cast<float>(a[i % a.size()]);
+      }
+      brz::ExecOptions o;
+      o.sweeps = ks;
+      brz::run_steps(w, {0}, 1, 0.0, o);
+      brz::run_steps(wf, {0}, 1, 0.0, o);
+      for (std::size_t i = 0; i < n; ++i) {
+        INFO("isa " << ks->name << " n " << n << " i " << i);
+        CHECK(w.column(0, 1)[i] == expect[i % a.size()]);
+        CHECK(std::signbit(w.column(0, 1)[i]) == std::signbit(expect[i % a.size()]));
+        CHECK(wf.column(0, 1)[i] == static_cast<float>(expect[i % a.size()]));
+      }
+    }
+}
+
+TEST_CASE("BOX reads the box edge of its axis after the params", "[ops]") {
+  ProgramBuilder pb;
+  pb.lanes.assign(1, 4);
+  pb.n_params = 2;
+  pb.periodic_mask = 0b101;
+  pb.coord_lane.assign(1, 0);
+  auto& r = pb.per_agent(0);
+  r.store(0, 3, r.op(Op::ADD, r.box(0), r.op(Op::MUL, r.box(2), r.param(1))));
+  auto prog = pb.build();
+  const double lo[3] = {-1, 0, 2}, hi[3] = {2, 1, 7.5};
+  for (const brz::SweepSet* ks : all_sweep_sets())
+    for (std::size_t n : kSizes) {
+      brz::World<double> w(prog, {n});
+      w.set_box(lo, hi);
+      w.params() = {0.1, 10.0};
+      brz::ExecOptions o;
+      o.sweeps = ks;
+      brz::run_steps(w, {0}, 1, 0.1, o);
+      for (std::size_t i = 0; i < n; ++i) CHECK(w.column(0, 3)[i] == 3.0 + 5.5 * 10.0);
+    }
 }

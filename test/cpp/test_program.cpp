@@ -86,8 +86,8 @@ TEST_CASE("header rejections", "[program][reject]") {
   m[0] = 'X';
   expect_reject(m, "bad magic");
   m = b;
-  m[4] = 2;
-  expect_reject(m, "unsupported version 2");
+  m[4] = 1;
+  expect_reject(m, "unsupported version 1 (expected 2)");
   m = b;
   m.push_back(0);
   expect_reject(m, "trailing bytes");
@@ -105,6 +105,45 @@ TEST_CASE("header rejections", "[program][reject]") {
   expect_reject(pb, "n_params is 0");
   pb.n_params = 65537;
   expect_reject(pb, "exceeds 65536");
+}
+
+TEST_CASE("periodic header: mask, coordinate lanes, BOX operands", "[program]") {
+  ProgramBuilder pb;
+  pb.lanes = {7, 2};
+  pb.periodic_mask = 0b011;
+  pb.coord_lane = {4, brz::kNoCoord};
+  auto& r = pb.per_agent(0);
+  r.store(0, 0, r.box(1));
+  auto p = pb.build();
+  CHECK(p->periodic());
+  CHECK(p->periodic_mask() == 3);
+  CHECK(p->periodic_axis(0));
+  CHECK_FALSE(p->periodic_axis(2));
+  CHECK(p->coord_lane(0) == 4);
+  CHECK(p->coord_lane(1) == brz::kNoCoord);
+  CHECK(p->rule(0).uniform_ops.size() == 1);  // BOX is uniform
+
+  auto bad = pb;
+  bad.periodic_mask = 8;
+  expect_reject(bad, "periodic_mask 8");
+  bad = pb;
+  bad.coord_lane = {5, brz::kNoCoord};
+  expect_reject(bad, "coord_lane 5 of type 0 out of range");
+  bad = pb;
+  bad.coord_lane = {4, 0};
+  expect_reject(bad, "coord_lane 0 of type 1 out of range");
+  bad = pb;
+  bad.rules[0].instrs[0][2] = 2;  // BOX(2): z is not periodic
+  expect_reject(bad, "rule 0, instruction 0: BOX: axis 2 is not periodic");
+  bad = pb;
+  bad.rules[0].instrs[0][2] = 3;
+  expect_reject(bad, "BOX: axis 3 is not periodic");
+  bad = pb;
+  bad.rules[0].instrs[0][3] = 1;
+  expect_reject(bad, "BOX: unused operand b must be 0");
+  bad = pb;
+  bad.periodic_mask = 0;
+  expect_reject(bad, "BOX: axis 1 is not periodic");
 }
 
 TEST_CASE("every truncation is rejected", "[program][reject]") {
@@ -340,6 +379,8 @@ TEST_CASE("fuzzed programs are rejected or accepted, never crash", "[program][fu
       // An accepted program must also run.
       std::vector<std::size_t> counts(p.n_types(), 3);
       brz::World<double> w(std::make_shared<const brz::Program>(p), counts);
+      const double lo[3] = {-1, -1, -1}, hi[3] = {1, 1, 1};
+      if (p.periodic()) w.set_box(lo, hi);  // a periodic program runs in a box
       std::vector<uint32_t> ids;
       for (uint32_t k = 0; k < p.n_rules(); ++k) ids.push_back(k);
       try {

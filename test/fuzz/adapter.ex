@@ -38,7 +38,7 @@ defmodule BrokenRecord.Zero.Fuzz.Adapter do
   @doc "Creating a world resource."
   @spec world_new(term, list, map, atom) :: [call]
   def world_new(program, layout, state, precision),
-    do: [{:world_new, [program, layout, state, precision]}]
+    do: [{:world_new, [program, layout, state, precision, nil]}]
 
   @doc "Running `steps` steps of `rule_ids` with `params` (params[0] = dt)."
   @spec run_steps(term, list, term, term) :: [call]
@@ -58,7 +58,7 @@ defmodule BrokenRecord.Zero.Fuzz.Adapter do
   @doc "Reading one column range of one type."
   @spec column(term, term, term, term) :: [call]
   def column(world, type, first_lane, n_lanes),
-    do: [{:world_column, [world, type, first_lane, n_lanes]}]
+    do: [{:world_column, [world, type, first_lane, n_lanes, false]}]
 
   @doc "The read-only queries of a world and its program."
   @spec info(term, term) :: [call]

@@ -81,8 +81,9 @@ defmodule BrokenRecord.Zero.NIF do
   def world_set_options(_world, _options), do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """
-  Creates a world resource from a state (see `docs/nif.md` for `layout`); `box` is the box of a
-  periodic program as corners, `nil` otherwise.
+  Creates a world resource from a state (see `docs/nif.md` for `layout`). `box` is `nil` or
+  `{{xlo, ylo, zlo}, {xhi, yhi, zhi}}` (floats, hi > lo), required when the program has periodic
+  axes; agents outside it on a periodic axis are wrapped in.
   """
   @spec world_new(reference, list, map, :f64 | :f32, nil | {tuple, tuple}) :: reference
   def world_new(_program, _layout, _state, _precision, _box),
@@ -105,7 +106,7 @@ defmodule BrokenRecord.Zero.NIF do
 
   @doc """
   A packed binary of `n_lanes` lanes from `first_lane` of one agent type (or `:busy`); with
-  `unwrapped`, periodic coordinates have their box crossings added back.
+  `unwrapped` true, the coordinates of periodic axes have their box crossings added back.
   """
   @spec world_column(reference, non_neg_integer, non_neg_integer, pos_integer, boolean) ::
           binary | :busy
@@ -113,9 +114,12 @@ defmodule BrokenRecord.Zero.NIF do
     do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """
-  `%{precision, counts, kernels, kernel_status, kernel_isa, sweeps, neighbour_builds}` of a
-  world: `kernels` lists the rule ids whose per-agent or all-pairs sweeps `native_run_steps/4`
-  runs through generated kernels; `sweeps` counts its sweeps per rule path (docs/engine.md).
+  `%{precision, box, counts, kernels, kernel_status, kernel_isa, sweeps, neighbour_builds,
+  timings}` of a world: `box` is `nil` or `{{xlo, ylo, zlo}, {xhi, yhi, zhi}}`; `kernels` lists
+  the rule ids whose per-agent or all-pairs sweeps `native_run_steps/4` runs through generated
+  kernels; `sweeps` counts its sweeps per rule path (docs/engine.md); `timings` is
+  `%{run: s, pairs: s, neighbour: s}`, seconds spent by `native_run_steps/4` since the world
+  was created: in all, in pair sweeps, in neighbour search.
   """
   @spec world_info(reference) :: map
   def world_info(_world), do: :erlang.nif_error(:nif_not_loaded)

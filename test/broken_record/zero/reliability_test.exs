@@ -33,7 +33,7 @@ defmodule BrokenRecord.Zero.ReliabilityTest do
 
     assert_receive {:started, ^pid}
     # The run holds the world once a raw call finds it busy.
-    wait_until(fn -> NIF.world_column(world.ref, 0, 0, 1) == :busy end)
+    wait_until(fn -> NIF.world_column(world.ref, 0, 0, 1, false) == :busy end)
     pid
   end
 
@@ -73,7 +73,7 @@ defmodule BrokenRecord.Zero.ReliabilityTest do
       other = World.new(Gravity, %{bodies: bodies(50)}, backend: :native)
       assert %World{} = World.step(other, steps: 1, dt: 1.0e-3)
       # The unrelated world's step finished while the long run still holds its world.
-      assert NIF.world_column(busy.ref, 0, 0, 1) == :busy
+      assert NIF.world_column(busy.ref, 0, 0, 1, false) == :busy
       refute_received {:finished, ^runner}
 
       # A process waiting for the busy world is an ordinary process: it dies when killed.
@@ -108,7 +108,7 @@ defmodule BrokenRecord.Zero.ReliabilityTest do
 
     send(big, {:collect, self()})
     assert_receive {:collected, 3_000_000}, 60_000
-    assert NIF.world_column(busy.ref, 0, 0, 1) == :busy
+    assert NIF.world_column(busy.ref, 0, 0, 1, false) == :busy
     refute_received {:finished, ^runner}
     Enum.each([runner | waiters], &Process.exit(&1, :kill))
   end
