@@ -35,10 +35,10 @@ defmodule BrokenRecord.Zero.Fuzz.Adapter do
       else: [{:program_new, [binary]}]
   end
 
-  @doc "Creating a world resource."
-  @spec world_new(term, list, map, atom) :: [call]
-  def world_new(program, layout, state, precision),
-    do: [{:world_new, [program, layout, state, precision, nil]}]
+  @doc "Creating a world resource (`box`: `nil` or corners, as the NIF takes it)."
+  @spec world_new(term, list, map, atom, term) :: [call]
+  def world_new(program, layout, state, precision, box \\ nil),
+    do: [{:world_new, [program, layout, state, precision, box]}]
 
   @doc "Running `steps` steps of `rule_ids` with `params` (params[0] = dt)."
   @spec run_steps(term, list, term, term) :: [call]

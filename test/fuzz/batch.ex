@@ -495,8 +495,9 @@ defmodule BrokenRecord.Zero.Fuzz.Batch do
     layout = Programs.layout(raw.lanes)
     state = Programs.state(layout)
     precision = weighted([{60, :f64}, {38, :f32}, {2, Terms.atom()}])
+    box = Programs.box(raw)
 
-    case nif(:b, Adapter.world_new(program, layout, state, precision)) do
+    case nif(:b, Adapter.world_new(program, layout, state, precision, box)) do
       {:ok, world} when is_reference(world) ->
         bump([:worlds])
         w = %{ref: world, program: program, raw: raw, layout: layout, state: state}

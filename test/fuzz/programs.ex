@@ -1,6 +1,6 @@
 defmodule BrokenRecord.Zero.Fuzz.Programs do
   @moduledoc """
-  Program binaries for the NIF fuzz harness: a raw decoder and encoder of the version-1 format
+  Program binaries for the NIF fuzz harness: a raw decoder and encoder of the version-2 format
   of `docs/program.md`, random programs generated from that format, mutations of existing
   binaries, and the layouts, states and call arguments that go with a program.
 
@@ -8,7 +8,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   constants are 8 raw bytes so that NaN and infinity bit patterns survive), so that a
   mutation can produce anything the binary format can express:
 
-      %{version: 1, lanes: [3, 7], n_params: 2,
+      %{version: 2, lanes: [3, 7], n_params: 2, periodic: 0b101, coord_lanes: [0, 0xFFFFFFFF],
         rules: [%{kind: 0, type_a: 0, type_b: 0xFFFFFFFF, n_regs: 4,
                   cutoff: {0, 0, 0, 0}, consts: [<<...8 bytes...>>],
                   instrs: [{op, dst, a, b, c, reserved}]}]}
@@ -57,9 +57,19 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   def decode(<<"BRZP", version::little-32, n_types::little-32, rest::binary>>)
       when n_types <= 1_000_000 do
     with {:ok, lanes, rest} <- u32s(rest, n_types),
-         <<n_params::little-32, n_rules::little-32, rest::binary>> <- rest,
+         <<n_params::little-32, periodic::little-32, rest::binary>> <- rest,
+         {:ok, coord_lanes, rest} <- u32s(rest, n_types),
+         <<n_rules::little-32, rest::binary>> <- rest,
          {:ok, rules, <<>>} <- rules(rest, n_rules, []) do
-      {:ok, %{version: version, lanes: lanes, n_params: n_params, rules: rules}}
+      {:ok,
+       %{
+         version: version,
+         lanes: lanes,
+         n_params: n_params,
+         periodic: periodic,
+         coord_lanes: coord_lanes,
+         rules: rules
+       }}
     else
       _ -> :error
     end
@@ -116,10 +126,15 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   def encode(raw) do
     IO.iodata_to_binary([
       "BRZP",
-      u32(Map.get(raw, :version, 1)),
+      u32(Map.get(raw, :version, 2)),
       u32(Map.get(raw, :n_types, length(raw.lanes))),
       Enum.map(raw.lanes, &u32/1),
       u32(raw.n_params),
+      u32(Map.get(raw, :periodic, 0)),
+      Enum.map(
+        Map.get_lazy(raw, :coord_lanes, fn -> Enum.map(raw.lanes, fn _ -> @none end) end),
+        &u32/1
+      ),
       u32(Map.get(raw, :n_rules, length(raw.rules))),
       Enum.map(raw.rules, &encode_rule/1)
     ])
@@ -160,7 +175,8 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
       {:ok, raw} ->
         header =
           "version #{raw.version}, lanes #{inspect(raw.lanes, charlists: :as_lists)}, " <>
-            "n_params #{raw.n_params}, #{length(raw.rules)} rule(s)"
+            "n_params #{raw.n_params}, periodic #{raw.periodic}, coord_lanes " <>
+            "#{inspect(raw.coord_lanes, charlists: :as_lists)}, #{length(raw.rules)} rule(s)"
 
         rules =
           raw.rules
@@ -206,7 +222,9 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   counts), a param table that is sometimes huge, rules of every kind with random SSA bodies
   (LOAD/CONST/PARAM, every arithmetic opcode, STOREs and ACCs), constant pools that are
   sometimes large, and CONST/PARAM indices anywhere in range (and sometimes one past it).
-  Most come out valid; a few fields are damaged on purpose.
+  A third of the programs are periodic (a random axis mask, coordinate lanes for the types
+  wide enough, BOX instructions among the leaves). Most come out valid; a few fields are
+  damaged on purpose.
   """
   @spec generate() :: binary
   def generate do
@@ -219,9 +237,25 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
         {45, Enum.random([8, 255, 256, 1000, 4097, 5001, 20_000, 65_535, 65_536])}
       ])
 
+    periodic = if chance(0.33), do: :rand.uniform(7), else: 0
+
+    coord_lanes =
+      for l <- lanes do
+        if periodic != 0 and l >= 3 and chance(0.8), do: :rand.uniform(l - 2) - 1, else: @none
+      end
+
     n_rules = weighted([{5, 0}, {55, 1}, {30, 2}, {10, 3 + :rand.uniform(3)}])
-    rules = for _ <- 1..n_rules//1, do: gen_rule(lanes, n_params)
-    raw = %{version: 1, lanes: lanes, n_params: n_params, rules: rules}
+    rules = for _ <- 1..n_rules//1, do: gen_rule(lanes, n_params, periodic)
+
+    raw = %{
+      version: 2,
+      lanes: lanes,
+      n_params: n_params,
+      periodic: periodic,
+      coord_lanes: coord_lanes,
+      rules: rules
+    }
+
     raw = if chance(0.05), do: damage_raw(raw), else: raw
     encode(raw)
   end
@@ -236,7 +270,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
     ])
   end
 
-  defp gen_rule(lanes, n_params) do
+  defp gen_rule(lanes, n_params, periodic) do
     n_types = length(lanes)
 
     {kind, ta, tb} =
@@ -268,7 +302,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
     consts = if n_consts > 0 and chance(0.02), do: damage_const(consts), else: consts
     body_len = weighted([{60, :rand.uniform(12)}, {30, 12 + :rand.uniform(40)}, {10, 300}])
 
-    {instrs, next_reg} = gen_body(body_len, slot_lanes, n_consts, n_params)
+    {instrs, next_reg} = gen_body(body_len, slot_lanes, n_consts, n_params, periodic)
     stores = gen_stores(kind, slot_lanes, next_reg)
     instrs = if chance(0.15), do: interleave(instrs, stores), else: instrs ++ stores
     # Rarely one damaged instruction.
@@ -319,22 +353,29 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   end
 
   # An SSA body: registers 0..next_reg-1 written in order, operands read earlier registers.
-  defp gen_body(len, slot_lanes, n_consts, n_params) do
+  defp gen_body(len, slot_lanes, n_consts, n_params, periodic) do
     {instrs, next} =
       Enum.reduce(1..len, {[], 0}, fn _, {acc, r} ->
-        instr = gen_instr(r, slot_lanes, n_consts, n_params)
+        instr = gen_instr(r, slot_lanes, n_consts, n_params, periodic)
         {[instr | acc], r + 1}
       end)
 
     {Enum.reverse(instrs), next}
   end
 
-  defp gen_instr(r, slot_lanes, n_consts, n_params) do
+  defp gen_instr(r, slot_lanes, n_consts, n_params, periodic) do
     leaf? = r == 0 or chance(0.35)
 
     instr =
       if leaf? do
-        case weighted([{40, :load}, {30, :param}, {30, :const}]) do
+        box = if periodic != 0, do: 15, else: 0
+
+        case weighted([{40, :load}, {30, :param}, {30, :const}, {box, :box}]) do
+          :box ->
+            # Mostly a periodic axis; rarely an open one or out of range (rejected).
+            axes = for a <- 0..2, Bitwise.band(periodic, Bitwise.bsl(1, a)) != 0, do: a
+            {5, r, weighted([{95, Enum.random(axes)}, {5, Enum.random([0, 1, 2, 3])}]), 0, 0, 0}
+
           :load ->
             slot = :rand.uniform(length(slot_lanes)) - 1
             {2, r, slot, index(Enum.at(slot_lanes, slot)), 0, 0}
@@ -417,7 +458,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
 
   defp damage_raw(raw) do
     case :rand.uniform(6) do
-      1 -> Map.put(raw, :version, Enum.random([0, 2, @none]))
+      1 -> Map.put(raw, :version, Enum.random([0, 1, 3, @none]))
       2 -> Map.put(raw, :n_types, length(raw.lanes) + Enum.random([-1, 1]))
       3 -> Map.put(raw, :n_rules, length(raw.rules) + Enum.random([-1, 1]))
       4 -> %{raw | lanes: List.replace_at(raw.lanes, 0, Enum.random([0, 65_536, @none]))}
@@ -528,7 +569,16 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   end
 
   defp edit_header(raw) do
-    case :rand.uniform(5) do
+    case :rand.uniform(7) do
+      6 ->
+        %{raw | periodic: Enum.random([0, 1, 7, 8, @none, bump(raw.periodic)])}
+
+      7 when raw.coord_lanes != [] ->
+        %{
+          raw
+          | coord_lanes: edit_list(raw.coord_lanes, &Enum.random([0, &1 + 1, bump(&1), @none]))
+        }
+
       1 ->
         %{raw | n_params: bump(raw.n_params)}
 
@@ -663,6 +713,24 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   # ------------------------------------------------------------------------------------------
   # Layouts, states and call arguments for a decoded program
   # ------------------------------------------------------------------------------------------
+
+  @doc """
+  The box for a world of `raw`'s program: corners for a periodic program (rarely a degenerate
+  or malformed one), mostly `nil` for an open one (rarely a box it does not need).
+  """
+  @spec box(raw) :: term
+  def box(%{periodic: 0}) do
+    if chance(0.05), do: box(%{periodic: 7}), else: nil
+  end
+
+  def box(_raw) do
+    weighted([
+      {85, {{-5.0, -5.0, -5.0}, {5.0, 7.5, 10.0}}},
+      {10, {{0.0, 0.0, 0.0}, {1.0e-300, 1.0e300, 3.0}}},
+      {5,
+       Enum.random([nil, {{0.0, 0.0, 0.0}, {0.0, 1.0, 1.0}}, {1, 2}, :box, {{1, 2, 3}, {4, 5}}])}
+    ])
+  end
 
   @doc """
   A random `world_new` layout (docs/nif.md) matching `lanes`: each type's lanes split into
