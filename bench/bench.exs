@@ -100,7 +100,9 @@ defmodule Bench do
     )
 
     results =
-      Enum.flat_map(@scenarios, fn scenario ->
+      @scenarios
+      |> Enum.filter(&Config.includes?(config, &1))
+      |> Enum.flat_map(fn scenario ->
         rows = scenario.run(config)
         # progress on stderr, so that a long run shows where it is
         IO.write(:stderr, ".")
@@ -110,7 +112,7 @@ defmodule Bench do
     IO.write(:stderr, "\n")
 
     # the peak again at the end, the faster of the two kept (load on the machine only slows it)
-    again = Scenarios.Peak.run(config)
+    again = if Config.includes?(config, Scenarios.Peak), do: Scenarios.Peak.run(config), else: []
     results = Enum.map(results, &Scenarios.Peak.faster(&1, again))
 
     Report.table(results)
