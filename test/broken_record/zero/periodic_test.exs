@@ -307,7 +307,8 @@ defmodule BrokenRecord.Zero.PeriodicTest do
 
   describe "native == pure Elixir" do
     test "periodic LJ on a few hundred atoms, f64, to 1e-12" do
-      {atoms, edge} = lj_liquid(4, 0.8442, 1.0, 7)
+      # 864 atoms: enough cells for the engine's neighbour list (and its generated kernel).
+      {atoms, edge} = lj_liquid(6, 0.8442, 1.0, 7)
       state = %{atoms: atoms, box: {edge, edge, edge}}
       rules = [:half_kick, :drift, :lj_force, :half_kick]
 
@@ -319,7 +320,7 @@ defmodule BrokenRecord.Zero.PeriodicTest do
           {World.to_state(world), World.info(world)}
         end
 
-      assert length(atoms) == 256
+      assert length(atoms) == 864
       assert_agree(elem(native, 0), elem(elixir, 0), 1.0e-12)
       assert elem(native, 1).sweeps.list_kernel > 0
       assert elem(elixir, 1).sweeps.cells_elixir == 21
@@ -395,8 +396,9 @@ defmodule BrokenRecord.Zero.PeriodicTest do
         )
 
       e1 = energy(world)
-      # Measured: |e1 - e0| / |e0| about 1e-4 (the bound leaves room for the machine and ISA).
-      assert abs(e1 - e0) / abs(e0) < 1.0e-3
+      # Measured: |e1 - e0| / |e0| = 1.6e-5 to 1.9e-5 (seeds 3, 4, 5); the bound leaves five
+      # times that for other machines and ISAs.
+      assert abs(e1 - e0) / abs(e0) < 1.0e-4
     end
   end
 
