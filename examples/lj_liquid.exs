@@ -5,7 +5,7 @@
 # T = 2 KE / (3N - 3)).
 #
 #     mix run examples/lj_liquid.exs         # 20x20x20 fcc cells: 32,000 atoms
-#     mix run examples/lj_liquid.exs 8       # 8x8x8 cells: 2,048 atoms (at least 5 cells)
+#     mix run examples/lj_liquid.exs 8       # 8x8x8 cells: 2,048 atoms (at least 3 cells)
 # MIX_ENV=test compiles the fixtures with the project; elsewhere they are loaded here.
 unless Code.ensure_loaded?(BrokenRecord.Zero.Fixtures),
   do: Code.require_file("fixtures.ex", __DIR__)
@@ -22,8 +22,8 @@ cells =
     [arg] -> String.to_integer(arg)
   end
 
-# the box edge must exceed twice the cutoff plus the neighbour skin: 2 * (2.5 + 0.3)
-if cells < 5, do: raise(ArgumentError, "at least 5 fcc cells a side, got #{cells}")
+# the cutoff (2.5) must be at most half the box edge (3 cells: an edge of 5.04)
+if cells < 3, do: raise(ArgumentError, "at least 3 fcc cells a side, got #{cells}")
 
 # fcc lattice: 4 atoms per cubic cell of side a, density 4 / a^3
 a = :math.pow(4 / 0.8442, 1 / 3)
