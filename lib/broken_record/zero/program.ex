@@ -147,7 +147,12 @@ defmodule BrokenRecord.Zero.Program do
       types: types,
       params: params,
       periodic: periodic,
-      coord_lanes: Enum.map(coord_lanes, &if(&1 == @none, do: nil, else: &1)),
+      # Open space encodes no coordinate lanes; it decodes as it was built: none at all.
+      coord_lanes:
+        if(periodic == 0 and Enum.all?(coord_lanes, &(&1 == @none)),
+          do: [],
+          else: Enum.map(coord_lanes, &if(&1 == @none, do: nil, else: &1))
+        ),
       rules: rules
     }
   rescue

@@ -2,9 +2,11 @@ defmodule BrokenRecord.Zero.DoctestTest do
   use ExUnit.Case, async: true
 
   doctest BrokenRecord.Zero.Backend
+  doctest BrokenRecord.Zero.Box
   doctest BrokenRecord.Zero.Conservation.Sums
   doctest BrokenRecord.Zero.Env
   doctest BrokenRecord.Zero.Options
   doctest BrokenRecord.Zero.Runtime
+  doctest BrokenRecord.Zero.Space
   doctest BrokenRecord.Zero.World
 end

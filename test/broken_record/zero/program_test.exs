@@ -43,11 +43,14 @@ defmodule BrokenRecord.Zero.ProgramTest do
       bin = Program.encode(program)
 
       <<"BRZP", version::little-32, n_types::little-32, l0::little-32, l1::little-32,
-        n_params::little-32, n_rules::little-32, rest::binary>> = bin
+        n_params::little-32, periodic::little-32, c0::little-32, c1::little-32,
+        n_rules::little-32, rest::binary>> = bin
 
       assert version == Program.version()
-      assert version == 1
+      assert version == 2
       assert {n_types, l0, l1, n_params, n_rules} == {2, 8, 6, 1, 3}
+      # Open space: no periodic axis, no coordinate lanes.
+      assert {periodic, c0, c1} == {0, 0xFFFFFFFF, 0xFFFFFFFF}
 
       [collision, wall_bounce, integrate] = program.rules
 
@@ -88,7 +91,7 @@ defmodule BrokenRecord.Zero.ProgramTest do
         for rule <- [collision, wall_bounce, integrate],
             do: 40 + 8 * length(rule.consts) + 12 * length(rule.instrs)
 
-      assert byte_size(bin) == 4 + 4 + 4 + 2 * 4 + 4 + 4 + Enum.sum(sizes)
+      assert byte_size(bin) == 4 + 4 + 4 + 2 * 4 + 4 + 4 + 2 * 4 + 4 + Enum.sum(sizes)
 
       # the per-agent rule has type_b = 0xFFFFFFFF and no cutoff
       tail_size = Enum.at(sizes, 2)
@@ -106,6 +109,7 @@ defmodule BrokenRecord.Zero.ProgramTest do
                load: 2,
                store: 3,
                acc: 4,
+               box: 5,
                add: 10,
                sub: 11,
                mul: 12,
@@ -135,7 +139,8 @@ defmodule BrokenRecord.Zero.ProgramTest do
                tanh: 61,
                round: 62,
                sign: 63,
-               mod: 64
+               mod: 64,
+               minimg: 65
              }
     end
 
@@ -160,7 +165,12 @@ defmodule BrokenRecord.Zero.ProgramTest do
 
     test "wrong version", %{bin: bin} do
       <<magic::binary-size(4), _::binary-size(4), rest::binary>> = bin
-      assert_raise ArgumentError, fn -> Program.decode(magic <> <<2::little-32>> <> rest) end
+
+      for version <- [1, 3] do
+        assert_raise ArgumentError, fn ->
+          Program.decode(magic <> <<version::little-32>> <> rest)
+        end
+      end
     end
 
     test "truncated at every length", %{bin: bin} do
@@ -177,12 +187,12 @@ defmodule BrokenRecord.Zero.ProgramTest do
     test "an unknown opcode or rule kind", %{bin: bin} do
       # Patch the first instruction's opcode of the first rule to 99 (no such opcode).
       n_consts = length(hd(CollisionWorld.__system__().program.rules).consts)
-      offset = 4 + 4 + 4 + 8 + 4 + 4 + 40 + 8 * n_consts
+      offset = 4 + 4 + 4 + 8 + 4 + 4 + 8 + 4 + 40 + 8 * n_consts
       <<head::binary-size(offset), _op::little-16, tail::binary>> = bin
       assert_raise ArgumentError, fn -> Program.decode(head <> <<99::little-16>> <> tail) end
 
       # The first rule's kind set to 7.
-      kind_offset = 4 + 4 + 4 + 8 + 4 + 4
+      kind_offset = 4 + 4 + 4 + 8 + 4 + 4 + 8 + 4
       <<head::binary-size(kind_offset), _kind::little-32, tail::binary>> = bin
       assert_raise ArgumentError, fn -> Program.decode(head <> <<7::little-32>> <> tail) end
     end
