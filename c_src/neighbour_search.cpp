@@ -46,7 +46,7 @@ void NeighbourSearch<T>::sweep_list(World<T>& w, const Rule& r, const T* consts,
   std::vector<std::size_t> store_acc;
   std::size_t win = 16;
   for (int t = 0; t < L.threads; ++t) win = std::max<std::size_t>(win, L.hi[t] - L.lo[t]);
-  win = (win + 15) / 16 * 16;
+  win = (win + 1 + 15) / 16 * 16;  // and a spare row (BrzListArgs::pad_row)
   for (const StoreRef& s : r.stores) {
     auto it = std::find(acc_lanes.begin(), acc_lanes.end(), s.lane);
     if (it == acc_lanes.end()) it = acc_lanes.insert(acc_lanes.end(), s.lane);
@@ -176,6 +176,7 @@ uint64_t NeighbourSearch<T>::run_list_kernel(const std::vector<T*>& cols, const 
     a.row_stride = n_acc;
     a.acc_col = acc_col.data();
     a.lo = L.lo[t];
+    a.pad_row = L.hi[t] - L.lo[t];
     list_fn(&a);
     // Every row of the window may have changed: the reduction visits all of its blocks.
     const std::size_t blocks = ((L.hi[t] - 1) >> 6) - (L.lo[t] >> 6) + 1;

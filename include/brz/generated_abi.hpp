@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 // Version of this ABI, exported by a generated library as `brz_abi_version`.
-#define BRZ_GEN_ABI_VERSION 5u
+#define BRZ_GEN_ABI_VERSION 6u
 
 // Arguments of one call of a generated kernel, T = double (f64 kernels) or float (f32 kernels).
 //
@@ -61,7 +61,9 @@ typedef BrzKernelArgs<float> BrzKernelArgsF32;
 // evaluates the rule and adds the register of ACC s to acc[(row - lo) * row_stride +
 // acc_col[s]], row = the slot's row. Pairs are sorted by li, and the lj of one li are
 // distinct (each unordered pair is listed once). Listed pairs beyond the cutoff are evaluated
-// too: the rule's guard makes their ACCs zero. Only the accumulator window is written.
+// too: the rule's guard makes their ACCs zero. Only the accumulator window is written. Version
+// 6: the kernel may also add -0.0 (which changes nothing) to any element of window row
+// `pad_row`, a spare row of the window that holds no agent (it pads a run's last vector).
 template <class T>
 struct BrzListArgs {
   const T* params;          // as BrzKernelArgs
@@ -73,6 +75,7 @@ struct BrzListArgs {
   size_t row_stride;        // elements per window row
   const uint32_t* acc_col;  // per ACC (program order): its element within a window row
   uint32_t lo;              // the window's first row
+  size_t pad_row;           // a window row that no agent uses (row lo + pad_row is none)
 };
 
 typedef BrzListArgs<double> BrzListArgsF64;

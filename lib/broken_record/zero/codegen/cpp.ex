@@ -35,7 +35,10 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   alias BrokenRecord.Zero.Program
   alias BrokenRecord.Zero.Program.{Op, Rule}
 
-  @version 4
+  @version 5
+  # Pairs per chunk of a neighbour-list kernel's row: a full AVX-512 vector of f64 (narrower
+  # ISAs split it), so that no scalar remainder loop runs the last pairs of a row.
+  @chunk 8
 
   @doc "The generator's version; part of the kernel cache key."
   @spec version() :: pos_integer
@@ -322,10 +325,10 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     )
   end
 
-  # The neighbour-list kernel (BrzListArgs, ABI version 4): the listed pairs in runs of one
-  # slot-0 row i, outer code once per run, the run's j in a `#pragma omp simd` loop (its j are
-  # distinct, so the slot-1 additions never collide), slot-0 ACCs summed over the run and added
-  # once.
+  # The neighbour-list kernel (BrzListArgs, ABI version 6): the listed pairs in runs of one
+  # slot-0 row i, outer code once per run, the run's j in chunks of a `#pragma omp simd` loop
+  # (its j are distinct, so the slot-1 additions never collide; padding lanes all add -0.0 to
+  # the spare row), slot-0 ACCs summed over the run and added once.
   defp list_kernel(%Rule{} = rule, k, precision, n_params) do
     {t, levels, ops, stores} = kernel_parts(rule, precision)
     at = fn level -> Enum.filter(ops, fn i -> levels[elem(i, 1)] == level end) end
@@ -349,18 +352,29 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       "  const size_t lo = args->lo;\n",
       Enum.map(indexed, fn {_, s} -> "  const size_t col_#{s} = args->acc_col[#{s}];\n" end),
       "  const size_t end = args->end;\n",
+      "  const size_t pad = args->pad_row;\n",
       "  for (size_t p = args->begin; p < end;) {\n",
       "    const size_t i = li[p];\n",
       "    size_t q = p + 1;\n",
       "    while (q < end && li[q] == i) ++q;\n",
       Enum.map(at.(1), &["    ", stmt(&1, ctx), "\n"]),
       Enum.map(slot0, fn {s, _} -> "    T sum_#{s} = T(0);\n" end),
+      # A row's pairs rounded up to a multiple of #{@chunk}: full vectors, so no scalar
+      # remainder runs. The lanes past the row's last pair evaluate the next listed pairs (lj
+      # is readable #{@chunk} entries past `end`) and add -0.0, which changes nothing, to the
+      # spare window row `pad`.
+      # (A signed index and a T-typed flag: with size_t or a bool, GCC 12 does not vectorise.)
+      "    const long qv = long(p + (q - p + #{@chunk - 1}) / #{@chunk} * #{@chunk});\n",
       "#pragma omp simd#{reduction}\n",
-      "    for (size_t k = p; k < q; ++k) {\n",
+      "    for (long k = long(p); k < qv; ++k) {\n",
+      "      const T in = k < long(q) ? T(1) : T(0);\n",
       "      const size_t j = lj[k];\n",
+      "      const size_t w = k < long(q) ? j - lo : pad;\n",
       Enum.map(at.(2), &["      ", stmt(&1, ctx), "\n"]),
-      Enum.map(slot0, fn {s, c} -> "      sum_#{s} += r#{c};\n" end),
-      Enum.map(slot1, fn {s, c} -> "      acc[(j - lo) * row + col_#{s}] += r#{c};\n" end),
+      Enum.map(slot0, fn {s, c} -> "      sum_#{s} += in != T(0) ? r#{c} : T(-0.0);\n" end),
+      Enum.map(slot1, fn {s, c} ->
+        "      acc[w * row + col_#{s}] += in != T(0) ? r#{c} : T(-0.0);\n"
+      end),
       "    }\n",
       Enum.map(slot0, fn {s, _} -> "    acc[(i - lo) * row + col_#{s}] += sum_#{s};\n" end),
       "    p = q;\n",
