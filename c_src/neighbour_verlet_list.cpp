@@ -15,6 +15,27 @@ namespace {
 // cell when a periodic x axis has fewer cells than the stencil).
 constexpr int kMaxRanges = 13 * 5;
 
+// Grows v to at least n elements, with headroom: the estimates a build sizes its buffers by
+// drift from build to build, and a buffer that moved would fault in fresh pages.
+template <class V>
+void grow(V& v, std::size_t n) {
+  if (v.size() < n) v.resize(std::max(n + n / 4, v.size() + v.size() / 2));
+}
+
+// The same for a buffer of pairs, keeping its first `used` elements. Buffers of a MiB or more
+// are rounded up to whole huge pages (AlignedBuffer backs those of kHugeBytes or more with
+// them): in a virtual machine a first touch of a small page costs more than the memory saved.
+void grow(AlignedBuffer<uint32_t>& b, std::size_t n, std::size_t used) {
+  if (b.size() >= n) return;
+  std::size_t m = std::max(n + n / 4, b.size() + b.size() / 2);
+  constexpr std::size_t huge = kHugeAlignment / sizeof(uint32_t);
+  if (m * sizeof(uint32_t) >= (std::size_t(1) << 20))
+    m = std::max(kHugeBytes / sizeof(uint32_t), (m + huge - 1) / huge * huge);
+  AlignedBuffer<uint32_t> next(m);
+  if (used > 0) std::copy(b.data(), b.data() + used, next.data());
+  b = std::move(next);
+}
+
 }  // namespace
 
 template <class T>
@@ -83,7 +104,12 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
                            const ExecOptions& opts, NeighbourList<T>& L) {
   const uint32_t type = r.type_a, lane = r.cutoff_lane_a;
   const std::size_t n = w.count(type);
-  const int bin_threads = n > opts.bin_parallel_threshold ? max_threads : 1;
+  // A rebuild that lists on several threads (see below) bins and packs on them too.
+  const bool rebuild = L.candidates > 0 && L.origin.size() == 3 * n;
+  const int bin_threads = n > opts.bin_parallel_threshold ||
+                                  (rebuild && L.candidates > double(opts.list_parallel_threshold))
+                              ? max_threads
+                              : 1;
   L.rule = nullptr;
   bool per[3];
   search_periodic(w, r, per);
@@ -120,7 +146,6 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
   // that count still picks the threads), and gives up past the limit.
   const double pairs = double(n) * double(n - 1) / 2;
   const double max_cand = opts.search_max_fraction * pairs;
-  const bool rebuild = L.candidates > 0 && L.origin.size() == 3 * n;
   const double cand =
       rebuild ? L.candidates
               : (candidate_pairs(g, bins_, bins_, max_threads, s, opts) - double(n)) / 2;
@@ -171,6 +196,12 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
 
   // One sub-list per thread over a contiguous range of cells holding about n / threads agents.
   const int threads = cand > double(opts.list_parallel_threshold) ? max_threads : 1;
+  // Pairs a sub-list holds: about as many as at the last build, else a share of the candidates
+  // (a sphere fills about a quarter of a 5x5x5 stencil of half-width cells, a sixth of a 3x3x3
+  // one of full-width cells). The buffers grow past it where needed.
+  const double prev = rebuild ? std::accumulate(L.count.begin(), L.count.end(), 0.0) : 0.0;
+  const std::size_t expect =
+      static_cast<std::size_t>((prev > 0 ? prev : 0.3 * cand) / threads) + 64;
   L.threads = threads;
   L.li.resize(threads);
   L.lj.resize(threads);
@@ -188,7 +219,15 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
   const long nx = g.dims[0], ny = g.dims[1], nz = g.dims[2];
   const double cut2 = width * width;
   const uint32_t* perm = bins_.perm.data();
-  const std::size_t expect = static_cast<std::size_t>(cand / threads * 0.6) + 64;
+  // Per bin slot: the caller's index of its agent, which orients each pair (slot 0 is the
+  // agent with the lower index in the caller's order, docs/program.md).
+  if (key_.size() < n) key_.resize(n);
+  uint32_t* key = key_.data();
+  {
+    const long nl = static_cast<long>(n);
+#pragma omp parallel for num_threads(bin_threads) if (bin_threads > 1) schedule(static)
+    for (long p = 0; p < nl; ++p) key[p] = static_cast<uint32_t>(w.agent_at(type, perm[p]));
+  }
   if (build_scratch_.size() < std::size_t(threads)) build_scratch_.resize(threads);
   std::vector<double> counted(threads, 0.0);
   std::vector<std::size_t> runs(threads, 0);  // per sub-list: slot-0 rows with pairs
@@ -197,15 +236,12 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
     reduction(||                                                                   \
               : over)
   for (int t = 0; t < threads; ++t) {
-    // Pairs as listed (slot 0 row, slot 1 row); candidates.
-    std::vector<uint32_t>& s0 = build_scratch_[t].s0;
-    std::vector<uint32_t>& s1 = build_scratch_[t].s1;
-    std::vector<uint32_t>& hits = build_scratch_[t].hits;
-    s0.clear();
-    s1.clear();
-    s0.reserve(expect);
-    s1.reserve(expect);
-    uint32_t lo = UINT32_MAX, hi = 0;
+    // Pairs as listed (slot 0 row, slot 1 row); candidates. The buffers only grow: a rebuild
+    // reuses their pages.
+    BuildScratch& sc = build_scratch_[t];
+    grow(sc.s0, expect, 0);
+    grow(sc.s1, expect, 0);
+    std::size_t n_pairs = 0;
     double seen = 0;  // candidates
     for (long c = first_cell[t]; c < first_cell[t + 1] && !over; ++c) {
       const uint32_t i0 = start[c], i1 = start[c + 1];
@@ -272,7 +308,12 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
           }
           add(c0, c1, double(k0) * g.len[0]);
         }
-      if (hits.size() < span) hits.resize(span);
+      grow(sc.hits, span);
+      grow(sc.s0, n_pairs + (i1 - i0) * span, n_pairs);
+      grow(sc.s1, n_pairs + (i1 - i0) * span, n_pairs);
+      uint32_t* hits = sc.hits.data();
+      uint32_t* s0 = sc.s0.data();
+      uint32_t* s1 = sc.s1.data();
       // This cell's agents see `span` candidates less one per agent before them (the rest of
       // the cell is a candidate from the next agent on).
       const double n_i = i1 - i0;
@@ -282,50 +323,58 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
         const double xi = pos[0][p], yi = pos[1][p], zi = pos[2][p];
         rb[0] = p + 1;
         // Branch-free candidate filter: every candidate is written, kept when within reach.
-        std::size_t m = 0;
+        std::size_t h = 0;
         for (int k = 0; k < n_rows; ++k) {
           // A candidate's image is at pos + sh: its offset is pos - (xi - sh).
           const double xs = xi - shx[k], ys = yi - shy[k], zs = zi - shz[k];
           for (uint32_t q = rb[k]; q < re[k]; ++q) {
             const double dx = double(pos[0][q]) - xs, dy = double(pos[1][q]) - ys,
                          dz = double(pos[2][q]) - zs;
-            hits[m] = q;
-            m += dx * dx + dy * dy + dz * dz < cut2 ? 1 : 0;
+            hits[h] = q;
+            h += dx * dx + dy * dy + dz * dz < cut2 ? 1 : 0;
           }
         }
-        const uint32_t ri = perm[p];
-        const std::size_t ai = w.agent_at(type, ri);
-        for (std::size_t h = 0; h < m; ++h) {
-          const uint32_t rj = perm[hits[h]];
-          // Slot 0 is the agent with the lower index in the caller's order (docs/program.md).
-          const bool first = ai < w.agent_at(type, rj);
-          s0.push_back(first ? ri : rj);
-          s1.push_back(first ? rj : ri);
-          lo = std::min(lo, std::min(ri, rj));
-          hi = std::max(hi, std::max(ri, rj) + 1);
+        const uint32_t ri = perm[p], ki = key[p];
+        for (std::size_t e = 0; e < h; ++e) {
+          const uint32_t q = hits[e], rj = perm[q];
+          const bool first = ki < key[q];
+          s0[n_pairs] = first ? ri : rj;
+          s1[n_pairs] = first ? rj : ri;
+          ++n_pairs;
         }
       }
     }
     // Sorted by slot-0 row (stable counting sort): the sweep then finds each agent's slot-0
     // pairs in one run and sums their deltas before adding them to its accumulator.
-    std::vector<uint32_t>& li = L.li[t];
-    std::vector<uint32_t>& lj = L.lj[t];
-    const std::size_t n_pairs = over ? 0 : s0.size();
+    if (over) n_pairs = 0;
+    const uint32_t* s0 = sc.s0.data();
+    const uint32_t* s1 = sc.s1.data();
+    uint32_t lo = UINT32_MAX, hi = 0;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+    for (std::size_t k = 0; k < n_pairs; ++k) {
+      lo = std::min(lo, std::min(s0[k], s1[k]));
+      hi = std::max(hi, std::max(s0[k], s1[k]));
+    }
+    ++hi;
+    AlignedBuffer<uint32_t>& li = L.li[t];
+    AlignedBuffer<uint32_t>& lj = L.lj[t];
     counted[t] = seen;
-    li.resize(n_pairs);
-    lj.resize(n_pairs);
+    grow(li, n_pairs, 0);
+    grow(lj, n_pairs, 0);
     if (n_pairs > 0) {
-      std::vector<uint32_t>& at = build_scratch_[t].at;
+      std::vector<uint32_t>& at = sc.at;
       at.assign(std::size_t(hi - lo) + 1, 0);
-      for (uint32_t r0 : s0) ++at[r0 - lo + 1];
+      for (std::size_t k = 0; k < n_pairs; ++k) ++at[s0[k] - lo + 1];
       for (std::size_t k = 1; k < at.size(); ++k) {
         runs[t] += at[k] != 0 ? 1 : 0;  // a slot-0 row with pairs
         at[k] += at[k - 1];
       }
+      uint32_t* pi = li.data();
+      uint32_t* pj = lj.data();
       for (std::size_t k = 0; k < n_pairs; ++k) {
         const uint32_t dst = at[s0[k] - lo]++;
-        li[dst] = s0[k];
-        lj[dst] = s1[k];
+        pi[dst] = s0[k];
+        pj[dst] = s1[k];
       }
     }
     L.count[t] = n_pairs;

@@ -33,7 +33,7 @@ struct NeighbourList {
   double skin = 0;        // listed: pairs closer than reach + skin
   int threads = 1;        // one sub-list per thread
   std::vector<T> origin;  // positions at the build: x of every row, then y, then z
-  std::vector<std::vector<uint32_t>> li, lj;
+  std::vector<AlignedBuffer<uint32_t>> li, lj;  // per sub-list: its first count[t] entries
   std::vector<std::size_t> count;
   std::vector<uint32_t> lo, hi;  // per sub-list: rows [lo, hi) its pairs touch
   double candidates = 0;         // pairs of agents in neighbouring cells at the last build
@@ -56,7 +56,8 @@ class VerletLists {
  private:
   /// Per-thread scratch of build.
   struct BuildScratch {
-    std::vector<uint32_t> s0, s1, hits, at;
+    AlignedBuffer<uint32_t> s0, s1;
+    std::vector<uint32_t> hits, at;
   };
   struct SortState {
     uint64_t epoch = UINT64_MAX;  // the type's order_epoch after its last sort by this object
@@ -74,6 +75,7 @@ class VerletLists {
   std::vector<SortState> sort_state_;        // per type
   CellBins bins_;                            // build: the type's agents binned
   std::vector<uint32_t> order_, sigma_;      // build: cells and rows in order
+  std::vector<uint32_t> key_;                // build: caller index per bin slot
   std::vector<BuildScratch> build_scratch_;  // build: per thread
   std::vector<AlignedBuffer<T>> pos_;        // build: positions in cell order
 };
