@@ -1,12 +1,15 @@
 // Verlet neighbour lists (include/brz/neighbour_verlet_list.hpp). Baseline ISA code.
 #include "brz/neighbour_verlet_list.hpp"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <vector>
+
+#include "brz/isa.hpp"
 
 namespace brz {
 namespace {
@@ -34,6 +37,57 @@ void grow(AlignedBuffer<uint32_t>& b, std::size_t n, std::size_t used) {
   AlignedBuffer<uint32_t> next(m);
   if (used > 0) std::copy(b.data(), b.data() + used, next.data());
   b = std::move(next);
+}
+
+// The candidate filter: appends to `hits` (from h on) the rows q in [q0, q1) whose position
+// lies within cut2 (squared) of (xs, ys, zs); returns the new count. Branch-free: every
+// candidate is written, and kept when within reach.
+template <class T>
+std::size_t filter_rows(const T* const* pos, uint32_t q0, uint32_t q1, double xs, double ys,
+                        double zs, double cut2, uint32_t* hits, std::size_t h) {
+  for (uint32_t q = q0; q < q1; ++q) {
+    const double dx = double(pos[0][q]) - xs, dy = double(pos[1][q]) - ys,
+                 dz = double(pos[2][q]) - zs;
+    hits[h] = q;
+    h += dx * dx + dy * dy + dz * dz < cut2 ? 1 : 0;
+  }
+  return h;
+}
+
+// The same eight candidates at a time, where the sweeps run AVX-512: the same products and
+// sums in the same order, so the same pairs. Writes up to 8 elements past the new count.
+#define BRZ_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw")))
+template <class T>
+BRZ_AVX512 inline __m512d load8(const T* p, __mmask8 m) {
+  if constexpr (sizeof(T) == 8)
+    return _mm512_maskz_loadu_pd(m, p);
+  else
+    return _mm512_maskz_cvtps_pd(m, _mm256_maskz_loadu_ps(m, p));
+}
+
+template <class T>
+BRZ_AVX512 std::size_t filter_rows_avx512(const T* const* pos, uint32_t q0, uint32_t q1, double xs,
+                                          double ys, double zs, double cut2, uint32_t* hits,
+                                          std::size_t h) {
+  const __m512d X = _mm512_set1_pd(xs), Y = _mm512_set1_pd(ys), Z = _mm512_set1_pd(zs),
+                C = _mm512_set1_pd(cut2);
+  __m256i q =
+      _mm256_add_epi32(_mm256_set1_epi32(int(q0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  for (uint32_t b = q0; b < q1; b += 8) {
+    const __mmask8 m = q1 - b >= 8 ? __mmask8(0xff) : __mmask8((1u << (q1 - b)) - 1);
+    const __m512d dx = _mm512_sub_pd(load8(pos[0] + b, m), X),
+                  dy = _mm512_sub_pd(load8(pos[1] + b, m), Y),
+                  dz = _mm512_sub_pd(load8(pos[2] + b, m), Z);
+    const __m512d d2 = _mm512_add_pd(_mm512_add_pd(_mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy)),
+                                     _mm512_mul_pd(dz, dz));
+    const __mmask8 in = _mm512_mask_cmp_pd_mask(m, d2, C, _CMP_LT_OQ);
+    // A compress into a register and a full store: a compressing store to memory is slow on
+    // some cores.
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(hits + h), _mm256_maskz_compress_epi32(in, q));
+    h += std::size_t(__builtin_popcount(in));
+    q = _mm256_add_epi32(q, _mm256_set1_epi32(8));
+  }
+  return h;
 }
 
 }  // namespace
@@ -229,6 +283,10 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
     for (long p = 0; p < nl; ++p) key[p] = static_cast<uint32_t>(w.agent_at(type, perm[p]));
   }
   if (build_scratch_.size() < std::size_t(threads)) build_scratch_.resize(threads);
+  // The filter's ISA follows the interpreter's (ExecOptions::sweeps, else the one chosen at load).
+  const SweepSet* wide_set = sweeps_for("avx512");
+  const bool wide =
+      wide_set != nullptr && (opts.sweeps ? opts.sweeps : &active_sweeps()) == wide_set;
   std::vector<double> counted(threads, 0.0);
   std::vector<std::size_t> runs(threads, 0);  // per sub-list: slot-0 rows with pairs
   bool over = false;
@@ -308,7 +366,7 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
           }
           add(c0, c1, double(k0) * g.len[0]);
         }
-      grow(sc.hits, span);
+      grow(sc.hits, span + 8);
       grow(sc.s0, n_pairs + (i1 - i0) * span, n_pairs);
       grow(sc.s1, n_pairs + (i1 - i0) * span, n_pairs);
       uint32_t* hits = sc.hits.data();
@@ -322,17 +380,12 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
       for (uint32_t p = i0; p < i1; ++p) {
         const double xi = pos[0][p], yi = pos[1][p], zi = pos[2][p];
         rb[0] = p + 1;
-        // Branch-free candidate filter: every candidate is written, kept when within reach.
         std::size_t h = 0;
         for (int k = 0; k < n_rows; ++k) {
           // A candidate's image is at pos + sh: its offset is pos - (xi - sh).
           const double xs = xi - shx[k], ys = yi - shy[k], zs = zi - shz[k];
-          for (uint32_t q = rb[k]; q < re[k]; ++q) {
-            const double dx = double(pos[0][q]) - xs, dy = double(pos[1][q]) - ys,
-                         dz = double(pos[2][q]) - zs;
-            hits[h] = q;
-            h += dx * dx + dy * dy + dz * dz < cut2 ? 1 : 0;
-          }
+          h = wide ? filter_rows_avx512(pos, rb[k], re[k], xs, ys, zs, cut2, hits, h)
+                   : filter_rows(pos, rb[k], re[k], xs, ys, zs, cut2, hits, h);
         }
         const uint32_t ri = perm[p], ki = key[p];
         for (std::size_t e = 0; e < h; ++e) {
