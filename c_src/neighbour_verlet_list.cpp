@@ -418,17 +418,15 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
       std::vector<uint32_t>& at = sc.at;
       at.assign(std::size_t(hi - lo) + 1, 0);
       for (std::size_t k = 0; k < n_pairs; ++k) ++at[s0[k] - lo + 1];
-      for (std::size_t k = 1; k < at.size(); ++k) {
-        runs[t] += at[k] != 0 ? 1 : 0;  // a slot-0 row with pairs
-        at[k] += at[k - 1];
-      }
+      // Slot 0 is the row of each run: written in order, only slot 1 is scattered.
       uint32_t* pi = li.data();
       uint32_t* pj = lj.data();
-      for (std::size_t k = 0; k < n_pairs; ++k) {
-        const uint32_t dst = at[s0[k] - lo]++;
-        pi[dst] = s0[k];
-        pj[dst] = s1[k];
+      for (std::size_t k = 1; k < at.size(); ++k) {
+        runs[t] += at[k] != 0 ? 1 : 0;  // a slot-0 row with pairs
+        std::fill(pi + at[k - 1], pi + at[k - 1] + at[k], lo + uint32_t(k - 1));
+        at[k] += at[k - 1];
       }
+      for (std::size_t k = 0; k < n_pairs; ++k) pj[at[s0[k] - lo]++] = s1[k];
     }
     L.count[t] = n_pairs;
     L.lo[t] = lo == UINT32_MAX ? 0 : lo;
