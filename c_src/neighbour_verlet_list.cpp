@@ -54,8 +54,9 @@ std::size_t filter_rows(const T* const* pos, uint32_t q0, uint32_t q1, double xs
   return h;
 }
 
-// The same eight candidates at a time, where the sweeps run AVX-512: the same products and
-// sums in the same order, so the same pairs. Writes up to 8 elements past the new count.
+// The filter of one agent at x over every range of its stencil eight candidates at a time,
+// where the sweeps run AVX-512: the same products and sums in the same order as filter_rows,
+// so the same pairs. Returns the count; writes up to 8 elements past it.
 #define BRZ_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw")))
 template <class T>
 BRZ_AVX512 inline __m512d load8(const T* p, __mmask8 m) {
@@ -66,26 +67,31 @@ BRZ_AVX512 inline __m512d load8(const T* p, __mmask8 m) {
 }
 
 template <class T>
-BRZ_AVX512 std::size_t filter_rows_avx512(const T* const* pos, uint32_t q0, uint32_t q1, double xs,
-                                          double ys, double zs, double cut2, uint32_t* hits,
-                                          std::size_t h) {
-  const __m512d X = _mm512_set1_pd(xs), Y = _mm512_set1_pd(ys), Z = _mm512_set1_pd(zs),
-                C = _mm512_set1_pd(cut2);
-  __m256i q =
-      _mm256_add_epi32(_mm256_set1_epi32(int(q0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  for (uint32_t b = q0; b < q1; b += 8) {
-    const __mmask8 m = q1 - b >= 8 ? __mmask8(0xff) : __mmask8((1u << (q1 - b)) - 1);
-    const __m512d dx = _mm512_sub_pd(load8(pos[0] + b, m), X),
-                  dy = _mm512_sub_pd(load8(pos[1] + b, m), Y),
-                  dz = _mm512_sub_pd(load8(pos[2] + b, m), Z);
-    const __m512d d2 = _mm512_add_pd(_mm512_add_pd(_mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy)),
-                                     _mm512_mul_pd(dz, dz));
-    const __mmask8 in = _mm512_mask_cmp_pd_mask(m, d2, C, _CMP_LT_OQ);
-    // A compress into a register and a full store: a compressing store to memory is slow on
-    // some cores.
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(hits + h), _mm256_maskz_compress_epi32(in, q));
-    h += std::size_t(__builtin_popcount(in));
-    q = _mm256_add_epi32(q, _mm256_set1_epi32(8));
+BRZ_AVX512 std::size_t filter_agent_avx512(const T* const* pos, int n_rows, const uint32_t* rb,
+                                           const uint32_t* re, const double* shx, const double* shy,
+                                           const double* shz, const double* x, double cut2,
+                                           uint32_t* hits) {
+  const __m512d C = _mm512_set1_pd(cut2);
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  std::size_t h = 0;
+  for (int k = 0; k < n_rows; ++k) {
+    // A candidate's image is at pos + sh: its offset is pos - (x - sh).
+    const __m512d X = _mm512_set1_pd(x[0] - shx[k]), Y = _mm512_set1_pd(x[1] - shy[k]),
+                  Z = _mm512_set1_pd(x[2] - shz[k]);
+    for (uint32_t b = rb[k]; b < re[k]; b += 8) {
+      const __mmask8 m = re[k] - b >= 8 ? __mmask8(0xff) : __mmask8((1u << (re[k] - b)) - 1);
+      const __m512d dx = _mm512_sub_pd(load8(pos[0] + b, m), X),
+                    dy = _mm512_sub_pd(load8(pos[1] + b, m), Y),
+                    dz = _mm512_sub_pd(load8(pos[2] + b, m), Z);
+      const __m512d d2 = _mm512_add_pd(_mm512_add_pd(_mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy)),
+                                       _mm512_mul_pd(dz, dz));
+      const __mmask8 in = _mm512_mask_cmp_pd_mask(m, d2, C, _CMP_LT_OQ);
+      // A compress into a register and a full store: a compressing store to memory is slow on
+      // some cores.
+      const __m256i q = _mm256_add_epi32(_mm256_set1_epi32(int(b)), iota);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(hits + h), _mm256_maskz_compress_epi32(in, q));
+      h += std::size_t(__builtin_popcount(in));
+    }
   }
   return h;
 }
@@ -381,11 +387,15 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
         const double xi = pos[0][p], yi = pos[1][p], zi = pos[2][p];
         rb[0] = p + 1;
         std::size_t h = 0;
-        for (int k = 0; k < n_rows; ++k) {
-          // A candidate's image is at pos + sh: its offset is pos - (xi - sh).
-          const double xs = xi - shx[k], ys = yi - shy[k], zs = zi - shz[k];
-          h = wide ? filter_rows_avx512(pos, rb[k], re[k], xs, ys, zs, cut2, hits, h)
-                   : filter_rows(pos, rb[k], re[k], xs, ys, zs, cut2, hits, h);
+        if (wide) {
+          const double x[3] = {xi, yi, zi};
+          h = filter_agent_avx512(pos, n_rows, rb, re, shx, shy, shz, x, cut2, hits);
+        } else {
+          for (int k = 0; k < n_rows; ++k) {
+            // A candidate's image is at pos + sh: its offset is pos - (xi - sh).
+            const double xs = xi - shx[k], ys = yi - shy[k], zs = zi - shz[k];
+            h = filter_rows(pos, rb[k], re[k], xs, ys, zs, cut2, hits, h);
+          }
         }
         const uint32_t ri = perm[p], ki = key[p];
         for (std::size_t e = 0; e < h; ++e) {
