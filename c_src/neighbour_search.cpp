@@ -15,6 +15,9 @@
 namespace brz {
 namespace {
 
+// Rows above which a threaded list sweep sums its accumulators on its threads.
+constexpr uint32_t kReduceParallelRows = 4096;
+
 // The minimum-image fields of a neighbour sweep's PairBlockArgs: the box edge on the axes the
 // search wraps, 0 on the others.
 template <class T>
@@ -119,31 +122,50 @@ void NeighbourSearch<T>::sweep_list(World<T>& w, const Rule& r, const T* consts,
     const long b0 = lo_all >> 6, b1 = ((hi_all - 1) >> 6) + 1;
     const std::size_t n_acc = acc_lanes.size();
     T* acc = list_acc_.data();
-    const int th = hi_all - lo_all > opts.bin_parallel_threshold ? threads : 1;
-#pragma omp parallel for num_threads(th) if (th > 1) schedule(static) reduction(&& : finite)
-    for (long bk = b0; bk < b1; ++bk) {
-      bool any = false;
-      for (int t = 0; t < threads; ++t) {
-        const long rel = bk - long(L.lo[t] >> 6);
-        if (L.hi[t] > L.lo[t] && rel >= 0 && uint64_t(rel) < n_blocks)
-          any = any || touched_[t][rel] != 0;
-      }
-      if (!any) continue;
-      const uint32_t r0 = std::max<uint32_t>(uint32_t(bk) << 6, lo_all),
-                     r1 = std::min<uint32_t>((uint32_t(bk) + 1) << 6, hi_all);
-      for (uint32_t row = r0; row < r1; ++row)
-        for (std::size_t a = 0; a < n_acc; ++a) {
-          T sum = T(-0.0);
-          for (int t = 0; t < threads; ++t)
-            if (row >= L.lo[t] && row < L.hi[t]) {
-              T& x = acc[std::size_t(t) * block + (row - L.lo[t]) * n_acc + a];
-              sum += x;
-              x = T(-0.0);
-            }
-          T* col = cols[acc_lanes[a]];
-          col[row] = col[row] + sum;
-          finite = finite && std::isfinite(col[row]);
+    // On the sweep's threads when it had several (they are still awake), else above the
+    // binning threshold.
+    const int th =
+        hi_all - lo_all > (threads > 1 ? kReduceParallelRows : opts.bin_parallel_threshold)
+            ? threads
+            : 1;
+#pragma omp parallel num_threads(th) if (th > 1) reduction(&& : finite)
+    {
+      // A block's sums, row-major: each sub-list's window added in sub-list order (vectorised
+      // over its rows and lanes), then the sums to the columns.
+      std::vector<T> sum(64 * n_acc);
+#pragma omp for schedule(static)
+      for (long bk = b0; bk < b1; ++bk) {
+        bool any = false;
+        for (int t = 0; t < threads; ++t) {
+          const long rel = bk - long(L.lo[t] >> 6);
+          if (L.hi[t] > L.lo[t] && rel >= 0 && uint64_t(rel) < n_blocks)
+            any = any || touched_[t][rel] != 0;
         }
+        if (!any) continue;
+        const uint32_t r0 = std::max<uint32_t>(uint32_t(bk) << 6, lo_all),
+                       r1 = std::min<uint32_t>((uint32_t(bk) + 1) << 6, hi_all);
+        T* s = sum.data();
+        std::fill(s, s + (r1 - r0) * n_acc, T(-0.0));
+        for (int t = 0; t < threads; ++t) {
+          const uint32_t a = std::max(r0, L.lo[t]), e = std::min(r1, L.hi[t]);
+          if (a >= e) continue;
+          T* x = acc + std::size_t(t) * block + (a - L.lo[t]) * n_acc;
+          T* d = s + (a - r0) * n_acc;
+          const long len = long(e - a) * long(n_acc);
+#pragma omp simd
+          for (long k = 0; k < len; ++k) {
+            d[k] += x[k];
+            x[k] = T(-0.0);
+          }
+        }
+        for (std::size_t l = 0; l < n_acc; ++l) {
+          T* col = cols[acc_lanes[l]];
+          for (uint32_t row = r0; row < r1; ++row) {
+            col[row] = col[row] + s[(row - r0) * n_acc + l];
+            finite = finite && std::isfinite(col[row]);
+          }
+        }
+      }
     }
     for (int t = 0; t < threads; ++t) std::fill(touched_[t].begin(), touched_[t].end(), 0);
   }

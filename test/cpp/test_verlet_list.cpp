@@ -1,7 +1,7 @@
 // Verlet neighbour lists (include/brz/neighbour_verlet_list.hpp) built directly: every pair
 // within reach listed exactly once, slot 0 the lower caller index, each sub-list sorted by
-// slot-0 row within the rows it declares, and the same lists from the scalar and the AVX-512
-// candidate filters.
+// slot-0 row within the rows it declares, the same lists from the scalar and the AVX-512
+// candidate filters, and sweeps of threaded lists that sum their accumulators exactly.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -17,7 +17,9 @@ using namespace brzt;
 
 namespace {
 
-std::shared_ptr<const brz::Program> list_program(uint32_t mask, double rc) {
+// Lane 3 of type 0: the sum of r^2 (slot 0 only), or with `count`, the number of neighbours
+// within rc (both slots).
+std::shared_ptr<const brz::Program> list_program(uint32_t mask, double rc, bool count = false) {
   ProgramBuilder pb;
   pb.lanes = {4};
   pb.periodic_mask = mask;
@@ -33,9 +35,16 @@ std::shared_ptr<const brz::Program> list_program(uint32_t mask, double rc) {
     const uint16_t sq = r.op(Op::MUL, x, x);
     r2 = d == 0 ? sq : r.op(Op::ADD, r2, sq);
   }
-  r.acc(0, 3, r2);
+  const uint16_t cut = r.cnst(rc);
+  if (count) {
+    const uint16_t in = r.op(Op::LT, r2, r.op(Op::MUL, cut, cut));
+    r.acc(0, 3, in);
+    r.acc(1, 3, in);
+  } else {
+    r.acc(0, 3, r2);
+  }
   r.cflag = 1;
-  r.creg = r.cnst(rc);
+  r.creg = cut;
   return pb.build();
 }
 
@@ -144,4 +153,43 @@ TEST_CASE("Verlet lists list every pair within reach once, oriented and sorted",
       }
   // A box a few cells wide, where the stencil wraps onto itself.
   check<double>(7, 400, 4.0, 1.9, 2, 77);
+}
+
+TEST_CASE("threaded list sweeps of many rows sum every neighbour", "[list]") {
+  // Enough rows that the sweep's threads also sum the accumulators.
+  const std::size_t n = 6000;
+  const double len = 20, rc = 1.5;
+  for (uint32_t mask : {7u, 0u}) {
+    INFO("mask " << mask);
+    auto prog = list_program(mask, rc, true);
+    brz::World<double> a(prog, {n}), b(prog, {n});
+    const double lo[3] = {0, 0, 0}, hi[3] = {len, len, len};
+    a.set_box(lo, hi);
+    b.set_box(lo, hi);
+    std::mt19937_64 rng(5);
+    std::uniform_real_distribution<double> u(0, len);
+    for (std::size_t i = 0; i < n; ++i)
+      for (uint32_t d = 0; d < 3; ++d) {
+        const double x = u(rng);
+        a.set(0, d, i, x);
+        b.set(0, d, i, x);
+      }
+    brz::ExecOptions list, all;
+    list.max_threads = 2;
+    list.pair_parallel_threshold = list.list_parallel_threshold = 0;
+    all.neighbour_search = false;
+    const brz::RunStepsResult rs = brz::run_steps(a, {0}, 3, 0.01, list);
+    brz::run_steps(b, {0}, 3, 0.01, all);
+    CHECK(rs.on(brz::RulePath::ListInterpreter) + rs.on(brz::RulePath::ListBlockKernel) +
+              rs.on(brz::RulePath::ListKernel) ==
+          3);
+    std::size_t mismatches = 0;
+    double total = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      mismatches += a.get(0, 3, i) != b.get(0, 3, i);
+      total += a.get(0, 3, i);
+    }
+    CHECK(mismatches == 0);
+    CHECK(total > n);
+  }
 }
