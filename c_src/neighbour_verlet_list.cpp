@@ -423,7 +423,7 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
     AlignedBuffer<uint32_t>& lj = L.lj[t];
     counted[t] = seen;
     grow(li, n_pairs, 0);
-    grow(lj, n_pairs, 0);
+    grow(lj, n_pairs + kListPadding, 0);
     if (n_pairs > 0) {
       std::vector<uint32_t>& at = sc.at;
       at.assign(std::size_t(hi - lo) + 1, 0);
@@ -438,6 +438,9 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
       }
       for (std::size_t k = 0; k < n_pairs; ++k) pj[at[s0[k] - lo]++] = s1[k];
     }
+    // Readable entries past the end (kListPadding): rows of this list, so that a kernel that
+    // evaluates them (and discards the result) reads only agents' columns.
+    std::fill(lj.data() + n_pairs, lj.data() + n_pairs + kListPadding, n_pairs > 0 ? lj[0] : 0u);
     L.count[t] = n_pairs;
     L.lo[t] = lo == UINT32_MAX ? 0 : lo;
     L.hi[t] = lo == UINT32_MAX ? 0 : hi;

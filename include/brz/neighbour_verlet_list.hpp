@@ -18,6 +18,10 @@ namespace brz {
 /// Neighbour lists of same-type rules list the pairs closer than (1 + kSkinFraction) times the
 /// cutoff bound; a list is reused while no agent has moved half the skin since it was built.
 constexpr double kSkinFraction = 0.12;
+/// Entries of a sub-list's lj that stay readable past its count (each one a row of the list):
+/// the neighbour-list kernels round every row's run up to whole vectors of 8 pairs
+/// (generated_abi.hpp, BrzListArgs::pad_row) and read up to 7 entries past the last.
+constexpr std::size_t kListPadding = 8;
 /// A type's rows are re-sorted by cell (World::reorder) when a list is built for it and it has
 /// not been sorted in this run (or was reordered since by someone else), or kResortBuilds lists
 /// of it have been built since its last sort.
