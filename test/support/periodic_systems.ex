@@ -2,61 +2,6 @@ defmodule BrokenRecord.Zero.PeriodicSystems do
   @moduledoc "Systems in periodic space for the ExUnit suite."
   use BrokenRecord.Zero
 
-  # Shifted LJ (rc = 2.5: the energy is continuous at the cutoff), velocity Verlet, pe per atom.
-  defsystem LJ do
-    space periodic: [:x, :y, :z]
-
-    agents do
-      defagent Atom do
-        field :position, :vec3
-        field :velocity, :vec3
-        field :force, :vec3, default: {0.0, 0.0, 0.0}
-        field :pe, :float, default: 0.0
-      end
-    end
-
-    rules do
-      interaction half_kick(p: Atom) do
-        p.velocity = p.velocity + p.force * (0.5 * dt)
-      end
-
-      interaction drift(p: Atom) do
-        p.position = p.position + p.velocity * dt
-        p.force = {0.0, 0.0, 0.0}
-      end
-
-      interaction lj_force(a: Atom, b: Atom) do
-        d = a.position - b.position
-        r2 = dot(d, d)
-
-        if r2 < 6.25 do
-          ir2 = 1 / r2
-          ir6 = ir2 * ir2 * ir2
-          f = ir6 * (48 * ir6 - 24) * ir2
-          a.force = a.force + d * f
-          b.force = b.force - d * f
-        end
-      end
-
-      interaction clear_pe(p: Atom) do
-        p.pe = 0.0
-      end
-
-      # Shifted by the value at rc: 4 (rc^-12 - rc^-6) = -0.016316891136.
-      interaction lj_energy(a: Atom, b: Atom) do
-        d = a.position - b.position
-        r2 = dot(d, d)
-
-        if r2 < 6.25 do
-          ir6 = 1 / (r2 * r2 * r2)
-          e = (ir6 * (4 * ir6 - 4) + 0.016316891136) * 0.5
-          a.pe = a.pe + e
-          b.pe = b.pe + e
-        end
-      end
-    end
-  end
-
   # Soft repulsion on a torus in x and y; walls reflect on z (a slab).
   defsystem Slab do
     space periodic: [:x, :y]
