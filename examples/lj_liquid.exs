@@ -25,41 +25,16 @@ cells =
 # the cutoff (2.5) must be at most half the box edge (3 cells: an edge of 5.04)
 if cells < 3, do: raise(ArgumentError, "at least 3 fcc cells a side, got #{cells}")
 
-# fcc lattice: 4 atoms per cubic cell of side a, density 4 / a^3
-a = :math.pow(4 / 0.8442, 1 / 3)
-basis = [{0.0, 0.0, 0.0}, {0.5, 0.5, 0.0}, {0.5, 0.0, 0.5}, {0.0, 0.5, 0.5}]
-
-positions =
-  for i <- 0..(cells - 1),
-      j <- 0..(cells - 1),
-      k <- 0..(cells - 1),
-      {bx, by, bz} <- basis,
-      do: {(i + bx) * a, (j + by) * a, (k + bz) * a}
-
+# fcc lattice sites and Maxwell-Boltzmann velocities at T = 1.44 (zero momentum, seeded)
+{positions, side} = BrokenRecord.Zero.Lattice.fcc(cells, 0.8442)
 n = length(positions)
-
-# Maxwell-Boltzmann velocities, the mean removed, scaled to T = 1.44 exactly
-:rand.seed(:exsss, {87_287, 1, 2})
-raw = for _ <- 1..n, do: {:rand.normal(), :rand.normal(), :rand.normal()}
-
-{sx, sy, sz} =
-  Enum.reduce(raw, {0.0, 0.0, 0.0}, fn {x, y, z}, {ax, ay, az} -> {ax + x, ay + y, az + z} end)
-
-centred = Enum.map(raw, fn {x, y, z} -> {x - sx / n, y - sy / n, z - sz / n} end)
-sum_v2 = Enum.reduce(centred, 0.0, fn {x, y, z}, acc -> acc + x * x + y * y + z * z end)
-scale = :math.sqrt(1.44 * (3 * n - 3) / sum_v2)
+velocities = BrokenRecord.Zero.Lattice.velocities(n, 1.44, 87_287)
 
 atoms =
-  Enum.zip_with(positions, centred, fn position, {x, y, z} ->
-    %{
-      position: position,
-      velocity: {x * scale, y * scale, z * scale},
-      force: {0.0, 0.0, 0.0},
-      pe: 0.0
-    }
+  Enum.zip_with(positions, velocities, fn position, velocity ->
+    %{position: position, velocity: velocity}
   end)
 
-side = cells * a
 world = World.new(LJLiquid, %{atoms: atoms, box: {side, side, side}})
 
 sum = fn bin, f -> for <<x::float-native-64 <- bin>>, reduce: 0.0, do: (acc -> acc + f.(x)) end

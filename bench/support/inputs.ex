@@ -19,6 +19,8 @@ defmodule Bench.Inputs do
   Bodies from the same generator as the C++ reference (bench/reference.cpp, Lcg): positions
   uniform in [0, 10)^3, mass 1/n, at rest, so that DSL and reference results can be compared.
   """
+
+  alias BrokenRecord.Zero.Lattice
   @spec bodies(pos_integer) :: [map]
   def bodies(n) do
     {list, _} =
@@ -67,43 +69,19 @@ defmodule Bench.Inputs do
 
   @doc """
   `cells`^3 fcc unit cells at reduced density `rho`; velocities Maxwell-Boltzmann at `temp`
-  with zero total momentum, scaled to exactly `temp` with 3N - 3 degrees of freedom. Returns
-  the atoms and the side of the box.
+  with zero total momentum, scaled to exactly `temp` with 3N - 3 degrees of freedom
+  (`BrokenRecord.Zero.Lattice`, seed 87287). Returns the atoms and the side of the box.
   """
   @spec fcc_lattice(pos_integer, float, float) :: {[map], float}
   def fcc_lattice(cells, rho, temp) do
-    a = :math.pow(4 / rho, 1 / 3)
-    basis = [{0.0, 0.0, 0.0}, {0.5, 0.5, 0.0}, {0.5, 0.0, 0.5}, {0.0, 0.5, 0.5}]
-
-    positions =
-      for i <- 0..(cells - 1),
-          j <- 0..(cells - 1),
-          k <- 0..(cells - 1),
-          {bx, by, bz} <- basis,
-          do: {(i + bx) * a, (j + by) * a, (k + bz) * a}
-
-    n = length(positions)
-    :rand.seed(:exsss, {87_287, 1, 2})
-    raw = for _ <- 1..n, do: {:rand.normal(), :rand.normal(), :rand.normal()}
-
-    {sx, sy, sz} =
-      Enum.reduce(raw, {0.0, 0.0, 0.0}, fn {x, y, z}, {a1, a2, a3} -> {a1 + x, a2 + y, a3 + z} end)
-
-    {mx, my, mz} = {sx / n, sy / n, sz / n}
-    centred = Enum.map(raw, fn {x, y, z} -> {x - mx, y - my, z - mz} end)
-    sum_v2 = Enum.reduce(centred, 0.0, fn {x, y, z}, s -> s + x * x + y * y + z * z end)
-    scale = :math.sqrt(temp * (3 * n - 3) / sum_v2)
+    {positions, edge} = Lattice.fcc(cells, rho)
+    velocities = Lattice.velocities(length(positions), temp, 87_287)
 
     atoms =
-      Enum.zip_with(positions, centred, fn p, {x, y, z} ->
-        %{
-          position: p,
-          velocity: {x * scale, y * scale, z * scale},
-          force: {0.0, 0.0, 0.0},
-          pe: 0.0
-        }
+      Enum.zip_with(positions, velocities, fn p, v ->
+        %{position: p, velocity: v, force: {0.0, 0.0, 0.0}, pe: 0.0}
       end)
 
-    {atoms, cells * a}
+    {atoms, edge}
   end
 end

@@ -109,40 +109,14 @@ defmodule BrokenRecord.Zero.TestHelpers do
   ## Lattices
 
   @doc """
-  An fcc lattice of `cells`^3 unit cells at reduced density `rho` (4 atoms per cell): atom
-  positions `{x, y, z}` in `[0, edge)^3` and the box edge.
-  """
-  @spec fcc(pos_integer, float) :: {[{float, float, float}], float}
-  def fcc(cells, rho) do
-    a = :math.pow(4 / rho, 1 / 3)
-    basis = [{0.0, 0.0, 0.0}, {0.5, 0.5, 0.0}, {0.5, 0.0, 0.5}, {0.0, 0.5, 0.5}]
-
-    positions =
-      for i <- 0..(cells - 1),
-          j <- 0..(cells - 1),
-          k <- 0..(cells - 1),
-          {bx, by, bz} <- basis,
-          do: {(i + bx) * a, (j + by) * a, (k + bz) * a}
-
-    {positions, cells * a}
-  end
-
-  @doc """
-  `%{position, velocity}` atoms on an fcc lattice (`fcc/2`) with velocities uniform in
-  [-speed, speed) less their mean (seeded), and the box edge.
+  `%{position, velocity}` atoms on an fcc lattice (`BrokenRecord.Zero.Lattice`) at density
+  `rho` with velocities at temperature `temp` (seeded by `seed`), and the box edge.
   """
   @spec lj_liquid(pos_integer, float, float, integer) :: {[map], float}
-  def lj_liquid(cells, rho, speed, seed) do
-    {positions, edge} = fcc(cells, rho)
-    seed(seed)
-    velocities = for _ <- positions, do: vec(-speed, speed)
-    n = length(velocities)
-    mean = velocities |> Enum.reduce({0.0, 0.0, 0.0}, &add/2) |> scale(1 / n)
-
-    atoms =
-      Enum.zip_with(positions, velocities, fn p, v -> %{position: p, velocity: sub(v, mean)} end)
-
-    {atoms, edge}
+  def lj_liquid(cells, rho, temp, seed) do
+    {positions, edge} = BrokenRecord.Zero.Lattice.fcc(cells, rho)
+    velocities = BrokenRecord.Zero.Lattice.velocities(length(positions), temp, seed)
+    {Enum.zip_with(positions, velocities, &%{position: &1, velocity: &2}), edge}
   end
 
   ## Random inputs

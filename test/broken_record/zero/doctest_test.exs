@@ -5,6 +5,7 @@ defmodule BrokenRecord.Zero.DoctestTest do
   doctest BrokenRecord.Zero.Box
   doctest BrokenRecord.Zero.Conservation.Sums
   doctest BrokenRecord.Zero.Env
+  doctest BrokenRecord.Zero.Lattice
   doctest BrokenRecord.Zero.Options
   doctest BrokenRecord.Zero.Runtime
   doctest BrokenRecord.Zero.Space
