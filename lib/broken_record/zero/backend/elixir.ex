@@ -398,14 +398,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
       end
 
     neighbour = seconds_since(t0)
-    pair = fn a, b -> system.module.__brz_pair__(id, a, b, params) end
-
-    ctx = %{
-      system: system,
-      step: step,
-      pair: pair,
-      acc_lanes: Map.new([{rule.type_b, acc_b}, {rule.type_a, acc_a}])
-    }
+    ctx = pair_context(system, id, rule, params, step)
 
     a_tuple = List.to_tuple(a_rows)
     b_rows = if rule.kind == :pair_same, do: a_rows, else: Map.fetch!(lanes, rule.type_b)
@@ -471,17 +464,22 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     {lanes, neighbour}
   end
 
+  # What a pair sweep needs to call the rule and to name an agent in a NumericalError.
+  defp pair_context(system, id, rule, params, step) do
+    {acc_a, acc_b} = Codegen.acc_lanes(rule)
+
+    %{
+      system: system,
+      step: step,
+      pair: fn a, b -> system.module.__brz_pair__(id, a, b, params) end,
+      acc_lanes: Map.new([{rule.type_b, acc_b}, {rule.type_a, acc_a}])
+    }
+  end
+
   defp all_pairs(lanes, id, %Rule{} = rule, system, params, step) do
     {acc_a, acc_b} = Codegen.acc_lanes(rule)
     a_rows = Map.fetch!(lanes, rule.type_a)
-    pair = fn a, b -> system.module.__brz_pair__(id, a, b, params) end
-
-    ctx = %{
-      system: system,
-      step: step,
-      pair: pair,
-      acc_lanes: Map.new([{rule.type_b, acc_b}, {rule.type_a, acc_a}])
-    }
+    ctx = pair_context(system, id, rule, params, step)
 
     case rule.kind do
       :pair_same ->

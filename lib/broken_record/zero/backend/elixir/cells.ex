@@ -30,19 +30,11 @@ defmodule BrokenRecord.Zero.Backend.Elixir.Cells do
     grid = grid([points], reach, box, axes)
     cells = bin(points, grid)
 
+    # Each unordered pair of neighbouring cells once: a cell with the cells after it.
     cells
     |> Enum.flat_map(fn {cell, members} ->
-      own = within(members, grid, [])
-
-      grid
-      |> neighbours(cell)
-      |> Enum.filter(&(&1 > cell))
-      |> Enum.reduce(own, fn other, acc ->
-        case Map.fetch(cells, other) do
-          {:ok, others} -> between(members, others, grid, acc, :same)
-          :error -> acc
-        end
-      end)
+      others = Enum.filter(neighbours(grid, cell), &(&1 > cell))
+      with_neighbours(members, others, cells, grid, within(members, grid, []), :same)
     end)
     |> Enum.sort()
   end
@@ -60,16 +52,19 @@ defmodule BrokenRecord.Zero.Backend.Elixir.Cells do
 
     cells_a
     |> Enum.flat_map(fn {cell, members} ->
-      grid
-      |> neighbours(cell)
-      |> Enum.reduce([], fn other, acc ->
-        case Map.fetch(cells_b, other) do
-          {:ok, others} -> between(members, others, grid, acc, :any)
-          :error -> acc
-        end
-      end)
+      with_neighbours(members, neighbours(grid, cell), cells_b, grid, [], :any)
     end)
     |> Enum.sort()
+  end
+
+  # The pairs of `members` with the agents binned in the cells `others` of `cells`, onto `acc`.
+  defp with_neighbours(members, others, cells, grid, acc, order) do
+    Enum.reduce(others, acc, fn other, acc ->
+      case Map.fetch(cells, other) do
+        {:ok, agents} -> between(members, agents, grid, acc, order)
+        :error -> acc
+      end
+    end)
   end
 
   # The pairs within one cell.
