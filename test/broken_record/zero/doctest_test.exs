@@ -7,6 +7,7 @@ defmodule BrokenRecord.Zero.DoctestTest do
   doctest BrokenRecord.Zero.Env
   doctest BrokenRecord.Zero.Lattice
   doctest BrokenRecord.Zero.Options
+  doctest BrokenRecord.Zero.Philox
   doctest BrokenRecord.Zero.Runtime
   doctest BrokenRecord.Zero.Space
   doctest BrokenRecord.Zero.World
