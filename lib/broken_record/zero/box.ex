@@ -162,6 +162,10 @@ defmodule BrokenRecord.Zero.Box do
     params |> Tuple.append(lx) |> Tuple.append(ly) |> Tuple.append(lz)
   end
 
+  @doc "Edge `axis` of the box from a params tuple made by `with_edges/2` (the `BOX` instruction)."
+  @spec edge_param(tuple, 0..2) :: float
+  def edge_param(params, axis), do: elem(params, tuple_size(params) - 3 + axis)
+
   @doc "The box as the engine takes it: `{{xlo, ylo, zlo}, {xhi, yhi, zhi}}`."
   @spec to_corners(t) :: {{float, float, float}, {float, float, float}}
   def to_corners(%__MODULE__{lo: lo, hi: hi}), do: {lo, hi}

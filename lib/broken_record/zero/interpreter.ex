@@ -11,7 +11,7 @@ defmodule BrokenRecord.Zero.Interpreter do
   into a `BrokenRecord.Zero.NumericalError`.
   """
 
-  alias BrokenRecord.Zero.{Ops, Program}
+  alias BrokenRecord.Zero.{Box, Ops, Program}
   alias BrokenRecord.Zero.Program.Rule
 
   @doc """
@@ -46,7 +46,7 @@ defmodule BrokenRecord.Zero.Interpreter do
         {Map.put(regs, d, elem(params, a)), stores}
 
       {:box, d, a, _, _}, {regs, stores} ->
-        {Map.put(regs, d, elem(params, tuple_size(params) - 3 + a)), stores}
+        {Map.put(regs, d, Box.edge_param(params, a)), stores}
 
       {:load, d, s, l, _}, {regs, stores} ->
         {Map.put(regs, d, slots |> elem(s) |> elem(l)), stores}

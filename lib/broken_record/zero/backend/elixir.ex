@@ -88,7 +88,8 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   def run(system, %__MODULE__{} = world, run) do
     t0 = System.monotonic_time()
     params = Box.with_edges(run.params, world.box)
-    world = run_steps(system, world, run.rule_ids, params, run.steps)
+    reaches = reaches(system, run.rule_ids, params)
+    world = run_steps(system, world, run, params, reaches)
 
     written =
       if run.steps > 0, do: written(system, world.written, run.rule_ids), else: world.written
@@ -96,7 +97,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     %{
       world
       | written: written,
-        sweeps: sweeps(system, world, run),
+        sweeps: sweeps(system, world, run, reaches),
         timings: Map.update!(world.timings, :run, &(&1 + seconds_since(t0)))
     }
   end
@@ -199,21 +200,32 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   end
 
   # Every rule of the run is one sweep a step.
-  defp sweeps(_system, world, %{steps: 0}), do: world.sweeps
+  defp sweeps(_system, world, %{steps: 0}, _reaches), do: world.sweeps
 
-  defp sweeps(system, world, run) do
+  defp sweeps(system, world, run, reaches) do
     rules = List.to_tuple(system.program.rules)
-    params = Box.with_edges(run.params, world.box)
 
     Enum.reduce(run.rule_ids, world.sweeps, fn id, acc ->
       path =
-        case elem(rules, id) do
-          %Rule{kind: :per_agent} -> :agent_elixir
-          rule -> if reach(rule, params), do: :cells_elixir, else: :all_pairs_elixir
+        case {elem(rules, id), Map.get(reaches, id)} do
+          {%Rule{kind: :per_agent}, _} -> :agent_elixir
+          {_, nil} -> :all_pairs_elixir
+          {_, _reach} -> :cells_elixir
         end
 
       Map.update(acc, path, run.steps, &(&1 + run.steps))
     end)
+  end
+
+  # The reach of each pair rule of the run (`reach/2`): params do not change during a run.
+  defp reaches(system, rule_ids, params) do
+    rules = List.to_tuple(system.program.rules)
+
+    for id <- Enum.uniq(rule_ids),
+        %Rule{kind: kind} = rule = elem(rules, id),
+        kind != :per_agent,
+        into: %{},
+        do: {id, reach(rule, params)}
   end
 
   # The cutoff bound of a pair rule when it depends on constants, params and the box only and is
@@ -232,7 +244,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
           {:cont, Map.put(acc, d, elem(params, a))}
 
         {:box, d, a, _, _}, acc ->
-          {:cont, Map.put(acc, d, elem(params, tuple_size(params) - 3 + a))}
+          {:cont, Map.put(acc, d, Box.edge_param(params, a))}
 
         {op, _, _, _, _}, acc when op in [:load, :store, :acc] ->
           {:cont, acc}
@@ -256,24 +268,25 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   # Runs `steps` steps of the rules `rule_ids` (indices into the program) on the world, with
   # `params` the full param tuple (`dt` first, then the box edges in a periodic space).
-  defp run_steps(system, world, rule_ids, params, steps) do
-    plan = plan(system, rule_ids)
-    if steps > 0, do: check_cutoffs!(system, plan, params, world.box)
+  # `reaches` holds each pair rule's reach.
+  defp run_steps(system, world, run, params, reaches) do
+    plan = plan(system, run.rule_ids)
+    if run.steps > 0, do: check_cutoffs!(system, run.rule_ids, reaches, world.box)
 
-    Enum.reduce(1..steps//1, world, fn step, world ->
-      world = Enum.reduce(plan, world, &run_stage(&1, &2, system, params, step))
+    Enum.reduce(1..run.steps//1, world, fn step, world ->
+      world = Enum.reduce(plan, world, &run_stage(&1, &2, system, params, reaches, step))
       if world.box, do: wrap(system, world), else: world
     end)
   end
 
   # A cutoff beyond half a periodic edge would need more than the nearest image.
-  defp check_cutoffs!(_system, _plan, _params, nil), do: :ok
+  defp check_cutoffs!(_system, _rule_ids, _reaches, nil), do: :ok
 
-  defp check_cutoffs!(system, plan, params, box) do
+  defp check_cutoffs!(system, rule_ids, reaches, box) do
     edges = Box.edges(box)
 
-    for {:pairs, id, rule} <- plan,
-        bound = reach(rule, params),
+    for id <- rule_ids,
+        bound = Map.get(reaches, id),
         axis <- Space.axis_indices(system.space),
         bound > elem(edges, axis) / 2 do
       Box.cutoff_too_large!(system, id, bound, axis, box)
@@ -330,7 +343,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     )
   end
 
-  defp run_stage({:agents, type, ids}, world, system, params, step) do
+  defp run_stage({:agents, type, ids}, world, system, params, _reaches, step) do
     module = system.module
 
     rows =
@@ -350,14 +363,17 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     %{world | lanes: Map.put(world.lanes, type, rows)}
   end
 
-  defp run_stage({:pairs, id, %Rule{} = rule}, world, system, params, step) do
+  defp run_stage({:pairs, id, %Rule{} = rule}, world, system, params, reaches, step) do
     t0 = System.monotonic_time()
+    ctx = pair_context(system, id, rule, params, step)
 
-    {lanes, neighbour} =
-      case reach(rule, params) do
-        nil -> {all_pairs(world.lanes, id, rule, system, params, step), 0.0}
-        reach -> cell_pairs(world, id, rule, reach, system, params, step)
+    {accs, neighbour} =
+      case Map.fetch!(reaches, id) do
+        nil -> {all_pairs(world.lanes, rule, ctx), 0.0}
+        reach -> cell_pairs(world, rule, reach, ctx)
       end
+
+    lanes = apply_pair_deltas(world.lanes, rule, accs, system, step)
 
     timings =
       world.timings
@@ -365,103 +381,6 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
       |> Map.update!(:neighbour, &(&1 + neighbour))
 
     %{world | lanes: lanes, timings: timings}
-  end
-
-  # The pairs within `reach` from a cell list, applied in ascending (slot 0, slot 1) order.
-  defp cell_pairs(world, id, rule, reach, system, params, step) do
-    {acc_a, acc_b} = Codegen.acc_lanes(rule)
-    lanes = world.lanes
-    axes = Space.axis_indices(system.space)
-    a_rows = Map.fetch!(lanes, rule.type_a)
-
-    points = fn rows, lane ->
-      Enum.map(rows, &{elem(&1, lane), elem(&1, lane + 1), elem(&1, lane + 2)})
-    end
-
-    t0 = System.monotonic_time()
-
-    pairs =
-      case rule.kind do
-        :pair_same ->
-          Cells.same(points.(a_rows, rule.cutoff.lane_a), reach, world.box, axes)
-
-        :pair_cross ->
-          b_rows = Map.fetch!(lanes, rule.type_b)
-
-          Cells.cross(
-            points.(a_rows, rule.cutoff.lane_a),
-            points.(b_rows, rule.cutoff.lane_b),
-            reach,
-            world.box,
-            axes
-          )
-      end
-
-    neighbour = seconds_since(t0)
-    ctx = pair_context(system, id, rule, params, step)
-
-    a_tuple = List.to_tuple(a_rows)
-    b_rows = if rule.kind == :pair_same, do: a_rows, else: Map.fetch!(lanes, rule.type_b)
-    b_tuple = if rule.kind == :pair_same, do: a_tuple, else: List.to_tuple(b_rows)
-
-    {accs_a, accs_b} =
-      Enum.reduce(pairs, {%{}, %{}}, fn {i, j}, {accs_a, accs_b} ->
-        {da, db} =
-          call_pair(ctx, elem(a_tuple, i), elem(b_tuple, j), {rule.type_a, i}, {rule.type_b, j})
-
-        accs_a =
-          Map.put(
-            accs_a,
-            i,
-            add(Map.get_lazy(accs_a, i, fn -> zero_acc(acc_a) end), da, ctx, rule.type_a, i)
-          )
-
-        if rule.kind == :pair_same do
-          accs_a =
-            Map.put(
-              accs_a,
-              j,
-              add(Map.get_lazy(accs_a, j, fn -> zero_acc(acc_a) end), db, ctx, rule.type_a, j)
-            )
-
-          {accs_a, accs_b}
-        else
-          {accs_a,
-           Map.put(
-             accs_b,
-             j,
-             add(Map.get_lazy(accs_b, j, fn -> zero_acc(acc_b) end), db, ctx, rule.type_b, j)
-           )}
-        end
-      end)
-
-    dense = fn rows, accs, lanes ->
-      zero = zero_acc(lanes)
-      rows |> Enum.with_index() |> Enum.map(fn {_, i} -> Map.get(accs, i, zero) end)
-    end
-
-    lanes =
-      case rule.kind do
-        :pair_same ->
-          Map.put(
-            lanes,
-            rule.type_a,
-            apply_deltas(a_rows, dense.(a_rows, accs_a, acc_a), acc_a, system, rule.type_a, step)
-          )
-
-        :pair_cross ->
-          lanes
-          |> Map.put(
-            rule.type_a,
-            apply_deltas(a_rows, dense.(a_rows, accs_a, acc_a), acc_a, system, rule.type_a, step)
-          )
-          |> Map.put(
-            rule.type_b,
-            apply_deltas(b_rows, dense.(b_rows, accs_b, acc_b), acc_b, system, rule.type_b, step)
-          )
-      end
-
-    {lanes, neighbour}
   end
 
   # What a pair sweep needs to call the rule and to name an agent in a NumericalError.
@@ -476,16 +395,92 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     }
   end
 
-  defp all_pairs(lanes, id, %Rule{} = rule, system, params, step) do
+  # The accumulators of a pair sweep, in agent order: `[slot-0 type's]` for a same-type rule,
+  # `[slot-0 type's, slot-1 type's]` for a cross-type one.
+  defp apply_pair_deltas(lanes, rule, accs, system, step) do
+    rule
+    |> pair_types()
+    |> Enum.zip(accs)
+    |> Enum.reduce(lanes, fn {{type, acc_lanes}, type_accs}, lanes ->
+      rows = Map.fetch!(lanes, type)
+      Map.put(lanes, type, apply_deltas(rows, type_accs, acc_lanes, system, type, step))
+    end)
+  end
+
+  # The agent types a pair rule accumulates into, with their accumulator lanes.
+  defp pair_types(%Rule{kind: :pair_same} = rule),
+    do: [{rule.type_a, elem(Codegen.acc_lanes(rule), 0)}]
+
+  defp pair_types(%Rule{} = rule) do
+    {acc_a, acc_b} = Codegen.acc_lanes(rule)
+    [{rule.type_a, acc_a}, {rule.type_b, acc_b}]
+  end
+
+  # The pairs within `reach` from a cell list, in ascending (slot 0, slot 1) order, as the
+  # all-pairs sweep visits them; returns the accumulators and the seconds spent finding pairs.
+  defp cell_pairs(world, rule, reach, ctx) do
+    axes = Space.axis_indices(ctx.system.space)
+    types = pair_types(rule)
+    rows = Enum.map(types, fn {type, _} -> Map.fetch!(world.lanes, type) end)
+
+    points = fn rows, lane ->
+      Enum.map(rows, &{elem(&1, lane), elem(&1, lane + 1), elem(&1, lane + 2)})
+    end
+
+    t0 = System.monotonic_time()
+
+    pairs =
+      case rows do
+        [a_rows] ->
+          Cells.same(points.(a_rows, rule.cutoff.lane_a), reach, world.box, axes)
+
+        [a_rows, b_rows] ->
+          a_points = points.(a_rows, rule.cutoff.lane_a)
+          Cells.cross(a_points, points.(b_rows, rule.cutoff.lane_b), reach, world.box, axes)
+      end
+
+    neighbour = seconds_since(t0)
+    a_tuple = List.to_tuple(hd(rows))
+    b_tuple = List.to_tuple(List.last(rows))
+    same? = rule.kind == :pair_same
+    [{_, a_lanes}, {_, b_lanes}] = if same?, do: types ++ types, else: types
+
+    {accs_a, accs_b} =
+      Enum.reduce(pairs, {%{}, %{}}, fn {i, j}, {accs_a, accs_b} ->
+        {da, db} =
+          call_pair(ctx, elem(a_tuple, i), elem(b_tuple, j), {rule.type_a, i}, {rule.type_b, j})
+
+        accs_a = accumulate(accs_a, i, da, a_lanes, ctx, rule.type_a)
+
+        if same?,
+          do: {accumulate(accs_a, j, db, a_lanes, ctx, rule.type_a), accs_b},
+          else: {accs_a, accumulate(accs_b, j, db, b_lanes, ctx, rule.type_b)}
+      end)
+
+    accs =
+      Enum.zip_with([{accs_a, a_lanes}, {accs_b, b_lanes}], rows, fn {accs, lanes}, rows ->
+        zero = zero_acc(lanes)
+        for i <- 0..(length(rows) - 1)//1, do: Map.get(accs, i, zero)
+      end)
+
+    {accs, neighbour}
+  end
+
+  # Adds an agent's delta to its accumulator (created at -0.0 on its first pair).
+  defp accumulate(accs, index, delta, lanes, ctx, type) do
+    acc = Map.get_lazy(accs, index, fn -> zero_acc(lanes) end)
+    Map.put(accs, index, add(acc, delta, ctx, type, index))
+  end
+
+  # Every pair, in ascending (slot 0, slot 1) order; returns the accumulators.
+  defp all_pairs(lanes, %Rule{} = rule, ctx) do
     {acc_a, acc_b} = Codegen.acc_lanes(rule)
     a_rows = Map.fetch!(lanes, rule.type_a)
-    ctx = pair_context(system, id, rule, params, step)
 
     case rule.kind do
       :pair_same ->
         zero = zero_acc(acc_a)
-        accs = same_pairs(a_rows, 0, Enum.map(a_rows, fn _ -> zero end), [], ctx, rule.type_a)
-        Map.put(lanes, rule.type_a, apply_deltas(a_rows, accs, acc_a, system, rule.type_a, step))
+        [same_pairs(a_rows, 0, Enum.map(a_rows, fn _ -> zero end), [], ctx, rule.type_a)]
 
       :pair_cross ->
         b_rows = Map.fetch!(lanes, rule.type_b)
@@ -503,9 +498,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
             rule
           )
 
-        lanes
-        |> Map.put(rule.type_a, apply_deltas(a_rows, accs_a, acc_a, system, rule.type_a, step))
-        |> Map.put(rule.type_b, apply_deltas(b_rows, accs_b, acc_b, system, rule.type_b, step))
+        [accs_a, accs_b]
     end
   end
 
