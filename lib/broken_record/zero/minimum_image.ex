@@ -109,12 +109,9 @@ defmodule BrokenRecord.Zero.MinimumImage do
   ## Expressions: {rewritten, taint, warnings of this expression (newest first)}
 
   defp expr({:call, m, {:sub, [x, y]}} = e, env, ctx) do
-    with sx when sx != nil <- alias_of(x, env, ctx),
-         sy when sy != nil and sy != sx <- alias_of(y, env, ctx) do
-      {min_image(e, m), MapSet.new(), []}
-    else
-      _ -> component_difference(e, env, ctx)
-    end
+    if coordinates_of_both?(x, y, env, ctx),
+      do: {min_image(e, m), MapSet.new(), []},
+      else: component_difference(e, env, ctx)
   end
 
   defp expr({:call, m, {op, args}}, env, ctx),
@@ -127,8 +124,8 @@ defmodule BrokenRecord.Zero.MinimumImage do
     {{:component, m, {base, i}}, taint, warnings}
   end
 
-  defp expr({:field, _, {slot, field}} = e, _env, ctx) do
-    taint = if Map.get(ctx.coords, slot) == field, do: MapSet.new([slot]), else: MapSet.new()
+  defp expr({:field, _, _} = e, env, ctx) do
+    taint = if slot = alias_of(e, env, ctx), do: MapSet.new([slot]), else: MapSet.new()
     {e, taint, []}
   end
 
@@ -148,8 +145,7 @@ defmodule BrokenRecord.Zero.MinimumImage do
   defp component_difference({:call, m, {:sub, [x, y]}}, env, ctx) do
     with {:component, _, {bx, i}} <- x,
          {:component, _, {by, ^i}} <- y,
-         sx when sx != nil <- alias_of(bx, env, ctx),
-         sy when sy != nil and sy != sx <- alias_of(by, env, ctx) do
+         true <- coordinates_of_both?(bx, by, env, ctx) do
       vm = Map.put(m, :type, :vec3)
       {{:component, m, {min_image({:call, vm, {:sub, [bx, by]}}, vm), i}}, MapSet.new(), []}
     else
@@ -183,6 +179,13 @@ defmodule BrokenRecord.Zero.MinimumImage do
     "rule #{ctx.rule} (line #{line}) combines the coordinates of #{a} and #{b} other than by their " <>
       "difference; in a periodic space only #{a}.#{field} - #{b}.#{field} is the " <>
       "minimum-image displacement, so this expression ignores the box"
+  end
+
+  # Whether `x` and `y` are the coordinate fields of the pair's two different agents.
+  defp coordinates_of_both?(x, y, env, ctx) do
+    sx = alias_of(x, env, ctx)
+    sy = alias_of(y, env, ctx)
+    sx != nil and sy != nil and sx != sy
   end
 
   # The slot whose coordinate field `e` is (directly or through a local bound to it), or nil.

@@ -34,7 +34,7 @@ defmodule BrokenRecord.Zero.Space do
     with true <-
            Keyword.keyword?(opts) ||
              {:error, "space expects options, e.g. space periodic: [:x, :y, :z]"},
-         [] <- Keyword.keys(opts) -- [:periodic, :field] || :ok,
+         [] <- Keyword.keys(opts) -- [:periodic, :field],
          {:ok, axes} <- axes(Keyword.get(opts, :periodic, [])),
          {:ok, field} <- field(Keyword.get(opts, :field, :position)) do
       {:ok, %__MODULE__{periodic: axes, field: field, line: line}}
