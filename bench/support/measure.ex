@@ -199,4 +199,20 @@ defmodule Bench.Measure do
       _ -> "?"
     end
   end
+
+  @doc """
+  The energies of an f64 LJ world (the fixtures LennardJones and LJLiquid): `clear_pe` and
+  `lj_energy` run once (each atom gets half of each pair's energy), then
+  `%{total, kinetic, potential}` with kinetic = 0.5 * sum v^2 (unit masses).
+  """
+  @spec lj_energies(World.t()) :: %{total: float, kinetic: float, potential: float}
+  def lj_energies(world) do
+    world = World.step(world, steps: 1, rules: [:clear_pe, :lj_energy])
+    pe = world |> World.column(:atoms, :pe) |> sum_floats()
+    ke = world |> World.column(:atoms, :velocity) |> sum_squares() |> Kernel.*(0.5)
+    %{total: ke + pe, kinetic: ke, potential: pe}
+  end
+
+  defp sum_floats(bin), do: for(<<x::float-native-64 <- bin>>, reduce: 0.0, do: (s -> s + x))
+  defp sum_squares(bin), do: for(<<x::float-native-64 <- bin>>, reduce: 0.0, do: (s -> s + x * x))
 end

@@ -34,7 +34,7 @@ defmodule Bench.Scenarios.LJCluster do
     {t_force, world} =
       Measure.best_of(1, fn -> World.step(world, steps: 1, rules: [:lj_force]) end)
 
-    e0 = energy(world)
+    e0 = Measure.lj_energies(world).total
 
     budget = Config.pick(config, full: 150.0, quick: 15.0)
     wanted = Config.pick(config, full: 100, quick: 20, smoke: 5)
@@ -49,7 +49,7 @@ defmodule Bench.Scenarios.LJCluster do
         )
       end)
 
-    e1 = energy(world)
+    e1 = Measure.lj_energies(world).total
 
     dsl =
       Row.new(:lj_cluster, n, :native, :f64,
@@ -157,14 +157,4 @@ defmodule Bench.Scenarios.LJCluster do
       velocities
     ])
   end
-
-  defp energy(world) do
-    world = World.step(world, steps: 1, rules: [:clear_pe, :lj_energy])
-    pe = world |> World.column(:atoms, :pe) |> sum_floats()
-    ke = world |> World.column(:atoms, :velocity) |> sum_squares() |> Kernel.*(0.5)
-    ke + pe
-  end
-
-  defp sum_floats(bin), do: for(<<x::float-native-64 <- bin>>, reduce: 0.0, do: (s -> s + x))
-  defp sum_squares(bin), do: for(<<x::float-native-64 <- bin>>, reduce: 0.0, do: (s -> s + x * x))
 end

@@ -105,7 +105,7 @@ defmodule Bench.Scenarios.LJLiquid do
     n = length(state.atoms)
     world = World.new(LJLiquid, state, backend: :native, precision: :f64)
     world = World.step(world, steps: 1, rules: [:lj_force])
-    e0 = energy(world)
+    e0 = Measure.lj_energies(world)
     before = timings(world)
 
     {t, world} =
@@ -118,7 +118,7 @@ defmodule Bench.Scenarios.LJLiquid do
       end)
 
     split = split(before, timings(world))
-    e1 = energy(world)
+    e1 = Measure.lj_energies(world)
 
     Row.new(:lj_liquid, n, :native, :f64,
       steps: steps,
@@ -257,14 +257,4 @@ defmodule Bench.Scenarios.LJLiquid do
 
     """ <> last
   end
-
-  defp energy(world) do
-    world = World.step(world, steps: 1, rules: [:clear_pe, :lj_energy])
-    pe = world |> World.column(:atoms, :pe) |> sum_floats()
-    ke = world |> World.column(:atoms, :velocity) |> sum_squares() |> Kernel.*(0.5)
-    %{total: ke + pe, kinetic: ke, potential: pe}
-  end
-
-  defp sum_floats(bin), do: for(<<x::float-native-64 <- bin>>, reduce: 0.0, do: (s -> s + x))
-  defp sum_squares(bin), do: for(<<x::float-native-64 <- bin>>, reduce: 0.0, do: (s -> s + x * x))
 end
