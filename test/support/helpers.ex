@@ -204,6 +204,19 @@ defmodule BrokenRecord.Zero.TestHelpers do
     Module.concat([module, Sim])
   end
 
+  @doc """
+  The compiler warnings in `stderr` (as captured by `capture_io(:stderr, ...)`)
+  whose location is in `file`. Capturing stderr is global, so warnings printed
+  by tests that run at the same time land in the same capture; keeping only the
+  blocks that name the compiled file makes a "no warnings" assertion exact.
+  """
+  @spec warnings_in(String.t(), String.t()) :: [String.t()]
+  def warnings_in(stderr, file) do
+    stderr
+    |> String.split(~r/\n\s*\n/, trim: true)
+    |> Enum.filter(&String.contains?(&1, file <> ":"))
+  end
+
   @doc "The 1-based line of `source` that contains `marker`."
   def line_of(source, marker) do
     source
