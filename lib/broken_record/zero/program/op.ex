@@ -67,6 +67,11 @@ defmodule BrokenRecord.Zero.Program.Op do
     # The edge length of periodic axis `a` of the world's box (executors pass the three edges
     # after the params).
     [name: :box, code: 5, arity: 0, class: :data],
+    # Random numbers (`uniform()`, `normal()`): `a` is the call site; the value is a function
+    # of the run's seed, the rule, the step index, the agents' identities and `a`
+    # (`BrokenRecord.Zero.Random`, docs/program.md "UNIFORM and NORMAL").
+    [name: :uniform, code: 6, arity: 0, class: :data, result: :float],
+    [name: :normal, code: 7, arity: 0, class: :data, result: :float],
     [
       name: :add,
       code: 10,
