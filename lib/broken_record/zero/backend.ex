@@ -31,9 +31,16 @@ defmodule BrokenRecord.Zero.Backend do
 
   @typedoc """
   How to create a world: `kernels: false` keeps generated kernels off (native only); `box` is
-  the validated box of a periodic space (`nil` in open space).
+  the validated box of a periodic space (`nil` in open space); `seed` and `start_step` key the
+  random numbers of the rules (`BrokenRecord.Zero.Random`): the world's step counter starts at
+  `start_step` and counts the steps run.
   """
-  @type new_opts :: %{kernels: boolean, box: BrokenRecord.Zero.Box.t() | nil}
+  @type new_opts :: %{
+          kernels: boolean,
+          box: BrokenRecord.Zero.Box.t() | nil,
+          seed: BrokenRecord.Zero.Random.seed(),
+          start_step: non_neg_integer
+        }
 
   @doc """
   Creates the backend's world from `state` (validated by the backend; an invalid state is an

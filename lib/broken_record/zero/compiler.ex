@@ -1,7 +1,7 @@
 defmodule BrokenRecord.Zero.Compiler do
   @moduledoc """
   Runs the compile-time pipeline on the quoted body of a `defsystem`:
-  `Parser` -> `Types` -> `MinimumImage` -> `Cutoff` -> `Lowering` -> `Optimizer` -> `Program.encode/1`,
+  `Parser` -> `Types` -> `RandomSites` -> `MinimumImage` -> `Cutoff` -> `Lowering` -> `Optimizer` -> `Program.encode/1`,
   plus `Conservation` (verdicts on the declared laws), and records per-rule analysis (instruction counts before and after optimisation, flops per
   application, written lanes).
   """
@@ -15,13 +15,20 @@ defmodule BrokenRecord.Zero.Compiler do
     Optimizer,
     Parser,
     Program,
+    RandomSites,
     Types
   }
 
   @doc "Compiles a `defsystem` block into a `BrokenRecord.Zero.CompiledSystem`."
   @spec compile(Macro.t(), module, String.t(), non_neg_integer) :: CompiledSystem.t()
   def compile(block, module, file, line) do
-    system = block |> Parser.parse(module, file, line) |> Types.check() |> MinimumImage.apply()
+    system =
+      block
+      |> Parser.parse(module, file, line)
+      |> Types.check()
+      |> RandomSites.number()
+      |> MinimumImage.apply()
+
     system = %{system | rules: Cutoff.detect(system.rules)}
 
     raw = Lowering.lower(system)

@@ -134,6 +134,9 @@ defmodule BrokenRecord.Zero.Conservation do
   defp sym(:const, a, _, _, _, consts, _), do: A.const(elem(consts, a))
   defp sym(:param, a, _, _, _, _, _), do: A.var({:param, a})
   defp sym(:box, a, _, _, _, _, _), do: A.var({:box, a})
+
+  # One draw per agent or pair: both slots of a pair see the same value (BrokenRecord.Zero.Random).
+  defp sym(op, a, _, _, _, _, _) when op in [:uniform, :normal], do: A.var({op, a})
   defp sym(:load, s, l, _, _, _, _), do: A.var({:load, s, l})
   defp sym(:select, c, a, b, regs, _, asg), do: Map.fetch!(regs, if(asg[c], do: a, else: b))
 
@@ -307,6 +310,8 @@ defmodule BrokenRecord.Zero.Conservation do
   end
 
   defp name({:param, i}, ctx), do: Atom.to_string(Enum.at(ctx.system.params, i))
+  defp name({:box, axis}, _ctx), do: "box." <> Enum.at(["x", "y", "z"], axis)
+  defp name({op, site}, _ctx) when op in [:uniform, :normal], do: "#{op}()##{site + 1}"
 
   defp name({:load, slot, lane}, ctx) do
     {_, param, agent} = Enum.find(ctx.slots, &(elem(&1, 0) == slot))

@@ -9,9 +9,12 @@ defmodule BrokenRecord.Zero.Interpreter do
   (division by zero in an untaken branch, overflow), the same agent or pair is re-evaluated
   here. A non-finite stored value throws `{:brz_nonfinite, slot, lane}`, which the backend turns
   into a `BrokenRecord.Zero.NumericalError`.
+
+  A rule that calls `uniform()` or `normal()` needs a `t:BrokenRecord.Zero.Random.draw/0` (the
+  run's seed and step, the rule's index and the agents' identities); other rules take `nil`.
   """
 
-  alias BrokenRecord.Zero.{Box, Ops, Program}
+  alias BrokenRecord.Zero.{Box, Ops, Program, Random}
   alias BrokenRecord.Zero.Program.Rule
 
   @doc """
@@ -19,17 +22,18 @@ defmodule BrokenRecord.Zero.Interpreter do
   `%{{slot, lane} => value}` (values may be non-finite): `value` is the stored value for a
   `STORE`, `{:acc, delta}` for an `ACC` (pair rules: the register added to the accumulator).
   """
-  @spec eval(Rule.t(), tuple, tuple) :: %{
+  @spec eval(Rule.t(), tuple, tuple, Random.draw() | nil) :: %{
           {0 | 1, non_neg_integer} => Ops.value() | {:acc, Ops.value()}
         }
-  def eval(%Rule{} = rule, slots, params), do: rule |> run(slots, params) |> elem(1)
+  def eval(%Rule{} = rule, slots, params, draw \\ nil),
+    do: rule |> run(slots, params, draw) |> elem(1)
 
   @doc "Evaluates a rule body and returns the value of register `reg` (potentials)."
   @spec value(Rule.t(), non_neg_integer, tuple, tuple) :: Ops.value()
   def value(%Rule{} = rule, reg, slots, params),
-    do: rule |> run(slots, params) |> elem(0) |> Map.fetch!(reg)
+    do: rule |> run(slots, params, nil) |> elem(0) |> Map.fetch!(reg)
 
-  defp run(rule, slots, params) do
+  defp run(rule, slots, params, draw) do
     consts = List.to_tuple(rule.consts)
 
     Enum.reduce(rule.instrs, {%{}, %{}}, fn
@@ -48,6 +52,9 @@ defmodule BrokenRecord.Zero.Interpreter do
       {:box, d, a, _, _}, {regs, stores} ->
         {Map.put(regs, d, Box.edge_param(params, a)), stores}
 
+      {op, d, site, _, _}, {regs, stores} when op in [:uniform, :normal] ->
+        {Map.put(regs, d, Random.draw(draw, op, site)), stores}
+
       {:load, d, s, l, _}, {regs, stores} ->
         {Map.put(regs, d, slots |> elem(s) |> elem(l)), stores}
 
@@ -58,10 +65,10 @@ defmodule BrokenRecord.Zero.Interpreter do
   end
 
   @doc "Applies a per-agent rule to one agent's lane tuple (careful path)."
-  @spec agent(Rule.t(), tuple, tuple) :: tuple
-  def agent(rule, lanes, params) do
+  @spec agent(Rule.t(), tuple, tuple, Random.draw() | nil) :: tuple
+  def agent(rule, lanes, params, draw \\ nil) do
     rule
-    |> eval({lanes}, params)
+    |> eval({lanes}, params, draw)
     |> Enum.reduce(lanes, fn {{0, lane}, value}, acc ->
       if Ops.finite?(value),
         do: put_elem(acc, lane, value),
@@ -73,10 +80,17 @@ defmodule BrokenRecord.Zero.Interpreter do
   Applies a pair rule to two lane tuples (careful path); returns the deltas in the order of the
   accumulator lanes `acc_a` and `acc_b` (`-0.0` where the slot stores nothing).
   """
-  @spec pair(Rule.t(), tuple, tuple, tuple, [non_neg_integer], [non_neg_integer]) ::
-          {tuple, tuple}
-  def pair(rule, a, b, params, acc_a, acc_b) do
-    stores = eval(rule, {a, b}, params)
+  @spec pair(
+          Rule.t(),
+          tuple,
+          tuple,
+          tuple,
+          [non_neg_integer],
+          [non_neg_integer],
+          Random.draw() | nil
+        ) :: {tuple, tuple}
+  def pair(rule, a, b, params, acc_a, acc_b, draw \\ nil) do
+    stores = eval(rule, {a, b}, params, draw)
     {deltas(stores, 0, a, acc_a), deltas(stores, 1, b, acc_b)}
   end
 

@@ -22,6 +22,8 @@ defmodule BrokenRecord.Zero.IR do
       `:pow`, `:neg`, `:lt`, `:le`, `:gt`, `:ge`, `:eq`, `:ne`, `:and`, `:or`, `:not`, `:dot`,
       `:cross`, `:length`, `:normalize`, `:sqrt`, `:abs`, `:min`, `:max`, `:clamp`, `:exp`,
       `:log`, `:sin`, `:cos`, `:floor`)
+    * `{:random, meta, {:uniform | :normal, site}}` - `uniform()`, `normal()`; `site` is the
+      call site's number in its rule (`nil` until `BrokenRecord.Zero.RandomSites` numbers it)
 
   ## Statements
 

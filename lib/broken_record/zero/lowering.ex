@@ -218,6 +218,8 @@ defmodule BrokenRecord.Zero.Lowering do
 
   defp expr({:param, _, name}, st), do: emit(st, :param, Map.fetch!(st.params, name), 0, 0)
 
+  defp expr({:random, _, {kind, site}}, st), do: emit(st, kind, site, 0, 0)
+
   defp expr({:var, _, name}, st), do: {Map.fetch!(st.vars, name), st}
 
   defp expr({:field, _, key}, st) do

@@ -205,7 +205,7 @@ defmodule BrokenRecord.Zero.Optimizer do
     cse({:const, d, a, 0, 0}, {:const, <<value::float>>}, put_in(st.known[d], value))
   end
 
-  defp visit({op, _d, a, b, _} = instr, st) when op in [:param, :box, :load],
+  defp visit({op, _d, a, b, _} = instr, st) when op in [:param, :box, :load, :uniform, :normal],
     do: cse(instr, {op, a, b}, st)
 
   defp visit({op, d, _, _, _} = instr, st) do

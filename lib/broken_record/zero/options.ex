@@ -14,11 +14,12 @@ defmodule BrokenRecord.Zero.Options do
       ** (ArgumentError) options must be a keyword list, got: %{steps: 10}
   """
 
-  alias BrokenRecord.Zero.{Backend, CompiledSystem, State}
+  alias BrokenRecord.Zero.{Backend, CompiledSystem, Random, State}
 
   @run [:steps, :dt, :rules, :params]
-  @simulate @run ++ [:backend, :conservation]
-  @world [:backend, :precision, :kernels]
+  @random [:seed, :start_step]
+  @simulate @run ++ [:backend, :conservation] ++ @random
+  @world [:backend, :precision, :kernels] ++ @random
 
   @typedoc """
   Validated run options: `rule_ids` are indices into the program, `params` the full param tuple
@@ -34,8 +35,17 @@ defmodule BrokenRecord.Zero.Options do
   @typedoc "How `simulate/3` checks the declared conservation laws."
   @type conservation :: nil | :report | {:raise, number}
 
-  @typedoc "Validated world options, the backend resolved (`BrokenRecord.Zero.Backend.resolve/1`)."
-  @type world :: %{backend: Backend.name(), precision: :f64 | :f32, kernels: boolean}
+  @typedoc """
+  Validated world options, the backend resolved (`BrokenRecord.Zero.Backend.resolve/1`); `seed`
+  and `start_step` key the rules' random numbers (`BrokenRecord.Zero.Random`).
+  """
+  @type world :: %{
+          backend: Backend.name(),
+          precision: :f64 | :f32,
+          kernels: boolean,
+          seed: Random.seed(),
+          start_step: non_neg_integer
+        }
 
   @doc "Raises an `ArgumentError` naming `opts` unless it is a keyword list."
   @spec keyword!(term) :: :ok
@@ -48,14 +58,20 @@ defmodule BrokenRecord.Zero.Options do
   end
 
   @doc """
-  The options of `BrokenRecord.Zero.Runtime.simulate/3`: the run, the backend as given (resolved
-  by `world!/2`) and the conservation mode.
+  The options of `BrokenRecord.Zero.Runtime.simulate/3`: the run, the options of its world
+  (`backend` as given, resolved by `world!/2`, `seed` and `start_step` when given) and the
+  conservation mode.
   """
-  @spec simulate!(CompiledSystem.t(), term) ::
-          {run, :auto | Backend.name(), conservation}
+  @spec simulate!(CompiledSystem.t(), term) :: {run, keyword, conservation}
   def simulate!(system, opts) do
     run = run!(system, opts, @simulate)
-    {run, Keyword.get(opts, :backend, :auto), conservation!(Keyword.get(opts, :conservation))}
+    random!(opts)
+
+    world =
+      [backend: Keyword.get(opts, :backend, :auto)] ++
+        for key <- @random, Keyword.has_key?(opts, key), do: {key, Keyword.get(opts, key)}
+
+    {run, world, conservation!(Keyword.get(opts, :conservation))}
   end
 
   @doc """
@@ -70,13 +86,17 @@ defmodule BrokenRecord.Zero.Options do
 
   @doc """
   The options of `BrokenRecord.Zero.World.new/3` for `system`: `backend` (resolved),
-  `precision` (default the system's) and `kernels` (default `true`).
+  `precision` (default the system's), `kernels` (default `true`), `seed` (an integer in
+  `0..2^32 - 1`, default `BrokenRecord.Zero.Random.default_seed/0`) and `start_step` (an
+  integer in `0..2^64 - 1`, default 0).
 
       iex> system = BrokenRecord.Zero.TestSystems.Spring.__system__()
       iex> BrokenRecord.Zero.Options.world!(system, backend: :interpreted, precision: :f32)
-      %{backend: :interpreted, precision: :f32, kernels: true}
+      %{backend: :interpreted, precision: :f32, kernels: true, seed: 0, start_step: 0}
       iex> BrokenRecord.Zero.Options.world!(system, steps: 3)
-      ** (ArgumentError) unknown option :steps; known options: :backend, :precision, :kernels
+      ** (ArgumentError) unknown option :steps; known options: :backend, :precision, :kernels, :seed, :start_step
+      iex> BrokenRecord.Zero.Options.world!(system, seed: -1)
+      ** (ArgumentError) invalid option seed: -1; expected an integer in 0..4294967295
   """
   @spec world!(CompiledSystem.t(), term) :: world
   def world!(system, opts) do
@@ -95,7 +115,35 @@ defmodule BrokenRecord.Zero.Options do
       raise ArgumentError, "invalid option kernels: #{inspect(kernels)}; expected a boolean"
     end
 
-    %{backend: backend, precision: precision, kernels: kernels}
+    {seed, start_step} = random!(opts)
+
+    %{
+      backend: backend,
+      precision: precision,
+      kernels: kernels,
+      seed: seed,
+      start_step: start_step
+    }
+  end
+
+  # The seed and the first step index of the random numbers.
+  defp random!(opts) do
+    seed = Keyword.get(opts, :seed, Random.default_seed())
+
+    unless is_integer(seed) and seed in 0..Random.max_seed() do
+      raise ArgumentError,
+            "invalid option seed: #{inspect(seed)}; expected an integer in 0..#{Random.max_seed()}"
+    end
+
+    start_step = Keyword.get(opts, :start_step, 0)
+
+    unless is_integer(start_step) and start_step in 0..Random.max_step() do
+      raise ArgumentError,
+            "invalid option start_step: #{inspect(start_step)}; expected an integer in " <>
+              "0..#{Random.max_step()}"
+    end
+
+    {seed, start_step}
   end
 
   defp known!(opts, known) do

@@ -18,6 +18,7 @@ defmodule BrokenRecord.Zero.Parser do
   @composite_functions [dot: 2, cross: 2, length: 1, normalize: 1, clamp: 3]
   @op_functions for {name, op} <- Op.functions(), do: {name, op.arity}
   @functions Map.new(@composite_functions ++ @op_functions)
+  @random [:uniform, :normal]
   @math_functions Map.new(Op.math_functions(), fn {name, op} -> {name, op.arity} end)
   # Integers of this magnitude or more round to infinity as floats: the largest float,
   # (2^53 - 1) * 2^971, plus half a unit in its last place.
@@ -582,6 +583,18 @@ defmodule BrokenRecord.Zero.Parser do
 
   def expression({{:., _, [:math, :pi]}, meta, []}, ctx, _scope),
     do: {:num, %{line: line(meta, ctx)}, :math.pi()}
+
+  # Random numbers: `uniform()` and `normal()`, also spelled `:rand.uniform()` and
+  # `:rand.normal()`. `BrokenRecord.Zero.RandomSites` numbers the call sites.
+  def expression({{:., _, [:rand, fun]}, meta, args}, ctx, scope)
+      when fun in @random and is_list(args),
+      do: expression({fun, meta, args}, ctx, scope)
+
+  def expression({fun, meta, []}, ctx, _scope) when fun in @random,
+    do: {:random, %{line: line(meta, ctx)}, {fun, nil}}
+
+  def expression({fun, meta, args}, ctx, _scope) when fun in @random and is_list(args),
+    do: error!(ctx, meta, "#{fun}() takes no arguments, got #{length(args)}")
 
   def expression({{:., _, [:math, fun]}, meta, args}, ctx, scope) when is_list(args) do
     case Map.fetch(@math_functions, fun) do

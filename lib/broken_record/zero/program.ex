@@ -60,7 +60,9 @@ defmodule BrokenRecord.Zero.Program do
 
   @doc "Operands read by an instruction, as registers."
   @spec reads(Rule.instr()) :: [non_neg_integer]
-  def reads({op, _d, _a, _b, _c}) when op in [:const, :param, :box, :load], do: []
+  def reads({op, _d, _a, _b, _c}) when op in [:const, :param, :box, :load, :uniform, :normal],
+    do: []
+
   def reads({op, _d, _a, _b, c}) when op in [:store, :acc], do: [c]
   def reads({op, _d, a, b, c}), do: Enum.take([a, b, c], Op.fetch!(op).arity)
 
@@ -210,6 +212,7 @@ defmodule BrokenRecord.Zero.Program do
       {:const, d, a, _, _} -> "r#{d} = #{Enum.at(rule.consts, a)}"
       {:param, d, a, _, _} -> "r#{d} = param #{a}"
       {:box, d, a, _, _} -> "r#{d} = box #{a}"
+      {op, d, a, _, _} when op in [:uniform, :normal] -> "r#{d} = #{op} site #{a}"
       {:load, d, s, l, _} -> "r#{d} = load slot#{s}.lane#{l}"
       {:store, _, s, l, c} -> "store slot#{s}.lane#{l} <- r#{c}"
       {:acc, _, s, l, c} -> "acc slot#{s}.lane#{l} += r#{c}"

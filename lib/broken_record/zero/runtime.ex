@@ -21,6 +21,11 @@ defmodule BrokenRecord.Zero.Runtime do
       every declared law, see `BrokenRecord.Zero.Conservation.Monitor`) or
       `{:raise, tolerance}` (raise `BrokenRecord.Zero.ConservationError` when a relative drift
       exceeds `tolerance`)
+    * `:seed` - the seed of the rules' random numbers (`uniform()`, `normal()`), an integer in
+      `0..2^32 - 1`; default `0`, so runs are reproducible unless asked otherwise
+    * `:start_step` - the step index of the first step (random numbers depend on it), an
+      integer in `0..2^64 - 1`; default `0`. A run restarted from a saved state with
+      `start_step:` set to the steps already run draws what the continuous run would have
   """
 
   alias BrokenRecord.Zero.{Backend, Options, World}
@@ -37,12 +42,12 @@ defmodule BrokenRecord.Zero.Runtime do
       iex> out.particles
       [%{position: {1.0, 0.0, 0.0}, velocity: {-0.4, 0.0, 0.0}}]
       iex> BrokenRecord.Zero.Runtime.simulate(Spring, state, stpes: 1)
-      ** (ArgumentError) unknown option :stpes; known options: :steps, :dt, :rules, :params, :backend, :conservation
+      ** (ArgumentError) unknown option :stpes; known options: :steps, :dt, :rules, :params, :backend, :conservation, :seed, :start_step
   """
   @spec simulate(module, map, keyword) :: map | {map, map}
   def simulate(system, state, opts \\ []) do
-    {run, backend, conservation} = Options.simulate!(system.__system__(), opts)
-    world = World.new(system, state, backend: backend)
+    {run, world_opts, conservation} = Options.simulate!(system.__system__(), opts)
+    world = World.new(system, state, world_opts)
     initial = if conservation, do: Monitor.totals(world)
     world = World.__run__(world, run)
     result = World.to_state(world)

@@ -113,7 +113,8 @@ defmodule BrokenRecord.Zero.Types do
       consts: constants,
       vars: %{},
       rule: rule.name,
-      scalars: [:dt | rule.scalars]
+      scalars: [:dt | rule.scalars],
+      potential: true
     }
 
     {body, _ctx} = statements(rule.body, ctx)
@@ -254,6 +255,11 @@ defmodule BrokenRecord.Zero.Types do
   end
 
   defp expr({:param, m, name}, _ctx), do: {:param, Map.put(m, :type, :float), name}
+
+  defp expr({:random, m, {kind, _site}}, %{potential: true} = ctx),
+    do: error!(ctx, m.line, "#{kind}() in potential #{ctx.rule}: a potential cannot be random")
+
+  defp expr({:random, m, payload}, _ctx), do: {:random, Map.put(m, :type, :float), payload}
 
   defp expr({:field, m, {slot, field}}, ctx) do
     agent = Map.fetch!(ctx.agents, slot)

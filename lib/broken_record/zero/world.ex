@@ -55,7 +55,9 @@ defmodule BrokenRecord.Zero.World do
   exactly, see `BrokenRecord.Zero.State`), and `kernels: boolean` (native worlds; default
   `true`): whether the fused C++ kernels generated for the system at compile time may run its
   rules (`false`: the engine's interpreter runs every rule; see `docs/kernels.md` and
-  `info/1`). Any other option is an `ArgumentError`, as in `BrokenRecord.Zero.Runtime.simulate/3`
+  `info/1`), `seed:` (an integer in `0..2^32 - 1`, default `0`) and `start_step:` (an integer
+  in `0..2^64 - 1`, default `0`): the seed of the rules' random numbers and the index of the
+  world's first step (`docs/dsl.md`, "Random numbers"). Any other option is an `ArgumentError`, as in `BrokenRecord.Zero.Runtime.simulate/3`
   (see `BrokenRecord.Zero.Options`).
 
       iex> alias BrokenRecord.Zero.{TestSystems.Spring, World}
@@ -68,7 +70,7 @@ defmodule BrokenRecord.Zero.World do
       iex> World.to_state(world).particles
       [%{position: {1.0, 0.0, 0.0}, velocity: {-0.4, 0.0, 0.0}}]
       iex> World.new(Spring, state, steps: 1)
-      ** (ArgumentError) unknown option :steps; known options: :backend, :precision, :kernels
+      ** (ArgumentError) unknown option :steps; known options: :backend, :precision, :kernels, :seed, :start_step
   """
   @spec new(module, map, keyword) :: t
   def new(system_module, state, opts \\ []) do
@@ -78,7 +80,8 @@ defmodule BrokenRecord.Zero.World do
     system = put_in(system.options.precision, opts.precision)
     impl = Map.fetch!(@impls, opts.backend)
     box = Box.from_state!(system, state)
-    ref = impl.new(system, state, %{kernels: opts.kernels, box: box})
+    new_opts = %{kernels: opts.kernels, box: box, seed: opts.seed, start_step: opts.start_step}
+    ref = impl.new(system, state, new_opts)
 
     %__MODULE__{
       system: system,
@@ -161,7 +164,7 @@ defmodule BrokenRecord.Zero.World do
 
   @doc """
   What runs a world: `%{backend, precision, counts, kernels, kernel_status, kernel_isa,
-  sweeps, neighbour_builds, box, timings}`. `kernels` lists the indices of the rules (`__system__().rules`) that the native
+  sweeps, neighbour_builds, box, timings, step, seed}`. `kernels` lists the indices of the rules (`__system__().rules`) that the native
   engine runs through the system's generated C++ kernels; `kernel_status` is `:loaded`, `:none`
   (no library) or `{:error, reason}` (a library was found but rejected); `kernel_isa` is the
   instruction set of the generated kernels in use (`"avx512"`, `"avx2"` or `"sse2"`: the
@@ -177,7 +180,9 @@ defmodule BrokenRecord.Zero.World do
   `{{xlo, ylo, zlo}, {xhi, yhi, zhi}}` (`nil` in open space). `timings` holds the wall-clock
   seconds spent since the world was created: `run` in whole runs, `pairs` in pair sweeps and
   `neighbour` in finding the pairs (binning, neighbour lists and their checks); the rest of
-  `run` went to per-agent rules and the step's bookkeeping.
+  `run` went to per-agent rules and the step's bookkeeping. `step` is the world's step
+  counter, the index of the next step it runs (its `start_step` plus the steps run so far: a
+  run that raises counts none), and `seed` the seed of its random numbers.
   """
   @spec info(t) :: %{
           backend: :native | :interpreted,
@@ -189,7 +194,9 @@ defmodule BrokenRecord.Zero.World do
           sweeps: %{atom => non_neg_integer},
           neighbour_builds: non_neg_integer,
           box: nil | {{float, float, float}, {float, float, float}},
-          timings: %{run: float, pairs: float, neighbour: float}
+          timings: %{run: float, pairs: float, neighbour: float},
+          step: non_neg_integer,
+          seed: non_neg_integer
         }
   def info(%__MODULE__{impl: impl} = world),
     do: world.system |> impl.info(world.ref) |> Map.put(:backend, world.backend)

@@ -796,6 +796,7 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
         |> String.replace("BrokenRecord.Zero.Fixtures.CollisionWorld", "#{module}.CollisionWorld")
 
       stderr = capture_io(:stderr, fn -> Code.compile_string(src, "collision_example.exs") end)
+
       assert warnings_in(stderr, "collision_example.exs") == [],
              "the collision example warned:\n" <> stderr
 

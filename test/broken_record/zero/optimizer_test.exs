@@ -3,7 +3,8 @@ defmodule BrokenRecord.Zero.OptimizerTest do
 
   import BrokenRecord.Zero.TestHelpers
 
-  alias BrokenRecord.Zero.{Cutoff, Interpreter, Lowering, Ops, Optimizer, Parser, Program, Types}
+  alias BrokenRecord.Zero.{Cutoff, Interpreter, Lowering, Ops, Optimizer, Parser, Program}
+  alias BrokenRecord.Zero.{Random, Types}
   alias BrokenRecord.Zero.Codegen.Elixir, as: Codegen
   alias BrokenRecord.Zero.TestSystems
 
@@ -381,19 +382,26 @@ defmodule BrokenRecord.Zero.OptimizerTest do
         for {rule, id} <- Enum.with_index(program.rules), _ <- 1..@samples do
           slots = random_slots(program, rule)
           params = lanes(length(program.params))
+          source = {:rand.uniform(1000), :rand.uniform(1000)}
+          [i, j] = [:rand.uniform(100), :rand.uniform(100)]
 
           case rule.kind do
             :per_agent ->
               {row} = slots
-              expected = outcome(fn -> Interpreter.agent(rule, row, params) end)
-              got = outcome(fn -> @module.__brz_agent__(id, row, params) end)
+              draw = Random.draw_of(source, id, :per_agent, i, nil)
+              expected = outcome(fn -> Interpreter.agent(rule, row, params, draw) end)
+              got = outcome(fn -> @module.__brz_agent__(id, row, params, source, i) end)
               assert identical?(got, expected), "#{rule.name} on #{inspect(row)}"
 
-            _ ->
+            kind ->
               {a, b} = slots
               {acc_a, acc_b} = Codegen.acc_lanes(rule)
-              expected = outcome(fn -> Interpreter.pair(rule, a, b, params, acc_a, acc_b) end)
-              got = outcome(fn -> @module.__brz_pair__(id, a, b, params) end)
+              draw = Random.draw_of(source, id, kind, i, j)
+
+              expected =
+                outcome(fn -> Interpreter.pair(rule, a, b, params, acc_a, acc_b, draw) end)
+
+              got = outcome(fn -> @module.__brz_pair__(id, a, b, params, source, i, j) end)
               assert identical?(got, expected), "#{rule.name} on #{inspect({a, b})}"
           end
         end

@@ -22,7 +22,8 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   Its world (`t:t/0`, the `BrokenRecord.Zero.Backend` callbacks) is an immutable value: the
   lanes of every agent, the lanes written so far, the sweeps run so far per path
   (`:agent_elixir` for a per-agent rule, `:all_pairs_elixir` and `:cells_elixir` for a pair
-  rule over all pairs or a cell list), the box and crossings, and the time spent.
+  rule over all pairs or a cell list), the box and crossings, the time spent, the seed of its
+  random numbers and its step counter (the index of the next step, `BrokenRecord.Zero.Random`).
   """
 
   @behaviour BrokenRecord.Zero.Backend
@@ -48,10 +49,14 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
           sweeps: %{atom => non_neg_integer},
           box: Box.t() | nil,
           images: %{non_neg_integer => [{integer, integer, integer}]},
-          timings: %{run: float, pairs: float, neighbour: float}
+          timings: %{run: float, pairs: float, neighbour: float},
+          seed: BrokenRecord.Zero.Random.seed(),
+          step: non_neg_integer
         }
 
-  defstruct lanes: %{},
+  defstruct seed: 0,
+            step: 0,
+            lanes: %{},
             written: %{},
             sweeps: %{},
             box: nil,
@@ -60,7 +65,12 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   @impl true
   def new(system, state, opts) do
-    world = %__MODULE__{lanes: State.to_lanes(system, state), box: opts.box}
+    world = %__MODULE__{
+      lanes: State.to_lanes(system, state),
+      box: opts.box,
+      seed: opts.seed,
+      step: opts.start_step
+    }
 
     if opts.box do
       zero =
@@ -90,6 +100,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     params = Box.with_edges(run.params, world.box)
     reaches = reaches(system, run.rule_ids, params)
     world = run_steps(system, world, run, params, reaches)
+    world = %{world | step: world.step + run.steps}
 
     written =
       if run.steps > 0, do: written(system, world.written, run.rule_ids), else: world.written
@@ -195,7 +206,9 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
       sweeps: world.sweeps,
       neighbour_builds: 0,
       box: world.box && Box.to_corners(world.box),
-      timings: world.timings
+      timings: world.timings,
+      step: world.step,
+      seed: world.seed
     }
   end
 
@@ -246,7 +259,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
         {:box, d, a, _, _}, acc ->
           {:cont, Map.put(acc, d, Box.edge_param(params, a))}
 
-        {op, _, _, _, _}, acc when op in [:load, :store, :acc] ->
+        {op, _, _, _, _}, acc when op in [:load, :store, :acc, :uniform, :normal] ->
           {:cont, acc}
 
         instr, acc ->
@@ -345,6 +358,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   defp run_stage({:agents, type, ids}, world, system, params, _reaches, step) do
     module = system.module
+    source = random_source(world, step)
 
     rows =
       world.lanes
@@ -353,7 +367,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
       |> Enum.map(fn {row, i} ->
         Enum.reduce(ids, row, fn id, row ->
           try do
-            module.__brz_agent__(id, row, params)
+            module.__brz_agent__(id, row, params, source, i)
           catch
             {:brz_nonfinite, 0, lane} -> numerical!(system, type, i, lane, step)
           end
@@ -365,7 +379,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   defp run_stage({:pairs, id, %Rule{} = rule}, world, system, params, reaches, step) do
     t0 = System.monotonic_time()
-    ctx = pair_context(system, id, rule, params, step)
+    ctx = pair_context(system, id, rule, params, step, random_source(world, step))
 
     {accs, neighbour} =
       case Map.fetch!(reaches, id) do
@@ -384,13 +398,16 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   end
 
   # What a pair sweep needs to call the rule and to name an agent in a NumericalError.
-  defp pair_context(system, id, rule, params, step) do
+  # The seed and step index of the `step`-th step (1-based) of a run (BrokenRecord.Zero.Random).
+  defp random_source(world, step), do: {world.seed, world.step + step - 1}
+
+  defp pair_context(system, id, rule, params, step, source) do
     {acc_a, acc_b} = Codegen.acc_lanes(rule)
 
     %{
       system: system,
       step: step,
-      pair: fn a, b -> system.module.__brz_pair__(id, a, b, params) end,
+      pair: fn a, b, i, j -> system.module.__brz_pair__(id, a, b, params, source, i, j) end,
       acc_lanes: Map.new([{rule.type_b, acc_b}, {rule.type_a, acc_a}])
     }
   end
@@ -539,7 +556,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   end
 
   defp call_pair(ctx, a, b, {ta, i}, {tb, j}) do
-    ctx.pair.(a, b)
+    ctx.pair.(a, b, i, j)
   catch
     {:brz_nonfinite, 0, lane} -> numerical!(ctx.system, ta, i, lane, ctx.step)
     {:brz_nonfinite, 1, lane} -> numerical!(ctx.system, tb, j, lane, ctx.step)

@@ -2,9 +2,11 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   @moduledoc """
   Generates the pure-Elixir backend's rule functions from the program, at compile time.
 
-  Each rule becomes one clause of `__brz_agent__/3` (per-agent rules: lane tuple in, lane tuple
-  out) or `__brz_pair__/4` (pair rules: two lane tuples in, two delta tuples out, in the order of
-  `acc_lanes/1`). The generated code is straight-line float arithmetic; if the BEAM raises
+  Each rule becomes one clause of `__brz_agent__/5` (per-agent rules: rule index, lane tuple,
+  params, random source and the agent's identity in; lane tuple out) or `__brz_pair__/7` (pair
+  rules: rule index, two lane tuples, params, random source and both identities in; two delta
+  tuples out, in the order of `acc_lanes/1`). The random source and identities feed `uniform()`
+  and `normal()` (`BrokenRecord.Zero.Random`); rules without them ignore them. The generated code is straight-line float arithmetic; if the BEAM raises
   (a division by zero or a domain error, possibly in a branch that a select then discards), the
   same agent or pair is re-evaluated by `BrokenRecord.Zero.Interpreter` with full IEEE
   semantics. Generated code was chosen over interpreting the program per call: it avoids a map
@@ -24,8 +26,8 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
 
     fallbacks = [
       quote do
-        def __brz_agent__(_, _, _), do: raise(ArgumentError, "not a per-agent rule")
-        def __brz_pair__(_, _, _, _), do: raise(ArgumentError, "not a pair rule")
+        def __brz_agent__(_, _, _, _, _), do: raise(ArgumentError, "not a per-agent rule")
+        def __brz_pair__(_, _, _, _, _, _, _), do: raise(ArgumentError, "not a pair rule")
       end
     ]
 
@@ -55,7 +57,8 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   defp clause(%Rule{kind: :per_agent} = rule, k) do
     a = slot_var(0)
     params = Macro.var(:params, __MODULE__)
-    body = body(rule)
+    body = body(rule, k)
+    {source, [i], draw, ids} = random_args(rule, k, 1)
 
     out =
       Enum.reduce(rule.instrs, a, fn
@@ -67,15 +70,16 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
       end)
 
     quote do
-      def __brz_agent__(unquote(k), unquote(a), unquote(params)) do
-        unquote_splicing(body)
+      def __brz_agent__(unquote(k), unquote(a), unquote(params), unquote(source), unquote(i)) do
+        unquote_splicing(ids ++ body)
         unquote(out)
       rescue
         ArithmeticError ->
           BrokenRecord.Zero.Interpreter.agent(
             unquote(Macro.escape(rule)),
             unquote(a),
-            unquote(params)
+            unquote(params),
+            unquote(draw)
           )
       end
     end
@@ -86,14 +90,23 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
     b = slot_var(1)
     params = Macro.var(:params, __MODULE__)
     {acc_a, acc_b} = acc_lanes(rule)
-    body = body(rule)
+    body = body(rule, k)
+    {source, [i, j], draw, ids} = random_args(rule, k, 2)
 
     stored =
       Map.new(for {op, _, s, l, c} <- rule.instrs, op in [:store, :acc], do: {{s, l}, {op, c}})
 
     quote do
-      def __brz_pair__(unquote(k), unquote(a), unquote(b), unquote(params)) do
-        unquote_splicing(body)
+      def __brz_pair__(
+            unquote(k),
+            unquote(a),
+            unquote(b),
+            unquote(params),
+            unquote(source),
+            unquote(i),
+            unquote(j)
+          ) do
+        unquote_splicing(ids ++ body)
         {unquote(deltas(stored, 0, acc_a)), unquote(deltas(stored, 1, acc_b))}
       rescue
         ArithmeticError ->
@@ -103,7 +116,8 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
             unquote(b),
             unquote(params),
             unquote(acc_a),
-            unquote(acc_b)
+            unquote(acc_b),
+            unquote(draw)
           )
       end
     end
@@ -131,19 +145,48 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
 
   defp slot_var(slot), do: Macro.var(:"slot#{slot}", __MODULE__)
 
+  # The random source and identity arguments of a rule's clause, the draw for the careful path
+  # (`nil` without random numbers) and the statements that order the identities
+  # (`BrokenRecord.Zero.Random.ids/3`). A rule without random numbers ignores its arguments.
+  defp random_args(rule, k, arity) do
+    if random?(rule) do
+      source = Macro.var(:source, __MODULE__)
+      ids = Enum.map(Enum.take([:id0, :id1], arity), &Macro.var(&1, __MODULE__))
+      [ri, rj] = [Macro.var(:ri, __MODULE__), Macro.var(:rj, __MODULE__)]
+      args = [rule.kind, hd(ids), if(arity == 2, do: Enum.at(ids, 1))]
+
+      order =
+        quote(
+          do: {unquote(ri), unquote(rj)} = BrokenRecord.Zero.Random.ids(unquote_splicing(args))
+        )
+
+      draw =
+        quote(
+          do:
+            BrokenRecord.Zero.Random.draw_of(unquote(source), unquote(k), unquote_splicing(args))
+        )
+
+      {source, ids, draw, [order]}
+    else
+      {Macro.var(:_, nil), List.duplicate(Macro.var(:_, nil), arity), nil, []}
+    end
+  end
+
+  defp random?(rule), do: Enum.any?(rule.instrs, &(elem(&1, 0) in [:uniform, :normal]))
+
   # Straight-line code; a register that nothing reads (a cutoff bound) is bound to `_`.
-  defp body(rule) do
+  defp body(rule, k) do
     read = rule.instrs |> Enum.flat_map(&Program.reads/1) |> MapSet.new()
 
     for {op, d, a, b, c} <- rule.instrs, op not in [:store, :acc] do
       target = if MapSet.member?(read, d), do: reg(d), else: Macro.var(:_, nil)
-      quote(do: unquote(target) = unquote(value(op, a, b, c, rule)))
+      quote(do: unquote(target) = unquote(value(op, a, b, c, {rule, k})))
     end
   end
 
   defp reg(n), do: Macro.var(:"r#{n}", __MODULE__)
 
-  defp value(:const, a, _, _, rule) do
+  defp value(:const, a, _, _, {rule, _k}) do
     case Enum.at(rule.consts, a) do
       # A -0.0 literal does not survive compilation (OTP 25 merges it with 0.0), so it is
       # built at run time.
@@ -162,6 +205,14 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   defp value(:box, a, _, _, _rule) do
     params = Macro.var(:params, __MODULE__)
     quote(do: :erlang.element(tuple_size(unquote(params)) - 2 + unquote(a), unquote(params)))
+  end
+
+  defp value(op, site, _, _, {_rule, k}) when op in [:uniform, :normal] do
+    args =
+      [Macro.var(:source, __MODULE__), k, site] ++
+        [Macro.var(:ri, __MODULE__), Macro.var(:rj, __MODULE__)]
+
+    quote(do: BrokenRecord.Zero.Random.unquote(op)(unquote_splicing(args)))
   end
 
   defp value(:load, s, l, _, _rule),
