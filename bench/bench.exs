@@ -25,6 +25,10 @@
 #   * the LJ cluster: the same lattice as a free, non-periodic cluster, LAMMPS with `boundary
 #     s s s` on 2 ranks (Bench.Scenarios.LJCluster).
 #
+# The Langevin scenario times a thermostat step that draws three normal() per particle on
+# 1,000,000 particles against a hand-written C++ step with the same Philox stream, and the same
+# step without the noise (Bench.Scenarios.Langevin).
+#
 # The systems are the shared fixtures (examples/systems/); the scenarios, measurement, C++
 # reference, LAMMPS, tables, targets and JSON are modules under bench/support/. `--quick`
 # shortens the timed runs; `--smoke` runs every scenario once at a small size (Bench.Config).
@@ -40,7 +44,8 @@ Fixtures.ensure([
   Fixtures.SoftenedGravity,
   Fixtures.ElasticSpheres,
   Fixtures.LennardJones,
-  Fixtures.LJLiquid
+  Fixtures.LJLiquid,
+  Fixtures.Langevin
 ])
 
 # One compiler run for all of them, so that calls between the files resolve; a warning is an
@@ -68,7 +73,8 @@ defmodule Bench do
     Scenarios.Collisions,
     Scenarios.AllPairs,
     Scenarios.LJLiquid,
-    Scenarios.LJCluster
+    Scenarios.LJCluster,
+    Scenarios.Langevin
   ]
 
   @flops [

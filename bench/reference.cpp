@@ -4,7 +4,9 @@
 //
 // SCENARIO: gravity (bench.exs Gravity, i < j), gravity_all (the same formula, every i over all
 // j), softened (canonical softened gravity, all j per
-// i), softened_pairs (the same, i < j), integrate (x += v*dt), peak (FMA micro-kernel; N is the
+// i), softened_pairs (the same, i < j), integrate (x += v*dt), langevin (a BAOAB step of free
+// particles with the engine's Philox stream: gamma 1, kT 1.5, mass 1, seed 0, one step index
+// per step), peak (FMA micro-kernel; N is the
 // iteration count, 0 for the default), collisions (bench.exs Collisions: elastic spheres over a
 // neighbour list, then x += v*dt; also prints the lists built and the relative drift of the
 // total momentum, which the pair rule conserves). Prints one JSON line: seconds
@@ -66,7 +68,7 @@ const KernelSet& choose(const char* requested_name) {
   std::fprintf(
       stderr,
       "brz_bench_ref: %s\nusage: brz_bench_ref gravity|gravity_all|softened|softened_pairs|"
-      "integrate|peak|collisions N [--precision f64|f32] [--steps S] [--reps K] "
+      "integrate|langevin|peak|collisions N [--precision f64|f32] [--steps S] [--reps K] "
       "[--isa sse2|avx2|avx512]\n",
       msg);
   std::exit(2);
@@ -159,8 +161,10 @@ Result run(const Kernels<T>& k, const std::string& scenario, long n, int steps, 
     r.checksum = r.collisions.kinetic;
     return r;
   }
-  const bool moving = scenario == "integrate";
+  const bool moving = scenario == "integrate" || scenario == "langevin";
   Bodies<T> b = make_bodies<T>(int(n), moving);
+  if (scenario == "langevin") std::fill(b.m, b.m + n, T(1));
+  std::uint64_t step = 0;
   const double nn = double(n);
   double flops = 0;
   if (scenario == "gravity")
@@ -179,6 +183,8 @@ Result run(const Kernels<T>& k, const std::string& scenario, long n, int steps, 
       k.softened_pairs(bb, T(0.01));
     else if (scenario == "integrate")
       k.integrate(bb, T(1.0e-4));
+    else if (scenario == "langevin")
+      k.langevin(bb, T(1.0e-4), T(1), T(1.5), 0u, step++);
     else
       usage("unknown scenario");
   };
@@ -195,7 +201,7 @@ Result run(const Kernels<T>& k, const std::string& scenario, long n, int steps, 
     for (int s = 0; s < steps; ++s) one(b);
     best = std::min(best, (now() - t0) / steps);
   }
-  return {best, flops, checksum(b, scenario == "integrate", scenario.rfind("softened", 0) == 0)};
+  return {best, flops, checksum(b, moving, scenario.rfind("softened", 0) == 0)};
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace brzref {
 
@@ -49,6 +50,9 @@ struct Kernels {
   // (e) bench.exs Collisions at n spheres, neighbour list with a skin, then x += v*dt: one
   //     warm-up step, then the best of `reps` runs of `steps` steps. Returns seconds per step.
   double (*collisions)(long n, int steps, int reps, CollisionStats* stats);
+  // (f) one BAOAB Langevin step of free particles with the engine's Philox stream (rule 0,
+  //     call sites 0-2) at step index `step`.
+  void (*langevin)(Bodies<T>&, T dt, T gamma, T kt, std::uint32_t seed, std::uint64_t step);
 };
 
 struct KernelSet {

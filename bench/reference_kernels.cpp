@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "brz/philox.hpp"
 #include "reference.hpp"
 
 #if BRZ_REF_ISA == 1
@@ -183,6 +184,58 @@ void integrate(Bodies<T>& b, T dt) {
     x[i] += vx[i] * dt;
     y[i] += vy[i] * dt;
     z[i] += vz[i] * dt;
+  }
+}
+
+// (f) one BAOAB step of free particles in a Langevin bath (examples/systems/langevin.ex, rule
+// `baoab`): half a drift, v <- c1 v + sqrt((1 - c1^2) kT / m) N(0, 1) per axis, half a drift.
+// The three normal deviates are the engine's for rule 0, call sites 0, 1 and 2 (docs/program.md,
+// "Random numbers"): one Philox4x32-10 block each, keyed by the seed and the site, counted by
+// the particle and the step, through the same brz/philox.hpp conversions.
+template <class T>
+struct Normal;
+template <>
+struct Normal<double> {
+  static double of(brz::Philox4x32 w) {
+    return brz::normal_f64(brz::uniform_f64(w.x0, w.x1), brz::uniform_f64(w.x2, w.x3));
+  }
+};
+template <>
+struct Normal<float> {
+  static float of(brz::Philox4x32 w) {
+    return brz::normal_f32(brz::uniform_f32(w.x0), brz::uniform_f32(w.x1));
+  }
+};
+
+template <class T>
+void langevin(Bodies<T>& b, T dt, T gamma, T kt, std::uint32_t seed, std::uint64_t step) {
+  const int n = b.n;
+  T* __restrict x = b.x;
+  T* __restrict y = b.y;
+  T* __restrict z = b.z;
+  T* __restrict vx = b.vx;
+  T* __restrict vy = b.vy;
+  T* __restrict vz = b.vz;
+  const T* __restrict m = b.m;
+  const T c1 = std::exp(-gamma * dt);
+  const T var = (T(1) - c1 * c1) * kt;
+  const T half = T(0.5) * dt;
+  const brz::PhiloxKey kx{seed, 0u}, ky{seed, 1u}, kz{seed, 2u};
+  const auto lo = static_cast<std::uint32_t>(step);
+  const auto hi = static_cast<std::uint32_t>(step >> 32);
+#pragma omp parallel for simd schedule(static)
+  for (int i = 0; i < n; ++i) {
+    const brz::Philox4x32 ctr{static_cast<std::uint32_t>(i), 0u, lo, hi};
+    const T s = std::sqrt(var / m[i]);
+    const T wx = vx[i] * c1 + Normal<T>::of(brz::philox4x32_10(ctr, kx)) * s;
+    const T wy = vy[i] * c1 + Normal<T>::of(brz::philox4x32_10(ctr, ky)) * s;
+    const T wz = vz[i] * c1 + Normal<T>::of(brz::philox4x32_10(ctr, kz)) * s;
+    x[i] += (vx[i] + wx) * half;
+    y[i] += (vy[i] + wy) * half;
+    z[i] += (vz[i] + wz) * half;
+    vx[i] = wx;
+    vy[i] = wy;
+    vz[i] = wz;
   }
 }
 
@@ -521,9 +574,9 @@ extern const KernelSet kernel_set;
 const KernelSet kernel_set = {
     BRZ_REF_NAME,
     {&gravity<double>, &gravity_all<double>, &softened<double>, &softened_pairs<double>,
-     &integrate<double>, &peak<VD, double>, &collisions<double>},
+     &integrate<double>, &peak<VD, double>, &collisions<double>, &langevin<double>},
     {&gravity<float>, &gravity_all<float>, &softened<float>, &softened_pairs<float>,
-     &integrate<float>, &peak<VF, float>, &collisions<float>},
+     &integrate<float>, &peak<VF, float>, &collisions<float>, &langevin<float>},
 };
 
 }  // namespace BRZ_REF_NS

@@ -12,8 +12,9 @@ defmodule Bench.Measure do
   @doc """
   Times `steps` steps of `system` on `state` (after one untimed step) and returns `row` with
   the measurements. `opts`: `backend`, `precision`, `work` (per step, in `unit`), `flops` (per
-  unit of work), `reps` (default 3) and `checksum` (`{collection, field}`: the sum of |x| per
-  step, compared with the C++ reference's).
+  unit of work), `reps` (default 3), `checksum` (`{collection, field}`: the sum of |x| per
+  step, compared with the C++ reference's) and `run` (more `World.step/2` options: `rules`,
+  `params`).
   """
   @spec world(map, module, map, keyword) :: map
   def world(row, system, state, opts) do
@@ -21,9 +22,10 @@ defmodule Bench.Measure do
     steps = Keyword.fetch!(opts, :steps)
     work = Keyword.fetch!(opts, :work)
     world = World.new(system, state, backend: backend, precision: precision)
-    world = World.step(world, steps: 1, dt: 1.0e-4)
+    run = [dt: 1.0e-4] ++ Keyword.get(opts, :run, [])
+    world = World.step(world, [steps: 1] ++ run)
     reps = Keyword.get(opts, :reps, 3)
-    {t, _} = best_of(reps, fn -> World.step(world, steps: steps, dt: 1.0e-4) end)
+    {t, _} = best_of(reps, fn -> World.step(world, [steps: steps] ++ run) end)
     per_step = t / steps
 
     # positions do not move in the gravity systems, so the accumulated velocity (acceleration)

@@ -4,10 +4,11 @@ defmodule Bench.Row do
   labels from them:
 
     * `scenario`: `:peak`, `:integrate`, `:gravity`, `:softened`, `:marshalling`,
-      `:collisions`, `:all_pairs`, `:lj_liquid` (LAMMPS's bench/in.lj, periodic) or
-      `:lj_cluster` (a free cluster);
+      `:collisions`, `:all_pairs`, `:lj_liquid` (LAMMPS's bench/in.lj, periodic),
+      `:lj_cluster` (a free cluster) or `:langevin` (a thermostat step with random numbers);
     * `n`: the number of agents;
-    * `contender`: `:native`, `:elixir` (the pure-Elixir backend), `:micro_kernel`,
+    * `contender`: `:native`, `:native_no_noise` (the Langevin step without its noise),
+      `:elixir` (the pure-Elixir backend), `:micro_kernel`,
       `:cpp_reference`, `:cpp_all_j`, `:cpp_i_lt_j`, `:cpp_canonical_all_j` (hand-written C++),
       `:lammps` (for `:lj_liquid` with `ranks`, 1 or 2, and `neigh`, `:every_20_check_no` or
       `:every_1_check_yes`), or for marshalling `:enum_map_rebuild`, `:enum_map_share`,
@@ -78,6 +79,7 @@ defmodule Bench.Row do
   @doc "The printed name of a contender, without its precision."
   @spec contender_label(atom) :: String.t()
   def contender_label(:native), do: "native"
+  def contender_label(:native_no_noise), do: "native, no noise"
   def contender_label(:elixir), do: "elixir"
   def contender_label(:micro_kernel), do: "C++ micro-kernel"
   def contender_label(:cpp_reference), do: "C++ reference"

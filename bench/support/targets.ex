@@ -179,6 +179,7 @@ defmodule Bench.Targets do
     gravity_targets ++
       softened_targets ++
       integrate_targets ++
+      langevin_targets(find, speed, ref_missing) ++
       lj_targets ++
       collision_targets ++
       [
@@ -300,6 +301,30 @@ defmodule Bench.Targets do
           )
       )
     ]
+  end
+
+  # A Langevin step with random numbers (Bench.Scenarios.Langevin) against the hand-written C++
+  # step with the same Philox stream; the note gives the cost of the noise (the same step
+  # without it).
+  defp langevin_targets(find, speed, ref_missing) do
+    for p <- [:f64, :f32] do
+      dsl = find.(:langevin, 1_000_000, :native, p)
+      quiet = find.(:langevin, 1_000_000, :native_no_noise, p)
+
+      target(
+        "8",
+        "Langevin step #{p} N=1,000,000: C++ step time / DSL time",
+        :ge,
+        0.9,
+        speed.(dsl, find.(:langevin, 1_000_000, :cpp_reference, p)),
+        note:
+          case speed.(dsl, quiet) do
+            nil -> nil
+            x -> "the noise makes the step #{fmt2(1 / x)}x as long as without it"
+          end,
+        skip: ref_missing
+      )
+    end
   end
 
   defp target(id, what, cmp, goal, measured, opts) do

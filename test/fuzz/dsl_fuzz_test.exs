@@ -11,7 +11,7 @@ defmodule BrokenRecord.Zero.DSLFuzz do
   @seed_files ["test/support/systems.ex", "test/support/conservation_systems.ex"]
   # DSL functions, and a few that are not.
   @functions ~w(dot cross length normalize sqrt abs min max clamp exp log sin cos pow floor)a ++
-               ~w(atan2 length2)a
+               ~w(atan2 length2 uniform normal)a
   @statement_heads [:if, :interaction, :defagent, :field, :conserves, :potential, :=]
 
   @doc "The bodies of the `defsystem`s of the test suite, as quoted expressions."
@@ -417,7 +417,8 @@ defmodule BrokenRecord.Zero.DSLFuzz do
           fn -> {:clamp, [], [f.(), f.(), f.()]} end,
           fn -> {:dot, [], [v.(), v.()]} end,
           fn -> {:length, [], [v.()]} end,
-          fn -> quote(do: unquote(v.()).unquote(Enum.random([:x, :y, :z]))()) end
+          fn -> quote(do: unquote(v.()).unquote(Enum.random([:x, :y, :z]))()) end,
+          fn -> {Enum.random([:uniform, :normal]), [], []} end
         ]
     end
   end

@@ -5,7 +5,7 @@ defmodule BrokenRecord.Zero.RandomTest do
   import Bitwise
   import ExUnit.CaptureIO
 
-  alias BrokenRecord.Zero.{Random, World}
+  alias BrokenRecord.Zero.{NIF, Random, RandomProbe, World}
   alias BrokenRecord.Zero.Fixtures.Langevin
   alias BrokenRecord.Zero.RandomSystems.{Brownian, DPD, Draws}
 
@@ -284,6 +284,51 @@ defmodule BrokenRecord.Zero.RandomTest do
           floats(World.column(elixir, :posts, :c)),
           &assert_close(&1, &2, 1.0e-13)
         )
+      end
+    end
+
+    # Each setting is read once by the engine, so each run is a new `mix run`.
+    @tag timeout: 600_000
+    test "the same draws for every ISA, 1 or 2 threads, with and without neighbour lists" do
+      isas = Enum.drop_while(["avx512", "avx2", "sse2"], &(&1 != NIF.isa()))
+
+      runs =
+        for isa <- isas, threads <- ["1", "2"], neighbours <- ["1", "0"] do
+          env = [
+            {"BROKEN_RECORD_ISA", isa},
+            {"OMP_NUM_THREADS", threads},
+            {"BROKEN_RECORD_NEIGHBOURS", neighbours}
+          ]
+
+          {{isa, threads, neighbours}, RandomProbe.run(env)}
+        end
+
+      {_, {reference, _}} = hd(runs)
+
+      for {{isa, threads, neighbours} = setting, {columns, paths}} <- runs do
+        # neighbour lists on: the DPD rule runs on them; off: over all pairs
+        if neighbours == "1",
+          do: assert(paths =~ "list_"),
+          else: refute(paths =~ "list_")
+
+        # the draws themselves are identical everywhere; sums of them to rounding
+        for name <- ["dots.u", "dots.u2"] do
+          assert columns[name] == reference[name], "#{name} differs for #{inspect(setting)}"
+        end
+
+        for name <- ["dots.n", "dots.s", "dots.t", "posts.c", "beads.velocity"] do
+          Enum.zip_with(
+            floats(columns[name]),
+            floats(reference[name]),
+            &assert_close(&1, &2, 1.0e-12)
+          )
+        end
+
+        # the thread count changes nothing at all
+        {_, {same_isa, _}} =
+          Enum.find(runs, fn {{i, t, n}, _} -> {i, t, n} == {isa, "1", neighbours} end)
+
+        assert columns == same_isa, "threads changed the results for #{inspect(setting)}"
       end
     end
 
