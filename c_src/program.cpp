@@ -256,6 +256,14 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
           check_zero(in.b, "b");
           check_zero(in.c, "c");
           break;
+        case Op::UNIFORM:
+        case Op::NORMAL:
+          // a is the call site: any u16 fits the 16 bits of the key word it goes to.
+          check_zero(in.b, "b");
+          check_zero(in.c, "c");
+          lvl = Level::Varying;
+          rule.has_random = true;
+          break;
         case Op::LOAD:
           check_slot_lane(in.a, in.b);
           check_zero(in.c, "c");
@@ -329,6 +337,12 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
   if (r.remaining() != 0)
     throw ArgumentError("invalid program: " + std::to_string(r.remaining()) +
                         " trailing bytes after the last rule");
+  if (n_rules > kMaxRandomRules)
+    for (uint32_t ri = 0; ri < n_rules; ++ri)
+      if (prog.rules_[ri].has_random)
+        reject(ri, "UNIFORM or NORMAL in a program of " + std::to_string(n_rules) +
+                       " rules (at most " + std::to_string(kMaxRandomRules) +
+                       " with random numbers)");
   return prog;
 }
 

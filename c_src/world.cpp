@@ -183,6 +183,7 @@ void World<T>::restore_caller_order(uint32_t type, int threads) {
 
 template <class T>
 void World<T>::save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>>& lanes) const {
+  into.step = step_;
   std::size_t used = 0;
   for (uint32_t t = 0; t < counts_.size() && t < lanes.size(); ++t) {
     if (lanes[t].empty() || counts_[t] == 0) continue;
@@ -211,6 +212,7 @@ void World<T>::save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>
 
 template <class T>
 void World<T>::restore(const WorldSnapshot& from) {
+  step_ = from.step;
   for (const WorldSnapshot::Part& p : from.parts) {
     const std::size_t n = counts_.at(p.type);
     if (p.bytes.size() != p.lanes.size() * n * sizeof(T))

@@ -26,6 +26,9 @@ constexpr uint32_t kNoType = 0xFFFFFFFFu;
 constexpr uint32_t kProgramVersion = 2;
 constexpr uint32_t kNoCoord = 0xFFFFFFFFu;  // coord_lane of a type without coordinates
 constexpr uint32_t kMaxParams = 65536;      // PARAM operands are u16
+/// A program with a UNIFORM or NORMAL has at most this many rules: the rule index fills the
+/// upper 16 bits of the Philox key word (docs/program.md, "Random numbers").
+constexpr uint32_t kMaxRandomRules = 65536;
 
 struct Instr {
   Op op;
@@ -35,7 +38,8 @@ struct Instr {
 /// Evaluation level of an instruction, computed at parse time:
 /// Uniform: depends only on constants, params and box edges (computed once per sweep);
 /// Outer: depends on slot 0 of a pair rule (computed once per i);
-/// Varying: depends on the agent of a per-agent rule or on slot 1 of a pair rule.
+/// Varying: depends on the agent of a per-agent rule or on slot 1 of a pair rule (UNIFORM and
+/// NORMAL are varying: their counter holds the identities of every agent of the rule).
 enum class Level : uint8_t { Uniform = 0, Outer = 1, Varying = 2 };
 
 /// A STORE or an ACC. The delta a pair adds to the accumulator is `reg - start` for a STORE
@@ -61,6 +65,7 @@ struct Rule {
   std::vector<Level> reg_level;                            // per register
   std::vector<Instr> uniform_ops, outer_ops, varying_ops;  // register-writing instrs by level
   std::vector<StoreRef> stores;                            // STOREs and ACCs, program order
+  bool has_random = false;                                 // some UNIFORM or NORMAL
 
   int arity() const noexcept { return kind == RuleKind::PerAgent ? 1 : 2; }
   uint32_t slot_type(int slot) const noexcept { return slot == 0 ? type_a : type_b; }

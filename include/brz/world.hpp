@@ -30,6 +30,7 @@ struct EngineCache {
 /// back by WorldBase::restore: a run that fails or is cancelled is undone with it. Its buffers
 /// are kept from save to save, so a world saved before every call does not allocate again.
 struct WorldSnapshot {
+  uint64_t step = 0;  // the world's step counter at the save
   struct Part {
     uint32_t type = 0;
     std::vector<uint32_t> lanes;
@@ -73,6 +74,12 @@ class WorldBase {
     const std::vector<uint32_t>& a = agents_[type];
     return a.empty() ? r : a[r];
   }
+  /// The agent held at each row (agent_at for every row), or nullptr while the rows of `type`
+  /// are in the caller's order.
+  const uint32_t* agents(uint32_t type) const {
+    const std::vector<uint32_t>& a = agents_.at(type);
+    return a.empty() ? nullptr : a.data();
+  }
   /// True while the rows of `type` are in the caller's order.
   bool in_caller_order(uint32_t type) const { return rows_.at(type).empty(); }
   /// Bumped by every reorder of `type`: lets the engine notice that its rows have moved.
@@ -87,11 +94,12 @@ class WorldBase {
   virtual void pack(uint32_t type, uint32_t first_lane, uint32_t n_lanes, void* out) const = 0;
   virtual std::size_t element_size() const noexcept = 0;
 
-  /// Saves lanes[type] (lane indices) of every type into `into`, replacing what it held.
+  /// Saves lanes[type] (lane indices) of every type, and the step counter, into `into`,
+  /// replacing what it held.
   virtual void save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>>& lanes) const = 0;
-  /// Puts the saved lanes back, each agent's values into the row that holds it now (the rows
-  /// may have been reordered since), and drops the engine's cache (neighbour lists built from
-  /// the values being undone).
+  /// Puts the saved lanes and step counter back, each agent's values into the row that holds it
+  /// now (the rows may have been reordered since), and drops the engine's cache (neighbour
+  /// lists built from the values being undone).
   virtual void restore(const WorldSnapshot& from) = 0;
 
   /// Sets the box (finite bounds, hi > lo per axis; ArgumentError naming :box otherwise); the
@@ -125,6 +133,15 @@ class WorldBase {
   std::vector<double>& params() noexcept { return params_; }
   const std::vector<double>& params() const noexcept { return params_; }
 
+  /// The seed of UNIFORM and NORMAL (docs/program.md, "Random numbers"); 0 unless set.
+  uint32_t seed() const noexcept { return seed_; }
+  void set_seed(uint32_t seed) noexcept { seed_ = seed; }
+  /// The step counter: the index of the next step to run. run_steps() runs step step() + k as
+  /// the k-th step of a call and advances the counter by every complete step; save() and
+  /// restore() take it along.
+  uint64_t step() const noexcept { return step_; }
+  void set_step(uint64_t step) noexcept { step_ = step; }
+
  protected:
   WorldBase(std::shared_ptr<const Program> program, std::vector<std::size_t> counts);
   std::shared_ptr<const Program> program_;
@@ -136,6 +153,8 @@ class WorldBase {
   std::unique_ptr<EngineCache> engine_cache_;
   Box box_;
   bool has_box_ = false;
+  uint32_t seed_ = 0;
+  uint64_t step_ = 0;
   std::vector<std::vector<int64_t>> images_;  // per type: agent * 3 + axis
 };
 
