@@ -74,6 +74,33 @@ struct RulePlan {
   std::vector<std::pair<uint32_t, uint32_t>> checked;  // (type, lane) stored by the rule
 };
 
+// The identity of the agent at every row of a type (RandomArgs::ids_a): the world's row -> agent
+// map after a reorder (WorldBase::agents), else the row itself; zeros past the count, up to the
+// column capacity, so that a vector of lanes started at any row reads only initialised values.
+// Rebuilt when the type's rows have moved (order_epoch).
+class Identities {
+ public:
+  const uint32_t* of(const WorldBase& w, uint32_t type) {
+    if (ids_.size() < w.counts().size()) {
+      ids_.resize(w.counts().size());
+      epoch_.resize(w.counts().size(), kNever);
+    }
+    AlignedBuffer<uint32_t>& ids = ids_[type];
+    if (epoch_[type] == w.order_epoch(type) && ids.size() == w.capacity(type)) return ids.data();
+    if (ids.size() != w.capacity(type)) ids = AlignedBuffer<uint32_t>(w.capacity(type));
+    const std::size_t n = w.count(type);
+    const uint32_t* agents = w.agents(type);
+    for (std::size_t r = 0; r < n; ++r) ids[r] = agents ? agents[r] : static_cast<uint32_t>(r);
+    epoch_[type] = w.order_epoch(type);
+    return ids.data();
+  }
+
+ private:
+  static constexpr uint64_t kNever = UINT64_MAX;
+  std::vector<AlignedBuffer<uint32_t>> ids_;
+  std::vector<uint64_t> epoch_;
+};
+
 // What the executor keeps in a world between run_steps calls (WorldBase::engine_cache): the
 // neighbour search (its lists) and its own buffers, so that a call allocates (and page-
 // faults) nothing it had already.
@@ -81,6 +108,7 @@ template <class T>
 struct EngineState final : EngineCache {
   NeighbourSearch<T> search;
   AlignedBuffer<T> scratch, acc;
+  Identities identities;
 
   static EngineState& of(World<T>& w) {
     auto* state = dynamic_cast<EngineState*>(w.engine_cache().get());
@@ -141,12 +169,20 @@ class Runner {
     for (int d = 0; d < 3; ++d) params_[n + d] = to_precision<T>(w_.box().len[d]);
   }
 
-  // Runs one sweep of rule `id`; false when options.cancel stopped it part-way (the columns
-  // then hold partial results and are not checked).
-  bool run_rule(uint32_t id, uint64_t step) {
+  // Runs one sweep of rule `id` in step `counter` (the world's step index; `step` counts the
+  // call's steps from 1, for NumericalError); false when options.cancel stopped it part-way
+  // (the columns then hold partial results and are not checked).
+  bool run_rule(uint32_t id, uint64_t step, uint64_t counter) {
     RulePlan<T>& p = plans_[id];
     const Rule& r = *p.rule;
     SweepArgs<T> a = rule_sweep_args<T>(r, p.levels.data());
+    if (r.has_random) {
+      a.random.seed = w_.seed();
+      a.random.rule_bits = id << 16;
+      a.random.step = counter;
+      a.random.ids_a = cache_.identities.of(w_, r.type_a);
+      if (r.kind != RuleKind::PerAgent) a.random.ids_b = cache_.identities.of(w_, r.type_b);
+    }
     a.store_acc = p.store_acc.data();
     a.consts = p.consts.data();
     a.params = params_.data();
@@ -180,6 +216,11 @@ class Runner {
       const Clock::time_point t0 = Clock::now();
       const SearchReady ready =
           search.prepare(w_, r, p.consts.data(), params_.data(), max_threads_, opts_, *stats_);
+      // The neighbour search may have reordered the rows (and the identities with them).
+      if (r.has_random) {
+        a.random.ids_a = cache_.identities.of(w_, r.type_a);
+        a.random.ids_b = cache_.identities.of(w_, r.type_b);
+      }
       const Clock::time_point t1 = Clock::now();
       stats_->neighbour_seconds += seconds(t0, t1);
       const RulePath path = rule_path(w_, id, opts_, ready);
@@ -187,7 +228,7 @@ class Runner {
       switch (path) {
         case RulePath::GridBlockKernel:
         case RulePath::GridInterpreter:
-          search.sweep_grid(w_, r, p.consts.data(), params_.data(), p.levels.data(), *ks_,
+          search.sweep_grid(w_, r, p.consts.data(), params_.data(), p.levels.data(), a.random, *ks_,
                             max_threads_, opts_, *stats_,
                             path == RulePath::GridBlockKernel ? generated_block_fn(id) : nullptr);
           stats_->pair_seconds += seconds(t1, Clock::now());
@@ -196,8 +237,8 @@ class Runner {
         case RulePath::ListBlockKernel:
         case RulePath::ListInterpreter:
         case RulePath::ListKernel:
-          search.sweep_list(w_, r, p.consts.data(), params_.data(), p.levels.data(), *ks_, opts_,
-                            *stats_,
+          search.sweep_list(w_, r, p.consts.data(), params_.data(), p.levels.data(), a.random, *ks_,
+                            opts_, *stats_,
                             path == RulePath::ListBlockKernel ? generated_block_fn(id) : nullptr,
                             path == RulePath::ListKernel ? generated_list_fn(id) : nullptr);
           stats_->pair_seconds += seconds(t1, Clock::now());
@@ -208,7 +249,10 @@ class Runner {
       }
       // Slot 0 of a same-type pair is the agent with the lower index in the caller's order:
       // the all-pairs sweep takes it from the row order, so rows must be in that order.
-      if (r.kind == RuleKind::PairSame) w_.restore_caller_order(r.type_a, max_threads_);
+      if (r.kind == RuleKind::PairSame) {
+        w_.restore_caller_order(r.type_a, max_threads_);
+        if (r.has_random) a.random.ids_a = a.random.ids_b = cache_.identities.of(w_, r.type_a);
+      }
       stats_->pair_evaluations += pair_count(r);
       a.n_threads = rule_threads(r);
       // Accumulators are allocated at the first all-pairs sweep (cell-list sweeps have their own).
@@ -282,6 +326,10 @@ class Runner {
     g.cols_b = a.cols_b;
     g.n_a = a.n_a;
     g.n_b = a.n_b;
+    g.ids_a = a.random.ids_a;
+    g.ids_b = a.random.ids_b;
+    g.step = a.random.step;
+    g.seed = a.random.seed;
     return g;
   }
 
@@ -425,10 +473,12 @@ RunStepsResult run(World<T>& world, const std::vector<uint32_t>& rule_ids, uint6
   runner.set_result(&res);
   const bool periodic = world.program().periodic();
   for (uint64_t s = 0; s < steps; ++s) {
+    // The world's counter is the index of this step (modulo 2^64).
+    const uint64_t counter = world.step();
     for (uint32_t id : rule_ids) {
       // Polled before the rule and after it: a sweep cut short by the flag leaves partial
       // results, which must not reach the non-finite check as if they were a step's.
-      if (cancel_requested(opts.cancel) || !runner.run_rule(id, s + 1)) {
+      if (cancel_requested(opts.cancel) || !runner.run_rule(id, s + 1, counter)) {
         res.cancelled = true;
         return res;
       }
@@ -436,6 +486,7 @@ RunStepsResult run(World<T>& world, const std::vector<uint32_t>& rule_ids, uint6
     // Agents that left the box during the step re-enter it on the other side.
     if (periodic) world.wrap_all();
     res.steps_done = s + 1;
+    world.set_step(counter + 1);
   }
   return res;
 }

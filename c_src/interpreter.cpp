@@ -34,6 +34,7 @@
 #undef __ieee754_rem_pio2
 
 #include "brz/interpreter.hpp"
+#include "brz/philox.hpp"
 
 using BrzArch = BRZ_XSIMD_ARCH;
 
@@ -186,11 +187,111 @@ struct VecOps {
   static B SELECT(const B& a, const B& b, const B& c) { return xsimd::select(a == B(0), c, b); }
 };
 
+// What UNIFORM and NORMAL read in one block (docs/program.md, "Random numbers"): the key and
+// step words of the sweep (RandomArgs) and, per lane of the block, the counter words c0 and c1
+// that come from the identities of its agents.
+struct Draws {
+  uint32_t seed = 0, rule_bits = 0, step_lo = 0, step_hi = 0;
+  const uint32_t* c0 = nullptr;
+  const uint32_t* c1 = nullptr;
+  explicit Draws(const RandomArgs& r)
+      : seed(r.seed),
+        rule_bits(r.rule_bits),
+        step_lo(static_cast<uint32_t>(r.step)),
+        step_hi(static_cast<uint32_t>(r.step >> 32)) {}
+};
+
+// The second counter word of every lane of a per-agent rule.
+alignas(64) constexpr uint32_t kZeroWords[512] = {};
+static_assert(block_lanes<float>() <= 512 && block_lanes<double>() <= 512, "one block of zeros");
+
+// A pair sweep's counter words, per thread.
+struct PairWords {
+  alignas(64) uint32_t c0[512];
+  alignas(64) uint32_t c1[512];
+};
+
+// The counter words of n pairs: slot-0 identities a[k * sa] (sa = 0: one slot-0 agent for
+// every lane) and slot-1 identities b[k]; (min, max) in a same-type rule, so that both orders
+// of a pair draw alike, else (a, b). Sets dr's words to them.
+inline void pair_words(const uint32_t* __restrict a, std::size_t sa, const uint32_t* __restrict b,
+                       std::size_t n, bool same, PairWords& w, Draws& dr) {
+  uint32_t* __restrict c0 = w.c0;
+  uint32_t* __restrict c1 = w.c1;
+  if (same) {
+#pragma omp simd
+    for (std::size_t k = 0; k < n; ++k) {
+      const uint32_t x = a[k * sa], y = b[k];
+      c0[k] = x < y ? x : y;
+      c1[k] = x < y ? y : x;
+    }
+  } else {
+#pragma omp simd
+    for (std::size_t k = 0; k < n; ++k) {
+      c0[k] = a[k * sa];
+      c1[k] = b[k];
+    }
+  }
+  dr.c0 = c0;
+  dr.c1 = c1;
+}
+
+// UNIFORM of call site `site` for n lanes: one Philox4x32-10 block per lane, in an `omp simd`
+// loop (the 32x32->64 multiplies become pmuludq), converted as philox.hpp does: bit for bit
+// the scalar definition.
+template <class T>
+inline void draw_uniform(const Draws& dr, uint16_t site, T* __restrict d, std::size_t n) {
+  const PhiloxKey key{dr.seed, dr.rule_bits | site};
+  const uint32_t s0 = dr.step_lo, s1 = dr.step_hi;
+  const uint32_t* __restrict c0 = dr.c0;
+  const uint32_t* __restrict c1 = dr.c1;
+#pragma omp simd
+  for (std::size_t k = 0; k < n; ++k) {
+    const Philox4x32 w = philox4x32_10(Philox4x32{c0[k], c1[k], s0, s1}, key);
+    if constexpr (is_f64(T{}))
+      d[k] = uniform_f64(w.x0, w.x1);
+    else
+      d[k] = uniform_f32(w.x0);
+  }
+}
+
+// NORMAL of call site `site` for n lanes (a multiple of the batch width): both uniforms as in
+// draw_uniform, then Box-Muller on batches with the interpreter's LOG and COS (f64: libm per
+// lane, so bit for bit philox.hpp's normal_f64; f32: xsimd's, docs/engine.md).
+template <class T>
+inline void draw_normal(const Draws& dr, uint16_t site, T* __restrict d, std::size_t n) {
+  using B = Batch<T>;
+  alignas(64) T u2[block_lanes<T>()];
+  const PhiloxKey key{dr.seed, dr.rule_bits | site};
+  const uint32_t s0 = dr.step_lo, s1 = dr.step_hi;
+  const uint32_t* __restrict c0 = dr.c0;
+  const uint32_t* __restrict c1 = dr.c1;
+#pragma omp simd
+  for (std::size_t k = 0; k < n; ++k) {
+    const Philox4x32 w = philox4x32_10(Philox4x32{c0[k], c1[k], s0, s1}, key);
+    if constexpr (is_f64(T{})) {
+      d[k] = uniform_f64(w.x0, w.x1);
+      u2[k] = uniform_f64(w.x2, w.x3);
+    } else {
+      d[k] = uniform_f32(w.x0);
+      u2[k] = uniform_f32(w.x1);
+    }
+  }
+  const B minus_two(T(-2)), two_pi(is_f64(T{}) ? T(philox::kTwoPiF64) : T(philox::kTwoPiF32));
+  for (std::size_t k = 0; k < n; k += kW<T>) {
+    const B r = xsimd::sqrt(minus_two * VecOps<T>::LOG(B::load_aligned(d + k)));
+    (r * VecOps<T>::COS(two_pi * B::load_aligned(u2 + k))).store_aligned(d + k);
+  }
+}
+
 // Executes one non-STORE instruction over nb batches. Register r is read at
-// rp[r] + k * stride(r); stride is kW for Varying registers, 0 for Uniform/Outer ones.
+// rp[r] + k * stride(r); stride is kW for Varying registers, 0 for Uniform/Outer ones. `dr`:
+// the block's counter words, for UNIFORM and NORMAL (always varying, so never needed by
+// uniform or outer code).
 template <class T>
 inline void exec_op(const Instr& in, const T** rp, T* regs, const uint8_t* lvl, std::size_t nb,
-                    const T* consts, const T* params, uint32_t n_params) {
+                    const T* consts, const T* params, uint32_t n_params,
+                    const Draws* dr = nullptr) {
   using B = Batch<T>;
   constexpr std::size_t W = kW<T>;
   constexpr std::size_t BL = block_lanes<T>();
@@ -248,6 +349,12 @@ inline void exec_op(const Instr& in, const T** rp, T* regs, const uint8_t* lvl, 
     case Op::BOX:  // the box edges follow the params
       B(params[n_params + in.a]).store_aligned(d);
       break;
+    case Op::UNIFORM:
+      draw_uniform<T>(*dr, in.a, d, nb * W);
+      break;
+    case Op::NORMAL:
+      draw_normal<T>(*dr, in.a, d, nb * W);
+      break;
     case Op::LOAD:
     case Op::STORE:
     case Op::ACC:
@@ -290,17 +397,21 @@ void sweep_per_agent(const SweepArgs<T>& A) {
     const T** rp;
     setup_thread<T>(A, omp_get_thread_num(), regs, rp);
     T* stage = regs + std::size_t(A.n_regs) * BL;
+    Draws dr(A.random);
+    dr.c1 = kZeroWords;
 #pragma omp for schedule(static)
     for (long blk = 0; blk < n_blocks; ++blk) {
       const std::size_t i0 = std::size_t(blk) * BL;
       const std::size_t cnt = min_sz(BL, n - i0);
       const std::size_t nb = (cnt + W - 1) / W;
+      // Counter (identity, 0): the identities are readable up to the column capacity.
+      if (A.random.ids_a) dr.c0 = A.random.ids_a + i0;
       for (uint32_t k = 0; k < A.n_varying; ++k) {
         const Instr& in = A.varying_ops[k];
         if (in.op == Op::LOAD)
           rp[in.dst] = A.cols_a[in.b] + i0;
         else
-          exec_op<T>(in, rp, regs, A.reg_level, nb, A.consts, A.params, A.n_params);
+          exec_op<T>(in, rp, regs, A.reg_level, nb, A.consts, A.params, A.n_params, &dr);
       }
       // Stage every stored value first: a store may read a register that aliases a column.
       for (uint32_t s = 0; s < A.n_stores; ++s) {
@@ -326,7 +437,7 @@ void sweep_per_agent(const SweepArgs<T>& A) {
 template <class T, class Acc1>
 inline void pair_row(const SweepArgs<T>& A, std::size_t i, std::size_t j0, std::size_t j_end,
                      const T* const* colb, const Acc1& acc1, T* acc0, T* regs, const T** rp,
-                     T* partial, const Batch<T>& iota_b) {
+                     T* partial, const Batch<T>& iota_b, PairWords& words) {
   using B = Batch<T>;
   constexpr std::size_t W = kW<T>;
   constexpr std::size_t BL = block_lanes<T>();
@@ -344,12 +455,16 @@ inline void pair_row(const SweepArgs<T>& A, std::size_t i, std::size_t j0, std::
     const std::size_t nb = (cnt + W - 1) / W;
     const std::size_t tail = cnt - (nb - 1) * W;  // valid lanes of the last batch
     const auto tail_mask = iota_b < B(static_cast<T>(tail));
+    Draws dr(A.random);
+    if (A.random.ids_a)
+      pair_words(A.random.ids_a + i, 0, A.random.ids_b + jb, nb * W, A.kind == RuleKind::PairSame,
+                 words, dr);
     for (uint32_t k = 0; k < A.n_varying; ++k) {
       const Instr& in = A.varying_ops[k];
       if (in.op == Op::LOAD)
         rp[in.dst] = colb[in.b] + jb;
       else
-        exec_op<T>(in, rp, regs, A.reg_level, nb, A.consts, A.params, A.n_params);
+        exec_op<T>(in, rp, regs, A.reg_level, nb, A.consts, A.params, A.n_params, &dr);
     }
     for (uint32_t s = 0; s < A.n_stores; ++s) {
       const StoreRef& st = A.stores[s];
@@ -416,12 +531,13 @@ void sweep_pair(const SweepArgs<T>& A) {
     T* partial = regs + std::size_t(A.n_regs) * BL;  // n_stores * W, slot-0 partial sums
     T* acc = A.acc + std::size_t(tid) * A.acc_stride;
     auto acc1 = [&](uint32_t s) { return acc + A.store_acc[s]; };
+    PairWords words;
 #pragma omp for schedule(dynamic, 8)
     for (long il = 0; il < static_cast<long>(n_a); ++il) {
       const std::size_t i = static_cast<std::size_t>(il);
       const std::size_t j0 = same ? i + 1 : 0;
       if (j0 >= n_b || cancel_requested(A.cancel)) continue;
-      pair_row<T>(A, i, j0, n_b, A.cols_b, acc1, acc, regs, rp, partial, iota_b);
+      pair_row<T>(A, i, j0, n_b, A.cols_b, acc1, acc, regs, rp, partial, iota_b, words);
     }
   }
 }
@@ -487,10 +603,12 @@ inline void mark_blocks(const uint32_t* pi, const uint32_t* pj, std::size_t cnt,
 
 // Runs the whole program over `cnt` listed pairs (pi[k], pj[k]) and adds their deltas to the
 // accumulators (PairBlockArgs; L: the list sweep, null in a grid sweep).
+// `dr`: the pairs' counter words, for UNIFORM and NORMAL.
 template <class T>
 inline void flush_pairs(const SweepArgs<T>& A, const PairBlockArgs<T>& C, const ListSweepArgs<T>* L,
                         const uint32_t* pi, const uint32_t* pj, std::size_t cnt, T* regs,
-                        const T** rp, T* gbuf, T* acc_block, uint32_t lo, uint8_t* touched) {
+                        const T** rp, T* gbuf, T* acc_block, uint32_t lo, uint8_t* touched,
+                        const Draws& dr) {
   constexpr std::size_t W = kW<T>;
   constexpr std::size_t GS = block_lanes<T>() + 16;
   const std::size_t nb = (cnt + W - 1) / W;
@@ -503,14 +621,14 @@ inline void flush_pairs(const SweepArgs<T>& A, const PairBlockArgs<T>& C, const 
     if (in.op == Op::LOAD)
       rp[in.dst] = gathered(0, in.b);
     else
-      exec_op<T>(in, rp, regs, C.pair_level, nb, A.consts, A.params, A.n_params);
+      exec_op<T>(in, rp, regs, C.pair_level, nb, A.consts, A.params, A.n_params, &dr);
   }
   for (uint32_t k = 0; k < A.n_varying; ++k) {
     const Instr& in = A.varying_ops[k];
     if (in.op == Op::LOAD)
       rp[in.dst] = gathered(1, in.b);
     else
-      exec_op<T>(in, rp, regs, C.pair_level, nb, A.consts, A.params, A.n_params);
+      exec_op<T>(in, rp, regs, C.pair_level, nb, A.consts, A.params, A.n_params, &dr);
   }
   for (uint32_t s = 0; s < A.n_stores; ++s) {
     const StoreRef& st = A.stores[s];
@@ -581,6 +699,19 @@ inline void flush_pairs_generated(const SweepArgs<T>& A, const PairBlockArgs<T>&
   if (touched) mark_blocks(pi, pj, cnt, lo, touched);
 }
 
+// The identities of the listed pairs' agents (ida[k] of pi[k], idb[k] of pj[k]), zero up to a
+// whole number of batches.
+template <class T>
+inline void gather_ids(const RandomArgs& R, const uint32_t* pi, const uint32_t* pj, std::size_t cnt,
+                       uint32_t* __restrict ida, uint32_t* __restrict idb) {
+  const std::size_t pad = (cnt + kW<T> - 1) / kW<T> * kW<T>;
+  for (std::size_t k = 0; k < cnt; ++k) {
+    ida[k] = R.ids_a[pi[k]];
+    idb[k] = R.ids_b[pj[k]];
+  }
+  for (std::size_t k = cnt; k < pad; ++k) ida[k] = idb[k] = 0;
+}
+
 // Gathers the used lanes of both slots for the listed pairs into the per-thread columns.
 template <class T>
 inline void gather_pairs(const SweepArgs<T>& A, const PairBlockArgs<T>& C,
@@ -648,6 +779,11 @@ void sweep_neighbours(const SweepArgs<T>& A) {
     uint32_t* pj = pi + BL;
     std::size_t cnt = 0;
     uint64_t evals = 0;
+    // UNIFORM and NORMAL: the listed pairs' identities and counter words.
+    const bool draws = A.random.ids_a != nullptr;
+    alignas(64) uint32_t ida[BL], idb[BL];
+    PairWords words;
+    Draws dr(A.random);
     // Generated pair-block kernel: column pointers into the gathered block (fixed per thread)
     // and one delta array per store in the register scratch (unused by it).
     BrzKernelArgs<T> g{};
@@ -665,6 +801,12 @@ void sweep_neighbours(const SweepArgs<T>& A) {
       g.cols_a = p;
       g.cols_b = p + C.lanes_a;
       g.acc = out;
+      if (draws) {
+        g.ids_a = ida;
+        g.ids_b = idb;
+        g.seed = A.random.seed;
+        g.step = A.random.step;
+      }
     }
     // Grid mode adds to the one shared block; neighbour-list mode to each list's own block.
     T* acc_block = A.acc;
@@ -672,10 +814,15 @@ void sweep_neighbours(const SweepArgs<T>& A) {
     uint8_t* touched = nullptr;
     auto flush = [&]() {
       gather_pairs<T>(A, C, L, pi, pj, cnt, gbuf);
-      if (C.block_fn)
+      if (draws) gather_ids<T>(A.random, pi, pj, cnt, ida, idb);
+      if (C.block_fn) {
         flush_pairs_generated<T>(A, C, L, pi, pj, cnt, g, out, acc_block, lo, touched);
-      else
-        flush_pairs<T>(A, C, L, pi, pj, cnt, regs, rp, gbuf, acc_block, lo, touched);
+      } else {
+        if (draws)
+          pair_words(ida, 1, idb, (cnt + kW<T> - 1) / kW<T> * kW<T>, A.kind == RuleKind::PairSame,
+                     words, dr);
+        flush_pairs<T>(A, C, L, pi, pj, cnt, regs, rp, gbuf, acc_block, lo, touched, dr);
+      }
       evals += cnt;
       cnt = 0;
     };

@@ -252,6 +252,16 @@ std::optional<Interval> register_interval(const World<T>& w, const Rule& r, uint
         d = seen->second;
         break;
       }
+      // The extremes of philox.hpp's conversions: uniform_f64 / uniform_f32 are exact, in
+      // [2^-53, 1 - 2^-53] / [2^-24, 1 - 2^-24]; Box-Muller from such uniforms stays within
+      // 8.58 (f64) and 5.8 (f32), and the vectorised log and cos cannot leave 8.6.
+      case Op::UNIFORM:
+        d = std::is_same<T, double>::value ? Interval{0x1p-53, 1 - 0x1p-53}
+                                           : Interval{0x1p-24, 1 - 0x1p-24};
+        break;
+      case Op::NORMAL:
+        d = Interval{-8.6, 8.6};
+        break;
       case Op::STORE:
       case Op::ACC:
         break;

@@ -194,5 +194,6 @@ template void bin_agents(const World<double>&, uint32_t, uint32_t, const CellGri
 template void bin_agents(const World<float>&, uint32_t, uint32_t, const CellGrid&, CellBins&, int);
 template void gather_by_cell(const double*, const uint32_t*, std::size_t, double*, int);
 template void gather_by_cell(const float*, const uint32_t*, std::size_t, float*, int);
+template void gather_by_cell(const uint32_t*, const uint32_t*, std::size_t, uint32_t*, int);
 
 }  // namespace brz

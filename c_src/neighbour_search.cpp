@@ -34,8 +34,9 @@ void set_box(PairBlockArgs<T>& pairs, const bool* periodic, const Box& box) {
 
 template <class T>
 void NeighbourSearch<T>::sweep_list(World<T>& w, const Rule& r, const T* consts, const T* params,
-                                    const uint8_t* levels, const SweepSet& ks,
-                                    const ExecOptions& opts, RunStepsResult& stats,
+                                    const uint8_t* levels, const RandomArgs& random,
+                                    const SweepSet& ks, const ExecOptions& opts,
+                                    RunStepsResult& stats,
                                     void (*block_fn)(const BrzKernelArgs<T>*),
                                     void (*list_fn)(const BrzListArgs<T>*)) {
   const uint32_t type = r.type_a;
@@ -76,7 +77,7 @@ void NeighbourSearch<T>::sweep_list(World<T>& w, const Rule& r, const T* consts,
   // pairs within the cutoff into blocks for the pair-block kernel or the interpreter.
   uint64_t evals = 0;
   if (list_fn) {
-    evals = run_list_kernel(cols, params, L, list_fn, store_acc, acc_lanes.size(), block);
+    evals = run_list_kernel(cols, params, random, L, list_fn, store_acc, acc_lanes.size(), block);
   } else {
     std::vector<char> used(lanes, 0);
     for (const Instr& in : r.instrs)
@@ -104,8 +105,8 @@ void NeighbourSearch<T>::sweep_list(World<T>& w, const Rule& r, const T* consts,
     for (int t = 0; t < threads; ++t) touched[t] = touched_[t].data();
     la.touched = touched.data();
     la.prefetch = n > kPrefetchRows;
-    evals = launch(r, consts, params, levels, ks, threads, la, used, used, cols.data(), cols.data(),
-                   list_acc_.data(), store_acc, block, block_fn);
+    evals = launch(r, consts, params, levels, random, ks, threads, la, used, used, cols.data(),
+                   cols.data(), list_acc_.data(), store_acc, block, block_fn);
   }
 
   // Deltas into the columns: each row gets the windows that cover it, in sub-list order.
@@ -176,7 +177,7 @@ void NeighbourSearch<T>::sweep_list(World<T>& w, const Rule& r, const T* consts,
 
 template <class T>
 uint64_t NeighbourSearch<T>::run_list_kernel(const std::vector<T*>& cols, const T* params,
-                                             const NeighbourList<T>& L,
+                                             const RandomArgs& random, const NeighbourList<T>& L,
                                              void (*list_fn)(const BrzListArgs<T>*),
                                              const std::vector<std::size_t>& store_acc,
                                              std::size_t n_acc, std::size_t block) {
@@ -199,6 +200,9 @@ uint64_t NeighbourSearch<T>::run_list_kernel(const std::vector<T*>& cols, const 
     a.acc_col = acc_col.data();
     a.lo = L.lo[t];
     a.pad_row = L.hi[t] - L.lo[t];
+    a.ids = random.ids_a;
+    a.step = random.step;
+    a.seed = random.seed;
     list_fn(&a);
     // Every row of the window may have changed: the reduction visits all of its blocks.
     const std::size_t blocks = ((L.hi[t] - 1) >> 6) - (L.lo[t] >> 6) + 1;
@@ -210,11 +214,14 @@ uint64_t NeighbourSearch<T>::run_list_kernel(const std::vector<T*>& cols, const 
 
 template <class T>
 template <class Sweep>
-uint64_t NeighbourSearch<T>::launch(
-    const Rule& r, const T* consts, const T* params, const uint8_t* levels, const SweepSet& ks,
-    int n_threads, Sweep& sweep, const std::vector<char>& used0, const std::vector<char>& used1,
-    T* const* cols_a, const T* const* cols_b, T* acc, const std::vector<std::size_t>& store_acc,
-    std::size_t acc_stride, void (*block_fn)(const BrzKernelArgs<T>*)) {
+uint64_t NeighbourSearch<T>::launch(const Rule& r, const T* consts, const T* params,
+                                    const uint8_t* levels, const RandomArgs& random,
+                                    const SweepSet& ks, int n_threads, Sweep& sweep,
+                                    const std::vector<char>& used0, const std::vector<char>& used1,
+                                    T* const* cols_a, const T* const* cols_b, T* acc,
+                                    const std::vector<std::size_t>& store_acc,
+                                    std::size_t acc_stride,
+                                    void (*block_fn)(const BrzKernelArgs<T>*)) {
   static_assert(std::is_same_v<Sweep, GridSweepArgs<T>> || std::is_same_v<Sweep, ListSweepArgs<T>>);
   const uint32_t lanes_a = uint32_t(used0.size()), lanes_b = uint32_t(used1.size());
   std::vector<int32_t> g_index_a(lanes_a, -1), g_index_b(lanes_b, -1);
@@ -268,6 +275,7 @@ uint64_t NeighbourSearch<T>::launch(
   a.ptrs = ptrs_.data();
   a.acc = acc;
   a.acc_stride = acc_stride;
+  a.random = random;
   if constexpr (std::is_same_v<Sweep, GridSweepArgs<T>>)
     a.grid = &sweep;
   else
@@ -358,8 +366,9 @@ SearchReady NeighbourSearch<T>::prepare(World<T>& w, const Rule& r, const T* con
 
 template <class T>
 void NeighbourSearch<T>::sweep_grid(World<T>& w, const Rule& r, const T* consts, const T* params,
-                                    const uint8_t* levels, const SweepSet& ks, int max_threads,
-                                    const ExecOptions& opts, RunStepsResult& stats,
+                                    const uint8_t* levels, const RandomArgs& random,
+                                    const SweepSet& ks, int max_threads, const ExecOptions& opts,
+                                    RunStepsResult& stats,
                                     void (*block_fn)(const BrzKernelArgs<T>*)) {
   const CellGrid& g = grid_;
   const double width0 = reach_, cand = candidates_;
@@ -397,6 +406,19 @@ void NeighbourSearch<T>::sweep_grid(World<T>& w, const Rule& r, const T* consts,
       if (s == 0) cols_a[l] = dst;
       if (s == 1) cols_b[l] = dst;
     }
+  }
+  // The identities of the packed agents, for UNIFORM and NORMAL.
+  RandomArgs packed_random = random;
+  if (random.ids_a) {
+    for (int s = 0; s < 2; ++s) {
+      const std::size_t n = w.count(s == 0 ? r.type_a : r.type_b);
+      AlignedBuffer<uint32_t>& ids = packed_ids_[s];
+      if (ids.size() < column_capacity(n)) ids = AlignedBuffer<uint32_t>(column_capacity(n));
+      gather_by_cell(s == 0 ? random.ids_a : random.ids_b, (s == 0 ? a_ : b_).perm.data(), n,
+                     ids.data(), bin_threads);
+    }
+    packed_random.ids_a = packed_ids_[0].data();
+    packed_random.ids_b = packed_ids_[1].data();
   }
 
   // 4. One shared accumulator block, one array per stored (type, lane).
@@ -442,8 +464,8 @@ void NeighbourSearch<T>::sweep_grid(World<T>& w, const Rule& r, const T* consts,
   ga.pairs.cut2 = width0 * width0;
   const int n_threads = cand > double(opts.pair_parallel_threshold) ? max_threads : 1;
   const uint64_t evals =
-      launch(r, consts, params, levels, ks, n_threads, ga, used0, used1, cols_a.data(),
-             cols_b.data(), acc_.data(), store_acc, acc_size, block_fn);
+      launch(r, consts, params, levels, packed_random, ks, n_threads, ga, used0, used1,
+             cols_a.data(), cols_b.data(), acc_.data(), store_acc, acc_size, block_fn);
 
   // 6. Deltas back to the agents' own order.
   for (const Acc& acc : accs) {

@@ -105,6 +105,19 @@ struct ListSweepArgs {
   bool prefetch;
 };
 
+/// What UNIFORM and NORMAL draw from (docs/program.md, "Random numbers"): the Philox key is
+/// {seed, rule_bits | site}, the counter {c0, c1, step mod 2^32, step div 2^32} with (c0, c1)
+/// from the identities of the lane's agents. ids_a / ids_b map an index of the sweep's slot-0 /
+/// slot-1 columns (a world row, or a packed index in a grid sweep) to the identity of the agent
+/// there; they are readable up to the column capacity and null when the rule draws nothing.
+struct RandomArgs {
+  uint32_t seed = 0;
+  uint32_t rule_bits = 0;  // the rule's index << 16
+  uint64_t step = 0;
+  const uint32_t* ids_a = nullptr;
+  const uint32_t* ids_b = nullptr;
+};
+
 /// Everything one sweep of one rule needs. Built by the executor.
 template <class T>
 struct SweepArgs {
@@ -137,6 +150,7 @@ struct SweepArgs {
   const GridSweepArgs<T>* grid = nullptr;
   const ListSweepArgs<T>* list = nullptr;
   const int* cancel = nullptr;  // all-pairs sweeps skip their remaining rows once non-zero
+  RandomArgs random;            // the rule's UNIFORM and NORMAL
 };
 
 /// Whether a cancellation flag (ExecOptions::cancel) is set; a relaxed atomic load, so that

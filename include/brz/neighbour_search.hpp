@@ -45,18 +45,20 @@ class NeighbourSearch {
                       const ExecOptions& opts, RunStepsResult& stats);
   /// The sweep over the grid prepare() readied: adds the pair deltas to the world's columns
   /// and counts its pair evaluations in `stats`. `levels` is the rule's Level per register as
-  /// bytes; `block_fn`, when not null, is the rule's generated pair-block kernel
+  /// bytes; `random` the key, step and row identities of its UNIFORM and NORMAL (ids_a / ids_b
+  /// indexed by world row); `block_fn`, when not null, is the rule's generated pair-block kernel
   /// (generated_abi.hpp), which then runs the pairs instead of the interpreter.
   void sweep_grid(World<T>& w, const Rule& r, const T* consts, const T* params,
-                  const uint8_t* levels, const SweepSet& ks, int max_threads,
-                  const ExecOptions& opts, RunStepsResult& stats,
+                  const uint8_t* levels, const RandomArgs& random, const SweepSet& ks,
+                  int max_threads, const ExecOptions& opts, RunStepsResult& stats,
                   void (*block_fn)(const BrzKernelArgs<T>*));
   /// The sweep over the neighbour list prepare() readied, as sweep_grid; with `list_fn` (the
   /// rule's neighbour-list kernel) the listed pairs run through it, else the list filter
   /// gathers them into blocks for `block_fn` or the interpreter.
   void sweep_list(World<T>& w, const Rule& r, const T* consts, const T* params,
-                  const uint8_t* levels, const SweepSet& ks, const ExecOptions& opts,
-                  RunStepsResult& stats, void (*block_fn)(const BrzKernelArgs<T>*),
+                  const uint8_t* levels, const RandomArgs& random, const SweepSet& ks,
+                  const ExecOptions& opts, RunStepsResult& stats,
+                  void (*block_fn)(const BrzKernelArgs<T>*),
                   void (*list_fn)(const BrzListArgs<T>*));
   /// After a sweep: whether every value it stored is known to be finite (false when unknown);
   /// the caller's non-finite check may then be skipped.
@@ -65,18 +67,18 @@ class NeighbourSearch {
  private:
   /// Runs the interpreter's neighbour sweep `sweep` (GridSweepArgs or ListSweepArgs, whose
   /// PairBlockArgs it completes) over the lanes marked in used0 / used1; returns the pairs
-  /// evaluated.
+  /// evaluated. `random`'s identities are indexed like cols_a / cols_b.
   template <class Sweep>
   uint64_t launch(const Rule& r, const T* consts, const T* params, const uint8_t* levels,
-                  const SweepSet& ks, int n_threads, Sweep& sweep, const std::vector<char>& used0,
-                  const std::vector<char>& used1, T* const* cols_a, const T* const* cols_b, T* acc,
-                  const std::vector<std::size_t>& store_acc, std::size_t acc_stride,
-                  void (*block_fn)(const BrzKernelArgs<T>*));
+                  const RandomArgs& random, const SweepSet& ks, int n_threads, Sweep& sweep,
+                  const std::vector<char>& used0, const std::vector<char>& used1, T* const* cols_a,
+                  const T* const* cols_b, T* acc, const std::vector<std::size_t>& store_acc,
+                  std::size_t acc_stride, void (*block_fn)(const BrzKernelArgs<T>*));
   /// The neighbour-list kernel over every sub-list of L, each into its own accumulator window
   /// (`block` elements, `n_acc` a row) with its blocks marked touched; returns the pairs
   /// evaluated.
-  uint64_t run_list_kernel(const std::vector<T*>& cols, const T* params, const NeighbourList<T>& L,
-                           void (*list_fn)(const BrzListArgs<T>*),
+  uint64_t run_list_kernel(const std::vector<T*>& cols, const T* params, const RandomArgs& random,
+                           const NeighbourList<T>& L, void (*list_fn)(const BrzListArgs<T>*),
                            const std::vector<std::size_t>& store_acc, std::size_t n_acc,
                            std::size_t block);
 
@@ -91,6 +93,7 @@ class NeighbourSearch {
   VerletLists<T> lists_;
   CellBins a_, b_;                                     // grid: both types binned
   std::vector<std::vector<AlignedBuffer<T>>> packed_;  // grid: [0 = type_a, 1 = type_b][lane]
+  AlignedBuffer<uint32_t> packed_ids_[2];              // grid: identities of the packed agents
   AlignedBuffer<T> acc_, scratch_, gbuf_;
   AlignedBuffer<T> list_acc_;  // neighbour-list accumulators (all -0.0 between sweeps)
   std::vector<std::vector<uint8_t>> touched_;  // per list: changed 64-row blocks (ListSweepArgs)
