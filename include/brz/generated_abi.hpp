@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 // Version of this ABI, exported by a generated library as `brz_abi_version`.
-#define BRZ_GEN_ABI_VERSION 6u
+#define BRZ_GEN_ABI_VERSION 7u
 
 // Arguments of one call of a generated kernel, T = double (f64 kernels) or float (f32 kernels).
 //
@@ -37,6 +37,15 @@
 // is its own array (nothing is shared or accumulated); the caller scatters the deltas to the
 // agents. cols_a / cols_b hold a column for every lane the rule LOADs or STOREs through that
 // slot (other entries may be null); n_a = n_b = the pairs in the block; cols are never written.
+//
+// Random numbers (version 7): a kernel evaluates UNIFORM / NORMAL at call site `a` of rule k as
+// docs/program.md ("Random numbers") defines them, with the Philox key {seed, (k << 16) | a},
+// the counter {c0, c1, step mod 2^32, step div 2^32} and the conversions of brz/philox.hpp
+// (which a generated library includes). (c0, c1) come from the identities of the pair's agents:
+// ids_a[x] is the identity of the agent at index x of cols_a (its row, or its place in the
+// block), ids_b[x] that of cols_b; (id, 0) in a per-agent rule, (min, max) of both in a
+// pair-same rule, (id_a, id_b) in a pair-cross rule. ids_a / ids_b are readable wherever the
+// columns of their slot are (padding included) and null when the rule draws nothing.
 template <class T>
 struct BrzKernelArgs {
   const T* params;         // n_params values (params[0] = dt), then the box edges (version 5)
@@ -46,6 +55,10 @@ struct BrzKernelArgs {
   size_t n_a, n_b;         // agents of type_a / type_b
   size_t i_begin, i_end;   // the range of slot-0 agents this call covers
   int* nonfinite;          // per-agent kernels: set to 1 when a stored value is not finite
+  const uint32_t* ids_a;   // identity of the agent at each index of cols_a (version 7)
+  const uint32_t* ids_b;   // identity of the agent at each index of cols_b (pair kernels)
+  uint64_t step;           // the step's index (the world's step counter)
+  uint32_t seed;           // the world's seed
 };
 
 // params (both argument structs, version 5): n_params values in precision T, then the box edge
@@ -64,6 +77,9 @@ typedef BrzKernelArgs<float> BrzKernelArgsF32;
 // too: the rule's guard makes their ACCs zero. Only the accumulator window is written. Version
 // 6: the kernel may also add -0.0 (which changes nothing) to any element of window row
 // `pad_row`, a spare row of the window that holds no agent (it pads a run's last vector).
+// Version 7: UNIFORM / NORMAL as in BrzKernelArgs, with ids[row] the identity of the agent at
+// a row of the type (both slots; readable for every listed row, null when the rule draws
+// nothing).
 template <class T>
 struct BrzListArgs {
   const T* params;          // as BrzKernelArgs
@@ -76,6 +92,9 @@ struct BrzListArgs {
   const uint32_t* acc_col;  // per ACC (program order): its element within a window row
   uint32_t lo;              // the window's first row
   size_t pad_row;           // a window row that no agent uses (row lo + pad_row is none)
+  const uint32_t* ids;      // identity of the agent at each row (version 7)
+  uint64_t step;            // as BrzKernelArgs
+  uint32_t seed;
 };
 
 typedef BrzListArgs<double> BrzListArgsF64;

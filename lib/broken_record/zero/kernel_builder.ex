@@ -7,7 +7,8 @@ defmodule BrokenRecord.Zero.KernelBuilder do
   in a private cache directory (`cache_dir/0`: `_build/<env>/brz_kernels` under Mix, else the
   user's cache directory; created with mode 0700, refused when another user owns it or it is
   group- or world-writable), named by a hash of the program binary, the generator (version and
-  compiled code), the ABI header and the compiler command. A cached library is reused; a build
+  compiled code), the headers the library includes (the ABI and the random number generator)
+  and the compiler command. A cached library is reused; a build
   happens only when the key is new.
 
   The library's absolute path, the key and the SHA-256 of the library's bytes end up in
@@ -30,13 +31,20 @@ defmodule BrokenRecord.Zero.KernelBuilder do
   @abi_header Path.join(@include_dir, "brz/generated_abi.hpp")
   @external_resource @abi_header
   @abi_source File.read!(@abi_header)
+  # The random number generator the kernels include (UNIFORM and NORMAL).
+  @philox_header Path.join(@include_dir, "brz/philox.hpp")
+  @external_resource @philox_header
+  @philox_source File.read!(@philox_header)
 
   # How a library is compiled from its source (file names, directory), part of the cache key:
   # it determines the library's bytes, hence its content hash.
   @recipe 2
 
+  # -fno-tree-sink: GCC would otherwise move work that only one arm of a select uses (a random
+  # draw under a cutoff guard, a division) into a branch, which the vectoriser cannot if-convert
+  # back; without it no kernel of the test systems loses a vectorised loop and some gain several.
   @flags ~w(-O3 -std=c++17 -fPIC -shared -fopenmp-simd -ffp-contract=fast -fno-math-errno
-            -fvisibility=hidden -Wall -Wextra)
+            -fno-tree-sink -fvisibility=hidden -Wall -Wextra)
 
   @typedoc """
   A built kernel library: absolute path of the `.so`, its cache key (`hash`, also embedded in
@@ -336,6 +344,7 @@ defmodule BrokenRecord.Zero.KernelBuilder do
       Codegen.Cpp.module_info(:md5),
       BrokenRecord.Zero.Program.Op.module_info(:md5),
       @abi_source,
+      @philox_source,
       "|",
       cxx,
       "|",

@@ -23,6 +23,9 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       to `acc[s][j]`; the delta of a `STORE` is `r - start`, of an `ACC` the register itself;
     * `if` is already a select in the program: it becomes a ternary; every op is exactly the one
       of `docs/program.md` (IEEE; `-ffp-contract=fast` may fuse `a * b + c`);
+    * `UNIFORM` and `NORMAL` call `brz/philox.hpp` per lane, with the key of the rule and call
+      site, the step and seed from the arguments and the counter words from the identities of
+      the lane's agents (`ids_a` / `ids_b`, ABI version 7);
     * each kernel is emitted once per instruction set the engine dispatches on: the baseline
       `brz_rule_<k>_f64` and, on x86-64, `..._avx2` (`target("avx2,fma")`) and `..._avx512`
       (the engine's AVX-512 features), so one library serves every x86-64 CPU and the engine
@@ -35,7 +38,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   alias BrokenRecord.Zero.Program
   alias BrokenRecord.Zero.Program.{Op, Rule}
 
-  @version 5
+  @version 6
   # Pairs per chunk of a neighbour-list kernel's row: a full AVX-512 vector of f64 (narrower
   # ISAs split it), so that no scalar remainder loop runs the last pairs of a row.
   @chunk 8
@@ -113,6 +116,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     #include <stdint.h>
 
     #include "brz/generated_abi.hpp"
+    #include "brz/philox.hpp"
 
     #define BRZ_EXPORT __attribute__((visibility("default")))
     // The ISA variants of every kernel, with the engine's per-ISA compiler flags (CMakeLists.txt).
@@ -142,6 +146,20 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     inline float brz_cos(float x) { return ::cosf(x); }
     inline double brz_pow(double x, double y) { return ::pow(x, y); }
     inline float brz_pow(float x, float y) { return ::powf(x, y); }
+    // UNIFORM and NORMAL (docs/program.md, "Random numbers"): one Philox4x32-10 block of counter
+    // {c0, c1, step} under key {seed, k1}, converted by precision (the T argument picks it).
+    inline brz::Philox4x32 brz_block(uint32_t c0, uint32_t c1, uint32_t s0, uint32_t s1,
+                                     uint32_t seed, uint32_t k1) {
+      return brz::philox4x32_10(brz::Philox4x32{c0, c1, s0, s1}, brz::PhiloxKey{seed, k1});
+    }
+    inline double brz_uniform(double, brz::Philox4x32 w) { return brz::uniform_f64(w.x0, w.x1); }
+    inline float brz_uniform(float, brz::Philox4x32 w) { return brz::uniform_f32(w.x0); }
+    inline double brz_normal(double, brz::Philox4x32 w) {
+      return brz::normal_f64(brz::uniform_f64(w.x0, w.x1), brz::uniform_f64(w.x2, w.x3));
+    }
+    inline float brz_normal(float, brz::Philox4x32 w) {
+      return brz::normal_f32(brz::uniform_f32(w.x0), brz::uniform_f32(w.x1));
+    }
     }  // namespace
 
     """
@@ -182,6 +200,10 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
 
       {op, d, _, _, _}, acc when op in [:const, :param, :box] ->
         Map.put(acc, d, 0)
+
+      # A draw depends on every agent of the rule (its counter holds their identities).
+      {op, d, _, _, _}, acc when op in [:uniform, :normal] ->
+        Map.put(acc, d, 2)
 
       {:load, d, slot, _, _}, acc ->
         Map.put(acc, d, if(kind == :per_agent or slot == 1, do: 2, else: 1))
@@ -250,7 +272,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   defp kernel(%Rule{} = rule, k, precision, n_params) do
     {t, levels, ops, stores} = kernel_parts(rule, precision)
     at = fn level -> Enum.filter(ops, fn i -> levels[elem(i, 1)] == level end) end
-    ctx = %{rule: rule, precision: precision, n_params: n_params, i: "i", j: "j"}
+    ctx = context(rule, k, precision, n_params, "i", "j")
 
     body =
       case rule.kind do
@@ -295,7 +317,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   defp block_kernel(%Rule{} = rule, k, precision, n_params) do
     {t, levels, ops, stores} = kernel_parts(rule, precision)
     {uniform, varying} = Enum.split_with(ops, fn i -> levels[elem(i, 1)] == 0 end)
-    ctx = %{rule: rule, precision: precision, n_params: n_params, i: "k", j: "k"}
+    ctx = context(rule, k, precision, n_params, "k", "k")
 
     indexed = Enum.with_index(stores)
 
@@ -304,10 +326,12 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       Enum.map(indexed, fn {_, s} -> "  T* __restrict out_#{s} = args->acc[#{s}];\n" end),
       "  const T* __restrict params = args->params;\n",
       "  (void)params;\n",
+      draw_setup(ops, "args->ids_a", "args->ids_b"),
       Enum.map(uniform, &["  ", stmt(&1, ctx), "\n"]),
       "  const size_t k_end = args->i_end;\n",
       "#pragma omp simd\n",
       "  for (size_t k = args->i_begin; k < k_end; ++k) {\n",
+      draw_words(ops, rule, "    ", "ids_a[k]", "ids_b[k]"),
       Enum.map(varying, &["    ", stmt(&1, ctx), "\n"]),
       Enum.map(indexed, fn
         {{:store, _, 0, l, c}, s} -> "    out_#{s}[k] = r#{c} - a_#{l}[k];\n"
@@ -332,7 +356,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   defp list_kernel(%Rule{} = rule, k, precision, n_params) do
     {t, levels, ops, stores} = kernel_parts(rule, precision)
     at = fn level -> Enum.filter(ops, fn i -> levels[elem(i, 1)] == level end) end
-    ctx = %{rule: rule, precision: precision, n_params: n_params, i: "i", j: "j"}
+    ctx = context(rule, k, precision, n_params, "i", "j")
     indexed = Enum.with_index(stores)
     slot0 = for {{:acc, _, 0, _, c}, s} <- indexed, do: {s, c}
     slot1 = for {{:acc, _, 1, _, c}, s} <- indexed, do: {s, c}
@@ -344,6 +368,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       pair_columns(ops, stores, "cols", "cols"),
       "  const T* __restrict params = args->params;\n",
       "  (void)params;\n",
+      draw_setup(ops, "args->ids", "args->ids"),
       Enum.map(at.(0), &["  ", stmt(&1, ctx), "\n"]),
       "  const uint32_t* __restrict li = args->li;\n",
       "  const uint32_t* __restrict lj = args->lj;\n",
@@ -370,6 +395,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       "      const T in = k < long(q) ? T(1) : T(0);\n",
       "      const size_t j = lj[k];\n",
       "      const size_t w = k < long(q) ? j - lo : pad;\n",
+      draw_words(ops, rule, "      ", "ids_a[i]", "ids_b[j]"),
       Enum.map(at.(2), &["      ", stmt(&1, ctx), "\n"]),
       Enum.map(slot0, fn {s, c} -> "      sum_#{s} += in != T(0) ? r#{c} : T(-0.0);\n" end),
       Enum.map(slot1, fn {s, c} ->
@@ -397,11 +423,13 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       Enum.map(slot_lanes(ops, stores, 0), &"  T* __restrict a_#{&1} = args->cols_a[#{&1}];\n"),
       "  const T* __restrict params = args->params;\n",
       "  (void)params;\n",
+      draw_setup(ops, "args->ids_a", nil),
       Enum.map(uniform, &["  ", stmt(&1, ctx), "\n"]),
       "  const size_t i_end = args->i_end;\n",
       "  int bad = 0;\n",
       "#pragma omp simd reduction(| : bad)\n",
       "  for (size_t i = args->i_begin; i < i_end; ++i) {\n",
+      draw_words(ops, ctx.rule, "    ", "ids_a[i]", nil),
       Enum.map(varying, &["    ", stmt(&1, ctx), "\n"]),
       Enum.map(stores, fn {:store, _, 0, l, c} -> "    a_#{l}[i] = r#{c};\n" end),
       # x - x is 0 for every finite x and NaN for NaN and +-inf.
@@ -443,6 +471,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       Enum.map(acc_ptrs, &"  T* __restrict acc_#{&1} = args->acc[#{&1}];\n"),
       "  const T* __restrict params = args->params;\n",
       "  (void)params;\n",
+      draw_setup(ops, "args->ids_a", "args->ids_b"),
       Enum.map(uniform, &["  ", stmt(&1, ctx), "\n"]),
       "  const size_t n_b = args->n_b;\n",
       "  const size_t i_end = args->i_end;\n",
@@ -456,6 +485,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       end),
       "#pragma omp simd#{reduction}\n",
       "    for (size_t j = j_begin; j < n_b; ++j) {\n",
+      draw_words(ops, rule, "      ", "ids_a[i]", "ids_b[j]"),
       Enum.map(varying, &["      ", stmt(&1, ctx), "\n"]),
       Enum.map(slot0, fn
         {s, _, c, :store} -> "      sum_#{s} += r#{c} - start_#{s};\n"
@@ -473,10 +503,63 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
 
   defp stmt({op, d, a, b, c}, ctx), do: ["const T r#{d} = ", expr(op, a, b, c, ctx), ";"]
 
+  # What `expr/5` needs besides the instruction: the rule, its index (the draws' key), the
+  # precision, the number of params (the box edges follow them) and the index expressions of
+  # slot 0 and slot 1.
+  defp context(rule, k, precision, n_params, i, j),
+    do: %{rule: rule, index: k, precision: precision, n_params: n_params, i: i, j: j}
+
+  defp draws?(ops), do: Enum.any?(ops, fn {op, _, _, _, _} -> op in [:uniform, :normal] end)
+
+  # A kernel that draws: the seed, the step's counter words and the identity arrays (ABI 7).
+  defp draw_setup(ops, ids_a, ids_b) do
+    if draws?(ops) do
+      [
+        "  const uint32_t seed = args->seed;\n",
+        "  const uint32_t step_lo = uint32_t(args->step), step_hi = uint32_t(args->step >> 32);\n",
+        "  const uint32_t* __restrict ids_a = #{ids_a};\n",
+        if(ids_b, do: "  const uint32_t* __restrict ids_b = #{ids_b};\n", else: [])
+      ]
+    else
+      []
+    end
+  end
+
+  # The counter words c0, c1 of a lane (docs/program.md, "Random numbers"): (id, 0) in a
+  # per-agent rule, (min, max) of both identities in a pair-same rule, (id_a, id_b) otherwise.
+  defp draw_words(ops, rule, indent, id_a, id_b) do
+    cond do
+      not draws?(ops) ->
+        []
+
+      id_b == nil ->
+        [indent, "const uint32_t rc0 = #{id_a}, rc1 = 0;\n"]
+
+      rule.kind == :pair_same ->
+        [
+          indent,
+          "const uint32_t id_a = #{id_a}, id_b = #{id_b};\n",
+          indent,
+          "const uint32_t rc0 = id_a < id_b ? id_a : id_b, rc1 = id_a < id_b ? id_b : id_a;\n"
+        ]
+
+      true ->
+        [indent, "const uint32_t rc0 = #{id_a}, rc1 = #{id_b};\n"]
+    end
+  end
+
   defp expr(:const, a, _, _, ctx), do: literal(Enum.at(ctx.rule.consts, a), ctx.precision)
   defp expr(:param, a, _, _, _), do: "params[#{a}]"
   # Box edges follow the params (generated_abi.hpp).
   defp expr(:box, a, _, _, ctx), do: "params[#{ctx.n_params + a}]"
+
+  defp expr(op, a, _, _, ctx) when op in [:uniform, :normal] do
+    key = Bitwise.band(Bitwise.bor(Bitwise.bsl(ctx.index, 16), a), 0xFFFFFFFF)
+
+    "brz_#{op}(T(0), brz_block(rc0, rc1, step_lo, step_hi, seed, " <>
+      "0x#{Integer.to_string(key, 16)}u))"
+  end
+
   defp expr(:load, 0, l, _, ctx), do: "a_#{l}[#{ctx.i}]"
   defp expr(:load, 1, l, _, ctx), do: "b_#{l}[#{ctx.j}]"
 
