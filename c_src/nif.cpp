@@ -55,7 +55,7 @@ ErlNifFunc nif_funcs[] = {
     {"program_new", 2, guarded<program_new>, ERL_NIF_DIRTY_JOB_IO_BOUND},  // dlopen
     {"program_info", 1, guarded<program_info>, 0},
     {"world_set_options", 2, guarded<world_set_options>, 0},
-    {"world_new", 5, guarded<world_new>, kDirty},
+    {"world_new", 7, guarded<world_new>, kDirty},
     {"native_run_steps", 4, guarded<native_run_steps>, kDirty},
     {"world_to_state", 2, guarded<world_to_state>, kDirty},
     {"world_column", 5, guarded<world_column>, kDirty},

@@ -27,6 +27,7 @@
   X(index, "index")                                             \
   X(field, "field")                                             \
   X(step, "step")                                               \
+  X(seed, "seed")                                               \
   X(float_, "float")                                            \
   X(int_, "int")                                                \
   X(vec3, "vec3")                                               \

@@ -19,7 +19,7 @@ void world_down(ErlNifEnv*, void* obj, ErlNifPid*, ErlNifMonitor* mon) {
 
 WorldRes::WorldRes(ProgramRes* p, std::unique_ptr<brz::WorldBase> w,
                    std::vector<TypeInfo> t) noexcept
-    : prog_res(p), world(std::move(w)), types(std::move(t)) {
+    : prog_res(p), world(std::move(w)), types(std::move(t)), step(world->step()) {
   ++g_live_worlds;
 }
 
@@ -36,7 +36,7 @@ ProgramRes* get_program(ErlNifEnv* env, ERL_NIF_TERM term) {
 }
 
 WorldRes* get_world(ErlNifEnv* env, ERL_NIF_TERM term) {
-  return Worlds::get(env, term, "expected a world resource (from world_new/4)");
+  return Worlds::get(env, term, "expected a world resource (from world_new/7)");
 }
 
 long live_worlds() { return g_live_worlds.load(); }

@@ -63,6 +63,9 @@ struct WorldRes {
   // Seconds spent by native_run_steps since the world was created: in all, in pair sweeps and
   // in neighbour work (world_info's :timings). Written only under the WorldLock.
   std::atomic<double> run_seconds{0}, pair_seconds{0}, neighbour_seconds{0};
+  // The world's step counter as of the end of the last native_run_steps (world_info's :step,
+  // read without the WorldLock while a run may be advancing the world's own).
+  std::atomic<uint64_t> step{0};
 };
 
 using Programs = Resource<ProgramRes>;

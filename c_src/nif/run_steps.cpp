@@ -95,7 +95,8 @@ std::vector<uint32_t> decode_rule_ids(ErlNifEnv* env, ERL_NIF_TERM list, uint32_
 // native_run_steps(world, params, steps, rule_ids): params travel with the call (a list of
 // n_params numbers, dt first), so concurrent callers never run with each other's. A run that
 // raises (NumericalError, a cutoff beyond half a periodic box edge) or is cancelled by its
-// caller's death leaves the world as it was before the call (docs/nif.md).
+// caller's death leaves the world as it was before the call (docs/nif.md), its step counter
+// included; otherwise the counter has advanced by `steps`.
 ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   WorldRes* w = get_world(env, argv[0]);
   const brz::Program& prog = *w->prog_res->prog;
@@ -138,6 +139,8 @@ ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
     w->world->restore(w->undo);
     return atom::cancelled;
   }
+  // (A run undone above leaves the counter, restored with the snapshot, as it was.)
+  w->step.store(w->world->step());
   mark_written(*w, lanes);
   return atom::ok;
 }

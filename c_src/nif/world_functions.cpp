@@ -43,8 +43,14 @@ void set_box(ErlNifEnv* env, ERL_NIF_TERM term, brz::WorldBase& world) {
 
 }  // namespace
 
+// world_new(program, layout, state, precision, box, seed, start_step).
 ERL_NIF_TERM world_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   ProgramRes* pres = get_program(env, argv[0]);
+  ErlNifUInt64 seed, start_step;
+  if (!get(env, argv[5], &seed) || seed > UINT32_MAX)
+    throw ArgumentError(":seed must be an integer in 0..4294967295");
+  if (!get(env, argv[6], &start_step))
+    throw ArgumentError(":start_step must be an integer in 0..18446744073709551615");
   brz::Precision precision;
   if (enif_is_identical(argv[3], atom::f64))
     precision = brz::Precision::F64;
@@ -56,6 +62,8 @@ ERL_NIF_TERM world_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   const Map state = decode<Map>(env, argv[2], "state must be a map");
   std::unique_ptr<brz::WorldBase> world = read_state(env, state.term, types, pres->prog, precision);
   set_box(env, argv[4], *world);
+  world->set_seed(static_cast<uint32_t>(seed));
+  world->set_step(start_step);
   // Agents given outside the box enter it; their fields then come back wrapped.
   if (world->wrap_all()) {
     for (uint32_t t = 0; t < types.size(); ++t)
@@ -96,7 +104,8 @@ ERL_NIF_TERM world_column(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
 
 ERL_NIF_TERM world_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   WorldRes* w = get_world(env, argv[0]);
-  // Precision and counts never change after world_new: no lock needed.
+  // Precision, counts and seed never change after world_new: no lock needed (the step counter
+  // is WorldRes's copy).
   std::vector<ERL_NIF_TERM> counts;
   for (std::size_t c : w->world->counts()) counts.push_back(encode(env, c));
   const bool f64 = w->world->precision() == brz::Precision::F64;
@@ -124,6 +133,8 @@ ERL_NIF_TERM world_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
                      {atom::neighbour, encode(env, w->neighbour_seconds.load())}});
   return make_map(env, {{atom::precision, f64 ? atom::f64 : atom::f32},
                         {atom::box, box},
+                        {atom::seed, encode(env, ErlNifUInt64(w->world->seed()))},
+                        {atom::step, encode(env, ErlNifUInt64(w->step.load()))},
                         {atom::timings, timings},
                         {atom::counts, make_list(env, counts)},
                         {atom::kernels, make_list(env, kernels)},

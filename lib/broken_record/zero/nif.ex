@@ -83,16 +83,28 @@ defmodule BrokenRecord.Zero.NIF do
   @doc """
   Creates a world resource from a state (see `docs/nif.md` for `layout`). `box` is `nil` or
   `{{xlo, ylo, zlo}, {xhi, yhi, zhi}}` (floats, hi > lo), required when the program has periodic
-  axes; agents outside it on a periodic axis are wrapped in.
+  axes; agents outside it on a periodic axis are wrapped in. `seed` (an integer in
+  `0..2^32 - 1`) and `start_step` (the step counter's first value, an integer in
+  `0..2^64 - 1`) are what the rules' `uniform()` and `normal()` draw from (`docs/program.md`,
+  "Random numbers"); anything else raises an `ArgumentError` naming `:seed` or `:start_step`.
   """
-  @spec world_new(reference, list, map, :f64 | :f32, nil | {tuple, tuple}) :: reference
-  def world_new(_program, _layout, _state, _precision, _box),
+  @spec world_new(
+          reference,
+          list,
+          map,
+          :f64 | :f32,
+          nil | {tuple, tuple},
+          0..0xFFFFFFFF,
+          0..0xFFFFFFFFFFFFFFFF
+        ) :: reference
+  def world_new(_program, _layout, _state, _precision, _box, _seed, _start_step),
     do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """
   Runs `steps` steps of the rules `rule_ids` on a world, on a dirty CPU scheduler, with `params`
-  (the program's params, `dt` first). `:busy` when another call holds the world; `:cancelled`
-  when the caller died during the run (the world is then as it was before the call, as after a
+  (the program's params, `dt` first), and advances the world's step counter by `steps`. `:busy`
+  when another call holds the world; `:cancelled` when the caller died during the run (the world
+  is then as it was before the call, step counter included, as after a
   `BrokenRecord.Zero.NumericalError`).
   """
   @spec native_run_steps(reference, [number], non_neg_integer, [non_neg_integer]) ::
@@ -114,8 +126,10 @@ defmodule BrokenRecord.Zero.NIF do
     do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """
-  `%{precision, box, counts, kernels, kernel_status, kernel_isa, sweeps, neighbour_builds,
-  timings}` of a world: `box` is `nil` or `{{xlo, ylo, zlo}, {xhi, yhi, zhi}}`; `kernels` lists
+  `%{precision, box, seed, step, counts, kernels, kernel_status, kernel_isa, sweeps,
+  neighbour_builds, timings}` of a world: `box` is `nil` or `{{xlo, ylo, zlo}, {xhi, yhi, zhi}}`;
+  `seed` is the world's seed and `step` its step counter (the index of the next step: the
+  `start_step` plus every step run since, as of the last `native_run_steps/4`); `kernels` lists
   the rule ids whose per-agent or all-pairs sweeps `native_run_steps/4` runs through generated
   kernels; `sweeps` counts its sweeps per rule path (docs/engine.md); `timings` is
   `%{run: s, pairs: s, neighbour: s}`, seconds spent by `native_run_steps/4` since the world

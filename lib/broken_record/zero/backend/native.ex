@@ -17,7 +17,20 @@ defmodule BrokenRecord.Zero.Backend.Native do
   @impl true
   def new(system, state, opts) do
     box = opts.box && Box.to_corners(opts.box)
-    ref = NIF.world_new(program(system), layout(system), state, system.options.precision, box)
+    # The random numbers' seed and first step index (docs/program.md, "Random numbers").
+    seed = Map.get(opts, :seed, 0)
+    start_step = Map.get(opts, :start_step, 0)
+
+    ref =
+      NIF.world_new(
+        program(system),
+        layout(system),
+        state,
+        system.options.precision,
+        box,
+        seed,
+        start_step
+      )
 
     unless opts.kernels, do: :ok = NIF.world_set_options(ref, kernels: false)
     ref
