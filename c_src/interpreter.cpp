@@ -5,13 +5,14 @@
 // everything here is either a template on the xsimd arch type or lives in an anonymous
 // namespace inside the ISA-named namespace; the only external symbol is
 // brz::interp_<isa>::sweep_set. No std:: code is instantiated here (see the nm check in CMake).
+#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 
 #include <algorithm>
 
-// xsimd 8.1 has one non-template inline function used by the f32 sin/cos range reduction.
-// Give it an ISA-specific name so that copies compiled with different -m flags never merge.
+// xsimd 8.1 has two non-template inline functions used by the f32 sin/cos range reduction.
+// Give them ISA-specific names so that copies compiled with different -m flags never merge.
 #define BRZ_CAT2(a, b) a##b
 #define BRZ_CAT(a, b) BRZ_CAT2(a, b)
 #if BRZ_INTERP_ISA == 1
@@ -30,7 +31,9 @@
 #error "BRZ_INTERP_ISA must be 1 (sse2), 2 (avx2) or 3 (avx512)"
 #endif
 #define __ieee754_rem_pio2 BRZ_CAT(brz_ieee754_rem_pio2_, BRZ_INS)
+#define __kernel_rem_pio2 BRZ_CAT(brz_kernel_rem_pio2_, BRZ_INS)
 #include <xsimd/xsimd.hpp>
+#undef __kernel_rem_pio2
 #undef __ieee754_rem_pio2
 
 #include "brz/interpreter.hpp"
@@ -201,23 +204,96 @@ struct Draws {
         step_hi(static_cast<uint32_t>(r.step >> 32)) {}
 };
 
+// Philox4x32-10 over whole vectors of 32-bit lanes, with this ISA's even/odd 32x32->64
+// multiply (pmuludq): measured twice as fast as an `omp simd` loop over philox.hpp's scalar
+// rounds, which GCC widens to 64-bit lanes (docs/engine.md, "Random numbers in rules").
+#if BRZ_INTERP_ISA == 1
+using Words = __m128i;
+#define BRZ_W(op) _mm_##op
+#define BRZ_WSI(op) _mm_##op##_si128
+#define BRZ_SET1_64 _mm_set1_epi64x
+#elif BRZ_INTERP_ISA == 2
+using Words = __m256i;
+#define BRZ_W(op) _mm256_##op
+#define BRZ_WSI(op) _mm256_##op##_si256
+#define BRZ_SET1_64 _mm256_set1_epi64x
+#else
+using Words = __m512i;
+#define BRZ_W(op) _mm512_##op
+#define BRZ_WSI(op) _mm512_##op##_si512
+#define BRZ_SET1_64 _mm512_set1_epi64
+#endif
+constexpr std::size_t kWords = sizeof(Words) / 4;  // lanes of one Philox vector
+
+// (hi, lo) of the 32x32->64 products a * m of every lane: the even lanes' products are one
+// multiply, the odd lanes' another (after shifting them down).
+inline void mul_hi_lo(Words a, Words m, Words& hi, Words& lo) {
+  const Words low = BRZ_SET1_64(0xFFFFFFFFll);
+  const Words even = BRZ_W(mul_epu32)(a, m);
+  const Words odd = BRZ_W(mul_epu32)(BRZ_W(srli_epi64)(a, 32), m);
+  lo = BRZ_WSI(or)(BRZ_WSI(and)(even, low), BRZ_W(slli_epi64)(odd, 32));
+  hi = BRZ_WSI(or)(BRZ_W(srli_epi64)(even, 32), BRZ_WSI(andnot)(low, odd));
+}
+
+// The four words of philox4x32_10({c0[k], c1[k], s0, s1}, key) for k < n, into w0..w3 (w2 and
+// w3 only when not null). c0 and c1 are read, and w0..w3 written, up to n rounded up to kWords.
+inline void philox_lanes(const uint32_t* c0, const uint32_t* c1, uint32_t s0, uint32_t s1,
+                         PhiloxKey key, std::size_t n, uint32_t* w0, uint32_t* w1, uint32_t* w2,
+                         uint32_t* w3) {
+  const Words m0 = BRZ_W(set1_epi32)(int(philox::kM0)), m1 = BRZ_W(set1_epi32)(int(philox::kM1));
+  for (std::size_t k = 0; k < n; k += kWords) {
+    Words x0 = BRZ_WSI(loadu)(reinterpret_cast<const Words*>(c0 + k));
+    Words x1 = BRZ_WSI(loadu)(reinterpret_cast<const Words*>(c1 + k));
+    Words x2 = BRZ_W(set1_epi32)(int(s0)), x3 = BRZ_W(set1_epi32)(int(s1));
+    uint32_t k0 = key.k0, k1 = key.k1;
+    for (int r = 0; r < philox::kRounds; ++r) {
+      if (r > 0) {
+        k0 += philox::kW0;
+        k1 += philox::kW1;
+      }
+      Words hi0, lo0, hi1, lo1;
+      mul_hi_lo(x0, m0, hi0, lo0);
+      mul_hi_lo(x2, m1, hi1, lo1);
+      x0 = BRZ_WSI(xor)(BRZ_WSI(xor)(hi1, x1), BRZ_W(set1_epi32)(int(k0)));
+      x1 = lo1;
+      x2 = BRZ_WSI(xor)(BRZ_WSI(xor)(hi0, x3), BRZ_W(set1_epi32)(int(k1)));
+      x3 = lo0;
+    }
+    BRZ_WSI(storeu)(reinterpret_cast<Words*>(w0 + k), x0);
+    BRZ_WSI(storeu)(reinterpret_cast<Words*>(w1 + k), x1);
+    if (w2) BRZ_WSI(storeu)(reinterpret_cast<Words*>(w2 + k), x2);
+    if (w3) BRZ_WSI(storeu)(reinterpret_cast<Words*>(w3 + k), x3);
+  }
+}
+#undef BRZ_W
+#undef BRZ_WSI
+#undef BRZ_SET1_64
+
+// Lanes a block's counter words are read at: a block rounded up to whole Philox vectors.
+constexpr std::size_t kWordLanes = 512;
+static_assert(block_lanes<float>() <= kWordLanes && block_lanes<double>() <= kWordLanes &&
+                  block_lanes<double>() % 16 == 0,
+              "a block of lanes is a whole number of Philox vectors");
+inline std::size_t word_lanes(std::size_t n) { return (n + kWords - 1) / kWords * kWords; }
+
 // The second counter word of every lane of a per-agent rule.
-alignas(64) constexpr uint32_t kZeroWords[512] = {};
-static_assert(block_lanes<float>() <= 512 && block_lanes<double>() <= 512, "one block of zeros");
+alignas(64) constexpr uint32_t kZeroWords[kWordLanes] = {};
 
 // A pair sweep's counter words, per thread.
 struct PairWords {
-  alignas(64) uint32_t c0[512];
-  alignas(64) uint32_t c1[512];
+  alignas(64) uint32_t c0[kWordLanes];
+  alignas(64) uint32_t c1[kWordLanes];
 };
 
-// The counter words of n pairs: slot-0 identities a[k * sa] (sa = 0: one slot-0 agent for
-// every lane) and slot-1 identities b[k]; (min, max) in a same-type rule, so that both orders
-// of a pair draw alike, else (a, b). Sets dr's words to them.
+// The counter words of n pairs (written up to word_lanes(n), so the slot-1 identities must be
+// readable that far): slot-0 identities a[k * sa] (sa = 0: one slot-0 agent for every lane)
+// and slot-1 identities b[k]; (min, max) in a same-type rule, so that both orders of a pair
+// draw alike, else (a, b). Sets dr's words to them.
 inline void pair_words(const uint32_t* __restrict a, std::size_t sa, const uint32_t* __restrict b,
                        std::size_t n, bool same, PairWords& w, Draws& dr) {
   uint32_t* __restrict c0 = w.c0;
   uint32_t* __restrict c1 = w.c1;
+  n = word_lanes(n);
   if (same) {
 #pragma omp simd
     for (std::size_t k = 0; k < n; ++k) {
@@ -236,22 +312,19 @@ inline void pair_words(const uint32_t* __restrict a, std::size_t sa, const uint3
   dr.c1 = c1;
 }
 
-// UNIFORM of call site `site` for n lanes: one Philox4x32-10 block per lane, in an `omp simd`
-// loop (the 32x32->64 multiplies become pmuludq), converted as philox.hpp does: bit for bit
-// the scalar definition.
+// UNIFORM of call site `site` for n lanes: one Philox4x32-10 block per lane (philox_lanes),
+// converted as philox.hpp does: bit for bit the scalar definition.
 template <class T>
 inline void draw_uniform(const Draws& dr, uint16_t site, T* __restrict d, std::size_t n) {
-  const PhiloxKey key{dr.seed, dr.rule_bits | site};
-  const uint32_t s0 = dr.step_lo, s1 = dr.step_hi;
-  const uint32_t* __restrict c0 = dr.c0;
-  const uint32_t* __restrict c1 = dr.c1;
+  alignas(64) uint32_t w0[kWordLanes], w1[kWordLanes];
+  philox_lanes(dr.c0, dr.c1, dr.step_lo, dr.step_hi, PhiloxKey{dr.seed, dr.rule_bits | site}, n, w0,
+               w1, nullptr, nullptr);
 #pragma omp simd
   for (std::size_t k = 0; k < n; ++k) {
-    const Philox4x32 w = philox4x32_10(Philox4x32{c0[k], c1[k], s0, s1}, key);
     if constexpr (is_f64(T{}))
-      d[k] = uniform_f64(w.x0, w.x1);
+      d[k] = uniform_f64(w0[k], w1[k]);
     else
-      d[k] = uniform_f32(w.x0);
+      d[k] = uniform_f32(w0[k]);
   }
 }
 
@@ -261,23 +334,22 @@ inline void draw_uniform(const Draws& dr, uint16_t site, T* __restrict d, std::s
 template <class T>
 inline void draw_normal(const Draws& dr, uint16_t site, T* __restrict d, std::size_t n) {
   using B = Batch<T>;
+  alignas(64) uint32_t w0[kWordLanes], w1[kWordLanes], w2[kWordLanes], w3[kWordLanes];
   alignas(64) T u2[block_lanes<T>()];
-  const PhiloxKey key{dr.seed, dr.rule_bits | site};
-  const uint32_t s0 = dr.step_lo, s1 = dr.step_hi;
-  const uint32_t* __restrict c0 = dr.c0;
-  const uint32_t* __restrict c1 = dr.c1;
+  constexpr bool f64 = is_f64(T{});
+  philox_lanes(dr.c0, dr.c1, dr.step_lo, dr.step_hi, PhiloxKey{dr.seed, dr.rule_bits | site}, n, w0,
+               w1, f64 ? w2 : nullptr, f64 ? w3 : nullptr);
 #pragma omp simd
   for (std::size_t k = 0; k < n; ++k) {
-    const Philox4x32 w = philox4x32_10(Philox4x32{c0[k], c1[k], s0, s1}, key);
-    if constexpr (is_f64(T{})) {
-      d[k] = uniform_f64(w.x0, w.x1);
-      u2[k] = uniform_f64(w.x2, w.x3);
+    if constexpr (f64) {
+      d[k] = uniform_f64(w0[k], w1[k]);
+      u2[k] = uniform_f64(w2[k], w3[k]);
     } else {
-      d[k] = uniform_f32(w.x0);
-      u2[k] = uniform_f32(w.x1);
+      d[k] = uniform_f32(w0[k]);
+      u2[k] = uniform_f32(w1[k]);
     }
   }
-  const B minus_two(T(-2)), two_pi(is_f64(T{}) ? T(philox::kTwoPiF64) : T(philox::kTwoPiF32));
+  const B minus_two(T(-2)), two_pi(f64 ? T(philox::kTwoPiF64) : T(philox::kTwoPiF32));
   for (std::size_t k = 0; k < n; k += kW<T>) {
     const B r = xsimd::sqrt(minus_two * VecOps<T>::LOG(B::load_aligned(d + k)));
     (r * VecOps<T>::COS(two_pi * B::load_aligned(u2 + k))).store_aligned(d + k);
@@ -700,11 +772,11 @@ inline void flush_pairs_generated(const SweepArgs<T>& A, const PairBlockArgs<T>&
 }
 
 // The identities of the listed pairs' agents (ida[k] of pi[k], idb[k] of pj[k]), zero up to a
-// whole number of batches.
+// whole number of Philox vectors.
 template <class T>
 inline void gather_ids(const RandomArgs& R, const uint32_t* pi, const uint32_t* pj, std::size_t cnt,
                        uint32_t* __restrict ida, uint32_t* __restrict idb) {
-  const std::size_t pad = (cnt + kW<T> - 1) / kW<T> * kW<T>;
+  const std::size_t pad = word_lanes(cnt);
   for (std::size_t k = 0; k < cnt; ++k) {
     ida[k] = R.ids_a[pi[k]];
     idb[k] = R.ids_b[pj[k]];
@@ -781,7 +853,7 @@ void sweep_neighbours(const SweepArgs<T>& A) {
     uint64_t evals = 0;
     // UNIFORM and NORMAL: the listed pairs' identities and counter words.
     const bool draws = A.random.ids_a != nullptr;
-    alignas(64) uint32_t ida[BL], idb[BL];
+    alignas(64) uint32_t ida[kWordLanes], idb[kWordLanes];
     PairWords words;
     Draws dr(A.random);
     // Generated pair-block kernel: column pointers into the gathered block (fixed per thread)
