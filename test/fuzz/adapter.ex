@@ -35,10 +35,13 @@ defmodule BrokenRecord.Zero.Fuzz.Adapter do
       else: [{:program_new, [binary]}]
   end
 
-  @doc "Creating a world resource (`box`: `nil` or corners, as the NIF takes it)."
-  @spec world_new(term, list, map, atom, term) :: [call]
-  def world_new(program, layout, state, precision, box \\ nil),
-    do: [{:world_new, [program, layout, state, precision, box]}]
+  @doc """
+  Creating a world resource (`box`: `nil` or corners, as the NIF takes it; `seed` and
+  `start_step`: what its random draws start from).
+  """
+  @spec world_new(term, list, map, atom, term, term, term) :: [call]
+  def world_new(program, layout, state, precision, box \\ nil, seed \\ 0, start_step \\ 0),
+    do: [{:world_new, [program, layout, state, precision, box, seed, start_step]}]
 
   @doc "Running `steps` steps of `rule_ids` with `params` (params[0] = dt)."
   @spec run_steps(term, list, term, term) :: [call]

@@ -496,8 +496,9 @@ defmodule BrokenRecord.Zero.Fuzz.Batch do
     state = Programs.state(layout)
     precision = weighted([{60, :f64}, {38, :f32}, {2, Terms.atom()}])
     box = Programs.box(raw)
+    {seed, start_step} = Programs.seed_and_step()
 
-    case nif(:b, Adapter.world_new(program, layout, state, precision, box)) do
+    case nif(:b, Adapter.world_new(program, layout, state, precision, box, seed, start_step)) do
       {:ok, world} when is_reference(world) ->
         bump([:worlds])
         w = %{ref: world, program: program, raw: raw, layout: layout, state: state}

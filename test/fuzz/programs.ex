@@ -24,7 +24,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   @binary_ops for op <- Op.computed(), op.arity == 2, do: op.code
   @unary_ops for op <- Op.computed(), op.arity == 1, do: op.code
   @ternary_ops for op <- Op.computed(), op.arity == 3, do: op.code
-  @all_ops [0, 1, 2, 3, 4] ++ @binary_ops ++ @unary_ops ++ @ternary_ops
+  @all_ops [0, 1, 2, 3, 4, 5, 6, 7] ++ @binary_ops ++ @unary_ops ++ @ternary_ops
   @u16_boundary [0, 1, 2, 3, 4, 5, 255, 256, 4095, 4096, 5000, 32_767, 32_768, 65_534, 65_535]
   @u32_boundary [
     0,
@@ -223,7 +223,8 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   (LOAD/CONST/PARAM, every arithmetic opcode, STOREs and ACCs), constant pools that are
   sometimes large, and CONST/PARAM indices anywhere in range (and sometimes one past it).
   A third of the programs are periodic (a random axis mask, coordinate lanes for the types
-  wide enough, BOX instructions among the leaves). Most come out valid; a few fields are
+  wide enough, BOX instructions among the leaves). Random draws (UNIFORM and NORMAL, any call
+  site, rarely with a non-zero unused operand) are leaves too. Most come out valid; a few fields are
   damaged on purpose.
   """
   @spec generate() :: binary
@@ -370,7 +371,12 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
       if leaf? do
         box = if periodic != 0, do: 15, else: 0
 
-        case weighted([{40, :load}, {30, :param}, {30, :const}, {box, :box}]) do
+        case weighted([{40, :load}, {30, :param}, {30, :const}, {box, :box}, {8, :draw}]) do
+          :draw ->
+            # UNIFORM or NORMAL at any call site; rarely b or c set (rejected).
+            {b, c} = weighted([{97, {0, 0}}, {2, {1, 0}}, {1, {0, Enum.random(@u16_boundary)}}])
+            {Enum.random([6, 7]), r, Enum.random(@u16_boundary), b, c, 0}
+
           :box ->
             # Mostly a periodic axis; rarely an open one or out of range (rejected).
             axes = for a <- 0..2, Bitwise.band(periodic, Bitwise.bsl(1, a)) != 0, do: a
@@ -901,6 +907,31 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
       {3, [-1 | ids]},
       {3, [Terms.int()]}
     ])
+  end
+
+  @doc """
+  `{seed, start_step}` for `world_new/7`: mostly valid (anywhere in 0..2^32 - 1 and
+  0..2^64 - 1, the boundaries included), sometimes out of range or not an integer.
+  """
+  @spec seed_and_step() :: {term, term}
+  def seed_and_step do
+    seed =
+      weighted([
+        {60, :rand.uniform(1 <<< 32) - 1},
+        {30, Enum.random([0, 1, 0xFFFFFFFF])},
+        {5, Enum.random([-1, 1 <<< 32, 1 <<< 64])},
+        {5, Terms.term()}
+      ])
+
+    step =
+      weighted([
+        {60, :rand.uniform(1 <<< 64) - 1},
+        {30, Enum.random([0, 0xFFFFFFFF, 1 <<< 32, (1 <<< 64) - 1])},
+        {5, Enum.random([-1, 1 <<< 64, 1 <<< 70])},
+        {5, Terms.term()}
+      ])
+
+    {seed, step}
   end
 
   @doc "A number of steps: mostly 1, sometimes 0 or a few."
