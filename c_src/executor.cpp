@@ -176,12 +176,12 @@ class Runner {
     RulePlan<T>& p = plans_[id];
     const Rule& r = *p.rule;
     SweepArgs<T> a = rule_sweep_args<T>(r, p.levels.data());
+    // UNIFORM and NORMAL: the identity arrays are set below, once the rows are where the sweep
+    // finds them.
     if (r.has_random) {
       a.random.seed = w_.seed();
       a.random.rule_bits = id << 16;
       a.random.step = counter;
-      a.random.ids_a = cache_.identities.of(w_, r.type_a);
-      if (r.kind != RuleKind::PerAgent) a.random.ids_b = cache_.identities.of(w_, r.type_b);
     }
     a.store_acc = p.store_acc.data();
     a.consts = p.consts.data();
@@ -199,6 +199,7 @@ class Runner {
     a.cancel = opts_.cancel;
     if (r.kind == RuleKind::PerAgent) {
       if (r.stores.empty() || a.n_a == 0) return true;  // nothing observable
+      if (r.has_random) a.random.ids_a = cache_.identities.of(w_, r.type_a);
       a.n_threads = rule_threads(r);
       const RulePath path = rule_path(w_, id, opts_);
       stats_->on(path) += 1;
