@@ -353,6 +353,19 @@ defmodule BrokenRecord.Zero.RandomNativeTest do
     end
   end
 
+  test "the generated source of rules that draw is -Wall -Wextra clean" do
+    dir = Path.join(System.tmp_dir!(), "brz_random_src_#{System.unique_integer([:positive])}")
+    File.mkdir_p!(dir)
+    on_exit(fn -> File.rm_rf(dir) end)
+    program = program()
+    file = Path.join(dir, "k.cpp")
+    File.write!(file, BrokenRecord.Zero.Codegen.Cpp.source(program, Program.encode(program), "r"))
+    include = Path.expand("../../../include", __DIR__)
+    args = KernelBuilder.flags() ++ ["-Werror", "-I", include, file, "-o", file <> ".so"]
+    {out, status} = System.cmd("c++", args, stderr_to_stdout: true)
+    assert status == 0, out
+  end
+
   describe "world_new/7" do
     test "takes a seed in 0..2^32 - 1 and a start step in 0..2^64 - 1", ctx do
       state = scene(1, 1).state
