@@ -11,7 +11,7 @@ defmodule BrokenRecord.Zero.RandomProbe do
   @doc """
   Runs `Draws` (3 steps on 300 dots and 7 posts) and `DPD` (5 steps on a fluid of 6^3 cells at
   density 3, on neighbour lists unless they are off) and prints, per line, `name hex` with the
-  bytes of each column of interest, then the paths the engine ran.
+  bytes of each column of interest, then the paths the engine ran for `DPD` (`paths a,b`).
   """
   @spec main() :: :ok
   def main do
@@ -50,7 +50,8 @@ defmodule BrokenRecord.Zero.RandomProbe do
       IO.puts("#{collection}.#{field} #{Base.encode16(World.column(world, collection, field))}")
     end
 
-    IO.puts("paths #{inspect(World.info(dpd).sweeps)}")
+    paths = for {path, count} <- Enum.sort(World.info(dpd).sweeps), count > 0, do: path
+    IO.puts("paths #{Enum.join(paths, ",")}")
   end
 
   @doc """

@@ -110,6 +110,8 @@ defmodule BrokenRecord.Zero.ProgramTest do
                store: 3,
                acc: 4,
                box: 5,
+               uniform: 6,
+               normal: 7,
                add: 10,
                sub: 11,
                mul: 12,

@@ -17,9 +17,6 @@ defmodule BrokenRecord.Zero.Backend.Native do
   @impl true
   def new(system, state, opts) do
     box = opts.box && Box.to_corners(opts.box)
-    # The random numbers' seed and first step index (docs/program.md, "Random numbers").
-    seed = Map.get(opts, :seed, 0)
-    start_step = Map.get(opts, :start_step, 0)
 
     ref =
       NIF.world_new(
@@ -28,8 +25,8 @@ defmodule BrokenRecord.Zero.Backend.Native do
         state,
         system.options.precision,
         box,
-        seed,
-        start_step
+        opts.seed,
+        opts.start_step
       )
 
     unless opts.kernels, do: :ok = NIF.world_set_options(ref, kernels: false)
