@@ -9,7 +9,7 @@ defsystem BrokenRecord.Zero.Fixtures.SIR do
   space periodic: [:x, :y]
 
   agents do
-    defagent Person do
+    defagent Person, collection: :people do
       field :position, :vec3
       field :status, :int, default: 0
       field :exposure, :float, default: 0.0

@@ -256,7 +256,8 @@ defmodule BrokenRecord.Zero.DSLFuzz do
 
   defp potential(env) do
     header = [a: :Particle, b: :Particle]
-    env = with_header(env, header)
+    # a potential cannot draw random numbers
+    env = env |> with_header(header) |> Map.put(:random, false)
     {body, env} = statements(Enum.random(0..2), 1, env)
     value = typed(:float, 3, env)
     name = {:pe, [], [params(header)]}
@@ -412,14 +413,18 @@ defmodule BrokenRecord.Zero.DSLFuzz do
     if env.constant do
       scalar
     else
+      random =
+        if Map.get(env, :random, true),
+          do: [fn -> {Enum.random([:uniform, :normal]), [], []} end],
+          else: []
+
       scalar ++
         [
           fn -> {:clamp, [], [f.(), f.(), f.()]} end,
           fn -> {:dot, [], [v.(), v.()]} end,
           fn -> {:length, [], [v.()]} end,
-          fn -> quote(do: unquote(v.()).unquote(Enum.random([:x, :y, :z]))()) end,
-          fn -> {Enum.random([:uniform, :normal]), [], []} end
-        ]
+          fn -> quote(do: unquote(v.()).unquote(Enum.random([:x, :y, :z]))()) end
+        ] ++ random
     end
   end
 

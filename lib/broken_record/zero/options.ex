@@ -95,6 +95,8 @@ defmodule BrokenRecord.Zero.Options do
       %{backend: :interpreted, precision: :f32, kernels: true, seed: 0, start_step: 0}
       iex> BrokenRecord.Zero.Options.world!(system, steps: 3)
       ** (ArgumentError) unknown option :steps; known options: :backend, :precision, :kernels, :seed, :start_step
+
+      iex> system = BrokenRecord.Zero.TestSystems.Spring.__system__()
       iex> BrokenRecord.Zero.Options.world!(system, seed: -1)
       ** (ArgumentError) invalid option seed: -1; expected an integer in 0..4294967295
   """

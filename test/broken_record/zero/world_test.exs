@@ -224,7 +224,8 @@ defmodule BrokenRecord.Zero.WorldTest do
         end
 
       assert error.message ==
-               "unknown option :steps; known options: :backend, :precision, :kernels"
+               "unknown option :steps; known options: :backend, :precision, :kernels, :seed, " <>
+                 ":start_step"
 
       world = World.new(Gravity, %{}, backend: :interpreted)
       error = assert_raise ArgumentError, fn -> World.step(world, precision: :f32) end
@@ -236,7 +237,7 @@ defmodule BrokenRecord.Zero.WorldTest do
 
       assert error.message ==
                "unknown option :stepz; known options: :steps, :dt, :rules, :params, " <>
-                 ":backend, :conservation"
+                 ":backend, :conservation, :seed, :start_step"
     end
 
     test "an improper rules: list" do

@@ -1,0 +1,59 @@
+defmodule BrokenRecord.Zero.ExamplesTest do
+  # The scripts under examples/ that draw random numbers, run as a user runs them (`mix run`),
+  # at small sizes; their output is checked against what they promise.
+  use ExUnit.Case, async: true
+
+  defp run_example(args) do
+    {out, status} =
+      System.cmd("mix", ["run", "--no-compile" | args],
+        env: [{"MIX_ENV", "test"}],
+        stderr_to_stdout: true
+      )
+
+    assert status == 0, out
+    String.split(out, "\n", trim: true)
+  end
+
+  defp numbers(line), do: line |> String.split() |> Enum.map(&parse/1)
+
+  defp parse(word) do
+    case Float.parse(word) do
+      {x, ""} -> x
+      _ -> word
+    end
+  end
+
+  @tag timeout: 300_000
+  test "examples/langevin.exs: the temperature relaxes to kT as 1 - exp(-2 gamma t)" do
+    lines = run_example(["examples/langevin.exs", "5000"])
+    assert hd(lines) =~ "Langevin (BAOAB): 5000 particles, kT = 1.5"
+    rows = lines |> Enum.drop(2) |> Enum.map(&numbers/1)
+    assert length(rows) == 11
+    assert [[+0.0, +0.0, +0.0] | _] = rows
+
+    for [step, t, expected] <- tl(rows) do
+      assert step > 0
+      # 15,000 velocity components: a relative error of about 1%
+      assert abs(t - expected) < 0.05 * expected, "step #{step}: T #{t}, expected #{expected}"
+    end
+
+    assert_in_delta List.last(List.last(rows)), 1.5, 0.01
+  end
+
+  @tag timeout: 300_000
+  test "examples/sir.exs: S + I + R is constant, R never falls, the epidemic spreads" do
+    lines = run_example(["examples/sir.exs", "4000"])
+    assert hd(lines) =~ "SIR: 4000 people"
+    rows = lines |> Enum.drop(2) |> Enum.map(&numbers/1)
+    assert length(rows) == 16
+
+    for [_step, s, i, r] <- rows, do: assert(s + i + r == 4000)
+    recovered = Enum.map(rows, &List.last/1)
+    assert recovered == Enum.sort(recovered)
+    [[0.0, s0, i0, 0.0] | _] = rows
+    assert {s0, i0} == {3996.0, 4.0}
+    # beta = 2 against gamma = 0.1 at 2 people per unit area: most people are infected at last
+    [_, s_end, _, _] = List.last(rows)
+    assert s_end < 0.5 * s0
+  end
+end
