@@ -328,31 +328,22 @@ inline void draw_uniform(const Draws& dr, uint16_t site, T* __restrict d, std::s
   }
 }
 
-// NORMAL of call site `site` for n lanes (a multiple of the batch width): both uniforms as in
-// draw_uniform, then Box-Muller on batches with the interpreter's LOG and COS (f64: libm per
-// lane, so bit for bit philox.hpp's normal_f64; f32: xsimd's, docs/engine.md).
+// NORMAL of call site `site` for n lanes: both uniforms as in draw_uniform, then philox.hpp's
+// normal_f64 / normal_f32 per lane (libm's log, cos and sqrt), the very function the generated
+// kernels call: a draw is the same bits whatever the ISA, the path or the precision's executor
+// (xsimd's vector log and cos would be faster, but differ in the last bits between ISAs and
+// from the kernels).
 template <class T>
 inline void draw_normal(const Draws& dr, uint16_t site, T* __restrict d, std::size_t n) {
-  using B = Batch<T>;
   alignas(64) uint32_t w0[kWordLanes], w1[kWordLanes], w2[kWordLanes], w3[kWordLanes];
-  alignas(64) T u2[block_lanes<T>()];
   constexpr bool f64 = is_f64(T{});
   philox_lanes(dr.c0, dr.c1, dr.step_lo, dr.step_hi, PhiloxKey{dr.seed, dr.rule_bits | site}, n, w0,
                w1, f64 ? w2 : nullptr, f64 ? w3 : nullptr);
-#pragma omp simd
   for (std::size_t k = 0; k < n; ++k) {
-    if constexpr (f64) {
-      d[k] = uniform_f64(w0[k], w1[k]);
-      u2[k] = uniform_f64(w2[k], w3[k]);
-    } else {
-      d[k] = uniform_f32(w0[k]);
-      u2[k] = uniform_f32(w1[k]);
-    }
-  }
-  const B minus_two(T(-2)), two_pi(f64 ? T(philox::kTwoPiF64) : T(philox::kTwoPiF32));
-  for (std::size_t k = 0; k < n; k += kW<T>) {
-    const B r = xsimd::sqrt(minus_two * VecOps<T>::LOG(B::load_aligned(d + k)));
-    (r * VecOps<T>::COS(two_pi * B::load_aligned(u2 + k))).store_aligned(d + k);
+    if constexpr (f64)
+      d[k] = normal_f64(uniform_f64(w0[k], w1[k]), uniform_f64(w2[k], w3[k]));
+    else
+      d[k] = normal_f32(uniform_f32(w0[k]), uniform_f32(w1[k]));
   }
 }
 
