@@ -343,15 +343,38 @@ defmodule BrokenRecord.Zero.RandomTest do
       end
     end
 
-    test "f32 worlds draw f32 deviates" do
-      native =
-        World.new(Draws, draws_state(33, 1), precision: :f32, seed: 3) |> World.step(steps: 1)
+    test "f32 worlds draw f32 deviates, the same with and without generated kernels" do
+      state = draws_state(33, 3)
 
+      run = fn kernels ->
+        World.new(Draws, state, precision: :f32, seed: 3, kernels: kernels)
+        |> World.step(steps: 1)
+      end
+
+      native = run.(true)
+      assert World.info(native).kernels != []
       record = rule_index(Draws, :record)
 
       for {u, i} <- Enum.with_index(floats32(World.column(native, :dots, :u))) do
         {w0, _, _, _} = Random.words({3, 0}, record, 0, i, 0)
         assert u == (w0 >>> 9 <<< 1 ||| 1) * :math.pow(2, -24)
+      end
+
+      interpreted = run.(false)
+      assert World.info(interpreted).kernels == []
+
+      # the draws to the bit; the sums of the all-pairs rule to f32 rounding (the kernel and
+      # the interpreter add in different orders)
+      for field <- [:u, :n, :u2] do
+        assert World.column(native, :dots, field) == World.column(interpreted, :dots, field)
+      end
+
+      for field <- [:s, :t] do
+        Enum.zip_with(
+          floats32(World.column(native, :dots, field)),
+          floats32(World.column(interpreted, :dots, field)),
+          &assert_close(&1, &2, 1.0e-5)
+        )
       end
     end
 
