@@ -8,6 +8,7 @@ defmodule BrokenRecord.Zero.DoctestTest do
   doctest BrokenRecord.Zero.Lattice
   doctest BrokenRecord.Zero.Options
   doctest BrokenRecord.Zero.Philox
+  doctest BrokenRecord.Zero.Random
   doctest BrokenRecord.Zero.Runtime
   doctest BrokenRecord.Zero.Space
   doctest BrokenRecord.Zero.World
