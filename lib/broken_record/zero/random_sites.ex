@@ -65,7 +65,6 @@ defmodule BrokenRecord.Zero.RandomSites do
   end
 
   defp expr({:random, m, {kind, nil}}, next), do: {{:random, m, {kind, next}}, next + 1}
-  defp expr({:random, _, _} = numbered, next), do: {numbered, next + 1}
 
   defp expr({:call, m, {op, args}}, next) do
     {args, next} = Enum.map_reduce(args, next, &expr/2)

@@ -397,10 +397,10 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     %{world | lanes: lanes, timings: timings}
   end
 
-  # What a pair sweep needs to call the rule and to name an agent in a NumericalError.
   # The seed and step index of the `step`-th step (1-based) of a run (BrokenRecord.Zero.Random).
   defp random_source(world, step), do: {world.seed, world.step + step - 1}
 
+  # What a pair sweep needs to call the rule and to name an agent in a NumericalError.
   defp pair_context(system, id, rule, params, step, source) do
     {acc_a, acc_b} = Codegen.acc_lanes(rule)
 
