@@ -74,26 +74,21 @@ std::shared_ptr<const brz::Program> random_program() {
     r.store(0, 4, r.emit(Op::NORMAL, 1));
     r.store(0, 5, r.op(Op::ADD, r.load(0, 5), r.emit(Op::UNIFORM, 7)));
   }
-  {
-    RuleBuilder& r = pb.pair(0, 0);
-    const uint16_t cond = close(r, 0, 0);
-    const uint16_t u = within(r, cond, r.emit(Op::UNIFORM, 0));
-    const uint16_t n = within(r, cond, r.emit(Op::NORMAL, 1));
+  // A pair rule over P (slot 0, its position read from lane `lane_a`) and `type_b` (lane 0):
+  // within the cutoff, both agents add the pair's UNIFORM (site `u_site`) to lane 3 and its
+  // NORMAL (site `n_site`) to lane 4.
+  auto pair_draws = [&](uint32_t type_b, uint16_t lane_a, uint16_t u_site, uint16_t n_site) {
+    RuleBuilder& r = pb.pair(0, type_b);
+    const uint16_t cond = close(r, lane_a, 0);
+    const uint16_t u = within(r, cond, r.emit(Op::UNIFORM, u_site));
+    const uint16_t n = within(r, cond, r.emit(Op::NORMAL, n_site));
     r.acc(0, 3, u);
     r.acc(1, 3, u);
     r.acc(0, 4, n);
     r.acc(1, 4, n);
-  }
-  {
-    RuleBuilder& r = pb.pair(0, 1);
-    const uint16_t cond = close(r, 6, 0);
-    const uint16_t u = within(r, cond, r.emit(Op::UNIFORM, 2));
-    const uint16_t n = within(r, cond, r.emit(Op::NORMAL, 5));
-    r.acc(0, 3, u);
-    r.acc(1, 3, u);
-    r.acc(0, 4, n);
-    r.acc(1, 4, n);
-  }
+  };
+  pair_draws(0, 0, 0, 1);
+  pair_draws(1, 6, 2, 5);
   {
     RuleBuilder& r = pb.per_agent(1);
     r.store(0, 3, r.emit(Op::UNIFORM, 3));

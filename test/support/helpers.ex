@@ -83,6 +83,14 @@ defmodule BrokenRecord.Zero.TestHelpers do
   def cross({ax, ay, az}, {bx, by, bz}),
     do: {ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx}
 
+  @doc "The floats of a packed native-endian f64 column (`World.column/4` of an f64 world)."
+  @spec floats(binary) :: [float]
+  def floats(binary), do: for(<<x::float-native-64 <- binary>>, do: x)
+
+  @doc "The floats of a packed native-endian f32 column (`World.column/4` of an f32 world)."
+  @spec floats32(binary) :: [float]
+  def floats32(binary), do: for(<<x::float-native-32 <- binary>>, do: x)
+
   ## Physical quantities
 
   @doc "Total momentum `sum m v` of a list of agents with :mass and :velocity."

@@ -5,7 +5,7 @@ defmodule BrokenRecord.Zero.RandomProbe do
   engine reads once: every run is a separate `mix run` started by `run/1`.
   """
 
-  alias BrokenRecord.Zero.World
+  alias BrokenRecord.Zero.{RandomSystems, World}
   alias BrokenRecord.Zero.RandomSystems.{DPD, Draws}
 
   @doc """
@@ -17,23 +17,12 @@ defmodule BrokenRecord.Zero.RandomProbe do
   def main do
     draws =
       Draws
-      |> World.new(%{dots: List.duplicate(%{}, 300), posts: List.duplicate(%{}, 7)}, seed: 31)
+      |> World.new(RandomSystems.draws_state(300, 7), seed: 31)
       |> World.step(steps: 3)
-
-    :rand.seed(:exsss, {4, 5, 6})
-    side = 6.0
-
-    beads =
-      for _ <- 1..648 do
-        %{
-          position: {side * :rand.uniform(), side * :rand.uniform(), side * :rand.uniform()},
-          velocity: {:rand.uniform() - 0.5, :rand.uniform() - 0.5, :rand.uniform() - 0.5}
-        }
-      end
 
     dpd =
       DPD
-      |> World.new(%{beads: beads, box: {side, side, side}}, seed: 32)
+      |> World.new(RandomSystems.dpd_state(6, 3.0, 4), seed: 32)
       |> World.step(steps: 5, dt: 0.01, params: %{repulsion: 25.0, gamma: 4.5, sigma: 3.0})
 
     columns = [

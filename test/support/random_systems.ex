@@ -2,6 +2,26 @@ defmodule BrokenRecord.Zero.RandomSystems do
   @moduledoc "Systems that draw random numbers (`uniform()`, `normal()`) for the ExUnit suite."
   use BrokenRecord.Zero
 
+  import BrokenRecord.Zero.TestHelpers, only: [seed: 1, vec: 2]
+
+  @doc "A state of `Draws`: `n_dots` dots and `n_posts` posts, every field at its default."
+  @spec draws_state(non_neg_integer, non_neg_integer) :: map
+  def draws_state(n_dots, n_posts),
+    do: %{dots: List.duplicate(%{}, n_dots), posts: List.duplicate(%{}, n_posts)}
+
+  @doc """
+  A state of `DPD`: a fluid at number density `rho` in a periodic cube of `cells` unit cells a
+  side, positions uniform, velocities uniform in [-1, 1), unit masses (seeded by `seed_value`).
+  """
+  @spec dpd_state(pos_integer, float, integer) :: map
+  def dpd_state(cells, rho, seed_value) do
+    seed(seed_value)
+    side = cells * 1.0
+    n = round(rho * side * side * side)
+    beads = for _ <- 1..n, do: %{position: vec(0.0, side), velocity: vec(-1.0, 1.0), mass: 1.0}
+    %{beads: beads, box: {side, side, side}}
+  end
+
   # Every kind of rule records what it draws: a per-agent rule stores its draws, a same-type pair
   # rule adds one uniform and one normal per pair to both agents (both see the same values), a
   # cross-type rule adds its draw to both of its agents.

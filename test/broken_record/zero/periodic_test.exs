@@ -15,8 +15,6 @@ defmodule BrokenRecord.Zero.PeriodicTest do
 
   defp forces(world), do: Enum.map(World.to_state(world).atoms, & &1.force)
 
-  defp floats(binary), do: for(<<x::float-native-64 <- binary>>, do: x)
-
   describe "the DSL" do
     test "space declares the periodic axes and the coordinate field" do
       assert %{periodic: [:x, :y, :z], field: :position} = LJ.__system__().space

@@ -2,16 +2,13 @@ defmodule BrokenRecord.Zero.RandomStatisticsTest do
   # 10^6 draws of every kind from one native step, shared by the tests.
   use ExUnit.Case, async: true
 
+  import BrokenRecord.Zero.TestHelpers, only: [floats: 1]
+  import BrokenRecord.Zero.RandomSystems, only: [draws_state: 2]
+
   alias BrokenRecord.Zero.World
   alias BrokenRecord.Zero.RandomSystems.Draws
 
   @moduletag :native
-
-  defp floats(binary), do: for(<<x::float-native-64 <- binary>>, do: x)
-
-  defp draws_state(n_dots, n_posts) do
-    %{dots: List.duplicate(%{}, n_dots), posts: List.duplicate(%{}, n_posts)}
-  end
 
   setup_all do
     n = 1_000_000

@@ -4,15 +4,13 @@ defmodule BrokenRecord.Zero.RandomTest do
   import BrokenRecord.Zero.TestHelpers
   import Bitwise
   import ExUnit.CaptureIO
+  import BrokenRecord.Zero.RandomSystems, only: [draws_state: 2, dpd_state: 3]
 
   alias BrokenRecord.Zero.{NIF, Random, RandomProbe, World}
   alias BrokenRecord.Zero.Fixtures.Langevin
   alias BrokenRecord.Zero.RandomSystems.{Brownian, DPD, Draws}
 
   @backends [:native, :interpreted]
-
-  defp floats(binary), do: for(<<x::float-native-64 <- binary>>, do: x)
-  defp floats32(binary), do: for(<<x::float-native-32 <- binary>>, do: x)
 
   # The draws of two `Draws` worlds to the bit, the sums of the pair rules within `tol`.
   defp assert_same_draws(a, b, decode, tol) do
@@ -27,10 +25,6 @@ defmodule BrokenRecord.Zero.RandomTest do
         &assert_close(&1, &2, tol)
       )
     end
-  end
-
-  defp draws_state(n_dots, n_posts) do
-    %{dots: List.duplicate(%{}, n_dots), posts: List.duplicate(%{}, n_posts)}
   end
 
   defp rule_index(system, name),
@@ -368,7 +362,7 @@ defmodule BrokenRecord.Zero.RandomTest do
     end
 
     test "a cutoff rule with noise on neighbour lists agrees with the pure-Elixir cells (DPD)" do
-      {state, _} = dpd_state(6, 3.0, 11)
+      state = dpd_state(6, 3.0, 11)
       params = %{repulsion: 25.0, gamma: 4.5, sigma: 3.0}
       native = World.new(DPD, state, seed: 4) |> World.step(steps: 4, dt: 0.01, params: params)
       elixir = World.new(DPD, state, seed: 4, backend: :interpreted)
@@ -437,15 +431,13 @@ defmodule BrokenRecord.Zero.RandomTest do
     end
 
     test "a DPD fluid conserves momentum to rounding" do
-      {state, momentum0} = dpd_state(8, 3.0, 5)
+      state = dpd_state(8, 3.0, 5)
       params = %{repulsion: 25.0, gamma: 4.5, sigma: 3.0}
       world = World.new(DPD, state, seed: 12) |> World.step(steps: 50, dt: 0.01, params: params)
       beads = World.to_state(world).beads
 
-      {px, py, pz} =
-        Enum.reduce(beads, {0.0, 0.0, 0.0}, fn b, acc -> add(acc, scale(b.velocity, b.mass)) end)
-
-      {x0, y0, z0} = momentum0
+      {px, py, pz} = momentum(beads)
+      {x0, y0, z0} = momentum(state.beads)
       scale = Enum.sum(Enum.map(beads, &(norm(&1.velocity) * &1.mass)))
       assert abs(px - x0) < 1.0e-12 * scale
       assert abs(py - y0) < 1.0e-12 * scale
@@ -453,22 +445,6 @@ defmodule BrokenRecord.Zero.RandomTest do
       # and the noise did something: the beads do not move as a rigid block
       refute beads == state.beads
     end
-  end
-
-  # A DPD fluid at number density `rho` in a cube of `cells`^3 unit cells, velocities uniform in
-  # [-1, 1]; returns the state and its total momentum.
-  defp dpd_state(cells, rho, seed_value) do
-    seed(seed_value)
-    side = cells * 1.0
-    n = round(rho * side * side * side)
-
-    beads =
-      for _ <- 1..n do
-        %{position: vec(0.0, side), velocity: vec(-1.0, 1.0), mass: 1.0}
-      end
-
-    {%{beads: beads, box: {side, side, side}},
-     Enum.reduce(beads, {0.0, 0.0, 0.0}, &add(&2, scale(&1.velocity, &1.mass)))}
   end
 
   defp mean_mv2(world) do
