@@ -764,7 +764,6 @@ inline void flush_pairs_generated(const SweepArgs<T>& A, const PairBlockArgs<T>&
 
 // The identities of the listed pairs' agents (ida[k] of pi[k], idb[k] of pj[k]), zero up to a
 // whole number of Philox vectors.
-template <class T>
 inline void gather_ids(const RandomArgs& R, const uint32_t* pi, const uint32_t* pj, std::size_t cnt,
                        uint32_t* __restrict ida, uint32_t* __restrict idb) {
   const std::size_t pad = word_lanes(cnt);
@@ -877,7 +876,7 @@ void sweep_neighbours(const SweepArgs<T>& A) {
     uint8_t* touched = nullptr;
     auto flush = [&]() {
       gather_pairs<T>(A, C, L, pi, pj, cnt, gbuf);
-      if (draws) gather_ids<T>(A.random, pi, pj, cnt, ida, idb);
+      if (draws) gather_ids(A.random, pi, pj, cnt, ida, idb);
       if (C.block_fn) {
         flush_pairs_generated<T>(A, C, L, pi, pj, cnt, g, out, acc_block, lo, touched);
       } else {

@@ -6,7 +6,8 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   params, random source and the agent's identity in; lane tuple out) or `__brz_pair__/7` (pair
   rules: rule index, two lane tuples, params, random source and both identities in; two delta
   tuples out, in the order of `acc_lanes/1`). The random source and identities feed `uniform()`
-  and `normal()` (`BrokenRecord.Zero.Random`); rules without them ignore them. The generated code is straight-line float arithmetic; if the BEAM raises
+  and `normal()` (`BrokenRecord.Zero.Random`); rules without them ignore them. The generated
+  code is straight-line float arithmetic; if the BEAM raises
   (a division by zero or a domain error, possibly in a branch that a select then discards), the
   same agent or pair is re-evaluated by `BrokenRecord.Zero.Interpreter` with full IEEE
   semantics. Generated code was chosen over interpreting the program per call: it avoids a map
@@ -208,9 +209,13 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   end
 
   defp value(op, site, _, _, {_rule, k}) when op in [:uniform, :normal] do
-    args =
-      [Macro.var(:source, __MODULE__), k, site] ++
-        [Macro.var(:ri, __MODULE__), Macro.var(:rj, __MODULE__)]
+    args = [
+      Macro.var(:source, __MODULE__),
+      k,
+      site,
+      Macro.var(:ri, __MODULE__),
+      Macro.var(:rj, __MODULE__)
+    ]
 
     quote(do: BrokenRecord.Zero.Random.unquote(op)(unquote_splicing(args)))
   end
