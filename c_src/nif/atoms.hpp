@@ -31,6 +31,8 @@
   X(float_, "float")                                            \
   X(int_, "int")                                                \
   X(vec3, "vec3")                                               \
+  X(bool_, "bool")                                              \
+  X(enum_, "enum")                                              \
   X(f64, "f64")                                                 \
   X(f32, "f32")                                                 \
   X(kernels, "kernels")                                         \

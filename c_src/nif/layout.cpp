@@ -1,5 +1,6 @@
 #include "nif/layout.hpp"
 
+#include <cmath>
 #include <optional>
 
 #include "nif/atoms.hpp"
@@ -16,8 +17,10 @@ const FieldInfo* TypeInfo::field_of(uint32_t lane) const {
 
 void TypeInfo::mark_written(uint32_t lane) {
   for (FieldInfo& f : fields)
-    if (f.holds(lane)) f.written = true;
-  any_written = true;
+    if (f.holds(lane) && !f.transient) {
+      f.written = true;
+      any_written = true;
+    }
 }
 
 namespace {
@@ -26,11 +29,22 @@ namespace {
   throw ArgumentError("invalid layout: " + msg);
 }
 
+// An enum kind {enum, [atom, ...]}: its atoms, or nullopt.
+std::optional<std::vector<ERL_NIF_TERM>> enum_values(ErlNifEnv* env, ERL_NIF_TERM kind) {
+  const std::optional<Tuple<2>> el = try_decode<Tuple<2>>(env, kind);
+  if (!el || !enif_is_identical((*el)[0], atom::enum_)) return std::nullopt;
+  const auto items = list_items(env, (*el)[1]);
+  if (!items || items->empty()) return std::nullopt;
+  for (ERL_NIF_TERM a : *items)
+    if (!enif_is_atom(env, a)) return std::nullopt;
+  return *items;
+}
+
 FieldInfo parse_field(ErlNifEnv* env, ERL_NIF_TERM term, const std::string& where) {
-  const std::optional<Tuple<3>> el = try_decode<Tuple<3>>(env, term);
-  if (!el || !enif_is_atom(env, (*el)[0]) || !enif_is_atom(env, (*el)[1]))
-    bad_layout(where + ": each field must be {name, kind, default}");
-  const auto [name, kind, def] = *el;
+  const std::optional<Tuple<4>> el = try_decode<Tuple<4>>(env, term);
+  if (!el || !enif_is_atom(env, (*el)[0]))
+    bad_layout(where + ": each field must be {name, kind, default, transient}");
+  const auto [name, kind, def, transient] = *el;
   FieldInfo fi;
   fi.atom = name;
   fi.name = atom_text(env, name);
@@ -40,8 +54,17 @@ FieldInfo parse_field(ErlNifEnv* env, ERL_NIF_TERM term, const std::string& wher
     fi.kind = FieldKind::Int;
   else if (enif_is_identical(kind, atom::vec3))
     fi.kind = FieldKind::Vec3;
-  else
-    bad_layout(where + ": field " + fi.name + " has unknown kind :" + atom_text(env, kind));
+  else if (enif_is_identical(kind, atom::bool_))
+    fi.kind = FieldKind::Bool;
+  else if (auto values = enum_values(env, kind)) {
+    fi.kind = FieldKind::Enum;
+    fi.values = std::move(*values);
+  } else
+    bad_layout(where + ": field " + fi.name + " has an unknown kind");
+  if (enif_is_identical(transient, atom::true_))
+    fi.transient = true;
+  else if (!enif_is_identical(transient, atom::false_))
+    bad_layout(where + ": field " + fi.name + ": transient must be true or false");
   if (!enif_is_identical(def, atom::nil)) {
     fi.has_default = true;
     bool good;
@@ -52,8 +75,15 @@ FieldInfo parse_field(ErlNifEnv* env, ERL_NIF_TERM term, const std::string& wher
     } else {
       good = get(env, def, &fi.def[0]);
     }
+    // A bool or enum default is its lane code.
+    if (good && fi.kind == FieldKind::Bool) good = fi.def[0] == 0 || fi.def[0] == 1;
+    if (good && fi.kind == FieldKind::Enum)
+      good = fi.def[0] >= 0 && fi.def[0] < double(fi.values.size()) &&
+             fi.def[0] == std::floor(fi.def[0]);
     if (!good) bad_layout(where + ": bad default for field " + fi.name);
   }
+  if (fi.transient && !fi.has_default)
+    bad_layout(where + ": transient field " + fi.name + " needs a default");
   return fi;
 }
 

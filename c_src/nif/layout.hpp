@@ -12,15 +12,18 @@
 
 namespace brz::nif {
 
-enum class FieldKind { Float, Int, Vec3 };
+// Bool lanes hold 0/1, enum lanes the value's index in `values`.
+enum class FieldKind { Float, Int, Vec3, Bool, Enum };
 
 struct FieldInfo {
   ERL_NIF_TERM atom;  // atoms are valid in every environment
   std::string name;
   FieldKind kind;
+  std::vector<ERL_NIF_TERM> values;  // an enum's atoms, in code order
   uint32_t first_lane;
   bool has_default = false;
   double def[3] = {0, 0, 0};
+  bool transient = false;  // never read from nor written to the state
   bool written = false;
   uint32_t width() const { return kind == FieldKind::Vec3 ? 3 : 1; }
   bool holds(uint32_t lane) const { return lane >= first_lane && lane < first_lane + width(); }
@@ -34,7 +37,8 @@ struct TypeInfo {
   bool any_written = false;
   /// The field that holds `lane`, or nullptr.
   const FieldInfo* field_of(uint32_t lane) const;
-  /// Marks the field that holds `lane` as written, so world_to_state replaces it.
+  /// Marks the field that holds `lane` as written, so world_to_state replaces it (a transient
+  /// field never is).
   void mark_written(uint32_t lane);
 };
 

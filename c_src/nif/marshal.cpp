@@ -8,6 +8,7 @@
 #include <new>
 #include <string>
 
+#include "nif/atoms.hpp"
 #include "nif/term.hpp"
 
 namespace brz::nif {
@@ -97,6 +98,24 @@ int state_number(ErlNifEnv* env, ERL_NIF_TERM t, bool want_int, bool f32, double
   return 1;
 }
 
+// The ArgumentError of an enum field's bad value, as the Elixir side words it: an atom or a
+// 64-bit integer is named (`is :zombie, not one of ...`), any other term is not.
+[[noreturn]] void bad_enum(ErlNifEnv* env, const std::string& where, ERL_NIF_TERM v,
+                           const std::string& allowed) {
+  ErlNifSInt64 i;
+  if (enif_is_atom(env, v))
+    throw ArgumentError(where + " is :" + atom_text(env, v) + ", not one of " + allowed);
+  if (enif_get_int64(env, v, &i))
+    throw ArgumentError(where + " is " + std::to_string(i) + ", not one of " + allowed);
+  throw ArgumentError(where + " must be one of " + allowed);
+}
+
+std::string show_values(ErlNifEnv* env, const std::vector<ERL_NIF_TERM>& values) {
+  std::string out;
+  for (ERL_NIF_TERM a : values) out += (out.empty() ? ":" : ", :") + atom_text(env, a);
+  return out;
+}
+
 // Decodes one agent map of `ti` into out[lane] (every lane of the type), or throws the
 // ArgumentError of its first bad field.
 void read_agent(ErlNifEnv* env, const TypeInfo& ti, ERL_NIF_TERM agent, std::size_t i, bool f32,
@@ -107,9 +126,21 @@ void read_agent(ErlNifEnv* env, const TypeInfo& ti, ERL_NIF_TERM agent, std::siz
   for (const FieldInfo& f : ti.fields) {
     ERL_NIF_TERM v;
     double* vals = out + f.first_lane;
-    if (!enif_get_map_value(env, agent, f.atom, &v)) {
+    if (f.transient || !enif_get_map_value(env, agent, f.atom, &v)) {
       if (!f.has_default) throw ArgumentError(path() + " is missing field :" + f.name);
       for (uint32_t k = 0; k < f.width(); ++k) vals[k] = f.def[k];
+    } else if (f.kind == FieldKind::Bool) {
+      if (enif_is_identical(v, atom::true_))
+        vals[0] = 1;
+      else if (enif_is_identical(v, atom::false_))
+        vals[0] = 0;
+      else
+        throw ArgumentError(path() + "." + f.name + " must be true or false");
+    } else if (f.kind == FieldKind::Enum) {
+      const auto at = std::find_if(f.values.begin(), f.values.end(),
+                                   [&](ERL_NIF_TERM a) { return enif_is_identical(a, v); });
+      if (at == f.values.end()) bad_enum(env, path() + "." + f.name, v, show_values(env, f.values));
+      vals[0] = double(at - f.values.begin());
     } else if (f.kind == FieldKind::Vec3) {
       Tuple<3> el;
       if (!get(env, v, &el))
@@ -205,6 +236,14 @@ ERL_NIF_TERM write_agents(ErlNifEnv* env, const TypeInfo& ti, const std::string&
         ERL_NIF_TERM val;
         if (f.kind == FieldKind::Vec3) {
           val = encode(env, v);
+        } else if (f.kind == FieldKind::Bool) {
+          val = v[0] != 0 ? atom::true_ : atom::false_;
+        } else if (f.kind == FieldKind::Enum) {
+          if (!(v[0] >= 0 && v[0] < double(f.values.size()) && v[0] == std::floor(v[0])))
+            throw ArgumentError("the world holds a value at " + path() + "." + f.name +
+                                " that is not one of its enum's codes (0.." +
+                                std::to_string(f.values.size() - 1) + ")");
+          val = f.values[std::size_t(v[0])];
         } else if (f.kind == FieldKind::Int) {
           const double r = std::round(v[0]);
           if (std::fabs(r) >= 9.2e18)

@@ -740,7 +740,8 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
 
   @doc """
   A random `world_new` layout (docs/nif.md) matching `lanes`: each type's lanes split into
-  `:float`, `:int` and `:vec3` fields, sometimes with defaults, rarely a damaged entry.
+  `:float`, `:int`, `:vec3`, `:bool` and enum fields, sometimes with defaults (always for a
+  transient field), rarely a damaged entry.
   """
   @spec layout([pos_integer]) :: list
   def layout(lanes) do
@@ -768,21 +769,26 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
       cond do
         left >= 3 and chance(0.35) -> :vec3
         chance(0.2) -> :int
+        chance(0.1) -> :bool
+        chance(0.1) -> {:enum, Enum.take([:a, :b, :c, :d], :rand.uniform(4))}
         true -> :float
       end
 
     name = field_name(i)
+    transient = chance(0.1)
 
     default =
       cond do
-        not chance(0.3) -> nil
+        not transient and not chance(0.3) -> nil
         kind == :vec3 -> {Terms.float(), 0.0, 1}
         kind == :int -> :rand.uniform(10)
+        kind == :bool -> :rand.uniform(2) - 1
+        match?({:enum, _}, kind) -> :rand.uniform(length(elem(kind, 1))) - 1
         true -> Terms.number()
       end
 
     width = if kind == :vec3, do: 3, else: 1
-    split_fields(left - width, i + 1, [{name, kind, default} | acc])
+    split_fields(left - width, i + 1, [{name, kind, default, transient} | acc])
   end
 
   # 64 distinct names; wider types reuse them (duplicate field names).
@@ -792,7 +798,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
     case :rand.uniform(5) do
       1 -> tl(entries)
       2 -> entries ++ [hd(entries)]
-      3 -> [{:c0, "T0", [{:f0, :bool, nil}], []} | tl(entries)]
+      3 -> [{:c0, "T0", [{:f0, :complex, nil, false}], []} | tl(entries)]
       4 -> Enum.map(entries, fn {k, n, f, _} -> {k, n, f, [Enum.random([65_535, -1, 1.0])]} end)
       5 -> Enum.map(entries, fn {k, _n, f, w} -> {k, :not_a_string, f, w} end)
     end
@@ -829,7 +835,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
 
   defp agent(fields, spicy?) do
     Enum.reduce(fields, %{}, fn
-      {name, kind, default}, acc ->
+      {name, kind, default, _transient}, acc ->
         if default != nil and chance(0.5), do: acc, else: Map.put(acc, name, value(kind, spicy?))
 
       _, acc ->
@@ -838,11 +844,21 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   end
 
   @doc """
-  A value for a field of `kind` (`:float`, `:int`, `:vec3`): moderate, or with `spicy?` now
-  and then an extreme or out-of-range one.
+  A value for a field of `kind` (`:float`, `:int`, `:vec3`, `:bool`, `{:enum, atoms}`):
+  moderate, or with `spicy?` now and then an extreme, out-of-range or foreign one.
   """
-  @spec value(atom, boolean) :: term
+  @spec value(atom | {:enum, [atom]}, boolean) :: term
   def value(kind, spicy? \\ false)
+
+  def value(:bool, spicy?) do
+    if spicy? and chance(0.1), do: Terms.term(), else: chance(0.5)
+  end
+
+  def value({:enum, values}, spicy?) do
+    if spicy? and chance(0.1),
+      do: Enum.random([:zombie, 3, Terms.term()]),
+      else: Enum.random(values)
+  end
 
   def value(:vec3, spicy?),
     do: {value(:float, spicy?), value(:float, spicy?), value(:float, spicy?)}

@@ -1,7 +1,7 @@
 defmodule BrokenRecord.Zero.Compiler do
   @moduledoc """
   Runs the compile-time pipeline on the quoted body of a `defsystem`:
-  `Parser` -> `Types` -> `RandomSites` -> `MinimumImage` -> `Cutoff` -> `Lowering` -> `Optimizer` -> `Program.encode/1`,
+  `Parser` -> `Transient` -> `Types` -> `RandomSites` -> `MinimumImage` -> `Cutoff` -> `Lowering` -> `Optimizer` -> `Program.encode/1`,
   plus `Conservation` (verdicts on the declared laws), and records per-rule analysis (instruction counts before and after optimisation, flops per
   application, written lanes).
   """
@@ -16,6 +16,7 @@ defmodule BrokenRecord.Zero.Compiler do
     Parser,
     Program,
     RandomSites,
+    Transient,
     Types
   }
 
@@ -25,6 +26,7 @@ defmodule BrokenRecord.Zero.Compiler do
     system =
       block
       |> Parser.parse(module, file, line)
+      |> Transient.add_resets()
       |> Types.check()
       |> RandomSites.number()
       |> MinimumImage.apply()

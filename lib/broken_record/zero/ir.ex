@@ -9,9 +9,12 @@ defmodule BrokenRecord.Zero.IR do
   ## Expressions
 
   An expression is a tuple `{kind, meta, payload}`, where `meta` is a map with `:line` and, after
-  type checking, `:type` (`:float | :int | :vec3 | :bool`):
+  type checking, `:type` (`:float | :int | :vec3 | :bool | {:enum, [atom]}`):
 
-    * `{:num, meta, number}` - a literal (integers keep type `:int`)
+    * `{:num, meta, number}` - a literal (integers keep type `:int`; `true`/`false` and enum
+      values become one after type checking, with type `:bool` or `{:enum, values}` and the
+      value's lane code)
+    * `{:atom, meta, atom}` - `true`, `false` or an enum value (`:infected`) before type checking
     * `{:var, meta, name}` - a local variable
     * `{:const, meta, name}` - a capitalised constant (`G`)
     * `{:param, meta, name}` - a scalar param (`dt`, `k`)
@@ -33,7 +36,7 @@ defmodule BrokenRecord.Zero.IR do
     * `{:if, line, cond, then_statements, else_statements}`
   """
 
-  @type type :: :float | :int | :vec3 | :bool
+  @type type :: :float | :int | :vec3 | :bool | {:enum, [atom]}
   @type meta :: %{required(:line) => non_neg_integer, optional(:type) => type}
   @type expr :: {atom, meta, term}
   @type statement ::
@@ -43,21 +46,56 @@ defmodule BrokenRecord.Zero.IR do
           | {:if, non_neg_integer, expr, [statement], [statement]}
 
   defmodule Field do
-    @moduledoc "A declared field of an agent type, with the lanes it occupies."
-    defstruct [:name, :type, :default, :lane, :line]
+    @moduledoc """
+    A declared field of an agent type, with the lanes it occupies.
+
+    `type` is `:float`, `:int`, `:vec3`, `:bool` or `{:enum, [atom]}`; a bool or enum takes one
+    lane holding `0`/`1` or the value's index in the list. A `transient` field is not read from or
+    written to the state and is reset to its `default` at the start of every step.
+    """
+    defstruct [:name, :type, :default, :lane, :line, transient: false]
+
+    @type field_type :: :float | :int | :vec3 | :bool | {:enum, [atom]}
 
     @type t :: %__MODULE__{
             name: atom,
-            type: :float | :int | :vec3,
-            default: nil | number | {number, number, number},
+            type: field_type,
+            default: nil | number | {number, number, number} | atom,
             lane: non_neg_integer,
-            line: non_neg_integer
+            line: non_neg_integer,
+            transient: boolean
           }
 
     @doc "The number of lanes a field type occupies: 3 for `:vec3`, 1 otherwise."
-    @spec width(:float | :int | :vec3) :: 1 | 3
+    @spec width(field_type) :: 1 | 3
     def width(:vec3), do: 3
     def width(_type), do: 1
+
+    @doc """
+    The default of a transient field declared without one: zero, `false` or the enum's first
+    value.
+
+        iex> BrokenRecord.Zero.IR.Field.zero({:enum, [:s, :i, :r]})
+        :s
+    """
+    @spec zero(field_type) :: number | {number, number, number} | atom
+    def zero(:float), do: 0.0
+    def zero(:int), do: 0
+    def zero(:vec3), do: {0.0, 0.0, 0.0}
+    def zero(:bool), do: false
+    def zero({:enum, [first | _]}), do: first
+
+    @doc """
+    The lane value of a scalar field's value: numbers as they are, `true`/`false` as `1`/`0`,
+    an enum value as its index.
+
+        iex> BrokenRecord.Zero.IR.Field.code({:enum, [:s, :i, :r]}, :r)
+        2
+    """
+    @spec code(field_type, term) :: number
+    def code(:bool, value), do: if(value, do: 1, else: 0)
+    def code({:enum, values}, value), do: Enum.find_index(values, &(&1 == value))
+    def code(_type, value), do: value
   end
 
   defmodule Agent do
@@ -95,9 +133,21 @@ defmodule BrokenRecord.Zero.IR do
     pair) or `:pair_cross` (two of different types: every combination). `agents` are the agent
     params in order (slot 0, slot 1) as `{name, agent_type_name}`; `scalars` the scalar params
     besides `dt`. `cutoff` is filled by `BrokenRecord.Zero.Cutoff`: `nil` or
-    `%{position: {field_a, field_b}, bound: expr}`.
+    `%{position: {field_a, field_b}, bound: expr}`. A `transient_reset` rule is not written by
+    the user: `BrokenRecord.Zero.Transient` adds one per agent type with transient fields, and
+    every step runs it before the step's rules.
     """
-    defstruct [:name, :index, :kind, :line, agents: [], scalars: [], body: [], cutoff: nil]
+    defstruct [
+      :name,
+      :index,
+      :kind,
+      :line,
+      agents: [],
+      scalars: [],
+      body: [],
+      cutoff: nil,
+      transient_reset: false
+    ]
 
     @type t :: %__MODULE__{
             name: atom,
@@ -107,7 +157,8 @@ defmodule BrokenRecord.Zero.IR do
             agents: [{atom, String.t()}],
             scalars: [atom],
             body: [BrokenRecord.Zero.IR.statement()],
-            cutoff: nil | %{position: {atom, atom}, bound: BrokenRecord.Zero.IR.expr()}
+            cutoff: nil | %{position: {atom, atom}, bound: BrokenRecord.Zero.IR.expr()},
+            transient_reset: boolean
           }
   end
 

@@ -200,17 +200,23 @@ defmodule BrokenRecord.Zero.Options do
             "{:raise, tolerance}"
   end
 
-  defp rule_ids!(system, nil), do: Enum.map(system.rules, & &1.index)
+  # The transient fields' reset rules run first in every step, whichever rules are asked for.
+  defp rule_ids!(system, names) do
+    {resets, declared} = Enum.split_with(system.rules, & &1.transient_reset)
+    Enum.map(resets, & &1.index) ++ declared_rule_ids!(declared, names)
+  end
 
-  defp rule_ids!(system, names) when is_list(names) do
+  defp declared_rule_ids!(rules, nil), do: Enum.map(rules, & &1.index)
+
+  defp declared_rule_ids!(rules, names) when is_list(names) do
     if List.improper?(names), do: invalid_rules!(names)
 
     Enum.map(names, fn name ->
-      case Enum.find(system.rules, &(&1.name == name)) do
+      case Enum.find(rules, &(&1.name == name)) do
         nil ->
           raise ArgumentError,
                 "unknown rule #{inspect(name)}; known rules: " <>
-                  Enum.map_join(system.rules, ", ", &inspect(&1.name))
+                  Enum.map_join(rules, ", ", &inspect(&1.name))
 
         rule ->
           rule.index
@@ -218,7 +224,7 @@ defmodule BrokenRecord.Zero.Options do
     end)
   end
 
-  defp rule_ids!(_system, other), do: invalid_rules!(other)
+  defp declared_rule_ids!(_rules, other), do: invalid_rules!(other)
 
   defp invalid_rules!(rules) do
     raise ArgumentError, "invalid option rules: #{inspect(rules)}; expected a list of rule names"

@@ -12,7 +12,7 @@ defmodule BrokenRecord.Zero.Parser do
   alias BrokenRecord.Zero.Program.Op
   alias BrokenRecord.Zero.IR.{Agent, Field, Rule}
 
-  @field_types [:float, :int, :vec3]
+  @field_types [:float, :int, :vec3, :bool]
   @laws [:mass, :momentum, :angular_momentum, :energy]
   # DSL functions that lower to several ops; the one-op functions come from the op table.
   @composite_functions [dot: 2, cross: 2, length: 1, normalize: 1, clamp: 3]
@@ -274,23 +274,61 @@ defmodule BrokenRecord.Zero.Parser do
 
   defp agent_statement({:field, meta, [name, type | rest]}, {fields, lane, laws}, ctx)
        when is_atom(name) do
-    unless type in @field_types do
-      error!(
-        ctx,
-        meta,
-        "field #{inspect(name)} has unknown type #{Macro.to_string(type)}; " <>
-          "supported types: :float, :int, :vec3"
-      )
-    end
+    type = field_type!(type, name, meta, ctx)
 
-    default =
+    opts =
       case rest do
-        [] -> nil
-        [[default: value]] -> default_value(value, type, name, meta, ctx)
-        _ -> error!(ctx, meta, "field #{inspect(name)}: the only option is default:")
+        [] -> []
+        [opts] when is_list(opts) -> opts
+        _ -> error!(ctx, meta, "field #{inspect(name)}: options are default: and transient:")
       end
 
-    field = %Field{name: name, type: type, default: default, lane: lane, line: line(meta, ctx)}
+    Enum.each(opts, fn
+      {key, _} when key in [:default, :transient] ->
+        :ok
+
+      other ->
+        shown =
+          if match?({key, _} when is_atom(key), other),
+            do: "#{elem(other, 0)}:",
+            else: Macro.to_string(other)
+
+        error!(
+          ctx,
+          meta,
+          "field #{inspect(name)}: unknown option #{shown}; options are default: and transient:"
+        )
+    end)
+
+    transient =
+      case Keyword.get(opts, :transient, false) do
+        flag when is_boolean(flag) ->
+          flag
+
+        other ->
+          error!(
+            ctx,
+            meta,
+            "field #{inspect(name)}: transient: must be true or false, got #{Macro.to_string(other)}"
+          )
+      end
+
+    default =
+      case Keyword.fetch(opts, :default) do
+        {:ok, value} -> default_value(value, type, name, meta, ctx)
+        :error when transient -> Field.zero(type)
+        :error -> nil
+      end
+
+    field = %Field{
+      name: name,
+      type: type,
+      default: default,
+      transient: transient,
+      lane: lane,
+      line: line(meta, ctx)
+    }
+
     {[field | fields], lane + Field.width(type), laws}
   end
 
@@ -314,8 +352,57 @@ defmodule BrokenRecord.Zero.Parser do
       ctx,
       meta_of(other),
       "unsupported statement in defagent: #{Macro.to_string(other)}. " <>
-        "Supported: field :name, :float | :int | :vec3 [, default: value] and conserves [...]"
+        "Supported: field :name, :float | :int | :vec3 | :bool | {:enum, [atoms]} " <>
+        "[, default: value, transient: true] and conserves [...]"
     )
+  end
+
+  defp field_type!(type, _name, _meta, _ctx) when type in @field_types, do: type
+
+  defp field_type!({:enum, values} = type, name, meta, ctx) do
+    unless is_list(values) and values != [] and Enum.all?(values, &enum_value?/1) do
+      error!(
+        ctx,
+        meta,
+        "field #{inspect(name)}: an enum needs a non-empty list of atoms (not true, false or " <>
+          "nil), got #{Macro.to_string(values)}"
+      )
+    end
+
+    check_unique!(
+      Enum.map(values, &%{value: &1}),
+      & &1.value,
+      "enum value of #{inspect(name)}",
+      ctx
+    )
+
+    type
+  end
+
+  defp field_type!(type, name, meta, ctx) do
+    error!(
+      ctx,
+      meta,
+      "field #{inspect(name)} has unknown type #{Macro.to_string(type)}; " <>
+        "supported types: :float, :int, :vec3, :bool, {:enum, [atoms]}"
+    )
+  end
+
+  defp enum_value?(value), do: is_atom(value) and value not in [true, false, nil]
+
+  defp default_value(value, :bool, _name, _meta, _ctx) when is_boolean(value), do: value
+
+  defp default_value(value, {:enum, values}, name, meta, ctx) do
+    unless value in values do
+      error!(
+        ctx,
+        meta,
+        "default for enum field #{inspect(name)} must be one of " <>
+          "#{Enum.map_join(values, ", ", &inspect/1)}, got: #{Macro.to_string(value)}"
+      )
+    end
+
+    value
   end
 
   defp default_value(value, type, name, meta, ctx) do
@@ -355,7 +442,7 @@ defmodule BrokenRecord.Zero.Parser do
           ctx,
           meta,
           "default for #{type} field #{inspect(name)} must be a literal " <>
-            "#{if type == :vec3, do: "{x, y, z} of numbers", else: "number"}, got: " <>
+            "#{%{vec3: "{x, y, z} of numbers", bool: "true or false"}[type] || "number"}, got: " <>
             Macro.to_string(value)
         )
     end
@@ -559,6 +646,10 @@ defmodule BrokenRecord.Zero.Parser do
 
     {:num, %{line: ctx.line}, n}
   end
+
+  # `true`, `false` and enum values (`:infected`); `BrokenRecord.Zero.Types` gives them a type.
+  def expression(atom, ctx, _scope) when is_atom(atom) and atom != nil,
+    do: {:atom, %{line: ctx.line}, atom}
 
   def expression({name, meta, atom}, ctx, scope) when is_atom(name) and is_atom(atom) do
     m = %{line: line(meta, ctx)}

@@ -4,8 +4,10 @@ defmodule BrokenRecord.Zero.State do
 
   The state is a map from collection keys (`:particles`) to lists of agent maps. A missing
   collection means zero agents of that type. Each agent map must hold every declared field (or
-  the field must have a default): `:float` fields take any number, `:int` fields integers and
-  `:vec3` fields 3-tuples of numbers. An `:int` value must be one that the world's floats hold
+  the field must have a default): `:float` fields take any number, `:int` fields integers,
+  `:vec3` fields 3-tuples of numbers, `:bool` fields `true`/`false` and enum fields one of the
+  enum's atoms (stored as its index). A transient field is not read (its default is used) and
+  never written back. An `:int` value must be one that the world's floats hold
   exactly: |n| <= 2^53, or 2^24 when the precision of the system (or of the world, the
   `precision:` option of `BrokenRecord.Zero.World.new/3`) is `:f32`, although this backend
   computes in f64. Anything else raises `ArgumentError` with the same message as the native
@@ -62,6 +64,9 @@ defmodule BrokenRecord.Zero.State do
     |> List.to_tuple()
   end
 
+  defp field_lanes(%Field{transient: true, type: type, default: default}, _, _, _, _),
+    do: lanes_of(type, default)
+
   defp field_lanes(%Field{name: name, type: type, default: default}, item, key, i, max_int) do
     value =
       case Map.fetch(item, name) do
@@ -98,6 +103,35 @@ defmodule BrokenRecord.Zero.State do
 
       {:vec3, _} ->
         raise ArgumentError, "#{where} must be a 3-tuple of numbers"
+
+      {:bool, v} when is_boolean(v) ->
+        lanes_of(:bool, v)
+
+      {:bool, _} ->
+        raise ArgumentError, "#{where} must be true or false"
+
+      {{:enum, values}, v} ->
+        unless v in values, do: bad_enum!(where, v, values)
+        lanes_of(type, v)
+    end
+  end
+
+  defp lanes_of(:vec3, {x, y, z}), do: [x * 1.0, y * 1.0, z * 1.0]
+  defp lanes_of(type, value), do: [Field.code(type, value) * 1.0]
+
+  # The same words as the native path: an atom or a 64-bit integer is named, other terms not.
+  defp bad_enum!(where, value, values) do
+    allowed = Enum.map_join(values, ", ", &(":" <> Atom.to_string(&1)))
+
+    cond do
+      is_atom(value) ->
+        raise ArgumentError, "#{where} is :#{value}, not one of #{allowed}"
+
+      is_integer(value) and value >= -0x8000000000000000 and value <= 0x7FFFFFFFFFFFFFFF ->
+        raise ArgumentError, "#{where} is #{value}, not one of #{allowed}"
+
+      true ->
+        raise ArgumentError, "#{where} must be one of #{allowed}"
     end
   end
 
@@ -130,26 +164,49 @@ defmodule BrokenRecord.Zero.State do
       else
         items = Map.fetch!(state, agent.collection)
         rows = Map.fetch!(lanes, agent.index)
-        Map.put(state, agent.collection, Enum.zip_with(items, rows, &put_fields(&1, &2, fields)))
+
+        agents =
+          [items, rows, Stream.iterate(0, &(&1 + 1))]
+          |> Enum.zip_with(fn [item, row, i] ->
+            put_fields(item, row, fields, "state.#{agent.collection}", i)
+          end)
+
+        Map.put(state, agent.collection, agents)
       end
     end)
   end
 
+  # Transient fields are never handed back.
   defp written_fields(agent, written) do
     Enum.filter(agent.fields, fn field ->
-      Enum.any?(written, &(&1 >= field.lane and &1 < field.lane + Field.width(field.type)))
+      not field.transient and
+        Enum.any?(written, &(&1 >= field.lane and &1 < field.lane + Field.width(field.type)))
     end)
   end
 
-  defp put_fields(item, row, fields) do
+  defp put_fields(item, row, fields, key, i) do
     Enum.reduce(fields, item, fn %Field{name: name, type: type, lane: lane}, item ->
-      Map.put(item, name, field_value(type, row, lane))
+      Map.put(item, name, field_value(type, row, lane, "#{key}[#{i}].#{name}"))
     end)
   end
 
-  defp field_value(:float, row, lane), do: elem(row, lane)
-  defp field_value(:int, row, lane), do: round(elem(row, lane))
+  defp field_value(:float, row, lane, _where), do: elem(row, lane)
+  defp field_value(:int, row, lane, _where), do: round(elem(row, lane))
+  defp field_value(:bool, row, lane, _where), do: elem(row, lane) != 0
 
-  defp field_value(:vec3, row, lane),
+  defp field_value({:enum, values}, row, lane, where) do
+    code = elem(row, lane)
+    count = length(values)
+
+    if code >= 0 and code < count and code == Float.floor(code * 1.0) do
+      Enum.at(values, trunc(code))
+    else
+      raise ArgumentError,
+            "the world holds a value at #{where} that is not one of its enum's codes " <>
+              "(0..#{count - 1})"
+    end
+  end
+
+  defp field_value(:vec3, row, lane, _where),
     do: {elem(row, lane), elem(row, lane + 1), elem(row, lane + 2)}
 end

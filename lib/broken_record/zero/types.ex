@@ -11,8 +11,11 @@ defmodule BrokenRecord.Zero.Types do
   stay `:int`, anything mixed with a float is `:float`; `/`, `**` and the math functions give
   `:float`; `floor` gives `:int`. vec3 supports `+ -` with vec3, `* /` by a scalar (and scalar
   `*` vec3), unary `-`, `.x/.y/.z`, `dot cross length normalize`. Comparisons take scalars and
-  give `:bool`; `and or not` take and give `:bool`; `if` needs a `:bool`. Locals bound inside an
-  `if` branch are local to that branch, as in Elixir; field writes are not.
+  give `:bool`; `and or not` take and give `:bool`; `if` needs a `:bool`. `true`/`false` are
+  `:bool`; booleans compare with `==`/`!=` and may be bound and stored, not computed with. An
+  atom gets the type `{:enum, values}` of the enum value it meets (compared with, assigned to,
+  or in `min`/`max` with) and becomes its index; enums compare in declaration order. Locals
+  bound inside an `if` branch are local to that branch, as in Elixir; field writes are not.
   """
 
   alias BrokenRecord.Zero.{CompiledSystem, IR, Ops}
@@ -150,7 +153,7 @@ defmodule BrokenRecord.Zero.Types do
 
   defp statement({:assign, line, name, expr}, ctx) do
     typed = expr(expr, ctx)
-    require_value!(typed, ctx, line, "the value of #{name}")
+    no_bare_atom!(typed, ctx)
     {{:assign, line, name, typed}, put_in(ctx.vars[name], IR.type(typed))}
   end
 
@@ -158,7 +161,7 @@ defmodule BrokenRecord.Zero.Types do
     typed = expr(expr, ctx)
 
     unless IR.type(typed) in [:float, :int] do
-      error!(ctx, line, "a potential must be a float, got a #{IR.type(typed)}")
+      error!(ctx, line, "a potential must be a float, got #{show(IR.type(typed))}")
     end
 
     {{:value, line, typed}, ctx}
@@ -173,7 +176,7 @@ defmodule BrokenRecord.Zero.Types do
     typed = expr(expr, ctx)
 
     unless IR.type(typed) == :vec3 do
-      error!(ctx, line, "{x, y, z} = ... needs a vec3 on the right, got #{IR.type(typed)}")
+      error!(ctx, line, "{x, y, z} = ... needs a vec3 on the right, got #{show(IR.type(typed))}")
     end
 
     vars = Enum.reduce(names, ctx.vars, &Map.put(&2, &1, :float))
@@ -183,14 +186,14 @@ defmodule BrokenRecord.Zero.Types do
   defp statement({:store, line, {slot, field}, expr}, ctx) do
     agent = Map.fetch!(ctx.agents, slot)
     declared = field!(agent, field, slot, line, ctx)
-    typed = expr(expr, ctx)
+    typed = expr |> expr(ctx) |> resolve_atom(declared.type, ctx)
     got = IR.type(typed)
 
     ok =
       case declared.type do
         :float -> got in [:float, :int]
         :int -> got == :int
-        :vec3 -> got == :vec3
+        other -> got == other
       end
 
     unless ok do
@@ -199,8 +202,8 @@ defmodule BrokenRecord.Zero.Types do
       error!(
         ctx,
         line,
-        "cannot assign a #{got} to #{slot}.#{field}, a #{declared.type} field of #{agent.name}" <>
-          hint
+        "cannot assign #{show(got)} to #{slot}.#{field}, #{show(declared.type)} field of " <>
+          "#{agent.name}" <> hint
       )
     end
 
@@ -214,7 +217,7 @@ defmodule BrokenRecord.Zero.Types do
       error!(
         ctx,
         line,
-        "if needs a boolean condition (a comparison), got a #{IR.type(typed)}"
+        "if needs a boolean condition (a comparison), got #{show(IR.type(typed))}"
       )
     end
 
@@ -224,6 +227,12 @@ defmodule BrokenRecord.Zero.Types do
   end
 
   ## Expressions
+
+  defp expr({:atom, m, bool}, _ctx) when is_boolean(bool),
+    do: {:num, Map.put(m, :type, :bool), if(bool, do: 1, else: 0)}
+
+  # An enum value gets its enum where it meets one: `resolve_atom/3`.
+  defp expr({:atom, m, atom}, _ctx), do: {:atom, Map.put(m, :type, {:atom, atom}), atom}
 
   defp expr({:num, m, n}, _ctx) when is_integer(n), do: {:num, Map.put(m, :type, :int), n}
   defp expr({:num, m, n}, _ctx), do: {:num, Map.put(m, :type, :float), n}
@@ -272,7 +281,7 @@ defmodule BrokenRecord.Zero.Types do
 
     Enum.each(typed, fn part ->
       unless IR.type(part) in [:float, :int] do
-        error!(ctx, m.line, "a vector component must be a float, got a #{IR.type(part)}")
+        error!(ctx, m.line, "a vector component must be a float, got #{show(IR.type(part))}")
       end
     end)
 
@@ -286,7 +295,7 @@ defmodule BrokenRecord.Zero.Types do
       error!(
         ctx,
         m.line,
-        ".#{Enum.at([:x, :y, :z], index)} needs a vec3, got a #{IR.type(typed)}"
+        ".#{Enum.at([:x, :y, :z], index)} needs a vec3, got #{show(IR.type(typed))}"
       )
     end
 
@@ -294,7 +303,7 @@ defmodule BrokenRecord.Zero.Types do
   end
 
   defp expr({:call, m, {op, args}}, ctx) do
-    typed = Enum.map(args, &expr(&1, ctx))
+    typed = args |> Enum.map(&expr(&1, ctx)) |> resolve_atoms(op, m.line, ctx)
     types = Enum.map(typed, &IR.type/1)
     call = {:call, Map.put(m, :type, result_type(op, types, m.line, ctx)), {op, typed}}
     check_finite!(call, ctx)
@@ -334,23 +343,97 @@ defmodule BrokenRecord.Zero.Types do
   end
 
   @scalar [:float, :int]
+  @ordered [:lt, :le, :gt, :ge, :eq, :ne, :min, :max]
+
+  # Enum values meet their enum in comparisons and min/max (`p.status == :infected`,
+  # `max(b.status, :infected)`); anywhere else a bare atom is an error.
+  defp resolve_atoms([a, b], op, line, ctx) when op in @ordered do
+    case {IR.type(a), IR.type(b)} do
+      {{:atom, _}, {:atom, _}} ->
+        error!(ctx, line, "#{name_of(op)} of two atoms: compare an enum field with an atom")
+
+      {{:atom, _}, type} ->
+        [resolve_atom(a, type, ctx), b]
+
+      {type, {:atom, _}} ->
+        [a, resolve_atom(b, type, ctx)]
+
+      _ ->
+        [a, b]
+    end
+  end
+
+  defp resolve_atoms(args, _op, _line, ctx) do
+    Enum.each(args, &no_bare_atom!(&1, ctx))
+    args
+  end
+
+  defp resolve_atom({:atom, m, atom}, {:enum, values} = type, ctx) do
+    case Enum.find_index(values, &(&1 == atom)) do
+      nil ->
+        error!(
+          ctx,
+          m.line,
+          "#{inspect(atom)} is not a value of #{show(type)}" <>
+            did_you_mean(Atom.to_string(atom), Enum.map(values, &Atom.to_string/1), ":")
+        )
+
+      code ->
+        {:num, %{m | type: type}, code}
+    end
+  end
+
+  defp resolve_atom({:atom, _, _} = atom, _type, ctx), do: no_bare_atom!(atom, ctx)
+  defp resolve_atom(typed, _type, _ctx), do: typed
+
+  defp no_bare_atom!({:atom, m, atom}, ctx) do
+    error!(
+      ctx,
+      m.line,
+      "#{inspect(atom)} is not a value here: an atom must be compared with (== != < > <= >=), " <>
+        "assigned to or passed to min/max with an enum field"
+    )
+  end
+
+  defp no_bare_atom!(typed, _ctx), do: typed
+
+  # Enums compare by declaration order and min/max stay in their enum; booleans compare with
+  # == and != only.
+  defp result_type(op, [{:enum, _} = a, b], line, ctx) when op in @ordered do
+    unless a == b, do: type_error!(ctx, line, "#{name_of(op)} of #{show(a)} and #{show(b)}")
+    if op in [:min, :max], do: a, else: :bool
+  end
+
+  defp result_type(op, [a, {:enum, _} = b], line, ctx) when op in @ordered,
+    do: type_error!(ctx, line, "#{name_of(op)} of #{show(a)} and #{show(b)}")
+
+  defp result_type(op, [:bool, :bool], _line, _ctx) when op in [:eq, :ne], do: :bool
 
   defp result_type(op, [a, b], line, ctx) when op in [:add, :sub] do
     cond do
       a == :int and b == :int -> :int
       a in @scalar and b in @scalar -> :float
       a == :vec3 and b == :vec3 -> :vec3
-      true -> type_error!(ctx, line, "cannot #{verb(op)} a #{a} and a #{b}")
+      true -> type_error!(ctx, line, "cannot #{verb(op)} #{show(a)} and #{show(b)}")
     end
   end
 
   defp result_type(:mul, [a, b], line, ctx) do
     cond do
-      a == :int and b == :int -> :int
-      a in @scalar and b in @scalar -> :float
-      a == :vec3 and b in @scalar -> :vec3
-      a in @scalar and b == :vec3 -> :vec3
-      true -> type_error!(ctx, line, "cannot multiply a #{a} by a #{b} (use dot/2 or cross/2)")
+      a == :int and b == :int ->
+        :int
+
+      a in @scalar and b in @scalar ->
+        :float
+
+      a == :vec3 and b in @scalar ->
+        :vec3
+
+      a in @scalar and b == :vec3 ->
+        :vec3
+
+      true ->
+        type_error!(ctx, line, "cannot multiply #{show(a)} by #{show(b)} (use dot/2 or cross/2)")
     end
   end
 
@@ -358,12 +441,12 @@ defmodule BrokenRecord.Zero.Types do
     cond do
       a in @scalar and b in @scalar -> :float
       a == :vec3 and b in @scalar -> :vec3
-      true -> type_error!(ctx, line, "cannot divide a #{a} by a #{b}")
+      true -> type_error!(ctx, line, "cannot divide #{show(a)} by #{show(b)}")
     end
   end
 
   defp result_type(:neg, [a], line, ctx) do
-    if a in [:float, :int, :vec3], do: a, else: type_error!(ctx, line, "cannot negate a #{a}")
+    if a in [:float, :int, :vec3], do: a, else: type_error!(ctx, line, "cannot negate #{show(a)}")
   end
 
   defp result_type(op, types, line, ctx) when op in [:dot, :cross, :length, :normalize] do
@@ -397,7 +480,7 @@ defmodule BrokenRecord.Zero.Types do
             _ -> "a float"
           end
 
-        type_error!(ctx, line, "#{name_of(op)} expects #{wanted}, got a #{type}")
+        type_error!(ctx, line, "#{name_of(op)} expects #{wanted}, got #{show(type)}")
       end
     end)
   end
@@ -414,12 +497,6 @@ defmodule BrokenRecord.Zero.Types do
 
   defp verb(:add), do: "add"
   defp verb(:sub), do: "subtract"
-
-  defp require_value!(typed, ctx, line, what) do
-    if IR.type(typed) == :bool do
-      error!(ctx, line, "#{what} is a boolean; booleans can only be used as if conditions")
-    end
-  end
 
   defp field!(%Agent{} = agent, field, slot, line, ctx) do
     case Agent.field(agent, field) do
@@ -452,6 +529,11 @@ defmodule BrokenRecord.Zero.Types do
       _ -> ""
     end
   end
+
+  # A type as messages name it: "a float", "a vec3", "an enum (:s | :i | :r)", "the atom :x".
+  defp show({:enum, values}), do: "an enum (#{Enum.map_join(values, " | ", &inspect/1)})"
+  defp show({:atom, atom}), do: "the atom #{inspect(atom)}"
+  defp show(type), do: "a #{type}"
 
   defp type_error!(ctx, line, message), do: error!(ctx, line, "type error: " <> message)
 

@@ -549,14 +549,14 @@ defmodule BrokenRecord.Zero.CompileErrorTest do
       assert msg =~ "floor/1"
     end
 
-    test "a boolean stored in a variable" do
+    test "a boolean in arithmetic" do
       msg =
         bad_rule("""
-        heavy = p.mass > 1.0 #!
-        p.mass = 1.0
+        heavy = p.mass > 1.0
+        p.mass = heavy * 2.0 #!
         """)
 
-      assert msg =~ "boolean"
+      assert msg =~ "cannot multiply a bool by a float"
     end
   end
 

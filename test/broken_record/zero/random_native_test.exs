@@ -97,7 +97,7 @@ defmodule BrokenRecord.Zero.RandomNativeTest do
   end
 
   defp layout do
-    fields = [{:pos, :vec3, nil}, {:u, :float, 0.0}, {:n, :float, 0.0}]
+    fields = [{:pos, :vec3, nil, false}, {:u, :float, 0.0, false}, {:n, :float, 0.0, false}]
     [{:ps, "P", fields, []}, {:qs, "Q", fields, []}, {:rs, "R", fields, []}]
   end
 

@@ -11,6 +11,7 @@ defmodule BrokenRecord.Zero.Backend.Native do
   @behaviour BrokenRecord.Zero.Backend
 
   alias BrokenRecord.Zero.{Box, Conservation, KernelBuilder, NIF}
+  alias BrokenRecord.Zero.IR.Field
 
   require Logger
 
@@ -102,10 +103,13 @@ defmodule BrokenRecord.Zero.Backend.Native do
   # native_run_steps marks the fields of the rules it runs.
   defp layout(system) do
     Enum.map(system.agents, fn agent ->
-      fields = Enum.map(agent.fields, &{&1.name, &1.type, &1.default})
+      fields = Enum.map(agent.fields, &{&1.name, &1.type, lane_default(&1), &1.transient})
       {agent.collection, agent.name, fields, []}
     end)
   end
+
+  defp lane_default(%Field{default: nil}), do: nil
+  defp lane_default(%Field{type: type, default: default}), do: Field.code(type, default)
 
   # One validated program resource per system, created on first use, with the system's
   # generated kernel library when there is one (a rejected library is a warning, once).
