@@ -29,7 +29,7 @@ people =
   for i <- 1..n do
     %{
       position: {side * :rand.uniform(), side * :rand.uniform(), 0.0},
-      status: if(rem(i, 1000) == 1, do: 1, else: 0)
+      status: if(rem(i, 1000) == 1, do: :infected, else: :susceptible)
     }
   end
 
@@ -37,9 +37,8 @@ world = World.new(SIR, %{people: people, box: {side, side, side}}, seed: 11)
 params = %{radius: 1.0, beta: 2.0, gamma: 0.1, step: 0.5}
 
 counts = fn world ->
-  statuses = for <<x::float-native-64 <- World.column(world, :people, :status)>>, do: trunc(x)
-  freq = Enum.frequencies(statuses)
-  {Map.get(freq, 0, 0), Map.get(freq, 1, 0), Map.get(freq, 2, 0)}
+  freq = Enum.frequencies(Enum.map(World.to_state(world).people, & &1.status))
+  {Map.get(freq, :susceptible, 0), Map.get(freq, :infected, 0), Map.get(freq, :recovered, 0)}
 end
 
 IO.puts(
