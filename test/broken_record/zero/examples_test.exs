@@ -56,4 +56,25 @@ defmodule BrokenRecord.Zero.ExamplesTest do
     [_, s_end, _, _] = List.last(rows)
     assert s_end < 0.5 * s0
   end
+
+  @tag timeout: 300_000
+  test "examples/boids.exs: random headings align into flocks" do
+    lines = run_example(["examples/boids.exs", "2000"])
+    assert hd(lines) =~ "Boids: 2000 boids"
+    assert hd(lines) =~ "backend native"
+    rows = lines |> Enum.drop(2) |> Enum.map(&numbers/1)
+    assert length(rows) == 13
+    [[+0.0, p0, "-"] | rest] = rows
+    # 2000 random headings: about 1 / sqrt(2000) = 0.022
+    assert p0 < 0.1
+
+    for [_step, _p, neighbours] <- rest do
+      # 2 boids per unit area within radius 1: about 2 pi on average, fewer once they flock
+      # apart from crowding, never none.
+      assert neighbours > 3.0 and neighbours < 15.0
+    end
+
+    [_, p_end, _] = List.last(rows)
+    assert p_end > 0.9
+  end
 end

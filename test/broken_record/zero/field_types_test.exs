@@ -9,6 +9,7 @@ defmodule BrokenRecord.Zero.FieldTypesTest do
 
   alias BrokenRecord.Zero.{NIF, World}
   alias BrokenRecord.Zero.FieldTypeSystems.{Cells, Epidemic}
+  alias BrokenRecord.Zero.Fixtures.Boids
 
   @backends [:native, :interpreted]
 
@@ -165,6 +166,49 @@ defmodule BrokenRecord.Zero.FieldTypesTest do
         world = run(Cells, cells(3), unquote(backend), steps: 2, rules: [:grow])
         assert Enum.map(World.to_state(world).cells, & &1.total) == [10.0, 10.0, 10.0]
       end
+    end
+
+    test "boids steer on transient neighbour sums alike on both backends" do
+      :rand.seed(:exsss, {4, 4, 4})
+
+      boids =
+        for _ <- 1..150 do
+          a = 2 * :math.pi() * :rand.uniform()
+
+          %{
+            position: {8 * :rand.uniform(), 8 * :rand.uniform(), 0.0},
+            velocity: {:math.cos(a), :math.sin(a), 0.0}
+          }
+        end
+
+      state = %{boids: boids, box: {8.0, 8.0, 8.0}}
+
+      params = %{
+        radius: 1.0,
+        too_close: 0.5,
+        align: 0.5,
+        cohere: 0.02,
+        separate: 0.1,
+        speed: 1.0,
+        noise: 0.05
+      }
+
+      [native, elixir] =
+        for backend <- @backends do
+          world =
+            World.step(World.new(Boids, state, backend: backend, seed: 2),
+              steps: 10,
+              dt: 0.1,
+              params: params
+            )
+
+          {World.to_state(world).boids, floats(World.column(world, :boids, :neighbours))}
+        end
+
+      assert elem(native, 1) == elem(elixir, 1)
+      assert Enum.sum(elem(native, 1)) > 0
+      assert_agree(elem(native, 0), elem(elixir, 0), 1.0e-9)
+      refute Map.has_key?(hd(elem(native, 0)), :heading)
     end
 
     test "the reset rule comes after the declared rules and runs as a kernel" do
