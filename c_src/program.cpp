@@ -273,10 +273,15 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
             lvl = Level::Outer;
           break;
         case Op::STORE:
-        case Op::ACC: {
-          const bool acc = in.op == Op::ACC;
+        case Op::ACC:
+        case Op::ACCMAX:
+        case Op::ACCMIN: {
+          const bool acc = in.op != Op::STORE;
+          const uint16_t reduce = in.op == Op::ACCMAX   ? kReduceMax
+                                  : in.op == Op::ACCMIN ? kReduceMin
+                                                        : kReduceSum;
           if (acc && rule.kind == RuleKind::PerAgent)
-            reject_instr(ri, k, "ACC: only pair rules accumulate (this rule is per-agent)");
+            reject_instr(ri, k, name + ": only pair rules accumulate (this rule is per-agent)");
           if (in.dst != 0) reject_instr(ri, k, name + ": dst must be 0");
           check_slot_lane(in.a, in.b);
           check_reg(in.c, "c");
@@ -286,7 +291,16 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
                          name + ": second store to slot " + std::to_string(in.a) + " lane " +
                              std::to_string(in.b));
           s = 1;
-          rule.stores.push_back(StoreRef{in.a, in.b, in.c, uint16_t(acc ? 1 : 0)});
+          // Both slots of a same-type rule share one accumulator per lane: one way to combine.
+          if (rule.kind == RuleKind::PairSame)
+            for (const StoreRef& o : rule.stores)
+              if (o.lane == in.b && o.reduce != reduce)
+                reject_instr(ri, k,
+                             name + ": lane " + std::to_string(in.b) +
+                                 " is reduced differently through the other slot (a same-type "
+                                 "rule's two slots share the lane's accumulator)");
+          rule.has_reduction = rule.has_reduction || reduce != kReduceSum;
+          rule.stores.push_back(StoreRef{in.a, in.b, in.c, uint16_t(acc ? 1 : 0), reduce});
           break;
         }
         default: {
@@ -307,7 +321,7 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
           }
         }
       }
-      if (in.op != Op::STORE && in.op != Op::ACC) {
+      if (!writes_lane(in.op)) {
         if (in.dst >= rule.n_regs)
           reject_instr(ri, k,
                        name + ": dst register " + std::to_string(in.dst) +

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "brz/error.hpp"
@@ -17,8 +18,14 @@ enum class Op : uint16_t {
 
 /// Name of an opcode ("ADD"), or nullptr when `code` is not an opcode.
 const char* op_name(uint16_t code) noexcept;
-/// Number of register operands read by `op` (LOAD/CONST/PARAM/BOX read none, STORE/ACC read c).
+/// Number of register operands read by `op` (LOAD/CONST/PARAM/BOX read none, STORE, ACC, ACCMAX
+/// and ACCMIN read c).
 int op_reg_operands(Op op) noexcept;
+
+/// Whether `op` writes a lane (STORE, ACC, ACCMAX, ACCMIN) rather than a register.
+constexpr bool writes_lane(Op op) noexcept {
+  return op == Op::STORE || op == Op::ACC || op == Op::ACCMAX || op == Op::ACCMIN;
+}
 
 enum class RuleKind : uint32_t { PerAgent = 0, PairSame = 1, PairCross = 2 };
 
@@ -42,14 +49,50 @@ struct Instr {
 /// NORMAL are varying: their counter holds the identities of every agent of the rule).
 enum class Level : uint8_t { Uniform = 0, Outer = 1, Varying = 2 };
 
-/// A STORE or an ACC. The delta a pair adds to the accumulator is `reg - start` for a STORE
-/// and `reg` for an ACC (`accumulate` = 1); per-agent rules have STOREs only.
+/// How a pair rule's accumulator of a lane combines what the pairs give it (StoreRef::reduce).
+enum Reduce : uint16_t {
+  kReduceSum = 0,  // STORE and ACC: deltas are added; starts at -0.0
+  kReduceMax = 1,  // ACCMAX: the largest value; starts at -inf
+  kReduceMin = 2,  // ACCMIN: the smallest value; starts at +inf
+};
+
+/// A STORE, ACC, ACCMAX or ACCMIN. What a pair gives the accumulator is `reg - start` for a
+/// STORE and `reg` for the others (`accumulate` = 1); `reduce` says how it combines. Per-agent
+/// rules have STOREs only.
 struct StoreRef {
   uint16_t slot;
   uint16_t lane;
   uint16_t reg;
   uint16_t accumulate;
+  uint16_t reduce;
 };
+
+/// The value an accumulator of kind `reduce` starts at.
+template <class T>
+constexpr T reduce_identity(uint16_t reduce) noexcept {
+  return reduce == kReduceMax   ? -std::numeric_limits<T>::infinity()
+         : reduce == kReduceMin ? std::numeric_limits<T>::infinity()
+                                : T(-0.0);
+}
+
+/// Combines `v` into the accumulator `acc`. Max and min keep a NaN once one arrives (so that the
+/// lane ends non-finite, a NumericalError, whatever the order); which of two equal zeros they keep
+/// does not matter, reduce_apply makes the zero +0.0.
+template <class T>
+inline T reduce_combine(uint16_t reduce, T acc, T v) noexcept {
+  if (reduce == kReduceMax) return (acc < v || v != v) ? v : acc;
+  if (reduce == kReduceMin) return (v < acc || v != v) ? v : acc;
+  return acc + v;
+}
+
+/// The lane's value after the rule, from its value before and its accumulator. A max or min
+/// reduction's zero is made +0.0 (`acc + 0`), so that the result does not depend on the order in
+/// which +0.0 and -0.0 arrived; an untouched accumulator (its identity) leaves the value as it was.
+template <class T>
+inline T reduce_apply(uint16_t reduce, T value, T acc) noexcept {
+  if (reduce == kReduceSum) return value + acc;
+  return reduce_combine(reduce, value, acc + T(0));
+}
 
 struct Rule {
   RuleKind kind;
@@ -57,15 +100,16 @@ struct Rule {
   uint32_t type_b;  // kNoType for per-agent rules
   uint32_t n_regs;
   std::vector<double> consts;
-  std::vector<Instr> instrs;  // as in the binary, STOREs and ACCs included
+  std::vector<Instr> instrs;  // as in the binary, lane writes included
   bool has_cutoff = false;
   uint32_t cutoff_lane_a = 0, cutoff_lane_b = 0, cutoff_reg = 0;
 
   // Derived at parse time.
   std::vector<Level> reg_level;                            // per register
   std::vector<Instr> uniform_ops, outer_ops, varying_ops;  // register-writing instrs by level
-  std::vector<StoreRef> stores;                            // STOREs and ACCs, program order
+  std::vector<StoreRef> stores;                            // lane writes, program order
   bool has_random = false;                                 // some UNIFORM or NORMAL
+  bool has_reduction = false;                              // some ACCMAX or ACCMIN
 
   int arity() const noexcept { return kind == RuleKind::PerAgent ? 1 : 2; }
   uint32_t slot_type(int slot) const noexcept { return slot == 0 ? type_a : type_b; }

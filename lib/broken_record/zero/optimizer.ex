@@ -26,6 +26,7 @@ defmodule BrokenRecord.Zero.Optimizer do
 
   @passes [:simd, :spatial_hash, :loop_fusion]
   @commutative [:add, :mul, :eq, :ne, :and, :or]
+  @lane_writes [:store, :acc, :accmax, :accmin]
   @flops Map.new(Op.all(), &{&1.name, &1.flops})
 
   @doc """
@@ -78,7 +79,7 @@ defmodule BrokenRecord.Zero.Optimizer do
   def accumulate(%Rule{kind: :per_agent} = rule), do: rule
 
   def accumulate(%Rule{instrs: instrs} = rule) do
-    defs = Map.new(for {op, d, _, _, _} = i <- instrs, op not in [:store, :acc], do: {d, i})
+    defs = Map.new(for {_, d, _, _, _} = i <- instrs, not Program.lane_write?(i), do: {d, i})
     st = %{next: rule.n_regs, consts: rule.consts, zero: nil}
 
     {instrs, st} =
@@ -188,7 +189,7 @@ defmodule BrokenRecord.Zero.Optimizer do
   defp rename({op, d, a, b, c} = instr, rename) do
     case Program.reads(instr) do
       [] -> instr
-      [_] when op in [:store, :acc] -> {op, d, a, b, r(rename, c)}
+      [_] when op in @lane_writes -> {op, d, a, b, r(rename, c)}
       [_] -> {op, d, r(rename, a), b, c}
       [_, _] -> {op, d, r(rename, a), r(rename, b), c}
       [_, _, _] -> {op, d, r(rename, a), r(rename, b), r(rename, c)}
@@ -197,7 +198,7 @@ defmodule BrokenRecord.Zero.Optimizer do
 
   defp r(rename, reg), do: Map.get(rename, reg, reg)
 
-  defp visit({op, _, _, _, _} = instr, st) when op in [:store, :acc],
+  defp visit({op, _, _, _, _} = instr, st) when op in @lane_writes,
     do: %{st | out: [instr | st.out]}
 
   defp visit({:const, d, a, _, _}, st) do
@@ -295,7 +296,7 @@ defmodule BrokenRecord.Zero.Optimizer do
       instrs
       |> Enum.reverse()
       |> Enum.reduce({[], roots}, fn {op, d, _, _, _} = instr, {kept, live} ->
-        if op in [:store, :acc] or MapSet.member?(live, d) do
+        if op in @lane_writes or MapSet.member?(live, d) do
           {[instr | kept], Enum.reduce(Program.reads(instr), live, &MapSet.put(&2, &1))}
         else
           {kept, live}
@@ -315,7 +316,7 @@ defmodule BrokenRecord.Zero.Optimizer do
         {op, d, a, b, c} = rename(instr, st.regs)
 
         case op do
-          op when op in [:store, :acc] ->
+          op when op in @lane_writes ->
             {{op, 0, a, b, c}, st}
 
           :const ->

@@ -45,6 +45,7 @@ defmodule BrokenRecord.Zero.Program do
   @magic "BRZP"
   @none 0xFFFFFFFF
 
+  @lane_writes [:store, :acc, :accmax, :accmin]
   @opcodes Map.new(Op.all(), &{&1.name, &1.code})
   @names Map.new(@opcodes, fn {k, v} -> {v, k} end)
   @kinds %{per_agent: 0, pair_same: 1, pair_cross: 2}
@@ -63,17 +64,29 @@ defmodule BrokenRecord.Zero.Program do
   def reads({op, _d, _a, _b, _c}) when op in [:const, :param, :box, :load, :uniform, :normal],
     do: []
 
-  def reads({op, _d, _a, _b, c}) when op in [:store, :acc], do: [c]
+  def reads({op, _d, _a, _b, c}) when op in @lane_writes, do: [c]
   def reads({op, _d, a, b, c}), do: Enum.take([a, b, c], Op.fetch!(op).arity)
 
-  @doc "The lanes a rule writes (a `STORE` or an `ACC`), as `{slot, lane}`."
+  @doc "The lanes a rule writes (a `STORE`, `ACC`, `ACCMAX` or `ACCMIN`), as `{slot, lane}`."
   @spec stores(Rule.t()) :: [{0 | 1, non_neg_integer}]
   def stores(%Rule{instrs: instrs}),
-    do: for({op, _, s, l, _} <- instrs, op in [:store, :acc], do: {s, l})
+    do: for({op, _, s, l, _} <- instrs, op in @lane_writes, do: {s, l})
 
-  @doc "Whether an instruction writes a lane (`STORE` or `ACC`) rather than a register."
+  @doc """
+  Whether an instruction writes a lane (`STORE`, `ACC`, `ACCMAX` or `ACCMIN`) rather than a
+  register.
+  """
   @spec lane_write?(Rule.instr()) :: boolean
-  def lane_write?({op, _, _, _, _}), do: op in [:store, :acc]
+  def lane_write?({op, _, _, _, _}), do: op in @lane_writes
+
+  @doc """
+  How a pair rule combines a lane over its pairs: `:sum` (a `STORE` or `ACC`: deltas are added),
+  `:max` (`ACCMAX`) or `:min` (`ACCMIN`).
+  """
+  @spec reduction(Rule.instr()) :: :sum | :max | :min
+  def reduction({:accmax, _, _, _, _}), do: :max
+  def reduction({:accmin, _, _, _, _}), do: :min
+  def reduction({op, _, _, _, _}) when op in [:store, :acc], do: :sum
 
   @doc "The agent type of a rule's slot (0 or 1)."
   @spec slot_type(Rule.t(), 0 | 1) :: non_neg_integer
@@ -216,6 +229,8 @@ defmodule BrokenRecord.Zero.Program do
       {:load, d, s, l, _} -> "r#{d} = load slot#{s}.lane#{l}"
       {:store, _, s, l, c} -> "store slot#{s}.lane#{l} <- r#{c}"
       {:acc, _, s, l, c} -> "acc slot#{s}.lane#{l} += r#{c}"
+      {:accmax, _, s, l, c} -> "acc slot#{s}.lane#{l} max= r#{c}"
+      {:accmin, _, s, l, c} -> "acc slot#{s}.lane#{l} min= r#{c}"
       {op, d, _, _, _} = i -> "r#{d} = #{op} " <> Enum.map_join(reads(i), ", ", &"r#{&1}")
     end)
   end

@@ -11,8 +11,8 @@ defmodule BrokenRecord.Zero.Program.Op do
   Row fields:
 
     * `name`, `code` - the op and its opcode,
-    * `arity` - register operands (`:const`, `:param`, `:load`, `:store`, `:acc` read their
-      operands as indices; see `docs/program.md`),
+    * `arity` - register operands (`:const`, `:param`, `:load`, `:store`, `:acc`, `:accmax`,
+      `:accmin` read their operands as indices; see `docs/program.md`),
     * `class` - `:data` (constants, params, lanes), `:arith` (`+ - * /` and negation, which
       also apply to vec3 in the DSL), `:math` (scalar functions), `:compare`, `:logic`,
       `:select`,
@@ -72,6 +72,10 @@ defmodule BrokenRecord.Zero.Program.Op do
     # (`BrokenRecord.Zero.Random`, docs/program.md "UNIFORM and NORMAL").
     [name: :uniform, code: 6, arity: 0, class: :data, result: :float],
     [name: :normal, code: 7, arity: 0, class: :data, result: :float],
+    # Pair-rule reductions (`x.f = max(x.f, e)`): the (slot, lane) accumulator keeps the max /
+    # min of register `c` over the pairs (docs/program.md, "Execution of one step").
+    [name: :accmax, code: 8, arity: 1, class: :data],
+    [name: :accmin, code: 9, arity: 1, class: :data],
     [
       name: :add,
       code: 10,
