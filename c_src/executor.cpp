@@ -54,6 +54,7 @@ struct AccArray {
   uint32_t type;
   uint32_t lane;
   std::size_t offset;  // within one thread's accumulator block
+  uint16_t reduce;     // how it combines (Reduce)
 };
 
 using Clock = std::chrono::steady_clock;
@@ -260,7 +261,11 @@ class Runner {
       const std::size_t acc_size = p.acc_stride * std::size_t(a.n_threads);
       if (acc_.size() < acc_size) acc_ = AlignedBuffer<T>(acc_size);
       a.acc = acc_.data();
-      std::fill(acc_.data(), acc_.data() + acc_size, T(-0.0));
+      for (int t = 0; t < a.n_threads; ++t)
+        for (const AccArray& acc : p.accs) {
+          T* a0 = acc_.data() + std::size_t(t) * p.acc_stride + acc.offset;
+          std::fill(a0, a0 + w_.capacity(acc.type), reduce_identity<T>(acc.reduce));
+        }
       if (path == RulePath::AllPairsKernel)
         run_generated_pair<T>(generated_fn(id), kernel_args(a), a.n_threads, a.acc, a.acc_stride,
                               a.store_acc, a.n_stores, gen_ptrs_.data(), a.cancel);
@@ -274,8 +279,9 @@ class Runner {
         const T* a0 = acc_.data() + acc.offset;
         for (std::size_t i = 0; i < n; ++i) {
           T sum = a0[i];
-          for (int t = 1; t < a.n_threads; ++t) sum += a0[std::size_t(t) * p.acc_stride + i];
-          col[i] = col[i] + sum;
+          for (int t = 1; t < a.n_threads; ++t)
+            sum = reduce_combine(acc.reduce, sum, a0[std::size_t(t) * p.acc_stride + i]);
+          col[i] = reduce_apply(acc.reduce, col[i], sum);
         }
       }
     }
@@ -362,7 +368,7 @@ class Runner {
       auto it = std::find_if(p.accs.begin(), p.accs.end(),
                              [&](const AccArray& a) { return a.type == type && a.lane == s.lane; });
       if (it == p.accs.end()) {
-        p.accs.push_back(AccArray{type, s.lane, p.acc_stride});
+        p.accs.push_back(AccArray{type, s.lane, p.acc_stride, s.reduce});
         p.acc_stride += w_.capacity(type);
         p.checked.emplace_back(type, s.lane);
         it = p.accs.end() - 1;

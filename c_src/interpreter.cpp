@@ -421,6 +421,8 @@ inline void exec_op(const Instr& in, const T** rp, T* regs, const uint8_t* lvl, 
     case Op::LOAD:
     case Op::STORE:
     case Op::ACC:
+    case Op::ACCMAX:
+    case Op::ACCMIN:
       break;  // handled by the sweeps
 #define BRZ_EXEC_Data(NAME, N)
 #define BRZ_EXEC_Value(NAME, N) \
@@ -512,7 +514,8 @@ inline void pair_row(const SweepArgs<T>& A, std::size_t i, std::size_t j0, std::
     else
       exec_op<T>(in, rp, regs, A.reg_level, 1, A.consts, A.params, A.n_params);
   }
-  for (uint32_t s = 0; s < A.n_stores; ++s) neg_zero.store_aligned(partial + s * W);
+  for (uint32_t s = 0; s < A.n_stores; ++s)
+    B(reduce_identity<T>(A.stores[s].reduce)).store_aligned(partial + s * W);
   for (std::size_t jb = j0; jb < j_end; jb += BL) {
     const std::size_t cnt = min_sz(BL, j_end - jb);
     const std::size_t nb = (cnt + W - 1) / W;
@@ -533,7 +536,30 @@ inline void pair_row(const SweepArgs<T>& A, std::size_t i, std::size_t j0, std::
       const StoreRef& st = A.stores[s];
       const T* src = rp[st.reg];
       const std::size_t ss = A.reg_level[st.reg] == kVarying ? W : 0;
-      if (st.accumulate) {
+      if (st.reduce != kReduceSum) {
+        // ACCMAX / ACCMIN: the register is the value; the tail's lanes give the identity.
+        const B none(reduce_identity<T>(st.reduce));
+        auto combine = [&](const B& acc, const B& v) {
+          const auto take = st.reduce == kReduceMax ? (acc < v) | (v != v) : (v < acc) | (v != v);
+          return xsimd::select(take, v, acc);
+        };
+        if (st.slot == 0) {
+          B acc = B::load_aligned(partial + s * W);
+          for (std::size_t k = 0; k + 1 < nb; ++k)
+            acc = combine(acc, B::load_unaligned(src + k * ss));
+          const B last = B::load_unaligned(src + (nb - 1) * ss);
+          combine(acc, xsimd::select(tail_mask, last, none)).store_aligned(partial + s * W);
+        } else {
+          T* ap = acc1(s) + jb;
+          for (std::size_t k = 0; k + 1 < nb; ++k)
+            combine(B::load_unaligned(ap + k * W), B::load_unaligned(src + k * ss))
+                .store_unaligned(ap + k * W);
+          const std::size_t k = nb - 1;
+          const B v = B::load_unaligned(src + k * ss);
+          combine(B::load_unaligned(ap + k * W), xsimd::select(tail_mask, v, none))
+              .store_unaligned(ap + k * W);
+        }
+      } else if (st.accumulate) {
         // ACC: the register is the delta.
         if (st.slot == 0) {
           B sum = B::load_aligned(partial + s * W);
@@ -573,8 +599,14 @@ inline void pair_row(const SweepArgs<T>& A, std::size_t i, std::size_t j0, std::
     }
   }
   for (uint32_t s = 0; s < A.n_stores; ++s) {
-    if (A.stores[s].slot != 0) continue;
-    acc0[A.store_acc[s] + i] += xsimd::hadd(B::load_aligned(partial + s * W));
+    const StoreRef& st = A.stores[s];
+    if (st.slot != 0) continue;
+    if (st.reduce == kReduceSum) {
+      acc0[A.store_acc[s] + i] += xsimd::hadd(B::load_aligned(partial + s * W));
+      continue;
+    }
+    T& acc = acc0[A.store_acc[s] + i];
+    for (std::size_t k = 0; k < W; ++k) acc = reduce_combine(st.reduce, acc, partial[s * W + k]);
   }
 }
 
@@ -612,11 +644,22 @@ void sweep_pair(const SweepArgs<T>& A) {
 // rarely follows itself) adds each non-zero delta on its own, which halves the instructions
 // per pair. A grid sweep (L null) keeps one addition per pair, so that its sums do not depend
 // on where the blocks happen to be cut (which depends on the thread count).
+// A max or min reduction (`reduce`) combines every value in turn (none is "nothing": a zero is a
+// value like any other).
 template <class T>
 inline void scatter_add(const ListSweepArgs<T>* L, T* __restrict acc,
                         const uint32_t* __restrict idx, const T* __restrict src, std::size_t ss,
-                        const T* __restrict start, std::size_t cnt, uint32_t lo, bool runs) {
+                        const T* __restrict start, std::size_t cnt, uint32_t lo, bool runs,
+                        uint16_t reduce) {
   auto delta = [&](std::size_t k) { return start ? src[k * ss] - start[k] : src[k * ss]; };
+  if (reduce != kReduceSum) {
+    const std::size_t row = L ? L->acc_row : 1;
+    for (std::size_t k = 0; k < cnt; ++k) {
+      T& a = acc[std::size_t(idx[k] - lo) * row];
+      a = reduce_combine(reduce, a, src[k * ss]);
+    }
+    return;
+  }
   if (!L) {
     for (std::size_t k = 0; k < cnt; ++k) acc[idx[k] - lo] += delta(k);
     return;
@@ -699,7 +742,8 @@ inline void flush_pairs(const SweepArgs<T>& A, const PairBlockArgs<T>& C, const 
     const std::size_t ss = C.pair_level[st.reg] == kVarying ? 1 : 0;
     const uint32_t* idx = st.slot == 0 ? pi : pj;
     const T* start = st.accumulate ? nullptr : gathered(st.slot, st.lane);
-    scatter_add<T>(L, acc_block + A.store_acc[s], idx, src, ss, start, cnt, lo, st.slot == 0);
+    scatter_add<T>(L, acc_block + A.store_acc[s], idx, src, ss, start, cnt, lo, st.slot == 0,
+                   st.reduce);
   }
   if (touched) mark_blocks(pi, pj, cnt, lo, touched);
 }
@@ -753,11 +797,14 @@ inline void flush_pairs_generated(const SweepArgs<T>& A, const PairBlockArgs<T>&
   g.i_begin = 0;
   g.i_end = cnt;
   C.block_fn(&g);
-  if (L) cnt = drop_zero_pairs(A.n_stores, pi, pj, out, cnt);
+  // (a max or min reduction's zero is a value, not a pair that did nothing)
+  bool reduces = false;
+  for (uint32_t s = 0; s < A.n_stores; ++s) reduces = reduces || A.stores[s].reduce != kReduceSum;
+  if (L && !reduces) cnt = drop_zero_pairs(A.n_stores, pi, pj, out, cnt);
   for (uint32_t s = 0; s < A.n_stores; ++s) {
     const uint32_t* idx = A.stores[s].slot == 0 ? pi : pj;
     scatter_add<T>(L, acc_block + A.store_acc[s], idx, out[s], 1, nullptr, cnt, lo,
-                   A.stores[s].slot == 0);
+                   A.stores[s].slot == 0, A.stores[s].reduce);
   }
   if (touched) mark_blocks(pi, pj, cnt, lo, touched);
 }

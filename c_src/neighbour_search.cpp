@@ -50,10 +50,14 @@ void NeighbourSearch<T>::sweep_list(World<T>& w, const Rule& r, const T* consts,
   std::vector<std::size_t> store_acc;
   std::size_t win = 16;
   for (int t = 0; t < L.threads; ++t) win = std::max<std::size_t>(win, L.hi[t] - L.lo[t]);
-  win = (win + 1 + 15) / 16 * 16;  // and a spare row (BrzListArgs::pad_row)
+  win = (win + 1 + 15) / 16 * 16;    // and a spare row (BrzListArgs::pad_row)
+  std::vector<uint16_t> acc_reduce;  // per accumulator lane: how it combines (Reduce)
   for (const StoreRef& s : r.stores) {
     auto it = std::find(acc_lanes.begin(), acc_lanes.end(), s.lane);
-    if (it == acc_lanes.end()) it = acc_lanes.insert(acc_lanes.end(), s.lane);
+    if (it == acc_lanes.end()) {
+      it = acc_lanes.insert(acc_lanes.end(), s.lane);
+      acc_reduce.push_back(s.reduce);
+    }
     store_acc.push_back(std::size_t(it - acc_lanes.begin()));
   }
   const std::size_t block = acc_lanes.size() * win;
@@ -70,6 +74,13 @@ void NeighbourSearch<T>::sweep_list(World<T>& w, const Rule& r, const T* consts,
     for (auto& tb : touched_) std::fill(tb.begin(), tb.end(), 0);
   }
   list_acc_clean_ = false;
+  // A max or min reduction's accumulators start at -inf / +inf instead (and the windows are
+  // cleared to -0.0 again before the next sweep: list_acc_clean_ stays false).
+  if (r.has_reduction)
+    for (std::size_t q = 0; q < acc_reduce.size(); ++q)
+      if (acc_reduce[q] != kReduceSum)
+        for (std::size_t e = q; e < block * threads; e += acc_lanes.size())
+          list_acc_[e] = reduce_identity<T>(acc_reduce[q]);
 
   std::vector<T*> cols(lanes);
   for (uint32_t l = 0; l < lanes; ++l) cols[l] = w.column(type, l);
@@ -146,13 +157,26 @@ void NeighbourSearch<T>::sweep_list(World<T>& w, const Rule& r, const T* consts,
         const uint32_t r0 = std::max<uint32_t>(uint32_t(bk) << 6, lo_all),
                        r1 = std::min<uint32_t>((uint32_t(bk) + 1) << 6, hi_all);
         T* s = sum.data();
-        std::fill(s, s + (r1 - r0) * n_acc, T(-0.0));
+        if (!r.has_reduction) {
+          std::fill(s, s + (r1 - r0) * n_acc, T(-0.0));
+        } else {
+          for (uint32_t row = r0; row < r1; ++row)
+            for (std::size_t l = 0; l < n_acc; ++l)
+              s[(row - r0) * n_acc + l] = reduce_identity<T>(acc_reduce[l]);
+        }
         for (int t = 0; t < threads; ++t) {
           const uint32_t a = std::max(r0, L.lo[t]), e = std::min(r1, L.hi[t]);
           if (a >= e) continue;
           T* x = acc + std::size_t(t) * block + (a - L.lo[t]) * n_acc;
           T* d = s + (a - r0) * n_acc;
           const long len = long(e - a) * long(n_acc);
+          if (r.has_reduction) {
+            for (long k = 0; k < len; ++k) {
+              d[k] = reduce_combine(acc_reduce[std::size_t(k) % n_acc], d[k], x[k]);
+              x[k] = T(-0.0);
+            }
+            continue;
+          }
 #pragma omp simd
           for (long k = 0; k < len; ++k) {
             d[k] += x[k];
@@ -162,7 +186,7 @@ void NeighbourSearch<T>::sweep_list(World<T>& w, const Rule& r, const T* consts,
         for (std::size_t l = 0; l < n_acc; ++l) {
           T* col = cols[acc_lanes[l]];
           for (uint32_t row = r0; row < r1; ++row) {
-            col[row] = col[row] + s[(row - r0) * n_acc + l];
+            col[row] = reduce_apply(acc_reduce[l], col[row], s[(row - r0) * n_acc + l]);
             finite = finite && std::isfinite(col[row]);
           }
         }
@@ -170,7 +194,7 @@ void NeighbourSearch<T>::sweep_list(World<T>& w, const Rule& r, const T* consts,
     }
     for (int t = 0; t < threads; ++t) std::fill(touched_[t].begin(), touched_[t].end(), 0);
   }
-  list_acc_clean_ = true;
+  list_acc_clean_ = !r.has_reduction;
   last_finite_ = finite;
   stats.pair_evaluations += evals;
 }
@@ -425,6 +449,7 @@ void NeighbourSearch<T>::sweep_grid(World<T>& w, const Rule& r, const T* consts,
   struct Acc {
     uint32_t type, lane;
     std::size_t offset;
+    uint16_t reduce;
   };
   std::vector<Acc> accs;
   std::vector<std::size_t> store_acc;
@@ -434,18 +459,20 @@ void NeighbourSearch<T>::sweep_grid(World<T>& w, const Rule& r, const T* consts,
     auto it = std::find_if(accs.begin(), accs.end(),
                            [&](const Acc& a) { return a.type == type && a.lane == s.lane; });
     if (it == accs.end()) {
-      accs.push_back(Acc{type, s.lane, acc_size});
+      accs.push_back(Acc{type, s.lane, acc_size, s.reduce});
       acc_size += column_capacity(w.count(type));
       it = accs.end() - 1;
     }
     store_acc.push_back(it->offset);
   }
   if (acc_.size() < acc_size) acc_ = AlignedBuffer<T>(acc_size);
-  {
-    T* acc = acc_.data();
-    const long n = static_cast<long>(acc_size);
+  for (std::size_t q = 0; q < accs.size(); ++q) {
+    T* acc = acc_.data() + accs[q].offset;
+    const T start = reduce_identity<T>(accs[q].reduce);
+    const long n =
+        static_cast<long>((q + 1 < accs.size() ? accs[q + 1].offset : acc_size) - accs[q].offset);
 #pragma omp parallel for num_threads(bin_threads) if (bin_threads > 1) schedule(static)
-    for (long k = 0; k < n; ++k) acc[k] = T(-0.0);
+    for (long k = 0; k < n; ++k) acc[k] = start;
   }
 
   // 5. The sweep over the grid.
@@ -473,8 +500,9 @@ void NeighbourSearch<T>::sweep_grid(World<T>& w, const Rule& r, const T* consts,
     const T* src = acc_.data() + acc.offset;
     const uint32_t* perm = (acc.type == r.type_a ? a_ : b_).perm.data();
     const long n = static_cast<long>(w.count(acc.type));
+    const uint16_t reduce = acc.reduce;
 #pragma omp parallel for num_threads(bin_threads) if (bin_threads > 1) schedule(static)
-    for (long k = 0; k < n; ++k) col[perm[k]] = col[perm[k]] + src[k];
+    for (long k = 0; k < n; ++k) col[perm[k]] = reduce_apply(reduce, col[perm[k]], src[k]);
   }
   stats.pair_evaluations += evals;
 }

@@ -45,8 +45,9 @@ RulePath rule_path(const WorldBase& world, uint32_t rule, const ExecOptions& opt
       return k.block ? RulePath::GridBlockKernel : RulePath::GridInterpreter;
     case Neighbours::List: {
       // The neighbour-list kernel adds deltas only: every store must be an ACC.
-      const bool all_acc = std::all_of(r.stores.begin(), r.stores.end(),
-                                       [](const StoreRef& s) { return s.accumulate; });
+      const bool all_acc = std::all_of(r.stores.begin(), r.stores.end(), [](const StoreRef& s) {
+        return s.accumulate && s.reduce == kReduceSum;
+      });
       if (k.list && search.mean_run >= kListKernelMinRun && all_acc) return RulePath::ListKernel;
       return k.block ? RulePath::ListBlockKernel : RulePath::ListInterpreter;
     }

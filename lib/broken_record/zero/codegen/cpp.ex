@@ -9,7 +9,8 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   block-at-a-time interpreter when the library is loaded (`docs/kernels.md`); it keeps
   threading, accumulators, delta application and the non-finite check. Pair rules also get a
   pair-block kernel `brz_rule_<k>_block_f64` / `_f32` for the cell-list sweep: per listed pair
-  of a gathered block (both slots' lanes packed contiguously), the delta of every STORE / ACC.
+  of a gathered block (both slots' lanes packed contiguously), the delta of every STORE / ACC
+  (the value of every ACCMAX / ACCMIN).
   Pair-same rules with a cutoff whose every store is an ACC also get a neighbour-list kernel
   `brz_rule_<k>_list_f64` / `_f32`, which evaluates the listed pairs in place and adds into the
   engine's accumulator window (`docs/engine.md`, "Neighbour lists").
@@ -21,6 +22,9 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     * the inner loop (over `j` for pair rules, over `i` for per-agent rules) carries
       `#pragma omp simd`, slot-0 deltas are `reduction(+:...)` variables, slot-1 deltas are added
       to `acc[s][j]`; the delta of a `STORE` is `r - start`, of an `ACC` the register itself;
+      an `ACCMAX` / `ACCMIN` combines its register into `acc[s][j]` or a `reduction(brz_max:...)`
+      / `reduction(brz_min:...)` variable (declared reductions with the engine's combination,
+      `reduce_combine` in `include/brz/program.hpp`: a NaN is kept);
     * `if` is already a select in the program: it becomes a ternary; every op is exactly the one
       of `docs/program.md` (IEEE; `-ffp-contract=fast` may fuse `a * b + c`);
     * `UNIFORM` and `NORMAL` call `brz/philox.hpp` per lane, with the key of the rule and call
@@ -38,7 +42,12 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   alias BrokenRecord.Zero.Program
   alias BrokenRecord.Zero.Program.{Op, Rule}
 
-  @version 6
+  @version 7
+  # Lane writes (docs/program.md); ACCMAX and ACCMIN combine with these declared reductions and
+  # functions (the prelude).
+  @lane_writes [:store, :acc, :accmax, :accmin]
+  @combine %{accmax: "brz_max", accmin: "brz_min"}
+  @combine_fn %{accmax: "brz_max_of", accmin: "brz_min_of"}
   # Pairs per chunk of a neighbour-list kernel's row: a full AVX-512 vector of f64 (narrower
   # ISAs split it), so that no scalar remainder loop runs the last pairs of a row.
   @chunk 8
@@ -98,7 +107,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
 
   # A pair-same rule with a cutoff whose every store is an ACC.
   defp all_acc_cutoff?(%Rule{kind: :pair_same, cutoff: %{}, instrs: instrs}) do
-    stores = for {op, _, _, _, _} <- instrs, op in [:store, :acc], do: op
+    stores = for {op, _, _, _, _} = i <- instrs, Program.lane_write?(i), do: op
     stores != [] and Enum.all?(stores, &(&1 == :acc))
   end
 
@@ -160,6 +169,15 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     inline float brz_normal(float, brz::Philox4x32 w) {
       return brz::normal_f32(brz::uniform_f32(w.x0), brz::uniform_f32(w.x1));
     }
+    // ACCMAX and ACCMIN: the engine's reduce_combine (a NaN, once there, stays).
+    template <class T>
+    inline T brz_max_of(T acc, T v) { return (acc < v || v != v) ? v : acc; }
+    template <class T>
+    inline T brz_min_of(T acc, T v) { return (v < acc || v != v) ? v : acc; }
+    #pragma omp declare reduction(brz_max : double, float : omp_out = brz_max_of(omp_out, omp_in)) \
+      initializer(omp_priv = -__builtin_inf())
+    #pragma omp declare reduction(brz_min : double, float : omp_out = brz_min_of(omp_out, omp_in)) \
+      initializer(omp_priv = __builtin_inf())
     }  // namespace
 
     """
@@ -195,7 +213,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   # Level of each register: 0 uniform, 1 outer (slot 0 of a pair rule), 2 varying.
   defp levels(%Rule{kind: kind, instrs: instrs}) do
     Enum.reduce(instrs, %{}, fn
-      {op, _, _, _, _}, acc when op in [:store, :acc] ->
+      {op, _, _, _, _}, acc when op in @lane_writes ->
         acc
 
       {op, d, _, _, _}, acc when op in [:const, :param, :box] ->
@@ -221,7 +239,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     instrs
     |> Enum.reverse()
     |> Enum.reduce(MapSet.new(), fn
-      {op, _, _, _, c}, live when op in [:store, :acc] ->
+      {op, _, _, _, c}, live when op in @lane_writes ->
         MapSet.put(live, c)
 
       {_, d, _, _, _} = instr, live ->
@@ -237,11 +255,11 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
 
     ops =
       for {op, d, _, _, _} = i <- rule.instrs,
-          op not in [:store, :acc],
+          op not in @lane_writes,
           MapSet.member?(live, d),
           do: i
 
-    stores = for {op, _, _, _, _} = s <- rule.instrs, op in [:store, :acc], do: s
+    stores = for {op, _, _, _, _} = s <- rule.instrs, op in @lane_writes, do: s
     {if(precision == :f64, do: "double", else: "float"), levels(rule), ops, stores}
   end
 
@@ -336,7 +354,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       Enum.map(indexed, fn
         {{:store, _, 0, l, c}, s} -> "    out_#{s}[k] = r#{c} - a_#{l}[k];\n"
         {{:store, _, 1, l, c}, s} -> "    out_#{s}[k] = r#{c} - b_#{l}[k];\n"
-        {{:acc, _, _, _, c}, s} -> "    out_#{s}[k] = r#{c};\n"
+        {{_accumulating, _, _, _, c}, s} -> "    out_#{s}[k] = r#{c};\n"
       end),
       "  }\n"
     ]
@@ -464,7 +482,13 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     sums = Enum.map(slot0, fn {s, _, _, _} -> "sum_#{s}" end)
     j_begin = if rule.kind == :pair_same, do: "i + 1", else: "0"
 
-    reduction = if sums == [], do: "", else: " reduction(+ : #{Enum.join(sums, ", ")})"
+    reduction =
+      slot0
+      |> Enum.group_by(fn {_, _, _, op} -> Map.get(@combine, op, "+") end, fn {s, _, _, _} ->
+        "sum_#{s}"
+      end)
+      |> Enum.sort()
+      |> Enum.map_join(fn {op, vars} -> " reduction(#{op} : #{Enum.join(vars, ", ")})" end)
 
     [
       pair_columns(ops, stores),
@@ -482,6 +506,8 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       Enum.map(slot0, fn
         {s, l, _, :store} -> "    const T start_#{s} = a_#{l}[i];\n    T sum_#{s} = T(0);\n"
         {s, _, _, :acc} -> "    T sum_#{s} = T(0);\n"
+        {s, _, _, :accmax} -> "    T sum_#{s} = -T(__builtin_inf());\n"
+        {s, _, _, :accmin} -> "    T sum_#{s} = T(__builtin_inf());\n"
       end),
       "#pragma omp simd#{reduction}\n",
       "    for (size_t j = j_begin; j < n_b; ++j) {\n",
@@ -490,13 +516,26 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       Enum.map(slot0, fn
         {s, _, c, :store} -> "      sum_#{s} += r#{c} - start_#{s};\n"
         {s, _, c, :acc} -> "      sum_#{s} += r#{c};\n"
+        {s, _, c, op} -> "      sum_#{s} = #{@combine_fn[op]}(sum_#{s}, r#{c});\n"
       end),
       Enum.map(slot1, fn
-        {s, l, c, :store} -> "      acc_#{acc_of[s]}[j] += r#{c} - b_#{l}[j];\n"
-        {s, _, c, :acc} -> "      acc_#{acc_of[s]}[j] += r#{c};\n"
+        {s, l, c, :store} ->
+          "      acc_#{acc_of[s]}[j] += r#{c} - b_#{l}[j];\n"
+
+        {s, _, c, :acc} ->
+          "      acc_#{acc_of[s]}[j] += r#{c};\n"
+
+        {s, _, c, op} ->
+          "      acc_#{acc_of[s]}[j] = #{@combine_fn[op]}(acc_#{acc_of[s]}[j], r#{c});\n"
       end),
       "    }\n",
-      Enum.map(slot0, fn {s, _, _, _} -> "    acc_#{acc_of[s]}[i] += sum_#{s};\n" end),
+      Enum.map(slot0, fn
+        {s, _, _, op} when op in [:store, :acc] ->
+          "    acc_#{acc_of[s]}[i] += sum_#{s};\n"
+
+        {s, _, _, op} ->
+          "    acc_#{acc_of[s]}[i] = #{@combine_fn[op]}(acc_#{acc_of[s]}[i], sum_#{s});\n"
+      end),
       "  }\n"
     ]
   end
