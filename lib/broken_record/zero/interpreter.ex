@@ -20,10 +20,12 @@ defmodule BrokenRecord.Zero.Interpreter do
   @doc """
   Evaluates a rule body on the lane tuples of its slots; returns the written lanes as
   `%{{slot, lane} => value}` (values may be non-finite): `value` is the stored value for a
-  `STORE`, `{:acc, delta}` for an `ACC` (pair rules: the register added to the accumulator).
+  `STORE`, `{:acc, delta}` for an `ACC` (pair rules: the register added to the accumulator),
+  `{:max, value}` / `{:min, value}` for an `ACCMAX` / `ACCMIN` (the register the accumulator
+  reduces).
   """
   @spec eval(Rule.t(), tuple, tuple, Random.draw() | nil) :: %{
-          {0 | 1, non_neg_integer} => Ops.value() | {:acc, Ops.value()}
+          {0 | 1, non_neg_integer} => Ops.value() | {:acc | :max | :min, Ops.value()}
         }
   def eval(%Rule{} = rule, slots, params, draw \\ nil),
     do: rule |> run(slots, params, draw) |> elem(1)
@@ -42,6 +44,9 @@ defmodule BrokenRecord.Zero.Interpreter do
 
       {:acc, _, s, l, c}, {regs, stores} ->
         {regs, Map.put(stores, {s, l}, {:acc, Map.fetch!(regs, c)})}
+
+      {op, _, s, l, c} = instr, {regs, stores} when op in [:accmax, :accmin] ->
+        {regs, Map.put(stores, {s, l}, {Program.reduction(instr), Map.fetch!(regs, c)})}
 
       {:const, d, a, _, _}, {regs, stores} ->
         {Map.put(regs, d, elem(consts, a)), stores}
@@ -78,7 +83,9 @@ defmodule BrokenRecord.Zero.Interpreter do
 
   @doc """
   Applies a pair rule to two lane tuples (careful path); returns the deltas in the order of the
-  accumulator lanes `acc_a` and `acc_b` (`-0.0` where the slot stores nothing).
+  accumulator lanes `acc_a` and `acc_b` (`-0.0` where the slot stores nothing; for a max or min
+  reduction the value, or `nil` when it is the reduction's identity, -inf for a max and +inf
+  for a min, which changes nothing).
   """
   @spec pair(
           Rule.t(),
@@ -98,10 +105,16 @@ defmodule BrokenRecord.Zero.Interpreter do
     acc_lanes
     |> Enum.map(fn lane ->
       case Map.fetch(stores, {slot, lane}) do
+        {:ok, {:max, :neg_inf}} ->
+          nil
+
+        {:ok, {:min, :inf}} ->
+          nil
+
         {:ok, written} ->
           delta =
             case written do
-              {:acc, delta} -> delta
+              {_accumulating, delta} -> delta
               value -> Ops.sub(value, elem(lanes, lane))
             end
 

@@ -403,12 +403,15 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   # What a pair sweep needs to call the rule and to name an agent in a NumericalError.
   defp pair_context(system, id, rule, params, step, source) do
     {acc_a, acc_b} = Codegen.acc_lanes(rule)
+    {modes_a, modes_b} = Codegen.acc_reductions(rule)
 
     %{
       system: system,
       step: step,
       pair: fn a, b, i, j -> system.module.__brz_pair__(id, a, b, params, source, i, j) end,
-      acc_lanes: Map.new([{rule.type_b, acc_b}, {rule.type_a, acc_a}])
+      acc_lanes: Map.new([{rule.type_b, acc_b}, {rule.type_a, acc_a}]),
+      acc_modes: Map.new([{rule.type_b, modes_b}, {rule.type_a, modes_a}]),
+      reduces: Enum.any?(modes_a ++ modes_b, &(&1 != :sum))
     }
   end
 
@@ -418,19 +421,21 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     rule
     |> pair_types()
     |> Enum.zip(accs)
-    |> Enum.reduce(lanes, fn {{type, acc_lanes}, type_accs}, lanes ->
+    |> Enum.reduce(lanes, fn {{type, acc_lanes, modes}, type_accs}, lanes ->
       rows = Map.fetch!(lanes, type)
-      Map.put(lanes, type, apply_deltas(rows, type_accs, acc_lanes, system, type, step))
+      Map.put(lanes, type, apply_deltas(rows, type_accs, acc_lanes, modes, system, type, step))
     end)
   end
 
-  # The agent types a pair rule accumulates into, with their accumulator lanes.
+  # The agent types a pair rule accumulates into, with their accumulator lanes and how each
+  # combines (`Codegen.acc_reductions/1`).
   defp pair_types(%Rule{kind: :pair_same} = rule),
-    do: [{rule.type_a, elem(Codegen.acc_lanes(rule), 0)}]
+    do: [{rule.type_a, elem(Codegen.acc_lanes(rule), 0), elem(Codegen.acc_reductions(rule), 0)}]
 
   defp pair_types(%Rule{} = rule) do
     {acc_a, acc_b} = Codegen.acc_lanes(rule)
-    [{rule.type_a, acc_a}, {rule.type_b, acc_b}]
+    {modes_a, modes_b} = Codegen.acc_reductions(rule)
+    [{rule.type_a, acc_a, modes_a}, {rule.type_b, acc_b, modes_b}]
   end
 
   # The pairs within `reach` from a cell list, in ascending (slot 0, slot 1) order, as the
@@ -438,7 +443,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   defp cell_pairs(world, rule, reach, ctx) do
     axes = Space.axis_indices(ctx.system.space)
     types = pair_types(rule)
-    rows = Enum.map(types, fn {type, _} -> Map.fetch!(world.lanes, type) end)
+    rows = Enum.map(types, fn {type, _, _} -> Map.fetch!(world.lanes, type) end)
 
     points = fn rows, lane ->
       Enum.map(rows, &{elem(&1, lane), elem(&1, lane + 1), elem(&1, lane + 2)})
@@ -460,38 +465,38 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     a_tuple = List.to_tuple(hd(rows))
     b_tuple = List.to_tuple(List.last(rows))
     same? = rule.kind == :pair_same
-    [{_, a_lanes}, {_, b_lanes}] = if same?, do: types ++ types, else: types
+    [{_, _, a_modes}, {_, _, b_modes}] = if same?, do: types ++ types, else: types
 
     {accs_a, accs_b} =
       Enum.reduce(pairs, {%{}, %{}}, fn {i, j}, {accs_a, accs_b} ->
         {da, db} =
           call_pair(ctx, elem(a_tuple, i), elem(b_tuple, j), {rule.type_a, i}, {rule.type_b, j})
 
-        accs_a = accumulate(accs_a, i, da, a_lanes, ctx, rule.type_a)
+        accs_a = accumulate(accs_a, i, da, a_modes, ctx, rule.type_a)
 
         if same?,
-          do: {accumulate(accs_a, j, db, a_lanes, ctx, rule.type_a), accs_b},
-          else: {accs_a, accumulate(accs_b, j, db, b_lanes, ctx, rule.type_b)}
+          do: {accumulate(accs_a, j, db, a_modes, ctx, rule.type_a), accs_b},
+          else: {accs_a, accumulate(accs_b, j, db, b_modes, ctx, rule.type_b)}
       end)
 
     accs =
-      Enum.zip_with([{accs_a, a_lanes}, {accs_b, b_lanes}], rows, fn {accs, lanes}, rows ->
-        zero = zero_acc(lanes)
+      Enum.zip_with([{accs_a, a_modes}, {accs_b, b_modes}], rows, fn {accs, modes}, rows ->
+        zero = zero_acc(modes)
         for i <- 0..(length(rows) - 1)//1, do: Map.get(accs, i, zero)
       end)
 
     {accs, neighbour}
   end
 
-  # Adds an agent's delta to its accumulator (created at -0.0 on its first pair).
-  defp accumulate(accs, index, delta, lanes, ctx, type) do
-    acc = Map.get_lazy(accs, index, fn -> zero_acc(lanes) end)
+  # Adds an agent's delta to its accumulator (created by zero_acc/1 on its first pair).
+  defp accumulate(accs, index, delta, modes, ctx, type) do
+    acc = Map.get_lazy(accs, index, fn -> zero_acc(modes) end)
     Map.put(accs, index, add(acc, delta, ctx, type, index))
   end
 
   # Every pair, in ascending (slot 0, slot 1) order; returns the accumulators.
   defp all_pairs(lanes, %Rule{} = rule, ctx) do
-    {acc_a, acc_b} = Codegen.acc_lanes(rule)
+    {acc_a, acc_b} = Codegen.acc_reductions(rule)
     a_rows = Map.fetch!(lanes, rule.type_a)
 
     case rule.kind do
@@ -519,7 +524,8 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     end
   end
 
-  defp zero_acc(lanes), do: List.to_tuple(Enum.map(lanes, fn _ -> -0.0 end))
+  # A new accumulator: -0.0 for a sum, nil (no value yet) for a max or min reduction.
+  defp zero_acc(modes), do: List.to_tuple(Enum.map(modes, &if(&1 == :sum, do: -0.0)))
 
   # Unordered pairs i < j. `accs` are the accumulators of agents i.. (in order); returns all
   # accumulators in agent order.
@@ -562,7 +568,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     {:brz_nonfinite, 1, lane} -> numerical!(ctx.system, tb, j, lane, ctx.step)
   end
 
-  defp add(acc, delta, ctx, type, index) do
+  defp add(acc, delta, %{reduces: false} = ctx, type, index) do
     add_tuples(acc, delta)
   rescue
     ArithmeticError ->
@@ -580,6 +586,31 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
       numerical!(ctx.system, type, index, Enum.at(Map.fetch!(ctx.acc_lanes, type), k), ctx.step)
   end
 
+  defp add(acc, delta, ctx, type, index) do
+    ctx.acc_modes
+    |> Map.fetch!(type)
+    |> Enum.with_index()
+    |> Enum.map(fn {mode, k} ->
+      try do
+        combine(mode, elem(acc, k), elem(delta, k))
+      rescue
+        ArithmeticError ->
+          lane = Enum.at(Map.fetch!(ctx.acc_lanes, type), k)
+          numerical!(ctx.system, type, index, lane, ctx.step)
+      end
+    end)
+    |> List.to_tuple()
+  end
+
+  # One pair's contribution to an accumulator. A max or min reduction's nil is "no value" (a
+  # new accumulator, or a pair that gave the identity -inf / +inf), so the order of the pairs
+  # never matters.
+  defp combine(:sum, acc, delta), do: acc + delta
+  defp combine(_mode, acc, nil), do: acc
+  defp combine(_mode, nil, value), do: value
+  defp combine(:max, acc, value), do: if(acc < value, do: value, else: acc)
+  defp combine(:min, acc, value), do: if(value < acc, do: value, else: acc)
+
   defp add_tuples(acc, delta) do
     acc
     |> Tuple.to_list()
@@ -587,17 +618,24 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     |> List.to_tuple()
   end
 
-  defp apply_deltas(rows, accs, acc_lanes, system, type, step) do
+  # The lanes after the rule: value + sum, or the max / min of the value and the reduction (its
+  # zero made +0.0, as the engine does, so that the sign of a zero never depends on pair order).
+  defp apply_deltas(rows, accs, acc_lanes, modes, system, type, step) do
     rows
     |> Enum.zip(accs)
     |> Enum.with_index()
     |> Enum.map(fn {{row, acc}, i} ->
       acc_lanes
+      |> Enum.zip(modes)
       |> Enum.with_index()
-      |> Enum.reduce(row, fn {lane, k}, row ->
+      |> Enum.reduce(row, fn {{lane, mode}, k}, row ->
         value =
           try do
-            elem(row, lane) + elem(acc, k)
+            case {mode, elem(acc, k)} do
+              {:sum, sum} -> elem(row, lane) + sum
+              {_, nil} -> elem(row, lane)
+              {mode, reduced} -> combine(mode, elem(row, lane), reduced + 0.0)
+            end
           rescue
             ArithmeticError -> numerical!(system, type, i, lane, step)
           end

@@ -5,7 +5,8 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   Each rule becomes one clause of `__brz_agent__/5` (per-agent rules: rule index, lane tuple,
   params, random source and the agent's identity in; lane tuple out) or `__brz_pair__/7` (pair
   rules: rule index, two lane tuples, params, random source and both identities in; two delta
-  tuples out, in the order of `acc_lanes/1`). The random source and identities feed `uniform()`
+  tuples out, in the order of `acc_lanes/1`: a delta per summed lane, the stored value per max
+  or min reduction, `acc_reductions/1`). The random source and identities feed `uniform()`
   and `normal()` (`BrokenRecord.Zero.Random`); rules without them ignore them. The generated
   code is straight-line float arithmetic; if the BEAM raises
   (a division by zero or a domain error, possibly in a branch that a select then discards), the
@@ -55,6 +56,27 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
     end
   end
 
+  @doc """
+  How each accumulator lane of `acc_lanes/1` combines over the pairs, in the same order:
+  `:sum` (deltas of a `STORE` or `ACC`), `:max` (`ACCMAX`) or `:min` (`ACCMIN`). Validation
+  makes both slots of a same-type rule agree on a lane.
+  """
+  @spec acc_reductions(Rule.t()) :: {[:sum | :max | :min], [:sum | :max | :min]}
+  def acc_reductions(%Rule{} = rule) do
+    modes =
+      Map.new(
+        for i <- rule.instrs,
+            Program.lane_write?(i),
+            do: {lane_key(rule, i), Program.reduction(i)}
+      )
+
+    {acc_a, acc_b} = acc_lanes(rule)
+    mode = fn slot, lane -> Map.get(modes, {Program.slot_type(rule, slot), lane}, :sum) end
+    {Enum.map(acc_a, &mode.(0, &1)), Enum.map(acc_b, &mode.(1, &1))}
+  end
+
+  defp lane_key(rule, {_, _, s, l, _}), do: {Program.slot_type(rule, s), l}
+
   defp clause(%Rule{kind: :per_agent} = rule, k) do
     a = slot_var(0)
     params = Macro.var(:params, __MODULE__)
@@ -95,7 +117,9 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
     {source, [i, j], draw, ids} = random_args(rule, k, 2)
 
     stored =
-      Map.new(for {op, _, s, l, c} <- rule.instrs, op in [:store, :acc], do: {{s, l}, {op, c}})
+      Map.new(
+        for {op, _, s, l, c} = i <- rule.instrs, Program.lane_write?(i), do: {{s, l}, {op, c}}
+      )
 
     quote do
       def __brz_pair__(
@@ -128,7 +152,7 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
     parts =
       Enum.map(acc_lanes, fn lane ->
         case Map.fetch(stored, {slot, lane}) do
-          {:ok, {:acc, c}} ->
+          {:ok, {op, c}} when op in [:acc, :accmax, :accmin] ->
             reg(c)
 
           {:ok, {:store, c}} ->
@@ -179,7 +203,7 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   defp body(rule, k) do
     read = rule.instrs |> Enum.flat_map(&Program.reads/1) |> MapSet.new()
 
-    for {op, d, a, b, c} <- rule.instrs, op not in [:store, :acc] do
+    for {op, d, a, b, c} = i <- rule.instrs, not Program.lane_write?(i) do
       target = if MapSet.member?(read, d), do: reg(d), else: Macro.var(:_, nil)
       quote(do: unquote(target) = unquote(value(op, a, b, c, {rule, k})))
     end
