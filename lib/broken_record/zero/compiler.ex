@@ -1,7 +1,8 @@
 defmodule BrokenRecord.Zero.Compiler do
   @moduledoc """
   Runs the compile-time pipeline on the quoted body of a `defsystem`:
-  `Parser` -> `Transient` -> `Types` -> `RandomSites` -> `MinimumImage` -> `Cutoff` -> `Lowering` -> `Optimizer` -> `Program.encode/1`,
+  `Parser` -> `Transient` -> `Types` -> `RandomSites` -> `Reductions` -> `MinimumImage` ->
+  `Cutoff` -> `Lowering` -> `Optimizer` -> `Program.encode/1`,
   plus `Conservation` (verdicts on the declared laws), and records per-rule analysis (instruction counts before and after optimisation, flops per
   application, written lanes).
   """
@@ -16,6 +17,7 @@ defmodule BrokenRecord.Zero.Compiler do
     Parser,
     Program,
     RandomSites,
+    Reductions,
     Transient,
     Types
   }
@@ -29,6 +31,7 @@ defmodule BrokenRecord.Zero.Compiler do
       |> Transient.add_resets()
       |> Types.check()
       |> RandomSites.number()
+      |> Reductions.find()
       |> MinimumImage.apply()
 
     system = %{system | rules: Cutoff.detect(system.rules)}

@@ -136,6 +136,8 @@ defmodule BrokenRecord.Zero.IR do
     `%{position: {field_a, field_b}, bound: expr}`. A `transient_reset` rule is not written by
     the user: `BrokenRecord.Zero.Transient` adds one per agent type with transient fields, and
     every step runs it before the step's rules.
+    `reductions` is filled by `BrokenRecord.Zero.Reductions`: the fields a pair rule reduces,
+    `%{{slot, field} => :max | :min}`.
     """
     defstruct [
       :name,
@@ -146,7 +148,8 @@ defmodule BrokenRecord.Zero.IR do
       scalars: [],
       body: [],
       cutoff: nil,
-      transient_reset: false
+      transient_reset: false,
+      reductions: %{}
     ]
 
     @type t :: %__MODULE__{
@@ -158,7 +161,8 @@ defmodule BrokenRecord.Zero.IR do
             scalars: [atom],
             body: [BrokenRecord.Zero.IR.statement()],
             cutoff: nil | %{position: {atom, atom}, bound: BrokenRecord.Zero.IR.expr()},
-            transient_reset: boolean
+            transient_reset: boolean,
+            reductions: %{{atom, atom} => :max | :min}
           }
   end
 

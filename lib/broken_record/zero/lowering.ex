@@ -6,7 +6,9 @@ defmodule BrokenRecord.Zero.Lowering do
   scalar arithmetic; each `if` evaluates both branches and merges every field written in either
   branch with `SELECT`; a later read of a field written earlier in the body reads the written
   register; and the body ends with one `STORE` per written lane whose value differs from the
-  loaded one. See `docs/program.md`.
+  loaded one: an `ACCMAX` / `ACCMIN` for a field the rule reduces
+  (`BrokenRecord.Zero.Reductions`), whose value is the whole stored value (the untaken arm of a
+  branch is the start value, which changes no max or min). See `docs/program.md`.
   """
 
   alias BrokenRecord.Zero.{CompiledSystem, Program, Space}
@@ -78,6 +80,7 @@ defmodule BrokenRecord.Zero.Lowering do
       fields: %{},
       vars: %{},
       slots: slots,
+      reductions: rule.reductions,
       params: params |> Enum.with_index() |> Map.new(),
       periodic: Space.axis_indices(system.space)
     }
@@ -198,13 +201,20 @@ defmodule BrokenRecord.Zero.Lowering do
       lane = Agent.field(agent, field).lane
       {loaded, st} = load_field({slot, field}, st)
 
+      op =
+        case Map.get(st.reductions, {slot, field}) do
+          nil -> :store
+          :max -> :accmax
+          :min -> :accmin
+        end
+
       [value, loaded]
       |> Enum.map(&lanes/1)
       |> Enum.zip()
       |> Enum.with_index()
       |> Enum.reduce(st, fn
         {{same, same}, _i}, st -> st
-        {{reg, _}, i}, st -> push(st, {:store, 0, slot_index, lane + i, reg})
+        {{reg, _}, i}, st -> push(st, {op, 0, slot_index, lane + i, reg})
       end)
     end)
   end
