@@ -133,19 +133,19 @@ defmodule BrokenRecord.Zero.TestSystems do
   end
 
   # Records which pairs a pair rule visits: codes are powers of two, so `seen` is the set of
-  # partners and `visits` how many there were.
+  # partners and `visits` how many there were (a count over pairs: a :float field).
   defsystem Tally do
     agents do
       defagent Particle do
         field :code, :float
         field :seen, :float
-        field :visits, :int
+        field :visits, :float
       end
 
       defagent Wall do
         field :code, :float
         field :seen, :float
-        field :visits, :int
+        field :visits, :float
       end
     end
 

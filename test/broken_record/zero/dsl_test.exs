@@ -6,7 +6,7 @@ defmodule BrokenRecord.Zero.DSLTest do
   alias BrokenRecord.Zero.{CompiledSystem, IR, Parser}
   alias BrokenRecord.Zero.TestForms.Kitchen
   alias BrokenRecord.Zero.Fixtures.CollisionWorld
-  alias BrokenRecord.Zero.TestSystems.{Gravity, Orbit, Spring, Tally}
+  alias BrokenRecord.Zero.TestSystems.{Gravity, Keep, Orbit, Spring, Tally}
 
   @opts [backend: :interpreted]
 
@@ -268,10 +268,11 @@ defmodule BrokenRecord.Zero.DSLTest do
     end
 
     test "int fields are read back as integers" do
-      state = %{particles: [%{code: 1.0, seen: 0.0, visits: 0}, %{code: 2.0, seen: 0, visits: 7}]}
-      out = Tally.simulate(state, [steps: 3, rules: [:meet]] ++ @opts)
-      assert Enum.map(out.particles, & &1.visits) == [3, 10]
-      assert Enum.all?(out.particles, &is_integer(&1.visits))
+      particle = %{position: {0.0, 0.0, 0.0}, velocity: {0.0, 0.0, 0.0}, mass: 1.0}
+      state = %{particles: [Map.put(particle, :generation, 0), Map.put(particle, :generation, 7)]}
+      out = Keep.simulate(state, [steps: 3, rules: [:age]] ++ @opts)
+      assert Enum.map(out.particles, & &1.generation) == [3, 10]
+      assert Enum.all?(out.particles, &is_integer(&1.generation))
     end
   end
 

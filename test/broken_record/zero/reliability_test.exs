@@ -10,7 +10,7 @@ defmodule BrokenRecord.Zero.ReliabilityTest do
   @moduletag :native
 
   alias BrokenRecord.Zero.{NIF, NumericalError, World}
-  alias BrokenRecord.Zero.TestSystems.{Ballistics, Fragile, Gravity, Tally}
+  alias BrokenRecord.Zero.TestSystems.{Ballistics, Fragile, Gravity, Keep}
 
   defp bodies(n), do: BrokenRecord.Zero.TestHelpers.bodies(n, 10.0, 1)
 
@@ -223,13 +223,14 @@ defmodule BrokenRecord.Zero.ReliabilityTest do
   describe ":int values that the world's precision would round" do
     for {precision, limit} <- [f32: 16_777_216, f64: 9_007_199_254_740_992] do
       test "are out of range in #{precision} worlds" do
-        ok = %{particles: [%{code: unquote(limit), seen: 0.0, visits: unquote(limit)}], walls: []}
-        bad = put_in(ok, [:particles, Access.at(0), :visits], unquote(limit) + 1)
+        particle = %{position: {0.0, 0.0, 0.0}, velocity: {0.0, 0.0, 0.0}, mass: 1.0}
+        ok = %{particles: [Map.put(particle, :generation, unquote(limit))], walls: []}
+        bad = put_in(ok, [:particles, Access.at(0), :generation], unquote(limit) + 1)
         opts = [backend: :native, precision: unquote(precision)]
-        assert %World{} = World.new(Tally, ok, opts)
+        assert %World{} = World.new(Keep, ok, opts)
 
-        assert_raise ArgumentError, "state.particles[0].visits is out of range", fn ->
-          World.new(Tally, bad, opts)
+        assert_raise ArgumentError, "state.particles[0].generation is out of range", fn ->
+          World.new(Keep, bad, opts)
         end
       end
     end
