@@ -299,7 +299,18 @@ defmodule BrokenRecord.Zero.DSLFuzz do
           {slot, agent} = Enum.random(env.slots)
           {field, type} = Enum.random(@agent_fields[agent])
           target = quote(do: unquote({slot, [], nil}).unquote(field)())
-          {quote(do: unquote(target) = unquote(typed(type, 3, env))), env}
+          value = typed(type, 3, env)
+
+          # Sometimes a reduction (docs/dsl.md, "Reductions"), in either argument order.
+          value =
+            if type in [:float, :int] and :rand.uniform(4) == 1 do
+              {op, args} = {Enum.random([:max, :min]), Enum.shuffle([target, value])}
+              quote(do: unquote(op)(unquote_splicing(args)))
+            else
+              value
+            end
+
+          {quote(do: unquote(target) = unquote(value)), env}
 
         7 ->
           names = Enum.take_random([:a1, :a2, :a3, :a4], 3)
@@ -760,8 +771,9 @@ defmodule BrokenRecord.Zero.DSLFuzzTest do
   end
 
   # The only reasons to reject a well-typed system without numbers at the edges of the float
-  # range (DSLFuzz.clean?/0).
-  @clean_rejections ~r/is not finite|division by zero|violates \w+ conservation|cannot check/
+  # range (DSLFuzz.clean?/0): those and a field reduced in a pair rule and also written
+  # otherwise, or with both max and min (docs/dsl.md, "Reductions").
+  @clean_rejections ~r/is not finite|division by zero|violates \w+ conservation|cannot check|as a m(ax|in) reduction|with both max and min/
 
   # Runs @iterations cases of one generator (a function returning a system body and whether it
   # is clean); fails with the cases that broke the rule.

@@ -24,7 +24,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   @binary_ops for op <- Op.computed(), op.arity == 2, do: op.code
   @unary_ops for op <- Op.computed(), op.arity == 1, do: op.code
   @ternary_ops for op <- Op.computed(), op.arity == 3, do: op.code
-  @all_ops [0, 1, 2, 3, 4, 5, 6, 7] ++ @binary_ops ++ @unary_ops ++ @ternary_ops
+  @all_ops [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] ++ @binary_ops ++ @unary_ops ++ @ternary_ops
   @u16_boundary [0, 1, 2, 3, 4, 5, 255, 256, 4095, 4096, 5000, 32_767, 32_768, 65_534, 65_535]
   @u32_boundary [
     0,
@@ -220,7 +220,8 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   @doc """
   A random program built from the format: 1-3 types (rarely more, rarely with huge lane
   counts), a param table that is sometimes huge, rules of every kind with random SSA bodies
-  (LOAD/CONST/PARAM, every arithmetic opcode, STOREs and ACCs), constant pools that are
+  (LOAD/CONST/PARAM, every arithmetic opcode, STOREs, ACCs, ACCMAXs and ACCMINs), constant
+  pools that are
   sometimes large, and CONST/PARAM indices anywhere in range (and sometimes one past it).
   A third of the programs are periodic (a random axis mask, coordinate lanes for the types
   wide enough, BOX instructions among the leaves). Random draws (UNIFORM and NORMAL, any call
@@ -429,12 +430,21 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
       for {l, slot} <- Enum.with_index(slot_lanes), lane <- 0..(min(l, 16) - 1), do: {slot, lane}
 
     n = weighted([{10, 0}, {60, :rand.uniform(3)}, {30, :rand.uniform(8)}])
+    # How each lane combines over the pairs: mostly a sum (STORE or ACC), else a max (ACCMAX) or
+    # a min (ACCMIN); one choice per lane, so that both slots of a same-type rule agree (the
+    # engine rejects a lane reduced two ways), except rarely.
+    reduce = Map.new(0..15, fn lane -> {lane, weighted([{70, :sum}, {15, 8}, {15, 9}])} end)
 
     targets
     |> Enum.take_random(n)
     |> Enum.map(fn {slot, lane} ->
-      op = if kind != 0 and chance(0.5), do: 4, else: 3
-      op = if kind == 0 and chance(0.01), do: 4, else: op
+      op =
+        case {kind, reduce[lane]} do
+          {0, _} -> if chance(0.01), do: Enum.random([4, 8, 9]), else: 3
+          {_, :sum} -> if chance(0.5), do: 4, else: 3
+          {_, code} -> if chance(0.02), do: Enum.random([3, 4, 8, 9]), else: code
+        end
+
       {op, 0, slot, lane, :rand.uniform(next_reg) - 1, 0}
     end)
   end
@@ -452,7 +462,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
 
   defp damage_instr({op, d, a, b, c, r}) do
     case :rand.uniform(7) do
-      1 -> {Enum.random([5, 9, 18, 29, 36, 43, 49, 51, 0xFFFF]), d, a, b, c, r}
+      1 -> {Enum.random([17, 18, 28, 29, 36, 43, 49, 51, 0xFFFF]), d, a, b, c, r}
       2 -> {op, Enum.random(@u16_boundary), a, b, c, r}
       3 -> {op, d, Enum.random(@u16_boundary), b, c, r}
       4 -> {op, d, a, Enum.random(@u16_boundary), c, r}

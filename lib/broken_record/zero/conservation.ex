@@ -20,10 +20,15 @@ defmodule BrokenRecord.Zero.Conservation do
   verdict is `:unverified`, not a violation. A per-agent rule that changes the quantity (a
   uniform gravity field) is a violation, reported as an external force.
 
+  A pair rule that reduces a field of the quantity with `max(...)` or `min(...)` (`ACCMAX` /
+  `ACCMIN`) takes the extreme over its pairs rather than one pair's change, which no per-pair
+  balance describes: the law is `{:unverified, reason}`, the reason naming the field.
+
   Verdicts: `:proven` (the change is identically zero), `{:violated, residual}` (a readable
-  non-zero change, e.g. `"momentum.y: -9.81*dt*p.mass"`), or `:unverified` (a needed field is
-  missing, too many conditions, or energy whose kinetic part changes: potential energy may
-  compensate, which the run-time monitor checks). Energy is never reported as violated.
+  non-zero change, e.g. `"momentum.y: -9.81*dt*p.mass"`), `{:unverified, reason}` (a reduced
+  field, above) or `:unverified` (a needed field is missing, too many conditions, or energy
+  whose kinetic part changes: potential energy may compensate, which the run-time monitor
+  checks). Energy is never reported as violated.
   """
 
   alias BrokenRecord.Zero.{CompiledSystem, Program}
@@ -34,7 +39,7 @@ defmodule BrokenRecord.Zero.Conservation do
   @max_conditions 8
   @laws [:mass, :momentum, :angular_momentum, :energy]
 
-  @type verdict :: :proven | {:violated, String.t()} | :unverified
+  @type verdict :: :proven | {:violated, String.t()} | :unverified | {:unverified, String.t()}
 
   @doc "The laws, in report order."
   @spec laws() :: [atom]
@@ -120,7 +125,7 @@ defmodule BrokenRecord.Zero.Conservation do
     {_regs, stores} =
       Enum.reduce(prog.instrs, {%{}, %{}}, fn instr, {regs, stores} ->
         case instr do
-          {:store, _, s, l, c} ->
+          {op, _, s, l, c} when op in [:store, :accmax, :accmin] ->
             {regs, Map.put(stores, {s, l}, Map.fetch!(regs, c))}
 
           {op, d, a, b, c} ->
@@ -175,7 +180,8 @@ defmodule BrokenRecord.Zero.Conservation do
     included = Enum.filter(ctx.slots, fn {_, _, agent} -> law in agent.conserves end)
 
     with true <- length(included) == length(ctx.slots) or :external,
-         {:ok, lanes} <- needed_lanes(law, included) do
+         {:ok, lanes} <- needed_lanes(law, included),
+         nil <- reduced_field(law, lanes, ctx) do
       residuals =
         Enum.find_value(paths, fn stores ->
           components = change(law, lanes, stores)
@@ -199,7 +205,28 @@ defmodule BrokenRecord.Zero.Conservation do
     else
       :missing -> :unverified
       :external -> :unverified
+      {:reduced, reason} -> {:unverified, reason}
     end
+  end
+
+  # A field of the law's quantity that the rule reduces (ACCMAX / ACCMIN), as the reason the
+  # law is not proven; nil when there is none.
+  defp reduced_field(law, lanes, ctx) do
+    reduced = for {op, _, s, l, _} <- ctx.prog.instrs, op in [:accmax, :accmin], do: {s, l, op}
+
+    Enum.find_value(lanes, fn {slot, name, fields} ->
+      Enum.find_value(fields, fn {field, first} ->
+        width = if field == :mass, do: 1, else: 3
+
+        Enum.find_value(reduced, fn {s, l, op} ->
+          if s == slot and l in first..(first + width - 1) do
+            {:reduced,
+             "#{name}.#{field} is reduced with #{if op == :accmax, do: "max", else: "min"}(...) " <>
+               "over pairs, not changed by a balance of pair deltas, so #{law} is not proven"}
+          end
+        end)
+      end)
+    end)
   end
 
   @doc "The fields a law's quantity reads (`:mass`, `:velocity`, `:position`)."

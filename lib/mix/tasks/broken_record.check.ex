@@ -9,8 +9,9 @@ defmodule Mix.Tasks.BrokenRecord.Check do
       mix broken_record.check MyPhysics.CollisionWorld
 
   Each row is a rule; each column a law declared by an agent type that the rule touches:
-  `proven`, `VIOLATED` (the residual is printed under the table), `unverified` or `-` (not
-  declared by the agents the rule touches).
+  `proven`, `VIOLATED` (the residual is printed under the table), `unverified` (with the reason
+  under the table when there is one, e.g. a field reduced with `max(...)`) or `-` (not declared
+  by the agents the rule touches).
   """
   use Mix.Task
 
@@ -53,13 +54,20 @@ defmodule Mix.Tasks.BrokenRecord.Check do
       for {rule, law, residual} <- Conservation.violations(system),
           do: "  #{rule.name} / #{law}: #{residual}"
 
+    reasons =
+      for rule <- system.rules,
+          {law, {:unverified, reason}} <- Enum.sort(Map.get(system.conservation, rule.name, %{})),
+          do: "  #{rule.name} / #{law}: #{reason}"
+
     Enum.join(
       [
         "#{inspect(system.module)}",
         line.(header),
         line.(Enum.map(widths, &String.duplicate("-", &1)))
       ] ++
-        Enum.map(rows, line) ++ if(violations == [], do: [], else: ["violations:" | violations]),
+        Enum.map(rows, line) ++
+        if(violations == [], do: [], else: ["violations:" | violations]) ++
+        if(reasons == [], do: [], else: ["not proven:" | reasons]),
       "\n"
     )
   end
@@ -69,6 +77,7 @@ defmodule Mix.Tasks.BrokenRecord.Check do
   defp cell(nil), do: "-"
   defp cell(:proven), do: "proven"
   defp cell(:unverified), do: "unverified"
+  defp cell({:unverified, _reason}), do: "unverified"
   defp cell({:violated, _}), do: "VIOLATED"
 
   defp project_systems do

@@ -112,6 +112,8 @@ defmodule BrokenRecord.Zero.ProgramTest do
                box: 5,
                uniform: 6,
                normal: 7,
+               accmax: 8,
+               accmin: 9,
                add: 10,
                sub: 11,
                mul: 12,
