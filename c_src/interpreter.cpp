@@ -539,9 +539,10 @@ inline void pair_row(const SweepArgs<T>& A, std::size_t i, std::size_t j0, std::
       if (st.reduce != kReduceSum) {
         // ACCMAX / ACCMIN: the register is the value; the tail's lanes give the identity.
         const B none(reduce_identity<T>(st.reduce));
+        // (xsimd::isnan, not v != v: xsimd's != is an ordered comparison on some ISAs)
         auto combine = [&](const B& acc, const B& v) {
-          const auto take = st.reduce == kReduceMax ? (acc < v) | (v != v) : (v < acc) | (v != v);
-          return xsimd::select(take, v, acc);
+          const auto nan = xsimd::isnan(v);
+          return xsimd::select(((st.reduce == kReduceMax ? acc < v : v < acc) | nan), v, acc);
         };
         if (st.slot == 0) {
           B acc = B::load_aligned(partial + s * W);

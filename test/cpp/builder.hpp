@@ -48,6 +48,12 @@ struct RuleBuilder {
   void acc(uint16_t slot, uint16_t lane, uint16_t reg) {
     raw(static_cast<uint16_t>(Op::ACC), 0, slot, lane, reg);
   }
+  void accmax(uint16_t slot, uint16_t lane, uint16_t reg) {
+    raw(static_cast<uint16_t>(Op::ACCMAX), 0, slot, lane, reg);
+  }
+  void accmin(uint16_t slot, uint16_t lane, uint16_t reg) {
+    raw(static_cast<uint16_t>(Op::ACCMIN), 0, slot, lane, reg);
+  }
   uint32_t n_regs() const { return n_regs_override != UINT32_MAX ? n_regs_override : next; }
 };
 
@@ -217,6 +223,8 @@ void ref_run_rule(const brz::Program& p, uint32_t id, Cols<T>& cols,
           stores_out->push_back({reg[in.c], T(0)});
           break;
         case Op::ACC:  // [1] = 1: the value is the delta itself
+        case Op::ACCMAX:
+        case Op::ACCMIN:
           stores_out->push_back({reg[in.c], T(1)});
           break;
         default:
@@ -236,11 +244,14 @@ void ref_run_rule(const brz::Program& p, uint32_t id, Cols<T>& cols,
   }
   const std::size_t nb = cols[r.type_b][0].size();
   Cols<T> start = cols;
-  // accumulators keyed like columns
+  // accumulators keyed like columns, each at its identity (-0.0 for a sum, -inf for a max, +inf
+  // for a min: docs/program.md)
   Cols<T> acc = cols;
   for (auto& t : acc)
     for (auto& l : t)
       for (auto& v : l) v = T(-0.0);
+  for (const auto& sr : r.stores)
+    for (auto& v : acc[r.slot_type(sr.slot)][sr.lane]) v = brz::reduce_identity<T>(sr.reduce);
   for (std::size_t i = 0; i < na; ++i) {
     for (std::size_t j = r.kind == brz::RuleKind::PairSame ? i + 1 : 0; j < nb; ++j) {
       std::vector<std::array<T, 2>> st;
@@ -249,15 +260,30 @@ void ref_run_rule(const brz::Program& p, uint32_t id, Cols<T>& cols,
         const auto& sr = r.stores[s];
         const uint32_t t = r.slot_type(sr.slot);
         const std::size_t k = sr.slot == 0 ? i : j;
-        acc[t][sr.lane][k] += st[s][1] != T(0) ? st[s][0] : st[s][0] - start[t][sr.lane][k];
+        const T v = st[s][1] != T(0) ? st[s][0] : st[s][0] - start[t][sr.lane][k];
+        if (sr.reduce == brz::kReduceSum)
+          acc[t][sr.lane][k] += v;
+        else if (sr.reduce == brz::kReduceMax)
+          acc[t][sr.lane][k] = v > acc[t][sr.lane][k] || v != v ? v : acc[t][sr.lane][k];
+        else
+          acc[t][sr.lane][k] = v < acc[t][sr.lane][k] || v != v ? v : acc[t][sr.lane][k];
       }
     }
   }
   for (const auto& sr : r.stores) {
     const uint32_t t = r.slot_type(sr.slot);
     const std::size_t n = cols[t][0].size();
-    for (std::size_t k = 0; k < n; ++k)
-      cols[t][sr.lane][k] = start[t][sr.lane][k] + acc[t][sr.lane][k];
+    for (std::size_t k = 0; k < n; ++k) {
+      const T a = acc[t][sr.lane][k], v = start[t][sr.lane][k];
+      if (sr.reduce == brz::kReduceSum) {
+        cols[t][sr.lane][k] = v + a;
+        continue;
+      }
+      // a max / min reduction: the extreme of the start value and the pairs' values, a zero +0.0
+      const T z = a + T(0);
+      const bool take = z != z || (sr.reduce == brz::kReduceMax ? v < z : z < v);
+      cols[t][sr.lane][k] = take ? z : v;
+    }
   }
 }
 
