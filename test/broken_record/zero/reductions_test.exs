@@ -186,6 +186,35 @@ defmodule BrokenRecord.Zero.ReductionsTest do
     end
   end
 
+  describe "docs/dsl.md" do
+    test "the Reductions example: first touch, loudest neighbour, an :int flag" do
+      # The example, as docs/dsl.md shows it.
+      [example] =
+        Regex.run(~r/```elixir\n(defagent Person do.*?)```/s, File.read!("docs/dsl.md"),
+          capture: :all_but_first
+        )
+
+      [agent, rule] = String.split(example, "\n\n", parts: 2)
+      system = compile_system("agents do\n#{agent}\nend\n\nrules do\n#{rule}\nend\n")
+
+      person = fn x, volume, status ->
+        %{position: {x, 0.0, 0.0}, volume: volume, status: status, clock: 2.0}
+        |> Map.merge(%{touched_at: 1.0e9, loudest: -1.0e9})
+      end
+
+      # 0 and 1 touch, 1 and 2 touch, 3 is alone; 2 is infected.
+      state = %{persons: [person.(0.0, 5.0, 0), person.(0.8, -1.0, 0), person.(1.6, 3.0, 1)]}
+      state = update_in(state.persons, &(&1 ++ [person.(9.0, 7.0, 0)]))
+
+      for backend <- [:native, :interpreted] do
+        out = system.simulate(state, steps: 1, backend: backend).persons
+        assert Enum.map(out, & &1.touched_at) == [2.0, 2.0, 2.0, 1.0e9]
+        assert Enum.map(out, & &1.loudest) == [-1.0, 5.0, -1.0, -1.0e9]
+        assert Enum.map(out, & &1.status) == [0, 1, 1, 0]
+      end
+    end
+  end
+
   describe "threads" do
     @tag timeout: 300_000
     test "1 and 2 threads, kernels on and off: the same bits on every path" do
