@@ -37,6 +37,11 @@ defmodule BrokenRecord.Zero.Reductions do
   Whether a pair-rule write that sums deltas into a field of this type deserves a warning: a
   sum over pairs of an `:int` field is rarely what a state or a flag means (a `:float` field
   counts, `max(...)` / `min(...)` reduce).
+
+      iex> BrokenRecord.Zero.Reductions.warn_summed?(:int)
+      true
+      iex> BrokenRecord.Zero.Reductions.warn_summed?(:float)
+      false
   """
   @spec warn_summed?(atom) :: boolean
   def warn_summed?(:int), do: true

@@ -9,6 +9,7 @@ defmodule BrokenRecord.Zero.DoctestTest do
   doctest BrokenRecord.Zero.Options
   doctest BrokenRecord.Zero.Philox
   doctest BrokenRecord.Zero.Random
+  doctest BrokenRecord.Zero.Reductions
   doctest BrokenRecord.Zero.Runtime
   doctest BrokenRecord.Zero.Space
   doctest BrokenRecord.Zero.World

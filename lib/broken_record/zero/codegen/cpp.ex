@@ -479,9 +479,10 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     acc_ptrs = acc_of |> Map.values() |> Enum.uniq() |> Enum.sort()
     slot0 = for {{op, _, 0, l, c}, s} <- indexed, do: {s, l, c, op}
     slot1 = for {{op, _, 1, l, c}, s} <- indexed, do: {s, l, c, op}
-    sums = Enum.map(slot0, fn {s, _, _, _} -> "sum_#{s}" end)
     j_begin = if rule.kind == :pair_same, do: "i + 1", else: "0"
 
+    # `reduction(+ : ...)` for the slot-0 sums, `reduction(brz_max : ...)` / `brz_min` for the
+    # slot-0 maxima / minima.
     reduction =
       slot0
       |> Enum.group_by(fn {_, _, _, op} -> Map.get(@combine, op, "+") end, fn {s, _, _, _} ->
