@@ -83,17 +83,19 @@ defmodule BrokenRecord.Zero.Interpreter do
 
   @doc """
   Applies a pair rule to two lane tuples (careful path); returns the deltas in the order of the
-  accumulator lanes `acc_a` and `acc_b` (`-0.0` where the slot stores nothing; for a max or min
-  reduction the value, or `nil` when it is the reduction's identity, -inf for a max and +inf
-  for a min, which changes nothing).
+  accumulator lanes of `acc_a` and `acc_b`, each `{lanes, reductions}` (`Codegen.Elixir`'s
+  `acc_lanes/1` and `acc_reductions/1`): `-0.0` where the slot stores nothing into a sum, `nil`
+  where it gives a max or min reduction no value (it stores nothing there, or stores the
+  reduction's identity, -inf for a max and +inf for a min, which changes nothing), else the
+  delta or the reduced value.
   """
   @spec pair(
           Rule.t(),
           tuple,
           tuple,
           tuple,
-          [non_neg_integer],
-          [non_neg_integer],
+          {[non_neg_integer], [:sum | :max | :min]},
+          {[non_neg_integer], [:sum | :max | :min]},
           Random.draw() | nil
         ) :: {tuple, tuple}
   def pair(rule, a, b, params, acc_a, acc_b, draw \\ nil) do
@@ -101,9 +103,10 @@ defmodule BrokenRecord.Zero.Interpreter do
     {deltas(stores, 0, a, acc_a), deltas(stores, 1, b, acc_b)}
   end
 
-  defp deltas(stores, slot, lanes, acc_lanes) do
+  defp deltas(stores, slot, lanes, {acc_lanes, modes}) do
     acc_lanes
-    |> Enum.map(fn lane ->
+    |> Enum.zip(modes)
+    |> Enum.map(fn {lane, mode} ->
       case Map.fetch(stores, {slot, lane}) do
         {:ok, {:max, :neg_inf}} ->
           nil
@@ -121,7 +124,7 @@ defmodule BrokenRecord.Zero.Interpreter do
           if Ops.finite?(delta), do: delta, else: throw({:brz_nonfinite, slot, lane})
 
         :error ->
-          -0.0
+          if mode == :sum, do: -0.0
       end
     end)
     |> List.to_tuple()

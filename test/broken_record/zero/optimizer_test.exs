@@ -396,7 +396,9 @@ defmodule BrokenRecord.Zero.OptimizerTest do
             kind ->
               {a, b} = slots
               {acc_a, acc_b} = Codegen.acc_lanes(rule)
+              {modes_a, modes_b} = Codegen.acc_reductions(rule)
               draw = Random.draw_of(source, id, kind, i, j)
+              {acc_a, acc_b} = {{acc_a, modes_a}, {acc_b, modes_b}}
 
               expected =
                 outcome(fn -> Interpreter.pair(rule, a, b, params, acc_a, acc_b, draw) end)

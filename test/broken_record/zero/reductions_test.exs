@@ -131,6 +131,31 @@ defmodule BrokenRecord.Zero.ReductionsTest do
       end
     end
 
+    test "a same-type rule that reduces through one slot only" do
+      system =
+        compile_system("""
+        agents do
+          defagent P do
+            field :value, :float
+            field :later, :float, default: -5.0
+          end
+        end
+
+        rules do
+          interaction ahead(a: P, b: P) do
+            a.later = max(a.later, b.value)
+          end
+        end
+        """)
+
+      state = %{ps: Enum.map([-9.0, 0.0, -7.0, -8.0], &%{value: &1})}
+      want = [0.0, -5.0, -5.0, -5.0]
+
+      for backend <- [:native, :interpreted] do
+        assert Enum.map(system.simulate(state, steps: 1, backend: backend).ps, & &1.later) == want
+      end
+    end
+
     test "periodic: reductions see the minimum image" do
       dots = for d <- ReductionSystems.dots(5, 4), do: Map.delete(d, :level)
       state = %{dots: dots, box: {5.5, 5.5, 5.5}}

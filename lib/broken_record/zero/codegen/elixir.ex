@@ -113,6 +113,7 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
     b = slot_var(1)
     params = Macro.var(:params, __MODULE__)
     {acc_a, acc_b} = acc_lanes(rule)
+    {modes_a, modes_b} = acc_reductions(rule)
     body = body(rule, k)
     {source, [i, j], draw, ids} = random_args(rule, k, 2)
 
@@ -132,7 +133,7 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
             unquote(j)
           ) do
         unquote_splicing(ids ++ body)
-        {unquote(deltas(stored, 0, acc_a)), unquote(deltas(stored, 1, acc_b))}
+        {unquote(deltas(stored, 0, acc_a, modes_a)), unquote(deltas(stored, 1, acc_b, modes_b))}
       rescue
         ArithmeticError ->
           BrokenRecord.Zero.Interpreter.pair(
@@ -140,17 +141,18 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
             unquote(a),
             unquote(b),
             unquote(params),
-            unquote(acc_a),
-            unquote(acc_b),
+            {unquote(acc_a), unquote(modes_a)},
+            {unquote(acc_b), unquote(modes_b)},
             unquote(draw)
           )
       end
     end
   end
 
-  defp deltas(stored, slot, acc_lanes) do
+  # A lane this slot does not write: -0.0 to a sum, nil (no value) to a max or min.
+  defp deltas(stored, slot, acc_lanes, modes) do
     parts =
-      Enum.map(acc_lanes, fn lane ->
+      Enum.zip_with(acc_lanes, modes, fn lane, mode ->
         case Map.fetch(stored, {slot, lane}) do
           {:ok, {op, c}} when op in [:acc, :accmax, :accmin] ->
             reg(c)
@@ -161,7 +163,7 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
             )
 
           :error ->
-            -0.0
+            if mode == :sum, do: -0.0
         end
       end)
 
