@@ -156,6 +156,45 @@ defmodule BrokenRecord.Zero.ReductionsTest do
       end
     end
 
+    test "an enum field reduces in declaration order" do
+      system =
+        compile_system("""
+        agents do
+          defagent Person do
+            field :position, :vec3
+            field :status, {:enum, [:susceptible, :infected, :recovered]}, default: :susceptible
+          end
+        end
+
+        rules do
+          interaction contact(a: Person, b: Person) do
+            if length(a.position - b.position) < 1.0 do
+              if b.status == :infected do
+                a.status = max(a.status, :infected)
+              end
+
+              if a.status == :infected do
+                b.status = max(:infected, b.status)
+              end
+            end
+          end
+        end
+        """)
+
+      at = fn x -> %{position: {x, 0.0, 0.0}} end
+
+      state = %{
+        persons: [at.(0.0), Map.put(at.(0.5), :status, :infected), at.(0.9), at.(5.0)]
+      }
+
+      state = put_in(state, [:persons, Access.at(2), :status], :recovered)
+
+      for backend <- [:native, :interpreted] do
+        assert Enum.map(system.simulate(state, steps: 1, backend: backend).persons, & &1.status) ==
+                 [:infected, :infected, :recovered, :susceptible]
+      end
+    end
+
     test "periodic: reductions see the minimum image" do
       dots = for d <- ReductionSystems.dots(5, 4), do: Map.delete(d, :level)
       state = %{dots: dots, box: {5.5, 5.5, 5.5}}
