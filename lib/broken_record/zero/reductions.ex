@@ -40,11 +40,14 @@ defmodule BrokenRecord.Zero.Reductions do
 
       iex> BrokenRecord.Zero.Reductions.warn_summed?(:int)
       true
+      iex> BrokenRecord.Zero.Reductions.warn_summed?({:enum, [:s, :i, :r]})
+      true
       iex> BrokenRecord.Zero.Reductions.warn_summed?(:float)
       false
   """
-  @spec warn_summed?(atom) :: boolean
-  def warn_summed?(:int), do: true
+  @spec warn_summed?(BrokenRecord.Zero.IR.Field.field_type()) :: boolean
+  def warn_summed?(type) when type in [:int, :bool], do: true
+  def warn_summed?({:enum, _values}), do: true
   def warn_summed?(_type), do: false
 
   defp rule_reductions(%Rule{kind: :per_agent} = rule, _system), do: {rule, []}

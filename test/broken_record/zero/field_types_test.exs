@@ -103,7 +103,7 @@ defmodule BrokenRecord.Zero.FieldTypesTest do
         end)
 
       assert_received {:sim, sim}
-      _ = stderr
+      assert stderr =~ "rule mark writes {:enum, [:a, :b]} field s of P as a sum over pairs"
 
       state = %{ps: for(i <- 0..2, do: %{x: i * 1.0})}
 
