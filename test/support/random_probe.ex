@@ -5,7 +5,7 @@ defmodule BrokenRecord.Zero.RandomProbe do
   engine reads once: every run is a separate `mix run` started by `run/1`.
   """
 
-  alias BrokenRecord.Zero.{RandomSystems, World}
+  alias BrokenRecord.Zero.{Probe, RandomSystems, World}
   alias BrokenRecord.Zero.RandomSystems.{DPD, Draws}
 
   @doc """
@@ -35,34 +35,11 @@ defmodule BrokenRecord.Zero.RandomProbe do
       {dpd, :beads, :velocity}
     ]
 
-    for {world, collection, field} <- columns do
-      IO.puts("#{collection}.#{field} #{Base.encode16(World.column(world, collection, field))}")
-    end
-
-    paths = for {path, count} <- Enum.sort(World.info(dpd).sweeps), count > 0, do: path
-    IO.puts("paths #{Enum.join(paths, ",")}")
+    paths = for {path, count} <- World.info(dpd).sweeps, count > 0, do: path
+    Probe.print(Enum.map(columns, fn {w, c, f} -> {"#{c}.#{f}", w, c, f} end), paths)
   end
 
-  @doc """
-  Runs `main/0` in a new `mix run` with the environment `env`; returns
-  `%{"dots.u" => binary, ...}` and the paths line.
-  """
+  @doc "Runs `main/0` in a new `mix run` with the environment `env` (`Probe.run/2`)."
   @spec run([{String.t(), String.t()}]) :: {%{String.t() => binary}, String.t()}
-  def run(env) do
-    {out, 0} =
-      System.cmd("mix", ["run", "--no-compile", "-e", "BrokenRecord.Zero.RandomProbe.main()"],
-        env: [{"MIX_ENV", "test"} | env],
-        stderr_to_stdout: true
-      )
-
-    lines = String.split(out, "\n", trim: true)
-    paths = Enum.find(lines, &String.starts_with?(&1, "paths "))
-
-    columns =
-      for line <- lines, [name, hex] <- [String.split(line, " ")], name != "paths", into: %{} do
-        {name, Base.decode16!(hex)}
-      end
-
-    {columns, paths}
-  end
+  def run(env), do: Probe.run(__MODULE__, env)
 end

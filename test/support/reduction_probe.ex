@@ -5,7 +5,7 @@ defmodule BrokenRecord.Zero.ReductionProbe do
   `run/1`). Large enough that the engine sweeps on several threads when it may.
   """
 
-  alias BrokenRecord.Zero.{ReductionSystems, World}
+  alias BrokenRecord.Zero.{Probe, ReductionSystems, World}
   alias BrokenRecord.Zero.ReductionSystems.{Contact, Sensors}
 
   @doc """
@@ -33,49 +33,25 @@ defmodule BrokenRecord.Zero.ReductionProbe do
         {kernels, c, s}
       end
 
-    for {kernels, c, s} <- worlds do
-      columns =
-        for(f <- [:first, :near, :low, :level], do: {c, :dots, f}) ++
-          for(f <- [:peak, :quiet], do: {s, :sensors, f}) ++
-          for f <- [:loudest, :closest], do: {s, :sources, f}
-
-      for {world, collection, field} <- columns do
-        name = "#{kernels}.#{collection}.#{field}"
-        IO.puts("#{name} #{Base.encode16(World.column(world, collection, field))}")
-      end
-    end
+    columns =
+      for {kernels, c, s} <- worlds,
+          {world, collection, field} <-
+            for(f <- [:first, :near, :low, :level], do: {c, :dots, f}) ++
+              for(f <- [:peak, :quiet], do: {s, :sensors, f}) ++
+              for(f <- [:loudest, :closest], do: {s, :sources, f}),
+          do: {"#{kernels}.#{collection}.#{field}", world, collection, field}
 
     paths =
       for {_, c, s} <- worlds,
           world <- [c, s],
           {path, count} <- World.info(world).sweeps,
           count > 0,
-          uniq: true,
           do: path
 
-    IO.puts("paths #{paths |> Enum.sort() |> Enum.join(",")}")
+    Probe.print(columns, paths)
   end
 
-  @doc """
-  Runs `main/0` in a new `mix run` with the environment `env`; returns
-  `%{"true.dots.first" => binary, ...}` and the paths line.
-  """
+  @doc "Runs `main/0` in a new `mix run` with the environment `env` (`Probe.run/2`)."
   @spec run([{String.t(), String.t()}]) :: {%{String.t() => binary}, String.t()}
-  def run(env) do
-    {out, 0} =
-      System.cmd("mix", ["run", "--no-compile", "-e", "BrokenRecord.Zero.ReductionProbe.main()"],
-        env: [{"MIX_ENV", "test"} | env],
-        stderr_to_stdout: true
-      )
-
-    lines = String.split(out, "\n", trim: true)
-    paths = Enum.find(lines, &String.starts_with?(&1, "paths "))
-
-    columns =
-      for line <- lines, [name, hex] <- [String.split(line, " ")], name != "paths", into: %{} do
-        {name, Base.decode16!(hex)}
-      end
-
-    {columns, paths}
-  end
+  def run(env), do: Probe.run(__MODULE__, env)
 end
