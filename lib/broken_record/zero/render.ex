@@ -232,7 +232,7 @@ defmodule BrokenRecord.Zero.Render do
       )
 
   defp radii!(frame, nil) do
-    if Frame.kind(frame, :radius) in [:float, :int] and frame.count > 0,
+    if Map.get(frame.kinds, :radius) in [:float, :int],
       do: radii!(frame, :radius),
       else: List.duplicate(0.5, frame.count)
   end
@@ -690,9 +690,16 @@ defmodule BrokenRecord.Zero.Render do
     ]
 
   defp hex({r, g, b}),
-    do: [?# | Enum.map([r, g, b], &(&1 |> Integer.to_string(16) |> String.pad_leading(2, "0")))]
+    do: [
+      ?#
+      | Enum.map(
+          [r, g, b],
+          &(&1 |> Integer.to_string(16) |> String.downcase() |> String.pad_leading(2, "0"))
+        )
+    ]
 
-  defp num(x), do: :erlang.float_to_binary(x * 1.0, [:short])
+  # Hundredths of a pixel are plenty, and keep the file small.
+  defp num(x), do: :erlang.float_to_binary(Float.round(x * 1.0, 2), [:short])
 
   defp escape(text) do
     text
