@@ -6,18 +6,25 @@
 #
 #     mix run examples/lj_liquid.exs         # 20x20x20 fcc cells: 32,000 atoms
 #     mix run examples/lj_liquid.exs 8       # 8x8x8 cells: 2,048 atoms (at least 3 cells)
+#     mix run examples/lj_liquid.exs 8 --out /tmp/lj
+#
+# `--out DIR` also writes, into DIR, the thermo rows' frames as an extended XYZ trajectory
+# (lj_liquid.xyz, for OVITO, ASE or VMD), the last frame as a picture coloured by potential
+# energy (lj_liquid.png) and the thermo table as a plot (lj_thermo.png); docs/io.md.
 # MIX_ENV=test compiles the fixtures with the project; elsewhere they are loaded here.
 unless Code.ensure_loaded?(BrokenRecord.Zero.Fixtures),
   do: Code.require_file("fixtures.ex", __DIR__)
 
 alias BrokenRecord.Zero.Fixtures
 alias BrokenRecord.Zero.Fixtures.LJLiquid
-alias BrokenRecord.Zero.World
+alias BrokenRecord.Zero.{Render, Trajectory, World}
 
 Fixtures.ensure([LJLiquid])
 
+{opts, args} = OptionParser.parse!(System.argv(), strict: [out: :string])
+
 cells =
-  case System.argv() do
+  case args do
     [] -> 20
     [arg] -> String.to_integer(arg)
   end
@@ -39,6 +46,7 @@ world = World.new(LJLiquid, %{atoms: atoms, box: {side, side, side}})
 
 sum = fn bin, f -> for <<x::float-native-64 <- bin>>, reduce: 0.0, do: (acc -> acc + f.(x)) end
 
+# a thermo row: printed, and returned as a sample (the world, its step, time and values)
 thermo = fn world, step ->
   world = World.step(world, steps: 1, rules: [:clear_pe, :lj_energy])
   pe = sum.(World.column(world, :atoms, :pe), & &1)
@@ -53,7 +61,12 @@ thermo = fn world, step ->
       )
   )
 
-  world
+  %{
+    world: world,
+    step: step,
+    time: step * 0.005,
+    values: %{temp: temp, pe: pe / n, etotal: (pe + ke) / n}
+  }
 end
 
 IO.puts(
@@ -65,16 +78,42 @@ IO.puts(
     Enum.map_join(~w(Temp PotEng KinEng TotEng), &String.pad_leading(&1, 16))
 )
 
-# the initial forces, then 10 blocks of 10 steps
+# the initial forces, then 10 blocks of 10 steps: a lazy stream of the thermo rows' samples
 world = World.step(world, steps: 1, rules: [:lj_force])
-world = thermo.(world, 0)
+first = thermo.(world, 0)
 t0 = System.monotonic_time(:millisecond)
 
-Enum.reduce(1..10, world, fn block, world ->
-  world =
-    World.step(world, steps: 10, dt: 0.005, rules: [:half_kick, :drift, :lj_force, :half_kick_2])
+rows =
+  Stream.scan(1..10, first, fn block, %{world: world} ->
+    world =
+      World.step(world, steps: 10, dt: 0.005, rules: [:half_kick, :drift, :lj_force, :half_kick_2])
 
-  thermo.(world, block * 10)
-end)
+    thermo.(world, block * 10)
+  end)
+
+samples = Stream.concat([first], rows)
+
+case opts[:out] do
+  nil ->
+    Stream.run(samples)
+
+  dir ->
+    File.mkdir_p!(dir)
+
+    # each frame is written as it is computed; the last is also drawn, and the thermo values
+    # (without their worlds) come back in messages for the plot
+    samples =
+      Stream.each(samples, fn sample ->
+        send(self(), {:thermo, Map.delete(sample, :world)})
+
+        if sample.step == 100,
+          do:
+            Render.frame(sample, Path.join(dir, "lj_liquid.png"), collection: :atoms, color: :pe)
+      end)
+
+    Trajectory.write(samples, Path.join(dir, "lj_liquid.xyz"), collection: :atoms, species: "Ar")
+    rows = for _ <- 0..10, do: receive(do: ({:thermo, row} -> row))
+    Render.plot(rows, Path.join(dir, "lj_thermo.png"))
+end
 
 IO.puts("100 steps in #{System.monotonic_time(:millisecond) - t0} ms (thermo output included)")

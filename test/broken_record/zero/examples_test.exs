@@ -77,4 +77,41 @@ defmodule BrokenRecord.Zero.ExamplesTest do
     [_, p_end, _] = List.last(rows)
     assert p_end > 0.9
   end
+
+  @read_outputs """
+  import sys
+  from ase.io import read
+  from PIL import Image
+  for path in sys.argv[1:]:
+      if path.endswith('.xyz'):
+          frames = read(path, index=':')
+          print(path, len(frames), len(frames[-1]), frames[-1].get_chemical_symbols()[0])
+      else:
+          print(path, *Image.open(path).size)
+  """
+
+  @tag :tmp_dir
+  @tag timeout: 300_000
+  test "examples/lj_liquid.exs and collision_world.exs --out DIR: a trajectory and pictures",
+       %{tmp_dir: dir} do
+    lj = run_example(["examples/lj_liquid.exs", "3", "--out", dir])
+    assert hd(lj) =~ "LJ liquid: 108 atoms"
+    assert length(lj) == 14
+    collisions = run_example(["examples/collision_world.exs", "--out", dir])
+    assert Enum.at(collisions, 1) =~ "1000 steps of 200 particles"
+
+    files = ~w(lj_liquid.xyz lj_liquid.png lj_thermo.png collision_world.xyz collision_world.png)
+    paths = Enum.map(files, &Path.join(dir, &1))
+
+    {out, 0} =
+      System.cmd("/usr/bin/python3", ["-c", @read_outputs | paths], stderr_to_stdout: true)
+
+    assert String.split(out, "\n", trim: true) == [
+             "#{Enum.at(paths, 0)} 11 108 Ar",
+             "#{Enum.at(paths, 1)} 800 800",
+             "#{Enum.at(paths, 2)} 800 500",
+             "#{Enum.at(paths, 3)} 11 200 He",
+             "#{Enum.at(paths, 4)} 800 800"
+           ]
+  end
 end
