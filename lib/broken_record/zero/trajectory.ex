@@ -136,7 +136,10 @@ defmodule BrokenRecord.Zero.Trajectory do
           {nil, name}
 
         field ->
-          case Frame.fields!(frame, [field], opts.position) && Frame.kind(frame, field) do
+          # an unknown or unwritable species field raises here, naming it
+          Frame.fields!(frame, [field], opts.position)
+
+          case Frame.kind(frame, field) do
             {:enum, _} ->
               {field, nil}
 
