@@ -86,13 +86,17 @@ defmodule BrokenRecord.Zero.Frame do
   end
 
   @doc """
-  The fields to write: `requested` (a list of field names) or, for `nil`, the position field
-  then every other writable field in alphabetical order. An unknown or unwritable requested
-  field is an `ArgumentError` naming it.
+  The fields to write: `requested` (a list of field names) or, for `nil`, the position field,
+  a vec3 `:velocity` if there is one (as the tools list them), then every other writable field
+  in alphabetical order. An unknown or unwritable requested field is an `ArgumentError` naming
+  it.
   """
   @spec fields!(t, [atom] | nil, atom) :: [atom]
-  def fields!(%__MODULE__{kinds: kinds} = frame, nil, position),
-    do: [position | kinds |> Map.keys() |> Enum.sort() |> List.delete(position)] |> check(frame)
+  def fields!(%__MODULE__{kinds: kinds} = frame, nil, position) do
+    velocity = if Map.get(kinds, :velocity) == :vec3, do: [:velocity], else: []
+    rest = kinds |> Map.keys() |> Enum.sort() |> Kernel.--([position | velocity])
+    check([position | velocity] ++ rest, frame)
+  end
 
   def fields!(%__MODULE__{} = frame, requested, _position) when is_list(requested),
     do: check(requested, frame)

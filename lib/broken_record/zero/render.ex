@@ -84,7 +84,7 @@ defmodule BrokenRecord.Zero.Render do
 
   Options:
     * `collection:` (required) the state key of the agents;
-    * `size:` `{width, height}` in pixels (default `{800, 800}`);
+    * `size:` `{width, height}` in pixels, at most 2^24 of them (default `{800, 800}`);
     * `axes:` the two axes drawn, horizontal then vertical (default `{:x, :y}`; y points up);
     * `radius:` a number (world units) or a numeric field (default: the `:radius` field when
       the agents have one, else `0.5`); a disc is at least its centre pixel;
@@ -159,14 +159,14 @@ defmodule BrokenRecord.Zero.Render do
   end
 
   defp size!({w, h})
-       when is_integer(w) and is_integer(h) and w > 0 and h > 0 and w * h <= 1 <<< 26,
+       when is_integer(w) and is_integer(h) and w > 0 and h > 0 and w * h <= 1 <<< 24,
        do: {w, h}
 
   defp size!(other),
     do:
       raise(
         ArgumentError,
-        "option size must be {width, height} of positive integers (at most 2^26 pixels), " <>
+        "option size must be {width, height} of positive integers (at most 2^24 pixels), " <>
           "got: #{inspect(other)}"
       )
 

@@ -31,8 +31,8 @@ defmodule BrokenRecord.Zero.Trajectory do
     * `collection:` (required) the state key of the agents to write;
     * `format:` `:xyz` (extended XYZ) or `:lammps_dump`; by default from the extension
       (`.xyz`/`.extxyz`; `.dump`/`.lammpstrj`);
-    * `fields:` the fields to write (default: the position, then every other field whose values
-      are numbers, `{x, y, z}`, booleans or atoms, in alphabetical order);
+    * `fields:` the fields to write (default: the position, the velocity, then every other
+      field whose values are numbers, `{x, y, z}`, booleans or atoms, in alphabetical order);
     * `species:` an enum field (default: the first enum field written) or a string: the
       species column of XYZ and the type of a LAMMPS dump (the field's index + 1, else 1);
       without an enum field the species is the collection's name;

@@ -100,7 +100,7 @@ defmodule BrokenRecord.Zero.TrajectoryTest do
     header = path |> File.stream!() |> Enum.at(1)
 
     assert header =~
-             ~s(Properties=species:S:1:pos:R:3:charge:I:1:mobile:L:1:velocity:R:3 Time=0.0 step=0)
+             ~s(Properties=species:S:1:pos:R:3:velocity:R:3:charge:I:1:mobile:L:1 Time=0.0 step=0)
 
     read = ase_frames(path)
     assert length(read) == 3
@@ -183,7 +183,7 @@ defmodule BrokenRecord.Zero.TrajectoryTest do
 
     {_, side} = lj_frames(:interpreted)
     assert text =~ "ITEM: BOX BOUNDS pp pp pp\n0.0 #{side}\n"
-    assert text =~ "ITEM: ATOMS id type x y z fx fy fz vx vy vz\n"
+    assert text =~ "ITEM: ATOMS id type x y z vx vy vz fx fy fz\n"
 
     out =
       lammps!(dir, """
@@ -210,7 +210,7 @@ defmodule BrokenRecord.Zero.TrajectoryTest do
       text
       |> String.split("ITEM: TIMESTEP\n11\n")
       |> List.last()
-      |> atom_rows(fn [id, _type, x, y, z, _, _, _, vx, vy, vz] ->
+      |> atom_rows(fn [id, _type, x, y, z, vx, vy, vz, _, _, _] ->
         {id, [x, y, z, vx, vy, vz]}
       end)
 
