@@ -145,9 +145,12 @@ defmodule BrokenRecord.Zero.Frame do
   defp source!(state, _ordinal) when is_map(state) and not is_struct(state), do: {state, nil, %{}}
 
   defp source!(other, ordinal) do
+    # a lone state given where frames are expected is enumerated as {key, value} pairs
+    hint = if match?({_, _}, other), do: " (give a single state in a list)", else: ""
+
     raise ArgumentError,
           "frame #{ordinal} is not a state, a World or a sample with a :world or :state: " <>
-            inspect(other, limit: 5)
+            inspect(other, limit: 5) <> hint
   end
 
   defp agents!(state, collection, ordinal) do

@@ -130,6 +130,11 @@ defmodule BrokenRecord.Zero.Render do
     opts = options!(opts, @plot_options)
     size = size!(Keyword.get(opts, :size, {800, 500}))
     background = color!(Keyword.get(opts, :background, @white), :background, true)
+
+    unless Enumerable.impl_for(samples),
+      do:
+        raise(ArgumentError, "samples must be an enumerable, got: #{inspect(samples, limit: 5)}")
+
     samples = Enum.to_list(samples)
     scene = plot_scene(samples, size, Keyword.get(opts, :x))
     write(format, path, size, background, scene)

@@ -45,6 +45,10 @@ defmodule BrokenRecord.Zero.Trajectory do
   @spec write(Enumerable.t(), Path.t(), keyword) :: :ok
   def write(frames, path, opts) do
     opts = options!(opts, path)
+
+    unless Enumerable.impl_for(frames),
+      do: raise(ArgumentError, "frames must be an enumerable, got: #{inspect(frames, limit: 5)}")
+
     file = File.open!(path, [:write, :binary, :delayed_write])
 
     try do

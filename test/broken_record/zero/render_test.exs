@@ -249,6 +249,7 @@ defmodule BrokenRecord.Zero.RenderTest do
        "unknown collection :atoms in frame 0; known: :beads"},
       {fn -> Render.plot([%{step: 1, values: %{e: :high}}], png) end,
        "sample 0: value :e is not a number: :high"},
+      {fn -> Render.plot(:none, png) end, "samples must be an enumerable, got: :none"},
       {fn -> Render.plot([%{values: %{e: 1}}], png, x: :time) end,
        "sample 0 has no numeric :time: nil"}
     ]

@@ -332,7 +332,9 @@ defmodule BrokenRecord.Zero.TrajectoryTest do
       {[good], [collection: :atoms, species: :tag], "state.atoms[0].tag is"},
       {[good, %{atoms: [%{velocity: {1.0, 0.0, 0.0}}]}], [collection: :atoms],
        "state.atoms[0] has no position: its :position is nil"},
-      {[good, {:atoms, []}], [collection: :atoms], "frame 1 is not a state"},
+      {[good, 7], [collection: :atoms], "frame 1 is not a state, a World or a sample"},
+      {good, [collection: :atoms], "(give a single state in a list)"},
+      {:good, [collection: :atoms], "frames must be an enumerable, got: :good"},
       {[good], [collection: :atoms, format: :pdb], "unknown format :pdb"},
       {[good], [collection: :atoms, colour: :red], "unknown option :colour"},
       {[good], [], "option collection: (an atom) is required"}
