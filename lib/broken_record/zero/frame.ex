@@ -222,13 +222,17 @@ defmodule BrokenRecord.Zero.Frame do
 
   # A world's codes are the declared indices; a state's values keep the indices of earlier
   # frames, and new ones are numbered after them in the order they are met.
-  defp enum_indices(:enum, field, world, collection, agents, _enums) when world != nil do
+  defp enum_indices(:enum, field, world, collection, agents, enums) when world != nil do
     size = if World.info(world).precision == :f32, do: 32, else: 64
     bin = World.column(world, collection, field)
     codes = for <<x::float-native-size(size) <- bin>>, do: trunc(x)
 
     {:enum,
      agents |> Enum.zip(codes) |> Map.new(fn {a, code} -> {Map.fetch!(a, field), code} end)}
+  rescue
+    # an atom-valued key of the caller's that the system does not declare: numbered as a
+    # state's values are
+    ArgumentError -> enum_indices(:enum, field, nil, collection, agents, enums)
   end
 
   defp enum_indices(:enum, field, nil, _collection, agents, enums) do

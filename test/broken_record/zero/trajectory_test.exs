@@ -238,6 +238,10 @@ defmodule BrokenRecord.Zero.TrajectoryTest do
   test "an enum field is the dump's type (declared index + 1) and the XYZ species, on both backends",
        %{tmp_dir: dir} do
     state = FieldTypeSystems.people(30, 4)
+    # a key the system does not declare is the caller's own: numbered as met (the first
+    # person is vaccinated: :z is 1, :a is 2)
+    team = &Map.put(&1, :team, if(&1.vaccinated, do: :z, else: :a))
+    state = %{state | people: Enum.map(state.people, team)}
 
     files =
       for backend <- [:native, :interpreted], format <- [:lammps_dump, :xyz] do
@@ -252,7 +256,10 @@ defmodule BrokenRecord.Zero.TrajectoryTest do
     assert_same_numbers(native_dump, elixir_dump)
     assert_same_numbers(native_xyz, elixir_xyz)
     assert native_dump =~ "ITEM: TIMESTEP\n3\n"
-    assert native_xyz =~ ~s(Properties=species:S:1:pos:R:3:vaccinated:L:1 step=3)
+    assert native_xyz =~ ~s(Properties=species:S:1:pos:R:3:team:S:1:vaccinated:L:1 step=3)
+    assert native_dump =~ "ITEM: ATOMS id type x y z team vaccinated\n1 2 "
+    teams = atom_rows(native_dump, fn [_, _, _, _, _, team, vaccinated] -> {team, vaccinated} end)
+    assert Enum.sort(Enum.uniq(teams)) == [{"1", "1"}, {"2", "0"}]
 
     types = atom_rows(native_dump, fn [_, type | _] -> type end)
 
