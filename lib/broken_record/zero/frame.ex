@@ -26,15 +26,26 @@ defmodule BrokenRecord.Zero.Frame do
 
   alias BrokenRecord.Zero.{Box, World}
 
-  @enforce_keys [:collection, :agents, :count, :kinds, :box, :box_corners?, :step, :time]
-  defstruct [:collection, :agents, :count, :kinds, :box, :box_corners?, :step, :time]
+  @enforce_keys [
+    :collection,
+    :agents,
+    :count,
+    :kinds,
+    :box,
+    :box_corners?,
+    :periodic,
+    :step,
+    :time
+  ]
+  defstruct [:collection, :agents, :count, :kinds, :box, :box_corners?, :periodic, :step, :time]
 
   @typedoc "The kind of a field's values; an enum maps each value to its 0-based index."
   @type kind :: :vec3 | :float | :int | :bool | {:enum, %{atom => non_neg_integer}}
 
   @typedoc """
   A frame: `agents` the collection's agent maps (`count` of them), `kinds` the writable fields,
-  `box` the box (`nil` without one; `box_corners?` whether it was given as corners), `step` and
+  `box` the box (`nil` without one; `box_corners?` whether it was given as corners), `periodic`
+  the periodic axes of a world's system (`nil` for a state, which does not say), `step` and
   `time` (`nil` when unknown).
   """
   @type t :: %__MODULE__{
@@ -44,6 +55,7 @@ defmodule BrokenRecord.Zero.Frame do
           kinds: %{atom => kind},
           box: Box.t() | nil,
           box_corners?: boolean,
+          periodic: [:x | :y | :z] | nil,
           step: non_neg_integer,
           time: number | nil
         }
@@ -72,6 +84,7 @@ defmodule BrokenRecord.Zero.Frame do
         Map.new(kinds, fn {f, k} -> {f, enum_indices(k, f, world, collection, agents, enums)} end),
       box: box,
       box_corners?: corners?,
+      periodic: periodic(world),
       step: step(sample, state, info, ordinal),
       time: time(sample, state)
     }
@@ -135,6 +148,10 @@ defmodule BrokenRecord.Zero.Frame do
   """
   @spec kind(t, atom) :: kind
   def kind(%__MODULE__{kinds: kinds}, field), do: Map.get(kinds, field, :float)
+
+  defp periodic(nil), do: nil
+  defp periodic(%World{system: %{space: nil}}), do: []
+  defp periodic(%World{system: %{space: space}}), do: space.periodic
 
   defp source!(%World{} = world, _ordinal), do: {World.to_state(world), world, %{}}
 

@@ -36,7 +36,8 @@ defmodule BrokenRecord.Zero.Trajectory do
     * `species:` an enum field (default: the first enum field written) or a string: the
       species column of XYZ and the type of a LAMMPS dump (the field's index + 1, else 1);
       without an enum field the species is the collection's name;
-    * `periodic:` the periodic axes (default: all three when a frame has a box, none without);
+    * `periodic:` the periodic axes (default: a world's, as its system's `space` declares them;
+      for a state all three when it has a box, none without);
     * `position:` the coordinate field (default `:position`).
 
   An unknown option, collection or field, a frame without positions or an unwritable value is
@@ -164,6 +165,7 @@ defmodule BrokenRecord.Zero.Trajectory do
   defp periodic(frame, opts) do
     cond do
       opts.periodic != nil -> opts.periodic
+      frame.periodic != nil -> frame.periodic
       frame.box != nil -> @axes
       true -> []
     end

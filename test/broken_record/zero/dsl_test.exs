@@ -6,7 +6,7 @@ defmodule BrokenRecord.Zero.DSLTest do
   alias BrokenRecord.Zero.{CompiledSystem, IR, Parser}
   alias BrokenRecord.Zero.TestForms.Kitchen
   alias BrokenRecord.Zero.Fixtures.CollisionWorld
-  alias BrokenRecord.Zero.TestSystems.{Gravity, Keep, Orbit, Spring, Tally}
+  alias BrokenRecord.Zero.TestSystems.{Gravity, Keep, Orbit, Spring}
 
   @opts [backend: :interpreted]
 

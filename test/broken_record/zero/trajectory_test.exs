@@ -256,6 +256,9 @@ defmodule BrokenRecord.Zero.TrajectoryTest do
     assert_same_numbers(native_dump, elixir_dump)
     assert_same_numbers(native_xyz, elixir_xyz)
     assert native_dump =~ "ITEM: TIMESTEP\n3\n"
+    # the system's space is periodic in x and y only: the world says so
+    assert native_dump =~ "ITEM: BOX BOUNDS pp pp ff\n"
+    assert native_xyz =~ ~s(pbc="T T F")
     assert native_xyz =~ ~s(Properties=species:S:1:pos:R:3:team:S:1:vaccinated:L:1 step=3)
     assert native_dump =~ "ITEM: ATOMS id type x y z team vaccinated\n1 2 "
     teams = atom_rows(native_dump, fn [_, _, _, _, _, team, vaccinated] -> {team, vaccinated} end)
