@@ -164,7 +164,7 @@ defmodule BrokenRecord.Zero.Lowering do
     st_then = Enum.reduce(then_stmts, %{st | guard: then_guard}, &statement/2)
     then_fields = st_then.fields
 
-    {else_guard, st_then} = guard(st_then, c, :else)
+    {else_guard, st_then} = guard(%{st_then | guard: guard}, c, :else)
 
     st_else =
       Enum.reduce(

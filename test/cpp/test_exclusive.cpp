@@ -1,0 +1,181 @@
+// Exclusive pair rules (brz/exclusive.hpp, docs/engine.md "Exclusive pair rules"): the greedy
+// matching, the CLAIM validation and whole sweeps against a plain reference, on one and two
+// threads.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "brz/exclusive.hpp"
+#include "brz/executor.hpp"
+#include "builder.hpp"
+
+using brz::ClaimCandidate;
+using namespace brzt;
+
+namespace {
+
+bool same_pairs(const std::vector<ClaimCandidate>& x, const std::vector<ClaimCandidate>& y) {
+  return std::equal(x.begin(), x.end(), y.begin(), y.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.priority, a.id0, a.id1, a.row_a, a.row_b) ==
+           std::tie(b.priority, b.id0, b.id1, b.row_a, b.row_b);
+  });
+}
+
+// A one-type program (lanes: x, count, partner): rule 0 is exclusive, same-type; a pair
+// claims when |x_a - x_b| < 1 and adds 1 to both counts and records the partner's x.
+ProgramBuilder line_program() {
+  ProgramBuilder pb;
+  pb.lanes = {3};
+  auto& r = pb.pair(0, 0);
+  const uint16_t xa = r.load(0, 0), xb = r.load(1, 0);
+  const uint16_t near = r.op(Op::LT, r.op(Op::ABS, r.op(Op::SUB, xa, xb)), r.cnst(1.0));
+  const uint16_t one = r.op(Op::SELECT, near, r.cnst(1.0), r.cnst(0.0));
+  r.acc(0, 1, one);
+  r.acc(1, 1, one);
+  r.store(0, 2, r.op(Op::SELECT, near, xb, r.load(0, 2)));
+  r.store(1, 2, r.op(Op::SELECT, near, xa, r.load(1, 2)));
+  r.raw(static_cast<uint16_t>(Op::CLAIM), 0, near, 0, 0);
+  return pb;
+}
+
+}  // namespace
+
+TEST_CASE("exclusive: the greedy matching is disjoint, maximal and ignores input order",
+          "[exclusive]") {
+  std::mt19937 gen(7);
+  const std::size_t n = 30;
+  std::vector<ClaimCandidate> all;
+  for (uint32_t i = 0; i < n; ++i)
+    for (uint32_t j = i + 1; j < n; ++j)
+      if (gen() % 4 == 0) all.push_back(ClaimCandidate{gen() % 16, i, j, i, j});  // ties too
+  const auto chosen = brz::greedy_matching(all, n, n, true);
+  REQUIRE(!chosen.empty());
+  std::vector<int> used(n, 0);
+  for (const ClaimCandidate& c : chosen) {
+    CHECK(++used[c.row_a] == 1);
+    CHECK(++used[c.row_b] == 1);
+  }
+  // Maximal: every candidate left out shares an agent with a chosen one.
+  for (const ClaimCandidate& c : all) CHECK((used[c.row_a] || used[c.row_b]));
+  // Ascending (priority, id0, id1).
+  for (std::size_t k = 1; k < chosen.size(); ++k)
+    CHECK(std::tie(chosen[k - 1].priority, chosen[k - 1].id0, chosen[k - 1].id1) <
+          std::tie(chosen[k].priority, chosen[k].id0, chosen[k].id1));
+  for (int round = 0; round < 5; ++round) {
+    std::shuffle(all.begin(), all.end(), gen);
+    CHECK(same_pairs(brz::greedy_matching(all, n, n, true), chosen));
+  }
+}
+
+TEST_CASE("exclusive: equal priorities fall back to the identities; cross-type rows",
+          "[exclusive]") {
+  // Cross type: wolves 0, 1; sheep 0, 1. Equal priorities: (0, 0) first by identities.
+  const std::vector<ClaimCandidate> c = {
+      {5, 1, 0, 1, 0}, {5, 0, 1, 0, 1}, {5, 0, 0, 0, 0}, {9, 1, 1, 1, 1}};
+  const auto chosen = brz::greedy_matching(c, 2, 2, false);
+  REQUIRE(chosen.size() == 2);
+  CHECK((chosen[0].row_a == 0 && chosen[0].row_b == 0));
+  CHECK((chosen[1].row_a == 1 && chosen[1].row_b == 1));
+  // Rows out of range (or a same-type pair of one agent) are an ArgumentError.
+  CHECK_THROWS_AS(brz::greedy_matching({{1, 0, 5, 0, 5}}, 2, 2, false), brz::ArgumentError);
+  CHECK_THROWS_AS(brz::greedy_matching({{1, 0, 0, 1, 1}}, 2, 2, true), brz::ArgumentError);
+}
+
+TEST_CASE("exclusive: the priority is the Philox words of the claim site", "[exclusive]") {
+  const brz::Philox4x32 w =
+      brz::philox4x32_10({3, 8, 5, 1}, brz::PhiloxKey{42, (2u << 16) | brz::kClaimSite});
+  CHECK(brz::claim_priority(42, 2u << 16, (uint64_t(1) << 32) | 5, 3, 8) ==
+        ((uint64_t(w.x0) << 32) | w.x1));
+}
+
+TEST_CASE("exclusive: CLAIM validation", "[exclusive]") {
+  auto rejects = [](ProgramBuilder pb, const std::string& needle) {
+    const std::vector<uint8_t> b = pb.bytes();
+    try {
+      brz::Program::parse(b.data(), b.size());
+      FAIL("accepted an invalid program (expected: " << needle << ")");
+    } catch (const brz::ArgumentError& e) {
+      INFO("message: " << e.what());
+      CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    }
+  };
+  const auto prog = line_program().build();
+  CHECK(prog->rule(0).exclusive);
+  {
+    ProgramBuilder pb;
+    pb.lanes = {1};
+    auto& r = pb.per_agent(0);
+    r.store(0, 0, r.cnst(1.0));
+    r.raw(static_cast<uint16_t>(Op::CLAIM), 0, 0, 0, 0);
+    rejects(pb, "only pair rules are exclusive");
+  }
+  {
+    ProgramBuilder pb = line_program();
+    pb.rules[0].raw(static_cast<uint16_t>(Op::CLAIM), 0, 0, 0, 0);
+    rejects(pb, "second CLAIM");
+  }
+  {
+    ProgramBuilder pb = line_program();
+    pb.rules[0].instrs.back()[1] = 1;  // dst
+    rejects(pb, "CLAIM: dst must be 0");
+  }
+  {
+    ProgramBuilder pb = line_program();
+    pb.rules[0].instrs.back()[3] = 1;  // b
+    rejects(pb, "unused operand b");
+  }
+  {
+    ProgramBuilder pb = line_program();
+    pb.rules[0].instrs.back()[2] = 999;  // a: no such register
+    rejects(pb, "out of range");
+  }
+}
+
+TEST_CASE("exclusive: a sweep against the reference, on 1 and 2 threads", "[exclusive]") {
+  const auto prog = line_program().build();
+  const std::size_t n = 200;
+  std::mt19937 gen(3);
+  std::uniform_real_distribution<double> pos(0.0, 40.0);
+  std::vector<double> x(n);
+  for (double& v : x) v = pos(gen);
+
+  // The reference: every pair closer than 1, ranked by claim_priority, taken greedily.
+  std::vector<std::tuple<uint64_t, uint32_t, uint32_t>> cand;
+  for (uint32_t i = 0; i < n; ++i)
+    for (uint32_t j = i + 1; j < n; ++j)
+      if (std::fabs(x[i] - x[j]) < 1.0) cand.emplace_back(brz::claim_priority(9, 0, 0, i, j), i, j);
+  std::sort(cand.begin(), cand.end());
+  std::vector<double> count(n, 0.0), partner(n, -1.0);
+  for (const auto& [p, i, j] : cand)
+    if (count[i] == 0 && count[j] == 0) {
+      count[i] = count[j] = 1;
+      // A STORE adds (value - start) to the start value (docs/program.md).
+      partner[i] = -1.0 + (x[j] - -1.0);
+      partner[j] = -1.0 + (x[i] - -1.0);
+    }
+
+  for (int threads : {1, 2}) {
+    INFO("threads " << threads);
+    auto holder = brz::make_world(prog, {n}, brz::Precision::F64);
+    auto& w = static_cast<brz::World<double>&>(*holder);
+    w.set_seed(9);
+    for (std::size_t i = 0; i < n; ++i) {
+      w.column(0, 0)[i] = x[i];
+      w.column(0, 2)[i] = -1.0;
+    }
+    brz::ExecOptions o;
+    o.max_threads = threads;
+    const brz::RunStepsResult res = brz::run_steps(w, {0}, 1, 0.01, o);
+    CHECK(res.on(brz::RulePath::ExclusiveInterpreter) == 1);
+    CHECK(brz::rule_path(w, 0, o) == brz::RulePath::ExclusiveInterpreter);
+    for (std::size_t i = 0; i < n; ++i) {
+      INFO("agent " << i);
+      CHECK(w.column(0, 1)[i] == count[i]);
+      CHECK(w.column(0, 2)[i] == partner[i]);
+    }
+  }
+}
