@@ -1,6 +1,8 @@
 // Exclusive pair rules: claims, the greedy matching and the chosen pairs (brz/exclusive.hpp).
 #include "brz/exclusive.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -150,27 +152,42 @@ template <class T>
 uint64_t run_exclusive(const ExclusiveArgs<T>& a) {
   const Rule& r = *a.rule;
   const bool same = r.kind == RuleKind::PairSame;
-  PairEvaluator<T> ev(a);
-  ev.run(r.uniform_ops, 0, 0, 0, 0);
   const auto words = [&](std::size_t ra, std::size_t rb) {
     const uint32_t x = a.random.ids_a[ra], y = a.random.ids_b[rb];
     return same && y < x ? std::make_pair(y, x) : std::make_pair(x, y);
   };
-  std::vector<ClaimCandidate> candidates;
-  uint64_t evaluations = 0;
-  for (std::size_t ra = 0; ra < a.n_a; ++ra) {
-    if (cancel_requested(a.cancel)) return evaluations;
-    ev.run(r.outer_ops, ra, 0, 0, 0);
-    for (std::size_t rb = same ? ra + 1 : 0; rb < a.n_b; ++rb) {
-      const auto [c0, c1] = words(ra, rb);
-      ev.run(r.varying_ops, ra, rb, c0, c1);
-      ++evaluations;
-      if (ev.reg(r.claim_reg) != T(0))
-        candidates.push_back(
-            ClaimCandidate{claim_priority(a.random.seed, a.random.rule_bits, a.random.step, c0, c1),
-                           c0, c1, static_cast<uint32_t>(ra), static_cast<uint32_t>(rb)});
+  // Claims, across slot-0 rows on the threads; which thread found a candidate does not matter,
+  // the matching sorts them into one total order.
+  const int threads = std::max(1, a.n_threads);
+  std::vector<std::vector<ClaimCandidate>> found(threads);
+  std::vector<uint64_t> evaluated(threads, 0);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int t = omp_get_thread_num();
+    PairEvaluator<T> ev(a);
+    ev.run(r.uniform_ops, 0, 0, 0, 0);
+#pragma omp for schedule(dynamic, 8)
+    for (std::size_t ra = 0; ra < a.n_a; ++ra) {
+      if (cancel_requested(a.cancel)) continue;
+      ev.run(r.outer_ops, ra, 0, 0, 0);
+      for (std::size_t rb = same ? ra + 1 : 0; rb < a.n_b; ++rb) {
+        const auto [c0, c1] = words(ra, rb);
+        ev.run(r.varying_ops, ra, rb, c0, c1);
+        ++evaluated[t];
+        if (ev.reg(r.claim_reg) != T(0))
+          found[t].push_back(ClaimCandidate{
+              claim_priority(a.random.seed, a.random.rule_bits, a.random.step, c0, c1), c0, c1,
+              static_cast<uint32_t>(ra), static_cast<uint32_t>(rb)});
+      }
     }
   }
+  uint64_t evaluations = 0;
+  for (uint64_t n : evaluated) evaluations += n;
+  if (cancel_requested(a.cancel)) return evaluations;
+  std::vector<ClaimCandidate> candidates;
+  for (const auto& f : found) candidates.insert(candidates.end(), f.begin(), f.end());
+  PairEvaluator<T> ev(a);
+  ev.run(r.uniform_ops, 0, 0, 0, 0);
   for (const ClaimCandidate& c : greedy_matching(std::move(candidates), a.n_a, a.n_b, same)) {
     ev.run(r.outer_ops, c.row_a, 0, 0, 0);
     ev.run(r.varying_ops, c.row_a, c.row_b, c.id0, c.id1);

@@ -320,6 +320,7 @@ class Runner {
     x.random.ids_a = cache_.identities.of(w_, r.type_a);
     x.random.ids_b = cache_.identities.of(w_, r.type_b);
     x.cancel = opts_.cancel;
+    x.n_threads = rule_threads(r);
     stats_->pair_evaluations += run_exclusive(x);
     stats_->pair_seconds += seconds(t0, Clock::now());
     if (cancel_requested(opts_.cancel)) return false;

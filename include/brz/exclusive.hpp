@@ -59,13 +59,15 @@ struct ExclusiveArgs {
   uint32_t n_params = 0;
   RandomArgs random;  // the rule's key and step; ids_a / ids_b: the identities of the rows
   const int* cancel = nullptr;  // polled per slot-0 row of the claim phase
+  int n_threads = 1;            // threads of the claim phase
 };
 
-/// Runs the claim phase, the matching and the chosen pairs, on one thread with the scalar
-/// evaluator (each op as the interpreter defines it; f64 transcendentals are libm's, as the
-/// interpreter's, f32 ones libm's too, where the vectorised interpreter uses xsimd). Returns
-/// the pair evaluations done (every candidate pair, plus the chosen ones again); when
-/// `cancel` is set during the claim phase it returns early and applies nothing.
+/// Runs the claim phase (across slot-0 rows on `n_threads` threads), the matching and the
+/// chosen pairs (on the calling thread), with the scalar evaluator (each op as the interpreter
+/// defines it; f64 transcendentals are libm's, as the interpreter's, f32 ones libm's too, where the
+/// vectorised interpreter uses xsimd). Returns the pair evaluations done (every candidate pair,
+/// plus the chosen ones again); when `cancel` is set during the claim phase it returns early and
+/// applies nothing.
 template <class T>
 uint64_t run_exclusive(const ExclusiveArgs<T>& args);
 

@@ -169,6 +169,7 @@ TEST_CASE("exclusive: a sweep against the reference, on 1 and 2 threads", "[excl
     }
     brz::ExecOptions o;
     o.max_threads = threads;
+    o.pair_parallel_threshold = 0;  // claims on every thread allowed
     const brz::RunStepsResult res = brz::run_steps(w, {0}, 1, 0.01, o);
     CHECK(res.on(brz::RulePath::ExclusiveInterpreter) == 1);
     CHECK(brz::rule_path(w, 0, o) == brz::RulePath::ExclusiveInterpreter);
