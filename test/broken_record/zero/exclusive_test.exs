@@ -335,15 +335,21 @@ defmodule BrokenRecord.Zero.ExclusiveTest do
     end
   end
 
-  describe "threads" do
+  describe "threads and ISAs" do
     @tag timeout: 300_000
-    test "1 and 2 threads give the same bits" do
-      [{one, paths}, {two, _}] =
-        for n <- ["1", "2"], do: ExclusiveProbe.run([{"OMP_NUM_THREADS", n}])
+    test "1 and 2 threads, and the SSE2 engine, give the same bits" do
+      [{one, paths}, {two, _}, {sse2, _}] =
+        for env <- [
+              [{"OMP_NUM_THREADS", "1"}],
+              [{"OMP_NUM_THREADS", "2"}],
+              [{"OMP_NUM_THREADS", "2"}, {"BROKEN_RECORD_ISA", "sse2"}]
+            ],
+            do: ExclusiveProbe.run(env)
 
       assert paths =~ "exclusive_interpreter"
       assert map_size(one) == 4
       assert one == two
+      assert one == sse2
     end
   end
 end
