@@ -122,6 +122,99 @@ class PairEvaluator {
   std::vector<T> regs_;
 };
 
+// Cells of edge >= reach over the cutoff positions of both slots: the slot-1 rows of each cell,
+// and for a slot-0 row the distinct cells around it. Axes with fewer than 3 cells (and any axis
+// of a world whose positions are not all finite) are one cell, so a pair is never visited twice.
+template <class T>
+class ClaimCells {
+ public:
+  // False when the cells cannot be built (non-finite positions): visit all pairs.
+  bool build(const ExclusiveArgs<T>& a) {
+    const Rule& r = *a.rule;
+    for (int d = 0; d < 3; ++d) {
+      pa_[d] = a.cols_a[r.cutoff_lane_a + d];
+      pb_[d] = a.cols_b[r.cutoff_lane_b + d];
+    }
+    const std::size_t cap = 2 * (a.n_a + a.n_b) + 1;
+    for (int d = 0; d < 3; ++d) {
+      double lo = INFINITY, hi = -INFINITY;
+      for (std::size_t i = 0; i < a.n_a; ++i) {
+        lo = std::min(lo, double(pa_[d][i]));
+        hi = std::max(hi, double(pa_[d][i]));
+      }
+      for (std::size_t j = 0; j < a.n_b; ++j) {
+        lo = std::min(lo, double(pb_[d][j]));
+        hi = std::max(hi, double(pb_[d][j]));
+      }
+      if (!std::isfinite(lo) || !std::isfinite(hi)) return false;
+      len_[d] = a.len[d];
+      lo_[d] = lo;
+      extent_[d] = len_[d] > 0 ? len_[d] : hi - lo;
+      const double cells = std::floor(extent_[d] / a.reach);
+      n_[d] = cells >= 3 ? std::size_t(std::min(cells, double(cap))) : 1;
+    }
+    // At most about two cells per agent: halve the longest axis (its cells only grow).
+    while (n_[0] * n_[1] * n_[2] > cap) {
+      const int d = int(std::max_element(n_, n_ + 3) - n_);
+      n_[d] = n_[d] / 2 >= 3 ? n_[d] / 2 : 1;
+    }
+    for (int d = 0; d < 3; ++d) edge_[d] = extent_[d] / double(n_[d]);
+    start_.assign(n_[0] * n_[1] * n_[2] + 1, 0);
+    std::vector<std::size_t> cell_b(a.n_b);
+    for (std::size_t j = 0; j < a.n_b; ++j) ++start_[(cell_b[j] = cell(pb_, j)) + 1];
+    for (std::size_t c = 1; c < start_.size(); ++c) start_[c] += start_[c - 1];
+    rows_.resize(a.n_b);
+    std::vector<std::size_t> next(start_.begin(), start_.end() - 1);
+    for (std::size_t j = 0; j < a.n_b; ++j) rows_[next[cell_b[j]]++] = uint32_t(j);
+    return true;
+  }
+
+  // Calls f(rb) for every slot-1 row in the cells around slot-0 row ra.
+  template <class F>
+  void around(std::size_t ra, F f) const {
+    std::size_t k[3];
+    for (int d = 0; d < 3; ++d) k[d] = coord(pa_, ra, d);
+    for (int dz = -1; dz <= 1; ++dz)
+      for (int dy = -1; dy <= 1; ++dy)
+        for (int dx = -1; dx <= 1; ++dx) {
+          const long off[3] = {dx, dy, dz};
+          std::size_t c[3] = {0, 0, 0};
+          bool inside = true;
+          for (int d = 0; d < 3 && inside; ++d) {
+            const long n = long(n_[d]), v = long(k[d]) + off[d];
+            if (n == 1)
+              inside = off[d] == 0;
+            else if (len_[d] > 0)
+              c[d] = std::size_t((v + n) % n);  // periodic: 3 or more cells, all distinct
+            else if ((inside = v >= 0 && v < n))
+              c[d] = std::size_t(v);
+          }
+          if (!inside) continue;
+          const std::size_t cell = (c[2] * n_[1] + c[1]) * n_[0] + c[0];
+          for (std::size_t q = start_[cell]; q < start_[cell + 1]; ++q) f(rows_[q]);
+        }
+  }
+
+ private:
+  std::size_t coord(const T* const* p, std::size_t row, int d) const {
+    if (n_[d] == 1) return 0;
+    double x = double(p[d][row]) - lo_[d];
+    if (len_[d] > 0) x -= len_[d] * std::floor(x / len_[d]);
+    const double k = std::floor(x / edge_[d]);
+    return k <= 0 ? 0 : std::min(n_[d] - 1, std::size_t(k));
+  }
+  std::size_t cell(const T* const* p, std::size_t row) const {
+    return (coord(p, row, 2) * n_[1] + coord(p, row, 1)) * n_[0] + coord(p, row, 0);
+  }
+
+  const T* pa_[3] = {};
+  const T* pb_[3] = {};
+  double lo_[3] = {}, len_[3] = {}, extent_[3] = {}, edge_[3] = {};
+  std::size_t n_[3] = {1, 1, 1};
+  std::vector<std::size_t> start_;
+  std::vector<uint32_t> rows_;
+};
+
 }  // namespace
 
 std::vector<ClaimCandidate> greedy_matching(std::vector<ClaimCandidate> candidates, std::size_t n_a,
@@ -158,6 +251,8 @@ uint64_t run_exclusive(const ExclusiveArgs<T>& a) {
   };
   // Claims, across slot-0 rows on the threads; which thread found a candidate does not matter,
   // the matching sorts them into one total order.
+  ClaimCells<T> cells;
+  const bool use_cells = r.has_cutoff && a.reach > 0 && cells.build(a);
   const int threads = std::max(1, a.n_threads);
   std::vector<std::vector<ClaimCandidate>> found(threads);
   std::vector<uint64_t> evaluated(threads, 0);
@@ -166,18 +261,25 @@ uint64_t run_exclusive(const ExclusiveArgs<T>& a) {
     const int t = omp_get_thread_num();
     PairEvaluator<T> ev(a);
     ev.run(r.uniform_ops, 0, 0, 0, 0);
+    const auto visit = [&](std::size_t ra, std::size_t rb) {
+      const auto [c0, c1] = words(ra, rb);
+      ev.run(r.varying_ops, ra, rb, c0, c1);
+      ++evaluated[t];
+      if (ev.reg(r.claim_reg) != T(0))
+        found[t].push_back(
+            ClaimCandidate{claim_priority(a.random.seed, a.random.rule_bits, a.random.step, c0, c1),
+                           c0, c1, static_cast<uint32_t>(ra), static_cast<uint32_t>(rb)});
+    };
 #pragma omp for schedule(dynamic, 8)
     for (std::size_t ra = 0; ra < a.n_a; ++ra) {
       if (cancel_requested(a.cancel)) continue;
       ev.run(r.outer_ops, ra, 0, 0, 0);
-      for (std::size_t rb = same ? ra + 1 : 0; rb < a.n_b; ++rb) {
-        const auto [c0, c1] = words(ra, rb);
-        ev.run(r.varying_ops, ra, rb, c0, c1);
-        ++evaluated[t];
-        if (ev.reg(r.claim_reg) != T(0))
-          found[t].push_back(ClaimCandidate{
-              claim_priority(a.random.seed, a.random.rule_bits, a.random.step, c0, c1), c0, c1,
-              static_cast<uint32_t>(ra), static_cast<uint32_t>(rb)});
+      if (use_cells) {
+        cells.around(ra, [&](std::size_t rb) {
+          if (!same || rb > ra) visit(ra, rb);
+        });
+      } else {
+        for (std::size_t rb = same ? ra + 1 : 0; rb < a.n_b; ++rb) visit(ra, rb);
       }
     }
   }

@@ -15,10 +15,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <type_traits>
 
 #include "brz/exclusive.hpp"
+#include "brz/interval.hpp"
 #include "brz/isa.hpp"
 #include "brz/neighbour_search.hpp"
 
@@ -321,6 +323,14 @@ class Runner {
     x.random.ids_b = cache_.identities.of(w_, r.type_b);
     x.cancel = opts_.cancel;
     x.n_threads = rule_threads(r);
+    // The claims visit neighbouring cells when the cutoff has a finite positive bound.
+    if (r.has_cutoff && opts_.neighbour_search) {
+      const std::optional<Interval> iv =
+          register_interval<T>(w_, r, r.cutoff_reg, p.consts.data(), params_.data(), max_threads_,
+                               opts_.bin_parallel_threshold);
+      if (iv && iv->hi > 0) x.reach = iv->hi;
+      for (int d = 0; d < 3; ++d) x.len[d] = prog_.periodic_axis(d) ? w_.box().len[d] : 0.0;
+    }
     stats_->pair_evaluations += run_exclusive(x);
     stats_->pair_seconds += seconds(t0, Clock::now());
     if (cancel_requested(opts_.cancel)) return false;

@@ -60,6 +60,12 @@ struct ExclusiveArgs {
   RandomArgs random;  // the rule's key and step; ids_a / ids_b: the identities of the rows
   const int* cancel = nullptr;  // polled per slot-0 row of the claim phase
   int n_threads = 1;            // threads of the claim phase
+  /// A bound of the rule's cutoff over all pairs (0: none): the claim phase then visits only
+  /// the pairs of neighbouring cells of at least this edge, on the cutoff's position lanes.
+  /// Every write of a cutoff rule sits inside its distance guard, so a pair farther apart
+  /// never claims.
+  double reach = 0;
+  double len[3] = {0, 0, 0};  // box edge per periodic axis (0: open)
 };
 
 /// Runs the claim phase (across slot-0 rows on `n_threads` threads), the matching and the

@@ -225,3 +225,61 @@ TEST_CASE("exclusive: a cross-type sweep on permuted rows gives each agent the s
   CHECK(std::count(plain.begin(), plain.end(), 1.0) > 0);
   for (int round = 0; round < 3; ++round) CHECK(run(true) == plain);
 }
+
+TEST_CASE("exclusive: a cutoff rule's claims on cells equal those over all pairs", "[exclusive]") {
+  // One type (lanes: position 0-2, count 3): a pair claims when its (minimum-image) squared
+  // distance is below 1, the cutoff.
+  for (bool periodic : {false, true}) {
+    INFO("periodic " << periodic);
+    ProgramBuilder pb;
+    pb.lanes = {4};
+    if (periodic) {
+      pb.periodic_mask = 7;
+      pb.coord_lane = {0};
+    }
+    auto& r = pb.pair(0, 0);
+    const uint16_t cut = r.cnst(1.0);
+    uint16_t d2 = 0;
+    for (uint16_t d = 0; d < 3; ++d) {
+      uint16_t diff = r.op(Op::SUB, r.load(0, d), r.load(1, d));
+      if (periodic) {
+        const uint16_t edge = r.box(d);
+        diff = r.op(Op::MINIMG, diff, edge, r.op(Op::DIV, cut, edge));
+      }
+      const uint16_t sq = r.op(Op::MUL, diff, diff);
+      d2 = d == 0 ? sq : r.op(Op::ADD, d2, sq);
+    }
+    const uint16_t near = r.op(Op::LT, d2, cut);
+    const uint16_t one = r.op(Op::SELECT, near, cut, r.cnst(0.0));
+    r.acc(0, 3, one);
+    r.acc(1, 3, one);
+    r.raw(static_cast<uint16_t>(Op::CLAIM), 0, near, 0, 0);
+    r.cflag = 1;
+    r.creg = cut;
+    const auto prog = pb.build();
+
+    const std::size_t n = 3000;
+    std::mt19937 gen(5);
+    std::uniform_real_distribution<double> pos(0.0, 20.0);
+    std::vector<double> xyz(3 * n);
+    for (double& v : xyz) v = pos(gen);
+    auto run = [&](bool search, uint64_t& evaluations) {
+      auto holder = brz::make_world(prog, {n}, brz::Precision::F64);
+      auto& w = static_cast<brz::World<double>&>(*holder);
+      const double lo[3] = {0, 0, 0}, hi[3] = {20, 20, 20};
+      if (periodic) w.set_box(lo, hi);
+      for (std::size_t i = 0; i < n; ++i)
+        for (uint32_t d = 0; d < 3; ++d) w.column(0, d)[i] = xyz[3 * i + d];
+      brz::ExecOptions o;
+      o.neighbour_search = search;
+      evaluations = brz::run_steps(w, {0}, 1, 0.01, o).pair_evaluations;
+      return std::vector<double>(w.column(0, 3), w.column(0, 3) + n);
+    };
+    uint64_t cells = 0, all = 0;
+    const std::vector<double> on_cells = run(true, cells);
+    const std::vector<double> on_all = run(false, all);
+    CHECK(on_cells == on_all);
+    CHECK(std::count(on_all.begin(), on_all.end(), 1.0) > 100);
+    CHECK(cells < all / 10);
+  }
+}
