@@ -15,9 +15,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <type_traits>
 
+#include "brz/exclusive.hpp"
+#include "brz/interval.hpp"
 #include "brz/isa.hpp"
 #include "brz/neighbour_search.hpp"
 
@@ -213,6 +216,7 @@ class Runner {
     } else {
       if (r.stores.empty()) return true;
       if (pair_count(r) == 0) return true;
+      if (r.exclusive) return run_exclusive_rule(id, p, step, counter);
       // Neighbour search (c_src/neighbour_search.cpp) when the rule has a usable cutoff.
       NeighbourSearch<T>& search = cache_.search;
       const Clock::time_point t0 = Clock::now();
@@ -290,6 +294,50 @@ class Runner {
   }
 
  private:
+  // An exclusive pair rule (brz/exclusive.hpp): all pairs, no neighbour search; its periodic
+  // cutoff is still checked (CutoffError). Same arguments and answer as run_rule.
+  bool run_exclusive_rule(uint32_t id, RulePlan<T>& p, uint64_t step, uint64_t counter) {
+    const Rule& r = *p.rule;
+    ExecOptions no_search = opts_;
+    no_search.neighbour_search = false;
+    const Clock::time_point t0 = Clock::now();
+    cache_.search.prepare(w_, r, p.consts.data(), params_.data(), max_threads_, no_search, *stats_);
+    // Slot 0 of a same-type pair is the agent with the lower index in the caller's order.
+    if (r.kind == RuleKind::PairSame) w_.restore_caller_order(r.type_a, max_threads_);
+    stats_->on(rule_path(w_, id, opts_)) += 1;
+    std::vector<T*> cols_b;
+    for (uint32_t l = 0; l < prog_.lanes(r.type_b); ++l) cols_b.push_back(w_.column(r.type_b, l));
+    ExclusiveArgs<T> x;
+    x.rule = &r;
+    x.cols_a = p.cols_a.data();
+    x.cols_b = cols_b.data();
+    x.n_a = w_.count(r.type_a);
+    x.n_b = w_.count(r.type_b);
+    x.consts = p.consts.data();
+    x.params = params_.data();
+    x.n_params = prog_.n_params();
+    x.random.seed = w_.seed();
+    x.random.rule_bits = id << 16;
+    x.random.step = counter;
+    x.random.ids_a = cache_.identities.of(w_, r.type_a);
+    x.random.ids_b = cache_.identities.of(w_, r.type_b);
+    x.cancel = opts_.cancel;
+    x.n_threads = rule_threads(r);
+    // The claims visit neighbouring cells when the cutoff has a finite positive bound.
+    if (r.has_cutoff && opts_.neighbour_search) {
+      const std::optional<Interval> iv =
+          register_interval<T>(w_, r, r.cutoff_reg, p.consts.data(), params_.data(), max_threads_,
+                               opts_.bin_parallel_threshold);
+      if (iv && iv->hi > 0) x.reach = iv->hi;
+      for (int d = 0; d < 3; ++d) x.len[d] = prog_.periodic_axis(d) ? w_.box().len[d] : 0.0;
+    }
+    stats_->pair_evaluations += run_exclusive(x);
+    stats_->pair_seconds += seconds(t0, Clock::now());
+    if (cancel_requested(opts_.cancel)) return false;
+    check(p, step);
+    return true;
+  }
+
   std::size_t pair_count(const Rule& r) const {
     const std::size_t na = w_.count(r.type_a);
     if (r.kind == RuleKind::PairSame) return na < 2 ? 0 : na * (na - 1) / 2;

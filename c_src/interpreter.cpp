@@ -423,7 +423,8 @@ inline void exec_op(const Instr& in, const T** rp, T* regs, const uint8_t* lvl, 
     case Op::ACC:
     case Op::ACCMAX:
     case Op::ACCMIN:
-      break;  // handled by the sweeps
+    case Op::CLAIM:  // exclusive rules run on c_src/exclusive.cpp, never here
+      break;         // handled by the sweeps
 #define BRZ_EXEC_Data(NAME, N)
 #define BRZ_EXEC_Value(NAME, N) \
   case Op::NAME:                \

@@ -303,6 +303,17 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
           rule.stores.push_back(StoreRef{in.a, in.b, in.c, uint16_t(acc ? 1 : 0), reduce});
           break;
         }
+        case Op::CLAIM:
+          if (rule.kind == RuleKind::PerAgent)
+            reject_instr(ri, k, "CLAIM: only pair rules are exclusive (this rule is per-agent)");
+          if (rule.exclusive) reject_instr(ri, k, "CLAIM: second CLAIM in the rule");
+          if (in.dst != 0) reject_instr(ri, k, "CLAIM: dst must be 0");
+          check_reg(in.a, "a");
+          check_zero(in.b, "b");
+          check_zero(in.c, "c");
+          rule.exclusive = true;
+          rule.claim_reg = in.a;
+          break;
         default: {
           const int n = op_reg_operands(in.op);
           check_reg(in.a, "a");
@@ -321,7 +332,7 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
           }
         }
       }
-      if (!writes_lane(in.op)) {
+      if (writes_register(in.op)) {
         if (in.dst >= rule.n_regs)
           reject_instr(ri, k,
                        name + ": dst register " + std::to_string(in.dst) +

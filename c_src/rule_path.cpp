@@ -40,6 +40,7 @@ RulePath rule_path(const WorldBase& world, uint32_t rule, const ExecOptions& opt
   const Provided k = provided(world, rule, options);
   if (r.kind == RuleKind::PerAgent)
     return k.sweep ? RulePath::AgentKernel : RulePath::AgentInterpreter;
+  if (r.exclusive) return RulePath::ExclusiveInterpreter;
   switch (search.ready) {
     case Neighbours::Grid:
       return k.block ? RulePath::GridBlockKernel : RulePath::GridInterpreter;

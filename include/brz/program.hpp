@@ -27,6 +27,9 @@ constexpr bool writes_lane(Op op) noexcept {
   return op == Op::STORE || op == Op::ACC || op == Op::ACCMAX || op == Op::ACCMIN;
 }
 
+/// Whether `op` writes its dst register: every op but the lane writes and CLAIM.
+constexpr bool writes_register(Op op) noexcept { return !writes_lane(op) && op != Op::CLAIM; }
+
 enum class RuleKind : uint32_t { PerAgent = 0, PairSame = 1, PairCross = 2 };
 
 constexpr uint32_t kNoType = 0xFFFFFFFFu;
@@ -110,6 +113,10 @@ struct Rule {
   std::vector<StoreRef> stores;                            // lane writes, program order
   bool has_random = false;                                 // some UNIFORM or NORMAL
   bool has_reduction = false;                              // some ACCMAX or ACCMIN
+  // An exclusive pair rule (its CLAIM): each agent takes part in at most one applied pair,
+  // chosen among the pairs whose claim_reg is non-zero (brz/exclusive.hpp).
+  bool exclusive = false;
+  uint16_t claim_reg = 0;
 
   int arity() const noexcept { return kind == RuleKind::PerAgent ? 1 : 2; }
   uint32_t slot_type(int slot) const noexcept { return slot == 0 ? type_a : type_b; }

@@ -18,7 +18,8 @@ struct ExecOptions;
 /// per-agent rule; AllPairs*: a pair rule over all pairs; Grid*: a two-type cutoff rule over a
 /// grid; List*: a same-type cutoff rule over a neighbour list. *Kernel: the rule's generated
 /// kernel (its pair-block kernel for GridBlockKernel and ListBlockKernel, its neighbour-list
-/// kernel for ListKernel); *Interpreter: the interpreter.
+/// kernel for ListKernel); *Interpreter: the interpreter. ExclusiveInterpreter: an exclusive pair
+/// rule (claims, matching, then the chosen pairs), on the scalar evaluator of brz/exclusive.hpp.
 #define BRZ_RULE_PATHS(X)                         \
   X(AgentKernel, "agent_kernel")                  \
   X(AgentInterpreter, "agent_interpreter")        \
@@ -28,7 +29,8 @@ struct ExecOptions;
   X(GridInterpreter, "grid_interpreter")          \
   X(ListBlockKernel, "list_block_kernel")         \
   X(ListInterpreter, "list_interpreter")          \
-  X(ListKernel, "list_kernel")
+  X(ListKernel, "list_kernel")                    \
+  X(ExclusiveInterpreter, "exclusive_interpreter")
 
 enum class RulePath : uint8_t {
 #define BRZ_RULE_PATH_ENUM(id, name) id,

@@ -10,6 +10,7 @@
 
 #include "brz/neighbour_search.hpp"
 #include "brz/rule_path.hpp"
+#include "builder.hpp"
 #include "cross_fixture.hpp"
 #include "fixture_library.hpp"
 #include "kernel_fixture.hpp"
@@ -134,6 +135,25 @@ TEST_CASE("rule_path: every path has a world that takes it, and a run counts it 
     if (c.path != RulePath::AgentKernel && c.path != RulePath::AgentInterpreter)
       CHECK(res.pair_evaluations > 0);
     covered.insert(c.path);
+  }
+  {
+    // An exclusive rule (a CLAIM) takes its own path, library or not.
+    INFO("exclusive rule");
+    ProgramBuilder pb;
+    pb.lanes = {1};
+    auto& r = pb.pair(0, 0);
+    const uint16_t one = r.cnst(1.0);
+    r.acc(0, 0, one);
+    r.raw(static_cast<uint16_t>(brz::Op::CLAIM), 0, one, 0, 0);
+    auto holder = brz::make_world(pb.build(), {4}, brz::Precision::F64);
+    brz::ExecOptions o;
+    o.max_threads = 1;
+    CHECK(brz::rule_path(*holder, 0, o) == RulePath::ExclusiveInterpreter);
+    const brz::RunStepsResult res = brz::run_steps(*holder, {0}, 1, 0.01, o);
+    for (std::size_t p = 0; p < brz::kRulePaths; ++p)
+      CHECK(res.sweeps[p] ==
+            (static_cast<RulePath>(p) == RulePath::ExclusiveInterpreter ? 1u : 0u));
+    covered.insert(RulePath::ExclusiveInterpreter);
   }
   CHECK(covered.size() == brz::kRulePaths);
 }

@@ -220,7 +220,8 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   @doc """
   A random program built from the format: 1-3 types (rarely more, rarely with huge lane
   counts), a param table that is sometimes huge, rules of every kind with random SSA bodies
-  (LOAD/CONST/PARAM, every arithmetic opcode, STOREs, ACCs, ACCMAXs and ACCMINs), constant
+  (LOAD/CONST/PARAM, every arithmetic opcode, STOREs, ACCs, ACCMAXs and ACCMINs, sometimes a
+  CLAIM), constant
   pools that are
   sometimes large, and CONST/PARAM indices anywhere in range (and sometimes one past it).
   A third of the programs are periodic (a random axis mask, coordinate lanes for the types
@@ -307,6 +308,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
     {instrs, next_reg} = gen_body(body_len, slot_lanes, n_consts, n_params, periodic)
     stores = gen_stores(kind, slot_lanes, next_reg)
     instrs = if chance(0.15), do: interleave(instrs, stores), else: instrs ++ stores
+    instrs = instrs ++ gen_claims(kind, next_reg)
     # Rarely one damaged instruction.
     instrs =
       if instrs != [] and chance(0.04), do: edit_list(instrs, &damage_instr/1), else: instrs
@@ -447,6 +449,20 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
 
       {op, 0, slot, lane, :rand.uniform(next_reg) - 1, 0}
     end)
+  end
+
+  # Exclusive rules: a CLAIM of any register written, mostly in pair rules; rarely in a
+  # per-agent rule or twice in a rule, which the engine rejects.
+  defp gen_claims(_kind, 0), do: []
+
+  defp gen_claims(kind, next_reg) do
+    claim = fn -> {80, 0, :rand.uniform(next_reg) - 1, 0, 0, 0} end
+
+    cond do
+      kind != 0 and chance(0.2) -> [claim.() | if(chance(0.05), do: [claim.()], else: [])]
+      kind == 0 and chance(0.01) -> [claim.()]
+      true -> []
+    end
   end
 
   # Stores placed anywhere after the instruction that writes their register (instruction k

@@ -69,6 +69,16 @@ defmodule BrokenRecord.Zero.Interpreter do
     end)
   end
 
+  @doc """
+  Whether a pair of an exclusive rule would act (careful path): its claim register
+  (`Program.Rule`'s `claim`) is non-zero. Stored values are not checked.
+  """
+  @spec claim(Rule.t(), tuple, tuple, tuple, Random.draw() | nil) :: boolean
+  def claim(%Rule{claim: reg} = rule, a, b, params, draw \\ nil) when reg != nil do
+    regs = rule |> run({a, b}, params, draw) |> elem(0)
+    Map.fetch!(regs, reg) != 0.0
+  end
+
   @doc "Applies a per-agent rule to one agent's lane tuple (careful path)."
   @spec agent(Rule.t(), tuple, tuple, Random.draw() | nil) :: tuple
   def agent(rule, lanes, params, draw \\ nil) do

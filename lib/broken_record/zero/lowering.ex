@@ -82,7 +82,10 @@ defmodule BrokenRecord.Zero.Lowering do
       slots: slots,
       reductions: rule.reductions,
       params: params |> Enum.with_index() |> Map.new(),
-      periodic: Space.axis_indices(system.space)
+      periodic: Space.axis_indices(system.space),
+      exclusive: rule.exclusive,
+      guard: true,
+      acts: false
     }
 
     # The cutoff bound reads start-of-rule values, so it is lowered first.
@@ -104,6 +107,7 @@ defmodule BrokenRecord.Zero.Lowering do
 
     st = Enum.reduce(rule.body, st, &statement/2)
     st = emit_stores(st)
+    {claim, st} = claim(st)
 
     consts =
       st.consts
@@ -124,7 +128,8 @@ defmodule BrokenRecord.Zero.Lowering do
       consts: consts,
       instrs: Enum.reverse(st.instrs),
       n_regs: st.next,
-      cutoff: cutoff
+      cutoff: cutoff,
+      claim: claim
     }
 
     {prog, st}
@@ -145,6 +150,7 @@ defmodule BrokenRecord.Zero.Lowering do
 
   defp statement({:store, _, {slot, field}, e}, st) do
     {value, st} = expr(e, st)
+    st = acts(st)
     put_in(st.fields[{slot, field}], value)
   end
 
@@ -152,15 +158,23 @@ defmodule BrokenRecord.Zero.Lowering do
     {c, st} = expr(cond, st)
     before_fields = st.fields
     vars = st.vars
+    guard = st.guard
 
-    st_then = Enum.reduce(then_stmts, st, &statement/2)
+    {then_guard, st} = guard(st, c, :then)
+    st_then = Enum.reduce(then_stmts, %{st | guard: then_guard}, &statement/2)
     then_fields = st_then.fields
 
+    {else_guard, st_then} = guard(%{st_then | guard: guard}, c, :else)
+
     st_else =
-      Enum.reduce(else_stmts, %{st_then | fields: before_fields, vars: vars}, &statement/2)
+      Enum.reduce(
+        else_stmts,
+        %{st_then | fields: before_fields, vars: vars, guard: else_guard},
+        &statement/2
+      )
 
     else_fields = st_else.fields
-    st = %{st_else | vars: vars}
+    st = %{st_else | vars: vars, guard: guard}
 
     keys = Enum.uniq(Map.keys(then_fields) ++ Map.keys(else_fields))
 
@@ -171,6 +185,37 @@ defmodule BrokenRecord.Zero.Lowering do
       put_in(st.fields[key], merged)
     end)
   end
+
+  # Exclusive rules: whether a pair would act is the OR of the conditions guarding its writes
+  # (docs/dsl.md, "Exclusive pair rules"). `st.guard` is the condition of the branch being
+  # lowered (`true` at the top level), `st.acts` the OR so far (`false` before any write).
+  defp guard(%{exclusive: false} = st, _c, _branch), do: {true, st}
+
+  defp guard(st, c, branch) do
+    {c, st} = if branch == :then, do: {c, st}, else: emit(st, :not, c)
+
+    case st.guard do
+      true -> {c, st}
+      outer -> emit(st, :and, outer, c)
+    end
+  end
+
+  defp acts(%{exclusive: false} = st), do: st
+  defp acts(%{acts: true} = st), do: st
+  defp acts(%{guard: true} = st), do: %{st | acts: true}
+  defp acts(%{acts: false, guard: g} = st), do: %{st | acts: g}
+
+  defp acts(%{acts: acts, guard: g} = st) do
+    {reg, st} = emit(st, :or, acts, g)
+    %{st | acts: reg}
+  end
+
+  # The claim register of an exclusive rule: 1.0 when a write is unconditional, 0.0 when the
+  # body writes nothing.
+  defp claim(%{exclusive: false} = st), do: {nil, st}
+  defp claim(%{acts: true} = st), do: const(1.0, st)
+  defp claim(%{acts: false} = st), do: const(0.0, st)
+  defp claim(%{acts: reg} = st), do: {reg, st}
 
   defp field_value(key, fields, st) do
     case Map.fetch(fields, key) do

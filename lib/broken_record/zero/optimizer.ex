@@ -182,7 +182,8 @@ defmodule BrokenRecord.Zero.Optimizer do
       rule
       | instrs: Enum.reverse(st.out),
         consts: rule.consts ++ Enum.reverse(st.new_consts),
-        cutoff: cutoff
+        cutoff: cutoff,
+        claim: rule.claim && Map.get(st.rename, rule.claim, rule.claim)
     }
   end
 
@@ -290,7 +291,8 @@ defmodule BrokenRecord.Zero.Optimizer do
   ## Dead code
 
   defp eliminate_dead(%Rule{instrs: instrs} = rule) do
-    roots = if rule.cutoff, do: MapSet.new([rule.cutoff.reg]), else: MapSet.new()
+    roots =
+      for reg <- [rule.cutoff && rule.cutoff.reg, rule.claim], reg, into: MapSet.new(), do: reg
 
     {kept, _live} =
       instrs
@@ -348,7 +350,16 @@ defmodule BrokenRecord.Zero.Optimizer do
         cutoff -> %{cutoff | reg: Map.fetch!(st.regs, cutoff.reg)}
       end
 
-    %{rule | instrs: instrs, consts: Enum.reverse(st.values), n_regs: st.next, cutoff: cutoff}
+    claim = rule.claim && Map.fetch!(st.regs, rule.claim)
+
+    %{
+      rule
+      | instrs: instrs,
+        consts: Enum.reverse(st.values),
+        n_regs: st.next,
+        cutoff: cutoff,
+        claim: claim
+    }
   end
 
   defp define(st, old), do: %{st | regs: Map.put(st.regs, old, st.next), next: st.next + 1}

@@ -205,6 +205,11 @@ defmodule BrokenRecord.Zero.Parser do
     %{acc | rules: [interaction(header, body, meta, acc, ctx) | acc.rules]}
   end
 
+  defp system_statement({:interaction, meta, [header, opts, [do: body]]}, acc, ctx) do
+    rule = interaction(header, body, meta, acc, ctx)
+    %{acc | rules: [interaction_options(rule, opts, meta, ctx) | acc.rules]}
+  end
+
   defp system_statement({:potential, meta, [header, [do: body]]}, acc, ctx) do
     {stmts, value} =
       case statements(body) do
@@ -544,6 +549,50 @@ defmodule BrokenRecord.Zero.Parser do
       meta,
       "interaction expects name(params) do ... end, got: #{Macro.to_string(header)}"
     )
+  end
+
+  # `interaction name(params), exclusive: true do ... end`: the one option of a rule.
+  defp interaction_options(rule, opts, meta, ctx) do
+    unless is_list(opts) and opts != [] do
+      error!(
+        ctx,
+        meta,
+        "rule #{rule.name}: options must be a keyword list, got: " <>
+          Macro.to_string(opts)
+      )
+    end
+
+    Enum.reduce(opts, rule, fn
+      {:exclusive, value}, rule when is_boolean(value) ->
+        if value and length(rule.agents) != 2 do
+          error!(
+            ctx,
+            meta,
+            "rule #{rule.name}: exclusive: true needs a pair rule (two agent params); " <>
+              "a per-agent rule claims no partner"
+          )
+        end
+
+        %{rule | exclusive: value}
+
+      {:exclusive, value}, rule ->
+        error!(
+          ctx,
+          meta,
+          "rule #{rule.name}: exclusive must be true or false, got: #{Macro.to_string(value)}"
+        )
+
+      {key, _}, rule ->
+        error!(
+          ctx,
+          meta,
+          "rule #{rule.name}: unknown option #{Macro.to_string(key)} (the only option is " <>
+            "exclusive: true)"
+        )
+
+      other, rule ->
+        error!(ctx, meta, "rule #{rule.name}: bad option #{Macro.to_string(other)}")
+    end)
   end
 
   defp body_statements(body, ctx, scope) do

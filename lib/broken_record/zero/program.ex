@@ -7,8 +7,22 @@ defmodule BrokenRecord.Zero.Program do
   """
 
   defmodule Rule do
-    @moduledoc "One lowered rule: kind, agent types, constant pool, instructions, cutoff."
-    defstruct [:name, :kind, :type_a, :type_b, consts: [], instrs: [], n_regs: 0, cutoff: nil]
+    @moduledoc """
+    One lowered rule: kind, agent types, constant pool, instructions, cutoff, and `claim`: in
+    an exclusive pair rule the register that says whether a pair would act (encoded as the
+    rule's last instruction, a `CLAIM`), else `nil`.
+    """
+    defstruct [
+      :name,
+      :kind,
+      :type_a,
+      :type_b,
+      consts: [],
+      instrs: [],
+      n_regs: 0,
+      cutoff: nil,
+      claim: nil
+    ]
 
     @type instr :: {atom, non_neg_integer, non_neg_integer, non_neg_integer, non_neg_integer}
     @type t :: %__MODULE__{
@@ -20,7 +34,8 @@ defmodule BrokenRecord.Zero.Program do
             instrs: [instr],
             n_regs: non_neg_integer,
             cutoff:
-              nil | %{lane_a: non_neg_integer, lane_b: non_neg_integer, reg: non_neg_integer}
+              nil | %{lane_a: non_neg_integer, lane_b: non_neg_integer, reg: non_neg_integer},
+            claim: nil | non_neg_integer
           }
   end
 
@@ -128,13 +143,13 @@ defmodule BrokenRecord.Zero.Program do
       u32(rule.type_b || @none),
       u32(length(rule.consts)),
       u32(rule.n_regs),
-      u32(length(rule.instrs)),
+      u32(length(instrs_with_claim(rule))),
       u32(flag),
       u32(la),
       u32(lb),
       u32(reg),
       Enum.map(rule.consts, &<<&1::float-little-64>>),
-      Enum.map(rule.instrs, fn {op, d, a, b, c} ->
+      Enum.map(instrs_with_claim(rule), fn {op, d, a, b, c} ->
         <<Map.fetch!(@opcodes, op)::little-16, d::little-16, a::little-16, b::little-16,
           c::little-16, 0::little-16>>
       end)
@@ -142,6 +157,12 @@ defmodule BrokenRecord.Zero.Program do
   end
 
   defp u32(n), do: <<n::little-32>>
+
+  # The binary carries an exclusive rule's claim register as its last instruction.
+  defp instrs_with_claim(%Rule{claim: nil, instrs: instrs}), do: instrs
+
+  defp instrs_with_claim(%Rule{claim: reg, instrs: instrs}),
+    do: instrs ++ [{:claim, 0, reg, 0, 0}]
 
   @doc """
   Decodes a program binary. Raises `ArgumentError` if it is malformed (the structural checks;
@@ -188,18 +209,30 @@ defmodule BrokenRecord.Zero.Program do
     instr_bytes = n_instrs * 12
     <<instrs::binary-size(instr_bytes), rest::binary>> = rest
 
+    instrs =
+      for <<op::little-16, d::little-16, a::little-16, b::little-16, c::little-16,
+            _::little-16 <- instrs>> do
+        {fetch!(@names, op, "opcode"), d, a, b, c}
+      end
+
+    {claims, instrs} = Enum.split_with(instrs, &match?({:claim, _, _, _, _}, &1))
+
+    claim =
+      case claims do
+        [] -> nil
+        [{:claim, _, reg, _, _}] -> reg
+        _ -> raise ArgumentError, "invalid program: more than one CLAIM in a rule"
+      end
+
     rule = %Rule{
       kind: fetch!(@kind_names, kind, "rule kind"),
       type_a: ta,
       type_b: if(tb == @none, do: nil, else: tb),
       consts: for(<<c::float-little-64 <- consts>>, do: c),
       n_regs: n_regs,
-      instrs:
-        for <<op::little-16, d::little-16, a::little-16, b::little-16, c::little-16,
-              _::little-16 <- instrs>> do
-          {fetch!(@names, op, "opcode"), d, a, b, c}
-        end,
-      cutoff: if(flag == 1, do: %{lane_a: la, lane_b: lb, reg: reg})
+      instrs: instrs,
+      cutoff: if(flag == 1, do: %{lane_a: la, lane_b: lb, reg: reg}),
+      claim: claim
     }
 
     decode_rules(rest, n - 1, [rule | acc])

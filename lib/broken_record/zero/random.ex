@@ -111,6 +111,26 @@ defmodule BrokenRecord.Zero.Random do
     )
   end
 
+  @doc """
+  The call site whose words rank the pairs of an exclusive rule (`claim_priority/4`): the last
+  one, which an exclusive rule's `uniform()` and `normal()` calls never get
+  (`BrokenRecord.Zero.RandomSites`).
+  """
+  @spec claim_site() :: non_neg_integer
+  def claim_site, do: 0xFFFF
+
+  @doc """
+  The priority of the pair `{i, j}` (ordered as by `ids/3`) of exclusive rule `rule`: the
+  64-bit number `w0 * 2^32 + w1` of the words of `claim_site/0`. Lower priorities claim first
+  (`docs/dsl.md`, "Exclusive pair rules").
+  """
+  @spec claim_priority(source, non_neg_integer, non_neg_integer, non_neg_integer) ::
+          non_neg_integer
+  def claim_priority(source, rule, i, j) do
+    {w0, w1, _, _} = words(source, rule, claim_site(), i, j)
+    bor(w0 <<< 32, w1)
+  end
+
   @doc "`uniform()`: a float in the open interval (0, 1), `uniform_f64(w0, w1)`."
   @spec uniform(source, non_neg_integer, non_neg_integer, non_neg_integer, non_neg_integer) ::
           float

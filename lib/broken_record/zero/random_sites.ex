@@ -6,8 +6,9 @@ defmodule BrokenRecord.Zero.RandomSites do
   order (statements in order, an `if`'s condition before its branches, a call's arguments left
   to right), so that the value a call site returns does not depend on which branches ran
   before it (`BrokenRecord.Zero.Random`: the site is part of the key). A rule with more than
-  65536 call sites, or whose index is beyond 65535 while it has one, is a `CompileError`: the
-  key has 16 bits for each.
+  65536 call sites (65535 in an exclusive rule, whose pairs are ranked by the last site), or
+  whose index is beyond 65535 while it has one or is exclusive, is a `CompileError`: the key
+  has 16 bits for each.
   """
 
   alias BrokenRecord.Zero.{CompiledSystem, Random}
@@ -19,18 +20,20 @@ defmodule BrokenRecord.Zero.RandomSites do
 
   defp number_rule(rule, file) do
     {body, sites} = statements(rule.body, 0)
+    # An exclusive rule ranks its pairs with the words of the last site.
+    limit = if rule.exclusive, do: Random.claim_site(), else: Random.max_site() + 1
 
     cond do
-      sites == 0 ->
+      sites == 0 and not rule.exclusive ->
         rule
 
-      sites > Random.max_site() + 1 ->
+      sites > limit ->
         raise CompileError,
           file: file,
           line: rule.line,
           description:
             "rule #{rule.name} has #{sites} calls of uniform() and normal(); at most " <>
-              "#{Random.max_site() + 1} are supported"
+              "#{limit} are supported"
 
       rule.index > Random.max_site() ->
         raise CompileError,

@@ -14,7 +14,8 @@ defmodule BrokenRecord.Zero.Reductions do
   A field of an agent type that a rule writes both as a reduction and otherwise, or with both
   max and min, is a `CompileError` (a same-type rule's two agents count as one: their writes
   share the field's accumulator). A pair-rule write that sums into a field whose type is not a
-  quantity to add (`warn_summed?/1`) is a compile-time warning.
+  quantity to add (`warn_summed?/1`) is a compile-time warning, except in an exclusive rule
+  (each agent is in at most one applied pair, so the sum is one pair's value).
   """
 
   alias BrokenRecord.Zero.CompiledSystem
@@ -69,7 +70,8 @@ defmodule BrokenRecord.Zero.Reductions do
           type = Map.fetch!(slots, slot)
           declared = Agent.field(CompiledSystem.agent(system, type), field)
 
-          if warn_summed?(declared.type),
+          # An exclusive rule applies at most one pair per agent: its sum is that pair's.
+          if warn_summed?(declared.type) and not rule.exclusive,
             do: [
               {line,
                "rule #{rule.name} writes #{inspect(declared.type)} field #{field} of #{type} " <>

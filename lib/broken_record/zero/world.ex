@@ -172,10 +172,12 @@ defmodule BrokenRecord.Zero.World do
   `sweeps` counts the sweeps the native engine has run for the world so far per path
   (docs/engine.md, "Rule paths"): `agent_kernel`, `agent_interpreter`, `all_pairs_kernel`,
   `all_pairs_interpreter`, `grid_block_kernel`, `grid_interpreter`, `list_block_kernel`,
-  `list_interpreter` and `list_kernel`; `neighbour_builds` counts the neighbour lists built for
+  `list_interpreter`, `list_kernel` and `exclusive_interpreter` (an exclusive pair rule);
+  `neighbour_builds` counts the neighbour lists built for
   same-type cutoff rules (a neighbour-list sweep that built none reused a list). Pure-Elixir
   worlds report `kernels: []`, `kernel_status: :none`, `kernel_isa: nil`, their sweeps on the
-  paths `agent_elixir`, `all_pairs_elixir` and `cells_elixir` (a cutoff rule over a cell list),
+  paths `agent_elixir`, `all_pairs_elixir`, `cells_elixir` (a cutoff rule over a cell list)
+  and `exclusive_elixir` (an exclusive pair rule),
   and no neighbour builds. `box` is the box of a periodic space as corners
   `{{xlo, ylo, zlo}, {xhi, yhi, zhi}}` (`nil` in open space). `timings` holds the wall-clock
   seconds spent since the world was created: `run` in whole runs, `pairs` in pair sweeps and

@@ -144,7 +144,8 @@ defmodule BrokenRecord.Zero.ProgramTest do
                round: 62,
                sign: 63,
                mod: 64,
-               minimg: 65
+               minimg: 65,
+               claim: 80
              }
     end
 

@@ -28,7 +28,17 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   @behaviour BrokenRecord.Zero.Backend
 
-  alias BrokenRecord.Zero.{Box, CompiledSystem, NumericalError, Ops, Program, Space, State}
+  alias BrokenRecord.Zero.{
+    Box,
+    CompiledSystem,
+    NumericalError,
+    Ops,
+    Program,
+    Random,
+    Space,
+    State
+  }
+
   alias BrokenRecord.Zero.Backend.Elixir.Cells
   alias BrokenRecord.Zero.Codegen.Elixir, as: Codegen
   alias BrokenRecord.Zero.Conservation.Sums
@@ -222,6 +232,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
       path =
         case {elem(rules, id), Map.get(reaches, id)} do
           {%Rule{kind: :per_agent}, _} -> :agent_elixir
+          {%Rule{claim: claim}, _} when claim != nil -> :exclusive_elixir
           {_, nil} -> :all_pairs_elixir
           {_, _reach} -> :cells_elixir
         end
@@ -379,10 +390,12 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   defp run_stage({:pairs, id, %Rule{} = rule}, world, system, params, reaches, step) do
     t0 = System.monotonic_time()
-    ctx = pair_context(system, id, rule, params, step, random_source(world, step))
+    source = random_source(world, step)
+    ctx = pair_context(system, id, rule, params, step, source)
 
     {accs, neighbour} =
       case Map.fetch!(reaches, id) do
+        _ when rule.claim != nil -> {exclusive_pairs(world, id, rule, params, source, ctx), 0.0}
         nil -> {all_pairs(world.lanes, rule, ctx), 0.0}
         reach -> cell_pairs(world, rule, reach, ctx)
       end
@@ -462,6 +475,13 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
       end
 
     neighbour = seconds_since(t0)
+    {pair_accs(pairs, rows, rule, ctx), neighbour}
+  end
+
+  # The accumulators of the pairs `pairs` (`{i, j}`, in ascending order) of a pair rule whose
+  # agent types hold the rows `rows` (`[a_rows]` or `[a_rows, b_rows]`).
+  defp pair_accs(pairs, rows, rule, ctx) do
+    types = pair_types(rule)
     a_tuple = List.to_tuple(hd(rows))
     b_tuple = List.to_tuple(List.last(rows))
     same? = rule.kind == :pair_same
@@ -479,13 +499,44 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
           else: {accs_a, accumulate(accs_b, j, db, b_modes, ctx, rule.type_b)}
       end)
 
-    accs =
-      Enum.zip_with([{accs_a, a_modes}, {accs_b, b_modes}], rows, fn {accs, modes}, rows ->
-        zero = zero_acc(modes)
-        for i <- 0..(length(rows) - 1)//1, do: Map.get(accs, i, zero)
+    Enum.zip_with([{accs_a, a_modes}, {accs_b, b_modes}], rows, fn {accs, modes}, rows ->
+      zero = zero_acc(modes)
+      for i <- 0..(length(rows) - 1)//1, do: Map.get(accs, i, zero)
+    end)
+  end
+
+  # An exclusive rule (docs/dsl.md, "Exclusive pair rules"): every pair whose claim holds is a
+  # candidate with the priority `Random.claim_priority/4`; greedily in (priority, identities)
+  # order, a candidate whose agents are both unclaimed claims them; the claimed pairs are
+  # applied. An agent's identity is its index here (this backend never reorders rows).
+  defp exclusive_pairs(world, id, rule, params, source, ctx) do
+    rows = Enum.map(pair_types(rule), fn {type, _, _} -> Map.fetch!(world.lanes, type) end)
+    a_rows = hd(rows)
+    b_rows = List.last(rows)
+    same? = rule.kind == :pair_same
+    module = ctx.system.module
+
+    candidates =
+      for {a, i} <- Enum.with_index(a_rows),
+          {b, j} <- Enum.with_index(b_rows),
+          not same? or i < j,
+          module.__brz_claim__(id, a, b, params, source, i, j) do
+        {ci, cj} = Random.ids(rule.kind, i, j)
+        {Random.claim_priority(source, id, ci, cj), ci, cj, i, j}
+      end
+
+    {chosen, _claimed} =
+      candidates
+      |> Enum.sort()
+      |> Enum.reduce({[], MapSet.new()}, fn {_, _, _, i, j}, {chosen, claimed} ->
+        key_b = if same?, do: {0, j}, else: {1, j}
+
+        if MapSet.member?(claimed, {0, i}) or MapSet.member?(claimed, key_b),
+          do: {chosen, claimed},
+          else: {[{i, j} | chosen], claimed |> MapSet.put({0, i}) |> MapSet.put(key_b)}
       end)
 
-    {accs, neighbour}
+    pair_accs(Enum.sort(chosen), rows, rule, ctx)
   end
 
   # Adds an agent's delta to its accumulator (created by zero_acc/1 on its first pair).

@@ -2,6 +2,8 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   @moduledoc """
   Generates the pure-Elixir backend's rule functions from the program, at compile time.
 
+  An exclusive pair rule also gets a clause of `__brz_claim__/7` (the arguments of
+  `__brz_pair__/7`; whether the pair would act: its claim register is non-zero).
   Each rule becomes one clause of `__brz_agent__/5` (per-agent rules: rule index, lane tuple,
   params, random source and the agent's identity in; lane tuple out) or `__brz_pair__/7` (pair
   rules: rule index, two lane tuples, params, random source and both identities in; two delta
@@ -26,14 +28,22 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
       |> Enum.with_index()
       |> Enum.map(fn {rule, k} -> clause(rule, k) end)
 
+    claims =
+      for {%Rule{claim: claim} = rule, k} <- Enum.with_index(program.rules),
+          claim != nil,
+          do: claim_clause(rule, k)
+
     fallbacks = [
       quote do
         def __brz_agent__(_, _, _, _, _), do: raise(ArgumentError, "not a per-agent rule")
         def __brz_pair__(_, _, _, _, _, _, _), do: raise(ArgumentError, "not a pair rule")
+
+        def __brz_claim__(_, _, _, _, _, _, _),
+          do: raise(ArgumentError, "not an exclusive pair rule")
       end
     ]
 
-    clauses ++ fallbacks
+    clauses ++ claims ++ fallbacks
   end
 
   @doc """
@@ -149,6 +159,40 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
     end
   end
 
+  # `__brz_claim__/7` of an exclusive rule: whether the pair would act (its claim register is
+  # non-zero), from the same straight-line body; nothing is stored or checked.
+  defp claim_clause(%Rule{claim: claim} = rule, k) do
+    a = slot_var(0)
+    b = slot_var(1)
+    params = Macro.var(:params, __MODULE__)
+    body = body(rule, k)
+    {source, [i, j], draw, ids} = random_args(rule, k, 2)
+
+    quote do
+      def __brz_claim__(
+            unquote(k),
+            unquote(a),
+            unquote(b),
+            unquote(params),
+            unquote(source),
+            unquote(i),
+            unquote(j)
+          ) do
+        unquote_splicing(ids ++ body)
+        unquote(reg(claim)) != 0.0
+      rescue
+        ArithmeticError ->
+          BrokenRecord.Zero.Interpreter.claim(
+            unquote(Macro.escape(rule)),
+            unquote(a),
+            unquote(b),
+            unquote(params),
+            unquote(draw)
+          )
+      end
+    end
+  end
+
   # A lane this slot does not write: -0.0 to a sum, nil (no value) to a max or min.
   defp deltas(stored, slot, acc_lanes, modes) do
     parts =
@@ -204,6 +248,7 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   # Straight-line code; a register that nothing reads (a cutoff bound) is bound to `_`.
   defp body(rule, k) do
     read = rule.instrs |> Enum.flat_map(&Program.reads/1) |> MapSet.new()
+    read = if rule.claim, do: MapSet.put(read, rule.claim), else: read
 
     for {op, d, a, b, c} = i <- rule.instrs, not Program.lane_write?(i) do
       target = if MapSet.member?(read, d), do: reg(d), else: Macro.var(:_, nil)

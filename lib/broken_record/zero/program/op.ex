@@ -76,6 +76,10 @@ defmodule BrokenRecord.Zero.Program.Op do
     # min of register `c` over the pairs (docs/program.md, "Execution of one step").
     [name: :accmax, code: 8, arity: 1, class: :data],
     [name: :accmin, code: 9, arity: 1, class: :data],
+    # Exclusive pair rules: register `a` says whether the pair would act (a claim); executors
+    # apply the rule to a greedy matching of the claiming pairs (docs/program.md, "Exclusive
+    # pair rules"). `Program.Rule` holds it as `claim`, not among its instructions.
+    [name: :claim, code: 80, arity: 1, class: :data],
     [
       name: :add,
       code: 10,
