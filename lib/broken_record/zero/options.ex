@@ -17,6 +17,7 @@ defmodule BrokenRecord.Zero.Options do
   alias BrokenRecord.Zero.{Backend, CompiledSystem, Random, State}
 
   @run [:steps, :dt, :rules, :params]
+  @max_u64 2 ** 64 - 1
   @random [:seed, :start_step]
   @simulate @run ++ [:backend, :conservation] ++ @random
   @world [:backend, :precision, :kernels] ++ @random
@@ -166,9 +167,10 @@ defmodule BrokenRecord.Zero.Options do
     known!(opts, known)
     steps = Keyword.get(opts, :steps, 1000)
 
-    unless is_integer(steps) and steps >= 0 do
+    # the engine counts steps in 64 bits (the step index, docs/dsl.md "Random numbers")
+    unless is_integer(steps) and steps in 0..@max_u64 do
       raise ArgumentError,
-            "invalid option steps: #{inspect(steps)}; expected a non-negative integer"
+            "invalid option steps: #{inspect(steps)}; expected an integer in 0..#{@max_u64}"
     end
 
     dt = Keyword.get(opts, :dt, 0.01)

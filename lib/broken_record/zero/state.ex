@@ -24,6 +24,59 @@ defmodule BrokenRecord.Zero.State do
   @max_int %{f64: 9_007_199_254_740_992, f32: 16_777_216}
 
   @doc """
+  Raises `ArgumentError` when a collection that the system declares is missing from `state`
+  while a key of the state is one or two edits away from it: a misspelt key would otherwise run
+  zero agents of that type. Both backends call it (`BrokenRecord.Zero.World.new/3`).
+
+      iex> system = BrokenRecord.Zero.TestSystems.Spring.__system__()
+      iex> BrokenRecord.Zero.State.check_collections!(system, %{particle: []})
+      ** (ArgumentError) state has no key :particles (the collection of Particle), but has :particle: did you mean :particles?
+  """
+  @spec check_collections!(CompiledSystem.t(), term) :: :ok
+  def check_collections!(%CompiledSystem{agents: agents}, state) when is_map(state) do
+    declared = MapSet.new(agents, & &1.collection)
+
+    for %Agent{collection: key, name: name} <- agents, not Map.has_key?(state, key) do
+      near =
+        Enum.find(Map.keys(state), fn other ->
+          (is_atom(other) or is_binary(other)) and not MapSet.member?(declared, other) and
+            edits(to_string(other), Atom.to_string(key)) <= 2
+        end)
+
+      if near != nil do
+        raise ArgumentError,
+              "state has no key #{inspect(key)} (the collection of #{name}), but has " <>
+                "#{inspect(near)}: did you mean #{inspect(key)}?"
+      end
+    end
+
+    :ok
+  end
+
+  def check_collections!(%CompiledSystem{}, _state), do: :ok
+
+  # The Levenshtein distance of two strings, row by row.
+  defp edits(a, b) do
+    b = String.graphemes(b)
+
+    a
+    |> String.graphemes()
+    |> Enum.reduce(Enum.to_list(0..length(b)), fn char, [first | _] = previous ->
+      previous
+      |> Enum.zip(tl(previous))
+      |> Enum.zip(b)
+      |> Enum.reduce({[first + 1], first + 1}, fn {{diagonal, up}, other}, {row, left} ->
+        cost = if char == other, do: 0, else: 1
+        value = Enum.min([left + 1, up + 1, diagonal + cost])
+        {[value | row], value}
+      end)
+      |> elem(0)
+      |> Enum.reverse()
+    end)
+    |> List.last()
+  end
+
+  @doc """
   Validates `state` and converts it to `%{type_index => [lane_tuple]}`. `:int` values are
   checked against the system's precision (`system.options.precision`).
   """

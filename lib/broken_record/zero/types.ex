@@ -533,6 +533,7 @@ defmodule BrokenRecord.Zero.Types do
   # A type as messages name it: "a float", "a vec3", "an enum (:s | :i | :r)", "the atom :x".
   defp show({:enum, values}), do: "an enum (#{Enum.map_join(values, " | ", &inspect/1)})"
   defp show({:atom, atom}), do: "the atom #{inspect(atom)}"
+  defp show(:int), do: "an int"
   defp show(type), do: "a #{type}"
 
   defp type_error!(ctx, line, message), do: error!(ctx, line, "type error: " <> message)

@@ -20,7 +20,7 @@ defmodule BrokenRecord.Zero.World do
   every other key and value is the caller's own term.
   """
 
-  alias BrokenRecord.Zero.{Backend, Box, CompiledSystem, Options}
+  alias BrokenRecord.Zero.{Backend, Box, CompiledSystem, Options, State}
   alias BrokenRecord.Zero.IR.{Agent, Field}
 
   defstruct [:system, :backend, :impl, :state, :ref, :box]
@@ -80,6 +80,7 @@ defmodule BrokenRecord.Zero.World do
     system = put_in(system.options.precision, opts.precision)
     impl = Map.fetch!(@impls, opts.backend)
     box = Box.from_state!(system, state)
+    State.check_collections!(system, state)
     new_opts = %{kernels: opts.kernels, box: box, seed: opts.seed, start_step: opts.start_step}
     ref = impl.new(system, state, new_opts)
 

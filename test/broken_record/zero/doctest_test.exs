@@ -15,6 +15,7 @@ defmodule BrokenRecord.Zero.DoctestTest do
   doctest BrokenRecord.Zero.Render.Font
   doctest BrokenRecord.Zero.Runtime
   doctest BrokenRecord.Zero.Space
+  doctest BrokenRecord.Zero.State
   doctest BrokenRecord.Zero.Trajectory
   doctest BrokenRecord.Zero.World
 end

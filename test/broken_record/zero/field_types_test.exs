@@ -270,8 +270,8 @@ defmodule BrokenRecord.Zero.FieldTypesTest do
             {"if :egg == :adult do\n  p.x = 1.0\nend", "== of two atoms"},
             {"if p.s == p.t do\n  p.x = 1.0\nend",
              "== of an enum (:egg | :adult) and an enum (:x | :y)"},
-            {"p.x = p.s + 1", "cannot add an enum (:egg | :adult) and a int"},
-            {"p.s = 1", "cannot assign a int to p.s, an enum (:egg | :adult) field of P"},
+            {"p.x = p.s + 1", "cannot add an enum (:egg | :adult) and an int"},
+            {"p.s = 1", "cannot assign an int to p.s, an enum (:egg | :adult) field of P"},
             {"p.x = p.s", "cannot assign an enum (:egg | :adult) to p.x"}
           ] do
         fields = if rules =~ "p.t", do: two, else: @status

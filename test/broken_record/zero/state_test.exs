@@ -26,6 +26,7 @@ defmodule BrokenRecord.Zero.StateTest do
 
   alias BrokenRecord.Zero.Fixtures.CollisionWorld
   alias BrokenRecord.Zero.TestSystems.{Keep, Tally}
+  alias BrokenRecord.Zero.World
 
   @opts [backend: :interpreted]
 
@@ -282,7 +283,6 @@ defmodule BrokenRecord.Zero.StateTest do
 
     test "an int beyond 2^24 in an f32 world (2^53 in f64) is out of range, on both backends" do
       alias BrokenRecord.Zero.StateTest.Systems.CounterF32
-      alias BrokenRecord.Zero.World
 
       particle = %{position: {0.0, 0.0, 0.0}, velocity: {0.0, 0.0, 0.0}, mass: 1.0}
       keep = fn generation -> %{particles: [Map.put(particle, :generation, generation)]} end
@@ -318,6 +318,27 @@ defmodule BrokenRecord.Zero.StateTest do
         assert argument_error(backend, fn ->
                  World.new(Keep, keep.(2 ** 53 + 1), backend: backend)
                end) == message
+      end
+    end
+
+    test "a misspelt collection key is an ArgumentError that suggests the declared one, on both backends" do
+      particle = %{position: {0.0, 0.0, 0.0}, velocity: {0.0, 0.0, 0.0}, mass: 1.0}
+
+      backends =
+        if BrokenRecord.Zero.NIF.loaded?(), do: [:interpreted, :native], else: [:interpreted]
+
+      for backend <- backends, key <- [:particle, :prticles, "particles", :partcle] do
+        assert argument_error(backend, fn ->
+                 World.new(Keep, %{key => [particle]}, backend: backend)
+               end) ==
+                 "state has no key :particles (the collection of Particle), but has " <>
+                   "#{inspect(key)}: did you mean :particles?"
+      end
+
+      # three edits away, or a key of the system: no suggestion, zero agents as before
+      for backend <- backends, state <- [%{parts: [particle]}, %{}] do
+        world = World.new(Keep, state, backend: backend)
+        assert World.counts(world) == %{particles: 0, walls: 0}
       end
     end
 

@@ -248,6 +248,17 @@ defmodule BrokenRecord.Zero.WorldTest do
       end
     end
 
+    test "steps outside the engine's 64-bit range say what the range is" do
+      for backend <- backends(), steps <- [-1, 2 ** 64, 1.0] do
+        world = World.new(Gravity, %{}, backend: backend)
+        error = assert_raise ArgumentError, fn -> World.step(world, steps: steps) end
+
+        assert error.message ==
+                 "invalid option steps: #{inspect(steps)}; expected an integer in " <>
+                   "0..18446744073709551615"
+      end
+    end
+
     test "a collection that is neither an atom nor a string" do
       for backend <- backends() do
         world = World.new(Gravity, %{}, backend: backend)
