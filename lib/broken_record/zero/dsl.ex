@@ -42,11 +42,24 @@ defmodule BrokenRecord.Zero.DSL do
         def __system__, do: @brz_system
 
         @doc """
-        Runs the system on `state`. Options: `steps` (default 1000), `dt` (0.01), `rules`,
-        `params`, `backend` (`:auto | :native | :interpreted`). See
-        `BrokenRecord.Zero.Runtime.simulate/3`.
+        Runs the system on `state` (a map from collection keys to lists of agent maps, and
+        `:box` in a periodic space) and returns the new state, of the same shape; with
+        `conservation: :report`, `{state, report}`. Options:
+
+          * `steps` - the number of steps, an integer in `0..2^64 - 1` (default 1000);
+          * `dt` - the time step, a number (default 0.01);
+          * `rules` - the rules each step runs, in order (default: all, in declaration order);
+          * `params` - a map of the rules' scalar params (every one the selected rules take);
+          * `backend` - `:auto` (default: native when the NIF is loaded), `:native` or
+            `:interpreted`;
+          * `conservation` - `nil` (default), `:report` or `{:raise, tolerance}`: the run-time
+            monitor of the declared conservation laws;
+          * `seed` - the random seed, an integer in `0..2^32 - 1` (default 0);
+          * `start_step` - the index of the first step, for random streams (default 0).
+
+        See `BrokenRecord.Zero.Runtime.simulate/3` and `docs/dsl.md`.
         """
-        @spec simulate(map, keyword) :: map
+        @spec simulate(map, keyword) :: map | {map, map}
         def simulate(state, opts \\ []),
           do: BrokenRecord.Zero.Runtime.simulate(__MODULE__, state, opts)
 
