@@ -55,8 +55,20 @@ defmodule Mix.Tasks.Compile.BrokenRecordNif do
     end
   end
 
+  # Runs cmake, echoing the lines that show work being done ("[ 40%] Building CXX object ...",
+  # "Linking ..."), so that the first build (a few minutes) shows what it is doing while an
+  # up-to-date one stays quiet; the whole output is printed on failure (and with MIX_DEBUG).
   defp cmd(args) do
-    {out, status} = System.cmd("cmake", args, stderr_to_stdout: true)
+    port =
+      Port.open({:spawn_executable, System.find_executable("cmake")}, [
+        :binary,
+        :exit_status,
+        :stderr_to_stdout,
+        {:line, 4096},
+        args: args
+      ])
+
+    {out, status} = collect(port, [], false)
 
     cond do
       status == 0 ->
@@ -65,6 +77,29 @@ defmodule Mix.Tasks.Compile.BrokenRecordNif do
 
       true ->
         {:error, "cmake #{Enum.join(args, " ")} failed (exit #{status}):\n" <> out}
+    end
+  end
+
+  defp collect(port, acc, announced?) do
+    receive do
+      {^port, {:data, {eol, chunk}}} ->
+        acc = if eol == :eol, do: ["\n", chunk | acc], else: [chunk | acc]
+        collect(port, acc, announce(chunk, announced?))
+
+      {^port, {:exit_status, status}} ->
+        {acc |> Enum.reverse() |> IO.iodata_to_binary(), status}
+    end
+  end
+
+  defp announce(line, announced?) do
+    if String.contains?(line, ["Building CXX", "Linking CXX", "-- Configuring done"]) do
+      unless announced?,
+        do: Mix.shell().info("==> broken_record: building the native engine with CMake")
+
+      Mix.shell().info("    " <> String.trim(line))
+      true
+    else
+      announced?
     end
   end
 
