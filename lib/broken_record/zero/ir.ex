@@ -138,6 +138,8 @@ defmodule BrokenRecord.Zero.IR do
     every step runs it before the step's rules.
     `reductions` is filled by `BrokenRecord.Zero.Reductions`: the fields a pair rule reduces,
     `%{{slot, field} => :max | :min}`.
+    `exclusive` is `true` for a pair rule declared with `, exclusive: true` after its head
+    (`docs/dsl.md`, "Exclusive pair rules"), `false` otherwise.
     """
     defstruct [
       :name,
@@ -149,7 +151,8 @@ defmodule BrokenRecord.Zero.IR do
       body: [],
       cutoff: nil,
       transient_reset: false,
-      reductions: %{}
+      reductions: %{},
+      exclusive: false
     ]
 
     @type t :: %__MODULE__{
@@ -162,7 +165,8 @@ defmodule BrokenRecord.Zero.IR do
             body: [BrokenRecord.Zero.IR.statement()],
             cutoff: nil | %{position: {atom, atom}, bound: BrokenRecord.Zero.IR.expr()},
             transient_reset: boolean,
-            reductions: %{{atom, atom} => :max | :min}
+            reductions: %{{atom, atom} => :max | :min},
+            exclusive: boolean
           }
   end
 

@@ -205,6 +205,11 @@ defmodule BrokenRecord.Zero.Parser do
     %{acc | rules: [interaction(header, body, meta, acc, ctx) | acc.rules]}
   end
 
+  defp system_statement({:interaction, meta, [header, opts, [do: body]]}, acc, ctx) do
+    rule = interaction(header, body, meta, acc, ctx)
+    %{acc | rules: [rule_options(rule, opts, meta, ctx) | acc.rules]}
+  end
+
   defp system_statement({:potential, meta, [header, [do: body]]}, acc, ctx) do
     {stmts, value} =
       case statements(body) do
@@ -543,6 +548,27 @@ defmodule BrokenRecord.Zero.Parser do
       ctx,
       meta,
       "interaction expects name(params) do ... end, got: #{Macro.to_string(header)}"
+    )
+  end
+
+  # `interaction name(params), exclusive: true do ... end`: the only rule option there is.
+  defp rule_options(%Rule{agents: [_, _]} = rule, [exclusive: true], _meta, _ctx),
+    do: %{rule | exclusive: true}
+
+  defp rule_options(%Rule{agents: [_]} = rule, [exclusive: true], meta, ctx) do
+    error!(
+      ctx,
+      meta,
+      "rule #{rule.name}: exclusive: true applies to pair rules; #{rule.name} is per-agent"
+    )
+  end
+
+  defp rule_options(rule, opts, meta, ctx) do
+    error!(
+      ctx,
+      meta,
+      "rule #{rule.name}: unsupported option #{Macro.to_string(opts)}; the only rule option " <>
+        "is exclusive: true"
     )
   end
 
