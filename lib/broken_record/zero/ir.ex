@@ -139,7 +139,7 @@ defmodule BrokenRecord.Zero.IR do
     `reductions` is filled by `BrokenRecord.Zero.Reductions`: the fields a pair rule reduces,
     `%{{slot, field} => :max | :min}`.
     `exclusive` is `true` for a pair rule declared with `, exclusive: true` after its head
-    (`docs/dsl.md`, "Exclusive pair rules"), `false` otherwise.
+    (`docs/dsl.md`, "Rules"), `false` otherwise.
     """
     defstruct [
       :name,
