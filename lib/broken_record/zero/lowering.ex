@@ -82,7 +82,12 @@ defmodule BrokenRecord.Zero.Lowering do
       slots: slots,
       reductions: rule.reductions,
       params: params |> Enum.with_index() |> Map.new(),
-      periodic: Space.axis_indices(system.space)
+      periodic: Space.axis_indices(system.space),
+      system: system,
+      # The condition under which the current statement runs (nil: always), and the next
+      # spawn call site.
+      cond: nil,
+      sites: 0
     }
 
     # The cutoff bound reads start-of-rule values, so it is lowered first.
@@ -148,19 +153,56 @@ defmodule BrokenRecord.Zero.Lowering do
     put_in(st.fields[{slot, field}], value)
   end
 
+  # REMOVE and SPAWN take the condition of the branch they are in as a register.
+  defp statement({:remove, _, slot}, st) do
+    {slot_index, _agent} = Map.fetch!(st.slots, slot)
+    {c, st} = path_condition(st)
+    push(st, {:remove, 0, slot_index, 0, c})
+  end
+
+  defp statement({:spawn, _, type, fields}, st) do
+    child = CompiledSystem.agent(st.system, type)
+
+    {values, st} =
+      Enum.map_reduce(fields, st, fn {field, e}, st ->
+        {value, st} = expr(e, st)
+        {{Agent.field(child, field).lane, value}, st}
+      end)
+
+    {c, st} = path_condition(st)
+    site = st.sites
+    st = push(%{st | sites: site + 1}, {:spawn, 0, child.index, site, c})
+
+    values
+    |> Enum.sort()
+    |> Enum.flat_map(fn {lane, value} ->
+      value |> lanes() |> Enum.with_index(lane) |> Enum.map(fn {reg, l} -> {l, reg} end)
+    end)
+    |> Enum.reduce(st, fn {lane, reg}, st -> push(st, {:spawnlane, 0, site, lane, reg}) end)
+  end
+
   defp statement({:if, _, cond, then_stmts, else_stmts}, st) do
     {c, st} = expr(cond, st)
     before_fields = st.fields
     vars = st.vars
+    outer = st.cond
 
-    st_then = Enum.reduce(then_stmts, st, &statement/2)
+    {then_cond, st} = branch_condition(outer, c, st)
+    st_then = Enum.reduce(then_stmts, %{st | cond: then_cond}, &statement/2)
     then_fields = st_then.fields
 
+    {not_c, st_then} = emit(st_then, :not, c)
+    {else_cond, st_then} = branch_condition(outer, not_c, st_then)
+
     st_else =
-      Enum.reduce(else_stmts, %{st_then | fields: before_fields, vars: vars}, &statement/2)
+      Enum.reduce(
+        else_stmts,
+        %{st_then | fields: before_fields, vars: vars, cond: else_cond},
+        &statement/2
+      )
 
     else_fields = st_else.fields
-    st = %{st_else | vars: vars}
+    st = %{st_else | vars: vars, cond: outer}
 
     keys = Enum.uniq(Map.keys(then_fields) ++ Map.keys(else_fields))
 
@@ -171,6 +213,12 @@ defmodule BrokenRecord.Zero.Lowering do
       put_in(st.fields[key], merged)
     end)
   end
+
+  defp branch_condition(nil, c, st), do: {c, st}
+  defp branch_condition(outer, c, st), do: emit(st, :and, outer, c)
+
+  defp path_condition(%{cond: nil} = st), do: const(1.0, st)
+  defp path_condition(%{cond: c} = st), do: {c, st}
 
   defp field_value(key, fields, st) do
     case Map.fetch(fields, key) do

@@ -18,7 +18,7 @@ defmodule BrokenRecord.Zero.Types do
   bound inside an `if` branch are local to that branch, as in Elixir; field writes are not.
   """
 
-  alias BrokenRecord.Zero.{CompiledSystem, IR, Ops}
+  alias BrokenRecord.Zero.{CompiledSystem, IR, Ops, Transient}
   alias BrokenRecord.Zero.Program.Op
   alias BrokenRecord.Zero.IR.Agent
 
@@ -105,34 +105,7 @@ defmodule BrokenRecord.Zero.Types do
     }
 
     {body, _ctx} = statements(rule.body, ctx)
-    lifecycle_unsupported!(body, ctx)
     %{rule | kind: kind, body: body}
-  end
-
-  # remove and spawn are parsed and checked in full, but no lowering or backend runs them:
-  # agent counts stay fixed at World.new, so a rule using them is rejected after its checks.
-  defp lifecycle_unsupported!(body, ctx) do
-    case lifecycle_statements(body) do
-      [] ->
-        :ok
-
-      [{op, line} | _] ->
-        error!(
-          ctx,
-          line,
-          "rule #{ctx.rule}: #{op} is not supported by the backends yet (agent counts are " <>
-            "fixed when the world is created)"
-        )
-    end
-  end
-
-  defp lifecycle_statements(stmts) do
-    Enum.flat_map(stmts, fn
-      {:spawn, line, _, _} -> [{:spawn, line}]
-      {:remove, line, _} -> [{:remove, line}]
-      {:if, _, _, then_stmts, else_stmts} -> lifecycle_statements(then_stmts ++ else_stmts)
-      _ -> []
-    end)
   end
 
   defp check_potential(rule, system, constants) do
@@ -244,7 +217,15 @@ defmodule BrokenRecord.Zero.Types do
       )
     end
 
-    {{:spawn, line, agent.name, typed}, ctx}
+    # Fields not given take their default (a transient field its reset value), so the
+    # child's every field is written.
+    defaults =
+      for f <- agent.fields, not Keyword.has_key?(fields, f.name) do
+        literal = Transient.literal(f.type, f.default, line)
+        {f.name, assignable!(literal, f, "spawn #{agent.name}, #{f.name}:", agent, line, ctx)}
+      end
+
+    {{:spawn, line, agent.name, typed ++ defaults}, ctx}
   end
 
   defp statement({:store, line, {slot, field}, expr}, ctx) do
