@@ -75,8 +75,8 @@ struct RulePlan {
   std::vector<std::pair<uint32_t, uint32_t>> checked;  // (type, lane) stored by the rule
 };
 
-// The identity of the agent at every row of a type (RandomArgs::ids_a): the world's row -> agent
-// map after a reorder (WorldBase::agents), else the row itself; zeros past the count, up to the
+// The identity of the agent at every row of a type (RandomArgs::ids_a): the world's identity of
+// the agent the row holds (WorldBase::id, agent_at); zeros past the count, up to the
 // column capacity, so that a vector of lanes started at any row reads only initialised values.
 // Rebuilt when the type's rows have moved (order_epoch).
 class Identities {
@@ -90,8 +90,7 @@ class Identities {
     if (epoch_[type] == w.order_epoch(type) && ids.size() == w.capacity(type)) return ids.data();
     if (ids.size() != w.capacity(type)) ids = AlignedBuffer<uint32_t>(w.capacity(type));
     const std::size_t n = w.count(type);
-    const uint32_t* agents = w.agents(type);
-    for (std::size_t r = 0; r < n; ++r) ids[r] = agents ? agents[r] : static_cast<uint32_t>(r);
+    for (std::size_t r = 0; r < n; ++r) ids[r] = w.id(type, w.agent_at(type, r));
     epoch_[type] = w.order_epoch(type);
     return ids.data();
   }
@@ -146,9 +145,11 @@ class Runner {
       if (p.rule) continue;
       build_plan(id, p);
       threads_needed = std::max(threads_needed, rule_threads(*p.rule));
-      scratch_stride = std::max(
-          scratch_stride,
-          (scratch_elems<T>(p.rule->n_regs, uint32_t(p.rule->stores.size())) + 15) / 16 * 16);
+      scratch_stride = std::max(scratch_stride,
+                                (scratch_elems<T>(p.rule->n_regs, uint32_t(p.rule->stores.size() +
+                                                                           life_columns(*p.rule))) +
+                                 15) /
+                                    16 * 16);
       max_regs = std::max<std::size_t>(max_regs, p.rule->n_regs);
     }
     scratch_stride_ = scratch_stride;
@@ -176,6 +177,7 @@ class Runner {
   bool run_rule(uint32_t id, uint64_t step, uint64_t counter) {
     RulePlan<T>& p = plans_[id];
     const Rule& r = *p.rule;
+    if (r.has_lifecycle()) return run_lifecycle(id, p, step, counter);
     SweepArgs<T> a = rule_sweep_args<T>(r, p.levels.data());
     // UNIFORM and NORMAL: the identity arrays are set below, once the rows are where the sweep
     // finds them.
@@ -290,6 +292,106 @@ class Runner {
   }
 
  private:
+  // Columns a lifecycle rule's sweep writes besides the agents' lanes: one per REMOVE, SPAWN
+  // and SPAWNLANE.
+  static std::size_t life_columns(const Rule& r) {
+    std::size_t n = r.removes.size() + r.spawns.size();
+    for (const SpawnRef& sp : r.spawns) n += sp.lanes.size();
+    return n;
+  }
+
+  // A per-agent rule that removes or spawns (docs/engine.md, "Agent lifecycle"). The
+  // interpreter's sweep stores the register of every REMOVE, SPAWN and SPAWNLANE into a column
+  // of its own, as if it were a lane after the type's last: each agent writes only its own row,
+  // so the columns are race-free whatever the threads. Then, only where some agent is removed
+  // or spawns, the world compacts and appends (WorldBase::apply_lifecycle). Rows are in the
+  // caller's order, whose identities increase, so scanning agents in order and sites in order
+  // within an agent gives the children in (parent identity, site) order.
+  bool run_lifecycle(uint32_t id, RulePlan<T>& p, uint64_t step, uint64_t counter) {
+    const Rule& r = *p.rule;
+    const uint32_t type = r.type_a;
+    w_.restore_caller_order(type, max_threads_);
+    const std::size_t n = w_.count(type);
+    if (n == 0) return true;
+    const std::size_t cap = w_.capacity(type);
+    const uint32_t lanes = prog_.lanes(type);
+    const std::size_t extra = life_columns(r);
+    if (std::size_t(lanes) + extra > 65536)
+      throw ArgumentError("rule " + std::to_string(id) + ": too many lanes and lifecycle ops");
+    if (life_.size() < extra * cap) life_ = AlignedBuffer<T>(extra * cap);
+    std::vector<StoreRef> stores = r.stores;
+    std::vector<T*> cols(p.cols_a.begin(), p.cols_a.end());
+    auto column_of = [&](uint16_t reg) {
+      stores.push_back(StoreRef{0, static_cast<uint16_t>(cols.size()), reg, 0, kReduceSum});
+      cols.push_back(life_.data() + (cols.size() - lanes) * cap);
+      return cols.back();
+    };
+    std::vector<const T*> removed, spawn_cond;
+    std::vector<std::vector<const T*>> spawn_lanes(r.spawns.size());
+    for (const RemoveRef& rm : r.removes) removed.push_back(column_of(rm.reg));
+    for (std::size_t s = 0; s < r.spawns.size(); ++s) {
+      spawn_cond.push_back(column_of(r.spawns[s].cond));
+      for (const auto& l : r.spawns[s].lanes) spawn_lanes[s].push_back(column_of(l.second));
+    }
+    const std::vector<std::size_t> store_acc(stores.size(), 0);
+    SweepArgs<T> a = rule_sweep_args<T>(r, p.levels.data());
+    a.stores = stores.data();
+    a.n_stores = uint32_t(stores.size());
+    a.store_acc = store_acc.data();
+    a.consts = p.consts.data();
+    a.params = params_.data();
+    a.n_params = prog_.n_params();
+    a.cols_a = cols.data();
+    a.n_a = n;
+    a.scratch = scratch_.data();
+    a.scratch_stride = scratch_stride_;
+    a.ptrs = ptrs_.data();
+    a.cancel = opts_.cancel;
+    if (r.has_random) {
+      a.random.seed = w_.seed();
+      a.random.rule_bits = id << 16;
+      a.random.step = counter;
+      a.random.ids_a = cache_.identities.of(w_, type);
+    }
+    a.n_threads = rule_threads(r);
+    stats_->on(RulePath::AgentInterpreter) += 1;
+    call(a);
+    if (cancel_requested(opts_.cancel)) return false;
+    check(p, step);
+    std::vector<uint8_t> dead;
+    for (const T* flags : removed)
+      for (std::size_t i = 0; i < n; ++i)
+        if (flags[i] != T(0)) {
+          if (dead.empty()) dead.assign(n, 0);
+          dead[i] = 1;
+        }
+    std::vector<WorldBase::Spawned> children(prog_.n_types());
+    bool spawned = false;
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t s = 0; s < r.spawns.size(); ++s) {
+        if (spawn_cond[s][i] == T(0)) continue;
+        const SpawnRef& sp = r.spawns[s];
+        WorldBase::Spawned& c = children[sp.type];
+        const std::size_t at = c.values.size();
+        c.values.resize(at + prog_.lanes(sp.type), 0.0);
+        for (std::size_t q = 0; q < sp.lanes.size(); ++q)
+          c.values[at + sp.lanes[q].first] = double(spawn_lanes[s][q][i]);
+        ++c.n;
+        spawned = true;
+      }
+    if (dead.empty() && !spawned) return true;
+    w_.apply_lifecycle(type, dead, children);
+    // Counts, capacities and rows have changed: every plan's column pointers and accumulator
+    // offsets, and the neighbour structures, are rebuilt.
+    for (uint32_t k = 0; k < plans_.size(); ++k)
+      if (plans_[k].rule) {
+        plans_[k] = RulePlan<T>();
+        build_plan(k, plans_[k]);
+      }
+    cache_.search = NeighbourSearch<T>();
+    return true;
+  }
+
   std::size_t pair_count(const Rule& r) const {
     const std::size_t na = w_.count(r.type_a);
     if (r.kind == RuleKind::PairSame) return na < 2 ? 0 : na * (na - 1) / 2;
@@ -433,6 +535,7 @@ class Runner {
   AlignedBuffer<T>& acc_;
   std::vector<T> params_;
   std::vector<T*> gen_ptrs_;  // per-thread accumulator pointers of generated pair kernels
+  AlignedBuffer<T> life_;     // lifecycle rules: the columns of their REMOVE / SPAWN registers
   RunStepsResult stats_own_;
   RunStepsResult* stats_ = &stats_own_;  // sweep counters
 

@@ -423,7 +423,10 @@ inline void exec_op(const Instr& in, const T** rp, T* regs, const uint8_t* lvl, 
     case Op::ACC:
     case Op::ACCMAX:
     case Op::ACCMIN:
-      break;  // handled by the sweeps
+    case Op::REMOVE:
+    case Op::SPAWN:
+    case Op::SPAWNLANE:
+      break;  // handled by the sweeps (lifecycle ops: as stores to the executor's flag columns)
 #define BRZ_EXEC_Data(NAME, N)
 #define BRZ_EXEC_Value(NAME, N) \
   case Op::NAME:                \

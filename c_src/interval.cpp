@@ -216,7 +216,8 @@ std::optional<Interval> register_interval(const World<T>& w, const Rule& r, uint
   need[reg] = 1;
   for (std::size_t k = r.instrs.size(); k-- > 0;) {
     const Instr& in = r.instrs[k];
-    if (writes_lane(in.op) || !need[in.dst]) continue;
+    // Lane writes and lifecycle ops bound nothing (they write no register).
+    if (writes_lane(in.op) || is_lifecycle(in.op) || !need[in.dst]) continue;
     const int n_ops = op_reg_operands(in.op);
     if (n_ops >= 1) need[in.a] = 1;
     if (n_ops >= 2) need[in.b] = 1;
@@ -225,7 +226,8 @@ std::optional<Interval> register_interval(const World<T>& w, const Rule& r, uint
   std::vector<OptIv> iv(r.n_regs);
   std::vector<std::pair<std::pair<uint32_t, uint32_t>, OptIv>> loaded;  // (type, lane) ranges
   for (const Instr& in : r.instrs) {
-    if (writes_lane(in.op) || !need[in.dst]) continue;
+    // Lane writes and lifecycle ops bound nothing (they write no register).
+    if (writes_lane(in.op) || is_lifecycle(in.op) || !need[in.dst]) continue;
     OptIv& d = iv[in.dst];
     switch (in.op) {
       case Op::CONST:
@@ -266,6 +268,9 @@ std::optional<Interval> register_interval(const World<T>& w, const Rule& r, uint
       case Op::ACC:
       case Op::ACCMAX:
       case Op::ACCMIN:
+      case Op::REMOVE:
+      case Op::SPAWN:
+      case Op::SPAWNLANE:
         break;
 #define BRZ_IV_1(NAME) d = IvOps<T>::NAME(iv[in.a]);
 #define BRZ_IV_2(NAME) d = IvOps<T>::NAME(iv[in.a], iv[in.b]);
