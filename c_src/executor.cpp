@@ -73,6 +73,8 @@ struct RulePlan {
   std::vector<std::size_t> store_acc;  // per store: offset of its accumulator
   std::size_t acc_stride = 0;
   std::vector<std::pair<uint32_t, uint32_t>> checked;  // (type, lane) stored by the rule
+  Rule flat;                                           // a lifecycle pair rule as per-agent
+  std::vector<uint8_t> flat_levels;
 };
 
 // The identity of the agent at every row of a type (RandomArgs::ids_a): the world's identity of
@@ -177,7 +179,9 @@ class Runner {
   bool run_rule(uint32_t id, uint64_t step, uint64_t counter) {
     RulePlan<T>& p = plans_[id];
     const Rule& r = *p.rule;
-    if (r.has_lifecycle()) return run_lifecycle(id, p, step, counter);
+    if (r.has_lifecycle())
+      return r.kind == RuleKind::PerAgent ? run_lifecycle(id, p, step, counter)
+                                          : run_pair_lifecycle(id, p, step, counter);
     SweepArgs<T> a = rule_sweep_args<T>(r, p.levels.data());
     // UNIFORM and NORMAL: the identity arrays are set below, once the rows are where the sweep
     // finds them.
@@ -381,15 +385,207 @@ class Runner {
       }
     if (dead.empty() && !spawned) return true;
     w_.apply_lifecycle(type, dead, children);
-    // Counts, capacities and rows have changed: every plan's column pointers and accumulator
-    // offsets, and the neighbour structures, are rebuilt.
+    lifecycle_applied();
+    return true;
+  }
+
+  // Counts, capacities and rows have changed: every plan's column pointers and accumulator
+  // offsets, and the neighbour structures, are rebuilt.
+  void lifecycle_applied() {
     for (uint32_t k = 0; k < plans_.size(); ++k)
       if (plans_[k].rule) {
         plans_[k] = RulePlan<T>();
         build_plan(k, plans_[k]);
       }
     cache_.search = NeighbourSearch<T>();
+  }
+
+  // A pair rule that removes or spawns. Its pairs, in ascending (slot 0, slot 1) order of the
+  // caller's indices, are gathered in chunks into columns (slot 0's lanes, then slot 1's) and
+  // the body runs over them as a per-agent rule (each pair a lane; LOAD of slot 1 reads the
+  // gathered columns after slot 0's), every lane write and lifecycle op storing its register
+  // into a column of its own. The pairs' values are then combined serially in pair order, as
+  // docs/program.md prescribes for a pair rule (sums of deltas, max, min), removal flags set
+  // and children recorded in (slot-0 identity, slot-1 identity, site) order; the result does
+  // not depend on the threads.
+  bool run_pair_lifecycle(uint32_t id, RulePlan<T>& p, uint64_t step, uint64_t counter) {
+    const Rule& r = *p.rule;
+    const bool same = r.kind == RuleKind::PairSame;
+    w_.restore_caller_order(r.type_a, max_threads_);
+    if (!same) w_.restore_caller_order(r.type_b, max_threads_);
+    const std::size_t na = w_.count(r.type_a), nb = w_.count(r.type_b);
+    const uint64_t total = pair_count(r);
+    if (total == 0) return true;
+    const uint32_t la = prog_.lanes(r.type_a), lb = prog_.lanes(r.type_b);
+    if (p.flat.instrs.empty() && p.flat.uniform_ops.empty()) flatten(r, la, p);
+    constexpr std::size_t kChunk = 4096;
+    const std::size_t cap = column_capacity(kChunk);
+    const std::size_t n_out = r.stores.size() + life_columns(r);
+    const std::size_t n_cols = std::size_t(la) + lb + n_out;
+    if (std::size_t(la) + lb + n_out > 65536)
+      throw ArgumentError("rule " + std::to_string(id) + ": too many lanes and lifecycle ops");
+    if (life_.size() < n_cols * cap) life_ = AlignedBuffer<T>(n_cols * cap);
+    AlignedBuffer<uint32_t> c0(cap), c1(cap);
+    AlignedBuffer<uint32_t> pi(kChunk), pj(kChunk);
+    std::vector<T*> cols(n_cols);
+    for (std::size_t c = 0; c < n_cols; ++c) cols[c] = life_.data() + c * cap;
+    std::vector<StoreRef> outs;
+    auto out = [&](uint16_t reg) {
+      outs.push_back(StoreRef{0, static_cast<uint16_t>(la + lb + outs.size()), reg, 0, 0});
+    };
+    for (const StoreRef& st : r.stores) out(st.reg);
+    for (const RemoveRef& rm : r.removes) out(rm.reg);
+    for (const SpawnRef& sp : r.spawns) {
+      out(sp.cond);
+      for (const auto& l : sp.lanes) out(l.second);
+    }
+    const std::vector<std::size_t> store_acc(outs.size(), 0);
+    // Accumulators per store (a store of slot s to lane l of its type), in the type's
+    // agent order, starting at the reduction's identity.
+    const uint32_t types[2] = {r.type_a, r.type_b};
+    std::vector<std::vector<T>> acc;
+    std::vector<int> acc_of(r.stores.size());
+    std::vector<std::pair<uint32_t, uint16_t>> acc_key;
+    for (std::size_t s = 0; s < r.stores.size(); ++s) {
+      const std::pair<uint32_t, uint16_t> key(types[r.stores[s].slot], r.stores[s].lane);
+      auto it = std::find(acc_key.begin(), acc_key.end(), key);
+      if (it == acc_key.end()) {
+        acc_key.push_back(key);
+        acc.emplace_back(w_.count(key.first), reduce_identity<T>(r.stores[s].reduce));
+        it = acc_key.end() - 1;
+      }
+      acc_of[s] = int(it - acc_key.begin());
+    }
+    std::vector<uint8_t> dead[2];
+    std::vector<WorldBase::Spawned> children(prog_.n_types());
+    bool spawned = false;
+    SweepArgs<T> a = rule_sweep_args<T>(p.flat, p.flat_levels.data());
+    a.stores = outs.data();
+    a.n_stores = uint32_t(outs.size());
+    a.store_acc = store_acc.data();
+    a.consts = p.consts.data();
+    a.params = params_.data();
+    a.n_params = prog_.n_params();
+    a.cols_a = cols.data();
+    a.scratch = scratch_.data();
+    a.scratch_stride = scratch_stride_;
+    a.ptrs = ptrs_.data();
+    a.cancel = opts_.cancel;
+    if (r.has_random) {
+      a.random.seed = w_.seed();
+      a.random.rule_bits = id << 16;
+      a.random.step = counter;
+      a.random.ids_a = c0.data();
+      a.random.ids_b = c1.data();
+    }
+    a.n_threads = rule_threads(r);
+    stats_->on(RulePath::AllPairsInterpreter) += 1;
+    stats_->pair_evaluations += total;
+    std::size_t i = 0, j = same ? 1 : 0;
+    while (i < na && j < nb) {
+      std::size_t k = 0;
+      for (; k < kChunk && i < na && j < nb; ++k) {
+        pi[k] = uint32_t(i);
+        pj[k] = uint32_t(j);
+        if (++j == nb) {
+          ++i;
+          j = same ? i + 1 : 0;
+        }
+      }
+      for (uint32_t l = 0; l < la; ++l) {
+        const T* src = w_.column(r.type_a, l);
+        for (std::size_t q = 0; q < k; ++q) cols[l][q] = src[pi[q]];
+      }
+      for (uint32_t l = 0; l < lb; ++l) {
+        const T* src = w_.column(r.type_b, l);
+        for (std::size_t q = 0; q < k; ++q) cols[la + l][q] = src[pj[q]];
+      }
+      for (std::size_t q = 0; q < k; ++q) {
+        const uint32_t ia = w_.id(r.type_a, pi[q]), ib = w_.id(r.type_b, pj[q]);
+        c0[q] = same ? std::min(ia, ib) : ia;
+        c1[q] = same ? std::max(ia, ib) : ib;
+      }
+      a.n_a = k;
+      call(a);
+      if (cancel_requested(opts_.cancel)) return false;
+      for (std::size_t q = 0; q < k; ++q) {
+        std::size_t c = std::size_t(la) + lb;
+        const std::size_t agent[2] = {pi[q], pj[q]};
+        for (std::size_t s = 0; s < r.stores.size(); ++s, ++c) {
+          const StoreRef& st = r.stores[s];
+          const std::size_t x = agent[st.slot];
+          T& sum = acc[acc_of[s]][x];
+          const T v = cols[c][q];
+          if (st.reduce != kReduceSum)
+            sum = reduce_combine(st.reduce, sum, v);
+          else
+            sum += st.accumulate ? v : T(v - w_.column(types[st.slot], st.lane)[x]);
+        }
+        for (const RemoveRef& rm : r.removes) {
+          if (cols[c++][q] == T(0)) continue;
+          std::vector<uint8_t>& d = dead[same ? 0 : rm.slot];
+          if (d.empty()) d.assign(w_.count(types[rm.slot]), 0);
+          d[agent[rm.slot]] = 1;
+        }
+        for (const SpawnRef& sp : r.spawns) {
+          const bool born = cols[c++][q] != T(0);
+          if (born) {
+            WorldBase::Spawned& child = children[sp.type];
+            const std::size_t at = child.values.size();
+            child.values.resize(at + prog_.lanes(sp.type), 0.0);
+            for (std::size_t m = 0; m < sp.lanes.size(); ++m)
+              child.values[at + sp.lanes[m].first] = double(cols[c + m][q]);
+            ++child.n;
+            spawned = true;
+          }
+          c += sp.lanes.size();
+        }
+      }
+    }
+    for (std::size_t q = 0; q < acc_key.size(); ++q) {
+      T* col = w_.column(acc_key[q].first, acc_key[q].second);
+      const uint16_t reduce =
+          r.stores[std::size_t(std::find(acc_of.begin(), acc_of.end(), int(q)) - acc_of.begin())]
+              .reduce;
+      for (std::size_t x = 0; x < acc[q].size(); ++x)
+        col[x] = reduce_apply(reduce, col[x], acc[q][x]);
+    }
+    check(p, step);
+    if (dead[0].empty() && dead[1].empty() && !spawned) return true;
+    const std::vector<WorldBase::Spawned> none(prog_.n_types());
+    if (!same && !dead[1].empty()) w_.apply_lifecycle(r.type_b, dead[1], none);
+    w_.apply_lifecycle(r.type_a, dead[0], children);
+    lifecycle_applied();
     return true;
+  }
+
+  // The pair rule r as a per-agent rule over gathered pairs (run_pair_lifecycle): outer
+  // registers become varying, LOAD of slot 1 lane l reads column la + l; no lane writes.
+  static void flatten(const Rule& r, uint32_t la, RulePlan<T>& p) {
+    Rule& f = p.flat;
+    f.kind = RuleKind::PerAgent;
+    f.type_a = r.type_a;
+    f.type_b = kNoType;
+    f.n_regs = r.n_regs;
+    f.consts = r.consts;
+    f.reg_level = r.reg_level;
+    for (Level& l : f.reg_level)
+      if (l == Level::Outer) l = Level::Varying;
+    f.uniform_ops = r.uniform_ops;
+    for (const Instr& in : r.instrs) {
+      if (writes_lane(in.op) || is_lifecycle(in.op) || r.reg_level[in.dst] == Level::Uniform)
+        continue;
+      Instr g = in;
+      if (g.op == Op::LOAD) {
+        g.b = static_cast<uint16_t>(g.a == 1 ? la + g.b : g.b);
+        g.a = 0;
+      }
+      f.varying_ops.push_back(g);
+      f.instrs.push_back(g);
+    }
+    f.has_random = r.has_random;
+    for (Level l : f.reg_level) p.flat_levels.push_back(static_cast<uint8_t>(l));
+    if (p.flat_levels.empty()) p.flat_levels.push_back(0);
   }
 
   std::size_t pair_count(const Rule& r) const {

@@ -474,6 +474,8 @@ void sweep_per_agent(const SweepArgs<T>& A) {
       const std::size_t nb = (cnt + W - 1) / W;
       // Counter (identity, 0): the identities are readable up to the column capacity.
       if (A.random.ids_a) dr.c0 = A.random.ids_a + i0;
+      // Pairs gathered as agents (a lifecycle pair rule): the second counter word per lane.
+      if (A.random.ids_b) dr.c1 = A.random.ids_b + i0;
       for (uint32_t k = 0; k < A.n_varying; ++k) {
         const Instr& in = A.varying_ops[k];
         if (in.op == Op::LOAD)

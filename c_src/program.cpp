@@ -305,8 +305,6 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
         }
         case Op::REMOVE:
           if (in.dst != 0) reject_instr(ri, k, name + ": dst must be 0");
-          if (rule.kind != RuleKind::PerAgent)
-            reject_instr(ri, k, name + ": only per-agent rules remove agents");
           if (in.a >= arity)
             reject_instr(ri, k,
                          name + ": slot " + std::to_string(in.a) + " out of range (arity " +
@@ -317,8 +315,6 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
           break;
         case Op::SPAWN:
           if (in.dst != 0) reject_instr(ri, k, name + ": dst must be 0");
-          if (rule.kind != RuleKind::PerAgent)
-            reject_instr(ri, k, name + ": only per-agent rules spawn agents");
           if (in.a >= n_types)
             reject_instr(ri, k,
                          name + ": type " + std::to_string(in.a) + " out of range (n_types " +

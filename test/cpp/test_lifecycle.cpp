@@ -145,10 +145,10 @@ TEST_CASE("malformed lifecycle ops are rejected", "[lifecycle][program]") {
   {
     ProgramBuilder pb;
     pb.lanes = {2};
-    RuleBuilder& r = pb.pair(0, 0);
+    RuleBuilder& r = pb.per_agent(0);
     const uint16_t c = r.cnst(1.0);
     r.raw(static_cast<uint16_t>(Op::REMOVE), 0, 1, 0, c);
-    reject(pb, "only per-agent rules remove agents");
+    reject(pb, "slot 1 out of range");
   }
   {
     ProgramBuilder pb;
@@ -158,4 +158,44 @@ TEST_CASE("malformed lifecycle ops are rejected", "[lifecycle][program]") {
     r.n_regs_override = 1;
     reject(pb, "before it is written");
   }
+}
+
+TEMPLATE_TEST_CASE("a pair rule merges (remove b) and spawns per pair, in pair order",
+                   "[lifecycle]", double, float) {
+  // Pairs closer than 0.5: a.m += b.m, b is removed, and a child {a.x + 100, 0.5} is born.
+  ProgramBuilder pb;
+  pb.lanes = {2};
+  RuleBuilder& r = pb.pair(0, 0);
+  const uint16_t xa = r.load(0, 0), xb = r.load(1, 0), ma = r.load(0, 1), mb = r.load(1, 1);
+  const uint16_t near = r.op(Op::LT, r.op(Op::ABS, r.op(Op::SUB, xa, xb)), r.cnst(0.5));
+  r.store(0, 1, r.op(Op::SELECT, near, r.op(Op::ADD, ma, mb), ma));
+  r.raw(static_cast<uint16_t>(Op::REMOVE), 0, 1, 0, near);
+  r.raw(static_cast<uint16_t>(Op::SPAWN), 0, 0, 0, near);
+  r.raw(static_cast<uint16_t>(Op::SPAWNLANE), 0, 0, 0, r.op(Op::ADD, xa, r.cnst(100.0)));
+  r.raw(static_cast<uint16_t>(Op::SPAWNLANE), 0, 0, 1, r.cnst(0.5));
+  auto prog = pb.build();
+  const double x0[] = {0.0, 0.25, 5.0, 5.25, 10.0, 20.0, 20.1};
+  for (const brz::SweepSet* ks : all_sweep_sets())
+    for (int threads : {1, 2}) {
+      brz::World<TestType> w(prog, {7});
+      for (std::size_t i = 0; i < 7; ++i) {
+        w.set(0, 0, i, x0[i]);
+        w.set(0, 1, i, double(i + 1));
+      }
+      brz::ExecOptions o;
+      o.sweeps = ks;
+      o.max_threads = threads;
+      o.pair_parallel_threshold = 0;
+      brz::run_steps(w, {0}, 1, 0.0, o);
+      INFO(ks->name << " threads " << threads);
+      const double xs[] = {0.0, 5.0, 10.0, 20.0, 100.0, 105.0, 120.0};
+      const double ms[] = {3.0, 7.0, 5.0, 13.0, 0.5, 0.5, 0.5};
+      const uint32_t ids[] = {0, 2, 4, 5, 7, 8, 9};
+      REQUIRE(w.count(0) == 7);
+      for (std::size_t i = 0; i < 7; ++i) {
+        CHECK(w.get(0, 0, i) == Approx(xs[i]));
+        CHECK(w.get(0, 1, i) == ms[i]);
+        CHECK(w.id(0, i) == ids[i]);
+      }
+    }
 }
