@@ -143,6 +143,9 @@ class WorldBase {
     return ids.empty() ? static_cast<uint32_t>(i) : ids[i];
   }
   uint64_t next_id(uint32_t type) const { return next_id_.at(type); }
+  /// Whether agents of `type` have been removed or spawned (its identities are no longer the
+  /// indices 0 .. count - 1 of the agents the world was created with).
+  bool has_ids(uint32_t type) const { return !ids_.at(type).empty(); }
 
   /// Children spawned into one type by one rule application: per child (in order) its lanes,
   /// lanes(type) values each, agent-major, and its identity (assigned by apply_lifecycle).
