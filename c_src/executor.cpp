@@ -385,19 +385,27 @@ class Runner {
       }
     if (dead.empty() && !spawned) return true;
     w_.apply_lifecycle(type, dead, children);
-    lifecycle_applied();
+    lifecycle_applied(children, step);
     return true;
   }
 
   // Counts, capacities and rows have changed: every plan's column pointers and accumulator
   // offsets, and the neighbour structures, are rebuilt.
-  void lifecycle_applied() {
+  // A child's lane that is not finite is a NumericalError naming the child (appended last).
+  void lifecycle_applied(const std::vector<WorldBase::Spawned>& children, uint64_t step) {
     for (uint32_t k = 0; k < plans_.size(); ++k)
       if (plans_[k].rule) {
         plans_[k] = RulePlan<T>();
         build_plan(k, plans_[k]);
       }
     cache_.search = NeighbourSearch<T>();
+    for (uint32_t t = 0; t < children.size(); ++t) {
+      const uint32_t lanes = prog_.lanes(t);
+      for (std::size_t q = 0; q < children[t].n; ++q)
+        for (uint32_t l = 0; l < lanes; ++l)
+          if (!std::isfinite(to_precision<T>(children[t].values[q * lanes + l])))
+            throw NumericalError(t, w_.count(t) - children[t].n + q, l, step);
+    }
   }
 
   // A pair rule that removes or spawns. Its pairs, in ascending (slot 0, slot 1) order of the
@@ -555,7 +563,7 @@ class Runner {
     const std::vector<WorldBase::Spawned> none(prog_.n_types());
     if (!same && !dead[1].empty()) w_.apply_lifecycle(r.type_b, dead[1], none);
     w_.apply_lifecycle(r.type_a, dead[0], children);
-    lifecycle_applied();
+    lifecycle_applied(children, step);
     return true;
   }
 
