@@ -22,6 +22,7 @@ WorldBase::WorldBase(std::shared_ptr<const Program> program, std::vector<std::si
   images_.resize(counts_.size());
   ids_.resize(counts_.size());
   next_id_.assign(counts_.begin(), counts_.end());
+  changed_.assign(counts_.size(), 0);
   for (int d = 0; d < 3; ++d) box_.periodic[d] = program_->periodic_axis(d);
 }
 
@@ -230,6 +231,7 @@ void World<T>::apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
     ids.resize(k);
     if (!images.empty()) images.resize(k * 3);
     counts_[type] = k;
+    changed_[type] = 1;
     ++order_epoch_[type];
   }
   for (uint32_t t = 0; t < n_types; ++t) {
@@ -253,6 +255,7 @@ void World<T>::apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
       ids.push_back(static_cast<uint32_t>(next_id_[t]++));
     }
     counts_[t] = n + c.n;
+    changed_[t] = 1;
     std::vector<int64_t>& images = images_[t];
     if (!images.empty() ||
         (has_box_ && program_->periodic() && program_->coord_lane(t) != kNoCoord))
@@ -282,6 +285,7 @@ void World<T>::save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>
       p.rows = rows_[t];
       p.ids = ids_[t];
       p.next_id = next_id_[t];
+      p.changed = changed_[t] != 0;
     }
     p.agents = agents_[t];
     p.epoch = order_epoch_[t];
@@ -325,6 +329,7 @@ void World<T>::restore(const WorldSnapshot& from) {
       agents_[t] = p.agents;
       ids_[t] = p.ids;
       next_id_[t] = p.next_id;
+      changed_[t] = p.changed ? 1 : 0;
       if (!images_[t].empty() || !p.images.empty()) images_[t] = p.images;
       ++order_epoch_[t];
       continue;

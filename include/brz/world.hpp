@@ -45,6 +45,7 @@ struct WorldSnapshot {
     std::vector<uint32_t> rows;
     std::vector<uint32_t> ids;
     uint64_t next_id = 0;
+    bool changed = false;
   };
   std::vector<Part> parts;
 };
@@ -145,7 +146,7 @@ class WorldBase {
   uint64_t next_id(uint32_t type) const { return next_id_.at(type); }
   /// Whether agents of `type` have been removed or spawned (its identities are no longer the
   /// indices 0 .. count - 1 of the agents the world was created with).
-  bool has_ids(uint32_t type) const { return !ids_.at(type).empty(); }
+  bool has_ids(uint32_t type) const { return changed_.at(type) != 0; }
 
   /// Children spawned into one type by one rule application: per child (in order) its lanes,
   /// lanes(type) values each, agent-major, and its identity (assigned by apply_lifecycle).
@@ -195,6 +196,7 @@ class WorldBase {
   std::vector<std::vector<int64_t>> images_;  // per type: agent * 3 + axis
   std::vector<std::vector<uint32_t>> ids_;    // per type: agent -> identity (empty: index)
   std::vector<uint64_t> next_id_;             // per type
+  std::vector<uint8_t> changed_;              // per type: has_ids
 };
 
 template <class T>
