@@ -154,6 +154,10 @@ class Runner {
                                     16 * 16);
       max_regs = std::max<std::size_t>(max_regs, p.rule->n_regs);
     }
+    // Removals and spawns change counts during the call, and with them the threads a sweep
+    // may take: room for the most.
+    for (uint32_t id : rule_ids)
+      if (prog_.rule(id).has_lifecycle()) threads_needed = max_threads_;
     scratch_stride_ = scratch_stride;
     if (scratch_.size() < scratch_stride * threads_needed)
       scratch_ = AlignedBuffer<T>(scratch_stride * threads_needed);
@@ -602,7 +606,7 @@ class Runner {
     return na * w_.count(r.type_b);
   }
 
-  // Threads for one sweep of rule r (the counts never change during a call).
+  // Threads for one sweep of rule r (by the counts now; lifecycle rules change them).
   int rule_threads(const Rule& r) const {
     if (r.kind == RuleKind::PerAgent)
       return w_.count(r.type_a) > opts_.agent_parallel_threshold ? max_threads_ : 1;

@@ -144,7 +144,10 @@ defmodule BrokenRecord.Zero.ProgramTest do
                round: 62,
                sign: 63,
                mod: 64,
-               minimg: 65
+               minimg: 65,
+               remove: 70,
+               spawn: 71,
+               spawnlane: 72
              }
     end
 
