@@ -89,10 +89,21 @@ class Identities {
       epoch_.resize(w.counts().size(), kNever);
     }
     AlignedBuffer<uint32_t>& ids = ids_[type];
-    if (epoch_[type] == w.order_epoch(type) && ids.size() == w.capacity(type)) return ids.data();
-    if (ids.size() != w.capacity(type)) ids = AlignedBuffer<uint32_t>(w.capacity(type));
     const std::size_t n = w.count(type);
-    for (std::size_t r = 0; r < n; ++r) ids[r] = w.id(type, w.agent_at(type, r));
+    if (epoch_[type] == w.order_epoch(type) && ids.size() >= w.capacity(type)) return ids.data();
+    // Half again as much room: counts that change a little every step (removals, spawns)
+    // reuse the buffer.
+    if (ids.size() < w.capacity(type)) ids = AlignedBuffer<uint32_t>(column_capacity(n + n / 2));
+    const uint32_t* rows = w.agents(type);
+    const uint32_t* given = w.ids(type);
+    if (rows == nullptr && given != nullptr)
+      std::memcpy(ids.data(), given, n * sizeof(uint32_t));
+    else
+      for (std::size_t r = 0; r < n; ++r) {
+        const std::size_t agent = rows ? rows[r] : r;
+        ids[r] = given ? given[agent] : static_cast<uint32_t>(agent);
+      }
+    std::fill(ids.data() + n, ids.data() + w.capacity(type), 0u);
     epoch_[type] = w.order_epoch(type);
     return ids.data();
   }
@@ -326,7 +337,9 @@ class Runner {
     const std::size_t extra = life_columns(r);
     if (std::size_t(lanes) + extra > 65536)
       throw ArgumentError("rule " + std::to_string(id) + ": too many lanes and lifecycle ops");
-    if (life_.size() < extra * cap) life_ = AlignedBuffer<T>(extra * cap);
+    // Half again as much room: the count changes a little at every step of such a run, and a
+    // new buffer (zeroed, page-faulted) every step would cost more than the sweep.
+    if (life_.size() < extra * cap) life_ = AlignedBuffer<T>(extra * column_capacity(n + n / 2));
     std::vector<StoreRef> stores = r.stores;
     std::vector<T*> cols(p.cols_a.begin(), p.cols_a.end());
     auto column_of = [&](uint16_t reg) {

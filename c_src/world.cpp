@@ -215,17 +215,25 @@ void World<T>::apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
       for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<uint32_t>(i);
     }
     std::vector<int64_t>& images = images_[type];
-    std::size_t k = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (dead[i]) continue;
-      if (k != i) {
-        for (AlignedBuffer<T>& col : columns_[type]) col[k] = col[i];
-        ids[k] = ids[i];
-        if (!images.empty())
-          for (int d = 0; d < 3; ++d) images[k * 3 + d] = images[i * 3 + d];
+    // The removed rows (few), then per column the runs between them moved down.
+    std::vector<std::size_t> gone;
+    for (std::size_t i = 0; i < n; ++i)
+      if (dead[i]) gone.push_back(i);
+    const std::size_t k = n - gone.size();
+    auto compact = [&](auto* data, std::size_t width) {
+      if (gone.empty()) return;
+      std::size_t out = gone[0];
+      for (std::size_t g = 0; g < gone.size(); ++g) {
+        const std::size_t from = gone[g] + 1, to = g + 1 < gone.size() ? gone[g + 1] : n;
+        if (to > from)
+          std::memmove(data + out * width, data + from * width,
+                       (to - from) * width * sizeof(*data));
+        out += to - from;
       }
-      ++k;
-    }
+    };
+    for (AlignedBuffer<T>& column : columns_[type]) compact(column.data(), 1);
+    compact(ids.data(), 1);
+    if (!images.empty()) compact(images.data(), 3);
     // Rows past the count stay readable by vectors: zero, as a fresh column.
     for (AlignedBuffer<T>& col : columns_[type]) std::fill(col.data() + k, col.data() + n, T(0));
     ids.resize(k);

@@ -82,6 +82,7 @@ defmodule Bench.Row do
   @spec contender_label(atom) :: String.t()
   def contender_label(:native), do: "native"
   def contender_label(:native_no_noise), do: "native, no noise"
+  def contender_label(:native_no_lifecycle), do: "native, drift only"
   def contender_label(:elixir), do: "elixir"
   def contender_label(:micro_kernel), do: "C++ micro-kernel"
   def contender_label(:cpp_reference), do: "C++ reference"

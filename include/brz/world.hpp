@@ -144,6 +144,12 @@ class WorldBase {
     return ids.empty() ? static_cast<uint32_t>(i) : ids[i];
   }
   uint64_t next_id(uint32_t type) const { return next_id_.at(type); }
+  /// The identity of every agent of `type` in the caller's order, or nullptr while they are
+  /// the indices.
+  const uint32_t* ids(uint32_t type) const {
+    const std::vector<uint32_t>& ids = ids_.at(type);
+    return ids.empty() ? nullptr : ids.data();
+  }
   /// Whether agents of `type` have been removed or spawned (its identities are no longer the
   /// indices 0 .. count - 1 of the agents the world was created with).
   bool has_ids(uint32_t type) const { return changed_.at(type) != 0; }
