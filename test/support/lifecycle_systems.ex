@@ -104,6 +104,30 @@ defmodule BrokenRecord.Zero.LifecycleSystems do
     end
   end
 
+  defsystem Budding do
+    space periodic: [:x, :y, :z]
+
+    agents do
+      defagent Bud do
+        field :position, :vec3
+        field :velocity, :vec3
+      end
+    end
+
+    rules do
+      # A child 3.0 beyond the parent on x: outside a box of edge 4 for parents near its end.
+      interaction bud(p: Bud) do
+        if p.velocity.x > 0.0 do
+          spawn(Bud, position: p.position + {3.0, 0.0, 0.0}, velocity: {0.0, 0.0, 0.0})
+        end
+      end
+
+      interaction move(p: Bud) do
+        p.position = p.position + p.velocity * dt
+      end
+    end
+  end
+
   @doc "`n` cells with masses spread over 0.5 .. 2.5 (so some split), seeded."
   @spec cells(pos_integer, integer) :: map
   def cells(n, seed) do

@@ -15,7 +15,7 @@ defmodule BrokenRecord.Zero.LifecycleTest do
     World
   }
 
-  alias BrokenRecord.Zero.LifecycleSystems.{Cells, Molecules, Reactor}
+  alias BrokenRecord.Zero.LifecycleSystems.{Budding, Cells, Molecules, Reactor}
 
   @file_name "brz_lifecycle.exs"
 
@@ -396,6 +396,37 @@ defmodule BrokenRecord.Zero.LifecycleTest do
       assert info =~ "agent_interpreter"
       assert map_size(one) == 3
       assert one == two
+    end
+  end
+
+  describe "periodic space" do
+    @describetag :native
+
+    test "a child outside the box is wrapped at the end of the step, its crossings counted" do
+      state = %{
+        buds: [
+          %{position: {1.5, 0.0, 0.0}, velocity: {1.0, 0.0, 0.0}},
+          %{position: {-1.0, 1.0, 0.0}, velocity: {0.0, 0.0, 0.0}}
+        ],
+        box: {{-2.0, -2.0, -2.0}, {2.0, 2.0, 2.0}}
+      }
+
+      for backend <- [:native, :interpreted] do
+        world =
+          Budding
+          |> World.new(state, backend: backend)
+          |> World.step(dt: 1.0, steps: 1)
+
+        assert World.counts(world) == %{buds: 3}
+        [_, _, child] = World.to_state(world).buds
+        # The parent moves from 1.5 to 2.5 and wraps to -1.5; the child, born at 1.5 + 3.0 =
+        # 4.5 with no crossing, wraps once to 0.5.
+        assert child.position == {0.5, 0.0, 0.0}
+        xs = floats(World.column(world, :buds, :position, unwrapped: true))
+        assert Enum.take_every(xs, 3) == [2.5, -1.0, 4.5]
+        wrapped = floats(World.column(world, :buds, :position))
+        assert Enum.take_every(wrapped, 3) == [-1.5, -1.0, 0.5]
+      end
     end
   end
 

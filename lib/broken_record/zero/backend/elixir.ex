@@ -258,11 +258,12 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
         %Rule{kind: kind} = rule = elem(rules, id),
         kind != :per_agent,
         into: %{},
-        do: {id, reach(rule, params)}
+        do: {id, if(Program.lifecycle_rule?(rule), do: nil, else: reach(rule, params))}
   end
 
   # The cutoff bound of a pair rule when it depends on constants, params and the box only and is
-  # a positive float: the cell list serves the rule. nil: the rule visits all pairs.
+  # a positive float: the cell list serves the rule. nil: the rule visits all pairs (a rule that
+  # removes or spawns always does, as in the engine).
   defp reach(%Rule{cutoff: nil}, _params), do: nil
 
   defp reach(%Rule{cutoff: %{reg: reg}} = rule, params) do
