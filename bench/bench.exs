@@ -28,6 +28,8 @@
 # The Langevin scenario times a thermostat step that draws three normal() per particle on
 # 1,000,000 particles against a hand-written C++ step with the same Philox stream, and the same
 # step without the noise (Bench.Scenarios.Langevin).
+# The evaporation scenario times a step that removes and spawns about 1% of 1,000,000 particles
+# against the same drift without them (Bench.Scenarios.Evaporation).
 #
 # The systems are the shared fixtures (examples/systems/); the scenarios, measurement, C++
 # reference, LAMMPS, tables, targets and JSON are modules under bench/support/. `--quick`
@@ -45,7 +47,8 @@ Fixtures.ensure([
   Fixtures.ElasticSpheres,
   Fixtures.LennardJones,
   Fixtures.LJLiquid,
-  Fixtures.Langevin
+  Fixtures.Langevin,
+  Fixtures.Evaporation
 ])
 
 # One compiler run for all of them, so that calls between the files resolve; a warning is an
@@ -74,7 +77,8 @@ defmodule Bench do
     Scenarios.AllPairs,
     Scenarios.LJLiquid,
     Scenarios.LJCluster,
-    Scenarios.Langevin
+    Scenarios.Langevin,
+    Scenarios.Evaporation
   ]
 
   @flops [

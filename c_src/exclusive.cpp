@@ -98,6 +98,9 @@ class PairEvaluator {
       case Op::ACCMAX:
       case Op::ACCMIN:
       case Op::CLAIM:
+      case Op::REMOVE:
+      case Op::SPAWN:
+      case Op::SPAWNLANE:
         return T(0);  // write no register: never in the level lists
 #define BRZ_SC_1(NAME) return ScalarOps<T>::NAME(r[in.a]);
 #define BRZ_SC_2(NAME) return ScalarOps<T>::NAME(r[in.a], r[in.b]);
@@ -241,6 +244,28 @@ std::vector<ClaimCandidate> greedy_matching(std::vector<ClaimCandidate> candidat
   return chosen;
 }
 
+// The removals and children of one chosen pair (REMOVE, SPAWN, SPAWNLANE).
+template <class T>
+void record_life(const ExclusiveArgs<T>& a, const PairEvaluator<T>& ev, const ClaimCandidate& c,
+                 ExclusiveLife& life) {
+  const Rule& r = *a.rule;
+  const bool same = r.kind == RuleKind::PairSame;
+  for (const RemoveRef& rm : r.removes) {
+    if (ev.reg(rm.reg) == T(0)) continue;
+    const bool on_a = rm.slot == 0 || same;
+    std::vector<uint8_t>& dead = on_a ? life.dead_a : life.dead_b;
+    if (dead.empty()) dead.assign(on_a ? a.n_a : a.n_b, 0);
+    dead[rm.slot == 0 ? c.row_a : c.row_b] = 1;
+  }
+  for (const SpawnRef& sp : r.spawns) {
+    if (ev.reg(sp.cond) == T(0)) continue;
+    ExclusiveLife::Child child{
+        a.random.ids_a[c.row_a], a.random.ids_b[c.row_b], sp.site, sp.type, {}};
+    for (const auto& lane : sp.lanes) child.lanes.emplace_back(lane.first, ev.reg(lane.second));
+    life.children.push_back(std::move(child));
+  }
+}
+
 template <class T>
 uint64_t run_exclusive(const ExclusiveArgs<T>& a) {
   const Rule& r = *a.rule;
@@ -304,6 +329,7 @@ uint64_t run_exclusive(const ExclusiveArgs<T>& a) {
           reduce_combine(s.reduce, reduce_identity<T>(s.reduce), s.accumulate ? v : v - start);
       col[row] = reduce_apply(s.reduce, start, acc);
     }
+    if (a.life) record_life(a, ev, c, *a.life);
   }
   return evaluations;
 }

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
 
 #include "brz/exclusive.hpp"
@@ -76,10 +77,12 @@ struct RulePlan {
   std::vector<std::size_t> store_acc;  // per store: offset of its accumulator
   std::size_t acc_stride = 0;
   std::vector<std::pair<uint32_t, uint32_t>> checked;  // (type, lane) stored by the rule
+  Rule flat;                                           // a lifecycle pair rule as per-agent
+  std::vector<uint8_t> flat_levels;
 };
 
-// The identity of the agent at every row of a type (RandomArgs::ids_a): the world's row -> agent
-// map after a reorder (WorldBase::agents), else the row itself; zeros past the count, up to the
+// The identity of the agent at every row of a type (RandomArgs::ids_a): the world's identity of
+// the agent the row holds (WorldBase::id, agent_at); zeros past the count, up to the
 // column capacity, so that a vector of lanes started at any row reads only initialised values.
 // Rebuilt when the type's rows have moved (order_epoch).
 class Identities {
@@ -90,11 +93,21 @@ class Identities {
       epoch_.resize(w.counts().size(), kNever);
     }
     AlignedBuffer<uint32_t>& ids = ids_[type];
-    if (epoch_[type] == w.order_epoch(type) && ids.size() == w.capacity(type)) return ids.data();
-    if (ids.size() != w.capacity(type)) ids = AlignedBuffer<uint32_t>(w.capacity(type));
     const std::size_t n = w.count(type);
-    const uint32_t* agents = w.agents(type);
-    for (std::size_t r = 0; r < n; ++r) ids[r] = agents ? agents[r] : static_cast<uint32_t>(r);
+    if (epoch_[type] == w.order_epoch(type) && ids.size() >= w.capacity(type)) return ids.data();
+    // Half again as much room: counts that change a little every step (removals, spawns)
+    // reuse the buffer.
+    if (ids.size() < w.capacity(type)) ids = AlignedBuffer<uint32_t>(column_capacity(n + n / 2));
+    const uint32_t* rows = w.agents(type);
+    const uint32_t* given = w.ids(type);
+    if (rows == nullptr && given != nullptr)
+      std::memcpy(ids.data(), given, n * sizeof(uint32_t));
+    else
+      for (std::size_t r = 0; r < n; ++r) {
+        const std::size_t agent = rows ? rows[r] : r;
+        ids[r] = given ? given[agent] : static_cast<uint32_t>(agent);
+      }
+    std::fill(ids.data() + n, ids.data() + w.capacity(type), 0u);
     epoch_[type] = w.order_epoch(type);
     return ids.data();
   }
@@ -149,11 +162,17 @@ class Runner {
       if (p.rule) continue;
       build_plan(id, p);
       threads_needed = std::max(threads_needed, rule_threads(*p.rule));
-      scratch_stride = std::max(
-          scratch_stride,
-          (scratch_elems<T>(p.rule->n_regs, uint32_t(p.rule->stores.size())) + 15) / 16 * 16);
+      scratch_stride = std::max(scratch_stride,
+                                (scratch_elems<T>(p.rule->n_regs, uint32_t(p.rule->stores.size() +
+                                                                           life_columns(*p.rule))) +
+                                 15) /
+                                    16 * 16);
       max_regs = std::max<std::size_t>(max_regs, p.rule->n_regs);
     }
+    // Removals and spawns change counts during the call, and with them the threads a sweep
+    // may take: room for the most.
+    for (uint32_t id : rule_ids)
+      if (prog_.rule(id).has_lifecycle()) threads_needed = max_threads_;
     scratch_stride_ = scratch_stride;
     if (scratch_.size() < scratch_stride * threads_needed)
       scratch_ = AlignedBuffer<T>(scratch_stride * threads_needed);
@@ -179,6 +198,10 @@ class Runner {
   bool run_rule(uint32_t id, uint64_t step, uint64_t counter) {
     RulePlan<T>& p = plans_[id];
     const Rule& r = *p.rule;
+    if (r.has_lifecycle() && r.kind == RuleKind::PerAgent)
+      return run_lifecycle(id, p, step, counter);
+    if (r.exclusive) return run_exclusive_rule(id, p, step, counter);
+    if (r.has_lifecycle()) return run_pair_lifecycle(id, p, step, counter);
     SweepArgs<T> a = rule_sweep_args<T>(r, p.levels.data());
     // UNIFORM and NORMAL: the identity arrays are set below, once the rows are where the sweep
     // finds them.
@@ -216,7 +239,6 @@ class Runner {
     } else {
       if (r.stores.empty()) return true;
       if (pair_count(r) == 0) return true;
-      if (r.exclusive) return run_exclusive_rule(id, p, step, counter);
       // Neighbour search (c_src/neighbour_search.cpp) when the rule has a usable cutoff.
       NeighbourSearch<T>& search = cache_.search;
       const Clock::time_point t0 = Clock::now();
@@ -294,16 +316,23 @@ class Runner {
   }
 
  private:
-  // An exclusive pair rule (brz/exclusive.hpp): all pairs, no neighbour search; its periodic
-  // cutoff is still checked (CutoffError). Same arguments and answer as run_rule.
+  // An exclusive pair rule (brz/exclusive.hpp): claims over cells of its cutoff (or all
+  // pairs), its periodic cutoff still checked (CutoffError); the chosen pairs' removals and
+  // children end the application as in run_pair_lifecycle. Same arguments and answer as
+  // run_rule.
   bool run_exclusive_rule(uint32_t id, RulePlan<T>& p, uint64_t step, uint64_t counter) {
     const Rule& r = *p.rule;
+    if ((r.stores.empty() && !r.has_lifecycle()) || pair_count(r) == 0) return true;
     ExecOptions no_search = opts_;
     no_search.neighbour_search = false;
     const Clock::time_point t0 = Clock::now();
     cache_.search.prepare(w_, r, p.consts.data(), params_.data(), max_threads_, no_search, *stats_);
     // Slot 0 of a same-type pair is the agent with the lower index in the caller's order.
-    if (r.kind == RuleKind::PairSame) w_.restore_caller_order(r.type_a, max_threads_);
+    if (r.kind == RuleKind::PairSame || r.has_lifecycle())
+      w_.restore_caller_order(r.type_a, max_threads_);
+    // Removal flags index rows in the caller's order (WorldBase::apply_lifecycle).
+    if (r.kind == RuleKind::PairCross && r.has_lifecycle())
+      w_.restore_caller_order(r.type_b, max_threads_);
     stats_->on(rule_path(w_, id, opts_)) += 1;
     std::vector<T*> cols_b;
     for (uint32_t l = 0; l < prog_.lanes(r.type_b); ++l) cols_b.push_back(w_.column(r.type_b, l));
@@ -331,11 +360,333 @@ class Runner {
       if (iv && iv->hi > 0) x.reach = iv->hi;
       for (int d = 0; d < 3; ++d) x.len[d] = prog_.periodic_axis(d) ? w_.box().len[d] : 0.0;
     }
+    ExclusiveLife life;
+    if (r.has_lifecycle()) x.life = &life;
     stats_->pair_evaluations += run_exclusive(x);
     stats_->pair_seconds += seconds(t0, Clock::now());
     if (cancel_requested(opts_.cancel)) return false;
     check(p, step);
+    if (life.dead_a.empty() && life.dead_b.empty() && life.children.empty()) return true;
+    // Children in (slot-0 identity, slot-1 identity, site) order, whatever the pairs' order.
+    std::sort(life.children.begin(), life.children.end(),
+              [](const ExclusiveLife::Child& u, const ExclusiveLife::Child& v) {
+                return std::tie(u.id_a, u.id_b, u.site) < std::tie(v.id_a, v.id_b, v.site);
+              });
+    std::vector<WorldBase::Spawned> children(prog_.n_types());
+    for (const ExclusiveLife::Child& c : life.children) {
+      WorldBase::Spawned& into = children[c.type];
+      const std::size_t at = into.values.size();
+      into.values.resize(at + prog_.lanes(c.type), 0.0);
+      for (const auto& lane : c.lanes) into.values[at + lane.first] = lane.second;
+      ++into.n;
+    }
+    const std::vector<WorldBase::Spawned> none(prog_.n_types());
+    if (r.kind == RuleKind::PairCross && !life.dead_b.empty())
+      w_.apply_lifecycle(r.type_b, life.dead_b, none);
+    w_.apply_lifecycle(r.type_a, life.dead_a, children);
+    lifecycle_applied(children, step);
     return true;
+  }
+
+  // Columns a lifecycle rule's sweep writes besides the agents' lanes: one per REMOVE, SPAWN
+  // and SPAWNLANE.
+  static std::size_t life_columns(const Rule& r) {
+    std::size_t n = r.removes.size() + r.spawns.size();
+    for (const SpawnRef& sp : r.spawns) n += sp.lanes.size();
+    return n;
+  }
+
+  // A per-agent rule that removes or spawns (docs/engine.md, "Agent lifecycle"). The
+  // interpreter's sweep stores the register of every REMOVE, SPAWN and SPAWNLANE into a column
+  // of its own, as if it were a lane after the type's last: each agent writes only its own row,
+  // so the columns are race-free whatever the threads. Then, only where some agent is removed
+  // or spawns, the world compacts and appends (WorldBase::apply_lifecycle). Rows are in the
+  // caller's order, whose identities increase, so scanning agents in order and sites in order
+  // within an agent gives the children in (parent identity, site) order.
+  bool run_lifecycle(uint32_t id, RulePlan<T>& p, uint64_t step, uint64_t counter) {
+    const Rule& r = *p.rule;
+    const uint32_t type = r.type_a;
+    w_.restore_caller_order(type, max_threads_);
+    const std::size_t n = w_.count(type);
+    if (n == 0) return true;
+    const std::size_t cap = w_.capacity(type);
+    const uint32_t lanes = prog_.lanes(type);
+    const std::size_t extra = life_columns(r);
+    if (std::size_t(lanes) + extra > 65536)
+      throw ArgumentError("rule " + std::to_string(id) + ": too many lanes and lifecycle ops");
+    // Half again as much room: the count changes a little at every step of such a run, and a
+    // new buffer (zeroed, page-faulted) every step would cost more than the sweep.
+    if (life_.size() < extra * cap) life_ = AlignedBuffer<T>(extra * column_capacity(n + n / 2));
+    std::vector<StoreRef> stores = r.stores;
+    std::vector<T*> cols(p.cols_a.begin(), p.cols_a.end());
+    auto column_of = [&](uint16_t reg) {
+      stores.push_back(StoreRef{0, static_cast<uint16_t>(cols.size()), reg, 0, kReduceSum});
+      cols.push_back(life_.data() + (cols.size() - lanes) * cap);
+      return cols.back();
+    };
+    std::vector<const T*> removed, spawn_cond;
+    std::vector<std::vector<const T*>> spawn_lanes(r.spawns.size());
+    for (const RemoveRef& rm : r.removes) removed.push_back(column_of(rm.reg));
+    for (std::size_t s = 0; s < r.spawns.size(); ++s) {
+      spawn_cond.push_back(column_of(r.spawns[s].cond));
+      for (const auto& l : r.spawns[s].lanes) spawn_lanes[s].push_back(column_of(l.second));
+    }
+    const std::vector<std::size_t> store_acc(stores.size(), 0);
+    SweepArgs<T> a = rule_sweep_args<T>(r, p.levels.data());
+    a.stores = stores.data();
+    a.n_stores = uint32_t(stores.size());
+    a.store_acc = store_acc.data();
+    a.consts = p.consts.data();
+    a.params = params_.data();
+    a.n_params = prog_.n_params();
+    a.cols_a = cols.data();
+    a.n_a = n;
+    a.scratch = scratch_.data();
+    a.scratch_stride = scratch_stride_;
+    a.ptrs = ptrs_.data();
+    a.cancel = opts_.cancel;
+    if (r.has_random) {
+      a.random.seed = w_.seed();
+      a.random.rule_bits = id << 16;
+      a.random.step = counter;
+      a.random.ids_a = cache_.identities.of(w_, type);
+    }
+    a.n_threads = rule_threads(r);
+    stats_->on(RulePath::AgentInterpreter) += 1;
+    call(a);
+    if (cancel_requested(opts_.cancel)) return false;
+    check(p, step);
+    std::vector<uint8_t> dead;
+    for (const T* flags : removed)
+      for (std::size_t i = 0; i < n; ++i)
+        if (flags[i] != T(0)) {
+          if (dead.empty()) dead.assign(n, 0);
+          dead[i] = 1;
+        }
+    std::vector<WorldBase::Spawned> children(prog_.n_types());
+    bool spawned = false;
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t s = 0; s < r.spawns.size(); ++s) {
+        if (spawn_cond[s][i] == T(0)) continue;
+        const SpawnRef& sp = r.spawns[s];
+        WorldBase::Spawned& c = children[sp.type];
+        const std::size_t at = c.values.size();
+        c.values.resize(at + prog_.lanes(sp.type), 0.0);
+        for (std::size_t q = 0; q < sp.lanes.size(); ++q)
+          c.values[at + sp.lanes[q].first] = double(spawn_lanes[s][q][i]);
+        ++c.n;
+        spawned = true;
+      }
+    if (dead.empty() && !spawned) return true;
+    w_.apply_lifecycle(type, dead, children);
+    lifecycle_applied(children, step);
+    return true;
+  }
+
+  // Counts, capacities and rows have changed: every plan's column pointers and accumulator
+  // offsets, and the neighbour structures, are rebuilt.
+  // A child's lane that is not finite is a NumericalError naming the child (appended last).
+  void lifecycle_applied(const std::vector<WorldBase::Spawned>& children, uint64_t step) {
+    for (uint32_t k = 0; k < plans_.size(); ++k)
+      if (plans_[k].rule) {
+        plans_[k] = RulePlan<T>();
+        build_plan(k, plans_[k]);
+      }
+    cache_.search = NeighbourSearch<T>();
+    for (uint32_t t = 0; t < children.size(); ++t) {
+      const uint32_t lanes = prog_.lanes(t);
+      for (std::size_t q = 0; q < children[t].n; ++q)
+        for (uint32_t l = 0; l < lanes; ++l)
+          if (!std::isfinite(to_precision<T>(children[t].values[q * lanes + l])))
+            throw NumericalError(t, w_.count(t) - children[t].n + q, l, step);
+    }
+  }
+
+  // A pair rule that removes or spawns. Its pairs, in ascending (slot 0, slot 1) order of the
+  // caller's indices, are gathered in chunks into columns (slot 0's lanes, then slot 1's) and
+  // the body runs over them as a per-agent rule (each pair a lane; LOAD of slot 1 reads the
+  // gathered columns after slot 0's), every lane write and lifecycle op storing its register
+  // into a column of its own. The pairs' values are then combined serially in pair order, as
+  // docs/program.md prescribes for a pair rule (sums of deltas, max, min), removal flags set
+  // and children recorded in (slot-0 identity, slot-1 identity, site) order; the result does
+  // not depend on the threads.
+  bool run_pair_lifecycle(uint32_t id, RulePlan<T>& p, uint64_t step, uint64_t counter) {
+    const Rule& r = *p.rule;
+    const bool same = r.kind == RuleKind::PairSame;
+    w_.restore_caller_order(r.type_a, max_threads_);
+    if (!same) w_.restore_caller_order(r.type_b, max_threads_);
+    const std::size_t na = w_.count(r.type_a), nb = w_.count(r.type_b);
+    const uint64_t total = pair_count(r);
+    if (total == 0) return true;
+    const uint32_t la = prog_.lanes(r.type_a), lb = prog_.lanes(r.type_b);
+    if (p.flat.instrs.empty() && p.flat.uniform_ops.empty()) flatten(r, la, p);
+    constexpr std::size_t kChunk = 4096;
+    const std::size_t cap = column_capacity(kChunk);
+    const std::size_t n_out = r.stores.size() + life_columns(r);
+    const std::size_t n_cols = std::size_t(la) + lb + n_out;
+    if (std::size_t(la) + lb + n_out > 65536)
+      throw ArgumentError("rule " + std::to_string(id) + ": too many lanes and lifecycle ops");
+    if (life_.size() < n_cols * cap) life_ = AlignedBuffer<T>(n_cols * cap);
+    AlignedBuffer<uint32_t> c0(cap), c1(cap);
+    AlignedBuffer<uint32_t> pi(kChunk), pj(kChunk);
+    std::vector<T*> cols(n_cols);
+    for (std::size_t c = 0; c < n_cols; ++c) cols[c] = life_.data() + c * cap;
+    std::vector<StoreRef> outs;
+    auto out = [&](uint16_t reg) {
+      outs.push_back(StoreRef{0, static_cast<uint16_t>(la + lb + outs.size()), reg, 0, 0});
+    };
+    for (const StoreRef& st : r.stores) out(st.reg);
+    for (const RemoveRef& rm : r.removes) out(rm.reg);
+    for (const SpawnRef& sp : r.spawns) {
+      out(sp.cond);
+      for (const auto& l : sp.lanes) out(l.second);
+    }
+    const std::vector<std::size_t> store_acc(outs.size(), 0);
+    // Accumulators per store (a store of slot s to lane l of its type), in the type's
+    // agent order, starting at the reduction's identity.
+    const uint32_t types[2] = {r.type_a, r.type_b};
+    std::vector<std::vector<T>> acc;
+    std::vector<int> acc_of(r.stores.size());
+    std::vector<std::pair<uint32_t, uint16_t>> acc_key;
+    for (std::size_t s = 0; s < r.stores.size(); ++s) {
+      const std::pair<uint32_t, uint16_t> key(types[r.stores[s].slot], r.stores[s].lane);
+      auto it = std::find(acc_key.begin(), acc_key.end(), key);
+      if (it == acc_key.end()) {
+        acc_key.push_back(key);
+        acc.emplace_back(w_.count(key.first), reduce_identity<T>(r.stores[s].reduce));
+        it = acc_key.end() - 1;
+      }
+      acc_of[s] = int(it - acc_key.begin());
+    }
+    std::vector<uint8_t> dead[2];
+    std::vector<WorldBase::Spawned> children(prog_.n_types());
+    bool spawned = false;
+    SweepArgs<T> a = rule_sweep_args<T>(p.flat, p.flat_levels.data());
+    a.stores = outs.data();
+    a.n_stores = uint32_t(outs.size());
+    a.store_acc = store_acc.data();
+    a.consts = p.consts.data();
+    a.params = params_.data();
+    a.n_params = prog_.n_params();
+    a.cols_a = cols.data();
+    a.scratch = scratch_.data();
+    a.scratch_stride = scratch_stride_;
+    a.ptrs = ptrs_.data();
+    a.cancel = opts_.cancel;
+    if (r.has_random) {
+      a.random.seed = w_.seed();
+      a.random.rule_bits = id << 16;
+      a.random.step = counter;
+      a.random.ids_a = c0.data();
+      a.random.ids_b = c1.data();
+    }
+    a.n_threads = rule_threads(r);
+    stats_->on(RulePath::AllPairsInterpreter) += 1;
+    stats_->pair_evaluations += total;
+    std::size_t i = 0, j = same ? 1 : 0;
+    while (i < na && j < nb) {
+      std::size_t k = 0;
+      for (; k < kChunk && i < na && j < nb; ++k) {
+        pi[k] = uint32_t(i);
+        pj[k] = uint32_t(j);
+        if (++j == nb) {
+          ++i;
+          j = same ? i + 1 : 0;
+        }
+      }
+      for (uint32_t l = 0; l < la; ++l) {
+        const T* src = w_.column(r.type_a, l);
+        for (std::size_t q = 0; q < k; ++q) cols[l][q] = src[pi[q]];
+      }
+      for (uint32_t l = 0; l < lb; ++l) {
+        const T* src = w_.column(r.type_b, l);
+        for (std::size_t q = 0; q < k; ++q) cols[la + l][q] = src[pj[q]];
+      }
+      for (std::size_t q = 0; q < k; ++q) {
+        const uint32_t ia = w_.id(r.type_a, pi[q]), ib = w_.id(r.type_b, pj[q]);
+        c0[q] = same ? std::min(ia, ib) : ia;
+        c1[q] = same ? std::max(ia, ib) : ib;
+      }
+      a.n_a = k;
+      call(a);
+      if (cancel_requested(opts_.cancel)) return false;
+      for (std::size_t q = 0; q < k; ++q) {
+        std::size_t c = std::size_t(la) + lb;
+        const std::size_t agent[2] = {pi[q], pj[q]};
+        for (std::size_t s = 0; s < r.stores.size(); ++s, ++c) {
+          const StoreRef& st = r.stores[s];
+          const std::size_t x = agent[st.slot];
+          T& sum = acc[acc_of[s]][x];
+          const T v = cols[c][q];
+          if (st.reduce != kReduceSum)
+            sum = reduce_combine(st.reduce, sum, v);
+          else
+            sum += st.accumulate ? v : T(v - w_.column(types[st.slot], st.lane)[x]);
+        }
+        for (const RemoveRef& rm : r.removes) {
+          if (cols[c++][q] == T(0)) continue;
+          std::vector<uint8_t>& d = dead[same ? 0 : rm.slot];
+          if (d.empty()) d.assign(w_.count(types[rm.slot]), 0);
+          d[agent[rm.slot]] = 1;
+        }
+        for (const SpawnRef& sp : r.spawns) {
+          const bool born = cols[c++][q] != T(0);
+          if (born) {
+            WorldBase::Spawned& child = children[sp.type];
+            const std::size_t at = child.values.size();
+            child.values.resize(at + prog_.lanes(sp.type), 0.0);
+            for (std::size_t m = 0; m < sp.lanes.size(); ++m)
+              child.values[at + sp.lanes[m].first] = double(cols[c + m][q]);
+            ++child.n;
+            spawned = true;
+          }
+          c += sp.lanes.size();
+        }
+      }
+    }
+    for (std::size_t q = 0; q < acc_key.size(); ++q) {
+      T* col = w_.column(acc_key[q].first, acc_key[q].second);
+      const uint16_t reduce =
+          r.stores[std::size_t(std::find(acc_of.begin(), acc_of.end(), int(q)) - acc_of.begin())]
+              .reduce;
+      for (std::size_t x = 0; x < acc[q].size(); ++x)
+        col[x] = reduce_apply(reduce, col[x], acc[q][x]);
+    }
+    check(p, step);
+    if (dead[0].empty() && dead[1].empty() && !spawned) return true;
+    const std::vector<WorldBase::Spawned> none(prog_.n_types());
+    if (!same && !dead[1].empty()) w_.apply_lifecycle(r.type_b, dead[1], none);
+    w_.apply_lifecycle(r.type_a, dead[0], children);
+    lifecycle_applied(children, step);
+    return true;
+  }
+
+  // The pair rule r as a per-agent rule over gathered pairs (run_pair_lifecycle): outer
+  // registers become varying, LOAD of slot 1 lane l reads column la + l; no lane writes.
+  static void flatten(const Rule& r, uint32_t la, RulePlan<T>& p) {
+    Rule& f = p.flat;
+    f.kind = RuleKind::PerAgent;
+    f.type_a = r.type_a;
+    f.type_b = kNoType;
+    f.n_regs = r.n_regs;
+    f.consts = r.consts;
+    f.reg_level = r.reg_level;
+    for (Level& l : f.reg_level)
+      if (l == Level::Outer) l = Level::Varying;
+    f.uniform_ops = r.uniform_ops;
+    for (const Instr& in : r.instrs) {
+      if (!writes_register(in.op) || r.reg_level[in.dst] == Level::Uniform) continue;
+      Instr g = in;
+      if (g.op == Op::LOAD) {
+        g.b = static_cast<uint16_t>(g.a == 1 ? la + g.b : g.b);
+        g.a = 0;
+      }
+      f.varying_ops.push_back(g);
+      f.instrs.push_back(g);
+    }
+    f.has_random = r.has_random;
+    for (Level l : f.reg_level) p.flat_levels.push_back(static_cast<uint8_t>(l));
+    if (p.flat_levels.empty()) p.flat_levels.push_back(0);
   }
 
   std::size_t pair_count(const Rule& r) const {
@@ -344,7 +695,7 @@ class Runner {
     return na * w_.count(r.type_b);
   }
 
-  // Threads for one sweep of rule r (the counts never change during a call).
+  // Threads for one sweep of rule r (by the counts now; lifecycle rules change them).
   int rule_threads(const Rule& r) const {
     if (r.kind == RuleKind::PerAgent)
       return w_.count(r.type_a) > opts_.agent_parallel_threshold ? max_threads_ : 1;
@@ -481,6 +832,7 @@ class Runner {
   AlignedBuffer<T>& acc_;
   std::vector<T> params_;
   std::vector<T*> gen_ptrs_;  // per-thread accumulator pointers of generated pair kernels
+  AlignedBuffer<T> life_;     // lifecycle rules: the columns of their REMOVE / SPAWN registers
   RunStepsResult stats_own_;
   RunStepsResult* stats_ = &stats_own_;  // sweep counters
 

@@ -325,8 +325,19 @@ std::shared_ptr<const KernelLibrary> KernelLibrary::open(const std::string& path
       }
     return nullptr;
   };
+  // Rules that remove or spawn agents have no kernels (the interpreter runs them).
+  std::vector<bool> lifecycle(n_rules, false);
+  try {
+    const Program parsed = Program::parse(program, size);
+    for (uint32_t k = 0; k < n_rules && k < parsed.n_rules(); ++k)
+      lifecycle[k] = parsed.rule(k).has_lifecycle();
+  } catch (const ArgumentError& e) {
+    err = std::string("kernel library ") + path + ": " + e.what();
+    return nullptr;
+  }
   lib->rules_.resize(n_rules);
   for (uint32_t k = 0; k < n_rules; ++k) {
+    if (lifecycle[k]) continue;
     const std::string base = "brz_rule_" + std::to_string(k);
     // A variant without its baseline is not accepted (the baseline must exist).
     void* f64 = sym((base + "_f64").c_str()) ? pick(base + "_f64") : nullptr;

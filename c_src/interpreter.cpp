@@ -424,7 +424,10 @@ inline void exec_op(const Instr& in, const T** rp, T* regs, const uint8_t* lvl, 
     case Op::ACCMAX:
     case Op::ACCMIN:
     case Op::CLAIM:  // exclusive rules run on c_src/exclusive.cpp, never here
-      break;         // handled by the sweeps
+    case Op::REMOVE:
+    case Op::SPAWN:
+    case Op::SPAWNLANE:
+      break;  // handled by the sweeps (lifecycle ops: as stores to the executor's flag columns)
 #define BRZ_EXEC_Data(NAME, N)
 #define BRZ_EXEC_Value(NAME, N) \
   case Op::NAME:                \
@@ -472,6 +475,8 @@ void sweep_per_agent(const SweepArgs<T>& A) {
       const std::size_t nb = (cnt + W - 1) / W;
       // Counter (identity, 0): the identities are readable up to the column capacity.
       if (A.random.ids_a) dr.c0 = A.random.ids_a + i0;
+      // Pairs gathered as agents (a lifecycle pair rule): the second counter word per lane.
+      if (A.random.ids_b) dr.c1 = A.random.ids_b + i0;
       for (uint32_t k = 0; k < A.n_varying; ++k) {
         const Instr& in = A.varying_ops[k];
         if (in.op == Op::LOAD)

@@ -267,6 +267,9 @@ std::optional<Interval> register_interval(const World<T>& w, const Rule& r, uint
       case Op::ACCMAX:
       case Op::ACCMIN:
       case Op::CLAIM:
+      case Op::REMOVE:
+      case Op::SPAWN:
+      case Op::SPAWNLANE:
         break;
 #define BRZ_IV_1(NAME) d = IvOps<T>::NAME(iv[in.a]);
 #define BRZ_IV_2(NAME) d = IvOps<T>::NAME(iv[in.a], iv[in.b]);

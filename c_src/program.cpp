@@ -314,6 +314,48 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
           rule.exclusive = true;
           rule.claim_reg = in.a;
           break;
+        case Op::REMOVE:
+          if (in.dst != 0) reject_instr(ri, k, name + ": dst must be 0");
+          if (in.a >= arity)
+            reject_instr(ri, k,
+                         name + ": slot " + std::to_string(in.a) + " out of range (arity " +
+                             std::to_string(arity) + ")");
+          check_zero(in.b, "b");
+          check_reg(in.c, "c");
+          rule.removes.push_back(RemoveRef{in.a, in.c});
+          break;
+        case Op::SPAWN:
+          if (in.dst != 0) reject_instr(ri, k, name + ": dst must be 0");
+          if (in.a >= n_types)
+            reject_instr(ri, k,
+                         name + ": type " + std::to_string(in.a) + " out of range (n_types " +
+                             std::to_string(n_types) + ")");
+          // Sites are numbered 0, 1, ... in program order: they order the children.
+          if (in.b != rule.spawns.size())
+            reject_instr(ri, k,
+                         name + ": site " + std::to_string(in.b) + " out of order (expected " +
+                             std::to_string(rule.spawns.size()) + ")");
+          check_reg(in.c, "c");
+          rule.spawns.push_back(SpawnRef{in.a, in.b, in.c, {}});
+          break;
+        case Op::SPAWNLANE: {
+          if (in.dst != 0) reject_instr(ri, k, name + ": dst must be 0");
+          if (in.a >= rule.spawns.size())
+            reject_instr(ri, k,
+                         name + ": site " + std::to_string(in.a) + " has no SPAWN before it");
+          SpawnRef& sp = rule.spawns[in.a];
+          if (in.b >= prog.lanes_[sp.type])
+            reject_instr(ri, k,
+                         name + ": lane " + std::to_string(in.b) + " out of range (type " +
+                             std::to_string(sp.type) + " has " +
+                             std::to_string(prog.lanes_[sp.type]) + " lanes)");
+          for (const auto& l : sp.lanes)
+            if (l.first == in.b)
+              reject_instr(ri, k, name + ": lane " + std::to_string(in.b) + " given twice");
+          check_reg(in.c, "c");
+          sp.lanes.emplace_back(in.b, in.c);
+          break;
+        }
         default: {
           const int n = op_reg_operands(in.op);
           check_reg(in.a, "a");

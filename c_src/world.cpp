@@ -20,6 +20,9 @@ WorldBase::WorldBase(std::shared_ptr<const Program> program, std::vector<std::si
   agents_.resize(counts_.size());
   order_epoch_.assign(counts_.size(), 0);
   images_.resize(counts_.size());
+  ids_.resize(counts_.size());
+  next_id_.assign(counts_.begin(), counts_.end());
+  changed_.assign(counts_.size(), 0);
   for (int d = 0; d < 3; ++d) box_.periodic[d] = program_->periodic_axis(d);
 }
 
@@ -182,16 +185,116 @@ void World<T>::restore_caller_order(uint32_t type, int threads) {
 }
 
 template <class T>
-void World<T>::save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>>& lanes) const {
+void World<T>::grow(uint32_t type, std::size_t n) {
+  std::vector<AlignedBuffer<T>>& cols = columns_[type];
+  if (cols.empty() || cols[0].size() >= column_capacity(n)) return;
+  // Half again as much room: a run that spawns every step reallocates now and then only.
+  const std::size_t cap = column_capacity(n + n / 2);
+  for (AlignedBuffer<T>& col : cols) {
+    AlignedBuffer<T> bigger(cap);
+    std::memcpy(bigger.data(), col.data(), counts_[type] * sizeof(T));
+    col = std::move(bigger);
+  }
+}
+
+template <class T>
+void World<T>::apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
+                               const std::vector<Spawned>& children) {
+  const uint32_t n_types = static_cast<uint32_t>(counts_.size());
+  if (type >= n_types || children.size() != n_types)
+    throw ArgumentError("world: lifecycle of an unknown type");
+  for (uint32_t t = 0; t < n_types; ++t)
+    if (!children[t].values.empty() || (t == type && !dead.empty())) restore_caller_order(t);
+  if (!dead.empty()) {
+    // Stable compaction of every column, the identities and image counters.
+    const std::size_t n = counts_[type];
+    if (dead.size() != n) throw ArgumentError("world: removal flags do not match the count");
+    std::vector<uint32_t>& ids = ids_[type];
+    if (ids.empty()) {
+      ids.resize(n);
+      for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<uint32_t>(i);
+    }
+    std::vector<int64_t>& images = images_[type];
+    // The removed rows (few), then per column the runs between them moved down.
+    std::vector<std::size_t> gone;
+    for (std::size_t i = 0; i < n; ++i)
+      if (dead[i]) gone.push_back(i);
+    const std::size_t k = n - gone.size();
+    auto compact = [&](auto* data, std::size_t width) {
+      if (gone.empty()) return;
+      std::size_t out = gone[0];
+      for (std::size_t g = 0; g < gone.size(); ++g) {
+        const std::size_t from = gone[g] + 1, to = g + 1 < gone.size() ? gone[g + 1] : n;
+        if (to > from)
+          std::memmove(data + out * width, data + from * width,
+                       (to - from) * width * sizeof(*data));
+        out += to - from;
+      }
+    };
+    for (AlignedBuffer<T>& column : columns_[type]) compact(column.data(), 1);
+    compact(ids.data(), 1);
+    if (!images.empty()) compact(images.data(), 3);
+    // Rows past the count stay readable by vectors: zero, as a fresh column.
+    for (AlignedBuffer<T>& col : columns_[type]) std::fill(col.data() + k, col.data() + n, T(0));
+    ids.resize(k);
+    if (!images.empty()) images.resize(k * 3);
+    counts_[type] = k;
+    changed_[type] = 1;
+    ++order_epoch_[type];
+  }
+  for (uint32_t t = 0; t < n_types; ++t) {
+    const Spawned& c = children[t];
+    if (c.n == 0) continue;
+    const uint32_t lanes = program_->lanes(t);
+    if (c.values.size() != c.n * lanes) throw ArgumentError("world: spawned lanes do not match");
+    if (next_id_[t] + c.n > uint64_t(UINT32_MAX) + 1)
+      throw ArgumentError("world: type " + std::to_string(t) +
+                          " has used up its 2^32 agent identities");
+    const std::size_t n = counts_[t];
+    grow(t, n + c.n);
+    std::vector<uint32_t>& ids = ids_[t];
+    if (ids.empty()) {
+      ids.resize(n);
+      for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<uint32_t>(i);
+    }
+    for (std::size_t q = 0; q < c.n; ++q) {
+      for (uint32_t l = 0; l < lanes; ++l)
+        columns_[t][l][n + q] = to_precision<T>(c.values[q * lanes + l]);
+      ids.push_back(static_cast<uint32_t>(next_id_[t]++));
+    }
+    counts_[t] = n + c.n;
+    changed_[t] = 1;
+    std::vector<int64_t>& images = images_[t];
+    if (!images.empty() ||
+        (has_box_ && program_->periodic() && program_->coord_lane(t) != kNoCoord))
+      images.resize(3 * counts_[t], 0);
+    ++order_epoch_[t];
+  }
+}
+
+template <class T>
+void World<T>::save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>>& lanes,
+                    const std::vector<uint8_t>& whole) const {
   into.step = step_;
   std::size_t used = 0;
   for (uint32_t t = 0; t < counts_.size() && t < lanes.size(); ++t) {
-    if (lanes[t].empty() || counts_[t] == 0) continue;
+    const bool all = t < whole.size() && whole[t];
+    if (!all && (lanes[t].empty() || counts_[t] == 0)) continue;
     if (into.parts.size() <= used) into.parts.emplace_back();
     WorldSnapshot::Part& p = into.parts[used++];
     const std::size_t n = counts_[t];
     p.type = t;
+    p.whole = all;
     p.lanes = lanes[t];
+    if (all) {
+      p.lanes.resize(program_->lanes(t));
+      for (uint32_t l = 0; l < program_->lanes(t); ++l) p.lanes[l] = l;
+      p.count = n;
+      p.rows = rows_[t];
+      p.ids = ids_[t];
+      p.next_id = next_id_[t];
+      p.changed = changed_[t] != 0;
+    }
     p.agents = agents_[t];
     p.epoch = order_epoch_[t];
     p.bytes.resize(p.lanes.size() * n * sizeof(T));
@@ -200,8 +303,9 @@ void World<T>::save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>
     // A run that moves the coordinates may wrap them: their image counters go with them.
     const uint32_t coord = program_->coord_lane(t);
     const bool coords =
-        !images_[t].empty() && std::any_of(p.lanes.begin(), p.lanes.end(),
-                                           [&](uint32_t l) { return l >= coord && l < coord + 3; });
+        !images_[t].empty() && (all || std::any_of(p.lanes.begin(), p.lanes.end(), [&](uint32_t l) {
+                                  return l >= coord && l < coord + 3;
+                                }));
     if (coords)
       p.images = images_[t];
     else
@@ -214,6 +318,30 @@ template <class T>
 void World<T>::restore(const WorldSnapshot& from) {
   step_ = from.step;
   for (const WorldSnapshot::Part& p : from.parts) {
+    if (p.whole) {
+      // The type as it was: its count, rows (in their saved order), maps and identities.
+      const uint32_t t = p.type;
+      const std::size_t n = p.count;
+      if (p.lanes.size() != columns_.at(t).size() ||
+          p.bytes.size() != p.lanes.size() * n * sizeof(T))
+        throw ArgumentError("world: snapshot does not match the world");
+      grow(t, n);
+      for (std::size_t k = 0; k < p.lanes.size(); ++k) {
+        T* col = columns_[t][k].data();
+        std::memcpy(col, p.bytes.data() + k * n * sizeof(T), n * sizeof(T));
+        const std::size_t cap = columns_[t][k].size();
+        if (counts_[t] > n) std::fill(col + n, col + std::min(cap, counts_[t]), T(0));
+      }
+      counts_[t] = n;
+      rows_[t] = p.rows;
+      agents_[t] = p.agents;
+      ids_[t] = p.ids;
+      next_id_[t] = p.next_id;
+      changed_[t] = p.changed ? 1 : 0;
+      if (!images_[t].empty() || !p.images.empty()) images_[t] = p.images;
+      ++order_epoch_[t];
+      continue;
+    }
     const std::size_t n = counts_.at(p.type);
     if (p.bytes.size() != p.lanes.size() * n * sizeof(T))
       throw ArgumentError("world: snapshot does not match the world");

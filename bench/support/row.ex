@@ -5,9 +5,11 @@ defmodule Bench.Row do
 
     * `scenario`: `:peak`, `:integrate`, `:gravity`, `:softened`, `:marshalling`,
       `:collisions`, `:all_pairs`, `:lj_liquid` (LAMMPS's bench/in.lj, periodic),
-      `:lj_cluster` (a free cluster) or `:langevin` (a thermostat step with random numbers);
+      `:lj_cluster` (a free cluster), `:langevin` (a thermostat step with random numbers) or
+      `:evaporation` (agents removed and spawned every step);
     * `n`: the number of agents;
     * `contender`: `:native`, `:native_no_noise` (the Langevin step without its noise),
+      `:native_no_lifecycle` (the evaporation step without removals and spawns),
       `:elixir` (the pure-Elixir backend), `:micro_kernel`,
       `:cpp_reference`, `:cpp_all_j`, `:cpp_i_lt_j`, `:cpp_canonical_all_j` (hand-written C++),
       `:lammps` (for `:lj_liquid` with `ranks`, 1 or 2, and `neigh`, `:every_20_check_no` or
@@ -80,6 +82,7 @@ defmodule Bench.Row do
   @spec contender_label(atom) :: String.t()
   def contender_label(:native), do: "native"
   def contender_label(:native_no_noise), do: "native, no noise"
+  def contender_label(:native_no_lifecycle), do: "native, drift only"
   def contender_label(:elixir), do: "elixir"
   def contender_label(:micro_kernel), do: "C++ micro-kernel"
   def contender_label(:cpp_reference), do: "C++ reference"

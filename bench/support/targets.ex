@@ -180,6 +180,7 @@ defmodule Bench.Targets do
       softened_targets ++
       integrate_targets ++
       langevin_targets(find, speed, ref_missing) ++
+      evaporation_targets(find, speed, native_missing) ++
       lj_targets ++
       collision_targets ++
       [
@@ -323,6 +324,27 @@ defmodule Bench.Targets do
             x -> "the noise makes the step #{fmt2(1 / x)}x as long as without it"
           end,
         skip: ref_missing
+      )
+    end
+  end
+
+  # Agents removed and spawned every step (Bench.Scenarios.Evaporation) against the same drift
+  # without them.
+  defp evaporation_targets(find, speed, native_missing) do
+    for p <- [:f64, :f32] do
+      life = find.(:evaporation, 1_000_000, :native, p)
+      drift = find.(:evaporation, 1_000_000, :native_no_lifecycle, p)
+
+      target(
+        "9",
+        "evaporation #{p} N=1,000,000 (1% removed, 1% spawned a step): step time / drift only",
+        :le,
+        1.5,
+        case speed.(life, drift) do
+          nil -> nil
+          x -> 1 / x
+        end,
+        skip: native_missing
       )
     end
   end

@@ -212,14 +212,27 @@ ERL_NIF_TERM write_agents(ErlNifEnv* env, const TypeInfo& ti, const std::string&
   const bool identity = world.in_caller_order(t);
   Scratch scratch;
   ERL_NIF_TERM* items = scratch.ensure<ERL_NIF_TERM>(n);
+  // Agents removed or spawned (the type has identities, docs/nif.md): agent i is the given
+  // agent its identity names, or a new map for a spawned one.
+  const bool lifecycle = world.has_ids(t);
+  std::vector<ERL_NIF_TERM> given;
+  if (lifecycle) {
+    ERL_NIF_TERM m, tail = list;
+    while (enif_get_list_cell(env, tail, &m, &tail)) given.push_back(m);
+    if (!enif_is_empty_list(env, tail)) throw ArgumentError(coll + " must be a list of maps");
+  }
   std::size_t count = 0;
   bool shape_ok = true;
   try {
     ERL_NIF_TERM m, tail = list;
-    for (std::size_t i = 0; enif_get_list_cell(env, tail, &m, &tail); ++i) {
+    for (std::size_t i = 0; lifecycle ? i < n : enif_get_list_cell(env, tail, &m, &tail); ++i) {
       if (i == n) {
         shape_ok = false;
         break;
+      }
+      if (lifecycle) {
+        const uint32_t id = world.id(t, i);
+        m = id < given.size() ? given[id] : enif_make_new_map(env);
       }
       const std::size_t row = identity ? i : world.row(t, i);
       const auto path = [&] { return coll + "[" + std::to_string(i) + "]"; };
@@ -257,9 +270,9 @@ ERL_NIF_TERM write_agents(ErlNifEnv* env, const TypeInfo& ti, const std::string&
       }
       items[count++] = m;
     }
-    if (shape_ok) shape_ok = count == n && enif_is_empty_list(env, tail);
+    if (shape_ok && !lifecycle) shape_ok = count == n && enif_is_empty_list(env, tail);
   } catch (const ArgumentError&) {
-    check_agent_count(env, list, coll, n);
+    if (!lifecycle) check_agent_count(env, list, coll, n);
     throw;
   }
   if (!shape_ok) {
@@ -332,10 +345,13 @@ ERL_NIF_TERM write_state(ErlNifEnv* env, ERL_NIF_TERM state, const std::vector<T
     ERL_NIF_TERM list;
     const std::string coll = "state." + ti.key_name;
     if (!enif_get_map_value(env, state, ti.key, &list)) {
-      if (n == 0) continue;
-      throw ArgumentError(coll + " is missing (the world has " + std::to_string(n) + " agents)");
+      if (n == 0 && !world.has_ids(t)) continue;
+      if (!world.has_ids(t))
+        throw ArgumentError(coll + " is missing (the world has " + std::to_string(n) + " agents)");
+      // Agents spawned into a collection the state does not hold.
+      list = enif_make_list(env, 0);
     }
-    if (!ti.any_written || n == 0) {
+    if (!ti.any_written || (n == 0 && !world.has_ids(t))) {
       check_agent_count(env, list, coll, n);
       continue;
     }

@@ -17,9 +17,14 @@ void world_down(ErlNifEnv*, void* obj, ErlNifPid*, ErlNifMonitor* mon) {
 
 }  // namespace
 
-WorldRes::WorldRes(ProgramRes* p, std::unique_ptr<brz::WorldBase> w,
-                   std::vector<TypeInfo> t) noexcept
-    : prog_res(p), world(std::move(w)), types(std::move(t)), step(world->step()) {
+WorldRes::WorldRes(ProgramRes* p, std::unique_ptr<brz::WorldBase> w, std::vector<TypeInfo> t,
+                   std::vector<std::atomic<uint64_t>> c) noexcept
+    : prog_res(p),
+      world(std::move(w)),
+      types(std::move(t)),
+      step(world->step()),
+      counts(std::move(c)) {
+  publish_counts();
   ++g_live_worlds;
 }
 

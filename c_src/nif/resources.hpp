@@ -34,7 +34,10 @@ struct ProgramRes {
 };
 
 struct WorldRes {
-  WorldRes(ProgramRes* p, std::unique_ptr<brz::WorldBase> w, std::vector<TypeInfo> t) noexcept;
+  /// `counts` has one element per agent type (allocated by the caller: construction cannot
+  /// fail); it is set from the world.
+  WorldRes(ProgramRes* p, std::unique_ptr<brz::WorldBase> w, std::vector<TypeInfo> t,
+           std::vector<std::atomic<uint64_t>> counts) noexcept;
   ~WorldRes();
   WorldRes(const WorldRes&) = delete;
   WorldRes& operator=(const WorldRes&) = delete;
@@ -66,6 +69,12 @@ struct WorldRes {
   // The world's step counter as of the end of the last native_run_steps (world_info's :step,
   // read without the WorldLock while a run may be advancing the world's own).
   std::atomic<uint64_t> step{0};
+  // The world's agent counts per type as of the end of the last native_run_steps (world_info's
+  // :counts; rules that remove or spawn change them while a run holds the lock).
+  std::vector<std::atomic<uint64_t>> counts;
+  void publish_counts() noexcept {
+    for (std::size_t t = 0; t < world->counts().size(); ++t) counts[t].store(world->counts()[t]);
+  }
 };
 
 using Programs = Resource<ProgramRes>;

@@ -33,6 +33,17 @@ ERL_NIF_TERM raise_numerical_error(ErlNifEnv* env, const WorldRes& w,
                           {atom::step, encode(env, ErlNifUInt64(e.step))}});
 }
 
+// The types whose agents the rules `ids` may remove or spawn (saved whole before a run).
+std::vector<uint8_t> lifecycle_types(const brz::Program& prog, const std::vector<uint32_t>& ids) {
+  std::vector<uint8_t> whole(prog.n_types(), 0);
+  for (uint32_t id : ids) {
+    const brz::Rule& rule = prog.rule(id);
+    for (const brz::RemoveRef& rm : rule.removes) whole[rule.slot_type(rm.slot)] = 1;
+    for (const brz::SpawnRef& sp : rule.spawns) whole[sp.type] = 1;
+  }
+  return whole;
+}
+
 // The lanes that the rules `ids` store to, per type (what a run may change, so what it saves),
 // and the coordinates of every type a periodic program wraps at the end of each step.
 std::vector<std::vector<uint32_t>> stored_lanes(const brz::WorldBase& world,
@@ -50,6 +61,13 @@ std::vector<std::vector<uint32_t>> stored_lanes(const brz::WorldBase& world,
       if (std::find(l.begin(), l.end(), s.lane) == l.end()) l.push_back(s.lane);
     }
   }
+  // A type whose agents a rule removes or spawns changes whole: every lane.
+  const std::vector<uint8_t> whole = lifecycle_types(prog, ids);
+  for (uint32_t t = 0; t < prog.n_types(); ++t)
+    if (whole[t]) {
+      lanes[t].resize(prog.lanes(t));
+      for (uint32_t l = 0; l < prog.lanes(t); ++l) lanes[t][l] = l;
+    }
   return lanes;
 }
 
@@ -109,7 +127,7 @@ ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   w->world->params() = params;
   CallerMonitor monitor(env, w);
   const std::vector<std::vector<uint32_t>> lanes = stored_lanes(*w->world, ids);
-  w->world->save(w->undo, lanes);
+  w->world->save(w->undo, lanes, lifecycle_types(prog, ids));
   brz::ExecOptions opts = exec_options(*w);
   opts.cancel = &w->cancel;
   opts.worker_nice = brz::env::worker_nice();
@@ -141,6 +159,7 @@ ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   }
   // (A run undone above leaves the counter, restored with the snapshot, as it was.)
   w->step.store(w->world->step());
+  w->publish_counts();
   mark_written(*w, lanes);
   return atom::ok;
 }

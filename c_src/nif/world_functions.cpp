@@ -74,7 +74,9 @@ ERL_NIF_TERM world_new(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   // The resource is sized by the world's columns too, so that the garbage collector of a
   // process holding it counts them, like the bytes of a binary (docs/nif.md, "Memory").
   const std::size_t column_bytes = world->column_bytes();
-  return Worlds::make(env, column_bytes, pres, std::move(world), std::move(types));
+  std::vector<std::atomic<uint64_t>> counts(world->counts().size());
+  return Worlds::make(env, column_bytes, pres, std::move(world), std::move(types),
+                      std::move(counts));
 }
 
 ERL_NIF_TERM world_to_state(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
@@ -104,10 +106,11 @@ ERL_NIF_TERM world_column(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
 
 ERL_NIF_TERM world_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   WorldRes* w = get_world(env, argv[0]);
-  // Precision, counts and seed never change after world_new: no lock needed (the step counter
-  // is WorldRes's copy).
+  // Precision and seed never change after world_new: no lock needed (the step counter and the
+  // counts are WorldRes's copies).
   std::vector<ERL_NIF_TERM> counts;
-  for (std::size_t c : w->world->counts()) counts.push_back(encode(env, c));
+  for (const std::atomic<uint64_t>& c : w->counts)
+    counts.push_back(encode(env, ErlNifUInt64(c.load())));
   const bool f64 = w->world->precision() == brz::Precision::F64;
   // Rules that native_run_steps runs through generated kernels, and the library's status.
   const brz::ExecOptions opts = exec_options(*w);

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "brz/interpreter.hpp"
@@ -44,6 +45,21 @@ inline uint64_t claim_priority(uint32_t seed, uint32_t rule_bits, uint64_t step,
 std::vector<ClaimCandidate> greedy_matching(std::vector<ClaimCandidate> candidates, std::size_t n_a,
                                             std::size_t n_b, bool same);
 
+/// What the chosen pairs of an exclusive rule that removes or spawns leave: removal flags by
+/// row of slot 0's type and of slot 1's (empty: none; a same-type rule uses dead_a only), and
+/// the children, each with its pair's identities (slot 0's, slot 1's) and its call site, in
+/// the order the pairs were applied (the executor sorts them).
+struct ExclusiveLife {
+  struct Child {
+    uint32_t id_a, id_b;
+    uint16_t site;
+    uint32_t type;
+    std::vector<std::pair<uint16_t, double>> lanes;  // (lane, value); lanes not listed are 0
+  };
+  std::vector<uint8_t> dead_a, dead_b;
+  std::vector<Child> children;
+};
+
 /// One sweep of an exclusive pair rule. The columns are the world's (rows of a same-type rule
 /// in the caller's order, so that slot 0 is the lower agent index as in every pair sweep); the
 /// chosen pairs' stores are applied to them directly: each agent is in at most one chosen pair,
@@ -66,6 +82,8 @@ struct ExclusiveArgs {
   /// never claims.
   double reach = 0;
   double len[3] = {0, 0, 0};  // box edge per periodic axis (0: open)
+  /// Where the chosen pairs' removals and children go (null: the rule has none).
+  ExclusiveLife* life = nullptr;
 };
 
 /// Runs the claim phase (across slot-0 rows on `n_threads` threads), the matching and the

@@ -36,7 +36,8 @@ class KernelLibrary {
   /// library: `brz_abi_version` must equal BRZ_GEN_ABI_VERSION, `brz_program_hash` must equal
   /// `expected_hash`, the embedded program binary must equal `program[0, size)` byte for
   /// byte, `brz_rule_count` must equal `n_rules` and every `brz_rule_<k>_f64` / `_f32` must
-  /// exist. The pair-block kernels
+  /// exist, except for a rule that removes or spawns agents (it has none: the interpreter runs
+  /// it, docs/engine.md "Agent lifecycle"). The pair-block kernels
   /// `brz_rule_<k>_block_f64` / `_block_f32` are optional (the generator emits them for pair
   /// rules): a rule without them runs its cell-list sweeps on the interpreter; so are the
   /// neighbour-list kernels `brz_rule_<k>_list_f64` / `_list_f32`. Of every kernel,

@@ -110,6 +110,9 @@ struct ListSweepArgs {
 /// from the identities of the lane's agents. ids_a / ids_b map an index of the sweep's slot-0 /
 /// slot-1 columns (a world row, or a packed index in a grid sweep) to the identity of the agent
 /// there; they are readable up to the column capacity and null when the rule draws nothing.
+/// In a per-agent sweep ids_a are the counter words c0 and ids_b, when set, the words c1 (the
+/// executor runs the pairs of a lifecycle pair rule as agents, docs/engine.md "Agent
+/// lifecycle"); unset, c1 is 0.
 struct RandomArgs {
   uint32_t seed = 0;
   uint32_t rule_bits = 0;  // the rule's index << 16

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "brz/error.hpp"
@@ -27,8 +28,16 @@ constexpr bool writes_lane(Op op) noexcept {
   return op == Op::STORE || op == Op::ACC || op == Op::ACCMAX || op == Op::ACCMIN;
 }
 
-/// Whether `op` writes its dst register: every op but the lane writes and CLAIM.
-constexpr bool writes_register(Op op) noexcept { return !writes_lane(op) && op != Op::CLAIM; }
+/// Whether `op` removes or spawns agents (REMOVE, SPAWN, SPAWNLANE): it writes no register.
+constexpr bool is_lifecycle(Op op) noexcept {
+  return op == Op::REMOVE || op == Op::SPAWN || op == Op::SPAWNLANE;
+}
+
+/// Whether `op` writes its dst register: every op but the lane writes, the lifecycle ops and
+/// CLAIM.
+constexpr bool writes_register(Op op) noexcept {
+  return !writes_lane(op) && !is_lifecycle(op) && op != Op::CLAIM;
+}
 
 enum class RuleKind : uint32_t { PerAgent = 0, PairSame = 1, PairCross = 2 };
 
@@ -97,6 +106,21 @@ inline T reduce_apply(uint16_t reduce, T value, T acc) noexcept {
   return reduce_combine(reduce, value, acc + T(0));
 }
 
+/// A REMOVE: the agent of `slot` is removed where register `reg` is non-zero.
+struct RemoveRef {
+  uint16_t slot;
+  uint16_t reg;
+};
+
+/// A SPAWN and its SPAWNLANEs: where register `cond` is non-zero, a child of `type` whose lane
+/// lanes[k].first gets register lanes[k].second (lanes not listed are 0).
+struct SpawnRef {
+  uint32_t type;
+  uint16_t site;
+  uint16_t cond;
+  std::vector<std::pair<uint16_t, uint16_t>> lanes;
+};
+
 struct Rule {
   RuleKind kind;
   uint32_t type_a;
@@ -117,7 +141,11 @@ struct Rule {
   // chosen among the pairs whose claim_reg is non-zero (brz/exclusive.hpp).
   bool exclusive = false;
   uint16_t claim_reg = 0;
+  std::vector<RemoveRef> removes;  // REMOVEs, program order
+  std::vector<SpawnRef> spawns;    // SPAWNs by site
 
+  /// Whether the rule removes or spawns agents (it then runs on the interpreter).
+  bool has_lifecycle() const noexcept { return !removes.empty() || !spawns.empty(); }
   int arity() const noexcept { return kind == RuleKind::PerAgent ? 1 : 2; }
   uint32_t slot_type(int slot) const noexcept { return slot == 0 ? type_a : type_b; }
 };

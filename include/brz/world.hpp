@@ -38,6 +38,14 @@ struct WorldSnapshot {
     uint64_t epoch = 0;            // order_epoch(type) at the save
     std::vector<unsigned char> bytes;
     std::vector<int64_t> images;  // the type's image counters, when its coordinates are saved
+    // A whole type (a run that removes or spawns its agents): its count, every lane, its
+    // row maps, identities and next identity.
+    bool whole = false;
+    std::size_t count = 0;
+    std::vector<uint32_t> rows;
+    std::vector<uint32_t> ids;
+    uint64_t next_id = 0;
+    bool changed = false;
   };
   std::vector<Part> parts;
 };
@@ -95,8 +103,10 @@ class WorldBase {
   virtual std::size_t element_size() const noexcept = 0;
 
   /// Saves lanes[type] (lane indices) of every type, and the step counter, into `into`,
-  /// replacing what it held.
-  virtual void save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>>& lanes) const = 0;
+  /// replacing what it held. A type with whole[type] set (a run may remove or spawn its agents)
+  /// is saved whole: every lane, its count, row maps, identities and next identity.
+  virtual void save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>>& lanes,
+                    const std::vector<uint8_t>& whole = {}) const = 0;
   /// Puts the saved lanes and step counter back, each agent's values into the row that holds it
   /// now (the rows may have been reordered since), and drops the engine's cache (neighbour
   /// lists built from the values being undone).
@@ -125,6 +135,40 @@ class WorldBase {
   /// pack() with the coordinate lanes of periodic axes unwrapped: x + image * len.
   virtual void pack_unwrapped(uint32_t type, uint32_t first_lane, uint32_t n_lanes,
                               void* out) const = 0;
+
+  /// Identities (docs/program.md, "Random numbers"): the identity of agent i (caller order)
+  /// of `type`. An agent keeps its identity for life; agents present at creation have their
+  /// index, spawned agents the type's next identity (next_id), never reused.
+  uint32_t id(uint32_t type, std::size_t i) const {
+    const std::vector<uint32_t>& ids = ids_[type];
+    return ids.empty() ? static_cast<uint32_t>(i) : ids[i];
+  }
+  uint64_t next_id(uint32_t type) const { return next_id_.at(type); }
+  /// The identity of every agent of `type` in the caller's order, or nullptr while they are
+  /// the indices.
+  const uint32_t* ids(uint32_t type) const {
+    const std::vector<uint32_t>& ids = ids_.at(type);
+    return ids.empty() ? nullptr : ids.data();
+  }
+  /// Whether agents of `type` have been removed or spawned (its identities are no longer the
+  /// indices 0 .. count - 1 of the agents the world was created with).
+  bool has_ids(uint32_t type) const { return changed_.at(type) != 0; }
+
+  /// Children spawned into one type by one rule application: per child (in order) its lanes,
+  /// lanes(type) values each, agent-major, and its identity (assigned by apply_lifecycle).
+  struct Spawned {
+    std::vector<double> values;
+    std::size_t n = 0;
+  };
+  /// Ends a rule application that removes or spawns agents (docs/engine.md, "Agent
+  /// lifecycle"): the agents of `type` with dead[i] set (caller order; empty: none) are
+  /// removed, the survivors keep their relative order, and children[t] are appended to type t
+  /// with fresh identities and zero image counters, their coordinates wrapped into a periodic
+  /// box. The rows of changed types end in the caller's order; the engine's per-row caches
+  /// must be dropped by the caller. Throws ArgumentError when identities run out (2^32 per
+  /// type).
+  virtual void apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
+                               const std::vector<Spawned>& children) = 0;
 
   /// The engine's cache for this world (null until the engine sets one).
   std::unique_ptr<EngineCache>& engine_cache() noexcept { return engine_cache_; }
@@ -156,6 +200,9 @@ class WorldBase {
   uint32_t seed_ = 0;
   uint64_t step_ = 0;
   std::vector<std::vector<int64_t>> images_;  // per type: agent * 3 + axis
+  std::vector<std::vector<uint32_t>> ids_;    // per type: agent -> identity (empty: index)
+  std::vector<uint64_t> next_id_;             // per type
+  std::vector<uint8_t> changed_;              // per type: has_ids
 };
 
 template <class T>
@@ -175,8 +222,11 @@ class World final : public WorldBase {
   void set(uint32_t type, uint32_t lane, std::size_t i, double v) override;
   void pack(uint32_t type, uint32_t first_lane, uint32_t n_lanes, void* out) const override;
   std::size_t element_size() const noexcept override { return sizeof(T); }
-  void save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>>& lanes) const override;
+  void save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>>& lanes,
+            const std::vector<uint8_t>& whole = {}) const override;
   void restore(const WorldSnapshot& from) override;
+  void apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
+                       const std::vector<Spawned>& children) override;
   bool wrap(uint32_t type) override;
   void pack_unwrapped(uint32_t type, uint32_t first_lane, uint32_t n_lanes,
                       void* out) const override;
@@ -189,6 +239,9 @@ class World final : public WorldBase {
   void restore_caller_order(uint32_t type, int threads = 1);
 
  private:
+  // Gives `type` room for `n` agents (a larger allocation when needed, values kept).
+  void grow(uint32_t type, std::size_t n);
+
   std::vector<std::vector<AlignedBuffer<T>>> columns_;  // [type][lane]
   AlignedBuffer<T> spare_;                              // reorder's scratch column
 };

@@ -100,8 +100,14 @@ defmodule BrokenRecord.Zero.Conservation do
   ## Paths: the stored values under every combination of select conditions
 
   defp paths(prog) do
+    defs = Map.new(for {_, d, _, _, _} = i <- prog.instrs, not Program.effect?(i), do: {d, i})
+
+    # The conditions of selects, and the comparisons the conditions of removals and spawns
+    # are made of (an `if` that only removes or spawns has no select).
     conditions =
-      for({:select, _, c, _, _} <- prog.instrs, do: c)
+      (for({:select, _, c, _, _} <- prog.instrs, do: c) ++
+         for({op, _, _, _, c} <- prog.instrs, op in [:remove, :spawn], do: atoms(c, defs)))
+      |> List.flatten()
       |> Enum.uniq()
 
     if length(conditions) > @max_conditions do
@@ -119,22 +125,85 @@ defmodule BrokenRecord.Zero.Conservation do
     for a <- assignments(rest), value <- [true, false], do: Map.put(a, c, value)
   end
 
+  defp atoms(reg, defs) do
+    case Map.fetch!(defs, reg) do
+      {op, _, a, b, _} when op in [:and, :or] -> [atoms(a, defs), atoms(b, defs)]
+      {:not, _, a, _, _} -> atoms(a, defs)
+      {:const, _, _, _, _} -> []
+      _ -> [reg]
+    end
+  end
+
+  # The stored values of one path, with `:removed` (the slots whose agent it removes),
+  # `:spawned` (`{type, %{lane => value}}` per child) and `:unknown` (a removal or spawn whose
+  # condition is not a function of the path's conditions).
   defp evaluate(prog, assignment) do
     consts = List.to_tuple(prog.consts)
+    start = %{removed: [], spawned: [], unknown: false}
 
-    {_regs, stores} =
-      Enum.reduce(prog.instrs, {%{}, %{}}, fn instr, {regs, stores} ->
+    {_regs, _truth, stores} =
+      Enum.reduce(prog.instrs, {%{}, %{}, start}, fn instr, {regs, truth, stores} ->
         case instr do
           {op, _, s, l, c} when op in [:store, :accmax, :accmin] ->
-            {regs, Map.put(stores, {s, l}, Map.fetch!(regs, c))}
+            {regs, truth, Map.put(stores, {s, l}, Map.fetch!(regs, c))}
+
+          {:remove, _, s, _, c} ->
+            {regs, truth,
+             lifecycle(stores, Map.get(truth, c), &%{&1 | removed: [s | &1.removed]})}
+
+          {:spawn, _, type, _, c} ->
+            {regs, truth,
+             lifecycle(
+               stores,
+               Map.get(truth, c),
+               &%{&1 | spawned: [{type, %{}} | &1.spawned]},
+               :spawning
+             )}
+
+          {:spawnlane, _, _, l, c} ->
+            case stores.spawned do
+              [{type, lanes} | rest] when :erlang.map_get(:spawning, stores) ->
+                {regs, truth,
+                 %{stores | spawned: [{type, Map.put(lanes, l, Map.fetch!(regs, c))} | rest]}}
+
+              _ ->
+                {regs, truth, stores}
+            end
 
           {op, d, a, b, c} ->
-            {Map.put(regs, d, sym(op, a, b, c, regs, consts, assignment)), stores}
+            regs = Map.put(regs, d, sym(op, a, b, c, regs, consts, assignment))
+            {regs, Map.put(truth, d, truth(op, d, a, b, consts, truth, assignment)), stores}
         end
       end)
 
-    stores
+    Map.delete(stores, :spawning)
   end
+
+  # Applies a removal or spawn whose condition has the truth `known` (nil: unknown).
+  defp lifecycle(stores, known, apply, spawning \\ nil) do
+    stores = if spawning, do: Map.put(stores, :spawning, known == true), else: stores
+
+    case known do
+      true -> apply.(stores)
+      false -> stores
+      nil -> %{stores | unknown: true}
+    end
+  end
+
+  # The truth of a boolean register on a path: an assigned condition, or logic over them.
+  defp truth(op, d, a, b, consts, truth, assignment) do
+    case {op, Map.fetch(assignment, d)} do
+      {_, {:ok, value}} -> value
+      {:const, _} -> elem(consts, a) != 0.0
+      {:not, _} -> if(is_boolean(truth[a]), do: not truth[a])
+      {:and, _} -> logic(truth[a], truth[b], &and/2)
+      {:or, _} -> logic(truth[a], truth[b], &or/2)
+      _ -> nil
+    end
+  end
+
+  defp logic(x, y, f) when is_boolean(x) and is_boolean(y), do: f.(x, y)
+  defp logic(_, _, _), do: nil
 
   defp sym(:const, a, _, _, _, consts, _), do: A.const(elem(consts, a))
   defp sym(:param, a, _, _, _, _, _), do: A.var({:param, a})
@@ -181,11 +250,12 @@ defmodule BrokenRecord.Zero.Conservation do
 
     with true <- length(included) == length(ctx.slots) or :external,
          {:ok, lanes} <- needed_lanes(law, included),
-         nil <- reduced_field(law, lanes, ctx) do
+         nil <- reduced_field(law, lanes, ctx),
+         nil <- lifecycle_unknown(law, paths, ctx) do
       residuals =
         Enum.find_value(paths, fn stores ->
-          components = change(law, lanes, stores)
-          nonzero = Enum.reject(components, fn {_, p} -> A.zero?(p) end)
+          components = change(law, lanes, stores, ctx)
+          nonzero = Enum.reject(components, fn {_, p} -> A.zero?(A.clear_denominators(p)) end)
           if nonzero != [], do: nonzero
         end)
 
@@ -206,7 +276,35 @@ defmodule BrokenRecord.Zero.Conservation do
       :missing -> :unverified
       :external -> :unverified
       {:reduced, reason} -> {:unverified, reason}
+      {:lifecycle, reason} -> {:unverified, reason}
     end
+  end
+
+  # Why removals or spawns keep the law from being proven (nil when they do not): a condition
+  # the proof cannot follow, or a child of a type without the law or its fields.
+  defp lifecycle_unknown(law, paths, ctx) do
+    cond do
+      Enum.any?(paths, & &1.unknown) ->
+        {:lifecycle,
+         "the condition of a remove or spawn is not a function of the rule's if conditions, " <>
+           "so #{law} is not proven"}
+
+      child =
+          Enum.find_value(paths, &Enum.find(&1.spawned, fn c -> not balanced?(law, c, ctx) end)) ->
+        agent = Enum.at(ctx.system.agents, elem(child, 0))
+
+        {:lifecycle,
+         "it spawns a #{agent.name}, which does not declare #{law} or lacks its fields, " <>
+           "so #{law} is not proven"}
+
+      true ->
+        nil
+    end
+  end
+
+  defp balanced?(law, {type, _lanes}, ctx) do
+    agent = Enum.at(ctx.system.agents, type)
+    law in agent.conserves and Enum.all?(needed_fields(law), &quantity_lane(agent, &1))
   end
 
   # A field of the law's quantity that the rule reduces (ACCMAX / ACCMIN), as the reason the
@@ -263,14 +361,28 @@ defmodule BrokenRecord.Zero.Conservation do
     end
   end
 
-  # The change of each component of the law's total over the included slots.
-  defp change(law, lanes, stores) do
+  # The change of each component of the law's total over the included slots: a removed
+  # agent's whole quantity goes, a spawned child's comes.
+  defp change(law, lanes, stores, ctx) do
     totals =
       Enum.map(lanes, fn {slot, _name, fields} ->
         old = fn lane -> A.var({:load, slot, lane}) end
         new = fn lane -> Map.get(stores, {slot, lane}, old.(lane)) end
-        A.sub_list(quantity(law, fields, new), quantity(law, fields, old))
+        before = quantity(law, fields, old)
+
+        if slot in stores.removed,
+          do: A.sub_list(Enum.map(before, fn _ -> %{} end), before),
+          else: A.sub_list(quantity(law, fields, new), before)
       end)
+
+    children =
+      Enum.map(stores.spawned, fn {type, values} ->
+        agent = Enum.at(ctx.system.agents, type)
+        fields = Map.new(needed_fields(law), fn f -> {f, quantity_lane(agent, f)} end)
+        quantity(law, fields, &Map.fetch!(values, &1))
+      end)
+
+    totals = totals ++ children
 
     totals
     |> Enum.zip()

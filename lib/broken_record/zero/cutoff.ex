@@ -39,7 +39,10 @@ defmodule BrokenRecord.Zero.Cutoff do
     end
   end
 
+  # A removal or spawn is an effect like a write: beyond the guard there must be none.
   defp writes?({:store, _, _, _}), do: true
+  defp writes?({:remove, _, _}), do: true
+  defp writes?({:spawn, _, _, _}), do: true
   defp writes?({:if, _, _, t, e}), do: Enum.any?(t ++ e, &writes?/1)
   defp writes?(_), do: false
 

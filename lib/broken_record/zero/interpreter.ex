@@ -28,7 +28,26 @@ defmodule BrokenRecord.Zero.Interpreter do
           {0 | 1, non_neg_integer} => Ops.value() | {:acc | :max | :min, Ops.value()}
         }
   def eval(%Rule{} = rule, slots, params, draw \\ nil),
-    do: rule |> run(slots, params, draw) |> elem(1)
+    do: rule |> run(slots, params, draw) |> elem(1) |> Map.drop([:removes, :spawns])
+
+  @doc """
+  Evaluates a rule body like `eval/4` and also returns what its lifecycle ops ask for
+  (`docs/program.md`, "Agent lifecycle"): the slots whose agent is removed, and the children
+  spawned as `{type, lanes}` in call-site order, `lanes` a map lane => value (only the lanes the
+  `SPAWNLANE`s give).
+  """
+  @spec lifecycle(Rule.t(), tuple, tuple, Random.draw() | nil) ::
+          {%{{0 | 1, non_neg_integer} => term}, [0 | 1],
+           [{non_neg_integer, %{non_neg_integer => Ops.value()}}]}
+  def lifecycle(%Rule{} = rule, slots, params, draw) do
+    {_regs, stores} = run(rule, slots, params, draw)
+    {removes, stores} = Map.pop(stores, :removes, [])
+    {spawns, stores} = Map.pop(stores, :spawns, [])
+
+    children = for {_site, type, true, lanes} <- Enum.reverse(spawns), do: {type, lanes}
+
+    {stores, removes |> Enum.uniq() |> Enum.sort(), children}
+  end
 
   @doc "Evaluates a rule body and returns the value of register `reg` (potentials)."
   @spec value(Rule.t(), non_neg_integer, tuple, tuple) :: Ops.value()
@@ -47,6 +66,21 @@ defmodule BrokenRecord.Zero.Interpreter do
 
       {op, _, s, l, c} = instr, {regs, stores} when op in [:accmax, :accmin] ->
         {regs, Map.put(stores, {s, l}, {Program.reduction(instr), Map.fetch!(regs, c)})}
+
+      {:remove, _, s, _, c}, {regs, stores} ->
+        if true?(Map.fetch!(regs, c)),
+          do: {regs, Map.update(stores, :removes, [s], &[s | &1])},
+          else: {regs, stores}
+
+      {:spawn, _, type, site, c}, {regs, stores} ->
+        spawn = {site, type, true?(Map.fetch!(regs, c)), %{}}
+        {regs, Map.update(stores, :spawns, [spawn], &[spawn | &1])}
+
+      {:spawnlane, _, site, l, c}, {regs, stores} ->
+        # The open spawn of `site` is the head of the list (SPAWNLANEs follow their SPAWN).
+        [{^site, type, born, lanes} | rest] = Map.fetch!(stores, :spawns)
+        spawn = {site, type, born, Map.put(lanes, l, Map.fetch!(regs, c))}
+        {regs, Map.put(stores, :spawns, [spawn | rest])}
 
       {:const, d, a, _, _}, {regs, stores} ->
         {Map.put(regs, d, elem(consts, a)), stores}
@@ -78,6 +112,9 @@ defmodule BrokenRecord.Zero.Interpreter do
     regs = rule |> run({a, b}, params, draw) |> elem(0)
     Map.fetch!(regs, reg) != 0.0
   end
+
+  # A condition register holds 1.0 or 0.0; any non-zero value (NaN too) counts as true.
+  defp true?(value), do: value != 0.0
 
   @doc "Applies a per-agent rule to one agent's lane tuple (careful path)."
   @spec agent(Rule.t(), tuple, tuple, Random.draw() | nil) :: tuple
@@ -111,6 +148,24 @@ defmodule BrokenRecord.Zero.Interpreter do
   def pair(rule, a, b, params, acc_a, acc_b, draw \\ nil) do
     stores = eval(rule, {a, b}, params, draw)
     {deltas(stores, 0, a, acc_a), deltas(stores, 1, b, acc_b)}
+  end
+
+  @doc """
+  `pair/7` for a pair rule that removes or spawns: `{deltas, removed slots, children}`, the
+  last two as `lifecycle/4` gives them.
+  """
+  @spec pair_lifecycle(
+          Rule.t(),
+          tuple,
+          tuple,
+          tuple,
+          {[non_neg_integer], [:sum | :max | :min]},
+          {[non_neg_integer], [:sum | :max | :min]},
+          Random.draw() | nil
+        ) :: {{tuple, tuple}, [0 | 1], [{non_neg_integer, map}]}
+  def pair_lifecycle(rule, a, b, params, acc_a, acc_b, draw) do
+    {stores, removes, children} = lifecycle(rule, {a, b}, params, draw)
+    {{deltas(stores, 0, a, acc_a), deltas(stores, 1, b, acc_b)}, removes, children}
   end
 
   defp deltas(stores, slot, lanes, {acc_lanes, modes}) do

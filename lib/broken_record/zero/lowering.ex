@@ -83,8 +83,13 @@ defmodule BrokenRecord.Zero.Lowering do
       reductions: rule.reductions,
       params: params |> Enum.with_index() |> Map.new(),
       periodic: Space.axis_indices(system.space),
+      system: system,
       exclusive: rule.exclusive,
-      guard: true,
+      # The condition under which the current statement runs (nil: always), the next spawn
+      # call site, and in an exclusive rule the OR of the conditions of its writes so far
+      # (false before any: whether the pair would act).
+      cond: nil,
+      sites: 0,
       acts: false
     }
 
@@ -154,27 +159,56 @@ defmodule BrokenRecord.Zero.Lowering do
     put_in(st.fields[{slot, field}], value)
   end
 
+  # REMOVE and SPAWN take the condition of the branch they are in as a register.
+  defp statement({:remove, _, slot}, st) do
+    {slot_index, _agent} = Map.fetch!(st.slots, slot)
+    {c, st} = path_condition(acts(st))
+    push(st, {:remove, 0, slot_index, 0, c})
+  end
+
+  defp statement({:spawn, _, type, fields}, st) do
+    child = CompiledSystem.agent(st.system, type)
+
+    {values, st} =
+      Enum.map_reduce(fields, st, fn {field, e}, st ->
+        {value, st} = expr(e, st)
+        {{Agent.field(child, field).lane, value}, st}
+      end)
+
+    {c, st} = path_condition(acts(st))
+    site = st.sites
+    st = push(%{st | sites: site + 1}, {:spawn, 0, child.index, site, c})
+
+    values
+    |> Enum.sort()
+    |> Enum.flat_map(fn {lane, value} ->
+      value |> lanes() |> Enum.with_index(lane) |> Enum.map(fn {reg, l} -> {l, reg} end)
+    end)
+    |> Enum.reduce(st, fn {lane, reg}, st -> push(st, {:spawnlane, 0, site, lane, reg}) end)
+  end
+
   defp statement({:if, _, cond, then_stmts, else_stmts}, st) do
     {c, st} = expr(cond, st)
     before_fields = st.fields
     vars = st.vars
-    guard = st.guard
+    outer = st.cond
 
-    {then_guard, st} = guard(st, c, :then)
-    st_then = Enum.reduce(then_stmts, %{st | guard: then_guard}, &statement/2)
+    {then_cond, st} = branch_condition(outer, c, st)
+    st_then = Enum.reduce(then_stmts, %{st | cond: then_cond}, &statement/2)
     then_fields = st_then.fields
 
-    {else_guard, st_then} = guard(%{st_then | guard: guard}, c, :else)
+    {not_c, st_then} = emit(st_then, :not, c)
+    {else_cond, st_then} = branch_condition(outer, not_c, st_then)
 
     st_else =
       Enum.reduce(
         else_stmts,
-        %{st_then | fields: before_fields, vars: vars, guard: else_guard},
+        %{st_then | fields: before_fields, vars: vars, cond: else_cond},
         &statement/2
       )
 
     else_fields = st_else.fields
-    st = %{st_else | vars: vars, guard: guard}
+    st = %{st_else | vars: vars, cond: outer}
 
     keys = Enum.uniq(Map.keys(then_fields) ++ Map.keys(else_fields))
 
@@ -186,27 +220,16 @@ defmodule BrokenRecord.Zero.Lowering do
     end)
   end
 
-  # Exclusive rules: whether a pair would act is the OR of the conditions guarding its writes
-  # (docs/dsl.md, "Exclusive pair rules"). `st.guard` is the condition of the branch being
-  # lowered (`true` at the top level), `st.acts` the OR so far (`false` before any write).
-  defp guard(%{exclusive: false} = st, _c, _branch), do: {true, st}
-
-  defp guard(st, c, branch) do
-    {c, st} = if branch == :then, do: {c, st}, else: emit(st, :not, c)
-
-    case st.guard do
-      true -> {c, st}
-      outer -> emit(st, :and, outer, c)
-    end
-  end
-
+  # Exclusive rules: whether a pair would act is the OR of the conditions of its writes and
+  # lifecycle ops (docs/dsl.md, "Exclusive pair rules"): `st.cond` is the condition of the
+  # branch being lowered (nil at the top level), `st.acts` the OR so far (`false` before any).
   defp acts(%{exclusive: false} = st), do: st
   defp acts(%{acts: true} = st), do: st
-  defp acts(%{guard: true} = st), do: %{st | acts: true}
-  defp acts(%{acts: false, guard: g} = st), do: %{st | acts: g}
+  defp acts(%{cond: nil} = st), do: %{st | acts: true}
+  defp acts(%{acts: false, cond: c} = st), do: %{st | acts: c}
 
-  defp acts(%{acts: acts, guard: g} = st) do
-    {reg, st} = emit(st, :or, acts, g)
+  defp acts(%{acts: acts, cond: c} = st) do
+    {reg, st} = emit(st, :or, acts, c)
     %{st | acts: reg}
   end
 
@@ -216,6 +239,12 @@ defmodule BrokenRecord.Zero.Lowering do
   defp claim(%{acts: true} = st), do: const(1.0, st)
   defp claim(%{acts: false} = st), do: const(0.0, st)
   defp claim(%{acts: reg} = st), do: {reg, st}
+
+  defp branch_condition(nil, c, st), do: {c, st}
+  defp branch_condition(outer, c, st), do: emit(st, :and, outer, c)
+
+  defp path_condition(%{cond: nil} = st), do: const(1.0, st)
+  defp path_condition(%{cond: c} = st), do: {c, st}
 
   defp field_value(key, fields, st) do
     case Map.fetch(fields, key) do

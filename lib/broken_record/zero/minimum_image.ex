@@ -96,6 +96,18 @@ defmodule BrokenRecord.Zero.MinimumImage do
     {{:if, line, cond, then_stmts, else_stmts}, {env, warnings}}
   end
 
+  defp statement({:remove, _, _} = remove, acc, _ctx), do: {remove, acc}
+
+  defp statement({:spawn, line, type, fields}, {env, warnings}, ctx) do
+    {fields, warnings} =
+      Enum.map_reduce(fields, warnings, fn {field, e}, warnings ->
+        {e, _taint, warnings} = top(e, env, warnings, ctx)
+        {{field, e}, warnings}
+      end)
+
+    {{:spawn, line, type, fields}, {env, warnings}}
+  end
+
   defp statement({:value, line, e}, {env, warnings}, ctx) do
     {e, _taint, warnings} = top(e, env, warnings, ctx)
     {{:value, line, e}, {env, warnings}}

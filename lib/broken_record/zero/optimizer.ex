@@ -27,6 +27,8 @@ defmodule BrokenRecord.Zero.Optimizer do
   @passes [:simd, :spatial_hash, :loop_fusion]
   @commutative [:add, :mul, :eq, :ne, :and, :or]
   @lane_writes [:store, :acc, :accmax, :accmin]
+  # Instructions that write no register: lane writes and lifecycle ops.
+  @effects @lane_writes ++ [:remove, :spawn, :spawnlane]
   @flops Map.new(Op.all(), &{&1.name, &1.flops})
 
   @doc """
@@ -79,7 +81,7 @@ defmodule BrokenRecord.Zero.Optimizer do
   def accumulate(%Rule{kind: :per_agent} = rule), do: rule
 
   def accumulate(%Rule{instrs: instrs} = rule) do
-    defs = Map.new(for {_, d, _, _, _} = i <- instrs, not Program.lane_write?(i), do: {d, i})
+    defs = Map.new(for {_, d, _, _, _} = i <- instrs, not Program.effect?(i), do: {d, i})
     st = %{next: rule.n_regs, consts: rule.consts, zero: nil}
 
     {instrs, st} =
@@ -190,7 +192,7 @@ defmodule BrokenRecord.Zero.Optimizer do
   defp rename({op, d, a, b, c} = instr, rename) do
     case Program.reads(instr) do
       [] -> instr
-      [_] when op in @lane_writes -> {op, d, a, b, r(rename, c)}
+      [_] when op in @effects -> {op, d, a, b, r(rename, c)}
       [_] -> {op, d, r(rename, a), b, c}
       [_, _] -> {op, d, r(rename, a), r(rename, b), c}
       [_, _, _] -> {op, d, r(rename, a), r(rename, b), r(rename, c)}
@@ -199,7 +201,7 @@ defmodule BrokenRecord.Zero.Optimizer do
 
   defp r(rename, reg), do: Map.get(rename, reg, reg)
 
-  defp visit({op, _, _, _, _} = instr, st) when op in @lane_writes,
+  defp visit({op, _, _, _, _} = instr, st) when op in @effects,
     do: %{st | out: [instr | st.out]}
 
   defp visit({:const, d, a, _, _}, st) do
@@ -297,8 +299,8 @@ defmodule BrokenRecord.Zero.Optimizer do
     {kept, _live} =
       instrs
       |> Enum.reverse()
-      |> Enum.reduce({[], roots}, fn {op, d, _, _, _} = instr, {kept, live} ->
-        if op in @lane_writes or MapSet.member?(live, d) do
+      |> Enum.reduce({[], roots}, fn {_op, d, _, _, _} = instr, {kept, live} ->
+        if Program.effect?(instr) or MapSet.member?(live, d) do
           {[instr | kept], Enum.reduce(Program.reads(instr), live, &MapSet.put(&2, &1))}
         else
           {kept, live}
@@ -318,7 +320,7 @@ defmodule BrokenRecord.Zero.Optimizer do
         {op, d, a, b, c} = rename(instr, st.regs)
 
         case op do
-          op when op in @lane_writes ->
+          op when op in @effects ->
             {{op, 0, a, b, c}, st}
 
           :const ->

@@ -202,12 +202,14 @@ defmodule BrokenRecord.Zero.Parser do
   end
 
   defp system_statement({:interaction, meta, [header, [do: body]]}, acc, ctx) do
-    %{acc | rules: [interaction(header, body, meta, acc, ctx) | acc.rules]}
+    rule = interaction(header, body, meta, acc, ctx)
+    %{acc | rules: [removals_exclusive!(rule, ctx) | acc.rules]}
   end
 
   defp system_statement({:interaction, meta, [header, opts, [do: body]]}, acc, ctx) do
     rule = interaction(header, body, meta, acc, ctx)
-    %{acc | rules: [interaction_options(rule, opts, meta, ctx) | acc.rules]}
+    rule = interaction_options(rule, opts, meta, ctx)
+    %{acc | rules: [removals_exclusive!(rule, ctx) | acc.rules]}
   end
 
   defp system_statement({:potential, meta, [header, [do: body]]}, acc, ctx) do
@@ -595,6 +597,33 @@ defmodule BrokenRecord.Zero.Parser do
     end)
   end
 
+  # Removing an agent of a pair that another applied pair also writes would lose that pair's
+  # deltas or give them to a dead agent, so a removing pair rule takes each agent once at most.
+  defp removals_exclusive!(%Rule{agents: [_, _], exclusive: false} = rule, ctx) do
+    case removal_lines(rule.body) do
+      [] ->
+        rule
+
+      [line | _] ->
+        error!(
+          %{ctx | line: line},
+          [],
+          "rule #{rule.name}: a pair rule that removes an agent must be exclusive: true " <>
+            "(interaction #{rule.name}(...), exclusive: true do ... end)"
+        )
+    end
+  end
+
+  defp removals_exclusive!(rule, _ctx), do: rule
+
+  defp removal_lines(stmts) do
+    Enum.flat_map(stmts, fn
+      {:remove, line, _agent} -> [line]
+      {:if, _, _, then_stmts, else_stmts} -> removal_lines(then_stmts ++ else_stmts)
+      _ -> []
+    end)
+  end
+
   defp body_statements(body, ctx, scope) do
     Enum.map(statements(body), &statement(&1, ctx, scope))
   end
@@ -657,12 +686,60 @@ defmodule BrokenRecord.Zero.Parser do
      body_statements(Keyword.get(branches, :else), ctx, scope)}
   end
 
+  defp statement({:remove, meta, [{agent, _, atom}]}, ctx, scope)
+       when is_atom(agent) and is_atom(atom) do
+    ctx = %{ctx | line: line(meta, ctx)}
+
+    unless agent in scope.agents do
+      error!(ctx, meta, "remove expects an agent param of the rule, got: #{agent}")
+    end
+
+    {:remove, ctx.line, agent}
+  end
+
+  defp statement({:remove, meta, args}, ctx, _scope) do
+    error!(
+      ctx,
+      meta,
+      "remove expects one agent param (remove p), got: remove #{Macro.to_string(args)}"
+    )
+  end
+
+  defp statement({:spawn, meta, [{:__aliases__, _, parts} | rest]} = ast, ctx, scope)
+       when length(rest) <= 1 do
+    ctx = %{ctx | line: line(meta, ctx)}
+    type = Enum.map_join(parts, ".", &Atom.to_string/1)
+    fields = List.first(rest, [])
+
+    unless Keyword.keyword?(fields) do
+      error!(
+        ctx,
+        meta,
+        "spawn expects field: value pairs after the type, got: #{Macro.to_string(ast)}"
+      )
+    end
+
+    dup = Keyword.keys(fields) -- Enum.uniq(Keyword.keys(fields))
+    if dup != [], do: error!(ctx, meta, "spawn #{type}: field #{hd(dup)} is given twice")
+    {:spawn, ctx.line, type, Enum.map(fields, fn {f, e} -> {f, expression(e, ctx, scope)} end)}
+  end
+
+  defp statement({:spawn, meta, _} = ast, ctx, _scope) do
+    error!(
+      ctx,
+      meta,
+      "spawn expects an agent type and field: value pairs (spawn Molecule, mass: 1.0), " <>
+        "got: #{Macro.to_string(ast)}"
+    )
+  end
+
   defp statement(other, ctx, _scope) do
     error!(
       ctx,
       meta_of(other),
       "unsupported statement #{Macro.to_string(other)}; a rule body supports x = e, " <>
-        "{x, y, z} = e, agent.field = e, Const = e and if/else"
+        "{x, y, z} = e, agent.field = e, Const = e, if/else, remove p and " <>
+        "spawn Type, field: e"
     )
   end
 

@@ -61,6 +61,7 @@ defmodule BrokenRecord.Zero.Program do
   @none 0xFFFFFFFF
 
   @lane_writes [:store, :acc, :accmax, :accmin]
+  @lifecycle [:remove, :spawn, :spawnlane]
   @opcodes Map.new(Op.all(), &{&1.name, &1.code})
   @names Map.new(@opcodes, fn {k, v} -> {v, k} end)
   @kinds %{per_agent: 0, pair_same: 1, pair_cross: 2}
@@ -79,7 +80,7 @@ defmodule BrokenRecord.Zero.Program do
   def reads({op, _d, _a, _b, _c}) when op in [:const, :param, :box, :load, :uniform, :normal],
     do: []
 
-  def reads({op, _d, _a, _b, c}) when op in @lane_writes, do: [c]
+  def reads({op, _d, _a, _b, c}) when op in @lane_writes or op in @lifecycle, do: [c]
   def reads({op, _d, a, b, c}), do: Enum.take([a, b, c], Op.fetch!(op).arity)
 
   @doc "The lanes a rule writes (a `STORE`, `ACC`, `ACCMAX` or `ACCMIN`), as `{slot, lane}`."
@@ -93,6 +94,21 @@ defmodule BrokenRecord.Zero.Program do
   """
   @spec lane_write?(Rule.instr()) :: boolean
   def lane_write?({op, _, _, _, _}), do: op in @lane_writes
+
+  @doc """
+  Whether an instruction is an agent lifecycle op (`REMOVE`, `SPAWN`, `SPAWNLANE`): it writes
+  no register and takes effect when the rule's application ends.
+  """
+  @spec lifecycle?(Rule.instr()) :: boolean
+  def lifecycle?({op, _, _, _, _}), do: op in @lifecycle
+
+  @doc "Whether a rule removes or spawns agents (has a lifecycle op)."
+  @spec lifecycle_rule?(Rule.t()) :: boolean
+  def lifecycle_rule?(%Rule{instrs: instrs}), do: Enum.any?(instrs, &lifecycle?/1)
+
+  @doc "Whether an instruction writes no register: a lane write or a lifecycle op."
+  @spec effect?(Rule.instr()) :: boolean
+  def effect?({op, _, _, _, _}), do: op in @lane_writes or op in @lifecycle
 
   @doc """
   How a pair rule combines a lane over its pairs: `:sum` (a `STORE` or `ACC`: deltas are added),
@@ -264,6 +280,9 @@ defmodule BrokenRecord.Zero.Program do
       {:acc, _, s, l, c} -> "acc slot#{s}.lane#{l} += r#{c}"
       {:accmax, _, s, l, c} -> "acc slot#{s}.lane#{l} max= r#{c}"
       {:accmin, _, s, l, c} -> "acc slot#{s}.lane#{l} min= r#{c}"
+      {:remove, _, s, _, c} -> "remove slot#{s} if r#{c}"
+      {:spawn, _, t, site, c} -> "spawn type#{t} site#{site} if r#{c}"
+      {:spawnlane, _, site, l, c} -> "spawn site#{site}.lane#{l} <- r#{c}"
       {op, d, _, _, _} = i -> "r#{d} = #{op} " <> Enum.map_join(reads(i), ", ", &"r#{&1}")
     end)
   end

@@ -57,6 +57,18 @@ defmodule BrokenRecord.Zero.RandomSites do
     {{:if, line, cond, then_stmts, else_stmts}, next}
   end
 
+  defp statement({:remove, _, _} = remove, next), do: {remove, next}
+
+  defp statement({:spawn, line, type, fields}, next) do
+    {fields, next} =
+      Enum.map_reduce(fields, next, fn {field, e}, next ->
+        {e, next} = expr(e, next)
+        {{field, e}, next}
+      end)
+
+    {{:spawn, line, type, fields}, next}
+  end
+
   defp statement({kind, line, target, e}, next) do
     {e, next} = expr(e, next)
     {{kind, line, target, e}, next}

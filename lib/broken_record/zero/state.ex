@@ -203,28 +203,52 @@ defmodule BrokenRecord.Zero.State do
 
   @doc """
   Writes lanes back into `state`: only the fields that contain a lane of `written`
-  (`%{type_index => [lane]}`) are replaced; everything else is the caller's own term.
+  (`%{type_index => [lane]}`) are replaced; everything else is the caller's own term. For a
+  type in `ids` (`%{type_index => [identity]}`, its agents removed or spawned) the collection
+  holds the agents of `lanes`: each the given agent its identity names, or a new map.
   """
-  @spec from_lanes(CompiledSystem.t(), map, %{non_neg_integer => [tuple]}, %{
-          non_neg_integer => [non_neg_integer]
-        }) :: map
-  def from_lanes(%CompiledSystem{agents: agents}, state, lanes, written) do
+  @spec from_lanes(
+          CompiledSystem.t(),
+          map,
+          %{non_neg_integer => [tuple]},
+          %{non_neg_integer => [non_neg_integer]},
+          %{non_neg_integer => [non_neg_integer]}
+        ) :: map
+  def from_lanes(%CompiledSystem{agents: agents}, state, lanes, written, ids \\ %{}) do
     Enum.reduce(agents, state, fn agent, state ->
       fields = written_fields(agent, Map.get(written, agent.index, []))
 
-      if fields == [] or not Map.has_key?(state, agent.collection) do
-        state
-      else
-        items = Map.fetch!(state, agent.collection)
-        rows = Map.fetch!(lanes, agent.index)
+      case Map.fetch(ids, agent.index) do
+        {:ok, identities} ->
+          # Agents were removed or spawned: agent i is the given agent its identity names (the
+          # given agents have the identities 0..n-1), or a new map for a spawned one.
+          given = state |> Map.get(agent.collection, []) |> List.to_tuple()
+          rows = Map.fetch!(lanes, agent.index)
 
-        agents =
-          [items, rows, Stream.iterate(0, &(&1 + 1))]
-          |> Enum.zip_with(fn [item, row, i] ->
-            put_fields(item, row, fields, "state.#{agent.collection}", i)
-          end)
+          agents =
+            [identities, rows, Stream.iterate(0, &(&1 + 1))]
+            |> Enum.zip_with(fn [id, row, i] ->
+              item = if id < tuple_size(given), do: elem(given, id), else: %{}
+              put_fields(item, row, fields, "state.#{agent.collection}", i)
+            end)
 
-        Map.put(state, agent.collection, agents)
+          Map.put(state, agent.collection, agents)
+
+        :error ->
+          if fields == [] or not Map.has_key?(state, agent.collection) do
+            state
+          else
+            items = Map.fetch!(state, agent.collection)
+            rows = Map.fetch!(lanes, agent.index)
+
+            agents =
+              [items, rows, Stream.iterate(0, &(&1 + 1))]
+              |> Enum.zip_with(fn [item, row, i] ->
+                put_fields(item, row, fields, "state.#{agent.collection}", i)
+              end)
+
+            Map.put(state, agent.collection, agents)
+          end
       end
     end)
   end

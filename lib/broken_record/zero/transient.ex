@@ -47,9 +47,14 @@ defmodule BrokenRecord.Zero.Transient do
     {:store, line, {:agent, name}, literal(type, default, line)}
   end
 
-  defp literal(:vec3, {x, y, z}, line),
+  @doc """
+  A field's default as an untyped IR literal (what a reset stores, and what `spawn` gives a
+  field it does not name).
+  """
+  @spec literal(BrokenRecord.Zero.IR.type(), term, non_neg_integer) :: BrokenRecord.Zero.IR.expr()
+  def literal(:vec3, {x, y, z}, line),
     do: {:vec, %{line: line}, Enum.map([x, y, z], &{:num, %{line: line}, &1})}
 
-  defp literal(type, value, line) when type in [:float, :int], do: {:num, %{line: line}, value}
-  defp literal(_bool_or_enum, value, line), do: {:atom, %{line: line}, value}
+  def literal(type, value, line) when type in [:float, :int], do: {:num, %{line: line}, value}
+  def literal(_bool_or_enum, value, line), do: {:atom, %{line: line}, value}
 end

@@ -18,7 +18,7 @@ defmodule BrokenRecord.Zero.Types do
   bound inside an `if` branch are local to that branch, as in Elixir; field writes are not.
   """
 
-  alias BrokenRecord.Zero.{CompiledSystem, IR, Ops}
+  alias BrokenRecord.Zero.{CompiledSystem, IR, Ops, Transient}
   alias BrokenRecord.Zero.Program.Op
   alias BrokenRecord.Zero.IR.Agent
 
@@ -100,7 +100,8 @@ defmodule BrokenRecord.Zero.Types do
       consts: constants,
       vars: %{},
       rule: rule.name,
-      scalars: [:dt | rule.scalars]
+      scalars: [:dt | rule.scalars],
+      types: system.agents
     }
 
     {body, _ctx} = statements(rule.body, ctx)
@@ -117,6 +118,7 @@ defmodule BrokenRecord.Zero.Types do
       vars: %{},
       rule: rule.name,
       scalars: [:dt | rule.scalars],
+      types: system.agents,
       potential: true
     }
 
@@ -183,31 +185,55 @@ defmodule BrokenRecord.Zero.Types do
     {{:destructure, line, names, typed}, %{ctx | vars: vars}}
   end
 
-  defp statement({:store, line, {slot, field}, expr}, ctx) do
-    agent = Map.fetch!(ctx.agents, slot)
-    declared = field!(agent, field, slot, line, ctx)
-    typed = expr |> expr(ctx) |> resolve_atom(declared.type, ctx)
-    got = IR.type(typed)
+  defp statement({:remove, line, _}, %{potential: true} = ctx),
+    do: error!(ctx, line, "remove is not allowed in a potential (its value is all it gives)")
 
-    ok =
-      case declared.type do
-        :float -> got in [:float, :int]
-        :int -> got == :int
-        other -> got == other
-      end
+  defp statement({:spawn, line, _, _}, %{potential: true} = ctx),
+    do: error!(ctx, line, "spawn is not allowed in a potential (its value is all it gives)")
 
-    unless ok do
-      hint = if declared.type == :int and got == :float, do: " (use floor/1)", else: ""
+  defp statement({:remove, _line, _agent} = remove, ctx), do: {remove, ctx}
 
+  defp statement({:spawn, line, type, fields}, ctx) do
+    agent = spawn_type!(type, line, ctx)
+
+    typed =
+      Enum.map(fields, fn {field, expr} ->
+        declared = field!(agent, field, agent.name, line, ctx)
+        {field, assignable!(expr, declared, "spawn #{agent.name}, #{field}:", agent, line, ctx)}
+      end)
+
+    missing =
+      Enum.filter(agent.fields, fn f ->
+        is_nil(f.default) and not f.transient and not Keyword.has_key?(fields, f.name)
+      end)
+
+    if missing != [] do
       error!(
         ctx,
         line,
-        "cannot assign #{show(got)} to #{slot}.#{field}, #{show(declared.type)} field of " <>
-          "#{agent.name}" <> hint
+        "spawn #{agent.name}: no value for field #{Enum.map_join(missing, ", ", &inspect(&1.name))}" <>
+          ", which has no default; give it (spawn #{agent.name}, " <>
+          "#{hd(missing).name}: ...) or declare a default:"
       )
     end
 
-    {{:store, line, {slot, field}, typed}, ctx}
+    # Fields not given take their default (a transient field its reset value), so the
+    # child's every field is written.
+    defaults =
+      for f <- agent.fields, not Keyword.has_key?(fields, f.name) do
+        literal = Transient.literal(f.type, f.default, line)
+        {f.name, assignable!(literal, f, "spawn #{agent.name}, #{f.name}:", agent, line, ctx)}
+      end
+
+    {{:spawn, line, agent.name, typed ++ defaults}, ctx}
+  end
+
+  defp statement({:store, line, {slot, field}, expr}, ctx) do
+    agent = Map.fetch!(ctx.agents, slot)
+    declared = field!(agent, field, slot, line, ctx)
+
+    {{:store, line, {slot, field},
+      assignable!(expr, declared, "#{slot}.#{field},", agent, line, ctx)}, ctx}
   end
 
   defp statement({:if, line, cond, then_stmts, else_stmts}, ctx) do
@@ -224,6 +250,50 @@ defmodule BrokenRecord.Zero.Types do
     {then_typed, _} = statements(then_stmts, ctx)
     {else_typed, _} = statements(else_stmts, ctx)
     {{:if, line, typed, then_typed, else_typed}, ctx}
+  end
+
+  # The typed value of `expr` written to the `declared` field of `agent` (`target` names the
+  # write in the error).
+  defp assignable!(expr, declared, target, agent, line, ctx) do
+    typed = expr |> expr(ctx) |> resolve_atom(declared.type, ctx)
+    got = IR.type(typed)
+
+    ok =
+      case declared.type do
+        :float -> got in [:float, :int]
+        :int -> got == :int
+        other -> got == other
+      end
+
+    unless ok do
+      hint = if declared.type == :int and got == :float, do: " (use floor/1)", else: ""
+
+      error!(
+        ctx,
+        line,
+        "cannot assign #{show(got)} to #{target} #{show(declared.type)} field of " <>
+          "#{agent.name}" <> hint
+      )
+    end
+
+    typed
+  end
+
+  defp spawn_type!(type, line, ctx) do
+    case Enum.find(ctx.types, &(&1.name == type)) do
+      nil ->
+        known = Enum.map(ctx.types, & &1.name)
+
+        error!(
+          ctx,
+          line,
+          "unknown agent type #{type} in spawn of rule #{ctx.rule}" <>
+            did_you_mean(type, known) <> "; known agent types: #{Enum.join(known, ", ")}"
+        )
+
+      agent ->
+        agent
+    end
   end
 
   ## Expressions

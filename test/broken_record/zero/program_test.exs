@@ -145,6 +145,9 @@ defmodule BrokenRecord.Zero.ProgramTest do
                sign: 63,
                mod: 64,
                minimg: 65,
+               remove: 70,
+               spawn: 71,
+               spawnlane: 72,
                claim: 80
              }
     end

@@ -24,6 +24,11 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   (`:agent_elixir` for a per-agent rule, `:all_pairs_elixir` and `:cells_elixir` for a pair
   rule over all pairs or a cell list), the box and crossings, the time spent, the seed of its
   random numbers and its step counter (the index of the next step, `BrokenRecord.Zero.Random`).
+
+  Rules that remove or spawn agents (`docs/program.md`, "Agent lifecycle") run through
+  `BrokenRecord.Zero.Interpreter`; the world then keeps, for each type whose agents changed,
+  their identities (`ids`, in agent order) and the next identity to give (`next_ids`); a type
+  without an entry has the identities `0..n-1` and next identity `n`.
   """
 
   @behaviour BrokenRecord.Zero.Backend
@@ -31,6 +36,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   alias BrokenRecord.Zero.{
     Box,
     CompiledSystem,
+    Interpreter,
     NumericalError,
     Ops,
     Program,
@@ -61,7 +67,9 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
           images: %{non_neg_integer => [{integer, integer, integer}]},
           timings: %{run: float, pairs: float, neighbour: float},
           seed: BrokenRecord.Zero.Random.seed(),
-          step: non_neg_integer
+          step: non_neg_integer,
+          ids: %{non_neg_integer => [non_neg_integer]},
+          next_ids: %{non_neg_integer => non_neg_integer}
         }
 
   defstruct seed: 0,
@@ -71,6 +79,8 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
             sweeps: %{},
             box: nil,
             images: %{},
+            ids: %{},
+            next_ids: %{},
             timings: %{run: 0.0, pairs: 0.0, neighbour: 0.0}
 
   @impl true
@@ -174,7 +184,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   @impl true
   def to_state(system, %__MODULE__{} = world, state),
-    do: State.from_lanes(system, state, world.lanes, world.written)
+    do: State.from_lanes(system, state, world.lanes, world.written, world.ids)
 
   @impl true
   def column(system, %__MODULE__{} = world, agent, first_lane, n_lanes, unwrapped?) do
@@ -249,11 +259,12 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
         %Rule{kind: kind} = rule = elem(rules, id),
         kind != :per_agent,
         into: %{},
-        do: {id, reach(rule, params)}
+        do: {id, if(Program.lifecycle_rule?(rule), do: nil, else: reach(rule, params))}
   end
 
   # The cutoff bound of a pair rule when it depends on constants, params and the box only and is
-  # a positive float: the cell list serves the rule. nil: the rule visits all pairs.
+  # a positive float: the cell list serves the rule. nil: the rule visits all pairs (a rule that
+  # removes or spawns always does, as in the engine).
   defp reach(%Rule{cutoff: nil}, _params), do: nil
 
   defp reach(%Rule{cutoff: %{reg: reg}} = rule, params) do
@@ -270,13 +281,13 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
         {:box, d, a, _, _}, acc ->
           {:cont, Map.put(acc, d, Box.edge_param(params, a))}
 
-        {op, _, _, _, _}, acc when op in [:load, :store, :acc, :uniform, :normal] ->
+        {op, _, _, _, _}, acc when op in [:load, :uniform, :normal] ->
           {:cont, acc}
 
         instr, acc ->
           args = Enum.map(Program.reads(instr), &Map.get(acc, &1))
 
-          if Enum.all?(args, &(&1 != nil)),
+          if not Program.effect?(instr) and Enum.all?(args, &(&1 != nil)),
             do: {:cont, Map.put(acc, elem(instr, 1), Ops.apply_op(elem(instr, 0), args))},
             else: {:cont, acc}
       end)
@@ -326,14 +337,27 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     rule_ids
     |> Enum.flat_map(fn id ->
       rule = Enum.at(rules, id)
-      for {slot, lane} <- Program.stores(rule), do: {Program.slot_type(rule, slot), lane}
+
+      for({slot, lane} <- Program.stores(rule), do: {Program.slot_type(rule, slot), lane}) ++
+        for type <- lifecycle_types(rule),
+            lane <- 0..(Enum.at(system.program.types, type) - 1),
+            do: {type, lane}
     end)
     |> Enum.reduce(written, fn {type, lane}, acc ->
       Map.update(acc, type, [lane], &Enum.uniq([lane | &1]))
     end)
   end
 
-  # Groups consecutive per-agent rules of one type into fused stages under :loop_fusion.
+  # The types whose agents a rule removes or spawns.
+  defp lifecycle_types(rule) do
+    Enum.uniq(
+      for({:remove, _, slot, _, _} <- rule.instrs, do: Program.slot_type(rule, slot)) ++
+        for({:spawn, _, type, _, _} <- rule.instrs, do: type)
+    )
+  end
+
+  # Groups consecutive per-agent rules of one type into fused stages under :loop_fusion; a
+  # rule that removes or spawns is a stage of its own.
   defp plan(system, rule_ids) do
     rules = List.to_tuple(system.program.rules)
     fuse? = :loop_fusion in system.options.optimize
@@ -343,7 +367,15 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     |> Enum.chunk_while(
       [],
       fn {id, rule}, acc ->
+        lifecycle? = Program.lifecycle_rule?(rule)
+
         case {rule, acc} do
+          {rule, []} when lifecycle? ->
+            {:cont, [{:life, id, rule}]}
+
+          {rule, [stage]} when lifecycle? ->
+            {:cont, stage, [{:life, id, rule}]}
+
           {%Rule{kind: :per_agent, type_a: t}, [{:agents, t, ids} | _]} when fuse? ->
             {:cont, [{:agents, t, ids ++ [id]}]}
 
@@ -374,11 +406,12 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     rows =
       world.lanes
       |> Map.fetch!(type)
+      |> Enum.zip(identities(world, type))
       |> Enum.with_index()
-      |> Enum.map(fn {row, i} ->
+      |> Enum.map(fn {{row, identity}, i} ->
         Enum.reduce(ids, row, fn id, row ->
           try do
-            module.__brz_agent__(id, row, params, source, i)
+            module.__brz_agent__(id, row, params, source, identity)
           catch
             {:brz_nonfinite, 0, lane} -> numerical!(system, type, i, lane, step)
           end
@@ -390,12 +423,11 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   defp run_stage({:pairs, id, %Rule{} = rule}, world, system, params, reaches, step) do
     t0 = System.monotonic_time()
-    source = random_source(world, step)
-    ctx = pair_context(system, id, rule, params, step, source)
+    ctx = pair_context(system, world, id, rule, params, step, random_source(world, step))
 
     {accs, neighbour} =
       case Map.fetch!(reaches, id) do
-        _ when rule.claim != nil -> {exclusive_pairs(world, id, rule, params, source, ctx), 0.0}
+        _ when rule.claim != nil -> {exclusive_pairs(world, id, rule, params, ctx), 0.0}
         nil -> {all_pairs(world.lanes, rule, ctx), 0.0}
         reach -> cell_pairs(world, rule, reach, ctx)
       end
@@ -410,18 +442,131 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     %{world | lanes: lanes, timings: timings}
   end
 
+  # A per-agent rule that removes or spawns: each agent through the interpreter, then the
+  # removals and children (docs/program.md, "Agent lifecycle").
+  defp run_stage({:life, id, %Rule{kind: :per_agent} = rule}, world, system, params, _, step) do
+    source = random_source(world, step)
+    type = rule.type_a
+
+    {rows, dead, children} =
+      world.lanes
+      |> Map.fetch!(type)
+      |> Enum.zip(identities(world, type))
+      |> Enum.with_index()
+      |> Enum.reduce({[], [], []}, fn {{row, identity}, i}, {rows, dead, children} ->
+        draw = Random.draw_of(source, id, :per_agent, identity, nil)
+        {stores, removes, kids} = Interpreter.lifecycle(rule, {row}, params, draw)
+
+        row =
+          Enum.reduce(stores, row, fn {{0, lane}, value}, row ->
+            if Ops.finite?(value),
+              do: put_elem(row, lane, value),
+              else: numerical!(system, type, i, lane, step)
+          end)
+
+        dead = if removes == [], do: dead, else: [i | dead]
+        {[row | rows], dead, Enum.reverse(kids, children)}
+      end)
+
+    world = %{world | lanes: Map.put(world.lanes, type, Enum.reverse(rows))}
+    end_lifecycle(world, system, [{type, dead}], Enum.reverse(children), step)
+  end
+
+  # A pair rule that removes or spawns: every pair through the interpreter in ascending
+  # (slot 0, slot 1) order, deltas combined as in any pair rule, then the removals and
+  # children in pair order.
+  defp run_stage({:life, id, %Rule{} = rule}, world, system, params, _reaches, step) do
+    t0 = System.monotonic_time()
+    source = random_source(world, step)
+    ctx = pair_context(system, world, id, rule, params, step, source)
+    same? = rule.kind == :pair_same
+    a_rows = List.to_tuple(Map.fetch!(world.lanes, rule.type_a))
+    b_rows = List.to_tuple(Map.fetch!(world.lanes, rule.type_b))
+    ids_a = List.to_tuple(identities(world, rule.type_a))
+    ids_b = List.to_tuple(identities(world, rule.type_b))
+    {lanes_a, lanes_b} = Codegen.acc_lanes(rule)
+    {modes_a, modes_b} = Codegen.acc_reductions(rule)
+    na = tuple_size(a_rows)
+    nb = tuple_size(b_rows)
+
+    pairs =
+      if rule.claim != nil,
+        do: exclusive_choice(world, system, id, rule, params, source),
+        else:
+          for(
+            i <- 0..(na - 1)//1,
+            j <- if(same?, do: (i + 1)..(nb - 1)//1, else: 0..(nb - 1)//1),
+            do: {i, j}
+          )
+
+    {accs_a, accs_b, dead, children} =
+      Enum.reduce(pairs, {%{}, %{}, [], []}, fn {i, j}, {accs_a, accs_b, dead, children} ->
+        draw = Random.draw_of(source, id, rule.kind, elem(ids_a, i), elem(ids_b, j))
+
+        {{da, db}, removes, kids} =
+          try do
+            Interpreter.pair_lifecycle(
+              rule,
+              elem(a_rows, i),
+              elem(b_rows, j),
+              params,
+              {lanes_a, modes_a},
+              {lanes_b, modes_b},
+              draw
+            )
+          catch
+            {:brz_nonfinite, 0, lane} -> numerical!(system, rule.type_a, i, lane, step)
+            {:brz_nonfinite, 1, lane} -> numerical!(system, rule.type_b, j, lane, step)
+          end
+
+        accs_a = accumulate(accs_a, i, da, modes_a, ctx, rule.type_a)
+
+        {accs_a, accs_b} =
+          if same?,
+            do: {accumulate(accs_a, j, db, modes_a, ctx, rule.type_a), accs_b},
+            else: {accs_a, accumulate(accs_b, j, db, modes_b, ctx, rule.type_b)}
+
+        dead = Enum.reduce(removes, dead, &[{&1, if(&1 == 0, do: i, else: j)} | &2])
+        {accs_a, accs_b, dead, Enum.reverse(kids, children)}
+      end)
+
+    accs =
+      Enum.map([{accs_a, modes_a, na}, {accs_b, modes_b, nb}], fn {accs, modes, n} ->
+        zero = zero_acc(modes)
+        for i <- 0..(n - 1)//1, do: Map.get(accs, i, zero)
+      end)
+
+    accs = if same?, do: [hd(accs)], else: accs
+    world = %{world | lanes: apply_pair_deltas(world.lanes, rule, accs, system, step)}
+    timings = Map.update!(world.timings, :pairs, &(&1 + seconds_since(t0)))
+
+    removed =
+      if same?,
+        do: [{rule.type_a, for({_, x} <- dead, do: x)}],
+        else: [
+          {rule.type_b, for({1, x} <- dead, do: x)},
+          {rule.type_a, for({0, x} <- dead, do: x)}
+        ]
+
+    end_lifecycle(%{world | timings: timings}, system, removed, Enum.reverse(children), step)
+  end
+
   # The seed and step index of the `step`-th step (1-based) of a run (BrokenRecord.Zero.Random).
   defp random_source(world, step), do: {world.seed, world.step + step - 1}
 
   # What a pair sweep needs to call the rule and to name an agent in a NumericalError.
-  defp pair_context(system, id, rule, params, step, source) do
+  defp pair_context(system, world, id, rule, params, step, source) do
     {acc_a, acc_b} = Codegen.acc_lanes(rule)
     {modes_a, modes_b} = Codegen.acc_reductions(rule)
+    ids_a = List.to_tuple(identities(world, rule.type_a))
+    ids_b = List.to_tuple(identities(world, rule.type_b))
 
     %{
       system: system,
       step: step,
-      pair: fn a, b, i, j -> system.module.__brz_pair__(id, a, b, params, source, i, j) end,
+      pair: fn a, b, i, j ->
+        system.module.__brz_pair__(id, a, b, params, source, elem(ids_a, i), elem(ids_b, j))
+      end,
       acc_lanes: Map.new([{rule.type_b, acc_b}, {rule.type_a, acc_a}]),
       acc_modes: Map.new([{rule.type_b, modes_b}, {rule.type_a, modes_a}]),
       reduces: Enum.any?(modes_a ++ modes_b, &(&1 != :sum))
@@ -505,23 +650,32 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     end)
   end
 
-  # An exclusive rule (docs/dsl.md, "Exclusive pair rules"): every pair whose claim holds is a
-  # candidate with the priority `Random.claim_priority/4`; greedily in (priority, identities)
-  # order, a candidate whose agents are both unclaimed claims them; the claimed pairs are
-  # applied. An agent's identity is its index here (this backend never reorders rows).
-  defp exclusive_pairs(world, id, rule, params, source, ctx) do
+  # An exclusive rule (docs/dsl.md, "Exclusive pair rules"): the chosen pairs are applied.
+  defp exclusive_pairs(world, id, rule, params, ctx) do
     rows = Enum.map(pair_types(rule), fn {type, _, _} -> Map.fetch!(world.lanes, type) end)
-    a_rows = hd(rows)
-    b_rows = List.last(rows)
+
+    world
+    |> exclusive_choice(ctx.system, id, rule, params, random_source(world, ctx.step))
+    |> pair_accs(rows, rule, ctx)
+  end
+
+  # The pairs an exclusive rule applies, as `{row_a, row_b}` in ascending order: every pair
+  # whose claim holds is a candidate with the priority `Random.claim_priority/4`; greedily in
+  # (priority, identities) order, a candidate whose agents are both unclaimed claims them.
+  defp exclusive_choice(world, system, id, rule, params, source) do
+    a_rows = Map.fetch!(world.lanes, rule.type_a)
+    b_rows = Map.fetch!(world.lanes, rule.type_b)
+    ids_a = List.to_tuple(identities(world, rule.type_a))
+    ids_b = List.to_tuple(identities(world, rule.type_b))
     same? = rule.kind == :pair_same
-    module = ctx.system.module
+    module = system.module
 
     candidates =
       for {a, i} <- Enum.with_index(a_rows),
           {b, j} <- Enum.with_index(b_rows),
           not same? or i < j,
-          module.__brz_claim__(id, a, b, params, source, i, j) do
-        {ci, cj} = Random.ids(rule.kind, i, j)
+          module.__brz_claim__(id, a, b, params, source, elem(ids_a, i), elem(ids_b, j)) do
+        {ci, cj} = Random.ids(rule.kind, elem(ids_a, i), elem(ids_b, j))
         {Random.claim_priority(source, id, ci, cj), ci, cj, i, j}
       end
 
@@ -536,7 +690,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
           else: {[{i, j} | chosen], claimed |> MapSet.put({0, i}) |> MapSet.put(key_b)}
       end)
 
-    pair_accs(Enum.sort(chosen), rows, rule, ctx)
+    Enum.sort(chosen)
   end
 
   # Adds an agent's delta to its accumulator (created by zero_acc/1 on its first pair).
@@ -694,6 +848,89 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
         put_elem(row, lane, value)
       end)
     end)
+  end
+
+  # The identities of a type's agents, in agent order.
+  defp identities(world, type) do
+    case Map.fetch(world.ids, type) do
+      {:ok, ids} -> ids
+      :error -> Enum.to_list(0..(length(Map.fetch!(world.lanes, type)) - 1)//1)
+    end
+  end
+
+  # Ends a lifecycle rule's application: removes the agents `removed` lists per type (indices),
+  # keeping the survivors' order, then appends `children` (`{type, lanes}` in order) with fresh
+  # identities and zero box crossings, every lane a child is not given 0.0.
+  defp end_lifecycle(world, system, removed, children, step) do
+    world = Enum.reduce(removed, world, fn {type, dead}, world -> compact(world, type, dead) end)
+
+    children
+    |> Enum.group_by(&elem(&1, 0), &elem(&1, 1))
+    |> Enum.reduce(world, fn {type, kids}, world -> append(world, system, type, kids, step) end)
+  end
+
+  defp compact(world, _type, []), do: world
+
+  defp compact(world, type, dead) do
+    dead = MapSet.new(dead)
+    keep = fn list -> for {x, i} <- Enum.with_index(list), i not in dead, do: x end
+
+    world = %{
+      world
+      | lanes: Map.update!(world.lanes, type, keep),
+        ids: Map.put(world.ids, type, keep.(identities(world, type))),
+        next_ids: Map.put(world.next_ids, type, next_id(world, type))
+    }
+
+    case Map.fetch(world.images, type) do
+      {:ok, images} -> %{world | images: Map.put(world.images, type, keep.(images))}
+      :error -> world
+    end
+  end
+
+  defp next_id(world, type),
+    do: Map.get_lazy(world.next_ids, type, fn -> length(Map.fetch!(world.lanes, type)) end)
+
+  defp append(world, system, type, kids, step) do
+    lanes = Enum.at(system.program.types, type)
+    rows = Map.fetch!(world.lanes, type)
+    first = next_id(world, type)
+    count = length(rows)
+
+    new_rows =
+      kids
+      |> Enum.with_index(count)
+      |> Enum.map(fn {given, index} ->
+        Enum.reduce(0..(lanes - 1), List.duplicate(0.0, lanes) |> List.to_tuple(), fn lane, row ->
+          value = Map.get(given, lane, 0.0)
+
+          if Ops.finite?(value),
+            do: put_elem(row, lane, value),
+            else: numerical!(system, type, index, lane, step)
+        end)
+      end)
+
+    n = length(kids)
+
+    world = %{
+      world
+      | lanes: Map.put(world.lanes, type, rows ++ new_rows),
+        ids:
+          Map.put(
+            world.ids,
+            type,
+            identities(world, type) ++ Enum.to_list(first..(first + n - 1))
+          ),
+        next_ids: Map.put(world.next_ids, type, first + n)
+    }
+
+    case Map.fetch(world.images, type) do
+      {:ok, images} ->
+        %{world | images: Map.put(world.images, type, images ++ List.duplicate({0, 0, 0}, n))}
+
+      :error ->
+        world
+    end
   end
 
   @doc false

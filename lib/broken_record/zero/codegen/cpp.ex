@@ -92,18 +92,23 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   The kernels the library has for `rule`, in the order they are emitted: the generator's side of
   the engine's `rule_path` (docs/engine.md, "Rule paths"), which picks among them per sweep.
 
-    * `:sweep` for every rule;
+    * none for a rule that removes or spawns agents (the engine runs it on its interpreter,
+      docs/engine.md "Agent lifecycle");
+    * `:sweep` for every other rule;
     * `:block` for pair rules (the neighbour sweeps, over a grid or a neighbour list, run the
       pairs they find through it);
     * `:list` for pair-same rules with a cutoff whose every store is an ACC (each listed pair's
       additions go straight to the accumulators); the engine uses it only on lists with long
       runs per slot-0 row.
   """
-  @spec kernels_for(Rule.t()) :: [kernel_kind, ...]
-  def kernels_for(%Rule{kind: :per_agent}), do: [:sweep]
-
-  def kernels_for(%Rule{} = rule),
-    do: [:sweep, :block] ++ if(all_acc_cutoff?(rule), do: [:list], else: [])
+  @spec kernels_for(Rule.t()) :: [kernel_kind]
+  def kernels_for(%Rule{} = rule) do
+    cond do
+      Program.lifecycle_rule?(rule) -> []
+      rule.kind == :per_agent -> [:sweep]
+      true -> [:sweep, :block] ++ if(all_acc_cutoff?(rule), do: [:list], else: [])
+    end
+  end
 
   # A pair-same rule with a cutoff whose every store is an ACC.
   defp all_acc_cutoff?(%Rule{kind: :pair_same, cutoff: %{}, instrs: instrs}) do

@@ -250,7 +250,7 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
     read = rule.instrs |> Enum.flat_map(&Program.reads/1) |> MapSet.new()
     read = if rule.claim, do: MapSet.put(read, rule.claim), else: read
 
-    for {op, d, a, b, c} = i <- rule.instrs, not Program.lane_write?(i) do
+    for {op, d, a, b, c} = i <- rule.instrs, not Program.effect?(i) do
       target = if MapSet.member?(read, d), do: reg(d), else: Macro.var(:_, nil)
       quote(do: unquote(target) = unquote(value(op, a, b, c, {rule, k})))
     end

@@ -77,6 +77,49 @@ defmodule BrokenRecord.Zero.Conservation.Algebra do
     end
   end
 
+  @doc """
+  A polynomial that is zero exactly when `p` is, wherever its denominators are not: each
+  reciprocal atom `{:inv, q}` is cleared by multiplying `p` by `q` to its highest power
+  (`inv(q) * q = 1`). A merge's momentum `(ma + mb) * ((ma va + mb vb) / (ma + mb))` needs it.
+  """
+  @spec clear_denominators(poly) :: poly
+  def clear_denominators(p) do
+    inverse =
+      Enum.find_value(Map.keys(p), fn m ->
+        Enum.find_value(m, fn
+          {{:inv, q}, _} -> q
+          _ -> nil
+        end)
+      end)
+
+    case inverse do
+      nil ->
+        p
+
+      q ->
+        atom = {:inv, q}
+
+        top =
+          p
+          |> Map.keys()
+          |> Enum.map(&(List.keyfind(&1, atom, 0) || {atom, 0}))
+          |> Enum.map(&elem(&1, 1))
+          |> Enum.max()
+
+        p
+        |> Enum.reduce(%{}, fn {m, c}, acc ->
+          {k, rest} =
+            case List.keytake(m, atom, 0) do
+              {{_, k}, rest} -> {k, rest}
+              nil -> {0, m}
+            end
+
+          add(acc, mul(%{rest => c}, power(q, max(top, 0) - k)))
+        end)
+        |> clear_denominators()
+    end
+  end
+
   @doc "Square root: exact for an even monomial, otherwise an atom."
   @spec sqrt(poly) :: poly
   def sqrt(p) do

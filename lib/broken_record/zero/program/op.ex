@@ -76,6 +76,13 @@ defmodule BrokenRecord.Zero.Program.Op do
     # min of register `c` over the pairs (docs/program.md, "Execution of one step").
     [name: :accmax, code: 8, arity: 1, class: :data],
     [name: :accmin, code: 9, arity: 1, class: :data],
+    # Agent lifecycle (`remove p`, `spawn T, f: e`; docs/program.md, "Agent lifecycle"):
+    # REMOVE removes the agent of slot `a` where register `c` is non-zero; SPAWN opens, where
+    # `c` is non-zero, a child of type `a` at call site `b`; SPAWNLANE gives lane `b` of the
+    # child of site `a` the value of register `c`. They write no register.
+    [name: :remove, code: 70, arity: 1, class: :data],
+    [name: :spawn, code: 71, arity: 1, class: :data],
+    [name: :spawnlane, code: 72, arity: 1, class: :data],
     # Exclusive pair rules: register `a` says whether the pair would act (a claim); executors
     # apply the rule to a greedy matching of the claiming pairs (docs/program.md, "Exclusive
     # pair rules"). `Program.Rule` holds it as `claim`, not among its instructions.
