@@ -78,6 +78,48 @@ defmodule BrokenRecord.Zero.ExamplesTest do
     assert p_end > 0.9
   end
 
+  @tag timeout: 300_000
+  test "examples/wolf_sheep.exs: births, deaths and grazing keep both species alive, counts move" do
+    lines = run_example(["examples/wolf_sheep.exs", "51", "200"])
+    assert hd(lines) =~ "Wolf Sheep Predation: 51 x 51 patches, backend native"
+    rows = lines |> Enum.drop(2) |> Enum.map(&numbers/1)
+    assert length(rows) == 9
+    assert hd(rows) |> Enum.take(3) == [0.0, 100.0, 50.0]
+    assert Enum.map(rows, &hd/1) == Enum.map(0..8, &(&1 * 25.0))
+
+    for [_step, sheep, wolves, grass] <- rows do
+      assert sheep > 0 and wolves > 0
+      assert grass >= 0 and grass <= 51 * 51
+    end
+
+    # agents are born and die: the counts are not those of the start
+    assert Enum.uniq(Enum.map(rows, &Enum.slice(&1, 1, 2))) |> length() > 5
+  end
+
+  @tag timeout: 300_000
+  test "examples/chemical_reactions.exs: A + B <-> C moves the counts and keeps the mass" do
+    lines = run_example(["examples/chemical_reactions.exs", "4000"])
+    assert hd(lines) =~ "A + B <-> C: 4000 molecules"
+
+    for rule <- ~w(synthesis decomposition move),
+        do: assert(Enum.any?(lines, &(&1 == "  #{rule} conserves mass: :proven")))
+
+    rows = lines |> Enum.drop_while(&(not String.starts_with?(&1, "      step"))) |> tl()
+    rows = Enum.map(rows, &numbers/1)
+    assert length(rows) == 16
+    assert hd(rows) == [0.0, 2000.0, 2000.0, 0.0, 4000.0]
+
+    for [_step, a, b, c, mass] <- rows do
+      # A and B have mass 1, C mass 2; every reaction keeps A - B
+      assert a == b
+      assert a + b + 2 * c == 4000
+      assert mass == 4000.0
+    end
+
+    [_, _, _, c_end, _] = List.last(rows)
+    assert c_end > 500
+  end
+
   @read_outputs """
   import sys
   from ase.io import read
