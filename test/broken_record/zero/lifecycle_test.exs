@@ -453,6 +453,60 @@ defmodule BrokenRecord.Zero.LifecycleTest do
       assert c.mass == 2.0 and c.velocity == {0.0, 0.0, 0.0}
     end
 
+    test "overlapping pairs: each molecule merges at most once a step, mass kept, both backends" do
+      # 200 molecules in a 4 x 4 x 4 cube: most have several partners within 0.5.
+      :rand.seed(:exsss, {1, 2, 3})
+
+      molecules =
+        for _ <- 1..200,
+            do: %{
+              position: {4 * :rand.uniform(), 4 * :rand.uniform(), 4 * :rand.uniform()},
+              velocity: {:rand.normal(), :rand.normal(), :rand.normal()}
+            }
+
+      counts = agree(Molecules, %{molecules: molecules}, 3)
+      assert [%{molecules: n1} | _] = counts
+      assert n1 < 170
+
+      world = World.new(Molecules, %{molecules: molecules}, seed: 11)
+      world = World.step(world, dt: 0.1, steps: 1)
+      masses = Enum.map(World.to_state(world).molecules, & &1.mass)
+      # exclusive: a molecule took at most one partner (merging twice would give 3.0)
+      assert Enum.uniq(Enum.sort(masses)) == [1.0, 2.0]
+      assert Enum.count(masses, &(&1 == 2.0)) == 200 - n1
+      assert Enum.sum(masses) == 200.0
+    end
+
+    test "Wolf Sheep Predation: exclusive grazing and hunting, births and deaths, both backends" do
+      alias BrokenRecord.Zero.Fixtures.WolfSheep
+
+      params = %{
+        sheep_gain: 4.0,
+        wolf_gain: 20.0,
+        sheep_birth: 0.04,
+        wolf_birth: 0.05,
+        regrowth: 30.0
+      }
+
+      state = WolfSheep.Setup.state(8, 30, 10, params, 5)
+      native = World.new(WolfSheep, state, backend: :native, seed: 2)
+      elixir = World.new(WolfSheep, state, backend: :interpreted, seed: 2)
+
+      {native, elixir} =
+        Enum.reduce(1..20, {native, elixir}, fn _, {native, elixir} ->
+          native = World.step(native, dt: 1.0, steps: 1, params: params)
+          elixir = World.step(elixir, dt: 1.0, steps: 1, params: params)
+          assert World.counts(native) == World.counts(elixir)
+          assert_agree(World.to_state(native), World.to_state(elixir), 1.0e-9)
+          {native, elixir}
+        end)
+
+      counts = World.counts(native)
+      assert counts.patches == 64
+      assert {counts.sheep, counts.wolves} != {30, 10}
+      assert World.to_state(elixir).patches |> Enum.any?(&(not &1.grown))
+    end
+
     test "a cross-type pair rule spawns into a third type, seen by a later rule" do
       state = %{
         atoms: [
