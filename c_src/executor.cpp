@@ -192,6 +192,27 @@ class Runner {
     for (int d = 0; d < 3; ++d) params_[n + d] = to_precision<T>(w_.box().len[d]);
   }
 
+  // The sweep arguments every path shares: the rule `r` (the plan's own, or a flattened form of
+  // it) at `levels`, the plan's constants, the params, the scratch, cancellation, and the
+  // random key of rule `id` in step `counter` (the identity arrays are the caller's to set).
+  SweepArgs<T> sweep_args(const Rule& r, const uint8_t* levels, const RulePlan<T>& p, uint32_t id,
+                          uint64_t counter) {
+    SweepArgs<T> a = rule_sweep_args<T>(r, levels);
+    a.consts = p.consts.data();
+    a.params = params_.data();
+    a.n_params = prog_.n_params();
+    a.scratch = scratch_.data();
+    a.scratch_stride = scratch_stride_;
+    a.ptrs = ptrs_.data();
+    a.cancel = opts_.cancel;
+    if (r.has_random) {
+      a.random.seed = w_.seed();
+      a.random.rule_bits = id << 16;
+      a.random.step = counter;
+    }
+    return a;
+  }
+
   // Runs one sweep of rule `id` in step `counter` (the world's step index; `step` counts the
   // call's steps from 1, for NumericalError); false when options.cancel stopped it part-way
   // (the columns then hold partial results and are not checked).
@@ -202,28 +223,16 @@ class Runner {
       return run_lifecycle(id, p, step, counter);
     if (r.exclusive) return run_exclusive_rule(id, p, step, counter);
     if (r.has_lifecycle()) return run_pair_lifecycle(id, p, step, counter);
-    SweepArgs<T> a = rule_sweep_args<T>(r, p.levels.data());
     // UNIFORM and NORMAL: the identity arrays are set below, once the rows are where the sweep
     // finds them.
-    if (r.has_random) {
-      a.random.seed = w_.seed();
-      a.random.rule_bits = id << 16;
-      a.random.step = counter;
-    }
+    SweepArgs<T> a = sweep_args(r, p.levels.data(), p, id, counter);
     a.store_acc = p.store_acc.data();
-    a.consts = p.consts.data();
-    a.params = params_.data();
-    a.n_params = prog_.n_params();
     a.cols_a = p.cols_a.data();
     a.cols_b = p.cols_b.data();
     a.n_a = w_.count(r.type_a);
     a.n_b = r.kind == RuleKind::PerAgent ? 0 : w_.count(r.type_b);
-    a.scratch = scratch_.data();
-    a.scratch_stride = scratch_stride_;
-    a.ptrs = ptrs_.data();
     a.acc = acc_.data();
     a.acc_stride = p.acc_stride;
-    a.cancel = opts_.cancel;
     if (r.kind == RuleKind::PerAgent) {
       if (r.stores.empty() || a.n_a == 0) return true;  // nothing observable
       if (r.has_random) a.random.ids_a = cache_.identities.of(w_, r.type_a);
@@ -432,25 +441,13 @@ class Runner {
       for (const auto& l : r.spawns[s].lanes) spawn_lanes[s].push_back(column_of(l.second));
     }
     const std::vector<std::size_t> store_acc(stores.size(), 0);
-    SweepArgs<T> a = rule_sweep_args<T>(r, p.levels.data());
+    SweepArgs<T> a = sweep_args(r, p.levels.data(), p, id, counter);
     a.stores = stores.data();
     a.n_stores = uint32_t(stores.size());
     a.store_acc = store_acc.data();
-    a.consts = p.consts.data();
-    a.params = params_.data();
-    a.n_params = prog_.n_params();
     a.cols_a = cols.data();
     a.n_a = n;
-    a.scratch = scratch_.data();
-    a.scratch_stride = scratch_stride_;
-    a.ptrs = ptrs_.data();
-    a.cancel = opts_.cancel;
-    if (r.has_random) {
-      a.random.seed = w_.seed();
-      a.random.rule_bits = id << 16;
-      a.random.step = counter;
-      a.random.ids_a = cache_.identities.of(w_, type);
-    }
+    if (r.has_random) a.random.ids_a = cache_.identities.of(w_, type);
     a.n_threads = rule_threads(r);
     stats_->on(RulePath::AgentInterpreter) += 1;
     call(a);
@@ -561,22 +558,12 @@ class Runner {
     std::vector<uint8_t> dead[2];
     std::vector<WorldBase::Spawned> children(prog_.n_types());
     bool spawned = false;
-    SweepArgs<T> a = rule_sweep_args<T>(p.flat, p.flat_levels.data());
+    SweepArgs<T> a = sweep_args(p.flat, p.flat_levels.data(), p, id, counter);
     a.stores = outs.data();
     a.n_stores = uint32_t(outs.size());
     a.store_acc = store_acc.data();
-    a.consts = p.consts.data();
-    a.params = params_.data();
-    a.n_params = prog_.n_params();
     a.cols_a = cols.data();
-    a.scratch = scratch_.data();
-    a.scratch_stride = scratch_stride_;
-    a.ptrs = ptrs_.data();
-    a.cancel = opts_.cancel;
     if (r.has_random) {
-      a.random.seed = w_.seed();
-      a.random.rule_bits = id << 16;
-      a.random.step = counter;
       a.random.ids_a = c0.data();
       a.random.ids_b = c1.data();
     }

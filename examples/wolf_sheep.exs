@@ -23,13 +23,7 @@ Fixtures.ensure([WolfSheep])
     [s, t] -> {String.to_integer(s), String.to_integer(t)}
   end
 
-params = %{
-  sheep_gain: 4.0,
-  wolf_gain: 20.0,
-  sheep_birth: 0.04,
-  wolf_birth: 0.05,
-  regrowth: 30.0
-}
+params = WolfSheep.Setup.params()
 
 # NetLogo's densities: 100 sheep and 50 wolves on 51 x 51 patches.
 state =

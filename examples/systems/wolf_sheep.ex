@@ -110,6 +110,11 @@ defmodule BrokenRecord.Zero.Fixtures.WolfSheep.Setup do
   and wolves at random places with random headings and energies below twice their gain.
   """
 
+  @doc "NetLogo's default parameters of the model, as the rules take them."
+  @spec params() :: map
+  def params,
+    do: %{sheep_gain: 4.0, wolf_gain: 20.0, sheep_birth: 0.04, wolf_birth: 0.05, regrowth: 30.0}
+
   @doc """
   The state of `side` x `side` patches with `sheep` sheep and `wolves` wolves, drawn from
   `:rand` seeded with `seed`; `params` as the rules take them.

@@ -480,13 +480,7 @@ defmodule BrokenRecord.Zero.LifecycleTest do
     test "Wolf Sheep Predation: exclusive grazing and hunting, births and deaths, both backends" do
       alias BrokenRecord.Zero.Fixtures.WolfSheep
 
-      params = %{
-        sheep_gain: 4.0,
-        wolf_gain: 20.0,
-        sheep_birth: 0.04,
-        wolf_birth: 0.05,
-        regrowth: 30.0
-      }
+      params = WolfSheep.Setup.params()
 
       state = WolfSheep.Setup.state(8, 30, 10, params, 5)
       native = World.new(WolfSheep, state, backend: :native, seed: 2)
