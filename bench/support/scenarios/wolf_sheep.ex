@@ -27,32 +27,29 @@ defmodule Bench.Scenarios.WolfSheep do
   @spec run(Config.t()) :: [map]
   def run(config) do
     side = Config.pick(config, full: 272, quick: 272, smoke: 40)
+    steps = Config.pick(config, full: 100, quick: 30, smoke: 3)
     small = Config.pick(config, full: 20, quick: 20, smoke: 10)
+    small_steps = Config.pick(config, full: 5, quick: 3, smoke: 2)
 
     large =
       if config.native?,
         do:
           Measure.in_rounds(config, fn ->
-            for p <- [:f64, :f32], do: measure(config, side, :native, p)
+            for p <- [:f64, :f32], do: measure(side, steps, :native, p)
           end),
         else: []
 
+    # the same steps on both backends, so that both time the same populations
     large ++
       Measure.in_rounds(config, fn ->
-        native = if config.native?, do: [measure(config, small, :native, :f64)], else: []
-        native ++ [measure(config, small, :interpreted, :f64)]
+        native = if config.native?, do: [measure(small, small_steps, :native, :f64)], else: []
+        native ++ [measure(small, small_steps, :interpreted, :f64)]
       end)
   end
 
-  defp measure(config, side, backend, precision) do
+  defp measure(side, steps, backend, precision) do
     state = state(side)
     n = length(state.patches) + length(state.sheep) + length(state.wolves)
-
-    steps =
-      if backend == :interpreted,
-        do: Config.pick(config, full: 5, quick: 3, smoke: 2),
-        else: Config.pick(config, full: 100, quick: 30, smoke: 3)
-
     run = [steps: 1, dt: 1.0, params: @params]
     world = World.new(WolfSheep, state, backend: backend, precision: precision, seed: 17)
     world = World.step(world, run)
