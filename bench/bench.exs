@@ -28,8 +28,11 @@
 # The Langevin scenario times a thermostat step that draws three normal() per particle on
 # 1,000,000 particles against a hand-written C++ step with the same Philox stream, and the same
 # step without the noise (Bench.Scenarios.Langevin).
-# The evaporation scenario times a step that removes and spawns about 1% of 1,000,000 particles
-# against the same drift without them (Bench.Scenarios.Evaporation).
+# The evaporation scenario times a step of 1,000,000 interacting particles that removes and
+# spawns about 1% of them against the same system without those rules, and the same rules on a
+# bare drift against the drift alone (Bench.Scenarios.Evaporation). The wolf-sheep scenario
+# times NetLogo's Wolf Sheep Predation on about 100,000 agents (exclusive pair rules, births and
+# deaths), per step and per agent-step (Bench.Scenarios.WolfSheep).
 #
 # The systems are the shared fixtures (examples/systems/); the scenarios, measurement, C++
 # reference, LAMMPS, tables, targets and JSON are modules under bench/support/. `--quick`
@@ -48,7 +51,8 @@ Fixtures.ensure([
   Fixtures.LennardJones,
   Fixtures.LJLiquid,
   Fixtures.Langevin,
-  Fixtures.Evaporation
+  Fixtures.Evaporation,
+  Fixtures.WolfSheep
 ])
 
 # One compiler run for all of them, so that calls between the files resolve; a warning is an
@@ -78,7 +82,8 @@ defmodule Bench do
     Scenarios.LJLiquid,
     Scenarios.LJCluster,
     Scenarios.Langevin,
-    Scenarios.Evaporation
+    Scenarios.Evaporation,
+    Scenarios.WolfSheep
   ]
 
   @flops [

@@ -16,6 +16,26 @@ defmodule Bench.Inputs do
   end
 
   @doc """
+  `n` particles uniform in a periodic cube at `density` per unit volume, velocities in
+  [-0.5, 0.5)^3: the state `%{particles, box}` (the box's edge lengths).
+  """
+  @spec gas(pos_integer, float) :: map
+  def gas(n, density) do
+    :rand.seed(:exsss, {4, 5, 6})
+    side = :math.pow(n / density, 1 / 3)
+
+    particles =
+      for _ <- 1..n do
+        %{
+          position: {:rand.uniform() * side, :rand.uniform() * side, :rand.uniform() * side},
+          velocity: {:rand.uniform() - 0.5, :rand.uniform() - 0.5, :rand.uniform() - 0.5}
+        }
+      end
+
+    %{particles: particles, box: {side, side, side}}
+  end
+
+  @doc """
   Bodies from the same generator as the C++ reference (bench/reference.cpp, Lcg): positions
   uniform in [0, 10)^3, mass 1/n, at rest, so that DSL and reference results can be compared.
   """

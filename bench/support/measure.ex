@@ -12,7 +12,7 @@ defmodule Bench.Measure do
   @doc """
   Times `steps` steps of `system` on `state` (after one untimed step) and returns `row` with
   the measurements. `opts`: `backend`, `precision`, `work` (per step, in `unit`), `flops` (per
-  unit of work), `reps` (default 3), `checksum` (`{collection, field}`: the sum of |x| per
+  unit of work; without it no GFLOPS), `reps` (default 3), `checksum` (`{collection, field}`: the sum of |x| per
   step, compared with the C++ reference's) and `run` (more `World.step/2` options: `rules`,
   `params`).
   """
@@ -47,7 +47,7 @@ defmodule Bench.Measure do
       seconds_per_step: per_step,
       throughput: work / per_step,
       unit: if(row.scenario in [:gravity, :softened], do: "pairs/s", else: "agents/s"),
-      gflops: work * Keyword.fetch!(opts, :flops) / per_step / 1.0e9,
+      gflops: if(opts[:flops], do: work * opts[:flops] / per_step / 1.0e9),
       checksum_per_step: checksum
     })
   end

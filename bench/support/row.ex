@@ -5,11 +5,14 @@ defmodule Bench.Row do
 
     * `scenario`: `:peak`, `:integrate`, `:gravity`, `:softened`, `:marshalling`,
       `:collisions`, `:all_pairs`, `:lj_liquid` (LAMMPS's bench/in.lj, periodic),
-      `:lj_cluster` (a free cluster), `:langevin` (a thermostat step with random numbers) or
-      `:evaporation` (agents removed and spawned every step);
+      `:lj_cluster` (a free cluster), `:langevin` (a thermostat step with random numbers),
+      `:evaporation` (agents removed and spawned every step) or `:wolf_sheep` (predators,
+      prey and grass: exclusive pair rules, births and deaths);
     * `n`: the number of agents;
     * `contender`: `:native`, `:native_no_noise` (the Langevin step without its noise),
-      `:native_no_lifecycle` (the evaporation step without removals and spawns),
+      `:native_no_lifecycle` (the evaporation gas without its removals and spawns),
+      `:native_lean` (the evaporation drift with the removals and spawns, no interaction),
+      `:native_drift_only` (the evaporation drift alone),
       `:elixir` (the pure-Elixir backend), `:micro_kernel`,
       `:cpp_reference`, `:cpp_all_j`, `:cpp_i_lt_j`, `:cpp_canonical_all_j` (hand-written C++),
       `:lammps` (for `:lj_liquid` with `ranks`, 1 or 2, and `neigh`, `:every_20_check_no` or
@@ -52,6 +55,7 @@ defmodule Bench.Row do
   def scenario_label(%{scenario: :all_pairs}), do: "all-pairs"
   def scenario_label(%{scenario: :lj_liquid}), do: "LJ liquid"
   def scenario_label(%{scenario: :lj_cluster}), do: "LJ cluster"
+  def scenario_label(%{scenario: :wolf_sheep}), do: "wolf-sheep"
   def scenario_label(%{scenario: scenario}), do: Atom.to_string(scenario)
 
   @doc "The printed name of what the row measured (the table's variant column)."
@@ -82,7 +86,9 @@ defmodule Bench.Row do
   @spec contender_label(atom) :: String.t()
   def contender_label(:native), do: "native"
   def contender_label(:native_no_noise), do: "native, no noise"
-  def contender_label(:native_no_lifecycle), do: "native, drift only"
+  def contender_label(:native_no_lifecycle), do: "native, no lifecycle"
+  def contender_label(:native_lean), do: "native, drift + lifecycle"
+  def contender_label(:native_drift_only), do: "native, drift only"
   def contender_label(:elixir), do: "elixir"
   def contender_label(:micro_kernel), do: "C++ micro-kernel"
   def contender_label(:cpp_reference), do: "C++ reference"
