@@ -23,11 +23,13 @@ defmodule BrokenRecord.Zero.World do
       World.counts(w0)   # ** (ArgumentError) this world was stepped: use the world that ...
 
   Every handle made from one `new/3` shares an `:atomics` version cell; a handle carries the
-  version it was made at, so the check costs one atomics read. To keep a branch, take
-  `copy/1` before stepping: the copy is an independent world.
+  version it was made at, so the check costs one atomics read (a step takes the version with
+  one compare-exchange before it runs: of several steps on one handle, exactly one runs). To
+  keep a branch, take `copy/1` before stepping: the copy is an independent world.
 
-  A `step/2` that raises (`BrokenRecord.Zero.NumericalError`), or whose caller dies while it
-  runs, leaves the world as it was before the call, on both backends.
+  A `step/2` that raises (`BrokenRecord.Zero.NumericalError`) leaves the world as it was
+  before the call and its handle live, on both backends. A `step/2` whose caller dies while it
+  runs leaves the world as it was, but its handle superseded.
 
   `to_state/1` returns the state given to `new/3` with the fields that rules write replaced;
   every other key and value is the caller's own term.
@@ -135,12 +137,20 @@ defmodule BrokenRecord.Zero.World do
     if :atomics.get(cell, 1) == version, do: :ok, else: raise(ArgumentError, @stale)
   end
 
-  # Supersedes `world` by a handle on `ref` (the world after a call that changed it).
-  @spec advance!(t, Backend.world()) :: t
-  defp advance!(%__MODULE__{cell: cell, version: version} = world, ref) do
-    case :atomics.compare_exchange(cell, 1, version, version + 1) do
-      :ok -> %{world | ref: ref, version: version + 1}
-      _ -> raise ArgumentError, @stale
+  # Runs `change` (a call that changes the world and returns the backend's world) after
+  # superseding `world`, and returns the new handle. The version is taken before the call, so
+  # that of several calls on one handle exactly one runs; a call that raises gives it back.
+  @spec change!(t, (() -> Backend.world())) :: t
+  defp change!(%__MODULE__{cell: cell, version: version} = world, change) do
+    unless :atomics.compare_exchange(cell, 1, version, version + 1) == :ok,
+      do: raise(ArgumentError, @stale)
+
+    try do
+      %{world | ref: change.(), version: version + 1}
+    rescue
+      e ->
+        :atomics.put(cell, 1, version)
+        reraise e, __STACKTRACE__
     end
   end
 
@@ -155,10 +165,8 @@ defmodule BrokenRecord.Zero.World do
   @doc false
   # Runs steps with options already validated by `BrokenRecord.Zero.Options`.
   @spec __run__(t, Options.run()) :: t
-  def __run__(%__MODULE__{impl: impl} = world, run) do
-    live!(world)
-    advance!(world, impl.run(world.system, world.ref, run))
-  end
+  def __run__(%__MODULE__{impl: impl} = world, run),
+    do: change!(world, fn -> impl.run(world.system, world.ref, run) end)
 
   @doc "The state given to `new/3`, with the fields the rules write updated."
   @spec to_state(t) :: map
