@@ -58,6 +58,23 @@ std::size_t WorldBase::column_bytes() const {
   return n;
 }
 
+void WorldBase::copy_base(const WorldBase& from) {
+  program_ = from.program_;
+  counts_ = from.counts_;
+  params_ = from.params_;
+  rows_ = from.rows_;
+  agents_ = from.agents_;
+  order_epoch_ = from.order_epoch_;
+  box_ = from.box_;
+  has_box_ = from.has_box_;
+  seed_ = from.seed_;
+  step_ = from.step_;
+  images_ = from.images_;
+  ids_ = from.ids_;
+  next_id_ = from.next_id_;
+  changed_ = from.changed_;
+}
+
 template <class T>
 World<T>::World(std::shared_ptr<const Program> program, std::vector<std::size_t> counts)
     : WorldBase(std::move(program), std::move(counts)) {
@@ -68,6 +85,16 @@ World<T>::World(std::shared_ptr<const Program> program, std::vector<std::size_t>
     columns_[t].reserve(lanes);
     for (uint32_t l = 0; l < lanes; ++l) columns_[t].emplace_back(cap);
   }
+}
+
+template <class T>
+std::unique_ptr<WorldBase> World<T>::clone() const {
+  auto out = std::make_unique<World<T>>(program_, counts_);
+  out->copy_base(*this);
+  for (uint32_t t = 0; t < counts_.size(); ++t)
+    for (uint32_t l = 0; l < columns_[t].size(); ++l)
+      std::copy_n(columns_[t][l].data(), counts_[t], out->columns_[t][l].data());
+  return out;
 }
 
 template <class T>

@@ -161,6 +161,23 @@ uint32_t totals_lane(ErlNifEnv* env, ERL_NIF_TERM term, const char* what) {
 
 }  // namespace
 
+// world_copy(world): a new world resource holding a deep copy of the world (WorldBase::clone),
+// with its types and kernels option.
+ERL_NIF_TERM world_copy(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  WorldLock lock(w);
+  if (!lock.owned()) return atom::busy;
+  std::unique_ptr<brz::WorldBase> world = w->world->clone();
+  const std::size_t column_bytes = world->column_bytes();
+  std::vector<std::atomic<uint64_t>> counts(world->counts().size());
+  std::vector<TypeInfo> types = w->types;
+  const bool use_kernels = w->use_kernels.load();
+  const ERL_NIF_TERM copy = Worlds::make(env, column_bytes, &*w->prog_res, std::move(world),
+                                         std::move(types), std::move(counts));
+  Worlds::get(env, copy, "world_copy: no world")->use_kernels = use_kernels;
+  return copy;
+}
+
 // world_set_options(world, options): options a keyword list; `kernels: boolean` chooses whether
 // native_run_steps may use the program's generated kernels (default true).
 ERL_NIF_TERM world_set_options(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {

@@ -170,6 +170,11 @@ class WorldBase {
   virtual void apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
                                const std::vector<Spawned>& children) = 0;
 
+  /// An independent deep copy: agents, storage order, identities, next identities, image
+  /// counters, box, seed, step counter and params. The engine's cache is not copied (the copy
+  /// builds its own on its first run).
+  virtual std::unique_ptr<WorldBase> clone() const = 0;
+
   /// The engine's cache for this world (null until the engine sets one).
   std::unique_ptr<EngineCache>& engine_cache() noexcept { return engine_cache_; }
 
@@ -188,6 +193,8 @@ class WorldBase {
 
  protected:
   WorldBase(std::shared_ptr<const Program> program, std::vector<std::size_t> counts);
+  // Copies every member of `from` but the engine's cache (clone()).
+  void copy_base(const WorldBase& from);
   std::shared_ptr<const Program> program_;
   std::vector<std::size_t> counts_;
   std::vector<double> params_;
@@ -225,6 +232,7 @@ class World final : public WorldBase {
   void save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>>& lanes,
             const std::vector<uint8_t>& whole = {}) const override;
   void restore(const WorldSnapshot& from) override;
+  std::unique_ptr<WorldBase> clone() const override;
   void apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
                        const std::vector<Spawned>& children) override;
   bool wrap(uint32_t type) override;

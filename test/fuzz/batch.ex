@@ -639,7 +639,14 @@ defmodule BrokenRecord.Zero.Fuzz.Batch do
 
   defp world_api(world, system, small?) do
     Enum.reduce(1..weighted([{40, 1}, {40, 3}, {20, 6}]), world, fn _, world ->
-      case weighted([{45, :step}, {20, :to_state}, {15, :column}, {10, :info}, {10, :counts}]) do
+      case weighted([
+             {40, :step},
+             {20, :to_state},
+             {15, :column},
+             {10, :info},
+             {10, :counts},
+             {5, :copy}
+           ]) do
         :step ->
           opts = step_opts(system, small?)
 
@@ -664,6 +671,13 @@ defmodule BrokenRecord.Zero.Fuzz.Batch do
         :counts ->
           api(:counts, [world], fn -> World.counts(world) end)
           world
+
+        # Goes on with the copy, so that copies are stepped and read too.
+        :copy ->
+          case api(:copy, [world], fn -> World.copy(world) end) do
+            {:ok, %World{} = copy} -> copy
+            _ -> world
+          end
       end
     end)
   end

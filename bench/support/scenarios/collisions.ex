@@ -73,11 +73,11 @@ defmodule Bench.Scenarios.Collisions do
     state = %{particles: Inputs.spheres(n)}
     world = World.new(ElasticSpheres, state, backend: :native, precision: :f64)
     world = World.step(world, steps: 1, dt: 1.0e-3)
-    {t1, _} = Measure.best_of(1, fn -> World.step(world, steps: 1, dt: 1.0e-3) end)
+    {t1, world} = Measure.best_steps(1, world, steps: 1, dt: 1.0e-3)
     target = Config.pick(config, full: 2.0, quick: 0.5)
     steps = max(1, min(200, round(target / max(t1, 1.0e-6))))
     reps = if t1 * steps > 5, do: 1, else: Config.pick(config, full: 5, quick: 3)
-    {t, _} = Measure.best_of(reps, fn -> World.step(world, steps: steps, dt: 1.0e-3) end)
+    {t, _} = Measure.best_steps(reps, world, steps: steps, dt: 1.0e-3)
     per_step = t / steps
     reference = reference(config, n, steps)
 

@@ -55,6 +55,12 @@ defmodule BrokenRecord.Zero.Backend do
   """
   @callback run(CompiledSystem.t(), world, Options.run()) :: world
 
+  @doc """
+  An independent copy of the world (`BrokenRecord.Zero.World.copy/1`): the same agents,
+  identities, next identities, image counters, step counter, seed and box.
+  """
+  @callback copy(CompiledSystem.t(), world) :: world
+
   @doc "`state` with the fields that the rules have written replaced by the world's values."
   @callback to_state(CompiledSystem.t(), world, state :: map) :: map
 

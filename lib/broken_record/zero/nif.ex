@@ -101,6 +101,15 @@ defmodule BrokenRecord.Zero.NIF do
     do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """
+  A deep copy of a world on a dirty CPU scheduler (`BrokenRecord.Zero.World.copy/1`): its
+  agents, identities, next identities, image counters, step counter, seed, box and the
+  kernels option; the engine's caches, timings and sweep counts start empty. `:busy` when
+  another call holds the world.
+  """
+  @spec world_copy(reference) :: reference | :busy
+  def world_copy(_world), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc """
   Runs `steps` steps of the rules `rule_ids` on a world, on a dirty CPU scheduler, with `params`
   (the program's params, `dt` first), and advances the world's step counter by `steps`. `:busy`
   when another call holds the world; `:cancelled` when the caller died during the run (the world

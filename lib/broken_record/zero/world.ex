@@ -10,11 +10,26 @@ defmodule BrokenRecord.Zero.World do
   On the native backend the world is a NIF resource (Structure-of-Arrays columns) that is
   stepped in place and freed when no process references it; concurrent calls on one world take
   turns (a call waits in its own process while another uses the world, see `docs/nif.md`), and
-  the params of each `step/2` travel with it. On the pure-Elixir backend it is an immutable
-  value. Either way, always use the world returned by `step/2`.
+  the params of each `step/2` travel with it. On the pure-Elixir backend it is a value.
 
-  A `step/2` that raises (`BrokenRecord.Zero.NumericalError`), or whose caller dies while it
-  runs, leaves the world as it was before the call, on both backends.
+  ## One live handle
+
+  Both backends give a world the same semantics: a world has one live handle. `step/2` returns
+  a new handle and supersedes the one it was given; any call on a superseded handle (`step/2`,
+  `column/4`, `to_state/1`, `counts/1`, `info/1`, `rows/2`, `totals/2`, `copy/1`) raises
+  `ArgumentError`:
+
+      w1 = World.step(w0, steps: 10)
+      World.counts(w0)   # ** (ArgumentError) this world was stepped: use the world that ...
+
+  Every handle made from one `new/3` shares an `:atomics` version cell; a handle carries the
+  version it was made at, so the check costs one atomics read (a step takes the version with
+  one compare-exchange before it runs: of several steps on one handle, exactly one runs). To
+  keep a branch, take `copy/1` before stepping: the copy is an independent world.
+
+  A `step/2` that raises (`BrokenRecord.Zero.NumericalError`) leaves the world as it was
+  before the call and its handle live, on both backends. A `step/2` whose caller dies while it
+  runs leaves the world as it was, but its handle superseded.
 
   `to_state/1` returns the state given to `new/3` with the fields that rules write replaced;
   every other key and value is the caller's own term.
@@ -23,7 +38,10 @@ defmodule BrokenRecord.Zero.World do
   alias BrokenRecord.Zero.{Backend, Box, CompiledSystem, Options, State}
   alias BrokenRecord.Zero.IR.{Agent, Field}
 
-  defstruct [:system, :backend, :impl, :state, :ref, :box]
+  defstruct [:system, :backend, :impl, :state, :ref, :box, :cell, version: 0]
+
+  @stale "this world was stepped: use the world that World.step/2 returned " <>
+           "(World.copy/1 before stepping keeps a branch)"
 
   @impls %{
     native: BrokenRecord.Zero.Backend.Native,
@@ -34,8 +52,9 @@ defmodule BrokenRecord.Zero.World do
   A world: `system` with the world's precision, `backend` its name, `impl` its module
   (`BrokenRecord.Zero.Backend`), `state` the caller's state given to `new/3` and `ref` the
   backend's own world (a NIF resource on the native backend, a `BrokenRecord.Zero.Backend.Elixir`
-  value on the pure-Elixir one) and `box` the box of a periodic space (`BrokenRecord.Zero.Box`,
-  `nil` in open space).
+  value on the pure-Elixir one), `box` the box of a periodic space (`BrokenRecord.Zero.Box`,
+  `nil` in open space), `cell` the `:atomics` version cell shared by the world's handles and
+  `version` the version this handle was made at (see "One live handle").
   """
   @type t :: %__MODULE__{
           system: CompiledSystem.t(),
@@ -43,7 +62,9 @@ defmodule BrokenRecord.Zero.World do
           impl: module,
           state: map,
           ref: Backend.world(),
-          box: Box.t() | nil
+          box: Box.t() | nil,
+          cell: :atomics.atomics_ref(),
+          version: non_neg_integer
         }
 
   @doc """
@@ -90,8 +111,47 @@ defmodule BrokenRecord.Zero.World do
       impl: impl,
       state: state,
       ref: ref,
-      box: box
+      box: box,
+      cell: new_cell(),
+      version: 0
     }
+  end
+
+  @doc """
+  An independent copy of `world`, to branch a simulation: the same system, backend, precision,
+  step index, seed, box, agents, identities and next identities, so that stepping the copy and
+  `world` with the same options gives the same results, and stepping one leaves the other as
+  it is. Timings and sweep counts (`info/1`) start from zero in the copy.
+  """
+  @spec copy(t) :: t
+  def copy(%__MODULE__{impl: impl} = world) do
+    live!(world)
+    %{world | ref: impl.copy(world.system, world.ref), cell: new_cell(), version: 0}
+  end
+
+  defp new_cell, do: :atomics.new(1, signed: false)
+
+  # Raises unless `world` is its world's live handle.
+  @spec live!(t) :: :ok
+  defp live!(%__MODULE__{cell: cell, version: version}) do
+    if :atomics.get(cell, 1) == version, do: :ok, else: raise(ArgumentError, @stale)
+  end
+
+  # Runs `change` (a call that changes the world and returns the backend's world) after
+  # superseding `world`, and returns the new handle. The version is taken before the call, so
+  # that of several calls on one handle exactly one runs; a call that raises gives it back.
+  @spec change!(t, (() -> Backend.world())) :: t
+  defp change!(%__MODULE__{cell: cell, version: version} = world, change) do
+    unless :atomics.compare_exchange(cell, 1, version, version + 1) == :ok,
+      do: raise(ArgumentError, @stale)
+
+    try do
+      %{world | ref: change.(), version: version + 1}
+    rescue
+      e ->
+        :atomics.put(cell, 1, version)
+        reraise e, __STACKTRACE__
+    end
   end
 
   @doc """
@@ -106,12 +166,14 @@ defmodule BrokenRecord.Zero.World do
   # Runs steps with options already validated by `BrokenRecord.Zero.Options`.
   @spec __run__(t, Options.run()) :: t
   def __run__(%__MODULE__{impl: impl} = world, run),
-    do: %{world | ref: impl.run(world.system, world.ref, run)}
+    do: change!(world, fn -> impl.run(world.system, world.ref, run) end)
 
   @doc "The state given to `new/3`, with the fields the rules write updated."
   @spec to_state(t) :: map
-  def to_state(%__MODULE__{impl: impl} = world),
-    do: impl.to_state(world.system, world.ref, world.state)
+  def to_state(%__MODULE__{impl: impl} = world) do
+    live!(world)
+    impl.to_state(world.system, world.ref, world.state)
+  end
 
   @doc """
   One field of every agent of a collection (its key, `:particles`, or its agent type's name,
@@ -125,6 +187,7 @@ defmodule BrokenRecord.Zero.World do
   """
   @spec column(t, atom | String.t(), atom, keyword) :: binary
   def column(%__MODULE__{system: system} = world, collection, field, opts \\ []) do
+    live!(world)
     Options.keyword!(opts)
 
     unwrapped =
@@ -201,12 +264,15 @@ defmodule BrokenRecord.Zero.World do
           step: non_neg_integer,
           seed: non_neg_integer
         }
-  def info(%__MODULE__{impl: impl} = world),
-    do: world.system |> impl.info(world.ref) |> Map.put(:backend, world.backend)
+  def info(%__MODULE__{impl: impl} = world) do
+    live!(world)
+    world.system |> impl.info(world.ref) |> Map.put(:backend, world.backend)
+  end
 
   @doc "The number of agents of each collection."
   @spec counts(t) :: %{atom => non_neg_integer}
   def counts(%__MODULE__{system: system, impl: impl} = world) do
+    live!(world)
     counts = impl.counts(system, world.ref)
     system.agents |> Enum.map(& &1.collection) |> Enum.zip(counts) |> Map.new()
   end
@@ -217,14 +283,39 @@ defmodule BrokenRecord.Zero.World do
   `BrokenRecord.Zero.Conservation.Monitor`'s potentials).
   """
   @spec rows(t, Agent.t()) :: [tuple]
-  def rows(%__MODULE__{impl: impl} = world, %Agent{} = agent),
-    do: impl.rows(world.system, world.ref, agent)
+  def rows(%__MODULE__{impl: impl} = world, %Agent{} = agent) do
+    live!(world)
+    impl.rows(world.system, world.ref, agent)
+  end
 
   @doc """
   The totals of the conserved quantities over the agent type `agent`, summed by the backend
   (`c:BrokenRecord.Zero.Backend.totals/3`), for `BrokenRecord.Zero.Conservation.Monitor`.
   """
   @spec totals(t, Agent.t()) :: %{atom => Backend.sum() | nil}
-  def totals(%__MODULE__{impl: impl} = world, %Agent{} = agent),
-    do: impl.totals(world.system, world.ref, agent)
+  def totals(%__MODULE__{impl: impl} = world, %Agent{} = agent) do
+    live!(world)
+    impl.totals(world.system, world.ref, agent)
+  end
+end
+
+defimpl Inspect, for: BrokenRecord.Zero.World do
+  # Short: the system, backend, precision, step and counts (the columns would flood a shell).
+  def inspect(world, _opts) do
+    cell = world.cell
+
+    if cell && :atomics.get(cell, 1) == world.version do
+      info = world.impl.info(world.system, world.ref)
+
+      counts =
+        world.system.agents
+        |> Enum.zip(info.counts)
+        |> Enum.map_join(", ", fn {agent, n} -> "#{agent.collection}: #{n}" end)
+
+      "#BrokenRecord.Zero.World<#{Kernel.inspect(world.system.module)}, #{world.backend} " <>
+        "#{world.system.options.precision}, step #{info.step}, #{counts}>"
+    else
+      "#BrokenRecord.Zero.World<#{Kernel.inspect(world.system.module)}, stepped>"
+    end
+  end
 end

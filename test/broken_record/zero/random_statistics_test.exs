@@ -17,15 +17,11 @@ defmodule BrokenRecord.Zero.RandomStatisticsTest do
       World.new(Draws, draws_state(n, 0), seed: 2026) |> World.step(steps: 1, rules: [:record])
 
     u = floats(World.column(world, :dots, :u))
+    u2 = floats(World.column(world, :dots, :u2))
+    normal = floats(World.column(world, :dots, :n))
     next = World.step(world, steps: 1, rules: [:record])
 
-    %{
-      n: n,
-      u: u,
-      u2: floats(World.column(world, :dots, :u2)),
-      normal: floats(World.column(world, :dots, :n)),
-      u_next: floats(World.column(next, :dots, :u))
-    }
+    %{n: n, u: u, u2: u2, normal: normal, u_next: floats(World.column(next, :dots, :u))}
   end
 
   test "uniform(): in (0, 1), mean 1/2, variance 1/12, Kolmogorov-Smirnov", %{u: u, n: n} do

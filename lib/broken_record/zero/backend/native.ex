@@ -58,6 +58,9 @@ defmodule BrokenRecord.Zero.Backend.Native do
   end
 
   @impl true
+  def copy(_system, ref), do: NIF.until_free(fn -> NIF.world_copy(ref) end)
+
+  @impl true
   def to_state(_system, ref, state), do: NIF.until_free(fn -> NIF.world_to_state(ref, state) end)
 
   @impl true
