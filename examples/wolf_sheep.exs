@@ -6,6 +6,7 @@
 #
 #     mix run examples/wolf_sheep.exs            # 51 x 51 patches
 #     mix run examples/wolf_sheep.exs 101 1000   # 101 x 101 patches, 1,000 steps
+#     mix run examples/wolf_sheep.exs --out /tmp/ws   # also writes the populations' plot
 # MIX_ENV=test compiles the fixtures with the project; elsewhere they are loaded here.
 unless Code.ensure_loaded?(BrokenRecord.Zero.Fixtures),
   do: Code.require_file("fixtures.ex", __DIR__)
@@ -16,8 +17,10 @@ alias BrokenRecord.Zero.World
 
 Fixtures.ensure([WolfSheep])
 
+{opts, args} = OptionParser.parse!(System.argv(), strict: [out: :string])
+
 {side, steps} =
-  case System.argv() do
+  case args do
     [] -> {51, 500}
     [s] -> {String.to_integer(s), 500}
     [s, t] -> {String.to_integer(s), String.to_integer(t)}
@@ -41,6 +44,7 @@ IO.puts("Wolf Sheep Predation: #{side} x #{side} patches, backend #{World.info(w
 
 IO.puts(Enum.map_join(~w(step sheep wolves grass), &String.pad_leading(&1, 8)))
 
+# Prints a row and returns the sample for the plot.
 report = fn world ->
   counts = World.counts(world)
 
@@ -55,10 +59,21 @@ report = fn world ->
       &String.pad_leading(Integer.to_string(&1), 8)
     )
   )
+
+  step = World.info(world).step
+  %{step: step, time: step, values: %{sheep: counts.sheep, wolves: counts.wolves, grass: grass}}
 end
 
-Enum.reduce(0..div(steps, 25), world, fn block, world ->
-  world = if block == 0, do: world, else: World.step(world, steps: 25, dt: 1.0, params: params)
-  report.(world)
-  world
-end)
+{samples, _world} =
+  Enum.map_reduce(0..div(steps, 25), world, fn block, world ->
+    world = if block == 0, do: world, else: World.step(world, steps: 25, dt: 1.0, params: params)
+    {report.(world), world}
+  end)
+
+# `--out DIR`: the populations over time as a picture (docs/io.md).
+if dir = opts[:out] do
+  File.mkdir_p!(dir)
+  path = Path.join(dir, "wolf_sheep.png")
+  :ok = BrokenRecord.Zero.Render.plot(samples, path, size: {800, 500}, x: :step)
+  IO.puts("wrote #{path}")
+end

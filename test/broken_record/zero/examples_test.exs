@@ -78,11 +78,24 @@ defmodule BrokenRecord.Zero.ExamplesTest do
     assert p_end > 0.9
   end
 
+  @tag :tmp_dir
   @tag timeout: 300_000
-  test "examples/wolf_sheep.exs: births, deaths and grazing keep both species alive, counts move" do
-    lines = run_example(["examples/wolf_sheep.exs", "51", "200"])
+  test "examples/wolf_sheep.exs: births, deaths and grazing keep both species alive, counts move",
+       %{tmp_dir: dir} do
+    lines = run_example(["examples/wolf_sheep.exs", "51", "200", "--out", dir])
     assert hd(lines) =~ "Wolf Sheep Predation: 51 x 51 patches, backend native"
-    rows = lines |> Enum.drop(2) |> Enum.map(&numbers/1)
+    png = Path.join(dir, "wolf_sheep.png")
+    assert List.last(lines) == "wrote #{png}"
+
+    {size, 0} =
+      System.cmd("/usr/bin/python3", [
+        "-c",
+        "import sys; from PIL import Image; print(*Image.open(sys.argv[1]).size)",
+        png
+      ])
+
+    assert size == "800 500\n"
+    rows = lines |> Enum.drop(2) |> Enum.drop(-1) |> Enum.map(&numbers/1)
     assert length(rows) == 9
     assert hd(rows) |> Enum.take(3) == [0.0, 100.0, 50.0]
     assert Enum.map(rows, &hd/1) == Enum.map(0..8, &(&1 * 25.0))
