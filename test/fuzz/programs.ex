@@ -221,7 +221,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   A random program built from the format: 1-3 types (rarely more, rarely with huge lane
   counts), a param table that is sometimes huge, rules of every kind with random SSA bodies
   (LOAD/CONST/PARAM, every arithmetic opcode, STOREs, ACCs, ACCMAXs and ACCMINs, sometimes a
-  CLAIM), constant
+  CLAIM, REMOVEs and SPAWNs with their SPAWNLANEs), constant
   pools that are
   sometimes large, and CONST/PARAM indices anywhere in range (and sometimes one past it).
   A third of the programs are periodic (a random axis mask, coordinate lanes for the types
@@ -308,7 +308,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
     {instrs, next_reg} = gen_body(body_len, slot_lanes, n_consts, n_params, periodic)
     stores = gen_stores(kind, slot_lanes, next_reg)
     instrs = if chance(0.15), do: interleave(instrs, stores), else: instrs ++ stores
-    instrs = instrs ++ gen_claims(kind, next_reg)
+    instrs = instrs ++ gen_claims(kind, next_reg) ++ gen_lifecycle(kind, lanes, next_reg)
     # Rarely one damaged instruction.
     instrs =
       if instrs != [] and chance(0.04), do: edit_list(instrs, &damage_instr/1), else: instrs
@@ -463,6 +463,40 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
       kind == 0 and chance(0.01) -> [claim.()]
       true -> []
     end
+  end
+
+  # Births and deaths: sometimes REMOVEs of a slot, and SPAWNs (sites 0, 1, ... of any type)
+  # each followed by SPAWNLANEs of some of the child's lanes, conditioned on any register
+  # written; rarely a slot, type, site or lane out of range or a lane given twice, which the
+  # engine rejects.
+  defp gen_lifecycle(_kind, _lanes, 0), do: []
+
+  defp gen_lifecycle(kind, lanes, next_reg) do
+    reg = fn -> :rand.uniform(next_reg) - 1 end
+    arity = if kind == 0, do: 1, else: 2
+    slot = fn -> if chance(0.02), do: arity, else: :rand.uniform(arity) - 1 end
+
+    removes =
+      if chance(0.15),
+        do: for(_ <- 1..:rand.uniform(2), do: {70, 0, slot.(), 0, reg.(), 0}),
+        else: []
+
+    spawns =
+      if chance(0.15) do
+        for site <- 0..(:rand.uniform(2) - 1) do
+          type = if chance(0.02), do: length(lanes), else: :rand.uniform(length(lanes)) - 1
+          site = if chance(0.02), do: site + 1, else: site
+          width = Enum.at(lanes, type, 1)
+          given = Enum.take_random(0..(width - 1), min(width, :rand.uniform(4)))
+          given = if chance(0.02), do: [width | given], else: given
+          given = if given != [] and chance(0.02), do: [hd(given) | given], else: given
+          [{71, 0, type, site, reg.(), 0} | for(l <- given, do: {72, 0, site, l, reg.(), 0})]
+        end
+      else
+        []
+      end
+
+    removes ++ List.flatten(spawns)
   end
 
   # Stores placed anywhere after the instruction that writes their register (instruction k
