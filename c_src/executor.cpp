@@ -100,7 +100,7 @@ class Identities {
     if (ids.size() < w.capacity(type)) ids = AlignedBuffer<uint32_t>(column_capacity(n + n / 2));
     const uint32_t* rows = w.agents(type);
     const uint32_t* given = w.ids(type);
-    if (rows == nullptr && given != nullptr)
+    if (rows == nullptr && given != nullptr && n > 0)
       std::memcpy(ids.data(), given, n * sizeof(uint32_t));
     else
       for (std::size_t r = 0; r < n; ++r) {

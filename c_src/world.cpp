@@ -219,7 +219,7 @@ void World<T>::grow(uint32_t type, std::size_t n) {
   const std::size_t cap = column_capacity(n + n / 2);
   for (AlignedBuffer<T>& col : cols) {
     AlignedBuffer<T> bigger(cap);
-    std::memcpy(bigger.data(), col.data(), counts_[type] * sizeof(T));
+    if (counts_[type] > 0) std::memcpy(bigger.data(), col.data(), counts_[type] * sizeof(T));
     col = std::move(bigger);
   }
 }
@@ -325,7 +325,8 @@ void World<T>::save(WorldSnapshot& into, const std::vector<std::vector<uint32_t>
     p.agents = agents_[t];
     p.epoch = order_epoch_[t];
     p.bytes.resize(p.lanes.size() * n * sizeof(T));
-    for (std::size_t k = 0; k < p.lanes.size(); ++k)
+    // An empty type has no buffers to copy (memcpy must not see their null pointers).
+    for (std::size_t k = 0; k < p.lanes.size() && n > 0; ++k)
       std::memcpy(p.bytes.data() + k * n * sizeof(T), column(t, p.lanes[k]), n * sizeof(T));
     // A run that moves the coordinates may wrap them: their image counters go with them.
     const uint32_t coord = program_->coord_lane(t);
@@ -355,7 +356,7 @@ void World<T>::restore(const WorldSnapshot& from) {
       grow(t, n);
       for (std::size_t k = 0; k < p.lanes.size(); ++k) {
         T* col = columns_[t][k].data();
-        std::memcpy(col, p.bytes.data() + k * n * sizeof(T), n * sizeof(T));
+        if (n > 0) std::memcpy(col, p.bytes.data() + k * n * sizeof(T), n * sizeof(T));
         const std::size_t cap = columns_[t][k].size();
         if (counts_[t] > n) std::fill(col + n, col + std::min(cap, counts_[t]), T(0));
       }
@@ -377,7 +378,7 @@ void World<T>::restore(const WorldSnapshot& from) {
       T* col = column(p.type, p.lanes[k]);
       const unsigned char* src = p.bytes.data() + k * n * sizeof(T);
       if (same_rows) {
-        std::memcpy(col, src, n * sizeof(T));
+        if (n > 0) std::memcpy(col, src, n * sizeof(T));
         continue;
       }
       for (std::size_t r = 0; r < n; ++r) {

@@ -105,6 +105,17 @@ TEST_CASE("a snapshot of a whole type undoes removals and spawns", "[lifecycle]"
   }
 }
 
+TEST_CASE("a snapshot of an empty type saves and restores nothing", "[lifecycle]") {
+  auto prog = split_program();
+  brz::World<double> w(prog, {0});
+  brz::WorldSnapshot snap;
+  w.save(snap, {{}}, {1});
+  brz::run_steps(w, {0, 1}, 2, 0.0, brz::ExecOptions{});
+  w.restore(snap);
+  CHECK(w.count(0) == 0);
+  CHECK(w.next_id(0) == 0);
+}
+
 TEMPLATE_TEST_CASE("a clone is independent and steps like the original", "[lifecycle][world]",
                    double, float) {
   auto prog = split_program();
