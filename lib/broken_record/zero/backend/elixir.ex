@@ -486,8 +486,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     same? = rule.kind == :pair_same
     a_rows = List.to_tuple(Map.fetch!(world.lanes, rule.type_a))
     b_rows = List.to_tuple(Map.fetch!(world.lanes, rule.type_b))
-    ids_a = List.to_tuple(identities(world, rule.type_a))
-    ids_b = List.to_tuple(identities(world, rule.type_b))
+    {ids_a, ids_b} = ctx.ids
     {lanes_a, lanes_b} = Codegen.acc_lanes(rule)
     {modes_a, modes_b} = Codegen.acc_reductions(rule)
     na = tuple_size(a_rows)
@@ -495,7 +494,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
     pairs =
       if rule.claim != nil,
-        do: exclusive_choice(world, system, id, rule, params, source),
+        do: exclusive_choice(world, id, rule, params, ctx),
         else:
           for(
             i <- 0..(na - 1)//1,
@@ -558,7 +557,9 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   # The seed and step index of the `step`-th step (1-based) of a run (BrokenRecord.Zero.Random).
   defp random_source(world, step), do: {world.seed, world.step + step - 1}
 
-  # What a pair sweep needs to call the rule and to name an agent in a NumericalError.
+  # What a pair sweep needs to call the rule and to name an agent in a NumericalError; `ids`
+  # the identities of both slots' rows (tuples) and `source` the step's random source, which
+  # the exclusive and lifecycle stages key their draws on too.
   defp pair_context(system, world, id, rule, params, step, source) do
     {acc_a, acc_b} = Codegen.acc_lanes(rule)
     {modes_a, modes_b} = Codegen.acc_reductions(rule)
@@ -568,6 +569,8 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     %{
       system: system,
       step: step,
+      source: source,
+      ids: {ids_a, ids_b},
       pair: fn a, b, i, j ->
         system.module.__brz_pair__(id, a, b, params, source, elem(ids_a, i), elem(ids_b, j))
       end,
@@ -658,21 +661,17 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   defp exclusive_pairs(world, id, rule, params, ctx) do
     rows = Enum.map(pair_types(rule), fn {type, _, _} -> Map.fetch!(world.lanes, type) end)
 
-    world
-    |> exclusive_choice(ctx.system, id, rule, params, random_source(world, ctx.step))
-    |> pair_accs(rows, rule, ctx)
+    world |> exclusive_choice(id, rule, params, ctx) |> pair_accs(rows, rule, ctx)
   end
 
   # The pairs an exclusive rule applies, as `{row_a, row_b}` in ascending order: every pair
   # whose claim holds is a candidate with the priority `Random.claim_priority/4`; greedily in
   # (priority, identities) order, a candidate whose agents are both unclaimed claims them.
-  defp exclusive_choice(world, system, id, rule, params, source) do
+  defp exclusive_choice(world, id, rule, params, %{ids: {ids_a, ids_b}, source: source} = ctx) do
     a_rows = Map.fetch!(world.lanes, rule.type_a)
     b_rows = Map.fetch!(world.lanes, rule.type_b)
-    ids_a = List.to_tuple(identities(world, rule.type_a))
-    ids_b = List.to_tuple(identities(world, rule.type_b))
     same? = rule.kind == :pair_same
-    module = system.module
+    module = ctx.system.module
 
     candidates =
       for {a, i} <- Enum.with_index(a_rows),
