@@ -389,11 +389,7 @@ class Runner {
       for (const auto& lane : c.lanes) into.values[at + lane.first] = lane.second;
       ++into.n;
     }
-    const std::vector<WorldBase::Spawned> none(prog_.n_types());
-    if (r.kind == RuleKind::PairCross && !life.dead_b.empty())
-      w_.apply_lifecycle(r.type_b, life.dead_b, none);
-    w_.apply_lifecycle(r.type_a, life.dead_a, children);
-    lifecycle_applied(children, step);
+    end_pair_lifecycle(r, life.dead_a, life.dead_b, children, step);
     return true;
   }
 
@@ -641,11 +637,19 @@ class Runner {
     }
     check(p, step);
     if (dead[0].empty() && dead[1].empty() && !spawned) return true;
-    const std::vector<WorldBase::Spawned> none(prog_.n_types());
-    if (!same && !dead[1].empty()) w_.apply_lifecycle(r.type_b, dead[1], none);
-    w_.apply_lifecycle(r.type_a, dead[0], children);
-    lifecycle_applied(children, step);
+    end_pair_lifecycle(r, dead[0], dead[1], children, step);
     return true;
+  }
+
+  // Ends a pair rule's application that removed or spawned: slot 1's type loses its dead (a
+  // cross-type rule), slot 0's type its own, and the children are appended.
+  void end_pair_lifecycle(const Rule& r, const std::vector<uint8_t>& dead_a,
+                          const std::vector<uint8_t>& dead_b,
+                          const std::vector<WorldBase::Spawned>& children, uint64_t step) {
+    if (r.kind == RuleKind::PairCross && !dead_b.empty())
+      w_.apply_lifecycle(r.type_b, dead_b, std::vector<WorldBase::Spawned>(prog_.n_types()));
+    w_.apply_lifecycle(r.type_a, dead_a, children);
+    lifecycle_applied(children, step);
   }
 
   // The pair rule r as a per-agent rule over gathered pairs (run_pair_lifecycle): outer
