@@ -405,13 +405,13 @@ class Runner {
   // interpreter's sweep stores the register of every REMOVE, SPAWN and SPAWNLANE into a column
   // of its own, as if it were a lane after the type's last: each agent writes only its own row,
   // so the columns are race-free whatever the threads. Then, only where some agent is removed
-  // or spawns, the world compacts and appends (WorldBase::apply_lifecycle). Rows are in the
-  // caller's order, whose identities increase, so scanning agents in order and sites in order
-  // within an agent gives the children in (parent identity, site) order.
+  // or spawns, the world compacts and appends (WorldBase::apply_lifecycle). The rows stay in
+  // storage order (a sort by cell survives); identities increase in the caller's order, so the
+  // spawning agents taken in the caller's order, sites in order within an agent, give the
+  // children in (parent identity, site) order.
   bool run_lifecycle(uint32_t id, RulePlan<T>& p, uint64_t step, uint64_t counter) {
     const Rule& r = *p.rule;
     const uint32_t type = r.type_a;
-    w_.restore_caller_order(type, max_threads_);
     const std::size_t n = w_.count(type);
     if (n == 0) return true;
     const std::size_t cap = w_.capacity(type);
@@ -456,9 +456,18 @@ class Runner {
           if (dead.empty()) dead.assign(n, 0);
           dead[i] = 1;
         }
-    std::vector<WorldBase::Spawned> children(prog_.n_types());
-    bool spawned = false;
+    // The spawning rows (few), in the caller's order of their agents.
+    std::vector<std::pair<uint32_t, uint32_t>> parents;  // (agent, row)
     for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t s = 0; s < r.spawns.size(); ++s)
+        if (spawn_cond[s][i] != T(0)) {
+          parents.emplace_back(uint32_t(w_.agent_at(type, i)), uint32_t(i));
+          break;
+        }
+    std::sort(parents.begin(), parents.end());
+    std::vector<WorldBase::Spawned> children(prog_.n_types());
+    for (const auto& parent : parents) {
+      const std::size_t i = parent.second;
       for (std::size_t s = 0; s < r.spawns.size(); ++s) {
         if (spawn_cond[s][i] == T(0)) continue;
         const SpawnRef& sp = r.spawns[s];
@@ -468,24 +477,24 @@ class Runner {
         for (std::size_t q = 0; q < sp.lanes.size(); ++q)
           c.values[at + sp.lanes[q].first] = double(spawn_lanes[s][q][i]);
         ++c.n;
-        spawned = true;
       }
-    if (dead.empty() && !spawned) return true;
-    w_.apply_lifecycle(type, dead, children);
-    lifecycle_applied(children, step);
+    }
+    if (dead.empty() && parents.empty()) return true;
+    lifecycle_applied(w_.apply_lifecycle(type, dead, children), children, step);
     return true;
   }
 
   // Counts, capacities and rows have changed: every plan's column pointers and accumulator
-  // offsets, and the neighbour structures, are rebuilt.
+  // offsets are rebuilt, and the neighbour lists follow the rows' moves.
   // A child's lane that is not finite is a NumericalError naming the child (appended last).
-  void lifecycle_applied(const std::vector<WorldBase::Spawned>& children, uint64_t step) {
+  void lifecycle_applied(const std::vector<WorldBase::RowMoves>& moves,
+                         const std::vector<WorldBase::Spawned>& children, uint64_t step) {
     for (uint32_t k = 0; k < plans_.size(); ++k)
       if (plans_[k].rule) {
         plans_[k] = RulePlan<T>();
         build_plan(k, plans_[k]);
       }
-    cache_.search = NeighbourSearch<T>();
+    cache_.search.rows_moved(w_, moves);
     for (uint32_t t = 0; t < children.size(); ++t) {
       const uint32_t lanes = prog_.lanes(t);
       for (std::size_t q = 0; q < children[t].n; ++q)
@@ -647,9 +656,10 @@ class Runner {
                           const std::vector<uint8_t>& dead_b,
                           const std::vector<WorldBase::Spawned>& children, uint64_t step) {
     if (r.kind == RuleKind::PairCross && !dead_b.empty())
-      w_.apply_lifecycle(r.type_b, dead_b, std::vector<WorldBase::Spawned>(prog_.n_types()));
-    w_.apply_lifecycle(r.type_a, dead_a, children);
-    lifecycle_applied(children, step);
+      cache_.search.rows_moved(
+          w_,
+          w_.apply_lifecycle(r.type_b, dead_b, std::vector<WorldBase::Spawned>(prog_.n_types())));
+    lifecycle_applied(w_.apply_lifecycle(r.type_a, dead_a, children), children, step);
   }
 
   // The pair rule r as a per-agent rule over gathered pairs (run_pair_lifecycle): outer

@@ -645,7 +645,7 @@ void sweep_pair(const SweepArgs<T>& A) {
 }
 
 // acc[(idx[k] - lo) * L->acc_row] += src[k * ss] (- start[k] when start is not null), k < cnt.
-// A list sweep (L not null; lists sorted by slot-0 row, so the slot-0 side comes in runs) sums a
+// A list sweep (L not null; a list comes in runs of one slot-0 row, docs/engine.md) sums a
 // run of equal consecutive slot-0 indices first, in four partial sums, which avoids a chain of
 // dependent loads and stores, and skips a zero sum; the slot-1 side (`runs` false: a partner
 // rarely follows itself) adds each non-zero delta on its own, which halves the instructions

@@ -9,6 +9,7 @@
 #include <numeric>
 #include <vector>
 
+#include "brz/interpreter.hpp"
 #include "brz/isa.hpp"
 
 namespace brz {
@@ -460,7 +461,209 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
   L.epoch = w.order_epoch(type);
   L.reach = reach;
   L.skin = skin;
+  L.grid = g;
+  L.stencil = int(s);
+  L.cell_start.assign(bins_.start.begin(), bins_.start.end());
+  L.cell_rows.assign(bins_.perm.begin(), bins_.perm.begin() + long(n));
+  L.appended.clear();
   return true;
+}
+
+template <class T>
+void VerletLists<T>::rows_moved(const World<T>& w, const std::vector<WorldBase::RowMoves>& moves) {
+  for (uint32_t t = 0; t < moves.size(); ++t) {
+    const WorldBase::RowMoves& m = moves[t];
+    if (m.epoch_before == m.epoch_after) continue;
+    for (NeighbourList<T>& L : lists_)
+      if (L.rule && L.rule->type_a == t && L.epoch == m.epoch_before &&
+          L.origin.size() == 3 * m.old_count) {
+        follow(w, L, m);
+        L.epoch = m.epoch_after;
+      }
+    // The rows kept their order; children at the end do not undo a sort (the periodic
+    // re-sort every kResortBuilds builds takes them in).
+    if (t < sort_state_.size() && sort_state_[t].epoch == m.epoch_before)
+      sort_state_[t].epoch = m.epoch_after;
+  }
+}
+
+template <class T>
+void VerletLists<T>::follow(const World<T>& w, NeighbourList<T>& L, const WorldBase::RowMoves& m) {
+  constexpr uint32_t kGone = WorldBase::RowMoves::kGoneRow;
+  const uint32_t type = L.rule->type_a, lane = L.rule->cutoff_lane_a;
+  const std::size_t n_old = m.old_count, kept = m.survivors, n = kept + m.appended;
+  const int threads = L.threads;
+  // Removed rows: their pairs dropped, the others renumbered (rows keep their order, so each
+  // sub-list stays sorted by slot-0 row).
+  if (!m.to.empty()) {
+    const uint32_t* to = m.to.data();
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static, 1)
+    for (int t = 0; t < threads; ++t) {
+      uint32_t* li = L.li[t].data();
+      uint32_t* lj = L.lj[t].data();
+      std::size_t k = 0;
+      uint32_t lo = UINT32_MAX, hi = 0;
+      for (std::size_t e = 0; e < L.count[t]; ++e) {
+        const uint32_t a = to[li[e]], b = to[lj[e]];
+        li[k] = a;
+        lj[k] = b;
+        if (a != kGone && b != kGone) {
+          lo = std::min(lo, std::min(a, b));
+          hi = std::max(hi, std::max(a, b));
+          ++k;
+        }
+      }
+      L.count[t] = k;
+      L.lo[t] = k > 0 ? lo : 0;
+      L.hi[t] = k > 0 ? hi + 1 : 0;
+    }
+    for (uint32_t& row : L.cell_rows)
+      if (row != kGone) row = to[row];
+    std::size_t k = 0;
+    for (const auto& e : L.appended)
+      if (to[e.second] != kGone) L.appended[k++] = {e.first, to[e.second]};
+    L.appended.resize(k);
+  }
+  // The origins of the survivors, then the children's: where they are now.
+  origin_spare_.resize(3 * n);
+  for (int d = 0; d < 3; ++d) {
+    const T* from = L.origin.data() + std::size_t(d) * n_old;
+    T* into = origin_spare_.data() + std::size_t(d) * n;
+    if (m.to.empty()) {
+      std::copy(from, from + kept, into);
+    } else {
+      for (std::size_t r = 0; r < n_old; ++r)
+        if (m.to[r] != kGone) into[m.to[r]] = from[r];
+    }
+    std::copy(w.column(type, lane + d) + kept, w.column(type, lane + d) + n, into + kept);
+  }
+  L.origin.swap(origin_spare_);
+
+  // The children's pairs: each child against every earlier row (survivors, earlier children)
+  // whose origin lies within the list's width of its own, found through the cells of the build.
+  std::vector<std::pair<uint32_t, uint32_t>> added;  // (slot-0 row, slot-1 row)
+  if (m.appended > 0) {
+    const CellGrid& g = L.grid;
+    const T* o[3] = {L.origin.data(), L.origin.data() + n, L.origin.data() + 2 * n};
+    auto cell_index = [&](std::size_t row, long* idx) {
+      for (int d = 0; d < 3; ++d) {
+        const double v = (double(o[d][row]) - g.lo[d]) * g.inv[d];
+        long k;
+        if (g.periodic[d]) {
+          k = wrap_cell(v, long(g.dims[d]));
+        } else {
+          k = v > 0 ? static_cast<long>(v) : 0;
+          if (k >= long(g.dims[d])) k = long(g.dims[d]) - 1;
+        }
+        idx[d] = k;
+      }
+    };
+    const std::size_t first = L.appended.size();
+    for (std::size_t c = kept; c < n; ++c) {
+      long idx[3];
+      cell_index(c, idx);
+      L.appended.emplace_back(uint32_t((idx[2] * g.dims[1] + idx[1]) * g.dims[0] + idx[0]),
+                              uint32_t(c));
+    }
+    std::sort(L.appended.begin() + long(first), L.appended.end());
+    std::inplace_merge(L.appended.begin(), L.appended.begin() + long(first), L.appended.end());
+    double len[3], inv[3];
+    for (int d = 0; d < 3; ++d) {
+      len[d] = g.periodic[d] ? g.len[d] : 0.0;
+      inv[d] = g.periodic[d] ? 1.0 / g.len[d] : 0.0;
+    }
+    const double width = L.reach + L.skin, cut2 = width * width;
+    const long s = L.stencil;
+    // The children split between the threads, each collecting its own pairs (sorted below,
+    // so the result does not depend on the split).
+    const int q_threads = m.appended >= 1024 ? threads : 1;
+    std::vector<std::vector<std::pair<uint32_t, uint32_t>>> found(q_threads);
+    const long first_child = long(kept), end_child = long(n);
+#pragma omp parallel for num_threads(q_threads) if (q_threads > 1) schedule(static)
+    for (long c = first_child; c < end_child; ++c) {
+      std::vector<std::pair<uint32_t, uint32_t>>& mine = found[omp_get_thread_num()];
+      long idx[3];
+      cell_index(std::size_t(c), idx);
+      // The stencil's cells per axis, each once (a short periodic axis wraps onto itself), in
+      // ascending order: along x, runs of consecutive cells are one range of rows.
+      long cells[3][2 * kMaxNeighbourhood];
+      int n_cells[3];
+      for (int d = 0; d < 3; ++d) {
+        n_cells[d] = 0;
+        for (long k = idx[d] - s; k <= idx[d] + s; ++k) {
+          long kk = k;
+          if (g.periodic[d]) {
+            kk = k - floor_div(k, long(g.dims[d])) * long(g.dims[d]);
+          } else if (k < 0 || k >= long(g.dims[d])) {
+            continue;
+          }
+          if (std::find(cells[d], cells[d] + n_cells[d], kk) == cells[d] + n_cells[d])
+            cells[d][n_cells[d]++] = kk;
+        }
+        std::sort(cells[d], cells[d] + n_cells[d]);
+      }
+      const std::size_t agent_c = w.agent_at(type, std::size_t(c));
+      const double xc = double(o[0][c]), yc = double(o[1][c]), zc = double(o[2][c]);
+      auto consider = [&](uint32_t j) {
+        if (long(j) >= c) return;  // kGone too
+        const double dx = min_image(xc - double(o[0][j]), len[0], inv[0]),
+                     dy = min_image(yc - double(o[1][j]), len[1], inv[1]),
+                     dz = min_image(zc - double(o[2][j]), len[2], inv[2]);
+        if (!(dx * dx + dy * dy + dz * dz < cut2)) return;
+        // Slot 0 is the agent with the lower index in the caller's order.
+        const bool j_first = w.agent_at(type, j) < agent_c;
+        mine.emplace_back(j_first ? j : uint32_t(c), j_first ? uint32_t(c) : j);
+      };
+      for (int a = 0; a < n_cells[2]; ++a)
+        for (int b = 0; b < n_cells[1]; ++b) {
+          const long row = (cells[2][a] * long(g.dims[1]) + cells[1][b]) * long(g.dims[0]);
+          for (int e = 0; e < n_cells[0];) {
+            int f = e + 1;
+            while (f < n_cells[0] && cells[0][f] == cells[0][f - 1] + 1) ++f;
+            const uint32_t c0 = uint32_t(row + cells[0][e]), c1 = uint32_t(row + cells[0][f - 1]);
+            for (uint32_t q = L.cell_start[c0]; q < L.cell_start[c1 + 1]; ++q)
+              consider(L.cell_rows[q]);
+            for (auto it = std::lower_bound(L.appended.begin(), L.appended.end(),
+                                            std::make_pair(c0, uint32_t(0)));
+                 it != L.appended.end() && it->first <= c1; ++it)
+              consider(it->second);
+            e = f;
+          }
+        }
+    }
+    for (const auto& part : found) added.insert(added.end(), part.begin(), part.end());
+  }
+
+  // The children's pairs, sorted by slot-0 row, appended to the sub-list with the fewest: a
+  // segment of its own, so that nothing listed moves (a row's pairs may then come in more than
+  // one run, which the sweeps allow).
+  if (!added.empty()) {
+    std::sort(added.begin(), added.end());
+    int t = 0;
+    for (int u = 1; u < threads; ++u)
+      if (L.count[u] < L.count[t]) t = u;
+    const std::size_t had = L.count[t], total = had + added.size();
+    grow(L.li[t], total, had);
+    grow(L.lj[t], total + kListPadding, had);
+    uint32_t* li = L.li[t].data();
+    uint32_t* lj = L.lj[t].data();
+    uint32_t lo = had > 0 ? L.lo[t] : UINT32_MAX, hi = had > 0 ? L.hi[t] : 0;
+    for (std::size_t e = 0; e < added.size(); ++e) {
+      li[had + e] = added[e].first;
+      lj[had + e] = added[e].second;
+      lo = std::min(lo, std::min(added[e].first, added[e].second));
+      hi = std::max(hi, std::max(added[e].first, added[e].second) + 1);
+    }
+    L.count[t] = total;
+    L.lo[t] = lo;
+    L.hi[t] = hi;
+  }
+  // Readable entries past the end (kListPadding), as build() leaves them.
+  for (int t = 0; t < threads; ++t) {
+    uint32_t* lj = L.lj[t].data();
+    const std::size_t total = L.count[t];
+    std::fill(lj + total, lj + total + kListPadding, total > 0 ? lj[0] : 0u);
+  }
 }
 
 template class VerletLists<double>;

@@ -225,49 +225,93 @@ void World<T>::grow(uint32_t type, std::size_t n) {
 }
 
 template <class T>
-void World<T>::apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
-                               const std::vector<Spawned>& children) {
+std::vector<WorldBase::RowMoves> World<T>::apply_lifecycle(uint32_t type,
+                                                           const std::vector<uint8_t>& dead,
+                                                           const std::vector<Spawned>& children) {
   const uint32_t n_types = static_cast<uint32_t>(counts_.size());
   if (type >= n_types || children.size() != n_types)
     throw ArgumentError("world: lifecycle of an unknown type");
-  for (uint32_t t = 0; t < n_types; ++t)
-    if (!children[t].values.empty() || (t == type && !dead.empty())) restore_caller_order(t);
+  std::vector<RowMoves> moves(n_types);
+  for (uint32_t t = 0; t < n_types; ++t) {
+    moves[t].old_count = moves[t].survivors = counts_[t];
+    moves[t].epoch_before = moves[t].epoch_after = order_epoch_[t];
+  }
+  std::vector<std::size_t> gone;  // the removed rows, ascending
+  const std::size_t n = counts_[type];
   if (!dead.empty()) {
-    // Stable compaction of every column, the identities and image counters.
-    const std::size_t n = counts_[type];
     if (dead.size() != n) throw ArgumentError("world: removal flags do not match the count");
+    for (std::size_t r = 0; r < n; ++r)
+      if (dead[r]) gone.push_back(r);
+  }
+  if (!gone.empty()) {
+    // Stable compaction of every column by rows, and of the identities and image counters
+    // (both in the caller's order) by agents: the removed (few), then the runs between them
+    // moved down.
     std::vector<uint32_t>& ids = ids_[type];
     if (ids.empty()) {
       ids.resize(n);
       for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<uint32_t>(i);
     }
     std::vector<int64_t>& images = images_[type];
-    // The removed rows (few), then per column the runs between them moved down.
-    std::vector<std::size_t> gone;
-    for (std::size_t i = 0; i < n; ++i)
-      if (dead[i]) gone.push_back(i);
-    const std::size_t k = n - gone.size();
-    auto compact = [&](auto* data, std::size_t width) {
-      if (gone.empty()) return;
-      std::size_t out = gone[0];
-      for (std::size_t g = 0; g < gone.size(); ++g) {
-        const std::size_t from = gone[g] + 1, to = g + 1 < gone.size() ? gone[g + 1] : n;
+    std::vector<uint32_t>& agents = agents_[type];
+    std::vector<uint32_t>& rows = rows_[type];
+    std::vector<std::size_t> gone_agents = gone;
+    if (!agents.empty()) {
+      for (std::size_t& g : gone_agents) g = agents[g];
+      std::sort(gone_agents.begin(), gone_agents.end());
+    }
+    auto compact = [n](const std::vector<std::size_t>& out_rows, auto* data, std::size_t width) {
+      std::size_t out = out_rows[0];
+      for (std::size_t g = 0; g < out_rows.size(); ++g) {
+        const std::size_t from = out_rows[g] + 1,
+                          to = g + 1 < out_rows.size() ? out_rows[g + 1] : n;
         if (to > from)
           std::memmove(data + out * width, data + from * width,
                        (to - from) * width * sizeof(*data));
         out += to - from;
       }
     };
-    for (AlignedBuffer<T>& column : columns_[type]) compact(column.data(), 1);
-    compact(ids.data(), 1);
-    if (!images.empty()) compact(images.data(), 3);
+    for (AlignedBuffer<T>& column : columns_[type]) compact(gone, column.data(), 1);
+    compact(gone_agents, ids.data(), 1);
+    if (!images.empty()) compact(gone_agents, images.data(), 3);
+    const std::size_t k = n - gone.size();
     // Rows past the count stay readable by vectors: zero, as a fresh column.
     for (AlignedBuffer<T>& col : columns_[type]) std::fill(col.data() + k, col.data() + n, T(0));
     ids.resize(k);
     if (!images.empty()) images.resize(k * 3);
+    RowMoves& m = moves[type];
+    m.to.resize(n);
+    for (std::size_t g = 0, r = 0, next = 0; r < n; ++r) {
+      if (g < gone.size() && gone[g] == r) {
+        m.to[r] = RowMoves::kGoneRow;
+        ++g;
+      } else {
+        m.to[r] = static_cast<uint32_t>(next++);
+      }
+    }
+    if (!agents.empty()) {
+      // The maps between agents and rows, with both renumbered: agent a is now a less the
+      // removed agents before it, row r is to[r].
+      std::vector<uint32_t> shift(n);
+      for (std::size_t g = 0, a = 0; a < n; ++a) {
+        while (g < gone_agents.size() && gone_agents[g] < a) ++g;
+        shift[a] = static_cast<uint32_t>(g);
+      }
+      std::size_t out = 0;
+      for (std::size_t r = 0; r < n; ++r)
+        if (m.to[r] != RowMoves::kGoneRow) {
+          agents[out] = agents[r] - shift[agents[r]];
+          ++out;
+        }
+      agents.resize(k);
+      rows.resize(k);
+      for (std::size_t r = 0; r < k; ++r) rows[agents[r]] = static_cast<uint32_t>(r);
+    }
     counts_[type] = k;
+    m.survivors = k;
     changed_[type] = 1;
     ++order_epoch_[type];
+    m.epoch_after = order_epoch_[type];
   }
   for (uint32_t t = 0; t < n_types; ++t) {
     const Spawned& c = children[t];
@@ -277,26 +321,35 @@ void World<T>::apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
     if (next_id_[t] + c.n > uint64_t(UINT32_MAX) + 1)
       throw ArgumentError("world: type " + std::to_string(t) +
                           " has used up its 2^32 agent identities");
-    const std::size_t n = counts_[t];
-    grow(t, n + c.n);
+    const std::size_t had = counts_[t];
+    grow(t, had + c.n);
     std::vector<uint32_t>& ids = ids_[t];
     if (ids.empty()) {
-      ids.resize(n);
-      for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<uint32_t>(i);
+      ids.resize(had);
+      for (std::size_t i = 0; i < had; ++i) ids[i] = static_cast<uint32_t>(i);
     }
     for (std::size_t q = 0; q < c.n; ++q) {
       for (uint32_t l = 0; l < lanes; ++l)
-        columns_[t][l][n + q] = to_precision<T>(c.values[q * lanes + l]);
+        columns_[t][l][had + q] = to_precision<T>(c.values[q * lanes + l]);
       ids.push_back(static_cast<uint32_t>(next_id_[t]++));
     }
-    counts_[t] = n + c.n;
+    // Children come last in both orders.
+    if (!agents_[t].empty())
+      for (std::size_t q = 0; q < c.n; ++q) {
+        agents_[t].push_back(static_cast<uint32_t>(had + q));
+        rows_[t].push_back(static_cast<uint32_t>(had + q));
+      }
+    counts_[t] = had + c.n;
     changed_[t] = 1;
     std::vector<int64_t>& images = images_[t];
     if (!images.empty() ||
         (has_box_ && program_->periodic() && program_->coord_lane(t) != kNoCoord))
       images.resize(3 * counts_[t], 0);
     ++order_epoch_[t];
+    moves[t].appended = c.n;
+    moves[t].epoch_after = order_epoch_[t];
   }
+  return moves;
 }
 
 template <class T>

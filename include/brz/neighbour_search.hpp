@@ -60,6 +60,11 @@ class NeighbourSearch {
                   const ExecOptions& opts, RunStepsResult& stats,
                   void (*block_fn)(const BrzKernelArgs<T>*),
                   void (*list_fn)(const BrzListArgs<T>*));
+  /// After agents were removed or spawned: the neighbour lists follow the rows
+  /// (VerletLists::rows_moved).
+  void rows_moved(const World<T>& w, const std::vector<WorldBase::RowMoves>& moves) {
+    lists_.rows_moved(w, moves);
+  }
   /// After a sweep: whether every value it stored is known to be finite (false when unknown);
   /// the caller's non-finite check may then be skipped.
   bool last_sweep_finite() const noexcept { return last_finite_; }

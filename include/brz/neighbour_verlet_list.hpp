@@ -28,7 +28,8 @@ constexpr std::size_t kListPadding = 8;
 constexpr uint32_t kResortBuilds = 16;
 
 /// A same-type rule's neighbour list: pairs of rows, split into one sub-list per thread, each
-/// sorted by slot-0 row.
+/// sorted by slot-0 row (then, after births, segments of children's pairs appended, each sorted
+/// by slot-0 row).
 template <class T>
 struct NeighbourList {
   const Rule* rule = nullptr;
@@ -42,6 +43,14 @@ struct NeighbourList {
   std::vector<uint32_t> lo, hi;  // per sub-list: rows [lo, hi) its pairs touch
   double candidates = 0;         // pairs of agents in neighbouring cells at the last build
   double mean_run = 0;           // listed pairs per slot-0 row that has any
+  // The cells of the origins, kept so that the list can follow births and deaths
+  // (VerletLists::rows_moved): the grid and stencil reach of the build, the rows of cell c at
+  // cell_rows[cell_start[c] .. cell_start[c + 1]) (kGoneRow once removed), and the rows
+  // appended since, as (cell, row) in ascending order.
+  CellGrid grid{};
+  int stencil = 1;
+  std::vector<uint32_t> cell_start, cell_rows;
+  std::vector<std::pair<uint32_t, uint32_t>> appended;
 };
 
 /// The neighbour lists of one world, one per same-type rule, with the sort state of its types
@@ -56,6 +65,12 @@ class VerletLists {
   /// then sweeps all pairs. The pointer is valid until the next call.
   NeighbourList<T>* prepare(World<T>& w, const Rule& r, double reach, int max_threads,
                             const ExecOptions& opts, RunStepsResult& stats);
+  /// After agents were removed or spawned (WorldBase::apply_lifecycle): every list of a changed
+  /// type that was current follows its rows (the pairs of removed rows dropped, the others
+  /// renumbered, the children's pairs within the list's width of their origins added, in
+  /// slot-0 order) and stays current, as does the type's sort; it is then reused while no
+  /// agent, child or not, has moved half the skin since its origin.
+  void rows_moved(const World<T>& w, const std::vector<WorldBase::RowMoves>& moves);
 
  private:
   /// Per-thread scratch of build.
@@ -71,6 +86,8 @@ class VerletLists {
   /// Whether L still lists every pair of r within `reach`.
   bool valid(const World<T>& w, const Rule& r, const NeighbourList<T>& L, double reach,
              int threads) const;
+  /// rows_moved for one list of the type that `m` changed.
+  void follow(const World<T>& w, NeighbourList<T>& L, const WorldBase::RowMoves& m);
   /// (Re)builds L; false when the list does not pay off or a position is not finite.
   bool build(World<T>& w, const Rule& r, double reach, int max_threads, const ExecOptions& opts,
              NeighbourList<T>& L);
@@ -82,6 +99,7 @@ class VerletLists {
   std::vector<uint32_t> key_;                // build: caller index per bin slot
   std::vector<BuildScratch> build_scratch_;  // build: per thread
   std::vector<AlignedBuffer<T>> pos_;        // build: positions in cell order
+  std::vector<T> origin_spare_;              // rows_moved: the next origins
 };
 
 extern template class VerletLists<double>;

@@ -160,15 +160,26 @@ class WorldBase {
     std::vector<double> values;
     std::size_t n = 0;
   };
+  /// How apply_lifecycle moved the rows of one type, for the engine's per-row caches (the
+  /// neighbour lists follow the rows instead of being built again): old row r is now row
+  /// to[r], or kGoneRow when its agent was removed (`to` is empty when none was); then
+  /// `appended` children at rows [survivors, survivors + appended). The type's order_epoch
+  /// went from epoch_before to epoch_after (equal when the type did not change).
+  struct RowMoves {
+    static constexpr uint32_t kGoneRow = UINT32_MAX;
+    std::vector<uint32_t> to;
+    std::size_t old_count = 0, survivors = 0, appended = 0;
+    uint64_t epoch_before = 0, epoch_after = 0;
+  };
   /// Ends a rule application that removes or spawns agents (docs/engine.md, "Agent
-  /// lifecycle"): the agents of `type` with dead[i] set (caller order; empty: none) are
-  /// removed, the survivors keep their relative order, and children[t] are appended to type t
-  /// with fresh identities and zero image counters, their coordinates wrapped into a periodic
-  /// box. The rows of changed types end in the caller's order; the engine's per-row caches
-  /// must be dropped by the caller. Throws ArgumentError when identities run out (2^32 per
-  /// type).
-  virtual void apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
-                               const std::vector<Spawned>& children) = 0;
+  /// lifecycle"): the agents of `type` held at the rows with dead[r] set (storage order;
+  /// empty: none) are removed, the survivors keep their relative order (the caller's and the
+  /// storage order both), and children[t] are appended to type t, last in both orders, with
+  /// fresh identities and zero image counters. The rows are not put back in the caller's
+  /// order: the moves returned (one per type) tell the engine where its rows went. Throws
+  /// ArgumentError when identities run out (2^32 per type).
+  virtual std::vector<RowMoves> apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
+                                                const std::vector<Spawned>& children) = 0;
 
   /// An independent deep copy: agents, storage order, identities, next identities, image
   /// counters, box, seed, step counter and params. The engine's cache is not copied (the copy
@@ -233,8 +244,8 @@ class World final : public WorldBase {
             const std::vector<uint8_t>& whole = {}) const override;
   void restore(const WorldSnapshot& from) override;
   std::unique_ptr<WorldBase> clone() const override;
-  void apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
-                       const std::vector<Spawned>& children) override;
+  std::vector<RowMoves> apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
+                                        const std::vector<Spawned>& children) override;
   bool wrap(uint32_t type) override;
   void pack_unwrapped(uint32_t type, uint32_t first_lane, uint32_t n_lanes,
                       void* out) const override;
