@@ -480,7 +480,7 @@ class Runner {
       }
     }
     if (dead.empty() && parents.empty()) return true;
-    lifecycle_applied(w_.apply_lifecycle(type, dead, children), children, step);
+    lifecycle_applied(w_.apply_lifecycle(type, dead, children, max_threads_), children, step);
     return true;
   }
 
@@ -657,9 +657,9 @@ class Runner {
                           const std::vector<WorldBase::Spawned>& children, uint64_t step) {
     if (r.kind == RuleKind::PairCross && !dead_b.empty())
       cache_.search.rows_moved(
-          w_,
-          w_.apply_lifecycle(r.type_b, dead_b, std::vector<WorldBase::Spawned>(prog_.n_types())));
-    lifecycle_applied(w_.apply_lifecycle(r.type_a, dead_a, children), children, step);
+          w_, w_.apply_lifecycle(r.type_b, dead_b, std::vector<WorldBase::Spawned>(prog_.n_types()),
+                                 max_threads_));
+    lifecycle_applied(w_.apply_lifecycle(r.type_a, dead_a, children, max_threads_), children, step);
   }
 
   // The pair rule r as a per-agent rule over gathered pairs (run_pair_lifecycle): outer

@@ -69,7 +69,10 @@ void NeighbourSearch<T>::sweep_list(World<T>& w, const Rule& r, const T* consts,
   for (auto& tb : touched_)
     if (tb.size() < n_blocks) tb.resize(n_blocks, 0);
   if (list_acc_.size() < block * threads || !list_acc_clean_) {
-    if (list_acc_.size() < block * threads) list_acc_ = AlignedBuffer<T>(block * threads);
+    // A quarter more room: windows widen a little at every step of a run whose agents are
+    // born (children's rows come last), and a new buffer every step would fault in its pages.
+    if (list_acc_.size() < block * threads)
+      list_acc_ = AlignedBuffer<T>(block * threads + block * threads / 4);
     std::fill(list_acc_.data(), list_acc_.data() + list_acc_.size(), T(-0.0));
     for (auto& tb : touched_) std::fill(tb.begin(), tb.end(), 0);
   }

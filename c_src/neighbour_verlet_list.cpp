@@ -461,10 +461,20 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
   L.epoch = w.order_epoch(type);
   L.reach = reach;
   L.skin = skin;
-  L.grid = g;
-  L.stencil = int(s);
-  L.cell_start.assign(bins_.start.begin(), bins_.start.end());
-  L.cell_rows.assign(bins_.perm.begin(), bins_.perm.begin() + long(n));
+  // The cells births are looked up in: at least the list's width wide, so that a child's
+  // neighbours lie in the 3x3x3 cells around it (9 ranges of rows, where the build's half-width
+  // cells would take 25, each a likely cache miss in a large system). The build's own cells
+  // when they are that wide; else the rows (in their new order) binned again.
+  if (s == 1) {
+    L.grid = g;
+    L.cell_start.assign(bins_.start.begin(), bins_.start.end());
+    L.cell_rows.assign(bins_.perm.begin(), bins_.perm.begin() + long(n));
+  } else {
+    make_grid(box_lo, box_hi, n, width, L.grid, per);
+    bin_agents(w, type, lane, L.grid, bins_, bin_threads);
+    L.cell_start.swap(bins_.start);
+    L.cell_rows.swap(bins_.perm);
+  }
   L.appended.clear();
   return true;
 }
@@ -573,7 +583,7 @@ void VerletLists<T>::follow(const World<T>& w, NeighbourList<T>& L, const WorldB
       inv[d] = g.periodic[d] ? 1.0 / g.len[d] : 0.0;
     }
     const double width = L.reach + L.skin, cut2 = width * width;
-    const long s = L.stencil;
+    const long s = 1;  // the cells are at least the list's width wide
     // The children split between the threads, each collecting its own pairs (sorted below,
     // so the result does not depend on the split).
     const int q_threads = m.appended >= 1024 ? threads : 1;

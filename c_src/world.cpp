@@ -227,7 +227,8 @@ void World<T>::grow(uint32_t type, std::size_t n) {
 template <class T>
 std::vector<WorldBase::RowMoves> World<T>::apply_lifecycle(uint32_t type,
                                                            const std::vector<uint8_t>& dead,
-                                                           const std::vector<Spawned>& children) {
+                                                           const std::vector<Spawned>& children,
+                                                           int threads) {
   const uint32_t n_types = static_cast<uint32_t>(counts_.size());
   if (type >= n_types || children.size() != n_types)
     throw ArgumentError("world: lifecycle of an unknown type");
@@ -271,12 +272,22 @@ std::vector<WorldBase::RowMoves> World<T>::apply_lifecycle(uint32_t type,
         out += to - from;
       }
     };
-    for (AlignedBuffer<T>& column : columns_[type]) compact(gone, column.data(), 1);
-    compact(gone_agents, ids.data(), 1);
-    if (!images.empty()) compact(gone_agents, images.data(), 3);
     const std::size_t k = n - gone.size();
-    // Rows past the count stay readable by vectors: zero, as a fresh column.
-    for (AlignedBuffer<T>& col : columns_[type]) std::fill(col.data() + k, col.data() + n, T(0));
+    // The columns, then the identities and image counters, one array a task.
+    std::vector<AlignedBuffer<T>>& cols = columns_[type];
+    const long n_tasks = long(cols.size()) + 2;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(dynamic, 1)
+    for (long q = 0; q < n_tasks; ++q) {
+      if (q < long(cols.size())) {
+        compact(gone, cols[std::size_t(q)].data(), 1);
+        // Rows past the count stay readable by vectors: zero, as a fresh column.
+        std::fill(cols[std::size_t(q)].data() + k, cols[std::size_t(q)].data() + n, T(0));
+      } else if (q == long(cols.size())) {
+        compact(gone_agents, ids.data(), 1);
+      } else if (!images.empty()) {
+        compact(gone_agents, images.data(), 3);
+      }
+    }
     ids.resize(k);
     if (!images.empty()) images.resize(k * 3);
     RowMoves& m = moves[type];

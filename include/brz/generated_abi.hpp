@@ -74,10 +74,11 @@ typedef BrzKernelArgs<float> BrzKernelArgsF32;
 // evaluates the rule and adds the register of ACC s to acc[(row - lo) * row_stride +
 // acc_col[s]], row = the slot's row. Pairs come in runs of one li (sorted by li, except that
 // pairs appended after a list's build may repeat an earlier li in a run of their own), and
-// the lj of one li are distinct (each unordered pair is listed once). Listed pairs beyond the cutoff are evaluated
-// too: the rule's guard makes their ACCs zero. Only the accumulator window is written. Version
-// 6: the kernel may also add -0.0 (which changes nothing) to any element of window row
-// `pad_row`, a spare row of the window that holds no agent (it pads a run's last vector).
+// the lj of one li are distinct (each unordered pair is listed once). Listed pairs beyond the
+// cutoff are evaluated too: the rule's guard makes their ACCs zero. Only the accumulator window
+// is written. Version 6: the kernel may also add -0.0 (which changes nothing) to any element
+// of window row `pad_row`, a spare row of the window that holds no agent (it pads a run's last
+// vector).
 // Version 7: UNIFORM / NORMAL as in BrzKernelArgs, with ids[row] the identity of the agent at
 // a row of the type (both slots; readable for every listed row, null when the rule draws
 // nothing).

@@ -44,11 +44,10 @@ struct NeighbourList {
   double candidates = 0;         // pairs of agents in neighbouring cells at the last build
   double mean_run = 0;           // listed pairs per slot-0 row that has any
   // The cells of the origins, kept so that the list can follow births and deaths
-  // (VerletLists::rows_moved): the grid and stencil reach of the build, the rows of cell c at
-  // cell_rows[cell_start[c] .. cell_start[c + 1]) (kGoneRow once removed), and the rows
+  // (VerletLists::rows_moved): a grid of cells at least the list's width wide, the rows of cell
+  // c at cell_rows[cell_start[c] .. cell_start[c + 1]) (kGoneRow once removed), and the rows
   // appended since, as (cell, row) in ascending order.
   CellGrid grid{};
-  int stencil = 1;
   std::vector<uint32_t> cell_start, cell_rows;
   std::vector<std::pair<uint32_t, uint32_t>> appended;
 };

@@ -176,10 +176,12 @@ class WorldBase {
   /// empty: none) are removed, the survivors keep their relative order (the caller's and the
   /// storage order both), and children[t] are appended to type t, last in both orders, with
   /// fresh identities and zero image counters. The rows are not put back in the caller's
-  /// order: the moves returned (one per type) tell the engine where its rows went. Throws
-  /// ArgumentError when identities run out (2^32 per type).
+  /// order: the moves returned (one per type) tell the engine where its rows went. Up to
+  /// `threads` OpenMP threads move the columns. Throws ArgumentError when identities run out
+  /// (2^32 per type).
   virtual std::vector<RowMoves> apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
-                                                const std::vector<Spawned>& children) = 0;
+                                                const std::vector<Spawned>& children,
+                                                int threads = 1) = 0;
 
   /// An independent deep copy: agents, storage order, identities, next identities, image
   /// counters, box, seed, step counter and params. The engine's cache is not copied (the copy
@@ -245,7 +247,8 @@ class World final : public WorldBase {
   void restore(const WorldSnapshot& from) override;
   std::unique_ptr<WorldBase> clone() const override;
   std::vector<RowMoves> apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
-                                        const std::vector<Spawned>& children) override;
+                                        const std::vector<Spawned>& children,
+                                        int threads = 1) override;
   bool wrap(uint32_t type) override;
   void pack_unwrapped(uint32_t type, uint32_t first_lane, uint32_t n_lanes,
                       void* out) const override;
