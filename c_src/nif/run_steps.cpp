@@ -110,24 +110,40 @@ std::vector<uint32_t> decode_rule_ids(ErlNifEnv* env, ERL_NIF_TERM list, uint32_
 
 }  // namespace
 
-// native_run_steps(world, params, steps, rule_ids): params travel with the call (a list of
-// n_params numbers, dt first), so concurrent callers never run with each other's. A run that
-// raises (NumericalError, a cutoff beyond half a periodic box edge) or is cancelled by its
+// native_run_steps(world, params, steps, rule_ids[, continues]): params travel with the call (a
+// list of n_params numbers, dt first), so concurrent callers never run with each other's. A run
+// that raises (NumericalError, a cutoff beyond half a periodic box edge) or is cancelled by its
 // caller's death leaves the world as it was before the call (docs/nif.md), its step counter
-// included; otherwise the counter has advanced by `steps`.
-ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+// included; otherwise the counter has advanced by `steps`. With `continues` true the call is
+// the next chunk of the previous run (same rules, completed): it keeps that run's save, so
+// undoing it undoes the whole run.
+ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
   WorldRes* w = get_world(env, argv[0]);
   const brz::Program& prog = *w->prog_res->prog;
   const std::vector<double> params = decode_params(env, argv[1], prog.n_params());
   const auto steps = decode<ErlNifUInt64>(env, argv[2], "steps must be a non-negative integer");
   const std::vector<uint32_t> ids = decode_rule_ids(env, argv[3], prog.n_rules());
+  const bool continues = argc > 4 && decode<bool>(env, argv[4], "continues must be a boolean");
   WorldLock lock(w);
   if (!lock.owned()) return atom::busy;
+  if (continues && !(w->undo_open && w->undo_rules == ids))
+    throw ArgumentError(
+        "continues: the previous run on this world was not a completed run of "
+        "the same rules");
   if (steps == 0) return atom::ok;
   w->world->params() = params;
   CallerMonitor monitor(env, w);
   const std::vector<std::vector<uint32_t>> lanes = stored_lanes(*w->world, ids);
-  w->world->save(w->undo, lanes, lifecycle_types(prog, ids));
+  if (!continues) w->world->save(w->undo, lanes, lifecycle_types(prog, ids));
+  // Open again only when this run completes (an undone run has nothing left to continue).
+  w->undo_open = false;
+  // Puts the world back as it was before the run (before its first chunk, for a continuation),
+  // and what world_info reads of it: earlier chunks published their step counter and counts.
+  const auto undo = [w] {
+    w->world->restore(w->undo);
+    w->step.store(w->world->step());
+    w->publish_counts();
+  };
   brz::ExecOptions opts = exec_options(*w);
   opts.cancel = &w->cancel;
   opts.worker_nice = brz::env::worker_nice();
@@ -136,15 +152,15 @@ ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   try {
     res = brz::run_steps(*w->world, ids, steps, params[0], opts);
   } catch (const brz::NumericalError& e) {
-    w->world->restore(w->undo);
+    undo();
     return raise_numerical_error(env, *w, e);
   } catch (const brz::CutoffError& e) {
-    w->world->restore(w->undo);
+    undo();
     return enif_raise_exception(
         env, enif_make_tuple5(env, atom::cutoff_too_large, encode(env, e.rule),
                               encode(env, e.bound), encode(env, long(e.axis)), encode(env, e.len)));
   } catch (...) {
-    w->world->restore(w->undo);
+    undo();
     throw;
   }
   const double run = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -154,10 +170,11 @@ ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   for (std::size_t p = 0; p < brz::kRulePaths; ++p) w->path_sweeps[p] += res.sweeps[p];
   w->neighbour_builds += res.neighbour_builds;
   if (res.cancelled) {
-    w->world->restore(w->undo);
+    undo();
     return atom::cancelled;
   }
-  // (A run undone above leaves the counter, restored with the snapshot, as it was.)
+  w->undo_open = true;
+  w->undo_rules = ids;
   w->step.store(w->world->step());
   w->publish_counts();
   mark_written(*w, lanes);

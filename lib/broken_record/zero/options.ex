@@ -14,9 +14,9 @@ defmodule BrokenRecord.Zero.Options do
       ** (ArgumentError) options must be a keyword list, got: %{steps: 10}
   """
 
-  alias BrokenRecord.Zero.{Backend, CompiledSystem, Random, State}
+  alias BrokenRecord.Zero.{Backend, CompiledSystem, Progress, Random, State}
 
-  @run [:steps, :dt, :rules, :params]
+  @run [:steps, :dt, :rules, :params, :progress]
   @max_u64 2 ** 64 - 1
   @random [:seed, :start_step]
   @simulate @run ++ [:backend, :conservation] ++ @random
@@ -24,13 +24,17 @@ defmodule BrokenRecord.Zero.Options do
 
   @typedoc """
   Validated run options: `rule_ids` are indices into the program, `params` the full param tuple
-  (`dt` first, in the order of `CompiledSystem.t/0`'s `params`).
+  (`dt` first, in the order of `CompiledSystem.t/0`'s `params`), `progress` how the run reports
+  (`BrokenRecord.Zero.Progress`) and `continues` whether it continues the world's previous run
+  (a chunk of a run with progress; `false` here).
   """
   @type run :: %{
           steps: non_neg_integer,
           dt: float,
           rule_ids: [non_neg_integer],
-          params: tuple
+          params: tuple,
+          progress: Progress.option(),
+          continues: boolean
         }
 
   @typedoc "How `simulate/3` checks the declared conservation laws."
@@ -186,8 +190,18 @@ defmodule BrokenRecord.Zero.Options do
       steps: steps,
       dt: dt,
       rule_ids: rules,
-      params: params!(system, rules, Keyword.get(opts, :params, %{}), dt)
+      params: params!(system, rules, Keyword.get(opts, :params, %{}), dt),
+      progress: progress!(Keyword.get(opts, :progress, false)),
+      continues: false
     }
+  end
+
+  defp progress!(progress) when is_boolean(progress) or is_function(progress, 1), do: progress
+
+  defp progress!(other) do
+    raise ArgumentError,
+          "invalid option progress: #{inspect(other)}; expected true, false or a function " <>
+            "of arity 1"
   end
 
   defp conservation!(nil), do: nil
