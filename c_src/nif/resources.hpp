@@ -62,6 +62,8 @@ struct WorldRes {
   // saving, so that its failure undoes the whole run. Guarded by the WorldLock.
   bool undo_open = false;
   std::vector<uint32_t> undo_rules;
+  // The written flags of the fields (TypeInfo) when `undo` was saved, put back with it.
+  std::vector<uint8_t> undo_written;
   // Generated kernels allowed (world_set_options(kernels: false) turns it off).
   std::atomic<bool> use_kernels{true};
   // Sweeps per rule path and neighbour lists built by native_run_steps since the world was

@@ -78,6 +78,24 @@ void mark_written(WorldRes& w, const std::vector<std::vector<uint32_t>>& lanes) 
     for (uint32_t lane : lanes[t]) w.types[t].mark_written(lane);
 }
 
+// The written flags of every type and field, in layout order: what a run in chunks puts back
+// when a later chunk is undone (the chunks before it marked theirs).
+void save_written(const WorldRes& w, std::vector<uint8_t>& into) {
+  into.clear();
+  for (const TypeInfo& t : w.types) {
+    into.push_back(t.any_written);
+    for (const FieldInfo& f : t.fields) into.push_back(f.written);
+  }
+}
+
+void restore_written(WorldRes& w, const std::vector<uint8_t>& from) {
+  std::size_t k = 0;
+  for (TypeInfo& t : w.types) {
+    t.any_written = from.at(k++) != 0;
+    for (FieldInfo& f : t.fields) f.written = from.at(k++) != 0;
+  }
+}
+
 // The params argument: a list of exactly n_params finite numbers.
 std::vector<double> decode_params(ErlNifEnv* env, ERL_NIF_TERM list, std::size_t n_params) {
   const std::string message =
@@ -130,17 +148,24 @@ ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[
     throw ArgumentError(
         "continues: the previous run on this world was not a completed run of "
         "the same rules");
+  // A new run ends the one before: nothing older can be continued after it.
+  if (!continues) w->undo_open = false;
   if (steps == 0) return atom::ok;
   w->world->params() = params;
   CallerMonitor monitor(env, w);
   const std::vector<std::vector<uint32_t>> lanes = stored_lanes(*w->world, ids);
-  if (!continues) w->world->save(w->undo, lanes, lifecycle_types(prog, ids));
+  if (!continues) {
+    w->world->save(w->undo, lanes, lifecycle_types(prog, ids));
+    save_written(*w, w->undo_written);
+  }
   // Open again only when this run completes (an undone run has nothing left to continue).
   w->undo_open = false;
   // Puts the world back as it was before the run (before its first chunk, for a continuation),
-  // and what world_info reads of it: earlier chunks published their step counter and counts.
+  // and what world_info and world_to_state read of it: earlier chunks published their step
+  // counter and counts, and marked the fields they wrote.
   const auto undo = [w] {
     w->world->restore(w->undo);
+    restore_written(*w, w->undo_written);
     w->step.store(w->world->step());
     w->publish_counts();
   };

@@ -2,7 +2,8 @@ defmodule BrokenRecord.Zero.Options do
   @moduledoc """
   Validation of the options of `BrokenRecord.Zero.Runtime.simulate/3`,
   `BrokenRecord.Zero.World.new/3` and `BrokenRecord.Zero.World.step/2`: every check and every
-  error message in one place. Each function raises `ArgumentError` on the first invalid option,
+  error message in one place (`progress:`'s in `BrokenRecord.Zero.Progress.option!/1`, which a
+  caller reporting its own run uses too). Each function raises `ArgumentError` on the first invalid option,
   in a fixed order: the list itself, unknown keys, then each option in turn.
 
   Options may repeat a key; the first occurrence counts, as with `Keyword.get/2` (which is why
@@ -191,17 +192,9 @@ defmodule BrokenRecord.Zero.Options do
       dt: dt,
       rule_ids: rules,
       params: params!(system, rules, Keyword.get(opts, :params, %{}), dt),
-      progress: progress!(Keyword.get(opts, :progress, false)),
+      progress: Progress.option!(Keyword.get(opts, :progress, false)),
       continues: false
     }
-  end
-
-  defp progress!(progress) when is_boolean(progress) or is_function(progress, 1), do: progress
-
-  defp progress!(other) do
-    raise ArgumentError,
-          "invalid option progress: #{inspect(other)}; expected true, false or a function " <>
-            "of arity 1"
   end
 
   defp conservation!(nil), do: nil

@@ -11,7 +11,7 @@ defmodule BrokenRecord.Zero.Progress do
       with `done == total`.
     * `progress: false` (the default) - nothing.
 
-  Anything else is an `ArgumentError` (`BrokenRecord.Zero.Options`).
+  Anything else is an `ArgumentError` (`option!/1`).
 
   One engine call runs many steps and shows nothing until it returns, so a run with progress is
   split into chunks (`run/4`): the first is one step, and each next one is sized from the rate
@@ -58,14 +58,36 @@ defmodule BrokenRecord.Zero.Progress do
   @growth 8
 
   @doc """
-  Starts reporting a run of `total` steps with a validated `option` (`nil` when it is `false`).
+  `option` if it is a `progress:` option, else an `ArgumentError` naming the option.
+
+      iex> BrokenRecord.Zero.Progress.option!(true)
+      true
+      iex> BrokenRecord.Zero.Progress.option!(:yes)
+      ** (ArgumentError) invalid option progress: :yes; expected true, false or a function of arity 1
+  """
+  @spec option!(term) :: option
+  def option!(option) when is_boolean(option) or is_function(option, 1), do: option
+
+  def option!(other) do
+    raise ArgumentError,
+          "invalid option progress: #{inspect(other)}; expected true, false or a function " <>
+            "of arity 1"
+  end
+
+  @doc """
+  Starts reporting a run of `total` steps with `option` (`nil` when it is `false`; an invalid
+  option is an `ArgumentError`, `option!/1`).
   """
   @spec start(non_neg_integer, option) :: t | nil
-  def start(_total, false), do: nil
-
   def start(total, option) when is_integer(total) and total >= 0 do
-    now = System.monotonic_time()
-    %__MODULE__{option: option, total: total, started: now, reported: now}
+    case option!(option) do
+      false ->
+        nil
+
+      option ->
+        now = System.monotonic_time()
+        %__MODULE__{option: option, total: total, started: now, reported: now}
+    end
   end
 
   @doc """

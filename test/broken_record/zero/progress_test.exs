@@ -244,6 +244,21 @@ defmodule BrokenRecord.Zero.ProgressTest do
         assert World.info(world).step == 4
       end
     end
+
+    test "after a failed run in chunks, fields no completed run wrote are the caller's terms" do
+      # the first chunk wrote value and scale; the second failed: neither counts as written
+      state = %{cells: [%{value: 1, scale: 5}, %{value: 2, scale: 9}], note: :kept}
+
+      for backend <- backends() do
+        world = World.new(Fragile, state, backend: backend)
+
+        assert_raise NumericalError, fn ->
+          World.step(world, steps: 20, rules: [:countdown], progress: fn _ -> :ok end)
+        end
+
+        assert World.to_state(world) === state
+      end
+    end
   end
 
   describe "the NIF's continuation" do
@@ -261,6 +276,16 @@ defmodule BrokenRecord.Zero.ProgressTest do
 
       assert NIF.native_run_steps(ref, params, 2, [0], false) == :ok
       assert NIF.native_run_steps(ref, params, 2, [0], true) == :ok
+      # a new run, even of no steps, ends the one before
+      assert NIF.native_run_steps(ref, params, 0, [0], false) == :ok
+
+      assert_raise ArgumentError, message, fn ->
+        NIF.native_run_steps(ref, params, 1, [0], true)
+      end
+
+      assert NIF.native_run_steps(ref, params, 0, [0], false) == :ok
+      assert NIF.native_run_steps(ref, params, 1, [0], false) == :ok
+      assert NIF.native_run_steps(ref, params, 0, [0], true) == :ok
 
       assert_raise ArgumentError, message, fn ->
         NIF.native_run_steps(ref, params, 1, [], true)
@@ -270,7 +295,7 @@ defmodule BrokenRecord.Zero.ProgressTest do
         NIF.native_run_steps(ref, params, 1, [0], :yes)
       end
 
-      assert NIF.world_info(ref).step == 4
+      assert NIF.world_info(ref).step == 5
     end
   end
 end
