@@ -32,7 +32,8 @@
 # spawns about 1% of them against the same system without those rules, and the same rules on a
 # bare drift against the drift alone (Bench.Scenarios.Evaporation). The wolf-sheep scenario
 # times NetLogo's Wolf Sheep Predation on about 100,000 agents (exclusive pair rules, births and
-# deaths), per step and per agent-step (Bench.Scenarios.WolfSheep).
+# deaths), per step and per agent-step (Bench.Scenarios.WolfSheep). The progress scenario times
+# the LJ liquid with `progress:` against the same run without (Bench.Scenarios.Progress).
 #
 # The systems are the shared fixtures (examples/systems/); the scenarios, measurement, C++
 # reference, LAMMPS, tables, targets and JSON are modules under bench/support/. `--quick`
@@ -83,7 +84,8 @@ defmodule Bench do
     Scenarios.LJCluster,
     Scenarios.Langevin,
     Scenarios.Evaporation,
-    Scenarios.WolfSheep
+    Scenarios.WolfSheep,
+    Scenarios.Progress
   ]
 
   @flops [

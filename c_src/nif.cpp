@@ -57,6 +57,7 @@ ErlNifFunc nif_funcs[] = {
     {"world_set_options", 2, guarded<world_set_options>, 0},
     {"world_new", 7, guarded<world_new>, kDirty},
     {"native_run_steps", 4, guarded<native_run_steps>, kDirty},
+    {"native_run_steps", 5, guarded<native_run_steps>, kDirty},
     {"world_copy", 1, guarded<world_copy>, kDirty},
     {"world_to_state", 2, guarded<world_to_state>, kDirty},
     {"world_column", 5, guarded<world_column>, kDirty},

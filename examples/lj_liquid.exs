@@ -1,8 +1,8 @@
 # The Lennard-Jones liquid of LAMMPS's bench/in.lj in the periodic LJ system
 # (examples/systems/lj_liquid.ex): an fcc lattice at reduced density 0.8442, velocities
 # Maxwell-Boltzmann at T = 1.44 (seeded, zero total momentum), 100 steps of velocity Verlet at
-# dt = 0.005, with a LAMMPS-like thermo table every 10 steps (energies are totals;
-# T = 2 KE / (3N - 3)).
+# dt = 0.005, with a LAMMPS-like thermo table every 10 steps (BrokenRecord.Zero.Thermo; energies
+# per atom, T = 2 KE / (3N - 3)).
 #
 #     mix run examples/lj_liquid.exs         # 20x20x20 fcc cells: 32,000 atoms
 #     mix run examples/lj_liquid.exs 8       # 8x8x8 cells: 2,048 atoms (at least 3 cells)
@@ -17,7 +17,7 @@ unless Code.ensure_loaded?(BrokenRecord.Zero.Fixtures),
 
 alias BrokenRecord.Zero.Fixtures
 alias BrokenRecord.Zero.Fixtures.LJLiquid
-alias BrokenRecord.Zero.{Render, Trajectory, World}
+alias BrokenRecord.Zero.{Render, Thermo, Trajectory, World}
 
 Fixtures.ensure([LJLiquid])
 
@@ -46,36 +46,32 @@ world = World.new(LJLiquid, %{atoms: atoms, box: {side, side, side}})
 
 sum = fn bin, f -> for <<x::float-native-64 <- bin>>, reduce: 0.0, do: (acc -> acc + f.(x)) end
 
-# a thermo row: printed, and returned as a sample (the world, its step, time and values)
+# a thermo row's sample: the world, its step, time and values (energies per atom, as LAMMPS
+# prints them in lj units)
 thermo = fn world, step ->
   world = World.step(world, steps: 1, rules: [:clear_pe, :lj_energy])
   pe = sum.(World.column(world, :atoms, :pe), & &1)
   ke = 0.5 * sum.(World.column(world, :atoms, :velocity), &(&1 * &1))
-  temp = 2 * ke / (3 * n - 3)
-
-  IO.puts(
-    String.pad_leading(Integer.to_string(step), 8) <>
-      Enum.map_join(
-        [temp, pe, ke, pe + ke],
-        &String.pad_leading(:io_lib.format("~.6f", [&1]) |> IO.iodata_to_binary(), 16)
-      )
-  )
 
   %{
     world: world,
     step: step,
     time: step * 0.005,
-    values: %{temp: temp, pe: pe / n, etotal: (pe + ke) / n}
+    values: %{temperature: 2 * ke / (3 * n - 3), pe: pe / n, kinetic_energy: ke / n}
   }
+end
+
+# prints a sample's line of the thermo table as it is computed (the header before step 0)
+columns = [:step, :temperature, :pe, :kinetic_energy, :total_energy]
+
+print = fn sample ->
+  [header, row] = Enum.to_list(Thermo.stream([sample], columns: columns))
+  if sample.step == 0, do: IO.write(header)
+  IO.write(row)
 end
 
 IO.puts(
   "LJ liquid: #{n} atoms, box #{Float.round(side, 6)}^3 (periodic), backend #{World.info(world).backend}"
-)
-
-IO.puts(
-  String.pad_leading("Step", 8) <>
-    Enum.map_join(~w(Temp PotEng KinEng TotEng), &String.pad_leading(&1, 16))
 )
 
 # the initial forces, then 10 blocks of 10 steps: a lazy stream of the thermo rows' samples
@@ -91,7 +87,7 @@ rows =
     thermo.(world, block * 10)
   end)
 
-samples = Stream.concat([first], rows)
+samples = [first] |> Stream.concat(rows) |> Stream.each(print)
 
 case opts[:out] do
   nil ->

@@ -159,6 +159,8 @@ defmodule Bench.Targets do
       }
     ]
 
+    progress = find.(:progress, 32_000, :native_progress, :f64)
+
     marshalling =
       Enum.find(
         rows,
@@ -198,6 +200,14 @@ defmodule Bench.Targets do
           :ge,
           500.0,
           elixir_speed,
+          skip: native_missing
+        ),
+        target(
+          "10",
+          "LJ liquid 32k atoms: time with progress: fun / time without",
+          :le,
+          1.01,
+          progress && progress.ratio,
           skip: native_missing
         )
       ]

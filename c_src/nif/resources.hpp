@@ -57,6 +57,13 @@ struct WorldRes {
   // What native_run_steps saves before running and restores when the run raises or is
   // cancelled; kept between calls so that saving allocates nothing new.
   brz::WorldSnapshot undo;
+  // Whether `undo` holds the world as it was before a run that has completed so far, and that
+  // run's rules: a continuation of it (native_run_steps(..., true)) keeps `undo` instead of
+  // saving, so that its failure undoes the whole run. Guarded by the WorldLock.
+  bool undo_open = false;
+  std::vector<uint32_t> undo_rules;
+  // The written flags of the fields (TypeInfo) when `undo` was saved, put back with it.
+  std::vector<uint8_t> undo_written;
   // Generated kernels allowed (world_set_options(kernels: false) turns it off).
   std::atomic<bool> use_kernels{true};
   // Sweeps per rule path and neighbour lists built by native_run_steps since the world was

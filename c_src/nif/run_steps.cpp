@@ -78,6 +78,24 @@ void mark_written(WorldRes& w, const std::vector<std::vector<uint32_t>>& lanes) 
     for (uint32_t lane : lanes[t]) w.types[t].mark_written(lane);
 }
 
+// The written flags of every type and field, in layout order: what a run in chunks puts back
+// when a later chunk is undone (the chunks before it marked theirs).
+void save_written(const WorldRes& w, std::vector<uint8_t>& into) {
+  into.clear();
+  for (const TypeInfo& t : w.types) {
+    into.push_back(t.any_written);
+    for (const FieldInfo& f : t.fields) into.push_back(f.written);
+  }
+}
+
+void restore_written(WorldRes& w, const std::vector<uint8_t>& from) {
+  std::size_t k = 0;
+  for (TypeInfo& t : w.types) {
+    t.any_written = from.at(k++) != 0;
+    for (FieldInfo& f : t.fields) f.written = from.at(k++) != 0;
+  }
+}
+
 // The params argument: a list of exactly n_params finite numbers.
 std::vector<double> decode_params(ErlNifEnv* env, ERL_NIF_TERM list, std::size_t n_params) {
   const std::string message =
@@ -110,24 +128,47 @@ std::vector<uint32_t> decode_rule_ids(ErlNifEnv* env, ERL_NIF_TERM list, uint32_
 
 }  // namespace
 
-// native_run_steps(world, params, steps, rule_ids): params travel with the call (a list of
-// n_params numbers, dt first), so concurrent callers never run with each other's. A run that
-// raises (NumericalError, a cutoff beyond half a periodic box edge) or is cancelled by its
+// native_run_steps(world, params, steps, rule_ids[, continues]): params travel with the call (a
+// list of n_params numbers, dt first), so concurrent callers never run with each other's. A run
+// that raises (NumericalError, a cutoff beyond half a periodic box edge) or is cancelled by its
 // caller's death leaves the world as it was before the call (docs/nif.md), its step counter
-// included; otherwise the counter has advanced by `steps`.
-ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+// included; otherwise the counter has advanced by `steps`. With `continues` true the call is
+// the next chunk of the previous run (same rules, completed): it keeps that run's save, so
+// undoing it undoes the whole run.
+ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
   WorldRes* w = get_world(env, argv[0]);
   const brz::Program& prog = *w->prog_res->prog;
   const std::vector<double> params = decode_params(env, argv[1], prog.n_params());
   const auto steps = decode<ErlNifUInt64>(env, argv[2], "steps must be a non-negative integer");
   const std::vector<uint32_t> ids = decode_rule_ids(env, argv[3], prog.n_rules());
+  const bool continues = argc > 4 && decode<bool>(env, argv[4], "continues must be a boolean");
   WorldLock lock(w);
   if (!lock.owned()) return atom::busy;
+  if (continues && !(w->undo_open && w->undo_rules == ids))
+    throw ArgumentError(
+        "continues: the previous run on this world was not a completed run of "
+        "the same rules");
+  // A new run ends the one before: nothing older can be continued after it.
+  if (!continues) w->undo_open = false;
   if (steps == 0) return atom::ok;
   w->world->params() = params;
   CallerMonitor monitor(env, w);
   const std::vector<std::vector<uint32_t>> lanes = stored_lanes(*w->world, ids);
-  w->world->save(w->undo, lanes, lifecycle_types(prog, ids));
+  if (!continues) {
+    w->world->save(w->undo, lanes, lifecycle_types(prog, ids));
+    save_written(*w, w->undo_written);
+  }
+  // Open again only when this run completes (an undone run has nothing left to continue).
+  w->undo_open = false;
+  // Puts the world back as it was before the run (before its first chunk, for a continuation),
+  // and what world_info and world_to_state read of it: earlier chunks published their step
+  // counter and counts, and marked the fields they wrote.
+  const auto undo = [w] {
+    w->world->restore(w->undo);
+    restore_written(*w, w->undo_written);
+    w->step.store(w->world->step());
+    w->publish_counts();
+  };
   brz::ExecOptions opts = exec_options(*w);
   opts.cancel = &w->cancel;
   opts.worker_nice = brz::env::worker_nice();
@@ -136,15 +177,15 @@ ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   try {
     res = brz::run_steps(*w->world, ids, steps, params[0], opts);
   } catch (const brz::NumericalError& e) {
-    w->world->restore(w->undo);
+    undo();
     return raise_numerical_error(env, *w, e);
   } catch (const brz::CutoffError& e) {
-    w->world->restore(w->undo);
+    undo();
     return enif_raise_exception(
         env, enif_make_tuple5(env, atom::cutoff_too_large, encode(env, e.rule),
                               encode(env, e.bound), encode(env, long(e.axis)), encode(env, e.len)));
   } catch (...) {
-    w->world->restore(w->undo);
+    undo();
     throw;
   }
   const double run = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -154,10 +195,11 @@ ERL_NIF_TERM native_run_steps(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   for (std::size_t p = 0; p < brz::kRulePaths; ++p) w->path_sweeps[p] += res.sweeps[p];
   w->neighbour_builds += res.neighbour_builds;
   if (res.cancelled) {
-    w->world->restore(w->undo);
+    undo();
     return atom::cancelled;
   }
-  // (A run undone above leaves the counter, restored with the snapshot, as it was.)
+  w->undo_open = true;
+  w->undo_rules = ids;
   w->step.store(w->world->step());
   w->publish_counts();
   mark_written(*w, lanes);

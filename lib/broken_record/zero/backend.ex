@@ -51,7 +51,9 @@ defmodule BrokenRecord.Zero.Backend do
   @doc """
   Runs steps (`BrokenRecord.Zero.Options.run/0`) and returns the world to use from then on.
   Raises `BrokenRecord.Zero.NumericalError` on a non-finite stored value, the world left as it
-  was before the call.
+  was before the call; when `run.continues` (a later chunk of a run split by
+  `BrokenRecord.Zero.Progress`), as it was before the run's first chunk, so that a backend whose
+  world is changed in place undoes the earlier chunks too.
   """
   @callback run(CompiledSystem.t(), world, Options.run()) :: world
 

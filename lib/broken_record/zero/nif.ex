@@ -121,6 +121,18 @@ defmodule BrokenRecord.Zero.NIF do
   def native_run_steps(_world, _params, _steps, _rule_ids),
     do: :erlang.nif_error(:nif_not_loaded)
 
+  @doc """
+  `native_run_steps/4`, with `continues`: `false` is `native_run_steps/4`; `true` continues the
+  world's previous run (the next chunk of a run split to report progress): the call keeps what
+  the previous call saved instead of saving again, so a `NumericalError` or a cancellation puts
+  the world back as it was before the first chunk. A continuation raises `ArgumentError` unless
+  the previous call on the world was a run of the same rules that completed.
+  """
+  @spec native_run_steps(reference, [number], non_neg_integer, [non_neg_integer], boolean) ::
+          :ok | :busy | :cancelled
+  def native_run_steps(_world, _params, _steps, _rule_ids, _continues),
+    do: :erlang.nif_error(:nif_not_loaded)
+
   @doc "Returns `state` with the written fields replaced by the world's values (or `:busy`)."
   @spec world_to_state(reference, map) :: map | :busy
   def world_to_state(_world, _state), do: :erlang.nif_error(:nif_not_loaded)

@@ -2,7 +2,8 @@ defmodule BrokenRecord.Zero.Options do
   @moduledoc """
   Validation of the options of `BrokenRecord.Zero.Runtime.simulate/3`,
   `BrokenRecord.Zero.World.new/3` and `BrokenRecord.Zero.World.step/2`: every check and every
-  error message in one place. Each function raises `ArgumentError` on the first invalid option,
+  error message in one place (`progress:`'s in `BrokenRecord.Zero.Progress.option!/1`, which a
+  caller reporting its own run uses too). Each function raises `ArgumentError` on the first invalid option,
   in a fixed order: the list itself, unknown keys, then each option in turn.
 
   Options may repeat a key; the first occurrence counts, as with `Keyword.get/2` (which is why
@@ -14,9 +15,9 @@ defmodule BrokenRecord.Zero.Options do
       ** (ArgumentError) options must be a keyword list, got: %{steps: 10}
   """
 
-  alias BrokenRecord.Zero.{Backend, CompiledSystem, Random, State}
+  alias BrokenRecord.Zero.{Backend, CompiledSystem, Progress, Random, State}
 
-  @run [:steps, :dt, :rules, :params]
+  @run [:steps, :dt, :rules, :params, :progress]
   @max_u64 2 ** 64 - 1
   @random [:seed, :start_step]
   @simulate @run ++ [:backend, :conservation] ++ @random
@@ -24,13 +25,17 @@ defmodule BrokenRecord.Zero.Options do
 
   @typedoc """
   Validated run options: `rule_ids` are indices into the program, `params` the full param tuple
-  (`dt` first, in the order of `CompiledSystem.t/0`'s `params`).
+  (`dt` first, in the order of `CompiledSystem.t/0`'s `params`), `progress` how the run reports
+  (`BrokenRecord.Zero.Progress`) and `continues` whether it continues the world's previous run
+  (a chunk of a run with progress; `false` here).
   """
   @type run :: %{
           steps: non_neg_integer,
           dt: float,
           rule_ids: [non_neg_integer],
-          params: tuple
+          params: tuple,
+          progress: Progress.option(),
+          continues: boolean
         }
 
   @typedoc "How `simulate/3` checks the declared conservation laws."
@@ -186,7 +191,9 @@ defmodule BrokenRecord.Zero.Options do
       steps: steps,
       dt: dt,
       rule_ids: rules,
-      params: params!(system, rules, Keyword.get(opts, :params, %{}), dt)
+      params: params!(system, rules, Keyword.get(opts, :params, %{}), dt),
+      progress: Progress.option!(Keyword.get(opts, :progress, false)),
+      continues: false
     }
   end
 

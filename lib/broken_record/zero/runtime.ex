@@ -26,6 +26,10 @@ defmodule BrokenRecord.Zero.Runtime do
     * `:start_step` - the step index of the first step (random numbers depend on it), an
       integer in `0..2^64 - 1`; default `0`. A run restarted from a saved state with
       `start_step:` set to the steps already run draws what the continuous run would have
+    * `:progress` - `false` (default), `true` (a line on stderr with the steps done, steps per
+      second and the time left) or a function of arity 1 called with
+      `%{done: d, total: t, rate: r}`; see `BrokenRecord.Zero.Progress`. The results are the
+      same with and without it
   """
 
   alias BrokenRecord.Zero.{Backend, Options, World}
@@ -42,7 +46,7 @@ defmodule BrokenRecord.Zero.Runtime do
       iex> out.particles
       [%{position: {1.0, 0.0, 0.0}, velocity: {-0.4, 0.0, 0.0}}]
       iex> BrokenRecord.Zero.Runtime.simulate(Spring, state, stpes: 1)
-      ** (ArgumentError) unknown option :stpes; known options: :steps, :dt, :rules, :params, :backend, :conservation, :seed, :start_step
+      ** (ArgumentError) unknown option :stpes; known options: :steps, :dt, :rules, :params, :progress, :backend, :conservation, :seed, :start_step
   """
   @spec simulate(module, map, keyword) :: map | {map, map}
   def simulate(system, state, opts \\ []) do

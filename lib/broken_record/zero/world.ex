@@ -35,7 +35,7 @@ defmodule BrokenRecord.Zero.World do
   every other key and value is the caller's own term.
   """
 
-  alias BrokenRecord.Zero.{Backend, Box, CompiledSystem, Options, State}
+  alias BrokenRecord.Zero.{Backend, Box, CompiledSystem, NumericalError, Options, Progress, State}
   alias BrokenRecord.Zero.IR.{Agent, Field}
 
   defstruct [:system, :backend, :impl, :state, :ref, :box, :cell, version: 0]
@@ -156,7 +156,8 @@ defmodule BrokenRecord.Zero.World do
 
   @doc """
   Runs steps. Options as `BrokenRecord.Zero.Runtime.simulate/3`: `steps` (default 1000), `dt`,
-  `rules`, `params`. Raises `BrokenRecord.Zero.NumericalError` on a non-finite value.
+  `rules`, `params`, `progress` (`BrokenRecord.Zero.Progress`: the run goes in chunks that give
+  the results of one call). Raises `BrokenRecord.Zero.NumericalError` on a non-finite value.
   """
   @spec step(t, keyword) :: t
   def step(%__MODULE__{} = world, opts \\ []),
@@ -165,8 +166,18 @@ defmodule BrokenRecord.Zero.World do
   @doc false
   # Runs steps with options already validated by `BrokenRecord.Zero.Options`.
   @spec __run__(t, Options.run()) :: t
-  def __run__(%__MODULE__{impl: impl} = world, run),
-    do: change!(world, fn -> impl.run(world.system, world.ref, run) end)
+  def __run__(%__MODULE__{impl: impl, system: system} = world, run) do
+    change!(world, fn ->
+      Progress.run(world.ref, run.steps, run.progress, fn ref, steps, done ->
+        try do
+          impl.run(system, ref, %{run | steps: steps, continues: done > 0})
+        rescue
+          # a chunk counts its steps from its own start; the caller's from the call's
+          e in NumericalError -> reraise %{e | step: e.step + done}, __STACKTRACE__
+        end
+      end)
+    end)
+  end
 
   @doc "The state given to `new/3`, with the fields the rules write updated."
   @spec to_state(t) :: map

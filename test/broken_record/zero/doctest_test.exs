@@ -9,6 +9,7 @@ defmodule BrokenRecord.Zero.DoctestTest do
   doctest BrokenRecord.Zero.Lattice
   doctest BrokenRecord.Zero.Options
   doctest BrokenRecord.Zero.Philox
+  doctest BrokenRecord.Zero.Progress
   doctest BrokenRecord.Zero.Random
   doctest BrokenRecord.Zero.Reductions
   doctest BrokenRecord.Zero.Render
@@ -16,6 +17,7 @@ defmodule BrokenRecord.Zero.DoctestTest do
   doctest BrokenRecord.Zero.Runtime
   doctest BrokenRecord.Zero.Space
   doctest BrokenRecord.Zero.State
+  doctest BrokenRecord.Zero.Thermo
   doctest BrokenRecord.Zero.Trajectory
   doctest BrokenRecord.Zero.World
 end

@@ -236,12 +236,12 @@ defmodule BrokenRecord.Zero.WorldTest do
       error = assert_raise ArgumentError, fn -> World.step(world, precision: :f32) end
 
       assert error.message ==
-               "unknown option :precision; known options: :steps, :dt, :rules, :params"
+               "unknown option :precision; known options: :steps, :dt, :rules, :params, :progress"
 
       error = assert_raise ArgumentError, fn -> Gravity.simulate(%{}, stepz: 10) end
 
       assert error.message ==
-               "unknown option :stepz; known options: :steps, :dt, :rules, :params, " <>
+               "unknown option :stepz; known options: :steps, :dt, :rules, :params, :progress, " <>
                  ":backend, :conservation, :seed, :start_step"
     end
 

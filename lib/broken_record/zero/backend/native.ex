@@ -40,7 +40,7 @@ defmodule BrokenRecord.Zero.Backend.Native do
 
     :ok =
       NIF.until_free(fn ->
-        NIF.native_run_steps(ref, params, run.steps, run.rule_ids)
+        NIF.native_run_steps(ref, params, run.steps, run.rule_ids, run.continues)
       end)
 
     ref
