@@ -401,14 +401,14 @@ class Runner {
     return n;
   }
 
-  // A per-agent rule that removes or spawns (docs/engine.md, "Agent lifecycle"). The
-  // interpreter's sweep stores the register of every REMOVE, SPAWN and SPAWNLANE into a column
-  // of its own, as if it were a lane after the type's last: each agent writes only its own row,
-  // so the columns are race-free whatever the threads. Then, only where some agent is removed
-  // or spawns, the world compacts and appends (WorldBase::apply_lifecycle). The rows stay in
-  // storage order (a sort by cell survives); identities increase in the caller's order, so the
-  // spawning agents taken in the caller's order, sites in order within an agent, give the
-  // children in (parent identity, site) order.
+  // A per-agent rule that removes or spawns (docs/engine.md, "Agent lifecycle"). Its sweep
+  // (the generated kernel or the interpreter) stores the register of every REMOVE, SPAWN and
+  // SPAWNLANE into a column of its own, as if it were a lane after the type's last: each agent
+  // writes only its own row, so the columns are race-free whatever the threads. Then, only where
+  // some agent is removed or spawns, the world compacts and appends (WorldBase::apply_lifecycle).
+  // The rows stay in storage order (a sort by cell survives); identities increase in the caller's
+  // order, so the spawning agents taken in the caller's order, sites in order within an agent, give
+  // the children in (parent identity, site) order.
   bool run_lifecycle(uint32_t id, RulePlan<T>& p, uint64_t step, uint64_t counter) {
     const Rule& r = *p.rule;
     const uint32_t type = r.type_a;
@@ -445,8 +445,14 @@ class Runner {
     a.n_a = n;
     if (r.has_random) a.random.ids_a = cache_.identities.of(w_, type);
     a.n_threads = rule_threads(r);
-    stats_->on(RulePath::AgentInterpreter) += 1;
-    call(a);
+    // The generated kernel stores the lifecycle registers into the same columns, after the
+    // type's lanes (Codegen.Cpp, life_columns).
+    const RulePath path = rule_path(w_, id, opts_);
+    stats_->on(path) += 1;
+    if (path == RulePath::AgentKernel)
+      run_generated_agent<T>(generated_fn(id), kernel_args(a), a.n_threads);
+    else
+      call(a);
     if (cancel_requested(opts_.cancel)) return false;
     check(p, step);
     std::vector<uint8_t> dead;

@@ -142,7 +142,7 @@ defmodule BrokenRecord.Zero.LifecycleTest do
       rule = Enum.find(system.__system__().program.rules, &(&1.name == :decay))
       assert [{:remove, 0, 0, 0, c}] = for({:remove, _, _, _, _} = i <- rule.instrs, do: i)
       assert Enum.any?(rule.instrs, &match?({:lt, ^c, _, _, _}, &1))
-      assert BrokenRecord.Zero.Codegen.Cpp.kernels_for(rule) == []
+      assert BrokenRecord.Zero.Codegen.Cpp.kernels_for(rule) == [:sweep]
     end
   end
 
@@ -393,7 +393,7 @@ defmodule BrokenRecord.Zero.LifecycleTest do
       [{one, info}, {two, _}] =
         for n <- ["1", "2"], do: LifecycleProbe.run([{"OMP_NUM_THREADS", n}])
 
-      assert info =~ "agent_interpreter"
+      assert info =~ "agent_kernel"
       assert map_size(one) == 3
       assert one == two
     end

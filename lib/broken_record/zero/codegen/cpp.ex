@@ -46,6 +46,8 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   # Lane writes (docs/program.md); ACCMAX and ACCMIN combine with these declared reductions and
   # functions (the prelude).
   @lane_writes [:store, :acc, :accmax, :accmin]
+  # Instructions that write no register: lane writes and lifecycle ops.
+  @effects @lane_writes ++ [:remove, :spawn, :spawnlane]
   @combine %{accmax: "brz_max", accmin: "brz_min"}
   @combine_fn %{accmax: "brz_max_of", accmin: "brz_min_of"}
   # Pairs per chunk of a neighbour-list kernel's row: a full AVX-512 vector of f64 (narrower
@@ -68,9 +70,11 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       program.rules
       |> Enum.with_index()
       |> Enum.flat_map(fn {rule, k} ->
+        lanes = Enum.at(program.types, rule.type_a)
+
         Enum.flat_map(
           kernels_for(rule),
-          &[emit(&1, rule, k, :f64, n), emit(&1, rule, k, :f32, n)]
+          &[emit(&1, rule, k, :f64, {n, lanes}), emit(&1, rule, k, :f32, {n, lanes})]
         )
       end)
 
@@ -92,8 +96,11 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   The kernels the library has for `rule`, in the order they are emitted: the generator's side of
   the engine's `rule_path` (docs/engine.md, "Rule paths"), which picks among them per sweep.
 
-    * none for a rule that removes or spawns agents (the engine runs it on its interpreter,
+    * `:sweep` for a per-agent rule, one that removes or spawns agents included (its
+      `REMOVE`, `SPAWN` and `SPAWNLANE` registers stored into columns after the type's lanes,
       docs/engine.md "Agent lifecycle");
+    * none for a pair rule that removes or spawns agents (the engine runs it on its
+      interpreter);
     * `:sweep` for every other rule;
     * `:block` for pair rules (the neighbour sweeps, over a grid or a neighbour list, run the
       pairs they find through it);
@@ -104,8 +111,8 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   @spec kernels_for(Rule.t()) :: [kernel_kind]
   def kernels_for(%Rule{} = rule) do
     cond do
-      Program.lifecycle_rule?(rule) -> []
       rule.kind == :per_agent -> [:sweep]
+      Program.lifecycle_rule?(rule) -> []
       true -> [:sweep, :block] ++ if(all_acc_cutoff?(rule), do: [:list], else: [])
     end
   end
@@ -118,9 +125,10 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
 
   defp all_acc_cutoff?(_rule), do: false
 
-  defp emit(:sweep, rule, k, precision, n_params), do: kernel(rule, k, precision, n_params)
-  defp emit(:block, rule, k, precision, n_params), do: block_kernel(rule, k, precision, n_params)
-  defp emit(:list, rule, k, precision, n_params), do: list_kernel(rule, k, precision, n_params)
+  # `sizes`: the program's param count and the lanes of the rule's slot-0 type.
+  defp emit(:sweep, rule, k, precision, sizes), do: kernel(rule, k, precision, sizes)
+  defp emit(:block, rule, k, p, {n_params, _}), do: block_kernel(rule, k, p, n_params)
+  defp emit(:list, rule, k, p, {n_params, _}), do: list_kernel(rule, k, p, n_params)
 
   defp prelude do
     """
@@ -218,7 +226,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   # Level of each register: 0 uniform, 1 outer (slot 0 of a pair rule), 2 varying.
   defp levels(%Rule{kind: kind, instrs: instrs}) do
     Enum.reduce(instrs, %{}, fn
-      {op, _, _, _, _}, acc when op in @lane_writes ->
+      {op, _, _, _, _}, acc when op in @effects ->
         acc
 
       {op, d, _, _, _}, acc when op in [:const, :param, :box] ->
@@ -239,12 +247,13 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     end)
   end
 
-  # Registers that some STORE or ACC needs (the cutoff bound and dead code are not emitted).
+  # Registers that some STORE, ACC or lifecycle op needs (the cutoff bound and dead code are
+  # not emitted).
   defp live(%Rule{instrs: instrs}) do
     instrs
     |> Enum.reverse()
     |> Enum.reduce(MapSet.new(), fn
-      {op, _, _, _, c}, live when op in @lane_writes ->
+      {op, _, _, _, c}, live when op in @effects ->
         MapSet.put(live, c)
 
       {_, d, _, _, _} = instr, live ->
@@ -260,7 +269,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
 
     ops =
       for {op, d, _, _, _} = i <- rule.instrs,
-          op not in @lane_writes,
+          op not in @effects,
           MapSet.member?(live, d),
           do: i
 
@@ -292,14 +301,14 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     ]
   end
 
-  defp kernel(%Rule{} = rule, k, precision, n_params) do
+  defp kernel(%Rule{} = rule, k, precision, {n_params, lanes}) do
     {t, levels, ops, stores} = kernel_parts(rule, precision)
     at = fn level -> Enum.filter(ops, fn i -> levels[elem(i, 1)] == level end) end
     ctx = context(rule, k, precision, n_params, "i", "j")
 
     body =
       case rule.kind do
-        :per_agent -> per_agent_body(ctx, at.(0), at.(2), stores, ops)
+        :per_agent -> per_agent_body(ctx, at.(0), at.(2), stores, ops, life_columns(rule, lanes))
         _ -> pair_body(ctx, at.(0), at.(1), at.(2), stores, ops)
       end
 
@@ -441,9 +450,26 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
 
   defp comment_name(name), do: String.replace(to_string(name), ~r/[^A-Za-z0-9_?!]/, "_")
 
-  defp per_agent_body(ctx, uniform, varying, stores, ops) do
+  # The columns a per-agent rule's kernel stores its REMOVE, SPAWN and SPAWNLANE registers
+  # into, as {column, register}: after the type's `lanes`, in the engine's order
+  # (Runner::run_lifecycle): the REMOVEs, then per SPAWN site its condition and its SPAWNLANEs,
+  # each in program order. The engine reads them after the sweep; they are not checked for
+  # non-finite values (a child's lanes are, when it is born).
+  defp life_columns(%Rule{instrs: instrs}, lanes) do
+    removes = for {:remove, _, _, _, c} <- instrs, do: c
+
+    spawns =
+      for {:spawn, _, _, site, c} <- instrs,
+          reg <- [c | for({:spawnlane, _, ^site, _, r} <- instrs, do: r)],
+          do: reg
+
+    Enum.with_index(removes ++ spawns, fn reg, q -> {lanes + q, reg} end)
+  end
+
+  defp per_agent_body(ctx, uniform, varying, stores, ops, life) do
     [
       Enum.map(slot_lanes(ops, stores, 0), &"  T* __restrict a_#{&1} = args->cols_a[#{&1}];\n"),
+      Enum.map(life, fn {col, _} -> "  T* __restrict life_#{col} = args->cols_a[#{col}];\n" end),
       "  const T* __restrict params = args->params;\n",
       "  (void)params;\n",
       draw_setup(ops, "args->ids_a", nil),
@@ -455,6 +481,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       draw_words(ops, ctx.rule, "    ", "ids_a[i]", nil),
       Enum.map(varying, &["    ", stmt(&1, ctx), "\n"]),
       Enum.map(stores, fn {:store, _, 0, l, c} -> "    a_#{l}[i] = r#{c};\n" end),
+      Enum.map(life, fn {col, c} -> "    life_#{col}[i] = r#{c};\n" end),
       # x - x is 0 for every finite x and NaN for NaN and +-inf.
       Enum.map(stores, fn {:store, _, 0, _, c} -> "    bad |= (r#{c} - r#{c}) != T(0);\n" end),
       "  }\n",
