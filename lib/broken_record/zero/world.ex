@@ -16,7 +16,8 @@ defmodule BrokenRecord.Zero.World do
 
   Both backends give a world the same semantics: a world has one live handle. `step/2` returns
   a new handle and supersedes the one it was given; any call on a superseded handle (`step/2`,
-  `column/4`, `to_state/1`, `counts/1`, `info/1`, `rows/2`, `totals/2`, `copy/1`) raises
+  `column/4`, `to_state/1`, `counts/1`, `info/1`, `rows/2`, `totals/2`, `observe/2`, `copy/1`)
+  raises
   `ArgumentError`:
 
       w1 = World.step(w0, steps: 10)
@@ -35,7 +36,7 @@ defmodule BrokenRecord.Zero.World do
   every other key and value is the caller's own term.
   """
 
-  alias BrokenRecord.Zero.{Backend, Box, CompiledSystem, Options, State}
+  alias BrokenRecord.Zero.{Backend, Box, CompiledSystem, Observables, Options, State}
   alias BrokenRecord.Zero.IR.{Agent, Field}
 
   defstruct [:system, :backend, :impl, :state, :ref, :box, :cell, version: 0]
@@ -286,6 +287,38 @@ defmodule BrokenRecord.Zero.World do
   def rows(%__MODULE__{impl: impl} = world, %Agent{} = agent) do
     live!(world)
     impl.rows(world.system, world.ref, agent)
+  end
+
+  @doc """
+  Measures observables (`docs/dsl.md`, "Observables") without changing the world:
+  `%{name => value}`, a value being a float, a vec3 as `{x, y, z}`, or `nil` (a `:min`,
+  `:max` or `:mean` over no agents or pairs, a temperature of fewer than two agents).
+
+  `names` is `:all` (the default: every `observable` and `potential` of the system and every
+  built-in that some agent type has the fields of) or a list of observable names, built-in
+  names (`:mass`, `:momentum`, `:angular_momentum`, `:kinetic_energy`, `:temperature`) and
+  `{collection, built-in}` pairs. The native engine computes them in C++ on a dirty scheduler;
+  the pure-Elixir backend gives the same values (sums within rounding: their order differs).
+  An unknown name is an `ArgumentError` with a did-you-mean; a value that is not finite is an
+  `ArgumentError` naming the observable.
+
+      World.observe(world)                          # every observable and built-in
+      World.observe(world, [:temperature, :pe])     # %{temperature: 1.02, pe: -5423.1}
+      World.observe(world, [{:ions, :momentum}])    # %{{:ions, :momentum} => {px, py, pz}}
+  """
+  @spec observe(t, :all | [atom | {atom, atom}]) :: %{term => Observables.value()}
+  def observe(%__MODULE__{system: system, impl: impl} = world, names \\ :all) do
+    live!(world)
+    plans = Observables.resolve!(system, names)
+    Observables.finish(plans, impl.observe(system, world.ref, Observables.needed(plans)))
+  end
+
+  @doc false
+  # The raw reductions of compiled observables (the energy monitor's potentials).
+  @spec __observe_raw__(t, [Observables.compiled()]) :: %{non_neg_integer => Observables.raw()}
+  def __observe_raw__(%__MODULE__{system: system, impl: impl} = world, observables) do
+    live!(world)
+    impl.observe(system, world.ref, observables)
   end
 
   @doc """

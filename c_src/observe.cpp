@@ -1,0 +1,203 @@
+// Observables: per-agent and pair reductions with the scalar evaluator (brz/observe.hpp).
+#include "brz/observe.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <string>
+
+#include "brz/error.hpp"
+#include "brz/interval.hpp"
+#include "brz/scalar_eval.hpp"
+
+namespace brz {
+namespace {
+
+// What ScalarPairEvaluator and PairCells read.
+template <class T>
+struct ObserveArgs {
+  const Rule* rule = nullptr;
+  const T* const* cols_a = nullptr;
+  const T* const* cols_b = nullptr;
+  std::size_t n_a = 0, n_b = 0;
+  const T* consts = nullptr;
+  const T* params = nullptr;
+  uint32_t n_params = 0;
+  RandomArgs random;
+  double reach = 0;
+  double len[3] = {0, 0, 0};
+};
+
+[[noreturn]] void reject(std::size_t k, const std::string& msg) {
+  throw ArgumentError("observe: observable " + std::to_string(k) + ": " + msg);
+}
+
+void check(const WorldBase& world, const Program& obs, const std::vector<ObserveSpec>& specs) {
+  if (obs.all_lanes() != world.program().all_lanes())
+    throw ArgumentError("observe: the observables program's agent types differ from the world's");
+  if (obs.periodic_mask() != world.program().periodic_mask())
+    throw ArgumentError("observe: the observables program's periodic axes differ from the world's");
+  for (std::size_t k = 0; k < specs.size(); ++k) {
+    const ObserveSpec& s = specs[k];
+    if (s.rule >= obs.n_rules()) reject(k, "rule " + std::to_string(s.rule) + " out of range");
+    const Rule& r = obs.rule(s.rule);
+    if (!r.stores.empty() || r.has_lifecycle() || r.exclusive || r.has_random)
+      reject(k, "its rule writes lanes, removes, spawns, claims or draws random numbers");
+    if (s.width != 1 && s.width != 3) reject(k, "width must be 1 or 3");
+    if (uint32_t(s.reduce) > 2) reject(k, "unknown reduce");
+    for (uint32_t c = 0; c < s.width; ++c) {
+      const bool written = std::any_of(r.instrs.begin(), r.instrs.end(), [&](const Instr& in) {
+        return writes_register(in.op) && in.dst == s.regs[c];
+      });
+      if (!written) reject(k, "value register " + std::to_string(s.regs[c]) + " is never written");
+    }
+  }
+}
+
+// One chunk's (or the whole observable's) running reduction.
+struct Partial {
+  double value[3];
+  double magnitude = 0;
+  uint64_t count = 0;
+  bool finite = true;
+
+  explicit Partial(ObserveReduce reduce) {
+    const double start = reduce == ObserveReduce::Max   ? -INFINITY
+                         : reduce == ObserveReduce::Min ? INFINITY
+                                                        : 0.0;
+    std::fill(value, value + 3, start);
+  }
+
+  void add(ObserveReduce reduce, const double* v, uint32_t width) {
+    double norm2 = 0;
+    for (uint32_t c = 0; c < width; ++c) {
+      if (!std::isfinite(v[c])) finite = false;
+      norm2 += v[c] * v[c];
+      value[c] = reduce == ObserveReduce::Sum   ? value[c] + v[c]
+                 : reduce == ObserveReduce::Max ? std::max(value[c], v[c])
+                                                : std::min(value[c], v[c]);
+    }
+    magnitude += width == 1 ? std::fabs(v[0]) : std::sqrt(norm2);
+    ++count;
+  }
+
+  void merge(ObserveReduce reduce, const Partial& p, uint32_t width) {
+    if (p.count == 0) return;
+    for (uint32_t c = 0; c < width; ++c)
+      value[c] = reduce == ObserveReduce::Sum   ? value[c] + p.value[c]
+                 : reduce == ObserveReduce::Max ? std::max(value[c], p.value[c])
+                                                : std::min(value[c], p.value[c]);
+    magnitude += p.magnitude;
+    count += p.count;
+    finite = finite && p.finite;
+  }
+};
+
+template <class T>
+ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSpec& s,
+                          int threads) {
+  const Rule& r = obs.rule(s.rule);
+  std::vector<const T*> cols_a(obs.lanes(r.type_a)), cols_b;
+  for (uint32_t l = 0; l < cols_a.size(); ++l) cols_a[l] = w.column(r.type_a, l);
+  const bool pair = r.kind != RuleKind::PerAgent;
+  const bool same = r.kind == RuleKind::PairSame;
+  if (pair) {
+    cols_b.resize(obs.lanes(r.type_b));
+    for (uint32_t l = 0; l < cols_b.size(); ++l) cols_b[l] = w.column(r.type_b, l);
+  }
+  std::vector<T> consts(r.consts.begin(), r.consts.end());
+  // Observables read no params; BOX reads the edges after them.
+  std::vector<T> params(obs.n_params() + 3, T(0));
+  for (int d = 0; d < 3; ++d)
+    if (obs.periodic_axis(d)) params[obs.n_params() + d] = T(w.box().len[d]);
+
+  ObserveArgs<T> a;
+  a.rule = &r;
+  a.cols_a = cols_a.data();
+  a.cols_b = pair ? cols_b.data() : cols_a.data();
+  a.n_a = w.count(r.type_a);
+  a.n_b = pair ? w.count(r.type_b) : 0;
+  a.consts = consts.data();
+  a.params = params.data();
+  a.n_params = obs.n_params();
+  PairCells<T, ObserveArgs<T>> cells;
+  bool use_cells = false;
+  if (pair && r.has_cutoff) {
+    const std::optional<Interval> iv =
+        register_interval<T>(w, r, r.cutoff_reg, consts.data(), params.data(), threads, 50000);
+    if (iv && iv->hi > 0) {
+      a.reach = iv->hi;
+      for (int d = 0; d < 3; ++d) a.len[d] = obs.periodic_axis(d) ? w.box().len[d] : 0.0;
+      use_cells = cells.build(a);
+    }
+  }
+
+  const std::size_t n_chunks = (a.n_a + kObserveChunk - 1) / kObserveChunk;
+  std::vector<Partial> partial(n_chunks, Partial(s.reduce));
+  const int team = std::max(1, std::min<int>(threads, int(n_chunks)));
+#pragma omp parallel num_threads(team) if (team > 1)
+  {
+    ScalarPairEvaluator<T, ObserveArgs<T>> ev(a);
+    ev.run(r.uniform_ops, 0, 0, 0, 0);
+    double v[3];
+    const auto value = [&](Partial& p) {
+      for (uint32_t c = 0; c < s.width; ++c) v[c] = double(ev.reg(s.regs[c]));
+      p.add(s.reduce, v, s.width);
+    };
+#pragma omp for schedule(dynamic, 1)
+    for (std::size_t chunk = 0; chunk < n_chunks; ++chunk) {
+      Partial& p = partial[chunk];
+      const std::size_t end = std::min(a.n_a, (chunk + 1) * kObserveChunk);
+      for (std::size_t ra = chunk * kObserveChunk; ra < end; ++ra) {
+        if (!pair) {
+          ev.run(r.varying_ops, ra, 0, 0, 0);
+          value(p);
+          continue;
+        }
+        ev.run(r.outer_ops, ra, 0, 0, 0);
+        const auto visit = [&](std::size_t rb) {
+          ev.run(r.varying_ops, ra, rb, 0, 0);
+          value(p);
+        };
+        if (use_cells) {
+          cells.around(ra, [&](std::size_t rb) {
+            if (!same || rb > ra) visit(rb);
+          });
+        } else {
+          for (std::size_t rb = same ? ra + 1 : 0; rb < a.n_b; ++rb) visit(rb);
+        }
+      }
+    }
+  }
+  Partial total(s.reduce);
+  for (const Partial& p : partial) total.merge(s.reduce, p, s.width);
+  ObserveResult out;
+  std::copy(total.value, total.value + 3, out.value);
+  out.magnitude = total.magnitude;
+  out.count = total.count;
+  out.finite = total.finite;
+  return out;
+}
+
+}  // namespace
+
+std::vector<ObserveResult> observe(const WorldBase& world, const Program& observables,
+                                   const std::vector<ObserveSpec>& specs, int max_threads) {
+  check(world, observables, specs);
+  const int threads = max_threads > 0 ? max_threads : omp_get_max_threads();
+  std::vector<ObserveResult> results;
+  results.reserve(specs.size());
+  for (const ObserveSpec& s : specs) {
+    if (world.precision() == Precision::F64)
+      results.push_back(
+          observe_one(static_cast<const World<double>&>(world), observables, s, threads));
+    else
+      results.push_back(
+          observe_one(static_cast<const World<float>&>(world), observables, s, threads));
+  }
+  return results;
+}
+
+}  // namespace brz
