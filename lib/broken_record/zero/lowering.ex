@@ -17,7 +17,8 @@ defmodule BrokenRecord.Zero.Lowering do
   @doc "Lowers every rule of a checked system to an (unoptimised) program."
   @spec lower(CompiledSystem.t()) :: Program.t()
   def lower(%CompiledSystem{} = system) do
-    params = param_table(system.rules ++ system.observables)
+    # Observables read no params (BrokenRecord.Zero.Types).
+    params = param_table(system.rules)
     rules = Enum.map(system.rules, &lower_rule(&1, system, params))
 
     %Program{

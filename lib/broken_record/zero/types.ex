@@ -215,8 +215,8 @@ defmodule BrokenRecord.Zero.Types do
       error!(
         ctx,
         line,
-        "#{kind} #{ctx.rule} writes #{slot}.#{field}: a #{kind} only measures " <>
-          "(its value is all it gives)"
+        "#{kind} #{ctx.rule} writes #{slot}.#{field}: #{kind}s only measure " <>
+          "(their value is all they give)"
       )
 
   defp statement({:remove, _line, _agent} = remove, ctx), do: {remove, ctx}

@@ -307,9 +307,71 @@ defmodule BrokenRecord.Zero.World do
       World.observe(world, [{:ions, :momentum}])    # %{{:ions, :momentum} => {px, py, pz}}
   """
   @spec observe(t, :all | [atom | {atom, atom}]) :: %{term => Observables.value()}
-  def observe(%__MODULE__{system: system, impl: impl} = world, names \\ :all) do
+  def observe(%__MODULE__{system: system} = world, names \\ :all) do
+    observe_plans(world, Observables.resolve!(system, names))
+  end
+
+  @doc """
+  A lazy stream of samples of a run: `%{step: s, time: t, values: %{name => value}}`, the
+  first at the start (before any step), then one after every `every` steps, up to `steps`
+  (`steps / every + 1` samples). `step` is the world's step counter (`info/1`), `time` is
+  `step * dt` and `values` is `observe/2` of the `observe:` names (default `:all`).
+
+  Options: `steps` (default 1000; a multiple of `every`), `every` (required, a positive
+  integer), `observe`, `frames: true` (each sample also holds `world:`, the world handle after
+  its steps, so that `BrokenRecord.Zero.Trajectory.write/3` can write the stream), and `dt`,
+  `rules`, `params` as `step/2`. Bad options and unknown observables are an `ArgumentError`
+  when the stream is made.
+
+  Each sample's steps run (`step/2` with `steps: every`, on a dirty scheduler natively) only
+  when the sample is asked for: `Enum.take(stream, 3)` runs `2 * every` steps, and a halted
+  stream runs no more. The stream owns `world`: once it has run a step, `world` and the
+  handles of earlier samples are superseded (see "One live handle"), and a stream can be
+  enumerated once. To keep the starting point, stream `copy(world)`; to go on after the
+  stream, use the `world:` of its last sample (`frames: true`).
+
+      world
+      |> World.stream(steps: 100_000, every: 100, observe: [:temperature, :pe], dt: 0.005)
+      |> Stream.take_while(fn s -> s.values.temperature < 2.0 end)
+      |> Enum.to_list()
+  """
+  @spec stream(t, keyword) :: Enumerable.t()
+  def stream(%__MODULE__{system: system} = world, opts) do
     live!(world)
-    plans = Observables.resolve!(system, names)
+    opts = Options.stream!(system, opts)
+    plans = Observables.resolve!(system, opts.observe)
+
+    world
+    |> __sampled__(opts.run, opts.every)
+    |> Stream.map(fn w ->
+      step = info(w).step
+      sample = %{step: step, time: step * opts.run.dt, values: observe_plans(w, plans)}
+      if opts.frames, do: Map.put(sample, :world, w), else: sample
+    end)
+  end
+
+  @doc false
+  # The worlds of a sampled run, lazily: `world` first, then the world after every `every`
+  # steps of `run` (`run.steps` a multiple of `every`); each element's steps run when it is
+  # asked for.
+  @spec __sampled__(t, Options.run(), pos_integer) :: Enumerable.t()
+  def __sampled__(%__MODULE__{} = world, run, every) do
+    samples = div(run.steps, every)
+
+    Stream.unfold({world, 0}, fn
+      {_, k} when k > samples -> nil
+      {w, 0} -> {w, {w, 1}}
+      {w, k} -> w |> __run__(%{run | steps: every}) |> then(&{&1, {&1, k + 1}})
+    end)
+  end
+
+  @doc false
+  # observe/2 of names already resolved (BrokenRecord.Zero.Observables.resolve!/2).
+  @spec __observe_plans__(t, [{term, term}]) :: %{term => Observables.value()}
+  def __observe_plans__(%__MODULE__{} = world, plans), do: observe_plans(world, plans)
+
+  defp observe_plans(%__MODULE__{system: system, impl: impl} = world, plans) do
+    live!(world)
     Observables.finish(plans, impl.observe(system, world.ref, Observables.needed(plans)))
   end
 

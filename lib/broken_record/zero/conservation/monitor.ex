@@ -49,6 +49,25 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
     end)
   end
 
+  @doc """
+  `report` with, for every law, `:series`: the value and drift of each of `samples`
+  (`{step, time, totals}`) against `initial`, as `%{step, time, value, drift}` in order.
+  """
+  @spec with_series(map, %{atom => {term, float}}, [{non_neg_integer, float, map}]) :: map
+  def with_series(report, initial, samples) do
+    points =
+      Enum.map(samples, fn {step, time, totals} -> {step, time, report(initial, totals)} end)
+
+    Map.new(report, fn {law, entry} ->
+      series =
+        Enum.map(points, fn {step, time, r} ->
+          %{step: step, time: time, value: r[law].final, drift: r[law].drift}
+        end)
+
+      {law, Map.put(entry, :series, series)}
+    end)
+  end
+
   @doc "Raises `BrokenRecord.Zero.ConservationError` if a drift exceeds `tolerance`."
   @spec check!(map, number) :: :ok
   def check!(report, tolerance) do
