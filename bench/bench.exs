@@ -34,6 +34,11 @@
 # times NetLogo's Wolf Sheep Predation on about 100,000 agents (exclusive pair rules, births and
 # deaths), per step and per agent-step (Bench.Scenarios.WolfSheep).
 #
+# The observe scenario times the energy monitor on 2,000 gravitating bodies with its potential
+# evaluated by the engine against the all-pairs evaluation in Elixir it replaced, and the LJ
+# liquid streamed with temperature and pe every 100 steps against the same steps unobserved
+# (Bench.Scenarios.Observe).
+#
 # The systems are the shared fixtures (examples/systems/); the scenarios, measurement, C++
 # reference, LAMMPS, tables, targets and JSON are modules under bench/support/. `--quick`
 # shortens the timed runs; `--smoke` runs every scenario once at a small size (Bench.Config).
@@ -50,6 +55,7 @@ Fixtures.ensure([
   Fixtures.ElasticSpheres,
   Fixtures.LennardJones,
   Fixtures.LJLiquid,
+  Fixtures.NBody,
   Fixtures.Langevin,
   Fixtures.Evaporation,
   Fixtures.WolfSheep
@@ -83,7 +89,8 @@ defmodule Bench do
     Scenarios.LJCluster,
     Scenarios.Langevin,
     Scenarios.Evaporation,
-    Scenarios.WolfSheep
+    Scenarios.WolfSheep,
+    Scenarios.Observe
   ]
 
   @flops [

@@ -14,8 +14,81 @@
 namespace brz {
 namespace {
 
+// UNIFORM and NORMAL of one pair (docs/program.md, "Random numbers").
 template <class T>
-using PairEvaluator = ScalarPairEvaluator<T, ExclusiveArgs<T>>;
+T draw(const RandomArgs& r, Op op, uint16_t site, uint32_t c0, uint32_t c1) {
+  const Philox4x32 w = philox4x32_10(
+      Philox4x32{c0, c1, static_cast<uint32_t>(r.step), static_cast<uint32_t>(r.step >> 32)},
+      PhiloxKey{r.seed, r.rule_bits | site});
+  if constexpr (sizeof(T) == 8) {
+    const double u = uniform_f64(w.x0, w.x1);
+    return op == Op::UNIFORM ? u : normal_f64(u, uniform_f64(w.x2, w.x3));
+  } else {
+    const float u = uniform_f32(w.x0);
+    return op == Op::UNIFORM ? u : normal_f32(u, uniform_f32(w.x1));
+  }
+}
+
+// Registers of one pair, evaluated level by level: uniform ops once, outer ops per slot-0 row,
+// varying ops per pair.
+template <class T>
+class PairEvaluator {
+ public:
+  explicit PairEvaluator(const ExclusiveArgs<T>& a) : a_(a), regs_(a.rule->n_regs, T(0)) {}
+
+  void run(const std::vector<Instr>& ops, std::size_t ra, std::size_t rb, uint32_t c0,
+           uint32_t c1) {
+    for (const Instr& in : ops) regs_[in.dst] = value(in, ra, rb, c0, c1);
+  }
+  T reg(uint16_t r) const { return regs_[r]; }
+
+ private:
+  T value(const Instr& in, std::size_t ra, std::size_t rb, uint32_t c0, uint32_t c1) const {
+    const T* r = regs_.data();
+    switch (in.op) {
+      case Op::CONST:
+        return a_.consts[in.a];
+      case Op::PARAM:
+        return a_.params[in.a];
+      case Op::BOX:
+        return a_.params[a_.n_params + in.a];
+      case Op::LOAD:
+        return in.a == 0 ? a_.cols_a[in.b][ra] : a_.cols_b[in.b][rb];
+      case Op::UNIFORM:
+      case Op::NORMAL:
+        return draw<T>(a_.random, in.op, in.a, c0, c1);
+      case Op::STORE:
+      case Op::ACC:
+      case Op::ACCMAX:
+      case Op::ACCMIN:
+      case Op::CLAIM:
+      case Op::REMOVE:
+      case Op::SPAWN:
+      case Op::SPAWNLANE:
+        return T(0);  // write no register: never in the level lists
+#define BRZ_SC_1(NAME) return ScalarOps<T>::NAME(r[in.a]);
+#define BRZ_SC_2(NAME) return ScalarOps<T>::NAME(r[in.a], r[in.b]);
+#define BRZ_SC_3(NAME) return ScalarOps<T>::NAME(r[in.a], r[in.b], r[in.c]);
+#define BRZ_SC_Data(NAME, N)
+#define BRZ_SC_Value(NAME, N) \
+  case Op::NAME:              \
+    BRZ_SC_##N(NAME)
+#define BRZ_OP(NAME, CODE, N, KIND) BRZ_SC_##KIND(NAME, N)
+#include "brz/ops.inc"
+#undef BRZ_OP
+#undef BRZ_SC_Value
+#undef BRZ_SC_Data
+#undef BRZ_SC_3
+#undef BRZ_SC_2
+#undef BRZ_SC_1
+    }
+    return T(0);
+  }
+
+  const ExclusiveArgs<T>& a_;
+  std::vector<T> regs_;
+};
+
 template <class T>
 using ClaimCells = PairCells<T, ExclusiveArgs<T>>;
 

@@ -1,4 +1,4 @@
-// Observables: per-agent and pair reductions with the scalar evaluator (brz/observe.hpp).
+// Observables: per-agent and pair reductions over blocks of agents or pairs (brz/observe.hpp).
 #include "brz/observe.hpp"
 
 #include <omp.h>
@@ -15,7 +15,7 @@
 namespace brz {
 namespace {
 
-// What ScalarPairEvaluator and PairCells read.
+// What BlockEvaluator and PairCells read.
 template <class T>
 struct ObserveArgs {
   const Rule* rule = nullptr;
@@ -25,7 +25,6 @@ struct ObserveArgs {
   const T* consts = nullptr;
   const T* params = nullptr;
   uint32_t n_params = 0;
-  RandomArgs random;
   double reach = 0;
   double len[3] = {0, 0, 0};
 };
@@ -95,6 +94,82 @@ struct Partial {
   }
 };
 
+// Registers of a block of up to kObserveBlock agents or pairs, evaluated instruction by
+// instruction over the block (each op as ScalarOps defines it: the interpreter's meaning), so
+// that an instruction's dispatch is paid once per block and its loop can vectorise. Lane k of
+// the block is slot-0 row ia[k] and slot-1 row ib[k].
+constexpr std::size_t kObserveBlock = 256;
+
+template <class T>
+class BlockEvaluator {
+ public:
+  explicit BlockEvaluator(const ObserveArgs<T>& a)
+      : a_(a), regs_(std::size_t(a.rule->n_regs) * kObserveBlock, T(0)) {}
+
+  void run(const uint32_t* ia, const uint32_t* ib, std::size_t n) {
+    for (const Instr& in : a_.rule->instrs) {
+      T* d = out(in.dst);
+      switch (in.op) {
+        case Op::CONST:
+          std::fill(d, d + n, a_.consts[in.a]);
+          break;
+        case Op::PARAM:
+          std::fill(d, d + n, a_.params[in.a]);
+          break;
+        case Op::BOX:
+          std::fill(d, d + n, a_.params[a_.n_params + in.a]);
+          break;
+        case Op::LOAD: {
+          const T* col = in.a == 0 ? a_.cols_a[in.b] : a_.cols_b[in.b];
+          const uint32_t* rows = in.a == 0 ? ia : ib;
+          for (std::size_t k = 0; k < n; ++k) d[k] = col[rows[k]];
+          break;
+        }
+#define BRZ_BL_1(NAME)                                                   \
+  {                                                                      \
+    const T* x = reg(in.a);                                              \
+    for (std::size_t k = 0; k < n; ++k) d[k] = ScalarOps<T>::NAME(x[k]); \
+    break;                                                               \
+  }
+#define BRZ_BL_2(NAME)                                                         \
+  {                                                                            \
+    const T *x = reg(in.a), *y = reg(in.b);                                    \
+    for (std::size_t k = 0; k < n; ++k) d[k] = ScalarOps<T>::NAME(x[k], y[k]); \
+    break;                                                                     \
+  }
+#define BRZ_BL_3(NAME)                                                               \
+  {                                                                                  \
+    const T *x = reg(in.a), *y = reg(in.b), *z = reg(in.c);                          \
+    for (std::size_t k = 0; k < n; ++k) d[k] = ScalarOps<T>::NAME(x[k], y[k], z[k]); \
+    break;                                                                           \
+  }
+#define BRZ_BL_Data(NAME, N)
+#define BRZ_BL_Value(NAME, N) \
+  case Op::NAME:              \
+    BRZ_BL_##N(NAME)
+#define BRZ_OP(NAME, CODE, N, KIND) BRZ_BL_##KIND(NAME, N)
+#include "brz/ops.inc"
+#undef BRZ_OP
+#undef BRZ_BL_Value
+#undef BRZ_BL_Data
+#undef BRZ_BL_3
+#undef BRZ_BL_2
+#undef BRZ_BL_1
+        default:
+          break;  // lane writes, lifecycle, CLAIM, draws: rejected by check()
+      }
+    }
+  }
+
+  const T* reg(uint16_t r) const { return regs_.data() + std::size_t(r) * kObserveBlock; }
+
+ private:
+  T* out(uint16_t r) { return regs_.data() + std::size_t(r) * kObserveBlock; }
+
+  const ObserveArgs<T>& a_;
+  std::vector<T> regs_;
+};
+
 template <class T>
 ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSpec& s,
                           int threads) {
@@ -139,36 +214,40 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
   const int team = std::max(1, std::min<int>(threads, int(n_chunks)));
 #pragma omp parallel num_threads(team) if (team > 1)
   {
-    ScalarPairEvaluator<T, ObserveArgs<T>> ev(a);
-    ev.run(r.uniform_ops, 0, 0, 0, 0);
-    double v[3];
-    const auto value = [&](Partial& p) {
-      for (uint32_t c = 0; c < s.width; ++c) v[c] = double(ev.reg(s.regs[c]));
-      p.add(s.reduce, v, s.width);
+    BlockEvaluator<T> ev(a);
+    uint32_t ia[kObserveBlock], ib[kObserveBlock];
+    std::size_t n = 0;
+    // Evaluates the pending block into p, in lane order.
+    const auto flush = [&](Partial& p) {
+      if (n == 0) return;
+      ev.run(ia, ib, n);
+      double v[3];
+      for (std::size_t k = 0; k < n; ++k) {
+        for (uint32_t c = 0; c < s.width; ++c) v[c] = double(ev.reg(s.regs[c])[k]);
+        p.add(s.reduce, v, s.width);
+      }
+      n = 0;
+    };
+    const auto push = [&](Partial& p, std::size_t ra, std::size_t rb) {
+      ia[n] = uint32_t(ra);
+      ib[n] = uint32_t(rb);
+      if (++n == kObserveBlock) flush(p);
     };
 #pragma omp for schedule(dynamic, 1)
     for (std::size_t chunk = 0; chunk < n_chunks; ++chunk) {
       Partial& p = partial[chunk];
       const std::size_t end = std::min(a.n_a, (chunk + 1) * kObserveChunk);
       for (std::size_t ra = chunk * kObserveChunk; ra < end; ++ra) {
-        if (!pair) {
-          ev.run(r.varying_ops, ra, 0, 0, 0);
-          value(p);
-          continue;
-        }
-        ev.run(r.outer_ops, ra, 0, 0, 0);
-        const auto visit = [&](std::size_t rb) {
-          ev.run(r.varying_ops, ra, rb, 0, 0);
-          value(p);
-        };
-        if (use_cells) {
+        if (!pair)
+          push(p, ra, 0);
+        else if (use_cells)
           cells.around(ra, [&](std::size_t rb) {
-            if (!same || rb > ra) visit(rb);
+            if (!same || rb > ra) push(p, ra, rb);
           });
-        } else {
-          for (std::size_t rb = same ? ra + 1 : 0; rb < a.n_b; ++rb) visit(rb);
-        }
+        else
+          for (std::size_t rb = same ? ra + 1 : 0; rb < a.n_b; ++rb) push(p, ra, rb);
       }
+      flush(p);
     }
   }
   Partial total(s.reduce);

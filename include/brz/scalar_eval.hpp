@@ -1,5 +1,6 @@
-// The scalar evaluator of a pair rule and its cells, shared by the sweeps that evaluate one pair
-// at a time: exclusive pair rules (c_src/exclusive.cpp) and observables (c_src/observe.cpp).
+// The meaning of each op on scalars and the cells of a pair rule's cutoff, shared by the sweeps
+// that evaluate pairs outside the vectorised interpreter: exclusive pair rules
+// (c_src/exclusive.cpp) and observables (c_src/observe.cpp).
 #pragma once
 
 #include <algorithm>
@@ -8,8 +9,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "brz/interpreter.hpp"
-#include "brz/philox.hpp"
 #include "brz/program.hpp"
 
 namespace brz {
@@ -51,87 +50,11 @@ struct ScalarOps {
   static T SELECT(T a, T b, T c) { return a == T(0) ? c : b; }
 };
 
-/// UNIFORM and NORMAL of one pair (docs/program.md, "Random numbers").
-template <class T>
-T draw(const RandomArgs& r, Op op, uint16_t site, uint32_t c0, uint32_t c1) {
-  const Philox4x32 w = philox4x32_10(
-      Philox4x32{c0, c1, static_cast<uint32_t>(r.step), static_cast<uint32_t>(r.step >> 32)},
-      PhiloxKey{r.seed, r.rule_bits | site});
-  if constexpr (sizeof(T) == 8) {
-    const double u = uniform_f64(w.x0, w.x1);
-    return op == Op::UNIFORM ? u : normal_f64(u, uniform_f64(w.x2, w.x3));
-  } else {
-    const float u = uniform_f32(w.x0);
-    return op == Op::UNIFORM ? u : normal_f32(u, uniform_f32(w.x1));
-  }
-}
-
-/// Registers of one pair, evaluated level by level: uniform ops once, outer ops per slot-0 row,
-/// varying ops per pair. `Args` holds the rule, its columns (cols_a, cols_b), consts, params
-/// (n_params values, then the box edges) and random (ExclusiveArgs, ObserveArgs).
-template <class T, class Args>
-class ScalarPairEvaluator {
- public:
-  explicit ScalarPairEvaluator(const Args& a) : a_(a), regs_(a.rule->n_regs, T(0)) {}
-
-  void run(const std::vector<Instr>& ops, std::size_t ra, std::size_t rb, uint32_t c0,
-           uint32_t c1) {
-    for (const Instr& in : ops) regs_[in.dst] = value(in, ra, rb, c0, c1);
-  }
-  T reg(uint16_t r) const { return regs_[r]; }
-
- private:
-  T value(const Instr& in, std::size_t ra, std::size_t rb, uint32_t c0, uint32_t c1) const {
-    const T* r = regs_.data();
-    switch (in.op) {
-      case Op::CONST:
-        return a_.consts[in.a];
-      case Op::PARAM:
-        return a_.params[in.a];
-      case Op::BOX:
-        return a_.params[a_.n_params + in.a];
-      case Op::LOAD:
-        return in.a == 0 ? a_.cols_a[in.b][ra] : a_.cols_b[in.b][rb];
-      case Op::UNIFORM:
-      case Op::NORMAL:
-        return draw<T>(a_.random, in.op, in.a, c0, c1);
-      case Op::STORE:
-      case Op::ACC:
-      case Op::ACCMAX:
-      case Op::ACCMIN:
-      case Op::CLAIM:
-      case Op::REMOVE:
-      case Op::SPAWN:
-      case Op::SPAWNLANE:
-        return T(0);  // write no register: never in the level lists
-#define BRZ_SC_1(NAME) return ScalarOps<T>::NAME(r[in.a]);
-#define BRZ_SC_2(NAME) return ScalarOps<T>::NAME(r[in.a], r[in.b]);
-#define BRZ_SC_3(NAME) return ScalarOps<T>::NAME(r[in.a], r[in.b], r[in.c]);
-#define BRZ_SC_Data(NAME, N)
-#define BRZ_SC_Value(NAME, N) \
-  case Op::NAME:              \
-    BRZ_SC_##N(NAME)
-#define BRZ_OP(NAME, CODE, N, KIND) BRZ_SC_##KIND(NAME, N)
-#include "brz/ops.inc"
-#undef BRZ_OP
-#undef BRZ_SC_Value
-#undef BRZ_SC_Data
-#undef BRZ_SC_3
-#undef BRZ_SC_2
-#undef BRZ_SC_1
-    }
-    return T(0);
-  }
-
-  const Args& a_;
-  std::vector<T> regs_;
-};
-
 /// Cells of edge >= reach over the cutoff positions of both slots: the slot-1 rows of each cell,
 /// and for a slot-0 row the distinct cells around it. Axes with fewer than 3 cells (and any axis
 /// of a world whose positions are not all finite) are one cell, so a pair is never visited
-/// twice. `Args` as ScalarPairEvaluator's, with n_a, n_b, reach and len (box edge per periodic
-/// axis, 0 when open).
+/// twice. `Args` holds the rule, its columns (cols_a, cols_b), n_a, n_b, reach and len (box edge
+/// per periodic axis, 0 when open): ExclusiveArgs, ObserveArgs.
 template <class T, class Args>
 class PairCells {
  public:
