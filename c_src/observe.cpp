@@ -9,6 +9,7 @@
 #include <string>
 
 #include "brz/error.hpp"
+#include "brz/interpreter.hpp"
 #include "brz/interval.hpp"
 #include "brz/scalar_eval.hpp"
 
@@ -69,17 +70,32 @@ struct Partial {
     std::fill(value, value + 3, start);
   }
 
-  void add(ObserveReduce reduce, const double* v, uint32_t width) {
-    double norm2 = 0;
+  // Adds n values, component c at v[c][0..n), in lane order.
+  template <class T>
+  void add(ObserveReduce reduce, const T* const* v, uint32_t width, std::size_t n) {
+    double check = 0;  // x - x is 0 for every finite x, NaN otherwise
     for (uint32_t c = 0; c < width; ++c) {
-      if (!std::isfinite(v[c])) finite = false;
-      norm2 += v[c] * v[c];
-      value[c] = reduce == ObserveReduce::Sum   ? value[c] + v[c]
-                 : reduce == ObserveReduce::Max ? std::max(value[c], v[c])
-                                                : std::min(value[c], v[c]);
+      const T* x = v[c];
+      double acc = value[c];
+      if (reduce == ObserveReduce::Sum)
+        for (std::size_t k = 0; k < n; ++k) acc += double(x[k]);
+      else if (reduce == ObserveReduce::Max)
+        for (std::size_t k = 0; k < n; ++k) acc = std::max(acc, double(x[k]));
+      else
+        for (std::size_t k = 0; k < n; ++k) acc = std::min(acc, double(x[k]));
+      for (std::size_t k = 0; k < n; ++k) check += double(x[k]) - double(x[k]);
+      value[c] = acc;
     }
-    magnitude += width == 1 ? std::fabs(v[0]) : std::sqrt(norm2);
-    ++count;
+    if (width == 1) {
+      for (std::size_t k = 0; k < n; ++k) magnitude += std::fabs(double(v[0][k]));
+    } else {
+      for (std::size_t k = 0; k < n; ++k) {
+        const double x = v[0][k], y = v[1][k], z = v[2][k];
+        magnitude += std::sqrt(x * x + y * y + z * z);
+      }
+    }
+    if (!(check == 0)) finite = false;
+    count += n;
   }
 
   void merge(ObserveReduce reduce, const Partial& p, uint32_t width) {
@@ -108,7 +124,8 @@ class BlockEvaluator {
 
   void run(const uint32_t* ia, const uint32_t* ib, std::size_t n) {
     for (const Instr& in : a_.rule->instrs) {
-      T* d = out(in.dst);
+      // SSA: an instruction's register is none of its operands, so the loops may vectorise.
+      T* __restrict d = out(in.dst);
       switch (in.op) {
         case Op::CONST:
           std::fill(d, d + n, a_.consts[in.a]);
@@ -127,21 +144,21 @@ class BlockEvaluator {
         }
 #define BRZ_BL_1(NAME)                                                   \
   {                                                                      \
-    const T* x = reg(in.a);                                              \
+    const T* __restrict x = reg(in.a);                                   \
     for (std::size_t k = 0; k < n; ++k) d[k] = ScalarOps<T>::NAME(x[k]); \
     break;                                                               \
   }
 #define BRZ_BL_2(NAME)                                                         \
   {                                                                            \
-    const T *x = reg(in.a), *y = reg(in.b);                                    \
+    const T* __restrict x = reg(in.a), * __restrict y = reg(in.b);             \
     for (std::size_t k = 0; k < n; ++k) d[k] = ScalarOps<T>::NAME(x[k], y[k]); \
     break;                                                                     \
   }
-#define BRZ_BL_3(NAME)                                                               \
-  {                                                                                  \
-    const T *x = reg(in.a), *y = reg(in.b), *z = reg(in.c);                          \
-    for (std::size_t k = 0; k < n; ++k) d[k] = ScalarOps<T>::NAME(x[k], y[k], z[k]); \
-    break;                                                                           \
+#define BRZ_BL_3(NAME)                                                                         \
+  {                                                                                            \
+    const T* __restrict x = reg(in.a), * __restrict y = reg(in.b), * __restrict z = reg(in.c); \
+    for (std::size_t k = 0; k < n; ++k) d[k] = ScalarOps<T>::NAME(x[k], y[k], z[k]);           \
+    break;                                                                                     \
   }
 #define BRZ_BL_Data(NAME, N)
 #define BRZ_BL_Value(NAME, N) \
@@ -199,6 +216,12 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
   a.n_params = obs.n_params();
   PairCells<T, ObserveArgs<T>> cells;
   bool use_cells = false;
+  // With cells, the candidate pairs at squared distance >= cut2 (in double, minimum images on
+  // periodic axes) are skipped as the engine's neighbour sweeps skip them: their value is the
+  // else branch's 0.0 (docs/engine.md, "Observables").
+  double cut2 = 0, len[3] = {0, 0, 0}, inv_len[3] = {0, 0, 0};
+  const T* pos_a[3] = {};
+  const T* pos_b[3] = {};
   if (pair && r.has_cutoff) {
     const std::optional<Interval> iv =
         register_interval<T>(w, r, r.cutoff_reg, consts.data(), params.data(), threads, 50000);
@@ -206,8 +229,23 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
       a.reach = iv->hi;
       for (int d = 0; d < 3; ++d) a.len[d] = obs.periodic_axis(d) ? w.box().len[d] : 0.0;
       use_cells = cells.build(a);
+      cut2 = a.reach * a.reach;
+      for (int d = 0; d < 3; ++d) {
+        len[d] = a.len[d];
+        inv_len[d] = len[d] > 0 ? 1.0 / len[d] : 0.0;
+        pos_a[d] = cols_a[r.cutoff_lane_a + d];
+        pos_b[d] = cols_b[r.cutoff_lane_b + d];
+      }
     }
   }
+  const auto near = [&](std::size_t ra, std::size_t rb) {
+    double s = 0;
+    for (int d = 0; d < 3; ++d) {
+      const double x = min_image(double(pos_b[d][rb]) - double(pos_a[d][ra]), len[d], inv_len[d]);
+      s += x * x;
+    }
+    return s < cut2;
+  };
 
   const std::size_t n_chunks = (a.n_a + kObserveChunk - 1) / kObserveChunk;
   std::vector<Partial> partial(n_chunks, Partial(s.reduce));
@@ -221,11 +259,9 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
     const auto flush = [&](Partial& p) {
       if (n == 0) return;
       ev.run(ia, ib, n);
-      double v[3];
-      for (std::size_t k = 0; k < n; ++k) {
-        for (uint32_t c = 0; c < s.width; ++c) v[c] = double(ev.reg(s.regs[c])[k]);
-        p.add(s.reduce, v, s.width);
-      }
+      const T* v[3];
+      for (uint32_t c = 0; c < s.width; ++c) v[c] = ev.reg(s.regs[c]);
+      p.add(s.reduce, v, s.width, n);
       n = 0;
     };
     const auto push = [&](Partial& p, std::size_t ra, std::size_t rb) {
@@ -242,7 +278,7 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
           push(p, ra, 0);
         else if (use_cells)
           cells.around(ra, [&](std::size_t rb) {
-            if (!same || rb > ra) push(p, ra, rb);
+            if ((!same || rb > ra) && near(ra, rb)) push(p, ra, rb);
           });
         else
           for (std::size_t rb = same ? ra + 1 : 0; rb < a.n_b; ++rb) push(p, ra, rb);
