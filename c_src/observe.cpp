@@ -247,7 +247,13 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
     return s < cut2;
   };
 
-  const std::size_t n_chunks = (a.n_a + kObserveChunk - 1) / kObserveChunk;
+  // A same-type pair's slot 0 is the agent of lower caller index, as in the Elixir backend,
+  // whatever the storage order.
+  const uint32_t* agent = same ? w.agents(r.type_a) : nullptr;
+  // Chunks of slot-0 rows, or of cells for a same-type rule over cells (a half stencil).
+  const bool by_cell = same && use_cells;
+  const std::size_t units = by_cell ? cells.n_cells() : a.n_a;
+  const std::size_t n_chunks = (units + kObserveChunk - 1) / kObserveChunk;
   std::vector<Partial> partial(n_chunks, Partial(s.reduce));
   const int team = std::max(1, std::min<int>(threads, int(n_chunks)));
 #pragma omp parallel num_threads(team) if (team > 1)
@@ -265,6 +271,7 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
       n = 0;
     };
     const auto push = [&](Partial& p, std::size_t ra, std::size_t rb) {
+      if (agent != nullptr && agent[rb] < agent[ra]) std::swap(ra, rb);
       ia[n] = uint32_t(ra);
       ib[n] = uint32_t(rb);
       if (++n == kObserveBlock) flush(p);
@@ -272,16 +279,20 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
 #pragma omp for schedule(dynamic, 1)
     for (std::size_t chunk = 0; chunk < n_chunks; ++chunk) {
       Partial& p = partial[chunk];
-      const std::size_t end = std::min(a.n_a, (chunk + 1) * kObserveChunk);
-      for (std::size_t ra = chunk * kObserveChunk; ra < end; ++ra) {
-        if (!pair)
-          push(p, ra, 0);
+      const std::size_t end = std::min(units, (chunk + 1) * kObserveChunk);
+      for (std::size_t u = chunk * kObserveChunk; u < end; ++u) {
+        if (by_cell)
+          cells.half_pairs(u, [&](std::size_t ra, std::size_t rb) {
+            if (near(ra, rb)) push(p, ra, rb);
+          });
+        else if (!pair)
+          push(p, u, 0);
         else if (use_cells)
-          cells.around(ra, [&](std::size_t rb) {
-            if ((!same || rb > ra) && near(ra, rb)) push(p, ra, rb);
+          cells.around(u, [&](std::size_t rb) {
+            if (near(u, rb)) push(p, u, rb);
           });
         else
-          for (std::size_t rb = same ? ra + 1 : 0; rb < a.n_b; ++rb) push(p, ra, rb);
+          for (std::size_t rb = same ? u + 1 : 0; rb < a.n_b; ++rb) push(p, u, rb);
       }
       flush(p);
     }

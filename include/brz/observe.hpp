@@ -32,8 +32,9 @@ struct ObserveResult {
   bool finite = true;    // false when some value was NaN or infinite
 };
 
-/// Rows of slot 0 per chunk: every chunk reduces into its own partial result, and the partial
-/// results combine in chunk order, so a sum does not depend on the number of threads.
+/// Rows of slot 0 (cells, for a same-type pair observable with a cutoff) per chunk: every chunk
+/// reduces into its own partial result, and the partial results combine in chunk order, so a
+/// sum does not depend on the number of threads.
 constexpr std::size_t kObserveChunk = 256;
 
 /// Evaluates `specs` over `world`. `observables` must have the world program's agent types

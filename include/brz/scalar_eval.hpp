@@ -125,6 +125,41 @@ class PairCells {
         }
   }
 
+  /// The number of cells.
+  std::size_t n_cells() const noexcept { return start_.size() - 1; }
+
+  /// Same-type rules (slot-1 rows are slot-0 rows): calls f(i, j) once for every unordered pair
+  /// of rows within `cell` and between `cell` and each of its forward neighbours (offsets after
+  /// (0, 0, 0) in (dz, dy, dx) order, a half stencil): over every cell, each pair of rows in
+  /// neighbouring cells once.
+  template <class F>
+  void half_pairs(std::size_t cell, F f) const {
+    const std::size_t k[3] = {cell % n_[0], cell / n_[0] % n_[1], cell / (n_[0] * n_[1])};
+    for (std::size_t q = start_[cell]; q < start_[cell + 1]; ++q)
+      for (std::size_t q2 = q + 1; q2 < start_[cell + 1]; ++q2) f(rows_[q], rows_[q2]);
+    for (int dz = 0; dz <= 1; ++dz)
+      for (int dy = dz == 0 ? 0 : -1; dy <= 1; ++dy)
+        for (int dx = dz == 0 && dy == 0 ? 1 : -1; dx <= 1; ++dx) {
+          const long off[3] = {dx, dy, dz};
+          std::size_t c[3] = {0, 0, 0};
+          bool inside = true;
+          for (int d = 0; d < 3 && inside; ++d) {
+            const long n = long(n_[d]), v = long(k[d]) + off[d];
+            if (n == 1)
+              inside = off[d] == 0;
+            else if (len_[d] > 0)
+              c[d] = std::size_t((v + n) % n);  // periodic: 3 or more cells, all distinct
+            else if ((inside = v >= 0 && v < n))
+              c[d] = std::size_t(v);
+          }
+          if (!inside) continue;
+          const std::size_t other = (c[2] * n_[1] + c[1]) * n_[0] + c[0];
+          for (std::size_t q = start_[cell]; q < start_[cell + 1]; ++q)
+            for (std::size_t q2 = start_[other]; q2 < start_[other + 1]; ++q2)
+              f(rows_[q], rows_[q2]);
+        }
+  }
+
  private:
   std::size_t coord(const T* const* p, std::size_t row, int d) const {
     if (n_[d] == 1) return 0;
