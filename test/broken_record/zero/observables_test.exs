@@ -9,6 +9,7 @@ defmodule BrokenRecord.Zero.ObservablesTest do
   alias BrokenRecord.Zero.{Trajectory, World}
   alias BrokenRecord.Zero.ObservableSystems.{Gas, PeriodicGas, Plasma}
   alias BrokenRecord.Zero.ConservationSystems.Monitored.TwoBody
+  alias BrokenRecord.Zero.Fixtures.LJLiquid
 
   @moduletag :native
 
@@ -82,6 +83,42 @@ defmodule BrokenRecord.Zero.ObservablesTest do
         |> Enum.sum()
 
       assert_close(native.lj, lj, 1.0e-10)
+    end
+
+    test "the LJ liquid after steps (rows sorted by cell natively): pe and temperature" do
+      {atoms, edge} = lj_liquid(6, 0.8442, 1.44, 3)
+      state = %{atoms: atoms, box: {edge, edge, edge}}
+      rules = [:half_kick, :drift, :lj_force, :half_kick_2]
+
+      world =
+        LJLiquid
+        |> World.new(state, backend: :native)
+        |> World.step(steps: 20, dt: 0.005, rules: rules)
+
+      assert World.info(world).neighbour_builds > 0
+      native = World.observe(world, [:pe, :temperature, :kinetic_energy])
+      moved = World.to_state(world)
+
+      elixir =
+        LJLiquid
+        |> World.new(moved, backend: :interpreted)
+        |> World.observe([:pe, :temperature, :kinetic_energy])
+
+      assert_agree(native, elixir, 1.0e-11)
+
+      # The pe observable is the lj_energy rule's per-atom halves summed.
+      halves =
+        LJLiquid
+        |> World.new(moved, backend: :native)
+        |> World.step(steps: 1, rules: [:clear_pe, :lj_energy])
+        |> World.column(:atoms, :pe)
+        |> floats()
+        |> Enum.sum()
+
+      assert_close(native.pe, halves, 1.0e-11)
+      # mass defaults to 1.
+      ke = moved.atoms |> Enum.map(&(0.5 * dot(&1.velocity, &1.velocity))) |> Enum.sum()
+      assert_close(native.temperature, 2 * ke / (3 * 864 - 3), 1.0e-11)
     end
 
     test "f32 worlds reduce in f64 from f32 values" do
