@@ -35,6 +35,11 @@
 # deaths), per step and per agent-step (Bench.Scenarios.WolfSheep). The progress scenario times
 # the LJ liquid with `progress:` against the same run without (Bench.Scenarios.Progress).
 #
+# The observe scenario times the energy monitor on 2,000 gravitating bodies with its potential
+# evaluated by the engine against the all-pairs evaluation in Elixir it replaced, and the LJ
+# liquid streamed with temperature and pe every 100 steps against the same steps unobserved
+# (Bench.Scenarios.Observe).
+#
 # The systems are the shared fixtures (examples/systems/); the scenarios, measurement, C++
 # reference, LAMMPS, tables, targets and JSON are modules under bench/support/. `--quick`
 # shortens the timed runs; `--smoke` runs every scenario once at a small size (Bench.Config).
@@ -51,6 +56,7 @@ Fixtures.ensure([
   Fixtures.ElasticSpheres,
   Fixtures.LennardJones,
   Fixtures.LJLiquid,
+  Fixtures.NBody,
   Fixtures.Langevin,
   Fixtures.Evaporation,
   Fixtures.WolfSheep
@@ -85,7 +91,8 @@ defmodule Bench do
     Scenarios.Langevin,
     Scenarios.Evaporation,
     Scenarios.WolfSheep,
-    Scenarios.Progress
+    Scenarios.Progress,
+    Scenarios.Observe
   ]
 
   @flops [

@@ -63,6 +63,7 @@ ErlNifFunc nif_funcs[] = {
     {"world_column", 5, guarded<world_column>, kDirty},
     {"world_info", 1, guarded<world_info>, 0},
     {"world_totals", 5, guarded<world_totals>, kDirty},
+    {"world_observe", 3, guarded<world_observe>, kDirty},
     {"live_worlds", 0, guarded<live_worlds_count>, 0},
     {"isa", 0, guarded<isa>, 0},
 };

@@ -7,14 +7,17 @@ defmodule Bench.Row do
       `:collisions`, `:all_pairs`, `:lj_liquid` (LAMMPS's bench/in.lj, periodic),
       `:lj_cluster` (a free cluster), `:langevin` (a thermostat step with random numbers),
       `:evaporation` (agents removed and spawned every step), `:wolf_sheep` (predators,
-      prey and grass: exclusive pair rules, births and deaths) or `:progress` (the LJ liquid
-      with and without `progress:`);
+      prey and grass: exclusive pair rules, births and deaths), `:progress` (the LJ liquid
+      with and without `progress:`) or `:observe` (the energy monitor, and a run sampled by
+      `World.stream/2`);
     * `n`: the number of agents;
     * `contender`: `:native`, `:native_no_noise` (the Langevin step without its noise),
       `:native_no_lifecycle` (the evaporation gas without its removals and spawns),
       `:native_lean` (the evaporation drift with the removals and spawns, no interaction),
       `:native_drift_only` (the evaporation drift alone), `:native_progress` (the run with
-      `progress:` a function that does nothing),
+      `progress:` a function that does nothing), `:native_observed` (sampled by
+      `World.stream/2`), `:monitor_native`, `:monitor_elixir_all_pairs` (the energy monitor
+      with its potential in the engine, or over all pairs in Elixir),
       `:elixir` (the pure-Elixir backend), `:micro_kernel`,
       `:cpp_reference`, `:cpp_all_j`, `:cpp_i_lt_j`, `:cpp_canonical_all_j` (hand-written C++),
       `:lammps` (for `:lj_liquid` with `ranks`, 1 or 2, and `neigh`, `:every_20_check_no` or
@@ -92,6 +95,9 @@ defmodule Bench.Row do
   def contender_label(:native_lean), do: "native, drift + lifecycle"
   def contender_label(:native_drift_only), do: "native, drift only"
   def contender_label(:native_progress), do: "native, progress: fun"
+  def contender_label(:native_observed), do: "native, observed"
+  def contender_label(:monitor_native), do: "monitor, native"
+  def contender_label(:monitor_elixir_all_pairs), do: "monitor, Elixir pairs"
   def contender_label(:elixir), do: "elixir"
   def contender_label(:micro_kernel), do: "C++ micro-kernel"
   def contender_label(:cpp_reference), do: "C++ reference"

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "brz/executor.hpp"
+#include "brz/observe.hpp"
 #include "brz/rule_path.hpp"
 #include "brz/totals.hpp"
 #include "nif/atoms.hpp"
@@ -218,6 +219,60 @@ ERL_NIF_TERM world_totals(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
                         {atom::angular_momentum, encode(env, t.angular_momentum)},
                         {atom::angular_momentum_scale, encode(env, t.angular_momentum_scale)},
                         {atom::kinetic, encode(env, t.kinetic)}});
+}
+
+// world_observe(world, program, specs): program a program resource of observables, specs a
+// list of {rule, [value registers], reduce} (reduce 0 sum, 1 min, 2 max; one or three
+// registers). Returns per spec {count, [values], magnitude} (values nil for an empty min or
+// max), or nil when a value was not finite.
+ERL_NIF_TERM world_observe(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  const ProgramRes* pr = get_program(env, argv[1]);
+  constexpr std::size_t kMaxObservables = 65536;
+  const auto items = list_items(env, argv[2], kMaxObservables);
+  if (!items) throw ArgumentError("world_observe: specs must be a list of {rule, [regs], reduce}");
+  std::vector<brz::ObserveSpec> specs;
+  for (ERL_NIF_TERM item : *items) {
+    const auto [rule, regs_term, reduce] =
+        decode<Tuple<3>>(env, item, "world_observe: a spec must be {rule, [regs], reduce}");
+    brz::ObserveSpec s;
+    s.rule = decode<unsigned>(env, rule, "world_observe: rule must be a non-negative integer");
+    const auto regs = list_items(env, regs_term, 3);
+    if (!regs || (regs->size() != 1 && regs->size() != 3))
+      throw ArgumentError("world_observe: regs must be a list of 1 or 3 registers");
+    s.width = uint32_t(regs->size());
+    for (uint32_t c = 0; c < s.width; ++c) {
+      const unsigned reg = decode<unsigned>(env, (*regs)[c], "world_observe: bad register");
+      if (reg > 0xFFFF) throw ArgumentError("world_observe: register out of range");
+      s.regs[c] = uint16_t(reg);
+    }
+    const unsigned r = decode<unsigned>(env, reduce, "world_observe: reduce must be 0, 1 or 2");
+    if (r > 2) throw ArgumentError("world_observe: reduce must be 0, 1 or 2");
+    s.reduce = brz::ObserveReduce(r);
+    specs.push_back(s);
+  }
+  WorldLock lock(w);
+  if (!lock.owned()) return atom::busy;
+  const std::vector<brz::ObserveResult> results = brz::observe(*w->world, *pr->prog, specs, 0);
+  std::vector<ERL_NIF_TERM> out;
+  for (std::size_t k = 0; k < results.size(); ++k) {
+    const brz::ObserveResult& r = results[k];
+    // An empty min or max has no value; an overflowing sum is as non-finite as its terms.
+    const bool empty = r.count == 0 && specs[k].reduce != brz::ObserveReduce::Sum;
+    bool finite = r.finite && std::isfinite(r.magnitude);
+    for (uint32_t c = 0; c < specs[k].width; ++c)
+      finite = finite && (empty || std::isfinite(r.value[c]));
+    if (!finite) {
+      out.push_back(atom::nil);
+      continue;
+    }
+    std::vector<ERL_NIF_TERM> values;
+    for (uint32_t c = 0; c < specs[k].width; ++c)
+      values.push_back(empty ? atom::nil : encode(env, r.value[c]));
+    out.push_back(enif_make_tuple3(env, encode(env, ErlNifUInt64(r.count)), make_list(env, values),
+                                   encode(env, r.magnitude)));
+  }
+  return make_list(env, out);
 }
 
 ERL_NIF_TERM live_worlds_count(ErlNifEnv* env, int, const ERL_NIF_TERM*) {

@@ -3,7 +3,8 @@
 # half_kick, drift (which also clears the force accumulator), lj_force, half_kick_2) in a
 # periodic box. The state names the box under `:box` (edge lengths `{lx, ly, lz}` or corners
 # `{{xlo, ylo, zlo}, {xhi, yhi, zhi}}`); `a.position - b.position` in the pair rules is the
-# minimum-image displacement. lj_energy gives each atom half of each pair energy.
+# minimum-image displacement. lj_energy gives each atom half of each pair energy; the observable
+# pe is the same energy summed over pairs without writing a field (World.observe/2).
 use BrokenRecord.Zero
 
 defsystem BrokenRecord.Zero.Fixtures.LJLiquid do
@@ -15,6 +16,8 @@ defsystem BrokenRecord.Zero.Fixtures.LJLiquid do
       field :velocity, :vec3
       field :force, :vec3, default: {0.0, 0.0, 0.0}
       field :pe, :float, default: 0.0
+      # For the built-in observables (kinetic energy, temperature): the atoms' mass is 1.
+      field :mass, :float, default: 1.0
     end
   end
 
@@ -74,6 +77,18 @@ defsystem BrokenRecord.Zero.Fixtures.LJLiquid do
         a.pe = a.pe + e
         b.pe = b.pe + e
       end
+    end
+  end
+
+  observable pe(a: Atom, b: Atom) do
+    d = a.position - b.position
+    r2 = dot(d, d)
+
+    if r2 < 6.25 do
+      ir6 = 1 / (r2 * r2 * r2)
+      ir6 * (4 * ir6 - 4)
+    else
+      0.0
     end
   end
 end

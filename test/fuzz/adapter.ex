@@ -73,6 +73,10 @@ defmodule BrokenRecord.Zero.Fuzz.Adapter do
   def totals(world, type, mass, velocity, position),
     do: [{:world_totals, [world, type, mass, velocity, position]}]
 
+  @doc "Observables of `program` (a program resource) over a world."
+  @spec observe(term, term, term) :: [call]
+  def observe(world, program, specs), do: [{:world_observe, [world, program, specs]}]
+
   @doc "Per-world options."
   @spec set_options(term, term) :: [call]
   def set_options(world, options), do: [{:world_set_options, [world, options]}]

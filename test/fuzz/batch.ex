@@ -517,6 +517,7 @@ defmodule BrokenRecord.Zero.Fuzz.Batch do
            {14, :to_state},
            {12, :column},
            {8, :totals},
+           {4, :observe},
            {6, :info},
            {10, :concurrent}
          ]) do
@@ -536,6 +537,9 @@ defmodule BrokenRecord.Zero.Fuzz.Batch do
       :totals ->
         {t, m, v, p} = Programs.totals_args(w.raw.lanes)
         nif(:b, Adapter.totals(w.ref, t, m, v, p))
+
+      :observe ->
+        nif(:b, Adapter.observe(w.ref, w.program, Programs.observe_specs(w.raw.rules)))
 
       :info ->
         nif(:b, Adapter.info(w.ref, w.program))

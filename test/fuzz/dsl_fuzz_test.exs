@@ -256,8 +256,8 @@ defmodule BrokenRecord.Zero.DSLFuzz do
 
   defp potential(env) do
     header = [a: :Particle, b: :Particle]
-    # a potential cannot draw random numbers
-    env = env |> with_header(header) |> Map.put(:random, false)
+    # a potential cannot draw random numbers, read params (dt included) or write fields
+    env = env |> with_header(header) |> Map.merge(%{random: false, scalars: [], measure: true})
     {body, env} = statements(Enum.random(0..2), 1, env)
     value = typed(:float, 3, env)
     name = {:pe, [], [params(header)]}
@@ -288,6 +288,9 @@ defmodule BrokenRecord.Zero.DSLFuzz do
       {statement(1), env}
     else
       case :rand.uniform(if depth > 0, do: 10, else: 8) do
+        n when n in 4..6 and is_map_key(env, :measure) ->
+          {quote(do: x = 1.0), bind(env, :x, :float)}
+
         n when n <= 3 ->
           type = Enum.random([:float, :float, :vec3, :int])
           name = Enum.random([:x, :y, :d, :u, :speed, :r2])

@@ -1048,5 +1048,20 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
     {t, lane.(1), lane.(3), lane.(3)}
   end
 
+  @doc """
+  Specs for `world_observe`: `{rule, registers, reduce}`, mostly in range for the program's
+  rules (which the engine accepts only when they write no lane), now and then not.
+  """
+  @spec observe_specs([map]) :: [tuple]
+  def observe_specs(rules) do
+    for _ <- 1..:rand.uniform(3) do
+      rule = :rand.uniform(length(rules) + 1) - 1
+      n_regs = rules |> Enum.at(rule, %{n_regs: 4}) |> Map.get(:n_regs, 4)
+      width = weighted([{45, 1}, {45, 3}, {10, Enum.random([0, 2, 4])}])
+      regs = for _ <- List.duplicate(0, width), do: :rand.uniform(max(n_regs, 1) + 1) - 1
+      {rule, regs, weighted([{90, :rand.uniform(3) - 1}, {10, Enum.random([3, -1, :sum])}])}
+    end
+  end
+
   defp a <<< b, do: Bitwise.bsl(a, b)
 end

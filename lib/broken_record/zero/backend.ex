@@ -17,7 +17,7 @@ defmodule BrokenRecord.Zero.Backend do
       :interpreted
   """
 
-  alias BrokenRecord.Zero.{CompiledSystem, Env, NIF, Options}
+  alias BrokenRecord.Zero.{CompiledSystem, Env, NIF, Observables, Options}
   alias BrokenRecord.Zero.IR.Agent
 
   @typedoc "A backend's name."
@@ -96,6 +96,13 @@ defmodule BrokenRecord.Zero.Backend do
   has (`BrokenRecord.Zero.Conservation.Monitor`).
   """
   @callback totals(CompiledSystem.t(), world, Agent.t()) :: %{atom => sum | nil}
+
+  @doc """
+  The raw reductions of compiled observables over the world (`BrokenRecord.Zero.Observables`),
+  by observable index; the world is left as it is.
+  """
+  @callback observe(CompiledSystem.t(), world, [Observables.compiled()]) ::
+              %{non_neg_integer => Observables.raw()}
 
   @doc """
   The backend that the `backend:` option selects: `:auto` is `:native` when the NIF is loaded

@@ -11,6 +11,9 @@ defmodule BrokenRecord.Zero.CompiledSystem do
     * `program` - the optimised `BrokenRecord.Zero.Program`, and `program_binary` its encoding
     * `analysis` - per rule: instruction counts before/after optimisation and flops per
       application
+    * `observables` - the `observable` and `potential` declarations, compiled
+      (`BrokenRecord.Zero.Observables`), and `observables_binary` the program of their rules
+      (one program rule per observable, in this order) that the native engine evaluates
     * `space` - the declared space (`BrokenRecord.Zero.Space`), or `nil`: every axis open
     * `kernel` - the fused C++ kernel library built at compile time
       (`%{path: absolute_path, hash: cache_key, sha256: content_hash}`, see
@@ -30,7 +33,8 @@ defmodule BrokenRecord.Zero.CompiledSystem do
     program_binary: nil,
     analysis: %{},
     conservation: %{},
-    potentials: [],
+    observables: [],
+    observables_binary: nil,
     space: nil,
     kernel: nil
   ]
@@ -48,7 +52,8 @@ defmodule BrokenRecord.Zero.CompiledSystem do
           program_binary: binary | nil,
           analysis: map,
           conservation: map,
-          potentials: list,
+          observables: [BrokenRecord.Zero.Observables.compiled()],
+          observables_binary: binary | nil,
           space: BrokenRecord.Zero.Space.t() | nil,
           kernel: nil | %{path: String.t(), hash: String.t(), sha256: String.t()}
         }

@@ -13,6 +13,7 @@ defmodule BrokenRecord.Zero.Compiler do
     Cutoff,
     Lowering,
     MinimumImage,
+    Observables,
     Optimizer,
     Parser,
     Program,
@@ -34,7 +35,11 @@ defmodule BrokenRecord.Zero.Compiler do
       |> Reductions.find()
       |> MinimumImage.apply()
 
-    system = %{system | rules: Cutoff.detect(system.rules)}
+    system = %{
+      system
+      | rules: Cutoff.detect(system.rules),
+        observables: Cutoff.detect(system.observables)
+    }
 
     raw = Lowering.lower(system)
     program = Optimizer.optimize(raw)
@@ -62,19 +67,7 @@ defmodule BrokenRecord.Zero.Compiler do
     }
 
     system = %{system | conservation: Conservation.analyze(system, raw)}
-    %{system | potentials: Enum.map(system.potentials, &lower_potential(&1, system))}
-  end
-
-  defp lower_potential(potential, system) do
-    {program, reg} = Lowering.lower_potential(potential, system, system.params)
-
-    %{
-      name: potential.name,
-      line: potential.line,
-      types:
-        Enum.map(potential.agents, fn {_, type} -> CompiledSystem.agent(system, type).index end),
-      program: program,
-      value: reg
-    }
+    {observables, binary} = Observables.compile(system)
+    %{system | observables: observables, observables_binary: binary}
   end
 end

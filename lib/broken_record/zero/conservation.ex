@@ -423,7 +423,7 @@ defmodule BrokenRecord.Zero.Conservation do
   defp component_names(law), do: for(c <- ["x", "y", "z"], do: "#{law}.#{c}")
 
   defp writes_position_with_potential?(ctx, lanes) do
-    ctx.system.potentials != [] and
+    Enum.any?(ctx.system.observables, & &1.observe.energy) and
       Enum.any?(lanes, fn {slot, _, _} ->
         agent = ctx.slots |> Enum.find(&(elem(&1, 0) == slot)) |> elem(2)
 

@@ -15,6 +15,8 @@ defmodule BrokenRecord.Zero.Cutoff do
   difference is its minimum image (`BrokenRecord.Zero.MinimumImage`), which is recognised the
   same way. Outside the cutoff the body
   therefore writes nothing, so visiting only pairs closer than `c` gives the all-pairs result.
+  A pair observable summed over pairs (`BrokenRecord.Zero.Observables`) has a cutoff when its
+  value is `if <such a test> do value else 0.0 end`: beyond it a pair adds nothing.
   The result is `%{position: {field_a, field_b}, bound: typed_expr}` in the rule's `cutoff`.
   """
 
@@ -25,6 +27,21 @@ defmodule BrokenRecord.Zero.Cutoff do
   def detect(rules), do: Enum.map(rules, &%{&1 | cutoff: rule_cutoff(&1)})
 
   defp rule_cutoff(%Rule{kind: :per_agent}), do: nil
+
+  # A summed pair observable whose value is `if <distance test> do v else 0.0 end`: far pairs
+  # add zero, so visiting only the pairs closer than the bound gives the all-pairs sum.
+  defp rule_cutoff(%Rule{observe: %{reduce: :sum}, body: body, agents: [{a, _}, {b, _}]}) do
+    with {before, [{:value, _, value}]} <- Enum.split(body, -1),
+         {:call, _, {:select, [cond, _then, {:num, _, zero}]}} when zero == 0 <-
+           substitute(value, bindings(before)),
+         {:ok, cutoff} <- find_test(cond, a, b) do
+      cutoff
+    else
+      _ -> nil
+    end
+  end
+
+  defp rule_cutoff(%Rule{observe: %{}}), do: nil
 
   defp rule_cutoff(%Rule{body: body, agents: [{a, _}, {b, _}]}) do
     {before, rest} = Enum.split_while(body, &(elem(&1, 0) != :if))

@@ -44,7 +44,8 @@ defmodule BrokenRecord.Zero.DSL do
         @doc """
         Runs the system on `state` (a map from collection keys to lists of agent maps, and
         `:box` in a periodic space) and returns the new state, of the same shape; with
-        `conservation: :report`, `{state, report}`. Options:
+        `conservation: :report`, `{state, report}`; with `observe:`, `{state, samples}`
+        (both: `{state, samples, report}`). Options:
 
           * `steps` - the number of steps, an integer in `0..2^64 - 1` (default 1000);
           * `dt` - the time step, a number (default 0.01);
@@ -55,11 +56,16 @@ defmodule BrokenRecord.Zero.DSL do
           * `conservation` - `nil` (default), `:report` or `{:raise, tolerance}`: the run-time
             monitor of the declared conservation laws;
           * `seed` - the random seed, an integer in `0..2^32 - 1` (default 0);
-          * `start_step` - the index of the first step, for random streams (default 0).
+          * `start_step` - the index of the first step, for random streams (default 0);
+          * `observe` - observables to sample (names of the system's `observable`s and
+            `potential`s, built-ins such as `:temperature`, or `:all`): samples
+            `%{step: s, time: s * dt, values: %{name => value}}`, the first at the start;
+          * `every` - steps between samples, a positive integer dividing `steps` (default
+            `steps`); with `conservation: :report` the report's laws carry a `:series`.
 
         See `BrokenRecord.Zero.Runtime.simulate/3` and `docs/dsl.md`.
         """
-        @spec simulate(map, keyword) :: map | {map, map}
+        @spec simulate(map, keyword) :: map | {map, map | [map]} | {map, [map], map}
         def simulate(state, opts \\ []),
           do: BrokenRecord.Zero.Runtime.simulate(__MODULE__, state, opts)
 

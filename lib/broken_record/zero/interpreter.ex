@@ -49,10 +49,12 @@ defmodule BrokenRecord.Zero.Interpreter do
     {stores, removes |> Enum.uniq() |> Enum.sort(), children}
   end
 
-  @doc "Evaluates a rule body and returns the value of register `reg` (potentials)."
-  @spec value(Rule.t(), non_neg_integer, tuple, tuple) :: Ops.value()
-  def value(%Rule{} = rule, reg, slots, params),
-    do: rule |> run(slots, params, nil) |> elem(0) |> Map.fetch!(reg)
+  @doc "Evaluates a rule body and returns the values of registers `regs` (observables)."
+  @spec values(Rule.t(), [non_neg_integer], tuple, tuple) :: [Ops.value()]
+  def values(%Rule{} = rule, regs, slots, params) do
+    {values, _} = run(rule, slots, params, nil)
+    Enum.map(regs, &Map.fetch!(values, &1))
+  end
 
   defp run(rule, slots, params, draw) do
     consts = List.to_tuple(rule.consts)

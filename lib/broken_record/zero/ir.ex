@@ -140,6 +140,10 @@ defmodule BrokenRecord.Zero.IR do
     `%{{slot, field} => :max | :min}`.
     `exclusive` (`interaction ..., exclusive: true`): every agent takes part in at most one
     applied pair of the rule per step (`docs/dsl.md`, "Exclusive pair rules").
+    `observe` is set on observables (`observable` and `potential` blocks, whose body ends with
+    `{:value, line, expr}`): how they reduce over agents or pairs, and whether the energy
+    monitor adds them to the kinetic energy (`potential`); `builtin` is `{name, collection}`
+    for the built-ins generated per agent type (`BrokenRecord.Zero.Observables`).
     """
     defstruct [
       :name,
@@ -152,7 +156,8 @@ defmodule BrokenRecord.Zero.IR do
       cutoff: nil,
       transient_reset: false,
       reductions: %{},
-      exclusive: false
+      exclusive: false,
+      observe: nil
     ]
 
     @type t :: %__MODULE__{
@@ -166,7 +171,14 @@ defmodule BrokenRecord.Zero.IR do
             cutoff: nil | %{position: {atom, atom}, bound: BrokenRecord.Zero.IR.expr()},
             transient_reset: boolean,
             reductions: %{{atom, atom} => :max | :min},
-            exclusive: boolean
+            exclusive: boolean,
+            observe:
+              nil
+              | %{
+                  reduce: :sum | :min | :max | :mean,
+                  energy: boolean,
+                  builtin: nil | {atom, atom}
+                }
           }
   end
 

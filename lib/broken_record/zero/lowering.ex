@@ -17,7 +17,8 @@ defmodule BrokenRecord.Zero.Lowering do
   @doc "Lowers every rule of a checked system to an (unoptimised) program."
   @spec lower(CompiledSystem.t()) :: Program.t()
   def lower(%CompiledSystem{} = system) do
-    params = param_table(system.rules ++ system.potentials)
+    # Observables read no params (BrokenRecord.Zero.Types).
+    params = param_table(system.rules)
     rules = Enum.map(system.rules, &lower_rule(&1, system, params))
 
     %Program{
@@ -50,16 +51,16 @@ defmodule BrokenRecord.Zero.Lowering do
   end
 
   @doc """
-  Lowers a `potential` (whose body ends with `{:value, line, expr}`) to a program rule and the
-  register holding its value.
+  Lowers an observable (whose body ends with `{:value, line, expr}`) to a program rule and the
+  registers holding its value: one for a float, three for a vec3.
   """
-  @spec lower_potential(Rule.t(), CompiledSystem.t(), [atom]) ::
-          {Program.Rule.t(), non_neg_integer}
-  def lower_potential(%Rule{body: body} = potential, system, params) do
+  @spec lower_observable(Rule.t(), CompiledSystem.t(), [atom]) ::
+          {Program.Rule.t(), [non_neg_integer]}
+  def lower_observable(%Rule{body: body} = observable, system, params) do
     {:value, _, value} = List.last(body)
-    rule = %{potential | body: Enum.drop(body, -1) ++ [{:assign, 0, :__value__, value}]}
+    rule = %{observable | body: Enum.drop(body, -1) ++ [{:assign, 0, :__value__, value}]}
     {prog, st} = do_lower(rule, system, params)
-    {prog, Map.fetch!(st.vars, :__value__)}
+    {prog, lanes(Map.fetch!(st.vars, :__value__))}
   end
 
   @doc false
@@ -327,6 +328,9 @@ defmodule BrokenRecord.Zero.Lowering do
     {values, st} = Enum.map_reduce(args, st, &expr/2)
     call(op, values, st)
   end
+
+  # An observable's `if ... else ... end` value.
+  defp call(:select, [c, t, e], st), do: select(c, t, e, st)
 
   defp call(op, [a, b], st) when op in [:add, :sub] and is_tuple(a) and is_tuple(b),
     do: lanewise(op, a, b, st)

@@ -18,14 +18,14 @@ defmodule BrokenRecord.Zero.MinimumImage do
   alias BrokenRecord.Zero.{CompiledSystem, Space}
   alias BrokenRecord.Zero.IR.Rule
 
-  @doc "Rewrites the pair rules and pair potentials of a system with a periodic space."
+  @doc "Rewrites the pair rules and pair observables of a system with a periodic space."
   @spec apply(CompiledSystem.t()) :: CompiledSystem.t()
   def apply(%CompiledSystem{space: space} = system) do
     if Space.periodic?(space) do
       {rules, warnings} = Enum.map_reduce(system.rules, [], &rewrite_rule(&1, &2, system))
 
-      {potentials, warnings} =
-        Enum.map_reduce(system.potentials, warnings, &rewrite_rule(&1, &2, system))
+      {observables, warnings} =
+        Enum.map_reduce(system.observables, warnings, &rewrite_rule(&1, &2, system))
 
       options =
         Map.update(
@@ -35,7 +35,7 @@ defmodule BrokenRecord.Zero.MinimumImage do
           &(&1 ++ Enum.reverse(warnings))
         )
 
-      %{system | rules: rules, potentials: potentials, options: options}
+      %{system | rules: rules, observables: observables, options: options}
     else
       system
     end

@@ -171,6 +171,18 @@ defmodule BrokenRecord.Zero.NIF do
     do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """
+  Evaluates observables over a world on a dirty CPU scheduler, leaving it as it is: `program`
+  is a program resource of observables (`BrokenRecord.Zero.Observables`), `specs` a list of
+  `{rule, value_registers, reduce}` (one or three registers; reduce 0 sum, 1 min, 2 max).
+  Returns per spec `{count, values, magnitude}` (agents or pairs evaluated, the reduced values
+  in f64, `nil` for an empty min or max, and the sum of the values' magnitudes), or `nil` when a
+  value is not finite; `:busy` when another call holds the world.
+  """
+  @spec world_observe(reference, reference, [{non_neg_integer, [non_neg_integer], 0..2}]) ::
+          [{non_neg_integer, [float | nil], float} | nil] | :busy
+  def world_observe(_world, _program, _specs), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc """
   Calls `call` (a call of a world function of this module) until it returns something other
   than `:busy`. A world is used by one call at a time; a call that finds it in use returns
   `:busy` at once instead of waiting on a dirty scheduler (`docs/nif.md`, "Busy worlds"), and

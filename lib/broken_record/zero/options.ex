@@ -15,12 +15,14 @@ defmodule BrokenRecord.Zero.Options do
       ** (ArgumentError) options must be a keyword list, got: %{steps: 10}
   """
 
-  alias BrokenRecord.Zero.{Backend, CompiledSystem, Progress, Random, State}
+  alias BrokenRecord.Zero.{Backend, CompiledSystem, Observables, Progress, Random, State}
 
   @run [:steps, :dt, :rules, :params, :progress]
   @max_u64 2 ** 64 - 1
   @random [:seed, :start_step]
-  @simulate @run ++ [:backend, :conservation] ++ @random
+  @sampling [:observe, :every]
+  @simulate @run ++ [:backend, :conservation] ++ @random ++ @sampling
+  @stream @run ++ @sampling ++ [:frames]
   @world [:backend, :precision, :kernels] ++ @random
 
   @typedoc """
@@ -37,6 +39,12 @@ defmodule BrokenRecord.Zero.Options do
           progress: Progress.option(),
           continues: boolean
         }
+
+  @typedoc """
+  When a run is sampled (`simulate/3`'s `observe:` and `every:`, `World.stream/2`): the
+  observables to measure (`nil`: none) and the steps between samples (`nil`: not sampled).
+  """
+  @type sampling :: %{observe: nil | :all | [term], every: nil | pos_integer}
 
   @typedoc "How `simulate/3` checks the declared conservation laws."
   @type conservation :: nil | :report | {:raise, number}
@@ -65,10 +73,11 @@ defmodule BrokenRecord.Zero.Options do
 
   @doc """
   The options of `BrokenRecord.Zero.Runtime.simulate/3`: the run, the options of its world
-  (`backend` as given, resolved by `world!/2`, `seed` and `start_step` when given) and the
-  conservation mode.
+  (`backend` as given, resolved by `world!/2`, `seed` and `start_step` when given), the
+  conservation mode and the sampling. `every:` needs `observe:` or `conservation: :report`;
+  `observe:` without `every:` samples the start and the end.
   """
-  @spec simulate!(CompiledSystem.t(), term) :: {run, keyword, conservation}
+  @spec simulate!(CompiledSystem.t(), term) :: {run, keyword, conservation, sampling}
   def simulate!(system, opts) do
     run = run!(system, opts, @simulate)
     random!(opts)
@@ -77,7 +86,83 @@ defmodule BrokenRecord.Zero.Options do
       [backend: Keyword.get(opts, :backend, :auto)] ++
         for key <- @random, Keyword.has_key?(opts, key), do: {key, Keyword.get(opts, key)}
 
-    {run, world, conservation!(Keyword.get(opts, :conservation))}
+    conservation = conservation!(Keyword.get(opts, :conservation))
+    observe = observe!(system, Keyword.get(opts, :observe))
+
+    every =
+      case Keyword.fetch(opts, :every) do
+        :error when observe == nil ->
+          nil
+
+        :error ->
+          max(run.steps, 1)
+
+        {:ok, every} when observe == nil and conservation != :report ->
+          raise ArgumentError,
+                "option every: #{inspect(every)} needs observe: or conservation: :report " <>
+                  "(what to sample)"
+
+        {:ok, every} ->
+          every!(every, run.steps)
+      end
+
+    {run, world, conservation, %{observe: observe, every: every}}
+  end
+
+  @doc """
+  The options of `BrokenRecord.Zero.World.stream/2`: the run of the whole stream (`steps`,
+  default 1000, and `dt`, `rules`, `params` as `step!/2`), `every` (required), `observe`
+  (default `:all`) and `frames` (default `false`).
+  """
+  @spec stream!(CompiledSystem.t(), term) :: %{
+          run: run,
+          every: pos_integer,
+          observe: :all | [term],
+          frames: boolean
+        }
+  def stream!(system, opts) do
+    run = run!(system, Keyword.delete(opts, :backend), @stream)
+
+    every =
+      case Keyword.fetch(opts, :every) do
+        {:ok, every} -> every!(every, run.steps)
+        :error -> raise ArgumentError, "option every: is required (the steps between samples)"
+      end
+
+    frames = Keyword.get(opts, :frames, false)
+
+    unless is_boolean(frames) do
+      raise ArgumentError, "invalid option frames: #{inspect(frames)}; expected a boolean"
+    end
+
+    %{
+      run: run,
+      every: every,
+      observe: observe!(system, Keyword.get(opts, :observe, :all)),
+      frames: frames
+    }
+  end
+
+  # Names are resolved once here, so that an unknown one fails before any step runs.
+  defp observe!(_system, nil), do: nil
+
+  defp observe!(system, names) do
+    Observables.resolve!(system, names)
+    names
+  end
+
+  defp every!(every, steps) do
+    unless is_integer(every) and every > 0 do
+      raise ArgumentError, "invalid option every: #{inspect(every)}; expected a positive integer"
+    end
+
+    unless rem(steps, every) == 0 do
+      raise ArgumentError,
+            "option every: #{every} does not divide steps: #{steps}; a sample is taken at the " <>
+              "start and after every #{every} steps, the last one at the end of the run"
+    end
+
+    every
   end
 
   @doc """

@@ -8,7 +8,7 @@ defmodule BrokenRecord.Zero.Parser do
   `BrokenRecord.Zero.Types`.
   """
 
-  alias BrokenRecord.Zero.{CompiledSystem, Space}
+  alias BrokenRecord.Zero.{CompiledSystem, Observables, Space}
   alias BrokenRecord.Zero.Program.Op
   alias BrokenRecord.Zero.IR.{Agent, Field, Rule}
 
@@ -19,6 +19,7 @@ defmodule BrokenRecord.Zero.Parser do
   @op_functions for {name, op} <- Op.functions(), do: {name, op.arity}
   @functions Map.new(@composite_functions ++ @op_functions)
   @random [:uniform, :normal]
+  @reduces [:sum, :min, :max, :mean]
   @math_functions Map.new(Op.math_functions(), fn {name, op} -> {name, op.arity} end)
   # Integers of this magnitude or more round to infinity as floats: the largest float,
   # (2^53 - 1) * 2^971, plus half a unit in its last place.
@@ -49,7 +50,7 @@ defmodule BrokenRecord.Zero.Parser do
       constants: [],
       options: %{target: :cpu, optimize: [], precision: :f64, conservation: :warn},
       warnings: [],
-      potentials: [],
+      observables: [],
       space: nil
     }
 
@@ -81,6 +82,8 @@ defmodule BrokenRecord.Zero.Parser do
     check_unique!(agents, & &1.name, "agent type", ctx)
     check_unique!(agents, & &1.collection, "collection", ctx)
     check_unique!(rules, & &1.name, "rule", ctx)
+    check_observables!(acc.observables, ctx)
+    acc = Enum.reduce(agents, acc, &builtin_observables(&1, &2, ctx))
 
     case Space.check(acc.space, agents) do
       :ok -> :ok
@@ -95,7 +98,7 @@ defmodule BrokenRecord.Zero.Parser do
       rules: rules,
       constants: Enum.reverse(acc.constants),
       options: Map.put(acc.options, :warnings, Enum.reverse(acc.warnings)),
-      potentials: Enum.reverse(acc.potentials),
+      observables: Enum.reverse(acc.observables),
       space: acc.space
     }
   end
@@ -212,18 +215,35 @@ defmodule BrokenRecord.Zero.Parser do
     %{acc | rules: [removals_exclusive!(rule, ctx) | acc.rules]}
   end
 
-  defp system_statement({:potential, meta, [header, [do: body]]}, acc, ctx) do
-    {stmts, value} =
-      case statements(body) do
-        [] -> error!(ctx, meta, "a potential's body must end with an expression (its value)")
-        stmts -> {Enum.drop(stmts, -1), List.last(stmts)}
-      end
+  defp system_statement({:potential, meta, [header, [do: body]]}, acc, ctx),
+    do: observable(header, body, %{reduce: :sum, energy: true, builtin: nil}, meta, acc, ctx)
 
-    rule = interaction(header, {:__block__, [], stmts}, meta, acc, ctx)
-    scope = %{agents: Enum.map(rule.agents, &elem(&1, 0)), scalars: [:dt | rule.scalars]}
-    line = line(meta_of(value), %{ctx | line: rule.line})
-    value = {:value, line, expression(value, %{ctx | line: line}, scope)}
-    %{acc | potentials: [%{rule | body: rule.body ++ [value]} | acc.potentials]}
+  defp system_statement({:observable, meta, [header, [do: body]]}, acc, ctx),
+    do: observable(header, body, %{reduce: :sum, energy: false, builtin: nil}, meta, acc, ctx)
+
+  defp system_statement({:observable, meta, [header, opts, [do: body]]}, acc, ctx) do
+    unless Keyword.keyword?(opts) do
+      error!(ctx, meta, "observable options must be a keyword list, got #{Macro.to_string(opts)}")
+    end
+
+    reduce =
+      Enum.reduce(opts, :sum, fn
+        {:reduce, r}, _ when r in @reduces ->
+          r
+
+        {:reduce, other}, _ ->
+          error!(
+            ctx,
+            meta,
+            "observable reduce: must be one of #{Enum.map_join(@reduces, ", ", &inspect/1)}, " <>
+              "got #{Macro.to_string(other)}"
+          )
+
+        {key, _}, _ ->
+          error!(ctx, meta, "unknown observable option #{key}:; the only option is reduce:")
+      end)
+
+    observable(header, body, %{reduce: reduce, energy: false, builtin: nil}, meta, acc, ctx)
   end
 
   defp system_statement({:=, meta, [{:__aliases__, _, [name]}, value]}, acc, ctx) do
@@ -241,8 +261,83 @@ defmodule BrokenRecord.Zero.Parser do
       meta_of(other),
       "unsupported statement in defsystem: #{Macro.to_string(other)}. Supported: " <>
         "compile_target, optimize, precision, conservation, space, agents do ... end, " <>
-        "defagent, rules do ... end, interaction, potential and constants (G = 1.0)"
+        "defagent, rules do ... end, interaction, observable, potential and constants (G = 1.0)"
     )
+  end
+
+  # An observable (and a potential, an energy observable summed by the energy monitor): an
+  # interaction header whose body ends with its value, an expression or an `if ... else ... end`
+  # of values (a `select`).
+  defp observable(header, body, observe, meta, acc, ctx) do
+    kind = if observe.energy, do: "potential", else: "observable"
+
+    {stmts, value} =
+      case statements(body) do
+        [] ->
+          error!(
+            ctx,
+            meta,
+            "a#{if observe.energy, do: "", else: "n"} #{kind}'s body must end with an expression (its value)"
+          )
+
+        stmts ->
+          {Enum.drop(stmts, -1), List.last(stmts)}
+      end
+
+    rule = interaction(header, {:__block__, [], stmts}, meta, acc, ctx)
+    scope = %{agents: Enum.map(rule.agents, &elem(&1, 0)), scalars: [:dt | rule.scalars]}
+    line = line(meta_of(value), %{ctx | line: rule.line})
+    {value_stmts, value} = value_expression(value, %{ctx | line: line}, scope)
+    rule = %{rule | body: rule.body ++ value_stmts ++ [{:value, line, value}], observe: observe}
+    %{acc | observables: [rule | acc.observables]}
+  end
+
+  # The statements and the value expression of an observable's value. In an `if c do ... v1
+  # else ... v2 end` the condition is bound first, then each branch's statements run and its
+  # value is bound (both branches are evaluated, as the lowering does for every `if`), and the
+  # value is a `select`.
+  defp value_expression({:if, meta, [cond, branches]}, ctx, scope) when is_list(branches) do
+    ctx = %{ctx | line: line(meta, ctx)}
+
+    case branches do
+      [do: then_body, else: else_body] ->
+        n = System.unique_integer([:positive])
+        [c, t, e] = Enum.map(["cond", "then", "else"], &:"__#{&1}_#{n}__")
+        {then_stmts, then_value} = branch_value(then_body, meta, ctx, scope)
+        {else_stmts, else_value} = branch_value(else_body, meta, ctx, scope)
+        var = fn name -> {:var, %{line: ctx.line}, name} end
+
+        {[{:assign, ctx.line, c, expression(cond, ctx, scope)}] ++
+           then_stmts ++
+           [{:assign, ctx.line, t, then_value}] ++
+           else_stmts ++ [{:assign, ctx.line, e, else_value}],
+         {:call, %{line: ctx.line}, {:select, [var.(c), var.(t), var.(e)]}}}
+
+      _ ->
+        error!(
+          ctx,
+          meta,
+          "an observable's value may be an if ... else ... end with a value in each branch"
+        )
+    end
+  end
+
+  defp value_expression(expr, ctx, scope), do: {[], expression(expr, ctx, scope)}
+
+  defp branch_value(body, meta, ctx, scope) do
+    case statements(body) do
+      [] ->
+        error!(
+          ctx,
+          meta,
+          "each branch of an observable's if ... else ... end must end with a value"
+        )
+
+      stmts ->
+        lowered = Enum.map(Enum.drop(stmts, -1), &statement(&1, ctx, scope))
+        {value_stmts, value} = value_expression(List.last(stmts), ctx, scope)
+        {lowered ++ value_stmts, value}
+    end
   end
 
   defp defagent({:__aliases__, _, parts}, opts, block, meta, acc, ctx) do
@@ -903,6 +998,37 @@ defmodule BrokenRecord.Zero.Parser do
 
   defp float_range?(n) when is_integer(n), do: abs(n) < @float_limit
   defp float_range?(n) when is_float(n), do: true
+
+  # The built-in observables of an agent type (BrokenRecord.Zero.Observables), parsed like a
+  # user's.
+  defp builtin_observables(agent, acc, ctx) do
+    parts = agent.name |> String.split(".") |> Enum.map(&String.to_atom/1)
+
+    agent
+    |> Observables.builtin_declarations(parts)
+    |> Enum.reduce(acc, fn {_rule, name, header, body}, acc ->
+      observe = %{reduce: :sum, energy: false, builtin: {name, agent.collection}}
+      observable(header, body, observe, [line: agent.line], acc, ctx)
+    end)
+  end
+
+  defp check_observables!(observables, ctx) do
+    observables = Enum.reverse(observables)
+    check_unique!(observables, & &1.name, "observable", ctx)
+
+    case Enum.find(observables, &(&1.name in Observables.builtins())) do
+      nil ->
+        :ok
+
+      rule ->
+        error!(
+          ctx,
+          [line: rule.line],
+          "observable #{rule.name} has the name of a built-in observable; built-ins: " <>
+            Enum.map_join(Observables.builtins(), ", ", &inspect/1)
+        )
+    end
+  end
 
   defp check_unique!(items, key, what, ctx) do
     items

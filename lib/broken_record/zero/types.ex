@@ -27,8 +27,8 @@ defmodule BrokenRecord.Zero.Types do
   def check(%CompiledSystem{} = system) do
     constants = eval_constants(system)
     rules = Enum.map(system.rules, &check_rule(&1, system, constants))
-    potentials = Enum.map(system.potentials, &check_potential(&1, system, constants))
-    %{system | rules: rules, potentials: potentials, constants: constants}
+    observables = Enum.map(system.observables, &check_observable(&1, system, constants))
+    %{system | rules: rules, observables: observables, constants: constants}
   end
 
   defp eval_constants(system) do
@@ -108,7 +108,7 @@ defmodule BrokenRecord.Zero.Types do
     %{rule | kind: kind, body: body}
   end
 
-  defp check_potential(rule, system, constants) do
+  defp check_observable(rule, system, constants) do
     agents = resolve_agents(rule, system)
 
     ctx = %{
@@ -119,11 +119,19 @@ defmodule BrokenRecord.Zero.Types do
       rule: rule.name,
       scalars: [:dt | rule.scalars],
       types: system.agents,
-      potential: true
+      observable: if(rule.observe.energy, do: "potential", else: "observable")
     }
 
     {body, _ctx} = statements(rule.body, ctx)
-    %{rule | kind: :potential, body: body}
+
+    kind =
+      case Enum.map(rule.agents, fn {_, type} -> type end) do
+        [_] -> :per_agent
+        [same, same] -> :pair_same
+        [_, _] -> :pair_cross
+      end
+
+    %{rule | kind: kind, body: body}
   end
 
   defp resolve_agents(rule, system) do
@@ -162,8 +170,19 @@ defmodule BrokenRecord.Zero.Types do
   defp statement({:value, line, expr}, ctx) do
     typed = expr(expr, ctx)
 
-    unless IR.type(typed) in [:float, :int] do
-      error!(ctx, line, "a potential must be a float, got #{show(IR.type(typed))}")
+    cond do
+      ctx.observable == "potential" and IR.type(typed) not in [:float, :int] ->
+        error!(ctx, line, "a potential must be a float, got #{show(IR.type(typed))}")
+
+      IR.type(typed) not in [:float, :int, :vec3] ->
+        error!(
+          ctx,
+          line,
+          "observable #{ctx.rule} must be a float or a vec3, got #{show(IR.type(typed))}"
+        )
+
+      true ->
+        :ok
     end
 
     {{:value, line, typed}, ctx}
@@ -185,11 +204,20 @@ defmodule BrokenRecord.Zero.Types do
     {{:destructure, line, names, typed}, %{ctx | vars: vars}}
   end
 
-  defp statement({:remove, line, _}, %{potential: true} = ctx),
-    do: error!(ctx, line, "remove is not allowed in a potential (its value is all it gives)")
+  defp statement({:remove, line, _}, %{observable: kind} = ctx),
+    do: error!(ctx, line, "remove is not allowed in a #{kind} (its value is all it gives)")
 
-  defp statement({:spawn, line, _, _}, %{potential: true} = ctx),
-    do: error!(ctx, line, "spawn is not allowed in a potential (its value is all it gives)")
+  defp statement({:spawn, line, _, _}, %{observable: kind} = ctx),
+    do: error!(ctx, line, "spawn is not allowed in a #{kind} (its value is all it gives)")
+
+  defp statement({:store, line, {slot, field}, _}, %{observable: kind} = ctx),
+    do:
+      error!(
+        ctx,
+        line,
+        "#{kind} #{ctx.rule} writes #{slot}.#{field}: #{kind}s only measure " <>
+          "(their value is all they give)"
+      )
 
   defp statement({:remove, _line, _agent} = remove, ctx), do: {remove, ctx}
 
@@ -333,10 +361,19 @@ defmodule BrokenRecord.Zero.Types do
     end
   end
 
-  defp expr({:param, m, name}, _ctx), do: {:param, Map.put(m, :type, :float), name}
+  defp expr({:random, m, {kind, _site}}, %{observable: what} = ctx),
+    do: error!(ctx, m.line, "#{kind}() in #{what} #{ctx.rule}: a #{what} cannot be random")
 
-  defp expr({:random, m, {kind, _site}}, %{potential: true} = ctx),
-    do: error!(ctx, m.line, "#{kind}() in potential #{ctx.rule}: a potential cannot be random")
+  defp expr({:param, m, name}, %{observable: what} = ctx),
+    do:
+      error!(
+        ctx,
+        m.line,
+        "#{what} #{ctx.rule} reads the param #{name}: #{what}s are measured between steps, " <>
+          "without params (use a constant, Name = value)"
+      )
+
+  defp expr({:param, m, name}, _ctx), do: {:param, Map.put(m, :type, :float), name}
 
   defp expr({:random, m, payload}, _ctx), do: {:random, Map.put(m, :type, :float), payload}
 
@@ -370,6 +407,24 @@ defmodule BrokenRecord.Zero.Types do
     end
 
     {:component, Map.put(m, :type, :float), {typed, index}}
+  end
+
+  # An observable's `if ... else ... end` value (BrokenRecord.Zero.Parser).
+  defp expr({:call, m, {:select, [cond, then_value, else_value]}}, ctx) do
+    [c, t, e] = Enum.map([cond, then_value, else_value], &expr(&1, ctx))
+
+    unless IR.type(c) == :bool do
+      error!(ctx, m.line, "if needs a boolean condition (a comparison), got #{show(IR.type(c))}")
+    end
+
+    type =
+      case {IR.type(t), IR.type(e)} do
+        {same, same} when same in [:float, :int, :vec3] -> same
+        {a, b} when a in [:float, :int] and b in [:float, :int] -> :float
+        {a, b} -> type_error!(ctx, m.line, "if ... else ... end of #{show(a)} and #{show(b)}")
+      end
+
+    {:call, Map.put(m, :type, type), {:select, [c, t, e]}}
   end
 
   defp expr({:call, m, {op, args}}, ctx) do

@@ -16,7 +16,8 @@ defmodule BrokenRecord.Zero.World do
 
   Both backends give a world the same semantics: a world has one live handle. `step/2` returns
   a new handle and supersedes the one it was given; any call on a superseded handle (`step/2`,
-  `column/4`, `to_state/1`, `counts/1`, `info/1`, `rows/2`, `totals/2`, `copy/1`) raises
+  `column/4`, `to_state/1`, `counts/1`, `info/1`, `rows/2`, `totals/2`, `observe/2`, `copy/1`)
+  raises
   `ArgumentError`:
 
       w1 = World.step(w0, steps: 10)
@@ -35,7 +36,17 @@ defmodule BrokenRecord.Zero.World do
   every other key and value is the caller's own term.
   """
 
-  alias BrokenRecord.Zero.{Backend, Box, CompiledSystem, NumericalError, Options, Progress, State}
+  alias BrokenRecord.Zero.{
+    Backend,
+    Box,
+    CompiledSystem,
+    NumericalError,
+    Observables,
+    Options,
+    Progress,
+    State
+  }
+
   alias BrokenRecord.Zero.IR.{Agent, Field}
 
   defstruct [:system, :backend, :impl, :state, :ref, :box, :cell, version: 0]
@@ -297,6 +308,111 @@ defmodule BrokenRecord.Zero.World do
   def rows(%__MODULE__{impl: impl} = world, %Agent{} = agent) do
     live!(world)
     impl.rows(world.system, world.ref, agent)
+  end
+
+  @doc """
+  Measures observables (`docs/dsl.md`, "Observables") without changing the world:
+  `%{name => value}`, a value being a float, a vec3 as `{x, y, z}`, or `nil` (a `:min`,
+  `:max` or `:mean` over no agents or pairs, a temperature of fewer than two agents).
+
+  `names` is `:all` (the default: every `observable` and `potential` of the system and every
+  built-in that some agent type has the fields of) or a list of observable names, built-in
+  names (`:mass`, `:momentum`, `:angular_momentum`, `:kinetic_energy`, `:temperature`) and
+  `{collection, built-in}` pairs. The native engine computes them in C++ on a dirty scheduler;
+  the pure-Elixir backend gives the same values (sums within rounding: their order differs).
+  An unknown name is an `ArgumentError` with a did-you-mean; a value that is not finite is an
+  `ArgumentError` naming the observable.
+
+      World.observe(world)                          # every observable and built-in
+      World.observe(world, [:temperature, :pe])     # %{temperature: 1.02, pe: -5423.1}
+      World.observe(world, [{:ions, :momentum}])    # %{{:ions, :momentum} => {px, py, pz}}
+  """
+  @spec observe(t, :all | [atom | {atom, atom}]) :: %{term => Observables.value()}
+  def observe(%__MODULE__{system: system} = world, names \\ :all) do
+    observe_plans(world, Observables.resolve!(system, names))
+  end
+
+  @doc """
+  A lazy stream of samples of a run: `%{step: s, time: t, values: %{name => value}}`, the
+  first at the start (before any step), then one after every `every` steps, up to `steps`
+  (`steps / every + 1` samples). `step` is the world's step counter (`info/1`), `time` is
+  `step * dt` and `values` is `observe/2` of the `observe:` names (default `:all`).
+
+  Options: `steps` (default 1000; a multiple of `every`), `every` (required, a positive
+  integer), `observe`, `frames: true` (each sample also holds `world:`, the world handle after
+  its steps, so that `BrokenRecord.Zero.Trajectory.write/3` can write the stream), and `dt`,
+  `rules`, `params` as `step/2`, and `progress` (one report for the whole run, advanced as
+  each sample's steps end; `BrokenRecord.Zero.Progress`). Bad options and unknown observables
+  are an `ArgumentError` when the stream is made.
+
+  Each sample's steps run (`step/2` with `steps: every`, on a dirty scheduler natively) only
+  when the sample is asked for: `Enum.take(stream, 3)` runs `2 * every` steps, and a halted
+  stream runs no more. The stream owns `world`: once it has run a step, `world` and the
+  handles of earlier samples are superseded (see "One live handle"), and a stream can be
+  enumerated once. To keep the starting point, stream `copy(world)`; to go on after the
+  stream, use the `world:` of its last sample (`frames: true`).
+
+      world
+      |> World.stream(steps: 100_000, every: 100, observe: [:temperature, :pe], dt: 0.005)
+      |> Stream.take_while(fn s -> s.values.temperature < 2.0 end)
+      |> Enum.to_list()
+  """
+  @spec stream(t, keyword) :: Enumerable.t()
+  def stream(%__MODULE__{system: system} = world, opts) do
+    live!(world)
+    opts = Options.stream!(system, opts)
+    plans = Observables.resolve!(system, opts.observe)
+
+    world
+    |> __sampled__(opts.run, opts.every)
+    |> Stream.map(fn w ->
+      step = info(w).step
+      sample = %{step: step, time: step * opts.run.dt, values: observe_plans(w, plans)}
+      if opts.frames, do: Map.put(sample, :world, w), else: sample
+    end)
+  end
+
+  @doc false
+  # The worlds of a sampled run, lazily: `world` first, then the world after every `every`
+  # steps of `run` (`run.steps` a multiple of `every`); each element's steps run when it is
+  # asked for.
+  @spec __sampled__(t, Options.run(), pos_integer) :: Enumerable.t()
+  def __sampled__(%__MODULE__{} = world, run, every) do
+    samples = div(run.steps, every)
+    # One progress report for the whole run, advanced after every chunk of `every` steps.
+    chunk = %{run | steps: every, progress: false}
+
+    Stream.unfold({world, 0, nil}, fn
+      {_, k, _} when k > samples ->
+        nil
+
+      {w, 0, _} ->
+        {w, {w, 1, Progress.start(run.steps, run.progress)}}
+
+      {w, k, progress} ->
+        w = __run__(w, chunk)
+        progress = Progress.advance(progress, k * every)
+        if k == samples, do: Progress.finish(progress)
+        {w, {w, k + 1, progress}}
+    end)
+  end
+
+  @doc false
+  # observe/2 of names already resolved (BrokenRecord.Zero.Observables.resolve!/2).
+  @spec __observe_plans__(t, [{term, term}]) :: %{term => Observables.value()}
+  def __observe_plans__(%__MODULE__{} = world, plans), do: observe_plans(world, plans)
+
+  defp observe_plans(%__MODULE__{system: system, impl: impl} = world, plans) do
+    live!(world)
+    Observables.finish(plans, impl.observe(system, world.ref, Observables.needed(plans)))
+  end
+
+  @doc false
+  # The raw reductions of compiled observables (the energy monitor's potentials).
+  @spec __observe_raw__(t, [Observables.compiled()]) :: %{non_neg_integer => Observables.raw()}
+  def __observe_raw__(%__MODULE__{system: system, impl: impl} = world, observables) do
+    live!(world)
+    impl.observe(system, world.ref, observables)
   end
 
   @doc """

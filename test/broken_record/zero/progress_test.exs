@@ -117,6 +117,35 @@ defmodule BrokenRecord.Zero.ProgressTest do
       end
     end
 
+    test "a sampled run (World.stream/2, simulate with every:) reports once for all its steps" do
+      state = %{particles: [%{position: {1.0, 0.0, 0.0}, velocity: {0.0, 0.0, 0.0}}]}
+      params = %{k: 4.0, damping: 0.1}
+
+      for backend <- backends() do
+        {ref, fun} = reporter()
+        world = World.new(Spring, state, backend: backend)
+
+        samples =
+          World.stream(world, steps: 20, every: 5, observe: [], params: params, progress: fun)
+
+        assert length(Enum.to_list(samples)) == 5
+        reports = reports(ref)
+        assert List.last(reports).done == 20
+        assert Enum.all?(reports, &(&1.total == 20))
+
+        Spring.simulate(state,
+          steps: 12,
+          every: 4,
+          observe: [],
+          params: params,
+          backend: backend,
+          progress: fun
+        )
+
+        assert [%{done: 12, total: 12}] = Enum.take(reports(ref), -1)
+      end
+    end
+
     test "progress: true writes one line on stderr with the steps, ended with a newline" do
       for backend <- backends() do
         {system, state, opts} = hd(runs())

@@ -242,7 +242,7 @@ defmodule BrokenRecord.Zero.WorldTest do
 
       assert error.message ==
                "unknown option :stepz; known options: :steps, :dt, :rules, :params, :progress, " <>
-                 ":backend, :conservation, :seed, :start_step"
+                 ":backend, :conservation, :seed, :start_step, :observe, :every"
     end
 
     test "an improper rules: list" do

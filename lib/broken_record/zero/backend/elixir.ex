@@ -38,6 +38,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     CompiledSystem,
     Interpreter,
     NumericalError,
+    Observables,
     Ops,
     Program,
     Random,
@@ -214,6 +215,13 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   @impl true
   def rows(_system, %__MODULE__{} = world, agent), do: Map.fetch!(world.lanes, agent.index)
+
+  @impl true
+  def observe(system, %__MODULE__{} = world, observables) do
+    # Observables read no params: zeros, then the box edges (BOX).
+    params = Box.with_edges(List.to_tuple(Enum.map(system.params, fn _ -> 0.0 end)), world.box)
+    Observables.evaluate(observables, world.lanes, params)
+  end
 
   @impl true
   def counts(system, %__MODULE__{} = world),

@@ -10,7 +10,7 @@ defmodule BrokenRecord.Zero.Backend.Native do
 
   @behaviour BrokenRecord.Zero.Backend
 
-  alias BrokenRecord.Zero.{Box, Conservation, KernelBuilder, NIF}
+  alias BrokenRecord.Zero.{Box, Conservation, KernelBuilder, NIF, Observables}
   alias BrokenRecord.Zero.IR.Field
 
   require Logger
@@ -100,6 +100,31 @@ defmodule BrokenRecord.Zero.Backend.Native do
       angular_momentum: {t.angular_momentum, t.angular_momentum_scale},
       energy: {t.kinetic, abs(t.kinetic)}
     }
+  end
+
+  @impl true
+  def observe(_system, _ref, []), do: %{}
+
+  def observe(system, ref, observables) do
+    specs = Enum.map(observables, &{&1.index, &1.values, Observables.reduce_code(&1.reduce)})
+    program = observables_program(system)
+    results = NIF.until_free(fn -> NIF.world_observe(ref, program, specs) end)
+    observables |> Enum.map(& &1.index) |> Enum.zip(results) |> Map.new()
+  end
+
+  # One program resource per system for its observables, created on first use (no kernels).
+  defp observables_program(system) do
+    key = {__MODULE__, :observables, system.module, :erlang.phash2(system.observables_binary)}
+
+    case :persistent_term.get(key, nil) do
+      nil ->
+        ref = NIF.program_new(system.observables_binary, nil)
+        :persistent_term.put(key, ref)
+        ref
+
+      ref ->
+        ref
+    end
   end
 
   # The NIF's view of the agent types (docs/nif.md). No lane counts as written at the start:

@@ -15,9 +15,9 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
   The sums over each agent type are the world's backend's (`BrokenRecord.Zero.World.totals/2`):
   on native worlds in C++ over the columns (`BrokenRecord.Zero.NIF.world_totals/5`, in f64
   whatever the world's precision), on pure-Elixir worlds over the lane tuples
-  (`BrokenRecord.Zero.Conservation.Sums`). Potential terms are evaluated over the world's lane
-  tuples (`BrokenRecord.Zero.World.rows/2`) with `BrokenRecord.Zero.Interpreter` (O(N^2) in
-  Elixir for pair potentials).
+  (`BrokenRecord.Zero.Conservation.Sums`). Potentials are observables
+  (`BrokenRecord.Zero.Observables`), measured by the world's backend: in C++ on native worlds
+  (over neighbouring cells when the potential has a cutoff), in Elixir on pure-Elixir ones.
 
   `report/2` compares two totals. The drift of a law is `|final - initial| / scale`, where
   the scale is the sum of the magnitudes of the per-agent contributions at the start
@@ -26,7 +26,7 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
   The report is `%{law => %{initial: value, final: value, drift: float}}`.
   """
 
-  alias BrokenRecord.Zero.{Box, Interpreter, Ops, World}
+  alias BrokenRecord.Zero.World
   alias BrokenRecord.Zero.Conservation.Sums
 
   @doc "The totals of the declared laws, with the scales used for relative drift."
@@ -46,6 +46,25 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
       diff = Sums.norm(Sums.sub(final_value, value))
       drift = if scale > 0.0, do: diff / scale, else: diff
       {law, %{initial: value, final: final_value, drift: drift}}
+    end)
+  end
+
+  @doc """
+  `report` with, for every law, `:series`: the value and drift of each of `samples`
+  (`{step, time, totals}`) against `initial`, as `%{step, time, value, drift}` in order.
+  """
+  @spec with_series(map, %{atom => {term, float}}, [{non_neg_integer, float, map}]) :: map
+  def with_series(report, initial, samples) do
+    points =
+      Enum.map(samples, fn {step, time, totals} -> {step, time, report(initial, totals)} end)
+
+    Map.new(report, fn {law, entry} ->
+      series =
+        Enum.map(points, fn {step, time, r} ->
+          %{step: step, time: time, value: r[law].final, drift: r[law].drift}
+        end)
+
+      {law, Map.put(entry, :series, series)}
     end)
   end
 
@@ -85,37 +104,20 @@ defmodule BrokenRecord.Zero.Conservation.Monitor do
     end
   end
 
-  defp potential_energy(%{potentials: []}, _world), do: {0.0, 0.0}
-
   defp potential_energy(system, world) do
-    rows = Map.new(system.agents, &{&1.index, World.rows(world, &1)})
-    params = Box.with_edges(List.to_tuple(Enum.map(system.params, fn _ -> 0.0 end)), world.box)
+    case Enum.filter(system.observables, & &1.energy) do
+      [] ->
+        {0.0, 0.0}
 
-    Enum.reduce(system.potentials, {0.0, 0.0}, fn pot, acc ->
-      value = fn slots -> Interpreter.value(pot.program, pot.value, slots, params) end
+      potentials ->
+        raw = World.__observe_raw__(world, potentials)
 
-      terms =
-        case pot.types do
-          [t] ->
-            Enum.map(Map.fetch!(rows, t), &value.({&1}))
-
-          [t, t] ->
-            for {a, i} <- Enum.with_index(Map.fetch!(rows, t)),
-                {b, j} <- Enum.with_index(Map.fetch!(rows, t)),
-                i < j,
-                do: value.({a, b})
-
-          [ta, tb] ->
-            for a <- Map.fetch!(rows, ta), b <- Map.fetch!(rows, tb), do: value.({a, b})
-        end
-
-      Enum.reduce(terms, acc, fn term, {sum, scale} ->
-        unless Ops.finite?(term) do
-          raise ArgumentError, "potential #{pot.name} is not finite for some agents"
-        end
-
-        {sum + term, scale + abs(term)}
-      end)
-    end)
+        Enum.reduce(potentials, {0.0, 0.0}, fn pot, {sum, scale} ->
+          case Map.fetch!(raw, pot.index) do
+            nil -> raise ArgumentError, "potential #{pot.name} is not finite for some agents"
+            {_count, [value], magnitude} -> {sum + value, scale + magnitude}
+          end
+        end)
+    end
   end
 end
