@@ -307,7 +307,9 @@ std::size_t column_agents(ErlNifEnv* env, const TypeInfo& ti, ERL_NIF_TERM map, 
     std::size_t f = 0;
     while (f < ti.fields.size() && !enif_is_identical(ti.fields[f].atom, k)) ++f;
     if (f == ti.fields.size()) {
-      if (!enif_is_atom(env, k)) throw ArgumentError(coll + ": column keys must be field atoms");
+      if (!enif_is_atom(env, k))
+        throw ArgumentError(coll +
+                            " must be a list of maps or a map of columns (field atom => binary)");
       throw ArgumentError(coll + " has no field :" + atom_text(env, k));
     }
     BinaryView bin;

@@ -43,7 +43,8 @@ defmodule BrokenRecord.Zero.Columns do
     for {name, value} <- map do
       cond do
         not is_atom(name) ->
-          raise ArgumentError, "#{coll}: column keys must be field atoms"
+          raise ArgumentError,
+                "#{coll} must be a list of maps or a map of columns (field atom => binary)"
 
         Agent.field(agent, name) == nil ->
           raise ArgumentError, "#{coll} has no field #{inspect(name)}"

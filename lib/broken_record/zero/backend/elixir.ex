@@ -89,7 +89,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     # A collection given as columns comes back from to_state/3 with every field.
     written =
       for agent <- system.agents,
-          Columns.columns?(Map.get(state, agent.collection)),
+          is_map(state) and Columns.columns?(Map.get(state, agent.collection)),
           into: %{},
           do: {agent.index, Enum.to_list(0..(agent.lanes - 1)//1)}
 

@@ -134,7 +134,7 @@ defmodule BrokenRecord.Zero.Backend.Native do
       fields = Enum.map(agent.fields, &{&1.name, &1.type, lane_default(&1), &1.transient})
 
       written =
-        if Columns.columns?(Map.get(state, agent.collection)),
+        if is_map(state) and Columns.columns?(Map.get(state, agent.collection)),
           do: Enum.to_list(0..(agent.lanes - 1)//1),
           else: []
 
