@@ -90,6 +90,8 @@ defmodule Bench.Row do
   def contender_label(:native_lean), do: "native, drift + lifecycle"
   def contender_label(:native_drift_only), do: "native, drift only"
   def contender_label(:elixir), do: "elixir"
+  def contender_label(:world_new_maps), do: "native World.new from maps"
+  def contender_label(:world_new_columns), do: "native World.new from columns"
   def contender_label(:micro_kernel), do: "C++ micro-kernel"
   def contender_label(:cpp_reference), do: "C++ reference"
   def contender_label(:cpp_all_j), do: "C++ all-j"

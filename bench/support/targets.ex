@@ -170,6 +170,12 @@ defmodule Bench.Targets do
         )
       )
 
+    columns =
+      Enum.find(
+        rows,
+        &Row.matches?(&1, scenario: :columns, n: 100_000, contender: :world_new_columns)
+      )
+
     elixir_speed =
       case {find.(:gravity, 1_000, :native, :f64), find.(:gravity, 1_000, :elixir, :f64)} do
         {%{} = native, %{} = elixir} -> elixir.seconds_per_step / native.seconds_per_step
@@ -198,6 +204,14 @@ defmodule Bench.Targets do
           :ge,
           500.0,
           elixir_speed,
+          skip: native_missing
+        ),
+        target(
+          "10",
+          "columns N=100,000: World.new from maps time / from columns time",
+          :ge,
+          10.0,
+          columns && columns.ratio,
           skip: native_missing
         )
       ]

@@ -345,8 +345,12 @@ std::size_t column_agents(ErlNifEnv* env, const TypeInfo& ti, ERL_NIF_TERM map, 
 
 }  // namespace
 
-void read_column(const FieldInfo& f, const unsigned char* data, std::size_t n, bool f32,
-                 const std::string& where, double* out, std::size_t stride) {
+namespace {
+
+// read_column's checks, each value (agent i, lane k of the field) handed to store(i, k, v).
+template <class Store>
+void decode_column(const FieldInfo& f, const unsigned char* data, std::size_t n, bool f32,
+                   const std::string& where, Store&& store) {
   const uint32_t width = f.width();
   const std::size_t element = f32 ? sizeof(float) : sizeof(double);
   const double max_int = double(f32 ? kTwo24 : kTwo53);
@@ -379,9 +383,39 @@ void read_column(const FieldInfo& f, const unsigned char* data, std::size_t n, b
         default:
           break;
       }
-      out[i * stride + k] = v;
+      store(i, k, v);
     }
   }
+}
+
+// The columns of a collection given as columns (column_agents), decoded straight into the
+// new world's columns (rows in the caller's order); fields without a column take their default.
+template <class T>
+void fill_from_columns(brz::World<T>& world, uint32_t t, const TypeInfo& ti,
+                       const std::vector<std::optional<BinaryView>>& cols, std::size_t n,
+                       bool f32) {
+  const std::string where = "state." + ti.key_name;
+  for (std::size_t k = 0; k < ti.fields.size(); ++k) {
+    const FieldInfo& f = ti.fields[k];
+    T* lanes[3] = {nullptr, nullptr, nullptr};
+    for (uint32_t w = 0; w < f.width(); ++w) lanes[w] = world.column(t, f.first_lane + w);
+    if (cols[k]) {
+      decode_column(f, cols[k]->data, n, f32, where, [&](std::size_t i, uint32_t w, double v) {
+        lanes[w][i] = brz::to_precision<T>(v);
+      });
+    } else {
+      for (uint32_t w = 0; w < f.width(); ++w)
+        std::fill(lanes[w], lanes[w] + n, brz::to_precision<T>(f.def[w]));
+    }
+  }
+}
+
+}  // namespace
+
+void read_column(const FieldInfo& f, const unsigned char* data, std::size_t n, bool f32,
+                 const std::string& where, double* out, std::size_t stride) {
+  decode_column(f, data, n, f32, where,
+                [&](std::size_t i, uint32_t k, double v) { out[i * stride + k] = v; });
 }
 
 std::unique_ptr<brz::WorldBase> read_state(ErlNifEnv* env, ERL_NIF_TERM state,
@@ -399,6 +433,7 @@ std::unique_ptr<brz::WorldBase> read_state(ErlNifEnv* env, ERL_NIF_TERM state,
     present[t] = enif_get_map_value(env, state, types[t].key, &lists[t]);
   Scratch scratch;
   std::vector<std::size_t> counts(types.size(), 0), offsets(types.size(), 0);
+  std::vector<std::vector<std::optional<BinaryView>>> columns(types.size());
   std::size_t used = 0;  // doubles
   try {
     for (uint32_t t = 0; t < types.size(); ++t) {
@@ -406,22 +441,9 @@ std::unique_ptr<brz::WorldBase> read_state(ErlNifEnv* env, ERL_NIF_TERM state,
       if (!present[t]) continue;
       const uint32_t lanes = prog.lanes(t);
       if (enif_is_map(env, lists[t])) {
-        std::vector<std::optional<BinaryView>> cols;
-        const std::size_t n =
-            column_agents(env, types[t], lists[t], f32 ? sizeof(float) : sizeof(double), cols);
-        double* out = scratch.ensure<double>(used + n * lanes) + used;
-        for (std::size_t k = 0; k < types[t].fields.size(); ++k) {
-          const FieldInfo& f = types[t].fields[k];
-          if (cols[k]) {
-            read_column(f, cols[k]->data, n, f32, "state." + types[t].key_name, out + f.first_lane,
-                        lanes);
-          } else {
-            for (std::size_t i = 0; i < n; ++i)
-              for (uint32_t w = 0; w < f.width(); ++w) out[i * lanes + f.first_lane + w] = f.def[w];
-          }
-        }
-        used += n * lanes;
-        counts[t] = n;
+        // Decoded into the world's columns once it exists; checked for shape now.
+        counts[t] = column_agents(env, types[t], lists[t], f32 ? sizeof(float) : sizeof(double),
+                                  columns[t]);
         continue;
       }
       std::size_t i = 0;
@@ -447,6 +469,15 @@ std::unique_ptr<brz::WorldBase> read_state(ErlNifEnv* env, ERL_NIF_TERM state,
   const double* vals = scratch.ensure<double>(used);
   for (uint32_t t = 0; t < types.size(); ++t) {
     if (counts[t] == 0) continue;
+    if (!columns[t].empty()) {
+      if (f32)
+        fill_from_columns(static_cast<brz::World<float>&>(*world), t, types[t], columns[t],
+                          counts[t], f32);
+      else
+        fill_from_columns(static_cast<brz::World<double>&>(*world), t, types[t], columns[t],
+                          counts[t], f32);
+      continue;
+    }
     if (f32)
       fill_columns(static_cast<brz::World<float>&>(*world), t, vals + offsets[t], counts[t],
                    prog.lanes(t));

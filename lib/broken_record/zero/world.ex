@@ -111,18 +111,10 @@ defmodule BrokenRecord.Zero.World do
     State.check_collections!(system, state)
     element = Columns.element_size(opts.backend, opts.precision)
 
-    # A collection given as columns is handed back by to_state/1 as agent maps of every field.
-    given =
-      Enum.reduce(system.agents, state, fn agent, given ->
-        columns = is_map(state) && Map.get(state, agent.collection)
-
-        if Columns.columns?(columns) do
-          n = Columns.count!(agent, columns, element)
-          Map.put(given, agent.collection, List.duplicate(%{}, n))
-        else
-          given
-        end
-      end)
+    for agent <- system.agents, is_map(state) do
+      columns = Map.get(state, agent.collection)
+      if Columns.columns?(columns), do: Columns.count!(agent, columns, element)
+    end
 
     new_opts = %{kernels: opts.kernels, box: box, seed: opts.seed, start_step: opts.start_step}
     ref = impl.new(system, state, new_opts)
@@ -131,7 +123,7 @@ defmodule BrokenRecord.Zero.World do
       system: system,
       backend: opts.backend,
       impl: impl,
-      state: given,
+      state: state,
       ref: ref,
       box: box,
       cell: new_cell(),
@@ -265,9 +257,20 @@ defmodule BrokenRecord.Zero.World do
 
   @doc "The state given to `new/3`, with the fields the rules write updated."
   @spec to_state(t) :: map
-  def to_state(%__MODULE__{impl: impl} = world) do
+  def to_state(%__MODULE__{system: system, impl: impl} = world) do
     live!(world)
-    impl.to_state(world.system, world.ref, world.state)
+    counts = impl.counts(system, world.ref)
+
+    # A collection given as columns comes back as agent maps of every field (the backends
+    # write every field of such a collection into the maps given to them).
+    state =
+      Enum.reduce(system.agents, world.state, fn agent, state ->
+        if Columns.columns?(Map.get(state, agent.collection)),
+          do: Map.put(state, agent.collection, List.duplicate(%{}, Enum.at(counts, agent.index))),
+          else: state
+      end)
+
+    impl.to_state(system, world.ref, state)
   end
 
   @doc """
