@@ -55,10 +55,10 @@ defmodule BrokenRecord.Zero.CheckpointTest do
 
   describe "save, load, step == step" do
     for backend <- @backends, load_backend <- @backends do
-      test "random numbers, a periodic box, enums: #{backend} saved, #{load_backend} loaded",
+      test "500 + 500 == 1000 steps with random numbers, a periodic box, enums: #{backend} saved, #{load_backend} loaded",
            %{tmp_dir: dir} do
-        run = &World.step(&1, steps: 250, dt: 0.1, params: @params)
-        state = FieldTypeSystems.people(30, 4)
+        run = &World.step(&1, steps: 500, dt: 0.1, params: @params)
+        state = FieldTypeSystems.people(20, 4)
 
         {resumed, straight} =
           continue(Epidemic, state, unquote(backend), unquote(load_backend), run, dir)
