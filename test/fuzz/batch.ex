@@ -536,8 +536,10 @@ defmodule BrokenRecord.Zero.Fuzz.Batch do
         nif(:b, Adapter.column(w.ref, t, first, n))
 
       :put_column ->
-        # A column read back and written, now and then damaged (sizes, NaN, any bytes).
-        {t, first, n} = Programs.column_args(w.raw.lanes)
+        # A field's column read back and written, now and then damaged (sizes, NaN, any
+        # bytes); now and then a lane range that is no field.
+        {t, first, n} =
+          if chance(0.8), do: field_lanes(w.layout), else: Programs.column_args(w.raw.lanes)
 
         case nif(:b, Adapter.column(w.ref, t, first, n)) do
           {:ok, bin} when is_binary(bin) ->
@@ -574,6 +576,22 @@ defmodule BrokenRecord.Zero.Fuzz.Batch do
       :concurrent ->
         concurrent(w)
     end
+  end
+
+  # {type, first_lane, n_lanes} of a random field of the layout ({0, 0, 1} without fields).
+  defp field_lanes(layout) do
+    fields =
+      for {{_key, _name, fields, _written}, t} <- Enum.with_index(layout),
+          {_, kind, _, _} <- fields,
+          reduce: {[], %{}} do
+        {acc, next} ->
+          first = Map.get(next, t, 0)
+          n = if kind == :vec3, do: 3, else: 1
+          {[{t, first, n} | acc], Map.put(next, t, first + n)}
+      end
+      |> elem(0)
+
+    if fields == [], do: {0, 0, 1}, else: Enum.random(fields)
   end
 
   # A binary cut short, grown, or with a byte flipped or eight bytes of NaN written in.
