@@ -196,6 +196,27 @@ defmodule BrokenRecord.Zero.CheckpointTest do
                "has format version 9; this library reads version 1"
     end
 
+    test "identities that do not fit the world are refused on both backends" do
+      for backend <- @backends do
+        world = World.new(Cells, LifecycleSystems.cells(2, 1), backend: backend)
+        ids = <<0::native-32, 1::native-32>>
+
+        for {ids, next} <- [
+              {<<1::native-32, 1::native-32>>, 2},
+              {ids, 1},
+              {<<0::native-32, 5::native-32>>, 5},
+              {binary_part(ids, 0, 6), 2},
+              {ids, 0x100000001}
+            ] do
+          refute message(fn -> World.__put_identities__(world, [{ids, next, nil}]) end) =~
+                   "stepped"
+        end
+
+        world = World.__put_identities__(world, [{<<7::native-32, 3::native-32>>, 9, nil}])
+        assert World.__identities__(world) == [{<<7::native-32, 3::native-32>>, 9, nil}]
+      end
+    end
+
     test "bad options and superseded handles", %{path: path, dir: dir} do
       assert message(fn -> World.load(path, backend: :gpu) end) =~ "invalid option backend: :gpu"
       assert message(fn -> World.load(path, steps: 3) end) =~ "known options: :backend"

@@ -267,9 +267,9 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   def put_identities(_system, %__MODULE__{} = world, agent, ids, next_id, images) do
     type = agent.index
     n = length(Map.fetch!(world.lanes, type))
-    ids = for <<id::native-32 <- ids>>, do: id
+    ids = if byte_size(ids) == 4 * n, do: for(<<id::native-32 <- ids>>, do: id), else: nil
 
-    unless length(ids) == n and next_id >= n and next_id <= 0x100000000 and
+    unless ids != nil and next_id >= n and next_id <= 0x100000000 and
              Enum.all?(ids, &(&1 < next_id)) and length(Enum.uniq(ids)) == n do
       raise ArgumentError,
             "world: the identities of type #{type} must be distinct and below the next " <>
