@@ -3,7 +3,9 @@ defmodule Mix.Tasks.Compile.BrokenRecordNif do
   Builds the native engine (`priv/libbroken_record_zero.so`) with CMake.
 
   CMake is the one build description (see `CMakeLists.txt`); this compiler only configures
-  `_build/cmake` once, builds it incrementally and installs the library into `priv/`.
+  `_build/cmake` once, builds it incrementally and installs the library into `priv/`. When
+  the project is another project's dependency (its build path lies outside this directory),
+  the C++ tests and the benchmarks' reference kernels are not configured: only the engine.
 
   A build failure is a warning and the runtime falls back to the pure-Elixir backend, unless
   `BROKEN_RECORD_REQUIRE_NIF=1` is set, in which case it is an error. `BROKEN_RECORD_SKIP_NIF=1`
@@ -41,19 +43,31 @@ defmodule Mix.Tasks.Compile.BrokenRecordNif do
   end
 
   defp configure(root, build_dir) do
-    if File.exists?(Path.join(build_dir, "CMakeCache.txt")) do
-      :ok
-    else
-      cmd([
-        "-S",
-        root,
-        "-B",
-        build_dir,
-        "-DCMAKE_BUILD_TYPE=Release",
-        "-DCMAKE_INSTALL_PREFIX=#{root}"
-      ])
+    cond do
+      File.exists?(Path.join(build_dir, "CMakeCache.txt")) ->
+        :ok
+
+      dependency?(root) ->
+        cmd(configure_args(root, build_dir) ++ ["-DBRZ_BUILD_TESTS=OFF", "-DBRZ_BUILD_BENCH=OFF"])
+
+      true ->
+        cmd(configure_args(root, build_dir))
     end
   end
+
+  defp configure_args(root, build_dir),
+    do: [
+      "-S",
+      root,
+      "-B",
+      build_dir,
+      "-DCMAKE_BUILD_TYPE=Release",
+      "-DCMAKE_INSTALL_PREFIX=#{root}"
+    ]
+
+  # A dependency is compiled into its parent's build path.
+  defp dependency?(root),
+    do: not String.starts_with?(Path.expand(Mix.Project.build_path()), Path.expand(root) <> "/")
 
   # Runs cmake, echoing the lines that show work being done ("[ 40%] Building CXX object ...",
   # "Linking ..."), so that the first build (a few minutes) shows what it is doing while an

@@ -84,6 +84,7 @@ defmodule Bench do
     Scenarios.Gravity,
     Scenarios.Softened,
     Scenarios.Marshalling,
+    Scenarios.Columns,
     Scenarios.Collisions,
     Scenarios.AllPairs,
     Scenarios.LJLiquid,

@@ -51,6 +51,41 @@ bool WorldBase::wrap_all() {
   return changed;
 }
 
+void WorldBase::set_identities(uint32_t type, const uint32_t* ids, uint64_t next_id) {
+  const std::size_t n = counts_.at(type);
+  if (next_id < n || next_id > uint64_t(UINT32_MAX) + 1)
+    throw ArgumentError("world: next identity " + std::to_string(next_id) + " of type " +
+                        std::to_string(type) + " is not in " + std::to_string(n) + "..2^32");
+  bool indices = next_id == n;
+  if (ids != nullptr) {
+    std::vector<uint32_t> sorted(ids, ids + n);
+    std::sort(sorted.begin(), sorted.end());
+    for (std::size_t i = 0; i < n; ++i) {
+      if (sorted[i] >= next_id || (i > 0 && sorted[i] == sorted[i - 1]))
+        throw ArgumentError("world: the identities of type " + std::to_string(type) +
+                            " must be distinct and below the next identity");
+      indices = indices && ids[i] == i;
+    }
+  }
+  if (indices) {
+    ids_[type].clear();
+    changed_[type] = 0;
+  } else {
+    ids_[type].resize(n);
+    for (std::size_t i = 0; i < n; ++i) ids_[type][i] = ids ? ids[i] : static_cast<uint32_t>(i);
+    changed_[type] = 1;
+  }
+  next_id_[type] = next_id;
+}
+
+void WorldBase::set_images(uint32_t type, const int64_t* images, std::size_t n) {
+  std::vector<int64_t>& own = images_.at(type);
+  if (own.empty() || n != own.size())
+    throw ArgumentError("world: type " + std::to_string(type) + " has " +
+                        std::to_string(own.size()) + " image counters, not " + std::to_string(n));
+  std::copy(images, images + n, own.begin());
+}
+
 std::size_t WorldBase::column_bytes() const {
   std::size_t n = 0;
   for (uint32_t t = 0; t < counts_.size(); ++t)

@@ -99,6 +99,8 @@ defmodule Bench.Row do
   def contender_label(:monitor_native), do: "monitor, native"
   def contender_label(:monitor_elixir_all_pairs), do: "monitor, Elixir pairs"
   def contender_label(:elixir), do: "elixir"
+  def contender_label(:world_new_maps), do: "native World.new from maps"
+  def contender_label(:world_new_columns), do: "native World.new from columns"
   def contender_label(:micro_kernel), do: "C++ micro-kernel"
   def contender_label(:cpp_reference), do: "C++ reference"
   def contender_label(:cpp_all_j), do: "C++ all-j"

@@ -172,6 +172,12 @@ defmodule Bench.Targets do
         )
       )
 
+    columns =
+      Enum.find(
+        rows,
+        &Row.matches?(&1, scenario: :columns, n: 100_000, contender: :world_new_columns)
+      )
+
     elixir_speed =
       case {find.(:gravity, 1_000, :native, :f64), find.(:gravity, 1_000, :elixir, :f64)} do
         {%{} = native, %{} = elixir} -> elixir.seconds_per_step / native.seconds_per_step
@@ -208,6 +214,14 @@ defmodule Bench.Targets do
           :le,
           1.01,
           progress && progress.ratio,
+          skip: native_missing
+        ),
+        target(
+          "11",
+          "columns N=100,000: World.new from maps time / from columns time",
+          :ge,
+          10.0,
+          columns && columns.ratio,
           skip: native_missing
         )
       ]

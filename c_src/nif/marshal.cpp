@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string>
 
 #include "nif/atoms.hpp"
@@ -282,7 +284,139 @@ ERL_NIF_TERM write_agents(ErlNifEnv* env, const TypeInfo& ti, const std::string&
   return enif_make_list_from_array(env, items, unsigned(n));
 }
 
+// The fields of a collection given as packed columns (a map of field => binary), checked
+// against the layout: cols[k] is field k's binary, if given. Returns the agent count the
+// columns agree on (0 when none is given); throws the ArgumentError of an unknown field, a
+// value that is not a binary, a size that is not whole agents or disagrees with the first
+// column, or a missing field without a default.
+std::size_t column_agents(ErlNifEnv* env, const TypeInfo& ti, ERL_NIF_TERM map, std::size_t element,
+                          std::vector<std::optional<BinaryView>>& cols) {
+  const std::string coll = "state." + ti.key_name;
+  std::vector<std::pair<ERL_NIF_TERM, ERL_NIF_TERM>> pairs;
+  ErlNifMapIterator it;
+  if (!enif_map_iterator_create(env, map, &it, ERL_NIF_MAP_ITERATOR_FIRST))
+    throw ArgumentError(coll + " must be a list of maps or a map of columns");
+  ERL_NIF_TERM key, value;
+  while (enif_map_iterator_get_pair(env, &it, &key, &value)) {
+    pairs.emplace_back(key, value);
+    enif_map_iterator_next(env, &it);
+  }
+  enif_map_iterator_destroy(env, &it);
+  cols.assign(ti.fields.size(), std::nullopt);
+  for (const auto& [k, v] : pairs) {
+    std::size_t f = 0;
+    while (f < ti.fields.size() && !enif_is_identical(ti.fields[f].atom, k)) ++f;
+    if (f == ti.fields.size()) {
+      if (!enif_is_atom(env, k))
+        throw ArgumentError(coll +
+                            " must be a list of maps or a map of columns (field atom => binary)");
+      throw ArgumentError(coll + " has no field :" + atom_text(env, k));
+    }
+    BinaryView bin;
+    if (!get(env, v, &bin))
+      throw ArgumentError(coll + "." + ti.fields[f].name + " must be a binary (a packed column)");
+    cols[f] = bin;
+  }
+  std::size_t n = 0;
+  const FieldInfo* first = nullptr;
+  for (std::size_t k = 0; k < ti.fields.size(); ++k) {
+    const FieldInfo& f = ti.fields[k];
+    if (!cols[k]) {
+      if (!f.has_default) throw ArgumentError(coll + " is missing field :" + f.name);
+      continue;
+    }
+    const std::size_t per_agent = f.width() * element, bytes = cols[k]->size;
+    const std::string where = coll + "." + f.name;
+    if (bytes % per_agent != 0)
+      throw ArgumentError(where + ": " + std::to_string(bytes) +
+                          " bytes is not a whole number of agents (" + std::to_string(per_agent) +
+                          " bytes each)");
+    if (first == nullptr) {
+      first = &f;
+      n = bytes / per_agent;
+    } else if (bytes / per_agent != n) {
+      throw ArgumentError(where + ": expected " + std::to_string(n * per_agent) + " bytes (" +
+                          std::to_string(n) + " agents, as " + coll + "." + first->name +
+                          "), got " + std::to_string(bytes));
+    }
+  }
+  return n;
+}
+
 }  // namespace
+
+namespace {
+
+// read_column's checks, each value (agent i, lane k of the field) handed to store(i, k, v).
+template <class Store>
+void decode_column(const FieldInfo& f, const unsigned char* data, std::size_t n, bool f32,
+                   const std::string& where, Store&& store) {
+  const uint32_t width = f.width();
+  const std::size_t element = f32 ? sizeof(float) : sizeof(double);
+  const double max_int = double(f32 ? kTwo24 : kTwo53);
+  const auto path = [&](std::size_t i) { return where + "[" + std::to_string(i) + "]." + f.name; };
+  for (std::size_t i = 0; i < n; ++i) {
+    for (uint32_t k = 0; k < width; ++k) {
+      const unsigned char* p = data + (i * width + k) * element;
+      double v;
+      if (f32) {
+        float x;
+        std::memcpy(&x, p, sizeof x);
+        v = x;
+      } else {
+        std::memcpy(&v, p, sizeof v);
+      }
+      if (!std::isfinite(v)) throw ArgumentError(path(i) + " is not a finite number");
+      switch (f.kind) {
+        case FieldKind::Int:
+          if (v != std::floor(v)) throw ArgumentError(path(i) + " must be an integer");
+          if (std::fabs(v) > max_int) throw ArgumentError(path(i) + " is out of range");
+          break;
+        case FieldKind::Bool:
+          if (v != 0 && v != 1) throw ArgumentError(path(i) + " must be 0 or 1 (false or true)");
+          break;
+        case FieldKind::Enum:
+          if (!(v >= 0 && v < double(f.values.size()) && v == std::floor(v)))
+            throw ArgumentError(path(i) + " is not one of its enum's codes (0.." +
+                                std::to_string(f.values.size() - 1) + ")");
+          break;
+        default:
+          break;
+      }
+      store(i, k, v);
+    }
+  }
+}
+
+// The columns of a collection given as columns (column_agents), decoded straight into the
+// new world's columns (rows in the caller's order); fields without a column take their default.
+template <class T>
+void fill_from_columns(brz::World<T>& world, uint32_t t, const TypeInfo& ti,
+                       const std::vector<std::optional<BinaryView>>& cols, std::size_t n,
+                       bool f32) {
+  const std::string where = "state." + ti.key_name;
+  for (std::size_t k = 0; k < ti.fields.size(); ++k) {
+    const FieldInfo& f = ti.fields[k];
+    T* lanes[3] = {nullptr, nullptr, nullptr};
+    for (uint32_t w = 0; w < f.width(); ++w) lanes[w] = world.column(t, f.first_lane + w);
+    if (cols[k]) {
+      decode_column(f, cols[k]->data, n, f32, where, [&](std::size_t i, uint32_t w, double v) {
+        lanes[w][i] = brz::to_precision<T>(v);
+      });
+    } else {
+      for (uint32_t w = 0; w < f.width(); ++w)
+        std::fill(lanes[w], lanes[w] + n, brz::to_precision<T>(f.def[w]));
+    }
+  }
+}
+
+}  // namespace
+
+void read_column(const FieldInfo& f, const unsigned char* data, std::size_t n, bool f32,
+                 const std::string& where, double* out, std::size_t stride) {
+  decode_column(f, data, n, f32, where,
+                [&](std::size_t i, uint32_t k, double v) { out[i * stride + k] = v; });
+}
 
 std::unique_ptr<brz::WorldBase> read_state(ErlNifEnv* env, ERL_NIF_TERM state,
                                            const std::vector<TypeInfo>& types,
@@ -299,12 +433,19 @@ std::unique_ptr<brz::WorldBase> read_state(ErlNifEnv* env, ERL_NIF_TERM state,
     present[t] = enif_get_map_value(env, state, types[t].key, &lists[t]);
   Scratch scratch;
   std::vector<std::size_t> counts(types.size(), 0), offsets(types.size(), 0);
+  std::vector<std::vector<std::optional<BinaryView>>> columns(types.size());
   std::size_t used = 0;  // doubles
   try {
     for (uint32_t t = 0; t < types.size(); ++t) {
       offsets[t] = used;
       if (!present[t]) continue;
       const uint32_t lanes = prog.lanes(t);
+      if (enif_is_map(env, lists[t])) {
+        // Decoded into the world's columns once it exists; checked for shape now.
+        counts[t] = column_agents(env, types[t], lists[t], f32 ? sizeof(float) : sizeof(double),
+                                  columns[t]);
+        continue;
+      }
       std::size_t i = 0;
       ERL_NIF_TERM head, tail = lists[t];
       while (enif_get_list_cell(env, tail, &head, &tail)) {
@@ -320,13 +461,23 @@ std::unique_ptr<brz::WorldBase> read_state(ErlNifEnv* env, ERL_NIF_TERM state,
   } catch (const ArgumentError&) {
     // A list that is not a proper list is reported before any agent's error, whichever type.
     for (std::size_t t = 0; t < types.size(); ++t)
-      if (present[t]) state_list_length(env, lists[t], "state." + types[t].key_name);
+      if (present[t] && !enif_is_map(env, lists[t]))
+        state_list_length(env, lists[t], "state." + types[t].key_name);
     throw;
   }
   std::unique_ptr<brz::WorldBase> world = brz::make_world(program, counts, precision);
   const double* vals = scratch.ensure<double>(used);
   for (uint32_t t = 0; t < types.size(); ++t) {
     if (counts[t] == 0) continue;
+    if (!columns[t].empty()) {
+      if (f32)
+        fill_from_columns(static_cast<brz::World<float>&>(*world), t, types[t], columns[t],
+                          counts[t], f32);
+      else
+        fill_from_columns(static_cast<brz::World<double>&>(*world), t, types[t], columns[t],
+                          counts[t], f32);
+      continue;
+    }
     if (f32)
       fill_columns(static_cast<brz::World<float>&>(*world), t, vals + offsets[t], counts[t],
                    prog.lanes(t));

@@ -1,6 +1,7 @@
 // The NIF functions on worlds other than running them (c_src/nif/run_steps.cpp): creation,
 // reading back, queries and options.
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -103,6 +104,116 @@ ERL_NIF_TERM world_column(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
   WorldLock lock(w);
   if (!lock.owned()) return atom::busy;
   return read_columns(env, *w->world, type, first, n_lanes, unwrapped);
+}
+
+namespace {
+
+// The type index argument of a world function, checked against the program.
+uint32_t type_arg(ErlNifEnv* env, ERL_NIF_TERM term, const brz::Program& prog) {
+  unsigned type;
+  if (!get(env, term, &type) || type >= prog.n_types())
+    throw ArgumentError("type_index out of range (the program has " +
+                        std::to_string(prog.n_types()) + " agent types)");
+  return type;
+}
+
+}  // namespace
+
+// world_put_column(world, type, first_lane, n_lanes, binary): replaces one field of every
+// agent of a type with a packed column (docs/nif.md, "Columns").
+ERL_NIF_TERM world_put_column(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  const uint32_t type = type_arg(env, argv[1], *w->prog_res->prog);
+  TypeInfo& ti = w->types[type];
+  unsigned first, n_lanes;
+  const FieldInfo* f = get(env, argv[2], &first) ? ti.field_of(first) : nullptr;
+  if (f == nullptr || !get(env, argv[3], &n_lanes) || f->first_lane != first ||
+      f->width() != n_lanes)
+    throw ArgumentError("the lane range must be one field of type " + std::to_string(type));
+  const std::string where = ti.key_name + "." + f->name;
+  const BinaryView bin =
+      decode<BinaryView>(env, argv[4], where + " must be a binary (a packed column)");
+  WorldLock lock(w);
+  if (!lock.owned()) return atom::busy;
+  brz::WorldBase& world = *w->world;
+  const std::size_t n = world.count(type), bytes = n * n_lanes * world.element_size();
+  if (bin.size != bytes)
+    throw ArgumentError(where + ": expected " + std::to_string(bytes) + " bytes (" +
+                        std::to_string(n) + " agents x " +
+                        std::to_string(n_lanes * world.element_size()) + " bytes), got " +
+                        std::to_string(bin.size));
+  // Every value is checked before the first is stored: a bad column leaves the world as it was.
+  std::vector<double> values(n * n_lanes);
+  read_column(*f, bin.data, n, world.precision() == brz::Precision::F32, ti.key_name, values.data(),
+              n_lanes);
+  for (std::size_t i = 0; i < n; ++i)
+    for (uint32_t k = 0; k < n_lanes; ++k) world.set(type, first + k, i, values[i * n_lanes + k]);
+  // Coordinates given outside a periodic box are wrapped in, their crossings counted.
+  if (world.program().coord_lane(type) == first && !world.images(type).empty()) world.wrap(type);
+  // Neighbour lists and other per-row caches were built from the old values.
+  world.engine_cache().reset();
+  for (uint32_t k = 0; k < n_lanes; ++k) ti.mark_written(first + k);
+  return atom::ok;
+}
+
+// world_identities(world, type): {identities, next_identity, images} of a type (docs/nif.md).
+ERL_NIF_TERM world_identities(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  const uint32_t type = type_arg(env, argv[1], *w->prog_res->prog);
+  WorldLock lock(w);
+  if (!lock.owned()) return atom::busy;
+  const brz::WorldBase& world = *w->world;
+  const std::size_t n = world.count(type);
+  ERL_NIF_TERM ids_term;
+  unsigned char* ids = enif_make_new_binary(env, n * sizeof(uint32_t), &ids_term);
+  if (ids == nullptr && n > 0) throw std::bad_alloc();
+  for (std::size_t i = 0; i < n; ++i) {
+    const uint32_t id = world.id(type, i);
+    std::memcpy(ids + i * sizeof id, &id, sizeof id);
+  }
+  ERL_NIF_TERM images_term = atom::nil;
+  const std::vector<int64_t>& images = world.images(type);
+  if (!images.empty() || world.wraps(type, 0) || world.wraps(type, 1) || world.wraps(type, 2)) {
+    unsigned char* out = enif_make_new_binary(env, images.size() * sizeof(int64_t), &images_term);
+    if (out == nullptr && !images.empty()) throw std::bad_alloc();
+    if (!images.empty()) std::memcpy(out, images.data(), images.size() * sizeof(int64_t));
+  }
+  return enif_make_tuple3(env, ids_term, encode(env, ErlNifUInt64(world.next_id(type))),
+                          images_term);
+}
+
+// world_put_identities(world, type, identities, next_identity, images): sets what
+// world_identities returns (a checkpoint being loaded).
+ERL_NIF_TERM world_put_identities(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  const uint32_t type = type_arg(env, argv[1], *w->prog_res->prog);
+  const BinaryView ids = decode<BinaryView>(env, argv[2], "identities must be a binary");
+  ErlNifUInt64 next_id;
+  if (!get(env, argv[3], &next_id)) throw ArgumentError("next identity must be an integer");
+  BinaryView images{nullptr, 0};
+  const bool has_images = !enif_is_identical(argv[4], atom::nil);
+  if (has_images) images = decode<BinaryView>(env, argv[4], "images must be nil or a binary");
+  WorldLock lock(w);
+  if (!lock.owned()) return atom::busy;
+  brz::WorldBase& world = *w->world;
+  const std::size_t n = world.count(type);
+  if (ids.size != n * sizeof(uint32_t))
+    throw ArgumentError("identities: expected " + std::to_string(n * sizeof(uint32_t)) +
+                        " bytes, got " + std::to_string(ids.size));
+  const std::size_t n_images = world.images(type).size();
+  if (has_images ? images.size != n_images * sizeof(int64_t) : n_images != 0)
+    throw ArgumentError("images: expected " + std::to_string(n_images * sizeof(int64_t)) +
+                        " bytes of image counters for type " + std::to_string(type) + ", got " +
+                        (has_images ? std::to_string(images.size) + " bytes" : "nil"));
+  std::vector<uint32_t> id_values(n);
+  if (n > 0) std::memcpy(id_values.data(), ids.data, ids.size);
+  std::vector<int64_t> image_values(n_images);
+  if (n_images > 0) std::memcpy(image_values.data(), images.data, images.size);
+  // Both are checked before either is set.
+  world.set_identities(type, id_values.data(), next_id);
+  if (!image_values.empty()) world.set_images(type, image_values.data(), image_values.size());
+  world.engine_cache().reset();
+  return atom::ok;
 }
 
 ERL_NIF_TERM world_info(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {

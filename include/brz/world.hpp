@@ -153,6 +153,14 @@ class WorldBase {
   /// Whether agents of `type` have been removed or spawned (its identities are no longer the
   /// indices 0 .. count - 1 of the agents the world was created with).
   bool has_ids(uint32_t type) const { return changed_.at(type) != 0; }
+  /// Sets the identities of the count(type) agents of `type` (caller order) and the type's
+  /// next identity, as a checkpoint holds them (ids nullptr: the indices). Identities must be
+  /// distinct and below next_id, and next_id in count .. 2^32; ArgumentError otherwise. Indices
+  /// with next_id == count are the identities of a world whose agents never changed.
+  void set_identities(uint32_t type, const uint32_t* ids, uint64_t next_id);
+  /// Sets the image counters of `type` (count(type) * 3 values, agent * 3 + axis); only a type
+  /// that wraps has them (ArgumentError otherwise).
+  void set_images(uint32_t type, const int64_t* images, std::size_t n);
 
   /// Children spawned into one type by one rule application: per child (in order) its lanes,
   /// lanes(type) values each, agent-major, and its identity (assigned by apply_lifecycle).

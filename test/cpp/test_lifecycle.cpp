@@ -116,6 +116,49 @@ TEST_CASE("a snapshot of an empty type saves and restores nothing", "[lifecycle]
   CHECK(w.next_id(0) == 0);
 }
 
+TEST_CASE("identities set from a checkpoint continue a run as the original does", "[lifecycle]") {
+  auto prog = split_program();
+  brz::World<double> w(prog, {20});
+  for (std::size_t i = 0; i < 20; ++i) {
+    w.set(0, 0, i, double(i % 13));
+    w.set(0, 1, i, i % 3 == 0 ? 1.0 : 0.25);
+  }
+  brz::run_steps(w, {0, 1}, 2, 0.0, brz::ExecOptions{});
+  REQUIRE(w.has_ids(0));
+  // A fresh world given w's values, identities and next identity steps as w does.
+  const std::size_t n = w.count(0);
+  brz::World<double> v(prog, {n});
+  std::vector<uint32_t> ids(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    ids[i] = w.id(0, i);
+    for (uint32_t l = 0; l < 2; ++l) v.set(0, l, i, w.get(0, l, i));
+  }
+  v.set_identities(0, ids.data(), w.next_id(0));
+  CHECK(v.has_ids(0));
+  brz::run_steps(w, {0, 1}, 2, 0.0, brz::ExecOptions{});
+  brz::run_steps(v, {0, 1}, 2, 0.0, brz::ExecOptions{});
+  REQUIRE(v.count(0) == w.count(0));
+  CHECK(v.next_id(0) == w.next_id(0));
+  for (std::size_t i = 0; i < w.count(0); ++i) {
+    CHECK(v.id(0, i) == w.id(0, i));
+    CHECK(v.get(0, 0, i) == w.get(0, 0, i));
+  }
+  // The indices with next identity == count are a world whose agents never changed.
+  std::vector<uint32_t> indices(v.count(0));
+  for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = uint32_t(i);
+  v.set_identities(0, indices.data(), indices.size());
+  CHECK_FALSE(v.has_ids(0));
+  // Duplicates, identities not below the next one, a next identity below the count: rejected,
+  // the world unchanged; a type that does not wrap has no image counters to set.
+  std::vector<uint32_t> bad(v.count(0), 0);
+  CHECK_THROWS_AS(v.set_identities(0, bad.data(), v.count(0) + 5), brz::ArgumentError);
+  CHECK_THROWS_AS(v.set_identities(0, indices.data(), v.count(0) - 1), brz::ArgumentError);
+  CHECK_THROWS_AS(v.set_identities(0, nullptr, uint64_t(UINT32_MAX) + 2), brz::ArgumentError);
+  CHECK_FALSE(v.has_ids(0));
+  const int64_t images[3] = {0, 0, 0};
+  CHECK_THROWS_AS(v.set_images(0, images, 3), brz::ArgumentError);
+}
+
 TEMPLATE_TEST_CASE("a clone is independent and steps like the original", "[lifecycle][world]",
                    double, float) {
   auto prog = split_program();

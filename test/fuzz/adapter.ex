@@ -63,6 +63,20 @@ defmodule BrokenRecord.Zero.Fuzz.Adapter do
   def column(world, type, first_lane, n_lanes),
     do: [{:world_column, [world, type, first_lane, n_lanes, false]}]
 
+  @doc "Writing one column range of one type (`binary`: a packed column, perhaps damaged)."
+  @spec put_column(term, term, term, term, term) :: [call]
+  def put_column(world, type, first_lane, n_lanes, binary),
+    do: [{:world_put_column, [world, type, first_lane, n_lanes, binary]}]
+
+  @doc "Reading one type's identities, next identity and image counters."
+  @spec identities(term, term) :: [call]
+  def identities(world, type), do: [{:world_identities, [world, type]}]
+
+  @doc "Setting one type's identities, next identity and image counters."
+  @spec put_identities(term, term, term, term, term) :: [call]
+  def put_identities(world, type, ids, next_id, images),
+    do: [{:world_put_identities, [world, type, ids, next_id, images]}]
+
   @doc "The read-only queries of a world and its program."
   @spec info(term, term) :: [call]
   def info(world, program),

@@ -518,6 +518,8 @@ defmodule BrokenRecord.Zero.Fuzz.Batch do
            {12, :column},
            {8, :totals},
            {4, :observe},
+           {6, :put_column},
+           {4, :identities},
            {6, :info},
            {10, :concurrent}
          ]) do
@@ -534,6 +536,37 @@ defmodule BrokenRecord.Zero.Fuzz.Batch do
         {t, first, n} = Programs.column_args(w.raw.lanes)
         nif(:b, Adapter.column(w.ref, t, first, n))
 
+      :put_column ->
+        # A field's column read back and written, now and then damaged (sizes, NaN, any
+        # bytes); now and then a lane range that is no field.
+        {t, first, n} =
+          if chance(0.8), do: field_lanes(w.layout), else: Programs.column_args(w.raw.lanes)
+
+        case nif(:b, Adapter.column(w.ref, t, first, n)) do
+          {:ok, bin} when is_binary(bin) ->
+            bin = if chance(0.3), do: damage(bin), else: bin
+            nif(:b, Adapter.put_column(w.ref, t, first, n, bin))
+
+          _ ->
+            :ok
+        end
+
+      :identities ->
+        {t, _, _} = Programs.column_args(w.raw.lanes)
+
+        case nif(:b, Adapter.identities(w.ref, t)) do
+          {:ok, {ids, next_id, images}} ->
+            {ids, next_id} =
+              if chance(0.3),
+                do: {damage(ids), Enum.random([0, next_id + 1, 0x100000000])},
+                else: {ids, next_id}
+
+            nif(:b, Adapter.put_identities(w.ref, t, ids, next_id, images))
+
+          _ ->
+            :ok
+        end
+
       :totals ->
         {t, m, v, p} = Programs.totals_args(w.raw.lanes)
         nif(:b, Adapter.totals(w.ref, t, m, v, p))
@@ -546,6 +579,49 @@ defmodule BrokenRecord.Zero.Fuzz.Batch do
 
       :concurrent ->
         concurrent(w)
+    end
+  end
+
+  # {type, first_lane, n_lanes} of a random field of the layout ({0, 0, 1} without fields).
+  defp field_lanes(layout) do
+    fields =
+      for {{_key, _name, fields, _written}, t} <- Enum.with_index(layout),
+          {_, kind, _, _} <- fields,
+          reduce: {[], %{}} do
+        {acc, next} ->
+          first = Map.get(next, t, 0)
+          n = if kind == :vec3, do: 3, else: 1
+          {[{t, first, n} | acc], Map.put(next, t, first + n)}
+      end
+      |> elem(0)
+
+    if fields == [], do: {0, 0, 1}, else: Enum.random(fields)
+  end
+
+  # A binary cut short, grown, or with a byte flipped or eight bytes of NaN written in.
+  defp damage(bin) do
+    size = byte_size(bin)
+    pos = if size > 0, do: :rand.uniform(size) - 1, else: 0
+
+    case :rand.uniform(4) do
+      1 ->
+        binary_part(bin, 0, pos)
+
+      2 ->
+        bin <> :rand.bytes(:rand.uniform(9))
+
+      3 when size > 0 ->
+        binary_part(bin, 0, pos) <>
+          <<Bitwise.bxor(:binary.at(bin, pos), 0x40)>> <>
+          binary_part(bin, pos + 1, size - pos - 1)
+
+      _ when size >= 8 ->
+        binary_part(bin, 0, div(pos, 8) * 8) <>
+          <<0, 0, 0, 0, 0, 0, 0xF8, 0x7F>> <>
+          binary_part(bin, div(pos, 8) * 8 + 8, size - div(pos, 8) * 8 - 8)
+
+      _ ->
+        bin
     end
   end
 

@@ -81,6 +81,43 @@ defmodule BrokenRecord.Zero.Backend do
               unwrapped :: boolean
             ) :: binary
 
+  @doc """
+  Replaces the field whose lanes are `first_lane ..` (`n_lanes` of them) of every agent of one
+  type with a packed column (`BrokenRecord.Zero.Columns`, the layout of `c:column/6`, its byte
+  size already checked), and returns the world to use from then on. Every value is checked
+  before any is stored (`ArgumentError` naming the agent index and field, the world unchanged);
+  coordinates of a periodic space are wrapped into the box. The field then counts as written.
+  """
+  @callback put_column(
+              CompiledSystem.t(),
+              world,
+              Agent.t(),
+              first_lane :: non_neg_integer,
+              n_lanes :: pos_integer,
+              binary
+            ) :: world
+
+  @doc """
+  The identities of one type's agents (native-endian u32, agent order), its next identity and
+  its image counters (native-endian i64, `x y z` per agent; `nil` for a type that does not
+  wrap): what a checkpoint keeps.
+  """
+  @callback identities(CompiledSystem.t(), world, Agent.t()) ::
+              {binary, non_neg_integer, binary | nil}
+
+  @doc """
+  Sets what `c:identities/3` returns (a checkpoint being loaded); `ArgumentError` when they do
+  not fit the world (identities not distinct or not below the next one, wrong sizes).
+  """
+  @callback put_identities(
+              CompiledSystem.t(),
+              world,
+              Agent.t(),
+              binary,
+              non_neg_integer,
+              binary | nil
+            ) :: world
+
   @doc "The agents of one type as tuples of lane floats (`BrokenRecord.Zero.State`'s layout)."
   @callback rows(CompiledSystem.t(), world, Agent.t()) :: [tuple]
 

@@ -147,6 +147,36 @@ defmodule BrokenRecord.Zero.NIF do
     do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """
+  Replaces one field (`n_lanes` lanes from `first_lane`: exactly one field of the layout) of
+  every agent of a type with a packed column in `world_column/5`'s layout; every value is
+  checked before any is stored (finite; `:int` integral, `:bool` 0 or 1, enum an index), the
+  coordinates of a periodic space are wrapped, and the field counts as written. `:ok`, or
+  `:busy`.
+  """
+  @spec world_put_column(reference, non_neg_integer, non_neg_integer, pos_integer, binary) ::
+          :ok | :busy
+  def world_put_column(_world, _type, _first_lane, _n_lanes, _binary),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc """
+  `{identities, next_identity, images}` of one type: the agents' identities as native-endian
+  u32, the next identity the type gives, and its image counters as native-endian i64 (`x y z`
+  per agent; `nil` for a type that does not wrap). `:busy` when another call holds the world.
+  """
+  @spec world_identities(reference, non_neg_integer) ::
+          {binary, non_neg_integer, binary | nil} | :busy
+  def world_identities(_world, _type), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc """
+  Sets what `world_identities/2` returns (identities distinct and below `next_identity`, which
+  is in `count..2^32`; `images` `nil` exactly for a type that does not wrap). `:ok` or `:busy`.
+  """
+  @spec world_put_identities(reference, non_neg_integer, binary, non_neg_integer, binary | nil) ::
+          :ok | :busy
+  def world_put_identities(_world, _type, _ids, _next_id, _images),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc """
   `%{precision, box, seed, step, counts, kernels, kernel_status, kernel_isa, sweeps,
   neighbour_builds, timings}` of a world: `box` is `nil` or `{{xlo, ylo, zlo}, {xhi, yhi, zhi}}`;
   `seed` is the world's seed and `step` its step counter (the index of the next step: the

@@ -2,8 +2,9 @@ defmodule BrokenRecord.Zero.State do
   @moduledoc """
   Validation and marshalling of the user's state for the pure-Elixir backend.
 
-  The state is a map from collection keys (`:particles`) to lists of agent maps. A missing
-  collection means zero agents of that type. Each agent map must hold every declared field (or
+  The state is a map from collection keys (`:particles`) to lists of agent maps, or to maps of
+  packed columns (`BrokenRecord.Zero.Columns`). A missing collection means zero agents of that
+  type. Each agent map must hold every declared field (or
   the field must have a default): `:float` fields take any number, `:int` fields integers,
   `:vec3` fields 3-tuples of numbers, `:bool` fields `true`/`false` and enum fields one of the
   enum's atoms (stored as its index). A transient field is not read (its default is used) and
@@ -17,7 +18,7 @@ defmodule BrokenRecord.Zero.State do
   In the backend each agent is a tuple of lane floats; `to_lanes/2` and `from_lanes/4` convert.
   """
 
-  alias BrokenRecord.Zero.CompiledSystem
+  alias BrokenRecord.Zero.{Columns, CompiledSystem}
   alias BrokenRecord.Zero.IR.{Agent, Field}
 
   # The largest integers that f64 and f32 hold exactly, with all smaller ones.
@@ -83,20 +84,27 @@ defmodule BrokenRecord.Zero.State do
   @spec to_lanes(CompiledSystem.t(), term) :: %{non_neg_integer => [tuple]}
   def to_lanes(%CompiledSystem{agents: agents, options: options}, state) do
     unless is_map(state), do: raise(ArgumentError, "state must be a map")
-    max_int = Map.fetch!(@max_int, Map.get(options, :precision, :f64))
+    precision = Map.get(options, :precision, :f64)
+    max_int = Map.fetch!(@max_int, precision)
     # Every collection's shape first, then the agents: the native path reports in this order.
     lists = Enum.map(agents, &collection!(&1, state))
 
     agents
     |> Enum.zip(lists)
-    |> Map.new(fn {agent, list} -> {agent.index, agent_lanes(agent, list, max_int)} end)
+    |> Map.new(fn
+      {agent, {:columns, map}} -> {agent.index, Columns.rows!(agent, map, precision)}
+      {agent, list} -> {agent.index, agent_lanes(agent, list, max_int)}
+    end)
   end
 
   defp collection!(%Agent{collection: key}, state) do
-    list = Map.get(state, key, [])
+    value = Map.get(state, key, [])
 
-    unless proper_list?(list), do: raise(ArgumentError, "state.#{key} must be a list of maps")
-    list
+    cond do
+      Columns.columns?(value) -> {:columns, value}
+      proper_list?(value) -> value
+      true -> raise(ArgumentError, "state.#{key} must be a list of maps")
+    end
   end
 
   defp proper_list?([]), do: true

@@ -15,9 +15,9 @@ defmodule BrokenRecord.Zero.World do
   ## One live handle
 
   Both backends give a world the same semantics: a world has one live handle. `step/2` returns
-  a new handle and supersedes the one it was given; any call on a superseded handle (`step/2`,
-  `column/4`, `to_state/1`, `counts/1`, `info/1`, `rows/2`, `totals/2`, `observe/2`, `copy/1`)
-  raises
+  a new handle and supersedes the one it was given (so does `put_column/4`); any call on a
+  superseded handle (`step/2`, `column/4`, `put_column/4`, `save/2`, `to_state/1`, `counts/1`,
+  `info/1`, `rows/2`, `totals/2`, `observe/2`, `copy/1`) raises
   `ArgumentError`:
 
       w1 = World.step(w0, steps: 10)
@@ -39,6 +39,7 @@ defmodule BrokenRecord.Zero.World do
   alias BrokenRecord.Zero.{
     Backend,
     Box,
+    Columns,
     CompiledSystem,
     NumericalError,
     Observables,
@@ -79,7 +80,13 @@ defmodule BrokenRecord.Zero.World do
         }
 
   @doc """
-  Creates a world for `system` (a module defined by `defsystem`) from `state`.
+  Creates a world for `system` (a module defined by `defsystem`) from `state`: a map from
+  collection keys to lists of agent maps, or to maps of packed columns, field => binary in the
+  layout of `column/4` (`%{particles: %{position: bin, velocity: bin}}`, see
+  `BrokenRecord.Zero.Columns`): a field without a column takes its declared default (one
+  without a default is an `ArgumentError`), every column must hold the same number of agents,
+  and the values are checked as `put_column/4` checks them. `to_state/1` gives such a
+  collection back as agent maps of every field.
 
   Options: `backend: :auto | :native | :interpreted`, `precision: :f64 | :f32` to
   override the system's precision for this world (native worlds compute in it; the pure-Elixir
@@ -113,6 +120,13 @@ defmodule BrokenRecord.Zero.World do
     impl = Map.fetch!(@impls, opts.backend)
     box = Box.from_state!(system, state)
     State.check_collections!(system, state)
+    element = Columns.element_size(opts.backend, opts.precision)
+
+    for agent <- system.agents, is_map(state) do
+      columns = Map.get(state, agent.collection)
+      if Columns.columns?(columns), do: Columns.count!(agent, columns, element)
+    end
+
     new_opts = %{kernels: opts.kernels, box: box, seed: opts.seed, start_step: opts.start_step}
     ref = impl.new(system, state, new_opts)
 
@@ -190,11 +204,95 @@ defmodule BrokenRecord.Zero.World do
     end)
   end
 
+  @doc """
+  Replaces `field` of every agent of `collection` (its key or its agent type's name) with a
+  packed column in the layout `column/4` returns (`BrokenRecord.Zero.Columns`: native-endian
+  floats of the world's element size, `x y z` per agent for a vec3, the codes of `:int`,
+  `:bool` and enum fields), and returns the world's new handle, superseding `world` as
+  `step/2` does. Coordinates of a periodic space are wrapped into the box (image counters
+  count the crossings); `to_state/1` returns the field's new values from then on.
+
+  Raises `ArgumentError`, the world unchanged, for an unknown collection or field, a value that
+  is not a binary, a byte size other than the agent count times the field's bytes (naming
+  collection, field, expected and given sizes), or a value that the field cannot hold (not
+  finite, an `:int` not integral, a `:bool` other than 0 or 1, an enum code out of range:
+  naming the agent index and the field).
+
+      positions = World.column(world, :particles, :position)
+      world = World.put_column(world, :particles, :position, positions)
+  """
+  @spec put_column(t, atom | String.t(), atom, binary) :: t
+  def put_column(%__MODULE__{system: system, impl: impl} = world, collection, field, binary) do
+    live!(world)
+    {agent, declared} = field!(system, collection, field)
+    n = Enum.at(impl.counts(system, world.ref), agent.index)
+    element = Columns.element_size(world.backend, system.options.precision)
+    Columns.check_size!(agent, declared, binary, n, element)
+    width = Field.width(declared.type)
+
+    change!(world, fn ->
+      impl.put_column(system, world.ref, agent, declared.lane, width, binary)
+    end)
+  end
+
+  @doc false
+  # The backend's identities of every type, and puts them back: for BrokenRecord.Zero.Checkpoint.
+  @spec __identities__(t) :: [{binary, non_neg_integer, binary | nil}]
+  def __identities__(%__MODULE__{system: system, impl: impl} = world) do
+    live!(world)
+    Enum.map(system.agents, &impl.identities(system, world.ref, &1))
+  end
+
+  @doc false
+  @spec __put_identities__(t, [{binary, non_neg_integer, binary | nil}]) :: t
+  def __put_identities__(%__MODULE__{system: system, impl: impl} = world, identities) do
+    change!(world, fn ->
+      system.agents
+      |> Enum.zip(identities)
+      |> Enum.reduce(world.ref, fn {agent, {ids, next_id, images}}, ref ->
+        impl.put_identities(system, ref, agent, ids, next_id, images)
+      end)
+    end)
+  end
+
+  @doc """
+  Writes `world` to a checkpoint file at `path` (`BrokenRecord.Zero.Checkpoint`, `docs/io.md`):
+  its system, precision, step counter, seed, box, agents, identities, next identities and image
+  counters, so that `load/2` gives a world that steps exactly as `world` would. Returns `:ok`;
+  a superseded handle raises as every call does, a file that cannot be written raises
+  `File.Error`.
+  """
+  @spec save(t, Path.t()) :: :ok
+  def save(%__MODULE__{} = world, path) do
+    live!(world)
+    BrokenRecord.Zero.Checkpoint.save(world, path)
+  end
+
+  @doc """
+  The world a checkpoint file written by `save/2` holds, on the backend `backend:` chooses
+  (`:auto`, default, `:native` or `:interpreted`); a checkpoint of either backend loads into
+  either. A missing, empty, truncated, corrupt or foreign file, or one saved from a system whose
+  program has changed since, raises `ArgumentError` naming the path and what is wrong.
+  """
+  @spec load(Path.t(), keyword) :: t
+  def load(path, opts \\ []), do: BrokenRecord.Zero.Checkpoint.load(path, opts)
+
   @doc "The state given to `new/3`, with the fields the rules write updated."
   @spec to_state(t) :: map
-  def to_state(%__MODULE__{impl: impl} = world) do
+  def to_state(%__MODULE__{system: system, impl: impl} = world) do
     live!(world)
-    impl.to_state(world.system, world.ref, world.state)
+    counts = impl.counts(system, world.ref)
+
+    # A collection given as columns comes back as agent maps of every field (the backends
+    # write every field of such a collection into the maps given to them).
+    state =
+      Enum.reduce(system.agents, world.state, fn agent, state ->
+        if Columns.columns?(Map.get(state, agent.collection)),
+          do: Map.put(state, agent.collection, List.duplicate(%{}, Enum.at(counts, agent.index))),
+          else: state
+      end)
+
+    impl.to_state(system, world.ref, state)
   end
 
   @doc """
@@ -224,6 +322,20 @@ defmodule BrokenRecord.Zero.World do
           raise ArgumentError, "unknown option #{inspect(key)}; known options: :unwrapped"
       end
 
+    {agent, declared} = field!(system, collection, field)
+
+    world.impl.column(
+      system,
+      world.ref,
+      agent,
+      declared.lane,
+      Field.width(declared.type),
+      unwrapped
+    )
+  end
+
+  # The agent type and declared field that `collection` and `field` name, or ArgumentError.
+  defp field!(system, collection, field) do
     unless is_atom(collection) or is_binary(collection) do
       raise ArgumentError, "collection must be an atom or a string, got: #{inspect(collection)}"
     end
@@ -238,14 +350,7 @@ defmodule BrokenRecord.Zero.World do
       Agent.field(agent, field) ||
         raise ArgumentError, "#{agent.name} has no field #{inspect(field)}"
 
-    world.impl.column(
-      system,
-      world.ref,
-      agent,
-      declared.lane,
-      Field.width(declared.type),
-      unwrapped
-    )
+    {agent, declared}
   end
 
   @doc """

@@ -253,8 +253,13 @@ defmodule BrokenRecord.Zero.StateTest do
     end
 
     test "a collection that is not a list" do
-      msg = error_for(%{@good | walls: %{0 => hd(@good.walls)}})
+      msg = error_for(%{@good | walls: :none})
       assert msg == "state.walls must be a list of maps"
+      # A map is a collection given as columns (docs/io.md): its keys are fields.
+      msg = error_for(%{@good | walls: %{0 => hd(@good.walls)}})
+
+      assert msg ==
+               "state.walls must be a list of maps or a map of columns (field atom => binary)"
     end
 
     test "an int field given a float, and out of range" do

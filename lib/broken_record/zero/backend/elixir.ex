@@ -35,6 +35,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   alias BrokenRecord.Zero.{
     Box,
+    Columns,
     CompiledSystem,
     Interpreter,
     NumericalError,
@@ -86,8 +87,16 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   @impl true
   def new(system, state, opts) do
+    # A collection given as columns comes back from to_state/3 with every field.
+    written =
+      for agent <- system.agents,
+          is_map(state) and Columns.columns?(Map.get(state, agent.collection)),
+          into: %{},
+          do: {agent.index, Enum.to_list(0..(agent.lanes - 1)//1)}
+
     world = %__MODULE__{
       lanes: State.to_lanes(system, state),
+      written: written,
       box: opts.box,
       seed: opts.seed,
       step: opts.start_step
@@ -106,8 +115,8 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
       written =
         for {type, rows} <- world.lanes,
             rows != Map.fetch!(before, type),
-            into: %{},
-            do: {type, coord_lanes(system, type)}
+            into: written,
+            do: {type, Enum.uniq(Map.get(written, type, []) ++ coord_lanes(system, type))}
 
       %{world | written: written}
     else
@@ -206,6 +215,94 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
       _ ->
         for row <- rows, lane <- lanes, into: <<>>, do: <<elem(row, lane)::float-native-64>>
+    end
+  end
+
+  @impl true
+  def put_column(system, %__MODULE__{} = world, agent, first_lane, n_lanes, binary) do
+    field = Enum.find(agent.fields, &(&1.lane == first_lane))
+    type = agent.index
+    columns = Columns.decode!(field, binary, "#{agent.collection}", system.options.precision)
+    lanes = Enum.to_list(first_lane..(first_lane + n_lanes - 1))
+
+    rows =
+      [Map.fetch!(world.lanes, type) | columns]
+      |> Enum.zip_with(fn [row | values] ->
+        lanes |> Enum.zip(values) |> Enum.reduce(row, fn {l, v}, row -> put_elem(row, l, v) end)
+      end)
+
+    world = %{
+      world
+      | lanes: Map.put(world.lanes, type, rows),
+        written: Map.update(world.written, type, lanes, &Enum.uniq(&1 ++ lanes))
+    }
+
+    # Coordinates given outside a periodic box are wrapped in, their crossings counted.
+    if coord_lane(system, type) == first_lane and Map.has_key?(world.images, type),
+      do: wrap(system, world),
+      else: world
+  end
+
+  @impl true
+  def identities(_system, %__MODULE__{} = world, agent) do
+    type = agent.index
+    n = length(Map.fetch!(world.lanes, type))
+    ids = Map.get_lazy(world.ids, type, fn -> Enum.to_list(0..(n - 1)//1) end)
+    next_id = Map.get(world.next_ids, type, n)
+
+    images =
+      case Map.fetch(world.images, type) do
+        {:ok, images} ->
+          for {x, y, z} <- images,
+              into: <<>>,
+              do: <<x::signed-native-64, y::signed-native-64, z::signed-native-64>>
+
+        :error ->
+          nil
+      end
+
+    {for(id <- ids, into: <<>>, do: <<id::native-32>>), next_id, images}
+  end
+
+  @impl true
+  def put_identities(_system, %__MODULE__{} = world, agent, ids, next_id, images) do
+    type = agent.index
+    n = length(Map.fetch!(world.lanes, type))
+    ids = if byte_size(ids) == 4 * n, do: for(<<id::native-32 <- ids>>, do: id), else: nil
+
+    unless ids != nil and next_id >= n and next_id <= 0x100000000 and
+             Enum.all?(ids, &(&1 < next_id)) and length(Enum.uniq(ids)) == n do
+      raise ArgumentError,
+            "world: the identities of type #{type} must be distinct and below the next " <>
+              "identity, in #{n}..2^32"
+    end
+
+    world =
+      if next_id == n and ids == Enum.to_list(0..(n - 1)//1),
+        do: %{
+          world
+          | ids: Map.delete(world.ids, type),
+            next_ids: Map.delete(world.next_ids, type)
+        },
+        else: %{
+          world
+          | ids: Map.put(world.ids, type, ids),
+            next_ids: Map.put(world.next_ids, type, next_id)
+        }
+
+    case {Map.has_key?(world.images, type), images} do
+      {false, nil} ->
+        world
+
+      {true, images} when is_binary(images) and byte_size(images) == 24 * n ->
+        counters =
+          for <<x::signed-native-64, y::signed-native-64, z::signed-native-64 <- images>>,
+            do: {x, y, z}
+
+        %{world | images: Map.put(world.images, type, counters)}
+
+      _ ->
+        raise ArgumentError, "images: the image counters of type #{type} do not match the world"
     end
   end
 

@@ -10,7 +10,7 @@ defmodule BrokenRecord.Zero.Backend.Native do
 
   @behaviour BrokenRecord.Zero.Backend
 
-  alias BrokenRecord.Zero.{Box, Conservation, KernelBuilder, NIF, Observables}
+  alias BrokenRecord.Zero.{Box, Columns, Conservation, KernelBuilder, NIF, Observables}
   alias BrokenRecord.Zero.IR.Field
 
   require Logger
@@ -22,7 +22,7 @@ defmodule BrokenRecord.Zero.Backend.Native do
     ref =
       NIF.world_new(
         program(system),
-        layout(system),
+        layout(system, state),
         state,
         system.options.precision,
         box,
@@ -69,6 +69,30 @@ defmodule BrokenRecord.Zero.Backend.Native do
       NIF.until_free(fn ->
         NIF.world_column(ref, agent.index, first_lane, n_lanes, unwrapped)
       end)
+
+  @impl true
+  def put_column(_system, ref, agent, first_lane, n_lanes, binary) do
+    :ok =
+      NIF.until_free(fn ->
+        NIF.world_put_column(ref, agent.index, first_lane, n_lanes, binary)
+      end)
+
+    ref
+  end
+
+  @impl true
+  def identities(_system, ref, agent),
+    do: NIF.until_free(fn -> NIF.world_identities(ref, agent.index) end)
+
+  @impl true
+  def put_identities(_system, ref, agent, ids, next_id, images) do
+    :ok =
+      NIF.until_free(fn ->
+        NIF.world_put_identities(ref, agent.index, ids, next_id, images)
+      end)
+
+    ref
+  end
 
   @impl true
   def rows(system, ref, agent) do
@@ -127,12 +151,19 @@ defmodule BrokenRecord.Zero.Backend.Native do
     end
   end
 
-  # The NIF's view of the agent types (docs/nif.md). No lane counts as written at the start:
-  # native_run_steps marks the fields of the rules it runs.
-  defp layout(system) do
+  # The NIF's view of the agent types (docs/nif.md). No lane of a collection given as agent
+  # maps counts as written at the start (native_run_steps marks the fields of the rules it
+  # runs); every lane of one given as columns does, so that to_state returns whole agents.
+  defp layout(system, state) do
     Enum.map(system.agents, fn agent ->
       fields = Enum.map(agent.fields, &{&1.name, &1.type, lane_default(&1), &1.transient})
-      {agent.collection, agent.name, fields, []}
+
+      written =
+        if is_map(state) and Columns.columns?(Map.get(state, agent.collection)),
+          do: Enum.to_list(0..(agent.lanes - 1)//1),
+          else: []
+
+      {agent.collection, agent.name, fields, written}
     end)
   end
 
