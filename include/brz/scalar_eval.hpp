@@ -107,20 +107,8 @@ class PairCells {
     for (int dz = -1; dz <= 1; ++dz)
       for (int dy = -1; dy <= 1; ++dy)
         for (int dx = -1; dx <= 1; ++dx) {
-          const long off[3] = {dx, dy, dz};
-          std::size_t c[3] = {0, 0, 0};
-          bool inside = true;
-          for (int d = 0; d < 3 && inside; ++d) {
-            const long n = long(n_[d]), v = long(k[d]) + off[d];
-            if (n == 1)
-              inside = off[d] == 0;
-            else if (len_[d] > 0)
-              c[d] = std::size_t((v + n) % n);  // periodic: 3 or more cells, all distinct
-            else if ((inside = v >= 0 && v < n))
-              c[d] = std::size_t(v);
-          }
-          if (!inside) continue;
-          const std::size_t cell = (c[2] * n_[1] + c[1]) * n_[0] + c[0];
+          std::size_t cell = 0;
+          if (!offset_cell(k, dx, dy, dz, cell)) continue;
           for (std::size_t q = start_[cell]; q < start_[cell + 1]; ++q) f(rows_[q]);
         }
   }
@@ -140,20 +128,8 @@ class PairCells {
     for (int dz = 0; dz <= 1; ++dz)
       for (int dy = dz == 0 ? 0 : -1; dy <= 1; ++dy)
         for (int dx = dz == 0 && dy == 0 ? 1 : -1; dx <= 1; ++dx) {
-          const long off[3] = {dx, dy, dz};
-          std::size_t c[3] = {0, 0, 0};
-          bool inside = true;
-          for (int d = 0; d < 3 && inside; ++d) {
-            const long n = long(n_[d]), v = long(k[d]) + off[d];
-            if (n == 1)
-              inside = off[d] == 0;
-            else if (len_[d] > 0)
-              c[d] = std::size_t((v + n) % n);  // periodic: 3 or more cells, all distinct
-            else if ((inside = v >= 0 && v < n))
-              c[d] = std::size_t(v);
-          }
-          if (!inside) continue;
-          const std::size_t other = (c[2] * n_[1] + c[1]) * n_[0] + c[0];
+          std::size_t other = 0;
+          if (!offset_cell(k, dx, dy, dz, other)) continue;
           for (std::size_t q = start_[cell]; q < start_[cell + 1]; ++q)
             for (std::size_t q2 = start_[other]; q2 < start_[other + 1]; ++q2)
               f(rows_[q], rows_[q2]);
@@ -170,6 +146,25 @@ class PairCells {
   }
   std::size_t cell(const T* const* p, std::size_t row) const {
     return (coord(p, row, 2) * n_[1] + coord(p, row, 1)) * n_[0] + coord(p, row, 0);
+  }
+  // The cell at offset (dx, dy, dz) from the cell of coordinates k: false when it lies outside
+  // an open axis (or off a single-cell axis).
+  bool offset_cell(const std::size_t k[3], long dx, long dy, long dz, std::size_t& cell) const {
+    const long off[3] = {dx, dy, dz};
+    std::size_t c[3] = {0, 0, 0};
+    for (int d = 0; d < 3; ++d) {
+      const long n = long(n_[d]), v = long(k[d]) + off[d];
+      if (n == 1) {
+        if (off[d] != 0) return false;
+      } else if (len_[d] > 0) {
+        c[d] = std::size_t((v + n) % n);  // periodic: 3 or more cells, all distinct
+      } else {
+        if (v < 0 || v >= n) return false;
+        c[d] = std::size_t(v);
+      }
+    }
+    cell = (c[2] * n_[1] + c[1]) * n_[0] + c[0];
+    return true;
   }
 
   const T* pa_[3] = {};

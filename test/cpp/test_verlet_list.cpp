@@ -72,6 +72,33 @@ Pairs listed(const brz::World<T>& w, const brz::NeighbourList<T>& L, bool segmen
   return out;
 }
 
+// Each unordered pair listed at most once; every pair within rc listed; none beyond the skin.
+template <class T>
+void check_complete(const brz::World<T>& w, const Pairs& got, uint32_t mask, double len,
+                    double rc) {
+  std::set<std::pair<std::size_t, std::size_t>> seen(got.begin(), got.end());
+  REQUIRE(seen.size() == got.size());
+  const std::size_t n = w.count(0);
+  std::size_t within = 0, missing = 0, beyond = 0;
+  const double far2 = std::pow(rc * (1 + brz::kSkinFraction) * (1 + 1e-6), 2);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = i + 1; j < n; ++j) {
+      double r2 = 0;
+      for (uint32_t d = 0; d < 3; ++d) {
+        double x = w.get(0, d, j) - w.get(0, d, i);
+        if (mask >> d & 1) x -= len * std::nearbyint(x / len);
+        r2 += x * x;
+      }
+      const bool listed_pair = seen.count({i, j}) > 0;
+      within += r2 < rc * rc * (1 - 1e-6);
+      missing += r2 < rc * rc * (1 - 1e-6) && !listed_pair;
+      beyond += r2 > far2 && listed_pair;
+    }
+  CHECK(missing == 0);
+  CHECK(beyond == 0);
+  CHECK(within > 0);
+}
+
 template <class T>
 void check(uint32_t mask, std::size_t n, double len, double rc, int threads, uint64_t seed) {
   INFO("mask " << mask << " n " << n << " len " << len << " rc " << rc << " threads " << threads
@@ -111,27 +138,7 @@ void check(uint32_t mask, std::size_t n, double len, double rc, int threads, uin
       continue;
     }
     const Pairs got = listed(w, *a);
-    // Each unordered pair at most once; every pair within reach listed; none beyond the skin.
-    std::set<std::pair<std::size_t, std::size_t>> seen(got.begin(), got.end());
-    REQUIRE(seen.size() == got.size());
-    std::size_t within = 0, missing = 0, beyond = 0;
-    const double skin2 = std::pow(rc * (1 + brz::kSkinFraction) * (1 + 1e-6), 2);
-    for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t j = i + 1; j < n; ++j) {
-        double r2 = 0;
-        for (uint32_t d = 0; d < 3; ++d) {
-          double x = w.get(0, d, j) - w.get(0, d, i);
-          if (mask >> d & 1) x -= len * std::nearbyint(x / len);
-          r2 += x * x;
-        }
-        const bool listed_pair = seen.count({i, j}) > 0;
-        within += r2 < rc * rc * (1 - 1e-6);
-        missing += r2 < rc * rc * (1 - 1e-6) && !listed_pair;
-        beyond += r2 > skin2 && listed_pair;
-      }
-    CHECK(missing == 0);
-    CHECK(beyond == 0);
-    CHECK(within > 0);
+    check_complete(w, got, mask, len, rc);
     if (ks) {
       o.sweeps = ks;
       const brz::NeighbourList<T>* b = wide.prepare(w, r, rc, threads, o, stats);
@@ -139,34 +146,6 @@ void check(uint32_t mask, std::size_t n, double len, double rc, int threads, uin
       CHECK(listed(w, *b) == got);
     }
   }
-}
-
-// Every pair within rc listed exactly once and none beyond the list's width (of its
-// origins, which may be up to half the skin from the positions).
-template <class T>
-void check_complete(const brz::World<T>& w, const Pairs& got, uint32_t mask, double len, double rc,
-                    double slack) {
-  std::set<std::pair<std::size_t, std::size_t>> seen(got.begin(), got.end());
-  REQUIRE(seen.size() == got.size());
-  const std::size_t n = w.count(0);
-  std::size_t within = 0, missing = 0, beyond = 0;
-  const double far2 = std::pow(rc * (1 + brz::kSkinFraction) * (1 + 1e-6) + slack, 2);
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = i + 1; j < n; ++j) {
-      double r2 = 0;
-      for (uint32_t d = 0; d < 3; ++d) {
-        double x = w.get(0, d, j) - w.get(0, d, i);
-        if (mask >> d & 1) x -= len * std::nearbyint(x / len);
-        r2 += x * x;
-      }
-      const bool listed_pair = seen.count({i, j}) > 0;
-      within += r2 < rc * rc * (1 - 1e-6);
-      missing += r2 < rc * rc * (1 - 1e-6) && !listed_pair;
-      beyond += r2 > far2 && listed_pair;
-    }
-  CHECK(missing == 0);
-  CHECK(beyond == 0);
-  CHECK(within > 0);
 }
 
 // A list built once, then agents removed and spawned (some next to others, some anywhere,
@@ -222,7 +201,7 @@ void check_follows(uint32_t mask, std::size_t n, double len, double rc, int thre
     const brz::NeighbourList<T>* L = lists.prepare(w, r, rc, threads, o, stats);
     REQUIRE(L != nullptr);
     CHECK(stats.neighbour_builds == 1);
-    check_complete(w, listed(w, *L, true), mask, len, rc, 0.0);
+    check_complete(w, listed(w, *L, true), mask, len, rc);
   }
 }
 
