@@ -125,6 +125,7 @@ template <class T>
 struct EngineState final : EngineCache {
   NeighbourSearch<T> search;
   AlignedBuffer<T> scratch, acc;
+  AlignedBuffer<T> life;  // lifecycle rules: the columns of their REMOVE / SPAWN registers
   Identities identities;
 
   static EngineState& of(World<T>& w) {
@@ -146,7 +147,8 @@ class Runner {
         opts_(opts),
         cache_(EngineState<T>::of(world)),
         scratch_(cache_.scratch),
-        acc_(cache_.acc) {
+        acc_(cache_.acc),
+        life_(cache_.life) {
     if (prog_.periodic() && !world.has_box())
       throw ArgumentError("box: the program has periodic axes and the world has no box");
     ks_ = opts.sweeps ? opts.sweeps : &active_sweeps();
@@ -839,7 +841,7 @@ class Runner {
   AlignedBuffer<T>& acc_;
   std::vector<T> params_;
   std::vector<T*> gen_ptrs_;  // per-thread accumulator pointers of generated pair kernels
-  AlignedBuffer<T> life_;     // lifecycle rules: the columns of their REMOVE / SPAWN registers
+  AlignedBuffer<T>& life_;    // cache_.life
   RunStepsResult stats_own_;
   RunStepsResult* stats_ = &stats_own_;  // sweep counters
 

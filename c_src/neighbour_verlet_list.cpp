@@ -475,6 +475,11 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
     L.cell_start.swap(bins_.start);
     L.cell_rows.swap(bins_.perm);
   }
+  // Their origins next to them, in the same order: a lookup reads each range of rows'
+  // positions in one sweep instead of one random access per row and axis.
+  L.cell_origin.resize(3 * n);
+  for (std::size_t q = 0; q < n; ++q)
+    for (int d = 0; d < 3; ++d) L.cell_origin[3 * q + d] = w.column(type, lane + d)[L.cell_rows[q]];
   L.appended.clear();
   return true;
 }
@@ -577,6 +582,11 @@ void VerletLists<T>::follow(const World<T>& w, NeighbourList<T>& L, const WorldB
     }
     std::sort(L.appended.begin() + long(first), L.appended.end());
     std::inplace_merge(L.appended.begin(), L.appended.begin() + long(first), L.appended.end());
+    // Where each cell's appended rows start (a lookup per range of cells, not a search).
+    std::vector<uint32_t>& appended_start = appended_start_;
+    appended_start.assign(g.n_cells + 1, 0);
+    for (const auto& e : L.appended) ++appended_start[e.first + 1];
+    for (std::size_t k = 0; k < g.n_cells; ++k) appended_start[k + 1] += appended_start[k];
     double len[3], inv[3];
     for (int d = 0; d < 3; ++d) {
       len[d] = g.periodic[d] ? g.len[d] : 0.0;
@@ -614,11 +624,12 @@ void VerletLists<T>::follow(const World<T>& w, NeighbourList<T>& L, const WorldB
       }
       const std::size_t agent_c = w.agent_at(type, std::size_t(c));
       const double xc = double(o[0][c]), yc = double(o[1][c]), zc = double(o[2][c]);
-      auto consider = [&](uint32_t j) {
+      // Row j, whose origin is at p (x, y, z).
+      auto consider = [&](uint32_t j, const T* p) {
         if (long(j) >= c) return;  // kGone too
-        const double dx = min_image(xc - double(o[0][j]), len[0], inv[0]),
-                     dy = min_image(yc - double(o[1][j]), len[1], inv[1]),
-                     dz = min_image(zc - double(o[2][j]), len[2], inv[2]);
+        const double dx = min_image(xc - double(p[0]), len[0], inv[0]),
+                     dy = min_image(yc - double(p[1]), len[1], inv[1]),
+                     dz = min_image(zc - double(p[2]), len[2], inv[2]);
         if (!(dx * dx + dy * dy + dz * dz < cut2)) return;
         // Slot 0 is the agent with the lower index in the caller's order.
         const bool j_first = w.agent_at(type, j) < agent_c;
@@ -632,11 +643,12 @@ void VerletLists<T>::follow(const World<T>& w, NeighbourList<T>& L, const WorldB
             while (f < n_cells[0] && cells[0][f] == cells[0][f - 1] + 1) ++f;
             const uint32_t c0 = uint32_t(row + cells[0][e]), c1 = uint32_t(row + cells[0][f - 1]);
             for (uint32_t q = L.cell_start[c0]; q < L.cell_start[c1 + 1]; ++q)
-              consider(L.cell_rows[q]);
-            for (auto it = std::lower_bound(L.appended.begin(), L.appended.end(),
-                                            std::make_pair(c0, uint32_t(0)));
-                 it != L.appended.end() && it->first <= c1; ++it)
-              consider(it->second);
+              consider(L.cell_rows[q], L.cell_origin.data() + 3 * std::size_t(q));
+            for (uint32_t q = appended_start[c0]; q < appended_start[c1 + 1]; ++q) {
+              const uint32_t j = L.appended[q].second;
+              const T p[3] = {o[0][j], o[1][j], o[2][j]};
+              consider(j, p);
+            }
             e = f;
           }
         }

@@ -49,6 +49,7 @@ struct NeighbourList {
   // appended since, as (cell, row) in ascending order.
   CellGrid grid{};
   std::vector<uint32_t> cell_start, cell_rows;
+  std::vector<T> cell_origin;  // x, y, z of the origin of each cell_rows entry
   std::vector<std::pair<uint32_t, uint32_t>> appended;
 };
 
@@ -99,6 +100,7 @@ class VerletLists {
   std::vector<BuildScratch> build_scratch_;  // build: per thread
   std::vector<AlignedBuffer<T>> pos_;        // build: positions in cell order
   std::vector<T> origin_spare_;              // rows_moved: the next origins
+  std::vector<uint32_t> appended_start_;     // rows_moved: per cell, its first appended row
 };
 
 extern template class VerletLists<double>;
