@@ -169,4 +169,33 @@ defmodule BrokenRecord.Zero.ExamplesTest do
              "#{Enum.at(paths, 4)} 800 800"
            ]
   end
+
+  @tag :tmp_dir
+  @tag timeout: 300_000
+  test "examples/solar_system.exs: kick-drift-kick keeps the energy, the orbits are drawn",
+       %{tmp_dir: dir} do
+    lines = run_example(["examples/solar_system.exs", "12", "--out", dir])
+    assert hd(lines) =~ "the Sun and 8 planets, 12 years (4380 steps of 1 day), backend native"
+    rows = lines |> Enum.slice(2..-3//1) |> Enum.map(&numbers/1)
+    # the first sample of each decade and the last: years 0, 10, 12
+    assert Enum.map(rows, &hd/1) == [0.0, 10.0, 12.0]
+
+    for [_year, energy, drift] <- rows do
+      # the total energy of the Sun and planets in Msun AU^2 / day^2: bound, and kept by the
+      # symplectic integrator to far better than a part in a million
+      assert_in_delta energy, -3.3176e-8, 1.0e-12
+      assert abs(drift) < 1.0e-6
+    end
+
+    assert Enum.at(lines, -2) =~ "largest relative energy drift"
+    paths = Enum.map(~w(solar_system.png solar_energy.png), &Path.join(dir, &1))
+
+    {out, 0} =
+      System.cmd("/usr/bin/python3", ["-c", @read_outputs | paths], stderr_to_stdout: true)
+
+    assert String.split(out, "\n", trim: true) == [
+             "#{Enum.at(paths, 0)} 800 800",
+             "#{Enum.at(paths, 1)} 800 400"
+           ]
+  end
 end
