@@ -2,7 +2,7 @@
 # (examples/systems/lj_liquid.ex): an fcc lattice at reduced density 0.8442, velocities
 # Maxwell-Boltzmann at T = 1.44 (seeded, zero total momentum), 100 steps of velocity Verlet at
 # dt = 0.005, with a LAMMPS-like thermo table every 10 steps (BrokenRecord.Zero.Thermo; energies
-# per atom, T = 2 KE / (3N - 3)).
+# per atom, T = 2 KE / (3N - 3), Press = (2 KE + virial) / (3 V) from the `virial` observable).
 #
 #     mix run examples/lj_liquid.exs         # 20x20x20 fcc cells: 32,000 atoms
 #     mix run examples/lj_liquid.exs 8       # 8x8x8 cells: 2,048 atoms (at least 3 cells)
@@ -43,6 +43,7 @@ atoms =
   end)
 
 world = World.new(LJLiquid, %{atoms: atoms, box: {side, side, side}})
+volume = side * side * side
 
 sum = fn bin, f -> for <<x::float-native-64 <- bin>>, reduce: 0.0, do: (acc -> acc + f.(x)) end
 
@@ -57,12 +58,17 @@ thermo = fn world, step ->
     world: world,
     step: step,
     time: step * 0.005,
-    values: %{temperature: 2 * ke / (3 * n - 3), pe: pe / n, kinetic_energy: ke / n}
+    values: %{
+      temperature: 2 * ke / (3 * n - 3),
+      pe: pe / n,
+      kinetic_energy: ke / n,
+      pressure: (2 * ke + World.observe(world, [:virial]).virial) / (3 * volume)
+    }
   }
 end
 
 # prints a sample's line of the thermo table as it is computed (the header before step 0)
-columns = [:step, :temperature, :pe, :kinetic_energy, :total_energy]
+columns = [:step, :temperature, :pe, :kinetic_energy, :total_energy, :pressure]
 
 print = fn sample ->
   [header, row] = Enum.to_list(Thermo.stream([sample], columns: columns))

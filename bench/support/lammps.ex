@@ -7,9 +7,9 @@ defmodule Bench.Lammps do
       (`mpirun --allow-run-as-root -np n lmp`, with OMP_NUM_THREADS=1 and
       OMPI_MCA_btl_vader_single_copy_mechanism=none); returns the loop time ("Loop time of
       X"), the average times of the "MPI task timing breakdown" (Pair, Neigh, Comm, Output,
-      Modify, Other) and the thermo rows of `thermo_style custom step temp pe ke etotal`;
-    * `read_data/1`: a data file written by `write_data` (box corners, Atoms, Velocities),
-      atoms sorted by id.
+      Modify, Other) and the thermo rows of `thermo_style custom step temp pe ke etotal`.
+
+  The data files `write_data` writes are read by `BrokenRecord.Zero.LammpsData.read/1`.
 
   The scenarios (Bench.Scenarios.LJLiquid, Bench.Scenarios.LJCluster) write the inputs.
   """
@@ -94,56 +94,6 @@ defmodule Bench.Lammps do
         name in @sections,
         into: %{},
         do: {name |> String.downcase() |> String.to_atom(), number(avg)}
-  end
-
-  @doc """
-  Reads a data file of `atom_style atomic` written by `write_data`: `{:ok, %{box: {{xlo, ylo,
-  zlo}, {xhi, yhi, zhi}}, atoms: [%{id, position, velocity}]}}` with the atoms sorted by id
-  (velocities zero where the file has no Velocities section).
-  """
-  @spec read_data(String.t()) :: {:ok, map} | {:error, String.t()}
-  def read_data(path) do
-    lines = path |> File.read!() |> String.split("\n") |> Enum.map(&String.split/1)
-
-    bounds =
-      for [lo, hi, axis_lo, _axis_hi] <- lines,
-          axis_lo in ~w(xlo ylo zlo),
-          into: %{},
-          do: {axis_lo, {number(lo), number(hi)}}
-
-    positions =
-      for [id, _type, x, y, z | _image] <- section(lines, "Atoms"),
-          do: {String.to_integer(id), {number(x), number(y), number(z)}}
-
-    velocities =
-      for [id, x, y, z] <- section(lines, "Velocities"),
-          into: %{},
-          do: {String.to_integer(id), {number(x), number(y), number(z)}}
-
-    case Enum.map(~w(xlo ylo zlo), &bounds[&1]) do
-      [{xlo, xhi}, {ylo, yhi}, {zlo, zhi}] when positions != [] ->
-        atoms =
-          positions
-          |> Enum.sort()
-          |> Enum.map(fn {id, position} ->
-            %{id: id, position: position, velocity: Map.get(velocities, id, {0.0, 0.0, 0.0})}
-          end)
-
-        {:ok, %{box: {{xlo, ylo, zlo}, {xhi, yhi, zhi}}, atoms: atoms}}
-
-      _ ->
-        {:error, "#{path}: no box or no atoms"}
-    end
-  end
-
-  # The lines of a section ("Atoms # atomic", "Velocities"): from its header to the next
-  # header (a line that does not start with a number), blank lines dropped.
-  defp section(lines, name) do
-    lines
-    |> Enum.drop_while(&(List.first(&1) != name))
-    |> Enum.drop(1)
-    |> Enum.reject(&(&1 == []))
-    |> Enum.take_while(fn [first | _] -> Integer.parse(first) != :error end)
   end
 
   # LAMMPS prints integers without a decimal point ("0", "1"); everything is read as a float.

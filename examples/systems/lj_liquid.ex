@@ -4,7 +4,9 @@
 # periodic box. The state names the box under `:box` (edge lengths `{lx, ly, lz}` or corners
 # `{{xlo, ylo, zlo}, {xhi, yhi, zhi}}`); `a.position - b.position` in the pair rules is the
 # minimum-image displacement. lj_energy gives each atom half of each pair energy; the observable
-# pe is the same energy summed over pairs without writing a field (World.observe/2).
+# pe is the same energy summed over pairs without writing a field (World.observe/2), and the
+# observable virial is the sum over pairs of r . F, from which the pressure follows:
+# P = (2 KE + virial) / (3 V), as LAMMPS computes it.
 use BrokenRecord.Zero
 
 defsystem BrokenRecord.Zero.Fixtures.LJLiquid do
@@ -87,6 +89,18 @@ defsystem BrokenRecord.Zero.Fixtures.LJLiquid do
     if r2 < 6.25 do
       ir6 = 1 / (r2 * r2 * r2)
       ir6 * (4 * ir6 - 4)
+    else
+      0.0
+    end
+  end
+
+  observable virial(a: Atom, b: Atom) do
+    d = a.position - b.position
+    r2 = dot(d, d)
+
+    if r2 < 6.25 do
+      ir6 = 1 / (r2 * r2 * r2)
+      ir6 * (48 * ir6 - 24)
     else
       0.0
     end

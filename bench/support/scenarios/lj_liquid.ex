@@ -11,7 +11,7 @@ defmodule Bench.Scenarios.LJLiquid do
   `region box block 0 6 0 6 0 6` (864 atoms; box edge 10.1 > 2 * (2.5 + 0.3)) and 10 steps.
 
   1. LAMMPS creates the atoms and their velocities (in.lj up to its `run`) and writes them
-     (`write_data`, full precision); `Bench.Lammps.read_data/1` reads the box corners and the
+     (`write_data`, full precision); `BrokenRecord.Zero.LammpsData.read/1` reads the box corners and the
      atoms, sorted by id, into the state `%{atoms: [...], box: {{xlo, ylo, zlo}, {xhi, yhi,
      zhi}}}`. Without LAMMPS, the DSL runs an fcc lattice of the same size made in Elixir
      (`Bench.Inputs.fcc_lattice/3`, box given by its edge lengths) and the LAMMPS rows say why
@@ -80,7 +80,7 @@ defmodule Bench.Scenarios.LJLiquid do
           File.write!(Path.join(dir, "in.setup"), text(cells, :every_20_check_no, :write_data))
 
           with {:ok, _} <- Lammps.run(dir, "in.setup", 1, run?: false),
-               {:ok, data} <- Lammps.read_data(Path.join(dir, "data.lj")) do
+               {:ok, data} <- BrokenRecord.Zero.LammpsData.read(Path.join(dir, "data.lj")) do
             {:ok, data}
           end
 
