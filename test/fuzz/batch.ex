@@ -616,9 +616,12 @@ defmodule BrokenRecord.Zero.Fuzz.Batch do
           binary_part(bin, pos + 1, size - pos - 1)
 
       _ when size >= 8 ->
-        binary_part(bin, 0, div(pos, 8) * 8) <>
+        # an 8-byte-aligned offset whose 8 bytes lie inside the binary
+        at = div(min(pos, size - 8), 8) * 8
+
+        binary_part(bin, 0, at) <>
           <<0, 0, 0, 0, 0, 0, 0xF8, 0x7F>> <>
-          binary_part(bin, div(pos, 8) * 8 + 8, size - div(pos, 8) * 8 - 8)
+          binary_part(bin, at + 8, size - at - 8)
 
       _ ->
         bin
