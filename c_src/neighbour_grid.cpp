@@ -66,8 +66,6 @@ void make_grid(const double* lo, const double* hi, std::size_t agents, double wi
 template <class T>
 void bin_agents(const World<T>& w, uint32_t type, uint32_t lane, const CellGrid& g, CellBins& b,
                 int threads) {
-  const double* lo = g.lo;
-  const double* inv = g.inv;
   const uint32_t* dims = g.dims;
   const std::size_t n = w.count(type);
   const std::size_t n_cells = std::size_t(dims[0]) * dims[1] * dims[2];
@@ -77,22 +75,11 @@ void bin_agents(const World<T>& w, uint32_t type, uint32_t lane, const CellGrid&
   const T* pz = w.column(type, lane + 2);
   const long nl = static_cast<long>(n);
   uint32_t* cell = b.cell.data();
-  const bool* periodic = g.periodic;
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
   for (long i = 0; i < nl; ++i) {
     const T* p[3] = {px, py, pz};
     std::size_t idx[3];
-    for (int d = 0; d < 3; ++d) {
-      const double v = (double(p[d][i]) - lo[d]) * inv[d];
-      long k;
-      if (periodic[d]) {
-        k = wrap_cell(v, long(dims[d]));
-      } else {
-        k = v > 0 ? static_cast<long>(v) : 0;
-        if (k >= long(dims[d])) k = long(dims[d]) - 1;
-      }
-      idx[d] = std::size_t(k);
-    }
+    for (int d = 0; d < 3; ++d) idx[d] = std::size_t(axis_cell(g, d, double(p[d][i])));
     cell[i] = static_cast<uint32_t>((idx[2] * dims[1] + idx[1]) * dims[0] + idx[0]);
   }
   // Stable counting sort (agents of a cell keep ascending index order).

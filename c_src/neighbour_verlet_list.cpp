@@ -561,17 +561,7 @@ void VerletLists<T>::follow(const World<T>& w, NeighbourList<T>& L, const WorldB
     const CellGrid& g = L.grid;
     const T* o[3] = {L.origin.data(), L.origin.data() + n, L.origin.data() + 2 * n};
     auto cell_index = [&](std::size_t row, long* idx) {
-      for (int d = 0; d < 3; ++d) {
-        const double v = (double(o[d][row]) - g.lo[d]) * g.inv[d];
-        long k;
-        if (g.periodic[d]) {
-          k = wrap_cell(v, long(g.dims[d]));
-        } else {
-          k = v > 0 ? static_cast<long>(v) : 0;
-          if (k >= long(g.dims[d])) k = long(g.dims[d]) - 1;
-        }
-        idx[d] = k;
-      }
+      for (int d = 0; d < 3; ++d) idx[d] = axis_cell(g, d, double(o[d][row]));
     };
     const std::size_t first = L.appended.size();
     for (std::size_t c = kept; c < n; ++c) {

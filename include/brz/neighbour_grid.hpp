@@ -57,6 +57,15 @@ inline long wrap_cell(double v, long dims) {
   return k < 0 ? k + dims : k;
 }
 
+/// The cell coordinate along axis d of `g` of coordinate value x: periodic axes wrap, open axes
+/// clamp to their first and last cells (bin_agents and the lookups of a list's births).
+inline long axis_cell(const CellGrid& g, int d, double x) {
+  const double v = (x - g.lo[d]) * g.inv[d];
+  if (g.periodic[d]) return wrap_cell(v, long(g.dims[d]));
+  const long k = v > 0 ? static_cast<long>(v) : 0;
+  return k >= long(g.dims[d]) ? long(g.dims[d]) - 1 : k;
+}
+
 /// The floor of a / b for b > 0 (the image of cell index a on an axis of b cells).
 inline long floor_div(long a, long b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
