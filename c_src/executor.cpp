@@ -1,6 +1,7 @@
 // Executor: per-rule set-up, accumulator reduction, non-finite checks. Baseline ISA code; the
 // vectorised sweeps live in interpreter.cpp (one copy per ISA, chosen in isa.cpp).
 #include "brz/executor.hpp"
+#include "brz/exclusions.hpp"
 
 #include <omp.h>
 #ifdef __linux__
@@ -221,6 +222,7 @@ class Runner {
   bool run_rule(uint32_t id, uint64_t step, uint64_t counter) {
     RulePlan<T>& p = plans_[id];
     const Rule& r = *p.rule;
+    if (r.kind == RuleKind::Bonded) return run_bonded(id, p, step, counter);
     if (r.has_lifecycle() && r.kind == RuleKind::PerAgent)
       return run_lifecycle(id, p, step, counter);
     if (r.exclusive) return run_exclusive_rule(id, p, step, counter);
@@ -263,6 +265,9 @@ class Runner {
       const Clock::time_point t1 = Clock::now();
       stats_->neighbour_seconds += seconds(t0, t1);
       const RulePath path = rule_path(w_, id, opts_, ready);
+      // A rule with exclusions over all pairs: each pair asks them, on the gathered sweep.
+      if (ready.ready == Neighbours::None && r.exclude.type != kNoType)
+        return run_pair_lifecycle(id, p, step, counter);
       stats_->on(path) += 1;
       switch (path) {
         case RulePath::GridBlockKernel:
@@ -525,11 +530,13 @@ class Runner {
     const bool same = r.kind == RuleKind::PairSame;
     w_.restore_caller_order(r.type_a, max_threads_);
     if (!same) w_.restore_caller_order(r.type_b, max_threads_);
+    const bool excludes = r.exclude.type != kNoType;
+    const ExcludedPairs excluded = excludes ? ExcludedPairs::of(w_, r) : ExcludedPairs();
     const std::size_t na = w_.count(r.type_a), nb = w_.count(r.type_b);
     const uint64_t total = pair_count(r);
     if (total == 0) return true;
     const uint32_t la = prog_.lanes(r.type_a), lb = prog_.lanes(r.type_b);
-    if (p.flat.instrs.empty() && p.flat.uniform_ops.empty()) flatten(r, la, p);
+    if (p.flat.instrs.empty() && p.flat.uniform_ops.empty()) flatten(r, {0, la}, p);
     constexpr std::size_t kChunk = 4096;
     const std::size_t cap = column_capacity(kChunk);
     const std::size_t n_out = r.stores.size() + life_columns(r);
@@ -586,9 +593,12 @@ class Runner {
     std::size_t i = 0, j = same ? 1 : 0;
     while (i < na && j < nb) {
       std::size_t k = 0;
-      for (; k < kChunk && i < na && j < nb; ++k) {
-        pi[k] = uint32_t(i);
-        pj[k] = uint32_t(j);
+      while (k < kChunk && i < na && j < nb) {
+        if (!excludes || !excluded.excluded(uint32_t(i), uint32_t(j))) {
+          pi[k] = uint32_t(i);
+          pj[k] = uint32_t(j);
+          ++k;
+        }
         if (++j == nb) {
           ++i;
           j = same ? i + 1 : 0;
@@ -658,6 +668,140 @@ class Runner {
     return true;
   }
 
+  // A bonded rule (docs/program.md, "Bonded rules"), in chunks of its agents: each chunk
+  // gathers the lanes of the agent itself and of every agent its references name into columns
+  // (slot s at base[s]), runs the rule as a per-agent rule over them (flatten), its stores going
+  // to columns after the gathered ones, then walks the chunk in row order: a store to slot 0
+  // sets the agent's own lane, a store through a reference gives its referenced agent's
+  // accumulator `stored - start` (an ACC its register; ACCMAX and ACCMIN reduce). The
+  // accumulators are added once every agent is done, so every application reads the values of
+  // the rule's start. The sums run in row order on one thread: the result does not depend on
+  // the threads.
+  bool run_bonded(uint32_t id, RulePlan<T>& p, uint64_t step, uint64_t counter) {
+    const Rule& r = *p.rule;
+    const std::size_t n = w_.count(r.type_a);
+    stats_->on(RulePath::BondedInterpreter) += 1;
+    if (n == 0 || r.stores.empty()) return true;
+    const int arity = r.arity();
+    std::vector<uint32_t> base(std::size_t(arity) + 1, 0);
+    for (int s = 0; s < arity; ++s) base[s + 1] = base[s] + prog_.lanes(r.slot_type(s));
+    if (p.flat.instrs.empty() && p.flat.uniform_ops.empty()) flatten(r, base, p);
+    // The row holding each identity of every referenced type (kGone: none alive).
+    constexpr uint32_t kGone = UINT32_MAX;
+    std::vector<std::vector<uint32_t>> row_of(static_cast<std::size_t>(arity));
+    for (int s = 1; s < arity; ++s) {
+      const uint32_t t = r.slot_type(s);
+      bool done = false;
+      for (int q = 1; q < s; ++q)
+        if (r.slot_type(q) == t) {
+          row_of[s] = row_of[q];
+          done = true;
+          break;
+        }
+      if (done) continue;
+      const uint32_t* ids = cache_.identities.of(w_, t);
+      std::vector<uint32_t>& m = row_of[s];
+      m.assign(std::size_t(std::min<uint64_t>(w_.next_id(t), uint64_t(1) << 32)), kGone);
+      for (std::size_t row = 0; row < w_.count(t); ++row) m[ids[row]] = uint32_t(row);
+    }
+    constexpr std::size_t kChunk = 4096;
+    const std::size_t cap = column_capacity(kChunk);
+    const std::size_t n_cols = std::size_t(base[arity]) + r.stores.size();
+    if (n_cols > 65536) throw ArgumentError("rule " + std::to_string(id) + ": too many lanes");
+    if (life_.size() < n_cols * cap) life_ = AlignedBuffer<T>(n_cols * cap);
+    std::vector<T*> cols(n_cols);
+    for (std::size_t c = 0; c < n_cols; ++c) cols[c] = life_.data() + c * cap;
+    std::vector<StoreRef> outs;
+    for (const StoreRef& st : r.stores)
+      outs.push_back(StoreRef{0, static_cast<uint16_t>(base[arity] + outs.size()), st.reg, 0, 0});
+    const std::vector<std::size_t> store_acc(outs.size(), 0);
+    // One accumulator per (type, lane) stored through a reference, in row order.
+    std::vector<std::vector<T>> acc;
+    std::vector<int> acc_of(r.stores.size(), -1);
+    std::vector<std::pair<uint32_t, uint16_t>> acc_key;
+    std::vector<uint16_t> acc_reduce;
+    for (std::size_t s = 0; s < r.stores.size(); ++s) {
+      if (r.stores[s].slot == 0) continue;
+      const std::pair<uint32_t, uint16_t> key(r.slot_type(r.stores[s].slot), r.stores[s].lane);
+      auto it = std::find(acc_key.begin(), acc_key.end(), key);
+      if (it == acc_key.end()) {
+        acc_key.push_back(key);
+        acc_reduce.push_back(r.stores[s].reduce);
+        acc.emplace_back(w_.count(key.first), reduce_identity<T>(r.stores[s].reduce));
+        it = acc_key.end() - 1;
+      }
+      acc_of[s] = int(it - acc_key.begin());
+    }
+    std::vector<std::vector<uint32_t>> rows(static_cast<std::size_t>(arity),
+                                            std::vector<uint32_t>(kChunk));
+    SweepArgs<T> a = sweep_args(p.flat, p.flat_levels.data(), p, id, counter);
+    a.stores = outs.data();
+    a.n_stores = uint32_t(outs.size());
+    a.store_acc = store_acc.data();
+    a.cols_a = cols.data();
+    const uint32_t* own_ids = r.has_random ? cache_.identities.of(w_, r.type_a) : nullptr;
+    a.n_threads = rule_threads(r);
+    for (std::size_t i0 = 0; i0 < n; i0 += kChunk) {
+      const std::size_t k = std::min(kChunk, n - i0);
+      for (std::size_t q = 0; q < k; ++q) rows[0][q] = uint32_t(i0 + q);
+      for (int s = 1; s < arity; ++s) {
+        const RefSlot& ref = r.refs[std::size_t(s) - 1];
+        const T* col = w_.column(r.type_a, ref.lane);
+        for (std::size_t q = 0; q < k; ++q) {
+          const T v = col[i0 + q];
+          const uint32_t row = v >= T(0) && v < T(row_of[s].size()) && v == std::floor(v)
+                                   ? row_of[s][std::size_t(v)]
+                                   : kGone;
+          if (row == kGone)
+            throw ArgumentError("agent " + std::to_string(w_.agent_at(r.type_a, i0 + q)) +
+                                " of type " + std::to_string(r.type_a) + " references " +
+                                std::to_string(double(v)) + " in lane " +
+                                std::to_string(ref.lane) + ", not a living agent of type " +
+                                std::to_string(ref.type));
+          rows[s][q] = row;
+        }
+      }
+      for (int s = 0; s < arity; ++s) {
+        const uint32_t t = r.slot_type(s);
+        for (uint32_t l = 0; l < prog_.lanes(t); ++l) {
+          const T* src = w_.column(t, l);
+          T* dst = cols[base[s] + l];
+          for (std::size_t q = 0; q < k; ++q) dst[q] = src[rows[s][q]];
+        }
+      }
+      if (own_ids) a.random.ids_a = own_ids + i0;
+      a.n_a = k;
+      call(a);
+      if (cancel_requested(opts_.cancel)) return false;
+      for (std::size_t s = 0; s < r.stores.size(); ++s) {
+        const StoreRef& st = r.stores[s];
+        const T* v = cols[base[arity] + s];
+        if (st.slot == 0) {
+          T* own = w_.column(r.type_a, st.lane);
+          for (std::size_t q = 0; q < k; ++q) own[i0 + q] = v[q];
+          continue;
+        }
+        std::vector<T>& sum = acc[std::size_t(acc_of[s])];
+        const T* start = w_.column(r.slot_type(st.slot), st.lane);
+        const uint32_t* x = rows[st.slot].data();
+        if (st.reduce != kReduceSum)
+          for (std::size_t q = 0; q < k; ++q)
+            sum[x[q]] = reduce_combine(st.reduce, sum[x[q]], v[q]);
+        else if (st.accumulate)
+          for (std::size_t q = 0; q < k; ++q) sum[x[q]] += v[q];
+        else
+          for (std::size_t q = 0; q < k; ++q) sum[x[q]] += T(v[q] - start[x[q]]);
+      }
+    }
+    for (std::size_t q = 0; q < acc_key.size(); ++q) {
+      T* col = w_.column(acc_key[q].first, acc_key[q].second);
+      for (std::size_t x = 0; x < acc[q].size(); ++x)
+        col[x] = reduce_apply(acc_reduce[q], col[x], acc[q][x]);
+    }
+    check(p, step);
+    return true;
+  }
+
   // Ends a pair rule's application that removed or spawned: slot 1's type loses its dead (a
   // cross-type rule), slot 0's type its own, and the children are appended.
   void end_pair_lifecycle(const Rule& r, const std::vector<uint8_t>& dead_a,
@@ -670,9 +814,10 @@ class Runner {
     lifecycle_applied(w_.apply_lifecycle(r.type_a, dead_a, children, max_threads_), children, step);
   }
 
-  // The pair rule r as a per-agent rule over gathered pairs (run_pair_lifecycle): outer
-  // registers become varying, LOAD of slot 1 lane l reads column la + l; no lane writes.
-  static void flatten(const Rule& r, uint32_t la, RulePlan<T>& p) {
+  // The pair or bonded rule r as a per-agent rule over gathered columns (run_pair_lifecycle,
+  // run_bonded): outer registers become varying, LOAD of slot s lane l reads column
+  // base[s] + l; no lane writes.
+  static void flatten(const Rule& r, const std::vector<uint32_t>& base, RulePlan<T>& p) {
     Rule& f = p.flat;
     f.kind = RuleKind::PerAgent;
     f.type_a = r.type_a;
@@ -687,7 +832,7 @@ class Runner {
       if (!writes_register(in.op) || r.reg_level[in.dst] == Level::Uniform) continue;
       Instr g = in;
       if (g.op == Op::LOAD) {
-        g.b = static_cast<uint16_t>(g.a == 1 ? la + g.b : g.b);
+        g.b = static_cast<uint16_t>(base[g.a] + g.b);
         g.a = 0;
       }
       f.varying_ops.push_back(g);
@@ -706,7 +851,7 @@ class Runner {
 
   // Threads for one sweep of rule r (by the counts now; lifecycle rules change them).
   int rule_threads(const Rule& r) const {
-    if (r.kind == RuleKind::PerAgent)
+    if (!r.is_pair())
       return w_.count(r.type_a) > opts_.agent_parallel_threshold ? max_threads_ : 1;
     return pair_count(r) > opts_.pair_parallel_threshold ? max_threads_ : 1;
   }
@@ -763,12 +908,12 @@ class Runner {
     for (Level l : r.reg_level) p.levels.push_back(static_cast<uint8_t>(l));
     if (p.levels.empty()) p.levels.push_back(0);
     for (uint32_t l = 0; l < prog_.lanes(r.type_a); ++l) p.cols_a.push_back(w_.column(r.type_a, l));
-    if (r.kind != RuleKind::PerAgent)
+    if (r.is_pair())
       for (uint32_t l = 0; l < prog_.lanes(r.type_b); ++l)
         p.cols_b.push_back(w_.column(r.type_b, l));
     for (const StoreRef& s : r.stores) {
       const uint32_t type = r.slot_type(s.slot);
-      if (r.kind == RuleKind::PerAgent) {
+      if (!r.is_pair()) {  // per-agent and bonded rules: run_bonded keeps its accumulators
         p.checked.emplace_back(type, s.lane);
         p.store_acc.push_back(0);
         continue;

@@ -210,7 +210,7 @@ template <class T>
 std::optional<Interval> register_interval(const World<T>& w, const Rule& r, uint32_t reg,
                                           const T* consts, const T* params, int max_threads,
                                           std::size_t parallel_threshold) {
-  if (r.kind == RuleKind::PerAgent || reg >= r.n_regs) return std::nullopt;
+  if (!r.is_pair() || reg >= r.n_regs) return std::nullopt;
   // Backward slice of `reg`, then one forward pass over it (SSA: operands precede their use).
   std::vector<char> need(r.n_regs, 0);
   need[reg] = 1;

@@ -113,9 +113,33 @@ NeighbourList<T>* VerletLists<T>::prepare(World<T>& w, const Rule& r, double rea
   NeighbourList<T>& L = *found;
   if (!valid(w, r, L, reach, n > opts.bin_parallel_threshold ? max_threads : 1)) {
     if (!build(w, r, reach, max_threads, opts, L)) return nullptr;
+    if (r.exclude.type != kNoType) drop_excluded(w, r, L);
     stats.neighbour_builds += 1;
   }
   return &L;
+}
+
+template <class T>
+void VerletLists<T>::drop_excluded(const World<T>& w, const Rule& r, NeighbourList<T>& L) {
+  const ExcludedPairs x = ExcludedPairs::of(w, r);
+  double runs = 0, listed = 0;
+  for (int t = 0; t < L.threads; ++t) {
+    uint32_t* li = L.li[t].data();
+    uint32_t* lj = L.lj[t].data();
+    std::size_t kept = 0;
+    for (std::size_t k = 0; k < L.count[t]; ++k) {
+      if (x.excluded(li[k], lj[k])) continue;
+      runs += kept == 0 || li[kept - 1] != li[k] ? 1 : 0;
+      li[kept] = li[k];
+      lj[kept] = lj[k];
+      ++kept;
+    }
+    std::fill(lj + kept, lj + kept + kListPadding, kept > 0 ? lj[0] : 0u);
+    L.count[t] = kept;
+    listed += double(kept);
+  }
+  L.mean_run = runs > 0 ? listed / runs : 0;
+  L.exclusions = ExclusionStamp::of(w, r);
 }
 
 template <class T>
@@ -123,6 +147,7 @@ bool VerletLists<T>::valid(const World<T>& w, const Rule& r, const NeighbourList
                            double reach, int threads) const {
   const std::size_t n = w.count(r.type_a);
   if (L.rule != &r || L.epoch != w.order_epoch(r.type_a) || L.origin.size() != 3 * n) return false;
+  if (r.exclude.type != kNoType && !(L.exclusions == ExclusionStamp::of(w, r))) return false;
   if (!(reach <= L.reach)) return false;
   // Every agent within half the skin of where it was at the build (a little less, for the
   // rounding of the distance as computed here and by the kernels).

@@ -1,4 +1,4 @@
-// Parser and validator of the program binary (docs/program.md, version 2).
+// Parser and validator of the program binary (docs/program.md, version 3).
 #include "brz/program.hpp"
 
 #include <cmath>
@@ -79,7 +79,7 @@ class Reader {
                       std::to_string(k) + ": " + msg);
 }
 
-constexpr std::size_t kRuleHeaderBytes = 10 * 4;
+constexpr std::size_t kRuleHeaderBytes = 13 * 4;
 constexpr std::size_t kInstrBytes = 12;
 
 }  // namespace
@@ -133,15 +133,16 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
   for (uint32_t ri = 0; ri < n_rules; ++ri) {
     Rule rule;
     const uint32_t kind = r.u32("rule kind");
-    if (kind > 2) reject(ri, "unknown kind " + std::to_string(kind) + " (must be 0, 1 or 2)");
+    if (kind > 3) reject(ri, "unknown kind " + std::to_string(kind) + " (must be 0 .. 3)");
     rule.kind = static_cast<RuleKind>(kind);
     rule.type_a = r.u32("type_a");
     rule.type_b = r.u32("type_b");
     if (rule.type_a >= n_types)
       reject(ri, "type_a " + std::to_string(rule.type_a) + " out of range (n_types " +
                      std::to_string(n_types) + ")");
-    if (rule.kind == RuleKind::PerAgent) {
-      if (rule.type_b != kNoType) reject(ri, "per-agent rule must have type_b = 0xFFFFFFFF");
+    if (rule.kind == RuleKind::PerAgent || rule.kind == RuleKind::Bonded) {
+      if (rule.type_b != kNoType)
+        reject(ri, "per-agent and bonded rules must have type_b = 0xFFFFFFFF");
     } else {
       if (rule.type_b >= n_types)
         reject(ri, "type_b " + std::to_string(rule.type_b) + " out of range (n_types " +
@@ -165,13 +166,43 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
       if (rule.cutoff_lane_a != 0 || rule.cutoff_lane_b != 0 || rule.cutoff_reg != 0)
         reject(ri, "cutoff fields must be 0 when cutoff_flag is 0");
     } else {
-      if (rule.kind == RuleKind::PerAgent) reject(ri, "cutoff on a per-agent rule");
+      if (!rule.is_pair()) reject(ri, "cutoff on a rule that is not a pair rule");
       if (uint64_t(rule.cutoff_lane_a) + 3 > prog.lanes_[rule.type_a])
         reject(ri, "cutoff_lane_a " + std::to_string(rule.cutoff_lane_a) + " out of range");
       if (uint64_t(rule.cutoff_lane_b) + 3 > prog.lanes_[rule.type_b])
         reject(ri, "cutoff_lane_b " + std::to_string(rule.cutoff_lane_b) + " out of range");
       if (rule.cutoff_reg >= rule.n_regs)
         reject(ri, "cutoff_reg " + std::to_string(rule.cutoff_reg) + " out of range");
+    }
+    const uint32_t n_refs = r.u32("n_refs");
+    if (n_refs > 0 && rule.kind != RuleKind::Bonded) reject(ri, "references on a rule that is not bonded");
+    if (rule.kind == RuleKind::Bonded && n_refs == 0) reject(ri, "a bonded rule without references");
+    if (n_refs > 65534) reject(ri, "more than 65534 references");
+    r.need(std::size_t(n_refs) * 8, "refs");
+    for (uint32_t k = 0; k < n_refs; ++k) {
+      RefSlot ref{r.u32("ref lane"), r.u32("ref type")};
+      if (ref.lane >= prog.lanes_[rule.type_a])
+        reject(ri, "reference " + std::to_string(k) + ": lane " + std::to_string(ref.lane) +
+                       " out of range");
+      if (ref.type >= n_types)
+        reject(ri, "reference " + std::to_string(k) + ": type " + std::to_string(ref.type) +
+                       " out of range");
+      rule.refs.push_back(ref);
+    }
+    rule.exclude.type = r.u32("exclude type");
+    const uint32_t n_exclude = r.u32("exclude lanes");
+    if (rule.exclude.type == kNoType) {
+      if (n_exclude != 0) reject(ri, "exclusion lanes without an exclusion type");
+    } else {
+      if (rule.kind != RuleKind::PairSame) reject(ri, "exclusions on a rule that is not pair-same");
+      if (rule.exclude.type >= n_types) reject(ri, "exclusion type out of range");
+      if (n_exclude < 2) reject(ri, "an exclusion needs at least two lanes");
+      r.need(std::size_t(n_exclude) * 4, "exclude lanes");
+      for (uint32_t k = 0; k < n_exclude; ++k) {
+        const uint32_t lane = r.u32("exclude lane");
+        if (lane >= prog.lanes_[rule.exclude.type]) reject(ri, "exclusion lane out of range");
+        rule.exclude.lanes.push_back(lane);
+      }
     }
     r.need(std::size_t(n_consts) * 8, "consts");
     rule.consts.reserve(n_consts);
@@ -187,9 +218,10 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
     const int arity = rule.arity();
     // One flag per (slot, lane) the rule can store to, sized by its types' lanes: a fixed
     // 2 x 65536 table per rule made parsing a many-rule program take seconds.
-    const std::size_t lanes_a = prog.lanes_[rule.type_a];
-    const std::size_t lanes_b = arity == 2 ? prog.lanes_[rule.type_b] : 0;
-    std::vector<uint8_t> stored(lanes_a + lanes_b, 0);
+    // slot_base[s]: the first flag of slot s.
+    std::vector<std::size_t> slot_base(std::size_t(arity) + 1, 0);
+    for (int s = 0; s < arity; ++s) slot_base[s + 1] = slot_base[s] + prog.lanes_[rule.slot_type(s)];
+    std::vector<uint8_t> stored(slot_base[arity], 0);
     for (uint32_t k = 0; k < n_instrs; ++k) {
       const uint16_t code = r.u16("op");
       Instr in;
@@ -267,7 +299,7 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
         case Op::LOAD:
           check_slot_lane(in.a, in.b);
           check_zero(in.c, "c");
-          if (rule.kind == RuleKind::PerAgent || in.a == 1)
+          if (rule.kind == RuleKind::PerAgent || rule.kind == RuleKind::Bonded || in.a == 1)
             lvl = Level::Varying;
           else
             lvl = Level::Outer;
@@ -282,10 +314,16 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
                                                         : kReduceSum;
           if (acc && rule.kind == RuleKind::PerAgent)
             reject_instr(ri, k, name + ": only pair rules accumulate (this rule is per-agent)");
+          if (acc && rule.kind == RuleKind::Bonded && in.a == 0)
+            reject_instr(ri, k, name + ": a bonded rule stores its own agent's lanes (slot 0)");
           if (in.dst != 0) reject_instr(ri, k, name + ": dst must be 0");
           check_slot_lane(in.a, in.b);
           check_reg(in.c, "c");
-          uint8_t& s = stored[(in.a == 0 ? 0 : lanes_a) + in.b];
+          if (rule.kind == RuleKind::Bonded && in.a == 0)
+            for (const RefSlot& ref : rule.refs)
+              if (ref.lane == in.b)
+                reject_instr(ri, k, name + ": a bonded rule cannot change its references");
+          uint8_t& s = stored[slot_base[in.a] + in.b];
           if (s)
             reject_instr(ri, k,
                          name + ": second store to slot " + std::to_string(in.a) + " lane " +
@@ -304,8 +342,8 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
           break;
         }
         case Op::CLAIM:
-          if (rule.kind == RuleKind::PerAgent)
-            reject_instr(ri, k, "CLAIM: only pair rules are exclusive (this rule is per-agent)");
+          if (!rule.is_pair())
+            reject_instr(ri, k, "CLAIM: only pair rules are exclusive");
           if (rule.exclusive) reject_instr(ri, k, "CLAIM: second CLAIM in the rule");
           if (in.dst != 0) reject_instr(ri, k, "CLAIM: dst must be 0");
           check_reg(in.a, "a");
@@ -315,6 +353,7 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
           rule.claim_reg = in.a;
           break;
         case Op::REMOVE:
+          if (rule.kind == RuleKind::Bonded) reject_instr(ri, k, name + ": in a bonded rule");
           if (in.dst != 0) reject_instr(ri, k, name + ": dst must be 0");
           if (in.a >= arity)
             reject_instr(ri, k,
@@ -325,6 +364,7 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
           rule.removes.push_back(RemoveRef{in.a, in.c});
           break;
         case Op::SPAWN:
+          if (rule.kind == RuleKind::Bonded) reject_instr(ri, k, name + ": in a bonded rule");
           if (in.dst != 0) reject_instr(ri, k, name + ": dst must be 0");
           if (in.a >= n_types)
             reject_instr(ri, k,
@@ -397,6 +437,8 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
       }
       rule.instrs.push_back(in);
     }
+    if (rule.exclusive && rule.exclude.type != kNoType)
+      reject(ri, "an exclusive rule cannot have exclusions");
     if (rule.has_cutoff && !written[rule.cutoff_reg])
       reject(ri, "cutoff_reg " + std::to_string(rule.cutoff_reg) + " is never written");
     prog.rules_.push_back(std::move(rule));

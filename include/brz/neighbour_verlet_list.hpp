@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "brz/aligned.hpp"
+#include "brz/exclusions.hpp"
 #include "brz/executor.hpp"
 #include "brz/neighbour_grid.hpp"
 #include "brz/program.hpp"
@@ -51,6 +52,9 @@ struct NeighbourList {
   std::vector<uint32_t> cell_start, cell_rows;
   std::vector<T> cell_origin;  // x, y, z of the origin of each cell_rows entry
   std::vector<std::pair<uint32_t, uint32_t>> appended;
+  // A rule with exclusions: where they stood when the list dropped them (a list is rebuilt
+  // when either type has changed since).
+  ExclusionStamp exclusions;
 };
 
 /// The neighbour lists of one world, one per same-type rule, with the sort state of its types
@@ -88,6 +92,8 @@ class VerletLists {
              int threads) const;
   /// rows_moved for one list of the type that `m` changed.
   void follow(const World<T>& w, NeighbourList<T>& L, const WorldBase::RowMoves& m);
+  /// Drops from a freshly built L the pairs that r's exclusions name.
+  void drop_excluded(const World<T>& w, const Rule& r, NeighbourList<T>& L);
   /// (Re)builds L; false when the list does not pay off or a position is not finite.
   bool build(World<T>& w, const Rule& r, double reach, int max_threads, const ExecOptions& opts,
              NeighbourList<T>& L);

@@ -39,10 +39,10 @@ constexpr bool writes_register(Op op) noexcept {
   return !writes_lane(op) && !is_lifecycle(op) && op != Op::CLAIM;
 }
 
-enum class RuleKind : uint32_t { PerAgent = 0, PairSame = 1, PairCross = 2 };
+enum class RuleKind : uint32_t { PerAgent = 0, PairSame = 1, PairCross = 2, Bonded = 3 };
 
 constexpr uint32_t kNoType = 0xFFFFFFFFu;
-constexpr uint32_t kProgramVersion = 2;
+constexpr uint32_t kProgramVersion = 3;
 constexpr uint32_t kNoCoord = 0xFFFFFFFFu;  // coord_lane of a type without coordinates
 constexpr uint32_t kMaxParams = 65536;      // PARAM operands are u16
 /// A program with a UNIFORM or NORMAL has at most this many rules: the rule index fills the
@@ -121,10 +121,26 @@ struct SpawnRef {
   std::vector<std::pair<uint16_t, uint16_t>> lanes;
 };
 
+/// Slot 1 + k of a bonded rule: the agent of `type` whose identity lane `lane` of the rule's
+/// own agent (slot 0) holds.
+struct RefSlot {
+  uint32_t lane;
+  uint32_t type;
+};
+
+/// A pair rule's exclusions: every two of the `lanes` of each agent of `type` name a pair the
+/// rule skips (the lanes hold identities of agents of the rule's type).
+struct Exclusion {
+  uint32_t type = kNoType;
+  std::vector<uint32_t> lanes;
+};
+
 struct Rule {
   RuleKind kind;
   uint32_t type_a;
-  uint32_t type_b;  // kNoType for per-agent rules
+  uint32_t type_b;  // kNoType for per-agent and bonded rules
+  std::vector<RefSlot> refs;  // bonded rules: slots 1, 2, ...
+  Exclusion exclude;          // pair-same rules: the pairs they skip (type kNoType: none)
   uint32_t n_regs;
   std::vector<double> consts;
   std::vector<Instr> instrs;  // as in the binary, lane writes included
@@ -146,13 +162,23 @@ struct Rule {
 
   /// Whether the rule removes or spawns agents (it then runs on the interpreter).
   bool has_lifecycle() const noexcept { return !removes.empty() || !spawns.empty(); }
-  int arity() const noexcept { return kind == RuleKind::PerAgent ? 1 : 2; }
-  uint32_t slot_type(int slot) const noexcept { return slot == 0 ? type_a : type_b; }
+  int arity() const noexcept {
+    return kind == RuleKind::PerAgent ? 1
+           : kind == RuleKind::Bonded ? 1 + static_cast<int>(refs.size())
+                                      : 2;
+  }
+  uint32_t slot_type(int slot) const noexcept {
+    if (slot == 0) return type_a;
+    return kind == RuleKind::Bonded ? refs[std::size_t(slot) - 1].type : type_b;
+  }
+  bool is_pair() const noexcept {
+    return kind == RuleKind::PairSame || kind == RuleKind::PairCross;
+  }
 };
 
 class Program {
  public:
-  /// Parses and validates a version-2 program binary. Throws brz::ArgumentError.
+  /// Parses and validates a version-3 program binary. Throws brz::ArgumentError.
   static Program parse(const uint8_t* data, std::size_t size);
 
   uint32_t n_types() const noexcept { return static_cast<uint32_t>(lanes_.size()); }

@@ -20,6 +20,7 @@ struct ExecOptions;
 /// kernel (its pair-block kernel for GridBlockKernel and ListBlockKernel, its neighbour-list
 /// kernel for ListKernel); *Interpreter: the interpreter. ExclusiveInterpreter: an exclusive pair
 /// rule (claims, matching, then the chosen pairs), on the scalar evaluator of brz/exclusive.hpp.
+/// BondedInterpreter: a bonded rule (gather through its references, the interpreter, scatter).
 #define BRZ_RULE_PATHS(X)                         \
   X(AgentKernel, "agent_kernel")                  \
   X(AgentInterpreter, "agent_interpreter")        \
@@ -30,7 +31,8 @@ struct ExecOptions;
   X(ListBlockKernel, "list_block_kernel")         \
   X(ListInterpreter, "list_interpreter")          \
   X(ListKernel, "list_kernel")                    \
-  X(ExclusiveInterpreter, "exclusive_interpreter")
+  X(ExclusiveInterpreter, "exclusive_interpreter") \
+  X(BondedInterpreter, "bonded_interpreter")
 
 enum class RulePath : uint8_t {
 #define BRZ_RULE_PATH_ENUM(id, name) id,

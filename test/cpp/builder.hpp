@@ -1,4 +1,4 @@
-// Test helpers: a tiny program builder (emits the version-2 binary of docs/program.md) and a
+// Test helpers: a tiny program builder (emits the version-3 binary of docs/program.md) and a
 // naive scalar reference interpreter written straight from the spec.
 #pragma once
 
@@ -25,6 +25,9 @@ struct RuleBuilder {
   std::vector<std::array<uint16_t, 6>> instrs;
   uint32_t n_regs_override = UINT32_MAX;
   uint32_t cflag = 0, clane_a = 0, clane_b = 0, creg = 0;
+  std::vector<std::pair<uint32_t, uint32_t>> refs;  // bonded rules: (lane, type) per slot 1..
+  uint32_t exclude_type = brz::kNoType;
+  std::vector<uint32_t> exclude_lanes;
   uint16_t next = 0;
 
   void raw(uint16_t op, uint16_t dst, uint16_t a, uint16_t b, uint16_t c, uint16_t res = 0) {
@@ -70,6 +73,15 @@ struct ProgramBuilder {
     rules.back().type_a = type;
     return rules.back();
   }
+  // A bonded rule over `type` whose slot 1 + k is the agent of refs[k].second named by lane
+  // refs[k].first.
+  RuleBuilder& bonded(uint32_t type, std::vector<std::pair<uint32_t, uint32_t>> refs) {
+    rules.push_back(RuleBuilder{});
+    rules.back().kind = 3;
+    rules.back().type_a = type;
+    rules.back().refs = std::move(refs);
+    return rules.back();
+  }
   RuleBuilder& pair(uint32_t ta, uint32_t tb) {
     rules.push_back(RuleBuilder{});
     rules.back().kind = ta == tb ? 1 : 2;
@@ -87,7 +99,7 @@ struct ProgramBuilder {
   }
   std::vector<uint8_t> bytes() const {
     std::vector<uint8_t> o = {'B', 'R', 'Z', 'P'};
-    u32(o, 2);
+    u32(o, 3);
     u32(o, static_cast<uint32_t>(lanes.size()));
     for (uint32_t l : lanes) u32(o, l);
     u32(o, n_params);
@@ -106,6 +118,14 @@ struct ProgramBuilder {
       u32(o, r.clane_a);
       u32(o, r.clane_b);
       u32(o, r.creg);
+      u32(o, static_cast<uint32_t>(r.refs.size()));
+      for (const auto& ref : r.refs) {
+        u32(o, ref.first);
+        u32(o, ref.second);
+      }
+      u32(o, r.exclude_type);
+      u32(o, static_cast<uint32_t>(r.exclude_lanes.size()));
+      for (uint32_t l : r.exclude_lanes) u32(o, l);
       for (double c : r.consts) {
         uint64_t bits;
         std::memcpy(&bits, &c, 8);

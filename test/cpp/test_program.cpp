@@ -87,7 +87,7 @@ TEST_CASE("header rejections", "[program][reject]") {
   expect_reject(m, "bad magic");
   m = b;
   m[4] = 1;
-  expect_reject(m, "unsupported version 1 (expected 2)");
+  expect_reject(m, "unsupported version 1 (expected 3)");
   m = b;
   m.push_back(0);
   expect_reject(m, "trailing bytes");
@@ -156,7 +156,7 @@ TEST_CASE("every truncation is rejected", "[program][reject]") {
 }
 
 TEST_CASE("rule header rejections", "[program][reject]") {
-  expect_reject(one_rule([](RuleBuilder& r) { r.kind = 3; }), "unknown kind 3");
+  expect_reject(one_rule([](RuleBuilder& r) { r.kind = 4; }), "unknown kind 4");
   expect_reject(one_rule([](RuleBuilder& r) { r.type_a = 2; }), "type_a 2 out of range");
   expect_reject(one_rule([](RuleBuilder& r) { r.type_b = 5; }, 2), "type_b 5 out of range");
   expect_reject(one_rule([](RuleBuilder& r) { r.type_b = 1; }, 1),
@@ -168,6 +168,64 @@ TEST_CASE("rule header rejections", "[program][reject]") {
                 "n_regs 65536 exceeds");
   expect_reject(one_rule([](RuleBuilder& r) { r.cflag = 2; }, 1), "cutoff_flag must be 0 or 1");
   expect_reject(one_rule([](RuleBuilder& r) { r.creg = 1; }, 1), "cutoff fields must be 0");
+}
+
+TEST_CASE("bonded rules: references, slots and what they may store", "[program][bonded]") {
+  // Type 0: a bead (3 lanes); type 1: a bond (2 reference lanes and a float).
+  auto bonded = [](auto body) {
+    ProgramBuilder pb;
+    pb.lanes = {3, 3};
+    auto& r = pb.bonded(1, {{0, 0}, {1, 0}});
+    body(r);
+    return pb;
+  };
+  auto ok = bonded([](RuleBuilder& r) {
+    const uint16_t d = r.op(Op::SUB, r.load(2, 0), r.load(1, 0));
+    r.acc(1, 1, d);
+    r.store(2, 1, r.op(Op::SUB, r.load(2, 1), d));
+    r.store(0, 2, d);
+  });
+  const auto p = ok.build();
+  const brz::Rule& rule = p->rule(0);
+  CHECK(rule.kind == brz::RuleKind::Bonded);
+  CHECK(rule.arity() == 3);
+  CHECK(rule.slot_type(2) == 0);
+  CHECK(rule.reg_level[0] == brz::Level::Varying);
+  expect_reject(bonded([](RuleBuilder& r) { r.store(3, 0, r.cnst(1)); }), "slot 3 out of range");
+  expect_reject(bonded([](RuleBuilder& r) { r.acc(0, 2, r.cnst(1)); }),
+                "a bonded rule stores its own agent's lanes");
+  expect_reject(bonded([](RuleBuilder& r) { r.store(0, 1, r.cnst(1)); }),
+                "cannot change its references");
+  expect_reject(bonded([](RuleBuilder& r) {
+                  r.raw(static_cast<uint16_t>(Op::REMOVE), 0, 1, 0, r.cnst(1));
+                }),
+                "REMOVE: in a bonded rule");
+  expect_reject(bonded([](RuleBuilder& r) { r.refs.clear(); }), "a bonded rule without references");
+  expect_reject(bonded([](RuleBuilder& r) { r.refs[0].first = 3; }), "lane 3 out of range");
+  expect_reject(bonded([](RuleBuilder& r) { r.refs[1].second = 2; }), "type 2 out of range");
+  expect_reject(bonded([](RuleBuilder& r) { r.type_b = 0; }), "type_b = 0xFFFFFFFF");
+  expect_reject(one_rule([](RuleBuilder& r) { r.refs = {{0, 0}}; }),
+                "references on a rule that is not bonded");
+}
+
+TEST_CASE("exclusions name a type and two or more of its lanes", "[program][bonded]") {
+  auto excluding = [](uint32_t kind, uint32_t type, std::vector<uint32_t> lanes) {
+    ProgramBuilder pb;
+    pb.lanes = {3, 2};
+    auto& r = kind == 1 ? pb.pair(0, 0) : pb.per_agent(0);
+    r.store(0, 0, r.cnst(1));
+    r.exclude_type = type;
+    r.exclude_lanes = std::move(lanes);
+    return pb;
+  };
+  const auto p = excluding(1, 1, {0, 1}).build();
+  CHECK(p->rule(0).exclude.type == 1);
+  CHECK(p->rule(0).exclude.lanes == std::vector<uint32_t>{0, 1});
+  expect_reject(excluding(0, 1, {0, 1}), "exclusions on a rule that is not pair-same");
+  expect_reject(excluding(1, 2, {0, 1}), "exclusion type out of range");
+  expect_reject(excluding(1, 1, {0}), "at least two lanes");
+  expect_reject(excluding(1, 1, {0, 2}), "exclusion lane out of range");
+  expect_reject(excluding(1, brz::kNoType, {0, 1}), "exclusion lanes without an exclusion type");
 }
 
 TEST_CASE("cutoff rejections", "[program][reject]") {
@@ -184,7 +242,7 @@ TEST_CASE("cutoff rejections", "[program][reject]") {
         kind);
   };
   CHECK_NOTHROW(with_cutoff(1, 1, 1, 0).build());
-  expect_reject(with_cutoff(0, 0, 0, 0), "cutoff on a per-agent rule");
+  expect_reject(with_cutoff(0, 0, 0, 0), "cutoff on a rule that is not a pair rule");
   expect_reject(with_cutoff(1, 2, 0, 0), "cutoff_lane_a 2 out of range");
   expect_reject(with_cutoff(2, 0, 1, 0), "cutoff_lane_b 1 out of range");  // type 1 has 2 lanes
   expect_reject(with_cutoff(1, 0, 0, 1), "cutoff_reg 1 out of range");

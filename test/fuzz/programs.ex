@@ -1,6 +1,6 @@
 defmodule BrokenRecord.Zero.Fuzz.Programs do
   @moduledoc """
-  Program binaries for the NIF fuzz harness: a raw decoder and encoder of the version-2 format
+  Program binaries for the NIF fuzz harness: a raw decoder and encoder of the version-3 format
   of `docs/program.md`, random programs generated from that format, mutations of existing
   binaries, and the layouts, states and call arguments that go with a program.
 
@@ -8,9 +8,10 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   constants are 8 raw bytes so that NaN and infinity bit patterns survive), so that a
   mutation can produce anything the binary format can express:
 
-      %{version: 2, lanes: [3, 7], n_params: 2, periodic: 0b101, coord_lanes: [0, 0xFFFFFFFF],
+      %{version: 3, lanes: [3, 7], n_params: 2, periodic: 0b101, coord_lanes: [0, 0xFFFFFFFF],
         rules: [%{kind: 0, type_a: 0, type_b: 0xFFFFFFFF, n_regs: 4,
-                  cutoff: {0, 0, 0, 0}, consts: [<<...8 bytes...>>],
+                  cutoff: {0, 0, 0, 0}, refs: [{lane, type}], exclude: {type, [lane]},
+                  consts: [<<...8 bytes...>>],
                   instrs: [{op, dst, a, b, c, reserved}]}]}
 
   All randomness comes from `:rand` (see `BrokenRecord.Zero.Fuzz.Terms`).
@@ -89,11 +90,27 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   defp rules(
          <<kind::little-32, ta::little-32, tb::little-32, nc::little-32, nr::little-32,
            ni::little-32, cf::little-32, cla::little-32, clb::little-32, creg::little-32,
-           rest::binary>>,
+           nrefs::little-32, rest::binary>>,
          n,
          acc
        )
-       when byte_size(rest) >= nc * 8 + ni * 12 do
+       when byte_size(rest) >= nrefs * 8 + 8 do
+    <<rdata::binary-size(nrefs * 8), xt::little-32, nx::little-32, rest::binary>> = rest
+    refs = for <<lane::little-32, type::little-32 <- rdata>>, do: {lane, type}
+
+    case rest do
+      <<xdata::binary-size(nx * 4), rest::binary>> when byte_size(rest) >= nc * 8 + ni * 12 ->
+        exclude = {xt, for(<<l::little-32 <- xdata>>, do: l)}
+        rule_body(rest, {kind, ta, tb, nc, nr, ni, {cf, cla, clb, creg}, refs, exclude}, n, acc)
+
+      _ ->
+        :error
+    end
+  end
+
+  defp rules(_, _, _), do: :error
+
+  defp rule_body(rest, {kind, ta, tb, nc, nr, ni, cutoff, refs, exclude}, n, acc) do
     <<cdata::binary-size(nc * 8), idata::binary-size(ni * 12), rest::binary>> = rest
     consts = for <<c::binary-size(8) <- cdata>>, do: c
 
@@ -107,15 +124,15 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
       type_a: ta,
       type_b: tb,
       n_regs: nr,
-      cutoff: {cf, cla, clb, creg},
+      cutoff: cutoff,
+      refs: refs,
+      exclude: exclude,
       consts: consts,
       instrs: instrs
     }
 
     rules(rest, n - 1, [rule | acc])
   end
-
-  defp rules(_, _, _), do: :error
 
   @doc """
   Encodes a raw program. Counts come from the lists unless the raw form overrides them
@@ -126,7 +143,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   def encode(raw) do
     IO.iodata_to_binary([
       "BRZP",
-      u32(Map.get(raw, :version, 2)),
+      u32(Map.get(raw, :version, 3)),
       u32(Map.get(raw, :n_types, length(raw.lanes))),
       Enum.map(raw.lanes, &u32/1),
       u32(raw.n_params),
@@ -154,6 +171,11 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
       u32(la),
       u32(lb),
       u32(reg),
+      u32(Map.get(rule, :n_refs, length(Map.get(rule, :refs, [])))),
+      Enum.map(Map.get(rule, :refs, []), fn {lane, type} -> [u32(lane), u32(type)] end),
+      case Map.get(rule, :exclude, {@none, []}) do
+        {type, lanes} -> [u32(type), u32(length(lanes)), Enum.map(lanes, &u32/1)]
+      end,
       rule.consts,
       Enum.map(rule.instrs, fn {op, d, a, b, c, r} ->
         <<op::little-16, d::little-16, a::little-16, b::little-16, c::little-16, r::little-16>>
@@ -251,7 +273,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
     rules = for _ <- 1..n_rules//1, do: gen_rule(lanes, n_params, periodic)
 
     raw = %{
-      version: 2,
+      version: 3,
       lanes: lanes,
       n_params: n_params,
       periodic: periodic,
@@ -278,6 +300,9 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
 
     {kind, ta, tb} =
       cond do
+        chance(0.12) ->
+          {3, :rand.uniform(n_types) - 1, @none}
+
         n_types >= 2 and chance(0.3) ->
           [a, b] = Enum.take_random(0..(n_types - 1), 2)
           {2, a, b}
@@ -290,8 +315,25 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
           {0, :rand.uniform(n_types) - 1, @none}
       end
 
+    # A bonded rule's references: 1 to 3 lanes of its type naming agents of any type; rarely a
+    # lane or type out of range, which the engine rejects.
+    refs =
+      if kind == 3 do
+        for _ <- 1..:rand.uniform(3) do
+          lane = :rand.uniform(Enum.at(lanes, ta)) - 1
+          type = :rand.uniform(n_types) - 1
+          if chance(0.02), do: {lane, n_types}, else: {lane, type}
+        end
+      else
+        []
+      end
+
     slot_lanes =
-      if kind == 0, do: [Enum.at(lanes, ta)], else: [Enum.at(lanes, ta), Enum.at(lanes, tb)]
+      case kind do
+        0 -> [Enum.at(lanes, ta)]
+        3 -> [Enum.at(lanes, ta) | Enum.map(refs, fn {_, t} -> Enum.at(lanes, t, 1) end)]
+        _ -> [Enum.at(lanes, ta), Enum.at(lanes, tb)]
+      end
 
     n_consts =
       weighted([
@@ -307,6 +349,14 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
 
     {instrs, next_reg} = gen_body(body_len, slot_lanes, n_consts, n_params, periodic)
     stores = gen_stores(kind, slot_lanes, next_reg)
+    # A bonded rule may not store its references (rarely it does, which the engine rejects).
+    ref_lanes = for {lane, _} <- refs, do: lane
+
+    stores =
+      Enum.reject(stores, fn {_, _, slot, lane, _, _} ->
+        kind == 3 and slot == 0 and lane in ref_lanes and not chance(0.02)
+      end)
+
     instrs = if chance(0.15), do: interleave(instrs, stores), else: instrs ++ stores
     instrs = instrs ++ gen_claims(kind, next_reg) ++ gen_lifecycle(kind, lanes, next_reg)
     # Rarely one damaged instruction.
@@ -339,9 +389,30 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
       type_b: tb,
       n_regs: n_regs,
       cutoff: cutoff,
+      refs: refs,
+      exclude: gen_exclude(kind, ta, lanes),
       consts: consts,
       instrs: instrs
     }
+  end
+
+  # Sometimes a pair-same rule skips the pairs that two or more lanes of some type name; rarely
+  # an exclusion on another kind, with one lane, or out of range, which the engine rejects.
+  defp gen_exclude(kind, ta, lanes) do
+    n_types = length(lanes)
+    type = :rand.uniform(n_types) - 1
+    width = Enum.at(lanes, type)
+
+    cond do
+      kind == 1 and width >= 2 and chance(0.2) ->
+        {type, Enum.take_random(0..(width - 1), min(width, 1 + :rand.uniform(2)))}
+
+      chance(0.01) ->
+        {Enum.random([type, n_types]), Enum.take_random(0..width, :rand.uniform(2))}
+
+      true ->
+        {@none, []}
+    end
   end
 
   defp gen_const do
@@ -443,6 +514,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
       op =
         case {kind, reduce[lane]} do
           {0, _} -> if chance(0.01), do: Enum.random([4, 8, 9]), else: 3
+          {3, _} when slot == 0 -> if chance(0.01), do: Enum.random([4, 8, 9]), else: 3
           {_, :sum} -> if chance(0.5), do: 4, else: 3
           {_, code} -> if chance(0.02), do: Enum.random([3, 4, 8, 9]), else: code
         end
@@ -459,8 +531,8 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
     claim = fn -> {80, 0, :rand.uniform(next_reg) - 1, 0, 0, 0} end
 
     cond do
-      kind != 0 and chance(0.2) -> [claim.() | if(chance(0.05), do: [claim.()], else: [])]
-      kind == 0 and chance(0.01) -> [claim.()]
+      kind in [1, 2] and chance(0.2) -> [claim.() | if(chance(0.05), do: [claim.()], else: [])]
+      kind in [0, 3] and chance(0.01) -> [claim.()]
       true -> []
     end
   end
@@ -470,6 +542,9 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   # written; rarely a slot, type, site or lane out of range or a lane given twice, which the
   # engine rejects.
   defp gen_lifecycle(_kind, _lanes, 0), do: []
+
+  defp gen_lifecycle(3, lanes, next_reg),
+    do: if(chance(0.02), do: gen_lifecycle(0, lanes, next_reg), else: [])
 
   defp gen_lifecycle(kind, lanes, next_reg) do
     reg = fn -> :rand.uniform(next_reg) - 1 end
@@ -524,7 +599,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
 
   defp damage_raw(raw) do
     case :rand.uniform(6) do
-      1 -> Map.put(raw, :version, Enum.random([0, 1, 3, @none]))
+      1 -> Map.put(raw, :version, Enum.random([0, 1, 2, 4, @none]))
       2 -> Map.put(raw, :n_types, length(raw.lanes) + Enum.random([-1, 1]))
       3 -> Map.put(raw, :n_rules, length(raw.rules) + Enum.random([-1, 1]))
       4 -> %{raw | lanes: List.replace_at(raw.lanes, 0, Enum.random([0, 65_536, @none]))}
@@ -668,7 +743,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
         {%{rule | n_regs: bump(rule.n_regs)}, raw}
 
       2 ->
-        {%{rule | kind: Enum.random([0, 1, 2, 3])}, raw}
+        {%{rule | kind: Enum.random([0, 1, 2, 3, 4])}, raw}
 
       3 ->
         {%{rule | type_a: bump(rule.type_a)}, raw}

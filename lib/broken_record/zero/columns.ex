@@ -194,6 +194,16 @@ defmodule BrokenRecord.Zero.Columns do
     end
   end
 
+  defp checker({:ref, _}, max) do
+    fn x ->
+      cond do
+        x != Float.floor(x) or x < 0 -> "must be an index (an integer >= 0)"
+        x > max -> "is out of range"
+        true -> :ok
+      end
+    end
+  end
+
   defp checker(:bool, _max),
     do: fn x -> if x == 0.0 or x == 1.0, do: :ok, else: "must be 0 or 1 (false or true)" end
 

@@ -26,7 +26,7 @@ defmodule BrokenRecord.Zero.Cutoff do
   @spec detect([Rule.t()]) :: [Rule.t()]
   def detect(rules), do: Enum.map(rules, &%{&1 | cutoff: rule_cutoff(&1)})
 
-  defp rule_cutoff(%Rule{kind: :per_agent}), do: nil
+  defp rule_cutoff(%Rule{kind: kind}) when kind in [:per_agent, :bonded], do: nil
 
   # A summed pair observable whose value is `if <distance test> do v else 0.0 end`: far pairs
   # add zero, so visiting only the pairs closer than the bound gives the all-pairs sum.

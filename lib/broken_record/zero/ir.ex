@@ -36,13 +36,15 @@ defmodule BrokenRecord.Zero.IR do
     * `{:if, line, cond, then_statements, else_statements}`
   """
 
-  @type type :: :float | :int | :vec3 | :bool | {:enum, [atom]}
+  @type type :: :float | :int | :vec3 | :bool | {:enum, [atom]} | {:ref, String.t()}
+  @typedoc "Who a field access names: an agent param, or `{param, ref}` (the agent its reference field `ref` names)."
+  @type slot :: atom | {atom, atom}
   @type meta :: %{required(:line) => non_neg_integer, optional(:type) => type}
   @type expr :: {atom, meta, term}
   @type statement ::
           {:assign, non_neg_integer, atom, expr}
           | {:destructure, non_neg_integer, [atom], expr}
-          | {:store, non_neg_integer, {atom, atom}, expr}
+          | {:store, non_neg_integer, {slot, atom}, expr}
           | {:if, non_neg_integer, expr, [statement], [statement]}
 
   defmodule Field do
@@ -55,7 +57,7 @@ defmodule BrokenRecord.Zero.IR do
     """
     defstruct [:name, :type, :default, :lane, :line, transient: false]
 
-    @type field_type :: :float | :int | :vec3 | :bool | {:enum, [atom]}
+    @type field_type :: :float | :int | :vec3 | :bool | {:enum, [atom]} | {:ref, String.t()}
 
     @type t :: %__MODULE__{
             name: atom,
@@ -140,6 +142,9 @@ defmodule BrokenRecord.Zero.IR do
     `%{{slot, field} => :max | :min}`.
     `exclusive` (`interaction ..., exclusive: true`): every agent takes part in at most one
     applied pair of the rule per step (`docs/dsl.md`, "Exclusive pair rules").
+    `exclude` (`interaction ..., exclude: Bond`): the agent type whose references name the
+    pairs the rule skips. A rule of kind `:bonded` has one agent param whose type has reference
+    fields, and reaches through them (`s.a.position`, `docs/dsl.md`, "Bonds").
     `observe` is set on observables (`observable` and `potential` blocks, whose body ends with
     `{:value, line, expr}`): how they reduce over agents or pairs, and whether the energy
     monitor adds them to the kinetic energy (`potential`); `builtin` is `{name, collection}`
@@ -157,13 +162,14 @@ defmodule BrokenRecord.Zero.IR do
       transient_reset: false,
       reductions: %{},
       exclusive: false,
+      exclude: nil,
       observe: nil
     ]
 
     @type t :: %__MODULE__{
             name: atom,
             index: non_neg_integer,
-            kind: :per_agent | :pair_same | :pair_cross,
+            kind: :per_agent | :pair_same | :pair_cross | :bonded,
             line: non_neg_integer,
             agents: [{atom, String.t()}],
             scalars: [atom],
@@ -172,6 +178,7 @@ defmodule BrokenRecord.Zero.IR do
             transient_reset: boolean,
             reductions: %{{atom, atom} => :max | :min},
             exclusive: boolean,
+            exclude: nil | String.t(),
             observe:
               nil
               | %{

@@ -72,6 +72,7 @@ defmodule BrokenRecord.Zero.Lowering do
       rule.agents
       |> Enum.with_index()
       |> Map.new(fn {{name, type}, slot} -> {name, {slot, CompiledSystem.agent(system, type)}} end)
+      |> Map.merge(reference_slots(rule, system))
 
     st = %{
       instrs: [],
@@ -135,10 +136,44 @@ defmodule BrokenRecord.Zero.Lowering do
       instrs: Enum.reverse(st.instrs),
       n_regs: st.next,
       cutoff: cutoff,
-      claim: claim
+      claim: claim,
+      refs: references(rule, system),
+      exclude: exclusions(rule, system)
     }
 
     {prog, st}
+  end
+
+  # A bonded rule's slots 1, 2, ...: the agents its param's reference fields name, in the
+  # order the fields are declared (`docs/program.md`, "Bonded rules").
+  defp reference_slots(%Rule{kind: :bonded, agents: [{name, type}]}, system) do
+    system
+    |> reference_fields(type)
+    |> Enum.with_index(1)
+    |> Map.new(fn {{field, target}, slot} -> {{name, field.name}, {slot, target}} end)
+  end
+
+  defp reference_slots(_rule, _system), do: %{}
+
+  defp references(%Rule{kind: :bonded, agents: [{_, type}]}, system) do
+    for {field, target} <- reference_fields(system, type), do: {field.lane, target.index}
+  end
+
+  defp references(_rule, _system), do: []
+
+  # `exclude: Bond`: Bond's type and its lanes that reference the rule's agent type.
+  defp exclusions(%Rule{exclude: nil}, _system), do: nil
+
+  defp exclusions(%Rule{exclude: bond, agents: [{_, type} | _]}, system) do
+    %{
+      type: CompiledSystem.agent(system, bond).index,
+      lanes: for({f, t} <- reference_fields(system, bond), t.name == type, do: f.lane)
+    }
+  end
+
+  defp reference_fields(system, type) do
+    for %{type: {:ref, target}} = field <- CompiledSystem.agent(system, type).fields,
+        do: {field, CompiledSystem.agent(system, target)}
   end
 
   ## Statements

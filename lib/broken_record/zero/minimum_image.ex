@@ -3,7 +3,7 @@ defmodule BrokenRecord.Zero.MinimumImage do
   The compiler pass that makes pair rules see periodic images (`docs/dsl.md`, "Space").
 
   In a system with a periodic axis, every difference of the coordinate fields of a pair's two
-  agents (`a.position - b.position` or `b.position - a.position`, directly or through locals
+  agents (or of two agents a bonded rule's references name, `s.a.position - s.b.position`) (`a.position - b.position` or `b.position - a.position`, directly or through locals
   bound to the fields, and the component form `a.position.x - b.position.x`) becomes
   `{:call, meta, {:min_image, [difference]}}`: the minimum-image displacement on the periodic
   axes, which `BrokenRecord.Zero.Lowering` lowers to `BOX` and `MINIMG` instructions. Because
@@ -50,7 +50,28 @@ defmodule BrokenRecord.Zero.MinimumImage do
           do: {slot, system.space.field}
 
     if map_size(coords) == 2 do
-      ctx = %{coords: coords, rule: rule.name, slots: [a, b]}
+      ctx = %{coords: coords, rule: rule.name}
+
+      {body, {_env, warnings}} =
+        Enum.map_reduce(rule.body, {%{}, warnings}, &statement(&1, &2, ctx))
+
+      {%{rule | body: body}, warnings}
+    else
+      {rule, warnings}
+    end
+  end
+
+  # A bonded rule: the differences of the coordinates of two agents its references name.
+  defp rewrite_rule(%Rule{kind: :bonded, agents: [{s, type}]} = rule, warnings, system) do
+    coords =
+      for %{type: {:ref, target}, name: ref} <- CompiledSystem.agent(system, type).fields,
+          field = Space.coordinate(system.space, CompiledSystem.agent(system, target)),
+          field != nil and field.type == :vec3,
+          into: %{},
+          do: {{s, ref}, system.space.field}
+
+    if map_size(coords) >= 2 do
+      ctx = %{coords: coords, rule: rule.name}
 
       {body, {_env, warnings}} =
         Enum.map_reduce(rule.body, {%{}, warnings}, &statement(&1, &2, ctx))
@@ -176,7 +197,7 @@ defmodule BrokenRecord.Zero.MinimumImage do
 
     warnings =
       if MapSet.size(taint) > 1 and Enum.all?(taints, &(MapSet.size(&1) < 2)) do
-        [{m.line, warning(ctx, m.line)} | warnings]
+        [{m.line, warning(ctx, m.line, taint)} | warnings]
       else
         warnings
       end
@@ -184,14 +205,17 @@ defmodule BrokenRecord.Zero.MinimumImage do
     {build.(Enum.map(results, &elem(&1, 0))), taint, warnings}
   end
 
-  defp warning(ctx, line) do
-    [a, b] = ctx.slots
-    field = ctx.coords[a]
+  defp warning(ctx, line, taint) do
+    [a, b | _] = taint |> MapSet.to_list() |> Enum.sort() |> Enum.map(&slot_name/1)
+    field = ctx.coords |> Map.values() |> hd()
 
     "rule #{ctx.rule} (line #{line}) combines the coordinates of #{a} and #{b} other than by their " <>
       "difference; in a periodic space only #{a}.#{field} - #{b}.#{field} is the " <>
       "minimum-image displacement, so this expression ignores the box"
   end
+
+  defp slot_name({param, ref}), do: "#{param}.#{ref}"
+  defp slot_name(param), do: "#{param}"
 
   # Whether `x` and `y` are the coordinate fields of the pair's two different agents.
   defp coordinates_of_both?(x, y, env, ctx) do

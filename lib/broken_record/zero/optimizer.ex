@@ -74,7 +74,8 @@ defmodule BrokenRecord.Zero.Optimizer do
       the lane check either way),
     * anything else: no delta, the `STORE` stays.
 
-  Per-agent rules are returned unchanged (`ACC` is a pair-rule instruction). New registers are
+  Per-agent rules are returned unchanged (`ACC` is a pair-rule instruction), as are the stores
+  of a bonded rule to its own agent (slot 0). New registers are
   numbered from `n_regs` on; compaction renumbers them.
   """
   @spec accumulate(Rule.t()) :: Rule.t()
@@ -86,7 +87,8 @@ defmodule BrokenRecord.Zero.Optimizer do
 
     {instrs, st} =
       Enum.flat_map_reduce(instrs, st, fn
-        {:store, _, s, l, v} = instr, st ->
+        # A bonded rule stores its own agent's lanes (slot 0) like a per-agent rule.
+        {:store, _, s, l, v} = instr, st when rule.kind != :bonded or s > 0 ->
           case delta(v, {s, l}, defs) do
             :zero ->
               {[], st}

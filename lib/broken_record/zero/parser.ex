@@ -415,6 +415,15 @@ defmodule BrokenRecord.Zero.Parser do
           )
       end
 
+    if match?({:ref, _}, type) and opts != [] do
+      error!(
+        ctx,
+        meta,
+        "field #{inspect(name)}: a reference takes no default: or transient: (every agent " <>
+          "gives the index of the agent it references)"
+      )
+    end
+
     default =
       case Keyword.fetch(opts, :default) do
         {:ok, value} -> default_value(value, type, name, meta, ctx)
@@ -461,6 +470,11 @@ defmodule BrokenRecord.Zero.Parser do
 
   defp field_type!(type, _name, _meta, _ctx) when type in @field_types, do: type
 
+  # `{:ref, Bead}`: the identity of an agent of another (or the same) type; `Types` checks
+  # that the type exists.
+  defp field_type!({:ref, {:__aliases__, _, parts}}, _name, _meta, _ctx),
+    do: {:ref, Enum.map_join(parts, ".", &Atom.to_string/1)}
+
   defp field_type!({:enum, values} = type, name, meta, ctx) do
     unless is_list(values) and values != [] and Enum.all?(values, &enum_value?/1) do
       error!(
@@ -486,7 +500,7 @@ defmodule BrokenRecord.Zero.Parser do
       ctx,
       meta,
       "field #{inspect(name)} has unknown type #{Macro.to_string(type)}; " <>
-        "supported types: :float, :int, :vec3, :bool, {:enum, [atoms]}"
+        "supported types: :float, :int, :vec3, :bool, {:enum, [atoms]}, {:ref, AgentType}"
     )
   end
 
@@ -648,7 +662,7 @@ defmodule BrokenRecord.Zero.Parser do
     )
   end
 
-  # `interaction name(params), exclusive: true do ... end`: the one option of a rule.
+  # `interaction name(params), exclusive: true, exclude: Bond do ... end`: a rule's options.
   defp interaction_options(rule, opts, meta, ctx) do
     unless is_list(opts) and opts != [] do
       error!(
@@ -672,6 +686,25 @@ defmodule BrokenRecord.Zero.Parser do
 
         %{rule | exclusive: value}
 
+      {:exclude, {:__aliases__, _, parts}}, rule ->
+        if length(rule.agents) != 2 do
+          error!(
+            ctx,
+            meta,
+            "rule #{rule.name}: exclude: needs a pair rule (two agent params)"
+          )
+        end
+
+        %{rule | exclude: Enum.map_join(parts, ".", &Atom.to_string/1)}
+
+      {:exclude, value}, rule ->
+        error!(
+          ctx,
+          meta,
+          "rule #{rule.name}: exclude: takes an agent type with references (exclude: Bond), " <>
+            "got: #{Macro.to_string(value)}"
+        )
+
       {:exclusive, value}, rule ->
         error!(
           ctx,
@@ -683,8 +716,8 @@ defmodule BrokenRecord.Zero.Parser do
         error!(
           ctx,
           meta,
-          "rule #{rule.name}: unknown option #{Macro.to_string(key)} (the only option is " <>
-            "exclusive: true)"
+          "rule #{rule.name}: unknown option #{Macro.to_string(key)} (options: " <>
+            "exclusive: true, exclude: AgentType)"
         )
 
       other, rule ->
@@ -745,6 +778,14 @@ defmodule BrokenRecord.Zero.Parser do
 
       {:{}, _, [_, _, _] = vars} ->
         {:destructure, ctx.line, Enum.map(vars, &destructure_name(&1, ctx, scope)), value}
+
+      {{:., _, [{{:., _, [{agent, _, atom}, ref]}, _, []}, field]}, _, []}
+      when is_atom(agent) and is_atom(atom) and is_atom(ref) ->
+        unless agent in scope.agents do
+          error!(ctx, meta, "cannot assign to #{agent}.#{ref}.#{field}: #{agent} is not an agent")
+        end
+
+        {:store, ctx.line, {{agent, ref}, field}, value}
 
       {{:., _, [{agent, _, atom}, field]}, _, []} when is_atom(agent) and is_atom(atom) ->
         cond do
@@ -915,6 +956,21 @@ defmodule BrokenRecord.Zero.Parser do
 
       _ ->
         unsupported!({{:., [], [:math, fun]}, meta, args}, meta, ctx)
+    end
+  end
+
+  # `s.a.position`: a field of the agent that reference field `a` of agent `s` names.
+  def expression(
+        {{:., _, [{{:., _, [{agent, _, atom}, ref]}, _, []}, field]}, meta, []},
+        ctx,
+        scope
+      )
+      when is_atom(agent) and is_atom(atom) and is_atom(ref) and is_atom(field) and
+             field not in [:x, :y, :z] do
+    if agent in scope.agents do
+      {:field, %{line: line(meta, ctx)}, {{agent, ref}, field}}
+    else
+      component({{:., [], [{agent, meta, atom}, ref]}, meta, []}, field, meta, ctx, scope)
     end
   end
 

@@ -10,7 +10,9 @@ defmodule BrokenRecord.Zero.Program do
     @moduledoc """
     One lowered rule: kind, agent types, constant pool, instructions, cutoff, and `claim`: in
     an exclusive pair rule the register that says whether a pair would act (encoded as the
-    rule's last instruction, a `CLAIM`), else `nil`.
+    rule's last instruction, a `CLAIM`), else `nil`. A bonded rule's `refs` are its slots 1, 2,
+    ...: `{lane of type_a holding the reference, referenced type}`; a pair rule's `exclude` the
+    type whose agents' reference `lanes` name the pairs it skips.
     """
     defstruct [
       :name,
@@ -21,13 +23,15 @@ defmodule BrokenRecord.Zero.Program do
       instrs: [],
       n_regs: 0,
       cutoff: nil,
-      claim: nil
+      claim: nil,
+      refs: [],
+      exclude: nil
     ]
 
     @type instr :: {atom, non_neg_integer, non_neg_integer, non_neg_integer, non_neg_integer}
     @type t :: %__MODULE__{
             name: atom,
-            kind: :per_agent | :pair_same | :pair_cross,
+            kind: :per_agent | :pair_same | :pair_cross | :bonded,
             type_a: non_neg_integer,
             type_b: non_neg_integer | nil,
             consts: [float],
@@ -35,7 +39,9 @@ defmodule BrokenRecord.Zero.Program do
             n_regs: non_neg_integer,
             cutoff:
               nil | %{lane_a: non_neg_integer, lane_b: non_neg_integer, reg: non_neg_integer},
-            claim: nil | non_neg_integer
+            claim: nil | non_neg_integer,
+            refs: [{non_neg_integer, non_neg_integer}],
+            exclude: nil | %{type: non_neg_integer, lanes: [non_neg_integer]}
           }
   end
 
@@ -56,7 +62,7 @@ defmodule BrokenRecord.Zero.Program do
 
   alias BrokenRecord.Zero.Program.Op
 
-  @version 2
+  @version 3
   @magic "BRZP"
   @none 0xFFFFFFFF
 
@@ -64,7 +70,7 @@ defmodule BrokenRecord.Zero.Program do
   @lifecycle [:remove, :spawn, :spawnlane]
   @opcodes Map.new(Op.all(), &{&1.name, &1.code})
   @names Map.new(@opcodes, fn {k, v} -> {v, k} end)
-  @kinds %{per_agent: 0, pair_same: 1, pair_cross: 2}
+  @kinds %{per_agent: 0, pair_same: 1, pair_cross: 2, bonded: 3}
   @kind_names Map.new(@kinds, fn {k, v} -> {v, k} end)
 
   @doc "The encoding version this module writes and reads."
@@ -119,9 +125,10 @@ defmodule BrokenRecord.Zero.Program do
   def reduction({:accmin, _, _, _, _}), do: :min
   def reduction({op, _, _, _, _}) when op in [:store, :acc], do: :sum
 
-  @doc "The agent type of a rule's slot (0 or 1)."
-  @spec slot_type(Rule.t(), 0 | 1) :: non_neg_integer
+  @doc "The agent type of a rule's slot (0 or 1; a bonded rule's 1, 2, ... are its references)."
+  @spec slot_type(Rule.t(), non_neg_integer) :: non_neg_integer
   def slot_type(%Rule{type_a: type}, 0), do: type
+  def slot_type(%Rule{kind: :bonded, refs: refs}, slot), do: elem(Enum.at(refs, slot - 1), 1)
   def slot_type(%Rule{type_b: type}, 1), do: type
 
   @doc "Encodes a program to the binary of `docs/program.md`."
@@ -164,6 +171,12 @@ defmodule BrokenRecord.Zero.Program do
       u32(la),
       u32(lb),
       u32(reg),
+      u32(length(rule.refs)),
+      Enum.map(rule.refs, fn {lane, type} -> [u32(lane), u32(type)] end),
+      case rule.exclude do
+        nil -> [u32(@none), u32(0)]
+        %{type: type, lanes: lanes} -> [u32(type), u32(length(lanes)), Enum.map(lanes, &u32/1)]
+      end,
       Enum.map(rule.consts, &<<&1::float-little-64>>),
       Enum.map(instrs_with_claim(rule), fn {op, d, a, b, c} ->
         <<Map.fetch!(@opcodes, op)::little-16, d::little-16, a::little-16, b::little-16,
@@ -218,7 +231,11 @@ defmodule BrokenRecord.Zero.Program do
   defp decode_rules(bin, n, acc) do
     <<kind::little-32, ta::little-32, tb::little-32, n_consts::little-32, n_regs::little-32,
       n_instrs::little-32, flag::little-32, la::little-32, lb::little-32, reg::little-32,
-      rest::binary>> = bin
+      n_refs::little-32, rest::binary>> = bin
+
+    {refs, rest} = take_u32s(rest, 2 * n_refs)
+    <<exclude_type::little-32, n_exclude::little-32, rest::binary>> = rest
+    {exclude_lanes, rest} = take_u32s(rest, n_exclude)
 
     const_bytes = n_consts * 8
     <<consts::binary-size(const_bytes), rest::binary>> = rest
@@ -248,7 +265,9 @@ defmodule BrokenRecord.Zero.Program do
       n_regs: n_regs,
       instrs: instrs,
       cutoff: if(flag == 1, do: %{lane_a: la, lane_b: lb, reg: reg}),
-      claim: claim
+      claim: claim,
+      refs: refs |> Enum.chunk_every(2) |> Enum.map(&List.to_tuple/1),
+      exclude: if(exclude_type != @none, do: %{type: exclude_type, lanes: exclude_lanes})
     }
 
     decode_rules(rest, n - 1, [rule | acc])

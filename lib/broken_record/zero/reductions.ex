@@ -55,8 +55,14 @@ defmodule BrokenRecord.Zero.Reductions do
 
   defp rule_reductions(%Rule{} = rule, system) do
     {writes, _written} = statements(rule.body, MapSet.new(), [])
-    writes = Enum.reverse(writes)
-    slots = Map.new(rule.agents)
+    # A bonded rule sets its own agent's fields (as a per-agent rule) and sums only what it
+    # writes through references.
+    writes =
+      writes
+      |> Enum.reverse()
+      |> Enum.reject(fn {_, _, {slot, _}} -> rule.kind == :bonded and is_atom(slot) end)
+
+    slots = Map.new(rule.agents) |> Map.merge(reference_types(rule, system))
 
     writes
     |> Enum.group_by(fn {_kind, _line, {slot, field}} -> {Map.fetch!(slots, slot), field} end)
@@ -86,6 +92,15 @@ defmodule BrokenRecord.Zero.Reductions do
 
     {%{rule | reductions: reductions}, warnings}
   end
+
+  # The agent type of each `{param, ref}` slot of a bonded rule.
+  defp reference_types(%Rule{kind: :bonded, agents: [{param, type}]}, system) do
+    for %{type: {:ref, target}, name: ref} <- CompiledSystem.agent(system, type).fields,
+        into: %{},
+        do: {{param, ref}, target}
+  end
+
+  defp reference_types(_rule, _system), do: %{}
 
   # Every write in source order as `{kind, line, {slot, field}}` (prepended), and the fields
   # written so far on the path (a branch starts from what was written before its `if`).

@@ -56,6 +56,86 @@ defmodule BrokenRecord.Zero.State do
 
   def check_collections!(%CompiledSystem{}, _state), do: :ok
 
+  @doc """
+  Checks every reference field (`{:ref, Type}`) of `state`: each value that is an integer must
+  be the index of an agent of `Type`'s collection in `state`. Raises `ArgumentError` naming the
+  agent, the field and the collection's size. Values that are not integers are left to the
+  decoders, which name them. `element` is the byte size of a packed column's values.
+  """
+  @spec check_references!(CompiledSystem.t(), term, 4 | 8) :: :ok
+  def check_references!(%CompiledSystem{agents: agents} = system, state, element)
+      when is_map(state) do
+    for %Agent{fields: fields} = agent <- agents,
+        %Field{type: {:ref, target}} = field <- fields do
+      target_agent = CompiledSystem.agent(system, target)
+      size = collection_size(Map.get(state, target_agent.collection, []))
+      bad = fn v -> not is_integer(v) or v < 0 or v >= size end
+
+      case first_reference(Map.get(state, agent.collection, []), field, element, bad) do
+        nil ->
+          :ok
+
+        {i, v} ->
+          raise ArgumentError,
+                "state.#{agent.collection}[#{i}].#{field.name} is #{v}, not an index into " <>
+                  "state.#{target_agent.collection}, which has #{size} " <>
+                  if(size == 1, do: "agent", else: "agents") <>
+                  " (a #{agent.name} references a #{target})"
+      end
+    end
+
+    :ok
+  end
+
+  def check_references!(%CompiledSystem{}, _state, _element), do: :ok
+
+  defp collection_size(list) when is_list(list), do: length(list)
+
+  defp collection_size(map) when is_map(map) do
+    case Enum.find(Map.values(map), &is_binary/1) do
+      nil -> 0
+      _ -> map |> Map.values() |> Enum.map(&byte_size/1) |> Enum.min()
+    end
+  end
+
+  defp collection_size(_), do: 0
+
+  # The first agent whose integer reference `bad?` rejects, as {index, value}, or nil.
+  defp first_reference(list, field, _element, bad?) when is_list(list) do
+    list
+    |> Enum.with_index()
+    |> Enum.find_value(fn
+      {%{} = item, i} ->
+        case Map.fetch(item, field.name) do
+          {:ok, v} when is_integer(v) -> if bad?.(v), do: {i, v}
+          _ -> nil
+        end
+
+      _ ->
+        nil
+    end)
+  end
+
+  defp first_reference(map, field, element, bad?) when is_map(map) do
+    case Map.get(map, field.name) do
+      column when is_binary(column) ->
+        bits = element * 8
+
+        column
+        |> then(&for(<<v::float-little-size(bits) <- &1>>, do: v))
+        |> Enum.with_index()
+        |> Enum.find_value(fn {v, i} ->
+          n = trunc(v)
+          if v == n and bad?.(n), do: {i, n}
+        end)
+
+      _ ->
+        nil
+    end
+  end
+
+  defp first_reference(_other, _field, _element, _bad?), do: nil
+
   # The Levenshtein distance of two strings, row by row.
   defp edits(a, b) do
     b = String.graphemes(b)
@@ -158,6 +238,12 @@ defmodule BrokenRecord.Zero.State do
 
       {:int, _} ->
         raise ArgumentError, "#{where} must be an integer"
+
+      {{:ref, _}, v} when is_integer(v) and v >= 0 and v <= max_int ->
+        [v * 1.0]
+
+      {{:ref, target}, _} ->
+        raise ArgumentError, "#{where} must be the index of a #{target} (an integer >= 0)"
 
       {:vec3, {x, y, z}} when is_number(x) and is_number(y) and is_number(z) ->
         [to_float(x, where), to_float(y, where), to_float(z, where)]
@@ -277,6 +363,7 @@ defmodule BrokenRecord.Zero.State do
 
   defp field_value(:float, row, lane, _where), do: elem(row, lane)
   defp field_value(:int, row, lane, _where), do: round(elem(row, lane))
+  defp field_value({:ref, _}, row, lane, _where), do: round(elem(row, lane))
   defp field_value(:bool, row, lane, _where), do: elem(row, lane) != 0
 
   defp field_value({:enum, values}, row, lane, where) do

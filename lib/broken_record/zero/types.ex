@@ -25,10 +25,27 @@ defmodule BrokenRecord.Zero.Types do
   @doc "Type-checks every rule of a parsed system."
   @spec check(CompiledSystem.t()) :: CompiledSystem.t()
   def check(%CompiledSystem{} = system) do
+    check_references!(system)
     constants = eval_constants(system)
     rules = Enum.map(system.rules, &check_rule(&1, system, constants))
     observables = Enum.map(system.observables, &check_observable(&1, system, constants))
     %{system | rules: rules, observables: observables, constants: constants}
+  end
+
+  # Every reference field names a declared agent type.
+  defp check_references!(system) do
+    for agent <- system.agents, %{type: {:ref, target}} = field <- agent.fields do
+      if CompiledSystem.agent(system, target) == nil do
+        known = Enum.map(system.agents, & &1.name)
+
+        error!(
+          %{file: system.file},
+          field.line,
+          "field #{agent.name}.#{field.name} references unknown agent type #{target}" <>
+            did_you_mean(target, known) <> "; known agent types: #{Enum.join(known, ", ")}"
+        )
+      end
+    end
   end
 
   defp eval_constants(system) do
@@ -87,13 +104,6 @@ defmodule BrokenRecord.Zero.Types do
   defp check_rule(rule, system, constants) do
     agents = resolve_agents(rule, system)
 
-    kind =
-      case Enum.map(rule.agents, fn {_, type} -> type end) do
-        [_] -> :per_agent
-        [same, same] -> :pair_same
-        [_, _] -> :pair_cross
-      end
-
     ctx = %{
       file: system.file,
       agents: agents,
@@ -105,7 +115,92 @@ defmodule BrokenRecord.Zero.Types do
     }
 
     {body, _ctx} = statements(rule.body, ctx)
+    kind = kind(rule, body)
+    if kind == :bonded, do: no_lifecycle_in_bonded!(rule, body, ctx)
+    check_exclude!(rule, kind, system, ctx)
     %{rule | kind: kind, body: body}
+  end
+
+  # One agent param: a per-agent rule, or a bonded rule when the body reaches through a
+  # reference (`s.a.position`); two: a pair rule.
+  defp kind(rule, body) do
+    case Enum.map(rule.agents, fn {_, type} -> type end) do
+      [_] -> if reaches_through?(body), do: :bonded, else: :per_agent
+      [same, same] -> :pair_same
+      [_, _] -> :pair_cross
+    end
+  end
+
+  defp reaches_through?(body) do
+    find(body, fn
+      {:field, _, {{_, _}, _}} -> true
+      {:store, _, {{_, _}, _}, _} -> true
+      _ -> false
+    end) != nil
+  end
+
+  defp no_lifecycle_in_bonded!(rule, body, ctx) do
+    case find(body, &(match?({:remove, _, _}, &1) or match?({:spawn, _, _, _}, &1))) do
+      nil ->
+        :ok
+
+      node ->
+        error!(
+          ctx,
+          elem(node, 1),
+          "rule #{rule.name} reaches through references: #{elem(node, 0)} is not allowed in it"
+        )
+    end
+  end
+
+  # The first node of a typed body (statements and expressions, at any depth) that `pred?`
+  # accepts, or nil.
+  defp find(term, pred?) do
+    cond do
+      pred?.(term) -> term
+      is_list(term) -> Enum.find_value(term, &find(&1, pred?))
+      is_tuple(term) -> term |> Tuple.to_list() |> Enum.find_value(&find(&1, pred?))
+      true -> nil
+    end
+  end
+
+  # `exclude: Bond` on a same-type pair rule: Bond has at least two references to its type.
+  defp check_exclude!(%{exclude: nil}, _kind, _system, _ctx), do: :ok
+
+  defp check_exclude!(rule, kind, system, ctx) do
+    [{_, type} | _] = rule.agents
+
+    case CompiledSystem.agent(system, rule.exclude) do
+      nil ->
+        error!(
+          ctx,
+          rule.line,
+          "rule #{rule.name}: exclude: names unknown agent type #{rule.exclude}"
+        )
+
+      bond ->
+        refs = for %{type: {:ref, ^type}} = f <- bond.fields, do: f.name
+
+        cond do
+          kind != :pair_same ->
+            error!(
+              ctx,
+              rule.line,
+              "rule #{rule.name}: exclude: needs a pair rule over one agent type"
+            )
+
+          length(refs) < 2 ->
+            error!(
+              ctx,
+              rule.line,
+              "rule #{rule.name}: exclude: #{rule.exclude} needs at least two reference fields " <>
+                "to #{type} (it has #{length(refs)})"
+            )
+
+          true ->
+            :ok
+        end
+    end
   end
 
   defp check_observable(rule, system, constants) do
@@ -123,15 +218,7 @@ defmodule BrokenRecord.Zero.Types do
     }
 
     {body, _ctx} = statements(rule.body, ctx)
-
-    kind =
-      case Enum.map(rule.agents, fn {_, type} -> type end) do
-        [_] -> :per_agent
-        [same, same] -> :pair_same
-        [_, _] -> :pair_cross
-      end
-
-    %{rule | kind: kind, body: body}
+    %{rule | kind: kind(rule, body), body: body}
   end
 
   defp resolve_agents(rule, system) do
@@ -152,7 +239,20 @@ defmodule BrokenRecord.Zero.Types do
           {name, agent}
       end
     end)
+    |> add_reference_slots(system)
   end
+
+  # A rule with one agent param reaches through that type's reference fields: the slot
+  # `{param, field}` is the referenced agent.
+  defp add_reference_slots(agents, system) when map_size(agents) == 1 do
+    [{name, agent}] = Map.to_list(agents)
+
+    for %{type: {:ref, target}} = field <- agent.fields, into: agents do
+      {{name, field.name}, CompiledSystem.agent(system, target)}
+    end
+  end
+
+  defp add_reference_slots(agents, _system), do: agents
 
   ## Statements
 
@@ -215,7 +315,7 @@ defmodule BrokenRecord.Zero.Types do
       error!(
         ctx,
         line,
-        "#{kind} #{ctx.rule} writes #{slot}.#{field}: #{kind}s only measure " <>
+        "#{kind} #{ctx.rule} writes #{slot_name(slot)}.#{field}: #{kind}s only measure " <>
           "(their value is all they give)"
       )
 
@@ -257,11 +357,20 @@ defmodule BrokenRecord.Zero.Types do
   end
 
   defp statement({:store, line, {slot, field}, expr}, ctx) do
-    agent = Map.fetch!(ctx.agents, slot)
+    agent = slot_agent!(slot, line, ctx)
     declared = field!(agent, field, slot, line, ctx)
 
+    if match?({:ref, _}, declared.type) do
+      error!(
+        ctx,
+        line,
+        "cannot assign to #{slot_name(slot)}.#{field}: references are set when the world is " <>
+          "created and do not change"
+      )
+    end
+
     {{:store, line, {slot, field},
-      assignable!(expr, declared, "#{slot}.#{field},", agent, line, ctx)}, ctx}
+      assignable!(expr, declared, "#{slot_name(slot)}.#{field},", agent, line, ctx)}, ctx}
   end
 
   defp statement({:if, line, cond, then_stmts, else_stmts}, ctx) do
@@ -378,8 +487,18 @@ defmodule BrokenRecord.Zero.Types do
   defp expr({:random, m, payload}, _ctx), do: {:random, Map.put(m, :type, :float), payload}
 
   defp expr({:field, m, {slot, field}}, ctx) do
-    agent = Map.fetch!(ctx.agents, slot)
+    agent = slot_agent!(slot, m.line, ctx)
     declared = field!(agent, field, slot, m.line, ctx)
+
+    if match?({:ref, _}, declared.type) do
+      error!(
+        ctx,
+        m.line,
+        "#{slot_name(slot)}.#{field} is a reference to #{elem(declared.type, 1)}: read the " <>
+          "fields of the agent it names (#{slot_name(slot)}.#{field}.position)"
+      )
+    end
+
     {:field, Map.put(m, :type, declared.type), {slot, field}}
   end
 
@@ -623,6 +742,42 @@ defmodule BrokenRecord.Zero.Types do
   defp verb(:add), do: "add"
   defp verb(:sub), do: "subtract"
 
+  # The agent type of a slot: an agent param, or `{param, ref}` for the agent that reference
+  # field `ref` of the param names (rules with one agent param only).
+  defp slot_agent!(slot, line, ctx) do
+    case Map.fetch(ctx.agents, slot) do
+      {:ok, agent} ->
+        agent
+
+      :error ->
+        {param, ref} = slot
+        agent = Map.fetch!(ctx.agents, param)
+
+        case Agent.field(agent, ref) do
+          %{type: {:ref, _}} ->
+            error!(
+              ctx,
+              line,
+              "#{param}.#{ref}.field: only a rule with one agent param reaches through references"
+            )
+
+          nil ->
+            field!(agent, ref, param, line, ctx)
+
+          _ ->
+            error!(
+              ctx,
+              line,
+              "#{param}.#{ref} is not a reference field of #{agent.name}: only {:ref, Type} " <>
+                "fields lead to another agent"
+            )
+        end
+    end
+  end
+
+  defp slot_name({param, ref}), do: "#{param}.#{ref}"
+  defp slot_name(param), do: "#{param}"
+
   defp field!(%Agent{} = agent, field, slot, line, ctx) do
     case Agent.field(agent, field) do
       nil ->
@@ -631,7 +786,7 @@ defmodule BrokenRecord.Zero.Types do
         error!(
           ctx,
           line,
-          "unknown field #{slot}.#{field}: #{agent.name} has no field #{inspect(field)}" <>
+          "unknown field #{slot_name(slot)}.#{field}: #{agent.name} has no field #{inspect(field)}" <>
             did_you_mean(Atom.to_string(field), known, ":") <>
             "; fields: #{Enum.map_join(agent.fields, ", ", &inspect(&1.name))}"
         )

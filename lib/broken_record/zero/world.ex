@@ -127,6 +127,8 @@ defmodule BrokenRecord.Zero.World do
       if Columns.columns?(columns), do: Columns.count!(agent, columns, element)
     end
 
+    State.check_references!(system, state, element)
+
     new_opts = %{kernels: opts.kernels, box: box, seed: opts.seed, start_step: opts.start_step}
     ref = impl.new(system, state, new_opts)
 

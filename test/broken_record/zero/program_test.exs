@@ -47,7 +47,7 @@ defmodule BrokenRecord.Zero.ProgramTest do
         n_rules::little-32, rest::binary>> = bin
 
       assert version == Program.version()
-      assert version == 2
+      assert version == 3
       assert {n_types, l0, l1, n_params, n_rules} == {2, 8, 6, 1, 3}
       # Open space: no periodic axis, no coordinate lanes.
       assert {periodic, c0, c1} == {0, 0xFFFFFFFF, 0xFFFFFFFF}
@@ -56,9 +56,11 @@ defmodule BrokenRecord.Zero.ProgramTest do
 
       <<kind::little-32, ta::little-32, tb::little-32, n_consts::little-32, n_regs::little-32,
         n_instrs::little-32, flag::little-32, la::little-32, lb::little-32, reg::little-32,
-        rest::binary>> = rest
+        n_refs::little-32, exclude_type::little-32, n_exclude::little-32, rest::binary>> = rest
 
       assert {kind, ta, tb} == {1, 0, 0}
+      # Not a bonded rule and no exclusions.
+      assert {n_refs, exclude_type, n_exclude} == {0, 0xFFFFFFFF, 0}
 
       assert {n_consts, n_regs, n_instrs} ==
                {length(collision.consts), collision.n_regs, length(collision.instrs)}
@@ -89,7 +91,7 @@ defmodule BrokenRecord.Zero.ProgramTest do
 
       sizes =
         for rule <- [collision, wall_bounce, integrate],
-            do: 40 + 8 * length(rule.consts) + 12 * length(rule.instrs)
+            do: 52 + 8 * length(rule.consts) + 12 * length(rule.instrs)
 
       assert byte_size(bin) == 4 + 4 + 4 + 2 * 4 + 4 + 4 + 2 * 4 + 4 + Enum.sum(sizes)
 
@@ -174,7 +176,7 @@ defmodule BrokenRecord.Zero.ProgramTest do
     test "wrong version", %{bin: bin} do
       <<magic::binary-size(4), _::binary-size(4), rest::binary>> = bin
 
-      for version <- [1, 3] do
+      for version <- [1, 2, 4] do
         assert_raise ArgumentError, fn ->
           Program.decode(magic <> <<version::little-32>> <> rest)
         end
@@ -195,7 +197,7 @@ defmodule BrokenRecord.Zero.ProgramTest do
     test "an unknown opcode or rule kind", %{bin: bin} do
       # Patch the first instruction's opcode of the first rule to 99 (no such opcode).
       n_consts = length(hd(CollisionWorld.__system__().program.rules).consts)
-      offset = 4 + 4 + 4 + 8 + 4 + 4 + 8 + 4 + 40 + 8 * n_consts
+      offset = 4 + 4 + 4 + 8 + 4 + 4 + 8 + 4 + 52 + 8 * n_consts
       <<head::binary-size(offset), _op::little-16, tail::binary>> = bin
       assert_raise ArgumentError, fn -> Program.decode(head <> <<99::little-16>> <> tail) end
 

@@ -351,6 +351,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
       path =
         case {elem(rules, id), Map.get(reaches, id)} do
           {%Rule{kind: :per_agent}, _} -> :agent_elixir
+          {%Rule{kind: :bonded}, _} -> :bonded_elixir
           {%Rule{claim: claim}, _} when claim != nil -> :exclusive_elixir
           {_, nil} -> :all_pairs_elixir
           {_, _reach} -> :cells_elixir
@@ -494,6 +495,12 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
           {%Rule{kind: :per_agent, type_a: t}, [stage]} ->
             {:cont, stage, [{:agents, t, [id]}]}
 
+          {%Rule{kind: :bonded}, []} ->
+            {:cont, [{:bonds, id, rule}]}
+
+          {%Rule{kind: :bonded}, [stage]} ->
+            {:cont, stage, [{:bonds, id, rule}]}
+
           {rule, []} ->
             {:cont, [{:pairs, id, rule}]}
 
@@ -537,8 +544,9 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     {accs, neighbour} =
       case Map.fetch!(reaches, id) do
         _ when rule.claim != nil -> {exclusive_pairs(world, id, rule, params, ctx), 0.0}
+        nil when rule.exclude != nil -> {excluding_pairs(world, system, rule, ctx), 0.0}
         nil -> {all_pairs(world.lanes, rule, ctx), 0.0}
-        reach -> cell_pairs(world, rule, reach, ctx)
+        reach -> cell_pairs(world, system, rule, reach, ctx)
       end
 
     lanes = apply_pair_deltas(world.lanes, rule, accs, system, step)
@@ -549,6 +557,81 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
       |> Map.update!(:neighbour, &(&1 + neighbour))
 
     %{world | lanes: lanes, timings: timings}
+  end
+
+  # A bonded rule (docs/program.md, "Bonded rules"): each agent of its type in order through
+  # the interpreter, with the agents its references name in slots 1, 2, ...; its own lanes
+  # are set, what it stores through a reference goes to that agent's accumulator (as a pair
+  # rule's delta), added once every agent is done.
+  defp run_stage({:bonds, id, %Rule{} = rule}, world, system, params, _reaches, step) do
+    source = random_source(world, step)
+    type = rule.type_a
+    targets = Enum.uniq(for {_lane, t} <- rule.refs, do: t)
+
+    rows_of =
+      Map.new(targets, fn t ->
+        rows = List.to_tuple(Map.fetch!(world.lanes, t))
+        index = world |> identities(t) |> Enum.with_index() |> Map.new()
+        {t, {rows, index}}
+      end)
+
+    {rows, accs} =
+      world.lanes
+      |> Map.fetch!(type)
+      |> Enum.zip(identities(world, type))
+      |> Enum.with_index()
+      |> Enum.map_reduce(%{}, fn {{row, identity}, i}, accs ->
+        referenced =
+          Enum.map(rule.refs, fn {lane, t} ->
+            {rows, index} = Map.fetch!(rows_of, t)
+            at = referenced_index!(system, index, elem(row, lane), type, i, lane, t)
+            {t, at, elem(rows, at)}
+          end)
+
+        slots = List.to_tuple([row | Enum.map(referenced, &elem(&1, 2))])
+        draw = Random.draw_of(source, id, :per_agent, identity, nil)
+        stores = Interpreter.eval(rule, slots, params, draw)
+
+        Enum.reduce(stores, {row, accs}, fn
+          {{0, lane}, value}, {row, accs} ->
+            if Ops.finite?(value),
+              do: {put_elem(row, lane, value), accs},
+              else: numerical!(system, type, i, lane, step)
+
+          {{slot, lane}, written}, {row, accs} ->
+            {t, at, target} = Enum.at(referenced, slot - 1)
+            {mode, value} = bond_delta(written, elem(target, lane))
+            {row, Map.update(accs, {t, lane, at}, {mode, value}, &bond_combine(&1, value))}
+        end)
+      end)
+
+    lanes =
+      accs
+      |> Enum.group_by(fn {{t, _lane, at}, _} -> {t, at} end, fn {{_, lane, _}, acc} ->
+        {lane, acc}
+      end)
+      |> Enum.group_by(fn {{t, _at}, _} -> t end, fn {{_, at}, per_lane} -> {at, per_lane} end)
+      |> Enum.reduce(Map.put(world.lanes, type, rows), fn {t, per_agent}, lanes ->
+        per_agent = Map.new(per_agent)
+
+        Map.update!(lanes, t, fn rows ->
+          rows
+          |> Enum.with_index()
+          |> Enum.map(fn {row, at} ->
+            per_agent
+            |> Map.get(at, [])
+            |> Enum.reduce(row, fn {lane, acc}, row ->
+              value = bond_apply(acc, elem(row, lane))
+
+              if Ops.finite?(value),
+                do: put_elem(row, lane, value),
+                else: numerical!(system, t, at, lane, step)
+            end)
+          end)
+        end)
+      end)
+
+    %{world | lanes: lanes}
   end
 
   # A per-agent rule that removes or spawns: each agent through the interpreter, then the
@@ -659,6 +742,39 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     end_lifecycle(%{world | timings: timings}, system, removed, Enum.reverse(children), step)
   end
 
+  # The index of the living agent of type `t` with the identity a reference lane holds.
+  defp referenced_index!(system, index, value, type, i, lane, t) do
+    case is_float(value) and value == Float.round(value) and Map.fetch(index, trunc(value)) do
+      {:ok, at} ->
+        at
+
+      _ ->
+        agent = Enum.at(system.agents, type)
+        field = Enum.find(agent.fields, &(&1.lane == lane))
+
+        raise ArgumentError,
+              "#{agent.name} #{i}: #{field.name} references #{inspect(value)}, not a living " <>
+                "#{Enum.at(system.agents, t).name} (of #{map_size(index)})"
+    end
+  end
+
+  # What one application gives a referenced agent's accumulator: `stored - start` for a STORE,
+  # the register of an ACC, the value of an ACCMAX / ACCMIN (nil for the reduction's identity).
+  defp bond_delta({:acc, delta}, _start), do: {:sum, delta}
+  defp bond_delta({:max, :neg_inf}, _start), do: {:max, nil}
+  defp bond_delta({:min, :inf}, _start), do: {:min, nil}
+  defp bond_delta({mode, value}, _start) when mode in [:max, :min], do: {mode, value}
+  defp bond_delta(value, start), do: {:sum, Ops.sub(value, start)}
+
+  defp bond_combine({:sum, acc}, delta), do: {:sum, Ops.add(acc, delta)}
+  defp bond_combine({mode, nil}, value), do: {mode, value}
+  defp bond_combine({mode, acc}, value), do: {mode, combine(mode, acc, value)}
+
+  # The lane after the rule (`apply_deltas/7`'s arithmetic).
+  defp bond_apply({:sum, sum}, value), do: Ops.add(value, sum)
+  defp bond_apply({_mode, nil}, value), do: value
+  defp bond_apply({mode, reduced}, value), do: combine(mode, value, Ops.add(reduced, 0.0))
+
   # The seed and step index of the `step`-th step (1-based) of a run (BrokenRecord.Zero.Random).
   defp random_source(world, step), do: {world.seed, world.step + step - 1}
 
@@ -710,7 +826,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   # The pairs within `reach` from a cell list, in ascending (slot 0, slot 1) order, as the
   # all-pairs sweep visits them; returns the accumulators and the seconds spent finding pairs.
-  defp cell_pairs(world, rule, reach, ctx) do
+  defp cell_pairs(world, system, rule, reach, ctx) do
     axes = Space.axis_indices(ctx.system.space)
     types = pair_types(rule)
     rows = Enum.map(types, fn {type, _, _} -> Map.fetch!(world.lanes, type) end)
@@ -731,8 +847,42 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
           Cells.cross(a_points, points.(b_rows, rule.cutoff.lane_b), reach, world.box, axes)
       end
 
+    pairs = drop_excluded(pairs, world, system, rule)
     neighbour = seconds_since(t0)
     {pair_accs(pairs, rows, rule, ctx), neighbour}
+  end
+
+  # Every pair of a same-type rule with exclusions but no cutoff but those it skips.
+  defp excluding_pairs(world, system, rule, ctx) do
+    rows = Map.fetch!(world.lanes, rule.type_a)
+    n = length(rows)
+    pairs = for i <- 0..(n - 1)//1, j <- (i + 1)..(n - 1)//1, do: {i, j}
+    pair_accs(drop_excluded(pairs, world, system, rule), [rows], rule, ctx)
+  end
+
+  defp drop_excluded(pairs, _world, _system, %Rule{exclude: nil}), do: pairs
+
+  defp drop_excluded(pairs, world, system, rule) do
+    excluded = excluded_pairs(world, system, rule)
+    Enum.reject(pairs, &MapSet.member?(excluded, &1))
+  end
+
+  # The pairs `{i, j}` (i < j, agent indices of the rule's type) that the agents of the rule's
+  # exclusion type name through their reference lanes (docs/dsl.md, "Bonds").
+  defp excluded_pairs(world, system, %Rule{exclude: %{type: bond, lanes: lanes}} = rule) do
+    index = world |> identities(rule.type_a) |> Enum.with_index() |> Map.new()
+
+    world.lanes
+    |> Map.fetch!(bond)
+    |> Enum.with_index()
+    |> Enum.flat_map(fn {row, b} ->
+      named =
+        for lane <- lanes,
+            do: referenced_index!(system, index, elem(row, lane), bond, b, lane, rule.type_a)
+
+      for i <- named, j <- named, i < j, do: {i, j}
+    end)
+    |> MapSet.new()
   end
 
   # The accumulators of the pairs `pairs` (`{i, j}`, in ascending order) of a pair rule whose

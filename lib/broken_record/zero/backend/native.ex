@@ -156,7 +156,12 @@ defmodule BrokenRecord.Zero.Backend.Native do
   # runs); every lane of one given as columns does, so that to_state returns whole agents.
   defp layout(system, state) do
     Enum.map(system.agents, fn agent ->
-      fields = Enum.map(agent.fields, &{&1.name, &1.type, lane_default(&1), &1.transient})
+      # A reference is an index: the engine decodes it as an int.
+      fields =
+        Enum.map(agent.fields, fn f ->
+          type = if match?({:ref, _}, f.type), do: :int, else: f.type
+          {f.name, type, lane_default(f), f.transient}
+        end)
 
       written =
         if is_map(state) and Columns.columns?(Map.get(state, agent.collection)),

@@ -99,8 +99,8 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     * `:sweep` for a per-agent rule, one that removes or spawns agents included (its
       `REMOVE`, `SPAWN` and `SPAWNLANE` registers stored into columns after the type's lanes,
       docs/engine.md "Agent lifecycle");
-    * none for a pair rule that removes or spawns agents (the engine runs it on its
-      interpreter);
+    * none for a pair rule that removes or spawns agents, nor for a bonded rule (the engine
+      runs them on its interpreter);
     * `:sweep` for every other rule;
     * `:block` for pair rules (the neighbour sweeps, over a grid or a neighbour list, run the
       pairs they find through it);
@@ -112,6 +112,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   def kernels_for(%Rule{} = rule) do
     cond do
       rule.kind == :per_agent -> [:sweep]
+      rule.kind == :bonded -> []
       Program.lifecycle_rule?(rule) -> []
       true -> [:sweep, :block] ++ if(all_acc_cutoff?(rule), do: [:list], else: [])
     end

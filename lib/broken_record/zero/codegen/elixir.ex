@@ -13,7 +13,7 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
   code is straight-line float arithmetic; if the BEAM raises
   (a division by zero or a domain error, possibly in a branch that a select then discards), the
   same agent or pair is re-evaluated by `BrokenRecord.Zero.Interpreter` with full IEEE
-  semantics. Generated code was chosen over interpreting the program per call: it avoids a map
+  semantics. Bonded rules get no clause: the backend runs them through the interpreter. Generated code was chosen over interpreting the program per call: it avoids a map
   update per instruction and runs several times faster (see `docs/backends.md`).
   """
 
@@ -26,6 +26,7 @@ defmodule BrokenRecord.Zero.Codegen.Elixir do
     clauses =
       program.rules
       |> Enum.with_index()
+      |> Enum.reject(fn {rule, _k} -> rule.kind == :bonded end)
       |> Enum.map(fn {rule, k} -> clause(rule, k) end)
 
     claims =

@@ -1,0 +1,106 @@
+defmodule BrokenRecord.Zero.BondSystems do
+  @moduledoc """
+  Systems with bonds (docs/dsl.md, "Bonds"): beads joined by spring agents whose reference
+  fields name them, in open and periodic space, with a harmonic spring, a FENE bond, an angle
+  (three references) and a pair rule that skips bonded pairs.
+  """
+
+  use BrokenRecord.Zero
+
+  # A harmonic spring between two beads: equal and opposite kicks, in open space.
+  defsystem Springs do
+    agents do
+      defagent Bead do
+        field :position, :vec3
+        field :velocity, :vec3
+        field :mass, :float, default: 1.0
+        conserves [:momentum]
+      end
+
+      defagent Spring do
+        field :a, {:ref, Bead}
+        field :b, {:ref, Bead}
+        field :k, :float, default: 10.0
+        field :rest, :float, default: 1.0
+        field :stretch, :float, default: 0.0
+      end
+    end
+
+    rules do
+      interaction spring(s: Spring) do
+        d = s.b.position - s.a.position
+        r = length(d)
+        f = s.k * (r - s.rest) / r
+        s.a.velocity = s.a.velocity + d * (f * dt / s.a.mass)
+        s.b.velocity = s.b.velocity - d * (f * dt / s.b.mass)
+        s.stretch = r - s.rest
+      end
+
+      interaction drift(p: Bead) do
+        p.position = p.position + p.velocity * dt
+      end
+    end
+  end
+
+  # FENE bonds with their WCA core (LAMMPS bond_style fene) and a WCA pair rule that skips
+  # bonded pairs, in a periodic box; velocity Verlet in two half kicks.
+  defsystem Chain do
+    space periodic: [:x, :y, :z]
+
+    K = 30.0
+    R0 = 1.5
+    Rc = 1.12
+
+    agents do
+      defagent Bead do
+        field :position, :vec3
+        field :velocity, :vec3
+        field :force, :vec3, default: {0.0, 0.0, 0.0}
+        conserves [:momentum]
+      end
+
+      defagent Bond do
+        field :a, {:ref, Bead}
+        field :b, {:ref, Bead}
+      end
+    end
+
+    rules do
+      interaction fene(s: Bond) do
+        d = s.a.position - s.b.position
+        r2 = dot(d, d)
+        fbond = -K / (1.0 - r2 / (R0 * R0))
+        sr6 = 1.0 / (r2 * r2 * r2)
+        s.a.force = s.a.force + d * fbond
+        s.b.force = s.b.force - d * fbond
+
+        if r2 < 1.2599210498948732 do
+          fwca = 48.0 * sr6 * (sr6 - 0.5) / r2
+          s.a.force = s.a.force + d * fwca
+          s.b.force = s.b.force - d * fwca
+        end
+      end
+
+      interaction wca(a: Bead, b: Bead), exclude: Bond do
+        d = a.position - b.position
+        r2 = dot(d, d)
+
+        if r2 < Rc * Rc do
+          sr6 = 1.0 / (r2 * r2 * r2)
+          f = 48.0 * sr6 * (sr6 - 0.5) / r2
+          a.force = a.force + d * f
+          b.force = b.force - d * f
+        end
+      end
+
+      interaction kick(p: Bead) do
+        p.velocity = p.velocity + p.force * (0.5 * dt)
+      end
+
+      interaction drift(p: Bead) do
+        p.position = p.position + p.velocity * dt
+        p.force = {0.0, 0.0, 0.0}
+      end
+    end
+  end
+end
