@@ -515,6 +515,48 @@ class Runner {
           if (!std::isfinite(to_precision<T>(children[t].values[q * lanes + l])))
             throw NumericalError(t, w_.count(t) - children[t].n + q, l, step);
     }
+    remove_dangling();
+  }
+
+  // Agents that reference a removed agent go with it, and then those that reference them
+  // (docs/program.md, "Bonded rules"): a reference lane holding an identity that its type has
+  // given (below its next identity) and no living agent holds. Other values are left to the
+  // bonded rules, which reject them.
+  void remove_dangling() {
+    if (!prog_.has_references()) return;
+    for (bool again = true; again;) {
+      again = false;
+      for (uint32_t t = 0; t < prog_.n_types(); ++t) {
+        const std::vector<RefSlot>& refs = prog_.references(t);
+        const std::size_t n = w_.count(t);
+        if (refs.empty() || n == 0) continue;
+        std::vector<uint8_t> dead;
+        for (const RefSlot& ref : refs) {
+          const uint64_t given = w_.next_id(ref.type);
+          std::vector<uint8_t> alive(std::size_t(given), 0);
+          const uint32_t* ids = cache_.identities.of(w_, ref.type);
+          for (std::size_t row = 0; row < w_.count(ref.type); ++row) alive[ids[row]] = 1;
+          const T* col = w_.column(t, ref.lane);
+          for (std::size_t row = 0; row < n; ++row) {
+            const T v = col[row];
+            if (v >= T(0) && v < T(given) && v == std::floor(v) && !alive[std::size_t(v)]) {
+              if (dead.empty()) dead.assign(n, 0);
+              dead[row] = 1;
+            }
+          }
+        }
+        if (dead.empty()) continue;
+        const auto moves =
+            w_.apply_lifecycle(t, dead, std::vector<WorldBase::Spawned>(prog_.n_types()), max_threads_);
+        for (uint32_t k = 0; k < plans_.size(); ++k)
+          if (plans_[k].rule) {
+            plans_[k] = RulePlan<T>();
+            build_plan(k, plans_[k]);
+          }
+        cache_.search.rows_moved(w_, moves);
+        again = true;
+      }
+    }
   }
 
   // A pair rule that removes or spawns. Its pairs, in ascending (slot 0, slot 1) order of the

@@ -126,6 +126,25 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
                           std::to_string(prog.lanes_[t]) + " lanes)");
     prog.coord_lane_.push_back(c);
   }
+  prog.refs_.resize(n_types);
+  for (uint32_t t = 0; t < n_types; ++t) {
+    const uint32_t n = r.u32("n_references");
+    if (n > prog.lanes_[t])
+      throw ArgumentError("invalid program: type " + std::to_string(t) + " has " +
+                          std::to_string(n) + " references but " +
+                          std::to_string(prog.lanes_[t]) + " lanes");
+    for (uint32_t k = 0; k < n; ++k) {
+      const RefSlot ref{r.u32("reference lane"), r.u32("reference type")};
+      if (ref.lane >= prog.lanes_[t] || ref.type >= n_types)
+        throw ArgumentError("invalid program: reference " + std::to_string(k) + " of type " +
+                            std::to_string(t) + " out of range");
+      for (const RefSlot& o : prog.refs_[t])
+        if (o.lane == ref.lane)
+          throw ArgumentError("invalid program: lane " + std::to_string(ref.lane) + " of type " +
+                              std::to_string(t) + " is a reference twice");
+      prog.refs_[t].push_back(ref);
+    }
+  }
   const uint32_t n_rules = r.u32("n_rules");
   r.need(std::size_t(n_rules) * kRuleHeaderBytes, "rules");
   prog.rules_.reserve(n_rules);
@@ -187,6 +206,13 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
       if (ref.type >= n_types)
         reject(ri, "reference " + std::to_string(k) + ": type " + std::to_string(ref.type) +
                        " out of range");
+      bool declared = false;
+      for (const RefSlot& o : prog.refs_[rule.type_a])
+        declared = declared || (o.lane == ref.lane && o.type == ref.type);
+      if (!declared)
+        reject(ri, "reference " + std::to_string(k) + ": lane " + std::to_string(ref.lane) +
+                       " is not a reference of type " + std::to_string(rule.type_a) +
+                       " to type " + std::to_string(ref.type));
       rule.refs.push_back(ref);
     }
     rule.exclude.type = r.u32("exclude type");
@@ -201,6 +227,12 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
       for (uint32_t k = 0; k < n_exclude; ++k) {
         const uint32_t lane = r.u32("exclude lane");
         if (lane >= prog.lanes_[rule.exclude.type]) reject(ri, "exclusion lane out of range");
+        bool declared = false;
+        for (const RefSlot& o : prog.refs_[rule.exclude.type])
+          declared = declared || (o.lane == lane && o.type == rule.type_a);
+        if (!declared)
+          reject(ri, "exclusion lane " + std::to_string(lane) + " is not a reference to type " +
+                         std::to_string(rule.type_a));
         rule.exclude.lanes.push_back(lane);
       }
     }

@@ -33,13 +33,21 @@ ERL_NIF_TERM raise_numerical_error(ErlNifEnv* env, const WorldRes& w,
                           {atom::step, encode(env, ErlNifUInt64(e.step))}});
 }
 
-// The types whose agents the rules `ids` may remove or spawn (saved whole before a run).
+// The types whose agents the rules `ids` may remove or spawn, or that reference those (saved
+// whole before a run).
 std::vector<uint8_t> lifecycle_types(const brz::Program& prog, const std::vector<uint32_t>& ids) {
   std::vector<uint8_t> whole(prog.n_types(), 0);
   for (uint32_t id : ids) {
     const brz::Rule& rule = prog.rule(id);
     for (const brz::RemoveRef& rm : rule.removes) whole[rule.slot_type(rm.slot)] = 1;
     for (const brz::SpawnRef& sp : rule.spawns) whole[sp.type] = 1;
+  }
+  // An agent that references a removed agent goes with it.
+  for (bool again = true; again;) {
+    again = false;
+    for (uint32_t t = 0; t < prog.n_types(); ++t)
+      for (const brz::RefSlot& ref : prog.references(t))
+        if (whole[ref.type] && !whole[t]) whole[t] = again = 1;
   }
   return whole;
 }

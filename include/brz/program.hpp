@@ -191,6 +191,14 @@ class Program {
   bool periodic_axis(int d) const noexcept { return (periodic_mask_ >> d & 1u) != 0; }
   /// First lane of the type's vec3 coordinate field, or kNoCoord.
   uint32_t coord_lane(uint32_t type) const { return coord_lane_.at(type); }
+  /// The reference lanes of `type` (lane, referenced type): an agent is removed with any agent
+  /// it references (docs/program.md, "Bonded rules").
+  const std::vector<RefSlot>& references(uint32_t type) const { return refs_.at(type); }
+  bool has_references() const noexcept {
+    for (const auto& r : refs_)
+      if (!r.empty()) return true;
+    return false;
+  }
   uint32_t n_rules() const noexcept { return static_cast<uint32_t>(rules_.size()); }
   const Rule& rule(uint32_t id) const { return rules_.at(id); }
   const std::vector<Rule>& rules() const noexcept { return rules_; }
@@ -200,6 +208,7 @@ class Program {
   uint32_t n_params_ = 0;
   uint32_t periodic_mask_ = 0;
   std::vector<uint32_t> coord_lane_;
+  std::vector<std::vector<RefSlot>> refs_;
   std::vector<Rule> rules_;
 };
 

@@ -65,6 +65,9 @@ struct ProgramBuilder {
   uint32_t n_params = 1;
   uint32_t periodic_mask = 0;
   std::vector<uint32_t> coord_lane;  // per type; missing entries are brz::kNoCoord
+  // Per type, its reference lanes (lane, referenced type). When empty, those the bonded rules
+  // and exclusions use.
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> references;
   std::vector<RuleBuilder> rules;
 
   RuleBuilder& per_agent(uint32_t type) {
@@ -106,6 +109,26 @@ struct ProgramBuilder {
     u32(o, periodic_mask);
     for (std::size_t t = 0; t < lanes.size(); ++t)
       u32(o, t < coord_lane.size() ? coord_lane[t] : brz::kNoCoord);
+    std::vector<std::vector<std::pair<uint32_t, uint32_t>>> refs = references;
+    refs.resize(lanes.size());
+    auto declare = [&](uint32_t t, uint32_t lane, uint32_t target) {
+      if (t >= refs.size()) return;
+      for (const auto& e : refs[t])
+        if (e.first == lane) return;
+      refs[t].emplace_back(lane, target);
+    };
+    if (references.empty())
+      for (const RuleBuilder& r : rules) {
+        for (const auto& ref : r.refs) declare(r.type_a, ref.first, ref.second);
+        for (uint32_t l : r.exclude_lanes) declare(r.exclude_type, l, r.type_a);
+      }
+    for (const auto& type_refs : refs) {
+      u32(o, static_cast<uint32_t>(type_refs.size()));
+      for (const auto& e : type_refs) {
+        u32(o, e.first);
+        u32(o, e.second);
+      }
+    }
     u32(o, static_cast<uint32_t>(rules.size()));
     for (const RuleBuilder& r : rules) {
       u32(o, r.kind);

@@ -201,8 +201,14 @@ TEST_CASE("bonded rules: references, slots and what they may store", "[program][
                 }),
                 "REMOVE: in a bonded rule");
   expect_reject(bonded([](RuleBuilder& r) { r.refs.clear(); }), "a bonded rule without references");
-  expect_reject(bonded([](RuleBuilder& r) { r.refs[0].first = 3; }), "lane 3 out of range");
-  expect_reject(bonded([](RuleBuilder& r) { r.refs[1].second = 2; }), "type 2 out of range");
+  expect_reject(bonded([](RuleBuilder& r) { r.refs[0].first = 3; }), "out of range");
+  expect_reject(bonded([](RuleBuilder& r) { r.refs[1].second = 2; }), "out of range");
+  auto undeclared = ok;
+  undeclared.references = {{}, {{0, 0}}};
+  expect_reject(undeclared, "lane 1 is not a reference of type 1 to type 0");
+  auto twice = ok;
+  twice.references = {{}, {{0, 0}, {0, 0}}};
+  expect_reject(twice, "lane 0 of type 1 is a reference twice");
   expect_reject(bonded([](RuleBuilder& r) { r.type_b = 0; }), "type_b = 0xFFFFFFFF");
   expect_reject(one_rule([](RuleBuilder& r) { r.refs = {{0, 0}}; }),
                 "references on a rule that is not bonded");
@@ -224,7 +230,7 @@ TEST_CASE("exclusions name a type and two or more of its lanes", "[program][bond
   expect_reject(excluding(0, 1, {0, 1}), "exclusions on a rule that is not pair-same");
   expect_reject(excluding(1, 2, {0, 1}), "exclusion type out of range");
   expect_reject(excluding(1, 1, {0}), "at least two lanes");
-  expect_reject(excluding(1, 1, {0, 2}), "exclusion lane out of range");
+  expect_reject(excluding(1, 1, {0, 2}), "out of range");
   expect_reject(excluding(1, brz::kNoType, {0, 1}), "exclusion lanes without an exclusion type");
 }
 

@@ -60,6 +60,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
     with {:ok, lanes, rest} <- u32s(rest, n_types),
          <<n_params::little-32, periodic::little-32, rest::binary>> <- rest,
          {:ok, coord_lanes, rest} <- u32s(rest, n_types),
+         {:ok, references, rest} <- references(rest, n_types, []),
          <<n_rules::little-32, rest::binary>> <- rest,
          {:ok, rules, <<>>} <- rules(rest, n_rules, []) do
       {:ok,
@@ -69,6 +70,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
          n_params: n_params,
          periodic: periodic,
          coord_lanes: coord_lanes,
+         references: references,
          rules: rules
        }}
     else
@@ -77,6 +79,15 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
   end
 
   def decode(_), do: :error
+
+  defp references(rest, 0, acc), do: {:ok, Enum.reverse(acc), rest}
+
+  defp references(<<n::little-32, rest::binary>>, k, acc) when byte_size(rest) >= n * 8 do
+    <<data::binary-size(n * 8), rest::binary>> = rest
+    references(rest, k - 1, [for(<<l::little-32, t::little-32 <- data>>, do: {l, t}) | acc])
+  end
+
+  defp references(_, _, _), do: :error
 
   defp u32s(bin, n) when byte_size(bin) >= n * 4 do
     <<data::binary-size(n * 4), rest::binary>> = bin
@@ -152,9 +163,38 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
         Map.get_lazy(raw, :coord_lanes, fn -> Enum.map(raw.lanes, fn _ -> @none end) end),
         &u32/1
       ),
+      Enum.map(Map.get_lazy(raw, :references, fn -> declared_references(raw) end), fn refs ->
+        [u32(length(refs)), Enum.map(refs, fn {lane, type} -> [u32(lane), u32(type)] end)]
+      end),
       u32(Map.get(raw, :n_rules, length(raw.rules))),
       Enum.map(raw.rules, &encode_rule/1)
     ])
+  end
+
+  # Per type, the reference lanes its rules need: a bonded rule's references, an exclusion's
+  # lanes (each lane once).
+  defp declared_references(raw) do
+    declared =
+      Enum.flat_map(raw.rules, fn rule ->
+        refs = for {lane, type} <- Map.get(rule, :refs, []), do: {rule.type_a, lane, type}
+
+        excluded =
+          case Map.get(rule, :exclude, {@none, []}) do
+            {@none, _} -> []
+            {type, lanes} -> for lane <- lanes, do: {type, lane, rule.type_a}
+          end
+
+        refs ++ excluded
+      end)
+
+    raw.lanes
+    |> Enum.with_index()
+    |> Enum.map(fn {_, t} ->
+      declared
+      |> Enum.filter(&(elem(&1, 0) == t))
+      |> Enum.uniq_by(&elem(&1, 1))
+      |> Enum.map(fn {_, lane, type} -> {lane, type} end)
+    end)
   end
 
   defp encode_rule(rule) do

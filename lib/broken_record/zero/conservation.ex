@@ -15,6 +15,9 @@ defmodule BrokenRecord.Zero.Conservation do
   Each `if` (a `SELECT` in the program) is handled by proving the law on every combination of
   conditions. The quantities read the agent fields named `:mass`, `:velocity` and `:position`.
 
+  A bonded rule counts the agents its references name as its other slots, as a pair rule its
+  partners: equal and opposite kicks through `s.a` and `s.b` conserve momentum.
+
   A rule between two agent types of which only one declares the law (a particle bouncing off
   a `Wall` without mass) exchanges the quantity with something outside the conserved set: its
   verdict is `:unverified`, not a violation. A per-agent rule that changes the quantity (a
@@ -69,6 +72,7 @@ defmodule BrokenRecord.Zero.Conservation do
       rule.agents
       |> Enum.with_index()
       |> Enum.map(fn {{name, type}, slot} -> {slot, name, CompiledSystem.agent(system, type)} end)
+      |> Kernel.++(reference_slots(rule, system))
 
     laws = slots |> Enum.flat_map(fn {_, _, agent} -> agent.conserves end) |> Enum.uniq()
     laws = Enum.filter(@laws, &(&1 in laws))
@@ -84,6 +88,18 @@ defmodule BrokenRecord.Zero.Conservation do
 
   # Runs a step of the proof of `laws`: a coefficient beyond the float range is a CompileError
   # on the rule.
+  # A bonded rule's slots 1, 2, ...: the agents its references name, like a pair rule's
+  # partners (`s.a`, `s.b`).
+  defp reference_slots(%{kind: :bonded, agents: [{name, type}]}, system) do
+    for {%{type: {:ref, target}, name: ref}, slot} <-
+          CompiledSystem.agent(system, type).fields
+          |> Enum.filter(&match?(%{type: {:ref, _}}, &1))
+          |> Enum.with_index(1),
+        do: {slot, :"#{name}.#{ref}", CompiledSystem.agent(system, target)}
+  end
+
+  defp reference_slots(_rule, _system), do: []
+
   defp proving(laws, ctx, fun) do
     fun.()
   rescue
@@ -247,8 +263,13 @@ defmodule BrokenRecord.Zero.Conservation do
 
   defp verdict(law, paths, ctx) do
     included = Enum.filter(ctx.slots, fn {_, _, agent} -> law in agent.conserves end)
+    # A bond that does not declare the law only joins the agents that carry it.
+    considered =
+      Enum.reject(ctx.slots, fn {slot, _, agent} ->
+        ctx.rule.kind == :bonded and slot == 0 and law not in agent.conserves
+      end)
 
-    with true <- length(included) == length(ctx.slots) or :external,
+    with true <- length(included) == length(considered) or :external,
          {:ok, lanes} <- needed_lanes(law, included),
          nil <- reduced_field(law, lanes, ctx),
          nil <- lifecycle_unknown(law, paths, ctx) do

@@ -26,8 +26,18 @@ defmodule BrokenRecord.Zero.Lowering do
       params: params,
       periodic: Space.mask(system.space),
       coord_lanes: coord_lanes(system),
+      references: Enum.map(system.agents, &reference_fields(system, &1.name)),
       rules: rules
     }
+    |> then(fn prog ->
+      %{
+        prog
+        | references:
+            Enum.map(prog.references, fn fields ->
+              for {field, target} <- fields, do: {field.lane, target.index}
+            end)
+      }
+    end)
   end
 
   # The first lane of each type's coordinate field in a periodic space (none in open space).

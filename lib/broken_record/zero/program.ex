@@ -45,18 +45,21 @@ defmodule BrokenRecord.Zero.Program do
           }
   end
 
-  defstruct types: [], params: [:dt], periodic: 0, coord_lanes: [], rules: []
+  defstruct types: [], params: [:dt], periodic: 0, coord_lanes: [], references: [], rules: []
 
   @typedoc """
   `types` - lanes per agent type; `params` - the param table (`:dt` first); `periodic` - the
   periodic axes as a bit mask (1 = x, 2 = y, 4 = z; 0 for open space); `coord_lanes` - per
-  type, the first lane of its coordinate field, or `nil` (empty for open space); `rules`.
+  type, the first lane of its coordinate field, or `nil` (empty for open space);
+  `references` - per type, its reference fields as `{lane, referenced type}` (an agent is
+  removed with an agent it references); `rules`.
   """
   @type t :: %__MODULE__{
           types: [pos_integer],
           params: [atom],
           periodic: 0..7,
           coord_lanes: [non_neg_integer | nil],
+          references: [[{non_neg_integer, non_neg_integer}]],
           rules: [Rule.t()]
         }
 
@@ -148,6 +151,9 @@ defmodule BrokenRecord.Zero.Program do
       u32(length(params)),
       u32(program.periodic),
       Enum.map(coord_lanes, &u32(&1 || @none)),
+      Enum.map(references(program, types), fn refs ->
+        [u32(length(refs)), Enum.map(refs, fn {lane, type} -> [u32(lane), u32(type)] end)]
+      end),
       u32(length(rules)),
       Enum.map(rules, &encode_rule/1)
     ])
@@ -187,6 +193,9 @@ defmodule BrokenRecord.Zero.Program do
 
   defp u32(n), do: <<n::little-32>>
 
+  defp references(%__MODULE__{references: []}, types), do: Enum.map(types, fn _ -> [] end)
+  defp references(%__MODULE__{references: refs}, _types), do: refs
+
   # The binary carries an exclusive rule's claim register as its last instruction.
   defp instrs_with_claim(%Rule{claim: nil, instrs: instrs}), do: instrs
 
@@ -202,6 +211,13 @@ defmodule BrokenRecord.Zero.Program do
     {types, rest} = take_u32s(rest, n_types)
     <<n_params::little-32, periodic::little-32, rest::binary>> = rest
     {coord_lanes, rest} = take_u32s(rest, n_types)
+
+    {references, rest} =
+      Enum.map_reduce(1..n_types//1, rest, fn _, <<n::little-32, rest::binary>> ->
+        {refs, rest} = take_u32s(rest, 2 * n)
+        {refs |> Enum.chunk_every(2) |> Enum.map(&List.to_tuple/1), rest}
+      end)
+
     <<n_rules::little-32, rest::binary>> = rest
     {rules, rest} = decode_rules(rest, n_rules, [])
     if rest != "", do: raise(ArgumentError, "invalid program: trailing bytes")
@@ -218,10 +234,12 @@ defmodule BrokenRecord.Zero.Program do
           do: [],
           else: Enum.map(coord_lanes, &if(&1 == @none, do: nil, else: &1))
         ),
+      references: references,
       rules: rules
     }
   rescue
     e in MatchError -> raise ArgumentError, "invalid program: truncated (#{inspect(e.term)})"
+    FunctionClauseError -> raise ArgumentError, "invalid program: truncated references"
   end
 
   def decode(_), do: raise(ArgumentError, "invalid program: bad magic or version")
@@ -284,6 +302,24 @@ defmodule BrokenRecord.Zero.Program do
     bytes = n * 4
     <<data::binary-size(bytes), rest::binary>> = bin
     {for(<<x::little-32 <- data>>, do: x), rest}
+  end
+
+  @doc """
+  The types whose agents may go when agents of `types` are removed: `types` and every type
+  that references one of them, directly or through others (an agent is removed with any agent
+  it references).
+  """
+  @spec removed_with(t, [non_neg_integer]) :: [non_neg_integer]
+  def removed_with(%__MODULE__{references: refs}, types) do
+    grown =
+      refs
+      |> Enum.with_index()
+      |> Enum.filter(fn {type_refs, t} ->
+        t not in types and Enum.any?(type_refs, fn {_, target} -> target in types end)
+      end)
+      |> Enum.map(&elem(&1, 1))
+
+    if grown == [], do: types, else: removed_with(%__MODULE__{references: refs}, types ++ grown)
   end
 
   @doc "A readable listing of a rule's instructions."

@@ -449,7 +449,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
       rule = Enum.at(rules, id)
 
       for({slot, lane} <- Program.stores(rule), do: {Program.slot_type(rule, slot), lane}) ++
-        for type <- lifecycle_types(rule),
+        for type <- Program.removed_with(system.program, lifecycle_types(rule)),
             lane <- 0..(Enum.at(system.program.types, type) - 1),
             do: {type, lane}
     end)
@@ -1125,6 +1125,39 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     children
     |> Enum.group_by(&elem(&1, 0), &elem(&1, 1))
     |> Enum.reduce(world, fn {type, kids}, world -> append(world, system, type, kids, step) end)
+    |> remove_dangling(system)
+  end
+
+  # Agents that reference a removed agent go with it, and then those that reference them: a
+  # reference lane holding an identity its type has given and no living agent holds (other
+  # values are left to the bonded rules, which reject them).
+  defp remove_dangling(world, system) do
+    dead =
+      system.program.references
+      |> Enum.with_index()
+      |> Enum.find_value(fn {refs, type} ->
+        rows = Map.fetch!(world.lanes, type)
+        alive = Map.new(refs, fn {_, t} -> {t, MapSet.new(identities(world, t))} end)
+
+        gone =
+          for {row, i} <- Enum.with_index(rows),
+              Enum.any?(refs, fn {lane, target} ->
+                dangling?(world, target, Map.fetch!(alive, target), elem(row, lane))
+              end),
+              do: i
+
+        if gone != [], do: {type, gone}
+      end)
+
+    case dead do
+      nil -> world
+      {type, gone} -> world |> compact(type, gone) |> remove_dangling(system)
+    end
+  end
+
+  defp dangling?(world, type, alive, value) do
+    value >= 0 and value < next_id(world, type) and value == Float.floor(value) and
+      not MapSet.member?(alive, trunc(value))
   end
 
   defp compact(world, _type, []), do: world
