@@ -87,9 +87,9 @@ defmodule BrokenRecord.Zero.EnsembleTest do
     |> Enum.map(fn {{state, opts}, i} -> {:ok, SIR.simulate(state, opts ++ [seed: seed + i])} end)
   end
 
-  defp slow_members(count) do
+  defp slow_members(count, steps \\ 400) do
     state = people(1500, 3)
-    for i <- 1..count, do: {state, [steps: 400, dt: 0.1, params: %{@params | beta: 1.0 + i}]}
+    for i <- 1..count, do: {state, [steps: steps, dt: 0.1, params: %{@params | beta: 1.0 + i}]}
   end
 
   # Runs `members` on `nodes` in a task and stops `victim` once the first member is done.
@@ -101,6 +101,25 @@ defmodule BrokenRecord.Zero.EnsembleTest do
     assert done < length(members)
     stop_peer(victim)
     Task.await(task, 30_000)
+  end
+
+  # The processes on `node` running a member (Ensemble.__member__/4).
+  defp members_running(node) do
+    for pid <- :erpc.call(node, Process, :list, []),
+        {:current_stacktrace, stack} <- [
+          :erpc.call(node, Process, :info, [pid, :current_stacktrace])
+        ],
+        Enum.any?(stack, &match?({Ensemble, :__member__, _, _}, &1)),
+        do: pid
+  end
+
+  # Whether `check` becomes true within `tries` checks 20 ms apart.
+  defp eventually(check, tries) do
+    cond do
+      check.() -> true
+      tries == 0 -> false
+      true -> Process.sleep(20) && eventually(check, tries - 1)
+    end
   end
 
   @tag :native
@@ -191,6 +210,14 @@ defmodule BrokenRecord.Zero.EnsembleTest do
     results = run_and_stop(members, [peer, victim], pid)
     refute victim in Node.list()
     assert_identical(results, local(members, 0))
+  end
+
+  test "a caller that exits stops its members on their nodes", %{peers: [peer | _]} do
+    # a member of 20,000 steps runs for seconds; stopped, it ends within half a second
+    caller = spawn(fn -> Ensemble.run(SIR, slow_members(1, 20_000), nodes: [peer]) end)
+    assert eventually(fn -> members_running(peer) != [] end, 250)
+    Process.exit(caller, :shutdown)
+    assert eventually(fn -> members_running(peer) == [] end, 25)
   end
 
   test "with every node gone the members not finished are NodesDownErrors" do
