@@ -40,6 +40,9 @@
 # liquid streamed with temperature and pe every 100 steps against the same steps unobserved
 # (Bench.Scenarios.Observe).
 #
+# The ensemble scenario runs a 16-member SIR sweep on one peer node with two OpenMP threads
+# against two peer nodes with one thread each, on this machine (Bench.Scenarios.Ensemble).
+#
 # The systems are the shared fixtures (examples/systems/); the scenarios, measurement, C++
 # reference, LAMMPS, tables, targets and JSON are modules under bench/support/. `--quick`
 # shortens the timed runs; `--smoke` runs every scenario once at a small size (Bench.Config).
@@ -93,7 +96,8 @@ defmodule Bench do
     Scenarios.Evaporation,
     Scenarios.WolfSheep,
     Scenarios.Progress,
-    Scenarios.Observe
+    Scenarios.Observe,
+    Scenarios.Ensemble
   ]
 
   @flops [

@@ -78,6 +78,10 @@ defmodule Bench.Report do
     do:
       "  [#{:erlang.float_to_binary(row.ns_per_agent_step, decimals: 1)} ns/agent-step, #{row.side} x #{row.side} patches, #{round(row.agents_mean)} agents on average, #{row.steps} steps]"
 
+  defp extra(%{scenario: :ensemble} = row),
+    do:
+      "  [#{row.members} members of #{row.steps} steps in #{format_time(row.seconds)}, state #{format_si(row.state_bytes)}B]"
+
   defp extra(%{isa: isa} = row) when is_binary(isa), do: "  [ISA #{isa}]" <> check_note(row)
   defp extra(%{rel_diff_vs_reference: _} = row), do: " " <> check_note(row)
   defp extra(_), do: ""

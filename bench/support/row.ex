@@ -8,8 +8,8 @@ defmodule Bench.Row do
       `:lj_cluster` (a free cluster), `:langevin` (a thermostat step with random numbers),
       `:evaporation` (agents removed and spawned every step), `:wolf_sheep` (predators,
       prey and grass: exclusive pair rules, births and deaths), `:progress` (the LJ liquid
-      with and without `progress:`) or `:observe` (the energy monitor, and a run sampled by
-      `World.stream/2`);
+      with and without `progress:`), `:observe` (the energy monitor, and a run sampled by
+      `World.stream/2`) or `:ensemble` (a sweep over peer nodes, `BrokenRecord.Zero.Ensemble`);
     * `n`: the number of agents;
     * `contender`: `:native`, `:native_no_noise` (the Langevin step without its noise),
       `:native_no_lifecycle` (the evaporation gas without its removals and spawns),
@@ -17,7 +17,9 @@ defmodule Bench.Row do
       `:native_drift_only` (the evaporation drift alone), `:native_progress` (the run with
       `progress:` a function that does nothing), `:native_observed` (sampled by
       `World.stream/2`), `:monitor_native`, `:monitor_elixir_all_pairs` (the energy monitor
-      with its potential in the engine, or over all pairs in Elixir),
+      with its potential in the engine, or over all pairs in Elixir), `:one_node_2_threads`,
+      `:two_nodes_1_thread` (an ensemble on one peer node with two OpenMP threads, or on two
+      with one each),
       `:elixir` (the pure-Elixir backend), `:micro_kernel`,
       `:cpp_reference`, `:cpp_all_j`, `:cpp_i_lt_j`, `:cpp_canonical_all_j` (hand-written C++),
       `:lammps` (for `:lj_liquid` with `ranks`, 1 or 2, and `neigh`, `:every_20_check_no` or
@@ -98,6 +100,8 @@ defmodule Bench.Row do
   def contender_label(:native_observed), do: "native, observed"
   def contender_label(:monitor_native), do: "monitor, native"
   def contender_label(:monitor_elixir_all_pairs), do: "monitor, Elixir pairs"
+  def contender_label(:one_node_2_threads), do: "1 node x 2 threads"
+  def contender_label(:two_nodes_1_thread), do: "2 nodes x 1 thread"
   def contender_label(:elixir), do: "elixir"
   def contender_label(:world_new_maps), do: "native World.new from maps"
   def contender_label(:world_new_columns), do: "native World.new from columns"

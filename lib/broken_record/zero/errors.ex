@@ -51,3 +51,26 @@ defmodule BrokenRecord.Zero.ConservationError do
           report: map
         }
 end
+
+defmodule BrokenRecord.Zero.NodesDownError do
+  @moduledoc """
+  The result `{:error, %NodesDownError{}}` of an ensemble member that was not run because every
+  node of the ensemble had gone down (or could not be reached at its start) before the member
+  finished (`BrokenRecord.Zero.Ensemble.run/3`): `member` is its index, `nodes` each node with
+  why it was given up, in the order of the `nodes:` option.
+  """
+  defexception [:member, :nodes]
+
+  @type t :: %__MODULE__{member: non_neg_integer, nodes: [{node, term}]}
+
+  @doc """
+  The message, made from the fields, e.g.
+  `"member 3 was not run: every node is down (a@host: :noconnection)"`.
+  """
+  @impl true
+  @spec message(t) :: String.t()
+  def message(%__MODULE__{member: member, nodes: nodes}) do
+    "member #{member} was not run: every node is down (" <>
+      Enum.map_join(nodes, ", ", fn {node, reason} -> "#{node}: #{inspect(reason)}" end) <> ")"
+  end
+end

@@ -1,7 +1,8 @@
 defmodule BrokenRecord.Zero.Options do
   @moduledoc """
   Validation of the options of `BrokenRecord.Zero.Runtime.simulate/3`,
-  `BrokenRecord.Zero.World.new/3` and `BrokenRecord.Zero.World.step/2`: every check and every
+  `BrokenRecord.Zero.World.new/3`, `BrokenRecord.Zero.World.step/2` and
+  `BrokenRecord.Zero.Ensemble.run/3`: every check and every
   error message in one place (`progress:`'s in `BrokenRecord.Zero.Progress.option!/1`, which a
   caller reporting its own run uses too). Each function raises `ArgumentError` on the first invalid option,
   in a fixed order: the list itself, unknown keys, then each option in turn.
@@ -24,6 +25,7 @@ defmodule BrokenRecord.Zero.Options do
   @simulate @run ++ [:backend, :conservation] ++ @random ++ @sampling
   @stream @run ++ @sampling ++ [:frames]
   @world [:backend, :precision, :kernels] ++ @random
+  @ensemble [:nodes, :max_concurrency, :progress, :seed]
 
   @typedoc """
   Validated run options: `rule_ids` are indices into the program, `params` the full param tuple
@@ -60,6 +62,73 @@ defmodule BrokenRecord.Zero.Options do
           seed: Random.seed(),
           start_step: non_neg_integer
         }
+
+  @typedoc """
+  Validated options of `BrokenRecord.Zero.Ensemble.run/3`: the nodes to run on (distinct),
+  the members run at a time on each, how progress is reported and the first member's seed.
+  """
+  @type ensemble :: %{
+          nodes: [node],
+          max_concurrency: pos_integer,
+          progress: Progress.option(),
+          seed: Random.seed()
+        }
+
+  @doc """
+  The names of `BrokenRecord.Zero.Runtime.simulate/3`'s options (`BrokenRecord.Zero.Ensemble.grid/3`
+  tells them from params by these).
+  """
+  @spec simulate_keys() :: [atom]
+  def simulate_keys, do: @simulate
+
+  @doc """
+  The options of `BrokenRecord.Zero.Ensemble.run/3` for `count` members, of which the last one
+  that takes the ensemble's seed (rather than setting its own) has index `last_seeded`
+  (`nil`: none): `nodes` (default `[node() | Node.list()]`), `max_concurrency` (default 1),
+  `progress` (default `false`) and `seed` (default `BrokenRecord.Zero.Random.default_seed/0`;
+  member `i` gets `seed + i`, which must be a seed too).
+
+      iex> opts = BrokenRecord.Zero.Options.ensemble!([max_concurrency: 2], nil)
+      iex> Map.take(opts, [:max_concurrency, :progress, :seed])
+      %{max_concurrency: 2, progress: false, seed: 0}
+      iex> BrokenRecord.Zero.Options.ensemble!([max_concurrency: 0], nil)
+      ** (ArgumentError) invalid option max_concurrency: 0; expected a positive integer (members run at a time on each node)
+  """
+  @spec ensemble!(term, non_neg_integer | nil) :: ensemble
+  def ensemble!(opts, last_seeded) do
+    known!(opts, @ensemble)
+    nodes = Keyword.get_lazy(opts, :nodes, fn -> [node() | Node.list()] end)
+
+    unless is_list(nodes) and nodes != [] and not List.improper?(nodes) and
+             Enum.all?(nodes, &is_atom/1) and length(Enum.uniq(nodes)) == length(nodes) do
+      raise ArgumentError,
+            "invalid option nodes: #{inspect(nodes)}; expected a non-empty list of distinct " <>
+              "node names (atoms)"
+    end
+
+    max_concurrency = Keyword.get(opts, :max_concurrency, 1)
+
+    unless is_integer(max_concurrency) and max_concurrency > 0 do
+      raise ArgumentError,
+            "invalid option max_concurrency: #{inspect(max_concurrency)}; expected a positive " <>
+              "integer (members run at a time on each node)"
+    end
+
+    {seed, _} = random!(Keyword.take(opts, [:seed]))
+
+    if last_seeded != nil and seed + last_seeded > Random.max_seed() do
+      raise ArgumentError,
+            "invalid option seed: #{seed}; member #{last_seeded} would get the seed " <>
+              "#{seed + last_seeded}, above #{Random.max_seed()}"
+    end
+
+    %{
+      nodes: nodes,
+      max_concurrency: max_concurrency,
+      progress: Progress.option!(Keyword.get(opts, :progress, false)),
+      seed: seed
+    }
+  end
 
   @doc "Raises an `ArgumentError` naming `opts` unless it is a keyword list."
   @spec keyword!(term) :: :ok

@@ -48,10 +48,11 @@ defmodule BrokenRecord.Zero.Progress do
           done: non_neg_integer,
           started: integer,
           reported: integer,
-          width: non_neg_integer
+          width: non_neg_integer,
+          unit: String.t()
         }
 
-  defstruct [:option, :total, :started, :reported, done: 0, width: 0]
+  defstruct [:option, :total, :started, :reported, done: 0, width: 0, unit: "steps"]
 
   # Seconds between two reports, and the time a chunk aims to take.
   @interval 0.1
@@ -76,17 +77,18 @@ defmodule BrokenRecord.Zero.Progress do
 
   @doc """
   Starts reporting a run of `total` steps with `option` (`nil` when it is `false`; an invalid
-  option is an `ArgumentError`, `option!/1`).
+  option is an `ArgumentError`, `option!/1`). `unit` names what is counted on the stderr line
+  (`"steps"`; an ensemble counts `"members"`, `BrokenRecord.Zero.Ensemble`).
   """
-  @spec start(non_neg_integer, option) :: t | nil
-  def start(total, option) when is_integer(total) and total >= 0 do
+  @spec start(non_neg_integer, option, String.t()) :: t | nil
+  def start(total, option, unit \\ "steps") when is_integer(total) and total >= 0 do
     case option!(option) do
       false ->
         nil
 
       option ->
         now = System.monotonic_time()
-        %__MODULE__{option: option, total: total, started: now, reported: now}
+        %__MODULE__{option: option, total: total, started: now, reported: now, unit: unit}
     end
   end
 
@@ -173,8 +175,8 @@ defmodule BrokenRecord.Zero.Progress do
     left = if rate > 0, do: (p.total - p.done) / rate, else: 0.0
     digits = p.total |> Integer.to_string() |> byte_size()
 
-    "#{String.pad_leading(Integer.to_string(p.done), digits)}/#{p.total} steps  " <>
-      "#{:erlang.float_to_binary(rate, decimals: 1)} steps/s  #{clock(left)} left"
+    "#{String.pad_leading(Integer.to_string(p.done), digits)}/#{p.total} #{p.unit}  " <>
+      "#{:erlang.float_to_binary(rate, decimals: 1)} #{p.unit}/s  #{clock(left)} left"
   end
 
   defp rate(p, now), do: p.done / max(seconds(now - p.started), 1.0e-9)

@@ -4,6 +4,7 @@ defmodule BrokenRecord.Zero.DoctestTest do
   doctest BrokenRecord.Zero.Backend
   doctest BrokenRecord.Zero.Box
   doctest BrokenRecord.Zero.Conservation.Sums
+  doctest BrokenRecord.Zero.Ensemble
   doctest BrokenRecord.Zero.Env
   doctest BrokenRecord.Zero.Frame
   doctest BrokenRecord.Zero.Lattice
