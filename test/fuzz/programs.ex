@@ -438,7 +438,7 @@ defmodule BrokenRecord.Zero.Fuzz.Programs do
 
   # Sometimes a pair-same rule skips the pairs that two or more lanes of some type name; rarely
   # an exclusion on another kind, with one lane, or out of range, which the engine rejects.
-  defp gen_exclude(kind, ta, lanes) do
+  defp gen_exclude(kind, _type_a, lanes) do
     n_types = length(lanes)
     type = :rand.uniform(n_types) - 1
     width = Enum.at(lanes, type)
