@@ -103,4 +103,70 @@ defmodule BrokenRecord.Zero.BondSystems do
       end
     end
   end
+
+  # Beads that expire: a removed bead takes its springs with it.
+  defsystem Expiring do
+    agents do
+      defagent Bead do
+        field :position, :vec3
+        field :velocity, :vec3
+        field :life, :float
+      end
+
+      defagent Spring do
+        field :a, {:ref, Bead}
+        field :b, {:ref, Bead}
+      end
+    end
+
+    rules do
+      interaction age(p: Bead) do
+        p.life = p.life - 1.0
+
+        if p.life < 0.0 do
+          remove p
+        end
+      end
+
+      interaction pull(s: Spring, k: float) do
+        d = s.b.position - s.a.position
+        s.a.velocity = s.a.velocity + d * (k * dt)
+        s.b.velocity = s.b.velocity - d * (k * dt)
+      end
+
+      interaction drift(p: Bead) do
+        p.position = p.position + p.velocity * dt
+      end
+    end
+  end
+
+  # An angle: three references, the middle bead kicked both ways.
+  defsystem Angles do
+    agents do
+      defagent Bead do
+        field :position, :vec3
+        field :velocity, :vec3
+        field :mass, :float, default: 1.0
+        conserves [:momentum]
+      end
+
+      defagent Angle do
+        field :a, {:ref, Bead}
+        field :b, {:ref, Bead}
+        field :c, {:ref, Bead}
+        field :cos, :float, default: 0.0
+      end
+    end
+
+    rules do
+      interaction bend(s: Angle, k: float) do
+        u = s.a.position - s.b.position
+        v = s.c.position - s.b.position
+        s.cos = dot(u, v) / (length(u) * length(v))
+        s.a.velocity = s.a.velocity - u * (k * dt / s.a.mass)
+        s.c.velocity = s.c.velocity - v * (k * dt / s.c.mass)
+        s.b.velocity = s.b.velocity + (u + v) * (k * dt / s.b.mass)
+      end
+    end
+  end
 end

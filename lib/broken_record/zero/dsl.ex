@@ -13,7 +13,7 @@ defmodule BrokenRecord.Zero.DSL do
   conservation violations) are compile-time warnings with file and line.
   """
 
-  alias BrokenRecord.Zero.{Codegen, Compiler, Conservation, Env, KernelBuilder}
+  alias BrokenRecord.Zero.{Codegen, CompiledSystem, Compiler, Conservation, Env, KernelBuilder}
 
   @doc """
   Defines a system module `Outer.Name`. See `BrokenRecord.Zero` and `docs/dsl.md` for the
@@ -99,12 +99,26 @@ defmodule BrokenRecord.Zero.DSL do
     end
   end
 
+  # The agent types of a rule (and those its references name) that declare `law`.
+  defp declaring(system, rule, law) do
+    types = Enum.map(rule.agents, &elem(&1, 1))
+
+    referenced =
+      for type <- types,
+          %{type: {:ref, target}} <- CompiledSystem.agent(system, type).fields,
+          do: target
+
+    Enum.filter(Enum.uniq(types ++ referenced), fn type ->
+      law in CompiledSystem.agent(system, type).conserves
+    end)
+  end
+
   # A violated law is a warning, or a CompileError under `conservation :strict`.
   defp report_conservation(system, caller) do
     Enum.each(Conservation.violations(system), fn {rule, law, residual} ->
       message =
         "rule #{rule.name} violates #{law} conservation declared by " <>
-          "#{rule.agents |> Enum.map(&elem(&1, 1)) |> Enum.uniq() |> Enum.join(" and ")}: " <>
+          "#{declaring(system, rule, law) |> Enum.join(" and ")}: " <>
           "one application changes the total by #{residual}"
 
       if system.options.conservation == :strict do
