@@ -43,6 +43,9 @@
 # The ensemble scenario runs a 16-member SIR sweep on one peer node with two OpenMP threads
 # against two peer nodes with one thread each, on this machine (Bench.Scenarios.Ensemble).
 #
+# LAMMPS's FENE bead-spring melt (in.chain, data.chain from lammps-examples) runs 100 NVE steps
+# against LAMMPS on 1 and 2 ranks, energies compared, and with a Langevin thermostat beside
+# LAMMPS's fix langevin (Bench.Scenarios.FeneChain).
 # The systems are the shared fixtures (examples/systems/); the scenarios, measurement, C++
 # reference, LAMMPS, tables, targets and JSON are modules under bench/support/. `--quick`
 # shortens the timed runs; `--smoke` runs every scenario once at a small size (Bench.Config).
@@ -92,6 +95,7 @@ defmodule Bench do
     Scenarios.AllPairs,
     Scenarios.LJLiquid,
     Scenarios.LJCluster,
+    Scenarios.FeneChain,
     Scenarios.Langevin,
     Scenarios.Evaporation,
     Scenarios.WolfSheep,

@@ -1,9 +1,10 @@
 // Executor: per-rule set-up, accumulator reduction, non-finite checks. Baseline ISA code; the
 // vectorised sweeps live in interpreter.cpp (one copy per ISA, chosen in isa.cpp).
 #include "brz/executor.hpp"
-#include "brz/exclusions.hpp"
 
 #include <omp.h>
+
+#include "brz/exclusions.hpp"
 #ifdef __linux__
 #include <pthread.h>
 #include <sched.h>
@@ -78,8 +79,13 @@ struct RulePlan {
   std::vector<std::size_t> store_acc;  // per store: offset of its accumulator
   std::size_t acc_stride = 0;
   std::vector<std::pair<uint32_t, uint32_t>> checked;  // (type, lane) stored by the rule
-  Rule flat;                                           // a lifecycle pair rule as per-agent
+  Rule flat;  // a lifecycle pair rule or a bonded rule as per-agent
   std::vector<uint8_t> flat_levels;
+  // Bonded rules: the lanes the body loads (by gathered column), the rows its references name
+  // (bonded_rows) and the order epochs of the types they were found in.
+  std::vector<uint8_t> loaded;
+  std::vector<std::vector<uint32_t>> bond_rows;
+  std::vector<uint64_t> bond_epochs;
 };
 
 // The identity of the agent at every row of a type (RandomArgs::ids_a): the world's identity of
@@ -127,6 +133,7 @@ struct EngineState final : EngineCache {
   NeighbourSearch<T> search;
   AlignedBuffer<T> scratch, acc;
   AlignedBuffer<T> life;  // lifecycle rules: the columns of their REMOVE / SPAWN registers
+  std::vector<std::vector<T>> bonded_acc;  // bonded rules: accumulators per (type, lane)
   Identities identities;
 
   static EngineState& of(World<T>& w) {
@@ -546,8 +553,8 @@ class Runner {
           }
         }
         if (dead.empty()) continue;
-        const auto moves =
-            w_.apply_lifecycle(t, dead, std::vector<WorldBase::Spawned>(prog_.n_types()), max_threads_);
+        const auto moves = w_.apply_lifecycle(
+            t, dead, std::vector<WorldBase::Spawned>(prog_.n_types()), max_threads_);
         for (uint32_t k = 0; k < plans_.size(); ++k)
           if (plans_[k].rule) {
             plans_[k] = RulePlan<T>();
@@ -727,25 +734,14 @@ class Runner {
     const int arity = r.arity();
     std::vector<uint32_t> base(std::size_t(arity) + 1, 0);
     for (int s = 0; s < arity; ++s) base[s + 1] = base[s] + prog_.lanes(r.slot_type(s));
-    if (p.flat.instrs.empty() && p.flat.uniform_ops.empty()) flatten(r, base, p);
-    // The row holding each identity of every referenced type (kGone: none alive).
-    constexpr uint32_t kGone = UINT32_MAX;
-    std::vector<std::vector<uint32_t>> row_of(static_cast<std::size_t>(arity));
-    for (int s = 1; s < arity; ++s) {
-      const uint32_t t = r.slot_type(s);
-      bool done = false;
-      for (int q = 1; q < s; ++q)
-        if (r.slot_type(q) == t) {
-          row_of[s] = row_of[q];
-          done = true;
-          break;
-        }
-      if (done) continue;
-      const uint32_t* ids = cache_.identities.of(w_, t);
-      std::vector<uint32_t>& m = row_of[s];
-      m.assign(std::size_t(std::min<uint64_t>(w_.next_id(t), uint64_t(1) << 32)), kGone);
-      for (std::size_t row = 0; row < w_.count(t); ++row) m[ids[row]] = uint32_t(row);
+    if (p.flat.instrs.empty() && p.flat.uniform_ops.empty()) {
+      flatten(r, base, p);
+      // Only the lanes the body loads are gathered.
+      p.loaded.assign(base[arity], 0);
+      for (const Instr& in : r.instrs)
+        if (in.op == Op::LOAD) p.loaded[base[in.a] + in.b] = 1;
     }
+    bonded_rows(r, p);
     constexpr std::size_t kChunk = 4096;
     const std::size_t cap = column_capacity(kChunk);
     const std::size_t n_cols = std::size_t(base[arity]) + r.stores.size();
@@ -757,8 +753,8 @@ class Runner {
     for (const StoreRef& st : r.stores)
       outs.push_back(StoreRef{0, static_cast<uint16_t>(base[arity] + outs.size()), st.reg, 0, 0});
     const std::vector<std::size_t> store_acc(outs.size(), 0);
-    // One accumulator per (type, lane) stored through a reference, in row order.
-    std::vector<std::vector<T>> acc;
+    // One accumulator per (type, lane) stored through a reference, in row order; the buffers
+    // stay in the engine's cache from step to step.
     std::vector<int> acc_of(r.stores.size(), -1);
     std::vector<std::pair<uint32_t, uint16_t>> acc_key;
     std::vector<uint16_t> acc_reduce;
@@ -769,13 +765,14 @@ class Runner {
       if (it == acc_key.end()) {
         acc_key.push_back(key);
         acc_reduce.push_back(r.stores[s].reduce);
-        acc.emplace_back(w_.count(key.first), reduce_identity<T>(r.stores[s].reduce));
         it = acc_key.end() - 1;
       }
       acc_of[s] = int(it - acc_key.begin());
     }
-    std::vector<std::vector<uint32_t>> rows(static_cast<std::size_t>(arity),
-                                            std::vector<uint32_t>(kChunk));
+    std::vector<std::vector<T>>& acc = cache_.bonded_acc;
+    if (acc.size() < acc_key.size()) acc.resize(acc_key.size());
+    for (std::size_t q = 0; q < acc_key.size(); ++q)
+      acc[q].assign(w_.count(acc_key[q].first), reduce_identity<T>(acc_reduce[q]));
     SweepArgs<T> a = sweep_args(p.flat, p.flat_levels.data(), p, id, counter);
     a.stores = outs.data();
     a.n_stores = uint32_t(outs.size());
@@ -785,30 +782,17 @@ class Runner {
     a.n_threads = rule_threads(r);
     for (std::size_t i0 = 0; i0 < n; i0 += kChunk) {
       const std::size_t k = std::min(kChunk, n - i0);
-      for (std::size_t q = 0; q < k; ++q) rows[0][q] = uint32_t(i0 + q);
-      for (int s = 1; s < arity; ++s) {
-        const RefSlot& ref = r.refs[std::size_t(s) - 1];
-        const T* col = w_.column(r.type_a, ref.lane);
-        for (std::size_t q = 0; q < k; ++q) {
-          const T v = col[i0 + q];
-          const uint32_t row = v >= T(0) && v < T(row_of[s].size()) && v == std::floor(v)
-                                   ? row_of[s][std::size_t(v)]
-                                   : kGone;
-          if (row == kGone)
-            throw ArgumentError("agent " + std::to_string(w_.agent_at(r.type_a, i0 + q)) +
-                                " of type " + std::to_string(r.type_a) + " references " +
-                                std::to_string(double(v)) + " in lane " +
-                                std::to_string(ref.lane) + ", not a living agent of type " +
-                                std::to_string(ref.type));
-          rows[s][q] = row;
-        }
-      }
       for (int s = 0; s < arity; ++s) {
         const uint32_t t = r.slot_type(s);
+        const uint32_t* rows = s == 0 ? nullptr : p.bond_rows[std::size_t(s) - 1].data() + i0;
         for (uint32_t l = 0; l < prog_.lanes(t); ++l) {
+          if (!p.loaded[base[s] + l]) continue;
           const T* src = w_.column(t, l);
           T* dst = cols[base[s] + l];
-          for (std::size_t q = 0; q < k; ++q) dst[q] = src[rows[s][q]];
+          if (rows == nullptr)
+            std::copy(src + i0, src + i0 + k, dst);
+          else
+            for (std::size_t q = 0; q < k; ++q) dst[q] = src[rows[q]];
         }
       }
       if (own_ids) a.random.ids_a = own_ids + i0;
@@ -819,13 +803,12 @@ class Runner {
         const StoreRef& st = r.stores[s];
         const T* v = cols[base[arity] + s];
         if (st.slot == 0) {
-          T* own = w_.column(r.type_a, st.lane);
-          for (std::size_t q = 0; q < k; ++q) own[i0 + q] = v[q];
+          std::copy(v, v + k, w_.column(r.type_a, st.lane) + i0);
           continue;
         }
-        std::vector<T>& sum = acc[std::size_t(acc_of[s])];
+        T* sum = acc[std::size_t(acc_of[s])].data();
         const T* start = w_.column(r.slot_type(st.slot), st.lane);
-        const uint32_t* x = rows[st.slot].data();
+        const uint32_t* x = p.bond_rows[st.slot - 1].data() + i0;
         if (st.reduce != kReduceSum)
           for (std::size_t q = 0; q < k; ++q)
             sum[x[q]] = reduce_combine(st.reduce, sum[x[q]], v[q]);
@@ -837,11 +820,52 @@ class Runner {
     }
     for (std::size_t q = 0; q < acc_key.size(); ++q) {
       T* col = w_.column(acc_key[q].first, acc_key[q].second);
-      for (std::size_t x = 0; x < acc[q].size(); ++x)
-        col[x] = reduce_apply(acc_reduce[q], col[x], acc[q][x]);
+      const T* sum = acc[q].data();
+      const std::size_t m = w_.count(acc_key[q].first);
+      for (std::size_t x = 0; x < m; ++x) col[x] = reduce_apply(acc_reduce[q], col[x], sum[x]);
     }
     check(p, step);
     return true;
+  }
+
+  // The row of the agent each reference of a bonded rule names, for every agent of its type
+  // (p.bond_rows[k][i]: slot k + 1 of row i), kept while no rows of these types have moved.
+  // A reference that names no living agent is an ArgumentError.
+  void bonded_rows(const Rule& r, RulePlan<T>& p) {
+    std::vector<uint64_t> epochs{w_.order_epoch(r.type_a)};
+    for (const RefSlot& ref : r.refs) epochs.push_back(w_.order_epoch(ref.type));
+    if (!p.bond_rows.empty() && epochs == p.bond_epochs) return;
+    constexpr uint32_t kGone = UINT32_MAX;
+    const std::size_t n = w_.count(r.type_a);
+    p.bond_rows.assign(r.refs.size(), std::vector<uint32_t>(n));
+    std::vector<uint32_t> row_of;
+    uint32_t mapped = kNoType;
+    for (std::size_t k = 0; k < r.refs.size(); ++k) {
+      const RefSlot& ref = r.refs[k];
+      if (ref.type != mapped) {
+        const uint32_t* ids = cache_.identities.of(w_, ref.type);
+        row_of.assign(std::size_t(std::min<uint64_t>(w_.next_id(ref.type), UINT32_MAX)), kGone);
+        for (std::size_t row = 0; row < w_.count(ref.type); ++row) row_of[ids[row]] = uint32_t(row);
+        mapped = ref.type;
+      }
+      const T* col = w_.column(r.type_a, ref.lane);
+      uint32_t* out = p.bond_rows[k].data();
+      for (std::size_t i = 0; i < n; ++i) {
+        const T v = col[i];
+        const uint32_t row = v >= T(0) && v < T(row_of.size()) && v == std::floor(v)
+                                 ? row_of[std::size_t(v)]
+                                 : kGone;
+        if (row == kGone) {
+          p.bond_rows.clear();
+          throw ArgumentError("agent " + std::to_string(w_.agent_at(r.type_a, i)) + " of type " +
+                              std::to_string(r.type_a) + " references " +
+                              std::to_string(double(v)) + " in lane " + std::to_string(ref.lane) +
+                              ", not a living agent of type " + std::to_string(ref.type));
+        }
+        out[i] = row;
+      }
+    }
+    p.bond_epochs = epochs;
   }
 
   // Ends a pair rule's application that removed or spawned: slot 1's type loses its dead (a
@@ -893,8 +917,7 @@ class Runner {
 
   // Threads for one sweep of rule r (by the counts now; lifecycle rules change them).
   int rule_threads(const Rule& r) const {
-    if (!r.is_pair())
-      return w_.count(r.type_a) > opts_.agent_parallel_threshold ? max_threads_ : 1;
+    if (!r.is_pair()) return w_.count(r.type_a) > opts_.agent_parallel_threshold ? max_threads_ : 1;
     return pair_count(r) > opts_.pair_parallel_threshold ? max_threads_ : 1;
   }
 

@@ -331,8 +331,9 @@ std::shared_ptr<const KernelLibrary> KernelLibrary::open(const std::string& path
   try {
     const Program parsed = Program::parse(program, size);
     for (uint32_t k = 0; k < n_rules && k < parsed.n_rules(); ++k)
-      lifecycle[k] = (parsed.rule(k).has_lifecycle() && parsed.rule(k).kind != RuleKind::PerAgent) ||
-                     parsed.rule(k).kind == RuleKind::Bonded;
+      lifecycle[k] =
+          (parsed.rule(k).has_lifecycle() && parsed.rule(k).kind != RuleKind::PerAgent) ||
+          parsed.rule(k).kind == RuleKind::Bonded;
   } catch (const ArgumentError& e) {
     err = std::string("kernel library ") + path + ": " + e.what();
     return nullptr;

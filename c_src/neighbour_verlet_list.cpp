@@ -112,10 +112,17 @@ NeighbourList<T>* VerletLists<T>::prepare(World<T>& w, const Rule& r, double rea
   }
   NeighbourList<T>& L = *found;
   if (!valid(w, r, L, reach, n > opts.bin_parallel_threshold ? max_threads : 1)) {
+    // Outgrown by the agents' motion (not by moved rows): a wider skin next time.
+    if (L.rule == &r && L.epoch == w.order_epoch(r.type_a) && L.sweeps < kShortLived)
+      L.skin_fraction = std::min(kMaxSkinFraction, L.skin_fraction * 1.5);
+    else if (L.sweeps > kLongLived)
+      L.skin_fraction = std::max(kSkinFraction, L.skin_fraction / 1.5);
+    L.sweeps = 0;
     if (!build(w, r, reach, max_threads, opts, L)) return nullptr;
     if (r.exclude.type != kNoType) drop_excluded(w, r, L);
     stats.neighbour_builds += 1;
   }
+  ++L.sweeps;
   return &L;
 }
 
@@ -203,7 +210,7 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
   // there), so the skin shrinks to what is left, and the listed width stays a hair below half
   // the edge: two images of one pair are then never both within it, even when a short axis
   // makes the stencil visit a cell twice.
-  double skin = kSkinFraction * reach, half = INFINITY;
+  double skin = L.skin_fraction * reach, half = INFINITY;
   for (int d = 0; d < 3; ++d)
     if (per[d]) half = std::min(half, 0.5 * w.box().len[d]);
   skin = std::max(0.0, std::min(skin, half - reach));

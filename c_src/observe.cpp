@@ -9,6 +9,7 @@
 #include <string>
 
 #include "brz/error.hpp"
+#include "brz/exclusions.hpp"
 #include "brz/interpreter.hpp"
 #include "brz/interval.hpp"
 #include "brz/scalar_eval.hpp"
@@ -22,6 +23,8 @@ struct ObserveArgs {
   const Rule* rule = nullptr;
   const T* const* cols_a = nullptr;
   const T* const* cols_b = nullptr;
+  // A bonded observable: the columns of slot s >= 1 (the referenced type's lanes).
+  std::vector<const T* const*> ref_cols;
   std::size_t n_a = 0, n_b = 0;
   const T* consts = nullptr;
   const T* params = nullptr;
@@ -113,7 +116,8 @@ struct Partial {
 // Registers of a block of up to kObserveBlock agents or pairs, evaluated instruction by
 // instruction over the block (each op as ScalarOps defines it: the interpreter's meaning), so
 // that an instruction's dispatch is paid once per block and its loop can vectorise. Lane k of
-// the block is slot-0 row ia[k] and slot-1 row ib[k].
+// the block is slot-0 row ia[k] and slot-1 row ib[k] (a bonded observable: slot s >= 1 is row
+// refs[s - 1][k]).
 constexpr std::size_t kObserveBlock = 256;
 
 template <class T>
@@ -122,7 +126,8 @@ class BlockEvaluator {
   explicit BlockEvaluator(const ObserveArgs<T>& a)
       : a_(a), regs_(std::size_t(a.rule->n_regs) * kObserveBlock, T(0)) {}
 
-  void run(const uint32_t* ia, const uint32_t* ib, std::size_t n) {
+  void run(const uint32_t* ia, const uint32_t* ib, std::size_t n,
+           const uint32_t* const* refs = nullptr) {
     for (const Instr& in : a_.rule->instrs) {
       // SSA: an instruction's register is none of its operands, so the loops may vectorise.
       T* __restrict d = out(in.dst);
@@ -137,8 +142,10 @@ class BlockEvaluator {
           std::fill(d, d + n, a_.params[a_.n_params + in.a]);
           break;
         case Op::LOAD: {
-          const T* col = in.a == 0 ? a_.cols_a[in.b] : a_.cols_b[in.b];
-          const uint32_t* rows = in.a == 0 ? ia : ib;
+          const T* col = in.a == 0 ? a_.cols_a[in.b]
+                         : refs    ? a_.ref_cols[in.a - 1][in.b]
+                                   : a_.cols_b[in.b];
+          const uint32_t* rows = in.a == 0 ? ia : refs ? refs[in.a - 1] : ib;
           for (std::size_t k = 0; k < n; ++k) d[k] = col[rows[k]];
           break;
         }
@@ -193,8 +200,9 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
   const Rule& r = obs.rule(s.rule);
   std::vector<const T*> cols_a(obs.lanes(r.type_a)), cols_b;
   for (uint32_t l = 0; l < cols_a.size(); ++l) cols_a[l] = w.column(r.type_a, l);
-  const bool pair = r.kind != RuleKind::PerAgent;
+  const bool pair = r.is_pair();
   const bool same = r.kind == RuleKind::PairSame;
+  const bool bonded = r.kind == RuleKind::Bonded;
   if (pair) {
     cols_b.resize(obs.lanes(r.type_b));
     for (uint32_t l = 0; l < cols_b.size(); ++l) cols_b[l] = w.column(r.type_b, l);
@@ -214,6 +222,42 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
   a.consts = consts.data();
   a.params = params.data();
   a.n_params = obs.n_params();
+  // A bonded observable: the rows its agents' references name, found (and checked) before the
+  // parallel sweep.
+  std::vector<std::vector<const T*>> ref_lanes;
+  std::vector<std::vector<uint32_t>> ref_rows;
+  if (bonded) {
+    ref_lanes.resize(r.refs.size());
+    ref_rows.resize(r.refs.size());
+    for (std::size_t q = 0; q < r.refs.size(); ++q) {
+      const RefSlot& ref = r.refs[q];
+      for (uint32_t l = 0; l < obs.lanes(ref.type); ++l)
+        ref_lanes[q].push_back(w.column(ref.type, l));
+      a.ref_cols.push_back(ref_lanes[q].data());
+      constexpr uint32_t kNone = UINT32_MAX;
+      std::vector<uint32_t> row_of(std::size_t(std::min<uint64_t>(w.next_id(ref.type), UINT32_MAX)),
+                                   kNone);
+      for (std::size_t row = 0; row < w.count(ref.type); ++row)
+        row_of[w.id(ref.type, w.agent_at(ref.type, row))] = uint32_t(row);
+      const T* col = w.column(r.type_a, ref.lane);
+      ref_rows[q].resize(a.n_a);
+      for (std::size_t i = 0; i < a.n_a; ++i) {
+        const T v = col[i];
+        const uint32_t row = v >= T(0) && v < T(row_of.size()) && v == std::floor(v)
+                                 ? row_of[std::size_t(v)]
+                                 : kNone;
+        if (row == kNone)
+          throw ArgumentError("observe: agent " + std::to_string(w.agent_at(r.type_a, i)) +
+                              " of type " + std::to_string(r.type_a) + " references " +
+                              std::to_string(double(v)) + ", not a living agent of type " +
+                              std::to_string(ref.type));
+        ref_rows[q][i] = row;
+      }
+    }
+  }
+  // A same-type observable with exclusions skips the pairs they name.
+  const bool excludes = r.exclude.type != kNoType;
+  const ExcludedPairs excluded = excludes ? ExcludedPairs::of(w, r) : ExcludedPairs();
   PairCells<T, ObserveArgs<T>> cells;
   bool use_cells = false;
   // With cells, the candidate pairs at squared distance >= cut2 (in double, minimum images on
@@ -260,17 +304,21 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
   {
     BlockEvaluator<T> ev(a);
     uint32_t ia[kObserveBlock], ib[kObserveBlock];
+    std::vector<std::vector<uint32_t>> rb(ref_rows.size(), std::vector<uint32_t>(kObserveBlock));
+    std::vector<const uint32_t*> rb_ptr;
+    for (const auto& v : rb) rb_ptr.push_back(v.data());
     std::size_t n = 0;
     // Evaluates the pending block into p, in lane order.
     const auto flush = [&](Partial& p) {
       if (n == 0) return;
-      ev.run(ia, ib, n);
+      ev.run(ia, ib, n, bonded ? rb_ptr.data() : nullptr);
       const T* v[3];
       for (uint32_t c = 0; c < s.width; ++c) v[c] = ev.reg(s.regs[c]);
       p.add(s.reduce, v, s.width, n);
       n = 0;
     };
     const auto push = [&](Partial& p, std::size_t ra, std::size_t rb) {
+      if (excludes && excluded.excluded(uint32_t(ra), uint32_t(rb))) return;
       if (agent != nullptr && agent[rb] < agent[ra]) std::swap(ra, rb);
       ia[n] = uint32_t(ra);
       ib[n] = uint32_t(rb);
@@ -285,7 +333,10 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
           cells.half_pairs(u, [&](std::size_t ra, std::size_t rb) {
             if (near(ra, rb)) push(p, ra, rb);
           });
-        else if (!pair)
+        else if (bonded) {
+          for (std::size_t q = 0; q < ref_rows.size(); ++q) rb[q][n] = ref_rows[q][u];
+          push(p, u, 0);
+        } else if (!pair)
           push(p, u, 0);
         else if (use_cells)
           cells.around(u, [&](std::size_t rb) {

@@ -131,8 +131,8 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
     const uint32_t n = r.u32("n_references");
     if (n > prog.lanes_[t])
       throw ArgumentError("invalid program: type " + std::to_string(t) + " has " +
-                          std::to_string(n) + " references but " +
-                          std::to_string(prog.lanes_[t]) + " lanes");
+                          std::to_string(n) + " references but " + std::to_string(prog.lanes_[t]) +
+                          " lanes");
     for (uint32_t k = 0; k < n; ++k) {
       const RefSlot ref{r.u32("reference lane"), r.u32("reference type")};
       if (ref.lane >= prog.lanes_[t] || ref.type >= n_types)
@@ -194,8 +194,10 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
         reject(ri, "cutoff_reg " + std::to_string(rule.cutoff_reg) + " out of range");
     }
     const uint32_t n_refs = r.u32("n_refs");
-    if (n_refs > 0 && rule.kind != RuleKind::Bonded) reject(ri, "references on a rule that is not bonded");
-    if (rule.kind == RuleKind::Bonded && n_refs == 0) reject(ri, "a bonded rule without references");
+    if (n_refs > 0 && rule.kind != RuleKind::Bonded)
+      reject(ri, "references on a rule that is not bonded");
+    if (rule.kind == RuleKind::Bonded && n_refs == 0)
+      reject(ri, "a bonded rule without references");
     if (n_refs > 65534) reject(ri, "more than 65534 references");
     r.need(std::size_t(n_refs) * 8, "refs");
     for (uint32_t k = 0; k < n_refs; ++k) {
@@ -211,8 +213,8 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
         declared = declared || (o.lane == ref.lane && o.type == ref.type);
       if (!declared)
         reject(ri, "reference " + std::to_string(k) + ": lane " + std::to_string(ref.lane) +
-                       " is not a reference of type " + std::to_string(rule.type_a) +
-                       " to type " + std::to_string(ref.type));
+                       " is not a reference of type " + std::to_string(rule.type_a) + " to type " +
+                       std::to_string(ref.type));
       rule.refs.push_back(ref);
     }
     rule.exclude.type = r.u32("exclude type");
@@ -252,7 +254,8 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
     // 2 x 65536 table per rule made parsing a many-rule program take seconds.
     // slot_base[s]: the first flag of slot s.
     std::vector<std::size_t> slot_base(std::size_t(arity) + 1, 0);
-    for (int s = 0; s < arity; ++s) slot_base[s + 1] = slot_base[s] + prog.lanes_[rule.slot_type(s)];
+    for (int s = 0; s < arity; ++s)
+      slot_base[s + 1] = slot_base[s] + prog.lanes_[rule.slot_type(s)];
     std::vector<uint8_t> stored(slot_base[arity], 0);
     for (uint32_t k = 0; k < n_instrs; ++k) {
       const uint16_t code = r.u16("op");
@@ -374,8 +377,7 @@ Program Program::parse(const uint8_t* data, std::size_t size) {
           break;
         }
         case Op::CLAIM:
-          if (!rule.is_pair())
-            reject_instr(ri, k, "CLAIM: only pair rules are exclusive");
+          if (!rule.is_pair()) reject_instr(ri, k, "CLAIM: only pair rules are exclusive");
           if (rule.exclusive) reject_instr(ri, k, "CLAIM: second CLAIM in the rule");
           if (in.dst != 0) reject_instr(ri, k, "CLAIM: dst must be 0");
           check_reg(in.a, "a");

@@ -63,6 +63,7 @@ defmodule Bench.Row do
   def scenario_label(%{scenario: :lj_liquid}), do: "LJ liquid"
   def scenario_label(%{scenario: :lj_cluster}), do: "LJ cluster"
   def scenario_label(%{scenario: :wolf_sheep}), do: "wolf-sheep"
+  def scenario_label(%{scenario: :fene_chain}), do: "FENE melt"
   def scenario_label(%{scenario: scenario}), do: Atom.to_string(scenario)
 
   @doc "The printed name of what the row measured (the table's variant column)."
@@ -76,6 +77,12 @@ defmodule Bench.Row do
 
   def variant(%{contender: :lammps, ranks: ranks, neigh: neigh}),
     do: "LAMMPS np #{ranks} #{neigh_label(neigh)}"
+
+  def variant(%{scenario: :fene_chain, contender: :lammps, ranks: ranks, thermostat: t}),
+    do: "LAMMPS np #{ranks} #{t}"
+
+  def variant(%{scenario: :fene_chain, contender: :native, precision: p, thermostat: t}),
+    do: "native #{p} #{t} (DSL)"
 
   def variant(%{contender: :lammps}), do: "LAMMPS mpirun -np 2"
   def variant(%{contender: :enum_map_share}), do: "Enum.map sharing a tuple"

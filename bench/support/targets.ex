@@ -99,7 +99,8 @@ defmodule Bench.Targets do
       end
 
     lj_targets =
-      lj_liquid_targets(rows, native_missing) ++ lj_cluster_targets(find, native_missing)
+      lj_liquid_targets(rows, native_missing) ++
+        lj_cluster_targets(find, native_missing) ++ fene_chain_targets(rows, native_missing)
 
     {collisions, collision_refs} =
       rows
@@ -280,6 +281,52 @@ defmodule Bench.Targets do
               if(lmp && lmp[:rel_diff_initial],
                 do: "at step 0: #{sci(lmp.rel_diff_initial[key])}"
               )
+          )
+        end
+    ]
+  end
+
+  # LAMMPS's FENE bead-spring melt (Bench.Scenarios.FeneChain): 100 NVE steps against the 2-rank
+  # run, and its energies after them.
+  defp fene_chain_targets(rows, native_missing) do
+    at = fn keys ->
+      Enum.find(rows, &Row.matches?(&1, [scenario: :fene_chain, n: 32_000] ++ keys))
+    end
+
+    dsl = at.(contender: :native, thermostat: :nve, steps: 100)
+    lmp = at.(contender: :lammps, thermostat: :nve, ranks: 2)
+    langevin = at.(contender: :lammps, thermostat: :langevin, ranks: 2)
+
+    skip =
+      cond do
+        dsl && dsl[:skipped] -> dsl.skipped
+        dsl == nil -> native_missing
+        lmp && lmp[:skipped] -> lmp.skipped
+        true -> "no measurement"
+      end
+
+    [
+      target(
+        "12",
+        "FENE bead-spring melt (in.chain) 32k beads, NVE: DSL time / LAMMPS np 2 time",
+        :le,
+        0.8,
+        dsl && lmp && lmp[:ratio],
+        skip: skip,
+        note:
+          if(langevin && langevin[:ratio],
+            do: "with Langevin, against LAMMPS's fix langevin np 2: #{fmt2(langevin.ratio)}x"
+          )
+      )
+      | for {key, name} <- [total: "total", pair: "pair", bond: "bond", kinetic: "kinetic"] do
+          target(
+            "12",
+            "FENE melt #{name} energy after 100 steps: rel diff from LAMMPS np 2",
+            :le,
+            1.0e-9,
+            lmp && lmp[:rel_diff] && dsl && lmp.rel_diff[key],
+            skip: skip,
+            format: :sci
           )
         end
     ]

@@ -16,9 +16,15 @@
 
 namespace brz {
 
-/// Neighbour lists of same-type rules list the pairs closer than (1 + kSkinFraction) times the
-/// cutoff bound; a list is reused while no agent has moved half the skin since it was built.
+/// Neighbour lists of same-type rules list the pairs closer than (1 + f) times the cutoff bound,
+/// f starting at kSkinFraction; a list is reused while no agent has moved half the skin since it
+/// was built. A list that lasted fewer than kShortLived sweeps widens its skin by half (up to
+/// kMaxSkinFraction): a short cutoff (a WCA core) with fast agents would otherwise be rebuilt
+/// nearly every step; one that lasted more than kLongLived narrows it back.
 constexpr double kSkinFraction = 0.12;
+constexpr double kMaxSkinFraction = 0.4;
+constexpr uint32_t kShortLived = 4;
+constexpr uint32_t kLongLived = 40;
 /// Entries of a sub-list's lj that stay readable past its count (each one a row of the list):
 /// the neighbour-list kernels round every row's run up to whole vectors of 8 pairs
 /// (generated_abi.hpp, BrzListArgs::pad_row) and read up to 7 entries past the last.
@@ -34,11 +40,13 @@ constexpr uint32_t kResortBuilds = 16;
 template <class T>
 struct NeighbourList {
   const Rule* rule = nullptr;
-  uint64_t epoch = 0;     // the world's order_epoch when built
-  double reach = 0;       // the cutoff bound (with margin) it was built for
-  double skin = 0;        // listed: pairs closer than reach + skin
-  int threads = 1;        // one sub-list per thread
-  std::vector<T> origin;  // positions at the build: x of every row, then y, then z
+  uint64_t epoch = 0;                    // the world's order_epoch when built
+  double reach = 0;                      // the cutoff bound (with margin) it was built for
+  double skin = 0;                       // listed: pairs closer than reach + skin
+  double skin_fraction = kSkinFraction;  // of the reach, for the next build
+  uint32_t sweeps = 0;                   // sweeps since the last build
+  int threads = 1;                       // one sub-list per thread
+  std::vector<T> origin;                 // positions at the build: x of every row, then y, then z
   std::vector<AlignedBuffer<uint32_t>> li, lj;  // per sub-list: its first count[t] entries
   std::vector<std::size_t> count;
   std::vector<uint32_t> lo, hi;  // per sub-list: rows [lo, hi) its pairs touch

@@ -138,7 +138,7 @@ struct Exclusion {
 struct Rule {
   RuleKind kind;
   uint32_t type_a;
-  uint32_t type_b;  // kNoType for per-agent and bonded rules
+  uint32_t type_b;            // kNoType for per-agent and bonded rules
   std::vector<RefSlot> refs;  // bonded rules: slots 1, 2, ...
   Exclusion exclude;          // pair-same rules: the pairs they skip (type kNoType: none)
   uint32_t n_regs;

@@ -21,16 +21,16 @@ struct ExecOptions;
 /// kernel for ListKernel); *Interpreter: the interpreter. ExclusiveInterpreter: an exclusive pair
 /// rule (claims, matching, then the chosen pairs), on the scalar evaluator of brz/exclusive.hpp.
 /// BondedInterpreter: a bonded rule (gather through its references, the interpreter, scatter).
-#define BRZ_RULE_PATHS(X)                         \
-  X(AgentKernel, "agent_kernel")                  \
-  X(AgentInterpreter, "agent_interpreter")        \
-  X(AllPairsKernel, "all_pairs_kernel")           \
-  X(AllPairsInterpreter, "all_pairs_interpreter") \
-  X(GridBlockKernel, "grid_block_kernel")         \
-  X(GridInterpreter, "grid_interpreter")          \
-  X(ListBlockKernel, "list_block_kernel")         \
-  X(ListInterpreter, "list_interpreter")          \
-  X(ListKernel, "list_kernel")                    \
+#define BRZ_RULE_PATHS(X)                          \
+  X(AgentKernel, "agent_kernel")                   \
+  X(AgentInterpreter, "agent_interpreter")         \
+  X(AllPairsKernel, "all_pairs_kernel")            \
+  X(AllPairsInterpreter, "all_pairs_interpreter")  \
+  X(GridBlockKernel, "grid_block_kernel")          \
+  X(GridInterpreter, "grid_interpreter")           \
+  X(ListBlockKernel, "list_block_kernel")          \
+  X(ListInterpreter, "list_interpreter")           \
+  X(ListKernel, "list_kernel")                     \
   X(ExclusiveInterpreter, "exclusive_interpreter") \
   X(BondedInterpreter, "bonded_interpreter")
 

@@ -196,10 +196,9 @@ TEST_CASE("bonded rules: references, slots and what they may store", "[program][
                 "a bonded rule stores its own agent's lanes");
   expect_reject(bonded([](RuleBuilder& r) { r.store(0, 1, r.cnst(1)); }),
                 "cannot change its references");
-  expect_reject(bonded([](RuleBuilder& r) {
-                  r.raw(static_cast<uint16_t>(Op::REMOVE), 0, 1, 0, r.cnst(1));
-                }),
-                "REMOVE: in a bonded rule");
+  expect_reject(
+      bonded([](RuleBuilder& r) { r.raw(static_cast<uint16_t>(Op::REMOVE), 0, 1, 0, r.cnst(1)); }),
+      "REMOVE: in a bonded rule");
   expect_reject(bonded([](RuleBuilder& r) { r.refs.clear(); }), "a bonded rule without references");
   expect_reject(bonded([](RuleBuilder& r) { r.refs[0].first = 3; }), "out of range");
   expect_reject(bonded([](RuleBuilder& r) { r.refs[1].second = 2; }), "out of range");
@@ -210,7 +209,9 @@ TEST_CASE("bonded rules: references, slots and what they may store", "[program][
   twice.references = {{}, {{0, 0}, {0, 0}}};
   expect_reject(twice, "lane 0 of type 1 is a reference twice");
   expect_reject(bonded([](RuleBuilder& r) { r.type_b = 0; }), "type_b = 0xFFFFFFFF");
-  expect_reject(one_rule([](RuleBuilder& r) { r.refs = {{0, 0}}; }),
+  expect_reject(one_rule([](RuleBuilder& r) {
+                  r.refs = {{0, 0}};
+                }),
                 "references on a rule that is not bonded");
 }
 

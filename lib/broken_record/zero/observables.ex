@@ -34,7 +34,7 @@ defmodule BrokenRecord.Zero.Observables do
   @type compiled :: %{
           name: atom,
           line: non_neg_integer,
-          kind: :per_agent | :pair_same | :pair_cross,
+          kind: :per_agent | :pair_same | :pair_cross | :bonded,
           types: [non_neg_integer],
           reduce: :sum | :min | :max | :mean,
           width: 1 | 3,
@@ -278,27 +278,61 @@ defmodule BrokenRecord.Zero.Observables do
   Evaluates `observables` over lane tuples in Elixir (the pure-Elixir backend): `rows` maps a
   type index to its agents' tuples, `params` is the params tuple with the box edges
   (`BrokenRecord.Zero.Box.with_edges/2`). Pairs are every unordered pair (one type) or every
-  combination (two types), in index order; the result is `raw/0`, as the engine's.
+  combination (two types), in index order; a bonded observable's agents reach the agents their
+  references name through `ids` (a type index to its agents' identities, in order; a type
+  without an entry has the identities `0..n-1`). The result is `raw/0`, as the engine's.
+  Raises `ArgumentError` for a reference that names no agent.
   """
-  @spec evaluate([compiled], %{non_neg_integer => [tuple]}, tuple) :: %{non_neg_integer => raw}
-  def evaluate(observables, rows, params) do
-    Map.new(observables, fn o -> {o.index, evaluate_one(o, rows, params)} end)
+  @spec evaluate([compiled], %{non_neg_integer => [tuple]}, tuple, %{
+          non_neg_integer => [non_neg_integer]
+        }) :: %{non_neg_integer => raw}
+  def evaluate(observables, rows, params, ids \\ %{}) do
+    Map.new(observables, fn o -> {o.index, evaluate_one(o, rows, params, ids)} end)
   end
 
-  defp evaluate_one(o, rows, params) do
+  defp evaluate_one(o, rows, params, ids) do
     eval = fn slots -> Interpreter.values(o.program, o.values, slots, params) end
 
     terms =
       case o.types do
+        [t] when o.kind == :bonded ->
+          targets =
+            Map.new(o.program.refs, fn {_lane, type} ->
+              agents = Map.fetch!(rows, type)
+
+              type_ids =
+                Map.get_lazy(ids, type, fn -> Enum.to_list(0..(length(agents) - 1)//1) end)
+
+              {type, Map.new(Enum.zip(type_ids, agents))}
+            end)
+
+          Stream.map(Map.fetch!(rows, t), fn row ->
+            referenced =
+              Enum.map(o.program.refs, fn {lane, type} ->
+                value = elem(row, lane)
+
+                key = if is_float(value) and value == Float.floor(value), do: trunc(value)
+
+                Map.get(Map.fetch!(targets, type), key) ||
+                  raise ArgumentError,
+                        "observable #{o.name}: a reference (#{inspect(value)}) names no agent"
+              end)
+
+            eval.(List.to_tuple([row | referenced]))
+          end)
+
         [t] ->
           Stream.map(Map.fetch!(rows, t), &eval.({&1}))
 
         [t, t] ->
           tuple = List.to_tuple(Map.fetch!(rows, t))
           n = tuple_size(tuple)
+          excluded = excluded_pairs(o.program, rows, ids)
 
           Stream.flat_map(0..(n - 2)//1, fn i ->
-            Stream.map((i + 1)..(n - 1)//1, &eval.({elem(tuple, i), elem(tuple, &1)}))
+            (i + 1)..(n - 1)//1
+            |> Stream.reject(&MapSet.member?(excluded, {i, &1}))
+            |> Stream.map(&eval.({elem(tuple, i), elem(tuple, &1)}))
           end)
 
         [ta, tb] ->
@@ -322,6 +356,27 @@ defmodule BrokenRecord.Zero.Observables do
       {0, _, _} when o.reduce in [:sum, :mean] -> {0, List.duplicate(0.0, o.width), 0.0}
       result -> result
     end
+  end
+
+  # The pairs `{i, j}` (i < j) that the exclusion type's reference lanes name.
+  defp excluded_pairs(%{exclude: nil}, _rows, _ids), do: MapSet.new()
+
+  defp excluded_pairs(%{exclude: %{type: bond, lanes: lanes}, type_a: t}, rows, ids) do
+    n = length(Map.fetch!(rows, t))
+
+    index =
+      ids
+      |> Map.get_lazy(t, fn -> Enum.to_list(0..(n - 1)//1) end)
+      |> Enum.with_index()
+      |> Map.new()
+
+    for row <- Map.fetch!(rows, bond),
+        named = Enum.map(lanes, &Map.fetch!(index, trunc(elem(row, &1)))),
+        i <- named,
+        j <- named,
+        i < j,
+        into: MapSet.new(),
+        do: {i, j}
   end
 
   defp combine(_, nil, v), do: v

@@ -226,6 +226,8 @@ defmodule BrokenRecord.Zero.Parser do
       error!(ctx, meta, "observable options must be a keyword list, got #{Macro.to_string(opts)}")
     end
 
+    {excluding, opts} = Keyword.pop(opts, :exclude)
+
     reduce =
       Enum.reduce(opts, :sum, fn
         {:reduce, r}, _ when r in @reduces ->
@@ -240,10 +242,23 @@ defmodule BrokenRecord.Zero.Parser do
           )
 
         {key, _}, _ ->
-          error!(ctx, meta, "unknown observable option #{key}:; the only option is reduce:")
+          error!(
+            ctx,
+            meta,
+            "unknown observable option #{key}:; the options are reduce: and exclude:"
+          )
       end)
 
-    observable(header, body, %{reduce: reduce, energy: false, builtin: nil}, meta, acc, ctx)
+    acc = observable(header, body, %{reduce: reduce, energy: false, builtin: nil}, meta, acc, ctx)
+
+    case excluding do
+      nil ->
+        acc
+
+      type ->
+        [rule | rest] = acc.observables
+        %{acc | observables: [interaction_options(rule, [exclude: type], meta, ctx) | rest]}
+    end
   end
 
   defp system_statement({:=, meta, [{:__aliases__, _, [name]}, value]}, acc, ctx) do

@@ -189,6 +189,14 @@ defmodule BrokenRecord.Zero.Types do
               "rule #{rule.name}: exclude: needs a pair rule over one agent type"
             )
 
+          rule.exclusive ->
+            error!(
+              ctx,
+              rule.line,
+              "rule #{rule.name}: exclude: and exclusive: true cannot be combined (an exclusive " <>
+                "rule chooses among its own pairs)"
+            )
+
           length(refs) < 2 ->
             error!(
               ctx,
@@ -218,7 +226,9 @@ defmodule BrokenRecord.Zero.Types do
     }
 
     {body, _ctx} = statements(rule.body, ctx)
-    %{rule | kind: kind(rule, body), body: body}
+    kind = kind(rule, body)
+    check_exclude!(rule, kind, system, ctx)
+    %{rule | kind: kind, body: body}
   end
 
   defp resolve_agents(rule, system) do

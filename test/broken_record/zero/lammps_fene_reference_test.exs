@@ -7,7 +7,8 @@ defmodule BrokenRecord.Zero.LammpsFeneReferenceTest do
   # 1e-9 relative.
   use ExUnit.Case, async: true
 
-  alias BrokenRecord.Zero.{FeneReference, LammpsData}
+  alias BrokenRecord.Zero.{FeneReference, LammpsData, World}
+  alias BrokenRecord.Zero.Fixtures.FeneChain
 
   unless Code.ensure_loaded?(Bench.Lammps),
     do: Code.require_file("../../../bench/support/lammps.ex", __DIR__)
@@ -20,10 +21,12 @@ defmodule BrokenRecord.Zero.LammpsFeneReferenceTest do
   if not File.exists?(@chain),
     do: @moduletag(skip: "#{@chain} is absent (Debian package lammps-examples)")
 
-  test "LAMMPS's NVE run of the melt, and its step-0 E_bond and E_pair by hand",
+  test "LAMMPS's NVE run of the melt, its step-0 E_bond and E_pair by hand, and the DSL's run",
        %{tmp_dir: dir} do
     assert {:ok, %{thermo: [at_0, at_100], loop: loop}} =
              Bench.Lammps.fene(dir, data: @chain, steps: 100, ranks: 1)
+
+    assert_dsl_agrees(at_0, at_100)
 
     assert File.read!(Path.join(dir, "log.lammps")) =~ "for 100 steps with 32000 atoms"
     assert {at_0.step, at_100.step} == {0, 100}
@@ -44,6 +47,50 @@ defmodule BrokenRecord.Zero.LammpsFeneReferenceTest do
           {"E_pair", FeneReference.pair_energy(data), at_0.epair}
         ] do
       assert abs(got - want) <= 1.0e-9 * abs(want), "#{name}: #{got} against LAMMPS #{want}"
+    end
+  end
+
+  # The DSL's FeneChain on the native engine (bonded rule, exclusions, observables through
+  # references) from the same data: Temp, E_pair, E_bond and KinEng within 1e-9 of LAMMPS's at
+  # steps 0 and 100.
+  defp assert_dsl_agrees(at_0, at_100) do
+    {:ok, data} = LammpsData.read(@chain)
+
+    state = %{
+      beads: Enum.map(data.atoms, &%{position: &1.position, velocity: &1.velocity}),
+      bonds: Enum.map(data.bonds, fn {_, i, j} -> %{a: i, b: j} end),
+      box: data.box
+    }
+
+    world =
+      FeneChain
+      |> World.new(state, backend: :native)
+      |> World.step(steps: 1, rules: [:wca, :fene])
+
+    names = [:epair, :ebond, :kinetic_energy, :temperature]
+    before = World.observe(world, names)
+
+    world =
+      World.step(world,
+        steps: 100,
+        dt: 0.012,
+        rules: [:half_kick, :drift, :wca, :fene, :half_kick_2]
+      )
+
+    assert World.info(world).sweeps.bonded_interpreter == 101
+
+    assert World.info(world).sweeps.list_block_kernel + World.info(world).sweeps.list_interpreter +
+             World.info(world).sweeps.list_kernel == 101
+
+    after_100 = World.observe(world, names)
+
+    for {ours, thermo} <- [{before, at_0}, {after_100, at_100}],
+        {name, key} <- [epair: :epair, ebond: :ebond, kinetic_energy: :ke, temperature: :temp] do
+      got = Map.fetch!(ours, name)
+      want = Map.fetch!(thermo, key)
+
+      assert abs(got - want) <= 1.0e-9 * abs(want),
+             "step #{thermo.step} #{name}: #{got} vs #{want}"
     end
   end
 

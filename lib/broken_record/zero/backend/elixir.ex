@@ -317,7 +317,8 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   def observe(system, %__MODULE__{} = world, observables) do
     # Observables read no params: zeros, then the box edges (BOX).
     params = Box.with_edges(List.to_tuple(Enum.map(system.params, fn _ -> 0.0 end)), world.box)
-    Observables.evaluate(observables, world.lanes, params)
+    ids = Map.new(Map.keys(world.lanes), &{&1, identities(world, &1)})
+    Observables.evaluate(observables, world.lanes, params, ids)
   end
 
   @impl true
