@@ -11,9 +11,8 @@
 # velocities, then `ground` adds gravity and drag, moves the free nodes and puts those that
 # went below the floor back on it, their normal velocity reversed and scaled by the
 # restitution. Pinned nodes keep their position, and their velocity is zero after every step.
-# The kinetic and height energies and the lowest point are measured in the engine; the springs'
-# energy and stretch by `Cloth.Setup.springs/1` from a state (the observables reach no
-# agent through a reference yet).
+# The potentials (the springs' and the nodes' height energy) and the other observables are
+# measured in the engine, the springs' through their references.
 use BrokenRecord.Zero
 
 defsystem BrokenRecord.Zero.Fixtures.Cloth do
@@ -70,12 +69,21 @@ defsystem BrokenRecord.Zero.Fixtures.Cloth do
     end
   end
 
+  potential spring_energy(s: Spring) do
+    stretch = length(s.b.position - s.a.position) - s.rest
+    0.5 * s.k * stretch * stretch
+  end
+
   potential height_energy(p: Node, g: Ground) do
     p.mass * g.gravity * (p.position.z - g.height)
   end
 
   observable lowest(p: Node), reduce: :min do
     p.position.z
+  end
+
+  observable max_stretch(s: Spring), reduce: :max do
+    length(s.b.position - s.a.position) / s.rest - 1.0
   end
 end
 
@@ -159,25 +167,5 @@ defmodule BrokenRecord.Zero.Fixtures.Cloth.Setup do
     }
 
     %{nodes: nodes, springs: structural ++ shear ++ bend, grounds: [ground]}
-  end
-
-  @doc """
-  The springs of a cloth's state (`World.to_state/1`): their potential energy
-  `sum k (r - rest)^2 / 2` and their largest stretch `max (r / rest - 1)`.
-  """
-  @spec springs(%{nodes: [map], springs: [map]}) :: %{energy: float, max_stretch: float}
-  def springs(%{nodes: nodes, springs: springs}) do
-    positions = nodes |> Enum.map(& &1.position) |> List.to_tuple()
-
-    Enum.reduce(springs, %{energy: 0.0, max_stretch: -1.0}, fn spring, acc ->
-      {ax, ay, az} = elem(positions, spring.a)
-      {bx, by, bz} = elem(positions, spring.b)
-      r = :math.sqrt((bx - ax) ** 2 + (by - ay) ** 2 + (bz - az) ** 2)
-
-      %{
-        energy: acc.energy + 0.5 * spring.k * (r - spring.rest) ** 2,
-        max_stretch: max(acc.max_stretch, r / spring.rest - 1.0)
-      }
-    end)
   end
 end

@@ -198,4 +198,49 @@ defmodule BrokenRecord.Zero.ExamplesTest do
              "#{Enum.at(paths, 1)} 800 400"
            ]
   end
+
+  @count_colours """
+  import sys
+  from PIL import Image
+  im = Image.open(sys.argv[1]).convert('RGB')
+  print(*im.size)
+  counts = {}
+  for p in im.getdata():
+      counts[p] = counts.get(p, 0) + 1
+  for colour in [(255, 255, 255), (31, 119, 180), (255, 127, 14)]:
+      print(counts.get(colour, 0))
+  """
+
+  @tag :tmp_dir
+  @tag timeout: 300_000
+  test "examples/cloth.exs: the cloth falls, hangs from its pins onto the floor, and is drawn",
+       %{tmp_dir: dir} do
+    png = Path.join(dir, "cloth.png")
+    lines = run_example(["examples/cloth.exs", "16", "3000", "--out", png])
+    assert hd(lines) =~ "Cloth: 16 x 16 nodes, 1378 springs, 3000 steps of 0.0005 s"
+    assert hd(lines) =~ "backend native"
+    assert List.last(lines) == "wrote #{png}"
+    rows = lines |> Enum.slice(2..-2//1) |> Enum.map(&numbers/1)
+    assert Enum.map(rows, &hd/1) == Enum.map(0..10, &(&1 * 300.0))
+    # flat at 0.9 * 15 * 0.05 = 0.675 above the floor, unstretched
+    assert [[+0.0, 0.675, e0, +0.0] | _] = rows
+
+    for {[_, _, before, _], [_, lowest, later, stretch]} <- Enum.zip(rows, tl(rows)) do
+      assert later < before
+      assert lowest >= 0.0
+      assert stretch > 0.0 and stretch < 0.2
+    end
+
+    # hanging: its far edge, 0.75 long, has reached the floor 0.675 below the pins
+    assert Enum.any?(rows, fn [_, lowest, _, _] -> lowest == 0.0 end)
+    assert Enum.at(List.last(rows), 2) < 0.6 * e0
+
+    {out, 0} = System.cmd("/usr/bin/python3", ["-c", @count_colours, png], stderr_to_stdout: true)
+    [size, white, cloth, floor] = String.split(out, "\n", trim: true)
+    assert size == "800 800"
+    # the cloth's dotted springs cover a good part of the picture, the floor a thin line
+    assert String.to_integer(cloth) > 20_000
+    assert String.to_integer(floor) > 800
+    assert String.to_integer(white) > 100_000
+  end
 end
