@@ -3,7 +3,8 @@
 # swings down and hangs from the pins, sagging between them, its far edge on the floor. Every
 # tenth of the run it prints the lowest point, the total energy (kinetic, spring and height
 # energy, measured in the engine) and the largest stretch of a spring; at the end it draws the
-# cloth seen from the front (x across, z up): its springs as dotted lines, the floor below.
+# cloth seen from the front (x across, z up) to `--out PNG` (default cloth.png in the system's
+# temporary directory): its structural springs as lines of dots, the floor below.
 #
 #     mix run examples/cloth.exs                     # 40 x 40 nodes, 6000 steps of 0.5 ms
 #     mix run examples/cloth.exs 20 2000
@@ -62,8 +63,8 @@ observe = [:kinetic_energy, :spring_energy, :height_energy, :lowest, :max_stretc
     {world, target}
   end)
 
-# Each spring as dots a little closer than a dot's diameter, so that they read as lines, and
-# the floor as a row of dots under the cloth (in the second colour).
+# Each structural spring (one spacing long) as dots closer than a dot's diameter, so that they
+# read as lines, and the floor as a row of dots under the cloth (in the second colour).
 final = World.to_state(world)
 positions = final.nodes |> Enum.map(& &1.position) |> List.to_tuple()
 dots = 8
