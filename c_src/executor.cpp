@@ -729,7 +729,8 @@ class Runner {
   bool run_bonded(uint32_t id, RulePlan<T>& p, uint64_t step, uint64_t counter) {
     const Rule& r = *p.rule;
     const std::size_t n = w_.count(r.type_a);
-    stats_->on(RulePath::BondedInterpreter) += 1;
+    const RulePath path = rule_path(w_, id, opts_);
+    stats_->on(path) += 1;
     if (n == 0 || r.stores.empty()) return true;
     const int arity = r.arity();
     std::vector<uint32_t> base(std::size_t(arity) + 1, 0);
@@ -797,7 +798,12 @@ class Runner {
       }
       if (own_ids) a.random.ids_a = own_ids + i0;
       a.n_a = k;
-      call(a);
+      // The generated kernel is the per-agent kernel of the flattened rule: it writes the
+      // same columns (its non-finite flag is not needed: check() below reads the lanes).
+      if (path == RulePath::BondedKernel)
+        run_generated_agent<T>(generated_fn(id), kernel_args(a), a.n_threads);
+      else
+        call(a);
       if (cancel_requested(opts_.cancel)) return false;
       for (std::size_t s = 0; s < r.stores.size(); ++s) {
         const StoreRef& st = r.stores[s];
