@@ -62,6 +62,7 @@ Fixtures.ensure([
   Fixtures.ElasticSpheres,
   Fixtures.LennardJones,
   Fixtures.LJLiquid,
+  Fixtures.FeneChain,
   Fixtures.NBody,
   Fixtures.Langevin,
   Fixtures.Evaporation,

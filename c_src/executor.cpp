@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include "brz/exclusions.hpp"
+#include "brz/identity_index.hpp"
 #ifdef __linux__
 #include <pthread.h>
 #include <sched.h>
@@ -539,18 +540,13 @@ class Runner {
         if (refs.empty() || n == 0) continue;
         std::vector<uint8_t> dead;
         for (const RefSlot& ref : refs) {
-          const uint64_t given = w_.next_id(ref.type);
-          std::vector<uint8_t> alive(std::size_t(given), 0);
-          const uint32_t* ids = cache_.identities.of(w_, ref.type);
-          for (std::size_t row = 0; row < w_.count(ref.type); ++row) alive[ids[row]] = 1;
+          const IdentityIndex index = IdentityIndex::of(w_, ref.type);
           const T* col = w_.column(t, ref.lane);
-          for (std::size_t row = 0; row < n; ++row) {
-            const T v = col[row];
-            if (v >= T(0) && v < T(given) && v == std::floor(v) && !alive[std::size_t(v)]) {
+          for (std::size_t row = 0; row < n; ++row)
+            if (index.removed(col[row])) {
               if (dead.empty()) dead.assign(n, 0);
               dead[row] = 1;
             }
-          }
         }
         if (dead.empty()) continue;
         const auto moves = w_.apply_lifecycle(
@@ -729,7 +725,8 @@ class Runner {
   bool run_bonded(uint32_t id, RulePlan<T>& p, uint64_t step, uint64_t counter) {
     const Rule& r = *p.rule;
     const std::size_t n = w_.count(r.type_a);
-    stats_->on(RulePath::BondedInterpreter) += 1;
+    const RulePath path = rule_path(w_, id, opts_);
+    stats_->on(path) += 1;
     if (n == 0 || r.stores.empty()) return true;
     const int arity = r.arity();
     std::vector<uint32_t> base(std::size_t(arity) + 1, 0);
@@ -797,7 +794,12 @@ class Runner {
       }
       if (own_ids) a.random.ids_a = own_ids + i0;
       a.n_a = k;
-      call(a);
+      // The generated kernel is the per-agent kernel of the flattened rule: it writes the
+      // same columns (its non-finite flag is not needed: check() below reads the lanes).
+      if (path == RulePath::BondedKernel)
+        run_generated_agent<T>(generated_fn(id), kernel_args(a), a.n_threads);
+      else
+        call(a);
       if (cancel_requested(opts_.cancel)) return false;
       for (std::size_t s = 0; s < r.stores.size(); ++s) {
         const StoreRef& st = r.stores[s];
@@ -835,32 +837,27 @@ class Runner {
     std::vector<uint64_t> epochs{w_.order_epoch(r.type_a)};
     for (const RefSlot& ref : r.refs) epochs.push_back(w_.order_epoch(ref.type));
     if (!p.bond_rows.empty() && epochs == p.bond_epochs) return;
-    constexpr uint32_t kGone = UINT32_MAX;
     const std::size_t n = w_.count(r.type_a);
     p.bond_rows.assign(r.refs.size(), std::vector<uint32_t>(n));
-    std::vector<uint32_t> row_of;
-    uint32_t mapped = kNoType;
+    IdentityIndex index;
+    uint32_t indexed = kNoType;
     for (std::size_t k = 0; k < r.refs.size(); ++k) {
       const RefSlot& ref = r.refs[k];
-      if (ref.type != mapped) {
-        const uint32_t* ids = cache_.identities.of(w_, ref.type);
-        row_of.assign(std::size_t(std::min<uint64_t>(w_.next_id(ref.type), UINT32_MAX)), kGone);
-        for (std::size_t row = 0; row < w_.count(ref.type); ++row) row_of[ids[row]] = uint32_t(row);
-        mapped = ref.type;
+      if (ref.type != indexed) {
+        index = IdentityIndex::of(w_, ref.type);
+        indexed = ref.type;
       }
       const T* col = w_.column(r.type_a, ref.lane);
       uint32_t* out = p.bond_rows[k].data();
       for (std::size_t i = 0; i < n; ++i) {
-        const T v = col[i];
-        const uint32_t row = v >= T(0) && v < T(row_of.size()) && v == std::floor(v)
-                                 ? row_of[std::size_t(v)]
-                                 : kGone;
-        if (row == kGone) {
+        const uint32_t row = index.row(col[i]);
+        if (row == IdentityIndex::kNone) {
           p.bond_rows.clear();
           throw ArgumentError("agent " + std::to_string(w_.agent_at(r.type_a, i)) + " of type " +
                               std::to_string(r.type_a) + " references " +
-                              std::to_string(double(v)) + " in lane " + std::to_string(ref.lane) +
-                              ", not a living agent of type " + std::to_string(ref.type));
+                              std::to_string(double(col[i])) + " in lane " +
+                              std::to_string(ref.lane) + ", not a living agent of type " +
+                              std::to_string(ref.type));
         }
         out[i] = row;
       }

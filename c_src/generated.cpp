@@ -325,15 +325,12 @@ std::shared_ptr<const KernelLibrary> KernelLibrary::open(const std::string& path
       }
     return nullptr;
   };
-  // Pair rules that remove or spawn agents and bonded rules have no kernels (the interpreter
-  // runs them).
+  // Pair rules that remove or spawn agents have no kernels (the interpreter runs them).
   std::vector<bool> lifecycle(n_rules, false);
   try {
     const Program parsed = Program::parse(program, size);
     for (uint32_t k = 0; k < n_rules && k < parsed.n_rules(); ++k)
-      lifecycle[k] =
-          (parsed.rule(k).has_lifecycle() && parsed.rule(k).kind != RuleKind::PerAgent) ||
-          parsed.rule(k).kind == RuleKind::Bonded;
+      lifecycle[k] = parsed.rule(k).has_lifecycle() && parsed.rule(k).kind != RuleKind::PerAgent;
   } catch (const ArgumentError& e) {
     err = std::string("kernel library ") + path + ": " + e.what();
     return nullptr;

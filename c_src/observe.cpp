@@ -10,6 +10,7 @@
 
 #include "brz/error.hpp"
 #include "brz/exclusions.hpp"
+#include "brz/identity_index.hpp"
 #include "brz/interpreter.hpp"
 #include "brz/interval.hpp"
 #include "brz/scalar_eval.hpp"
@@ -234,22 +235,15 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
       for (uint32_t l = 0; l < obs.lanes(ref.type); ++l)
         ref_lanes[q].push_back(w.column(ref.type, l));
       a.ref_cols.push_back(ref_lanes[q].data());
-      constexpr uint32_t kNone = UINT32_MAX;
-      std::vector<uint32_t> row_of(std::size_t(std::min<uint64_t>(w.next_id(ref.type), UINT32_MAX)),
-                                   kNone);
-      for (std::size_t row = 0; row < w.count(ref.type); ++row)
-        row_of[w.id(ref.type, w.agent_at(ref.type, row))] = uint32_t(row);
+      const IdentityIndex index = IdentityIndex::of(w, ref.type);
       const T* col = w.column(r.type_a, ref.lane);
       ref_rows[q].resize(a.n_a);
       for (std::size_t i = 0; i < a.n_a; ++i) {
-        const T v = col[i];
-        const uint32_t row = v >= T(0) && v < T(row_of.size()) && v == std::floor(v)
-                                 ? row_of[std::size_t(v)]
-                                 : kNone;
-        if (row == kNone)
+        const uint32_t row = index.row(col[i]);
+        if (row == IdentityIndex::kNone)
           throw ArgumentError("observe: agent " + std::to_string(w.agent_at(r.type_a, i)) +
                               " of type " + std::to_string(r.type_a) + " references " +
-                              std::to_string(double(v)) + ", not a living agent of type " +
+                              std::to_string(double(col[i])) + ", not a living agent of type " +
                               std::to_string(ref.type));
         ref_rows[q][i] = row;
       }

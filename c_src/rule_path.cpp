@@ -40,7 +40,8 @@ RulePath rule_path(const WorldBase& world, uint32_t rule, const ExecOptions& opt
   const Provided k = provided(world, rule, options);
   if (r.kind == RuleKind::PerAgent)
     return k.sweep ? RulePath::AgentKernel : RulePath::AgentInterpreter;
-  if (r.kind == RuleKind::Bonded) return RulePath::BondedInterpreter;
+  if (r.kind == RuleKind::Bonded)
+    return k.sweep ? RulePath::BondedKernel : RulePath::BondedInterpreter;
   if (r.exclusive) return RulePath::ExclusiveInterpreter;
   switch (search.ready) {
     case Neighbours::Grid:

@@ -20,7 +20,8 @@ struct ExecOptions;
 /// kernel (its pair-block kernel for GridBlockKernel and ListBlockKernel, its neighbour-list
 /// kernel for ListKernel); *Interpreter: the interpreter. ExclusiveInterpreter: an exclusive pair
 /// rule (claims, matching, then the chosen pairs), on the scalar evaluator of brz/exclusive.hpp.
-/// BondedInterpreter: a bonded rule (gather through its references, the interpreter, scatter).
+/// Bonded*: a bonded rule (gather through its references, the rule's kernel or the interpreter,
+/// scatter).
 #define BRZ_RULE_PATHS(X)                          \
   X(AgentKernel, "agent_kernel")                   \
   X(AgentInterpreter, "agent_interpreter")         \
@@ -32,6 +33,7 @@ struct ExecOptions;
   X(ListInterpreter, "list_interpreter")           \
   X(ListKernel, "list_kernel")                     \
   X(ExclusiveInterpreter, "exclusive_interpreter") \
+  X(BondedKernel, "bonded_kernel")                 \
   X(BondedInterpreter, "bonded_interpreter")
 
 enum class RulePath : uint8_t {
@@ -81,7 +83,7 @@ RulePath rule_path(const WorldBase& world, uint32_t rule, const ExecOptions& opt
 constexpr bool runs_generated(RulePath path) noexcept {
   return path == RulePath::AgentKernel || path == RulePath::AllPairsKernel ||
          path == RulePath::GridBlockKernel || path == RulePath::ListBlockKernel ||
-         path == RulePath::ListKernel;
+         path == RulePath::ListKernel || path == RulePath::BondedKernel;
 }
 
 }  // namespace brz

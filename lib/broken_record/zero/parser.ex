@@ -795,7 +795,7 @@ defmodule BrokenRecord.Zero.Parser do
         {:destructure, ctx.line, Enum.map(vars, &destructure_name(&1, ctx, scope)), value}
 
       {{:., _, [{{:., _, [{agent, _, atom}, ref]}, _, []}, field]}, _, []}
-      when is_atom(agent) and is_atom(atom) and is_atom(ref) ->
+      when is_atom(agent) and is_atom(atom) and is_atom(ref) and field not in [:x, :y, :z] ->
         unless agent in scope.agents do
           error!(ctx, meta, "cannot assign to #{agent}.#{ref}.#{field}: #{agent} is not an agent")
         end

@@ -322,6 +322,34 @@ defmodule BrokenRecord.Zero.Program do
     if grown == [], do: types, else: removed_with(%__MODULE__{references: refs}, types ++ grown)
   end
 
+  @doc """
+  A bonded rule as the per-agent rule that the engine runs over gathered columns
+  (`docs/engine.md`, "Bonded rules"): the lanes of slot `s` are columns `base[s] + lane`
+  (`base` the running sum of the lane counts of `type_a` and the referenced types, in slot
+  order), and the `k`-th lane write in program order becomes a `STORE` of column
+  `base[arity] + k`. Returns the rule and its column count.
+  """
+  @spec flatten_bonded(Rule.t(), [pos_integer]) :: {Rule.t(), pos_integer}
+  def flatten_bonded(%Rule{kind: :bonded} = rule, types) do
+    slot_types = [rule.type_a | Enum.map(rule.refs, &elem(&1, 1))]
+    base = slot_types |> Enum.map(&Enum.at(types, &1)) |> Enum.scan(&+/2) |> then(&[0 | &1])
+    gathered = List.last(base)
+
+    {instrs, writes} =
+      Enum.map_reduce(rule.instrs, 0, fn
+        {:load, d, s, l, c}, k ->
+          {{:load, d, 0, Enum.at(base, s) + l, c}, k}
+
+        {op, _, _, _, c}, k when op in @lane_writes ->
+          {{:store, 0, 0, gathered + k, c}, k + 1}
+
+        instr, k ->
+          {instr, k}
+      end)
+
+    {%{rule | kind: :per_agent, refs: [], instrs: instrs}, gathered + writes}
+  end
+
   @doc "A readable listing of a rule's instructions."
   @spec disassemble(Rule.t()) :: String.t()
   def disassemble(%Rule{} = rule) do

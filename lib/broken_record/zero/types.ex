@@ -367,7 +367,7 @@ defmodule BrokenRecord.Zero.Types do
   end
 
   defp statement({:store, line, {slot, field}, expr}, ctx) do
-    agent = slot_agent!(slot, line, ctx)
+    agent = slot_agent!(slot, field, line, ctx)
     declared = field!(agent, field, slot, line, ctx)
 
     if match?({:ref, _}, declared.type) do
@@ -497,7 +497,7 @@ defmodule BrokenRecord.Zero.Types do
   defp expr({:random, m, payload}, _ctx), do: {:random, Map.put(m, :type, :float), payload}
 
   defp expr({:field, m, {slot, field}}, ctx) do
-    agent = slot_agent!(slot, m.line, ctx)
+    agent = slot_agent!(slot, field, m.line, ctx)
     declared = field!(agent, field, slot, m.line, ctx)
 
     if match?({:ref, _}, declared.type) do
@@ -754,7 +754,7 @@ defmodule BrokenRecord.Zero.Types do
 
   # The agent type of a slot: an agent param, or `{param, ref}` for the agent that reference
   # field `ref` of the param names (rules with one agent param only).
-  defp slot_agent!(slot, line, ctx) do
+  defp slot_agent!(slot, field, line, ctx) do
     case Map.fetch(ctx.agents, slot) do
       {:ok, agent} ->
         agent
@@ -773,6 +773,9 @@ defmodule BrokenRecord.Zero.Types do
 
           nil ->
             field!(agent, ref, param, line, ctx)
+
+          %{type: :vec3} ->
+            error!(ctx, line, "unknown accessor .#{field}; vectors support .x, .y and .z")
 
           _ ->
             error!(

@@ -365,12 +365,13 @@ defmodule BrokenRecord.Zero.World do
   `sweeps` counts the sweeps the native engine has run for the world so far per path
   (docs/engine.md, "Rule paths"): `agent_kernel`, `agent_interpreter`, `all_pairs_kernel`,
   `all_pairs_interpreter`, `grid_block_kernel`, `grid_interpreter`, `list_block_kernel`,
-  `list_interpreter`, `list_kernel` and `exclusive_interpreter` (an exclusive pair rule);
+  `list_interpreter`, `list_kernel`, `exclusive_interpreter` (an exclusive pair rule),
+  `bonded_kernel` and `bonded_interpreter` (a bonded rule);
   `neighbour_builds` counts the neighbour lists built for
   same-type cutoff rules (a neighbour-list sweep that built none reused a list). Pure-Elixir
   worlds report `kernels: []`, `kernel_status: :none`, `kernel_isa: nil`, their sweeps on the
-  paths `agent_elixir`, `all_pairs_elixir`, `cells_elixir` (a cutoff rule over a cell list)
-  and `exclusive_elixir` (an exclusive pair rule),
+  paths `agent_elixir`, `all_pairs_elixir`, `cells_elixir` (a cutoff rule over a cell list),
+  `exclusive_elixir` (an exclusive pair rule) and `bonded_elixir` (a bonded rule),
   and no neighbour builds. `box` is the box of a periodic space as corners
   `{{xlo, ylo, zlo}, {xhi, yhi, zhi}}` (`nil` in open space). `timings` holds the wall-clock
   seconds spent since the world was created: `run` in whole runs, `pairs` in pair sweeps and

@@ -77,7 +77,7 @@ defmodule BrokenRecord.Zero.LammpsFeneReferenceTest do
         rules: [:half_kick, :drift, :wca, :fene, :half_kick_2]
       )
 
-    assert World.info(world).sweeps.bonded_interpreter == 101
+    assert World.info(world).sweeps.bonded_kernel == 101
 
     assert World.info(world).sweeps.list_block_kernel + World.info(world).sweeps.list_interpreter +
              World.info(world).sweeps.list_kernel == 101

@@ -70,7 +70,11 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       program.rules
       |> Enum.with_index()
       |> Enum.flat_map(fn {rule, k} ->
-        lanes = Enum.at(program.types, rule.type_a)
+        # A bonded rule's kernel is a per-agent kernel over the columns the engine gathers.
+        {rule, lanes} =
+          if rule.kind == :bonded,
+            do: Program.flatten_bonded(rule, program.types),
+            else: {rule, Enum.at(program.types, rule.type_a)}
 
         Enum.flat_map(
           kernels_for(rule),
@@ -99,8 +103,11 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     * `:sweep` for a per-agent rule, one that removes or spawns agents included (its
       `REMOVE`, `SPAWN` and `SPAWNLANE` registers stored into columns after the type's lanes,
       docs/engine.md "Agent lifecycle");
-    * none for a pair rule that removes or spawns agents, nor for a bonded rule (the engine
-      runs them on its interpreter);
+    * none for a pair rule that removes or spawns agents (the engine runs it on its
+      interpreter);
+    * `:sweep` for a bonded rule: a per-agent kernel over the columns the engine gathers
+      through the references (`BrokenRecord.Zero.Program.flatten_bonded/2`), its stores into
+      columns after them;
     * `:sweep` for every other rule;
     * `:block` for pair rules (the neighbour sweeps, over a grid or a neighbour list, run the
       pairs they find through it);
@@ -111,8 +118,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   @spec kernels_for(Rule.t()) :: [kernel_kind]
   def kernels_for(%Rule{} = rule) do
     cond do
-      rule.kind == :per_agent -> [:sweep]
-      rule.kind == :bonded -> []
+      rule.kind in [:per_agent, :bonded] -> [:sweep]
       Program.lifecycle_rule?(rule) -> []
       true -> [:sweep, :block] ++ if(all_acc_cutoff?(rule), do: [:list], else: [])
     end
