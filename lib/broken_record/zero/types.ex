@@ -164,7 +164,8 @@ defmodule BrokenRecord.Zero.Types do
     end
   end
 
-  # `exclude: Bond` on a same-type pair rule: Bond has at least two references to its type.
+  # `exclude: Bond` on a same-type, non-exclusive pair rule: Bond has at least two references
+  # to its type.
   defp check_exclude!(%{exclude: nil}, _kind, _system, _ctx), do: :ok
 
   defp check_exclude!(rule, kind, system, ctx) do
@@ -187,6 +188,13 @@ defmodule BrokenRecord.Zero.Types do
               ctx,
               rule.line,
               "rule #{rule.name}: exclude: needs a pair rule over one agent type"
+            )
+
+          rule.exclusive ->
+            error!(
+              ctx,
+              rule.line,
+              "rule #{rule.name}: exclude: cannot be combined with exclusive: true"
             )
 
           length(refs) < 2 ->
