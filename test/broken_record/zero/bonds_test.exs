@@ -48,8 +48,9 @@ defmodule BrokenRecord.Zero.BondsTest do
 
   # `n` beads in chains of `length` on a jittered simple cubic lattice of `per_axis`^3 sites
   # filling a periodic box of edge `edge` (consecutive sites of a snake path, so bonded beads
-  # are lattice neighbours), and the bonds joining consecutive beads of each chain.
-  defp chains(n, length, per_axis, edge, seed) do
+  # are lattice neighbours), and the bonds joining consecutive beads of each chain. Beads move
+  # at up to `speed` per axis.
+  defp chains(n, length, per_axis, edge, seed, speed \\ 1.0) do
     seed(seed)
     a = edge / per_axis
 
@@ -57,8 +58,9 @@ defmodule BrokenRecord.Zero.BondsTest do
       for i <- 0..(per_axis - 1),
           j <- 0..(per_axis - 1),
           k <- 0..(per_axis - 1) do
-        j = if rem(i, 2) == 1, do: per_axis - 1 - j, else: j
+        # rows of the snake alternate their direction, so that each starts where the last ended
         k = if rem(i * per_axis + j, 2) == 1, do: per_axis - 1 - k, else: k
+        j = if rem(i, 2) == 1, do: per_axis - 1 - j, else: j
         {(i + 0.5) * a, (j + 0.5) * a, (k + 0.5) * a}
       end
 
@@ -66,7 +68,7 @@ defmodule BrokenRecord.Zero.BondsTest do
       sites
       |> Enum.take(n)
       |> Enum.map(fn p ->
-        %{position: add(p, vec(-0.04, 0.04)), velocity: vec(-1.0, 1.0), force: {0.0, 0.0, 0.0}}
+        %{position: add(p, vec(-0.04, 0.04)), velocity: vec(-speed, speed), force: {0.0, 0.0, 0.0}}
       end)
 
     bonds =
@@ -75,31 +77,29 @@ defmodule BrokenRecord.Zero.BondsTest do
     {beads, bonds}
   end
 
-  # The WCA forces of every pair within the cutoff that no bond joins, minimum-imaged.
-  defp wca_forces(beads, bonds, edge) do
+  # The WCA force on each bead of `indices` from every bead within the cutoff that no bond
+  # joins it to, minimum-imaged.
+  defp wca_forces(beads, bonds, edge, indices) do
     rc2 = 1.12 * 1.12
     bonded = MapSet.new(bonds, fn %{a: a, b: b} -> {min(a, b), max(a, b)} end)
     positions = beads |> Enum.map(& &1.position) |> List.to_tuple()
-    n = tuple_size(positions)
-    zero = List.to_tuple(List.duplicate({0.0, 0.0, 0.0}, n))
 
-    for i <- 0..(n - 2), j <- (i + 1)..(n - 1), not MapSet.member?(bonded, {i, j}), reduce: zero do
-      forces ->
-        d = image(sub(elem(positions, i), elem(positions, j)), edge)
-        r2 = dot(d, d)
+    for i <- indices do
+      for j <- 0..(tuple_size(positions) - 1),
+          j != i and not MapSet.member?(bonded, {min(i, j), max(i, j)}),
+          reduce: {0.0, 0.0, 0.0} do
+        force ->
+          d = image(sub(elem(positions, i), elem(positions, j)), edge)
+          r2 = dot(d, d)
 
-        if r2 < rc2 do
-          sr6 = 1.0 / (r2 * r2 * r2)
-          f = scale(d, 48.0 * sr6 * (sr6 - 0.5) / r2)
-
-          forces
-          |> put_elem(i, add(elem(forces, i), f))
-          |> put_elem(j, sub(elem(forces, j), f))
-        else
-          forces
-        end
+          if r2 < rc2 do
+            sr6 = 1.0 / (r2 * r2 * r2)
+            add(force, scale(d, 48.0 * sr6 * (sr6 - 0.5) / r2))
+          else
+            force
+          end
+      end
     end
-    |> Tuple.to_list()
   end
 
   @agents """
@@ -333,6 +333,187 @@ defmodule BrokenRecord.Zero.BondsTest do
         world = World.put_column(world, :springs, :b, <<1.0::float-native-64>>)
         assert %World{} = World.step(world, steps: 1, dt: 0.1, rules: [:spring])
       end
+    end
+  end
+
+  describe "forces" do
+    test "harmonic springs sharing a bead, against hand computation" do
+      beads = [
+        bead({0.0, 0.0, 0.0}, {0.0, 0.0, 0.0}, 1.0),
+        bead({1.5, 0.0, 0.0}, {0.1, 0.0, 0.0}, 2.0),
+        bead({1.5, 2.0, 0.0}, {0.0, 0.0, -0.2}, 0.5)
+      ]
+
+      springs = [%{a: 0, b: 1, k: 10.0, rest: 1.0}, %{a: 1, b: 2, k: 4.0, rest: 1.5}]
+      dt = 0.1
+      # spring 0: d = (1.5, 0, 0), r = 1.5, f = 10 * 0.5 / 1.5; spring 1: d = (0, 2, 0), r = 2,
+      # f = 4 * 0.5 / 2 = 1; bead 1 takes a kick from each.
+      f0 = 10.0 * 0.5 / 1.5
+      v0 = {1.5 * f0 * dt / 1.0, 0.0, 0.0}
+      v1 = {0.1 - 1.5 * f0 * dt / 2.0, 2.0 * 1.0 * dt / 2.0, 0.0}
+      v2 = {0.0, -2.0 * 1.0 * dt / 0.5, -0.2}
+
+      for backend <- @backends do
+        world =
+          Springs
+          |> World.new(%{beads: beads, springs: springs}, backend: backend)
+          |> World.step(steps: 1, dt: dt, rules: [:spring])
+
+        state = World.to_state(world)
+
+        for {b, v} <- Enum.zip(state.beads, [v0, v1, v2]), do: assert_close(b.velocity, v)
+        assert Enum.map(state.beads, & &1.position) == Enum.map(beads, & &1.position)
+        assert_close(Enum.at(state.springs, 0).stretch, 0.5)
+        assert_close(Enum.at(state.springs, 1).stretch, 0.5)
+        assert Enum.map(state.springs, &{&1.a, &1.b}) == [{0, 1}, {1, 2}]
+      end
+    end
+
+    test "a FENE bond with its WCA core, in the box and across its edge" do
+      edge = 10.0
+      k = 30.0
+      r0 = 1.5
+
+      fene = fn d ->
+        r2 = dot(d, d)
+        sr6 = 1.0 / (r2 * r2 * r2)
+        wca = if r2 < 1.2599210498948732, do: 48.0 * sr6 * (sr6 - 0.5) / r2, else: 0.0
+        scale(d, -k / (1.0 - r2 / (r0 * r0)) + wca)
+      end
+
+      # d = a - b: inside the WCA core; beyond it; through the x edge (0.2 - 9.5 -> 0.7).
+      for {pa, pb, d} <- [
+            {{1.0, 1.0, 1.0}, {1.9, 1.2, 1.1}, {-0.9, -0.2, -0.1}},
+            {{3.0, 3.0, 3.0}, {3.0, 4.2, 3.3}, {0.0, -1.2, -0.3}},
+            {{0.2, 5.0, 5.0}, {9.5, 5.4, 5.0}, {0.7, -0.4, 0.0}}
+          ],
+          backend <- @backends do
+        beads = [%{position: pa, velocity: {0.0, 0.0, 0.0}}, %{position: pb, velocity: {0.0, 0.0, 0.0}}]
+        state = %{beads: beads, bonds: [%{a: 0, b: 1}], box: {edge, edge, edge}}
+
+        [a, b] =
+          Chain
+          |> World.new(state, backend: backend)
+          |> World.step(steps: 1, dt: 0.01, rules: [:fene])
+          |> World.to_state()
+          |> Map.fetch!(:beads)
+
+        expected = fene.(d)
+        assert_close(a.force, expected, 1.0e-12)
+        assert_close(b.force, scale(expected, -1.0), 1.0e-12)
+      end
+    end
+
+    test "an angle (three references), against hand computation" do
+      beads = [
+        bead({1.0, 0.0, 0.0}, {0.0, 0.0, 0.0}, 1.0),
+        bead({0.0, 0.0, 0.0}, {0.0, 0.0, 0.0}, 2.0),
+        bead({0.3, 0.8, 0.1}, {0.0, 0.0, 0.0}, 4.0)
+      ]
+
+      {k, dt} = {2.0, 0.1}
+      u = {1.0, 0.0, 0.0}
+      v = {0.3, 0.8, 0.1}
+
+      for backend <- @backends do
+        state =
+          Angles
+          |> World.new(%{beads: beads, angles: [%{a: 0, b: 1, c: 2}]}, backend: backend)
+          |> World.step(steps: 1, dt: dt, params: %{k: k})
+          |> World.to_state()
+
+        [a, b, c] = state.beads
+        assert_close(a.velocity, scale(u, -k * dt / 1.0))
+        assert_close(c.velocity, scale(v, -k * dt / 4.0))
+        assert_close(b.velocity, scale(add(u, v), k * dt / 2.0))
+        assert_close(hd(state.angles).cos, dot(u, v) / (norm(u) * norm(v)))
+      end
+    end
+
+    test "a random chain of springs keeps its momentum over 200 steps" do
+      seed(3)
+
+      {beads, _} =
+        Enum.map_reduce(1..40, {0.0, 0.0, 0.0}, fn _, p ->
+          {bead(p, vec(-1.0, 1.0), uniform(0.5, 2.0)), add(p, vec(-0.8, 0.8))}
+        end)
+
+      springs =
+        for i <- 0..38, do: %{a: i, b: i + 1, k: uniform(5.0, 20.0), rest: uniform(0.5, 1.2)}
+
+      springs = springs ++ [%{a: 0, b: 39, k: 1.0, rest: 3.0}]
+      before = momentum(beads)
+
+      for backend <- @backends do
+        state =
+          Springs
+          |> World.new(%{beads: beads, springs: springs}, backend: backend)
+          |> World.step(steps: 200, dt: 0.002)
+          |> World.to_state()
+
+        assert_close(momentum(state.beads), before, 1.0e-12, 1.0)
+        refute Enum.map(state.beads, & &1.velocity) == Enum.map(beads, & &1.velocity)
+      end
+    end
+
+    test "the springs and the angle are proven to conserve momentum" do
+      assert Springs.__system__().conservation.spring.momentum == :proven
+      assert Angles.__system__().conservation.bend.momentum == :proven
+    end
+  end
+
+  describe "exclusions" do
+    # Chain's wca rule alone, one step from zero forces: the force is the rule's sum.
+    defp wca_state(per_axis, n, seed) do
+      edge = :math.pow(per_axis * per_axis * per_axis / 0.8, 1.0 / 3.0)
+      {beads, bonds} = chains(n, 10, per_axis, edge, seed)
+      {%{beads: beads, bonds: bonds, box: {edge, edge, edge}}, edge}
+    end
+
+    defp wca_run(state, world_opts) do
+      Chain
+      |> World.new(state, world_opts)
+      |> World.step(steps: 1, dt: 0.01, rules: [:wca])
+    end
+
+    defp assert_wca(state, edge, indices, path) do
+      expected = wca_forces(state.beads, state.bonds, edge, indices)
+      scale = expected |> Enum.flat_map(&Tuple.to_list/1) |> Enum.map(&abs/1) |> Enum.max()
+
+      worlds =
+        for opts <- [[backend: :native], [backend: :native, kernels: false], [backend: :interpreted]] do
+          world = wca_run(state, opts)
+          forces = World.to_state(world).beads |> Enum.map(& &1.force)
+
+          for {i, f} <- Enum.zip(indices, expected),
+              do: assert_close(Enum.at(forces, i), f, 1.0e-12, scale)
+
+          world
+        end
+
+      [native, plain, elixir] = worlds
+      assert Enum.all?(paths(native), &(&1 == path))
+      assert Enum.all?(paths(plain), &(&1 in [path, :list_interpreter]))
+      assert paths(elixir) == [:cells_elixir]
+      # bonded pairs are inside the cutoff: skipping them changes the forces
+      refute expected == wca_forces(state.beads, [], edge, indices)
+    end
+
+    test "a few hundred beads in chains: all pairs within the cutoff but the bonded ones" do
+      {state, edge} = wca_state(7, 340, 11)
+      assert_wca(state, edge, Enum.to_list(0..339), :list_block_kernel)
+    end
+
+    test "4000 beads at density 0.8: the neighbour list drops the bonded pairs" do
+      {state, edge} = wca_state(16, 4000, 12)
+      # every tenth bead and its neighbours along the chain
+      assert_wca(state, edge, Enum.to_list(0..3999//37), :list_block_kernel)
+      assert Enum.any?(paths(wca_run(state, backend: :native)), &String.starts_with?(Atom.to_string(&1), "list_"))
+    end
+
+    test "a small box without a neighbour list checks every pair against the bonds" do
+      {state, edge} = wca_state(4, 60, 13)
+      assert_wca(state, edge, Enum.to_list(0..59), :all_pairs_interpreter)
     end
   end
 end
