@@ -1,9 +1,10 @@
 // Executor: per-rule set-up, accumulator reduction, non-finite checks. Baseline ISA code; the
 // vectorised sweeps live in interpreter.cpp (one copy per ISA, chosen in isa.cpp).
 #include "brz/executor.hpp"
-#include "brz/exclusions.hpp"
 
 #include <omp.h>
+
+#include "brz/exclusions.hpp"
 #ifdef __linux__
 #include <pthread.h>
 #include <sched.h>
@@ -546,8 +547,8 @@ class Runner {
           }
         }
         if (dead.empty()) continue;
-        const auto moves =
-            w_.apply_lifecycle(t, dead, std::vector<WorldBase::Spawned>(prog_.n_types()), max_threads_);
+        const auto moves = w_.apply_lifecycle(
+            t, dead, std::vector<WorldBase::Spawned>(prog_.n_types()), max_threads_);
         for (uint32_t k = 0; k < plans_.size(); ++k)
           if (plans_[k].rule) {
             plans_[k] = RulePlan<T>();
@@ -797,9 +798,8 @@ class Runner {
           if (row == kGone)
             throw ArgumentError("agent " + std::to_string(w_.agent_at(r.type_a, i0 + q)) +
                                 " of type " + std::to_string(r.type_a) + " references " +
-                                std::to_string(double(v)) + " in lane " +
-                                std::to_string(ref.lane) + ", not a living agent of type " +
-                                std::to_string(ref.type));
+                                std::to_string(double(v)) + " in lane " + std::to_string(ref.lane) +
+                                ", not a living agent of type " + std::to_string(ref.type));
           rows[s][q] = row;
         }
       }
@@ -816,24 +816,28 @@ class Runner {
       call(a);
       if (cancel_requested(opts_.cancel)) return false;
       for (std::size_t s = 0; s < r.stores.size(); ++s) {
-        const StoreRef& st = r.stores[s];
+        if (r.stores[s].slot != 0) continue;
         const T* v = cols[base[arity] + s];
-        if (st.slot == 0) {
-          T* own = w_.column(r.type_a, st.lane);
-          for (std::size_t q = 0; q < k; ++q) own[i0 + q] = v[q];
-          continue;
-        }
-        std::vector<T>& sum = acc[std::size_t(acc_of[s])];
-        const T* start = w_.column(r.slot_type(st.slot), st.lane);
-        const uint32_t* x = rows[st.slot].data();
-        if (st.reduce != kReduceSum)
-          for (std::size_t q = 0; q < k; ++q)
-            sum[x[q]] = reduce_combine(st.reduce, sum[x[q]], v[q]);
-        else if (st.accumulate)
-          for (std::size_t q = 0; q < k; ++q) sum[x[q]] += v[q];
-        else
-          for (std::size_t q = 0; q < k; ++q) sum[x[q]] += T(v[q] - start[x[q]]);
+        T* own = w_.column(r.type_a, r.stores[s].lane);
+        for (std::size_t q = 0; q < k; ++q) own[i0 + q] = v[q];
       }
+      // Bond after bond, each one's stores in program order: an agent that several bonds
+      // reach (through different slots) sums their deltas in the order the pure-Elixir
+      // backend does, so both give the same bits.
+      for (std::size_t q = 0; q < k; ++q)
+        for (std::size_t s = 0; s < r.stores.size(); ++s) {
+          const StoreRef& st = r.stores[s];
+          if (st.slot == 0) continue;
+          const T v = cols[base[arity] + s][q];
+          const uint32_t x = rows[st.slot][q];
+          T& sum = acc[std::size_t(acc_of[s])][x];
+          if (st.reduce != kReduceSum)
+            sum = reduce_combine(st.reduce, sum, v);
+          else if (st.accumulate)
+            sum += v;
+          else
+            sum += T(v - cols[base[st.slot] + st.lane][q]);  // the gathered start value
+        }
     }
     for (std::size_t q = 0; q < acc_key.size(); ++q) {
       T* col = w_.column(acc_key[q].first, acc_key[q].second);
@@ -893,8 +897,7 @@ class Runner {
 
   // Threads for one sweep of rule r (by the counts now; lifecycle rules change them).
   int rule_threads(const Rule& r) const {
-    if (!r.is_pair())
-      return w_.count(r.type_a) > opts_.agent_parallel_threshold ? max_threads_ : 1;
+    if (!r.is_pair()) return w_.count(r.type_a) > opts_.agent_parallel_threshold ? max_threads_ : 1;
     return pair_count(r) > opts_.pair_parallel_threshold ? max_threads_ : 1;
   }
 

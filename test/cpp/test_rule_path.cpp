@@ -155,5 +155,22 @@ TEST_CASE("rule_path: every path has a world that takes it, and a run counts it 
             (static_cast<RulePath>(p) == RulePath::ExclusiveInterpreter ? 1u : 0u));
     covered.insert(RulePath::ExclusiveInterpreter);
   }
+  {
+    // A bonded rule (references) takes its own path, library or not.
+    INFO("bonded rule");
+    ProgramBuilder pb;
+    pb.lanes = {1, 2};
+    auto& r = pb.bonded(1, {{0, 0}, {1, 0}});
+    r.acc(1, 0, r.load(2, 0));
+    auto holder = brz::make_world(pb.build(), {2, 1}, brz::Precision::F64);
+    static_cast<brz::World<double>&>(*holder).column(1, 1)[0] = 1.0;
+    brz::ExecOptions o;
+    o.max_threads = 1;
+    CHECK(brz::rule_path(*holder, 0, o) == RulePath::BondedInterpreter);
+    const brz::RunStepsResult res = brz::run_steps(*holder, {0}, 1, 0.01, o);
+    for (std::size_t p = 0; p < brz::kRulePaths; ++p)
+      CHECK(res.sweeps[p] == (static_cast<RulePath>(p) == RulePath::BondedInterpreter ? 1u : 0u));
+    covered.insert(RulePath::BondedInterpreter);
+  }
   CHECK(covered.size() == brz::kRulePaths);
 }

@@ -7,7 +7,7 @@ defmodule BrokenRecord.Zero.BondsTest do
 
   import BrokenRecord.Zero.TestHelpers
 
-  alias BrokenRecord.Zero.{BondSystems, Program, World}
+  alias BrokenRecord.Zero.{Program, World}
   alias BrokenRecord.Zero.BondSystems.{Angles, Chain, Expiring, Springs}
 
   @moduletag :native
@@ -21,22 +21,17 @@ defmodule BrokenRecord.Zero.BondsTest do
   defp bead(position, velocity \\ {0.0, 0.0, 0.0}, mass \\ 1.0),
     do: %{position: position, velocity: velocity, mass: mass}
 
-  # Runs `system` on `state` natively (kernels on and off) and in pure Elixir; asserts that the
-  # three agree within `tol` (bit for bit when 0.0) and returns the three final states.
-  defp agree(system, state, opts, tol \\ 0.0) do
+  # Runs `system` on `state` natively (kernels on and off) and in pure Elixir. With `exact`, the
+  # engine's interpreter gives the bits of pure Elixir (both run the bonds in agent order) and
+  # the generated kernels agree within 1e-12 (they may contract a * b + c into an FMA,
+  # docs/kernels.md); otherwise all three agree within 1e-12. Returns the three final states.
+  defp agree(system, state, opts, exact \\ true) do
     run = fn world_opts -> system |> World.new(state, world_opts) |> World.step(opts) end
     native = run.(backend: :native) |> World.to_state()
     plain = run.(backend: :native, kernels: false) |> World.to_state()
     elixir = run.(backend: :interpreted) |> World.to_state()
-
-    if tol == 0.0 do
-      assert_identical(native, elixir)
-      assert_identical(plain, elixir)
-    else
-      assert_agree(native, elixir, tol)
-      assert_agree(plain, elixir, tol)
-    end
-
+    if exact, do: assert_identical(plain, elixir), else: assert_agree(plain, elixir, 1.0e-12)
+    assert_agree(native, elixir, 1.0e-12)
     {native, plain, elixir}
   end
 
@@ -514,6 +509,119 @@ defmodule BrokenRecord.Zero.BondsTest do
     test "a small box without a neighbour list checks every pair against the bonds" do
       {state, edge} = wca_state(4, 60, 13)
       assert_wca(state, edge, Enum.to_list(0..59), :all_pairs_interpreter)
+    end
+  end
+
+  describe "native and pure Elixir" do
+    defp spring_chain(n, seed) do
+      seed(seed)
+
+      {beads, _} =
+        Enum.map_reduce(1..n, {0.0, 0.0, 0.0}, fn _, p ->
+          {bead(p, vec(-1.0, 1.0), uniform(0.5, 2.0)), add(p, vec(-0.8, 0.8))}
+        end)
+
+      springs = for i <- 0..(n - 2), do: %{a: i, b: i + 1, k: uniform(5.0, 20.0)}
+      # springs listed out of bead order, and a bead in three springs
+      springs = Enum.reverse(springs) ++ [%{a: n - 1, b: 0}, %{a: div(n, 2), b: 3}]
+      %{beads: beads, springs: springs}
+    end
+
+    test "Springs: the same bits, kernels on and off" do
+      {native, _, _} = agree(Springs, spring_chain(50, 21), steps: 30, dt: 0.005)
+      assert length(native.springs) == 51
+    end
+
+    test "Angles: the same bits" do
+      seed(22)
+      beads = for _ <- 1..30, do: bead(vec(-3.0, 3.0), vec(-0.5, 0.5), uniform(0.5, 2.0))
+      angles = for i <- 0..27, do: %{a: i, b: i + 1, c: i + 2}
+      angles = angles ++ [%{a: 29, b: 0, c: 15}]
+      agree(Angles, %{beads: beads, angles: angles}, steps: 10, dt: 0.01, params: %{k: 0.7})
+    end
+
+    test "Chain across the periodic boundary, every rule, within 1e-12" do
+      edge = 8.0
+      # a chain along x that crosses the x edge (and, further on, the y edge)
+      line = for i <- 0..11, do: {:math.fmod(6.0 + i * 0.97, edge), :math.fmod(7.0 + i * 0.1, edge), 4.0}
+      {beads, bonds} = chains(200, 10, 6, edge, 23, 0.3)
+      start = length(beads)
+      extra = Enum.map(line, &%{position: &1, velocity: {0.1, 0.0, 0.0}, force: {0.0, 0.0, 0.0}})
+      extra_bonds = for i <- 0..10, do: %{a: start + i, b: start + i + 1}
+      state = %{beads: beads ++ extra, bonds: bonds ++ extra_bonds, box: {edge, edge, edge}}
+      {native, _, _} = agree(Chain, state, [steps: 20, dt: 0.002], false)
+      # the chain crossed the edge: its beads lie on both sides of the box
+      xs = native.beads |> Enum.drop(start) |> Enum.map(&elem(&1.position, 0))
+      assert Enum.any?(xs, &(&1 < 1.0)) and Enum.any?(xs, &(&1 > 7.0))
+    end
+
+    test "f32 native agrees with f64 within a loose tolerance" do
+      state = spring_chain(40, 24)
+      run = fn opts -> Springs |> World.new(state, opts) |> World.step(steps: 20, dt: 0.005) end
+      f32 = run.(backend: :native, precision: :f32) |> World.to_state()
+      f64 = run.(backend: :native) |> World.to_state()
+      elixir = run.(backend: :interpreted) |> World.to_state()
+      assert_agree(f32, f64, 1.0e-4)
+      assert_agree(f32, elixir, 1.0e-4)
+    end
+
+    test "sweep counts: bonded_interpreter natively, bonded_elixir in Elixir" do
+      state = spring_chain(10, 25)
+
+      for kernels <- [true, false] do
+        native = Springs |> World.new(state, kernels: kernels, backend: :native)
+        native = World.step(native, steps: 7, dt: 0.01)
+        assert World.info(native).sweeps.bonded_interpreter == 7
+      end
+
+      elixir = Springs |> World.new(state, backend: :interpreted) |> World.step(steps: 7, dt: 0.01)
+      assert World.info(elixir).sweeps.bonded_elixir == 7
+      assert World.info(elixir).sweeps.agent_elixir == 7
+    end
+  end
+
+  describe "removal" do
+    test "a removed bead takes its springs with it, on both backends alike" do
+      # beads 2 and 5 expire in the first step, bead 7 in the third
+      lives = %{2 => 0.5, 5 => 0.5, 7 => 2.5}
+
+      beads =
+        for i <- 0..9,
+            do: %{position: {i * 1.0, 0.0, 0.0}, velocity: {0.0, 0.0, 0.0}, life: Map.get(lives, i, 10.0), tag: i}
+
+      springs = for i <- 0..8, do: %{a: i, b: i + 1, tag: 100 + i}
+      springs = springs ++ [%{a: 0, b: 9, tag: 109}, %{a: 3, b: 5, tag: 110}]
+      state = %{beads: beads, springs: springs}
+      opts = [dt: 0.1, params: %{k: 1.0}]
+
+      one = fn world_opts ->
+        Expiring |> World.new(state, world_opts) |> World.step([steps: 1] ++ opts)
+      end
+
+      worlds = for o <- [[backend: :native], [backend: :native, kernels: false], [backend: :interpreted]], do: one.(o)
+      [native | _] = worlds
+      for w <- worlds, do: assert_identical(World.to_state(w), World.to_state(native))
+      for w <- worlds, do: assert(World.counts(w) == %{beads: 8, springs: 6})
+
+      after_one = World.to_state(native)
+      assert Enum.map(after_one.beads, & &1.tag) == [0, 1, 3, 4, 6, 7, 8, 9]
+      # a surviving spring keeps the identities of its beads
+      assert Enum.map(after_one.springs, &{&1.tag, &1.a, &1.b}) ==
+               [{100, 0, 1}, {103, 3, 4}, {106, 6, 7}, {107, 7, 8}, {108, 8, 9}, {109, 0, 9}]
+
+      # the springs left still pull: beads 0 and 1 moved towards each other
+      [b0, b1 | _] = after_one.beads
+      assert elem(b0.velocity, 0) > 0.0 and elem(b1.velocity, 0) < 0.0
+
+      three =
+        for o <- [[backend: :native], [backend: :interpreted]] do
+          w = Expiring |> World.new(state, o) |> World.step([steps: 3] ++ opts)
+          assert World.counts(w) == %{beads: 7, springs: 4}
+          World.to_state(w)
+        end
+
+      assert_identical(hd(three), List.last(three))
+      assert Enum.map(hd(three).springs, & &1.tag) == [100, 103, 108, 109]
     end
   end
 end
