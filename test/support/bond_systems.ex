@@ -124,7 +124,7 @@ defmodule BrokenRecord.Zero.BondSystems do
         p.life = p.life - 1.0
 
         if p.life < 0.0 do
-          remove p
+          remove(p)
         end
       end
 

@@ -63,11 +63,17 @@ defmodule BrokenRecord.Zero.BondsTest do
       sites
       |> Enum.take(n)
       |> Enum.map(fn p ->
-        %{position: add(p, vec(-0.04, 0.04)), velocity: vec(-speed, speed), force: {0.0, 0.0, 0.0}}
+        %{
+          position: add(p, vec(-0.04, 0.04)),
+          velocity: vec(-speed, speed),
+          force: {0.0, 0.0, 0.0}
+        }
       end)
 
     bonds =
-      for c <- 0..(div(n, length) - 1), i <- 0..(length - 2), do: %{a: c * length + i, b: c * length + i + 1}
+      for c <- 0..(div(n, length) - 1),
+          i <- 0..(length - 2),
+          do: %{a: c * length + i, b: c * length + i + 1}
 
     {beads, bonds}
   end
@@ -184,7 +190,9 @@ defmodule BrokenRecord.Zero.BondsTest do
     end
 
     test "reaching through a field that is not a reference" do
-      assert compile_error(rules("interaction f(s: Spring) do\n  s.k = length(s.k.position)\nend")) =~
+      assert compile_error(
+               rules("interaction f(s: Spring) do\n  s.k = length(s.k.position)\nend")
+             ) =~
                "bonds.exs:24: s.k is not a reference field of Spring"
     end
 
@@ -228,7 +236,9 @@ defmodule BrokenRecord.Zero.BondsTest do
 
     test "a pair rule cannot reach through references" do
       assert compile_error(
-               rules("interaction f(a: Spring, b: Spring) do\n  a.k = a.k + length(b.a.position)\nend")
+               rules(
+                 "interaction f(a: Spring, b: Spring) do\n  a.k = a.k + length(b.a.position)\nend"
+               )
              ) =~ "bonds.exs:24: b.a.field: only a rule with one agent param reaches through"
     end
 
@@ -281,7 +291,11 @@ defmodule BrokenRecord.Zero.BondsTest do
 
     test "in columns, a reference is a float holding the index" do
       f64 = fn values -> for v <- values, into: <<>>, do: <<v::float-native-64>> end
-      beads = %{position: f64.([0.0, 0.0, 0.0, 1.5, 0.0, 0.0]), velocity: f64.(List.duplicate(0.0, 6))}
+
+      beads = %{
+        position: f64.([0.0, 0.0, 0.0, 1.5, 0.0, 0.0]),
+        velocity: f64.(List.duplicate(0.0, 6))
+      }
 
       for backend <- @backends do
         ok = %{beads: beads, springs: %{a: f64.([0.0]), b: f64.([1.0])}}
@@ -321,7 +335,9 @@ defmodule BrokenRecord.Zero.BondsTest do
         world = World.put_column(world, :springs, :b, <<7.0::float-native-64>>)
 
         error =
-          assert_raise ArgumentError, fn -> World.step(world, steps: 1, dt: 0.1, rules: [:spring]) end
+          assert_raise ArgumentError, fn ->
+            World.step(world, steps: 1, dt: 0.1, rules: [:spring])
+          end
 
         assert error.message =~ "7"
         assert World.counts(world) == %{beads: 2, springs: 1}
@@ -383,7 +399,11 @@ defmodule BrokenRecord.Zero.BondsTest do
             {{0.2, 5.0, 5.0}, {9.5, 5.4, 5.0}, {0.7, -0.4, 0.0}}
           ],
           backend <- @backends do
-        beads = [%{position: pa, velocity: {0.0, 0.0, 0.0}}, %{position: pb, velocity: {0.0, 0.0, 0.0}}]
+        beads = [
+          %{position: pa, velocity: {0.0, 0.0, 0.0}},
+          %{position: pb, velocity: {0.0, 0.0, 0.0}}
+        ]
+
         state = %{beads: beads, bonds: [%{a: 0, b: 1}], box: {edge, edge, edge}}
 
         [a, b] =
@@ -476,7 +496,11 @@ defmodule BrokenRecord.Zero.BondsTest do
       scale = expected |> Enum.flat_map(&Tuple.to_list/1) |> Enum.map(&abs/1) |> Enum.max()
 
       worlds =
-        for opts <- [[backend: :native], [backend: :native, kernels: false], [backend: :interpreted]] do
+        for opts <- [
+              [backend: :native],
+              [backend: :native, kernels: false],
+              [backend: :interpreted]
+            ] do
           world = wca_run(state, opts)
           forces = World.to_state(world).beads |> Enum.map(& &1.force)
 
@@ -503,7 +527,11 @@ defmodule BrokenRecord.Zero.BondsTest do
       {state, edge} = wca_state(16, 4000, 12)
       # every tenth bead and its neighbours along the chain
       assert_wca(state, edge, Enum.to_list(0..3999//37), :list_block_kernel)
-      assert Enum.any?(paths(wca_run(state, backend: :native)), &String.starts_with?(Atom.to_string(&1), "list_"))
+
+      assert Enum.any?(
+               paths(wca_run(state, backend: :native)),
+               &String.starts_with?(Atom.to_string(&1), "list_")
+             )
     end
 
     test "a small box without a neighbour list checks every pair against the bonds" do
@@ -543,7 +571,10 @@ defmodule BrokenRecord.Zero.BondsTest do
     test "Chain across the periodic boundary, every rule, within 1e-12" do
       edge = 8.0
       # a chain along x that crosses the x edge (and, further on, the y edge)
-      line = for i <- 0..11, do: {:math.fmod(6.0 + i * 0.97, edge), :math.fmod(7.0 + i * 0.1, edge), 4.0}
+      line =
+        for i <- 0..11,
+            do: {:math.fmod(6.0 + i * 0.97, edge), :math.fmod(7.0 + i * 0.1, edge), 4.0}
+
       {beads, bonds} = chains(200, 10, 6, edge, 23, 0.3)
       start = length(beads)
       extra = Enum.map(line, &%{position: &1, velocity: {0.1, 0.0, 0.0}, force: {0.0, 0.0, 0.0}})
@@ -574,7 +605,9 @@ defmodule BrokenRecord.Zero.BondsTest do
         assert World.info(native).sweeps.bonded_interpreter == 7
       end
 
-      elixir = Springs |> World.new(state, backend: :interpreted) |> World.step(steps: 7, dt: 0.01)
+      elixir =
+        Springs |> World.new(state, backend: :interpreted) |> World.step(steps: 7, dt: 0.01)
+
       assert World.info(elixir).sweeps.bonded_elixir == 7
       assert World.info(elixir).sweeps.agent_elixir == 7
     end
@@ -587,7 +620,12 @@ defmodule BrokenRecord.Zero.BondsTest do
 
       beads =
         for i <- 0..9,
-            do: %{position: {i * 1.0, 0.0, 0.0}, velocity: {0.0, 0.0, 0.0}, life: Map.get(lives, i, 10.0), tag: i}
+            do: %{
+              position: {i * 1.0, 0.0, 0.0},
+              velocity: {0.0, 0.0, 0.0},
+              life: Map.get(lives, i, 10.0),
+              tag: i
+            }
 
       springs = for i <- 0..8, do: %{a: i, b: i + 1, tag: 100 + i}
       springs = springs ++ [%{a: 0, b: 9, tag: 109}, %{a: 3, b: 5, tag: 110}]
@@ -598,7 +636,10 @@ defmodule BrokenRecord.Zero.BondsTest do
         Expiring |> World.new(state, world_opts) |> World.step([steps: 1] ++ opts)
       end
 
-      worlds = for o <- [[backend: :native], [backend: :native, kernels: false], [backend: :interpreted]], do: one.(o)
+      worlds =
+        for o <- [[backend: :native], [backend: :native, kernels: false], [backend: :interpreted]],
+            do: one.(o)
+
       [native | _] = worlds
       for w <- worlds, do: assert_identical(World.to_state(w), World.to_state(native))
       for w <- worlds, do: assert(World.counts(w) == %{beads: 8, springs: 6})
@@ -623,5 +664,55 @@ defmodule BrokenRecord.Zero.BondsTest do
       assert_identical(hd(three), List.last(three))
       assert Enum.map(hd(three).springs, & &1.tag) == [100, 103, 108, 109]
     end
+  end
+end
+
+defmodule BrokenRecord.Zero.BondsConservationTest do
+  # Not async: compiling a system with a violated law writes a warning to the global stderr,
+  # which capture_io(:stderr) in concurrently running tests would pick up.
+  use ExUnit.Case, async: false
+
+  import ExUnit.CaptureIO
+  import BrokenRecord.Zero.TestHelpers, only: [compile_system: 2]
+
+  @moduletag :native
+
+  test "a spring that kicks one bead only is violated, naming the rule" do
+    body = """
+    agents do
+      defagent Bead do
+        field :position, :vec3
+        field :velocity, :vec3
+        field :mass, :float, default: 1.0
+        conserves [:momentum]
+      end
+
+      defagent Spring do
+        field :a, {:ref, Bead}
+        field :b, {:ref, Bead}
+      end
+    end
+
+    rules do
+      interaction pull(s: Spring) do
+        d = s.b.position - s.a.position
+        s.a.velocity = s.a.velocity + d * dt
+      end
+
+      interaction both(s: Spring) do
+        d = s.b.position - s.a.position
+        s.a.velocity = s.a.velocity + d * (dt / s.a.mass)
+        s.b.velocity = s.b.velocity - d * (dt / s.b.mass)
+      end
+    end
+    """
+
+    stderr =
+      capture_io(:stderr, fn -> send(self(), {:sim, compile_system(body, "one_sided.exs")}) end)
+
+    assert_received {:sim, sim}
+    assert {:violated, _residual} = sim.__system__().conservation.pull.momentum
+    assert sim.__system__().conservation.both.momentum == :proven
+    assert stderr =~ "pull"
   end
 end
