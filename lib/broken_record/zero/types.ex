@@ -365,7 +365,7 @@ defmodule BrokenRecord.Zero.Types do
   end
 
   defp statement({:store, line, {slot, field}, expr}, ctx) do
-    agent = slot_agent!(slot, line, ctx)
+    agent = slot_agent!(slot, {:store, field}, line, ctx)
     declared = field!(agent, field, slot, line, ctx)
 
     if match?({:ref, _}, declared.type) do
@@ -495,7 +495,7 @@ defmodule BrokenRecord.Zero.Types do
   defp expr({:random, m, payload}, _ctx), do: {:random, Map.put(m, :type, :float), payload}
 
   defp expr({:field, m, {slot, field}}, ctx) do
-    agent = slot_agent!(slot, m.line, ctx)
+    agent = slot_agent!(slot, {:read, field}, m.line, ctx)
     declared = field!(agent, field, slot, m.line, ctx)
 
     if match?({:ref, _}, declared.type) do
@@ -751,8 +751,10 @@ defmodule BrokenRecord.Zero.Types do
   defp verb(:sub), do: "subtract"
 
   # The agent type of a slot: an agent param, or `{param, ref}` for the agent that reference
-  # field `ref` of the param names (rules with one agent param only).
-  defp slot_agent!(slot, line, ctx) do
+  # field `ref` of the param names (rules with one agent param only). `access` is the
+  # `{:read | :store, field}` through the slot: `p.velocity.w` and `p.velocity.x = e` parse
+  # like reads and stores through a reference, and get the messages of a vector's accessors.
+  defp slot_agent!(slot, access, line, ctx) do
     case Map.fetch(ctx.agents, slot) do
       {:ok, agent} ->
         agent
@@ -772,6 +774,9 @@ defmodule BrokenRecord.Zero.Types do
           nil ->
             field!(agent, ref, param, line, ctx)
 
+          %{type: :vec3} ->
+            vector_access!(access, param, ref, line, ctx)
+
           _ ->
             error!(
               ctx,
@@ -781,6 +786,18 @@ defmodule BrokenRecord.Zero.Types do
             )
         end
     end
+  end
+
+  defp vector_access!({:read, key}, _param, _field, line, ctx),
+    do: error!(ctx, line, "unknown accessor .#{key}; vectors support .x, .y and .z")
+
+  defp vector_access!({:store, key}, param, field, line, ctx) do
+    error!(
+      ctx,
+      line,
+      "unsupported assignment target #{param}.#{field}.#{key}; supported: x = e, " <>
+        "{x, y, z} = vec, agent.field = e, Const = e"
+    )
   end
 
   defp slot_name({param, ref}), do: "#{param}.#{ref}"

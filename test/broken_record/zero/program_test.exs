@@ -43,12 +43,14 @@ defmodule BrokenRecord.Zero.ProgramTest do
       bin = Program.encode(program)
 
       <<"BRZP", version::little-32, n_types::little-32, l0::little-32, l1::little-32,
-        n_params::little-32, periodic::little-32, c0::little-32, c1::little-32,
-        n_rules::little-32, rest::binary>> = bin
+        n_params::little-32, periodic::little-32, c0::little-32, c1::little-32, refs0::little-32,
+        refs1::little-32, n_rules::little-32, rest::binary>> = bin
 
       assert version == Program.version()
       assert version == 3
       assert {n_types, l0, l1, n_params, n_rules} == {2, 8, 6, 1, 3}
+      # No reference fields: each type's references list is empty.
+      assert {refs0, refs1} == {0, 0}
       # Open space: no periodic axis, no coordinate lanes.
       assert {periodic, c0, c1} == {0, 0xFFFFFFFF, 0xFFFFFFFF}
 
@@ -93,7 +95,7 @@ defmodule BrokenRecord.Zero.ProgramTest do
         for rule <- [collision, wall_bounce, integrate],
             do: 52 + 8 * length(rule.consts) + 12 * length(rule.instrs)
 
-      assert byte_size(bin) == 4 + 4 + 4 + 2 * 4 + 4 + 4 + 2 * 4 + 4 + Enum.sum(sizes)
+      assert byte_size(bin) == 4 + 4 + 4 + 2 * 4 + 4 + 4 + 2 * 4 + 2 * 4 + 4 + Enum.sum(sizes)
 
       # the per-agent rule has type_b = 0xFFFFFFFF and no cutoff
       tail_size = Enum.at(sizes, 2)
@@ -197,12 +199,14 @@ defmodule BrokenRecord.Zero.ProgramTest do
     test "an unknown opcode or rule kind", %{bin: bin} do
       # Patch the first instruction's opcode of the first rule to 99 (no such opcode).
       n_consts = length(hd(CollisionWorld.__system__().program.rules).consts)
-      offset = 4 + 4 + 4 + 8 + 4 + 4 + 8 + 4 + 52 + 8 * n_consts
+      # magic, version, n_types, lanes, n_params, periodic, coord lanes, references (none per
+      # type), n_rules; the rule's 52-byte header and its constants.
+      offset = 4 + 4 + 4 + 8 + 4 + 4 + 8 + 8 + 4 + 52 + 8 * n_consts
       <<head::binary-size(offset), _op::little-16, tail::binary>> = bin
       assert_raise ArgumentError, fn -> Program.decode(head <> <<99::little-16>> <> tail) end
 
       # The first rule's kind set to 7.
-      kind_offset = 4 + 4 + 4 + 8 + 4 + 4 + 8 + 4
+      kind_offset = 4 + 4 + 4 + 8 + 4 + 4 + 8 + 8 + 4
       <<head::binary-size(kind_offset), _kind::little-32, tail::binary>> = bin
       assert_raise ArgumentError, fn -> Program.decode(head <> <<7::little-32>> <> tail) end
     end
