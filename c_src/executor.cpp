@@ -733,10 +733,14 @@ class Runner {
     for (int s = 0; s < arity; ++s) base[s + 1] = base[s] + prog_.lanes(r.slot_type(s));
     if (p.flat.instrs.empty() && p.flat.uniform_ops.empty()) {
       flatten(r, base, p);
-      // Only the lanes the body loads are gathered.
+      // Only the lanes the body loads, and the start values of STOREs through references, are
+      // gathered.
       p.loaded.assign(base[arity], 0);
       for (const Instr& in : r.instrs)
         if (in.op == Op::LOAD) p.loaded[base[in.a] + in.b] = 1;
+      for (const StoreRef& st : r.stores)
+        if (st.slot != 0 && !st.accumulate && st.reduce == kReduceSum)
+          p.loaded[base[st.slot] + st.lane] = 1;
     }
     bonded_rows(r, p);
     constexpr std::size_t kChunk = 4096;
@@ -802,23 +806,28 @@ class Runner {
         call(a);
       if (cancel_requested(opts_.cancel)) return false;
       for (std::size_t s = 0; s < r.stores.size(); ++s) {
-        const StoreRef& st = r.stores[s];
+        if (r.stores[s].slot != 0) continue;
         const T* v = cols[base[arity] + s];
-        if (st.slot == 0) {
-          std::copy(v, v + k, w_.column(r.type_a, st.lane) + i0);
-          continue;
-        }
-        T* sum = acc[std::size_t(acc_of[s])].data();
-        const T* start = w_.column(r.slot_type(st.slot), st.lane);
-        const uint32_t* x = p.bond_rows[st.slot - 1].data() + i0;
-        if (st.reduce != kReduceSum)
-          for (std::size_t q = 0; q < k; ++q)
-            sum[x[q]] = reduce_combine(st.reduce, sum[x[q]], v[q]);
-        else if (st.accumulate)
-          for (std::size_t q = 0; q < k; ++q) sum[x[q]] += v[q];
-        else
-          for (std::size_t q = 0; q < k; ++q) sum[x[q]] += T(v[q] - start[x[q]]);
+        T* own = w_.column(r.type_a, r.stores[s].lane);
+        for (std::size_t q = 0; q < k; ++q) own[i0 + q] = v[q];
       }
+      // Bond after bond, each one's stores in program order: an agent that several bonds
+      // reach (through different slots) sums their deltas in the order the pure-Elixir
+      // backend does, so both give the same bits.
+      for (std::size_t q = 0; q < k; ++q)
+        for (std::size_t s = 0; s < r.stores.size(); ++s) {
+          const StoreRef& st = r.stores[s];
+          if (st.slot == 0) continue;
+          const T v = cols[base[arity] + s][q];
+          const uint32_t x = p.bond_rows[st.slot - 1][i0 + q];
+          T& sum = acc[std::size_t(acc_of[s])][x];
+          if (st.reduce != kReduceSum)
+            sum = reduce_combine(st.reduce, sum, v);
+          else if (st.accumulate)
+            sum += v;
+          else
+            sum += T(v - cols[base[st.slot] + st.lane][q]);  // the gathered start value
+        }
     }
     for (std::size_t q = 0; q < acc_key.size(); ++q) {
       T* col = w_.column(acc_key[q].first, acc_key[q].second);

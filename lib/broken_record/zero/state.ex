@@ -68,7 +68,7 @@ defmodule BrokenRecord.Zero.State do
     for %Agent{fields: fields} = agent <- agents,
         %Field{type: {:ref, target}} = field <- fields do
       target_agent = CompiledSystem.agent(system, target)
-      size = collection_size(Map.get(state, target_agent.collection, []))
+      size = collection_size(target_agent, Map.get(state, target_agent.collection, []), element)
       bad = fn v -> not is_integer(v) or v < 0 or v >= size end
 
       case first_reference(Map.get(state, agent.collection, []), field, element, bad) do
@@ -89,16 +89,13 @@ defmodule BrokenRecord.Zero.State do
 
   def check_references!(%CompiledSystem{}, _state, _element), do: :ok
 
-  defp collection_size(list) when is_list(list), do: length(list)
+  defp collection_size(_agent, list, _element) when is_list(list), do: length(list)
 
-  defp collection_size(map) when is_map(map) do
-    case Enum.find(Map.values(map), &is_binary/1) do
-      nil -> 0
-      _ -> map |> Map.values() |> Enum.map(&byte_size/1) |> Enum.min()
-    end
-  end
+  # Columns count agents, not bytes: a vec3 column holds three values per agent.
+  defp collection_size(agent, map, element) when is_map(map),
+    do: Columns.count!(agent, map, element)
 
-  defp collection_size(_), do: 0
+  defp collection_size(_agent, _other, _element), do: 0
 
   # The first agent whose integer reference `bad?` rejects, as {index, value}, or nil.
   defp first_reference(list, field, _element, bad?) when is_list(list) do
