@@ -781,6 +781,16 @@ class Runner {
     a.cols_a = cols.data();
     const uint32_t* own_ids = r.has_random ? cache_.identities.of(w_, r.type_a) : nullptr;
     a.n_threads = rule_threads(r);
+    // A store through a reference, as the scatter reads it: its values, its accumulator, the
+    // rows it goes to, the gathered start values (a STORE; null for an ACC) and its reduction.
+    struct Scatter {
+      const T* value;
+      T* sum;
+      const uint32_t* rows;
+      const T* start;
+      uint16_t reduce;
+    };
+    std::vector<Scatter> scatter;
     for (std::size_t i0 = 0; i0 < n; i0 += kChunk) {
       const std::size_t k = std::min(kChunk, n - i0);
       for (int s = 0; s < arity; ++s) {
@@ -814,19 +824,23 @@ class Runner {
       // Bond after bond, each one's stores in program order: an agent that several bonds
       // reach (through different slots) sums their deltas in the order the pure-Elixir
       // backend does, so both give the same bits.
+      scatter.clear();
+      for (std::size_t s = 0; s < r.stores.size(); ++s) {
+        const StoreRef& st = r.stores[s];
+        if (st.slot == 0) continue;
+        scatter.push_back({cols[base[arity] + s], acc[std::size_t(acc_of[s])].data(),
+                           p.bond_rows[st.slot - 1].data() + i0,
+                           st.accumulate ? nullptr : cols[base[st.slot] + st.lane], st.reduce});
+      }
       for (std::size_t q = 0; q < k; ++q)
-        for (std::size_t s = 0; s < r.stores.size(); ++s) {
-          const StoreRef& st = r.stores[s];
-          if (st.slot == 0) continue;
-          const T v = cols[base[arity] + s][q];
-          const uint32_t x = p.bond_rows[st.slot - 1][i0 + q];
-          T& sum = acc[std::size_t(acc_of[s])][x];
-          if (st.reduce != kReduceSum)
-            sum = reduce_combine(st.reduce, sum, v);
-          else if (st.accumulate)
-            sum += v;
+        for (const Scatter& sc : scatter) {
+          T& sum = sc.sum[sc.rows[q]];
+          if (sc.reduce != kReduceSum)
+            sum = reduce_combine(sc.reduce, sum, sc.value[q]);
+          else if (sc.start == nullptr)
+            sum += sc.value[q];
           else
-            sum += T(v - cols[base[st.slot] + st.lane][q]);  // the gathered start value
+            sum += T(sc.value[q] - sc.start[q]);  // the gathered start value
         }
     }
     for (std::size_t q = 0; q < acc_key.size(); ++q) {
