@@ -42,47 +42,41 @@ defmodule BrokenRecord.Zero.MinimumImage do
   end
 
   defp rewrite_rule(%Rule{agents: [{a, ta}, {b, tb}]} = rule, warnings, system) do
-    coords =
-      for {slot, type} <- [{a, ta}, {b, tb}],
-          field = Space.coordinate(system.space, CompiledSystem.agent(system, type)),
-          field != nil and field.type == :vec3,
-          into: %{},
-          do: {slot, system.space.field}
-
-    if map_size(coords) == 2 do
-      ctx = %{coords: coords, rule: rule.name}
-
-      {body, {_env, warnings}} =
-        Enum.map_reduce(rule.body, {%{}, warnings}, &statement(&1, &2, ctx))
-
-      {%{rule | body: body}, warnings}
-    else
-      {rule, warnings}
-    end
+    slots = for {slot, type} <- [{a, ta}, {b, tb}], do: {slot, CompiledSystem.agent(system, type)}
+    rewrite_body(rule, coordinates(slots, system), warnings)
   end
 
   # A bonded rule: the differences of the coordinates of two agents its references name.
   defp rewrite_rule(%Rule{kind: :bonded, agents: [{s, type}]} = rule, warnings, system) do
-    coords =
+    slots =
       for %{type: {:ref, target}, name: ref} <- CompiledSystem.agent(system, type).fields,
-          field = Space.coordinate(system.space, CompiledSystem.agent(system, target)),
-          field != nil and field.type == :vec3,
-          into: %{},
-          do: {{s, ref}, system.space.field}
+          do: {{s, ref}, CompiledSystem.agent(system, target)}
 
-    if map_size(coords) >= 2 do
-      ctx = %{coords: coords, rule: rule.name}
-
-      {body, {_env, warnings}} =
-        Enum.map_reduce(rule.body, {%{}, warnings}, &statement(&1, &2, ctx))
-
-      {%{rule | body: body}, warnings}
-    else
-      {rule, warnings}
-    end
+    rewrite_body(rule, coordinates(slots, system), warnings)
   end
 
   defp rewrite_rule(rule, warnings, _system), do: {rule, warnings}
+
+  # The slots (of `{slot, agent}`) whose agents have vec3 coordinates, to the coordinate field.
+  defp coordinates(slots, system) do
+    for {slot, agent} <- slots,
+        field = Space.coordinate(system.space, agent),
+        field != nil and field.type == :vec3,
+        into: %{},
+        do: {slot, system.space.field}
+  end
+
+  # A rule with two or more slots that have coordinates gets its differences rewritten.
+  defp rewrite_body(rule, coords, warnings) when map_size(coords) >= 2 do
+    ctx = %{coords: coords, rule: rule.name}
+
+    {body, {_env, warnings}} =
+      Enum.map_reduce(rule.body, {%{}, warnings}, &statement(&1, &2, ctx))
+
+    {%{rule | body: body}, warnings}
+  end
+
+  defp rewrite_body(rule, _coords, warnings), do: {rule, warnings}
 
   ## Statements: env maps a local to %{alias: slot | nil, taint: slots whose raw coordinates
   ## flow into it}.
