@@ -510,12 +510,7 @@ class Runner {
   // A child's lane that is not finite is a NumericalError naming the child (appended last).
   void lifecycle_applied(const std::vector<WorldBase::RowMoves>& moves,
                          const std::vector<WorldBase::Spawned>& children, uint64_t step) {
-    for (uint32_t k = 0; k < plans_.size(); ++k)
-      if (plans_[k].rule) {
-        plans_[k] = RulePlan<T>();
-        build_plan(k, plans_[k]);
-      }
-    cache_.search.rows_moved(w_, moves);
+    rows_moved(moves);
     for (uint32_t t = 0; t < children.size(); ++t) {
       const uint32_t lanes = prog_.lanes(t);
       for (std::size_t q = 0; q < children[t].n; ++q)
@@ -524,6 +519,17 @@ class Runner {
             throw NumericalError(t, w_.count(t) - children[t].n + q, l, step);
     }
     remove_dangling();
+  }
+
+  // After apply_lifecycle: the plans (their column pointers and accumulators) and the
+  // neighbour lists follow the rows that moved.
+  void rows_moved(const std::vector<WorldBase::RowMoves>& moves) {
+    for (uint32_t k = 0; k < plans_.size(); ++k)
+      if (plans_[k].rule) {
+        plans_[k] = RulePlan<T>();
+        build_plan(k, plans_[k]);
+      }
+    cache_.search.rows_moved(w_, moves);
   }
 
   // Agents that reference a removed agent go with it, and then those that reference them
@@ -551,12 +557,7 @@ class Runner {
         if (dead.empty()) continue;
         const auto moves = w_.apply_lifecycle(
             t, dead, std::vector<WorldBase::Spawned>(prog_.n_types()), max_threads_);
-        for (uint32_t k = 0; k < plans_.size(); ++k)
-          if (plans_[k].rule) {
-            plans_[k] = RulePlan<T>();
-            build_plan(k, plans_[k]);
-          }
-        cache_.search.rows_moved(w_, moves);
+        rows_moved(moves);
         again = true;
       }
     }
