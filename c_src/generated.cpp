@@ -262,7 +262,7 @@ std::shared_ptr<const KernelLibrary> KernelLibrary::open(const std::string& path
                                                          const std::string& expected_sha256,
                                                          const uint8_t* program, std::size_t size,
                                                          uint32_t n_rules, std::string* error,
-                                                         const std::string& isa) {
+                                                         const std::string& isa, LibraryKind kind) {
   std::string scratch;
   std::string& err = error ? *error : scratch;
   err.clear();
@@ -336,6 +336,26 @@ std::shared_ptr<const KernelLibrary> KernelLibrary::open(const std::string& path
     return nullptr;
   }
   lib->rules_.resize(n_rules);
+  if (kind == LibraryKind::Observables) {
+    for (uint32_t k = 0; k < n_rules; ++k) {
+      const std::string base = "brz_observe_" + std::to_string(k);
+      const auto* spec = static_cast<const uint32_t*>(sym((base + "_spec").c_str()));
+      void* f64 = sym((base + "_f64").c_str()) ? pick(base + "_f64") : nullptr;
+      void* f32 = sym((base + "_f32").c_str()) ? pick(base + "_f32") : nullptr;
+      if (spec == nullptr && f64 == nullptr && f32 == nullptr) continue;
+      if (spec == nullptr || f64 == nullptr || f32 == nullptr) {
+        err = "kernel library " + path + " lacks part of the observe kernel of rule " +
+              std::to_string(k);
+        return nullptr;
+      }
+      RuleKernels& r = lib->rules_[k];
+      r.observe_f64 = reinterpret_cast<brz_observe_f64_fn>(f64);
+      r.observe_f32 = reinterpret_cast<brz_observe_f32_fn>(f32);
+      std::copy(spec, spec + 5, r.observe_spec);
+    }
+    lib->isa_ = suffixes[widest].empty() ? "sse2" : suffixes[widest].substr(1);
+    return lib;
+  }
   for (uint32_t k = 0; k < n_rules; ++k) {
     if (lifecycle[k]) continue;
     const std::string base = "brz_rule_" + std::to_string(k);

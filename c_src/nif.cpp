@@ -53,6 +53,7 @@ constexpr int kDirty = ERL_NIF_DIRTY_JOB_CPU_BOUND;
 ErlNifFunc nif_funcs[] = {
     {"program_new", 1, guarded<program_new>, kDirty},
     {"program_new", 2, guarded<program_new>, ERL_NIF_DIRTY_JOB_IO_BOUND},  // dlopen
+    {"program_new", 3, guarded<program_new>, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"program_info", 1, guarded<program_info>, 0},
     {"world_set_options", 2, guarded<world_set_options>, 0},
     {"world_new", 7, guarded<world_new>, kDirty},
@@ -67,6 +68,7 @@ ErlNifFunc nif_funcs[] = {
     {"world_info", 1, guarded<world_info>, 0},
     {"world_totals", 5, guarded<world_totals>, kDirty},
     {"world_observe", 3, guarded<world_observe>, kDirty},
+    {"world_observe_paths", 3, guarded<world_observe_paths>, kDirty},
     {"live_worlds", 0, guarded<live_worlds_count>, 0},
     {"isa", 0, guarded<isa>, 0},
 };

@@ -7,9 +7,12 @@
 #include <cmath>
 #include <optional>
 #include <string>
+#include <type_traits>
 
+#include "brz/env.hpp"
 #include "brz/error.hpp"
 #include "brz/exclusions.hpp"
+#include "brz/generated.hpp"
 #include "brz/identity_index.hpp"
 #include "brz/interpreter.hpp"
 #include "brz/interval.hpp"
@@ -195,9 +198,76 @@ class BlockEvaluator {
   std::vector<T> regs_;
 };
 
+// The generated kernel of spec `s` when `kernels` has one that reduces what `s` asks for
+// (none under BROKEN_RECORD_GENERATED_KERNELS=0, as for rules).
+const RuleKernels* kernel_for(const KernelLibrary* kernels, const ObserveSpec& s) {
+  if (kernels == nullptr || !env::generated_kernels()) return nullptr;
+  const RuleKernels* k = kernels->rule(s.rule);
+  if (k == nullptr || k->observe_f64 == nullptr || k->observe_f32 == nullptr) return nullptr;
+  const uint32_t* spec = k->observe_spec;
+  if (spec[0] != s.width || spec[4] != uint32_t(s.reduce)) return nullptr;
+  for (uint32_t c = 0; c < s.width; ++c)
+    if (spec[1 + c] != s.regs[c]) return nullptr;
+  return k;
+}
+
+template <class T>
+auto observe_fn(const RuleKernels& k) {
+  if constexpr (std::is_same_v<T, double>)
+    return k.observe_f64;
+  else
+    return k.observe_f32;
+}
+
+// True when the caller indices `agent[0, n)` ascend with the rows (null: the rows are in the
+// caller's order): a same-type kernel's i < j of rows is then the lower caller index first, as
+// the slots require.
+bool ascending(const uint32_t* agent, std::size_t n) {
+  if (agent == nullptr) return true;
+  for (std::size_t r = 1; r < n; ++r)
+    if (agent[r] < agent[r - 1]) return false;
+  return true;
+}
+
+// One observable through its generated kernel: chunks of slot-0 rows, each reduced into its
+// own partial result by one kernel call, the partials combined in chunk order.
+template <class T>
+Partial observe_kernel(const RuleKernels& k, const ObserveArgs<T>& a, const ObserveSpec& s,
+                       bool same, int threads) {
+  BrzObserveArgs<T> base{};
+  base.params = a.params;
+  base.cols_a = a.cols_a;
+  base.cols_b = a.cols_b;
+  base.n_a = a.n_a;
+  base.n_b = same ? a.n_a : a.n_b;
+  const auto fn = observe_fn<T>(k);
+  const std::size_t n_chunks = (a.n_a + kObserveChunk - 1) / kObserveChunk;
+  std::vector<Partial> partial(n_chunks, Partial(s.reduce));
+  const int team = std::max(1, std::min<int>(threads, int(n_chunks)));
+#pragma omp parallel for num_threads(team) if (team > 1) schedule(dynamic, 1)
+  for (std::size_t chunk = 0; chunk < n_chunks; ++chunk) {
+    Partial& p = partial[chunk];
+    BrzObserveArgs<T> args = base;
+    args.i_begin = chunk * kObserveChunk;
+    args.i_end = std::min(a.n_a, args.i_begin + kObserveChunk);
+    double out[4] = {p.value[0], p.value[1], p.value[2], 0.0};
+    args.out = out;
+    fn(&args);
+    std::copy(out, out + 3, p.value);
+    p.magnitude = out[3];
+    // Every value's magnitude is in the sum: it is finite only when they all are.
+    p.finite = std::isfinite(out[3]);
+    for (std::size_t i = args.i_begin; i < args.i_end; ++i)
+      p.count += same ? base.n_b - 1 - i : base.n_b;
+  }
+  Partial total(s.reduce);
+  for (const Partial& p : partial) total.merge(s.reduce, p, s.width);
+  return total;
+}
+
 template <class T>
 ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSpec& s,
-                          int threads) {
+                          const KernelLibrary* kernels, int threads, bool evaluate) {
   const Rule& r = obs.rule(s.rule);
   std::vector<const T*> cols_a(obs.lanes(r.type_a)), cols_b;
   for (uint32_t l = 0; l < cols_a.size(); ++l) cols_a[l] = w.column(r.type_a, l);
@@ -288,6 +358,23 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
   // A same-type pair's slot 0 is the agent of lower caller index, as in the Elixir backend,
   // whatever the storage order.
   const uint32_t* agent = same ? w.agents(r.type_a) : nullptr;
+  const RuleKernels* kernel = pair && !excludes && !use_cells ? kernel_for(kernels, s) : nullptr;
+  if (kernel != nullptr && same && !ascending(agent, a.n_a)) kernel = nullptr;
+  ObserveResult out;
+  out.path = kernel != nullptr ? ObservePath::Kernel
+             : use_cells       ? ObservePath::Cells
+             : bonded          ? ObservePath::Bonded
+             : pair            ? ObservePath::AllPairs
+                               : ObservePath::Agents;
+  if (!evaluate) return out;
+  if (kernel != nullptr) {
+    const Partial total = observe_kernel(*kernel, a, s, same, threads);
+    std::copy(total.value, total.value + 3, out.value);
+    out.magnitude = total.magnitude;
+    out.count = total.count;
+    out.finite = total.finite;
+    return out;
+  }
   // Chunks of slot-0 rows, or of cells for a same-type rule over cells (a half stencil).
   const bool by_cell = same && use_cells;
   const std::size_t units = by_cell ? cells.n_cells() : a.n_a;
@@ -344,7 +431,6 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
   }
   Partial total(s.reduce);
   for (const Partial& p : partial) total.merge(s.reduce, p, s.width);
-  ObserveResult out;
   std::copy(total.value, total.value + 3, out.value);
   out.magnitude = total.magnitude;
   out.count = total.count;
@@ -354,21 +440,58 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
 
 }  // namespace
 
-std::vector<ObserveResult> observe(const WorldBase& world, const Program& observables,
-                                   const std::vector<ObserveSpec>& specs, int max_threads) {
+namespace {
+
+std::vector<ObserveResult> observe_all(const WorldBase& world, const Program& observables,
+                                       const std::vector<ObserveSpec>& specs,
+                                       const KernelLibrary* kernels, int max_threads,
+                                       bool evaluate) {
   check(world, observables, specs);
   const int threads = max_threads > 0 ? max_threads : omp_get_max_threads();
   std::vector<ObserveResult> results;
   results.reserve(specs.size());
   for (const ObserveSpec& s : specs) {
     if (world.precision() == Precision::F64)
-      results.push_back(
-          observe_one(static_cast<const World<double>&>(world), observables, s, threads));
+      results.push_back(observe_one(static_cast<const World<double>&>(world), observables, s,
+                                    kernels, threads, evaluate));
     else
-      results.push_back(
-          observe_one(static_cast<const World<float>&>(world), observables, s, threads));
+      results.push_back(observe_one(static_cast<const World<float>&>(world), observables, s,
+                                    kernels, threads, evaluate));
   }
   return results;
+}
+
+}  // namespace
+
+std::vector<ObserveResult> observe(const WorldBase& world, const Program& observables,
+                                   const std::vector<ObserveSpec>& specs, int max_threads,
+                                   const KernelLibrary* kernels) {
+  return observe_all(world, observables, specs, kernels, max_threads, true);
+}
+
+std::vector<ObservePath> observe_paths(const WorldBase& world, const Program& observables,
+                                       const std::vector<ObserveSpec>& specs,
+                                       const KernelLibrary* kernels) {
+  std::vector<ObservePath> paths;
+  for (const ObserveResult& r : observe_all(world, observables, specs, kernels, 1, false))
+    paths.push_back(r.path);
+  return paths;
+}
+
+const char* observe_path_name(ObservePath path) noexcept {
+  switch (path) {
+    case ObservePath::Kernel:
+      return "kernel";
+    case ObservePath::Cells:
+      return "cells";
+    case ObservePath::Bonded:
+      return "bonded";
+    case ObservePath::AllPairs:
+      return "all_pairs";
+    case ObservePath::Agents:
+      break;
+  }
+  return "agents";
 }
 
 }  // namespace brz

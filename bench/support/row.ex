@@ -16,8 +16,9 @@ defmodule Bench.Row do
       `:native_lean` (the evaporation drift with the removals and spawns, no interaction),
       `:native_drift_only` (the evaporation drift alone), `:native_progress` (the run with
       `progress:` a function that does nothing), `:native_observed` (sampled by
-      `World.stream/2`), `:monitor_native`, `:monitor_elixir_all_pairs` (the energy monitor
-      with its potential in the engine, or over all pairs in Elixir), `:one_node_2_threads`,
+      `World.stream/2`), `:monitor_native`, `:monitor_native_evaluator`,
+      `:monitor_elixir_all_pairs` (the energy monitor with its potential in the engine's observe
+      kernel or its block evaluator, or over all pairs in Elixir), `:one_node_2_threads`,
       `:two_nodes_1_thread` (an ensemble on one peer node with two OpenMP threads, or on two
       with one each),
       `:elixir` (the pure-Elixir backend), `:micro_kernel`,
@@ -106,6 +107,7 @@ defmodule Bench.Row do
   def contender_label(:native_progress), do: "native, progress: fun"
   def contender_label(:native_observed), do: "native, observed"
   def contender_label(:monitor_native), do: "monitor, native"
+  def contender_label(:monitor_native_evaluator), do: "monitor, native evaluator"
   def contender_label(:monitor_elixir_all_pairs), do: "monitor, Elixir pairs"
   def contender_label(:one_node_2_threads), do: "1 node x 2 threads"
   def contender_label(:two_nodes_1_thread), do: "2 nodes x 1 thread"

@@ -161,6 +161,8 @@ defmodule Bench.Targets do
     ]
 
     progress = find.(:progress, 32_000, :native_progress, :f64)
+    monitor = find.(:observe, 2_000, :monitor_native, :f64)
+    observed = find.(:observe, 32_000, :native_observed, :f64)
 
     marshalling =
       Enum.find(
@@ -223,6 +225,22 @@ defmodule Bench.Targets do
           :ge,
           10.0,
           columns && columns.ratio,
+          skip: native_missing
+        ),
+        target(
+          "13",
+          "energy monitor, 2,000 gravitating bodies: native speed / Elixir all-pairs speed",
+          :ge,
+          1000.0,
+          monitor && monitor.ratio,
+          skip: native_missing
+        ),
+        target(
+          "14",
+          "LJ liquid 32k atoms: time sampling T and pe every 100 steps / time without",
+          :le,
+          1.02,
+          observed && observed.ratio,
           skip: native_missing
         )
       ]

@@ -39,6 +39,7 @@
   X(loaded, "loaded")                                           \
   X(none, "none")                                               \
   X(rules, "rules")                                             \
+  X(observables, "observables")                                 \
   X(kernel_status, "kernel_status")                             \
   X(kernel_isa, "kernel_isa")                                   \
   X(precision, "precision")                                     \

@@ -13,25 +13,34 @@
 
 namespace brz::nif {
 
-// program_new(binary) and program_new(binary, kernel): kernel is nil or {path, hash, sha256}
-// (binaries) naming a generated kernel library and the SHA-256 of its bytes (docs/kernels.md).
-// A library that fails its checks, cannot be loaded or does not match the program is not an
-// error: it is ignored (the interpreter runs every rule) and the reason is reported by
-// world_info/1 as kernel_status.
+// program_new(binary), program_new(binary, kernel) and program_new(binary, kernel, kind):
+// kernel is nil or {path, hash, sha256} (binaries) naming a generated kernel library and the
+// SHA-256 of its bytes (docs/kernels.md); kind is `rules` (the default: a system's program) or
+// `observables` (its observables program, whose library has observe kernels). A library that
+// fails its checks, cannot be loaded or does not match the program is not an error: it is
+// ignored (the interpreter runs every rule) and the reason is reported by world_info/1 as
+// kernel_status.
 ERL_NIF_TERM program_new(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
   using Kernel = std::tuple<std::string, std::string, std::string>;
   const BinaryView bin = decode<BinaryView>(env, argv[0], "program_new/1 expects a binary");
   std::optional<Kernel> kernel;
-  if (argc == 2 && !enif_is_identical(argv[1], atom::nil))
+  if (argc >= 2 && !enif_is_identical(argv[1], atom::nil))
     kernel = decode<Kernel>(env, argv[1],
                             "program_new/2: kernel must be nil or {path, hash, sha256} (binaries)");
+  brz::LibraryKind kind = brz::LibraryKind::Rules;
+  if (argc == 3) {
+    if (enif_is_identical(argv[2], atom::observables))
+      kind = brz::LibraryKind::Observables;
+    else if (!enif_is_identical(argv[2], atom::rules))
+      throw ArgumentError("program_new/3: kind must be :rules or :observables");
+  }
   auto prog = std::make_shared<const brz::Program>(brz::Program::parse(bin.data, bin.size));
   std::shared_ptr<const brz::KernelLibrary> kernels;
   std::string kernel_error;
   if (kernel) {
     const auto& [path, hash, sha256] = *kernel;
     kernels = brz::KernelLibrary::open(path, hash, sha256, bin.data, bin.size, prog->n_rules(),
-                                       &kernel_error, brz::isa_name());
+                                       &kernel_error, brz::isa_name(), kind);
     if (kernels == nullptr && kernel_error.empty()) kernel_error = "kernel library rejected";
   }
   return Programs::make(env, 0, std::move(prog), std::move(kernels), std::move(kernel_error));

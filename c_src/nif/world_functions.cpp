@@ -332,15 +332,13 @@ ERL_NIF_TERM world_totals(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
                         {atom::kinetic, encode(env, t.kinetic)}});
 }
 
-// world_observe(world, program, specs): program a program resource of observables, specs a
-// list of {rule, [value registers], reduce} (reduce 0 sum, 1 min, 2 max; one or three
-// registers). Returns per spec {count, [values], magnitude} (values nil for an empty min or
-// max), or nil when a value was not finite.
-ERL_NIF_TERM world_observe(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
-  WorldRes* w = get_world(env, argv[0]);
-  const ProgramRes* pr = get_program(env, argv[1]);
+namespace {
+
+// The specs of world_observe and world_observe_paths: a list of {rule, [value registers],
+// reduce} (reduce 0 sum, 1 min, 2 max; one or three registers).
+std::vector<brz::ObserveSpec> decode_observe_specs(ErlNifEnv* env, ERL_NIF_TERM term) {
   constexpr std::size_t kMaxObservables = 65536;
-  const auto items = list_items(env, argv[2], kMaxObservables);
+  const auto items = list_items(env, term, kMaxObservables);
   if (!items) throw ArgumentError("world_observe: specs must be a list of {rule, [regs], reduce}");
   std::vector<brz::ObserveSpec> specs;
   for (ERL_NIF_TERM item : *items) {
@@ -362,9 +360,28 @@ ERL_NIF_TERM world_observe(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
     s.reduce = brz::ObserveReduce(r);
     specs.push_back(s);
   }
+  return specs;
+}
+
+// The observe kernels a world may use: none when its option `kernels` is off.
+const brz::KernelLibrary* observe_kernels(const WorldRes& w, const ProgramRes& pr) {
+  return w.use_kernels.load() ? pr.kernels.get() : nullptr;
+}
+
+}  // namespace
+
+// world_observe(world, program, specs): program a program resource of observables (with its
+// observe kernels, if any), specs as decode_observe_specs reads them. Returns per spec
+// {count, [values], magnitude} (values nil for an empty min or max), or nil when a value was
+// not finite.
+ERL_NIF_TERM world_observe(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  const ProgramRes* pr = get_program(env, argv[1]);
+  const std::vector<brz::ObserveSpec> specs = decode_observe_specs(env, argv[2]);
   WorldLock lock(w);
   if (!lock.owned()) return atom::busy;
-  const std::vector<brz::ObserveResult> results = brz::observe(*w->world, *pr->prog, specs, 0);
+  const std::vector<brz::ObserveResult> results =
+      brz::observe(*w->world, *pr->prog, specs, 0, observe_kernels(*w, *pr));
   std::vector<ERL_NIF_TERM> out;
   for (std::size_t k = 0; k < results.size(); ++k) {
     const brz::ObserveResult& r = results[k];
@@ -383,6 +400,21 @@ ERL_NIF_TERM world_observe(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
     out.push_back(enif_make_tuple3(env, encode(env, ErlNifUInt64(r.count)), make_list(env, values),
                                    encode(env, r.magnitude)));
   }
+  return make_list(env, out);
+}
+
+// world_observe_paths(world, program, specs): as world_observe, but returns per spec the path
+// that would evaluate it (kernel, cells, all_pairs, bonded or agents) without evaluating it.
+ERL_NIF_TERM world_observe_paths(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  WorldRes* w = get_world(env, argv[0]);
+  const ProgramRes* pr = get_program(env, argv[1]);
+  const std::vector<brz::ObserveSpec> specs = decode_observe_specs(env, argv[2]);
+  WorldLock lock(w);
+  if (!lock.owned()) return atom::busy;
+  std::vector<ERL_NIF_TERM> out;
+  for (brz::ObservePath p :
+       brz::observe_paths(*w->world, *pr->prog, specs, observe_kernels(*w, *pr)))
+    out.push_back(enif_make_atom(env, brz::observe_path_name(p)));
   return make_list(env, out);
 }
 

@@ -21,7 +21,16 @@ struct RuleKernels {
   brz_kernel_f32_fn block_f32 = nullptr;
   brz_list_f64_fn list_f64 = nullptr;  // neighbour-list kernels (ACC-only cutoff rules)
   brz_list_f32_fn list_f32 = nullptr;
+  // An observables library's kernel of this observable rule, and what it reduces: {width,
+  // value register 0, 1, 2, reduce} (generated_abi.hpp).
+  brz_observe_f64_fn observe_f64 = nullptr;
+  brz_observe_f32_fn observe_f32 = nullptr;
+  uint32_t observe_spec[5] = {0, 0, 0, 0, 0};
 };
+
+/// What a kernel library was generated from: a system's program (its rules' kernels) or its
+/// observables program (observe kernels, docs/kernels.md "Observables").
+enum class LibraryKind { Rules, Observables };
 
 /// A loaded, validated kernel library: one entry per rule of the program it was generated from.
 /// The dlopen handle lives as long as this object (dlclose in the destructor), so keep it alive
@@ -43,14 +52,15 @@ class KernelLibrary {
   /// neighbour-list kernels `brz_rule_<k>_list_f64` / `_list_f32`. Of every kernel,
   /// the widest ISA variant not wider than `isa` ("sse2", "avx2" or "avx512", as isa_name()
   /// names the engine's choice; generated_abi.hpp) is used: `<name>_avx512`, `<name>_avx2`,
-  /// else the baseline `<name>`. Never throws for a bad library: returns nullptr and sets
+  /// else the baseline `<name>`. A library of `kind` Observables has no rule kernels; its
+  /// `brz_observe_<k>_f64` / `_f32` with `brz_observe_<k>_spec` are optional per rule (a rule
+  /// without them is evaluated by the engine's block evaluator). Never throws for a bad library:
+  /// returns nullptr and sets
   /// `*error` to the reason (the library is closed again).
-  static std::shared_ptr<const KernelLibrary> open(const std::string& path,
-                                                   const std::string& expected_hash,
-                                                   const std::string& expected_sha256,
-                                                   const uint8_t* program, std::size_t size,
-                                                   uint32_t n_rules, std::string* error,
-                                                   const std::string& isa = "sse2");
+  static std::shared_ptr<const KernelLibrary> open(
+      const std::string& path, const std::string& expected_hash, const std::string& expected_sha256,
+      const uint8_t* program, std::size_t size, uint32_t n_rules, std::string* error,
+      const std::string& isa = "sse2", LibraryKind kind = LibraryKind::Rules);
 
   ~KernelLibrary();
   KernelLibrary(const KernelLibrary&) = delete;

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 // Version of this ABI, exported by a generated library as `brz_abi_version`.
-#define BRZ_GEN_ABI_VERSION 7u
+#define BRZ_GEN_ABI_VERSION 8u
 
 // Arguments of one call of a generated kernel, T = double (f64 kernels) or float (f32 kernels).
 //
@@ -102,11 +102,33 @@ struct BrzListArgs {
 typedef BrzListArgs<double> BrzListArgsF64;
 typedef BrzListArgs<float> BrzListArgsF32;
 
+// Arguments of an observe kernel (version 8; a library generated from an observables program,
+// docs/kernels.md "Observables"): for i in [i_begin, i_end) of type_a and j in [j_begin(i), n_b)
+// of type_b (j_begin as for pair kernels), evaluates the observable's value registers (one, or
+// three for a vec3) in precision T and reduces them in double into out[c], c < width, starting
+// from out[c]'s value: a sum (reduce 0), a minimum (1) or a maximum (2) that keeps a NaN, per
+// component; out[3] += the sum of the values' magnitudes (|v|, or a vec3's norm). Lanes may be
+// reduced in any order that depends only on the ISA variant (vector partial sums).
+template <class T>
+struct BrzObserveArgs {
+  const T* params;         // as BrzKernelArgs (observables read no params: zeros, then the box)
+  const T* const* cols_a;  // one column per lane of type_a
+  const T* const* cols_b;  // one column per lane of type_b
+  size_t n_a, n_b;         // agents of type_a / type_b
+  size_t i_begin, i_end;   // the range of slot-0 agents this call covers
+  double* out;             // out[0..width): the reduction; out[3]: the sum of magnitudes
+};
+
+typedef BrzObserveArgs<double> BrzObserveArgsF64;
+typedef BrzObserveArgs<float> BrzObserveArgsF32;
+
 extern "C" {
 typedef void (*brz_kernel_f64_fn)(const BrzKernelArgsF64*);
 typedef void (*brz_kernel_f32_fn)(const BrzKernelArgsF32*);
 typedef void (*brz_list_f64_fn)(const BrzListArgsF64*);
 typedef void (*brz_list_f32_fn)(const BrzListArgsF32*);
+typedef void (*brz_observe_f64_fn)(const BrzObserveArgsF64*);
+typedef void (*brz_observe_f32_fn)(const BrzObserveArgsF32*);
 }
 
 // Symbols of a generated library (all extern "C"):
@@ -121,6 +143,13 @@ typedef void (*brz_list_f32_fn)(const BrzListArgsF32*);
 //   void brz_rule_<k>_block_f32(const BrzKernelArgsF32*);  them cell sweeps use the interpreter
 //   void brz_rule_<k>_list_f64(const BrzListArgsF64*);  pair-same rules with a cutoff and only
 //   void brz_rule_<k>_list_f32(const BrzListArgsF32*);  ACC stores, optional (version 4)
+// A library generated from an observables program (version 8) has the same metadata
+// (brz_rule_count = its number of observable rules) and, instead of the kernels above, per
+// observable rule k that has them (pair rules without exclusions):
+//   void brz_observe_<k>_f64(const BrzObserveArgsF64*);
+//   void brz_observe_<k>_f32(const BrzObserveArgsF32*);
+//   const uint32_t brz_observe_<k>_spec[5];  {width, value register 0, 1, 2, reduce}: what the
+//                                            kernel reduces (the engine uses it for that only)
 // Each kernel above is the baseline (SSE2 on x86-64) build; a library may also export, for any
 // of them, `<name>_avx2` (built for AVX2 + FMA) and `<name>_avx512` (the engine's AVX-512
 // features), version 4. The loader uses the widest variant the engine's ISA allows

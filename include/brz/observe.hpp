@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "brz/generated.hpp"
 #include "brz/program.hpp"
 #include "brz/world.hpp"
 
@@ -24,12 +25,17 @@ struct ObserveSpec {
   ObserveReduce reduce = ObserveReduce::Sum;
 };
 
+/// How an observable is evaluated (docs/engine.md, "Observables"): per agent, per bond, over
+/// all pairs or neighbouring cells by the block evaluator, or by a generated kernel.
+enum class ObservePath : uint32_t { Agents, Bonded, AllPairs, Cells, Kernel };
+
 /// The reduced value of one observable, in f64 whatever the world's precision.
 struct ObserveResult {
   double value[3] = {0, 0, 0};
   double magnitude = 0;  // sum of |value| (a vec3's norm) over what was evaluated
   uint64_t count = 0;    // agents, or pairs evaluated (a cutoff sum skips far pairs)
   bool finite = true;    // false when some value was NaN or infinite
+  ObservePath path = ObservePath::Agents;
 };
 
 /// Rows of slot 0 (cells, for a same-type pair observable with a cutoff) per chunk: every chunk
@@ -40,9 +46,21 @@ constexpr std::size_t kObserveChunk = 256;
 /// Evaluates `specs` over `world`. `observables` must have the world program's agent types
 /// (lanes per type) and periodic axes; its rules may not write lanes, remove, spawn, claim or
 /// draw random numbers. Pair rules with a cutoff visit neighbouring cells only (their far pairs
-/// add zero). Runs on up to `max_threads` threads (0: omp_get_max_threads()). Throws
-/// ArgumentError for an invalid program or spec.
+/// add zero). A pair observable over all pairs, without exclusions, runs its generated kernel
+/// when `kernels` (the library generated from `observables`, LibraryKind::Observables) has one
+/// for exactly that spec and, for a same-type rule, the rows are in caller order. Runs on up to
+/// `max_threads` threads (0: omp_get_max_threads()). Throws ArgumentError for an invalid
+/// program or spec.
 std::vector<ObserveResult> observe(const WorldBase& world, const Program& observables,
-                                   const std::vector<ObserveSpec>& specs, int max_threads);
+                                   const std::vector<ObserveSpec>& specs, int max_threads,
+                                   const KernelLibrary* kernels = nullptr);
+
+/// The path observe() would take for each spec, without evaluating anything.
+std::vector<ObservePath> observe_paths(const WorldBase& world, const Program& observables,
+                                       const std::vector<ObserveSpec>& specs,
+                                       const KernelLibrary* kernels = nullptr);
+
+/// "agents", "bonded", "all_pairs", "cells" or "kernel".
+const char* observe_path_name(ObservePath path) noexcept;
 
 }  // namespace brz

@@ -76,6 +76,42 @@ defmodule BrokenRecord.Zero.ObservableSystems do
     potential spring_pe(a: Particle, b: Particle) do
       0.01 * dot(a.position - b.position, a.position - b.position)
     end
+
+    # Not symmetric in its slots: slot 0 must be the agent of lower index.
+    observable separation(a: Particle, b: Particle) do
+      b.position - a.position
+    end
+  end
+
+  # A cutoff pair rule, whose neighbour search sorts the rows by cell natively, and a pair
+  # observable over all pairs that is not symmetric in its slots.
+  defsystem Sorted do
+    agents do
+      defagent Particle do
+        field :position, :vec3
+        field :velocity, :vec3
+        field :mass, :float
+      end
+    end
+
+    rules do
+      interaction push(a: Particle, b: Particle) do
+        d = a.position - b.position
+
+        if dot(d, d) < 1.0 do
+          a.velocity = a.velocity + d * dt
+          b.velocity = b.velocity - d * dt
+        end
+      end
+    end
+
+    observable separation(a: Particle, b: Particle) do
+      b.position - a.position
+    end
+
+    observable weighted(a: Particle, b: Particle) do
+      a.mass * length(b.velocity)
+    end
   end
 
   # The same Lennard-Jones observable in a periodic box: minimum images.

@@ -4,7 +4,9 @@ defmodule Bench.Scenarios.Observe do
 
     1. The energy monitor (`BrokenRecord.Zero.Conservation.Monitor.totals/1`) on 2,000
        gravitating bodies (`BrokenRecord.Zero.Fixtures.NBody`, whose `potential` is summed
-       over all pairs), now (`:monitor_native`: the potential evaluated by the engine) against
+       over all pairs), now (`:monitor_native`: the potential evaluated by its generated
+       observe kernel; `:monitor_native_evaluator` the engine's block evaluator, a world with
+       `kernels: false`) against
        the way it was measured before observables (`:monitor_elixir_all_pairs`: the world's
        rows read into Elixir and the potential evaluated on every pair by the program
        interpreter, as the pure-Elixir backend still does). Both must give the same energy.
@@ -33,9 +35,16 @@ defmodule Bench.Scenarios.Observe do
   defp monitor_rows(config) do
     n = Config.pick(config, full: 2_000, quick: 2_000, smoke: 200)
     world = World.new(NBody, %{bodies: bodies(n)}, backend: :native)
+    evaluator = World.new(NBody, %{bodies: bodies(n)}, backend: :native, kernels: false)
 
-    {t_now, now} =
-      Measure.best_of(Config.pick(config, full: 5, quick: 3), fn -> Monitor.totals(world) end)
+    unless World.observe_paths(world, [:softened_pe]) == %{softened_pe: :kernel} and
+             World.observe_paths(evaluator, [:softened_pe]) == %{softened_pe: :all_pairs} do
+      raise "observe: the potential does not run its observe kernel (or runs it with kernels: false)"
+    end
+
+    reps = Config.pick(config, full: 5, quick: 3)
+    {t_now, now} = Measure.best_of(reps, fn -> Monitor.totals(world) end)
+    {t_evaluator, _} = Measure.best_of(reps, fn -> Monitor.totals(evaluator) end)
 
     {t_before, before} = Measure.best_of(1, fn -> elixir_energy(world) end)
     {energy, _scale} = now.energy
@@ -56,7 +65,11 @@ defmodule Bench.Scenarios.Observe do
       )
     end
 
-    [row.(:monitor_elixir_all_pairs, t_before), row.(:monitor_native, t_now)]
+    [
+      row.(:monitor_elixir_all_pairs, t_before),
+      row.(:monitor_native_evaluator, t_evaluator),
+      row.(:monitor_native, t_now)
+    ]
   end
 
   # Kinetic energy (the backend's totals) plus the potential over every pair in Elixir: the

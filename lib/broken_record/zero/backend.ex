@@ -142,6 +142,12 @@ defmodule BrokenRecord.Zero.Backend do
               %{non_neg_integer => Observables.raw()}
 
   @doc """
+  How the backend evaluates each of `observables` over the world now, in order
+  (`BrokenRecord.Zero.World.observe_paths/2`).
+  """
+  @callback observe_paths(CompiledSystem.t(), world, [Observables.compiled()]) :: [atom]
+
+  @doc """
   The backend that the `backend:` option selects: `:auto` is `:native` when the NIF is loaded
   and `:interpreted` otherwise (an error instead when `BrokenRecord.Zero.Env.require_nif?/0`);
   `:native` raises `ArgumentError` when the NIF is not loaded.

@@ -19,6 +19,10 @@ defmodule BrokenRecord.Zero.CompiledSystem do
       (`%{path: absolute_path, hash: cache_key, sha256: content_hash}`, see
       `BrokenRecord.Zero.KernelBuilder`), or
       `nil` when none could be built (the native engine then interprets every rule)
+    * `observables_kernel` - the observe kernels of `observables` built at compile time
+      (`BrokenRecord.Zero.KernelBuilder.build_observables/2`, the same shape as `kernel`), or
+      `nil` (none is a pair observable, or none could be built: the engine's block evaluator
+      then evaluates every observable)
   """
   defstruct [
     :module,
@@ -36,7 +40,8 @@ defmodule BrokenRecord.Zero.CompiledSystem do
     observables: [],
     observables_binary: nil,
     space: nil,
-    kernel: nil
+    kernel: nil,
+    observables_kernel: nil
   ]
 
   @type t :: %__MODULE__{
@@ -55,7 +60,8 @@ defmodule BrokenRecord.Zero.CompiledSystem do
           observables: [BrokenRecord.Zero.Observables.compiled()],
           observables_binary: binary | nil,
           space: BrokenRecord.Zero.Space.t() | nil,
-          kernel: nil | %{path: String.t(), hash: String.t(), sha256: String.t()}
+          kernel: nil | %{path: String.t(), hash: String.t(), sha256: String.t()},
+          observables_kernel: nil | %{path: String.t(), hash: String.t(), sha256: String.t()}
         }
 
   @doc "Finds an agent type by name (`\"Particle\"`) or collection key (`:particles`)."

@@ -78,17 +78,26 @@ defmodule BrokenRecord.Zero.DSL do
   # kernel (the engine interprets the rules); an error when BROKEN_RECORD_REQUIRE_NIF is set
   # (`Env.require_nif?/0`).
   defp attach_kernel(system, caller) do
-    case KernelBuilder.build(system.program, system.program_binary) do
+    system =
+      attach(system, :kernel, KernelBuilder.build(system.program, system.program_binary), caller)
+
+    attach(system, :observables_kernel, KernelBuilder.build_observables(system), caller)
+  end
+
+  defp attach(system, key, built, caller) do
+    case built do
       {:ok, kernel} ->
-        %{system | kernel: kernel}
+        Map.put(system, key, kernel)
 
       :skip ->
         system
 
       {:error, reason} ->
+        what = if key == :kernel, do: "rules", else: "observables"
+
         message =
-          "no native kernels for #{inspect(system.module)} (the engine will interpret its " <>
-            "rules): " <> reason
+          "no native kernels for the #{what} of #{inspect(system.module)} (the engine will " <>
+            "interpret them): " <> reason
 
         if Env.require_nif?() do
           raise CompileError, file: caller.file, line: caller.line, description: message

@@ -69,16 +69,46 @@ defmodule BrokenRecord.Zero.KernelBuilder do
   """
   @spec build(BrokenRecord.Zero.Program.t(), binary, keyword) ::
           {:ok, kernel} | :skip | {:error, String.t()}
-  def build(program, binary, opts \\ []) do
+  def build(program, binary, opts \\ []), do: build_source({:rules, program, binary}, opts)
+
+  @doc """
+  Builds (or finds in the cache) the observe-kernel library of a system's observables program
+  (`BrokenRecord.Zero.Observables.program/1`, its binary `system.observables_binary`, and the
+  compiled `system.observables`, whose value registers and reductions the kernels are generated
+  for; `BrokenRecord.Zero.Codegen.Cpp.observables_source/4`). Returns as `build/3` does, and
+  `:skip` also when no observable has a kernel (none is a pair observable without exclusions).
+  """
+  @spec build_observables(BrokenRecord.Zero.CompiledSystem.t(), keyword) ::
+          {:ok, kernel} | :skip | {:error, String.t()}
+  def build_observables(system, opts \\ []) do
+    program = BrokenRecord.Zero.Observables.program(system)
+
+    if program != nil and Enum.any?(program.rules, &Codegen.Cpp.observe_kernel?/1),
+      do: build_source(observables_recipe(system, program), opts),
+      else: :skip
+  end
+
+  defp observables_recipe(system, program) do
+    specs = Enum.map(system.observables, &Map.take(&1, [:index, :values, :reduce]))
+    {:observables, program, system.observables_binary, specs}
+  end
+
+  defp build_source(recipe, opts) do
     cond do
       Env.skip_nif?() or not Env.kernels?() ->
         :skip
 
       true ->
         cxx = if opts[:cxx], do: System.find_executable(opts[:cxx]), else: compiler()
-        build_with(cxx, program, binary, Keyword.get_lazy(opts, :dir, &cache_dir/0))
+        build_with(cxx, recipe, Keyword.get_lazy(opts, :dir, &cache_dir/0))
     end
   end
+
+  # The source of a recipe's library.
+  defp source({:rules, program, binary}, hash), do: Codegen.Cpp.source(program, binary, hash)
+
+  defp source({:observables, program, binary, specs}, hash),
+    do: Codegen.Cpp.observables_source(program, binary, hash, specs)
 
   @doc """
   The kernel of a compiled system for use at run time: `system.kernel` when its library file is
@@ -94,7 +124,28 @@ defmodule BrokenRecord.Zero.KernelBuilder do
   @spec ensure(BrokenRecord.Zero.CompiledSystem.t(), keyword) :: kernel | nil
   def ensure(system, opts \\ [])
 
-  def ensure(%{kernel: %{path: path, hash: hash, sha256: sha256} = kernel} = system, opts) do
+  def ensure(%{kernel: %{} = kernel} = system, opts),
+    do: ensure_kernel(system, kernel, {:rules, system.program, system.program_binary}, opts)
+
+  def ensure(_system, _opts), do: nil
+
+  @doc """
+  `ensure/2` for the observe-kernel library of a system's observables
+  (`system.observables_kernel`, built by `build_observables/2`): the library when its file is
+  there, a rebuild under the same conditions, or `nil` (the engine's block evaluator then
+  evaluates every observable).
+  """
+  @spec ensure_observables(BrokenRecord.Zero.CompiledSystem.t(), keyword) :: kernel | nil
+  def ensure_observables(system, opts \\ [])
+
+  def ensure_observables(%{observables_kernel: %{} = kernel} = system, opts) do
+    recipe = observables_recipe(system, BrokenRecord.Zero.Observables.program(system))
+    ensure_kernel(system, kernel, recipe, opts)
+  end
+
+  def ensure_observables(_system, _opts), do: nil
+
+  defp ensure_kernel(system, %{path: path, hash: hash, sha256: sha256} = kernel, recipe, opts) do
     cond do
       match?({:ok, _}, File.lstat(path)) ->
         kernel
@@ -112,7 +163,7 @@ defmodule BrokenRecord.Zero.KernelBuilder do
         cxx = if opts[:cxx], do: System.find_executable(opts[:cxx]), else: compiler()
         dir = Keyword.get_lazy(opts, :dir, &cache_dir/0)
 
-        case build_with(cxx, system.program, system.program_binary, dir) do
+        case build_with(cxx, recipe, dir) do
           {:ok, %{hash: ^hash, sha256: ^sha256} = rebuilt} ->
             rebuilt
 
@@ -132,8 +183,6 @@ defmodule BrokenRecord.Zero.KernelBuilder do
         end
     end
   end
-
-  def ensure(_system, _opts), do: nil
 
   @doc """
   The cache directory of kernel libraries: `_build/<env>/brz_kernels` under Mix, otherwise
@@ -203,21 +252,21 @@ defmodule BrokenRecord.Zero.KernelBuilder do
     end
   end
 
-  defp build_with(nil, _program, _binary, _dir),
+  defp build_with(nil, _recipe, _dir),
     do: {:error, "no C++ compiler found (install g++ or set CXX)"}
 
-  defp build_with(_cxx, _program, _binary, nil),
+  defp build_with(_cxx, _recipe, nil),
     do: {:error, "no private cache directory for kernel libraries (set HOME or XDG_CACHE_HOME)"}
 
-  defp build_with(cxx, program, binary, dir) do
+  defp build_with(cxx, recipe, dir) do
     with :ok <- private_dir(dir),
-         {:ok, hash} <- cache_key(cxx, binary) do
+         {:ok, hash} <- cache_key(cxx, recipe) do
       so = Path.join(dir, "brz_#{hash}.so")
 
       if reusable?(so) do
         with {:ok, sha256} <- content_hash(so), do: {:ok, %{path: so, hash: hash, sha256: sha256}}
       else
-        compile(cxx, program, binary, hash, dir, so)
+        compile(cxx, recipe, hash, dir, so)
       end
     end
   end
@@ -234,7 +283,7 @@ defmodule BrokenRecord.Zero.KernelBuilder do
     end
   end
 
-  defp compile(cxx, program, binary, hash, dir, so) do
+  defp compile(cxx, recipe, hash, dir, so) do
     # A private build directory per build, the same file names in every one: the compiler
     # records the source file's name in the library, and a rebuild must give the same bytes.
     build_dir = Path.join(dir, ".build_#{System.os_time()}_#{System.unique_integer([:positive])}")
@@ -243,7 +292,7 @@ defmodule BrokenRecord.Zero.KernelBuilder do
     try do
       File.mkdir!(build_dir)
       File.chmod!(build_dir, 0o700)
-      File.write!(Path.join(build_dir, name <> ".cpp"), Codegen.Cpp.source(program, binary, hash))
+      File.write!(Path.join(build_dir, name <> ".cpp"), source(recipe, hash))
       args = @flags ++ ["-I", @include_dir, name <> ".cpp", "-o", name <> ".so"]
 
       case System.cmd(cxx, args, stderr_to_stdout: true, cd: build_dir) do
@@ -336,9 +385,16 @@ defmodule BrokenRecord.Zero.KernelBuilder do
   end
 
   # The cache key: everything that determines the library's contents.
-  defp cache_key(cxx, binary) do
+  defp cache_key(cxx, recipe) do
+    what =
+      case recipe do
+        {:rules, _program, binary} -> binary
+        # The kernels' value registers and reductions are not in the binary.
+        {:observables, _program, binary, specs} -> [binary, "|observables|", inspect(specs)]
+      end
+
     data = [
-      binary,
+      what,
       "|gen#{Codegen.Cpp.version()}|build#{@recipe}|",
       # The generator's own code and the op spellings it reads: any change changes the key.
       Codegen.Cpp.module_info(:md5),

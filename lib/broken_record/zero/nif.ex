@@ -69,6 +69,15 @@ defmodule BrokenRecord.Zero.NIF do
   def program_new(_binary, _kernel), do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """
+  `program_new/2` for a program of `kind` `:rules` (a system's program, as `program_new/2`) or
+  `:observables` (a system's observables program, `kernel` its observe-kernel library,
+  `BrokenRecord.Zero.KernelBuilder.build_observables/2`).
+  """
+  @spec program_new(binary, nil | {String.t(), String.t(), String.t()}, :rules | :observables) ::
+          reference
+  def program_new(_binary, _kernel, _kind), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc """
   `%{rules: n, kernel_status: :none | :loaded | {:error, reason}, kernel_isa: isa | nil}` of
   a program resource: whether its generated kernel library is in use, and which ISA variant of
   its kernels (`isa/0` caps it).
@@ -211,6 +220,15 @@ defmodule BrokenRecord.Zero.NIF do
   @spec world_observe(reference, reference, [{non_neg_integer, [non_neg_integer], 0..2}]) ::
           [{non_neg_integer, [float | nil], float} | nil] | :busy
   def world_observe(_world, _program, _specs), do: :erlang.nif_error(:nif_not_loaded)
+
+  @doc """
+  The path that `world_observe/3` takes for each of `specs`, without evaluating anything:
+  `:kernel` (the program's observe kernel), or the block evaluator over `:agents`, `:bonded`
+  agents, `:all_pairs` or `:cells`; `:busy` when another call holds the world.
+  """
+  @spec world_observe_paths(reference, reference, [{non_neg_integer, [non_neg_integer], 0..2}]) ::
+          [atom] | :busy
+  def world_observe_paths(_world, _program, _specs), do: :erlang.nif_error(:nif_not_loaded)
 
   @doc """
   Calls `call` (a call of a world function of this module) until it returns something other

@@ -114,9 +114,19 @@ defmodule BrokenRecord.Zero.Observables do
         }
       end)
 
-    program = %{system.program | rules: Enum.map(compiled, & &1.program)}
-    {compiled, Program.encode(program)}
+    {compiled, Program.encode(program(%{system | observables: compiled}))}
   end
+
+  @doc """
+  The observables program of a system whose observables are compiled (`compile/1`): the
+  system program's types, params and periodic axes with one rule per observable, or `nil` when
+  there are none.
+  """
+  @spec program(CompiledSystem.t()) :: Program.t() | nil
+  def program(%CompiledSystem{observables: []}), do: nil
+
+  def program(%CompiledSystem{program: program, observables: observables}),
+    do: %{program | rules: Enum.map(observables, & &1.program)}
 
   @doc """
   The names `names` asks for, resolved against `system`: `:all` is every declared observable

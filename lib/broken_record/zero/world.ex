@@ -441,6 +441,27 @@ defmodule BrokenRecord.Zero.World do
   end
 
   @doc """
+  How each observable that `observe(world, names)` needs is evaluated now, by the name of its
+  rule (a built-in's rules are named like `:"kinetic_energy.particles"`): on the native
+  backend `:kernel` (the observe kernel generated for it at compile time: a pair observable
+  without exclusions swept over all pairs, docs/kernels.md "Observe kernels") or the engine's
+  block evaluator over `:agents`, `:bonded` agents, `:all_pairs` or neighbouring `:cells`
+  (docs/engine.md, "Observables"); `:elixir` on the pure-Elixir backend. Evaluates nothing.
+
+      World.observe_paths(world, [:softened_pe])   # %{softened_pe: :kernel}
+  """
+  @spec observe_paths(t, :all | [atom | {atom, atom}]) :: %{atom => atom}
+  def observe_paths(%__MODULE__{system: system, impl: impl} = world, names \\ :all) do
+    live!(world)
+    needed = Observables.needed(Observables.resolve!(system, names))
+
+    needed
+    |> Enum.map(& &1.name)
+    |> Enum.zip(impl.observe_paths(system, world.ref, needed))
+    |> Map.new()
+  end
+
+  @doc """
   A lazy stream of samples of a run: `%{step: s, time: t, values: %{name => value}}`, the
   first at the start (before any step), then one after every `every` steps, up to `steps`
   (`steps / every + 1` samples). `step` is the world's step counter (`info/1`), `time` is

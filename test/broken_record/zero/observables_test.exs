@@ -7,7 +7,7 @@ defmodule BrokenRecord.Zero.ObservablesTest do
   import BrokenRecord.Zero.TestHelpers
 
   alias BrokenRecord.Zero.{Trajectory, World}
-  alias BrokenRecord.Zero.ObservableSystems.{Gas, PeriodicGas, Plasma}
+  alias BrokenRecord.Zero.ObservableSystems.{Gas, PeriodicGas, Plasma, Sorted}
   alias BrokenRecord.Zero.ConservationSystems.Monitored.TwoBody
   alias BrokenRecord.Zero.Fixtures.LJLiquid
 
@@ -180,6 +180,82 @@ defmodule BrokenRecord.Zero.ObservablesTest do
       ke = kinetic_energy(ps)
       assert_close(v.kinetic_energy, ke)
       assert_close(v.temperature, 2 * ke / (3 * 120 - 3))
+    end
+  end
+
+  describe "observe kernels" do
+    test "pair observables over all pairs run their generated kernel; == the block evaluator" do
+      ps = particles(300, 6.0, 11)
+      world = World.new(Gas, %{particles: ps}, backend: :native)
+      paths = World.observe_paths(world)
+      assert paths.kinetic == :agents
+      assert paths.lj == :cells
+
+      for name <- [:closest, :pair_mean, :spring_pe, :separation],
+          do: assert(paths[name] == :kernel, "#{name}: #{paths[name]}")
+
+      evaluator = World.new(Gas, %{particles: ps}, backend: :native, kernels: false)
+      assert World.observe_paths(evaluator).separation == :all_pairs
+      kernel_values = World.observe(world)
+      assert_agree(kernel_values, World.observe(evaluator), 1.0e-12)
+      elixir = World.new(Gas, %{particles: ps}, backend: :interpreted)
+      assert World.observe_paths(elixir, [:separation]) == %{separation: :elixir}
+      assert_same_values(kernel_values, World.observe(elixir))
+
+      # By hand: the sum of b - a over i < j, and the minimum bit for bit.
+      separation =
+        for {a, b} <- pairs(ps),
+            reduce: {0.0, 0.0, 0.0},
+            do: (acc -> add(acc, sub(b.position, a.position)))
+
+      assert_close(kernel_values.separation, separation, 1.0e-11)
+
+      assert kernel_values.closest ==
+               ps
+               |> pairs()
+               |> Enum.map(fn {a, b} -> norm(sub(a.position, b.position)) end)
+               |> Enum.min()
+    end
+
+    test "cross-type pair observables: a sum and a maximum" do
+      seed(12)
+      state = %{ions: particles(50, 5.0, 13), electrons: particles(37, 5.0, 14), walls: []}
+      world = World.new(Plasma, state, backend: :native)
+      assert World.observe_paths(world, [:coulomb, :far]) == %{coulomb: :kernel, far: :kernel}
+      evaluator = World.new(Plasma, state, backend: :native, kernels: false)
+      assert_agree(World.observe(world), World.observe(evaluator), 1.0e-12)
+
+      for precision <- [:f64, :f32] do
+        native = World.new(Plasma, state, backend: :native, precision: precision)
+        elixir = World.new(Plasma, state, backend: :interpreted, precision: precision)
+        assert_agree(World.observe(native), World.observe(elixir), 1.0e-6)
+      end
+    end
+
+    test "rows sorted by cell: a same-type observable goes back to the block evaluator" do
+      ps = particles(400, 8.0, 15)
+      native = World.new(Sorted, %{particles: ps}, backend: :native)
+      names = [:separation, :weighted]
+      assert World.observe_paths(native, names) == %{separation: :kernel, weighted: :kernel}
+      elixir = World.new(Sorted, %{particles: ps}, backend: :interpreted)
+      opts = [steps: 3, dt: 0.01]
+      native = World.step(native, opts)
+      elixir = World.step(elixir, opts)
+      assert World.info(native).neighbour_builds > 0
+      assert World.observe_paths(native, names) == %{separation: :all_pairs, weighted: :all_pairs}
+      assert_same_values(World.observe(native), World.observe(elixir))
+    end
+
+    test "a non-finite value through a kernel is an ArgumentError naming the observable" do
+      # Two masses whose product overflows.
+      heavy = %{position: {0.0, 0.0, 0.0}, velocity: {1.0, 0.0, 0.0}, mass: 1.0e200}
+      ps = [heavy | particles(20, 3.0, 16)] ++ [%{heavy | position: {1.0, 1.0, 1.0}}]
+      world = World.new(Gas, %{particles: ps}, backend: :native)
+      assert World.observe_paths(world, [:pair_mean]) == %{pair_mean: :kernel}
+
+      assert_raise ArgumentError, ~r/observable pair_mean is not finite/, fn ->
+        World.observe(world, [:pair_mean])
+      end
     end
   end
 

@@ -314,6 +314,10 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
   def rows(_system, %__MODULE__{} = world, agent), do: Map.fetch!(world.lanes, agent.index)
 
   @impl true
+  def observe_paths(_system, %__MODULE__{}, observables),
+    do: Enum.map(observables, fn _ -> :elixir end)
+
+  @impl true
   def observe(system, %__MODULE__{} = world, observables) do
     # Observables read no params: zeros, then the box edges (BOX).
     params = Box.with_edges(List.to_tuple(Enum.map(system.params, fn _ -> 0.0 end)), world.box)

@@ -10,7 +10,8 @@ defmodule BrokenRecord.Zero.Backend.Native do
 
   @behaviour BrokenRecord.Zero.Backend
 
-  alias BrokenRecord.Zero.{Box, Columns, Conservation, KernelBuilder, NIF, Observables}
+  alias BrokenRecord.Zero.{Box, Columns, Conservation, KernelBuilder, NIF}
+  alias BrokenRecord.Zero.Observables
   alias BrokenRecord.Zero.IR.Field
 
   require Logger
@@ -136,13 +137,43 @@ defmodule BrokenRecord.Zero.Backend.Native do
     observables |> Enum.map(& &1.index) |> Enum.zip(results) |> Map.new()
   end
 
-  # One program resource per system for its observables, created on first use (no kernels).
+  # `:kernel` (the observe kernel generated at compile time), or the engine's block evaluator
+  # over `:agents`, `:bonded` agents, `:all_pairs` or neighbouring `:cells`.
+  @impl true
+  def observe_paths(_system, _ref, []), do: []
+
+  def observe_paths(system, ref, observables) do
+    specs = Enum.map(observables, &{&1.index, &1.values, Observables.reduce_code(&1.reduce)})
+    program = observables_program(system)
+    NIF.until_free(fn -> NIF.world_observe_paths(ref, program, specs) end)
+  end
+
+  # One program resource per system for its observables, created on first use, with the
+  # system's observe kernels when there are (a rejected library is a warning, once).
   defp observables_program(system) do
     key = {__MODULE__, :observables, system.module, :erlang.phash2(system.observables_binary)}
 
     case :persistent_term.get(key, nil) do
       nil ->
-        ref = NIF.program_new(system.observables_binary, nil)
+        kernel =
+          case KernelBuilder.ensure_observables(system) do
+            %{path: path, hash: hash, sha256: sha256} -> {path, hash, sha256}
+            nil -> nil
+          end
+
+        ref = NIF.program_new(system.observables_binary, kernel, :observables)
+
+        case NIF.program_info(ref).kernel_status do
+          {:error, reason} ->
+            Logger.warning(
+              "BrokenRecord Zero: the observe kernels of #{inspect(system.module)} are not " <>
+                "used (#{reason}); the engine evaluates its observables block by block"
+            )
+
+          _ ->
+            :ok
+        end
+
         :persistent_term.put(key, ref)
         ref
 

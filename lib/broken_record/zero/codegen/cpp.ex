@@ -35,6 +35,11 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       (the engine's AVX-512 features), so one library serves every x86-64 CPU and the engine
       calls the variant of the ISA it chose at load (`BROKEN_RECORD_ISA` caps both, docs/kernels.md).
 
+  A system's observables program gets a library of its own (`observables_source/4`): per pair
+  observable without exclusions, an observe kernel `brz_observe_<k>_f64` / `_f32` that
+  evaluates the value over the pairs of a range of slot-0 rows and reduces it in double
+  (`docs/kernels.md`, "Observe kernels").
+
   The library also exports the program binary it was generated from, the cache key
   (`brz_program_hash`) and the ABI version, which the loader checks before using any kernel.
   """
@@ -42,7 +47,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   alias BrokenRecord.Zero.Program
   alias BrokenRecord.Zero.Program.{Op, Rule}
 
-  @version 7
+  @version 8
   # Lane writes (docs/program.md); ACCMAX and ACCMIN combine with these declared reductions and
   # functions (the prelude).
   @lane_writes [:store, :acc, :accmax, :accmin]
@@ -87,6 +92,143 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       metadata(program, binary, hash),
       Enum.intersperse(kernels, "\n")
     ])
+  end
+
+  @doc """
+  The C++ source of the observe-kernel library of a system's observables program (`program`,
+  its encoded `binary`, the cache key `hash`): per observable of `observables`
+  (`BrokenRecord.Zero.Observables.compiled/0`) over pairs without exclusions, an `extern "C"`
+  kernel `brz_observe_<k>_f64` / `_f32` (and ISA variants) that evaluates its value registers
+  over the pairs of a range of slot-0 rows and reduces them in double, and
+  `brz_observe_<k>_spec` (its width, value registers and reduce code), with the ABI of
+  `include/brz/generated_abi.hpp`.
+  """
+  @spec observables_source(Program.t(), binary, String.t(), [map]) :: String.t()
+  def observables_source(%Program{} = program, binary, hash, observables)
+      when is_binary(binary) and is_binary(hash) do
+    n = length(program.params)
+
+    kernels =
+      for %{index: k, values: values, reduce: reduce} <- observables,
+          rule = Enum.at(program.rules, k),
+          observe_kernel?(rule),
+          precision <- [:f64, :f32],
+          do: observe_kernel(rule, k, precision, n, values, reduce)
+
+    specs =
+      for %{index: k, values: values, reduce: reduce} <- observables,
+          observe_kernel?(Enum.at(program.rules, k)) do
+        regs = Enum.take(values ++ [0, 0], 3)
+        fields = [length(values)] ++ regs ++ [BrokenRecord.Zero.Observables.reduce_code(reduce)]
+
+        "BRZ_EXPORT extern const uint32_t brz_observe_#{k}_spec[5];
+" <>
+          "const uint32_t brz_observe_#{k}_spec[5] = {#{Enum.map_join(fields, ", ", &"#{&1}u")}};\n"
+      end
+
+    IO.iodata_to_binary([
+      prelude(),
+      metadata(program, binary, hash),
+      "extern \"C\" {\n",
+      specs,
+      "}\n\n",
+      Enum.intersperse(kernels, "\n")
+    ])
+  end
+
+  @doc """
+  Whether an observable's rule gets an observe kernel: a pair observable (`:pair_same` or
+  `:pair_cross`) without exclusions. The engine runs it when it sweeps all pairs (no usable
+  cutoff); the others stay on its block evaluator.
+  """
+  @spec observe_kernel?(Rule.t()) :: boolean
+  def observe_kernel?(%Rule{kind: kind, exclude: exclude}),
+    do: kind in [:pair_same, :pair_cross] and exclude == nil
+
+  # An observe kernel (BrzObserveArgs, ABI version 8): the pair kernel's loops, with the value
+  # registers reduced in double (`reduction` over the inner loop, then into out[]) instead of
+  # accumulator writes.
+  defp observe_kernel(%Rule{} = rule, k, precision, n_params, values, reduce) do
+    t = if precision == :f64, do: "double", else: "float"
+    live = live_from(rule, values)
+    levels = levels(rule)
+    ops = for {_, d, _, _, _} = i <- rule.instrs, MapSet.member?(live, d), do: i
+    at = fn level -> Enum.filter(ops, fn i -> levels[elem(i, 1)] == level end) end
+    ctx = context(rule, k, precision, n_params, "i", "j")
+    comps = Enum.with_index(values)
+    j_begin = if rule.kind == :pair_same, do: "i + 1", else: "0"
+
+    {combine, init} =
+      case reduce do
+        r when r in [:sum, :mean] -> {"+", "0.0"}
+        :min -> {"brz_min", "__builtin_inf()"}
+        :max -> {"brz_max", "-__builtin_inf()"}
+      end
+
+    sums = Enum.map_join(comps, ", ", fn {_, c} -> "s#{c}" end)
+
+    # `into` combined with the double of register `reg`.
+    fold = fn into, value ->
+      if combine == "+",
+        do: "#{into} += #{value};",
+        else: "#{into} = #{@combine_fn[:"acc#{reduce}"]}(#{into}, #{value});"
+    end
+
+    norm =
+      case values do
+        [v] ->
+          "__builtin_fabs(double(r#{v}))"
+
+        [x, y, z] ->
+          "__builtin_sqrt(double(r#{x}) * double(r#{x}) + double(r#{y}) * double(r#{y}) + " <>
+            "double(r#{z}) * double(r#{z}))"
+      end
+
+    body = [
+      pair_columns(ops, []),
+      "  const T* __restrict params = args->params;\n",
+      "  (void)params;\n",
+      Enum.map(at.(0), &["  ", stmt(&1, ctx), "\n"]),
+      "  double* out = args->out;\n",
+      Enum.map(comps, fn {_, c} -> "  double v#{c} = out[#{c}];\n" end),
+      "  double mag = out[3];\n",
+      "  const size_t n_b = args->n_b;\n",
+      "  const size_t i_end = args->i_end;\n",
+      "  for (size_t i = args->i_begin; i < i_end; ++i) {\n",
+      "    const size_t j_begin = #{j_begin};\n",
+      "    if (j_begin >= n_b) continue;\n",
+      Enum.map(at.(1), &["    ", stmt(&1, ctx), "\n"]),
+      Enum.map(comps, fn {_, c} -> "    double s#{c} = #{init};\n" end),
+      "    double m = 0.0;\n",
+      "#pragma omp simd reduction(#{combine} : #{sums}) reduction(+ : m)\n",
+      "    for (size_t j = j_begin; j < n_b; ++j) {\n",
+      Enum.map(at.(2), &["      ", stmt(&1, ctx), "\n"]),
+      Enum.map(comps, fn {reg, c} -> ["      ", fold.("s#{c}", "double(r#{reg})"), "\n"] end),
+      "      m += #{norm};\n",
+      "    }\n",
+      Enum.map(comps, fn {_, c} -> ["    ", fold.("v#{c}", "s#{c}"), "\n"] end),
+      "    mag += m;\n",
+      "  }\n",
+      Enum.map(comps, fn {_, c} -> "  out[#{c}] = v#{c};\n" end),
+      "  out[3] = mag;\n"
+    ]
+
+    variants(
+      "observable #{k}: #{comment_name(rule.name)} (#{rule.kind}), #{precision}",
+      "brz_observe_#{k}_#{precision}",
+      t,
+      body,
+      "BrzObserveArgs"
+    )
+  end
+
+  # The registers that `values` need.
+  defp live_from(%Rule{instrs: instrs}, values) do
+    instrs
+    |> Enum.reverse()
+    |> Enum.reduce(MapSet.new(values), fn {_, d, _, _, _} = instr, live ->
+      if MapSet.member?(live, d), do: Enum.into(Program.reads(instr), live), else: live
+    end)
   end
 
   @typedoc """
