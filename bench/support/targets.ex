@@ -229,7 +229,7 @@ defmodule Bench.Targets do
         ),
         target(
           "13",
-          "energy monitor, 2,000 gravitating bodies: native speed / Elixir all-pairs speed",
+          "energy monitor, 2,000 bodies: native speed / Elixir all-pairs speed",
           :ge,
           1000.0,
           monitor && monitor.ratio,
