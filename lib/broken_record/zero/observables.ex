@@ -19,6 +19,7 @@ defmodule BrokenRecord.Zero.Observables do
   """
 
   alias BrokenRecord.Zero.{CompiledSystem, Conservation, Interpreter, Lowering, Ops, Program}
+  alias BrokenRecord.Zero.References
   alias BrokenRecord.Zero.IR.{Agent, Rule}
 
   @builtins [:mass, :momentum, :angular_momentum, :kinetic_energy, :temperature]
@@ -308,24 +309,18 @@ defmodule BrokenRecord.Zero.Observables do
         [t] when o.kind == :bonded ->
           targets =
             Map.new(o.program.refs, fn {_lane, type} ->
-              agents = Map.fetch!(rows, type)
-
-              type_ids =
-                Map.get_lazy(ids, type, fn -> Enum.to_list(0..(length(agents) - 1)//1) end)
-
-              {type, Map.new(Enum.zip(type_ids, agents))}
+              {type, {List.to_tuple(Map.fetch!(rows, type)), type_index(rows, ids, type)}}
             end)
 
           Stream.map(Map.fetch!(rows, t), fn row ->
             referenced =
               Enum.map(o.program.refs, fn {lane, type} ->
-                value = elem(row, lane)
+                {agents, index} = Map.fetch!(targets, type)
 
-                key = if is_float(value) and value == Float.floor(value), do: trunc(value)
-
-                Map.get(Map.fetch!(targets, type), key) ||
-                  raise ArgumentError,
-                        "observable #{o.name}: a reference (#{inspect(value)}) names no agent"
+                case References.lookup(index, elem(row, lane)) do
+                  {:ok, at} -> elem(agents, at)
+                  :error -> dangling!(o, elem(row, lane))
+                end
               end)
 
             eval.(List.to_tuple([row | referenced]))
@@ -337,7 +332,7 @@ defmodule BrokenRecord.Zero.Observables do
         [t, t] ->
           tuple = List.to_tuple(Map.fetch!(rows, t))
           n = tuple_size(tuple)
-          excluded = excluded_pairs(o.program, rows, ids)
+          excluded = excluded_pairs(o, rows, ids)
 
           Stream.flat_map(0..(n - 2)//1, fn i ->
             (i + 1)..(n - 1)//1
@@ -369,25 +364,23 @@ defmodule BrokenRecord.Zero.Observables do
   end
 
   # The pairs `{i, j}` (i < j) that the exclusion type's reference lanes name.
-  defp excluded_pairs(%{exclude: nil}, _rows, _ids), do: MapSet.new()
+  defp excluded_pairs(%{program: %{exclude: nil}}, _rows, _ids), do: MapSet.new()
 
-  defp excluded_pairs(%{exclude: %{type: bond, lanes: lanes}, type_a: t}, rows, ids) do
-    n = length(Map.fetch!(rows, t))
-
-    index =
-      ids
-      |> Map.get_lazy(t, fn -> Enum.to_list(0..(n - 1)//1) end)
-      |> Enum.with_index()
-      |> Map.new()
-
-    for row <- Map.fetch!(rows, bond),
-        named = Enum.map(lanes, &Map.fetch!(index, trunc(elem(row, &1)))),
-        i <- named,
-        j <- named,
-        i < j,
-        into: MapSet.new(),
-        do: {i, j}
+  defp excluded_pairs(%{program: %{exclude: %{type: bond} = exclude, type_a: t}} = o, rows, ids) do
+    References.excluded_pairs(exclude, Map.fetch!(rows, bond), type_index(rows, ids, t), fn
+      value, _, _ -> dangling!(o, value)
+    end)
   end
+
+  # The identities of the agents of `type` (`ids`, else their indices) as a References.index.
+  defp type_index(rows, ids, type) do
+    n = length(Map.fetch!(rows, type))
+    References.index(Map.get_lazy(ids, type, fn -> Enum.to_list(0..(n - 1)//1) end))
+  end
+
+  defp dangling!(o, value),
+    do:
+      raise(ArgumentError, "observable #{o.name}: a reference (#{inspect(value)}) names no agent")
 
   defp combine(_, nil, v), do: v
   defp combine(r, a, v) when r in [:sum, :mean], do: a + v

@@ -13,6 +13,7 @@ defmodule BrokenRecord.Zero.DoctestTest do
   doctest BrokenRecord.Zero.Progress
   doctest BrokenRecord.Zero.Random
   doctest BrokenRecord.Zero.Reductions
+  doctest BrokenRecord.Zero.References
   doctest BrokenRecord.Zero.Render
   doctest BrokenRecord.Zero.Render.Font
   doctest BrokenRecord.Zero.Runtime

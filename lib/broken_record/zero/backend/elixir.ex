@@ -43,6 +43,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     Ops,
     Program,
     Random,
+    References,
     Space,
     State
   }
@@ -576,8 +577,7 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
     rows_of =
       Map.new(targets, fn t ->
         rows = List.to_tuple(Map.fetch!(world.lanes, t))
-        index = world |> identities(t) |> Enum.with_index() |> Map.new()
-        {t, {rows, index}}
+        {t, {rows, References.index(identities(world, t))}}
       end)
 
     {rows, accs} =
@@ -749,18 +749,19 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   # The index of the living agent of type `t` with the identity a reference lane holds.
   defp referenced_index!(system, index, value, type, i, lane, t) do
-    case is_float(value) and value == Float.round(value) and Map.fetch(index, trunc(value)) do
-      {:ok, at} ->
-        at
-
-      _ ->
-        agent = Enum.at(system.agents, type)
-        field = Enum.find(agent.fields, &(&1.lane == lane))
-
-        raise ArgumentError,
-              "#{agent.name} #{i}: #{field.name} references #{inspect(value)}, not a living " <>
-                "#{Enum.at(system.agents, t).name} (of #{map_size(index)})"
+    case References.lookup(index, value) do
+      {:ok, at} -> at
+      :error -> dangling!(system, index, value, type, i, lane, t)
     end
+  end
+
+  defp dangling!(system, index, value, type, i, lane, t) do
+    agent = Enum.at(system.agents, type)
+    field = Enum.find(agent.fields, &(&1.lane == lane))
+
+    raise ArgumentError,
+          "#{agent.name} #{i}: #{field.name} references #{inspect(value)}, not a living " <>
+            "#{Enum.at(system.agents, t).name} (of #{map_size(index)})"
   end
 
   # What one application gives a referenced agent's accumulator: `stored - start` for a STORE,
@@ -874,20 +875,12 @@ defmodule BrokenRecord.Zero.Backend.Elixir do
 
   # The pairs `{i, j}` (i < j, agent indices of the rule's type) that the agents of the rule's
   # exclusion type name through their reference lanes (docs/dsl.md, "Bonds").
-  defp excluded_pairs(world, system, %Rule{exclude: %{type: bond, lanes: lanes}} = rule) do
-    index = world |> identities(rule.type_a) |> Enum.with_index() |> Map.new()
+  defp excluded_pairs(world, system, %Rule{exclude: %{type: bond} = exclude} = rule) do
+    index = References.index(identities(world, rule.type_a))
 
-    world.lanes
-    |> Map.fetch!(bond)
-    |> Enum.with_index()
-    |> Enum.flat_map(fn {row, b} ->
-      named =
-        for lane <- lanes,
-            do: referenced_index!(system, index, elem(row, lane), bond, b, lane, rule.type_a)
-
-      for i <- named, j <- named, i < j, do: {i, j}
+    References.excluded_pairs(exclude, Map.fetch!(world.lanes, bond), index, fn value, b, lane ->
+      dangling!(system, index, value, bond, b, lane, rule.type_a)
     end)
-    |> MapSet.new()
   end
 
   # The accumulators of the pairs `pairs` (`{i, j}`, in ascending order) of a pair rule whose
