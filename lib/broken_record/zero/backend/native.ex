@@ -148,38 +148,12 @@ defmodule BrokenRecord.Zero.Backend.Native do
     NIF.until_free(fn -> NIF.world_observe_paths(ref, program, specs) end)
   end
 
-  # One program resource per system for its observables, created on first use, with the
-  # system's observe kernels when there are (a rejected library is a warning, once).
+  # One program resource per system for its observables, with the system's observe kernels
+  # when there are (`program_resource/4`).
   defp observables_program(system) do
-    key = {__MODULE__, :observables, system.module, :erlang.phash2(system.observables_binary)}
-
-    case :persistent_term.get(key, nil) do
-      nil ->
-        kernel =
-          case KernelBuilder.ensure_observables(system) do
-            %{path: path, hash: hash, sha256: sha256} -> {path, hash, sha256}
-            nil -> nil
-          end
-
-        ref = NIF.program_new(system.observables_binary, kernel, :observables)
-
-        case NIF.program_info(ref).kernel_status do
-          {:error, reason} ->
-            Logger.warning(
-              "BrokenRecord Zero: the observe kernels of #{inspect(system.module)} are not " <>
-                "used (#{reason}); the engine evaluates its observables block by block"
-            )
-
-          _ ->
-            :ok
-        end
-
-        :persistent_term.put(key, ref)
-        ref
-
-      ref ->
-        ref
-    end
+    program_resource(system, :observables, system.observables_binary, fn ->
+      KernelBuilder.ensure_observables(system)
+    end)
   end
 
   # The NIF's view of the agent types (docs/nif.md). No lane of a collection given as agent
@@ -206,27 +180,35 @@ defmodule BrokenRecord.Zero.Backend.Native do
   defp lane_default(%Field{default: nil}), do: nil
   defp lane_default(%Field{type: type, default: default}), do: Field.code(type, default)
 
-  # One validated program resource per system, created on first use, with the system's
-  # generated kernel library when there is one (a rejected library is a warning, once).
+  # One validated program resource per system, with the system's generated kernel library
+  # when there is one (`program_resource/4`).
   defp program(system) do
-    key = {__MODULE__, system.module, :erlang.phash2(system.program_binary)}
+    program_resource(system, :rules, system.program_binary, fn -> KernelBuilder.ensure(system) end)
+  end
+
+  # The program resource of `kind` (`:rules` or `:observables`) of a system, created on first
+  # use from `binary` with the kernel library that `kernel` gives (or none), and kept in
+  # `persistent_term`; a rejected library is a warning, once.
+  defp program_resource(system, kind, binary, kernel) do
+    key = {__MODULE__, kind, system.module, :erlang.phash2(binary)}
 
     case :persistent_term.get(key, nil) do
       nil ->
-        ref =
-          case KernelBuilder.ensure(system) do
-            %{path: path, hash: hash, sha256: sha256} ->
-              NIF.program_new(system.program_binary, {path, hash, sha256})
-
-            nil ->
-              NIF.program_new(system.program_binary, nil)
+        library =
+          case kernel.() do
+            %{path: path, hash: hash, sha256: sha256} -> {path, hash, sha256}
+            nil -> nil
           end
+
+        ref = NIF.program_new(binary, library, kind)
 
         case NIF.program_info(ref).kernel_status do
           {:error, reason} ->
+            what = if kind == :rules, do: "generated kernels", else: "observe kernels"
+
             Logger.warning(
-              "BrokenRecord Zero: the generated kernels of #{inspect(system.module)} are not " <>
-                "used (#{reason}); the engine interprets its rules"
+              "BrokenRecord Zero: the #{what} of #{inspect(system.module)} are not used " <>
+                "(#{reason}); the engine interprets its #{kind}"
             )
 
           _ ->
