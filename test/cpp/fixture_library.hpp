@@ -76,23 +76,21 @@ inline const Lib& fixture(const char* built) {
   return it->second;
 }
 
-inline std::shared_ptr<const brz::KernelLibrary> open_file(const std::string& path,
-                                                           const std::string& sha256,
-                                                           const std::string& hash,
-                                                           const std::vector<uint8_t>& prog,
-                                                           uint32_t n_rules, std::string* err,
-                                                           const std::string& isa = "sse2") {
-  return brz::KernelLibrary::open(path, hash, sha256, prog.data(), prog.size(), n_rules, err, isa);
+inline std::shared_ptr<const brz::KernelLibrary> open_file(
+    const std::string& path, const std::string& sha256, const std::string& hash,
+    const std::vector<uint8_t>& prog, uint32_t n_rules, std::string* err,
+    const std::string& isa = "sse2", brz::LibraryKind kind = brz::LibraryKind::Rules) {
+  return brz::KernelLibrary::open(path, hash, sha256, prog.data(), prog.size(), n_rules, err, isa,
+                                  kind);
 }
 
 // Opens the private copy of the fixture library built at `built`.
-inline std::shared_ptr<const brz::KernelLibrary> open_lib(const char* built,
-                                                          const std::string& hash,
-                                                          const std::vector<uint8_t>& prog,
-                                                          uint32_t n_rules, std::string* err,
-                                                          const std::string& isa = "sse2") {
+inline std::shared_ptr<const brz::KernelLibrary> open_lib(
+    const char* built, const std::string& hash, const std::vector<uint8_t>& prog, uint32_t n_rules,
+    std::string* err, const std::string& isa = "sse2",
+    brz::LibraryKind kind = brz::LibraryKind::Rules) {
   const Lib& lib = fixture(built);
-  return open_file(lib.path, lib.sha256, hash, prog, n_rules, err, isa);
+  return open_file(lib.path, lib.sha256, hash, prog, n_rules, err, isa, kind);
 }
 
 }  // namespace brzt

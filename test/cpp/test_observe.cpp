@@ -1,5 +1,6 @@
 // Observables (brz/observe.hpp) against scalar references: per-agent and pair reductions, the
-// cutoff over cells, thread-count independence and the rejections.
+// cutoff over cells, thread-count independence, the rejections and observe kernels (a
+// hand-written observables library, observe_fixture.cpp).
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
@@ -8,6 +9,8 @@
 #include "brz/error.hpp"
 #include "brz/observe.hpp"
 #include "builder.hpp"
+#include "fixture_library.hpp"
+#include "observe_fixture.hpp"
 
 using namespace brzt;
 
@@ -230,4 +233,64 @@ TEST_CASE("observe rejects programs and specs it cannot evaluate", "[observe]") 
   other.lanes = {kLanes + 1};
   other.per_agent(0).load(0, 0);
   rejects(*other.build(), spec(0, {0}, brz::ObserveReduce::Sum), "agent types differ");
+}
+
+TEST_CASE("observe kernels: loaded from an observables library, used for their spec only",
+          "[observe]") {
+  uint16_t value = 0;
+  const ProgramBuilder pb = observe_fixture_builder(&value);
+  const std::vector<uint8_t> bytes = pb.bytes();
+  auto obs = pb.build();
+  ProgramBuilder world_pb;
+  world_pb.lanes = {4};
+  auto prog = world_pb.build();
+  std::string err;
+  const auto lib = open_lib(BRZ_FIXTURE_OBSERVE, "observe-fixture-hash", bytes, 2, &err, "sse2",
+                            brz::LibraryKind::Observables);
+  REQUIRE(lib != nullptr);
+  CHECK(err.empty());
+  REQUIRE(lib->rule(0)->observe_f64 != nullptr);
+  CHECK(lib->rule(1)->observe_f64 == nullptr);  // optional per rule
+  // The same library as a rules library lacks the rule kernels.
+  CHECK(open_lib(BRZ_FIXTURE_OBSERVE, "observe-fixture-hash", bytes, 2, &err) == nullptr);
+
+  const std::size_t n = 1500;
+  for (auto precision : {brz::Precision::F64, brz::Precision::F32}) {
+    auto w = brz::make_world(prog, {n}, precision);
+    fill(*w, 0, n, 6.0, 21);
+    const std::vector<brz::ObserveSpec> specs = {spec(0, {value}, brz::ObserveReduce::Sum),
+                                                 spec(0, {value}, brz::ObserveReduce::Max),
+                                                 spec(1, {0}, brz::ObserveReduce::Sum)};
+    const auto paths = brz::observe_paths(*w, *obs, specs, lib.get());
+    CHECK(paths[0] == brz::ObservePath::Kernel);
+    CHECK(paths[1] == brz::ObservePath::AllPairs);  // the kernel sums: not for a maximum
+    CHECK(paths[2] == brz::ObservePath::Agents);
+    const auto kernel = brz::observe(*w, *obs, specs, 2, lib.get());
+    const auto block = brz::observe(*w, *obs, specs, 2);
+    double ref = 0, mag = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = i + 1; j < n; ++j) {
+        const double v = double((w->get(0, 0, j) - w->get(0, 0, i)) * w->get(0, 3, i));
+        ref += v;
+        mag += std::fabs(v);
+      }
+    const double tol = precision == brz::Precision::F64 ? 1e-12 : 1e-5;
+    CHECK(kernel[0].value[0] == Approx(ref).epsilon(tol));
+    CHECK(block[0].value[0] == Approx(ref).epsilon(tol));
+    CHECK(kernel[0].magnitude == Approx(mag).epsilon(tol));
+    CHECK(kernel[0].count == n * (n - 1) / 2);
+    CHECK(kernel[0].finite);
+    CHECK(kernel[1].value[0] == block[1].value[0]);
+    // Chunks reduce in chunk order: the thread count changes nothing.
+    CHECK(brz::observe(*w, *obs, specs, 1, lib.get())[0].value[0] == kernel[0].value[0]);
+    // Rows out of the caller's order: slot 0 would not be the lower caller index.
+    std::vector<uint32_t> perm(n);
+    for (std::size_t k = 0; k < n; ++k) perm[k] = uint32_t(n - 1 - k);
+    if (precision == brz::Precision::F64)
+      static_cast<brz::World<double>&>(*w).reorder(0, perm.data());
+    else
+      static_cast<brz::World<float>&>(*w).reorder(0, perm.data());
+    CHECK(brz::observe_paths(*w, *obs, specs, lib.get())[0] == brz::ObservePath::AllPairs);
+    CHECK(brz::observe(*w, *obs, specs, 2, lib.get())[0].value[0] == Approx(ref).epsilon(tol));
+  }
 }
