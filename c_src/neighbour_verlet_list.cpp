@@ -217,8 +217,9 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
   const double width = std::min(reach + skin, half * (1 - 1e-9));
   skin = std::max(0.0, width - reach);
   // Cells half as wide as the list's reach where the cell budget allows (a 5x5x5 stencil visits
-  // about 0.6 times the volume of a 3x3x3 one of full-width cells); where it does not (sparse
-  // systems), cells at least as wide as the reach and a 3x3x3 stencil. Periodic axes span the box.
+  // about 0.6 times the volume of a 3x3x3 one of full-width cells) and they are not mostly
+  // empty (kMinAgentsPerHalfCell); otherwise (sparse systems), cells at least as wide as the
+  // reach and a 3x3x3 stencil. Periodic axes span the box.
   double box_lo[3], box_hi[3];
   if (!bounding_box(w, r, bin_threads, box_lo, box_hi)) return false;
   for (int d = 0; d < 3; ++d)
@@ -228,7 +229,7 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
     }
   CellGrid g;
   make_grid(box_lo, box_hi, n, width / 2, g, per);
-  long s = 2;
+  long s = double(n) < kMinAgentsPerHalfCell * double(g.n_cells) ? 1 : 2;
   for (int d = 0; d < 3; ++d)
     if ((g.dims[d] > 1 || g.periodic[d]) && 1.0 / g.inv[d] > 0.625 * width)
       s = 1;  // the budget widened the cells
