@@ -128,25 +128,30 @@ NeighbourList<T>* VerletLists<T>::prepare(World<T>& w, const Rule& r, double rea
 
 template <class T>
 void VerletLists<T>::drop_excluded(const World<T>& w, const Rule& r, NeighbourList<T>& L) {
-  const ExcludedPairs x = ExcludedPairs::of(w, r);
+  const ExclusionStamp now = ExclusionStamp::of(w, r);
+  if (!(L.exclusions == now)) L.excluded = ExcludedPairs::of(w, r);
+  const ExcludedPairs& x = L.excluded;
   double runs = 0, listed = 0;
   for (int t = 0; t < L.threads; ++t) {
     uint32_t* li = L.li[t].data();
     uint32_t* lj = L.lj[t].data();
     std::size_t kept = 0;
+    // Branch-free: about half of a bead-spring list's pairs are bonded, so a branch on each
+    // would mispredict often. Every pair is written and kept when not excluded.
     for (std::size_t k = 0; k < L.count[t]; ++k) {
-      if (x.excluded(li[k], lj[k])) continue;
-      runs += kept == 0 || li[kept - 1] != li[k] ? 1 : 0;
-      li[kept] = li[k];
-      lj[kept] = lj[k];
-      ++kept;
+      const uint32_t a = li[k], b = lj[k];
+      const bool keep = !x.excluded(a, b);
+      runs += keep && (kept == 0 || li[kept - 1] != a) ? 1 : 0;
+      li[kept] = a;
+      lj[kept] = b;
+      kept += keep ? 1 : 0;
     }
     std::fill(lj + kept, lj + kept + kListPadding, kept > 0 ? lj[0] : 0u);
     L.count[t] = kept;
     listed += double(kept);
   }
   L.mean_run = runs > 0 ? listed / runs : 0;
-  L.exclusions = ExclusionStamp::of(w, r);
+  L.exclusions = now;
 }
 
 template <class T>

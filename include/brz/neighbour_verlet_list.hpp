@@ -66,8 +66,10 @@ struct NeighbourList {
   std::vector<T> cell_origin;  // x, y, z of the origin of each cell_rows entry
   std::vector<std::pair<uint32_t, uint32_t>> appended;
   // A rule with exclusions: where they stood when the list dropped them (a list is rebuilt
-  // when either type has changed since).
+  // when either type has changed since), and the excluded pairs then read, which the next
+  // build reuses while both types keep their order (most builds do not re-sort the rows).
   ExclusionStamp exclusions;
+  ExcludedPairs excluded;
 };
 
 /// The neighbour lists of one world, one per same-type rule, with the sort state of its types
