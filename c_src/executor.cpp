@@ -134,7 +134,8 @@ struct EngineState final : EngineCache {
   NeighbourSearch<T> search;
   AlignedBuffer<T> scratch, acc;
   AlignedBuffer<T> life;  // lifecycle rules: the columns of their REMOVE / SPAWN registers
-  std::vector<std::vector<T>> bonded_acc;  // bonded rules: accumulators per (type, lane)
+  std::vector<std::vector<T>> bonded_acc;    // bonded rules: accumulators per (type, lane)
+  std::vector<std::vector<T>> bonded_delta;  // and their deltas per store, for every bond
   Identities identities;
 
   static EngineState& of(World<T>& w) {
@@ -717,12 +718,15 @@ class Runner {
   // A bonded rule (docs/program.md, "Bonded rules"), in chunks of its agents: each chunk
   // gathers the lanes of the agent itself and of every agent its references name into columns
   // (slot s at base[s]), runs the rule as a per-agent rule over them (flatten), its stores going
-  // to columns after the gathered ones, then walks the chunk in row order: a store to slot 0
-  // sets the agent's own lane, a store through a reference gives its referenced agent's
-  // accumulator `stored - start` (an ACC its register; ACCMAX and ACCMIN reduce). The
-  // accumulators are added once every agent is done, so every application reads the values of
-  // the rule's start. The sums run in row order on one thread: the result does not depend on
-  // the threads.
+  // to columns after the gathered ones; a store to slot 0 sets the agent's own lane, a store
+  // through a reference leaves its delta for every agent: `stored - start` (an ACC its register,
+  // ACCMAX and ACCMIN their value). With a generated kernel the chunks run in parallel, one per
+  // thread at a time. Then the deltas go to the referenced agents' accumulators bond after
+  // bond, each one's stores in program order (an agent that several bonds reach sums their
+  // deltas in the order the pure-Elixir backend does, so both give the same bits): each thread
+  // walks every bond and takes the accumulator rows of its share, so the order of every sum,
+  // and the result, do not depend on the threads. The accumulators are added once every agent
+  // is done, so every application reads the values of the rule's start.
   bool run_bonded(uint32_t id, RulePlan<T>& p, uint64_t step, uint64_t counter) {
     const Rule& r = *p.rule;
     const std::size_t n = w_.count(r.type_a);
@@ -745,18 +749,23 @@ class Runner {
     }
     bonded_rows(r, p);
     constexpr std::size_t kChunk = 4096;
+    const std::size_t n_chunks = (n + kChunk - 1) / kChunk;
+    const int threads = rule_threads(r);
+    // The interpreter threads within a chunk; a generated kernel takes a chunk per thread.
+    const int team =
+        path == RulePath::BondedKernel ? std::max(1, std::min<int>(threads, int(n_chunks))) : 1;
     const std::size_t cap = column_capacity(kChunk);
     const std::size_t n_cols = std::size_t(base[arity]) + r.stores.size();
     if (n_cols > 65536) throw ArgumentError("rule " + std::to_string(id) + ": too many lanes");
-    if (life_.size() < n_cols * cap) life_ = AlignedBuffer<T>(n_cols * cap);
-    std::vector<T*> cols(n_cols);
-    for (std::size_t c = 0; c < n_cols; ++c) cols[c] = life_.data() + c * cap;
+    if (life_.size() < std::size_t(team) * n_cols * cap)
+      life_ = AlignedBuffer<T>(std::size_t(team) * n_cols * cap);
     std::vector<StoreRef> outs;
     for (const StoreRef& st : r.stores)
       outs.push_back(StoreRef{0, static_cast<uint16_t>(base[arity] + outs.size()), st.reg, 0, 0});
     const std::vector<std::size_t> store_acc(outs.size(), 0);
     // One accumulator per (type, lane) stored through a reference, in row order; the buffers
-    // stay in the engine's cache from step to step.
+    // stay in the engine's cache from step to step, as do the deltas of every store through a
+    // reference for every agent (delta[s]).
     std::vector<int> acc_of(r.stores.size(), -1);
     std::vector<std::pair<uint32_t, uint16_t>> acc_key;
     std::vector<uint16_t> acc_reduce;
@@ -773,82 +782,124 @@ class Runner {
     }
     std::vector<std::vector<T>>& acc = cache_.bonded_acc;
     if (acc.size() < acc_key.size()) acc.resize(acc_key.size());
-    for (std::size_t q = 0; q < acc_key.size(); ++q)
-      acc[q].assign(w_.count(acc_key[q].first), reduce_identity<T>(acc_reduce[q]));
+    std::vector<std::vector<T>>& delta = cache_.bonded_delta;
+    if (delta.size() < r.stores.size()) delta.resize(r.stores.size());
+    for (std::size_t s = 0; s < r.stores.size(); ++s)
+      if (r.stores[s].slot != 0) delta[s].resize(n);
     SweepArgs<T> a = sweep_args(p.flat, p.flat_levels.data(), p, id, counter);
     a.stores = outs.data();
     a.n_stores = uint32_t(outs.size());
     a.store_acc = store_acc.data();
-    a.cols_a = cols.data();
     const uint32_t* own_ids = r.has_random ? cache_.identities.of(w_, r.type_a) : nullptr;
-    a.n_threads = rule_threads(r);
-    // A store through a reference, as the scatter reads it: its values, its accumulator, the
-    // rows it goes to, the gathered start values (a STORE; null for an ACC) and its reduction.
+    a.n_threads = team > 1 ? 1 : threads;
+    bool cancelled = false;
+#pragma omp parallel num_threads(team) if (team > 1)
+    {
+      const int tid = omp_get_thread_num();
+      std::vector<T*> cols(n_cols);
+      for (std::size_t c = 0; c < n_cols; ++c)
+        cols[c] = life_.data() + (std::size_t(tid) * n_cols + c) * cap;
+      SweepArgs<T> ta = a;
+      ta.cols_a = cols.data();
+#pragma omp for schedule(dynamic, 1)
+      for (std::size_t chunk = 0; chunk < n_chunks; ++chunk) {
+        if (cancel_requested(opts_.cancel)) {
+          cancelled = true;
+          continue;
+        }
+        const std::size_t i0 = chunk * kChunk, k = std::min(kChunk, n - i0);
+        for (int s = 0; s < arity; ++s) {
+          const uint32_t t = r.slot_type(s);
+          const uint32_t* rows = s == 0 ? nullptr : p.bond_rows[std::size_t(s) - 1].data() + i0;
+          for (uint32_t l = 0; l < prog_.lanes(t); ++l) {
+            if (!p.loaded[base[s] + l]) continue;
+            const T* src = w_.column(t, l);
+            T* dst = cols[base[s] + l];
+            if (rows == nullptr)
+              std::copy(src + i0, src + i0 + k, dst);
+            else
+              for (std::size_t q = 0; q < k; ++q) dst[q] = src[rows[q]];
+          }
+        }
+        if (own_ids) ta.random.ids_a = own_ids + i0;
+        ta.n_a = k;
+        // The generated kernel is the per-agent kernel of the flattened rule: it writes the
+        // same columns (its non-finite flag is not needed: check() below reads the lanes).
+        if (path == RulePath::BondedKernel)
+          run_generated_agent<T>(generated_fn(id), kernel_args(ta), ta.n_threads);
+        else
+          call(ta);
+        for (std::size_t s = 0; s < r.stores.size(); ++s) {
+          const StoreRef& st = r.stores[s];
+          const T* v = cols[base[arity] + s];
+          if (st.slot == 0) {
+            T* own = w_.column(r.type_a, st.lane);
+            for (std::size_t q = 0; q < k; ++q) own[i0 + q] = v[q];
+          } else if (st.reduce == kReduceSum && !st.accumulate) {
+            const T* start = cols[base[st.slot] + st.lane];  // the gathered start value
+            T* d = delta[s].data() + i0;
+            for (std::size_t q = 0; q < k; ++q) d[q] = T(v[q] - start[q]);
+          } else {
+            std::copy(v, v + k, delta[s].data() + i0);
+          }
+        }
+      }
+    }
+    if (cancelled) return false;
+    // A store through a reference, as the scatter reads it: its deltas, its accumulator (and
+    // its size), the rows it goes to and its reduction.
     struct Scatter {
-      const T* value;
+      const T* delta;
       T* sum;
+      std::size_t m;
       const uint32_t* rows;
-      const T* start;
       uint16_t reduce;
     };
+    for (std::size_t q = 0; q < acc_key.size(); ++q) acc[q].resize(w_.count(acc_key[q].first));
     std::vector<Scatter> scatter;
-    for (std::size_t i0 = 0; i0 < n; i0 += kChunk) {
-      const std::size_t k = std::min(kChunk, n - i0);
-      for (int s = 0; s < arity; ++s) {
-        const uint32_t t = r.slot_type(s);
-        const uint32_t* rows = s == 0 ? nullptr : p.bond_rows[std::size_t(s) - 1].data() + i0;
-        for (uint32_t l = 0; l < prog_.lanes(t); ++l) {
-          if (!p.loaded[base[s] + l]) continue;
-          const T* src = w_.column(t, l);
-          T* dst = cols[base[s] + l];
-          if (rows == nullptr)
-            std::copy(src + i0, src + i0 + k, dst);
-          else
-            for (std::size_t q = 0; q < k; ++q) dst[q] = src[rows[q]];
-        }
-      }
-      if (own_ids) a.random.ids_a = own_ids + i0;
-      a.n_a = k;
-      // The generated kernel is the per-agent kernel of the flattened rule: it writes the
-      // same columns (its non-finite flag is not needed: check() below reads the lanes).
-      if (path == RulePath::BondedKernel)
-        run_generated_agent<T>(generated_fn(id), kernel_args(a), a.n_threads);
-      else
-        call(a);
-      if (cancel_requested(opts_.cancel)) return false;
-      for (std::size_t s = 0; s < r.stores.size(); ++s) {
-        if (r.stores[s].slot != 0) continue;
-        const T* v = cols[base[arity] + s];
-        T* own = w_.column(r.type_a, r.stores[s].lane);
-        for (std::size_t q = 0; q < k; ++q) own[i0 + q] = v[q];
-      }
-      // Bond after bond, each one's stores in program order: an agent that several bonds
-      // reach (through different slots) sums their deltas in the order the pure-Elixir
-      // backend does, so both give the same bits.
-      scatter.clear();
-      for (std::size_t s = 0; s < r.stores.size(); ++s) {
-        const StoreRef& st = r.stores[s];
-        if (st.slot == 0) continue;
-        scatter.push_back({cols[base[arity] + s], acc[std::size_t(acc_of[s])].data(),
-                           p.bond_rows[st.slot - 1].data() + i0,
-                           st.accumulate ? nullptr : cols[base[st.slot] + st.lane], st.reduce});
-      }
-      for (std::size_t q = 0; q < k; ++q)
-        for (const Scatter& sc : scatter) {
-          T& sum = sc.sum[sc.rows[q]];
-          if (sc.reduce != kReduceSum)
-            sum = reduce_combine(sc.reduce, sum, sc.value[q]);
-          else if (sc.start == nullptr)
-            sum += sc.value[q];
-          else
-            sum += T(sc.value[q] - sc.start[q]);  // the gathered start value
-        }
+    for (std::size_t s = 0; s < r.stores.size(); ++s) {
+      const StoreRef& st = r.stores[s];
+      if (st.slot == 0) continue;
+      std::vector<T>& sum = acc[std::size_t(acc_of[s])];
+      scatter.push_back(
+          {delta[s].data(), sum.data(), sum.size(), p.bond_rows[st.slot - 1].data(), st.reduce});
     }
-    for (std::size_t q = 0; q < acc_key.size(); ++q) {
-      T* col = w_.column(acc_key[q].first, acc_key[q].second);
-      const T* sum = acc[q].data();
-      const std::size_t m = w_.count(acc_key[q].first);
-      for (std::size_t x = 0; x < m; ++x) col[x] = reduce_apply(acc_reduce[q], col[x], sum[x]);
+    const int share = std::max(1, std::min<int>(threads, int(n_chunks)));
+#pragma omp parallel num_threads(share) if (share > 1)
+    {
+      const std::size_t tid = std::size_t(omp_get_thread_num());
+      const std::size_t parts = std::size_t(omp_get_num_threads());
+      for (std::size_t q = 0; q < acc_key.size(); ++q) {
+        const std::size_t m = acc[q].size();
+        std::fill(acc[q].data() + m * tid / parts, acc[q].data() + m * (tid + 1) / parts,
+                  reduce_identity<T>(acc_reduce[q]));
+      }
+      // This thread's share of each accumulator's rows.
+      std::vector<uint32_t> lo(scatter.size()), hi(scatter.size());
+      for (std::size_t k = 0; k < scatter.size(); ++k) {
+        lo[k] = uint32_t(scatter[k].m * tid / parts);
+        hi[k] = uint32_t(scatter[k].m * (tid + 1) / parts);
+      }
+#pragma omp barrier
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t k = 0; k < scatter.size(); ++k) {
+          const Scatter& sc = scatter[k];
+          const uint32_t row = sc.rows[i];
+          if (row < lo[k] || row >= hi[k]) continue;
+          T& sum = sc.sum[row];
+          if (sc.reduce != kReduceSum)
+            sum = reduce_combine(sc.reduce, sum, sc.delta[i]);
+          else
+            sum += sc.delta[i];
+        }
+#pragma omp barrier
+      for (std::size_t q = 0; q < acc_key.size(); ++q) {
+        T* col = w_.column(acc_key[q].first, acc_key[q].second);
+        const T* sum = acc[q].data();
+        const std::size_t m = acc[q].size();
+        for (std::size_t x = m * tid / parts; x < m * (tid + 1) / parts; ++x)
+          col[x] = reduce_apply(acc_reduce[q], col[x], sum[x]);
+      }
     }
     check(p, step);
     return true;
