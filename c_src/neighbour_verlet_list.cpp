@@ -234,10 +234,19 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
     }
   CellGrid g;
   make_grid(box_lo, box_hi, n, width / 2, g, per);
-  long s = double(n) < kMinAgentsPerHalfCell * double(g.n_cells) ? 1 : 2;
+  long s = 2;
   for (int d = 0; d < 3; ++d)
     if ((g.dims[d] > 1 || g.periodic[d]) && 1.0 / g.inv[d] > 0.625 * width)
       s = 1;  // the budget widened the cells
+  if (s == 2 && double(n) < kMinAgentsPerHalfCell * double(g.n_cells)) {
+    // Mostly empty cells: full-width ones, unless a 3x3x3 stencil of them would span most of
+    // an axis (a small box), where the half-width stencil still saves most candidates.
+    CellGrid full;
+    make_grid(box_lo, box_hi, n, width, full, per);
+    s = 1;
+    for (int d = 0; d < 3; ++d)
+      if (full.dims[d] > 1 && full.dims[d] < kMinFullCellsPerAxis) s = 2;
+  }
   if (s == 1) make_grid(box_lo, box_hi, n, width, g, per);
   bin_agents(w, type, lane, g, bins_, bin_threads);
   // Whether cells pay off: at most search_max_fraction of all pairs may be candidates. A rebuild

@@ -28,8 +28,10 @@ constexpr uint32_t kLongLived = 40;
 /// A build bins the agents in cells half as wide as the list (a 5x5x5 stencil) only while those
 /// cells hold at least this many agents on average; sparser, most stencil cells are empty and
 /// walking 13 rows of cells per cell costs more than the candidates they save, so it bins in
-/// cells as wide as the list (3x3x3).
+/// cells as wide as the list (3x3x3), provided they are at least kMinFullCellsPerAxis to an
+/// axis that has more than one.
 constexpr double kMinAgentsPerHalfCell = 1.0;
+constexpr uint32_t kMinFullCellsPerAxis = 4;
 /// Entries of a sub-list's lj that stay readable past its count (each one a row of the list):
 /// the neighbour-list kernels round every row's run up to whole vectors of 8 pairs
 /// (generated_abi.hpp, BrzListArgs::pad_row) and read up to 7 entries past the last.
