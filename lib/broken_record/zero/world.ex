@@ -45,6 +45,7 @@ defmodule BrokenRecord.Zero.World do
     Observables,
     Options,
     Progress,
+    References,
     State
   }
 
@@ -217,8 +218,9 @@ defmodule BrokenRecord.Zero.World do
   Raises `ArgumentError`, the world unchanged, for an unknown collection or field, a value that
   is not a binary, a byte size other than the agent count times the field's bytes (naming
   collection, field, expected and given sizes), or a value that the field cannot hold (not
-  finite, an `:int` not integral, a `:bool` other than 0 or 1, an enum code out of range:
-  naming the agent index and the field).
+  finite, an `:int` not integral, a `:bool` other than 0 or 1, an enum code out of range, a
+  reference that is not the identity of a living agent of its type: naming the agent index
+  and the field).
 
       positions = World.column(world, :particles, :position)
       world = World.put_column(world, :particles, :position, positions)
@@ -231,11 +233,40 @@ defmodule BrokenRecord.Zero.World do
     element = Columns.element_size(world.backend, system.options.precision)
     Columns.check_size!(agent, declared, binary, n, element)
     width = Field.width(declared.type)
+    check_references!(world, agent, declared, binary, element)
 
     change!(world, fn ->
       impl.put_column(system, world.ref, agent, declared.lane, width, binary)
     end)
   end
+
+  # A reference column must name living agents of its type by their identities (the indices
+  # of World.new's state while none was born or removed).
+  defp check_references!(world, agent, %Field{type: {:ref, target}} = field, binary, element) do
+    %{system: system, impl: impl} = world
+    target_agent = CompiledSystem.agent(system, target)
+    {ids, _next, _images} = impl.identities(system, world.ref, target_agent)
+    index = References.index(for <<id::unsigned-native-32 <- ids>>, do: id)
+    bits = element * 8
+    # NaN and the infinities decode to nothing here: the backend rejects them (not finite).
+    values = for <<v::float-native-size(bits) <- binary>>, do: v
+
+    values
+    |> Enum.with_index()
+    |> Enum.find(fn {v, _} -> References.lookup(index, v) == :error end)
+    |> case do
+      found when found == nil or length(values) * element != byte_size(binary) ->
+        :ok
+
+      {v, i} ->
+        raise ArgumentError,
+              "#{agent.collection}[#{i}].#{field.name} would be #{inspect(v)}, not the identity " <>
+                "of a living agent of #{target_agent.collection} (a #{agent.name} references a " <>
+                "#{target})"
+    end
+  end
+
+  defp check_references!(_world, _agent, _field, _binary, _element), do: :ok
 
   @doc false
   # The backend's identities of every type, and puts them back: for BrokenRecord.Zero.Checkpoint.

@@ -318,30 +318,31 @@ defmodule BrokenRecord.Zero.BondsTest do
       end
     end
 
-    test "put_column of a reference: not an integer at once, no living agent at the step" do
-      state = %{beads: two_beads(), springs: [%{a: 0, b: 1}]}
+    test "put_column of a reference: the identity of a living agent, or an ArgumentError" do
+      state = %{beads: two_beads() ++ [bead({0.0, 1.5, 0.0})], springs: [%{a: 0, b: 1}]}
 
       for backend <- @backends do
         world = World.new(Springs, state, backend: backend)
 
-        error =
-          assert_raise ArgumentError, fn ->
-            World.put_column(world, :springs, :b, <<0.5::float-native-64>>)
-          end
+        for bad <- [0.5, 7.0, -1.0, 3.0] do
+          error =
+            assert_raise ArgumentError, fn ->
+              World.put_column(world, :springs, :b, <<bad::float-native-64>>)
+            end
 
-        assert error.message =~ "springs[0].b must be"
+          assert error.message =~ "springs[0].b"
+        end
 
-        # The bonded sweep finds no bead with identity 7: an ArgumentError, the world kept.
-        world = World.put_column(world, :springs, :b, <<7.0::float-native-64>>)
+        assert_raise ArgumentError,
+                     "springs[0].b would be 7.0, not the identity of a living agent of beads " <>
+                       "(a Spring references a Bead)",
+                     fn -> World.put_column(world, :springs, :b, <<7.0::float-native-64>>) end
 
-        error =
-          assert_raise ArgumentError, fn ->
-            World.step(world, steps: 1, dt: 0.1, rules: [:spring])
-          end
-
-        assert error.message =~ "7"
-        assert World.counts(world) == %{beads: 2, springs: 1}
-        world = World.put_column(world, :springs, :b, <<1.0::float-native-64>>)
+        # Nothing was written: the world steps as before.
+        assert World.counts(world) == %{beads: 3, springs: 1}
+        assert [%{a: 0, b: 1}] = World.to_state(world).springs
+        world = World.put_column(world, :springs, :b, <<2.0::float-native-64>>)
+        assert [%{a: 0, b: 2}] = World.to_state(world).springs
         assert %World{} = World.step(world, steps: 1, dt: 0.1, rules: [:spring])
       end
     end
