@@ -989,6 +989,8 @@ class Runner {
 
   // Threads for one sweep of rule r (by the counts now; lifecycle rules change them).
   int rule_threads(const Rule& r) const {
+    if (r.kind == RuleKind::Bonded)
+      return w_.count(r.type_a) > opts_.bonded_parallel_threshold ? max_threads_ : 1;
     if (!r.is_pair()) return w_.count(r.type_a) > opts_.agent_parallel_threshold ? max_threads_ : 1;
     return pair_count(r) > opts_.pair_parallel_threshold ? max_threads_ : 1;
   }

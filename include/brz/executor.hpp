@@ -32,6 +32,10 @@ struct ExecOptions {
   /// parallel region libgomp's idle workers spin for milliseconds by default, taking cores the
   /// BEAM needs (docs/engine.md, "OpenMP and the BEAM"), so only large sweeps are threaded.
   std::size_t agent_parallel_threshold = 200000;
+  /// A bonded sweep runs on several threads when it has more agents (bonds) than this: a bond
+  /// gathers its agents' lanes and scatters to them, about ten times a per-agent rule's work
+  /// (31,680 FENE bonds: 1.1 ms a step on one thread), so two chunks of 4,096 are worth it.
+  std::size_t bonded_parallel_threshold = 8192;
   /// Neighbour search bins, packs and scatters (and checks a neighbour list, and sums its
   /// accumulators) on several threads when it handles more agents (rows) than this.
   std::size_t bin_parallel_threshold = 50000;
