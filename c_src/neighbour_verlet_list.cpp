@@ -610,7 +610,9 @@ void VerletLists<T>::follow(const World<T>& w, NeighbourList<T>& L, const WorldB
     const T* from = L.origin.data() + std::size_t(d) * n_old;
     T* into = origin_spare_.data() + std::size_t(d) * n;
     if (m.to.empty()) {
-      std::copy(from, from + kept, into);
+      const long nl = long(kept);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+      for (long r = 0; r < nl; ++r) into[r] = from[r];
     } else {
       const uint32_t* to = m.to.data();
       const long nl = long(n_old);
@@ -773,7 +775,18 @@ void VerletLists<T>::follow(const World<T>& w, NeighbourList<T>& L, const WorldB
         if (agent_of(c) < agent_of(j)) mine[h] = {c, j};
       }
     }
-    for (const auto& part : found) added.insert(added.end(), part.begin(), part.end());
+    // Each thread's pairs sorted on its thread, then merged.
+    std::vector<std::size_t> part_start(q_threads + 1, 0);
+    for (int t = 0; t < q_threads; ++t) {
+      part_start[t + 1] = part_start[t] + found[t].size();
+      added.insert(added.end(), found[t].begin(), found[t].end());
+    }
+#pragma omp parallel for num_threads(q_threads) if (q_threads > 1) schedule(static, 1)
+    for (int t = 0; t < q_threads; ++t)
+      std::sort(added.begin() + long(part_start[t]), added.begin() + long(part_start[t + 1]));
+    for (int t = 1; t < q_threads; ++t)
+      std::inplace_merge(added.begin(), added.begin() + long(part_start[t]),
+                         added.begin() + long(part_start[t + 1]));
   }
 
   // The children's pairs, sorted by slot-0 row, merged into the sub-lists: each pair into the
@@ -784,7 +797,6 @@ void VerletLists<T>::follow(const World<T>& w, NeighbourList<T>& L, const WorldB
   // own, sorted but spread over every row, they missed the cache on nearly every pair: after
   // 20 steps of the evaporation benchmark the pair sweep took 1.3-1.7 times as long.)
   if (!added.empty()) {
-    std::sort(added.begin(), added.end());
     const std::size_t n_blocks = n / 64 + 1;
     std::vector<uint32_t>& owner = owner_;
     uint32_t fewest = 0;

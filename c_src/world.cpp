@@ -341,12 +341,21 @@ std::vector<WorldBase::RowMoves> World<T>::apply_lifecycle(uint32_t type,
     if (!images.empty()) images.resize(k * 3);
     RowMoves& m = moves[type];
     m.to.resize(n);
-    for (std::size_t g = 0, r = 0, next = 0; r < n; ++r) {
-      if (g < gone.size() && gone[g] == r) {
-        m.to[r] = RowMoves::kGoneRow;
-        ++g;
-      } else {
-        m.to[r] = static_cast<uint32_t>(next++);
+    // Row r goes to r less the removed rows before it: chunks of rows split between the
+    // threads, each starting at its own count of removed rows.
+    const long n_chunks = threads > 1 ? long(threads) * 4 : 1;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (long q = 0; q < n_chunks; ++q) {
+      const std::size_t r0 = n * std::size_t(q) / std::size_t(n_chunks),
+                        r1 = n * std::size_t(q + 1) / std::size_t(n_chunks);
+      std::size_t g = std::lower_bound(gone.begin(), gone.end(), r0) - gone.begin();
+      for (std::size_t r = r0; r < r1; ++r) {
+        if (g < gone.size() && gone[g] == r) {
+          m.to[r] = RowMoves::kGoneRow;
+          ++g;
+        } else {
+          m.to[r] = static_cast<uint32_t>(r - g);
+        }
       }
     }
     if (!agents.empty()) {
