@@ -669,7 +669,8 @@ void VerletLists<T>::follow(const World<T>& w, NeighbourList<T>& L, const WorldB
     // every step of a lookup is a likely cache miss (a range's start, its rows and their
     // origins, each hit's caller index): a batch takes each step for all its children at once,
     // prefetching what the next step reads, so that its misses overlap instead of following
-    // one another (one child at a time took about 2 us a child, nearly all of it waiting).
+    // one another. (Perf samples of 10,000 children in a 1M gas: 26 ms of CPU one child at a
+    // time in row order, 17 ms in batches in cell order.)
     constexpr long kChildBatch = 32;
     constexpr int kRanges = 3 * 3 * 2;  // rows of cells (y, z), each up to two runs along x
     const long n_batches = long(m.appended + kChildBatch - 1) / kChildBatch;

@@ -190,9 +190,9 @@ class WorldBase {
   /// their own order in the caller's, in Spawned::rows order in storage), with fresh
   /// identities and zero image counters. The rows are not put back in the caller's
   /// order: the moves returned (one per type) tell the engine where its rows went. Up to
-  /// `threads` OpenMP threads move the columns. Throws ArgumentError when identities run out
-  /// (2^32 per type), and, before any change, when a
-  /// type's Spawned::rows is not a permutation of its children.
+  /// `threads` OpenMP threads move the columns and renumber the maps. Throws ArgumentError
+  /// when identities run out (2^32 per type), and, before any change, when a type's
+  /// Spawned::rows is not a permutation of its children.
   virtual std::vector<RowMoves> apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
                                                 const std::vector<Spawned>& children,
                                                 int threads = 1) = 0;
