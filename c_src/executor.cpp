@@ -490,21 +490,34 @@ class Runner {
       call(a);
     if (cancel_requested(opts_.cancel)) return false;
     check(p, step);
-    std::vector<uint8_t> dead;
-    for (const T* flags : removed)
-      for (std::size_t i = 0; i < n; ++i)
-        if (flags[i] != T(0)) {
-          if (dead.empty()) dead.assign(n, 0);
-          dead[i] = 1;
-        }
-    // The spawning rows (few), in the caller's order of their agents.
+    // The flag columns, scanned on the sweep's threads: the removed rows, and the spawning rows
+    // (few) with their agents, each thread's own, then sorted into the caller's order of
+    // their agents.
+    const int threads = a.n_threads;
+    std::vector<uint8_t> dead(removed.empty() ? 0 : n, 0);
+    std::vector<std::vector<std::pair<uint32_t, uint32_t>>> found(threads);  // (agent, row)
+    bool any_dead = false;
+    const long nl = long(n);
+#pragma omp parallel num_threads(threads) if (threads > 1) reduction(|| : any_dead)
+    {
+      std::vector<std::pair<uint32_t, uint32_t>>& mine = found[omp_get_thread_num()];
+#pragma omp for schedule(static)
+      for (long i = 0; i < nl; ++i) {
+        for (const T* flags : removed)
+          if (flags[i] != T(0)) {
+            dead[i] = 1;
+            any_dead = true;
+          }
+        for (std::size_t s = 0; s < r.spawns.size(); ++s)
+          if (spawn_cond[s][i] != T(0)) {
+            mine.emplace_back(uint32_t(w_.agent_at(type, std::size_t(i))), uint32_t(i));
+            break;
+          }
+      }
+    }
+    if (!any_dead) dead.clear();
     std::vector<std::pair<uint32_t, uint32_t>> parents;  // (agent, row)
-    for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t s = 0; s < r.spawns.size(); ++s)
-        if (spawn_cond[s][i] != T(0)) {
-          parents.emplace_back(uint32_t(w_.agent_at(type, i)), uint32_t(i));
-          break;
-        }
+    for (const auto& part : found) parents.insert(parents.end(), part.begin(), part.end());
     std::sort(parents.begin(), parents.end());
     std::vector<WorldBase::Spawned> children(prog_.n_types());
     for (const auto& parent : parents) {
