@@ -267,6 +267,20 @@ std::vector<WorldBase::RowMoves> World<T>::apply_lifecycle(uint32_t type,
   const uint32_t n_types = static_cast<uint32_t>(counts_.size());
   if (type >= n_types || children.size() != n_types)
     throw ArgumentError("world: lifecycle of an unknown type");
+  // Where each child goes among its type's appended rows (Spawned::rows), checked before
+  // anything changes.
+  std::vector<std::vector<uint32_t>> slots(n_types);
+  for (uint32_t t = 0; t < n_types; ++t) {
+    const Spawned& c = children[t];
+    if (c.rows.empty()) continue;
+    if (c.rows.size() != c.n) throw ArgumentError("world: spawned rows do not match");
+    slots[t].assign(c.n, UINT32_MAX);
+    for (std::size_t k = 0; k < c.n; ++k) {
+      if (c.rows[k] >= c.n || slots[t][c.rows[k]] != UINT32_MAX)
+        throw ArgumentError("world: spawned rows are not a permutation");
+      slots[t][c.rows[k]] = static_cast<uint32_t>(k);
+    }
+  }
   std::vector<RowMoves> moves(n_types);
   for (uint32_t t = 0; t < n_types; ++t) {
     moves[t].old_count = moves[t].survivors = counts_[t];
@@ -327,31 +341,54 @@ std::vector<WorldBase::RowMoves> World<T>::apply_lifecycle(uint32_t type,
     if (!images.empty()) images.resize(k * 3);
     RowMoves& m = moves[type];
     m.to.resize(n);
-    for (std::size_t g = 0, r = 0, next = 0; r < n; ++r) {
-      if (g < gone.size() && gone[g] == r) {
-        m.to[r] = RowMoves::kGoneRow;
-        ++g;
-      } else {
-        m.to[r] = static_cast<uint32_t>(next++);
+    // Row r goes to r less the removed rows before it: chunks of rows split between the
+    // threads, each starting at its own count of removed rows.
+    const long n_chunks = threads > 1 ? long(threads) * 4 : 1;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (long q = 0; q < n_chunks; ++q) {
+      const std::size_t r0 = n * std::size_t(q) / std::size_t(n_chunks),
+                        r1 = n * std::size_t(q + 1) / std::size_t(n_chunks);
+      std::size_t g = std::lower_bound(gone.begin(), gone.end(), r0) - gone.begin();
+      for (std::size_t r = r0; r < r1; ++r) {
+        if (g < gone.size() && gone[g] == r) {
+          m.to[r] = RowMoves::kGoneRow;
+          ++g;
+        } else {
+          m.to[r] = static_cast<uint32_t>(r - g);
+        }
       }
     }
     if (!agents.empty()) {
       // The maps between agents and rows, with both renumbered: agent a is now a less the
-      // removed agents before it, row r is to[r].
-      std::vector<uint32_t> shift(n);
-      for (std::size_t g = 0, a = 0; a < n; ++a) {
-        while (g < gone_agents.size() && gone_agents[g] < a) ++g;
-        shift[a] = static_cast<uint32_t>(g);
-      }
-      std::size_t out = 0;
-      for (std::size_t r = 0; r < n; ++r)
-        if (m.to[r] != RowMoves::kGoneRow) {
-          agents[out] = agents[r] - shift[agents[r]];
-          ++out;
+      // removed agents before it, row r is to[r]. The surviving agents' new rows, in the
+      // caller's order, go to a spare array (rows split between threads, each chunk of
+      // agents starting at its own count of removed agents), then each names its agent; the
+      // old agents of the rows are not needed. Both passes read or write at random rows.
+      std::vector<uint32_t>& next = map_spare_;
+      next.resize(k);
+      const uint32_t* to = m.to.data();
+      const long n_chunks = threads > 1 ? long(threads) * 4 : 1;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+      for (long q = 0; q < n_chunks; ++q) {
+        const std::size_t a0 = n * std::size_t(q) / std::size_t(n_chunks),
+                          a1 = n * std::size_t(q + 1) / std::size_t(n_chunks);
+        std::size_t g =
+            std::lower_bound(gone_agents.begin(), gone_agents.end(), a0) - gone_agents.begin();
+        for (std::size_t a = a0; a < a1; ++a) {
+          if (g < gone_agents.size() && gone_agents[g] == a) {
+            ++g;
+            continue;
+          }
+          next[a - g] = to[rows[a]];
         }
+      }
+      rows.swap(next);
       agents.resize(k);
-      rows.resize(k);
-      for (std::size_t r = 0; r < k; ++r) rows[agents[r]] = static_cast<uint32_t>(r);
+      const long kl = long(k);
+      uint32_t* agent = agents.data();
+      const uint32_t* row = rows.data();
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+      for (long a = 0; a < kl; ++a) agent[row[a]] = uint32_t(a);
     }
     counts_[type] = k;
     m.survivors = k;
@@ -367,6 +404,10 @@ std::vector<WorldBase::RowMoves> World<T>::apply_lifecycle(uint32_t type,
     if (next_id_[t] + c.n > uint64_t(UINT32_MAX) + 1)
       throw ArgumentError("world: type " + std::to_string(t) +
                           " has used up its 2^32 agent identities");
+    // Children come last in both orders; in storage, in the order of c.rows where the rows
+    // are not in the caller's order anyway.
+    const bool placed = !agents_[t].empty() && !c.rows.empty();
+    const std::vector<uint32_t>& slot = slots[t];
     const std::size_t had = counts_[t];
     grow(t, had + c.n);
     std::vector<uint32_t>& ids = ids_[t];
@@ -374,16 +415,16 @@ std::vector<WorldBase::RowMoves> World<T>::apply_lifecycle(uint32_t type,
       ids.resize(had);
       for (std::size_t i = 0; i < had; ++i) ids[i] = static_cast<uint32_t>(i);
     }
-    for (std::size_t q = 0; q < c.n; ++q) {
+    for (std::size_t k = 0; k < c.n; ++k) {
+      const std::size_t q = placed ? c.rows[k] : k;
       for (uint32_t l = 0; l < lanes; ++l)
-        columns_[t][l][had + q] = to_precision<T>(c.values[q * lanes + l]);
+        columns_[t][l][had + k] = to_precision<T>(c.values[q * lanes + l]);
       ids.push_back(static_cast<uint32_t>(next_id_[t]++));
     }
-    // Children come last in both orders.
     if (!agents_[t].empty())
-      for (std::size_t q = 0; q < c.n; ++q) {
-        agents_[t].push_back(static_cast<uint32_t>(had + q));
-        rows_[t].push_back(static_cast<uint32_t>(had + q));
+      for (std::size_t k = 0; k < c.n; ++k) {
+        agents_[t].push_back(static_cast<uint32_t>(had + (placed ? c.rows[k] : k)));
+        rows_[t].push_back(static_cast<uint32_t>(had + (placed ? slot[k] : k)));
       }
     counts_[t] = had + c.n;
     changed_[t] = 1;

@@ -65,6 +65,11 @@ class NeighbourSearch {
   void rows_moved(const World<T>& w, const std::vector<WorldBase::RowMoves>& moves) {
     lists_.rows_moved(w, moves);
   }
+  /// Where children go in storage order (VerletLists::birth_rows).
+  std::vector<uint32_t> birth_rows(const World<T>& w, uint32_t type,
+                                   const WorldBase::Spawned& children) const {
+    return lists_.birth_rows(w, type, children);
+  }
   /// After a sweep: whether every value it stored is known to be finite (false when unknown);
   /// the caller's non-finite check may then be skipped.
   bool last_sweep_finite() const noexcept { return last_finite_; }

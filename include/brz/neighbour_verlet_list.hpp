@@ -41,9 +41,19 @@ constexpr std::size_t kListPadding = 8;
 /// of it have been built since its last sort.
 constexpr uint32_t kResortBuilds = 16;
 
+/// A row appended to a list since its build (a child): its cell, its row and its origin, read
+/// together when a later child looks for its neighbours.
+template <class T>
+struct AppendedRow {
+  uint32_t cell, row;
+  T origin[3];
+  bool operator<(const AppendedRow& b) const {
+    return cell != b.cell ? cell < b.cell : row < b.row;
+  }
+};
+
 /// A same-type rule's neighbour list: pairs of rows, split into one sub-list per thread, each
-/// sorted by slot-0 row (then, after births, segments of children's pairs appended, each sorted
-/// by slot-0 row).
+/// sorted by slot-0 row (children's pairs are merged in: VerletLists::rows_moved).
 template <class T>
 struct NeighbourList {
   const Rule* rule = nullptr;
@@ -62,11 +72,11 @@ struct NeighbourList {
   // The cells of the origins, kept so that the list can follow births and deaths
   // (VerletLists::rows_moved): a grid of cells at least the list's width wide, the rows of cell
   // c at cell_rows[cell_start[c] .. cell_start[c + 1]) (kGoneRow once removed), and the rows
-  // appended since, as (cell, row) in ascending order.
+  // appended since, in ascending (cell, row) order with their origins.
   CellGrid grid{};
   std::vector<uint32_t> cell_start, cell_rows;
   std::vector<T> cell_origin;  // x, y, z of the origin of each cell_rows entry
-  std::vector<std::pair<uint32_t, uint32_t>> appended;
+  std::vector<AppendedRow<T>> appended;
   // A rule with exclusions: where they stood when the list dropped them (a list is rebuilt
   // when either type has changed since), and the excluded pairs then read, which the next
   // build reuses while both types keep their order (most builds do not re-sort the rows).
@@ -92,6 +102,12 @@ class VerletLists {
   /// slot-0 order) and stays current, as does the type's sort; it is then reused while no
   /// agent, child or not, has moved half the skin since its origin.
   void rows_moved(const World<T>& w, const std::vector<WorldBase::RowMoves>& moves);
+  /// Where children about to be appended to `type` go in storage order (Spawned::rows): by
+  /// the cell of their position in the grid of a current list of the type, ties in their own
+  /// order, so that rows near in the sweeps' order hold agents near in space; empty (their
+  /// own order) when no list of the type is current.
+  std::vector<uint32_t> birth_rows(const World<T>& w, uint32_t type,
+                                   const WorldBase::Spawned& children) const;
 
  private:
   /// Per-thread scratch of build.
@@ -124,6 +140,8 @@ class VerletLists {
   std::vector<AlignedBuffer<T>> pos_;        // build: positions in cell order
   std::vector<T> origin_spare_;              // rows_moved: the next origins
   std::vector<uint32_t> appended_start_;     // rows_moved: per cell, its first appended row
+  std::vector<uint32_t> owner_;              // rows_moved: per 64-row block, its sub-list
+  std::vector<uint32_t> children_by_cell_;   // rows_moved: the children's rows, by cell
 };
 
 extern template class VerletLists<double>;

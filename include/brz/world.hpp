@@ -164,9 +164,13 @@ class WorldBase {
 
   /// Children spawned into one type by one rule application: per child (in order) its lanes,
   /// lanes(type) values each, agent-major, and its identity (assigned by apply_lifecycle).
+  /// `rows`, when not empty, is where they go in storage order (a permutation of 0 .. n - 1:
+  /// the k-th appended row holds child rows[k]); it is followed only where the type's rows
+  /// are not in the caller's order (there the children stay in their own order).
   struct Spawned {
     std::vector<double> values;
     std::size_t n = 0;
+    std::vector<uint32_t> rows;
   };
   /// How apply_lifecycle moved the rows of one type, for the engine's per-row caches (the
   /// neighbour lists follow the rows instead of being built again): old row r is now row
@@ -182,11 +186,13 @@ class WorldBase {
   /// Ends a rule application that removes or spawns agents (docs/engine.md, "Agent
   /// lifecycle"): the agents of `type` held at the rows with dead[r] set (storage order;
   /// empty: none) are removed, the survivors keep their relative order (the caller's and the
-  /// storage order both), and children[t] are appended to type t, last in both orders, with
-  /// fresh identities and zero image counters. The rows are not put back in the caller's
+  /// storage order both), and children[t] are appended to type t, last in both orders (in
+  /// their own order in the caller's, in Spawned::rows order in storage), with fresh
+  /// identities and zero image counters. The rows are not put back in the caller's
   /// order: the moves returned (one per type) tell the engine where its rows went. Up to
-  /// `threads` OpenMP threads move the columns. Throws ArgumentError when identities run out
-  /// (2^32 per type).
+  /// `threads` OpenMP threads move the columns and renumber the maps. Throws ArgumentError
+  /// when identities run out (2^32 per type), and, before any change, when a type's
+  /// Spawned::rows is not a permutation of its children.
   virtual std::vector<RowMoves> apply_lifecycle(uint32_t type, const std::vector<uint8_t>& dead,
                                                 const std::vector<Spawned>& children,
                                                 int threads = 1) = 0;
@@ -274,6 +280,7 @@ class World final : public WorldBase {
 
   std::vector<std::vector<AlignedBuffer<T>>> columns_;  // [type][lane]
   AlignedBuffer<T> spare_;                              // reorder's scratch column
+  std::vector<uint32_t> map_spare_;                     // apply_lifecycle's next agent -> row
 };
 
 /// Creates a World<double> or World<float>.

@@ -85,6 +85,52 @@ TEMPLATE_TEST_CASE("a per-agent rule removes and spawns; survivors keep their or
       }
 }
 
+TEMPLATE_TEST_CASE("children go to the storage rows Spawned::rows names, not in the caller's order",
+                   "[lifecycle][world]", double, float) {
+  auto prog = split_program();
+  brz::World<TestType> w(prog, {6});
+  for (std::size_t i = 0; i < 6; ++i) w.set(0, 0, i, double(i));
+  const uint32_t perm[6] = {5, 3, 1, 0, 2, 4};  // the rows out of the caller's order
+  w.reorder(0, perm, 2);
+  const std::vector<uint8_t> dead = {0, 1, 0, 0, 0, 0};  // row 1: agent 3
+  std::vector<brz::WorldBase::Spawned> kids(1);
+  for (int q = 0; q < 4; ++q) kids[0].values.insert(kids[0].values.end(), {100.0 + q, 0.5});
+  kids[0].n = 4;
+
+  SECTION("a permutation places them") {
+    kids[0].rows = {2, 0, 3, 1};
+    const auto moves = w.apply_lifecycle(0, dead, kids, 2);
+    REQUIRE(w.count(0) == 9);
+    // The caller's order: survivors 0 1 2 4 5, then the children in their own order.
+    const double want[9] = {0, 1, 2, 4, 5, 100, 101, 102, 103};
+    for (std::size_t i = 0; i < 9; ++i) {
+      CHECK(w.get(0, 0, i) == want[i]);
+      CHECK(w.agent_at(0, w.row(0, i)) == i);
+      CHECK(w.id(0, i) == (i < 5 ? uint32_t(want[i]) : uint32_t(6 + i - 5)));
+    }
+    // Storage: the survivors in their rows' order, then children 2, 0, 3, 1.
+    const double stored[9] = {5, 1, 0, 2, 4, 102, 100, 103, 101};
+    for (std::size_t r = 0; r < 9; ++r) CHECK(w.column(0, 0)[r] == TestType(stored[r]));
+    CHECK(moves[0].survivors == 5);
+    CHECK(moves[0].appended == 4);
+  }
+  SECTION("anything but a permutation of the children is rejected before a change") {
+    for (const std::vector<uint32_t>& bad :
+         {std::vector<uint32_t>{0, 1, 2}, {0, 1, 1, 2}, {0, 1, 2, 4}}) {
+      kids[0].rows = bad;
+      CHECK_THROWS_AS(w.apply_lifecycle(0, dead, kids), brz::ArgumentError);
+      CHECK(w.count(0) == 6);
+      CHECK(w.next_id(0) == 6);
+    }
+  }
+  SECTION("rows in the caller's order keep the children in theirs") {
+    w.restore_caller_order(0);
+    kids[0].rows = {2, 0, 3, 1};
+    w.apply_lifecycle(0, {}, kids);
+    for (std::size_t r = 0; r < 10; ++r) CHECK(w.column(0, 0)[r] == TestType(r < 6 ? r : 94 + r));
+  }
+}
+
 TEST_CASE("a snapshot of a whole type undoes removals and spawns", "[lifecycle]") {
   auto prog = split_program();
   brz::World<double> w(prog, {20});

@@ -5,6 +5,7 @@ defmodule BrokenRecord.Zero.LifecycleExamplesTest do
 
   import BrokenRecord.Zero.TestHelpers
 
+  alias BrokenRecord.Zero.EvaporationProbe
   alias BrokenRecord.Zero.Fixtures.{Evaporation, WolfSheep}
   alias BrokenRecord.Zero.World
 
@@ -65,6 +66,30 @@ defmodule BrokenRecord.Zero.LifecycleExamplesTest do
 
       for %{particles: particles} <- states, %{position: {x, y, z}} <- particles do
         assert x >= 0.0 and x < side and y >= 0.0 and y < side and z >= 0.0 and z < side
+      end
+    end
+
+    # 150,000 particles: one neighbour sub-list per thread, and the 1,500 children a step
+    # looked up on every thread; the list is built once and follows the births and deaths.
+    # The same agents on 1 and 2 threads; their values within rounding, as the same gas
+    # without births and deaths (a list sweep adds up each sub-list's pairs on its own), where
+    # one missed or doubled pair would change a velocity by up to 10 * dt.
+    @tag timeout: 300_000
+    test "1 and 2 threads give the same particles" do
+      [{one, info_one}, {two, info_two}] =
+        for n <- ["1", "2"], do: EvaporationProbe.run([{"OMP_NUM_THREADS", n}])
+
+      assert info_one =~ "list_block_kernel"
+      assert info_one =~ "builds=1" and info_two =~ "builds=1"
+      [count] = Regex.run(~r/count=\d+/, info_one)
+      assert info_two =~ count
+      assert map_size(one) == 2
+
+      for {name, bin} <- one do
+        a = floats(bin)
+        b = floats(two[name])
+        assert length(a) == length(b)
+        assert a |> Enum.zip(b) |> Enum.map(fn {x, y} -> abs(x - y) end) |> Enum.max() < 1.0e-12
       end
     end
 
