@@ -14,8 +14,8 @@ using NifFunction = ERL_NIF_TERM(ErlNifEnv* env, int argc, const ERL_NIF_TERM ar
 NifFunction program_new, program_info, isa;
 // c_src/nif/world_functions.cpp
 NifFunction world_new, world_copy, world_to_state, world_column, world_info, world_set_options,
-    world_totals, world_observe, world_observe_paths, live_worlds_count, world_put_column, world_identities,
-    world_put_identities;
+    world_totals, world_observe, world_observe_paths, live_worlds_count, world_put_column,
+    world_identities, world_put_identities;
 // c_src/nif/run_steps.cpp
 NifFunction native_run_steps;
 
