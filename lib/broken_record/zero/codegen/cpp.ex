@@ -150,7 +150,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   # accumulator writes.
   defp observe_kernel(%Rule{} = rule, k, precision, n_params, values, reduce) do
     t = if precision == :f64, do: "double", else: "float"
-    live = live_from(rule, values)
+    live = live(rule, values)
     levels = levels(rule)
     ops = for {_, d, _, _, _} = i <- rule.instrs, MapSet.member?(live, d), do: i
     at = fn level -> Enum.filter(ops, fn i -> levels[elem(i, 1)] == level end) end
@@ -220,15 +220,6 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       body,
       "BrzObserveArgs"
     )
-  end
-
-  # The registers that `values` need.
-  defp live_from(%Rule{instrs: instrs}, values) do
-    instrs
-    |> Enum.reverse()
-    |> Enum.reduce(MapSet.new(values), fn {_, d, _, _, _} = instr, live ->
-      if MapSet.member?(live, d), do: Enum.into(Program.reads(instr), live), else: live
-    end)
   end
 
   @typedoc """
@@ -396,12 +387,12 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     end)
   end
 
-  # Registers that some STORE, ACC or lifecycle op needs (the cutoff bound and dead code are
-  # not emitted).
-  defp live(%Rule{instrs: instrs}) do
+  # Registers that some STORE, ACC or lifecycle op needs, or that `roots` (an observable's
+  # value registers) need: the cutoff bound and dead code are not emitted.
+  defp live(%Rule{instrs: instrs}, roots \\ []) do
     instrs
     |> Enum.reverse()
-    |> Enum.reduce(MapSet.new(), fn
+    |> Enum.reduce(MapSet.new(roots), fn
       {op, _, _, _, c}, live when op in @effects ->
         MapSet.put(live, c)
 
