@@ -293,35 +293,8 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
   a.consts = consts.data();
   a.params = params.data();
   a.n_params = obs.n_params();
-  // A bonded observable: the rows its agents' references name, found (and checked) before the
-  // parallel sweep.
-  std::vector<std::vector<const T*>> ref_lanes;
-  std::vector<std::vector<uint32_t>> ref_rows;
-  if (bonded) {
-    ref_lanes.resize(r.refs.size());
-    ref_rows.resize(r.refs.size());
-    for (std::size_t q = 0; q < r.refs.size(); ++q) {
-      const RefSlot& ref = r.refs[q];
-      for (uint32_t l = 0; l < obs.lanes(ref.type); ++l)
-        ref_lanes[q].push_back(w.column(ref.type, l));
-      a.ref_cols.push_back(ref_lanes[q].data());
-      const IdentityIndex index = IdentityIndex::of(w, ref.type);
-      const T* col = w.column(r.type_a, ref.lane);
-      ref_rows[q].resize(a.n_a);
-      for (std::size_t i = 0; i < a.n_a; ++i) {
-        const uint32_t row = index.row(col[i]);
-        if (row == IdentityIndex::kNone)
-          throw ArgumentError("observe: agent " + std::to_string(w.agent_at(r.type_a, i)) +
-                              " of type " + std::to_string(r.type_a) + " references " +
-                              std::to_string(double(col[i])) + ", not a living agent of type " +
-                              std::to_string(ref.type));
-        ref_rows[q][i] = row;
-      }
-    }
-  }
   // A same-type observable with exclusions skips the pairs they name.
   const bool excludes = r.exclude.type != kNoType;
-  const ExcludedPairs excluded = excludes ? ExcludedPairs::of(w, r) : ExcludedPairs();
   PairCells<T, ObserveArgs<T>> cells;
   bool use_cells = false;
   // With cells, the candidate pairs at squared distance >= cut2 (in double, minimum images on
@@ -374,6 +347,33 @@ ObserveResult observe_one(const World<T>& w, const Program& obs, const ObserveSp
     out.count = total.count;
     out.finite = total.finite;
     return out;
+  }
+  // What only the block evaluator reads: the exclusions, and the rows a bonded observable's
+  // references name, found (and checked) before the parallel sweep.
+  const ExcludedPairs excluded = excludes ? ExcludedPairs::of(w, r) : ExcludedPairs();
+  std::vector<std::vector<const T*>> ref_lanes;
+  std::vector<std::vector<uint32_t>> ref_rows;
+  if (bonded) {
+    ref_lanes.resize(r.refs.size());
+    ref_rows.resize(r.refs.size());
+    for (std::size_t q = 0; q < r.refs.size(); ++q) {
+      const RefSlot& ref = r.refs[q];
+      for (uint32_t l = 0; l < obs.lanes(ref.type); ++l)
+        ref_lanes[q].push_back(w.column(ref.type, l));
+      a.ref_cols.push_back(ref_lanes[q].data());
+      const IdentityIndex index = IdentityIndex::of(w, ref.type);
+      const T* col = w.column(r.type_a, ref.lane);
+      ref_rows[q].resize(a.n_a);
+      for (std::size_t i = 0; i < a.n_a; ++i) {
+        const uint32_t row = index.row(col[i]);
+        if (row == IdentityIndex::kNone)
+          throw ArgumentError("observe: agent " + std::to_string(w.agent_at(r.type_a, i)) +
+                              " of type " + std::to_string(r.type_a) + " references " +
+                              std::to_string(double(col[i])) + ", not a living agent of type " +
+                              std::to_string(ref.type));
+        ref_rows[q][i] = row;
+      }
+    }
   }
   // Chunks of slot-0 rows, or of cells for a same-type rule over cells (a half stencil).
   const bool by_cell = same && use_cells;
