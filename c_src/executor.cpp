@@ -69,6 +69,18 @@ double seconds(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
 }
 
+// A bonded rule: one (type, lane) that its stores through references reach, and which of its
+// deltas reach each row of that type (bonded_rows): from[start[x] .. start[x + 1]) index the
+// rule's delta buffer (ref store t of the bond run at position q at t * n_bonds + q), in the
+// order they are summed: bond after bond in row order, each bond's stores in program order.
+struct BondTarget {
+  uint32_t type = 0;
+  uint16_t lane = 0;
+  uint16_t reduce = kReduceSum;
+  std::vector<uint32_t> start;
+  std::vector<uint32_t> from;
+};
+
 template <class T>
 struct RulePlan {
   const Rule* rule = nullptr;
@@ -87,6 +99,9 @@ struct RulePlan {
   std::vector<uint8_t> loaded;
   std::vector<std::vector<uint32_t>> bond_rows;
   std::vector<uint64_t> bond_epochs;
+  std::vector<BondTarget> bond_targets;
+  std::vector<uint32_t> bond_order;  // the row of the agent run at each position
+  AlignedBuffer<uint32_t> bond_ids;  // its identity, for UNIFORM and NORMAL
 };
 
 // The identity of the agent at every row of a type (RandomArgs::ids_a): the world's identity of
@@ -153,9 +168,8 @@ template <class T>
 struct EngineState final : EngineCache {
   NeighbourSearch<T> search;
   AlignedBuffer<T> scratch, acc;
-  AlignedBuffer<T> life;  // lifecycle rules: the columns of their REMOVE / SPAWN registers
-  std::vector<std::vector<T>> bonded_acc;    // bonded rules: accumulators per (type, lane)
-  std::vector<std::vector<T>> bonded_delta;  // and their deltas per store, for every bond
+  AlignedBuffer<T> life;        // lifecycle rules: the columns of their REMOVE / SPAWN registers
+  std::vector<T> bonded_delta;  // bonded rules: the deltas of their stores through references
   Identities identities;
 
   static EngineState& of(World<T>& w) {
@@ -757,18 +771,20 @@ class Runner {
     return true;
   }
 
-  // A bonded rule (docs/program.md, "Bonded rules"), in chunks of its agents: each chunk
+  // A bonded rule (docs/program.md, "Bonded rules"), in chunks of its agents, which run in the
+  // order of the rows their first reference names (bonded_rows), so that the gathers and the
+  // sums read the referenced columns almost in order when those are sorted by cell: each chunk
   // gathers the lanes of the agent itself and of every agent its references name into columns
   // (slot s at base[s]), runs the rule as a per-agent rule over them (flatten), its stores going
   // to columns after the gathered ones; a store to slot 0 sets the agent's own lane, a store
-  // through a reference leaves its delta for every agent: `stored - start` (an ACC its register,
-  // ACCMAX and ACCMIN their value). With a generated kernel the chunks run in parallel, one per
-  // thread at a time. Then the deltas go to the referenced agents' accumulators bond after
-  // bond, each one's stores in program order (an agent that several bonds reach sums their
-  // deltas in the order the pure-Elixir backend does, so both give the same bits): each thread
-  // walks every bond and takes the accumulator rows of its share, so the order of every sum,
-  // and the result, do not depend on the threads. The accumulators are added once every agent
-  // is done, so every application reads the values of the rule's start.
+  // through a reference leaves its delta for every agent in the delta buffer: `stored - start`
+  // (an ACC its register, ACCMAX and ACCMIN their value; the generated kernel writes those
+  // straight into the buffer). With a generated kernel the chunks run in parallel, one per
+  // thread at a time. Then every row that the references reach sums its deltas (BondTarget)
+  // bond after bond, each one's stores in program order, as the pure-Elixir backend does, so
+  // both give the same bits and no sum depends on the threads, and adds the sum to its lane.
+  // The sums are added once every agent is done, so every application reads the values of the
+  // rule's start.
   bool run_bonded(uint32_t id, RulePlan<T>& p, uint64_t step, uint64_t counter) {
     const Rule& r = *p.rule;
     const std::size_t n = w_.count(r.type_a);
@@ -789,7 +805,15 @@ class Runner {
         if (st.slot != 0 && !st.accumulate && st.reduce == kReduceSum)
           p.loaded[base[st.slot] + st.lane] = 1;
     }
-    bonded_rows(r, p);
+    // ref_of[s]: store s's place among the stores through references (its deltas start at
+    // ref_of[s] * n in the delta buffer), -1 for a store to slot 0.
+    std::vector<int> ref_of(r.stores.size(), -1);
+    std::size_t n_ref = 0;
+    for (std::size_t s = 0; s < r.stores.size(); ++s)
+      if (r.stores[s].slot != 0) ref_of[s] = int(n_ref++);
+    if (n_ref * n > UINT32_MAX)
+      throw ArgumentError("rule " + std::to_string(id) + ": too many bonds");
+    bonded_rows(r, p, ref_of);
     constexpr std::size_t kChunk = 4096;
     const std::size_t n_chunks = (n + kChunk - 1) / kChunk;
     const int threads = rule_threads(r);
@@ -805,35 +829,22 @@ class Runner {
     for (const StoreRef& st : r.stores)
       outs.push_back(StoreRef{0, static_cast<uint16_t>(base[arity] + outs.size()), st.reg, 0, 0});
     const std::vector<std::size_t> store_acc(outs.size(), 0);
-    // One accumulator per (type, lane) stored through a reference, in row order; the buffers
-    // stay in the engine's cache from step to step, as do the deltas of every store through a
-    // reference for every agent (delta[s]).
-    std::vector<int> acc_of(r.stores.size(), -1);
-    std::vector<std::pair<uint32_t, uint16_t>> acc_key;
-    std::vector<uint16_t> acc_reduce;
-    for (std::size_t s = 0; s < r.stores.size(); ++s) {
-      if (r.stores[s].slot == 0) continue;
-      const std::pair<uint32_t, uint16_t> key(r.slot_type(r.stores[s].slot), r.stores[s].lane);
-      auto it = std::find(acc_key.begin(), acc_key.end(), key);
-      if (it == acc_key.end()) {
-        acc_key.push_back(key);
-        acc_reduce.push_back(r.stores[s].reduce);
-        it = acc_key.end() - 1;
-      }
-      acc_of[s] = int(it - acc_key.begin());
-    }
-    std::vector<std::vector<T>>& acc = cache_.bonded_acc;
-    if (acc.size() < acc_key.size()) acc.resize(acc_key.size());
-    std::vector<std::vector<T>>& delta = cache_.bonded_delta;
-    if (delta.size() < r.stores.size()) delta.resize(r.stores.size());
-    for (std::size_t s = 0; s < r.stores.size(); ++s)
-      if (r.stores[s].slot != 0) delta[s].resize(n);
+    // The deltas of every store through a reference for every agent; the buffer stays in the
+    // engine's cache from step to step.
+    std::vector<T>& delta = cache_.bonded_delta;
+    if (delta.size() < n_ref * n) delta.resize(n_ref * n);
     SweepArgs<T> a = sweep_args(p.flat, p.flat_levels.data(), p, id, counter);
     a.stores = outs.data();
     a.n_stores = uint32_t(outs.size());
     a.store_acc = store_acc.data();
-    const uint32_t* own_ids = r.has_random ? cache_.identities.of(w_, r.type_a) : nullptr;
     a.n_threads = team > 1 ? 1 : threads;
+    // A generated kernel writes exactly its rows, so the deltas that need no start value go
+    // straight to the buffer; the interpreter writes whole vectors, into the chunk's columns.
+    auto direct = [&](std::size_t s) {
+      const StoreRef& st = r.stores[s];
+      return path == RulePath::BondedKernel && st.slot != 0 &&
+             (st.accumulate || st.reduce != kReduceSum);
+    };
     bool cancelled = false;
 #pragma omp parallel num_threads(team) if (team > 1)
     {
@@ -850,20 +861,20 @@ class Runner {
           continue;
         }
         const std::size_t i0 = chunk * kChunk, k = std::min(kChunk, n - i0);
+        const uint32_t* own = p.bond_order.data() + i0;
         for (int s = 0; s < arity; ++s) {
           const uint32_t t = r.slot_type(s);
-          const uint32_t* rows = s == 0 ? nullptr : p.bond_rows[std::size_t(s) - 1].data() + i0;
+          const uint32_t* rows = s == 0 ? own : p.bond_rows[std::size_t(s) - 1].data() + i0;
           for (uint32_t l = 0; l < prog_.lanes(t); ++l) {
             if (!p.loaded[base[s] + l]) continue;
             const T* src = w_.column(t, l);
             T* dst = cols[base[s] + l];
-            if (rows == nullptr)
-              std::copy(src + i0, src + i0 + k, dst);
-            else
-              for (std::size_t q = 0; q < k; ++q) dst[q] = src[rows[q]];
+            for (std::size_t q = 0; q < k; ++q) dst[q] = src[rows[q]];
           }
         }
-        if (own_ids) ta.random.ids_a = own_ids + i0;
+        for (std::size_t s = 0; s < r.stores.size(); ++s)
+          if (direct(s)) cols[base[arity] + s] = delta.data() + std::size_t(ref_of[s]) * n + i0;
+        if (r.has_random) ta.random.ids_a = p.bond_ids.data() + i0;
         ta.n_a = k;
         // The generated kernel is the per-agent kernel of the flattened rule: it writes the
         // same columns (its non-finite flag is not needed: check() below reads the lanes).
@@ -875,87 +886,71 @@ class Runner {
           const StoreRef& st = r.stores[s];
           const T* v = cols[base[arity] + s];
           if (st.slot == 0) {
-            T* own = w_.column(r.type_a, st.lane);
-            for (std::size_t q = 0; q < k; ++q) own[i0 + q] = v[q];
-          } else if (st.reduce == kReduceSum && !st.accumulate) {
+            T* col = w_.column(r.type_a, st.lane);
+            for (std::size_t q = 0; q < k; ++q) col[own[q]] = v[q];
+            continue;
+          }
+          if (direct(s)) continue;
+          T* d = delta.data() + std::size_t(ref_of[s]) * n + i0;
+          if (st.reduce == kReduceSum && !st.accumulate) {
             const T* start = cols[base[st.slot] + st.lane];  // the gathered start value
-            T* d = delta[s].data() + i0;
             for (std::size_t q = 0; q < k; ++q) d[q] = T(v[q] - start[q]);
           } else {
-            std::copy(v, v + k, delta[s].data() + i0);
+            std::copy(v, v + k, d);
           }
         }
       }
     }
     if (cancelled) return false;
-    // A store through a reference, as the scatter reads it: its deltas, its accumulator (and
-    // its size), the rows it goes to and its reduction.
-    struct Scatter {
-      const T* delta;
-      T* sum;
-      std::size_t m;
-      const uint32_t* rows;
-      uint16_t reduce;
-    };
-    for (std::size_t q = 0; q < acc_key.size(); ++q) acc[q].resize(w_.count(acc_key[q].first));
-    std::vector<Scatter> scatter;
-    for (std::size_t s = 0; s < r.stores.size(); ++s) {
-      const StoreRef& st = r.stores[s];
-      if (st.slot == 0) continue;
-      std::vector<T>& sum = acc[std::size_t(acc_of[s])];
-      scatter.push_back(
-          {delta[s].data(), sum.data(), sum.size(), p.bond_rows[st.slot - 1].data(), st.reduce});
-    }
-    const int share = std::max(1, std::min<int>(threads, int(n_chunks)));
-#pragma omp parallel num_threads(share) if (share > 1)
-    {
-      const std::size_t tid = std::size_t(omp_get_thread_num());
-      const std::size_t parts = std::size_t(omp_get_num_threads());
-      for (std::size_t q = 0; q < acc_key.size(); ++q) {
-        const std::size_t m = acc[q].size();
-        std::fill(acc[q].data() + m * tid / parts, acc[q].data() + m * (tid + 1) / parts,
-                  reduce_identity<T>(acc_reduce[q]));
-      }
-      // This thread's share of each accumulator's rows.
-      std::vector<uint32_t> lo(scatter.size()), hi(scatter.size());
-      for (std::size_t k = 0; k < scatter.size(); ++k) {
-        lo[k] = uint32_t(scatter[k].m * tid / parts);
-        hi[k] = uint32_t(scatter[k].m * (tid + 1) / parts);
-      }
-#pragma omp barrier
-      for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t k = 0; k < scatter.size(); ++k) {
-          const Scatter& sc = scatter[k];
-          const uint32_t row = sc.rows[i];
-          if (row < lo[k] || row >= hi[k]) continue;
-          T& sum = sc.sum[row];
-          if (sc.reduce != kReduceSum)
-            sum = reduce_combine(sc.reduce, sum, sc.delta[i]);
-          else
-            sum += sc.delta[i];
-        }
-#pragma omp barrier
-      for (std::size_t q = 0; q < acc_key.size(); ++q) {
-        T* col = w_.column(acc_key[q].first, acc_key[q].second);
-        const T* sum = acc[q].data();
-        const std::size_t m = acc[q].size();
-        for (std::size_t x = m * tid / parts; x < m * (tid + 1) / parts; ++x)
-          col[x] = reduce_apply(acc_reduce[q], col[x], sum[x]);
+    // Every row a reference reaches: its deltas summed in order, then added to its lane (rows
+    // no bond reaches add the identity, which changes nothing). Rows are split between the
+    // threads; each row's sum is the same for any split. Every value written is tested for
+    // NaN and infinity on the way (x - x is 0 for every finite x).
+    const T* dl = delta.data();
+    int bad = 0;
+#pragma omp parallel num_threads(threads) if (threads > 1) reduction(| : bad)
+    for (const BondTarget& target : p.bond_targets) {
+      T* col = w_.column(target.type, target.lane);
+      const uint32_t* start = target.start.data();
+      const uint32_t* from = target.from.data();
+      const long m = long(target.start.size()) - 1;
+      const uint16_t reduce = target.reduce;
+#pragma omp for schedule(static) nowait
+      for (long x = 0; x < m; ++x) {
+        T sum = reduce_identity<T>(reduce);
+        if (reduce == kReduceSum)
+          for (uint32_t e = start[x]; e < start[x + 1]; ++e) sum += dl[from[e]];
+        else
+          for (uint32_t e = start[x]; e < start[x + 1]; ++e)
+            sum = reduce_combine(reduce, sum, dl[from[e]]);
+        const T v = reduce_apply(reduce, col[x], sum);
+        col[x] = v;
+        bad |= (v - v) != T(0);
       }
     }
-    check(p, step);
+    // The exact search (which agent, which lane) runs when a target's value is not finite, or
+    // when the rule also stores lanes of its own agents, which the loop above did not test.
+    if (bad || std::any_of(r.stores.begin(), r.stores.end(),
+                           [](const StoreRef& st) { return st.slot == 0; }))
+      check(p, step);
     return true;
   }
 
-  // The row of the agent each reference of a bonded rule names, for every agent of its type
-  // (p.bond_rows[k][i]: slot k + 1 of row i), kept while no rows of these types have moved.
-  // A reference that names no living agent is an ArgumentError.
-  void bonded_rows(const Rule& r, RulePlan<T>& p) {
+  // The order a bonded rule runs its agents in (p.bond_order: rows sorted by the row their first
+  // reference names, a counting sort that keeps row order among equals; their identities in
+  // p.bond_ids when the rule draws random numbers), the row of the agent each reference names
+  // in that order (p.bond_rows[k][q]: slot k + 1 of the agent run at position q), and the
+  // deltas that reach each row (p.bond_targets; ref_of as in run_bonded), kept while no rows of
+  // these types have moved. A reference that names no living agent is an ArgumentError.
+  void bonded_rows(const Rule& r, RulePlan<T>& p, const std::vector<int>& ref_of) {
     std::vector<uint64_t> epochs{w_.order_epoch(r.type_a)};
     for (const RefSlot& ref : r.refs) epochs.push_back(w_.order_epoch(ref.type));
     if (!p.bond_rows.empty() && epochs == p.bond_epochs) return;
     const std::size_t n = w_.count(r.type_a);
-    p.bond_rows.assign(r.refs.size(), std::vector<uint32_t>(n));
+    p.bond_rows.clear();
+    p.bond_targets.clear();
+    // by_row[k][i]: the row that reference k of row i names.
+    std::vector<std::vector<uint32_t>> by_row(r.refs.size(), std::vector<uint32_t>(n));
     IdentityIndex index;
     uint32_t indexed = kNoType;
     for (std::size_t k = 0; k < r.refs.size(); ++k) {
@@ -965,20 +960,79 @@ class Runner {
         indexed = ref.type;
       }
       const T* col = w_.column(r.type_a, ref.lane);
-      uint32_t* out = p.bond_rows[k].data();
+      uint32_t* out = by_row[k].data();
       for (std::size_t i = 0; i < n; ++i) {
         const uint32_t row = index.row(col[i]);
-        if (row == IdentityIndex::kNone) {
-          p.bond_rows.clear();
+        if (row == IdentityIndex::kNone)
           throw ArgumentError("agent " + std::to_string(w_.agent_at(r.type_a, i)) + " of type " +
                               std::to_string(r.type_a) + " references " +
                               std::to_string(double(col[i])) + " in lane " +
                               std::to_string(ref.lane) + ", not a living agent of type " +
                               std::to_string(ref.type));
-        }
         out[i] = row;
       }
     }
+    std::vector<uint32_t> pos(n);  // the position row i runs at
+    {
+      std::vector<uint32_t> first(std::size_t(w_.count(r.refs[0].type)) + 1, 0);
+      for (const uint32_t row : by_row[0]) ++first[row + 1];
+      for (std::size_t x = 1; x < first.size(); ++x) first[x] += first[x - 1];
+      p.bond_order.resize(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        pos[i] = first[by_row[0][i]]++;
+        p.bond_order[pos[i]] = uint32_t(i);
+      }
+    }
+    if (r.has_random) {
+      const uint32_t* ids = cache_.identities.of(w_, r.type_a);
+      p.bond_ids = AlignedBuffer<uint32_t>(column_capacity(n));
+      std::fill(p.bond_ids.data(), p.bond_ids.data() + p.bond_ids.size(), 0u);
+      for (std::size_t q = 0; q < n; ++q) p.bond_ids.data()[q] = ids[p.bond_order[q]];
+    }
+    // One target per (type, lane) stored through a reference, in order of first store; its
+    // rows' deltas by a counting sort that keeps row order, then program order.
+    std::vector<int> target_of(r.stores.size(), -1);
+    for (std::size_t s = 0; s < r.stores.size(); ++s) {
+      const StoreRef& st = r.stores[s];
+      if (st.slot == 0) continue;
+      const uint32_t type = r.slot_type(st.slot);
+      std::size_t t = 0;
+      while (t < p.bond_targets.size() &&
+             (p.bond_targets[t].type != type || p.bond_targets[t].lane != st.lane))
+        ++t;
+      if (t == p.bond_targets.size()) {
+        BondTarget fresh;
+        fresh.type = type;
+        fresh.lane = st.lane;
+        fresh.reduce = st.reduce;
+        fresh.start.assign(w_.count(type) + 1, 0);
+        p.bond_targets.push_back(std::move(fresh));
+      }
+      target_of[s] = int(t);
+    }
+    for (std::size_t s = 0; s < r.stores.size(); ++s)
+      if (target_of[s] >= 0) {
+        uint32_t* start = p.bond_targets[std::size_t(target_of[s])].start.data();
+        for (const uint32_t row : by_row[r.stores[s].slot - 1]) ++start[row + 1];
+      }
+    for (BondTarget& target : p.bond_targets) {
+      for (std::size_t x = 1; x < target.start.size(); ++x) target.start[x] += target.start[x - 1];
+      target.from.resize(target.start.back());
+    }
+    std::vector<std::vector<uint32_t>> fill(p.bond_targets.size());
+    for (std::size_t t = 0; t < p.bond_targets.size(); ++t)
+      fill[t].assign(p.bond_targets[t].start.begin(), p.bond_targets[t].start.end() - 1);
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t s = 0; s < r.stores.size(); ++s) {
+        if (target_of[s] < 0) continue;
+        const std::size_t t = std::size_t(target_of[s]);
+        const uint32_t row = by_row[r.stores[s].slot - 1][i];
+        p.bond_targets[t].from[fill[t][row]++] = uint32_t(std::size_t(ref_of[s]) * n + pos[i]);
+      }
+    // The references in run order.
+    p.bond_rows.assign(r.refs.size(), std::vector<uint32_t>(n));
+    for (std::size_t k = 0; k < r.refs.size(); ++k)
+      for (std::size_t q = 0; q < n; ++q) p.bond_rows[k][q] = by_row[k][p.bond_order[q]];
     p.bond_epochs = epochs;
   }
 
@@ -1214,7 +1268,18 @@ RunStepsResult run(World<T>& world, const std::vector<uint32_t>& rule_ids, uint6
   runner.set_params(world.params(), dt);
   RunStepsResult res;
   runner.set_result(&res);
-  const bool periodic = world.program().periodic();
+  const Program& prog = world.program();
+  bool wraps = false;
+  for (uint32_t id : rule_ids) {
+    if (id >= prog.n_rules()) continue;  // run_rule reports it
+    const Rule& r = prog.rule(id);
+    wraps = wraps || !r.spawns.empty();
+    for (const StoreRef& st : r.stores) {
+      const uint32_t lane = prog.coord_lane(r.slot_type(st.slot));
+      wraps = wraps || (lane != kNoCoord && st.lane >= lane && st.lane < lane + 3);
+    }
+  }
+  wraps = wraps && prog.periodic();
   for (uint64_t s = 0; s < steps; ++s) {
     // The world's counter is the index of this step (modulo 2^64).
     const uint64_t counter = world.step();
@@ -1226,8 +1291,9 @@ RunStepsResult run(World<T>& world, const std::vector<uint32_t>& rule_ids, uint6
         return res;
       }
     }
-    // Agents that left the box during the step re-enter it on the other side.
-    if (periodic) world.wrap_all();
+    // Agents that left the box during the step re-enter it on the other side (only a rule that
+    // stores coordinates or spawns agents can have moved one).
+    if (wraps) world.wrap_all();
     res.steps_done = s + 1;
     world.set_step(counter + 1);
   }

@@ -42,6 +42,37 @@ defmodule BrokenRecord.Zero.BondSystems do
     end
   end
 
+  # A spring whose rest length jitters by a uniform draw per spring and step: the random
+  # numbers of a bonded rule.
+  defsystem NoisySprings do
+    agents do
+      defagent Bead do
+        field :position, :vec3
+        field :velocity, :vec3
+      end
+
+      defagent Spring do
+        field :a, {:ref, Bead}
+        field :b, {:ref, Bead}
+        field :rest, :float, default: 1.0
+      end
+    end
+
+    rules do
+      interaction spring(s: Spring) do
+        d = s.b.position - s.a.position
+        r = length(d)
+        f = 10.0 * (r - s.rest * (0.9 + 0.2 * uniform())) / r
+        s.a.velocity = s.a.velocity + d * (f * dt)
+        s.b.velocity = s.b.velocity - d * (f * dt)
+      end
+
+      interaction drift(p: Bead) do
+        p.position = p.position + p.velocity * dt
+      end
+    end
+  end
+
   # FENE bonds with their WCA core (LAMMPS bond_style fene) and a WCA pair rule that skips
   # bonded pairs, in a periodic box; velocity Verlet in two half kicks.
   defsystem Chain do

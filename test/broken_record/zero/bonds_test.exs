@@ -8,7 +8,7 @@ defmodule BrokenRecord.Zero.BondsTest do
   import BrokenRecord.Zero.TestHelpers
 
   alias BrokenRecord.Zero.{Program, World}
-  alias BrokenRecord.Zero.BondSystems.{Angles, Chain, Expiring, Springs}
+  alias BrokenRecord.Zero.BondSystems.{Angles, Chain, Expiring, NoisySprings, Springs}
 
   @moduletag :native
 
@@ -554,6 +554,18 @@ defmodule BrokenRecord.Zero.BondsTest do
     test "Springs: the same bits, kernels on and off" do
       {native, _, _} = agree(Springs, spring_chain(50, 21), steps: 30, dt: 0.005)
       assert length(native.springs) == 51
+    end
+
+    test "NoisySprings: a bonded rule's random numbers, springs out of bead order" do
+      %{beads: beads, springs: springs} = spring_chain(40, 26)
+      springs = Enum.map(springs, &Map.take(&1, [:a, :b]))
+      state = %{beads: Enum.map(beads, &Map.delete(&1, :mass)), springs: springs}
+      {native, _, _} = agree(NoisySprings, state, steps: 15, dt: 0.005)
+      # the draws act: another seed moves the beads elsewhere
+      other = NoisySprings |> World.new(state, seed: 7) |> World.step(steps: 15, dt: 0.005)
+
+      refute Enum.map(World.to_state(other).beads, & &1.velocity) ==
+               Enum.map(native.beads, & &1.velocity)
     end
 
     test "Angles: the same bits" do
