@@ -230,6 +230,7 @@ uint64_t NeighbourSearch<T>::run_list_kernel(const std::vector<T*>& cols, const 
     a.ids = random.ids_a;
     a.step = random.step;
     a.seed = random.seed;
+    a.across = L.mean_run < kListKernelMinRun ? 1 : 0;
     list_fn(&a);
     // Every row of the window may have changed: the reduction visits all of its blocks.
     const std::size_t blocks = ((L.hi[t] - 1) >> 6) - (L.lo[t] >> 6) + 1;

@@ -146,6 +146,7 @@ void VerletLists<T>::drop_excluded(const World<T>& w, const Rule& r, NeighbourLi
       lj[kept] = b;
       kept += keep ? 1 : 0;
     }
+    std::fill(li + kept, li + kept + kListPadding, kept > 0 ? li[0] : 0u);
     std::fill(lj + kept, lj + kept + kListPadding, kept > 0 ? lj[0] : 0u);
     L.count[t] = kept;
     listed += double(kept);
@@ -470,7 +471,7 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
     AlignedBuffer<uint32_t>& li = L.li[t];
     AlignedBuffer<uint32_t>& lj = L.lj[t];
     counted[t] = seen;
-    grow(li, n_pairs, 0);
+    grow(li, n_pairs + kListPadding, 0);
     grow(lj, n_pairs + kListPadding, 0);
     if (n_pairs > 0) {
       std::vector<uint32_t>& at = sc.at;
@@ -488,6 +489,7 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
     }
     // Readable entries past the end (kListPadding): rows of this list, so that a kernel that
     // evaluates them (and discards the result) reads only agents' columns.
+    std::fill(li.data() + n_pairs, li.data() + n_pairs + kListPadding, n_pairs > 0 ? li[0] : 0u);
     std::fill(lj.data() + n_pairs, lj.data() + n_pairs + kListPadding, n_pairs > 0 ? lj[0] : 0u);
     L.count[t] = n_pairs;
     L.lo[t] = lo == UINT32_MAX ? 0 : lo;
@@ -843,7 +845,7 @@ void VerletLists<T>::follow(const World<T>& w, NeighbourList<T>& L, const WorldB
       if (k == 0) continue;
       const std::pair<uint32_t, uint32_t>* add = by_list.data() + first_of[t];
       const std::size_t had = L.count[t], total = had + k;
-      grow(L.li[t], total, had);
+      grow(L.li[t], total + kListPadding, had);
       grow(L.lj[t], total + kListPadding, had);
       uint32_t* li = L.li[t].data();
       uint32_t* lj = L.lj[t].data();
@@ -874,8 +876,10 @@ void VerletLists<T>::follow(const World<T>& w, NeighbourList<T>& L, const WorldB
   }
   // Readable entries past the end (kListPadding), as build() leaves them.
   for (int t = 0; t < threads; ++t) {
+    uint32_t* li = L.li[t].data();
     uint32_t* lj = L.lj[t].data();
     const std::size_t total = L.count[t];
+    std::fill(li + total, li + total + kListPadding, total > 0 ? li[0] : 0u);
     std::fill(lj + total, lj + total + kListPadding, total > 0 ? lj[0] : 0u);
   }
 }

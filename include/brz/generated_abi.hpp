@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 // Version of this ABI, exported by a generated library as `brz_abi_version`.
-#define BRZ_GEN_ABI_VERSION 8u
+#define BRZ_GEN_ABI_VERSION 9u
 
 // Arguments of one call of a generated kernel, T = double (f64 kernels) or float (f32 kernels).
 //
@@ -82,6 +82,10 @@ typedef BrzKernelArgs<float> BrzKernelArgsF32;
 // Version 7: UNIFORM / NORMAL as in BrzKernelArgs, with ids[row] the identity of the agent at
 // a row of the type (both slots; readable for every listed row, null when the rule draws
 // nothing).
+// Version 9: with `across` non-zero the kernel adds the pairs' ACCs pair by pair in list order
+// (slot 0's, then slot 1's), evaluating them in vectors that span rows (for lists of short
+// runs): it reads li and lj up to 7 entries past `end` (rows of the list, which it evaluates
+// and discards) and never writes the spare row.
 template <class T>
 struct BrzListArgs {
   const T* params;          // as BrzKernelArgs
@@ -97,6 +101,7 @@ struct BrzListArgs {
   const uint32_t* ids;      // identity of the agent at each row (version 7)
   uint64_t step;            // as BrzKernelArgs
   uint32_t seed;
+  uint32_t across;  // non-zero: evaluate across rows, add pair by pair (version 9)
 };
 
 typedef BrzListArgs<double> BrzListArgsF64;

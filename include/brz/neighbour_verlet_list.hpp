@@ -32,9 +32,10 @@ constexpr uint32_t kLongLived = 40;
 /// axis that has more than one.
 constexpr double kMinAgentsPerHalfCell = 1.0;
 constexpr uint32_t kMinFullCellsPerAxis = 4;
-/// Entries of a sub-list's lj that stay readable past its count (each one a row of the list):
-/// the neighbour-list kernels round every row's run up to whole vectors of 8 pairs
-/// (generated_abi.hpp, BrzListArgs::pad_row) and read up to 7 entries past the last.
+/// Entries of a sub-list's li and lj that stay readable past its count (each one a row of the
+/// list): the neighbour-list kernels round every row's run (or, across rows, the list) up to
+/// whole vectors of 8 pairs (generated_abi.hpp, BrzListArgs) and read up to 7 entries past
+/// the last.
 constexpr std::size_t kListPadding = 8;
 /// A type's rows are re-sorted by cell (World::reorder) when a list is built for it and it has
 /// not been sorted in this run (or was reordered since by someone else), or kResortBuilds lists

@@ -51,10 +51,11 @@ constexpr std::array kRulePathNames = {
 
 constexpr std::size_t kRulePaths = kRulePathNames.size();
 
-/// A neighbour-list kernel (generated_abi.hpp) runs a list only when its slot-0 rows have at
-/// least this many pairs on average: it vectorises over the pairs of one row, and on shorter
-/// runs (sparse systems such as the collision benchmark: under two) the pair-block path, which
-/// vectorises across rows, is faster (docs/engine.md, "Neighbour-list kernels").
+/// A neighbour-list kernel (generated_abi.hpp) evaluates a list row by row, vectorised over
+/// the pairs of one row, when its slot-0 rows have at least this many pairs on average; on
+/// shorter runs (a WCA core, sparse systems: two to four) it evaluates vectors of pairs that
+/// span rows and adds them pair by pair (BrzListArgs::across; docs/engine.md, "Neighbour-list
+/// kernels").
 constexpr double kListKernelMinRun = 8;
 
 /// The neighbour structure the neighbour search has ready for one sweep of a pair rule.

@@ -60,10 +60,9 @@ const std::vector<Case>& cases() {
        0.25},
       {"two-type cutoff rule, search off", RulePath::AllPairsKernel, true, 0, true, false, 12,
        0.25},
-      // Sparse: about three listed pairs per slot-0 row, under kListKernelMinRun, so not the
-      // neighbour-list kernel; the fixture has no pair-block kernel for rule 3.
-      {"ACC-only same-type rule, short runs", RulePath::ListInterpreter, false, 3, true, true, 12,
-       0.25},
+      // Sparse: about three listed pairs per slot-0 row, under kListKernelMinRun: the
+      // neighbour-list kernel all the same (it then evaluates across rows).
+      {"ACC-only same-type rule, short runs", RulePath::ListKernel, false, 3, true, true, 12, 0.25},
       {"same-type rule with a STORE, long runs", RulePath::ListBlockKernel, false, 2, true, true,
        16, 0.1},
       {"same-type cutoff rule, no library", RulePath::ListInterpreter, false, 3, false, true, 16,

@@ -521,13 +521,13 @@ defmodule BrokenRecord.Zero.BondsTest do
 
     test "a few hundred beads in chains: all pairs within the cutoff but the bonded ones" do
       {state, edge} = wca_state(7, 340, 11)
-      assert_wca(state, edge, Enum.to_list(0..339), :list_block_kernel)
+      assert_wca(state, edge, Enum.to_list(0..339), :list_kernel)
     end
 
     test "4000 beads at density 0.8: the neighbour list drops the bonded pairs" do
       {state, edge} = wca_state(16, 4000, 12)
       # every 37th bead against all 4000; natively every sweep is on the neighbour list
-      assert_wca(state, edge, Enum.to_list(0..3999//37), :list_block_kernel)
+      assert_wca(state, edge, Enum.to_list(0..3999//37), :list_kernel)
     end
 
     test "a small box without a neighbour list checks every pair against the bonds" do

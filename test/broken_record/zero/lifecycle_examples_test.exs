@@ -79,7 +79,7 @@ defmodule BrokenRecord.Zero.LifecycleExamplesTest do
       [{one, info_one}, {two, info_two}] =
         for n <- ["1", "2"], do: EvaporationProbe.run([{"OMP_NUM_THREADS", n}])
 
-      assert info_one =~ "list_block_kernel"
+      assert info_one =~ "list_kernel"
       assert info_one =~ "builds=1" and info_two =~ "builds=1"
       [count] = Regex.run(~r/count=\d+/, info_one)
       assert info_two =~ count

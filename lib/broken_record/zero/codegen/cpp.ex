@@ -47,7 +47,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
   alias BrokenRecord.Zero.Program
   alias BrokenRecord.Zero.Program.{Op, Rule}
 
-  @version 8
+  @version 9
   # Lane writes (docs/program.md); ACCMAX and ACCMIN combine with these declared reductions and
   # functions (the prelude).
   @lane_writes [:store, :acc, :accmax, :accmin]
@@ -521,10 +521,12 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     )
   end
 
-  # The neighbour-list kernel (BrzListArgs, ABI version 6): the listed pairs in runs of one
-  # slot-0 row i, outer code once per run, the run's j in chunks of a `#pragma omp simd` loop
-  # (its j are distinct, so the slot-1 additions never collide; padding lanes all add -0.0 to
-  # the spare row), slot-0 ACCs summed over the run and added once.
+  # The neighbour-list kernel (BrzListArgs, ABI version 9). Long runs (args->across zero): the
+  # listed pairs in runs of one slot-0 row i, outer code once per run, the run's j in chunks of
+  # a `#pragma omp simd` loop (its j are distinct, so the slot-1 additions never collide;
+  # padding lanes all add -0.0 to the spare row), slot-0 ACCs summed over the run and added
+  # once. Short runs (across non-zero): chunks of listed pairs across rows, one vector of them
+  # at a time (both slots gathered through li and lj), then their ACCs added pair by pair.
   defp list_kernel(%Rule{} = rule, k, precision, n_params) do
     {t, levels, ops, stores} = kernel_parts(rule, precision)
     at = fn level -> Enum.filter(ops, fn i -> levels[elem(i, 1)] == level end) end
@@ -534,6 +536,31 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
     slot1 = for {{:acc, _, 1, _, c}, s} <- indexed, do: {s, c}
     sums = Enum.map(slot0, fn {s, _} -> "sum_#{s}" end)
     reduction = if sums == [], do: "", else: " reduction(+ : #{Enum.join(sums, ", ")})"
+
+    across = [
+      "  if (args->across) {\n",
+      "    for (size_t p0 = args->begin; p0 < end; p0 += #{@chunk}) {\n",
+      "      const size_t n = end - p0 < #{@chunk} ? end - p0 : #{@chunk};\n",
+      Enum.map(indexed, fn {_, s} -> "      alignas(64) T out_#{s}[#{@chunk}];\n" end),
+      # Lanes past `end` evaluate the readable entries after it; only n pairs are added.
+      "#pragma omp simd\n",
+      "      for (long k = 0; k < #{@chunk}; ++k) {\n",
+      "        const size_t i = li[p0 + size_t(k)];\n",
+      "        const size_t j = lj[p0 + size_t(k)];\n",
+      draw_words(ops, rule, "        ", "ids_a[i]", "ids_b[j]"),
+      Enum.map(at.(1) ++ at.(2), &["        ", stmt(&1, ctx), "\n"]),
+      Enum.map(indexed, fn {{_, _, _, _, c}, s} -> "        out_#{s}[k] = r#{c};\n" end),
+      "      }\n",
+      "      for (size_t k = 0; k < n; ++k) {\n",
+      "        T* __restrict wi = acc + (li[p0 + k] - lo) * row;\n",
+      "        T* __restrict wj = acc + (lj[p0 + k] - lo) * row;\n",
+      Enum.map(slot0, fn {s, _} -> "        wi[col_#{s}] += out_#{s}[k];\n" end),
+      Enum.map(slot1, fn {s, _} -> "        wj[col_#{s}] += out_#{s}[k];\n" end),
+      "      }\n",
+      "    }\n",
+      "    return;\n",
+      "  }\n"
+    ]
 
     body = [
       # both slots read the type's own columns
@@ -549,6 +576,7 @@ defmodule BrokenRecord.Zero.Codegen.Cpp do
       "  const size_t lo = args->lo;\n",
       Enum.map(indexed, fn {_, s} -> "  const size_t col_#{s} = args->acc_col[#{s}];\n" end),
       "  const size_t end = args->end;\n",
+      across,
       "  const size_t pad = args->pad_row;\n",
       "  for (size_t p = args->begin; p < end;) {\n",
       "    const size_t i = li[p];\n",
