@@ -131,7 +131,11 @@ void VerletLists<T>::drop_excluded(const World<T>& w, const Rule& r, NeighbourLi
   const ExclusionStamp now = ExclusionStamp::of(w, r);
   if (!(L.exclusions == now)) L.excluded = ExcludedPairs::of(w, r);
   const ExcludedPairs& x = L.excluded;
+  // Each sub-list on its own thread, as the build listed them (the counts are whole numbers,
+  // so their sums do not depend on the order).
   double runs = 0, listed = 0;
+#pragma omp parallel for num_threads(L.threads) if (L.threads > 1) schedule(static, 1) \
+    reduction(+ : runs, listed)
   for (int t = 0; t < L.threads; ++t) {
     uint32_t* li = L.li[t].data();
     uint32_t* lj = L.lj[t].data();
