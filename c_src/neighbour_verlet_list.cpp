@@ -119,44 +119,10 @@ NeighbourList<T>* VerletLists<T>::prepare(World<T>& w, const Rule& r, double rea
       L.skin_fraction = std::max(kSkinFraction, L.skin_fraction / 1.5);
     L.sweeps = 0;
     if (!build(w, r, reach, max_threads, opts, L)) return nullptr;
-    if (r.exclude.type != kNoType) drop_excluded(w, r, L);
     stats.neighbour_builds += 1;
   }
   ++L.sweeps;
   return &L;
-}
-
-template <class T>
-void VerletLists<T>::drop_excluded(const World<T>& w, const Rule& r, NeighbourList<T>& L) {
-  const ExclusionStamp now = ExclusionStamp::of(w, r);
-  if (!(L.exclusions == now)) L.excluded = ExcludedPairs::of(w, r);
-  const ExcludedPairs& x = L.excluded;
-  // Each sub-list on its own thread, as the build listed them (the counts are whole numbers,
-  // so their sums do not depend on the order).
-  double runs = 0, listed = 0;
-#pragma omp parallel for num_threads(L.threads) if (L.threads > 1) schedule(static, 1) \
-    reduction(+ : runs, listed)
-  for (int t = 0; t < L.threads; ++t) {
-    uint32_t* li = L.li[t].data();
-    uint32_t* lj = L.lj[t].data();
-    std::size_t kept = 0;
-    // Branch-free: about half of a bead-spring list's pairs are bonded, so a branch on each
-    // would mispredict often. Every pair is written and kept when not excluded.
-    for (std::size_t k = 0; k < L.count[t]; ++k) {
-      const uint32_t a = li[k], b = lj[k];
-      const bool keep = !x.excluded(a, b);
-      runs += keep && (kept == 0 || li[kept - 1] != a) ? 1 : 0;
-      li[kept] = a;
-      lj[kept] = b;
-      kept += keep ? 1 : 0;
-    }
-    std::fill(li + kept, li + kept + kListPadding, kept > 0 ? li[0] : 0u);
-    std::fill(lj + kept, lj + kept + kListPadding, kept > 0 ? lj[0] : 0u);
-    L.count[t] = kept;
-    listed += double(kept);
-  }
-  L.mean_run = runs > 0 ? listed / runs : 0;
-  L.exclusions = now;
 }
 
 template <class T>
@@ -346,6 +312,16 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
   const SweepSet* wide_set = sweeps_for("avx512");
   const bool wide =
       wide_set != nullptr && (opts.sweeps ? opts.sweeps : &active_sweeps()) == wide_set;
+  // The pairs an `exclude:` type joins are never listed (rows as the re-sort above left them).
+  const ExcludedPairs* excluded = nullptr;
+  if (r.exclude.type != kNoType) {
+    const ExclusionStamp now = ExclusionStamp::of(w, r);
+    if (!(L.exclusions == now)) {
+      L.excluded = ExcludedPairs::of(w, r);
+      L.exclusions = now;
+    }
+    excluded = &L.excluded;
+  }
   std::vector<double> counted(threads, 0.0);
   std::vector<std::size_t> runs(threads, 0);  // per sub-list: slot-0 rows with pairs
   bool over = false;
@@ -451,12 +427,14 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
           }
         }
         const uint32_t ri = perm[p], ki = key[p];
+        // Every pair is written and kept when not excluded (branch-free: a good part of a
+        // bead-spring list's pairs are bonded).
         for (std::size_t e = 0; e < h; ++e) {
           const uint32_t q = hits[e], rj = perm[q];
           const bool first = ki < key[q];
           s0[n_pairs] = first ? ri : rj;
           s1[n_pairs] = first ? rj : ri;
-          ++n_pairs;
+          n_pairs += excluded == nullptr || !excluded->excluded(ri, rj) ? 1 : 0;
         }
       }
     }

@@ -51,7 +51,7 @@ RulePath rule_path(const WorldBase& world, uint32_t rule, const ExecOptions& opt
       const bool all_acc = std::all_of(r.stores.begin(), r.stores.end(), [](const StoreRef& s) {
         return s.accumulate && s.reduce == kReduceSum;
       });
-      if (k.list && all_acc) return RulePath::ListKernel;
+      if (k.list && search.mean_run >= kListKernelMinAcross && all_acc) return RulePath::ListKernel;
       return k.block ? RulePath::ListBlockKernel : RulePath::ListInterpreter;
     }
     case Neighbours::None:

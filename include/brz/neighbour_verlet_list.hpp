@@ -126,9 +126,8 @@ class VerletLists {
              int threads) const;
   /// rows_moved for one list of the type that `m` changed.
   void follow(const World<T>& w, NeighbourList<T>& L, const WorldBase::RowMoves& m);
-  /// Drops from a freshly built L the pairs that r's exclusions name.
-  void drop_excluded(const World<T>& w, const Rule& r, NeighbourList<T>& L);
-  /// (Re)builds L; false when the list does not pay off or a position is not finite.
+  /// (Re)builds L, without the pairs r's exclusions name; false when the list does not pay off
+  /// or a position is not finite.
   bool build(World<T>& w, const Rule& r, double reach, int max_threads, const ExecOptions& opts,
              NeighbourList<T>& L);
 

@@ -52,11 +52,15 @@ constexpr std::array kRulePathNames = {
 constexpr std::size_t kRulePaths = kRulePathNames.size();
 
 /// A neighbour-list kernel (generated_abi.hpp) evaluates a list row by row, vectorised over
-/// the pairs of one row, when its slot-0 rows have at least this many pairs on average; on
-/// shorter runs (a WCA core, sparse systems: two to four) it evaluates vectors of pairs that
-/// span rows and adds them pair by pair (BrzListArgs::across; docs/engine.md, "Neighbour-list
-/// kernels").
+/// the pairs of one row, when its slot-0 rows have at least kListKernelMinRun pairs on
+/// average; on shorter runs (a WCA core: about three) it evaluates vectors of pairs that span
+/// rows and adds them pair by pair (BrzListArgs::across). Under kListKernelMinAcross (sparse
+/// systems such as the collision benchmark: under two) the pair-block path runs the list
+/// instead: the kernel leaves every row of its window to the reduction, while the block path
+/// drops the pairs that change nothing and touches only the rows of the rest
+/// (docs/engine.md, "Neighbour-list kernels").
 constexpr double kListKernelMinRun = 8;
+constexpr double kListKernelMinAcross = 2;
 
 /// The neighbour structure the neighbour search has ready for one sweep of a pair rule.
 enum class Neighbours : uint8_t {

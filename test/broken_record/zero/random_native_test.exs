@@ -309,7 +309,7 @@ defmodule BrokenRecord.Zero.RandomNativeTest do
       expected =
         case {engine, dimers > 10} do
           {:kernels, true} ->
-            [:agent_kernel, :grid_block_kernel, :list_kernel]
+            [:agent_kernel, :list_block_kernel, :grid_block_kernel, :list_kernel]
 
           {:kernels, false} ->
             [:agent_kernel, :all_pairs_kernel]
