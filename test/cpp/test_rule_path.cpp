@@ -41,10 +41,11 @@ struct Case {
   RulePath path;
   bool cross;  // the cross fixture (a rule over two types)
   uint32_t rule;
-  bool library;      // generated kernels in use
-  bool search;       // ExecOptions::neighbour_search
-  std::size_t side;  // lattice points per axis
-  double spacing;    // lattice spacing (the cutoff is 0.3)
+  bool library;         // generated kernels in use
+  bool search;          // ExecOptions::neighbour_search
+  std::size_t side;     // lattice points per axis
+  double spacing;       // lattice spacing (the cutoff is 0.3)
+  bool dimers = false;  // every odd agent moved 0.1 from the even one before it
 };
 
 const std::vector<Case>& cases() {
@@ -63,6 +64,10 @@ const std::vector<Case>& cases() {
       // Sparse: about three listed pairs per slot-0 row, under kListKernelMinRun: the
       // neighbour-list kernel all the same (it then evaluates across rows).
       {"ACC-only same-type rule, short runs", RulePath::ListKernel, false, 3, true, true, 12, 0.25},
+      // Dimers far apart: one listed pair per slot-0 row, under kListKernelMinAcross, so the
+      // pair-block path (the interpreter: the fixture has no pair-block kernel for rule 3).
+      {"ACC-only same-type rule, one pair a row", RulePath::ListInterpreter, false, 3, true, true,
+       12, 1.0, true},
       {"same-type rule with a STORE, long runs", RulePath::ListBlockKernel, false, 2, true, true,
        16, 0.1},
       {"same-type cutoff rule, no library", RulePath::ListInterpreter, false, 3, false, true, 16,
@@ -105,6 +110,12 @@ TEST_CASE("rule_path: every path has a world that takes it, and a run counts it 
     auto& w = static_cast<brz::World<double>&>(*holder);
     const uint32_t lane = c.cross ? 0 : 2;
     lattice(w, 0, lane, c.side, c.spacing, 0.0);
+    if (c.dimers)
+      for (std::size_t i = 1; i < n; i += 2) {
+        w.column(0, lane)[i] = w.column(0, lane)[i - 1] + 0.1;
+        w.column(0, lane + 1)[i] = w.column(0, lane + 1)[i - 1];
+        w.column(0, lane + 2)[i] = w.column(0, lane + 2)[i - 1];
+      }
     // The second type sits off the first's lattice points, closer than the cutoff to some.
     if (c.cross) lattice(w, 1, lane, c.side, c.spacing, 0.1);
     brz::ExecOptions o;
