@@ -71,8 +71,8 @@ double seconds(Clock::time_point from, Clock::time_point to) {
 
 // A bonded rule: one (type, lane) that its stores through references reach, and which of its
 // deltas reach each row of that type (bonded_rows): from[start[x] .. start[x + 1]) index the
-// rule's delta buffer (ref store t of the bond run at position q at t * n_bonds + q), in the
-// order they are summed: bond after bond in row order, each bond's stores in program order.
+// rule's output buffer (store s of the bond run at position q at s * n_bonds + q), in the order
+// they are summed: bond after bond in row order, each bond's stores in program order.
 struct BondTarget {
   uint32_t type = 0;
   uint16_t lane = 0;
@@ -168,8 +168,8 @@ template <class T>
 struct EngineState final : EngineCache {
   NeighbourSearch<T> search;
   AlignedBuffer<T> scratch, acc;
-  AlignedBuffer<T> life;        // lifecycle rules: the columns of their REMOVE / SPAWN registers
-  std::vector<T> bonded_delta;  // bonded rules: the deltas of their stores through references
+  AlignedBuffer<T> life;      // lifecycle rules: the columns of their REMOVE / SPAWN registers
+  std::vector<T> bonded_out;  // bonded rules: their stores' values and deltas
   Identities identities;
 
   static EngineState& of(World<T>& w) {
@@ -776,15 +776,15 @@ class Runner {
   // sums read the referenced columns almost in order when those are sorted by cell: each chunk
   // gathers the lanes of the agent itself and of every agent its references name into columns
   // (slot s at base[s]), runs the rule as a per-agent rule over them (flatten), its stores going
-  // to columns after the gathered ones; a store to slot 0 sets the agent's own lane, a store
-  // through a reference leaves its delta for every agent in the delta buffer: `stored - start`
-  // (an ACC its register, ACCMAX and ACCMIN their value; the generated kernel writes those
+  // to columns after the gathered ones, and then to the output buffer: a store to slot 0 its
+  // value, a store through a reference its delta, `stored - start` (an ACC its register,
+  // ACCMAX and ACCMIN their value; the generated kernel writes all but the STORE deltas
   // straight into the buffer). With a generated kernel the chunks run in parallel, one per
-  // thread at a time. Then every row that the references reach sums its deltas (BondTarget)
-  // bond after bond, each one's stores in program order, as the pure-Elixir backend does, so
-  // both give the same bits and no sum depends on the threads, and adds the sum to its lane.
-  // The sums are added once every agent is done, so every application reads the values of the
-  // rule's start.
+  // thread at a time. Once every agent is done, so that every application reads the values of
+  // the rule's start, the stores to slot 0 set the agents' own lanes, and every row that the
+  // references reach sums its deltas (BondTarget) bond after bond, each one's stores in
+  // program order, as the pure-Elixir backend does (both give the same bits and no sum
+  // depends on the threads), and adds the sum to its lane.
   bool run_bonded(uint32_t id, RulePlan<T>& p, uint64_t step, uint64_t counter) {
     const Rule& r = *p.rule;
     const std::size_t n = w_.count(r.type_a);
@@ -805,15 +805,11 @@ class Runner {
         if (st.slot != 0 && !st.accumulate && st.reduce == kReduceSum)
           p.loaded[base[st.slot] + st.lane] = 1;
     }
-    // ref_of[s]: store s's place among the stores through references (its deltas start at
-    // ref_of[s] * n in the delta buffer), -1 for a store to slot 0.
-    std::vector<int> ref_of(r.stores.size(), -1);
-    std::size_t n_ref = 0;
-    for (std::size_t s = 0; s < r.stores.size(); ++s)
-      if (r.stores[s].slot != 0) ref_of[s] = int(n_ref++);
-    if (n_ref * n > UINT32_MAX)
+    // Store s's values (slot 0) or deltas (through a reference) for the agent run at position
+    // q: out[s * n + q].
+    if (r.stores.size() * n > UINT32_MAX)
       throw ArgumentError("rule " + std::to_string(id) + ": too many bonds");
-    bonded_rows(r, p, ref_of);
+    bonded_rows(r, p);
     constexpr std::size_t kChunk = 4096;
     const std::size_t n_chunks = (n + kChunk - 1) / kChunk;
     const int threads = rule_threads(r);
@@ -829,21 +825,20 @@ class Runner {
     for (const StoreRef& st : r.stores)
       outs.push_back(StoreRef{0, static_cast<uint16_t>(base[arity] + outs.size()), st.reg, 0, 0});
     const std::vector<std::size_t> store_acc(outs.size(), 0);
-    // The deltas of every store through a reference for every agent; the buffer stays in the
-    // engine's cache from step to step.
-    std::vector<T>& delta = cache_.bonded_delta;
-    if (delta.size() < n_ref * n) delta.resize(n_ref * n);
+    // The buffer stays in the engine's cache from step to step.
+    std::vector<T>& out = cache_.bonded_out;
+    if (out.size() < r.stores.size() * n) out.resize(r.stores.size() * n);
     SweepArgs<T> a = sweep_args(p.flat, p.flat_levels.data(), p, id, counter);
     a.stores = outs.data();
     a.n_stores = uint32_t(outs.size());
     a.store_acc = store_acc.data();
     a.n_threads = team > 1 ? 1 : threads;
-    // A generated kernel writes exactly its rows, so the deltas that need no start value go
+    // A generated kernel writes exactly its rows, so the values that need no start value go
     // straight to the buffer; the interpreter writes whole vectors, into the chunk's columns.
     auto direct = [&](std::size_t s) {
       const StoreRef& st = r.stores[s];
-      return path == RulePath::BondedKernel && st.slot != 0 &&
-             (st.accumulate || st.reduce != kReduceSum);
+      return path == RulePath::BondedKernel &&
+             (st.slot == 0 || st.accumulate || st.reduce != kReduceSum);
     };
     bool cancelled = false;
 #pragma omp parallel num_threads(team) if (team > 1)
@@ -873,7 +868,7 @@ class Runner {
           }
         }
         for (std::size_t s = 0; s < r.stores.size(); ++s)
-          if (direct(s)) cols[base[arity] + s] = delta.data() + std::size_t(ref_of[s]) * n + i0;
+          if (direct(s)) cols[base[arity] + s] = out.data() + s * n + i0;
         if (r.has_random) ta.random.ids_a = p.bond_ids.data() + i0;
         ta.n_a = k;
         // The generated kernel is the per-agent kernel of the flattened rule: it writes the
@@ -884,15 +879,10 @@ class Runner {
           call(ta);
         for (std::size_t s = 0; s < r.stores.size(); ++s) {
           const StoreRef& st = r.stores[s];
-          const T* v = cols[base[arity] + s];
-          if (st.slot == 0) {
-            T* col = w_.column(r.type_a, st.lane);
-            for (std::size_t q = 0; q < k; ++q) col[own[q]] = v[q];
-            continue;
-          }
           if (direct(s)) continue;
-          T* d = delta.data() + std::size_t(ref_of[s]) * n + i0;
-          if (st.reduce == kReduceSum && !st.accumulate) {
+          const T* v = cols[base[arity] + s];
+          T* d = out.data() + s * n + i0;
+          if (st.slot != 0 && st.reduce == kReduceSum && !st.accumulate) {
             const T* start = cols[base[st.slot] + st.lane];  // the gathered start value
             for (std::size_t q = 0; q < k; ++q) d[q] = T(v[q] - start[q]);
           } else {
@@ -902,11 +892,22 @@ class Runner {
       }
     }
     if (cancelled) return false;
+    // The agents' own lanes, once no chunk gathers any more (a rule whose references name its
+    // own type reads the values of the rule's start through them).
+    for (std::size_t s = 0; s < r.stores.size(); ++s) {
+      if (r.stores[s].slot != 0) continue;
+      T* col = w_.column(r.type_a, r.stores[s].lane);
+      const T* v = out.data() + s * n;
+      const uint32_t* own = p.bond_order.data();
+      const long nl = long(n);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+      for (long q = 0; q < nl; ++q) col[own[q]] = v[q];
+    }
     // Every row a reference reaches: its deltas summed in order, then added to its lane (rows
     // no bond reaches add the identity, which changes nothing). Rows are split between the
     // threads; each row's sum is the same for any split. Every value written is tested for
     // NaN and infinity on the way (x - x is 0 for every finite x).
-    const T* dl = delta.data();
+    const T* dl = out.data();
     int bad = 0;
 #pragma omp parallel num_threads(threads) if (threads > 1) reduction(| : bad)
     for (const BondTarget& target : p.bond_targets) {
@@ -940,9 +941,9 @@ class Runner {
   // reference names, a counting sort that keeps row order among equals; their identities in
   // p.bond_ids when the rule draws random numbers), the row of the agent each reference names
   // in that order (p.bond_rows[k][q]: slot k + 1 of the agent run at position q), and the
-  // deltas that reach each row (p.bond_targets; ref_of as in run_bonded), kept while no rows of
+  // deltas that reach each row (p.bond_targets, into run_bonded's buffer), kept while no rows of
   // these types have moved. A reference that names no living agent is an ArgumentError.
-  void bonded_rows(const Rule& r, RulePlan<T>& p, const std::vector<int>& ref_of) {
+  void bonded_rows(const Rule& r, RulePlan<T>& p) {
     std::vector<uint64_t> epochs{w_.order_epoch(r.type_a)};
     for (const RefSlot& ref : r.refs) epochs.push_back(w_.order_epoch(ref.type));
     if (!p.bond_rows.empty() && epochs == p.bond_epochs) return;
@@ -1027,7 +1028,7 @@ class Runner {
         if (target_of[s] < 0) continue;
         const std::size_t t = std::size_t(target_of[s]);
         const uint32_t row = by_row[r.stores[s].slot - 1][i];
-        p.bond_targets[t].from[fill[t][row]++] = uint32_t(std::size_t(ref_of[s]) * n + pos[i]);
+        p.bond_targets[t].from[fill[t][row]++] = uint32_t(s * n + pos[i]);
       }
     // The references in run order.
     p.bond_rows.assign(r.refs.size(), std::vector<uint32_t>(n));

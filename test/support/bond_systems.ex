@@ -73,6 +73,24 @@ defmodule BrokenRecord.Zero.BondSystems do
     end
   end
 
+  # A ring of nodes, each referencing the next: a bonded rule whose references name its own
+  # type, and that stores the lane it reads through them (every node must read its next's
+  # value from the rule's start).
+  defsystem Ring do
+    agents do
+      defagent Node do
+        field :next, {:ref, Node}
+        field :value, :float
+      end
+    end
+
+    rules do
+      interaction smooth(n: Node) do
+        n.value = 0.5 * (n.value + n.next.value)
+      end
+    end
+  end
+
   # FENE bonds with their WCA core (LAMMPS bond_style fene) and a WCA pair rule that skips
   # bonded pairs, in a periodic box; velocity Verlet in two half kicks.
   defsystem Chain do

@@ -8,7 +8,7 @@ defmodule BrokenRecord.Zero.BondsTest do
   import BrokenRecord.Zero.TestHelpers
 
   alias BrokenRecord.Zero.{Program, World}
-  alias BrokenRecord.Zero.BondSystems.{Angles, Chain, Expiring, NoisySprings, Springs}
+  alias BrokenRecord.Zero.BondSystems.{Angles, Chain, Expiring, NoisySprings, Ring, Springs}
 
   @moduletag :native
 
@@ -566,6 +566,16 @@ defmodule BrokenRecord.Zero.BondsTest do
 
       refute Enum.map(World.to_state(other).beads, & &1.velocity) ==
                Enum.map(native.beads, & &1.velocity)
+    end
+
+    test "Ring: a rule that reads through references the lane it stores reads the start values" do
+      # 10,000 nodes: chunks on both threads, each storing while another gathers (the last
+      # node reads the first, which the first chunk stores)
+      n = 10_000
+      nodes = for i <- 0..(n - 1), do: %{next: rem(i + 1, n), value: i * 1.0}
+      {native, _, _} = agree(Ring, %{nodes: nodes}, steps: 1)
+      want = for i <- 0..(n - 1), do: 0.5 * (i + rem(i + 1, n))
+      assert Enum.map(native.nodes, & &1.value) == want
     end
 
     test "Angles: the same bits" do
