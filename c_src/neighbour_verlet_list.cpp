@@ -40,6 +40,16 @@ void grow(AlignedBuffer<uint32_t>& b, std::size_t n, std::size_t used) {
   b = std::move(next);
 }
 
+// Fills the kListPadding readable entries past the count of sub-list t's li and lj with rows of
+// the list (its first pair), so that a kernel that evaluates them (and discards the result)
+// reads only agents' columns.
+template <class T>
+void pad_sub_list(NeighbourList<T>& L, int t) {
+  const std::size_t n = L.count[t];
+  for (AlignedBuffer<uint32_t>* rows : {&L.li[t], &L.lj[t]})
+    std::fill(rows->data() + n, rows->data() + n + kListPadding, n > 0 ? rows->data()[0] : 0u);
+}
+
 // The candidate filter: appends to `hits` (from h on) the rows q in [q0, q1) whose position
 // lies within cut2 (squared) of (xs, ys, zs); returns the new count. Branch-free: every
 // candidate is written, and kept when within reach.
@@ -469,11 +479,8 @@ bool VerletLists<T>::build(World<T>& w, const Rule& r, double reach, int max_thr
       }
       for (std::size_t k = 0; k < n_pairs; ++k) pj[at[s0[k] - lo]++] = s1[k];
     }
-    // Readable entries past the end (kListPadding): rows of this list, so that a kernel that
-    // evaluates them (and discards the result) reads only agents' columns.
-    std::fill(li.data() + n_pairs, li.data() + n_pairs + kListPadding, n_pairs > 0 ? li[0] : 0u);
-    std::fill(lj.data() + n_pairs, lj.data() + n_pairs + kListPadding, n_pairs > 0 ? lj[0] : 0u);
     L.count[t] = n_pairs;
+    pad_sub_list(L, t);
     L.lo[t] = lo == UINT32_MAX ? 0 : lo;
     L.hi[t] = lo == UINT32_MAX ? 0 : hi;
   }
@@ -856,14 +863,7 @@ void VerletLists<T>::follow(const World<T>& w, NeighbourList<T>& L, const WorldB
       L.hi[t] = hi;
     }
   }
-  // Readable entries past the end (kListPadding), as build() leaves them.
-  for (int t = 0; t < threads; ++t) {
-    uint32_t* li = L.li[t].data();
-    uint32_t* lj = L.lj[t].data();
-    const std::size_t total = L.count[t];
-    std::fill(li + total, li + total + kListPadding, total > 0 ? li[0] : 0u);
-    std::fill(lj + total, lj + total + kListPadding, total > 0 ? lj[0] : 0u);
-  }
+  for (int t = 0; t < threads; ++t) pad_sub_list(L, t);
 }
 
 template class VerletLists<double>;
