@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include "brz/counting_sort.hpp"
 #include "brz/exclusions.hpp"
 #include "brz/identity_index.hpp"
 #ifdef __linux__
@@ -973,17 +974,10 @@ class Runner {
         out[i] = row;
       }
     }
+    std::vector<uint32_t> first;
+    counting_sort(by_row[0].data(), n, w_.count(r.refs[0].type), first, p.bond_order);
     std::vector<uint32_t> pos(n);  // the position row i runs at
-    {
-      std::vector<uint32_t> first(std::size_t(w_.count(r.refs[0].type)) + 1, 0);
-      for (const uint32_t row : by_row[0]) ++first[row + 1];
-      for (std::size_t x = 1; x < first.size(); ++x) first[x] += first[x - 1];
-      p.bond_order.resize(n);
-      for (std::size_t i = 0; i < n; ++i) {
-        pos[i] = first[by_row[0][i]]++;
-        p.bond_order[pos[i]] = uint32_t(i);
-      }
-    }
+    for (std::size_t q = 0; q < n; ++q) pos[p.bond_order[q]] = uint32_t(q);
     if (r.has_random) {
       const uint32_t* ids = cache_.identities.of(w_, r.type_a);
       p.bond_ids = AlignedBuffer<uint32_t>(column_capacity(n));

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <optional>
 
+#include "brz/counting_sort.hpp"
 #include "brz/interval.hpp"
 
 namespace brz {
@@ -82,15 +83,8 @@ void bin_agents(const World<T>& w, uint32_t type, uint32_t lane, const CellGrid&
     for (int d = 0; d < 3; ++d) idx[d] = std::size_t(axis_cell(g, d, double(p[d][i])));
     cell[i] = static_cast<uint32_t>((idx[2] * dims[1] + idx[1]) * dims[0] + idx[0]);
   }
-  // Stable counting sort (agents of a cell keep ascending index order).
-  b.start.assign(n_cells + 1, 0);
-  for (std::size_t i = 0; i < n; ++i) ++b.start[cell[i] + 1];
-  for (std::size_t c = 0; c < n_cells; ++c) b.start[c + 1] += b.start[c];
-  b.perm.resize(n);
-  // Fill using the running starts, then restore them (start[c] is shifted to start[c+1]).
-  for (std::size_t i = 0; i < n; ++i) b.perm[b.start[cell[i]]++] = static_cast<uint32_t>(i);
-  for (std::size_t c = n_cells; c > 0; --c) b.start[c] = b.start[c - 1];
-  b.start[0] = 0;
+  // Agents of a cell keep ascending index order.
+  counting_sort(cell, n, n_cells, b.start, b.perm);
 }
 
 template <class T>
