@@ -53,7 +53,7 @@ std::vector<uint8_t> lifecycle_types(const brz::Program& prog, const std::vector
 }
 
 // The lanes that the rules `ids` store to, per type (what a run may change, so what it saves),
-// and the coordinates of every type a periodic program wraps at the end of each step.
+// and the coordinates of every type a periodic program may wrap at the end of a step.
 std::vector<std::vector<uint32_t>> stored_lanes(const brz::WorldBase& world,
                                                 const std::vector<uint32_t>& ids) {
   const brz::Program& prog = world.program();
